@@ -1,0 +1,48 @@
+// Adam with PyTorch's semantics (torch.optim.Adam, amsgrad off), one thread per parameter,
+// every parameter of a model in one dispatch when they share one flat buffer.
+// Includes lib/grid.wgsl.
+//   adam_step: with g = grad + weight_decay · param,
+//       m = β1·m + (1-β1)·g
+//       v = β2·v + (1-β2)·g²
+//       param -= step_size · m / (sqrt(v) / bias_correction2_sqrt + eps)
+//   where step_size = lr / (1 - β1^t) and bias_correction2_sqrt = sqrt(1 - β2^t) for step t
+//   are read from a buffer the host fills in f64, as PyTorch does: in f32, 1 - 0.999^t
+//   cancels and would magnify pow's rounding a thousandfold.
+
+struct Params {
+    n: u32,
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    weight_decay: f32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read_write> param: array<f32>;  // (n)
+@group(0) @binding(2) var<storage, read_write> m: array<f32>;      // (n) first moment
+@group(0) @binding(3) var<storage, read_write> v: array<f32>;      // (n) second moment
+@group(0) @binding(4) var<storage, read> grad: array<f32>;         // (n)
+@group(0) @binding(5) var<storage, read> step_scalars: array<f32>; // (2) step_size, bias_correction2_sqrt
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn adam_step(
+    @builtin(workgroup_id) group: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) local: u32,
+) {
+    let i = flat_index(group, groups, local);
+    if (i >= params.n) {
+        return;
+    }
+    let g = grad[i] + params.weight_decay * param[i];
+    let m_new = params.beta1 * m[i] + (1.0 - params.beta1) * g;
+    let v_new = params.beta2 * v[i] + (1.0 - params.beta2) * g * g;
+    m[i] = m_new;
+    v[i] = v_new;
+    let step_size = step_scalars[0];
+    let denom = sqrt(v_new) / step_scalars[1] + params.eps;
+    param[i] = param[i] - step_size * m_new / denom;
+}

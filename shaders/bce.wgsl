@@ -1,0 +1,61 @@
+// Binary cross-entropy from logits, for Bernoulli likelihoods (pixels in [0, 1]).
+// Includes lib/grid.wgsl.
+//   bce_forward:  loss (rows) = Σ_c max(z, 0) - z·t + log(1 + e^-|z|)   one workgroup per row
+//   bce_backward: dz (rows, cols) = scale · (σ(z) - t)                    writes dz
+// The forms never exponentiate a large positive number, so any finite logit is safe.
+// `scale` is the derivative of the training loss with respect to Σ_r loss[r].
+
+struct Params {
+    rows: u32,
+    cols: u32,
+    scale: f32,
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read_write> loss: array<f32>;   // (rows)
+@group(0) @binding(2) var<storage, read> logits: array<f32>;       // (rows, cols)
+@group(0) @binding(3) var<storage, read> expected: array<f32>;       // (rows, cols) the target (`target` is a WGSL keyword) in [0, 1]
+@group(0) @binding(4) var<storage, read_write> dlogits: array<f32>; // (rows, cols)
+
+fn stable_sigmoid(v: f32) -> f32 {
+    if (v >= 0.0) {
+        return 1.0 / (1.0 + exp(-v));
+    }
+    let e = exp(v);
+    return e / (1.0 + e);
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn bce_forward(
+    @builtin(workgroup_id) group: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) local: u32,
+) {
+    let row = flat_group(group, groups);
+    if (row >= params.rows) {
+        return;  // the whole workgroup leaves together
+    }
+    var sum = 0.0;
+    for (var c = local; c < params.cols; c += WORKGROUP_SIZE) {
+        let i = row * params.cols + c;
+        let z = logits[i];
+        sum += max(z, 0.0) - z * expected[i] + log(1.0 + exp(-abs(z)));
+    }
+    let total = workgroup_sum(sum, local);
+    if (local == 0u) {
+        loss[row] = total;
+    }
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn bce_backward(
+    @builtin(workgroup_id) group: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) local: u32,
+) {
+    let i = flat_index(group, groups, local);
+    if (i < params.rows * params.cols) {
+        dlogits[i] = params.scale * (stable_sigmoid(logits[i]) - expected[i]);
+    }
+}

@@ -1,0 +1,57 @@
+// Batch gather: rows picked by an index buffer from a data set resident on the GPU.
+// Includes lib/grid.wgsl. One thread per output element.
+//   gather_u8:  out (rows, width) = data_u8[indices[r], :] / 255, the data set stored as bytes
+//               packed four to a u32 word (byte i = (word[i / 4] >> 8·(i % 4)) & 0xff)
+//   gather_f32: out (rows, width) = data_f32[indices[r], :]
+// An index at or beyond data_rows gives a row of zeros (the host checks indices it makes).
+
+struct Params {
+    rows: u32,
+    width: u32,
+    data_rows: u32,
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;  // (rows, width)
+@group(0) @binding(2) var<storage, read> indices: array<u32>;    // (rows)
+@group(0) @binding(3) var<storage, read> data_u8: array<u32>;    // (data_rows · width / 4) words
+@group(0) @binding(4) var<storage, read> data_f32: array<f32>;   // (data_rows, width)
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn gather_u8(
+    @builtin(workgroup_id) group: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) local: u32,
+) {
+    let i = flat_index(group, groups, local);
+    if (i >= params.rows * params.width) {
+        return;
+    }
+    let source_row = indices[i / params.width];
+    var value = 0.0;
+    if (source_row < params.data_rows) {
+        let byte_index = source_row * params.width + i % params.width;
+        let byte = (data_u8[byte_index / 4u] >> (8u * (byte_index % 4u))) & 0xffu;
+        value = f32(byte) / 255.0;
+    }
+    out[i] = value;
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn gather_f32(
+    @builtin(workgroup_id) group: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) local: u32,
+) {
+    let i = flat_index(group, groups, local);
+    if (i >= params.rows * params.width) {
+        return;
+    }
+    let source_row = indices[i / params.width];
+    var value = 0.0;
+    if (source_row < params.data_rows) {
+        value = data_f32[source_row * params.width + i % params.width];
+    }
+    out[i] = value;
+}

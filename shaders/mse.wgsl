@@ -1,0 +1,53 @@
+// Mean-squared-error pieces, for reconstructions compared with their targets.
+// Includes lib/grid.wgsl.
+//   mse_forward:  loss (rows) = Σ_c (x[r, c] - target[r, c])²      one workgroup per row
+//   mse_backward: dx (rows, cols) = scale · 2 · (x - target)        writes dx
+// `scale` is the derivative of the training loss with respect to Σ_r loss[r]: 1/(rows·cols)
+// for the mean over every element, 1/rows for a per-example sum.
+
+struct Params {
+    rows: u32,
+    cols: u32,
+    scale: f32,
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read_write> loss: array<f32>;  // (rows)
+@group(0) @binding(2) var<storage, read> x: array<f32>;           // (rows, cols) prediction
+@group(0) @binding(3) var<storage, read> expected: array<f32>;      // (rows, cols) the target (`target` is a WGSL keyword)
+@group(0) @binding(4) var<storage, read_write> dx: array<f32>;    // (rows, cols)
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn mse_forward(
+    @builtin(workgroup_id) group: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) local: u32,
+) {
+    let row = flat_group(group, groups);
+    if (row >= params.rows) {
+        return;  // the whole workgroup leaves together
+    }
+    var sum = 0.0;
+    for (var c = local; c < params.cols; c += WORKGROUP_SIZE) {
+        let i = row * params.cols + c;
+        let diff = x[i] - expected[i];
+        sum += diff * diff;
+    }
+    let total = workgroup_sum(sum, local);
+    if (local == 0u) {
+        loss[row] = total;
+    }
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn mse_backward(
+    @builtin(workgroup_id) group: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) local: u32,
+) {
+    let i = flat_index(group, groups, local);
+    if (i < params.rows * params.cols) {
+        dx[i] = params.scale * 2.0 * (x[i] - expected[i]);
+    }
+}

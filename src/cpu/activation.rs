@@ -1,0 +1,80 @@
+//! CPU twins of shaders/relu.wgsl, sigmoid.wgsl and tanh.wgsl. Forward: y = f(x).
+//! Backward from the saved output y: dx = dy · f'(x) written as a function of y.
+
+use num_traits::Float;
+
+use crate::cpu::{check_lens, lit};
+use crate::error::Result;
+
+fn check(op: &'static str, out: usize, a: usize, b: Option<usize>) -> Result<()> {
+    check_lens(op, &[("input", a, out)])?;
+    if let Some(b) = b {
+        check_lens(op, &[("dy", b, out)])?;
+    }
+    Ok(())
+}
+
+/// y = max(x, 0).
+pub fn relu_forward<T: Float>(y: &mut [T], x: &[T]) -> Result<()> {
+    check("relu_forward", y.len(), x.len(), None)?;
+    y.iter_mut()
+        .zip(x)
+        .for_each(|(y, &x)| *y = x.max(T::zero()));
+    Ok(())
+}
+
+/// dx = dy where y > 0, else 0.
+pub fn relu_backward<T: Float>(dx: &mut [T], y: &[T], dy: &[T]) -> Result<()> {
+    check("relu_backward", dx.len(), y.len(), Some(dy.len()))?;
+    for ((dx, &y), &dy) in dx.iter_mut().zip(y).zip(dy) {
+        *dx = if y > T::zero() { dy } else { T::zero() };
+    }
+    Ok(())
+}
+
+/// σ(v) without overflow: 1/(1+e^-v) for v ≥ 0, e^v/(1+e^v) for v < 0.
+pub fn stable_sigmoid<T: Float>(v: T) -> T {
+    if v >= T::zero() {
+        T::one() / (T::one() + (-v).exp())
+    } else {
+        let e = v.exp();
+        e / (T::one() + e)
+    }
+}
+
+/// y = σ(x).
+pub fn sigmoid_forward<T: Float>(y: &mut [T], x: &[T]) -> Result<()> {
+    check("sigmoid_forward", y.len(), x.len(), None)?;
+    y.iter_mut()
+        .zip(x)
+        .for_each(|(y, &x)| *y = stable_sigmoid(x));
+    Ok(())
+}
+
+/// dx = dy · y · (1 - y).
+pub fn sigmoid_backward<T: Float>(dx: &mut [T], y: &[T], dy: &[T]) -> Result<()> {
+    check("sigmoid_backward", dx.len(), y.len(), Some(dy.len()))?;
+    for ((dx, &y), &dy) in dx.iter_mut().zip(y).zip(dy) {
+        *dx = dy * y * (T::one() - y);
+    }
+    Ok(())
+}
+
+/// y = tanh(x), with x clamped to ±15 as the shader does (tanh(15) is 1 in f32).
+pub fn tanh_forward<T: Float>(y: &mut [T], x: &[T]) -> Result<()> {
+    check("tanh_forward", y.len(), x.len(), None)?;
+    let limit = lit::<T>(15.0);
+    y.iter_mut()
+        .zip(x)
+        .for_each(|(y, &x)| *y = x.max(-limit).min(limit).tanh());
+    Ok(())
+}
+
+/// dx = dy · (1 - y²).
+pub fn tanh_backward<T: Float>(dx: &mut [T], y: &[T], dy: &[T]) -> Result<()> {
+    check("tanh_backward", dx.len(), y.len(), Some(dy.len()))?;
+    for ((dx, &y), &dy) in dx.iter_mut().zip(y).zip(dy) {
+        *dx = dy * (T::one() - y * y);
+    }
+    Ok(())
+}

@@ -1,0 +1,61 @@
+//! CPU twin of shaders/bce.wgsl: binary cross-entropy from logits, per-row sums, and its
+//! gradient. Stable for any finite logit.
+
+use num_traits::Float;
+
+use crate::cpu::activation::stable_sigmoid;
+use crate::cpu::{check_lens, check_nonzero};
+use crate::error::Result;
+
+/// BCE of one logit z against a target t in [0, 1]: max(z, 0) - z·t + ln(1 + e^-|z|).
+pub fn bce_with_logits<T: Float>(z: T, t: T) -> T {
+    z.max(T::zero()) - z * t + (-z.abs()).exp().ln_1p()
+}
+
+/// loss (rows) = Σ_c bce(logits[r, c], target[r, c]).
+pub fn bce_forward<T: Float>(
+    loss: &mut [T],
+    logits: &[T],
+    target: &[T],
+    rows: usize,
+    cols: usize,
+) -> Result<()> {
+    check_nonzero("bce_forward", &[("rows", rows), ("cols", cols)])?;
+    check_lens(
+        "bce_forward",
+        &[
+            ("loss", loss.len(), rows),
+            ("logits", logits.len(), rows * cols),
+            ("target", target.len(), rows * cols),
+        ],
+    )?;
+    for (r, l) in loss.iter_mut().enumerate() {
+        let span = r * cols..(r + 1) * cols;
+        *l = logits[span.clone()]
+            .iter()
+            .zip(&target[span])
+            .fold(T::zero(), |s, (&z, &t)| s + bce_with_logits(z, t));
+    }
+    Ok(())
+}
+
+/// dlogits = scale · (σ(logits) - target); writes dlogits.
+pub fn bce_backward<T: Float>(
+    dlogits: &mut [T],
+    logits: &[T],
+    target: &[T],
+    scale: T,
+) -> Result<()> {
+    check_nonzero("bce_backward", &[("n", dlogits.len())])?;
+    check_lens(
+        "bce_backward",
+        &[
+            ("logits", logits.len(), dlogits.len()),
+            ("target", target.len(), dlogits.len()),
+        ],
+    )?;
+    for ((d, &z), &t) in dlogits.iter_mut().zip(logits).zip(target) {
+        *d = scale * (stable_sigmoid(z) - t);
+    }
+    Ok(())
+}

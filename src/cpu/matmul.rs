@@ -1,0 +1,123 @@
+//! CPU twin of shaders/matmul.wgsl:
+//! C (m, n) = op(A) (m, k) · op(B) (k, n) [+ bias (n)] [+ C], row-major, op = identity or
+//! transpose (A stored (k, m) when `trans_a`, B stored (n, k) when `trans_b`).
+
+use num_traits::Float;
+
+use crate::cpu::{check_lens, check_nonzero};
+use crate::error::Result;
+
+/// The shape and options of one matrix multiply.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MatmulShape {
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    /// A is stored (k, m) and used transposed.
+    pub trans_a: bool,
+    /// B is stored (n, k) and used transposed.
+    pub trans_b: bool,
+    /// Add the product to C instead of overwriting it.
+    pub accumulate: bool,
+}
+
+impl MatmulShape {
+    /// C (m, n) = A (m, k) · B (k, n), overwriting C.
+    pub fn new(m: usize, n: usize, k: usize) -> Self {
+        MatmulShape {
+            m,
+            n,
+            k,
+            ..Default::default()
+        }
+    }
+
+    /// Floating-point operations of one multiply (2·m·n·k).
+    pub fn flops(&self) -> f64 {
+        2.0 * self.m as f64 * self.n as f64 * self.k as f64
+    }
+
+    /// Checks the dimensions and the buffer lengths (exact).
+    pub fn check(&self, c: usize, a: usize, b: usize, bias: Option<usize>) -> Result<()> {
+        self.check_dims()?;
+        check_lens(
+            "matmul",
+            &[
+                ("C", c, self.m * self.n),
+                ("A", a, self.m * self.k),
+                ("B", b, self.k * self.n),
+            ],
+        )?;
+        if let Some(bias) = bias {
+            check_lens("matmul", &[("bias", bias, self.n)])?;
+        }
+        Ok(())
+    }
+
+    /// Checks that every dimension is at least 1 and that sizes fit in u32 indices.
+    pub fn check_dims(&self) -> Result<()> {
+        check_nonzero("matmul", &[("m", self.m), ("n", self.n), ("k", self.k)])?;
+        let largest = (self.m * self.n).max(self.m * self.k).max(self.k * self.n);
+        if largest > u32::MAX as usize {
+            return Err(crate::error::shape_error(
+                "matmul",
+                format!("{self:?} has a matrix of {largest} elements, beyond 2^32"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// C = op(A)·op(B) (+ bias) (+ C when `shape.accumulate`).
+pub fn matmul<T: Float>(
+    c: &mut [T],
+    a: &[T],
+    b: &[T],
+    bias: Option<&[T]>,
+    shape: &MatmulShape,
+) -> Result<()> {
+    shape.check(c.len(), a.len(), b.len(), bias.map(<[T]>::len))?;
+    let MatmulShape {
+        m,
+        n,
+        k,
+        trans_a,
+        trans_b,
+        accumulate,
+    } = *shape;
+    let a_at = |row: usize, p: usize| {
+        if trans_a {
+            a[p * m + row]
+        } else {
+            a[row * k + p]
+        }
+    };
+    let b_at = |p: usize, col: usize| {
+        if trans_b {
+            b[col * k + p]
+        } else {
+            b[p * n + col]
+        }
+    };
+    let mut row_acc = vec![T::zero(); n];
+    for row in 0..m {
+        row_acc.iter_mut().for_each(|v| *v = T::zero());
+        for p in 0..k {
+            let av = a_at(row, p);
+            for (col, acc) in row_acc.iter_mut().enumerate() {
+                *acc = *acc + av * b_at(p, col);
+            }
+        }
+        for col in 0..n {
+            let mut value = row_acc[col];
+            if let Some(bias) = bias {
+                value = value + bias[col];
+            }
+            if accumulate {
+                value = value + c[row * n + col];
+            }
+            c[row * n + col] = value;
+        }
+    }
+    Ok(())
+}

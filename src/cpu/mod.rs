@@ -1,0 +1,50 @@
+//! CPU twins of the WGSL kernels: plain loops with the same arguments and semantics as the
+//! shaders, generic over f32 (the reference the GPU is compared with) and f64 (for
+//! finite-difference gradient checks). Each file pairs by name with shaders/<op>.wgsl and
+//! src/kernels/<op>.rs. Every twin checks its slice lengths and returns an error, never
+//! panics, on a mismatch.
+
+pub mod activation;
+pub mod adam;
+pub mod bce;
+pub mod gather;
+pub mod kl;
+pub mod matmul;
+pub mod mse;
+pub mod philox;
+pub mod reduce;
+pub mod reparameterize;
+pub mod sgd;
+
+use crate::error::{shape_error, Result};
+
+/// Checks that each named slice has exactly the length its shape needs.
+pub(crate) fn check_lens(op: &'static str, lens: &[(&str, usize, usize)]) -> Result<()> {
+    for &(name, len, expected) in lens {
+        if len != expected {
+            return Err(shape_error(
+                op,
+                format!("{name} has {len} elements, the shape needs {expected}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks that no dimension is zero.
+pub(crate) fn check_nonzero(op: &'static str, dims: &[(&str, usize)]) -> Result<()> {
+    for &(name, value) in dims {
+        if value == 0 {
+            return Err(shape_error(
+                op,
+                format!("{name} is 0; every dimension must be at least 1"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `value` converted to the twin's float type (f32 and f64 always succeed).
+pub(crate) fn lit<T: num_traits::Float>(value: f64) -> T {
+    T::from(value).unwrap_or_else(T::nan)
+}

@@ -1,0 +1,47 @@
+//! CPU twin of shaders/mse.wgsl: per-row summed squared error and its gradient.
+
+use num_traits::Float;
+
+use crate::cpu::{check_lens, check_nonzero, lit};
+use crate::error::Result;
+
+/// loss (rows) = Σ_c (x[r, c] - target[r, c])².
+pub fn mse_forward<T: Float>(
+    loss: &mut [T],
+    x: &[T],
+    target: &[T],
+    rows: usize,
+    cols: usize,
+) -> Result<()> {
+    check_nonzero("mse_forward", &[("rows", rows), ("cols", cols)])?;
+    check_lens(
+        "mse_forward",
+        &[
+            ("loss", loss.len(), rows),
+            ("x", x.len(), rows * cols),
+            ("target", target.len(), rows * cols),
+        ],
+    )?;
+    for (r, l) in loss.iter_mut().enumerate() {
+        let span = r * cols..(r + 1) * cols;
+        *l = x[span.clone()]
+            .iter()
+            .zip(&target[span])
+            .fold(T::zero(), |s, (&x, &t)| s + (x - t) * (x - t));
+    }
+    Ok(())
+}
+
+/// dx (rows, cols) = scale · 2 · (x - target); writes dx.
+pub fn mse_backward<T: Float>(dx: &mut [T], x: &[T], target: &[T], scale: T) -> Result<()> {
+    check_nonzero("mse_backward", &[("n", dx.len())])?;
+    check_lens(
+        "mse_backward",
+        &[("x", x.len(), dx.len()), ("target", target.len(), dx.len())],
+    )?;
+    let two = lit::<T>(2.0);
+    for ((d, &x), &t) in dx.iter_mut().zip(x).zip(target) {
+        *d = scale * two * (x - t);
+    }
+    Ok(())
+}

@@ -1,0 +1,62 @@
+//! The one error type of the library. Every failure a user can cause (bad shapes, sizes
+//! beyond the adapter's limits) and every failure of the GPU (validation errors, device loss,
+//! timeouts) comes back as an `Error`; the library does not panic on user input.
+
+use std::time::Duration;
+
+/// Errors returned by latent.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No GPU adapter matched the requested backend.
+    #[error("no GPU adapter found for backend {backend}. {hint}")]
+    NoAdapter { backend: String, hint: String },
+
+    /// `--adapter` named an adapter that does not exist.
+    #[error("no adapter matches {wanted:?}; available: {available}")]
+    AdapterNotFound { wanted: String, available: String },
+
+    /// The adapter refused to create a device.
+    #[error("could not create a device on {adapter}: {message}")]
+    RequestDevice { adapter: String, message: String },
+
+    /// A wgpu validation or out-of-memory error, caught by an error scope or the
+    /// uncaptured-error handler.
+    #[error("GPU error in {op}: {message}")]
+    Gpu { op: String, message: String },
+
+    /// The device was lost (driver reset, GPU removed, device destroyed).
+    #[error("GPU device lost: {0}")]
+    DeviceLost(String),
+
+    /// GPU work did not finish in time.
+    #[error("GPU work for {what} did not finish within {timeout:?}")]
+    Timeout { what: String, timeout: Duration },
+
+    /// Arguments whose shapes do not fit the op.
+    #[error("{op}: {message}")]
+    Shape { op: &'static str, message: String },
+
+    /// A buffer larger than the adapter allows.
+    #[error("{what}: {bytes} bytes exceed the adapter's limit of {limit} bytes ({limit_name})")]
+    TooLarge {
+        what: String,
+        bytes: u64,
+        limit: u64,
+        limit_name: &'static str,
+    },
+
+    /// A bad argument that is not a shape (a backend name, a tolerance, ...).
+    #[error("{0}")]
+    InvalidArgument(String),
+}
+
+/// Result with latent's [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Shorthand for a shape error naming the op.
+pub(crate) fn shape_error(op: &'static str, message: impl Into<String>) -> Error {
+    Error::Shape {
+        op,
+        message: message.into(),
+    }
+}

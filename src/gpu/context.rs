@@ -1,0 +1,413 @@
+//! The GPU context: instance, adapter and device, with the chosen backend and adapter, the
+//! features latent cares about, and the adapter's own limits. Every wgpu error is turned
+//! into a Rust [`Error`]: error scopes around creation and submission, an uncaptured-error
+//! handler for the rest, a device-lost callback, and waits that time out instead of hanging.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::kernels::PipelineCache;
+
+/// How long a submit-and-wait may take before it is reported as a timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Which graphics API to run on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Backend {
+    /// Every backend compiled in; the best adapter wins.
+    #[default]
+    Auto,
+    Vulkan,
+    Metal,
+    Dx12,
+    Gl,
+}
+
+impl Backend {
+    /// The wgpu backend set this choice stands for.
+    pub fn backends(self) -> wgpu::Backends {
+        match self {
+            Backend::Auto => {
+                wgpu::Backends::VULKAN
+                    | wgpu::Backends::METAL
+                    | wgpu::Backends::DX12
+                    | wgpu::Backends::GL
+            }
+            Backend::Vulkan => wgpu::Backends::VULKAN,
+            Backend::Metal => wgpu::Backends::METAL,
+            Backend::Dx12 => wgpu::Backends::DX12,
+            Backend::Gl => wgpu::Backends::GL,
+        }
+    }
+}
+
+impl FromStr for Backend {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Backend::Auto),
+            "vulkan" | "vk" => Ok(Backend::Vulkan),
+            "metal" | "mtl" => Ok(Backend::Metal),
+            "dx12" | "d3d12" => Ok(Backend::Dx12),
+            "gl" | "gles" | "opengl" => Ok(Backend::Gl),
+            other => Err(Error::InvalidArgument(format!(
+                "unknown backend {other:?}: expected auto, vulkan, metal, dx12 or gl"
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            Backend::Auto => "auto",
+            Backend::Vulkan => "vulkan",
+            Backend::Metal => "metal",
+            Backend::Dx12 => "dx12",
+            Backend::Gl => "gl",
+        };
+        f.write_str(name)
+    }
+}
+
+/// What the caller asks for when latent creates the device itself.
+#[derive(Clone, Debug, Default)]
+pub struct GpuOptions {
+    pub backend: Backend,
+    /// An adapter index (as `latent info` lists them) or a case-insensitive part of its name.
+    pub adapter: Option<String>,
+}
+
+/// The optional hardware features latent detects, reported by `latent info`.
+#[derive(Clone, Debug, Default)]
+pub struct FeatureReport {
+    pub shader_f16: bool,
+    pub subgroups: bool,
+    pub timestamp_query: bool,
+    pub timestamp_query_inside_passes: bool,
+    /// Cooperative matrix configurations the adapter offers, as "MxNxK ab->cr".
+    pub cooperative_matrix: Vec<String>,
+}
+
+impl FeatureReport {
+    /// Reads the features of an adapter.
+    pub fn of_adapter(adapter: &wgpu::Adapter) -> Self {
+        let f = adapter.features();
+        let cooperative_matrix = if f.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX) {
+            adapter
+                .cooperative_matrix_properties()
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{}x{}x{} {:?}->{:?}",
+                        p.m_size, p.n_size, p.k_size, p.ab_type, p.cr_type
+                    )
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        FeatureReport {
+            shader_f16: f.contains(wgpu::Features::SHADER_F16),
+            subgroups: f.contains(wgpu::Features::SUBGROUP),
+            timestamp_query: f.contains(wgpu::Features::TIMESTAMP_QUERY),
+            timestamp_query_inside_passes: f
+                .contains(wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES),
+            cooperative_matrix,
+        }
+    }
+}
+
+/// One adapter as `latent info` shows it.
+#[derive(Clone, Debug)]
+pub struct AdapterSummary {
+    pub index: usize,
+    pub info: wgpu::AdapterInfo,
+    pub features: FeatureReport,
+    pub limits: wgpu::Limits,
+}
+
+fn new_instance(backend: Backend) -> wgpu::Instance {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+    desc.backends = backend.backends();
+    wgpu::Instance::new(desc)
+}
+
+/// Discrete GPUs first, then integrated, virtual, software; Vulkan/Metal/DX12 before GL.
+fn adapter_rank(info: &wgpu::AdapterInfo) -> (u8, u8) {
+    let device = match info.device_type {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
+    };
+    let api = u8::from(info.backend == wgpu::Backend::Gl);
+    (device, api)
+}
+
+/// Every adapter for the backend, best first (the order `--adapter N` indexes).
+fn sorted_adapters(instance: &wgpu::Instance, backend: Backend) -> Vec<wgpu::Adapter> {
+    let mut adapters = pollster::block_on(instance.enumerate_adapters(backend.backends()));
+    adapters.sort_by_key(|a| adapter_rank(&a.get_info()));
+    adapters
+}
+
+/// The adapters `GpuContext::new` chooses from: for `auto`, Vulkan, Metal and DX12 first,
+/// and GL only when none of them has an adapter (GL is slower to start and noisier).
+fn candidate_adapters(backend: Backend) -> Vec<wgpu::Adapter> {
+    if backend != Backend::Auto {
+        return sorted_adapters(&new_instance(backend), backend);
+    }
+    let primary = Backend::Auto.backends() - wgpu::Backends::GL;
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+    desc.backends = primary;
+    let instance = wgpu::Instance::new(desc);
+    let mut adapters = pollster::block_on(instance.enumerate_adapters(primary));
+    if adapters.is_empty() {
+        return sorted_adapters(&new_instance(Backend::Gl), Backend::Gl);
+    }
+    adapters.sort_by_key(|a| adapter_rank(&a.get_info()));
+    adapters
+}
+
+/// Lists the adapters of a backend with their features and limits.
+pub fn list_adapters(backend: Backend) -> Vec<AdapterSummary> {
+    let instance = new_instance(backend);
+    sorted_adapters(&instance, backend)
+        .iter()
+        .enumerate()
+        .map(|(index, a)| AdapterSummary {
+            index,
+            info: a.get_info(),
+            features: FeatureReport::of_adapter(a),
+            limits: a.limits(),
+        })
+        .collect()
+}
+
+fn no_adapter_hint() -> String {
+    "Install a Vulkan driver (on Debian/Ubuntu without a GPU: `apt-get install -y \
+     mesa-vulkan-drivers libvulkan1` for lavapipe), or try --backend gl."
+        .to_string()
+}
+
+fn pick_adapter(adapters: Vec<wgpu::Adapter>, options: &GpuOptions) -> Result<wgpu::Adapter> {
+    if adapters.is_empty() {
+        return Err(Error::NoAdapter {
+            backend: options.backend.to_string(),
+            hint: no_adapter_hint(),
+        });
+    }
+    let Some(wanted) = options.adapter.as_deref() else {
+        return Ok(adapters.into_iter().next().expect("checked non-empty"));
+    };
+    let available = adapters
+        .iter()
+        .enumerate()
+        .map(|(i, a)| format!("[{i}] {} ({:?})", a.get_info().name, a.get_info().backend))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let position = match wanted.parse::<usize>() {
+        Ok(index) => (index < adapters.len()).then_some(index),
+        Err(_) => {
+            let needle = wanted.to_lowercase();
+            adapters
+                .iter()
+                .position(|a| a.get_info().name.to_lowercase().contains(&needle))
+        }
+    };
+    match position {
+        Some(i) => Ok(adapters.into_iter().nth(i).expect("index checked")),
+        None => Err(Error::AdapterNotFound {
+            wanted: wanted.to_string(),
+            available,
+        }),
+    }
+}
+
+/// Errors wgpu reported outside any error scope, and the device-lost message if any.
+#[derive(Default)]
+struct ErrorSink {
+    uncaptured: Vec<String>,
+    lost: Option<String>,
+}
+
+/// A device and queue with latent's error handling, pipeline cache and limits.
+pub struct GpuContext {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub features: FeatureReport,
+    pub limits: wgpu::Limits,
+    /// How long a submit-and-wait may take before it becomes [`Error::Timeout`].
+    pub timeout: Duration,
+    sink: Arc<Mutex<ErrorSink>>,
+    pub(crate) pipelines: PipelineCache,
+    /// A 16-byte storage buffer bound where an optional input is absent (matmul without bias).
+    pub(crate) placeholder: wgpu::Buffer,
+}
+
+impl GpuContext {
+    /// Creates an instance, picks the adapter and opens a device with the adapter's own
+    /// limits and the optional features it has (f16, subgroups, timestamp queries).
+    pub fn new(options: &GpuOptions) -> Result<Self> {
+        let adapter = pick_adapter(candidate_adapters(options.backend), options)?;
+        let wanted = wgpu::Features::SHADER_F16
+            | wgpu::Features::SUBGROUP
+            | wgpu::Features::TIMESTAMP_QUERY
+            | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES;
+        let desc = wgpu::DeviceDescriptor {
+            label: Some("latent"),
+            required_features: adapter.features() & wanted,
+            required_limits: adapter.limits(),
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        };
+        let (device, queue) = pollster::block_on(adapter.request_device(&desc)).map_err(|e| {
+            Error::RequestDevice {
+                adapter: adapter.get_info().name,
+                message: e.to_string(),
+            }
+        })?;
+        let mut features = FeatureReport::of_adapter(&adapter);
+        // Report what the device has, not only what the adapter offers.
+        features.timestamp_query &= device.features().contains(wgpu::Features::TIMESTAMP_QUERY);
+        Ok(Self::assemble(device, queue, adapter.get_info(), features))
+    }
+
+    /// Wraps a device and queue that the host application already owns. latent installs its
+    /// uncaptured-error handler and device-lost callback on that device.
+    pub fn from_device(device: wgpu::Device, queue: wgpu::Queue, info: wgpu::AdapterInfo) -> Self {
+        let f = device.features();
+        let features = FeatureReport {
+            shader_f16: f.contains(wgpu::Features::SHADER_F16),
+            subgroups: f.contains(wgpu::Features::SUBGROUP),
+            timestamp_query: f.contains(wgpu::Features::TIMESTAMP_QUERY),
+            timestamp_query_inside_passes: f
+                .contains(wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES),
+            cooperative_matrix: Vec::new(),
+        };
+        Self::assemble(device, queue, info, features)
+    }
+
+    fn assemble(
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        info: wgpu::AdapterInfo,
+        features: FeatureReport,
+    ) -> Self {
+        let sink = Arc::new(Mutex::new(ErrorSink::default()));
+        let handler_sink = sink.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            if let Ok(mut s) = handler_sink.lock() {
+                s.uncaptured.push(e.to_string());
+            }
+        }));
+        let lost_sink = sink.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            if let Ok(mut s) = lost_sink.lock() {
+                s.lost = Some(format!("{reason:?}: {message}"));
+            }
+        });
+        let placeholder = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("placeholder"),
+            size: 16,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
+        let limits = device.limits();
+        GpuContext {
+            device,
+            queue,
+            info,
+            features,
+            limits,
+            timeout: DEFAULT_TIMEOUT,
+            sink,
+            pipelines: PipelineCache::default(),
+            placeholder,
+        }
+    }
+
+    /// A one-line description: adapter name, backend, driver.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} ({:?}, {:?}, driver {} {})",
+            self.info.name,
+            self.info.backend,
+            self.info.device_type,
+            self.info.driver,
+            self.info.driver_info
+        )
+    }
+
+    /// Reports device loss and errors that escaped every error scope.
+    pub fn check_errors(&self, op: &str) -> Result<()> {
+        let mut sink = self.sink.lock().map_err(|_| Error::Gpu {
+            op: op.to_string(),
+            message: "error sink poisoned".into(),
+        })?;
+        if let Some(lost) = &sink.lost {
+            return Err(Error::DeviceLost(lost.clone()));
+        }
+        if !sink.uncaptured.is_empty() {
+            let message = sink.uncaptured.drain(..).collect::<Vec<_>>().join("; ");
+            return Err(Error::Gpu {
+                op: op.to_string(),
+                message,
+            });
+        }
+        Ok(())
+    }
+
+    /// Runs `f` inside validation and out-of-memory error scopes; any error they catch
+    /// becomes [`Error::Gpu`] naming `op`.
+    pub fn scoped<T>(&self, op: &str, f: impl FnOnce() -> T) -> Result<T> {
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let value = f();
+        let validation_error = pollster::block_on(validation.pop());
+        let oom_error = pollster::block_on(oom.pop());
+        if let Some(e) = validation_error.or(oom_error) {
+            return Err(Error::Gpu {
+                op: op.to_string(),
+                message: e.to_string(),
+            });
+        }
+        self.check_errors(op)?;
+        Ok(value)
+    }
+
+    /// Submits a command buffer and waits for it, with the context's timeout.
+    pub fn submit_and_wait(&self, op: &str, commands: wgpu::CommandBuffer) -> Result<()> {
+        let index = self.scoped(op, || self.queue.submit([commands]))?;
+        self.wait(op, Some(index))
+    }
+
+    /// Waits for a submission (or all work) to finish, with the context's timeout.
+    pub fn wait(&self, op: &str, index: Option<wgpu::SubmissionIndex>) -> Result<()> {
+        let poll = wgpu::PollType::Wait {
+            submission_index: index,
+            timeout: Some(self.timeout),
+        };
+        match self.device.poll(poll) {
+            Ok(_) => self.check_errors(op),
+            Err(wgpu::PollError::Timeout) => Err(Error::Timeout {
+                what: op.to_string(),
+                timeout: self.timeout,
+            }),
+            Err(e) => {
+                self.check_errors(op)?;
+                Err(Error::Gpu {
+                    op: op.to_string(),
+                    message: e.to_string(),
+                })
+            }
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! GPU runtime: context (adapter, device, features, limits, error handling), buffers and
+//! a GPU timer.
+
+mod buffer;
+mod context;
+mod timer;
+
+pub use buffer::{pack_bytes, BufferPool, GpuBuffer};
+pub use context::{
+    list_adapters, AdapterSummary, Backend, FeatureReport, GpuContext, GpuOptions, DEFAULT_TIMEOUT,
+};
+pub use timer::time_gpu;

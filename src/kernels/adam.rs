@@ -1,0 +1,86 @@
+//! Host side of shaders/adam.wgsl: one Adam update over a flat parameter buffer.
+//! CPU twin: src/cpu/adam.rs.
+
+use bytemuck::{Pod, Zeroable};
+
+pub use crate::cpu::adam::AdamConfig;
+use crate::cpu::check_nonzero;
+use crate::error::Result;
+use crate::gpu::{GpuBuffer, GpuContext};
+use crate::kernels::{
+    bytes_of, check_len, grid_for_elements, prepare, Dispatch, Kernel, Shader, Slot, GRID_LIB,
+};
+
+pub const SHADER: Shader = Shader {
+    name: "adam",
+    source: include_str!("../../shaders/adam.wgsl"),
+    includes: &[GRID_LIB],
+};
+
+const STEP: Kernel = Kernel {
+    shader: &SHADER,
+    entry: "adam_step",
+    slots: &[
+        (0, Slot::Uniform),
+        (1, Slot::ReadWrite),
+        (2, Slot::ReadWrite),
+        (3, Slot::ReadWrite),
+        (4, Slot::Read),
+        (5, Slot::Read),
+    ],
+};
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    n: u32,
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    weight_decay: f32,
+    _pad: [u32; 3],
+}
+
+/// Updates param, m, v (n) from grad (n). `step_scalars` is a two-element f32 buffer holding
+/// [`AdamConfig::step_scalars`] of the current step, which the host writes before each step.
+#[allow(clippy::too_many_arguments)]
+pub fn adam_step(
+    ctx: &GpuContext,
+    param: &GpuBuffer,
+    m: &GpuBuffer,
+    v: &GpuBuffer,
+    grad: &GpuBuffer,
+    step_scalars: &GpuBuffer,
+    n: usize,
+    config: &AdamConfig,
+) -> Result<Dispatch> {
+    config.check()?;
+    check_nonzero("adam_step", &[("n", n)])?;
+    for (name, buffer) in [("param", param), ("m", m), ("v", v), ("grad", grad)] {
+        check_len("adam_step", name, buffer, n)?;
+    }
+    check_len("adam_step", "step_scalars", step_scalars, 2)?;
+    let params = Params {
+        n: n as u32,
+        beta1: config.beta1,
+        beta2: config.beta2,
+        eps: config.eps,
+        weight_decay: config.weight_decay,
+        _pad: [0; 3],
+    };
+    let buffers = [
+        &param.buffer,
+        &m.buffer,
+        &v.buffer,
+        &grad.buffer,
+        &step_scalars.buffer,
+    ];
+    prepare(
+        ctx,
+        &STEP,
+        &[],
+        Some(bytes_of(&params)),
+        &buffers,
+        grid_for_elements(ctx, n)?,
+    )
+}

@@ -1,0 +1,87 @@
+//! Host side of shaders/bce.wgsl: binary cross-entropy from logits, per row, and its
+//! gradient. CPU twin: src/cpu/bce.rs.
+
+use crate::cpu::check_nonzero;
+use crate::error::Result;
+use crate::gpu::{GpuBuffer, GpuContext};
+use crate::kernels::mse::RowLossParams;
+use crate::kernels::{
+    bytes_of, check_len, grid_for_elements, grid_for_groups, prepare, Dispatch, Kernel, Shader,
+    Slot, GRID_LIB,
+};
+
+pub const SHADER: Shader = Shader {
+    name: "bce",
+    source: include_str!("../../shaders/bce.wgsl"),
+    includes: &[GRID_LIB],
+};
+
+const FORWARD: Kernel = Kernel {
+    shader: &SHADER,
+    entry: "bce_forward",
+    slots: &[
+        (0, Slot::Uniform),
+        (1, Slot::ReadWrite),
+        (2, Slot::Read),
+        (3, Slot::Read),
+    ],
+};
+const BACKWARD: Kernel = Kernel {
+    shader: &SHADER,
+    entry: "bce_backward",
+    slots: &[
+        (0, Slot::Uniform),
+        (4, Slot::ReadWrite),
+        (2, Slot::Read),
+        (3, Slot::Read),
+    ],
+};
+
+/// loss (rows) = Σ_c bce(logits, target).
+pub fn bce_forward(
+    ctx: &GpuContext,
+    loss: &GpuBuffer,
+    logits: &GpuBuffer,
+    target: &GpuBuffer,
+    rows: usize,
+    cols: usize,
+) -> Result<Dispatch> {
+    check_nonzero("bce_forward", &[("rows", rows), ("cols", cols)])?;
+    check_len("bce_forward", "loss", loss, rows)?;
+    check_len("bce_forward", "logits", logits, rows * cols)?;
+    check_len("bce_forward", "target", target, rows * cols)?;
+    let params = RowLossParams::new(rows, cols, 0.0);
+    prepare(
+        ctx,
+        &FORWARD,
+        &[],
+        Some(bytes_of(&params)),
+        &[&loss.buffer, &logits.buffer, &target.buffer],
+        grid_for_groups(ctx, rows as u64)?,
+    )
+}
+
+/// dlogits (rows, cols) = scale · (σ(logits) - target); writes dlogits.
+pub fn bce_backward(
+    ctx: &GpuContext,
+    dlogits: &GpuBuffer,
+    logits: &GpuBuffer,
+    target: &GpuBuffer,
+    rows: usize,
+    cols: usize,
+    scale: f32,
+) -> Result<Dispatch> {
+    check_nonzero("bce_backward", &[("rows", rows), ("cols", cols)])?;
+    for (name, buffer) in [("dlogits", dlogits), ("logits", logits), ("target", target)] {
+        check_len("bce_backward", name, buffer, rows * cols)?;
+    }
+    let params = RowLossParams::new(rows, cols, scale);
+    prepare(
+        ctx,
+        &BACKWARD,
+        &[],
+        Some(bytes_of(&params)),
+        &[&dlogits.buffer, &logits.buffer, &target.buffer],
+        grid_for_elements(ctx, rows * cols)?,
+    )
+}

@@ -1,0 +1,97 @@
+//! Host side of shaders/kl.wgsl: KL(N(μ, σ²) ‖ N(0, 1)) per row, and its gradient.
+//! CPU twin: src/cpu/kl.rs.
+
+use crate::cpu::check_nonzero;
+use crate::error::Result;
+use crate::gpu::{GpuBuffer, GpuContext};
+use crate::kernels::mse::RowLossParams;
+use crate::kernels::{
+    bytes_of, check_len, grid_for_elements, grid_for_groups, prepare, Dispatch, Kernel, Shader,
+    Slot, GRID_LIB,
+};
+
+pub const SHADER: Shader = Shader {
+    name: "kl",
+    source: include_str!("../../shaders/kl.wgsl"),
+    includes: &[GRID_LIB],
+};
+
+const FORWARD: Kernel = Kernel {
+    shader: &SHADER,
+    entry: "kl_forward",
+    slots: &[
+        (0, Slot::Uniform),
+        (1, Slot::ReadWrite),
+        (2, Slot::Read),
+        (3, Slot::Read),
+    ],
+};
+const BACKWARD: Kernel = Kernel {
+    shader: &SHADER,
+    entry: "kl_backward",
+    slots: &[
+        (0, Slot::Uniform),
+        (4, Slot::ReadWrite),
+        (5, Slot::ReadWrite),
+        (2, Slot::Read),
+        (3, Slot::Read),
+    ],
+};
+
+/// kl (rows) = -½ Σ_c (1 + logvar - μ² - e^logvar).
+pub fn kl_forward(
+    ctx: &GpuContext,
+    kl: &GpuBuffer,
+    mu: &GpuBuffer,
+    logvar: &GpuBuffer,
+    rows: usize,
+    cols: usize,
+) -> Result<Dispatch> {
+    check_nonzero("kl_forward", &[("rows", rows), ("cols", cols)])?;
+    check_len("kl_forward", "kl", kl, rows)?;
+    check_len("kl_forward", "mu", mu, rows * cols)?;
+    check_len("kl_forward", "logvar", logvar, rows * cols)?;
+    let params = RowLossParams::new(rows, cols, 0.0);
+    prepare(
+        ctx,
+        &FORWARD,
+        &[],
+        Some(bytes_of(&params)),
+        &[&kl.buffer, &mu.buffer, &logvar.buffer],
+        grid_for_groups(ctx, rows as u64)?,
+    )
+}
+
+/// dmu = scale · μ, dlogvar = scale · ½ (e^logvar - 1); written, or added when `accumulate`.
+#[allow(clippy::too_many_arguments)]
+pub fn kl_backward(
+    ctx: &GpuContext,
+    dmu: &GpuBuffer,
+    dlogvar: &GpuBuffer,
+    mu: &GpuBuffer,
+    logvar: &GpuBuffer,
+    rows: usize,
+    cols: usize,
+    scale: f32,
+    accumulate: bool,
+) -> Result<Dispatch> {
+    check_nonzero("kl_backward", &[("rows", rows), ("cols", cols)])?;
+    for (name, buffer) in [
+        ("dmu", dmu),
+        ("dlogvar", dlogvar),
+        ("mu", mu),
+        ("logvar", logvar),
+    ] {
+        check_len("kl_backward", name, buffer, rows * cols)?;
+    }
+    let params = RowLossParams::new(rows, cols, scale);
+    let constants = [("ACCUMULATE", if accumulate { 1.0 } else { 0.0 })];
+    prepare(
+        ctx,
+        &BACKWARD,
+        &constants,
+        Some(bytes_of(&params)),
+        &[&dmu.buffer, &dlogvar.buffer, &mu.buffer, &logvar.buffer],
+        grid_for_elements(ctx, rows * cols)?,
+    )
+}

@@ -1,0 +1,371 @@
+//! Host side of the WGSL kernels. Each op family has a file here paired by name with its
+//! shader in shaders/ and its CPU twin in src/cpu/. Host code separates preparation (pipeline,
+//! bind group and uniforms, built once into a [`Dispatch`]) from recording
+//! ([`Dispatch::record`] appends the dispatch to an open compute pass, every step).
+
+pub mod activation;
+pub mod adam;
+pub mod bce;
+pub mod gather;
+pub mod kl;
+pub mod matmul;
+pub mod mse;
+pub mod philox;
+pub mod reduce;
+pub mod reparameterize;
+pub mod sgd;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::error::{shape_error, Error, Result};
+use crate::gpu::{GpuBuffer, GpuContext};
+
+/// A WGSL source file and the library files it needs in front of it (WGSL has no #include).
+pub struct Shader {
+    pub name: &'static str,
+    pub source: &'static str,
+    pub includes: &'static [&'static str],
+}
+
+impl Shader {
+    /// The complete WGSL text: the included library files, then the shader itself.
+    pub fn full_source(&self) -> String {
+        let mut text = String::new();
+        for include in self.includes {
+            text.push_str(include);
+            text.push('\n');
+        }
+        text.push_str(self.source);
+        text
+    }
+}
+
+/// shaders/lib/grid.wgsl: workgroup size, flat thread index, workgroup sum.
+pub const GRID_LIB: &str = include_str!("../../shaders/lib/grid.wgsl");
+/// shaders/lib/philox.wgsl: the Philox4x32-10 generator and Box-Muller.
+pub const PHILOX_LIB: &str = include_str!("../../shaders/lib/philox.wgsl");
+
+/// Every shader latent ships, for pipeline creation and for the naga test.
+pub const SHADERS: &[Shader] = &[
+    matmul::SHADER,
+    reduce::SHADER,
+    activation::RELU_SHADER,
+    activation::SIGMOID_SHADER,
+    activation::TANH_SHADER,
+    mse::SHADER,
+    bce::SHADER,
+    philox::SHADER,
+    reparameterize::SHADER,
+    kl::SHADER,
+    adam::SHADER,
+    sgd::SHADER,
+    gather::SHADER,
+];
+
+/// How an entry point uses one binding of group 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Slot {
+    Uniform,
+    Read,
+    ReadWrite,
+}
+
+/// One entry point of a shader and its bindings, in the order buffers are passed.
+pub struct Kernel {
+    pub shader: &'static Shader,
+    pub entry: &'static str,
+    /// (binding number, use), the uniform (if any) first.
+    pub slots: &'static [(u32, Slot)],
+}
+
+/// A compute pipeline and the bind-group layout it was built with.
+pub struct CachedPipeline {
+    pipeline: wgpu::ComputePipeline,
+    layout: wgpu::BindGroupLayout,
+}
+
+/// Pipelines by (shader, entry point, override constants), and shader modules by name:
+/// each built once per device.
+#[derive(Default)]
+pub struct PipelineCache {
+    modules: Mutex<HashMap<&'static str, Arc<wgpu::ShaderModule>>>,
+    pipelines: Mutex<HashMap<String, Arc<CachedPipeline>>>,
+}
+
+impl PipelineCache {
+    /// Number of pipelines built so far.
+    pub fn len(&self) -> usize {
+        self.pipelines.lock().map(|p| p.len()).unwrap_or(0)
+    }
+
+    /// True when no pipeline has been built.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn lock_error<T>(_: T) -> Error {
+    Error::InvalidArgument("pipeline cache lock poisoned".into())
+}
+
+fn shader_module(ctx: &GpuContext, shader: &'static Shader) -> Result<Arc<wgpu::ShaderModule>> {
+    let mut modules = ctx.pipelines.modules.lock().map_err(lock_error)?;
+    if let Some(module) = modules.get(shader.name) {
+        return Ok(module.clone());
+    }
+    let source = shader.full_source();
+    let module = ctx.scoped(shader.name, || {
+        ctx.device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(shader.name),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
+            })
+    })?;
+    let module = Arc::new(module);
+    modules.insert(shader.name, module.clone());
+    Ok(module)
+}
+
+fn layout_entry(binding: u32, slot: Slot) -> wgpu::BindGroupLayoutEntry {
+    let ty = match slot {
+        Slot::Uniform => wgpu::BufferBindingType::Uniform,
+        Slot::Read => wgpu::BufferBindingType::Storage { read_only: true },
+        Slot::ReadWrite => wgpu::BufferBindingType::Storage { read_only: false },
+    };
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty,
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    }
+}
+
+/// The pipeline for `kernel` with the given override constants, built on first use.
+pub fn pipeline(
+    ctx: &GpuContext,
+    kernel: &Kernel,
+    constants: &[(&str, f64)],
+) -> Result<Arc<CachedPipeline>> {
+    let key = format!("{}/{}/{:?}", kernel.shader.name, kernel.entry, constants);
+    if let Some(p) = ctx
+        .pipelines
+        .pipelines
+        .lock()
+        .map_err(lock_error)?
+        .get(&key)
+    {
+        return Ok(p.clone());
+    }
+    let module = shader_module(ctx, kernel.shader)?;
+    let entries: Vec<_> = kernel
+        .slots
+        .iter()
+        .map(|&(b, s)| layout_entry(b, s))
+        .collect();
+    let built = ctx.scoped(kernel.entry, || {
+        let layout = ctx
+            .device
+            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some(kernel.entry),
+                entries: &entries,
+            });
+        let pipeline_layout = ctx
+            .device
+            .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some(kernel.entry),
+                bind_group_layouts: &[Some(&layout)],
+                immediate_size: 0,
+            });
+        let pipeline = ctx
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(kernel.entry),
+                layout: Some(&pipeline_layout),
+                module: &module,
+                entry_point: Some(kernel.entry),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants,
+                    zero_initialize_workgroup_memory: false,
+                },
+                cache: None,
+            });
+        CachedPipeline { pipeline, layout }
+    })?;
+    let built = Arc::new(built);
+    ctx.pipelines
+        .pipelines
+        .lock()
+        .map_err(lock_error)?
+        .insert(key, built.clone());
+    Ok(built)
+}
+
+/// One prepared dispatch: pipeline, bind group (with its uniform buffer) and grid size.
+/// Built once; [`Dispatch::record`] costs three commands in a compute pass.
+pub struct Dispatch {
+    pub name: &'static str,
+    pipeline: Arc<CachedPipeline>,
+    bind_group: wgpu::BindGroup,
+    workgroups: [u32; 3],
+}
+
+impl Dispatch {
+    /// Appends this dispatch to an open compute pass.
+    pub fn record(&self, pass: &mut wgpu::ComputePass) {
+        pass.set_pipeline(&self.pipeline.pipeline);
+        pass.set_bind_group(0, &self.bind_group, &[]);
+        let [x, y, z] = self.workgroups;
+        pass.dispatch_workgroups(x, y, z);
+    }
+
+    /// The grid size, in workgroups.
+    pub fn workgroups(&self) -> [u32; 3] {
+        self.workgroups
+    }
+}
+
+/// Builds a dispatch: the pipeline for `kernel` with `constants`, a uniform buffer holding
+/// `uniform` (for a kernel whose first slot is a uniform), and `buffers` bound to the
+/// remaining slots in order.
+pub fn prepare(
+    ctx: &GpuContext,
+    kernel: &Kernel,
+    constants: &[(&str, f64)],
+    uniform: Option<&[u8]>,
+    buffers: &[&wgpu::Buffer],
+    workgroups: [u32; 3],
+) -> Result<Dispatch> {
+    let storage_slots = kernel
+        .slots
+        .iter()
+        .filter(|(_, s)| *s != Slot::Uniform)
+        .count();
+    if storage_slots != buffers.len() || (uniform.is_some() != (storage_slots < kernel.slots.len()))
+    {
+        return Err(Error::InvalidArgument(format!(
+            "{}: {} buffers given for {} bindings",
+            kernel.entry,
+            buffers.len(),
+            kernel.slots.len()
+        )));
+    }
+    check_grid(ctx, kernel.entry, workgroups)?;
+    let pipeline = pipeline(ctx, kernel, constants)?;
+    let uniform_buffer = uniform.map(|bytes| uniform_buffer(ctx, kernel.entry, bytes));
+    let mut storage = buffers.iter();
+    let entries: Vec<wgpu::BindGroupEntry> = kernel
+        .slots
+        .iter()
+        .map(|&(binding, slot)| {
+            let buffer = match slot {
+                Slot::Uniform => uniform_buffer.as_ref().expect("uniform checked above"),
+                _ => storage.next().expect("count checked above"),
+            };
+            wgpu::BindGroupEntry {
+                binding,
+                resource: buffer.as_entire_binding(),
+            }
+        })
+        .collect();
+    let bind_group = ctx.scoped(kernel.entry, || {
+        ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(kernel.entry),
+            layout: &pipeline.layout,
+            entries: &entries,
+        })
+    })?;
+    Ok(Dispatch {
+        name: kernel.entry,
+        pipeline,
+        bind_group,
+        workgroups,
+    })
+}
+
+/// A uniform buffer holding `bytes`, padded to a multiple of 16 bytes.
+fn uniform_buffer(ctx: &GpuContext, label: &str, bytes: &[u8]) -> wgpu::Buffer {
+    let mut padded = bytes.to_vec();
+    padded.resize(bytes.len().div_ceil(16).max(1) * 16, 0);
+    let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: padded.len() as u64,
+        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    ctx.queue.write_buffer(&buffer, 0, &padded);
+    buffer
+}
+
+fn check_grid(ctx: &GpuContext, op: &str, workgroups: [u32; 3]) -> Result<()> {
+    let max = ctx.limits.max_compute_workgroups_per_dimension;
+    if workgroups.iter().any(|&w| w > max) {
+        return Err(Error::InvalidArgument(format!(
+            "{op}: grid {workgroups:?} exceeds the adapter's {max} workgroups per dimension"
+        )));
+    }
+    Ok(())
+}
+
+/// Threads per workgroup of the element-wise and row kernels (`WORKGROUP_SIZE` in
+/// shaders/lib/grid.wgsl).
+pub const WORKGROUP_SIZE: u32 = 256;
+
+/// A grid of `groups` workgroups laid out over x then y, as `flat_group` in
+/// shaders/lib/grid.wgsl reads it back.
+pub fn grid_for_groups(ctx: &GpuContext, groups: u64) -> Result<[u32; 3]> {
+    let max = u64::from(ctx.limits.max_compute_workgroups_per_dimension);
+    let x = groups.clamp(1, max);
+    let y = groups.div_ceil(x);
+    if y > max {
+        return Err(Error::InvalidArgument(format!(
+            "{groups} workgroups exceed the adapter's grid"
+        )));
+    }
+    Ok([x as u32, y as u32, 1])
+}
+
+/// A grid with one thread per element for `n` elements.
+pub fn grid_for_elements(ctx: &GpuContext, n: usize) -> Result<[u32; 3]> {
+    grid_for_groups(ctx, (n as u64).div_ceil(u64::from(WORKGROUP_SIZE)))
+}
+
+/// Checks that `buffer` holds at least `expected` elements.
+pub fn check_len(op: &'static str, name: &str, buffer: &GpuBuffer, expected: usize) -> Result<()> {
+    if buffer.len < expected {
+        return Err(shape_error(
+            op,
+            format!(
+                "{name} holds {} elements, the shape needs {expected}",
+                buffer.len
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Records dispatches into one compute pass, submits and waits.
+pub fn run(ctx: &GpuContext, label: &str, dispatches: &[&Dispatch]) -> Result<()> {
+    let mut encoder = ctx
+        .device
+        .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) });
+    {
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some(label),
+            timestamp_writes: None,
+        });
+        for d in dispatches {
+            d.record(&mut pass);
+        }
+    }
+    ctx.submit_and_wait(label, encoder.finish())
+}
+
+/// Views a `#[repr(C)]` uniform struct as bytes.
+pub fn bytes_of<T: bytemuck::Pod>(value: &T) -> &[u8] {
+    bytemuck::bytes_of(value)
+}

@@ -1,0 +1,109 @@
+//! Host side of shaders/mse.wgsl: per-row squared error and its gradient.
+//! CPU twin: src/cpu/mse.rs.
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::cpu::check_nonzero;
+use crate::error::Result;
+use crate::gpu::{GpuBuffer, GpuContext};
+use crate::kernels::{
+    bytes_of, check_len, grid_for_elements, grid_for_groups, prepare, Dispatch, Kernel, Shader,
+    Slot, GRID_LIB,
+};
+
+pub const SHADER: Shader = Shader {
+    name: "mse",
+    source: include_str!("../../shaders/mse.wgsl"),
+    includes: &[GRID_LIB],
+};
+
+const FORWARD: Kernel = Kernel {
+    shader: &SHADER,
+    entry: "mse_forward",
+    slots: &[
+        (0, Slot::Uniform),
+        (1, Slot::ReadWrite),
+        (2, Slot::Read),
+        (3, Slot::Read),
+    ],
+};
+const BACKWARD: Kernel = Kernel {
+    shader: &SHADER,
+    entry: "mse_backward",
+    slots: &[
+        (0, Slot::Uniform),
+        (4, Slot::ReadWrite),
+        (2, Slot::Read),
+        (3, Slot::Read),
+    ],
+};
+
+/// Uniforms shared by the per-row loss kernels (mse, bce, kl).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub(crate) struct RowLossParams {
+    pub rows: u32,
+    pub cols: u32,
+    pub scale: f32,
+    pub _pad: u32,
+}
+
+impl RowLossParams {
+    pub fn new(rows: usize, cols: usize, scale: f32) -> Self {
+        RowLossParams {
+            rows: rows as u32,
+            cols: cols as u32,
+            scale,
+            _pad: 0,
+        }
+    }
+}
+
+/// loss (rows) = Σ_c (x - target)².
+pub fn mse_forward(
+    ctx: &GpuContext,
+    loss: &GpuBuffer,
+    x: &GpuBuffer,
+    target: &GpuBuffer,
+    rows: usize,
+    cols: usize,
+) -> Result<Dispatch> {
+    check_nonzero("mse_forward", &[("rows", rows), ("cols", cols)])?;
+    check_len("mse_forward", "loss", loss, rows)?;
+    check_len("mse_forward", "x", x, rows * cols)?;
+    check_len("mse_forward", "target", target, rows * cols)?;
+    let params = RowLossParams::new(rows, cols, 0.0);
+    prepare(
+        ctx,
+        &FORWARD,
+        &[],
+        Some(bytes_of(&params)),
+        &[&loss.buffer, &x.buffer, &target.buffer],
+        grid_for_groups(ctx, rows as u64)?,
+    )
+}
+
+/// dx (rows, cols) = scale · 2 · (x - target); writes dx.
+pub fn mse_backward(
+    ctx: &GpuContext,
+    dx: &GpuBuffer,
+    x: &GpuBuffer,
+    target: &GpuBuffer,
+    rows: usize,
+    cols: usize,
+    scale: f32,
+) -> Result<Dispatch> {
+    check_nonzero("mse_backward", &[("rows", rows), ("cols", cols)])?;
+    for (name, buffer) in [("dx", dx), ("x", x), ("target", target)] {
+        check_len("mse_backward", name, buffer, rows * cols)?;
+    }
+    let params = RowLossParams::new(rows, cols, scale);
+    prepare(
+        ctx,
+        &BACKWARD,
+        &[],
+        Some(bytes_of(&params)),
+        &[&dx.buffer, &x.buffer, &target.buffer],
+        grid_for_elements(ctx, rows * cols)?,
+    )
+}

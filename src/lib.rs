@@ -1,0 +1,15 @@
+//! latent: the autoencoder family trained on any GPU through wgpu, with hand-written WGSL
+//! kernels, each checked against a plain-Rust CPU twin.
+//!
+//! - [`gpu`]: the device (adapter choice, features, limits, errors as [`Error`]), buffers.
+//! - [`kernels`]: the host side of every shader in shaders/: prepare once, record per step.
+//! - [`cpu`]: the CPU twins, the reference every kernel is checked against.
+//! - [`validate`]: every kernel run on the GPU and on the CPU, compared (`latent validate`).
+
+pub mod cpu;
+pub mod error;
+pub mod gpu;
+pub mod kernels;
+pub mod validate;
+
+pub use error::{Error, Result};

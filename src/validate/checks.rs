@@ -1,0 +1,897 @@
+//! One check per kernel and shape: random inputs, the CPU twin, the GPU kernel, and the bound
+//! each comparison allows, with the reason written beside it.
+//!
+//! Bounds come from two sources. Sums: two f32 sums of the same n terms in different orders
+//! each lie within n·u·Σ|terms| of the exact sum (u = 2^-24), so they differ by at most
+//! 2·n·u·Σ|terms|. Transcendentals: the Vulkan spec lets exp and log be off by a few ULP
+//! (3 + 2|x| ULP for exp) and sin and cos by 2^-11 absolute, so kernels built on them get
+//! relative bounds of a few 1e-6, or absolute ones where the spec says absolute.
+
+use crate::cpu;
+use crate::cpu::matmul::MatmulShape;
+use crate::cpu::reparameterize::NoiseKey;
+use crate::error::Result;
+use crate::kernels::{self, activation::Activation, matmul::MatmulTiles};
+use crate::validate::{
+    abs_rel, error_row, CheckResult, Output, ShapeSet, Validator, UNIT_ROUNDOFF,
+};
+
+/// The kernel families, in the order `latent validate` prints them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    Matmul,
+    Reduce,
+    Activation,
+    Mse,
+    Bce,
+    Philox,
+    Reparameterize,
+    Kl,
+    Adam,
+    Sgd,
+    Gather,
+}
+
+impl Family {
+    pub const ALL: [Family; 11] = [
+        Family::Matmul,
+        Family::Reduce,
+        Family::Activation,
+        Family::Mse,
+        Family::Bce,
+        Family::Philox,
+        Family::Reparameterize,
+        Family::Kl,
+        Family::Adam,
+        Family::Sgd,
+        Family::Gather,
+    ];
+}
+
+/// Runs every check of one family; a check that errors becomes a failed row.
+pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Vec<CheckResult> {
+    let full = shapes == ShapeSet::Full;
+    let mut rows = Vec::new();
+    let mut push = |kernel: &str, shape: String, result: Result<CheckResult>| {
+        rows.push(result.unwrap_or_else(|e| error_row(kernel, &shape, &e)));
+    };
+    match family {
+        Family::Matmul => {
+            let mut sizes = vec![(1, 1, 1), (127, 785, 33), (5, 3, 70)];
+            if full {
+                sizes.push((128, 784, 400));
+            }
+            for &(m, k, n) in &sizes {
+                for (trans_a, trans_b) in
+                    [(false, false), (false, true), (true, false), (true, true)]
+                {
+                    let shape = MatmulShape {
+                        m,
+                        n,
+                        k,
+                        trans_a,
+                        trans_b,
+                        accumulate: false,
+                    };
+                    push(
+                        "matmul",
+                        describe_matmul(&shape, false),
+                        check_matmul(v, shape, false, MatmulTiles::default()),
+                    );
+                }
+                let biased = MatmulShape::new(m, n, k);
+                push(
+                    "matmul",
+                    describe_matmul(&biased, true),
+                    check_matmul(v, biased, true, MatmulTiles::default()),
+                );
+                let accumulating = MatmulShape {
+                    accumulate: true,
+                    trans_a: true,
+                    ..biased
+                };
+                push(
+                    "matmul",
+                    describe_matmul(&accumulating, false),
+                    check_matmul(v, accumulating, false, MatmulTiles::default()),
+                );
+            }
+            let small_tiles = MatmulTiles {
+                tile_m: 32,
+                tile_n: 16,
+                tile_k: 8,
+            };
+            let shape = MatmulShape {
+                trans_b: true,
+                ..MatmulShape::new(67, 45, 131)
+            };
+            push(
+                "matmul",
+                format!("{} tiles 32x16x8", describe_matmul(&shape, true)),
+                check_matmul(v, shape, true, small_tiles),
+            );
+        }
+        Family::Reduce => {
+            let mut sizes = vec![(1, 1), (127, 785), (3, 1000)];
+            if full {
+                sizes.push((128, 400));
+            }
+            for &(rows, cols) in &sizes {
+                for kind in [Reduction::Rows, Reduction::Cols, Reduction::All] {
+                    push(
+                        kind.name(),
+                        format!("{rows}x{cols}"),
+                        check_reduce(v, kind, rows, cols),
+                    );
+                }
+            }
+        }
+        Family::Activation => {
+            let mut sizes = vec![1, 1000, 4099];
+            if full {
+                sizes.push(128 * 400);
+            }
+            for activation in Activation::ALL {
+                for &n in &sizes {
+                    push(
+                        activation.name(),
+                        format!("{n}"),
+                        check_activation(v, activation, n),
+                    );
+                }
+            }
+        }
+        Family::Mse | Family::Bce => {
+            let mut sizes = vec![(1, 1), (127, 33), (3, 785)];
+            if full {
+                sizes.push((128, 784));
+            }
+            for &(rows, cols) in &sizes {
+                let result = if family == Family::Mse {
+                    check_mse(v, rows, cols)
+                } else {
+                    check_bce(v, rows, cols)
+                };
+                let name = if family == Family::Mse { "mse" } else { "bce" };
+                push(name, format!("{rows}x{cols}"), result);
+            }
+        }
+        Family::Philox => {
+            push(
+                "philox_fill",
+                "known answers".into(),
+                check_philox_known_answers(v),
+            );
+            for n in [1, 7, 4096] {
+                push(
+                    "philox_fill",
+                    format!("{n} words"),
+                    check_philox_random(v, n),
+                );
+            }
+        }
+        Family::Reparameterize => {
+            let mut sizes = vec![1, 5, 127 * 33];
+            if full {
+                sizes.push(128 * 20);
+            }
+            for &n in &sizes {
+                push("reparameterize", format!("{n}"), check_reparameterize(v, n));
+            }
+        }
+        Family::Kl => {
+            let mut sizes = vec![(1, 1), (127, 33), (3, 300)];
+            if full {
+                sizes.push((128, 20));
+            }
+            for &(rows, cols) in &sizes {
+                push("kl", format!("{rows}x{cols}"), check_kl(v, rows, cols));
+            }
+        }
+        Family::Adam => {
+            let mut sizes = vec![1, 1000];
+            if full {
+                sizes.push(784 * 400 + 400);
+            }
+            for &n in &sizes {
+                for step in [1, 7] {
+                    push(
+                        "adam_step",
+                        format!("{n} step {step}"),
+                        check_adam(v, n, step),
+                    );
+                }
+            }
+        }
+        Family::Sgd => {
+            for n in [1, 1000] {
+                for (step, nesterov) in [(1, false), (3, false), (3, true)] {
+                    let label =
+                        format!("{n} step {step}{}", if nesterov { " nesterov" } else { "" });
+                    push("sgd_step", label, check_sgd(v, n, step, nesterov));
+                }
+            }
+        }
+        Family::Gather => {
+            let mut sizes = vec![(1, 1, 1), (33, 785, 127), (128, 64, 1797)];
+            if full {
+                sizes.push((128, 784, 10_000));
+            }
+            for &(rows, width, data_rows) in &sizes {
+                push(
+                    "gather_u8",
+                    format!("{rows} of {data_rows}x{width}"),
+                    check_gather(v, rows, width, data_rows, true),
+                );
+                push(
+                    "gather_f32",
+                    format!("{rows} of {data_rows}x{width}"),
+                    check_gather(v, rows, width, data_rows, false),
+                );
+            }
+        }
+    }
+    rows
+}
+
+fn describe_matmul(shape: &MatmulShape, bias: bool) -> String {
+    let t = |on: bool| if on { 'T' } else { 'N' };
+    format!(
+        "{}x{}x{} {}{}{}{}",
+        shape.m,
+        shape.k,
+        shape.n,
+        t(shape.trans_a),
+        t(shape.trans_b),
+        if bias { " +bias" } else { "" },
+        if shape.accumulate { " +=C" } else { "" }
+    )
+}
+
+/// Error bound for two summation orders of terms whose absolute values sum to `abs_sum`.
+fn sum_bound(n: usize, abs_sum: f32) -> f32 {
+    2.0 * n as f32 * UNIT_ROUNDOFF * abs_sum + f32::MIN_POSITIVE
+}
+
+fn check_matmul(
+    v: &mut Validator,
+    shape: MatmulShape,
+    with_bias: bool,
+    tiles: MatmulTiles,
+) -> Result<CheckResult> {
+    let MatmulShape { m, n, k, .. } = shape;
+    let a = v.random(m * k, -1.0, 1.0);
+    let b = v.random(k * n, -1.0, 1.0);
+    let bias = with_bias.then(|| v.random(n, -1.0, 1.0));
+    // With accumulation C starts random, otherwise NaN (poison).
+    let c_start = if shape.accumulate {
+        v.random(m * n, -1.0, 1.0)
+    } else {
+        vec![f32::NAN; m * n]
+    };
+    let mut c_cpu = c_start.clone();
+    cpu::matmul::matmul(&mut c_cpu, &a, &b, bias.as_deref(), &shape)?;
+    // Bound: the sum of K products, plus bias and C, in two orders. Σ|a||b| is the same
+    // multiply on absolute values; 2·(K + 2)·u·(Σ|a||b| + |bias| + |C|) covers both orders.
+    let abs = |x: &[f32]| x.iter().map(|v| v.abs()).collect::<Vec<_>>();
+    let mut magnitude = if shape.accumulate {
+        abs(&c_start)
+    } else {
+        vec![0.0; m * n]
+    };
+    let abs_bias = bias.as_deref().map(abs);
+    cpu::matmul::matmul(
+        &mut magnitude,
+        &abs(&a),
+        &abs(&b),
+        abs_bias.as_deref(),
+        &MatmulShape {
+            accumulate: shape.accumulate,
+            ..shape
+        },
+    )?;
+
+    let ga = v.upload("a", &a)?;
+    let gb = v.upload("b", &b)?;
+    let gbias = bias.as_ref().map(|b| v.upload("bias", b)).transpose()?;
+    let gc = v.upload("c", &c_start)?;
+    let dispatch =
+        kernels::matmul::matmul_with_tiles(v.ctx, &gc, &ga, &gb, gbias.as_ref(), &shape, tiles)?;
+    let allowed = move |i: usize, _c: f32| sum_bound(k + 2, magnitude[i]);
+    let shape_text = describe_matmul(&shape, with_bias);
+    v.finish(
+        "matmul",
+        shape_text,
+        &[&dispatch],
+        vec![Output {
+            name: "C",
+            gpu: &gc,
+            cpu: c_cpu,
+            allowed: Box::new(allowed),
+        }],
+    )
+}
+
+#[derive(Clone, Copy)]
+enum Reduction {
+    Rows,
+    Cols,
+    All,
+}
+
+impl Reduction {
+    fn name(self) -> &'static str {
+        match self {
+            Reduction::Rows => "sum_rows",
+            Reduction::Cols => "sum_cols",
+            Reduction::All => "sum_all",
+        }
+    }
+}
+
+fn check_reduce(
+    v: &mut Validator,
+    kind: Reduction,
+    rows: usize,
+    cols: usize,
+) -> Result<CheckResult> {
+    let x = v.random(rows * cols, -1.0, 1.0);
+    let abs: Vec<f32> = x.iter().map(|v| v.abs()).collect();
+    let gx = v.upload("x", &x)?;
+    let (out_len, terms) = match kind {
+        Reduction::Rows => (rows, cols),
+        Reduction::Cols => (cols, rows),
+        Reduction::All => (1, rows * cols),
+    };
+    let mut out = vec![0.0; out_len];
+    let mut magnitude = vec![0.0; out_len];
+    let gout = v.poisoned("out", out_len)?;
+    let dispatch = match kind {
+        Reduction::Rows => {
+            cpu::reduce::sum_rows(&mut out, &x, rows, cols)?;
+            cpu::reduce::sum_rows(&mut magnitude, &abs, rows, cols)?;
+            kernels::reduce::sum_rows(v.ctx, &gout, &gx, rows, cols)?
+        }
+        Reduction::Cols => {
+            cpu::reduce::sum_cols(&mut out, &x, rows, cols)?;
+            cpu::reduce::sum_cols(&mut magnitude, &abs, rows, cols)?;
+            kernels::reduce::sum_cols(v.ctx, &gout, &gx, rows, cols)?
+        }
+        Reduction::All => {
+            cpu::reduce::sum_all(&mut out, &x)?;
+            cpu::reduce::sum_all(&mut magnitude, &abs)?;
+            kernels::reduce::sum_all(v.ctx, &gout, &gx, rows * cols)?
+        }
+    };
+    // Bound: one sum of `terms` values in two orders.
+    let allowed = move |i: usize, _c: f32| sum_bound(terms, magnitude[i]);
+    v.finish(
+        kind.name(),
+        format!("{rows}x{cols}"),
+        &[&dispatch],
+        vec![Output {
+            name: "out",
+            gpu: &gout,
+            cpu: out,
+            allowed: Box::new(allowed),
+        }],
+    )
+}
+
+fn check_activation(v: &mut Validator, activation: Activation, n: usize) -> Result<CheckResult> {
+    // Wide inputs reach the saturated tails of sigmoid and tanh.
+    let x = v.random(n, -30.0, 30.0);
+    let y_saved = match activation {
+        Activation::Relu => v.random(n, -1.0, 1.0),
+        _ => v.random(n, 0.0, 1.0),
+    };
+    let dy = v.random(n, -1.0, 1.0);
+    let mut y = vec![0.0; n];
+    let mut dx = vec![0.0; n];
+    let (forward, backward): (
+        fn(&mut [f32], &[f32]) -> Result<()>,
+        fn(&mut [f32], &[f32], &[f32]) -> Result<()>,
+    ) = match activation {
+        Activation::Relu => (
+            cpu::activation::relu_forward,
+            cpu::activation::relu_backward,
+        ),
+        Activation::Sigmoid => (
+            cpu::activation::sigmoid_forward,
+            cpu::activation::sigmoid_backward,
+        ),
+        Activation::Tanh => (
+            cpu::activation::tanh_forward,
+            cpu::activation::tanh_backward,
+        ),
+    };
+    forward(&mut y, &x)?;
+    backward(&mut dx, &y_saved, &dy)?;
+    let (gx, gy_saved, gdy) = (
+        v.upload("x", &x)?,
+        v.upload("y_saved", &y_saved)?,
+        v.upload("dy", &dy)?,
+    );
+    let (gy, gdx) = (v.poisoned("y", n)?, v.poisoned("dx", n)?);
+    let fwd = activation.forward(v.ctx, &gy, &gx, n)?;
+    let bwd = activation.backward(v.ctx, &gdx, &gy_saved, &gdy, n)?;
+    // ReLU is exact. Sigmoid: exp within (3 + 2|x|) ULP for |x| ≤ 30 and a division, about
+    // 65 ULP ≈ 8e-6 relative. Tanh: the spec lets it inherit sinh/cosh's error, a few e-6.
+    // Backward: two or three roundings of given inputs, 1e-6 relative.
+    let (atol, rtol) = match activation {
+        Activation::Relu => (0.0, 0.0),
+        Activation::Sigmoid => (1e-7, 2e-5),
+        Activation::Tanh => (2e-6, 1e-5),
+    };
+    let backward_atol = if activation == Activation::Relu {
+        0.0
+    } else {
+        1e-7
+    };
+    let backward_rtol = if activation == Activation::Relu {
+        0.0
+    } else {
+        1e-6
+    };
+    let outputs = vec![
+        Output {
+            name: "y",
+            gpu: &gy,
+            cpu: y,
+            allowed: Box::new(abs_rel(atol, rtol)),
+        },
+        Output {
+            name: "dx",
+            gpu: &gdx,
+            cpu: dx,
+            allowed: Box::new(abs_rel(backward_atol, backward_rtol)),
+        },
+    ];
+    v.finish(activation.name(), format!("{n}"), &[&fwd, &bwd], outputs)
+}
+
+fn check_mse(v: &mut Validator, rows: usize, cols: usize) -> Result<CheckResult> {
+    let x = v.random(rows * cols, 0.0, 1.0);
+    let target = v.random(rows * cols, 0.0, 1.0);
+    let scale = 1.0 / (rows * cols) as f32;
+    let mut loss = vec![0.0; rows];
+    let mut dx = vec![0.0; rows * cols];
+    cpu::mse::mse_forward(&mut loss, &x, &target, rows, cols)?;
+    cpu::mse::mse_backward(&mut dx, &x, &target, scale)?;
+    let (gx, gt) = (v.upload("x", &x)?, v.upload("target", &target)?);
+    let (gloss, gdx) = (v.poisoned("loss", rows)?, v.poisoned("dx", rows * cols)?);
+    let fwd = kernels::mse::mse_forward(v.ctx, &gloss, &gx, &gt, rows, cols)?;
+    let bwd = kernels::mse::mse_backward(v.ctx, &gdx, &gx, &gt, rows, cols, scale)?;
+    // Forward: a sum of `cols` non-negative terms (each two roundings): 2·(cols + 2)·u·loss.
+    // Backward: a subtraction and two multiplications: 4u relative, plus the subtraction's
+    // absolute rounding.
+    let outputs = vec![
+        Output {
+            name: "loss",
+            gpu: &gloss,
+            cpu: loss,
+            allowed: Box::new(move |_, c: f32| sum_bound(cols + 2, c.abs())),
+        },
+        Output {
+            name: "dx",
+            gpu: &gdx,
+            cpu: dx,
+            allowed: Box::new(abs_rel(scale * 1e-7, 4.0 * UNIT_ROUNDOFF)),
+        },
+    ];
+    v.finish("mse", format!("{rows}x{cols}"), &[&fwd, &bwd], outputs)
+}
+
+fn check_bce(v: &mut Validator, rows: usize, cols: usize) -> Result<CheckResult> {
+    // Logits up to ±50 exercise the stable forms; targets are pixel intensities.
+    let logits = v.random(rows * cols, -50.0, 50.0);
+    let target = v.random(rows * cols, 0.0, 1.0);
+    let scale = 1.0 / rows as f32;
+    let mut loss = vec![0.0; rows];
+    let mut dlogits = vec![0.0; rows * cols];
+    cpu::bce::bce_forward(&mut loss, &logits, &target, rows, cols)?;
+    cpu::bce::bce_backward(&mut dlogits, &logits, &target, scale)?;
+    let (gz, gt) = (v.upload("logits", &logits)?, v.upload("target", &target)?);
+    let (gloss, gd) = (
+        v.poisoned("loss", rows)?,
+        v.poisoned("dlogits", rows * cols)?,
+    );
+    let fwd = kernels::bce::bce_forward(v.ctx, &gloss, &gz, &gt, rows, cols)?;
+    let bwd = kernels::bce::bce_backward(v.ctx, &gd, &gz, &gt, rows, cols, scale)?;
+    // Forward: each term is up to |z| ≤ 50 with a log(1 + e^-|z|) whose exp/log are good to
+    // 2^-21 absolute (the spec's log bound near 1), so 1e-6 per term plus the sum's rounding
+    // of terms up to 100: 2·cols·u·(Σ|terms| ≤ 100·cols).
+    let per_row =
+        move |_, c: f32| cols as f32 * 1e-6 + sum_bound(cols + 3, c.abs() + 100.0 * cols as f32);
+    // Backward: σ(z) to 2e-5 relative (exp of up to 50: 103 ULP) minus a target in [0, 1].
+    let outputs = vec![
+        Output {
+            name: "loss",
+            gpu: &gloss,
+            cpu: loss,
+            allowed: Box::new(per_row),
+        },
+        Output {
+            name: "dlogits",
+            gpu: &gd,
+            cpu: dlogits,
+            allowed: Box::new(abs_rel(scale * 2e-5, 1e-6)),
+        },
+    ];
+    v.finish("bce", format!("{rows}x{cols}"), &[&fwd, &bwd], outputs)
+}
+
+/// Random123's known answers for Philox4x32-10 (kat_vectors): (counter, key, output).
+pub const PHILOX_KNOWN_ANSWERS: [([u32; 4], [u32; 2], [u32; 4]); 3] = [
+    (
+        [0, 0, 0, 0],
+        [0, 0],
+        [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8],
+    ),
+    (
+        [u32::MAX; 4],
+        [u32::MAX; 2],
+        [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd],
+    ),
+    (
+        [0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344],
+        [0xa4093822, 0x299f31d0],
+        [0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1],
+    ),
+];
+
+fn check_philox_known_answers(v: &mut Validator) -> Result<CheckResult> {
+    let mut words = Vec::new();
+    let mut dispatches = Vec::new();
+    let mut expected = Vec::new();
+    for (counter, key, answer) in PHILOX_KNOWN_ANSWERS {
+        let out = v.upload("philox out", &[0xdead_beef_u32; 4])?;
+        dispatches.push(kernels::philox::philox_fill(v.ctx, &out, 4, counter, key)?);
+        words.push(out);
+        expected.extend_from_slice(&answer);
+    }
+    kernels::run(v.ctx, "philox_fill", &dispatches.iter().collect::<Vec<_>>())?;
+    let mut gpu = Vec::new();
+    for out in &words {
+        gpu.extend(v.ctx.read_buffer::<u32>(out)?);
+    }
+    let mut cpu_words = Vec::new();
+    for (counter, key, _) in PHILOX_KNOWN_ANSWERS {
+        cpu_words.extend(cpu::philox::philox4x32_10(counter, key));
+    }
+    let passed = gpu == expected && cpu_words == expected;
+    Ok(CheckResult {
+        kernel: "philox_fill".into(),
+        shape: "known answers".into(),
+        max_abs_err: 0.0,
+        max_rel_err: 0.0,
+        gpu_us: None,
+        passed,
+        detail: if passed {
+            String::new()
+        } else {
+            format!("gpu {gpu:08x?} cpu {cpu_words:08x?} expected {expected:08x?}")
+        },
+    })
+}
+
+fn check_philox_random(v: &mut Validator, n: usize) -> Result<CheckResult> {
+    let counter = [v.random_u32(1, u32::MAX)[0], 1, 2, 3];
+    let key = [v.random_u32(1, u32::MAX)[0], 0x5eed];
+    let mut words = vec![0u32; n];
+    cpu::philox::philox_fill(&mut words, counter, key)?;
+    let out = v.upload("philox out", &vec![0u32; n])?;
+    let dispatch = kernels::philox::philox_fill(v.ctx, &out, n, counter, key)?;
+    // Integer-only: the bits must be identical. Compared as f32 bit patterns with zero error
+    // allowed (a NaN pattern compares by bits).
+    let as_f32 = words.iter().map(|&w| f32::from_bits(w)).collect();
+    let exact = |_, _| 0.0;
+    v.finish(
+        "philox_fill",
+        format!("{n} words"),
+        &[&dispatch],
+        vec![Output {
+            name: "words",
+            gpu: &out,
+            cpu: as_f32,
+            allowed: Box::new(exact),
+        }],
+    )
+}
+
+fn check_reparameterize(v: &mut Validator, n: usize) -> Result<CheckResult> {
+    let mu = v.random(n, -2.0, 2.0);
+    let logvar = v.random(n, -3.0, 3.0);
+    let dz = v.random(n, -1.0, 1.0);
+    let key = NoiseKey {
+        seed: 0x1234_5678_9abc_def0 ^ v.seed,
+        step: 7,
+        stream: 1,
+    };
+    let (mut z, mut eps) = (vec![0.0; n], vec![0.0; n]);
+    cpu::reparameterize::reparameterize_forward(&mut z, &mut eps, &mu, &logvar, key)?;
+    let (mut dmu, mut dlogvar) = (vec![0.0; n], vec![0.0; n]);
+    cpu::reparameterize::reparameterize_backward(
+        &mut dmu,
+        &mut dlogvar,
+        &eps,
+        &logvar,
+        &dz,
+        false,
+    )?;
+
+    let (gmu, glogvar, gdz) = (
+        v.upload("mu", &mu)?,
+        v.upload("logvar", &logvar)?,
+        v.upload("dz", &dz)?,
+    );
+    let step = v.upload("step", &[key.step])?;
+    let (gz, geps) = (v.poisoned("z", n)?, v.poisoned("eps", n)?);
+    let (gdmu, gdlogvar) = (v.poisoned("dmu", n)?, v.poisoned("dlogvar", n)?);
+    // The backward reads the CPU's ε so that it is checked on its own.
+    let eps_given = v.upload("eps given", &eps)?;
+    let fwd = kernels::reparameterize::reparameterize_forward(
+        v.ctx, &gz, &geps, &gmu, &glogvar, &step, n, key.seed, key.stream,
+    )?;
+    let bwd = kernels::reparameterize::reparameterize_backward(
+        v.ctx, &gdmu, &gdlogvar, &eps_given, &glogvar, &gdz, n, false,
+    )?;
+    // ε: identical Philox bits; Box-Muller in f32 on the GPU uses sin and cos, which the
+    // spec bounds by 2^-11 absolute, times a radius of at most 5.8: 3e-3 absolute. (Real
+    // drivers do far better; the table shows the actual error.) z = μ + σ·ε inherits σ·3e-3.
+    let sigma: Vec<f32> = logvar.iter().map(|lv| (0.5 * lv).exp()).collect();
+    let z_allowed = move |i: usize, c: f32| 3e-3 * sigma[i] + 1e-5 * c.abs();
+    // Backward: exp to a few ULP and three multiplications: 1e-5 relative.
+    let outputs = vec![
+        Output {
+            name: "eps",
+            gpu: &geps,
+            cpu: eps,
+            allowed: Box::new(abs_rel(3e-3, 1e-5)),
+        },
+        Output {
+            name: "z",
+            gpu: &gz,
+            cpu: z,
+            allowed: Box::new(z_allowed),
+        },
+        Output {
+            name: "dmu",
+            gpu: &gdmu,
+            cpu: dmu,
+            allowed: Box::new(abs_rel(0.0, 0.0)),
+        },
+        Output {
+            name: "dlogvar",
+            gpu: &gdlogvar,
+            cpu: dlogvar,
+            allowed: Box::new(abs_rel(1e-7, 1e-5)),
+        },
+    ];
+    v.finish("reparameterize", format!("{n}"), &[&fwd, &bwd], outputs)
+}
+
+fn check_kl(v: &mut Validator, rows: usize, cols: usize) -> Result<CheckResult> {
+    let mu = v.random(rows * cols, -2.0, 2.0);
+    let logvar = v.random(rows * cols, -3.0, 3.0);
+    let start_dmu = v.random(rows * cols, -1.0, 1.0);
+    let start_dlogvar = v.random(rows * cols, -1.0, 1.0);
+    let scale = 0.5 / rows as f32;
+    let mut kl = vec![0.0; rows];
+    cpu::kl::kl_forward(&mut kl, &mu, &logvar, rows, cols)?;
+    // The backward is checked accumulating into random gradients (as the VAE uses it).
+    let (mut dmu, mut dlogvar) = (start_dmu.clone(), start_dlogvar.clone());
+    cpu::kl::kl_backward(&mut dmu, &mut dlogvar, &mu, &logvar, scale, true)?;
+
+    let (gmu, glogvar) = (v.upload("mu", &mu)?, v.upload("logvar", &logvar)?);
+    let gkl = v.poisoned("kl", rows)?;
+    let (gdmu, gdlogvar) = (
+        v.upload("dmu", &start_dmu)?,
+        v.upload("dlogvar", &start_dlogvar)?,
+    );
+    let fwd = kernels::kl::kl_forward(v.ctx, &gkl, &gmu, &glogvar, rows, cols)?;
+    let bwd = kernels::kl::kl_backward(
+        v.ctx, &gdmu, &gdlogvar, &gmu, &glogvar, rows, cols, scale, true,
+    )?;
+    // Forward: terms 1 + lv - μ² - e^lv with |lv| ≤ 3 (exp good to 9 ULP ≈ 1e-6 relative of
+    // e^3 ≈ 20): 2e-5 per term, plus the sum of terms up to 30 in two orders.
+    let per_row = move |_, _c: f32| cols as f32 * 2e-5 + sum_bound(cols + 4, 30.0 * cols as f32);
+    // Backward: scale·½(e^lv − 1) + start: exp's 1e-6 relative of up to 20·scale, plus adds.
+    let outputs = vec![
+        Output {
+            name: "kl",
+            gpu: &gkl,
+            cpu: kl,
+            allowed: Box::new(per_row),
+        },
+        Output {
+            name: "dmu",
+            gpu: &gdmu,
+            cpu: dmu,
+            allowed: Box::new(abs_rel(1e-7, 4.0 * UNIT_ROUNDOFF)),
+        },
+        Output {
+            name: "dlogvar",
+            gpu: &gdlogvar,
+            cpu: dlogvar,
+            allowed: Box::new(abs_rel(scale * 2e-5 + 1e-7, 1e-6)),
+        },
+    ];
+    v.finish("kl", format!("{rows}x{cols}"), &[&fwd, &bwd], outputs)
+}
+
+fn check_adam(v: &mut Validator, n: usize, step: u32) -> Result<CheckResult> {
+    let config = cpu::adam::AdamConfig {
+        weight_decay: 0.01,
+        ..Default::default()
+    };
+    let param = v.random(n, -1.0, 1.0);
+    let grad = v.random(n, -1.0, 1.0);
+    // Moments as after a few steps: m of gradient size, v positive.
+    let m = if step == 1 {
+        vec![0.0; n]
+    } else {
+        v.random(n, -0.1, 0.1)
+    };
+    let second = if step == 1 {
+        vec![0.0; n]
+    } else {
+        v.random(n, 0.0, 0.01)
+    };
+    let (mut p_cpu, mut m_cpu, mut v_cpu) = (param.clone(), m.clone(), second.clone());
+    cpu::adam::adam_step(&mut p_cpu, &mut m_cpu, &mut v_cpu, &grad, step, &config)?;
+
+    let (gp, gm, gv) = (
+        v.upload("param", &param)?,
+        v.upload("m", &m)?,
+        v.upload("v", &second)?,
+    );
+    let (gg, gstep) = (
+        v.upload("grad", &grad)?,
+        v.upload("step scalars", &config.step_scalars(step))?,
+    );
+    let dispatch = kernels::adam::adam_step(v.ctx, &gp, &gm, &gv, &gg, &gstep, n, &config)?;
+    // m, v: two multiplications and an add: 4u relative. param: the update Δ goes through
+    // sqrt, two divisions (2.5 ULP each in Vulkan) and products: 16u of |Δ|, plus the final
+    // subtraction's rounding, 2u of |param| + |Δ|.
+    let update: Vec<f32> = p_cpu
+        .iter()
+        .zip(&param)
+        .map(|(new, old)| (new - old).abs())
+        .collect();
+    let param_abs: Vec<f32> = param.iter().map(|p| p.abs()).collect();
+    let param_allowed = move |i: usize, _c: f32| {
+        16.0 * UNIT_ROUNDOFF * update[i] + 2.0 * UNIT_ROUNDOFF * (param_abs[i] + update[i])
+    };
+    let outputs = vec![
+        Output {
+            name: "param",
+            gpu: &gp,
+            cpu: p_cpu,
+            allowed: Box::new(param_allowed),
+        },
+        Output {
+            name: "m",
+            gpu: &gm,
+            cpu: m_cpu,
+            allowed: Box::new(abs_rel(1e-12, 4.0 * UNIT_ROUNDOFF)),
+        },
+        Output {
+            name: "v",
+            gpu: &gv,
+            cpu: v_cpu,
+            allowed: Box::new(abs_rel(1e-12, 4.0 * UNIT_ROUNDOFF)),
+        },
+    ];
+    v.finish(
+        "adam_step",
+        format!("{n} step {step}"),
+        &[&dispatch],
+        outputs,
+    )
+}
+
+fn check_sgd(v: &mut Validator, n: usize, step: u32, nesterov: bool) -> Result<CheckResult> {
+    let config = cpu::sgd::SgdConfig {
+        lr: 0.05,
+        momentum: 0.9,
+        dampening: 0.0,
+        weight_decay: 1e-3,
+        nesterov,
+    };
+    let param = v.random(n, -1.0, 1.0);
+    let grad = v.random(n, -1.0, 1.0);
+    let buffer = v.random(n, -1.0, 1.0);
+    let (mut p_cpu, mut b_cpu) = (param.clone(), buffer.clone());
+    cpu::sgd::sgd_step(&mut p_cpu, &mut b_cpu, &grad, step, &config)?;
+
+    let (gp, gb, gg) = (
+        v.upload("param", &param)?,
+        v.upload("momentum", &buffer)?,
+        v.upload("grad", &grad)?,
+    );
+    let gstep = v.upload("step", &[step])?;
+    let dispatch = kernels::sgd::sgd_step(v.ctx, &gp, &gb, &gg, &gstep, n, &config)?;
+    // A handful of multiply-adds on values of size ≤ 2: 8u relative of the largest term.
+    let outputs = vec![
+        Output {
+            name: "param",
+            gpu: &gp,
+            cpu: p_cpu,
+            allowed: Box::new(abs_rel(16.0 * UNIT_ROUNDOFF, 4.0 * UNIT_ROUNDOFF)),
+        },
+        Output {
+            name: "momentum",
+            gpu: &gb,
+            cpu: b_cpu,
+            allowed: Box::new(abs_rel(16.0 * UNIT_ROUNDOFF, 4.0 * UNIT_ROUNDOFF)),
+        },
+    ];
+    let label = format!("{n} step {step}{}", if nesterov { " nesterov" } else { "" });
+    v.finish("sgd_step", label, &[&dispatch], outputs)
+}
+
+fn check_gather(
+    v: &mut Validator,
+    rows: usize,
+    width: usize,
+    data_rows: usize,
+    bytes: bool,
+) -> Result<CheckResult> {
+    // One index past the end checks the zero-row rule.
+    let mut indices = v.random_u32(rows, data_rows as u32);
+    if rows > 1 {
+        indices[rows - 1] = data_rows as u32 + 3;
+    }
+    let gindices = v.upload("indices", &indices)?;
+    let mut out = vec![0.0; rows * width];
+    let gout = v.poisoned("out", rows * width)?;
+    let (name, dispatch, data_buffer);
+    if bytes {
+        let data: Vec<u8> = v
+            .random_u32(data_rows * width, 256)
+            .into_iter()
+            .map(|b| b as u8)
+            .collect();
+        cpu::gather::gather_u8(&mut out, &data, &indices, width)?;
+        data_buffer = v.upload("data", &crate::gpu::pack_bytes(&data))?;
+        dispatch = kernels::gather::gather_u8(
+            v.ctx,
+            &gout,
+            &gindices,
+            &data_buffer,
+            rows,
+            width,
+            data_rows,
+        )?;
+        name = "gather_u8";
+    } else {
+        let data = v.random(data_rows * width, -1.0, 1.0);
+        cpu::gather::gather_f32(&mut out, &data, &indices, width)?;
+        data_buffer = v.upload("data", &data)?;
+        dispatch = kernels::gather::gather_f32(
+            v.ctx,
+            &gout,
+            &gindices,
+            &data_buffer,
+            rows,
+            width,
+            data_rows,
+        )?;
+        name = "gather_f32";
+    }
+    // f32 rows are copies: exact. Bytes go through one division by 255, which the Vulkan
+    // spec allows 2.5 ULP: 3u relative.
+    let allowed = abs_rel(0.0, if bytes { 3.0 * UNIT_ROUNDOFF } else { 0.0 });
+    v.finish(
+        name,
+        format!("{rows} of {data_rows}x{width}"),
+        &[&dispatch],
+        vec![Output {
+            name: "out",
+            gpu: &gout,
+            cpu: out,
+            allowed: Box::new(allowed),
+        }],
+    )
+}
