@@ -81,6 +81,18 @@ pub struct GpuOptions {
     pub adapter: Option<String>,
 }
 
+impl GpuOptions {
+    /// Options from LATENT_BACKEND and LATENT_ADAPTER (unset: auto, the best adapter).
+    pub fn from_env() -> Result<Self> {
+        let backend = match std::env::var("LATENT_BACKEND") {
+            Ok(name) if !name.is_empty() => name.parse()?,
+            _ => Backend::Auto,
+        };
+        let adapter = std::env::var("LATENT_ADAPTER").ok().filter(|a| !a.is_empty());
+        Ok(GpuOptions { backend, adapter })
+    }
+}
+
 /// The optional hardware features latent detects, reported by `latent info`.
 #[derive(Clone, Debug, Default)]
 pub struct FeatureReport {
@@ -332,6 +344,11 @@ impl GpuContext {
             pipelines: PipelineCache::default(),
             placeholder,
         }
+    }
+
+    /// The pipelines built on this device so far.
+    pub fn pipelines(&self) -> &PipelineCache {
+        &self.pipelines
     }
 
     /// A one-line description: adapter name, backend, driver.

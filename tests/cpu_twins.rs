@@ -1,0 +1,116 @@
+//! CPU-only checks of the twins and the comparison logic: Philox known answers, the noise's
+//! statistics, bad input rejected with an error naming the op, and the comparison catching
+//! poisoned or wrong values. No GPU needed.
+
+mod common;
+
+use latent::cpu::matmul::{matmul, MatmulShape};
+use latent::cpu::philox::{normals_for_group, philox4x32_10, philox_fill};
+use latent::cpu::{adam, kl, mse, reduce, sgd};
+use latent::gpu::pack_bytes;
+use latent::validate::{abs_rel, compare, PHILOX_KNOWN_ANSWERS};
+use latent::Error;
+
+#[test]
+fn philox_cpu_matches_random123_known_answers() {
+    for (counter, key, answer) in PHILOX_KNOWN_ANSWERS {
+        assert_eq!(philox4x32_10(counter, key), answer, "counter {counter:08x?} key {key:08x?}");
+    }
+}
+
+#[test]
+fn philox_fill_advances_the_first_counter_word() {
+    let mut words = [0u32; 10];
+    philox_fill(&mut words, [5, 1, 2, 3], [9, 8]).unwrap();
+    assert_eq!(words[..4], philox4x32_10([5, 1, 2, 3], [9, 8]));
+    assert_eq!(words[4..8], philox4x32_10([6, 1, 2, 3], [9, 8]));
+    assert_eq!(words[8..], philox4x32_10([7, 1, 2, 3], [9, 8])[..2]);
+}
+
+#[test]
+fn box_muller_normals_have_mean_zero_and_variance_one() {
+    let seed = common::seed();
+    let groups = 25_000u32;
+    let normals: Vec<f64> = (0..groups).flat_map(|g| normals_for_group(seed, 1, 0, g)).collect();
+    let n = normals.len() as f64;
+    let mean = normals.iter().sum::<f64>() / n;
+    let variance = normals.iter().map(|z| (z - mean).powi(2)).sum::<f64>() / n;
+    // 100,000 draws: the mean's standard error is 0.003 and the variance's 0.0045; 5σ bounds.
+    assert!(mean.abs() < 0.016, "mean {mean} (LATENT_TEST_SEED={seed})");
+    assert!((variance - 1.0).abs() < 0.023, "variance {variance} (LATENT_TEST_SEED={seed})");
+}
+
+#[test]
+fn noise_depends_on_seed_step_and_stream() {
+    let base = normals_for_group(1, 1, 0, 0);
+    assert_eq!(base, normals_for_group(1, 1, 0, 0));
+    assert_ne!(base, normals_for_group(2, 1, 0, 0));
+    assert_ne!(base, normals_for_group(1, 2, 0, 0));
+    assert_ne!(base, normals_for_group(1, 1, 1, 0));
+    assert_ne!(base, normals_for_group(1 << 40, 1, 0, 0), "the seed's high word counts");
+}
+
+fn assert_shape_error(result: latent::Result<()>, op: &str, mentions: &str) {
+    match result {
+        Err(Error::Shape { op: got, message }) => {
+            assert_eq!(got, op);
+            assert!(message.contains(mentions), "{op}: message {message:?} lacks {mentions:?}");
+        }
+        other => panic!("{op}: expected a shape error, got {other:?}"),
+    }
+}
+
+#[test]
+fn twins_reject_bad_shapes_with_the_op_named() {
+    let mut c = vec![0.0f32; 6];
+    let a = vec![0.0f32; 6];
+    let b = vec![0.0f32; 5];
+    assert_shape_error(matmul(&mut c, &a, &b, None, &MatmulShape::new(2, 3, 3)), "matmul", "B has 5 elements");
+    assert_shape_error(matmul(&mut c, &a, &b, None, &MatmulShape::new(0, 3, 3)), "matmul", "m is 0");
+    assert_shape_error(reduce::sum_rows(&mut c, &a, 2, 2), "sum_rows", "out has 6");
+    let mut loss = vec![0.0f32; 2];
+    assert_shape_error(mse::mse_forward(&mut loss, &a, &b, 2, 3), "mse_forward", "target has 5");
+    let (mut dmu, mut dlv) = (vec![0.0f32; 3], vec![0.0f32; 2]);
+    assert_shape_error(kl::kl_backward(&mut dmu, &mut dlv, &a[..3], &a[..3], 1.0, false), "kl_backward", "dlogvar");
+}
+
+#[test]
+fn optimizers_reject_bad_hyperparameters() {
+    let mut p = vec![0.0f32; 2];
+    let (mut m, mut v) = (vec![0.0f32; 2], vec![0.0f32; 2]);
+    let bad_lr = adam::AdamConfig { lr: 0.0, ..Default::default() };
+    assert!(matches!(adam::adam_step(&mut p, &mut m, &mut v, &[1.0, 1.0], 1, &bad_lr), Err(Error::InvalidArgument(_))));
+    let bad_beta = adam::AdamConfig { beta2: 1.0, ..Default::default() };
+    assert!(bad_beta.check().is_err());
+    let nesterov_without_momentum = sgd::SgdConfig { momentum: 0.0, nesterov: true, ..Default::default() };
+    assert!(sgd::sgd_step(&mut p, &mut m, &[1.0, 1.0], 1, &nesterov_without_momentum).is_err());
+    assert!(adam::adam_step(&mut p, &mut m, &mut v, &[1.0, 1.0], 0, &Default::default()).is_err(), "step 0");
+}
+
+#[test]
+fn adam_first_step_moves_each_parameter_by_lr_against_the_gradient() {
+    // With bias correction, Adam's first update is lr·sign(g) (for |g| ≫ ε), as in PyTorch.
+    let mut p = vec![1.0f64, 1.0, 1.0];
+    let (mut m, mut v) = (vec![0.0; 3], vec![0.0; 3]);
+    adam::adam_step(&mut p, &mut m, &mut v, &[0.5, -2.0, 1e-3], 1, &Default::default()).unwrap();
+    for (got, want) in p.iter().zip([0.999, 1.001, 0.999]) {
+        assert!((got - want).abs() < 1e-7, "{p:?}");
+    }
+}
+
+#[test]
+fn comparison_catches_poison_and_errors_beyond_the_bound() {
+    let cpu = [1.0f32, 2.0, 3.0];
+    let bound = abs_rel(1e-3, 0.0);
+    assert_eq!(compare(&[1.0, 2.0005, 3.0], &cpu, &bound).failures, 0);
+    let poisoned = compare(&[1.0, f32::NAN, 3.0], &cpu, &bound);
+    assert_eq!(poisoned.failures, 1);
+    assert_eq!(poisoned.first_failure.map(|f| f.0), Some(1));
+    assert_eq!(compare(&[1.0, 2.0, 3.01], &cpu, &bound).failures, 1);
+    assert_eq!(compare(&[1.0, 2.0], &cpu, &bound).failures, 3, "a short output fails");
+}
+
+#[test]
+fn bytes_pack_little_endian_into_words() {
+    assert_eq!(pack_bytes(&[1, 2, 3, 4, 5]), vec![0x0403_0201, 0x0000_0005]);
+}

@@ -1,0 +1,201 @@
+//! Every backward against central finite differences, in f64 on the CPU twins.
+//!
+//! For each op f, a random weighting w turns the output into a scalar L = Σ w ⊙ f(x); the
+//! backward fed dy = w must give dL/dx. Central differences with h = 1e-6 in f64 have
+//! truncation error ~h²·f''' ≈ 1e-12 and rounding error ~1e-16·|L|/h ≈ 1e-9, so analytic
+//! and numeric gradients must agree to 1e-6 absolute plus 1e-6 relative.
+
+mod common;
+
+use latent::cpu::{activation, bce, kl, matmul, mse, reduce, reparameterize};
+use latent::cpu::matmul::MatmulShape;
+use latent::cpu::reparameterize::NoiseKey;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+const H: f64 = 1e-6;
+
+fn random(rng: &mut StdRng, n: usize, lo: f64, hi: f64) -> Vec<f64> {
+    (0..n).map(|_| rng.random_range(lo..hi)).collect()
+}
+
+fn weighted_sum(w: &[f64], y: &[f64]) -> f64 {
+    w.iter().zip(y).map(|(a, b)| a * b).sum()
+}
+
+/// Compares `analytic` with central differences of `loss` at up to 40 coordinates of `x`.
+fn assert_gradient(name: &str, x: &[f64], analytic: &[f64], loss: &dyn Fn(&[f64]) -> f64, seed: u64) {
+    assert_eq!(x.len(), analytic.len(), "{name}: gradient length");
+    let step = (x.len() / 40).max(1);
+    for i in (0..x.len()).step_by(step) {
+        let mut plus = x.to_vec();
+        let mut minus = x.to_vec();
+        plus[i] += H;
+        minus[i] -= H;
+        let numeric = (loss(&plus) - loss(&minus)) / (2.0 * H);
+        let error = (numeric - analytic[i]).abs();
+        assert!(
+            error <= 1e-6 + 1e-6 * numeric.abs(),
+            "{name}[{i}]: analytic {} numeric {numeric} (LATENT_TEST_SEED={seed})",
+            analytic[i]
+        );
+    }
+}
+
+fn rng() -> (StdRng, u64) {
+    let seed = common::seed();
+    (StdRng::seed_from_u64(seed), seed)
+}
+
+#[test]
+fn matmul_backward_matches_finite_differences() {
+    let (mut rng, seed) = rng();
+    let (m, k, n) = (5, 7, 3);
+    let a = random(&mut rng, m * k, -1.0, 1.0);
+    let b = random(&mut rng, k * n, -1.0, 1.0);
+    let bias = random(&mut rng, n, -1.0, 1.0);
+    let w = random(&mut rng, m * n, -1.0, 1.0);
+    let forward = |a: &[f64], b: &[f64], bias: &[f64]| {
+        let mut c = vec![0.0; m * n];
+        matmul::matmul(&mut c, a, b, Some(bias), &MatmulShape::new(m, n, k)).unwrap();
+        weighted_sum(&w, &c)
+    };
+    // dA = dC·Bᵀ: (m, n)·(n, k) with B stored (k, n) used transposed.
+    let mut da = vec![0.0; m * k];
+    matmul::matmul(&mut da, &w, &b, None, &MatmulShape { trans_b: true, ..MatmulShape::new(m, k, n) }).unwrap();
+    // dB = Aᵀ·dC: (k, m)·(m, n) with A stored (m, k) used transposed.
+    let mut db = vec![0.0; k * n];
+    matmul::matmul(&mut db, &a, &w, None, &MatmulShape { trans_a: true, ..MatmulShape::new(k, n, m) }).unwrap();
+    // dbias = Σ_rows dC: the column sum.
+    let mut dbias = vec![0.0; n];
+    reduce::sum_cols(&mut dbias, &w, m, n).unwrap();
+    assert_gradient("matmul dA", &a, &da, &|x| forward(x, &b, &bias), seed);
+    assert_gradient("matmul dB", &b, &db, &|x| forward(&a, x, &bias), seed);
+    assert_gradient("matmul dbias", &bias, &dbias, &|x| forward(&a, &b, x), seed);
+}
+
+type Forward = fn(&mut [f64], &[f64]) -> latent::Result<()>;
+type Backward = fn(&mut [f64], &[f64], &[f64]) -> latent::Result<()>;
+
+fn check_activation(name: &str, forward: Forward, backward: Backward) {
+    let (mut rng, seed) = rng();
+    let n = 60;
+    // Away from ReLU's kink at 0, where the derivative does not exist.
+    let x: Vec<f64> = random(&mut rng, n, -4.0, 4.0).into_iter().map(|v| if v.abs() < 0.01 { 0.5 } else { v }).collect();
+    let w = random(&mut rng, n, -1.0, 1.0);
+    let mut y = vec![0.0; n];
+    forward(&mut y, &x).unwrap();
+    let mut dx = vec![0.0; n];
+    backward(&mut dx, &y, &w).unwrap();
+    let loss = |x: &[f64]| {
+        let mut y = vec![0.0; n];
+        forward(&mut y, x).unwrap();
+        weighted_sum(&w, &y)
+    };
+    assert_gradient(name, &x, &dx, &loss, seed);
+}
+
+#[test]
+fn relu_backward_matches_finite_differences() {
+    check_activation("relu", activation::relu_forward, activation::relu_backward);
+}
+
+#[test]
+fn sigmoid_backward_matches_finite_differences() {
+    check_activation("sigmoid", activation::sigmoid_forward, activation::sigmoid_backward);
+}
+
+#[test]
+fn tanh_backward_matches_finite_differences() {
+    check_activation("tanh", activation::tanh_forward, activation::tanh_backward);
+}
+
+#[test]
+fn mse_backward_matches_finite_differences() {
+    let (mut rng, seed) = rng();
+    let (rows, cols) = (4, 9);
+    let x = random(&mut rng, rows * cols, 0.0, 1.0);
+    let target = random(&mut rng, rows * cols, 0.0, 1.0);
+    let scale = 1.0 / (rows * cols) as f64;
+    let loss = |x: &[f64]| {
+        let mut per_row = vec![0.0; rows];
+        mse::mse_forward(&mut per_row, x, &target, rows, cols).unwrap();
+        scale * per_row.iter().sum::<f64>()
+    };
+    let mut dx = vec![0.0; rows * cols];
+    mse::mse_backward(&mut dx, &x, &target, scale).unwrap();
+    assert_gradient("mse", &x, &dx, &loss, seed);
+}
+
+#[test]
+fn bce_backward_matches_finite_differences() {
+    let (mut rng, seed) = rng();
+    let (rows, cols) = (3, 11);
+    let logits = random(&mut rng, rows * cols, -20.0, 20.0);
+    let target = random(&mut rng, rows * cols, 0.0, 1.0);
+    let scale = 1.0 / rows as f64;
+    let loss = |z: &[f64]| {
+        let mut per_row = vec![0.0; rows];
+        bce::bce_forward(&mut per_row, z, &target, rows, cols).unwrap();
+        scale * per_row.iter().sum::<f64>()
+    };
+    let mut dz = vec![0.0; rows * cols];
+    bce::bce_backward(&mut dz, &logits, &target, scale).unwrap();
+    assert_gradient("bce", &logits, &dz, &loss, seed);
+}
+
+#[test]
+fn kl_backward_matches_finite_differences() {
+    let (mut rng, seed) = rng();
+    let (rows, cols) = (3, 5);
+    let mu = random(&mut rng, rows * cols, -2.0, 2.0);
+    let logvar = random(&mut rng, rows * cols, -3.0, 3.0);
+    let scale = 0.7;
+    let loss = |mu: &[f64], logvar: &[f64]| {
+        let mut per_row = vec![0.0; rows];
+        kl::kl_forward(&mut per_row, mu, logvar, rows, cols).unwrap();
+        scale * per_row.iter().sum::<f64>()
+    };
+    let (mut dmu, mut dlogvar) = (vec![0.0; rows * cols], vec![0.0; rows * cols]);
+    kl::kl_backward(&mut dmu, &mut dlogvar, &mu, &logvar, scale, false).unwrap();
+    assert_gradient("kl dmu", &mu, &dmu, &|x| loss(x, &logvar), seed);
+    assert_gradient("kl dlogvar", &logvar, &dlogvar, &|x| loss(&mu, x), seed);
+}
+
+#[test]
+fn reparameterize_backward_matches_finite_differences() {
+    let (mut rng, seed) = rng();
+    let n = 23;
+    let mu = random(&mut rng, n, -2.0, 2.0);
+    let logvar = random(&mut rng, n, -3.0, 3.0);
+    let w = random(&mut rng, n, -1.0, 1.0);
+    // The noise depends only on the key, so z is a deterministic function of μ and logvar.
+    let key = NoiseKey { seed, step: 3, stream: 0 };
+    let forward = |mu: &[f64], logvar: &[f64]| {
+        let (mut z, mut eps) = (vec![0.0; n], vec![0.0; n]);
+        reparameterize::reparameterize_forward(&mut z, &mut eps, mu, logvar, key).unwrap();
+        (weighted_sum(&w, &z), eps)
+    };
+    let (_, eps) = forward(&mu, &logvar);
+    let (mut dmu, mut dlogvar) = (vec![0.0; n], vec![0.0; n]);
+    reparameterize::reparameterize_backward(&mut dmu, &mut dlogvar, &eps, &logvar, &w, false).unwrap();
+    assert_gradient("reparameterize dmu", &mu, &dmu, &|x| forward(x, &logvar).0, seed);
+    assert_gradient("reparameterize dlogvar", &logvar, &dlogvar, &|x| forward(&mu, x).0, seed);
+}
+
+#[test]
+fn accumulating_backwards_add_to_their_outputs() {
+    let (mut rng, _) = rng();
+    let n = 8;
+    let mu = random(&mut rng, n, -1.0, 1.0);
+    let logvar = random(&mut rng, n, -1.0, 1.0);
+    let start = random(&mut rng, n, -1.0, 1.0);
+    let (mut fresh_mu, mut fresh_lv) = (vec![0.0; n], vec![0.0; n]);
+    kl::kl_backward(&mut fresh_mu, &mut fresh_lv, &mu, &logvar, 0.5, false).unwrap();
+    let (mut acc_mu, mut acc_lv) = (start.clone(), start.clone());
+    kl::kl_backward(&mut acc_mu, &mut acc_lv, &mu, &logvar, 0.5, true).unwrap();
+    for i in 0..n {
+        assert!((acc_mu[i] - (start[i] + fresh_mu[i])).abs() < 1e-12);
+        assert!((acc_lv[i] - (start[i] + fresh_lv[i])).abs() < 1e-12);
+    }
+}
