@@ -5,6 +5,8 @@
 //! Every buffer holds 4-byte elements (f32 or u32); `len` counts elements.
 
 use std::collections::HashMap;
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
@@ -117,22 +119,20 @@ impl GpuContext {
         staging.map_async(wgpu::MapMode::Read, .., move |result| {
             let _ = sender.send(result);
         });
-        self.wait("read_buffer map", None)?;
-        match receiver.try_recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                return Err(Error::Gpu {
-                    op: "read_buffer map".into(),
-                    message: e.to_string(),
-                })
+        // Another thread's poll may run the callback, after our own poll has returned: wait on
+        // the channel, polling again, until the deadline.
+        let deadline = Instant::now() + self.timeout;
+        let mapped = loop {
+            self.wait("read_buffer map", None)?;
+            match receiver.recv_timeout(Duration::from_millis(1)) {
+                Ok(result) => break result,
+                Err(RecvTimeoutError::Timeout) if Instant::now() < deadline => continue,
+                Err(_) => {
+                    return Err(Error::Timeout { what: "read_buffer map".into(), timeout: self.timeout })
+                }
             }
-            Err(_) => {
-                return Err(Error::Timeout {
-                    what: "read_buffer map".into(),
-                    timeout: self.timeout,
-                })
-            }
-        }
+        };
+        mapped.map_err(|e| Error::Gpu { op: "read_buffer map".into(), message: e.to_string() })?;
         let view = staging.get_mapped_range(..).map_err(|e| Error::Gpu {
             op: "read_buffer map".into(),
             message: e.to_string(),
