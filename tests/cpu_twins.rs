@@ -14,7 +14,11 @@ use latent::Error;
 #[test]
 fn philox_cpu_matches_random123_known_answers() {
     for (counter, key, answer) in PHILOX_KNOWN_ANSWERS {
-        assert_eq!(philox4x32_10(counter, key), answer, "counter {counter:08x?} key {key:08x?}");
+        assert_eq!(
+            philox4x32_10(counter, key),
+            answer,
+            "counter {counter:08x?} key {key:08x?}"
+        );
     }
 }
 
@@ -31,13 +35,18 @@ fn philox_fill_advances_the_first_counter_word() {
 fn box_muller_normals_have_mean_zero_and_variance_one() {
     let seed = common::seed();
     let groups = 25_000u32;
-    let normals: Vec<f64> = (0..groups).flat_map(|g| normals_for_group(seed, 1, 0, g)).collect();
+    let normals: Vec<f64> = (0..groups)
+        .flat_map(|g| normals_for_group(seed, 1, 0, g))
+        .collect();
     let n = normals.len() as f64;
     let mean = normals.iter().sum::<f64>() / n;
     let variance = normals.iter().map(|z| (z - mean).powi(2)).sum::<f64>() / n;
     // 100,000 draws: the mean's standard error is 0.003 and the variance's 0.0045; 5σ bounds.
     assert!(mean.abs() < 0.016, "mean {mean} (LATENT_TEST_SEED={seed})");
-    assert!((variance - 1.0).abs() < 0.023, "variance {variance} (LATENT_TEST_SEED={seed})");
+    assert!(
+        (variance - 1.0).abs() < 0.023,
+        "variance {variance} (LATENT_TEST_SEED={seed})"
+    );
 }
 
 #[test]
@@ -47,14 +56,21 @@ fn noise_depends_on_seed_step_and_stream() {
     assert_ne!(base, normals_for_group(2, 1, 0, 0));
     assert_ne!(base, normals_for_group(1, 2, 0, 0));
     assert_ne!(base, normals_for_group(1, 1, 1, 0));
-    assert_ne!(base, normals_for_group(1 << 40, 1, 0, 0), "the seed's high word counts");
+    assert_ne!(
+        base,
+        normals_for_group(1 << 40, 1, 0, 0),
+        "the seed's high word counts"
+    );
 }
 
 fn assert_shape_error(result: latent::Result<()>, op: &str, mentions: &str) {
     match result {
         Err(Error::Shape { op: got, message }) => {
             assert_eq!(got, op);
-            assert!(message.contains(mentions), "{op}: message {message:?} lacks {mentions:?}");
+            assert!(
+                message.contains(mentions),
+                "{op}: message {message:?} lacks {mentions:?}"
+            );
         }
         other => panic!("{op}: expected a shape error, got {other:?}"),
     }
@@ -65,26 +81,58 @@ fn twins_reject_bad_shapes_with_the_op_named() {
     let mut c = vec![0.0f32; 6];
     let a = vec![0.0f32; 6];
     let b = vec![0.0f32; 5];
-    assert_shape_error(matmul(&mut c, &a, &b, None, &MatmulShape::new(2, 3, 3)), "matmul", "B has 5 elements");
-    assert_shape_error(matmul(&mut c, &a, &b, None, &MatmulShape::new(0, 3, 3)), "matmul", "m is 0");
+    assert_shape_error(
+        matmul(&mut c, &a, &b, None, &MatmulShape::new(2, 3, 3)),
+        "matmul",
+        "B has 5 elements",
+    );
+    assert_shape_error(
+        matmul(&mut c, &a, &b, None, &MatmulShape::new(0, 3, 3)),
+        "matmul",
+        "m is 0",
+    );
     assert_shape_error(reduce::sum_rows(&mut c, &a, 2, 2), "sum_rows", "out has 6");
     let mut loss = vec![0.0f32; 2];
-    assert_shape_error(mse::mse_forward(&mut loss, &a, &b, 2, 3), "mse_forward", "target has 5");
+    assert_shape_error(
+        mse::mse_forward(&mut loss, &a, &b, 2, 3),
+        "mse_forward",
+        "target has 5",
+    );
     let (mut dmu, mut dlv) = (vec![0.0f32; 3], vec![0.0f32; 2]);
-    assert_shape_error(kl::kl_backward(&mut dmu, &mut dlv, &a[..3], &a[..3], 1.0, false), "kl_backward", "dlogvar");
+    assert_shape_error(
+        kl::kl_backward(&mut dmu, &mut dlv, &a[..3], &a[..3], 1.0, false),
+        "kl_backward",
+        "dlogvar",
+    );
 }
 
 #[test]
 fn optimizers_reject_bad_hyperparameters() {
     let mut p = vec![0.0f32; 2];
     let (mut m, mut v) = (vec![0.0f32; 2], vec![0.0f32; 2]);
-    let bad_lr = adam::AdamConfig { lr: 0.0, ..Default::default() };
-    assert!(matches!(adam::adam_step(&mut p, &mut m, &mut v, &[1.0, 1.0], 1, &bad_lr), Err(Error::InvalidArgument(_))));
-    let bad_beta = adam::AdamConfig { beta2: 1.0, ..Default::default() };
+    let bad_lr = adam::AdamConfig {
+        lr: 0.0,
+        ..Default::default()
+    };
+    assert!(matches!(
+        adam::adam_step(&mut p, &mut m, &mut v, &[1.0, 1.0], 1, &bad_lr),
+        Err(Error::InvalidArgument(_))
+    ));
+    let bad_beta = adam::AdamConfig {
+        beta2: 1.0,
+        ..Default::default()
+    };
     assert!(bad_beta.check().is_err());
-    let nesterov_without_momentum = sgd::SgdConfig { momentum: 0.0, nesterov: true, ..Default::default() };
+    let nesterov_without_momentum = sgd::SgdConfig {
+        momentum: 0.0,
+        nesterov: true,
+        ..Default::default()
+    };
     assert!(sgd::sgd_step(&mut p, &mut m, &[1.0, 1.0], 1, &nesterov_without_momentum).is_err());
-    assert!(adam::adam_step(&mut p, &mut m, &mut v, &[1.0, 1.0], 0, &Default::default()).is_err(), "step 0");
+    assert!(
+        adam::adam_step(&mut p, &mut m, &mut v, &[1.0, 1.0], 0, &Default::default()).is_err(),
+        "step 0"
+    );
 }
 
 #[test]
@@ -92,7 +140,15 @@ fn adam_first_step_moves_each_parameter_by_lr_against_the_gradient() {
     // With bias correction, Adam's first update is lr·sign(g) (for |g| ≫ ε), as in PyTorch.
     let mut p = vec![1.0f64, 1.0, 1.0];
     let (mut m, mut v) = (vec![0.0; 3], vec![0.0; 3]);
-    adam::adam_step(&mut p, &mut m, &mut v, &[0.5, -2.0, 1e-3], 1, &Default::default()).unwrap();
+    adam::adam_step(
+        &mut p,
+        &mut m,
+        &mut v,
+        &[0.5, -2.0, 1e-3],
+        1,
+        &Default::default(),
+    )
+    .unwrap();
     for (got, want) in p.iter().zip([0.999, 1.001, 0.999]) {
         assert!((got - want).abs() < 1e-7, "{p:?}");
     }
@@ -107,7 +163,11 @@ fn comparison_catches_poison_and_errors_beyond_the_bound() {
     assert_eq!(poisoned.failures, 1);
     assert_eq!(poisoned.first_failure.map(|f| f.0), Some(1));
     assert_eq!(compare(&[1.0, 2.0, 3.01], &cpu, &bound).failures, 1);
-    assert_eq!(compare(&[1.0, 2.0], &cpu, &bound).failures, 3, "a short output fails");
+    assert_eq!(
+        compare(&[1.0, 2.0], &cpu, &bound).failures,
+        3,
+        "a short output fails"
+    );
 }
 
 #[test]

@@ -4,19 +4,22 @@
 mod common;
 
 use latent::cpu::matmul::MatmulShape;
+use latent::gpu::BufferPool;
 use latent::kernels::matmul::{matmul, matmul_with_tiles, MatmulTiles};
 use latent::kernels::{activation::Activation, run};
-use latent::gpu::BufferPool;
 use latent::Error;
 
 #[test]
 fn invalid_wgsl_becomes_a_rust_error() {
-    let Some(ctx) = common::gpu("invalid_wgsl_becomes_a_rust_error") else { return };
+    let Some(ctx) = common::gpu("invalid_wgsl_becomes_a_rust_error") else {
+        return;
+    };
     let result = ctx.scoped("broken shader", || {
-        ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("broken"),
-            source: wgpu::ShaderSource::Wgsl("fn main( { this is not wgsl".into()),
-        })
+        ctx.device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some("broken"),
+                source: wgpu::ShaderSource::Wgsl("fn main( { this is not wgsl".into()),
+            })
     });
     match result {
         Err(Error::Gpu { op, message }) => {
@@ -32,31 +35,92 @@ fn invalid_wgsl_becomes_a_rust_error() {
 
 #[test]
 fn bad_shapes_and_sizes_are_errors_not_panics() {
-    let Some(ctx) = common::gpu("bad_shapes_and_sizes_are_errors_not_panics") else { return };
+    let Some(ctx) = common::gpu("bad_shapes_and_sizes_are_errors_not_panics") else {
+        return;
+    };
     let small = ctx.create_buffer("small", 4).unwrap();
     let shape = MatmulShape::new(3, 3, 3);
-    assert!(matches!(matmul(ctx, &small, &small, &small, None, &shape), Err(Error::Shape { op: "matmul", .. })));
+    assert!(matches!(
+        matmul(ctx, &small, &small, &small, None, &shape),
+        Err(Error::Shape { op: "matmul", .. })
+    ));
     let zero = MatmulShape::new(0, 1, 1);
-    assert!(matches!(matmul(ctx, &small, &small, &small, None, &zero), Err(Error::Shape { op: "matmul", .. })));
-    let bad_tiles = MatmulTiles { tile_m: 6, tile_n: 64, tile_k: 16 };
-    assert!(matches!(matmul_with_tiles(ctx, &small, &small, &small, None, &MatmulShape::new(1, 1, 1), bad_tiles), Err(Error::Shape { .. })));
-    let huge_tiles = MatmulTiles { tile_m: 512, tile_n: 512, tile_k: 64 };
-    assert!(matmul_with_tiles(ctx, &small, &small, &small, None, &MatmulShape::new(1, 1, 1), huge_tiles).is_err());
-    assert!(matches!(Activation::Relu.forward(ctx, &small, &small, 5), Err(Error::Shape { .. })));
-    assert!(matches!(Activation::Relu.forward(ctx, &small, &small, 0), Err(Error::Shape { .. })));
+    assert!(matches!(
+        matmul(ctx, &small, &small, &small, None, &zero),
+        Err(Error::Shape { op: "matmul", .. })
+    ));
+    let bad_tiles = MatmulTiles {
+        tile_m: 6,
+        tile_n: 64,
+        tile_k: 16,
+    };
+    assert!(matches!(
+        matmul_with_tiles(
+            ctx,
+            &small,
+            &small,
+            &small,
+            None,
+            &MatmulShape::new(1, 1, 1),
+            bad_tiles
+        ),
+        Err(Error::Shape { .. })
+    ));
+    let huge_tiles = MatmulTiles {
+        tile_m: 512,
+        tile_n: 512,
+        tile_k: 64,
+    };
+    assert!(matmul_with_tiles(
+        ctx,
+        &small,
+        &small,
+        &small,
+        None,
+        &MatmulShape::new(1, 1, 1),
+        huge_tiles
+    )
+    .is_err());
+    assert!(matches!(
+        Activation::Relu.forward(ctx, &small, &small, 5),
+        Err(Error::Shape { .. })
+    ));
+    assert!(matches!(
+        Activation::Relu.forward(ctx, &small, &small, 0),
+        Err(Error::Shape { .. })
+    ));
 
     let too_many = (ctx.limits.max_storage_buffer_binding_size as usize) / 4 + 1;
     match ctx.create_buffer("huge", too_many) {
-        Err(Error::TooLarge { limit_name, .. }) => assert_eq!(limit_name, "max_storage_buffer_binding_size"),
+        Err(Error::TooLarge { limit_name, .. }) => {
+            assert_eq!(limit_name, "max_storage_buffer_binding_size")
+        }
         other => panic!("expected TooLarge, got {other:?}"),
     }
-    assert!(matches!(ctx.create_buffer("empty", 0), Err(Error::InvalidArgument(_))));
-    assert!(ctx.write_buffer(&small, &[0.0f32; 5]).is_err(), "writing past the end");
+    assert!(matches!(
+        ctx.create_buffer("empty", 0),
+        Err(Error::InvalidArgument(_))
+    ));
+    match Activation::Relu.forward(ctx, &small, &small, 4) {
+        Err(Error::InvalidArgument(message)) => {
+            assert!(message.contains("must not alias"), "{message}")
+        }
+        other => panic!(
+            "an output aliasing its input: expected an error, got {:?}",
+            other.map(|d| d.name)
+        ),
+    }
+    assert!(
+        ctx.write_buffer(&small, &[0.0f32; 5]).is_err(),
+        "writing past the end"
+    );
 }
 
 #[test]
 fn buffers_round_trip_and_the_pool_reuses_them() {
-    let Some(ctx) = common::gpu("buffers_round_trip_and_the_pool_reuses_them") else { return };
+    let Some(ctx) = common::gpu("buffers_round_trip_and_the_pool_reuses_them") else {
+        return;
+    };
     let data: Vec<u32> = (0..1000).map(|i| i * 7).collect();
     let buffer = ctx.upload("data", &data).unwrap();
     assert_eq!(ctx.read_buffer::<u32>(&buffer).unwrap(), data);
@@ -74,23 +138,41 @@ fn buffers_round_trip_and_the_pool_reuses_them() {
 
 #[test]
 fn pipelines_are_built_once_and_dispatches_rerun() {
-    let Some(ctx) = common::gpu("pipelines_are_built_once_and_dispatches_rerun") else { return };
+    let Some(ctx) = common::gpu("pipelines_are_built_once_and_dispatches_rerun") else {
+        return;
+    };
     let x = ctx.upload("x", &[-1.0f32, 2.0, -3.0, 4.0]).unwrap();
     let y = ctx.create_buffer("y", 4).unwrap();
     let first = Activation::Relu.forward(ctx, &y, &x, 4).unwrap();
     let built = ctx.pipelines().len();
     let second = Activation::Relu.forward(ctx, &y, &x, 4).unwrap();
-    assert_eq!(ctx.pipelines().len(), built, "the second prepare reuses the pipeline");
+    assert_eq!(
+        ctx.pipelines().len(),
+        built,
+        "the second prepare reuses the pipeline"
+    );
     run(ctx, "relu twice", &[&first, &second, &first]).unwrap();
-    assert_eq!(ctx.read_buffer::<f32>(&y).unwrap(), vec![0.0, 2.0, 0.0, 4.0]);
+    assert_eq!(
+        ctx.read_buffer::<f32>(&y).unwrap(),
+        vec![0.0, 2.0, 0.0, 4.0]
+    );
 }
 
 #[test]
 fn timer_measures_positive_gpu_time() {
-    let Some(ctx) = common::gpu("timer_measures_positive_gpu_time") else { return };
-    let (a, c) = (ctx.upload("a", &vec![1.0f32; 64 * 64]).unwrap(), ctx.create_buffer("c", 64 * 64).unwrap());
+    let Some(ctx) = common::gpu("timer_measures_positive_gpu_time") else {
+        return;
+    };
+    let (a, c) = (
+        ctx.upload("a", &vec![1.0f32; 64 * 64]).unwrap(),
+        ctx.create_buffer("c", 64 * 64).unwrap(),
+    );
     let dispatch = matmul(ctx, &c, &a, &a, None, &MatmulShape::new(64, 64, 64)).unwrap();
     let (us, _) = latent::gpu::time_gpu(ctx, 3, &|pass| dispatch.record(pass)).unwrap();
     assert!(us > 0.0 && us.is_finite(), "{us} µs");
-    assert!(ctx.read_buffer::<f32>(&c).unwrap().iter().all(|&v| v == 64.0));
+    assert!(ctx
+        .read_buffer::<f32>(&c)
+        .unwrap()
+        .iter()
+        .all(|&v| v == 64.0));
 }

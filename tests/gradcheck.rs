@@ -7,9 +7,9 @@
 
 mod common;
 
-use latent::cpu::{activation, bce, kl, matmul, mse, reduce, reparameterize};
 use latent::cpu::matmul::MatmulShape;
 use latent::cpu::reparameterize::NoiseKey;
+use latent::cpu::{activation, bce, kl, matmul, mse, reduce, reparameterize};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -24,7 +24,13 @@ fn weighted_sum(w: &[f64], y: &[f64]) -> f64 {
 }
 
 /// Compares `analytic` with central differences of `loss` at up to 40 coordinates of `x`.
-fn assert_gradient(name: &str, x: &[f64], analytic: &[f64], loss: &dyn Fn(&[f64]) -> f64, seed: u64) {
+fn assert_gradient(
+    name: &str,
+    x: &[f64],
+    analytic: &[f64],
+    loss: &dyn Fn(&[f64]) -> f64,
+    seed: u64,
+) {
     assert_eq!(x.len(), analytic.len(), "{name}: gradient length");
     let step = (x.len() / 40).max(1);
     for i in (0..x.len()).step_by(step) {
@@ -62,10 +68,30 @@ fn matmul_backward_matches_finite_differences() {
     };
     // dA = dC·Bᵀ: (m, n)·(n, k) with B stored (k, n) used transposed.
     let mut da = vec![0.0; m * k];
-    matmul::matmul(&mut da, &w, &b, None, &MatmulShape { trans_b: true, ..MatmulShape::new(m, k, n) }).unwrap();
+    matmul::matmul(
+        &mut da,
+        &w,
+        &b,
+        None,
+        &MatmulShape {
+            trans_b: true,
+            ..MatmulShape::new(m, k, n)
+        },
+    )
+    .unwrap();
     // dB = Aᵀ·dC: (k, m)·(m, n) with A stored (m, k) used transposed.
     let mut db = vec![0.0; k * n];
-    matmul::matmul(&mut db, &a, &w, None, &MatmulShape { trans_a: true, ..MatmulShape::new(k, n, m) }).unwrap();
+    matmul::matmul(
+        &mut db,
+        &a,
+        &w,
+        None,
+        &MatmulShape {
+            trans_a: true,
+            ..MatmulShape::new(k, n, m)
+        },
+    )
+    .unwrap();
     // dbias = Σ_rows dC: the column sum.
     let mut dbias = vec![0.0; n];
     reduce::sum_cols(&mut dbias, &w, m, n).unwrap();
@@ -81,7 +107,10 @@ fn check_activation(name: &str, forward: Forward, backward: Backward) {
     let (mut rng, seed) = rng();
     let n = 60;
     // Away from ReLU's kink at 0, where the derivative does not exist.
-    let x: Vec<f64> = random(&mut rng, n, -4.0, 4.0).into_iter().map(|v| if v.abs() < 0.01 { 0.5 } else { v }).collect();
+    let x: Vec<f64> = random(&mut rng, n, -4.0, 4.0)
+        .into_iter()
+        .map(|v| if v.abs() < 0.01 { 0.5 } else { v })
+        .collect();
     let w = random(&mut rng, n, -1.0, 1.0);
     let mut y = vec![0.0; n];
     forward(&mut y, &x).unwrap();
@@ -102,7 +131,11 @@ fn relu_backward_matches_finite_differences() {
 
 #[test]
 fn sigmoid_backward_matches_finite_differences() {
-    check_activation("sigmoid", activation::sigmoid_forward, activation::sigmoid_backward);
+    check_activation(
+        "sigmoid",
+        activation::sigmoid_forward,
+        activation::sigmoid_backward,
+    );
 }
 
 #[test]
@@ -170,7 +203,11 @@ fn reparameterize_backward_matches_finite_differences() {
     let logvar = random(&mut rng, n, -3.0, 3.0);
     let w = random(&mut rng, n, -1.0, 1.0);
     // The noise depends only on the key, so z is a deterministic function of μ and logvar.
-    let key = NoiseKey { seed, step: 3, stream: 0 };
+    let key = NoiseKey {
+        seed,
+        step: 3,
+        stream: 0,
+    };
     let forward = |mu: &[f64], logvar: &[f64]| {
         let (mut z, mut eps) = (vec![0.0; n], vec![0.0; n]);
         reparameterize::reparameterize_forward(&mut z, &mut eps, mu, logvar, key).unwrap();
@@ -178,9 +215,22 @@ fn reparameterize_backward_matches_finite_differences() {
     };
     let (_, eps) = forward(&mu, &logvar);
     let (mut dmu, mut dlogvar) = (vec![0.0; n], vec![0.0; n]);
-    reparameterize::reparameterize_backward(&mut dmu, &mut dlogvar, &eps, &logvar, &w, false).unwrap();
-    assert_gradient("reparameterize dmu", &mu, &dmu, &|x| forward(x, &logvar).0, seed);
-    assert_gradient("reparameterize dlogvar", &logvar, &dlogvar, &|x| forward(&mu, x).0, seed);
+    reparameterize::reparameterize_backward(&mut dmu, &mut dlogvar, &eps, &logvar, &w, false)
+        .unwrap();
+    assert_gradient(
+        "reparameterize dmu",
+        &mu,
+        &dmu,
+        &|x| forward(x, &logvar).0,
+        seed,
+    );
+    assert_gradient(
+        "reparameterize dlogvar",
+        &logvar,
+        &dlogvar,
+        &|x| forward(&mu, x).0,
+        seed,
+    );
 }
 
 #[test]

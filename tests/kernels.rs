@@ -14,7 +14,10 @@ fn check(test: &str, family: Family) {
     let rows = check_families(&mut validator, family, ShapeSet::Full);
     assert!(!rows.is_empty(), "{test}: no checks ran");
     let failed: Vec<_> = rows.iter().filter(|r| !r.passed).collect();
-    assert!(failed.is_empty(), "{test} with LATENT_TEST_SEED={seed}: {failed:#?}");
+    assert!(
+        failed.is_empty(),
+        "{test} with LATENT_TEST_SEED={seed}: {failed:#?}"
+    );
 }
 
 #[test]

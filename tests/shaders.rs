@@ -14,36 +14,59 @@ fn translate(name: &str, source: &str, constants: &PipelineConstants) {
     let info = Validator::new(ValidationFlags::all(), Capabilities::empty())
         .validate(&module)
         .unwrap_or_else(|e| panic!("{name}: naga validation: {e:?}"));
-    let (module, info) = naga::back::pipeline_constants::process_overrides(&module, &info, None, constants)
-        .unwrap_or_else(|e| panic!("{name} {constants:?}: overrides: {e:?}"));
+    let (module, info) =
+        naga::back::pipeline_constants::process_overrides(&module, &info, None, constants)
+            .unwrap_or_else(|e| panic!("{name} {constants:?}: overrides: {e:?}"));
     let spirv = naga::back::spv::write_vec(&module, &info, &Default::default(), None)
         .unwrap_or_else(|e| panic!("{name}: SPIR-V: {e:?}"));
     assert!(!spirv.is_empty(), "{name}: empty SPIR-V");
-    let msl_options = naga::back::msl::Options { lang_version: (2, 1), ..Default::default() };
+    let msl_options = naga::back::msl::Options {
+        lang_version: (2, 1),
+        ..Default::default()
+    };
     let (msl, _) = naga::back::msl::write_string(&module, &info, &msl_options, &Default::default())
         .unwrap_or_else(|e| panic!("{name}: MSL: {e:?}"));
-    assert!(msl.contains("kernel"), "{name}: MSL without a kernel function");
-    let hlsl_options = naga::back::hlsl::Options { shader_model: naga::back::hlsl::ShaderModel::V6_0, ..Default::default() };
+    assert!(
+        msl.contains("kernel"),
+        "{name}: MSL without a kernel function"
+    );
+    let hlsl_options = naga::back::hlsl::Options {
+        shader_model: naga::back::hlsl::ShaderModel::V6_0,
+        ..Default::default()
+    };
     let mut hlsl = String::new();
     naga::back::hlsl::Writer::new(&mut hlsl, &hlsl_options, &Default::default())
         .write(&module, &info, None)
         .unwrap_or_else(|e| panic!("{name}: HLSL: {e:?}"));
-    assert!(hlsl.contains("numthreads"), "{name}: HLSL without a compute entry");
+    assert!(
+        hlsl.contains("numthreads"),
+        "{name}: HLSL without a compute entry"
+    );
 }
 
 #[test]
 fn every_shader_validates_and_translates_to_spirv_msl_hlsl() {
     for shader in SHADERS {
-        translate(shader.name, &shader.full_source(), &PipelineConstants::default());
+        translate(
+            shader.name,
+            &shader.full_source(),
+            &PipelineConstants::default(),
+        );
     }
 }
 
 #[test]
 fn matmul_translates_with_every_flag_and_other_tiles() {
-    let matmul = SHADERS.iter().find(|s| s.name == "matmul").expect("matmul shader");
+    let matmul = SHADERS
+        .iter()
+        .find(|s| s.name == "matmul")
+        .expect("matmul shader");
     for flags in 0..16u32 {
         let mut constants = PipelineConstants::default();
-        for (bit, name) in ["TRANS_A", "TRANS_B", "HAS_BIAS", "ACCUMULATE"].iter().enumerate() {
+        for (bit, name) in ["TRANS_A", "TRANS_B", "HAS_BIAS", "ACCUMULATE"]
+            .iter()
+            .enumerate()
+        {
             constants.insert(name.to_string(), f64::from((flags >> bit) & 1));
         }
         if flags % 2 == 1 {
@@ -66,5 +89,8 @@ fn every_shader_file_is_registered() {
     on_disk.sort();
     let mut registered: Vec<String> = SHADERS.iter().map(|s| s.name.to_string()).collect();
     registered.sort();
-    assert_eq!(on_disk, registered, "shaders/*.wgsl and kernels::SHADERS differ");
+    assert_eq!(
+        on_disk, registered,
+        "shaders/*.wgsl and kernels::SHADERS differ"
+    );
 }

@@ -128,11 +128,17 @@ impl GpuContext {
                 Ok(result) => break result,
                 Err(RecvTimeoutError::Timeout) if Instant::now() < deadline => continue,
                 Err(_) => {
-                    return Err(Error::Timeout { what: "read_buffer map".into(), timeout: self.timeout })
+                    return Err(Error::Timeout {
+                        what: "read_buffer map".into(),
+                        timeout: self.timeout,
+                    })
                 }
             }
         };
-        mapped.map_err(|e| Error::Gpu { op: "read_buffer map".into(), message: e.to_string() })?;
+        mapped.map_err(|e| Error::Gpu {
+            op: "read_buffer map".into(),
+            message: e.to_string(),
+        })?;
         let view = staging.get_mapped_range(..).map_err(|e| Error::Gpu {
             op: "read_buffer map".into(),
             message: e.to_string(),

@@ -88,7 +88,9 @@ impl GpuOptions {
             Ok(name) if !name.is_empty() => name.parse()?,
             _ => Backend::Auto,
         };
-        let adapter = std::env::var("LATENT_ADAPTER").ok().filter(|a| !a.is_empty());
+        let adapter = std::env::var("LATENT_ADAPTER")
+            .ok()
+            .filter(|a| !a.is_empty());
         Ok(GpuOptions { backend, adapter })
     }
 }

@@ -255,6 +255,7 @@ pub fn prepare(
         )));
     }
     check_grid(ctx, kernel.entry, workgroups)?;
+    check_no_aliasing(kernel, buffers)?;
     let pipeline = pipeline(ctx, kernel, constants)?;
     let uniform_buffer = uniform.map(|bytes| uniform_buffer(ctx, kernel.entry, bytes));
     let mut storage = buffers.iter();
@@ -285,6 +286,29 @@ pub fn prepare(
         bind_group,
         workgroups,
     })
+}
+
+/// A buffer written by a dispatch may not be bound anywhere else in it (wgpu forbids it, and
+/// would report it only at submit).
+fn check_no_aliasing(kernel: &Kernel, buffers: &[&wgpu::Buffer]) -> Result<()> {
+    let storage: Vec<_> = kernel
+        .slots
+        .iter()
+        .filter(|(_, s)| *s != Slot::Uniform)
+        .collect();
+    for (i, (binding_i, slot_i)) in storage.iter().enumerate() {
+        for (j, (binding_j, slot_j)) in storage.iter().enumerate().skip(i + 1) {
+            let written = *slot_i == Slot::ReadWrite || *slot_j == Slot::ReadWrite;
+            if written && buffers[i] == buffers[j] {
+                return Err(Error::InvalidArgument(format!(
+                    "{}: one buffer is bound to binding {binding_i} and binding {binding_j}, and \
+                     one of them is written; outputs must not alias other arguments",
+                    kernel.entry
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A uniform buffer holding `bytes`, padded to a multiple of 16 bytes.

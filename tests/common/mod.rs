@@ -20,7 +20,9 @@ fn in_ci() -> bool {
 /// loud notice when there is no adapter outside CI.
 pub fn gpu(test: &str) -> Option<&'static GpuContext> {
     let context = CONTEXT.get_or_init(|| {
-        GpuOptions::from_env().and_then(|o| GpuContext::new(&o)).map_err(|e| e.to_string())
+        GpuOptions::from_env()
+            .and_then(|o| GpuContext::new(&o))
+            .map_err(|e| e.to_string())
     });
     match context {
         Ok(ctx) => Some(ctx),
@@ -35,8 +37,14 @@ pub fn gpu(test: &str) -> Option<&'static GpuContext> {
 /// The seed for this run's random inputs: LATENT_TEST_SEED if set, else fresh from the clock.
 /// Failure messages print it so that a failure can be repeated.
 pub fn seed() -> u64 {
-    if let Some(seed) = std::env::var("LATENT_TEST_SEED").ok().and_then(|s| s.parse().ok()) {
+    if let Some(seed) = std::env::var("LATENT_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
         return seed;
     }
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(7)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(7)
 }
