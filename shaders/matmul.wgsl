@@ -72,7 +72,12 @@ fn matmul(
     let row0 = group.y * TILE_M;
     let col0 = group.x * TILE_N;
     let threads = WG_X * WG_Y;
-    var acc: array<f32, 16>;  // THREAD_M * THREAD_N, zero-initialised
+    // The THREAD_M × THREAD_N = 4 × 4 register tile as four rows of vec4 (plain variables,
+    // not an indexed array, so every compiler keeps them in registers).
+    var acc0 = vec4<f32>();
+    var acc1 = vec4<f32>();
+    var acc2 = vec4<f32>();
+    var acc3 = vec4<f32>();
 
     let slabs = (params.k + TILE_K - 1u) / TILE_K;
     for (var slab = 0u; slab < slabs; slab++) {
@@ -105,30 +110,25 @@ fn matmul(
         }
         workgroupBarrier();
         for (var kk = 0u; kk < TILE_K; kk++) {
-            var a_reg: array<f32, 4>;  // THREAD_M
-            var b_reg: array<f32, 4>;  // THREAD_N
-            for (var i = 0u; i < THREAD_M; i++) {
-                a_reg[i] = tile_a[kk * TILE_M + local.y + i * WG_Y];
-            }
-            for (var j = 0u; j < THREAD_N; j++) {
-                b_reg[j] = tile_b[kk * TILE_N + local.x + j * WG_X];
-            }
-            for (var i = 0u; i < THREAD_M; i++) {
-                for (var j = 0u; j < THREAD_N; j++) {
-                    acc[i * THREAD_N + j] = fma(a_reg[i], b_reg[j], acc[i * THREAD_N + j]);
-                }
-            }
+            let a_base = kk * TILE_M + local.y;
+            let b_base = kk * TILE_N + local.x;
+            let b = vec4<f32>(tile_b[b_base], tile_b[b_base + WG_X], tile_b[b_base + 2u * WG_X], tile_b[b_base + 3u * WG_X]);
+            acc0 += tile_a[a_base] * b;
+            acc1 += tile_a[a_base + WG_Y] * b;
+            acc2 += tile_a[a_base + 2u * WG_Y] * b;
+            acc3 += tile_a[a_base + 3u * WG_Y] * b;
         }
         workgroupBarrier();
     }
 
+    let acc = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
     for (var i = 0u; i < THREAD_M; i++) {
         let row = row0 + local.y + i * WG_Y;
         for (var j = 0u; j < THREAD_N; j++) {
             let col = col0 + local.x + j * WG_X;
             if (row < params.m && col < params.n) {
                 let index = row * params.n + col;
-                var value = acc[i * THREAD_N + j];
+                var value = acc[i][j];
                 if (HAS_BIAS) {
                     value += bias[col];
                 }

@@ -176,3 +176,25 @@ fn timer_measures_positive_gpu_time() {
         .iter()
         .all(|&v| v == 64.0));
 }
+
+#[test]
+fn a_lost_device_gives_errors_not_hangs() {
+    if common::gpu("a_lost_device_gives_errors_not_hangs").is_none() {
+        return;
+    }
+    // A device of its own: the shared one stays usable for the other tests.
+    let options = latent::gpu::GpuOptions::from_env().unwrap();
+    let ctx = latent::gpu::GpuContext::new(&options).unwrap();
+    let buffer = ctx.upload("before", &[1.0f32; 16]).unwrap();
+    ctx.device.destroy();
+    let read = ctx.read_buffer::<f32>(&buffer);
+    assert!(
+        matches!(read, Err(Error::Gpu { .. }) | Err(Error::DeviceLost(_))),
+        "read after destroy: {read:?}"
+    );
+    let upload = ctx.upload("after", &[1.0f32]);
+    assert!(
+        matches!(upload, Err(Error::Gpu { .. }) | Err(Error::DeviceLost(_))),
+        "upload after destroy: {upload:?}"
+    );
+}
