@@ -45,6 +45,15 @@ pub enum Error {
         limit_name: &'static str,
     },
 
+    /// Bad input data: `origin` names the file (and the line or record) at fault, `message`
+    /// what was found and what was expected.
+    #[error("{origin}: {message}")]
+    Data { origin: String, message: String },
+
+    /// A file could not be read or written.
+    #[error("{path}: {message}")]
+    Io { path: String, message: String },
+
     /// A bad argument that is not a shape (a backend name, a tolerance, ...).
     #[error("{0}")]
     InvalidArgument(String),

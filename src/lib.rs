@@ -4,9 +4,11 @@
 //! - [`gpu`]: the device (adapter choice, features, limits, errors as [`Error`]), buffers.
 //! - [`kernels`]: the host side of every shader in shaders/: prepare once, record per step.
 //! - [`cpu`]: the CPU twins, the reference every kernel is checked against.
+//! - [`data`]: data sets (MNIST IDX, the embedded UCI digits, CSV, .npy), splits, shuffling.
 //! - [`validate`]: every kernel run on the GPU and on the CPU, compared (`latent validate`).
 
 pub mod cpu;
+pub mod data;
 pub mod error;
 pub mod gpu;
 pub mod kernels;

@@ -1,0 +1,1 @@
+//! Data sets: see the module files.
