@@ -162,10 +162,11 @@ fn kernels(c: &mut Criterion) {
     );
     let config = AdamConfig::default();
     let scalars = ctx
-        .upload("scalars", &config.step_scalars(1))
+        .upload("scalars", &config.step_scalar_table(1))
         .expect("scalars");
-    let adam =
-        kernels::adam::adam_step(&ctx, &p, &m, &v, &g, &scalars, params, &config).expect("adam");
+    let state = ctx.upload("state", &[1u32, 0]).expect("state");
+    let adam = kernels::adam::adam_step(&ctx, &p, &m, &v, &g, &scalars, &state, params, &config)
+        .expect("adam");
     bench_dispatch(
         c,
         &ctx,
@@ -184,9 +185,15 @@ fn kernels(c: &mut Criterion) {
         )
         .expect("indices");
     let gathered = buffer(&ctx, batch * pixels, 0.0);
-    let gather =
-        kernels::gather::gather_u8(&ctx, &gathered, &indices, &data, batch, pixels, 10_000)
-            .expect("gather");
+    let gather_state = ctx.upload("state", &[1u32, 0]).expect("state");
+    let source = kernels::gather::GatherSource {
+        data: &data,
+        data_rows: 10_000,
+        width: pixels,
+        indices: &indices,
+        state: &gather_state,
+    };
+    let gather = kernels::gather::gather_u8(&ctx, &gathered, &source, batch).expect("gather");
     bench_dispatch(
         c,
         &ctx,

@@ -5,9 +5,10 @@
 //       m = β1·m + (1-β1)·g
 //       v = β2·v + (1-β2)·g²
 //       param -= step_size · m / (sqrt(v) / bias_correction2_sqrt + eps)
-//   where step_size = lr / (1 - β1^t) and bias_correction2_sqrt = sqrt(1 - β2^t) for step t
-//   are read from a buffer the host fills in f64, as PyTorch does: in f32, 1 - 0.999^t
-//   cancels and would magnify pow's rounding a thousandfold.
+//   where t = state[0] is the step (1 for the first update), kept on the GPU, and
+//   step_size = lr / (1 - β1^t), bias_correction2_sqrt = sqrt(1 - β2^t) are read from
+//   step_scalars[2(t-1)], [2(t-1)+1]: a table the host fills once in f64, as PyTorch computes
+//   them (in f32, 1 - 0.999^t cancels and would magnify pow's rounding a thousandfold).
 
 struct Params {
     n: u32,
@@ -25,7 +26,8 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> m: array<f32>;      // (n) first moment
 @group(0) @binding(3) var<storage, read_write> v: array<f32>;      // (n) second moment
 @group(0) @binding(4) var<storage, read> grad: array<f32>;         // (n)
-@group(0) @binding(5) var<storage, read> step_scalars: array<f32>; // (2) step_size, bias_correction2_sqrt
+@group(0) @binding(5) var<storage, read> step_scalars: array<f32>; // (2, steps) per-step scalars
+@group(0) @binding(6) var<storage, read> state: array<u32>;        // (2) step, batch cursor
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn adam_step(
@@ -42,7 +44,8 @@ fn adam_step(
     let v_new = params.beta2 * v[i] + (1.0 - params.beta2) * g * g;
     m[i] = m_new;
     v[i] = v_new;
-    let step_size = step_scalars[0];
-    let denom = sqrt(v_new) / step_scalars[1] + params.eps;
+    let t = state[0];
+    let step_size = step_scalars[2u * (t - 1u)];
+    let denom = sqrt(v_new) / step_scalars[2u * (t - 1u) + 1u] + params.eps;
     param[i] = param[i] - step_size * m_new / denom;
 }

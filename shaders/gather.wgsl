@@ -1,8 +1,9 @@
-// Batch gather: rows picked by an index buffer from a data set resident on the GPU.
-// Includes lib/grid.wgsl. One thread per output element.
-//   gather_u8:  out (rows, width) = data_u8[indices[r], :] / 255, the data set stored as bytes
-//               packed four to a u32 word (byte i = (word[i / 4] >> 8·(i % 4)) & 0xff)
-//   gather_f32: out (rows, width) = data_f32[indices[r], :]
+// Batch gather: rows picked by an index list from a data set resident on the GPU.
+// Includes lib/grid.wgsl. One thread per output element. With c = state[1], the cursor of
+// the step state (see step.wgsl), the batch is rows c..c+rows of the epoch's index list:
+//   gather_u8:  out (rows, width) = data_u8[indices[c + r], :] / 255, the data set stored as
+//               bytes packed four to a u32 word (byte i = (word[i / 4] >> 8·(i % 4)) & 0xff)
+//   gather_f32: out (rows, width) = data_f32[indices[c + r], :]
 // An index at or beyond data_rows gives a row of zeros (the host checks indices it makes).
 
 struct Params {
@@ -14,9 +15,10 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;  // (rows, width)
-@group(0) @binding(2) var<storage, read> indices: array<u32>;    // (rows)
+@group(0) @binding(2) var<storage, read> indices: array<u32>;    // (≥ c + rows) epoch order
 @group(0) @binding(3) var<storage, read> data_u8: array<u32>;    // (data_rows · width / 4) words
 @group(0) @binding(4) var<storage, read> data_f32: array<f32>;   // (data_rows, width)
+@group(0) @binding(5) var<storage, read> state: array<u32>;      // (2) step, cursor
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn gather_u8(
@@ -28,7 +30,7 @@ fn gather_u8(
     if (i >= params.rows * params.width) {
         return;
     }
-    let source_row = indices[i / params.width];
+    let source_row = indices[state[1] + i / params.width];
     var value = 0.0;
     if (source_row < params.data_rows) {
         let byte_index = source_row * params.width + i % params.width;
@@ -48,7 +50,7 @@ fn gather_f32(
     if (i >= params.rows * params.width) {
         return;
     }
-    let source_row = indices[i / params.width];
+    let source_row = indices[state[1] + i / params.width];
     var value = 0.0;
     if (source_row < params.data_rows) {
         value = data_f32[source_row * params.width + i % params.width];

@@ -2,17 +2,20 @@
 //   sum_rows: out (rows) = Σ_c x[r, c]     one workgroup per row
 //   sum_cols: out (cols) = Σ_r x[r, c]     the bias gradient; COL_LANES columns per workgroup,
 //                                          ROW_LANES threads down each column
-//   sum_all:  out (1)    = Σ_i x[i]        one workgroup striding over the whole buffer
-// All write (never accumulate) their output.
+//   sum_all:  out (1)    = scale · Σ_i x[i] [+ out, when ACCUMULATE]
+//                                          one workgroup striding over the whole buffer; with
+//                                          ACCUMULATE it keeps a running loss total on the GPU
+// sum_rows and sum_cols write their output.
 
 override COL_LANES: u32 = 64u;
 override ROW_LANES: u32 = 4u;
+override ACCUMULATE: bool = false;  // sum_all only
 
 struct Params {
     rows: u32,
     cols: u32,
-    _pad0: u32,
-    _pad1: u32,
+    scale: f32,   // sum_all only
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -72,8 +75,12 @@ fn sum_all(@builtin(local_invocation_index) local: u32) {
     for (var i = local; i < n; i += WORKGROUP_SIZE) {
         sum += x[i];
     }
-    let total = workgroup_sum(sum, local);
+    let total = params.scale * workgroup_sum(sum, local);
     if (local == 0u) {
-        out[0] = total;
+        if (ACCUMULATE) {
+            out[0] = out[0] + total;
+        } else {
+            out[0] = total;
+        }
     }
 }

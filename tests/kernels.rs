@@ -74,3 +74,8 @@ fn sgd_matches_cpu() {
 fn gather_matches_cpu() {
     check("gather_matches_cpu", Family::Gather);
 }
+
+#[test]
+fn advance_step_matches_cpu() {
+    check("advance_step_matches_cpu", Family::Step);
+}

@@ -58,6 +58,11 @@ impl AdamConfig {
             bias_correction2.sqrt() as f32,
         ]
     }
+
+    /// [`Self::step_scalars`] for steps 1..=steps, flattened: the table `adam_step` reads.
+    pub fn step_scalar_table(&self, steps: u32) -> Vec<f32> {
+        (1..=steps).flat_map(|t| self.step_scalars(t)).collect()
+    }
 }
 
 /// One Adam update of `param` at step `step` (1 for the first), updating `m` and `v`.

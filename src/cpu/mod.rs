@@ -15,6 +15,7 @@ pub mod philox;
 pub mod reduce;
 pub mod reparameterize;
 pub mod sgd;
+pub mod step;
 
 use crate::error::{shape_error, Result};
 

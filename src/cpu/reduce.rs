@@ -37,10 +37,11 @@ pub fn sum_cols<T: Float>(out: &mut [T], x: &[T], rows: usize, cols: usize) -> R
     Ok(())
 }
 
-/// out (1) = Σ_i x[i].
-pub fn sum_all<T: Float>(out: &mut [T], x: &[T]) -> Result<()> {
+/// out (1) = scale · Σ_i x[i], added to out[0] when `accumulate`.
+pub fn sum_all<T: Float>(out: &mut [T], x: &[T], scale: T, accumulate: bool) -> Result<()> {
     check_nonzero("sum_all", &[("n", x.len())])?;
     check_lens("sum_all", &[("out", out.len(), 1)])?;
-    out[0] = x.iter().fold(T::zero(), |s, &v| s + v);
+    let total = scale * x.iter().fold(T::zero(), |s, &v| s + v);
+    out[0] = if accumulate { out[0] + total } else { total };
     Ok(())
 }

@@ -27,6 +27,7 @@ const STEP: Kernel = Kernel {
         (3, Slot::ReadWrite),
         (4, Slot::Read),
         (5, Slot::Read),
+        (6, Slot::Read),
     ],
 };
 
@@ -41,8 +42,9 @@ struct Params {
     _pad: [u32; 3],
 }
 
-/// Updates param, m, v (n) from grad (n). `step_scalars` is a two-element f32 buffer holding
-/// [`AdamConfig::step_scalars`] of the current step, which the host writes before each step.
+/// Updates param, m, v (n) from grad (n) at the step t = state[0] (state: the two-word u32
+/// step state, see kernels::step). `step_scalars` holds [`AdamConfig::step_scalar_table`]
+/// for every step the run will take.
 #[allow(clippy::too_many_arguments)]
 pub fn adam_step(
     ctx: &GpuContext,
@@ -51,6 +53,7 @@ pub fn adam_step(
     v: &GpuBuffer,
     grad: &GpuBuffer,
     step_scalars: &GpuBuffer,
+    state: &GpuBuffer,
     n: usize,
     config: &AdamConfig,
 ) -> Result<Dispatch> {
@@ -60,6 +63,7 @@ pub fn adam_step(
         check_len("adam_step", name, buffer, n)?;
     }
     check_len("adam_step", "step_scalars", step_scalars, 2)?;
+    check_len("adam_step", "state", state, 2)?;
     let params = Params {
         n: n as u32,
         beta1: config.beta1,
@@ -74,6 +78,7 @@ pub fn adam_step(
         &v.buffer,
         &grad.buffer,
         &step_scalars.buffer,
+        &state.buffer,
     ];
     prepare(
         ctx,

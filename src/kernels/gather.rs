@@ -1,5 +1,6 @@
 //! Host side of shaders/gather.wgsl: a batch of rows gathered by index from a data set
-//! resident on the GPU (bytes packed four to a word, or floats). CPU twin: src/cpu/gather.rs.
+//! resident on the GPU (bytes packed four to a word, or floats), starting at the step
+//! state's cursor in the epoch's index list. CPU twin: src/cpu/gather.rs.
 
 use bytemuck::{Pod, Zeroable};
 
@@ -24,6 +25,7 @@ const GATHER_U8: Kernel = Kernel {
         (1, Slot::ReadWrite),
         (2, Slot::Read),
         (3, Slot::Read),
+        (5, Slot::Read),
     ],
 };
 const GATHER_F32: Kernel = Kernel {
@@ -34,6 +36,7 @@ const GATHER_F32: Kernel = Kernel {
         (1, Slot::ReadWrite),
         (2, Slot::Read),
         (4, Slot::Read),
+        (5, Slot::Read),
     ],
 };
 
@@ -46,67 +49,90 @@ struct Params {
     _pad: u32,
 }
 
-fn check(
-    op: &'static str,
-    out: &GpuBuffer,
-    indices: &GpuBuffer,
-    rows: usize,
-    width: usize,
-) -> Result<Params> {
-    check_nonzero(op, &[("rows", rows), ("width", width)])?;
-    check_len(op, "out", out, rows * width)?;
-    check_len(op, "indices", indices, rows)?;
-    Ok(Params {
-        rows: rows as u32,
-        width: width as u32,
-        data_rows: 0,
-        _pad: 0,
-    })
+/// Where a gathered batch comes from: the data set on the GPU and its shape, the epoch's
+/// index list, and the step state whose cursor (word 1) says where the batch starts.
+pub struct GatherSource<'a> {
+    pub data: &'a GpuBuffer,
+    pub data_rows: usize,
+    pub width: usize,
+    pub indices: &'a GpuBuffer,
+    pub state: &'a GpuBuffer,
 }
 
-/// out (rows, width) = bytes of row indices[r] of `data` / 255; `data` holds `data_rows`
-/// rows of `width` bytes packed four to a u32 word (see [`crate::gpu::pack_bytes`]).
-pub fn gather_u8(
+fn prepare_gather(
     ctx: &GpuContext,
+    kernel: &Kernel,
     out: &GpuBuffer,
-    indices: &GpuBuffer,
-    data: &GpuBuffer,
+    source: &GatherSource,
     rows: usize,
-    width: usize,
-    data_rows: usize,
+    data_len: usize,
 ) -> Result<Dispatch> {
-    let mut params = check("gather_u8", out, indices, rows, width)?;
-    check_len("gather_u8", "data", data, (data_rows * width).div_ceil(4))?;
-    params.data_rows = data_rows as u32;
+    let op = kernel.entry;
+    check_nonzero(
+        op,
+        &[
+            ("rows", rows),
+            ("width", source.width),
+            ("data_rows", source.data_rows),
+        ],
+    )?;
+    check_len(op, "out", out, rows * source.width)?;
+    check_len(op, "indices", source.indices, rows)?;
+    check_len(op, "data", source.data, data_len)?;
+    check_len(op, "state", source.state, 2)?;
+    let params = Params {
+        rows: rows as u32,
+        width: source.width as u32,
+        data_rows: source.data_rows as u32,
+        _pad: 0,
+    };
+    let buffers = [
+        &out.buffer,
+        &source.indices.buffer,
+        &source.data.buffer,
+        &source.state.buffer,
+    ];
     prepare(
         ctx,
-        &GATHER_U8,
+        kernel,
         &[],
         Some(bytes_of(&params)),
-        &[&out.buffer, &indices.buffer, &data.buffer],
-        grid_for_elements(ctx, rows * width)?,
+        &buffers,
+        grid_for_elements(ctx, rows * source.width)?,
     )
 }
 
-/// out (rows, width) = row indices[r] of `data` (data_rows, width).
+/// out (rows, width) = bytes of row indices[cursor + r] / 255; the data set holds
+/// `data_rows` rows of `width` bytes packed four to a u32 word ([`crate::gpu::pack_bytes`]).
+pub fn gather_u8(
+    ctx: &GpuContext,
+    out: &GpuBuffer,
+    source: &GatherSource,
+    rows: usize,
+) -> Result<Dispatch> {
+    prepare_gather(
+        ctx,
+        &GATHER_U8,
+        out,
+        source,
+        rows,
+        (source.data_rows * source.width).div_ceil(4),
+    )
+}
+
+/// out (rows, width) = row indices[cursor + r] of the f32 data set (data_rows, width).
 pub fn gather_f32(
     ctx: &GpuContext,
     out: &GpuBuffer,
-    indices: &GpuBuffer,
-    data: &GpuBuffer,
+    source: &GatherSource,
     rows: usize,
-    width: usize,
-    data_rows: usize,
 ) -> Result<Dispatch> {
-    let mut params = check("gather_f32", out, indices, rows, width)?;
-    check_len("gather_f32", "data", data, data_rows * width)?;
-    params.data_rows = data_rows as u32;
-    prepare(
+    prepare_gather(
         ctx,
         &GATHER_F32,
-        &[],
-        Some(bytes_of(&params)),
-        &[&out.buffer, &indices.buffer, &data.buffer],
-        grid_for_elements(ctx, rows * width)?,
+        out,
+        source,
+        rows,
+        source.data_rows * source.width,
     )
 }

@@ -14,6 +14,7 @@ pub mod philox;
 pub mod reduce;
 pub mod reparameterize;
 pub mod sgd;
+pub mod step;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -61,6 +62,7 @@ pub const SHADERS: &[Shader] = &[
     adam::SHADER,
     sgd::SHADER,
     gather::SHADER,
+    step::SHADER,
 ];
 
 /// How an entry point uses one binding of group 0.

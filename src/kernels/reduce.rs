@@ -41,14 +41,16 @@ const COL_LANES: u64 = 64;
 struct Params {
     rows: u32,
     cols: u32,
-    _pad: [u32; 2],
+    scale: f32,
+    _pad: u32,
 }
 
 fn params(rows: usize, cols: usize) -> Params {
     Params {
         rows: rows as u32,
         cols: cols as u32,
-        _pad: [0; 2],
+        scale: 1.0,
+        _pad: 0,
     }
 }
 
@@ -96,16 +98,29 @@ pub fn sum_cols(
     )
 }
 
-/// out (1) = Σ_i x[i] over the first `n` elements of x.
-pub fn sum_all(ctx: &GpuContext, out: &GpuBuffer, x: &GpuBuffer, n: usize) -> Result<Dispatch> {
+/// out (1) = scale · Σ_i x[i] over the first `n` elements of x, added to out when
+/// `accumulate` (a running total kept on the GPU).
+pub fn sum_all(
+    ctx: &GpuContext,
+    out: &GpuBuffer,
+    x: &GpuBuffer,
+    n: usize,
+    scale: f32,
+    accumulate: bool,
+) -> Result<Dispatch> {
     check_nonzero("sum_all", &[("n", n)])?;
     check_len("sum_all", "out", out, 1)?;
     check_len("sum_all", "x", x, n)?;
+    let params = Params {
+        scale,
+        ..params(n, 1)
+    };
+    let constants = [("ACCUMULATE", if accumulate { 1.0 } else { 0.0 })];
     prepare(
         ctx,
         &SUM_ALL,
-        &[],
-        Some(bytes_of(&params(n, 1))),
+        &constants,
+        Some(bytes_of(&params)),
         &[&out.buffer, &x.buffer],
         [1, 1, 1],
     )

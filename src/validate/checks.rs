@@ -11,6 +11,7 @@ use crate::cpu;
 use crate::cpu::matmul::MatmulShape;
 use crate::cpu::reparameterize::NoiseKey;
 use crate::error::Result;
+use crate::kernels::gather::GatherSource;
 use crate::kernels::{self, activation::Activation, matmul::MatmulTiles};
 use crate::validate::{
     abs_rel, error_row, CheckResult, Output, ShapeSet, Validator, UNIT_ROUNDOFF,
@@ -30,10 +31,11 @@ pub enum Family {
     Adam,
     Sgd,
     Gather,
+    Step,
 }
 
 impl Family {
-    pub const ALL: [Family; 11] = [
+    pub const ALL: [Family; 12] = [
         Family::Matmul,
         Family::Reduce,
         Family::Activation,
@@ -45,6 +47,7 @@ impl Family {
         Family::Adam,
         Family::Sgd,
         Family::Gather,
+        Family::Step,
     ];
 }
 
@@ -212,6 +215,15 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
                 }
             }
         }
+        Family::Step => {
+            for batch in [1, 128] {
+                push(
+                    "advance_step",
+                    format!("batch {batch}"),
+                    check_advance_step(v, batch),
+                );
+            }
+        }
         Family::Gather => {
             let mut sizes = vec![(1, 1, 1), (33, 785, 127), (128, 64, 1797)];
             if full {
@@ -358,13 +370,18 @@ fn check_reduce(
             kernels::reduce::sum_cols(v.ctx, &gout, &gx, rows, cols)?
         }
         Reduction::All => {
-            cpu::reduce::sum_all(&mut out, &x)?;
-            cpu::reduce::sum_all(&mut magnitude, &abs)?;
-            kernels::reduce::sum_all(v.ctx, &gout, &gx, rows * cols)?
+            // Scaled and accumulated onto a running total, as the trainer keeps its loss.
+            let start = 0.25;
+            v.ctx.write_buffer(&gout, &[start])?;
+            out[0] = start;
+            magnitude[0] = start;
+            cpu::reduce::sum_all(&mut out, &x, 0.5, true)?;
+            cpu::reduce::sum_all(&mut magnitude, &abs, 0.5, true)?;
+            kernels::reduce::sum_all(v.ctx, &gout, &gx, rows * cols, 0.5, true)?
         }
     };
-    // Bound: one sum of `terms` values in two orders.
-    let allowed = move |i: usize, _c: f32| sum_bound(terms, magnitude[i]);
+    // Bound: one sum of `terms` values in two orders (plus a scaling and an addition).
+    let allowed = move |i: usize, _c: f32| sum_bound(terms + 2, magnitude[i]);
     v.finish(
         kind.name(),
         format!("{rows}x{cols}"),
@@ -746,11 +763,10 @@ fn check_adam(v: &mut Validator, n: usize, step: u32) -> Result<CheckResult> {
         v.upload("m", &m)?,
         v.upload("v", &second)?,
     );
-    let (gg, gstep) = (
-        v.upload("grad", &grad)?,
-        v.upload("step scalars", &config.step_scalars(step))?,
-    );
-    let dispatch = kernels::adam::adam_step(v.ctx, &gp, &gm, &gv, &gg, &gstep, n, &config)?;
+    let gg = v.upload("grad", &grad)?;
+    let table = v.upload("step scalars", &config.step_scalar_table(step))?;
+    let state = v.upload("state", &[step, 0])?;
+    let dispatch = kernels::adam::adam_step(v.ctx, &gp, &gm, &gv, &gg, &table, &state, n, &config)?;
     // m, v: two multiplications and an add: 4u relative. param: the update Δ goes through
     // sqrt, two divisions (2.5 ULP each in Vulkan) and products: 16u of |Δ|, plus the final
     // subtraction's rounding, 2u of |param| + |Δ|.
@@ -838,60 +854,84 @@ fn check_gather(
     data_rows: usize,
     bytes: bool,
 ) -> Result<CheckResult> {
-    // One index past the end checks the zero-row rule.
-    let mut indices = v.random_u32(rows, data_rows as u32);
+    // The batch starts at a cursor inside a longer index list, as in the middle of an epoch;
+    // one index past the end of the data set checks the zero-row rule.
+    let cursor = 5;
+    let mut indices = v.random_u32(cursor + rows + 7, data_rows as u32);
     if rows > 1 {
-        indices[rows - 1] = data_rows as u32 + 3;
+        indices[cursor + rows - 1] = data_rows as u32 + 3;
     }
     let gindices = v.upload("indices", &indices)?;
+    let state = v.upload("state", &[1u32, cursor as u32])?;
     let mut out = vec![0.0; rows * width];
     let gout = v.poisoned("out", rows * width)?;
-    let (name, dispatch, data_buffer);
+    let (name, dispatch);
     if bytes {
         let data: Vec<u8> = v
             .random_u32(data_rows * width, 256)
             .into_iter()
             .map(|b| b as u8)
             .collect();
-        cpu::gather::gather_u8(&mut out, &data, &indices, width)?;
-        data_buffer = v.upload("data", &crate::gpu::pack_bytes(&data))?;
-        dispatch = kernels::gather::gather_u8(
-            v.ctx,
-            &gout,
-            &gindices,
-            &data_buffer,
-            rows,
-            width,
+        cpu::gather::gather_u8(&mut out, &data, &indices, cursor, width)?;
+        let data = v.upload("data", &crate::gpu::pack_bytes(&data))?;
+        let source = GatherSource {
+            data: &data,
             data_rows,
-        )?;
+            width,
+            indices: &gindices,
+            state: &state,
+        };
+        dispatch = kernels::gather::gather_u8(v.ctx, &gout, &source, rows)?;
         name = "gather_u8";
     } else {
         let data = v.random(data_rows * width, -1.0, 1.0);
-        cpu::gather::gather_f32(&mut out, &data, &indices, width)?;
-        data_buffer = v.upload("data", &data)?;
-        dispatch = kernels::gather::gather_f32(
-            v.ctx,
-            &gout,
-            &gindices,
-            &data_buffer,
-            rows,
-            width,
+        cpu::gather::gather_f32(&mut out, &data, &indices, cursor, width)?;
+        let data = v.upload("data", &data)?;
+        let source = GatherSource {
+            data: &data,
             data_rows,
-        )?;
+            width,
+            indices: &gindices,
+            state: &state,
+        };
+        dispatch = kernels::gather::gather_f32(v.ctx, &gout, &source, rows)?;
         name = "gather_f32";
     }
     // f32 rows are copies: exact. Bytes go through one division by 255, which the Vulkan
     // spec allows 2.5 ULP: 3u relative.
     let allowed = abs_rel(0.0, if bytes { 3.0 * UNIT_ROUNDOFF } else { 0.0 });
+    let output = Output {
+        name: "out",
+        gpu: &gout,
+        cpu: out,
+        allowed: Box::new(allowed),
+    };
     v.finish(
         name,
         format!("{rows} of {data_rows}x{width}"),
         &[&dispatch],
-        vec![Output {
-            name: "out",
-            gpu: &gout,
-            cpu: out,
-            allowed: Box::new(allowed),
-        }],
+        vec![output],
+    )
+}
+
+fn check_advance_step(v: &mut Validator, batch: usize) -> Result<CheckResult> {
+    let start = [v.random_u32(1, 1000)[0] + 1, v.random_u32(1, 1000)[0]];
+    let mut expected = start;
+    cpu::step::advance_step(&mut expected, batch);
+    let state = v.upload("state", &start)?;
+    let dispatch = kernels::step::advance_step(v.ctx, &state, batch)?;
+    // Integer counters: exact (compared as bit patterns).
+    let as_f32 = expected.iter().map(|&w| f32::from_bits(w)).collect();
+    let output = Output {
+        name: "state",
+        gpu: &state,
+        cpu: as_f32,
+        allowed: Box::new(|_, _| 0.0),
+    };
+    v.finish(
+        "advance_step",
+        format!("batch {batch}"),
+        &[&dispatch],
+        vec![output],
     )
 }
