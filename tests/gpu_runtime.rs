@@ -198,3 +198,30 @@ fn a_lost_device_gives_errors_not_hangs() {
         "upload after destroy: {upload:?}"
     );
 }
+
+#[test]
+fn views_bind_part_of_a_buffer() {
+    let Some(ctx) = common::gpu("views_bind_part_of_a_buffer") else {
+        return;
+    };
+    let stride = latent::gpu::VIEW_ALIGNMENT;
+    let input: Vec<f32> = (0..2 * stride).map(|i| i as f32 - 70.0).collect();
+    let x = ctx.upload("x", &input).unwrap();
+    let y = ctx.upload("y", &vec![f32::NAN; 2 * stride]).unwrap();
+    // ReLU of the second block of x into the first block of y.
+    let (x_view, y_view) = (x.view(stride, 10).unwrap(), y.view(0, 10).unwrap());
+    let dispatch = Activation::Relu.forward(ctx, &y_view, &x_view, 10).unwrap();
+    run(ctx, "relu on views", &[&dispatch]).unwrap();
+    let expected: Vec<f32> = input[stride..stride + 10]
+        .iter()
+        .map(|v| v.max(0.0))
+        .collect();
+    assert_eq!(ctx.read_buffer::<f32>(&y_view).unwrap(), expected);
+    let y_all = ctx.read_buffer::<f32>(&y).unwrap();
+    assert!(
+        y_all[10..].iter().all(|v| v.is_nan()),
+        "nothing outside the view is written"
+    );
+    assert!(x.view(1, 4).is_err(), "unaligned view");
+    assert!(x.view(stride, 2 * stride).is_err(), "view past the end");
+}

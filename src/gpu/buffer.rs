@@ -11,17 +11,52 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
 
-/// A storage buffer of `len` 4-byte elements.
+/// A storage buffer of `len` 4-byte elements, or a view of `len` elements starting `offset`
+/// bytes into a larger one (see [`GpuBuffer::view`]).
 #[derive(Debug)]
 pub struct GpuBuffer {
     pub buffer: wgpu::Buffer,
     pub len: usize,
+    /// Start of this buffer's elements in `buffer`, in bytes (0 unless a view).
+    pub offset: u64,
 }
+
+/// Views must start at a multiple of this many elements (256 bytes: the largest
+/// min_storage_buffer_offset_alignment an adapter may require).
+pub const VIEW_ALIGNMENT: usize = 64;
 
 impl GpuBuffer {
     /// Size in bytes.
     pub fn bytes(&self) -> u64 {
         self.len as u64 * 4
+    }
+
+    /// Elements start..start+len of this buffer as a buffer of its own, for binding a part of
+    /// a flat buffer (one parameter of a model). `start` must be a multiple of
+    /// [`VIEW_ALIGNMENT`].
+    pub fn view(&self, start: usize, len: usize) -> Result<GpuBuffer> {
+        if start % VIEW_ALIGNMENT != 0 || len == 0 || start + len > self.len {
+            return Err(Error::InvalidArgument(format!(
+                "view {start}..{} of a buffer of {}: must be non-empty, inside, and start at a \
+                 multiple of {VIEW_ALIGNMENT}",
+                start + len,
+                self.len
+            )));
+        }
+        Ok(GpuBuffer {
+            buffer: self.buffer.clone(),
+            len,
+            offset: self.offset + start as u64 * 4,
+        })
+    }
+
+    /// This buffer's range as a binding resource.
+    pub fn binding(&self) -> wgpu::BindingResource<'_> {
+        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            buffer: &self.buffer,
+            offset: self.offset,
+            size: std::num::NonZeroU64::new(self.bytes()),
+        })
     }
 }
 
@@ -74,7 +109,11 @@ impl GpuContext {
                 mapped_at_creation: false,
             })
         })?;
-        Ok(GpuBuffer { buffer, len })
+        Ok(GpuBuffer {
+            buffer,
+            len,
+            offset: 0,
+        })
     }
 
     /// A storage buffer holding `data` (f32, u32 or i32).
@@ -112,7 +151,7 @@ impl GpuContext {
             })
         })?;
         let mut encoder = self.device.create_command_encoder(&Default::default());
-        encoder.copy_buffer_to_buffer(&buffer.buffer, 0, &staging, 0, size);
+        encoder.copy_buffer_to_buffer(&buffer.buffer, buffer.offset, &staging, 0, size);
         self.submit_and_wait("read_buffer", encoder.finish())?;
 
         let (sender, receiver) = std::sync::mpsc::channel();

@@ -262,7 +262,7 @@ pub struct GpuContext {
     sink: Arc<Mutex<ErrorSink>>,
     pub(crate) pipelines: PipelineCache,
     /// A 16-byte storage buffer bound where an optional input is absent (matmul without bias).
-    pub(crate) placeholder: wgpu::Buffer,
+    pub(crate) placeholder: crate::gpu::GpuBuffer,
 }
 
 impl GpuContext {
@@ -334,6 +334,11 @@ impl GpuContext {
             usage: wgpu::BufferUsages::STORAGE,
             mapped_at_creation: false,
         });
+        let placeholder = crate::gpu::GpuBuffer {
+            buffer: placeholder,
+            len: 4,
+            offset: 0,
+        };
         let limits = device.limits();
         GpuContext {
             device,

@@ -44,6 +44,7 @@ pub fn time_gpu(
     let resolved = GpuBuffer {
         buffer: resolved,
         len: 4,
+        offset: 0,
     };
     run_pass(ctx, repeats, record, Some((&query_set, &resolved)))?;
     let words: Vec<u32> = ctx.read_buffer(&resolved)?;

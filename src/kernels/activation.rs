@@ -92,7 +92,7 @@ impl Activation {
             &forward,
             &[],
             Some(bytes_of(&params)),
-            &[&y.buffer, &x.buffer],
+            &[y, x],
             grid_for_elements(ctx, n)?,
         )
     }
@@ -117,7 +117,7 @@ impl Activation {
             &backward,
             &[],
             Some(bytes_of(&params)),
-            &[&dx.buffer, &y.buffer, &dy.buffer],
+            &[dx, y, dy],
             grid_for_elements(ctx, n)?,
         )
     }

@@ -72,14 +72,7 @@ pub fn adam_step(
         weight_decay: config.weight_decay,
         _pad: [0; 3],
     };
-    let buffers = [
-        &param.buffer,
-        &m.buffer,
-        &v.buffer,
-        &grad.buffer,
-        &step_scalars.buffer,
-        &state.buffer,
-    ];
+    let buffers = [param, m, v, grad, step_scalars, state];
     prepare(
         ctx,
         &STEP,

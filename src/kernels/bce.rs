@@ -56,7 +56,7 @@ pub fn bce_forward(
         &FORWARD,
         &[],
         Some(bytes_of(&params)),
-        &[&loss.buffer, &logits.buffer, &target.buffer],
+        &[loss, logits, target],
         grid_for_groups(ctx, rows as u64)?,
     )
 }
@@ -81,7 +81,7 @@ pub fn bce_backward(
         &BACKWARD,
         &[],
         Some(bytes_of(&params)),
-        &[&dlogits.buffer, &logits.buffer, &target.buffer],
+        &[dlogits, logits, target],
         grid_for_elements(ctx, rows * cols)?,
     )
 }

@@ -86,12 +86,7 @@ fn prepare_gather(
         data_rows: source.data_rows as u32,
         _pad: 0,
     };
-    let buffers = [
-        &out.buffer,
-        &source.indices.buffer,
-        &source.data.buffer,
-        &source.state.buffer,
-    ];
+    let buffers = [out, source.indices, source.data, source.state];
     prepare(
         ctx,
         kernel,

@@ -57,7 +57,7 @@ pub fn kl_forward(
         &FORWARD,
         &[],
         Some(bytes_of(&params)),
-        &[&kl.buffer, &mu.buffer, &logvar.buffer],
+        &[kl, mu, logvar],
         grid_for_groups(ctx, rows as u64)?,
     )
 }
@@ -91,7 +91,7 @@ pub fn kl_backward(
         &BACKWARD,
         &constants,
         Some(bytes_of(&params)),
-        &[&dmu.buffer, &dlogvar.buffer, &mu.buffer, &logvar.buffer],
+        &[dmu, dlogvar, mu, logvar],
         grid_for_elements(ctx, rows * cols)?,
     )
 }

@@ -134,7 +134,7 @@ pub fn matmul_with_tiles(
         ("TILE_N", f64::from(tiles.tile_n)),
         ("TILE_K", f64::from(tiles.tile_k)),
     ];
-    let bias = bias.map_or(&ctx.placeholder, |b| &b.buffer);
+    let bias = bias.unwrap_or(&ctx.placeholder);
     let workgroups = [
         (n as u32).div_ceil(tiles.tile_n),
         (m as u32).div_ceil(tiles.tile_m),
@@ -145,7 +145,7 @@ pub fn matmul_with_tiles(
         &MATMUL,
         &constants,
         Some(bytes_of(&params)),
-        &[&c.buffer, &a.buffer, &b.buffer, bias],
+        &[c, a, b, bias],
         workgroups,
     )
 }

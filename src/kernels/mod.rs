@@ -239,7 +239,7 @@ pub fn prepare(
     kernel: &Kernel,
     constants: &[(&str, f64)],
     uniform: Option<&[u8]>,
-    buffers: &[&wgpu::Buffer],
+    buffers: &[&GpuBuffer],
     workgroups: [u32; 3],
 ) -> Result<Dispatch> {
     let storage_slots = kernel
@@ -265,14 +265,14 @@ pub fn prepare(
         .slots
         .iter()
         .map(|&(binding, slot)| {
-            let buffer = match slot {
-                Slot::Uniform => uniform_buffer.as_ref().expect("uniform checked above"),
-                _ => storage.next().expect("count checked above"),
+            let resource = match slot {
+                Slot::Uniform => uniform_buffer
+                    .as_ref()
+                    .expect("uniform checked above")
+                    .as_entire_binding(),
+                _ => storage.next().expect("count checked above").binding(),
             };
-            wgpu::BindGroupEntry {
-                binding,
-                resource: buffer.as_entire_binding(),
-            }
+            wgpu::BindGroupEntry { binding, resource }
         })
         .collect();
     let bind_group = ctx.scoped(kernel.entry, || {
@@ -292,7 +292,7 @@ pub fn prepare(
 
 /// A buffer written by a dispatch may not be bound anywhere else in it (wgpu forbids it, and
 /// would report it only at submit).
-fn check_no_aliasing(kernel: &Kernel, buffers: &[&wgpu::Buffer]) -> Result<()> {
+fn check_no_aliasing(kernel: &Kernel, buffers: &[&GpuBuffer]) -> Result<()> {
     let storage: Vec<_> = kernel
         .slots
         .iter()
@@ -301,7 +301,7 @@ fn check_no_aliasing(kernel: &Kernel, buffers: &[&wgpu::Buffer]) -> Result<()> {
     for (i, (binding_i, slot_i)) in storage.iter().enumerate() {
         for (j, (binding_j, slot_j)) in storage.iter().enumerate().skip(i + 1) {
             let written = *slot_i == Slot::ReadWrite || *slot_j == Slot::ReadWrite;
-            if written && buffers[i] == buffers[j] {
+            if written && buffers[i].buffer == buffers[j].buffer {
                 return Err(Error::InvalidArgument(format!(
                     "{}: one buffer is bound to binding {binding_i} and binding {binding_j}, and \
                      one of them is written; outputs must not alias other arguments",

@@ -78,7 +78,7 @@ pub fn mse_forward(
         &FORWARD,
         &[],
         Some(bytes_of(&params)),
-        &[&loss.buffer, &x.buffer, &target.buffer],
+        &[loss, x, target],
         grid_for_groups(ctx, rows as u64)?,
     )
 }
@@ -103,7 +103,7 @@ pub fn mse_backward(
         &BACKWARD,
         &[],
         Some(bytes_of(&params)),
-        &[&dx.buffer, &x.buffer, &target.buffer],
+        &[dx, x, target],
         grid_for_elements(ctx, rows * cols)?,
     )
 }

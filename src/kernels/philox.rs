@@ -53,7 +53,7 @@ pub fn philox_fill(
         &FILL,
         &[],
         Some(bytes_of(&params)),
-        &[&out.buffer],
+        &[out],
         grid_for_elements(ctx, n_words.div_ceil(4))?,
     )
 }

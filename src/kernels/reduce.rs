@@ -71,7 +71,7 @@ pub fn sum_rows(
         &SUM_ROWS,
         &[],
         Some(bytes_of(&params(rows, cols))),
-        &[&out.buffer, &x.buffer],
+        &[out, x],
         grid,
     )
 }
@@ -93,7 +93,7 @@ pub fn sum_cols(
         &SUM_COLS,
         &[],
         Some(bytes_of(&params(rows, cols))),
-        &[&out.buffer, &x.buffer],
+        &[out, x],
         grid,
     )
 }
@@ -121,7 +121,7 @@ pub fn sum_all(
         &SUM_ALL,
         &constants,
         Some(bytes_of(&params)),
-        &[&out.buffer, &x.buffer],
+        &[out, x],
         [1, 1, 1],
     )
 }

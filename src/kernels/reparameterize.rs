@@ -77,13 +77,7 @@ pub fn reparameterize_forward(
         seed_hi: (seed >> 32) as u32,
         stream,
     };
-    let buffers = [
-        &z.buffer,
-        &eps.buffer,
-        &mu.buffer,
-        &logvar.buffer,
-        &step.buffer,
-    ];
+    let buffers = [z, eps, mu, logvar, step];
     prepare(
         ctx,
         &FORWARD,
@@ -123,13 +117,7 @@ pub fn reparameterize_backward(
         stream: 0,
     };
     let constants = [("ACCUMULATE", if accumulate { 1.0 } else { 0.0 })];
-    let buffers = [
-        &dmu.buffer,
-        &dlogvar.buffer,
-        &eps.buffer,
-        &logvar.buffer,
-        &dz.buffer,
-    ];
+    let buffers = [dmu, dlogvar, eps, logvar, dz];
     prepare(
         ctx,
         &BACKWARD,

@@ -71,12 +71,7 @@ pub fn sgd_step(
         nesterov: u32::from(config.nesterov),
         _pad: [0; 2],
     };
-    let buffers = [
-        &param.buffer,
-        &momentum_buffer.buffer,
-        &grad.buffer,
-        &step.buffer,
-    ];
+    let buffers = [param, momentum_buffer, grad, step];
     prepare(
         ctx,
         &STEP,

@@ -40,7 +40,7 @@ pub fn advance_step(ctx: &GpuContext, state: &GpuBuffer, batch: usize) -> Result
         &ADVANCE,
         &[],
         Some(bytes_of(&params)),
-        &[&state.buffer],
+        &[state],
         [1, 1, 1],
     )
 }
