@@ -5,13 +5,16 @@
 //! - [`kernels`]: the host side of every shader in shaders/: prepare once, record per step.
 //! - [`cpu`]: the CPU twins, the reference every kernel is checked against.
 //! - [`data`]: data sets (MNIST IDX, the embedded UCI digits, CSV, .npy), splits, shuffling.
+//! - [`graph`]: models as graphs of ops, autodiff, plans, GPU and CPU executors.
 //! - [`validate`]: every kernel run on the GPU and on the CPU, compared (`latent validate`).
 
 pub mod cpu;
 pub mod data;
 pub mod error;
 pub mod gpu;
+pub mod graph;
 pub mod kernels;
+pub mod model;
 pub mod validate;
 
 pub use error::{Error, Result};

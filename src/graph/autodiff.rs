@@ -1,0 +1,294 @@
+//! Reverse-mode autodiff: walks the forward ops backwards and emits, for each, the ops that
+//! carry the gradient of the training loss to its inputs. A tensor that feeds several ops
+//! gets its gradient written by the first backward op and added to by the others; only ops
+//! whose kernels can accumulate (matmul, KL, reparameterization) may add.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::error::{shape_error, Result};
+use crate::graph::{Graph, LossKind, Op, Role, TensorId};
+use crate::kernels::activation::Activation;
+
+/// A backward op. `scale` is dL/dΣ per-row loss (the loss term's weight).
+#[derive(Clone, Debug)]
+pub enum GradOp {
+    /// dx (+)= dy·weight, dweight = dyᵀ·x, dbias = Σ_rows dy.
+    Linear {
+        dx: Option<TensorId>,
+        accumulate_dx: bool,
+        dweight: TensorId,
+        dbias: TensorId,
+        dy: TensorId,
+        x: TensorId,
+        weight: TensorId,
+    },
+    /// dx = dy · f'(x), from the saved output y.
+    Activation {
+        kind: Activation,
+        dx: TensorId,
+        y: TensorId,
+        dy: TensorId,
+    },
+    /// dmu (+)= dz, dlogvar (+)= dz·ε·½e^(½·logvar).
+    Reparameterize {
+        dmu: TensorId,
+        dlogvar: TensorId,
+        accumulate: bool,
+        eps: TensorId,
+        logvar: TensorId,
+        dz: TensorId,
+    },
+    /// da = scale · ∂loss/∂a for MSE (a = x) and BCE (a = logits); b is the target.
+    Loss {
+        kind: LossKind,
+        da: TensorId,
+        a: TensorId,
+        b: TensorId,
+        scale: f32,
+    },
+    /// dmu (+)= scale·μ, dlogvar (+)= scale·½(e^logvar − 1).
+    Kl {
+        dmu: TensorId,
+        dlogvar: TensorId,
+        accumulate: bool,
+        mu: TensorId,
+        logvar: TensorId,
+        scale: f32,
+    },
+}
+
+struct Differentiator<'a> {
+    graph: &'a mut Graph,
+    requires_grad: Vec<bool>,
+    grad: HashMap<TensorId, TensorId>,
+    written: HashSet<TensorId>,
+}
+
+impl Differentiator<'_> {
+    /// The gradient tensor of `t`, created on first use.
+    fn grad_of(&mut self, t: TensorId) -> TensorId {
+        if let Some(&g) = self.grad.get(&t) {
+            return g;
+        }
+        let (name, rows, cols) = {
+            let tensor = self.graph.tensor(t);
+            (format!("d{}", tensor.name), tensor.rows, tensor.cols)
+        };
+        let g = self.graph.add(name, rows, cols, Role::Gradient { of: t });
+        self.grad.insert(t, g);
+        g
+    }
+
+    /// The written gradient of an op's output, or None when the output does not reach the loss.
+    fn incoming(&self, y: TensorId) -> Option<TensorId> {
+        self.grad
+            .get(&y)
+            .copied()
+            .filter(|g| self.written.contains(g))
+    }
+
+    /// Marks the gradient of `t` as written; returns whether an earlier op already wrote it
+    /// (so this one must add to it).
+    fn write(&mut self, t: TensorId) -> (TensorId, bool) {
+        let g = self.grad_of(t);
+        let accumulate = !self.written.insert(g);
+        (g, accumulate)
+    }
+
+    /// Like `write`, for backward kernels that can only overwrite.
+    fn write_once(&mut self, t: TensorId, op: &'static str) -> Result<TensorId> {
+        let (g, accumulate) = self.write(t);
+        if accumulate {
+            let name = &self.graph.tensor(t).name;
+            return Err(shape_error(
+                op,
+                format!("{name} feeds several ops, and {op}'s backward cannot add to a gradient"),
+            ));
+        }
+        Ok(g)
+    }
+}
+
+/// Adds gradient tensors to `graph` and returns the backward ops, in execution order.
+pub fn differentiate(graph: &mut Graph) -> Result<Vec<GradOp>> {
+    let mut requires_grad: Vec<bool> = graph
+        .tensors
+        .iter()
+        .map(|t| matches!(t.role, Role::Parameter { .. }))
+        .collect();
+    for op in &graph.ops {
+        let (outputs, inputs) = op_io(op);
+        let needs = inputs.iter().any(|t| requires_grad[t.0]);
+        for t in outputs {
+            requires_grad[t.0] = needs;
+        }
+    }
+    let ops = graph.ops.clone();
+    let mut d = Differentiator {
+        graph,
+        requires_grad,
+        grad: HashMap::new(),
+        written: HashSet::new(),
+    };
+    let mut backward = Vec::new();
+    for op in ops.iter().rev() {
+        match *op {
+            Op::Loss {
+                kind, a, b, weight, ..
+            } => {
+                if d.requires_grad[b.0] && kind != LossKind::Kl {
+                    return Err(shape_error(
+                        kind.name(),
+                        "the target must be data, not a value computed from parameters",
+                    ));
+                }
+                if !d.requires_grad[a.0] {
+                    continue;
+                }
+                if kind == LossKind::Kl {
+                    let (dmu, acc_mu) = d.write(a);
+                    let (dlogvar, acc_lv) = d.write(b);
+                    if acc_mu != acc_lv {
+                        return Err(shape_error(
+                            "kl",
+                            "μ and logvar must both feed, or both not feed, other ops",
+                        ));
+                    }
+                    backward.push(GradOp::Kl {
+                        dmu,
+                        dlogvar,
+                        accumulate: acc_mu,
+                        mu: a,
+                        logvar: b,
+                        scale: weight,
+                    });
+                } else {
+                    let da = d.write_once(a, kind.name())?;
+                    backward.push(GradOp::Loss {
+                        kind,
+                        da,
+                        a,
+                        b,
+                        scale: weight,
+                    });
+                }
+            }
+            Op::Reparameterize {
+                z, eps, mu, logvar, ..
+            } => {
+                let Some(dz) = d.incoming(z) else { continue };
+                let (dmu, acc_mu) = d.write(mu);
+                let (dlogvar, acc_lv) = d.write(logvar);
+                if acc_mu != acc_lv {
+                    return Err(shape_error(
+                        "reparameterize",
+                        "μ and logvar must both feed, or both not feed, other ops",
+                    ));
+                }
+                backward.push(GradOp::Reparameterize {
+                    dmu,
+                    dlogvar,
+                    accumulate: acc_mu,
+                    eps,
+                    logvar,
+                    dz,
+                });
+            }
+            Op::Activation { kind, y, x } => {
+                let Some(dy) = d.incoming(y) else { continue };
+                if d.requires_grad[x.0] {
+                    let dx = d.write_once(x, kind.name())?;
+                    backward.push(GradOp::Activation { kind, dx, y, dy });
+                }
+            }
+            Op::Linear { y, x, weight, bias } => {
+                let Some(dy) = d.incoming(y) else { continue };
+                let dweight = d.write_once(weight, "linear")?;
+                let dbias = d.write_once(bias, "linear")?;
+                let (dx, accumulate_dx) = if d.requires_grad[x.0] {
+                    let (g, acc) = d.write(x);
+                    (Some(g), acc)
+                } else {
+                    (None, false)
+                };
+                backward.push(GradOp::Linear {
+                    dx,
+                    accumulate_dx,
+                    dweight,
+                    dbias,
+                    dy,
+                    x,
+                    weight,
+                });
+            }
+        }
+    }
+    Ok(backward)
+}
+
+/// (outputs, inputs) of a forward op.
+pub fn op_io(op: &Op) -> (Vec<TensorId>, Vec<TensorId>) {
+    match *op {
+        Op::Linear { y, x, weight, bias } => (vec![y], vec![x, weight, bias]),
+        Op::Activation { y, x, .. } => (vec![y], vec![x]),
+        Op::Reparameterize {
+            z, eps, mu, logvar, ..
+        } => (vec![z, eps], vec![mu, logvar]),
+        Op::Loss { per_row, a, b, .. } => (vec![per_row], vec![a, b]),
+    }
+}
+
+/// (outputs, inputs) of a backward op; an accumulated output is also an input.
+pub fn grad_op_io(op: &GradOp) -> (Vec<TensorId>, Vec<TensorId>) {
+    match *op {
+        GradOp::Linear {
+            dx,
+            accumulate_dx,
+            dweight,
+            dbias,
+            dy,
+            x,
+            weight,
+        } => {
+            let mut outputs = vec![dweight, dbias];
+            let mut inputs = vec![dy, x, weight];
+            if let Some(dx) = dx {
+                outputs.push(dx);
+                if accumulate_dx {
+                    inputs.push(dx);
+                }
+            }
+            (outputs, inputs)
+        }
+        GradOp::Activation { dx, y, dy, .. } => (vec![dx], vec![y, dy]),
+        GradOp::Reparameterize {
+            dmu,
+            dlogvar,
+            accumulate,
+            eps,
+            logvar,
+            dz,
+        } => {
+            let mut inputs = vec![eps, logvar, dz];
+            if accumulate {
+                inputs.extend([dmu, dlogvar]);
+            }
+            (vec![dmu, dlogvar], inputs)
+        }
+        GradOp::Loss { da, a, b, .. } => (vec![da], vec![a, b]),
+        GradOp::Kl {
+            dmu,
+            dlogvar,
+            accumulate,
+            mu,
+            logvar,
+            ..
+        } => {
+            let mut inputs = vec![mu, logvar];
+            if accumulate {
+                inputs.extend([dmu, dlogvar]);
+            }
+            (vec![dmu, dlogvar], inputs)
+        }
+    }
+}

@@ -1,0 +1,414 @@
+//! The CPU executor: runs a plan on the CPU twins, with the same storage layout, step state
+//! and noise as the GPU executor. Generic over f32 (the reference for the GPU) and f64 (for
+//! finite-difference checks of whole-model gradients).
+
+use num_traits::Float;
+
+use crate::cpu::{self, matmul::MatmulShape, reparameterize::NoiseKey};
+use crate::error::{Error, Result};
+use crate::graph::autodiff::GradOp;
+use crate::graph::plan::{Location, Plan};
+use crate::graph::{LossKind, Op, RunConfig, Samples, TensorId, TrainData};
+use crate::kernels::activation::Activation;
+
+/// A plan's storage on the CPU, and the step that runs it.
+pub struct CpuExecutor<'a, T: Float> {
+    plan: &'a Plan,
+    data: TrainData<'a>,
+    run: RunConfig,
+    pub params: Vec<T>,
+    pub grads: Vec<T>,
+    adam_m: Vec<T>,
+    adam_v: Vec<T>,
+    input: Vec<T>,
+    pool: Vec<Vec<T>>,
+    /// The epoch's order of data rows.
+    order: Vec<u32>,
+    /// [step, cursor], as on the GPU.
+    state: [u32; 2],
+    /// Σ per-row loss of each term since the last reset.
+    loss_totals: Vec<T>,
+}
+
+impl<'a, T: Float> CpuExecutor<'a, T> {
+    /// Storage for `plan` with the flat parameters `params` (plan.param_len long).
+    pub fn new(
+        plan: &'a Plan,
+        params: &[f32],
+        data: TrainData<'a>,
+        run: RunConfig,
+    ) -> Result<Self> {
+        data.check()?;
+        run.adam.check()?;
+        let width = plan.graph.tensor(plan.input).cols;
+        if data.width != width || params.len() != plan.param_len {
+            return Err(Error::InvalidArgument(format!(
+                "data width {} for a model input of {width}; {} parameters for a model of {}",
+                data.width,
+                params.len(),
+                plan.param_len
+            )));
+        }
+        let zeros = |n: usize| vec![T::zero(); n];
+        Ok(CpuExecutor {
+            plan,
+            data,
+            run,
+            params: params.iter().map(|&p| cpu::lit(f64::from(p))).collect(),
+            grads: zeros(plan.param_len),
+            adam_m: zeros(plan.param_len),
+            adam_v: zeros(plan.param_len),
+            input: zeros(plan.graph.tensor(plan.input).len()),
+            pool: plan.pool.iter().map(|&n| zeros(n)).collect(),
+            order: (0..data.rows as u32).collect(),
+            state: [1, 0],
+            loss_totals: zeros(plan.losses.len()),
+        })
+    }
+
+    /// Starts an epoch with this order of data rows: batches are taken from it in turn.
+    pub fn begin_epoch(&mut self, order: &[u32]) -> Result<()> {
+        if order.len() < self.plan.graph.batch
+            || order.iter().any(|&r| r as usize >= self.data.rows)
+        {
+            return Err(Error::InvalidArgument(
+                "epoch order: too short, or a row beyond the data".into(),
+            ));
+        }
+        self.order = order.to_vec();
+        self.state[1] = 0;
+        Ok(())
+    }
+
+    /// The number of the next step (1 for the first).
+    pub fn next_step(&self) -> u32 {
+        self.state[0]
+    }
+
+    /// Σ per-row loss of each term since the last reset, in plan.losses order.
+    pub fn loss_totals(&self) -> Vec<f64> {
+        self.loss_totals
+            .iter()
+            .map(|v| v.to_f64().unwrap_or(f64::NAN))
+            .collect()
+    }
+
+    pub fn reset_losses(&mut self) {
+        self.loss_totals.iter_mut().for_each(|v| *v = T::zero());
+    }
+
+    /// One training step: gather the batch, forward, losses, backward, Adam, advance.
+    pub fn step(&mut self) -> Result<()> {
+        self.forward()?;
+        self.backward()?;
+        self.update()
+    }
+
+    /// Gathers the batch at the cursor and runs the forward ops and the loss sums.
+    pub fn forward(&mut self) -> Result<()> {
+        self.gather()?;
+        for op in &self.plan.graph.ops {
+            self.run_forward(op)?;
+        }
+        for (i, term) in self.plan.losses.iter().enumerate() {
+            let total = self
+                .tensor(term.per_row)
+                .iter()
+                .fold(T::zero(), |s, &v| s + v);
+            self.loss_totals[i] = self.loss_totals[i] + total;
+        }
+        Ok(())
+    }
+
+    /// Runs the backward ops, filling the gradients.
+    pub fn backward(&mut self) -> Result<()> {
+        for op in &self.plan.backward {
+            self.run_backward(op)?;
+        }
+        Ok(())
+    }
+
+    /// Adam on every parameter, then the step advance.
+    pub fn update(&mut self) -> Result<()> {
+        self.check_step()?;
+        cpu::adam::adam_step(
+            &mut self.params,
+            &mut self.adam_m,
+            &mut self.adam_v,
+            &self.grads,
+            self.state[0],
+            &self.run.adam,
+        )?;
+        cpu::step::advance_step(&mut self.state, self.plan.graph.batch);
+        Ok(())
+    }
+
+    fn check_step(&self) -> Result<()> {
+        if self.state[0] > self.run.total_steps {
+            return Err(Error::InvalidArgument(format!(
+                "step {} beyond the run's {} steps",
+                self.state[0], self.run.total_steps
+            )));
+        }
+        Ok(())
+    }
+
+    /// The training loss of the last forward pass: Σ_terms weight · Σ per_row.
+    pub fn last_loss(&self) -> f64 {
+        self.plan
+            .losses
+            .iter()
+            .map(|term| {
+                let sum = self
+                    .tensor(term.per_row)
+                    .iter()
+                    .fold(0.0, |s, v| s + v.to_f64().unwrap_or(f64::NAN));
+                f64::from(term.weight) * sum
+            })
+            .sum()
+    }
+
+    fn gather(&mut self) -> Result<()> {
+        let cursor = self.state[1] as usize;
+        let mut batch = vec![0.0f32; self.input.len()];
+        match self.data.samples {
+            Samples::U8(bytes) => {
+                cpu::gather::gather_u8(&mut batch, bytes, &self.order, cursor, self.data.width)?
+            }
+            Samples::F32(values) => {
+                cpu::gather::gather_f32(&mut batch, values, &self.order, cursor, self.data.width)?
+            }
+        }
+        self.input = batch.iter().map(|&v| cpu::lit(f64::from(v))).collect();
+        Ok(())
+    }
+
+    /// The elements of a tensor.
+    pub fn tensor(&self, t: TensorId) -> &[T] {
+        let len = self.plan.graph.tensor(t).len();
+        match self.plan.location[t.0] {
+            Location::Input => &self.input,
+            Location::Params(offset) => &self.params[offset..offset + len],
+            Location::Grads(offset) => &self.grads[offset..offset + len],
+            Location::Pool(slot) => &self.pool[slot],
+        }
+    }
+
+    /// Moves a tensor's storage out (pooled or gradient), so that an op can write it while
+    /// reading others; `put` moves it back.
+    fn take(&mut self, t: TensorId) -> Vec<T> {
+        match self.plan.location[t.0] {
+            Location::Pool(slot) => std::mem::take(&mut self.pool[slot]),
+            Location::Grads(_) => std::mem::take(&mut self.grads),
+            Location::Input | Location::Params(_) => {
+                unreachable!("ops never write inputs or parameters")
+            }
+        }
+    }
+
+    fn put(&mut self, t: TensorId, storage: Vec<T>) {
+        match self.plan.location[t.0] {
+            Location::Pool(slot) => self.pool[slot] = storage,
+            Location::Grads(_) => self.grads = storage,
+            Location::Input | Location::Params(_) => {
+                unreachable!("ops never write inputs or parameters")
+            }
+        }
+    }
+
+    /// Runs `f` on the writable elements of `t` and read access to everything else.
+    fn write<R>(&mut self, t: TensorId, f: impl FnOnce(&mut [T], &Self) -> Result<R>) -> Result<R> {
+        let mut storage = self.take(t);
+        let range = match self.plan.location[t.0] {
+            Location::Grads(offset) => offset..offset + self.plan.graph.tensor(t).len(),
+            _ => 0..storage.len(),
+        };
+        let result = f(&mut storage[range], self);
+        self.put(t, storage);
+        result
+    }
+
+    fn run_forward(&mut self, op: &Op) -> Result<()> {
+        let graph = &self.plan.graph;
+        match *op {
+            Op::Linear { y, x, weight, bias } => {
+                let shape = MatmulShape {
+                    trans_b: true,
+                    ..MatmulShape::new(graph.batch, graph.tensor(y).cols, graph.tensor(x).cols)
+                };
+                self.write(y, |out, e| {
+                    cpu::matmul::matmul(
+                        out,
+                        e.tensor(x),
+                        e.tensor(weight),
+                        Some(e.tensor(bias)),
+                        &shape,
+                    )
+                })
+            }
+            Op::Activation { kind, y, x } => {
+                self.write(y, |out, e| activation_forward(kind, out, e.tensor(x)))
+            }
+            Op::Reparameterize {
+                z,
+                eps,
+                mu,
+                logvar,
+                stream,
+            } => {
+                let key = NoiseKey {
+                    seed: self.run.seed,
+                    step: self.state[0],
+                    stream,
+                };
+                let mut noise = self.take(eps);
+                let result = self.write(z, |out, e| {
+                    cpu::reparameterize::reparameterize_forward(
+                        out,
+                        &mut noise,
+                        e.tensor(mu),
+                        e.tensor(logvar),
+                        key,
+                    )
+                });
+                self.put(eps, noise);
+                result
+            }
+            Op::Loss {
+                kind,
+                per_row,
+                a,
+                b,
+                ..
+            } => {
+                let (rows, cols) = (graph.tensor(a).rows, graph.tensor(a).cols);
+                self.write(per_row, |out, e| match kind {
+                    LossKind::Mse => {
+                        cpu::mse::mse_forward(out, e.tensor(a), e.tensor(b), rows, cols)
+                    }
+                    LossKind::Bce => {
+                        cpu::bce::bce_forward(out, e.tensor(a), e.tensor(b), rows, cols)
+                    }
+                    LossKind::Kl => cpu::kl::kl_forward(out, e.tensor(a), e.tensor(b), rows, cols),
+                })
+            }
+        }
+    }
+
+    fn run_backward(&mut self, op: &GradOp) -> Result<()> {
+        let graph = &self.plan.graph;
+        match *op {
+            GradOp::Linear {
+                dx,
+                accumulate_dx,
+                dweight,
+                dbias,
+                dy,
+                x,
+                weight,
+            } => {
+                let (batch, out, input) =
+                    (graph.batch, graph.tensor(dy).cols, graph.tensor(x).cols);
+                // dweight (out, in) = dyᵀ (out, batch) · x (batch, in)
+                let dw_shape = MatmulShape {
+                    trans_a: true,
+                    ..MatmulShape::new(out, input, batch)
+                };
+                self.write(dweight, |g, e| {
+                    cpu::matmul::matmul(g, e.tensor(dy), e.tensor(x), None, &dw_shape)
+                })?;
+                self.write(dbias, |g, e| {
+                    cpu::reduce::sum_cols(g, e.tensor(dy), batch, out)
+                })?;
+                if let Some(dx) = dx {
+                    // dx (batch, in) = dy (batch, out) · weight (out, in)
+                    let dx_shape = MatmulShape {
+                        accumulate: accumulate_dx,
+                        ..MatmulShape::new(batch, input, out)
+                    };
+                    self.write(dx, |g, e| {
+                        cpu::matmul::matmul(g, e.tensor(dy), e.tensor(weight), None, &dx_shape)
+                    })?;
+                }
+                Ok(())
+            }
+            GradOp::Activation { kind, dx, y, dy } => self.write(dx, |g, e| {
+                activation_backward(kind, g, e.tensor(y), e.tensor(dy))
+            }),
+            GradOp::Reparameterize {
+                dmu,
+                dlogvar,
+                accumulate,
+                eps,
+                logvar,
+                dz,
+            } => {
+                let mut d_logvar = self.take(dlogvar);
+                let result = self.write(dmu, |g, e| {
+                    cpu::reparameterize::reparameterize_backward(
+                        g,
+                        &mut d_logvar,
+                        e.tensor(eps),
+                        e.tensor(logvar),
+                        e.tensor(dz),
+                        accumulate,
+                    )
+                });
+                self.put(dlogvar, d_logvar);
+                result
+            }
+            GradOp::Loss {
+                kind,
+                da,
+                a,
+                b,
+                scale,
+            } => {
+                let scale = cpu::lit::<T>(f64::from(scale));
+                self.write(da, |g, e| match kind {
+                    LossKind::Bce => cpu::bce::bce_backward(g, e.tensor(a), e.tensor(b), scale),
+                    _ => cpu::mse::mse_backward(g, e.tensor(a), e.tensor(b), scale),
+                })
+            }
+            GradOp::Kl {
+                dmu,
+                dlogvar,
+                accumulate,
+                mu,
+                logvar,
+                scale,
+            } => {
+                let scale = cpu::lit::<T>(f64::from(scale));
+                let mut d_logvar = self.take(dlogvar);
+                let result = self.write(dmu, |g, e| {
+                    cpu::kl::kl_backward(
+                        g,
+                        &mut d_logvar,
+                        e.tensor(mu),
+                        e.tensor(logvar),
+                        scale,
+                        accumulate,
+                    )
+                });
+                self.put(dlogvar, d_logvar);
+                result
+            }
+        }
+    }
+}
+
+fn activation_forward<T: Float>(kind: Activation, y: &mut [T], x: &[T]) -> Result<()> {
+    match kind {
+        Activation::Relu => cpu::activation::relu_forward(y, x),
+        Activation::Sigmoid => cpu::activation::sigmoid_forward(y, x),
+        Activation::Tanh => cpu::activation::tanh_forward(y, x),
+    }
+}
+
+fn activation_backward<T: Float>(kind: Activation, dx: &mut [T], y: &[T], dy: &[T]) -> Result<()> {
+    match kind {
+        Activation::Relu => cpu::activation::relu_backward(dx, y, dy),
+        Activation::Sigmoid => cpu::activation::sigmoid_backward(dx, y, dy),
+        Activation::Tanh => cpu::activation::tanh_backward(dx, y, dy),
+    }
+}

@@ -1,0 +1,303 @@
+//! A model as a static graph of ops on (rows, cols) tensors, batch size fixed per graph.
+//! [`autodiff`] appends the backward ops, [`plan`] compiles forward + backward into an ordered
+//! schedule with buffers assigned up front (parameters in one flat buffer, the rest reused by
+//! liveness), and the executors run a plan: [`gpu`] as one submission per training step,
+//! [`cpu`] on the CPU twins as the reference.
+
+pub mod autodiff;
+pub mod cpu;
+pub mod gpu;
+pub mod plan;
+
+use crate::error::{shape_error, Error, Result};
+use crate::kernels::activation::Activation;
+
+/// Index of a tensor in its graph.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TensorId(pub usize);
+
+/// What a tensor is for.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Role {
+    /// The batch of data, gathered at the start of each step.
+    Input,
+    /// A trained parameter, initialised uniformly in ±`init_bound` (PyTorch's nn.Linear rule).
+    Parameter { init_bound: f32 },
+    /// An op's output: an activation, a loss per row, drawn noise.
+    Value,
+    /// The gradient of the training loss with respect to `of`.
+    Gradient { of: TensorId },
+}
+
+/// A (rows, cols) matrix of the graph, row-major.
+#[derive(Clone, Debug)]
+pub struct Tensor {
+    pub name: String,
+    pub rows: usize,
+    pub cols: usize,
+    pub role: Role,
+}
+
+impl Tensor {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.rows * self.cols
+    }
+
+    /// True for a tensor of no elements (never built: shapes are checked).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The per-row losses an op can produce.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LossKind {
+    /// Σ_c (a - b)², b the target.
+    Mse,
+    /// BCE of logits a against targets b in [0, 1].
+    Bce,
+    /// KL(N(a, e^b) ‖ N(0, 1)) with a = μ, b = logvar.
+    Kl,
+}
+
+impl LossKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            LossKind::Mse => "mse",
+            LossKind::Bce => "bce",
+            LossKind::Kl => "kl",
+        }
+    }
+}
+
+/// A forward op. Tensors are named by role: outputs first.
+#[derive(Clone, Debug)]
+pub enum Op {
+    /// y (batch, out) = x (batch, in) · weightᵀ + bias, weight stored (out, in) like PyTorch.
+    Linear {
+        y: TensorId,
+        x: TensorId,
+        weight: TensorId,
+        bias: TensorId,
+    },
+    Activation {
+        kind: Activation,
+        y: TensorId,
+        x: TensorId,
+    },
+    /// z = μ + e^(½·logvar)·ε, ε drawn from (seed, step, `stream`, element) and saved.
+    Reparameterize {
+        z: TensorId,
+        eps: TensorId,
+        mu: TensorId,
+        logvar: TensorId,
+        stream: u32,
+    },
+    /// per_row (batch, 1) = the loss of each row; the training loss adds weight · Σ per_row.
+    Loss {
+        kind: LossKind,
+        per_row: TensorId,
+        a: TensorId,
+        b: TensorId,
+        weight: f32,
+    },
+}
+
+/// A model's forward graph.
+#[derive(Clone, Debug)]
+pub struct Graph {
+    pub batch: usize,
+    pub tensors: Vec<Tensor>,
+    pub ops: Vec<Op>,
+}
+
+impl Graph {
+    /// An empty graph for batches of `batch` rows.
+    pub fn new(batch: usize) -> Result<Self> {
+        if batch == 0 {
+            return Err(Error::InvalidArgument(
+                "batch size 0: a batch needs at least one row".into(),
+            ));
+        }
+        Ok(Graph {
+            batch,
+            tensors: Vec::new(),
+            ops: Vec::new(),
+        })
+    }
+
+    pub fn tensor(&self, id: TensorId) -> &Tensor {
+        &self.tensors[id.0]
+    }
+
+    pub(crate) fn add(
+        &mut self,
+        name: impl Into<String>,
+        rows: usize,
+        cols: usize,
+        role: Role,
+    ) -> TensorId {
+        self.tensors.push(Tensor {
+            name: name.into(),
+            rows,
+            cols,
+            role,
+        });
+        TensorId(self.tensors.len() - 1)
+    }
+
+    /// The data batch, `cols` wide.
+    pub fn input(&mut self, name: &str, cols: usize) -> Result<TensorId> {
+        if cols == 0 {
+            return Err(shape_error("input", format!("{name} has width 0")));
+        }
+        Ok(self.add(name, self.batch, cols, Role::Input))
+    }
+
+    /// A linear layer `name` from x to `out` features: parameters name.weight (out, in) and
+    /// name.bias (out), both initialised U(±1/√in) as PyTorch's nn.Linear does.
+    pub fn linear(&mut self, name: &str, x: TensorId, out: usize) -> Result<TensorId> {
+        let input = self.tensor(x).cols;
+        if out == 0 {
+            return Err(shape_error("linear", format!("{name} has 0 outputs")));
+        }
+        let init_bound = 1.0 / (input as f32).sqrt();
+        let weight = self.add(
+            format!("{name}.weight"),
+            out,
+            input,
+            Role::Parameter { init_bound },
+        );
+        let bias = self.add(
+            format!("{name}.bias"),
+            1,
+            out,
+            Role::Parameter { init_bound },
+        );
+        let y = self.add(name, self.batch, out, Role::Value);
+        self.ops.push(Op::Linear { y, x, weight, bias });
+        Ok(y)
+    }
+
+    /// An element-wise activation of x.
+    pub fn activation(&mut self, kind: Activation, x: TensorId) -> TensorId {
+        let (rows, cols) = (self.tensor(x).rows, self.tensor(x).cols);
+        let name = format!("{}.{}", self.tensor(x).name, kind.name());
+        let y = self.add(name, rows, cols, Role::Value);
+        self.ops.push(Op::Activation { kind, y, x });
+        y
+    }
+
+    /// z = μ + e^(½·logvar)·ε, the VAE's sample of its latent code.
+    pub fn reparameterize(
+        &mut self,
+        mu: TensorId,
+        logvar: TensorId,
+        stream: u32,
+    ) -> Result<TensorId> {
+        self.check_same_shape("reparameterize", mu, logvar)?;
+        let (rows, cols) = (self.tensor(mu).rows, self.tensor(mu).cols);
+        let eps = self.add("eps", rows, cols, Role::Value);
+        let z = self.add("z", rows, cols, Role::Value);
+        self.ops.push(Op::Reparameterize {
+            z,
+            eps,
+            mu,
+            logvar,
+            stream,
+        });
+        Ok(z)
+    }
+
+    /// A loss term: per-row losses of (a, b), adding weight · Σ rows to the training loss.
+    pub fn loss(
+        &mut self,
+        kind: LossKind,
+        a: TensorId,
+        b: TensorId,
+        weight: f32,
+    ) -> Result<TensorId> {
+        self.check_same_shape(kind.name(), a, b)?;
+        if !weight.is_finite() {
+            return Err(Error::InvalidArgument(format!(
+                "{} loss weight {weight}",
+                kind.name()
+            )));
+        }
+        let per_row = self.add(kind.name(), self.tensor(a).rows, 1, Role::Value);
+        self.ops.push(Op::Loss {
+            kind,
+            per_row,
+            a,
+            b,
+            weight,
+        });
+        Ok(per_row)
+    }
+
+    fn check_same_shape(&self, op: &'static str, a: TensorId, b: TensorId) -> Result<()> {
+        let (ta, tb) = (self.tensor(a), self.tensor(b));
+        if (ta.rows, ta.cols) != (tb.rows, tb.cols) {
+            return Err(shape_error(
+                op,
+                format!(
+                    "{} is {}x{} but {} is {}x{}",
+                    ta.name, ta.rows, ta.cols, tb.name, tb.rows, tb.cols
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The parameters in creation order.
+    pub fn parameters(&self) -> Vec<TensorId> {
+        (0..self.tensors.len())
+            .map(TensorId)
+            .filter(|&t| matches!(self.tensor(t).role, Role::Parameter { .. }))
+            .collect()
+    }
+}
+
+/// A data set's samples as the executors take them: row-major (rows, width), bytes (read as
+/// byte/255) or floats already in [0, 1].
+#[derive(Clone, Copy, Debug)]
+pub enum Samples<'a> {
+    U8(&'a [u8]),
+    F32(&'a [f32]),
+}
+
+/// The training data an executor gathers its batches from.
+#[derive(Clone, Copy, Debug)]
+pub struct TrainData<'a> {
+    pub samples: Samples<'a>,
+    pub rows: usize,
+    pub width: usize,
+}
+
+impl TrainData<'_> {
+    /// Checks that the samples hold rows × width values.
+    pub fn check(&self) -> Result<()> {
+        let len = match self.samples {
+            Samples::U8(s) => s.len(),
+            Samples::F32(s) => s.len(),
+        };
+        if self.rows == 0 || self.width == 0 || len != self.rows * self.width {
+            return Err(Error::InvalidArgument(format!(
+                "training data: {len} values for {} rows of width {}",
+                self.rows, self.width
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Everything about a training run that is not the model: optimizer, noise seed, length.
+#[derive(Clone, Copy, Debug)]
+pub struct RunConfig {
+    pub adam: crate::kernels::adam::AdamConfig,
+    /// Seed of the reparameterization noise.
+    pub seed: u64,
+    /// Steps the run may take (the size of the Adam step-scalar table).
+    pub total_steps: u32,
+}

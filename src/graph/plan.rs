@@ -1,0 +1,171 @@
+//! Compiles a graph into a plan: the forward ops, then the backward ops from autodiff, with
+//! every tensor's storage decided up front. Parameters live in one flat buffer (and their
+//! gradients at the same offsets in a second), each at a multiple of VIEW_ALIGNMENT elements
+//! so a GPU kernel can bind it as a range; the data batch has a buffer of its own; every other
+//! tensor gets a pooled buffer, reused once its last reader has run (interval allocation over
+//! the schedule).
+
+use crate::error::{Error, Result};
+use crate::gpu::VIEW_ALIGNMENT;
+use crate::graph::autodiff::{differentiate, grad_op_io, op_io, GradOp};
+use crate::graph::{Graph, LossKind, Op, Role, TensorId};
+
+/// Where a tensor lives during a step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Location {
+    /// The data batch buffer.
+    Input,
+    /// Elements offset.. of the flat parameter buffer.
+    Params(usize),
+    /// Elements offset.. of the flat gradient buffer.
+    Grads(usize),
+    /// Pooled buffer number n (exactly the tensor's size).
+    Pool(usize),
+}
+
+/// One term of the training loss: weight · Σ per_row.
+#[derive(Clone, Debug)]
+pub struct LossTerm {
+    pub kind: LossKind,
+    pub per_row: TensorId,
+    pub weight: f32,
+}
+
+/// A compiled training step.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub graph: Graph,
+    pub backward: Vec<GradOp>,
+    /// The data batch tensor.
+    pub input: TensorId,
+    /// Storage of every tensor, indexed by TensorId.
+    pub location: Vec<Location>,
+    /// Length of the flat parameter (and gradient) buffer, padding included.
+    pub param_len: usize,
+    /// Sizes of the pooled buffers.
+    pub pool: Vec<usize>,
+    pub losses: Vec<LossTerm>,
+}
+
+impl Plan {
+    /// Differentiates `graph` and assigns storage.
+    pub fn compile(mut graph: Graph) -> Result<Plan> {
+        let inputs: Vec<TensorId> = (0..graph.tensors.len())
+            .map(TensorId)
+            .filter(|&t| graph.tensor(t).role == Role::Input)
+            .collect();
+        let [input] = inputs[..] else {
+            return Err(Error::InvalidArgument(format!(
+                "a model needs exactly one input, this one has {}",
+                inputs.len()
+            )));
+        };
+        let losses: Vec<LossTerm> = graph
+            .ops
+            .iter()
+            .filter_map(|op| match *op {
+                Op::Loss {
+                    kind,
+                    per_row,
+                    weight,
+                    ..
+                } => Some(LossTerm {
+                    kind,
+                    per_row,
+                    weight,
+                }),
+                _ => None,
+            })
+            .collect();
+        if losses.is_empty() {
+            return Err(Error::InvalidArgument(
+                "a model needs a loss to train".into(),
+            ));
+        }
+        let backward = differentiate(&mut graph)?;
+        let mut location = vec![Location::Input; graph.tensors.len()];
+        let mut param_len = 0;
+        for t in graph.parameters() {
+            location[t.0] = Location::Params(param_len);
+            param_len += graph.tensor(t).len().div_ceil(VIEW_ALIGNMENT) * VIEW_ALIGNMENT;
+        }
+        for (i, tensor) in graph.tensors.iter().enumerate() {
+            if let Role::Gradient { of } = tensor.role {
+                if let Location::Params(offset) = location[of.0] {
+                    location[i] = Location::Grads(offset);
+                }
+            }
+        }
+        let pool = assign_pool(&graph, &backward, &losses, &mut location);
+        Ok(Plan {
+            graph,
+            backward,
+            input,
+            location,
+            param_len,
+            pool,
+            losses,
+        })
+    }
+
+    /// Number of dispatches in one training step: gather, forward, loss accumulation,
+    /// backward (a linear layer's backward is 2 or 3), the optimizer and the step advance.
+    pub fn dispatches_per_step(&self) -> usize {
+        let backward: usize = self
+            .backward
+            .iter()
+            .map(|op| match op {
+                GradOp::Linear { dx, .. } => 2 + usize::from(dx.is_some()),
+                _ => 1,
+            })
+            .sum();
+        1 + self.graph.ops.len() + self.losses.len() + backward + 2
+    }
+}
+
+/// Gives each value and value-gradient tensor a pooled buffer, reusing a buffer of the same
+/// size whose previous tenant's last use comes strictly before this tenant's first write.
+fn assign_pool(
+    graph: &Graph,
+    backward: &[GradOp],
+    losses: &[LossTerm],
+    location: &mut [Location],
+) -> Vec<usize> {
+    let steps = graph.ops.len() + backward.len();
+    let mut first = vec![usize::MAX; graph.tensors.len()];
+    let mut last = vec![0; graph.tensors.len()];
+    let io = graph
+        .ops
+        .iter()
+        .map(op_io)
+        .chain(backward.iter().map(grad_op_io));
+    for (step, (outputs, inputs)) in io.enumerate() {
+        for t in outputs.iter().chain(&inputs) {
+            first[t.0] = first[t.0].min(step);
+            last[t.0] = last[t.0].max(step);
+        }
+    }
+    // The loss rows are summed after the step's last op.
+    for term in losses {
+        last[term.per_row.0] = steps;
+    }
+    let mut pooled: Vec<usize> = (0..graph.tensors.len())
+        .filter(|&t| matches!(graph.tensors[t].role, Role::Value | Role::Gradient { .. }) && location[t] == Location::Input && first[t] != usize::MAX)
+        .filter(|&t| !matches!(graph.tensors[t].role, Role::Gradient { of } if matches!(location[of.0], Location::Params(_))))
+        .collect();
+    pooled.sort_by_key(|&t| first[t]);
+    let mut sizes: Vec<usize> = Vec::new();
+    let mut busy_until: Vec<usize> = Vec::new();
+    for t in pooled {
+        let len = graph.tensors[t].len();
+        let slot = (0..sizes.len()).find(|&s| sizes[s] == len && busy_until[s] < first[t]);
+        let slot = slot.unwrap_or_else(|| {
+            sizes.push(len);
+            busy_until.push(0);
+            sizes.len() - 1
+        });
+        busy_until[slot] = last[t];
+        location[t] = Location::Pool(slot);
+    }
+    sizes
+}

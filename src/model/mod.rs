@@ -1,0 +1,182 @@
+//! The autoencoder family as graphs: the autoencoder (MSE or BCE reconstruction) and the VAE
+//! (Gaussian latent, reparameterization, KL weighted by β). Parameters are initialised as
+//! PyTorch's nn.Linear does, U(±1/√fan_in) for weights and biases, so runs compare with it.
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::error::{Error, Result};
+use crate::graph::plan::{Location, Plan};
+use crate::graph::{Graph, LossKind, Role, TensorId};
+use crate::kernels::activation::Activation;
+
+/// The decoder's output distribution, which sets the reconstruction loss.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Likelihood {
+    /// Pixels as Bernoulli probabilities: BCE from logits.
+    Bernoulli,
+    /// Pixels as Gaussian means: squared error.
+    Gaussian,
+}
+
+/// Which member of the family.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ModelKind {
+    /// Deterministic code; loss = reconstruction (MSE as a mean over pixels, or BCE in nats
+    /// per example).
+    Autoencoder,
+    /// Gaussian code with μ and logvar heads; loss = Σ reconstruction + β·Σ KL per batch, as
+    /// the PyTorch VAE example sums it. β = 1 is the plain VAE.
+    Vae { beta: f32 },
+}
+
+/// The shape of a model: input → encoder widths → latent → decoder widths → input.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelConfig {
+    pub kind: ModelKind,
+    pub input: usize,
+    pub encoder: Vec<usize>,
+    pub latent: usize,
+    pub decoder: Vec<usize>,
+    pub activation: Activation,
+    pub likelihood: Likelihood,
+}
+
+/// The tensors of a built model that callers read.
+#[derive(Clone, Copy, Debug)]
+pub struct ModelTensors {
+    pub input: TensorId,
+    /// The code: the AE's code layer, the VAE's μ.
+    pub code: TensorId,
+    /// The decoder's output: logits (Bernoulli) or means (Gaussian).
+    pub output: TensorId,
+}
+
+impl ModelConfig {
+    /// The VAE of the PyTorch examples: input-hidden-latent, ReLU, Bernoulli likelihood.
+    pub fn vae(input: usize, hidden: usize, latent: usize) -> Self {
+        ModelConfig {
+            kind: ModelKind::Vae { beta: 1.0 },
+            input,
+            encoder: vec![hidden],
+            latent,
+            decoder: vec![hidden],
+            activation: Activation::Relu,
+            likelihood: Likelihood::Bernoulli,
+        }
+    }
+
+    /// An autoencoder input → code → input with ReLU and MSE (784-256-784 and the like).
+    pub fn autoencoder(input: usize, code: usize) -> Self {
+        ModelConfig {
+            kind: ModelKind::Autoencoder,
+            input,
+            encoder: Vec::new(),
+            latent: code,
+            decoder: Vec::new(),
+            activation: Activation::Relu,
+            likelihood: Likelihood::Gaussian,
+        }
+    }
+
+    /// Rejects zero widths and a negative or non-finite β.
+    pub fn check(&self) -> Result<()> {
+        if self.input == 0
+            || self.latent == 0
+            || self.encoder.iter().chain(&self.decoder).any(|&w| w == 0)
+        {
+            return Err(Error::InvalidArgument(format!(
+                "model widths must be at least 1 (input {}, encoder {:?}, latent {}, decoder {:?})",
+                self.input, self.encoder, self.latent, self.decoder
+            )));
+        }
+        if let ModelKind::Vae { beta } = self.kind {
+            if !(beta.is_finite() && beta >= 0.0) {
+                return Err(Error::InvalidArgument(format!(
+                    "β must be finite and ≥ 0, got {beta}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The forward graph for batches of `batch` rows.
+    pub fn build(&self, batch: usize) -> Result<(Graph, ModelTensors)> {
+        self.check()?;
+        let mut g = Graph::new(batch)?;
+        let input = g.input("x", self.input)?;
+        let mut h = input;
+        for (i, &width) in self.encoder.iter().enumerate() {
+            let y = g.linear(&format!("encoder.{i}"), h, width)?;
+            h = g.activation(self.activation, y);
+        }
+        let (code, z, kl) = match self.kind {
+            ModelKind::Autoencoder => {
+                let y = g.linear("code", h, self.latent)?;
+                let code = g.activation(self.activation, y);
+                (code, code, None)
+            }
+            ModelKind::Vae { beta } => {
+                let mu = g.linear("mu", h, self.latent)?;
+                let logvar = g.linear("logvar", h, self.latent)?;
+                let z = g.reparameterize(mu, logvar, 0)?;
+                (mu, z, Some((mu, logvar, beta)))
+            }
+        };
+        h = z;
+        for (i, &width) in self.decoder.iter().enumerate() {
+            let y = g.linear(&format!("decoder.{i}"), h, width)?;
+            h = g.activation(self.activation, y);
+        }
+        let output = g.linear("output", h, self.input)?;
+        let weight = self.reconstruction_weight(batch);
+        let kind = match self.likelihood {
+            Likelihood::Bernoulli => LossKind::Bce,
+            Likelihood::Gaussian => LossKind::Mse,
+        };
+        g.loss(kind, output, input, weight)?;
+        if let Some((mu, logvar, beta)) = kl {
+            g.loss(LossKind::Kl, mu, logvar, beta)?;
+        }
+        Ok((
+            g,
+            ModelTensors {
+                input,
+                code,
+                output,
+            },
+        ))
+    }
+
+    /// The weight of Σ per-row reconstruction loss in the training loss.
+    fn reconstruction_weight(&self, batch: usize) -> f32 {
+        match (self.kind, self.likelihood) {
+            // nn.MSELoss(): the mean over every element.
+            (ModelKind::Autoencoder, Likelihood::Gaussian) => 1.0 / (batch * self.input) as f32,
+            // BCE summed over pixels, averaged over the batch: nats per example.
+            (ModelKind::Autoencoder, Likelihood::Bernoulli) => 1.0 / batch as f32,
+            // Unit-variance Gaussian: -log p = ½ Σ (x - μ)² + const; summed like PyTorch's VAE.
+            (ModelKind::Vae { .. }, Likelihood::Gaussian) => 0.5,
+            (ModelKind::Vae { .. }, Likelihood::Bernoulli) => 1.0,
+        }
+    }
+}
+
+/// The flat parameter vector of a plan, initialised as PyTorch's nn.Linear: every parameter
+/// U(±1/√fan_in), drawn in the plan's parameter order from `seed`; padding is zero.
+pub fn init_params(plan: &Plan, seed: u64) -> Vec<f32> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut params = vec![0.0; plan.param_len];
+    for t in plan.graph.parameters() {
+        let tensor = plan.graph.tensor(t);
+        let (Role::Parameter { init_bound }, Location::Params(offset)) =
+            (&tensor.role, plan.location[t.0])
+        else {
+            continue;
+        };
+        for p in &mut params[offset..offset + tensor.len()] {
+            *p = rng.random_range(-init_bound..=*init_bound);
+        }
+    }
+    params
+}

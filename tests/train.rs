@@ -1,0 +1,247 @@
+//! Whole models: the graph executor on the GPU against the same plan on the CPU twins, and
+//! whole-model gradients against finite differences (f64, CPU).
+
+mod common;
+
+use latent::graph::cpu::CpuExecutor;
+use latent::graph::gpu::GpuExecutor;
+use latent::graph::plan::{Location, Plan};
+use latent::graph::{RunConfig, Samples, TrainData};
+use latent::kernels::adam::AdamConfig;
+use latent::model::{init_params, Likelihood, ModelConfig, ModelKind};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// Smooth synthetic "images": each row a random blend of a few fixed patterns, as bytes.
+fn synthetic_bytes(rows: usize, width: usize, seed: u64) -> Vec<u8> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let patterns: Vec<Vec<f32>> = (0..4)
+        .map(|_| (0..width).map(|_| rng.random_range(0.0..1.0)).collect())
+        .collect();
+    (0..rows)
+        .flat_map(|_| {
+            let w: Vec<f32> = (0..4).map(|_| rng.random_range(0.0..1.0)).collect();
+            let total: f32 = w.iter().sum();
+            let patterns = &patterns;
+            (0..width).map(move |c| {
+                (255.0 * (0..4).map(|p| w[p] * patterns[p][c]).sum::<f32>() / total) as u8
+            })
+        })
+        .collect()
+}
+
+fn small_models() -> Vec<(&'static str, ModelConfig)> {
+    let ae = ModelConfig {
+        encoder: vec![24],
+        decoder: vec![24],
+        ..ModelConfig::autoencoder(48, 12)
+    };
+    let vae = ModelConfig::vae(48, 32, 6);
+    let vae_gaussian_tanh = ModelConfig {
+        kind: ModelKind::Vae { beta: 0.5 },
+        activation: latent::kernels::activation::Activation::Tanh,
+        likelihood: Likelihood::Gaussian,
+        ..ModelConfig::vae(48, 20, 4)
+    };
+    vec![
+        ("autoencoder", ae),
+        ("vae", vae),
+        ("vae gaussian tanh β=0.5", vae_gaussian_tanh),
+    ]
+}
+
+fn epoch_order(rows: usize, seed: u64) -> Vec<u32> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut order: Vec<u32> = (0..rows as u32).collect();
+    for i in (1..rows).rev() {
+        order.swap(i, rng.random_range(0..=i));
+    }
+    order
+}
+
+#[test]
+fn gpu_and_cpu_training_agree_over_24_steps() {
+    let Some(ctx) = common::gpu("gpu_and_cpu_training_agree_over_24_steps") else {
+        return;
+    };
+    let seed = common::seed();
+    let (rows, width, batch, epochs) = (96, 48, 16, 4);
+    let bytes = synthetic_bytes(rows, width, seed);
+    let data = TrainData {
+        samples: Samples::U8(&bytes),
+        rows,
+        width,
+    };
+    for (name, config) in small_models() {
+        let (graph, _) = config.build(batch).unwrap();
+        let plan = Plan::compile(graph).unwrap();
+        let params = init_params(&plan, seed);
+        let steps_per_epoch = rows / batch;
+        let run = RunConfig {
+            adam: AdamConfig::default(),
+            seed,
+            total_steps: (epochs * steps_per_epoch) as u32,
+        };
+        let mut gpu = GpuExecutor::new(ctx, &plan, &params, data, run).unwrap();
+        let mut cpu = CpuExecutor::<f32>::new(&plan, &params, data, run).unwrap();
+        assert_eq!(gpu.dispatches_per_step(), plan.dispatches_per_step());
+        for epoch in 0..epochs {
+            let order = epoch_order(rows, seed + epoch as u64);
+            gpu.begin_epoch(&order).unwrap();
+            cpu.begin_epoch(&order).unwrap();
+            for _ in 0..steps_per_epoch {
+                gpu.step().unwrap();
+                cpu.step().unwrap();
+                let (g, c) = (gpu.loss_totals().unwrap(), cpu.loss_totals());
+                gpu.reset_losses().unwrap();
+                cpu.reset_losses();
+                // Per-step losses: sums over the batch of per-row sums; both paths add the
+                // same terms in different orders and carry a few steps of rounding: 1e-4.
+                for (term, (g, c)) in g.iter().zip(&c).enumerate() {
+                    assert!(
+                        (g - c).abs() <= 1e-4 * c.abs() + 1e-5,
+                        "{name} step {} term {term}: gpu {g} cpu {c} (LATENT_TEST_SEED={seed})",
+                        cpu.next_step() - 1
+                    );
+                }
+            }
+        }
+        assert_eq!(gpu.next_step(), cpu.next_step());
+        // Parameters after 24 Adam steps. Each update is about lr = 1e-3 and Adam divides by
+        // √v, so a gradient element near zero whose rounding differs can move its parameter
+        // by up to ~lr differently; in practice the two paths stay within 2e-4.
+        let g = gpu.read_params().unwrap();
+        let mut worst = 0.0f32;
+        for (i, (a, b)) in g.iter().zip(&cpu.params).enumerate() {
+            assert!(
+                (a - b).abs() <= 2e-4,
+                "{name} parameter {i}: gpu {a} cpu {b} (LATENT_TEST_SEED={seed})"
+            );
+            worst = worst.max((a - b).abs());
+        }
+        let moved = g
+            .iter()
+            .zip(&params)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            moved > 5e-3,
+            "{name}: training moved no parameter (max change {moved})"
+        );
+        eprintln!(
+            "{name}: {} dispatches per step, max parameter difference {worst:e}",
+            gpu.dispatches_per_step()
+        );
+    }
+}
+
+#[test]
+fn whole_model_gradients_match_finite_differences() {
+    let seed = common::seed();
+    let (rows, width, batch) = (8, 12, 4);
+    let bytes = synthetic_bytes(rows, width, seed);
+    let data = TrainData {
+        samples: Samples::U8(&bytes),
+        rows,
+        width,
+    };
+    let configs = [
+        (
+            "autoencoder mse",
+            ModelConfig {
+                encoder: vec![7],
+                ..ModelConfig::autoencoder(width, 5)
+            },
+        ),
+        ("vae bce", ModelConfig::vae(width, 6, 3)),
+        (
+            "vae gaussian sigmoid",
+            ModelConfig {
+                likelihood: Likelihood::Gaussian,
+                activation: latent::kernels::activation::Activation::Sigmoid,
+                ..ModelConfig::vae(width, 6, 3)
+            },
+        ),
+    ];
+    for (name, config) in configs {
+        let (graph, _) = config.build(batch).unwrap();
+        let plan = Plan::compile(graph).unwrap();
+        let params = init_params(&plan, seed);
+        let run = RunConfig {
+            adam: AdamConfig::default(),
+            seed,
+            total_steps: 1,
+        };
+        let mut exec = CpuExecutor::<f64>::new(&plan, &params, data, run).unwrap();
+        exec.forward().unwrap();
+        exec.backward().unwrap();
+        let analytic = exec.grads.clone();
+        let base = exec.params.clone();
+        let loss_at = |exec: &mut CpuExecutor<f64>, p: &[f64]| {
+            exec.params.copy_from_slice(p);
+            exec.forward().unwrap();
+            exec.last_loss()
+        };
+        // Every parameter tensor, a few elements each. The noise is keyed by the step, which
+        // forward() does not advance, so the loss is a deterministic function of θ.
+        let h = 1e-6;
+        let mut checked = 0;
+        for t in plan.graph.parameters() {
+            let Location::Params(offset) = plan.location[t.0] else {
+                unreachable!()
+            };
+            let len = plan.graph.tensor(t).len();
+            for i in (offset..offset + len).step_by((len / 3).max(1)) {
+                let mut p = base.clone();
+                p[i] += h;
+                let plus = loss_at(&mut exec, &p);
+                p[i] -= 2.0 * h;
+                let minus = loss_at(&mut exec, &p);
+                let numeric = (plus - minus) / (2.0 * h);
+                // ReLU kinks can sit within h of a pre-activation; none do at these sizes in
+                // practice, and the bound is central differences' own (see gradcheck.rs).
+                assert!(
+                    (numeric - analytic[i]).abs() <= 1e-5 + 1e-5 * numeric.abs(),
+                    "{name}: {}[{}] analytic {} numeric {numeric} (LATENT_TEST_SEED={seed})",
+                    plan.graph.tensor(t).name,
+                    i - offset,
+                    analytic[i]
+                );
+                checked += 1;
+            }
+        }
+        assert!(
+            checked >= 3 * plan.graph.parameters().len(),
+            "{name}: too few elements checked"
+        );
+    }
+}
+
+#[test]
+fn plans_reuse_buffers_and_count_dispatches() {
+    let (graph, _) = ModelConfig::vae(784, 400, 20).build(128).unwrap();
+    let tensors = graph.tensors.len();
+    let plan = Plan::compile(graph).unwrap();
+    let pooled = plan
+        .location
+        .iter()
+        .filter(|l| matches!(l, Location::Pool(_)))
+        .count();
+    assert!(
+        plan.pool.len() < pooled,
+        "{} pooled tensors in {} buffers: no reuse",
+        pooled,
+        plan.pool.len()
+    );
+    // gather + 5 linear + 2 relu + reparameterize + 2 losses forward, 2 loss sums, backward:
+    // 5 linear (3 each, but fc1's dx is not needed: 14), 2 relu, reparameterize, bce, kl;
+    // then Adam and the step advance.
+    assert_eq!(
+        plan.dispatches_per_step(),
+        1 + 10 + 2 + (14 + 2 + 1 + 2) + 2
+    );
+    assert!(
+        tensors < plan.graph.tensors.len(),
+        "autodiff added gradient tensors"
+    );
+}
