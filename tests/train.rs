@@ -82,8 +82,8 @@ fn gpu_and_cpu_training_agree_over_24_steps() {
             seed,
             total_steps: (epochs * steps_per_epoch) as u32,
         };
-        let mut gpu = GpuExecutor::new(ctx, &plan, &params, data, run).unwrap();
-        let mut cpu = CpuExecutor::<f32>::new(&plan, &params, data, run).unwrap();
+        let mut gpu = GpuExecutor::new(ctx, &plan, &params, data, Some(eval), run).unwrap();
+        let mut cpu = CpuExecutor::<f32>::new(&plan, &params, data, Some(eval), run).unwrap();
         assert_eq!(gpu.dispatches_per_step(), plan.dispatches_per_step());
         for epoch in 0..epochs {
             let order = epoch_order(rows, seed + epoch as u64);
@@ -107,6 +107,19 @@ fn gpu_and_cpu_training_agree_over_24_steps() {
             }
         }
         assert_eq!(gpu.next_step(), cpu.next_step());
+        // Evaluation over the 90 held-out rows, the last batch partial.
+        let (g, c) = (gpu.evaluate().unwrap(), cpu.evaluate().unwrap());
+        for (g, c) in g.iter().zip(&c) {
+            assert!(
+                (g - c).abs() <= 1e-4 * c.abs() + 1e-5,
+                "{name} evaluation: gpu {g} cpu {c} (LATENT_TEST_SEED={seed})"
+            );
+        }
+        assert_eq!(
+            gpu.evaluate().unwrap(),
+            g,
+            "{name}: evaluation is deterministic"
+        );
         // Parameters after 24 Adam steps. Each update is about lr = 1e-3 and Adam divides by
         // √v, so a gradient element near zero whose rounding differs can move its parameter
         // by up to ~lr differently; in practice the two paths stay within 2e-4.
@@ -172,7 +185,7 @@ fn whole_model_gradients_match_finite_differences() {
             seed,
             total_steps: 1,
         };
-        let mut exec = CpuExecutor::<f64>::new(&plan, &params, data, run).unwrap();
+        let mut exec = CpuExecutor::<f64>::new(&plan, &params, data, None, run).unwrap();
         exec.forward().unwrap();
         exec.backward().unwrap();
         let analytic = exec.grads.clone();

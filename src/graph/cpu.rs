@@ -15,6 +15,7 @@ use crate::kernels::activation::Activation;
 pub struct CpuExecutor<'a, T: Float> {
     plan: &'a Plan,
     data: TrainData<'a>,
+    eval: Option<TrainData<'a>>,
     run: RunConfig,
     pub params: Vec<T>,
     pub grads: Vec<T>,
@@ -36,9 +37,19 @@ impl<'a, T: Float> CpuExecutor<'a, T> {
         plan: &'a Plan,
         params: &[f32],
         data: TrainData<'a>,
+        eval: Option<TrainData<'a>>,
         run: RunConfig,
     ) -> Result<Self> {
         data.check()?;
+        if let Some(eval) = eval {
+            eval.check()?;
+            if eval.width != data.width {
+                return Err(Error::InvalidArgument(format!(
+                    "evaluation data width {} for training data of width {}",
+                    eval.width, data.width
+                )));
+            }
+        }
         run.adam.check()?;
         let width = plan.graph.tensor(plan.input).cols;
         if data.width != width || params.len() != plan.param_len {
@@ -53,6 +64,7 @@ impl<'a, T: Float> CpuExecutor<'a, T> {
         Ok(CpuExecutor {
             plan,
             data,
+            eval,
             run,
             params: params.iter().map(|&p| cpu::lit(f64::from(p))).collect(),
             grads: zeros(plan.param_len),
@@ -108,7 +120,7 @@ impl<'a, T: Float> CpuExecutor<'a, T> {
     pub fn forward(&mut self) -> Result<()> {
         self.gather()?;
         for op in &self.plan.graph.ops {
-            self.run_forward(op)?;
+            self.run_forward(op, self.run.seed)?;
         }
         for (i, term) in self.plan.losses.iter().enumerate() {
             let total = self
@@ -228,7 +240,48 @@ impl<'a, T: Float> CpuExecutor<'a, T> {
         result
     }
 
-    fn run_forward(&mut self, op: &Op) -> Result<()> {
+    /// Σ per-row loss of each term over the whole evaluation set, with the current
+    /// parameters: batches in order, the last one partial, noise keyed by its own seed and
+    /// the same at every call (as on the GPU).
+    pub fn evaluate(&mut self) -> Result<Vec<f64>> {
+        let eval = self
+            .eval
+            .ok_or_else(|| Error::InvalidArgument("no evaluation data was given".into()))?;
+        let batch = self.plan.graph.batch;
+        let padded = eval.rows.div_ceil(batch) * batch;
+        let order: Vec<u32> = (0..padded)
+            .map(|i| if i < eval.rows { i as u32 } else { 0 })
+            .collect();
+        let saved = (
+            self.data,
+            std::mem::replace(&mut self.order, order),
+            self.state,
+        );
+        self.data = eval;
+        self.state = [1, 0];
+        let mut totals = vec![0.0; self.plan.losses.len()];
+        let result = (|| {
+            for start in (0..eval.rows).step_by(batch) {
+                self.gather()?;
+                for op in &self.plan.graph.ops {
+                    self.run_forward(op, self.run.seed ^ super::gpu::EVAL_SEED_SALT)?;
+                }
+                let counted = batch.min(eval.rows - start);
+                for (total, term) in totals.iter_mut().zip(&self.plan.losses) {
+                    *total += self.tensor(term.per_row)[..counted]
+                        .iter()
+                        .map(|v| v.to_f64().unwrap_or(f64::NAN))
+                        .sum::<f64>();
+                }
+                cpu::step::advance_step(&mut self.state, batch);
+            }
+            Ok(())
+        })();
+        (self.data, self.order, self.state) = saved;
+        result.map(|()| totals)
+    }
+
+    fn run_forward(&mut self, op: &Op, seed: u64) -> Result<()> {
         let graph = &self.plan.graph;
         match *op {
             Op::Linear { y, x, weight, bias } => {
@@ -257,7 +310,7 @@ impl<'a, T: Float> CpuExecutor<'a, T> {
                 stream,
             } => {
                 let key = NoiseKey {
-                    seed: self.run.seed,
+                    seed,
                     step: self.state[0],
                     stream,
                 };

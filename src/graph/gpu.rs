@@ -12,6 +12,22 @@ use crate::graph::plan::{Location, Plan};
 use crate::graph::{LossKind, Op, RunConfig, Samples, TensorId, TrainData};
 use crate::kernels::{self, gather::GatherSource, Dispatch};
 
+/// A held-out data set and the forward-only passes over it.
+struct Evaluation {
+    rows: usize,
+    state: GpuBuffer,
+    totals: Vec<GpuBuffer>,
+    /// One full batch: gather, forward, loss sums, cursor advance.
+    full_batch: Vec<Dispatch>,
+    /// The last, partial batch (if rows is not a multiple of the batch): its loss sums
+    /// count only its real rows.
+    tail: Vec<Dispatch>,
+    _buffers: Vec<GpuBuffer>,
+}
+
+/// The evaluation's noise is keyed by its own seed, apart from training's.
+pub(crate) const EVAL_SEED_SALT: u64 = 0x5eed_e7a1_0000_0000;
+
 /// A plan's storage on the GPU and the prepared dispatches of one training step.
 pub struct GpuExecutor<'a> {
     ctx: &'a GpuContext,
@@ -26,6 +42,7 @@ pub struct GpuExecutor<'a> {
     state: GpuBuffer,
     loss_totals: Vec<GpuBuffer>,
     steps: Vec<Dispatch>,
+    eval: Option<Evaluation>,
     /// The next step's number, mirrored from the GPU's state.
     next_step: u32,
     // Held for the dispatches that bind them.
@@ -40,6 +57,7 @@ impl<'a> GpuExecutor<'a> {
         plan: &'a Plan,
         params: &[f32],
         data: TrainData,
+        eval: Option<TrainData>,
         run: RunConfig,
     ) -> Result<Self> {
         data.check()?;
@@ -93,6 +111,7 @@ impl<'a> GpuExecutor<'a> {
             state,
             loss_totals,
             steps: Vec::new(),
+            eval: None,
             next_step: 1,
             _buffers: Vec::new(),
         };
@@ -103,29 +122,13 @@ impl<'a> GpuExecutor<'a> {
             indices: &executor.indices,
             state: &executor.state,
         };
-        let gather = match data.samples {
-            Samples::U8(_) => {
-                kernels::gather::gather_u8(ctx, &executor.input, &source, plan.graph.batch)?
-            }
-            Samples::F32(_) => {
-                kernels::gather::gather_f32(ctx, &executor.input, &source, plan.graph.batch)?
-            }
-        };
-        let mut steps = vec![gather];
-        for op in &plan.graph.ops {
-            steps.extend(executor.prepare_forward(op, &run)?);
-        }
-        for (term, total) in plan.losses.iter().zip(&executor.loss_totals) {
-            let rows = executor.view(term.per_row)?;
-            steps.push(kernels::reduce::sum_all(
-                ctx,
-                total,
-                &rows,
-                plan.graph.batch,
-                1.0,
-                true,
-            )?);
-        }
+        let mut steps = executor.prepare_pass(
+            &source,
+            data.samples,
+            run.seed,
+            &executor.loss_totals,
+            plan.graph.batch,
+        )?;
         for op in &plan.backward {
             steps.extend(executor.prepare_backward(op)?);
         }
@@ -146,6 +149,9 @@ impl<'a> GpuExecutor<'a> {
             plan.graph.batch,
         )?);
         executor.steps = steps;
+        if let Some(eval) = eval {
+            executor.eval = Some(executor.prepare_evaluation(eval, run.seed ^ EVAL_SEED_SALT)?);
+        }
         executor._buffers = vec![samples, adam_m, adam_v, table];
         Ok(executor)
     }
@@ -251,7 +257,129 @@ impl<'a> GpuExecutor<'a> {
         }
     }
 
-    fn prepare_forward(&self, op: &Op, run: &RunConfig) -> Result<Vec<Dispatch>> {
+    /// Gather at the cursor of `source.state`, the forward ops (noise keyed by `seed` and that
+    /// state's step), and the loss sums of the first `rows_counted` rows into `totals`.
+    fn prepare_pass(
+        &self,
+        source: &GatherSource,
+        samples: Samples,
+        seed: u64,
+        totals: &[GpuBuffer],
+        rows_counted: usize,
+    ) -> Result<Vec<Dispatch>> {
+        let (ctx, plan) = (self.ctx, self.plan);
+        let mut dispatches = vec![match samples {
+            Samples::U8(_) => {
+                kernels::gather::gather_u8(ctx, &self.input, source, plan.graph.batch)?
+            }
+            Samples::F32(_) => {
+                kernels::gather::gather_f32(ctx, &self.input, source, plan.graph.batch)?
+            }
+        }];
+        for op in &plan.graph.ops {
+            dispatches.push(self.prepare_forward(op, source.state, seed)?);
+        }
+        for (term, total) in plan.losses.iter().zip(totals) {
+            let rows = self.view(term.per_row)?;
+            dispatches.push(kernels::reduce::sum_all(
+                ctx,
+                total,
+                &rows,
+                rows_counted,
+                1.0,
+                true,
+            )?);
+        }
+        Ok(dispatches)
+    }
+
+    fn prepare_evaluation(&self, eval: TrainData, seed: u64) -> Result<Evaluation> {
+        eval.check()?;
+        let (ctx, batch) = (self.ctx, self.plan.graph.batch);
+        let width = self.plan.graph.tensor(self.plan.input).cols;
+        if eval.width != width {
+            return Err(Error::InvalidArgument(format!(
+                "evaluation data width {} for a model input of {width}",
+                eval.width
+            )));
+        }
+        // Rows in order, the last batch padded with row 0 (its padding is not counted).
+        let padded = eval.rows.div_ceil(batch) * batch;
+        let order: Vec<u32> = (0..padded)
+            .map(|i| if i < eval.rows { i as u32 } else { 0 })
+            .collect();
+        let indices = ctx.upload("evaluation order", &order)?;
+        let samples = match eval.samples {
+            Samples::U8(bytes) => ctx.upload("evaluation set", &pack_bytes(bytes))?,
+            Samples::F32(values) => ctx.upload("evaluation set", values)?,
+        };
+        let state = ctx.upload("evaluation state", &[1u32, 0])?;
+        let totals = self
+            .plan
+            .losses
+            .iter()
+            .map(|t| ctx.create_buffer(t.kind.name(), 1))
+            .collect::<Result<Vec<_>>>()?;
+        let source = GatherSource {
+            data: &samples,
+            data_rows: eval.rows,
+            width,
+            indices: &indices,
+            state: &state,
+        };
+        let mut full_batch = self.prepare_pass(&source, eval.samples, seed, &totals, batch)?;
+        full_batch.push(kernels::step::advance_step(ctx, &state, batch)?);
+        let remainder = eval.rows % batch;
+        let tail = if remainder > 0 {
+            self.prepare_pass(&source, eval.samples, seed, &totals, remainder)?
+        } else {
+            Vec::new()
+        };
+        Ok(Evaluation {
+            rows: eval.rows,
+            state,
+            totals,
+            full_batch,
+            tail,
+            _buffers: vec![indices, samples],
+        })
+    }
+
+    /// Σ per-row loss of each term over the whole evaluation set, with the current
+    /// parameters (one submit, then a wait). The noise is the same at every call.
+    pub fn evaluate(&self) -> Result<Vec<f64>> {
+        let eval = self
+            .eval
+            .as_ref()
+            .ok_or_else(|| Error::InvalidArgument("no evaluation data was given".into()))?;
+        for total in &eval.totals {
+            self.ctx.write_buffer(total, &[0.0f32])?;
+        }
+        self.ctx.write_buffer(&eval.state, &[1u32, 0])?;
+        let mut encoder = self
+            .ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("evaluation"),
+            });
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("evaluation"),
+                timestamp_writes: None,
+            });
+            for _ in 0..eval.rows / self.plan.graph.batch {
+                eval.full_batch.iter().for_each(|d| d.record(&mut pass));
+            }
+            eval.tail.iter().for_each(|d| d.record(&mut pass));
+        }
+        self.ctx.submit_and_wait("evaluation", encoder.finish())?;
+        eval.totals
+            .iter()
+            .map(|b| Ok(f64::from(self.ctx.read_buffer::<f32>(b)?[0])))
+            .collect()
+    }
+
+    fn prepare_forward(&self, op: &Op, state: &GpuBuffer, seed: u64) -> Result<Dispatch> {
         let (ctx, graph) = (self.ctx, &self.plan.graph);
         let d = match *op {
             Op::Linear { y, x, weight, bias } => {
@@ -285,9 +413,9 @@ impl<'a> GpuExecutor<'a> {
                     &self.view(eps)?,
                     &self.view(mu)?,
                     &self.view(logvar)?,
-                    &self.state,
+                    state,
                     n,
-                    run.seed,
+                    seed,
                     stream,
                 )?
             }
@@ -307,7 +435,7 @@ impl<'a> GpuExecutor<'a> {
                 }
             }
         };
-        Ok(vec![d])
+        Ok(d)
     }
 
     fn prepare_backward(&self, op: &GradOp) -> Result<Vec<Dispatch>> {
