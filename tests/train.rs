@@ -72,6 +72,13 @@ fn gpu_and_cpu_training_agree_over_24_steps() {
         rows,
         width,
     };
+    // 90 held-out rows: five full batches and a partial one of 10.
+    let held_out = synthetic_bytes(90, width, seed + 1);
+    let eval = TrainData {
+        samples: Samples::U8(&held_out),
+        rows: 90,
+        width,
+    };
     for (name, config) in small_models() {
         let (graph, _) = config.build(batch).unwrap();
         let plan = Plan::compile(graph).unwrap();
