@@ -225,3 +225,32 @@ fn views_bind_part_of_a_buffer() {
     assert!(x.view(1, 4).is_err(), "unaligned view");
     assert!(x.view(stride, 2 * stride).is_err(), "view past the end");
 }
+
+#[test]
+fn a_run_too_long_for_the_adam_table_is_an_error() {
+    let Some(ctx) = common::gpu("a_run_too_long_for_the_adam_table_is_an_error") else {
+        return;
+    };
+    let (graph, _) = latent::model::ModelConfig::autoencoder(4, 2)
+        .build(2)
+        .unwrap();
+    let plan = latent::graph::plan::Plan::compile(graph).unwrap();
+    let params = latent::model::init_params(&plan, 1);
+    let bytes = [0u8; 8];
+    let data = latent::graph::TrainData {
+        samples: latent::graph::Samples::U8(&bytes),
+        rows: 2,
+        width: 4,
+    };
+    let run = latent::graph::RunConfig {
+        adam: Default::default(),
+        seed: 1,
+        total_steps: u32::MAX,
+    };
+    let result = latent::graph::gpu::GpuExecutor::new(ctx, &plan, &params, data, None, run);
+    assert!(
+        matches!(result, Err(Error::TooLarge { .. })),
+        "{:?}",
+        result.err()
+    );
+}

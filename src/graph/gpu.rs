@@ -75,6 +75,8 @@ impl<'a> GpuExecutor<'a> {
         let grads = ctx.create_buffer("grads", plan.param_len)?;
         let adam_m = ctx.create_buffer("adam m", plan.param_len)?;
         let adam_v = ctx.create_buffer("adam v", plan.param_len)?;
+        // The table holds two floats per step: check its size before building it.
+        ctx.check_buffer_size("adam step scalars", 2 * run.total_steps.max(1) as usize)?;
         let table = ctx.upload(
             "adam step scalars",
             &run.adam.step_scalar_table(run.total_steps.max(1)),
