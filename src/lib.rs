@@ -12,6 +12,7 @@ pub mod cpu;
 pub mod data;
 pub mod error;
 pub mod gpu;
+pub mod io;
 pub mod graph;
 pub mod kernels;
 pub mod model;

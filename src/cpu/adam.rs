@@ -6,7 +6,7 @@ use crate::cpu::{check_lens, check_nonzero, lit};
 use crate::error::{Error, Result};
 
 /// Adam's hyper-parameters; the defaults are PyTorch's (lr 1e-3, β (0.9, 0.999), ε 1e-8).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AdamConfig {
     pub lr: f32,
     pub beta1: f32,

@@ -19,8 +19,8 @@ pub struct CpuExecutor<'a, T: Float> {
     run: RunConfig,
     pub params: Vec<T>,
     pub grads: Vec<T>,
-    adam_m: Vec<T>,
-    adam_v: Vec<T>,
+    pub adam_m: Vec<T>,
+    pub adam_v: Vec<T>,
     input: Vec<T>,
     pool: Vec<Vec<T>>,
     /// The epoch's order of data rows.
@@ -89,6 +89,32 @@ impl<'a, T: Float> CpuExecutor<'a, T> {
         }
         self.order = order.to_vec();
         self.state[1] = 0;
+        Ok(())
+    }
+
+    /// Continues a run: parameters, Adam's moments and the next step's number.
+    pub fn restore(
+        &mut self,
+        params: &[f32],
+        adam: &(Vec<f32>, Vec<f32>),
+        next_step: u32,
+    ) -> Result<()> {
+        let n = self.plan.param_len;
+        if params.len() != n || adam.0.len() != n || adam.1.len() != n || next_step == 0 {
+            return Err(Error::InvalidArgument(format!(
+                "restore: state for {} parameters, the model has {n}",
+                params.len()
+            )));
+        }
+        let convert = |v: &[f32]| {
+            v.iter()
+                .map(|&x| cpu::lit(f64::from(x)))
+                .collect::<Vec<T>>()
+        };
+        self.params = convert(params);
+        self.adam_m = convert(&adam.0);
+        self.adam_v = convert(&adam.1);
+        self.state[0] = next_step;
         Ok(())
     }
 

@@ -38,6 +38,8 @@ pub struct GpuExecutor<'a> {
     input: GpuBuffer,
     pool: Vec<GpuBuffer>,
     grads: GpuBuffer,
+    adam_m: GpuBuffer,
+    adam_v: GpuBuffer,
     indices: GpuBuffer,
     state: GpuBuffer,
     loss_totals: Vec<GpuBuffer>,
@@ -109,6 +111,8 @@ impl<'a> GpuExecutor<'a> {
             input,
             pool,
             grads,
+            adam_m,
+            adam_v,
             indices,
             state,
             loss_totals,
@@ -137,8 +141,8 @@ impl<'a> GpuExecutor<'a> {
         steps.push(kernels::adam::adam_step(
             ctx,
             &executor.params,
-            &adam_m,
-            &adam_v,
+            &executor.adam_m,
+            &executor.adam_v,
             &executor.grads,
             &table,
             &executor.state,
@@ -154,7 +158,7 @@ impl<'a> GpuExecutor<'a> {
         if let Some(eval) = eval {
             executor.eval = Some(executor.prepare_evaluation(eval, run.seed ^ EVAL_SEED_SALT)?);
         }
-        executor._buffers = vec![samples, adam_m, adam_v, table];
+        executor._buffers = vec![samples, table];
         Ok(executor)
     }
 
@@ -241,6 +245,36 @@ impl<'a> GpuExecutor<'a> {
     /// The flat parameters (waits for the GPU).
     pub fn read_params(&self) -> Result<Vec<f32>> {
         self.ctx.read_buffer(&self.params)
+    }
+
+    /// Adam's first and second moments, flat like the parameters (waits for the GPU).
+    pub fn read_adam(&self) -> Result<(Vec<f32>, Vec<f32>)> {
+        Ok((
+            self.ctx.read_buffer(&self.adam_m)?,
+            self.ctx.read_buffer(&self.adam_v)?,
+        ))
+    }
+
+    /// Continues a run: parameters, Adam's moments and the next step's number (takes
+    /// effect at the next `begin_epoch`).
+    pub fn restore(
+        &mut self,
+        params: &[f32],
+        adam: &(Vec<f32>, Vec<f32>),
+        next_step: u32,
+    ) -> Result<()> {
+        let n = self.plan.param_len;
+        if params.len() != n || adam.0.len() != n || adam.1.len() != n || next_step == 0 {
+            return Err(Error::InvalidArgument(format!(
+                "restore: state for {} parameters, the model has {n}",
+                params.len()
+            )));
+        }
+        self.ctx.write_buffer(&self.params, params)?;
+        self.ctx.write_buffer(&self.adam_m, &adam.0)?;
+        self.ctx.write_buffer(&self.adam_v, &adam.1)?;
+        self.next_step = next_step;
+        Ok(())
     }
 
     /// A tensor's values (waits for the GPU).

@@ -35,7 +35,8 @@ const BACKWARD_SLOTS: &[(u32, Slot)] = &[
 ];
 
 /// An element-wise activation function.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Activation {
     Relu,
     Sigmoid,

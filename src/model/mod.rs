@@ -11,7 +11,8 @@ use crate::graph::{Graph, LossKind, Role, TensorId};
 use crate::kernels::activation::Activation;
 
 /// The decoder's output distribution, which sets the reconstruction loss.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Likelihood {
     /// Pixels as Bernoulli probabilities: BCE from logits.
     Bernoulli,
@@ -20,7 +21,8 @@ pub enum Likelihood {
 }
 
 /// Which member of the family.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ModelKind {
     /// Deterministic code; loss = reconstruction (MSE as a mean over pixels, or BCE in nats
     /// per example).
@@ -31,7 +33,7 @@ pub enum ModelKind {
 }
 
 /// The shape of a model: input → encoder widths → latent → decoder widths → input.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ModelConfig {
     pub kind: ModelKind,
     pub input: usize,
