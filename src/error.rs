@@ -54,6 +54,10 @@ pub enum Error {
     #[error("{path}: {message}")]
     Io { path: String, message: String },
 
+    /// Training diverged: the loss stopped being finite.
+    #[error("{0}")]
+    Diverged(String),
+
     /// A bad argument that is not a shape (a backend name, a tolerance, ...).
     #[error("{0}")]
     InvalidArgument(String),

@@ -12,10 +12,11 @@ pub mod cpu;
 pub mod data;
 pub mod error;
 pub mod gpu;
-pub mod io;
 pub mod graph;
+pub mod io;
 pub mod kernels;
 pub mod model;
+pub mod train;
 pub mod validate;
 
 pub use error::{Error, Result};

@@ -1,11 +1,21 @@
 //! The `latent` command line: a thin layer over the library. Parses arguments, calls the
-//! library, prints. Exit codes: 0 success, 1 a check failed or the GPU failed, 2 bad input.
+//! library, prints. Exit codes: 0 success, 1 a check, the GPU or training failed, 2 bad input.
 
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+use latent::data::{self, CsvOptions, Dataset};
 use latent::gpu::{list_adapters, Backend, GpuContext, GpuOptions};
+use latent::graph::plan::Plan;
+use latent::io::checkpoint::{self, RunRecord};
+use latent::io::loss_log::append_epoch;
+use latent::kernels::activation::Activation;
+use latent::kernels::adam::AdamConfig;
+use latent::model::{init_params, Likelihood, ModelConfig, ModelKind};
+use latent::train::{Device, TrainOptions, Trainer};
 use latent::validate::{validate_all, CheckResult, ShapeSet};
 
 #[derive(Parser)]
@@ -25,6 +35,9 @@ enum Command {
     Info(GpuArgs),
     /// Run every kernel on the GPU and on its CPU twin and compare them.
     Validate(ValidateArgs),
+    /// Train an autoencoder or a VAE (default: the VAE of the PyTorch examples on MNIST when
+    /// it is found, else on the embedded UCI digits).
+    Train(Box<TrainArgs>),
 }
 
 #[derive(Args)]
@@ -61,11 +74,71 @@ struct ValidateArgs {
     repeats: u32,
 }
 
+#[derive(Args)]
+struct TrainArgs {
+    #[command(flatten)]
+    gpu: GpuArgs,
+    /// Train on the CPU twins even when a GPU is present.
+    #[arg(long)]
+    cpu: bool,
+    /// vae or ae.
+    #[arg(long, default_value = "vae")]
+    model: String,
+    /// mnist, digits, or a .csv / .npy file (rows are samples). Default: MNIST when found
+    /// (--data-dir, LATENT_DATA_DIR, ../shared/data/mnist, data/mnist), else digits.
+    #[arg(long)]
+    data: Option<String>,
+    /// Directory holding the MNIST IDX files.
+    #[arg(long, env = "LATENT_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// CSV column (from 0) holding integer labels, left out of the features.
+    #[arg(long)]
+    label_column: Option<usize>,
+    /// Share of a data set without its own test set held out for testing.
+    #[arg(long, default_value_t = 0.1)]
+    test_fraction: f64,
+    /// Hidden widths of the encoder, comma-separated (the decoder mirrors them); "none" for
+    /// none. Default: 400 for the VAE, none for the autoencoder.
+    #[arg(long)]
+    hidden: Option<String>,
+    /// Size of the code. Default: 20 for the VAE, 256 for the autoencoder.
+    #[arg(long)]
+    latent: Option<usize>,
+    /// Weight of the KL term (VAE); 1 is the plain VAE.
+    #[arg(long, default_value_t = 1.0)]
+    beta: f32,
+    /// bernoulli (BCE) or gaussian (MSE). Default: bernoulli for the VAE, gaussian for the
+    /// autoencoder.
+    #[arg(long)]
+    likelihood: Option<String>,
+    /// relu, sigmoid or tanh.
+    #[arg(long, default_value = "relu")]
+    activation: String,
+    /// Epochs in all (default 10; with --resume, the run's own count unless given).
+    #[arg(long)]
+    epochs: Option<usize>,
+    #[arg(long, default_value_t = 128)]
+    batch: usize,
+    /// Adam's learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f32,
+    /// Seeds initialisation, shuffling and noise.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Output directory (default: runs/<model>-<data>-<time>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Continue the run whose checkpoint is in this directory (its outputs go there too).
+    #[arg(long)]
+    resume: Option<PathBuf>,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Info(args) => info(&args),
         Command::Validate(args) => validate(&args),
+        Command::Train(args) => train(&args),
     };
     match result {
         Ok(code) => code,
@@ -74,6 +147,8 @@ fn main() -> ExitCode {
             match e {
                 latent::Error::InvalidArgument(_)
                 | latent::Error::Shape { .. }
+                | latent::Error::Data { .. }
+                | latent::Error::Io { .. }
                 | latent::Error::AdapterNotFound { .. } => ExitCode::from(2),
                 _ => ExitCode::from(1),
             }
@@ -183,4 +258,285 @@ fn print_table(results: &[CheckResult]) {
             r.kernel, r.shape, r.max_abs_err, r.max_rel_err, us, verdict
         );
     }
+}
+
+/// The GPU to train on, or None for the CPU twins: with --cpu, without any adapter, or when
+/// the only adapter is a software rasterizer and no backend was asked for (the CPU twins are
+/// faster than lavapipe today).
+fn training_device(args: &TrainArgs) -> Result<Option<GpuContext>, latent::Error> {
+    if args.cpu {
+        return Ok(None);
+    }
+    let options = args.gpu.options()?;
+    let asked = options.backend != Backend::Auto || options.adapter.is_some();
+    match GpuContext::new(&options) {
+        Ok(ctx) if ctx.info.device_type == wgpu::DeviceType::Cpu && !asked => {
+            eprintln!("{} is a software rasterizer: training on the CPU path, which is faster here (--backend vulkan to use it anyway)", ctx.info.name);
+            Ok(None)
+        }
+        Ok(ctx) => Ok(Some(ctx)),
+        Err(e @ latent::Error::NoAdapter { .. }) if !asked => {
+            eprintln!("{e}\nTraining on the CPU path instead.");
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The training and test sets the arguments name, and a short name for them.
+fn load_data(args: &TrainArgs) -> Result<(Dataset, Dataset, String), latent::Error> {
+    let choice = match &args.data {
+        Some(d) => d.clone(),
+        None if data::mnist_dir(args.data_dir.as_deref()).is_some() => "mnist".into(),
+        None => "digits".into(),
+    };
+    let split = |all: Dataset| all.split(args.test_fraction, args.seed);
+    let (train, test) = match choice.as_str() {
+        "mnist" => {
+            let dir = data::mnist_dir(args.data_dir.as_deref()).ok_or_else(|| {
+                latent::Error::InvalidArgument(
+                    "MNIST not found: give --data-dir (or LATENT_DATA_DIR) with the four IDX files"
+                        .into(),
+                )
+            })?;
+            data::load_mnist(&dir)?
+        }
+        "digits" => split(data::load_digits()?)?,
+        path if path.ends_with(".npy") => split(data::load_npy(Path::new(path))?)?,
+        path => split(data::load_csv(
+            Path::new(path),
+            &CsvOptions {
+                label_column: args.label_column,
+            },
+        )?)?,
+    };
+    let name = Path::new(&choice)
+        .file_stem()
+        .map_or(choice.clone(), |s| s.to_string_lossy().into_owned());
+    Ok((train, test, name))
+}
+
+fn model_config(args: &TrainArgs, input: usize) -> Result<ModelConfig, latent::Error> {
+    let vae = match args.model.as_str() {
+        "vae" => true,
+        "ae" | "autoencoder" => false,
+        other => {
+            return Err(latent::Error::InvalidArgument(format!(
+                "unknown model {other:?}: expected vae or ae"
+            )))
+        }
+    };
+    let hidden = match args.hidden.as_deref() {
+        None => {
+            if vae {
+                vec![400]
+            } else {
+                Vec::new()
+            }
+        }
+        Some("none") | Some("") => Vec::new(),
+        Some(list) => list
+            .split(',')
+            .map(|w| {
+                w.trim().parse::<usize>().map_err(|_| {
+                    latent::Error::InvalidArgument(format!(
+                        "--hidden {list:?}: expected widths like 400 or 256,256"
+                    ))
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let likelihood = match args.likelihood.as_deref() {
+        None => {
+            if vae {
+                Likelihood::Bernoulli
+            } else {
+                Likelihood::Gaussian
+            }
+        }
+        Some("bernoulli") | Some("bce") => Likelihood::Bernoulli,
+        Some("gaussian") | Some("mse") => Likelihood::Gaussian,
+        Some(other) => {
+            return Err(latent::Error::InvalidArgument(format!(
+                "unknown likelihood {other:?}: expected bernoulli or gaussian"
+            )))
+        }
+    };
+    let config = ModelConfig {
+        kind: if vae {
+            ModelKind::Vae { beta: args.beta }
+        } else {
+            ModelKind::Autoencoder
+        },
+        input,
+        decoder: hidden.iter().rev().copied().collect(),
+        encoder: hidden,
+        latent: args.latent.unwrap_or(if vae { 20 } else { 256 }),
+        activation: args.activation.parse::<Activation>()?,
+        likelihood,
+    };
+    config.check()?;
+    Ok(config)
+}
+
+fn train(args: &TrainArgs) -> Result<ExitCode, latent::Error> {
+    let (train_set, test_set, data_name) = load_data(args)?;
+    let resumed = args
+        .resume
+        .as_deref()
+        .map(checkpoint::load_record)
+        .transpose()?;
+    let record = match resumed {
+        Some(record) => {
+            if record.model.input != train_set.width {
+                return Err(latent::Error::InvalidArgument(format!(
+                    "the checkpoint's model takes {} values per sample, the data has {}",
+                    record.model.input, train_set.width
+                )));
+            }
+            RunRecord {
+                epochs: args.epochs.unwrap_or(record.epochs),
+                ..record
+            }
+        }
+        None => RunRecord {
+            model: model_config(args, train_set.width)?,
+            batch: args.batch,
+            epochs: args.epochs.unwrap_or(10),
+            adam: AdamConfig {
+                lr: args.lr,
+                ..Default::default()
+            },
+            seed: args.seed,
+            init_seed: args.seed,
+            data: format!(
+                "{} ({} train, {} test rows)",
+                data_name, train_set.rows, test_set.rows
+            ),
+            epoch: 0,
+            next_step: 1,
+        },
+    };
+    train_set.check_batch(record.batch)?;
+    let out = match (&args.resume, &args.out) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(dir)) => dir.clone(),
+        (None, None) => {
+            PathBuf::from("runs").join(format!("{}-{data_name}-{}", args.model, unix_seconds()))
+        }
+    };
+    let device = training_device(args)?;
+    let (graph, _) = record.model.build(record.batch)?;
+    let plan = Plan::compile(graph)?;
+    let options = TrainOptions {
+        batch: record.batch,
+        epochs: record.epochs,
+        adam: record.adam,
+        seed: record.seed,
+    };
+    let init = init_params(&plan, record.init_seed);
+    let device_arg = device.as_ref().map_or(Device::Cpu, Device::Gpu);
+    let mut trainer = Trainer::new(
+        device_arg,
+        &plan,
+        &record.model,
+        &init,
+        (&train_set).into(),
+        Some((&test_set).into()),
+        options,
+    )?;
+    if args.resume.is_some() {
+        trainer.restore(&checkpoint::load_state(&out, &plan)?)?;
+    }
+    let on = device
+        .as_ref()
+        .map_or("the CPU twins".to_string(), GpuContext::describe);
+    println!(
+        "training {} on {} with {on}",
+        describe_model(&record.model),
+        record.data
+    );
+    println!(
+        "{} steps per epoch of {} rows; writing to {}",
+        trainer.steps_per_epoch(),
+        record.batch,
+        out.display()
+    );
+    let unit = if record.model.kind == ModelKind::Autoencoder
+        && record.model.likelihood == Likelihood::Gaussian
+    {
+        "MSE per pixel"
+    } else {
+        "nats per example"
+    };
+    let interactive = std::io::stderr().is_terminal();
+    while trainer.epoch() < record.epochs {
+        let epoch = trainer.epoch() + 1;
+        let started = std::time::Instant::now();
+        let mut progress = |step: usize, steps: usize, loss: f64| {
+            if interactive {
+                let rate = (step * record.batch) as f64 / started.elapsed().as_secs_f64();
+                let bar: String = (0..30)
+                    .map(|i| if i * steps < 30 * step { '#' } else { '.' })
+                    .collect();
+                eprint!(
+                    "\repoch {epoch}/{} [{bar}] {step}/{steps} loss {loss:.4} {rate:.0} samples/s ",
+                    record.epochs
+                );
+                let _ = std::io::stderr().flush();
+            }
+        };
+        let report = trainer.run_epoch(10, &mut progress)?;
+        if interactive {
+            eprint!("\r{:100}\r", "");
+        }
+        let terms: Vec<String> = report
+            .train_terms
+            .iter()
+            .map(|(n, v)| format!("{n} {v:.4}"))
+            .collect();
+        println!(
+            "epoch {epoch}/{}: train {:.4}  test {}  {unit}  ({})  {:.1} s, {:.0} samples/s",
+            record.epochs,
+            report.train_loss,
+            report.test_loss.map_or("-".into(), |t| format!("{t:.4}")),
+            terms.join(", "),
+            report.seconds,
+            report.samples_per_second
+        );
+        checkpoint::save(&out, &plan, &record, &trainer.state()?)?;
+        append_epoch(&out.join("loss.csv"), &report)?;
+    }
+    println!("done: checkpoint and loss.csv in {}", out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn describe_model(model: &ModelConfig) -> String {
+    let mut widths = vec![model.input];
+    widths.extend(&model.encoder);
+    widths.push(model.latent);
+    widths.extend(&model.decoder);
+    widths.push(model.input);
+    let shape = widths
+        .iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join("-");
+    match model.kind {
+        ModelKind::Vae { beta } => format!(
+            "a VAE {shape} (β = {beta}, {:?}, {:?})",
+            model.likelihood, model.activation
+        ),
+        ModelKind::Autoencoder => format!(
+            "an autoencoder {shape} ({:?}, {:?})",
+            model.likelihood, model.activation
+        ),
+    }
+}
+
+fn unix_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }

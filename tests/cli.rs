@@ -94,3 +94,165 @@ fn missing_adapter_index_is_exit_code_2() {
         text(&out.stderr)
     );
 }
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "latent-cli-{name}-{}-{}",
+        std::process::id(),
+        common::seed()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn csv_rows(path: &std::path::Path) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines()
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect()
+}
+
+#[test]
+fn train_writes_a_checkpoint_and_a_loss_log_and_resumes_exactly() {
+    let (straight, split) = (temp_dir("straight"), temp_dir("split"));
+    let common_args = [
+        "train", "--data", "digits", "--hidden", "64", "--latent", "4", "--cpu",
+    ];
+    let run = |extra: &[&str]| {
+        let out = latent(&[&common_args[..], extra].concat());
+        assert!(
+            out.status.success(),
+            "{}\n{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    };
+    let log = run(&["--epochs", "2", "--out", straight.to_str().unwrap()]);
+    assert!(
+        log.contains("epoch 2/2") && log.contains("nats per example"),
+        "{log}"
+    );
+    run(&["--epochs", "1", "--out", split.to_str().unwrap()]);
+    run(&["--epochs", "2", "--resume", split.to_str().unwrap()]);
+
+    // The files parse: CSV with one row per epoch, JSON config, safetensors weights.
+    let (a, b) = (
+        csv_rows(&straight.join("loss.csv")),
+        csv_rows(&split.join("loss.csv")),
+    );
+    assert_eq!(a.len(), 3, "header and two epochs");
+    assert_eq!(a[0][..3], ["epoch", "train_loss", "test_loss"]);
+    // The resumed run's losses equal the uninterrupted run's, epoch by epoch.
+    for (row_a, row_b) in a.iter().zip(&b).skip(1) {
+        assert_eq!(row_a[..7], row_b[..7], "losses differ after resuming");
+    }
+    let record = latent::io::checkpoint::load_record(&split).unwrap();
+    assert_eq!(
+        (record.epoch, record.next_step),
+        (2, 2 * 12 + 1),
+        "digits: 1617 training rows / 128 per batch = 12 steps"
+    );
+    let plan =
+        latent::graph::plan::Plan::compile(record.model.build(record.batch).unwrap().0).unwrap();
+    let (wa, wb) = (
+        latent::io::checkpoint::load_state(&straight, &plan).unwrap(),
+        latent::io::checkpoint::load_state(&split, &plan).unwrap(),
+    );
+    assert_eq!(wa.params, wb.params, "weights differ after resuming");
+    let _ = (
+        std::fs::remove_dir_all(&straight),
+        std::fs::remove_dir_all(&split),
+    );
+}
+
+#[test]
+fn train_on_the_gpu_matches_the_cpu_path() {
+    if common::gpu("train_on_the_gpu_matches_the_cpu_path").is_none() {
+        return;
+    }
+    let args = [
+        "train", "--data", "digits", "--hidden", "32", "--latent", "4", "--epochs", "1", "--batch",
+        "100",
+    ];
+    let (gpu_dir, cpu_dir) = (temp_dir("gpu"), temp_dir("cpu"));
+    let backend = std::env::var("LATENT_BACKEND").unwrap_or_else(|_| "vulkan".into());
+    let gpu = latent(
+        &[
+            &args[..],
+            &["--backend", &backend, "--out", gpu_dir.to_str().unwrap()],
+        ]
+        .concat(),
+    );
+    let cpu = latent(&[&args[..], &["--cpu", "--out", cpu_dir.to_str().unwrap()]].concat());
+    assert!(
+        gpu.status.success() && cpu.status.success(),
+        "{}\n{}",
+        text(&gpu.stderr),
+        text(&cpu.stderr)
+    );
+    let (g, c) = (
+        csv_rows(&gpu_dir.join("loss.csv")),
+        csv_rows(&cpu_dir.join("loss.csv")),
+    );
+    for col in 1..3 {
+        let (g, c): (f64, f64) = (g[1][col].parse().unwrap(), c[1][col].parse().unwrap());
+        assert!(
+            (g - c).abs() <= 1e-4 * c.abs(),
+            "column {col}: gpu {g} cpu {c}"
+        );
+    }
+    let _ = (
+        std::fs::remove_dir_all(&gpu_dir),
+        std::fs::remove_dir_all(&cpu_dir),
+    );
+}
+
+#[test]
+fn bad_training_input_is_exit_code_2_with_a_clear_message() {
+    let dir = temp_dir("bad");
+    std::fs::create_dir_all(&dir).unwrap();
+    let ragged = dir.join("ragged.csv");
+    std::fs::write(&ragged, "1,2,3\n4,5\n").unwrap();
+    let cases: [(&[&str], &str); 7] = [
+        (&["--data", "digits", "--batch", "5000"], "batch size 5000"),
+        (&["--data", "digits", "--lr", "0"], "lr > 0"),
+        (&["--data", "digits", "--latent", "0"], "at least 1"),
+        (
+            &["--data", "digits", "--epochs", "0"],
+            "epochs must be at least 1",
+        ),
+        (&["--data", "digits", "--model", "gan"], "unknown model"),
+        (&["--data", ragged.to_str().unwrap()], "line 2"),
+        (
+            &["--data", "mnist", "--data-dir", dir.to_str().unwrap()],
+            "train-images-idx3-ubyte",
+        ),
+    ];
+    for (extra, message) in cases {
+        let out_dir = dir.join("out");
+        let out = latent(
+            &[
+                &["train", "--cpu", "--out", out_dir.to_str().unwrap()][..],
+                extra,
+            ]
+            .concat(),
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{extra:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains(message),
+            "{extra:?}: {:?} lacks {message:?}",
+            text(&out.stderr)
+        );
+        assert!(
+            !out_dir.join("model.safetensors").exists(),
+            "{extra:?}: a checkpoint was written"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

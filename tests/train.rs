@@ -265,3 +265,44 @@ fn plans_reuse_buffers_and_count_dispatches() {
         "autodiff added gradient tensors"
     );
 }
+
+#[test]
+fn a_short_run_on_the_embedded_digits_lowers_the_test_loss() {
+    let Some(ctx) = common::gpu("a_short_run_on_the_embedded_digits_lowers_the_test_loss") else {
+        return;
+    };
+    let seed = common::seed();
+    let digits = latent::data::load_digits().unwrap();
+    let (train, test) = digits.split(0.2, seed).unwrap();
+    let model = ModelConfig::vae(64, 128, 8);
+    let plan = Plan::compile(model.build(64).unwrap().0).unwrap();
+    let params = init_params(&plan, seed);
+    let options = latent::train::TrainOptions {
+        batch: 64,
+        epochs: 5,
+        adam: AdamConfig::default(),
+        seed,
+    };
+    let mut trainer = latent::train::Trainer::new(
+        latent::train::Device::Gpu(ctx),
+        &plan,
+        &model,
+        &params,
+        (&train).into(),
+        Some((&test).into()),
+        options,
+    )
+    .unwrap();
+    let before = trainer.test_loss().unwrap().unwrap();
+    let mut last = None;
+    for _ in 0..5 {
+        last = Some(trainer.run_epoch(0, &mut |_, _, _| {}).unwrap());
+    }
+    let after = last.unwrap().test_loss.unwrap();
+    // An untrained VAE on 64 pixels scores about 45 nats; five epochs bring the test loss
+    // under 75 % of that (seen: about 60 %).
+    assert!(
+        after < 0.75 * before,
+        "test loss {before} -> {after} (LATENT_TEST_SEED={seed})"
+    );
+}

@@ -1,6 +1,8 @@
-//! Files latent writes and reads: checkpoints (safetensors + JSON), written atomically.
+//! Files latent writes and reads, each written atomically: checkpoints (safetensors + JSON)
+//! and the loss log (CSV).
 
 pub mod checkpoint;
+pub mod loss_log;
 
 use std::io::Write;
 use std::path::Path;

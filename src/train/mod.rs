@@ -1,0 +1,326 @@
+//! The training loop: epochs of shuffled batches on the GPU executor (or the CPU twins),
+//! per-epoch train and test loss reported the way PyTorch's examples report them, and a
+//! stop with a clear error when the loss stops being finite.
+
+use std::time::Instant;
+
+use crate::data::{Dataset, Pixels};
+use crate::error::{Error, Result};
+use crate::gpu::GpuContext;
+use crate::graph::cpu::CpuExecutor;
+use crate::graph::gpu::GpuExecutor;
+use crate::graph::plan::Plan;
+use crate::graph::{LossKind, RunConfig, Samples, TrainData};
+use crate::io::checkpoint::TrainingState;
+use crate::kernels::adam::AdamConfig;
+use crate::model::{Likelihood, ModelConfig, ModelKind};
+
+/// Where training runs.
+#[derive(Clone, Copy)]
+pub enum Device<'a> {
+    Gpu(&'a GpuContext),
+    /// The CPU twins: the reference path, and the fallback without a GPU.
+    Cpu,
+}
+
+/// How to train (the model's shape is in [`ModelConfig`]).
+#[derive(Clone, Copy, Debug)]
+pub struct TrainOptions {
+    pub batch: usize,
+    pub epochs: usize,
+    pub adam: AdamConfig,
+    /// Seeds the shuffling and the noise (the initialisation takes its own seed).
+    pub seed: u64,
+}
+
+impl TrainOptions {
+    /// Rejects zero epochs or batch and a bad learning rate.
+    pub fn check(&self, train_rows: usize) -> Result<()> {
+        if self.epochs == 0 {
+            return Err(Error::InvalidArgument("epochs must be at least 1".into()));
+        }
+        if self.batch == 0 || self.batch > train_rows {
+            return Err(Error::InvalidArgument(format!(
+                "batch size {} for a training set of {train_rows} rows: it must be between 1 and the row count",
+                self.batch
+            )));
+        }
+        self.adam.check()
+    }
+}
+
+/// One epoch's figures. Losses are per example (nats for BCE and KL) or, for the MSE
+/// autoencoder, per pixel, as the PyTorch examples print them.
+#[derive(Clone, Debug)]
+pub struct EpochReport {
+    pub epoch: usize,
+    pub train_loss: f64,
+    /// Each loss term (name, value) on the training batches.
+    pub train_terms: Vec<(String, f64)>,
+    pub test_loss: Option<f64>,
+    pub test_terms: Vec<(String, f64)>,
+    pub seconds: f64,
+    pub samples_per_second: f64,
+}
+
+impl<'a> From<&'a Dataset> for TrainData<'a> {
+    fn from(data: &'a Dataset) -> Self {
+        let samples = match &data.pixels {
+            Pixels::U8(bytes) => Samples::U8(bytes),
+            Pixels::F32(values) => Samples::F32(values),
+        };
+        TrainData {
+            samples,
+            rows: data.rows,
+            width: data.width,
+        }
+    }
+}
+
+enum Executor<'a> {
+    Gpu(Box<GpuExecutor<'a>>),
+    Cpu(Box<CpuExecutor<'a, f32>>),
+}
+
+/// A model being trained: its executor and the epoch counter.
+pub struct Trainer<'a> {
+    plan: &'a Plan,
+    executor: Executor<'a>,
+    options: TrainOptions,
+    report_weights: Vec<f64>,
+    train_rows: usize,
+    test_rows: usize,
+    epoch: usize,
+}
+
+impl<'a> Trainer<'a> {
+    /// Builds the executor for `plan` on `device` with the flat parameters `params`.
+    pub fn new(
+        device: Device<'a>,
+        plan: &'a Plan,
+        model: &ModelConfig,
+        params: &[f32],
+        train: TrainData<'a>,
+        test: Option<TrainData<'a>>,
+        options: TrainOptions,
+    ) -> Result<Self> {
+        options.check(train.rows)?;
+        let steps = options.epochs * (train.rows / options.batch);
+        let total_steps = u32::try_from(steps)
+            .map_err(|_| Error::InvalidArgument(format!("{steps} steps is too many")))?;
+        let run = RunConfig {
+            adam: options.adam,
+            seed: options.seed,
+            total_steps,
+        };
+        let executor = match device {
+            Device::Gpu(ctx) => Executor::Gpu(Box::new(GpuExecutor::new(
+                ctx, plan, params, train, test, run,
+            )?)),
+            Device::Cpu => {
+                Executor::Cpu(Box::new(CpuExecutor::new(plan, params, train, test, run)?))
+            }
+        };
+        let report_weights = plan
+            .losses
+            .iter()
+            .map(|t| report_weight(model, t.kind))
+            .collect();
+        Ok(Trainer {
+            plan,
+            executor,
+            options,
+            report_weights,
+            train_rows: train.rows,
+            test_rows: test.map_or(0, |t| t.rows),
+            epoch: 0,
+        })
+    }
+
+    /// Training steps per epoch (the last partial batch of each shuffled epoch is dropped).
+    pub fn steps_per_epoch(&self) -> usize {
+        self.train_rows / self.options.batch
+    }
+
+    /// Dispatches per training step on the GPU (None on the CPU).
+    pub fn dispatches_per_step(&self) -> Option<usize> {
+        match &self.executor {
+            Executor::Gpu(e) => Some(e.dispatches_per_step()),
+            Executor::Cpu(_) => None,
+        }
+    }
+
+    /// Trains one epoch and evaluates on the test set if there is one. `progress` is called
+    /// every `progress_every` steps with (steps done, steps in the epoch, loss so far); the
+    /// loss is read back from the GPU only then.
+    pub fn run_epoch(
+        &mut self,
+        progress_every: usize,
+        progress: &mut dyn FnMut(usize, usize, f64),
+    ) -> Result<EpochReport> {
+        let started = Instant::now();
+        let order = crate::data::epoch_order(self.train_rows, self.options.seed, self.epoch as u64);
+        let steps = self.steps_per_epoch();
+        self.begin_epoch(&order)?;
+        for step in 1..=steps {
+            self.step()?;
+            if progress_every > 0 && (step % progress_every == 0 || step == steps) {
+                let totals = self.loss_totals()?;
+                let loss = self.per_example(&totals, step * self.options.batch);
+                check_finite(loss, self.epoch + 1, step)?;
+                progress(step, steps, loss);
+            }
+        }
+        let totals = self.loss_totals()?;
+        let seen = steps * self.options.batch;
+        let train_loss = self.per_example(&totals, seen);
+        check_finite(train_loss, self.epoch + 1, steps)?;
+        let seconds = started.elapsed().as_secs_f64();
+        let train_terms = self.terms(&totals, seen);
+        let (test_loss, test_terms) = match self.evaluate()? {
+            Some(totals) => (
+                Some(self.per_example(&totals, self.test_rows)),
+                self.terms(&totals, self.test_rows),
+            ),
+            None => (None, Vec::new()),
+        };
+        self.epoch += 1;
+        Ok(EpochReport {
+            epoch: self.epoch,
+            train_loss,
+            train_terms,
+            test_loss,
+            test_terms,
+            seconds,
+            samples_per_second: seen as f64 / seconds,
+        })
+    }
+
+    /// The loss per example (or per pixel) over the test set, or None without one.
+    pub fn test_loss(&mut self) -> Result<Option<f64>> {
+        Ok(self
+            .evaluate()?
+            .map(|totals| self.per_example(&totals, self.test_rows)))
+    }
+
+    /// Epochs completed.
+    pub fn epoch(&self) -> usize {
+        self.epoch
+    }
+
+    /// Everything a checkpoint needs to continue this run exactly.
+    pub fn state(&self) -> Result<TrainingState> {
+        let (params, adam, next_step) = match &self.executor {
+            Executor::Gpu(e) => (e.read_params()?, e.read_adam()?, e.next_step()),
+            Executor::Cpu(e) => (
+                e.params.clone(),
+                (e.adam_m.clone(), e.adam_v.clone()),
+                e.next_step(),
+            ),
+        };
+        Ok(TrainingState {
+            params,
+            adam: Some(adam),
+            epoch: self.epoch,
+            next_step,
+        })
+    }
+
+    /// Continues from a checkpoint's state: parameters, Adam's moments, step and epoch.
+    pub fn restore(&mut self, state: &TrainingState) -> Result<()> {
+        let adam = state.adam.as_ref().ok_or_else(|| {
+            Error::InvalidArgument("the checkpoint has no optimizer state to resume from".into())
+        })?;
+        match &mut self.executor {
+            Executor::Gpu(e) => e.restore(&state.params, adam, state.next_step)?,
+            Executor::Cpu(e) => e.restore(&state.params, adam, state.next_step)?,
+        }
+        self.epoch = state.epoch;
+        Ok(())
+    }
+
+    /// The current flat parameters.
+    pub fn params(&self) -> Result<Vec<f32>> {
+        match &self.executor {
+            Executor::Gpu(e) => e.read_params(),
+            Executor::Cpu(e) => Ok(e.params.clone()),
+        }
+    }
+
+    fn begin_epoch(&mut self, order: &[u32]) -> Result<()> {
+        match &mut self.executor {
+            Executor::Gpu(e) => {
+                e.reset_losses()?;
+                e.begin_epoch(order)
+            }
+            Executor::Cpu(e) => {
+                e.reset_losses();
+                e.begin_epoch(order)
+            }
+        }
+    }
+
+    fn step(&mut self) -> Result<()> {
+        match &mut self.executor {
+            Executor::Gpu(e) => e.step(),
+            Executor::Cpu(e) => e.step(),
+        }
+    }
+
+    fn loss_totals(&self) -> Result<Vec<f64>> {
+        match &self.executor {
+            Executor::Gpu(e) => e.loss_totals(),
+            Executor::Cpu(e) => Ok(e.loss_totals()),
+        }
+    }
+
+    fn evaluate(&mut self) -> Result<Option<Vec<f64>>> {
+        if self.test_rows == 0 {
+            return Ok(None);
+        }
+        match &mut self.executor {
+            Executor::Gpu(e) => e.evaluate().map(Some),
+            Executor::Cpu(e) => e.evaluate().map(Some),
+        }
+    }
+
+    fn per_example(&self, totals: &[f64], rows: usize) -> f64 {
+        totals
+            .iter()
+            .zip(&self.report_weights)
+            .map(|(t, w)| t * w)
+            .sum::<f64>()
+            / rows as f64
+    }
+
+    fn terms(&self, totals: &[f64], rows: usize) -> Vec<(String, f64)> {
+        self.plan
+            .losses
+            .iter()
+            .zip(totals)
+            .zip(&self.report_weights)
+            .map(|((term, t), w)| (term.kind.name().to_string(), t * w / rows as f64))
+            .collect()
+    }
+}
+
+/// The weight of a term's Σ per-row loss in the reported loss: nats per example for BCE and
+/// KL (β-weighted), ½ Σ squared error for a Gaussian VAE, and the per-pixel mean for the MSE
+/// autoencoder.
+fn report_weight(model: &ModelConfig, kind: LossKind) -> f64 {
+    match (kind, model.kind, model.likelihood) {
+        (LossKind::Kl, ModelKind::Vae { beta }, _) => f64::from(beta),
+        (LossKind::Mse, ModelKind::Autoencoder, Likelihood::Gaussian) => 1.0 / model.input as f64,
+        (LossKind::Mse, _, _) => 0.5,
+        _ => 1.0,
+    }
+}
+
+fn check_finite(loss: f64, epoch: usize, step: usize) -> Result<()> {
+    if loss.is_finite() {
+        return Ok(());
+    }
+    Err(Error::Diverged(format!(
+        "the loss became {loss} in epoch {epoch} by step {step}: training stopped (try a lower learning rate)"
+    )))
+}
