@@ -78,7 +78,7 @@ impl GpuContext {
             limit: self.limits.max_buffer_size,
             limit_name: "max_buffer_size",
         })?;
-        let binding_limit = u64::from(self.limits.max_storage_buffer_binding_size);
+        let binding_limit = self.limits.max_storage_buffer_binding_size;
         if bytes > binding_limit {
             return Err(Error::TooLarge {
                 what: what.to_string(),

@@ -395,6 +395,11 @@ fn check_reduce(
     )
 }
 
+/// y = f(x), as the CPU twins of the activations take it.
+type ForwardTwin = fn(&mut [f32], &[f32]) -> Result<()>;
+/// dx from (y, dy), as the CPU twins of the activations take it.
+type BackwardTwin = fn(&mut [f32], &[f32], &[f32]) -> Result<()>;
+
 fn check_activation(v: &mut Validator, activation: Activation, n: usize) -> Result<CheckResult> {
     // Wide inputs reach the saturated tails of sigmoid and tanh.
     let x = v.random(n, -30.0, 30.0);
@@ -405,10 +410,7 @@ fn check_activation(v: &mut Validator, activation: Activation, n: usize) -> Resu
     let dy = v.random(n, -1.0, 1.0);
     let mut y = vec![0.0; n];
     let mut dx = vec![0.0; n];
-    let (forward, backward): (
-        fn(&mut [f32], &[f32]) -> Result<()>,
-        fn(&mut [f32], &[f32], &[f32]) -> Result<()>,
-    ) = match activation {
+    let (forward, backward): (ForwardTwin, BackwardTwin) = match activation {
         Activation::Relu => (
             cpu::activation::relu_forward,
             cpu::activation::relu_backward,
