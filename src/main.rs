@@ -417,7 +417,6 @@ fn train(args: &TrainArgs) -> Result<ExitCode, latent::Error> {
             next_step: 1,
         },
     };
-    train_set.check_batch(record.batch)?;
     let out = match (&args.resume, &args.out) {
         (Some(dir), _) => dir.clone(),
         (None, Some(dir)) => dir.clone(),
@@ -456,8 +455,11 @@ fn train(args: &TrainArgs) -> Result<ExitCode, latent::Error> {
         describe_model(&record.model),
         record.data
     );
+    let dispatches = trainer
+        .dispatches_per_step()
+        .map_or(String::new(), |d| format!(", {d} dispatches in one submit per step"));
     println!(
-        "{} steps per epoch of {} rows; writing to {}",
+        "{} steps per epoch of {} rows{dispatches}; writing to {}",
         trainer.steps_per_epoch(),
         record.batch,
         out.display()
