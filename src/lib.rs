@@ -6,6 +6,7 @@
 //! - [`cpu`]: the CPU twins, the reference every kernel is checked against.
 //! - [`data`]: data sets (MNIST IDX, the embedded UCI digits, CSV, .npy), splits, shuffling.
 //! - [`graph`]: models as graphs of ops, autodiff, plans, GPU and CPU executors.
+//! - [`infer`]: encode, decode and reconstruct with a trained checkpoint.
 //! - [`validate`]: every kernel run on the GPU and on the CPU, compared (`latent validate`).
 
 pub mod cpu;
@@ -13,6 +14,7 @@ pub mod data;
 pub mod error;
 pub mod gpu;
 pub mod graph;
+pub mod infer;
 pub mod io;
 pub mod kernels;
 pub mod model;

@@ -455,9 +455,9 @@ fn train(args: &TrainArgs) -> Result<ExitCode, latent::Error> {
         describe_model(&record.model),
         record.data
     );
-    let dispatches = trainer
-        .dispatches_per_step()
-        .map_or(String::new(), |d| format!(", {d} dispatches in one submit per step"));
+    let dispatches = trainer.dispatches_per_step().map_or(String::new(), |d| {
+        format!(", {d} dispatches in one submit per step")
+    });
     println!(
         "{} steps per epoch of {} rows{dispatches}; writing to {}",
         trainer.steps_per_epoch(),

@@ -307,6 +307,46 @@ impl<'a, T: Float> CpuExecutor<'a, T> {
         result.map(|()| totals)
     }
 
+    /// The values of `output` for every row of the evaluation set, row-major: the forward
+    /// ops in batches, as `evaluate` runs them.
+    pub fn infer(&mut self, output: TensorId) -> Result<Vec<f32>> {
+        let eval = self.eval.ok_or_else(|| {
+            Error::InvalidArgument("no data to run the model on was given".into())
+        })?;
+        let batch = self.plan.graph.batch;
+        let cols = self.plan.graph.tensor(output).cols;
+        let padded = eval.rows.div_ceil(batch) * batch;
+        let order: Vec<u32> = (0..padded)
+            .map(|i| if i < eval.rows { i as u32 } else { 0 })
+            .collect();
+        let saved = (
+            self.data,
+            std::mem::replace(&mut self.order, order),
+            self.state,
+        );
+        self.data = eval;
+        self.state = [1, 0];
+        let mut values = Vec::with_capacity(eval.rows * cols);
+        let result = (|| {
+            for start in (0..eval.rows).step_by(batch) {
+                self.gather()?;
+                for op in &self.plan.graph.ops {
+                    self.run_forward(op, self.run.seed ^ super::gpu::EVAL_SEED_SALT)?;
+                }
+                let counted = batch.min(eval.rows - start);
+                values.extend(
+                    self.tensor(output)[..counted * cols]
+                        .iter()
+                        .map(|v| v.to_f32().unwrap_or(f32::NAN)),
+                );
+                cpu::step::advance_step(&mut self.state, batch);
+            }
+            Ok(())
+        })();
+        (self.data, self.order, self.state) = saved;
+        result.map(|()| values)
+    }
+
     fn run_forward(&mut self, op: &Op, seed: u64) -> Result<()> {
         let graph = &self.plan.graph;
         match *op {

@@ -415,6 +415,52 @@ impl<'a> GpuExecutor<'a> {
             .collect()
     }
 
+    /// The values of `output` for every row of the evaluation set, row-major: the
+    /// evaluation passes with each batch's output copied out, one submit, then a wait.
+    pub fn infer(&self, output: TensorId) -> Result<Vec<f32>> {
+        let eval = self.eval.as_ref().ok_or_else(|| {
+            Error::InvalidArgument("no data to run the model on was given".into())
+        })?;
+        let batch = self.plan.graph.batch;
+        let cols = self.plan.graph.tensor(output).cols;
+        let source = self.view(output)?;
+        let result = self
+            .ctx
+            .create_buffer("inference output", eval.rows * cols)?;
+        self.ctx.write_buffer(&eval.state, &[1u32, 0])?;
+        let mut encoder = self
+            .ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("inference"),
+            });
+        for start in (0..eval.rows).step_by(batch) {
+            let counted = batch.min(eval.rows - start);
+            {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("inference"),
+                    timestamp_writes: None,
+                });
+                let dispatches = if counted == batch {
+                    &eval.full_batch
+                } else {
+                    &eval.tail
+                };
+                dispatches.iter().for_each(|d| d.record(&mut pass));
+            }
+            let bytes = (counted * cols * 4) as u64;
+            encoder.copy_buffer_to_buffer(
+                &source.buffer,
+                source.offset,
+                &result.buffer,
+                (start * cols * 4) as u64,
+                bytes,
+            );
+        }
+        self.ctx.submit_and_wait("inference", encoder.finish())?;
+        self.ctx.read_buffer(&result)
+    }
+
     fn prepare_forward(&self, op: &Op, state: &GpuBuffer, seed: u64) -> Result<Dispatch> {
         let (ctx, graph) = (self.ctx, &self.plan.graph);
         let d = match *op {

@@ -49,17 +49,7 @@ pub struct Plan {
 
 impl Plan {
     /// Differentiates `graph` and assigns storage.
-    pub fn compile(mut graph: Graph) -> Result<Plan> {
-        let inputs: Vec<TensorId> = (0..graph.tensors.len())
-            .map(TensorId)
-            .filter(|&t| graph.tensor(t).role == Role::Input)
-            .collect();
-        let [input] = inputs[..] else {
-            return Err(Error::InvalidArgument(format!(
-                "a model needs exactly one input, this one has {}",
-                inputs.len()
-            )));
-        };
+    pub fn compile(graph: Graph) -> Result<Plan> {
         let losses: Vec<LossTerm> = graph
             .ops
             .iter()
@@ -82,7 +72,31 @@ impl Plan {
                 "a model needs a loss to train".into(),
             ));
         }
-        let backward = differentiate(&mut graph)?;
+        Self::assign(graph, losses, true)
+    }
+
+    /// A forward-only plan, for inference (encoding, decoding): no backward ops, and the
+    /// graph's losses (if any) are computed but not summed.
+    pub fn compile_inference(graph: Graph) -> Result<Plan> {
+        Self::assign(graph, Vec::new(), false)
+    }
+
+    fn assign(mut graph: Graph, losses: Vec<LossTerm>, train: bool) -> Result<Plan> {
+        let inputs: Vec<TensorId> = (0..graph.tensors.len())
+            .map(TensorId)
+            .filter(|&t| graph.tensor(t).role == Role::Input)
+            .collect();
+        let [input] = inputs[..] else {
+            return Err(Error::InvalidArgument(format!(
+                "a model needs exactly one input, this one has {}",
+                inputs.len()
+            )));
+        };
+        let backward = if train {
+            differentiate(&mut graph)?
+        } else {
+            Vec::new()
+        };
         let mut location = vec![Location::Input; graph.tensors.len()];
         let mut param_len = 0;
         for t in graph.parameters() {

@@ -150,6 +150,44 @@ impl ModelConfig {
         ))
     }
 
+    /// The encoder alone, for inference: x → the code (the AE's code layer, the VAE's μ).
+    /// Parameter names match [`Self::build`]'s, so a checkpoint loads into it by name.
+    pub fn build_encoder(&self, batch: usize) -> Result<(Graph, TensorId)> {
+        self.check()?;
+        let mut g = Graph::new(batch)?;
+        let mut h = g.input("x", self.input)?;
+        for (i, &width) in self.encoder.iter().enumerate() {
+            let y = g.linear(&format!("encoder.{i}"), h, width)?;
+            h = g.activation(self.activation, y);
+        }
+        let code = match self.kind {
+            ModelKind::Autoencoder => {
+                let y = g.linear("code", h, self.latent)?;
+                g.activation(self.activation, y)
+            }
+            ModelKind::Vae { .. } => g.linear("mu", h, self.latent)?,
+        };
+        Ok((g, code))
+    }
+
+    /// The decoder alone, for inference: a code → pixel values in [0, 1] (sigmoid of the
+    /// logits for a Bernoulli likelihood, the means for a Gaussian one).
+    pub fn build_decoder(&self, batch: usize) -> Result<(Graph, TensorId)> {
+        self.check()?;
+        let mut g = Graph::new(batch)?;
+        let mut h = g.input("z", self.latent)?;
+        for (i, &width) in self.decoder.iter().enumerate() {
+            let y = g.linear(&format!("decoder.{i}"), h, width)?;
+            h = g.activation(self.activation, y);
+        }
+        let output = g.linear("output", h, self.input)?;
+        let pixels = match self.likelihood {
+            Likelihood::Bernoulli => g.activation(Activation::Sigmoid, output),
+            Likelihood::Gaussian => output,
+        };
+        Ok((g, pixels))
+    }
+
     /// The weight of Σ per-row reconstruction loss in the training loss.
     fn reconstruction_weight(&self, batch: usize) -> f32 {
         match (self.kind, self.likelihood) {

@@ -1,0 +1,115 @@
+//! Using a trained model: encode rows to codes (the AE's code, the VAE's μ), decode codes to
+//! pixel values in [0, 1], and reconstruct (decode ∘ encode), on the GPU or the CPU twins.
+//! The encoder and decoder are forward-only graphs whose parameters load from a checkpoint
+//! by name.
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::graph::cpu::CpuExecutor;
+use crate::graph::gpu::GpuExecutor;
+use crate::graph::plan::Plan;
+use crate::graph::{Graph, RunConfig, Samples, TensorId, TrainData};
+use crate::io::checkpoint;
+use crate::model::ModelConfig;
+use crate::train::Device;
+
+/// Rows run through the forward graphs at a time.
+pub const INFERENCE_BATCH: usize = 256;
+
+/// Runs a forward-only graph over every row of `data` with the checkpoint's parameters and
+/// returns `output` for each row.
+fn run_graph(
+    device: Device,
+    checkpoint_dir: &Path,
+    graph: Graph,
+    output: TensorId,
+    data: TrainData,
+) -> Result<Vec<f32>> {
+    let plan = Plan::compile_inference(graph)?;
+    let state = checkpoint::load_state(checkpoint_dir, &plan)?;
+    let run = RunConfig {
+        adam: Default::default(),
+        seed: 0,
+        total_steps: 1,
+    };
+    match device {
+        Device::Gpu(ctx) => {
+            GpuExecutor::new(ctx, &plan, &state.params, data, Some(data), run)?.infer(output)
+        }
+        Device::Cpu => {
+            CpuExecutor::<f32>::new(&plan, &state.params, data, Some(data), run)?.infer(output)
+        }
+    }
+}
+
+fn batch_for(rows: usize) -> usize {
+    rows.clamp(1, INFERENCE_BATCH)
+}
+
+/// The codes (rows, latent) of `data` (rows, input): the AE's code layer or the VAE's μ.
+pub fn encode(
+    device: Device,
+    model: &ModelConfig,
+    checkpoint_dir: &Path,
+    data: TrainData,
+) -> Result<Vec<f32>> {
+    if data.width != model.input {
+        return Err(Error::InvalidArgument(format!(
+            "the model takes {} values per row, the data has {}",
+            model.input, data.width
+        )));
+    }
+    let (graph, code) = model.build_encoder(batch_for(data.rows))?;
+    run_graph(device, checkpoint_dir, graph, code, data)
+}
+
+/// Pixel values (rows, input) in [0, 1] for codes (rows, latent), row-major.
+pub fn decode(
+    device: Device,
+    model: &ModelConfig,
+    checkpoint_dir: &Path,
+    codes: &[f32],
+) -> Result<Vec<f32>> {
+    if codes.is_empty() || codes.len() % model.latent != 0 {
+        return Err(Error::InvalidArgument(format!(
+            "{} code values do not make rows of {}",
+            codes.len(),
+            model.latent
+        )));
+    }
+    if codes.iter().any(|c| !c.is_finite()) {
+        return Err(Error::InvalidArgument(
+            "a code value is NaN or infinite".into(),
+        ));
+    }
+    let rows = codes.len() / model.latent;
+    let (graph, pixels) = model.build_decoder(batch_for(rows))?;
+    let data = TrainData {
+        samples: Samples::F32(codes),
+        rows,
+        width: model.latent,
+    };
+    run_graph(device, checkpoint_dir, graph, pixels, data)
+}
+
+/// decode(encode(data)): the model's reconstruction of each row (the VAE decodes its mean).
+pub fn reconstruct(
+    device: Device,
+    model: &ModelConfig,
+    checkpoint_dir: &Path,
+    data: TrainData,
+) -> Result<Vec<f32>> {
+    let codes = encode(device, model, checkpoint_dir, data)?;
+    decode(device, model, checkpoint_dir, &codes)
+}
+
+/// `rows` codes drawn from the prior N(0, 1) with Philox keyed by `seed` (as the GPU draws).
+pub fn prior_codes(model: &ModelConfig, rows: usize, seed: u64) -> Vec<f32> {
+    let n = rows * model.latent;
+    (0..n.div_ceil(4) as u32)
+        .flat_map(|g| crate::cpu::philox::normals_for_group(seed, 0, 0, g))
+        .take(n)
+        .map(|z| z as f32)
+        .collect()
+}
