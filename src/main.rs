@@ -38,6 +38,12 @@ enum Command {
     /// Train an autoencoder or a VAE (default: the VAE of the PyTorch examples on MNIST when
     /// it is found, else on the embedded UCI digits).
     Train(Box<TrainArgs>),
+    /// Encode rows (default: the test set) to latent codes (the VAE's means) as CSV or .npy.
+    Encode(Box<EncodeArgs>),
+    /// A PNG grid of test images (top row) above their reconstructions.
+    Reconstruct(Box<PictureArgs>),
+    /// A PNG grid of samples decoded from the prior N(0, I).
+    Sample(Box<PictureArgs>),
 }
 
 #[derive(Args)]
@@ -74,16 +80,9 @@ struct ValidateArgs {
     repeats: u32,
 }
 
+/// Which data set, for train, encode and reconstruct.
 #[derive(Args)]
-struct TrainArgs {
-    #[command(flatten)]
-    gpu: GpuArgs,
-    /// Train on the CPU twins even when a GPU is present.
-    #[arg(long)]
-    cpu: bool,
-    /// vae or ae.
-    #[arg(long, default_value = "vae")]
-    model: String,
+struct DataArgs {
     /// mnist, digits, or a .csv / .npy file (rows are samples). Default: MNIST when found
     /// (--data-dir, LATENT_DATA_DIR, ../shared/data/mnist, data/mnist), else digits.
     #[arg(long)]
@@ -97,6 +96,61 @@ struct TrainArgs {
     /// Share of a data set without its own test set held out for testing.
     #[arg(long, default_value_t = 0.1)]
     test_fraction: f64,
+}
+
+/// A trained model to use.
+#[derive(Args)]
+struct UseArgs {
+    #[command(flatten)]
+    gpu: GpuArgs,
+    /// Run on the CPU twins even when a GPU is present.
+    #[arg(long)]
+    cpu: bool,
+    /// The run directory holding model.safetensors and config.json.
+    #[arg(long)]
+    checkpoint: PathBuf,
+}
+
+#[derive(Args)]
+struct EncodeArgs {
+    #[command(flatten)]
+    model: UseArgs,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Output file: .npy, else CSV (default: <checkpoint>/codes.csv).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct PictureArgs {
+    #[command(flatten)]
+    model: UseArgs,
+    #[command(flatten)]
+    data: DataArgs,
+    /// How many images.
+    #[arg(long)]
+    n: Option<usize>,
+    /// Seeds the prior samples.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Output PNG (default: <checkpoint>/reconstructions.png or samples.png).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    #[command(flatten)]
+    gpu: GpuArgs,
+    /// Train on the CPU twins even when a GPU is present.
+    #[arg(long)]
+    cpu: bool,
+    /// vae or ae.
+    #[arg(long, default_value = "vae")]
+    model: String,
+    #[command(flatten)]
+    data: DataArgs,
     /// Hidden widths of the encoder, comma-separated (the decoder mirrors them); "none" for
     /// none. Default: 400 for the VAE, none for the autoencoder.
     #[arg(long)]
@@ -139,6 +193,9 @@ fn main() -> ExitCode {
         Command::Info(args) => info(&args),
         Command::Validate(args) => validate(&args),
         Command::Train(args) => train(&args),
+        Command::Encode(args) => encode(&args),
+        Command::Reconstruct(args) => reconstruct(&args),
+        Command::Sample(args) => sample(&args),
     };
     match result {
         Ok(code) => code,
@@ -263,20 +320,20 @@ fn print_table(results: &[CheckResult]) {
 /// The GPU to train on, or None for the CPU twins: with --cpu, without any adapter, or when
 /// the only adapter is a software rasterizer and no backend was asked for (the CPU twins are
 /// faster than lavapipe today).
-fn training_device(args: &TrainArgs) -> Result<Option<GpuContext>, latent::Error> {
-    if args.cpu {
+fn training_device(gpu: &GpuArgs, cpu: bool) -> Result<Option<GpuContext>, latent::Error> {
+    if cpu {
         return Ok(None);
     }
-    let options = args.gpu.options()?;
+    let options = gpu.options()?;
     let asked = options.backend != Backend::Auto || options.adapter.is_some();
     match GpuContext::new(&options) {
         Ok(ctx) if ctx.info.device_type == wgpu::DeviceType::Cpu && !asked => {
-            eprintln!("{} is a software rasterizer: training on the CPU path, which is faster here (--backend vulkan to use it anyway)", ctx.info.name);
+            eprintln!("{} is a software rasterizer: using the CPU path, which is faster here (--backend vulkan to use it anyway)", ctx.info.name);
             Ok(None)
         }
         Ok(ctx) => Ok(Some(ctx)),
         Err(e @ latent::Error::NoAdapter { .. }) if !asked => {
-            eprintln!("{e}\nTraining on the CPU path instead.");
+            eprintln!("{e}\nUsing the CPU path instead.");
             Ok(None)
         }
         Err(e) => Err(e),
@@ -284,13 +341,13 @@ fn training_device(args: &TrainArgs) -> Result<Option<GpuContext>, latent::Error
 }
 
 /// The training and test sets the arguments name, and a short name for them.
-fn load_data(args: &TrainArgs) -> Result<(Dataset, Dataset, String), latent::Error> {
+fn load_data(args: &DataArgs, seed: u64) -> Result<(Dataset, Dataset, String), latent::Error> {
     let choice = match &args.data {
         Some(d) => d.clone(),
         None if data::mnist_dir(args.data_dir.as_deref()).is_some() => "mnist".into(),
         None => "digits".into(),
     };
-    let split = |all: Dataset| all.split(args.test_fraction, args.seed);
+    let split = |all: Dataset| all.split(args.test_fraction, seed);
     let (train, test) = match choice.as_str() {
         "mnist" => {
             let dir = data::mnist_dir(args.data_dir.as_deref()).ok_or_else(|| {
@@ -380,7 +437,7 @@ fn model_config(args: &TrainArgs, input: usize) -> Result<ModelConfig, latent::E
 }
 
 fn train(args: &TrainArgs) -> Result<ExitCode, latent::Error> {
-    let (train_set, test_set, data_name) = load_data(args)?;
+    let (train_set, test_set, data_name) = load_data(&args.data, args.seed)?;
     let resumed = args
         .resume
         .as_deref()
@@ -424,7 +481,7 @@ fn train(args: &TrainArgs) -> Result<ExitCode, latent::Error> {
             PathBuf::from("runs").join(format!("{}-{data_name}-{}", args.model, unix_seconds()))
         }
     };
-    let device = training_device(args)?;
+    let device = training_device(&args.gpu, args.cpu)?;
     let (graph, _) = record.model.build(record.batch)?;
     let plan = Plan::compile(graph)?;
     let options = TrainOptions {
@@ -541,4 +598,102 @@ fn unix_seconds() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+/// The checkpoint's record, its device, and the test set of the data it names (split with
+/// the run's seed, so digits, CSV and .npy give the run's own test rows).
+fn open_model(
+    model: &UseArgs,
+    data: &DataArgs,
+) -> Result<(RunRecord, Option<GpuContext>, Dataset), latent::Error> {
+    let record = checkpoint::load_record(&model.checkpoint)?;
+    let (_, test, _) = load_data(data, record.seed)?;
+    if test.width != record.model.input {
+        return Err(latent::Error::InvalidArgument(format!(
+            "the model takes {} values per row, the data has {} (give the run's --data)",
+            record.model.input, test.width
+        )));
+    }
+    Ok((record, training_device(&model.gpu, model.cpu)?, test))
+}
+
+fn encode(args: &EncodeArgs) -> Result<ExitCode, latent::Error> {
+    let (record, device, test) = open_model(&args.model, &args.data)?;
+    let device_arg = device.as_ref().map_or(Device::Cpu, Device::Gpu);
+    let codes = latent::infer::encode(
+        device_arg,
+        &record.model,
+        &args.model.checkpoint,
+        (&test).into(),
+    )?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.model.checkpoint.join("codes.csv"));
+    latent::io::codes::write_rows(&out, &codes, record.model.latent)?;
+    println!(
+        "{} codes of {} values ({}) in {}",
+        test.rows,
+        record.model.latent,
+        test.name,
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// (height, width) to draw rows of the data as, or an error.
+fn picture_shape(data: &Dataset) -> Result<(usize, usize), latent::Error> {
+    data.image_shape.ok_or_else(|| {
+        latent::Error::InvalidArgument(format!(
+            "{} is not images: no (height, width) to draw",
+            data.name
+        ))
+    })
+}
+
+fn reconstruct(args: &PictureArgs) -> Result<ExitCode, latent::Error> {
+    let (record, device, test) = open_model(&args.model, &args.data)?;
+    let shape = picture_shape(&test)?;
+    let n = args.n.unwrap_or(10).clamp(1, test.rows);
+    let originals = test.subset(&(0..n).collect::<Vec<_>>());
+    let device_arg = device.as_ref().map_or(Device::Cpu, Device::Gpu);
+    let rebuilt = latent::infer::reconstruct(
+        device_arg,
+        &record.model,
+        &args.model.checkpoint,
+        (&originals).into(),
+    )?;
+    let mut images = originals.to_f32();
+    images.extend(rebuilt);
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.model.checkpoint.join("reconstructions.png"));
+    latent::io::image::write_grid_png(&out, &images, shape, n)?;
+    println!(
+        "{n} test images and their reconstructions in {}",
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn sample(args: &PictureArgs) -> Result<ExitCode, latent::Error> {
+    let (record, device, test) = open_model(&args.model, &args.data)?;
+    if !matches!(record.model.kind, ModelKind::Vae { .. }) {
+        return Err(latent::Error::InvalidArgument(
+            "sampling needs a VAE: an autoencoder has no prior".into(),
+        ));
+    }
+    let shape = picture_shape(&test)?;
+    let n = args.n.unwrap_or(64).max(1);
+    let codes = latent::infer::prior_codes(&record.model, n, args.seed);
+    let device_arg = device.as_ref().map_or(Device::Cpu, Device::Gpu);
+    let images = latent::infer::decode(device_arg, &record.model, &args.model.checkpoint, &codes)?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.model.checkpoint.join("samples.png"));
+    latent::io::image::write_grid_png(&out, &images, shape, (n as f64).sqrt().ceil() as usize)?;
+    println!("{n} samples from the prior in {}", out.display());
+    Ok(ExitCode::SUCCESS)
 }

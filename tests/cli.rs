@@ -256,3 +256,89 @@ fn bad_training_input_is_exit_code_2_with_a_clear_message() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn encode_reconstruct_and_sample_write_their_files() {
+    let dir = temp_dir("use");
+    let dir_arg = dir.to_str().unwrap();
+    let trained = latent(&[
+        "train", "--cpu", "--data", "digits", "--hidden", "32", "--latent", "3", "--epochs", "1",
+        "--out", dir_arg,
+    ]);
+    assert!(trained.status.success(), "{}", text(&trained.stderr));
+    let run = |args: &[&str]| {
+        let out = latent(
+            &[
+                args,
+                &["--cpu", "--data", "digits", "--checkpoint", dir_arg],
+            ]
+            .concat(),
+        );
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+    };
+    run(&["encode"]);
+    run(&["encode", "--out", dir.join("codes.npy").to_str().unwrap()]);
+    run(&["reconstruct", "--n", "6"]);
+    run(&["sample", "--n", "9"]);
+
+    // CSV: header and one row of 3 codes per test row (10 % of 1,797 digits: 180).
+    let rows = csv_rows(&dir.join("codes.csv"));
+    assert_eq!(rows.len(), 1 + 180);
+    assert!(rows[1..]
+        .iter()
+        .all(|r| r.len() == 3 && r.iter().all(|v| v.parse::<f32>().is_ok())));
+    // .npy: NumPy's magic, a (180, 3) shape, 180 * 3 little-endian floats after the header.
+    let npy = std::fs::read(dir.join("codes.npy")).unwrap();
+    assert_eq!(&npy[..8], b"\x93NUMPY\x01\x00");
+    let header_len = u16::from_le_bytes([npy[8], npy[9]]) as usize;
+    assert!(String::from_utf8_lossy(&npy[10..10 + header_len]).contains("'shape': (180, 3)"));
+    assert_eq!(npy.len(), 10 + header_len + 180 * 3 * 4);
+    // PNGs: the signature and the grid's size (8×8 digits with a 2-pixel gap).
+    for (file, width, height) in [
+        ("reconstructions.png", 6 * 10 + 2, 2 * 10 + 2),
+        ("samples.png", 3 * 10 + 2, 3 * 10 + 2),
+    ] {
+        let png = std::fs::read(dir.join(file)).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{file}");
+        let (w, h) = (
+            u32::from_be_bytes(png[16..20].try_into().unwrap()),
+            u32::from_be_bytes(png[20..24].try_into().unwrap()),
+        );
+        assert_eq!((w, h), (width, height), "{file}");
+    }
+    // An autoencoder has no prior to sample; a model of another width does not fit the data.
+    let ae_dir = temp_dir("use-ae");
+    let ae = latent(&[
+        "train",
+        "--cpu",
+        "--data",
+        "digits",
+        "--model",
+        "ae",
+        "--latent",
+        "8",
+        "--epochs",
+        "1",
+        "--out",
+        ae_dir.to_str().unwrap(),
+    ]);
+    assert!(ae.status.success(), "{}", text(&ae.stderr));
+    let out = latent(&[
+        "sample",
+        "--cpu",
+        "--data",
+        "digits",
+        "--checkpoint",
+        ae_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("needs a VAE"),
+        "{}",
+        text(&out.stderr)
+    );
+    let _ = (
+        std::fs::remove_dir_all(&dir),
+        std::fs::remove_dir_all(&ae_dir),
+    );
+}

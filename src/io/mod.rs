@@ -2,6 +2,8 @@
 //! and the loss log (CSV).
 
 pub mod checkpoint;
+pub mod codes;
+pub mod image;
 pub mod loss_log;
 
 use std::io::Write;
