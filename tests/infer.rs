@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 
 use latent::data::{load_digits, Dataset};
 use latent::graph::plan::Plan;
@@ -13,7 +12,7 @@ use latent::io::checkpoint::{self, RunRecord, TrainingState};
 use latent::model::{init_params, ModelConfig};
 use latent::train::{Device, TrainOptions, Trainer};
 
-fn save(dir: &PathBuf, model: &ModelConfig, plan: &Plan, params: Vec<f32>) {
+fn save(dir: &std::path::Path, model: &ModelConfig, plan: &Plan, params: Vec<f32>) {
     let record = RunRecord {
         model: model.clone(),
         batch: 64,
