@@ -38,6 +38,8 @@ enum Command {
     /// Train an autoencoder or a VAE (default: the VAE of the PyTorch examples on MNIST when
     /// it is found, else on the embedded UCI digits).
     Train(Box<TrainArgs>),
+    /// The loss of a checkpoint on the test set, per example (or per pixel), like train prints it.
+    Eval(Box<EncodeArgs>),
     /// Encode rows (default: the test set) to latent codes (the VAE's means) as CSV or .npy.
     Encode(Box<EncodeArgs>),
     /// A PNG grid of test images (top row) above their reconstructions.
@@ -193,6 +195,7 @@ fn main() -> ExitCode {
         Command::Info(args) => info(&args),
         Command::Validate(args) => validate(&args),
         Command::Train(args) => train(&args),
+        Command::Eval(args) => eval(&args),
         Command::Encode(args) => encode(&args),
         Command::Reconstruct(args) => reconstruct(&args),
         Command::Sample(args) => sample(&args),
@@ -695,5 +698,47 @@ fn sample(args: &PictureArgs) -> Result<ExitCode, latent::Error> {
         .unwrap_or_else(|| args.model.checkpoint.join("samples.png"));
     latent::io::image::write_grid_png(&out, &images, shape, (n as f64).sqrt().ceil() as usize)?;
     println!("{n} samples from the prior in {}", out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn eval(args: &EncodeArgs) -> Result<ExitCode, latent::Error> {
+    let (record, device, test) = open_model(&args.model, &args.data)?;
+    let batch = record.batch.min(test.rows);
+    let plan = Plan::compile(record.model.build(batch)?.0)?;
+    let state = checkpoint::load_state(&args.model.checkpoint, &plan)?;
+    let options = TrainOptions {
+        batch,
+        epochs: 1,
+        adam: record.adam,
+        seed: record.seed,
+    };
+    let device_arg = device.as_ref().map_or(Device::Cpu, Device::Gpu);
+    let mut trainer = Trainer::new(
+        device_arg,
+        &plan,
+        &record.model,
+        &state.params,
+        (&test).into(),
+        Some((&test).into()),
+        options,
+    )?;
+    let (loss, terms) = trainer
+        .test_report()?
+        .ok_or_else(|| latent::Error::InvalidArgument("no test rows".into()))?;
+    let terms: Vec<String> = terms.iter().map(|(n, v)| format!("{n} {v:.4}")).collect();
+    let unit = if record.model.kind == ModelKind::Autoencoder
+        && record.model.likelihood == Likelihood::Gaussian
+    {
+        "MSE per pixel"
+    } else {
+        "nats per example"
+    };
+    println!(
+        "{}: test loss {loss:.4} {unit} ({}) on {} rows of {}",
+        args.model.checkpoint.display(),
+        terms.join(", "),
+        test.rows,
+        test.name
+    );
     Ok(ExitCode::SUCCESS)
 }

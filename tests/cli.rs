@@ -278,6 +278,20 @@ fn encode_reconstruct_and_sample_write_their_files() {
     };
     run(&["encode"]);
     run(&["encode", "--out", dir.join("codes.npy").to_str().unwrap()]);
+    // eval reports the test loss the last training epoch logged (same rows, same noise).
+    let eval = latent(&["eval", "--cpu", "--data", "digits", "--checkpoint", dir_arg]);
+    let logged: f64 = csv_rows(&dir.join("loss.csv"))[1][2].parse().unwrap();
+    let printed = text(&eval.stdout);
+    let value: f64 = printed
+        .split("test loss ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|v| v.parse().ok())
+        .expect(&printed);
+    assert!(
+        (value - logged).abs() < 1e-3,
+        "eval {value} vs logged {logged}"
+    );
     run(&["reconstruct", "--n", "6"]);
     run(&["sample", "--n", "9"]);
 

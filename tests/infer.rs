@@ -4,7 +4,6 @@
 
 mod common;
 
-
 use latent::data::{load_digits, Dataset};
 use latent::graph::plan::Plan;
 use latent::infer;

@@ -198,9 +198,15 @@ impl<'a> Trainer<'a> {
 
     /// The loss per example (or per pixel) over the test set, or None without one.
     pub fn test_loss(&mut self) -> Result<Option<f64>> {
+        Ok(self.test_report()?.map(|(loss, _)| loss))
+    }
+
+    /// The test loss and each of its terms, or None without a test set.
+    pub fn test_report(&mut self) -> Result<Option<(f64, Vec<(String, f64)>)>> {
+        let rows = self.test_rows;
         Ok(self
             .evaluate()?
-            .map(|totals| self.per_example(&totals, self.test_rows)))
+            .map(|totals| (self.per_example(&totals, rows), self.terms(&totals, rows))))
     }
 
     /// Epochs completed.
