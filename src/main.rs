@@ -568,8 +568,13 @@ fn train(args: &TrainArgs) -> Result<ExitCode, latent::Error> {
         );
         checkpoint::save(&out, &plan, &record, &trainer.state()?)?;
         append_epoch(&out.join("loss.csv"), &report)?;
+        let (train_curve, test_curve) = latent::io::loss_log::read_losses(&out.join("loss.csv"))?;
+        latent::io::plot::write_loss_plot(&out.join("loss.png"), &train_curve, &test_curve)?;
     }
-    println!("done: checkpoint and loss.csv in {}", out.display());
+    println!(
+        "done: checkpoint, loss.csv and loss.png in {}",
+        out.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -147,6 +147,8 @@ fn train_writes_a_checkpoint_and_a_loss_log_and_resumes_exactly() {
     for (row_a, row_b) in a.iter().zip(&b).skip(1) {
         assert_eq!(row_a[..7], row_b[..7], "losses differ after resuming");
     }
+    let plot = std::fs::read(split.join("loss.png")).unwrap();
+    assert_eq!(&plot[..8], b"\x89PNG\r\n\x1a\n", "loss.png is a PNG");
     let record = latent::io::checkpoint::load_record(&split).unwrap();
     assert_eq!(
         (record.epoch, record.next_step),

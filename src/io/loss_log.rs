@@ -56,3 +56,25 @@ pub fn append_epoch(path: &Path, report: &EpochReport) -> Result<()> {
     text.push_str(&(row(report) + "\n"));
     write_atomic(path, text.as_bytes())
 }
+
+/// The train and test loss columns of a loss log (a test cell left empty reads as NaN).
+pub fn read_losses(path: &Path) -> Result<(Vec<f64>, Vec<f64>)> {
+    let text = std::fs::read_to_string(path).map_err(|e| crate::error::Error::Io {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let cell = |row: &[&str], i: usize| {
+        row.get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    Ok((
+        rows.iter().map(|r| cell(r, 1)).collect(),
+        rows.iter().map(|r| cell(r, 2)).collect(),
+    ))
+}

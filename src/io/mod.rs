@@ -5,6 +5,7 @@ pub mod checkpoint;
 pub mod codes;
 pub mod image;
 pub mod loss_log;
+pub mod plot;
 
 use std::io::Write;
 use std::path::Path;
