@@ -49,6 +49,9 @@ impl TrainOptions {
     }
 }
 
+/// Each loss term by name ("bce", "kl", "mse") with its value per example (or pixel).
+pub type LossTerms = Vec<(String, f64)>;
+
 /// One epoch's figures. Losses are per example (nats for BCE and KL) or, for the MSE
 /// autoencoder, per pixel, as the PyTorch examples print them.
 #[derive(Clone, Debug)]
@@ -56,9 +59,9 @@ pub struct EpochReport {
     pub epoch: usize,
     pub train_loss: f64,
     /// Each loss term (name, value) on the training batches.
-    pub train_terms: Vec<(String, f64)>,
+    pub train_terms: LossTerms,
     pub test_loss: Option<f64>,
-    pub test_terms: Vec<(String, f64)>,
+    pub test_terms: LossTerms,
     pub seconds: f64,
     pub samples_per_second: f64,
 }
@@ -202,7 +205,7 @@ impl<'a> Trainer<'a> {
     }
 
     /// The test loss and each of its terms, or None without a test set.
-    pub fn test_report(&mut self) -> Result<Option<(f64, Vec<(String, f64)>)>> {
+    pub fn test_report(&mut self) -> Result<Option<(f64, LossTerms)>> {
         let rows = self.test_rows;
         Ok(self
             .evaluate()?
@@ -299,7 +302,7 @@ impl<'a> Trainer<'a> {
             / rows as f64
     }
 
-    fn terms(&self, totals: &[f64], rows: usize) -> Vec<(String, f64)> {
+    fn terms(&self, totals: &[f64], rows: usize) -> LossTerms {
         self.plan
             .losses
             .iter()
