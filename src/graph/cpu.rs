@@ -8,7 +8,7 @@ use crate::cpu::{self, matmul::MatmulShape, reparameterize::NoiseKey};
 use crate::error::{Error, Result};
 use crate::graph::autodiff::GradOp;
 use crate::graph::plan::{Location, Plan};
-use crate::graph::{LossKind, Op, RunConfig, Samples, TensorId, TrainData};
+use crate::graph::{padded_order, LossKind, Op, RunConfig, Samples, TensorId, TrainData};
 use crate::kernels::activation::Activation;
 
 /// A plan's storage on the CPU, and the step that runs it.
@@ -270,81 +270,60 @@ impl<'a, T: Float> CpuExecutor<'a, T> {
     /// parameters: batches in order, the last one partial, noise keyed by its own seed and
     /// the same at every call (as on the GPU).
     pub fn evaluate(&mut self) -> Result<Vec<f64>> {
+        let mut totals = vec![0.0; self.plan.losses.len()];
+        self.over_eval_batches(|e, counted| {
+            for (total, term) in totals.iter_mut().zip(&e.plan.losses) {
+                *total += e.tensor(term.per_row)[..counted]
+                    .iter()
+                    .map(|v| v.to_f64().unwrap_or(f64::NAN))
+                    .sum::<f64>();
+            }
+        })?;
+        Ok(totals)
+    }
+
+    /// The values of `output` for every row of the evaluation set, row-major.
+    pub fn infer(&mut self, output: TensorId) -> Result<Vec<f32>> {
+        let cols = self.plan.graph.tensor(output).cols;
+        let mut values = Vec::new();
+        self.over_eval_batches(|e, counted| {
+            values.extend(
+                e.tensor(output)[..counted * cols]
+                    .iter()
+                    .map(|v| v.to_f32().unwrap_or(f32::NAN)),
+            );
+        })?;
+        Ok(values)
+    }
+
+    /// Runs the forward ops over the evaluation set in batches (the last one padded with
+    /// row 0), calling `each` after every batch with the number of its real rows; the
+    /// training data, order and step state are restored afterwards.
+    fn over_eval_batches(&mut self, mut each: impl FnMut(&Self, usize)) -> Result<()> {
         let eval = self
             .eval
             .ok_or_else(|| Error::InvalidArgument("no evaluation data was given".into()))?;
         let batch = self.plan.graph.batch;
-        let padded = eval.rows.div_ceil(batch) * batch;
-        let order: Vec<u32> = (0..padded)
-            .map(|i| if i < eval.rows { i as u32 } else { 0 })
-            .collect();
         let saved = (
             self.data,
-            std::mem::replace(&mut self.order, order),
+            std::mem::replace(&mut self.order, padded_order(eval.rows, batch)),
             self.state,
         );
         self.data = eval;
         self.state = [1, 0];
-        let mut totals = vec![0.0; self.plan.losses.len()];
         let result = (|| {
             for start in (0..eval.rows).step_by(batch) {
                 self.gather()?;
                 for op in &self.plan.graph.ops {
                     self.run_forward(op, self.run.seed ^ super::gpu::EVAL_SEED_SALT)?;
                 }
-                let counted = batch.min(eval.rows - start);
-                for (total, term) in totals.iter_mut().zip(&self.plan.losses) {
-                    *total += self.tensor(term.per_row)[..counted]
-                        .iter()
-                        .map(|v| v.to_f64().unwrap_or(f64::NAN))
-                        .sum::<f64>();
-                }
+                each(self, batch.min(eval.rows - start));
                 cpu::step::advance_step(&mut self.state, batch);
             }
             Ok(())
         })();
         (self.data, self.order, self.state) = saved;
-        result.map(|()| totals)
-    }
-
-    /// The values of `output` for every row of the evaluation set, row-major: the forward
-    /// ops in batches, as `evaluate` runs them.
-    pub fn infer(&mut self, output: TensorId) -> Result<Vec<f32>> {
-        let eval = self.eval.ok_or_else(|| {
-            Error::InvalidArgument("no data to run the model on was given".into())
-        })?;
-        let batch = self.plan.graph.batch;
-        let cols = self.plan.graph.tensor(output).cols;
-        let padded = eval.rows.div_ceil(batch) * batch;
-        let order: Vec<u32> = (0..padded)
-            .map(|i| if i < eval.rows { i as u32 } else { 0 })
-            .collect();
-        let saved = (
-            self.data,
-            std::mem::replace(&mut self.order, order),
-            self.state,
-        );
-        self.data = eval;
-        self.state = [1, 0];
-        let mut values = Vec::with_capacity(eval.rows * cols);
-        let result = (|| {
-            for start in (0..eval.rows).step_by(batch) {
-                self.gather()?;
-                for op in &self.plan.graph.ops {
-                    self.run_forward(op, self.run.seed ^ super::gpu::EVAL_SEED_SALT)?;
-                }
-                let counted = batch.min(eval.rows - start);
-                values.extend(
-                    self.tensor(output)[..counted * cols]
-                        .iter()
-                        .map(|v| v.to_f32().unwrap_or(f32::NAN)),
-                );
-                cpu::step::advance_step(&mut self.state, batch);
-            }
-            Ok(())
-        })();
-        (self.data, self.order, self.state) = saved;
-        result.map(|()| values)
+        result
     }
 
     fn run_forward(&mut self, op: &Op, seed: u64) -> Result<()> {

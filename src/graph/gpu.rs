@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::gpu::{pack_bytes, GpuBuffer, GpuContext};
 use crate::graph::autodiff::GradOp;
 use crate::graph::plan::{Location, Plan};
-use crate::graph::{LossKind, Op, RunConfig, Samples, TensorId, TrainData};
+use crate::graph::{padded_order, LossKind, Op, RunConfig, Samples, TensorId, TrainData};
 use crate::kernels::{self, gather::GatherSource, Dispatch};
 
 /// A held-out data set and the forward-only passes over it.
@@ -340,10 +340,7 @@ impl<'a> GpuExecutor<'a> {
             )));
         }
         // Rows in order, the last batch padded with row 0 (its padding is not counted).
-        let padded = eval.rows.div_ceil(batch) * batch;
-        let order: Vec<u32> = (0..padded)
-            .map(|i| if i < eval.rows { i as u32 } else { 0 })
-            .collect();
+        let order = padded_order(eval.rows, batch);
         let indices = ctx.upload("evaluation order", &order)?;
         let samples = match eval.samples {
             Samples::U8(bytes) => ctx.upload("evaluation set", &pack_bytes(bytes))?,

@@ -301,3 +301,11 @@ pub struct RunConfig {
     /// Steps the run may take (the size of the Adam step-scalar table).
     pub total_steps: u32,
 }
+
+/// Rows 0..rows in order, padded with row 0 up to a whole number of batches: the order an
+/// evaluation pass gathers (the padding rows are not counted).
+pub(crate) fn padded_order(rows: usize, batch: usize) -> Vec<u32> {
+    (0..rows.div_ceil(batch) * batch)
+        .map(|i| if i < rows { i as u32 } else { 0 })
+        .collect()
+}
