@@ -4,11 +4,13 @@
 
 use num_traits::Float;
 
-use crate::cpu::{self, matmul::MatmulShape, reparameterize::NoiseKey};
+use crate::cpu::{self, reparameterize::NoiseKey};
 use crate::error::{Error, Result};
 use crate::graph::autodiff::GradOp;
 use crate::graph::plan::{Location, Plan};
-use crate::graph::{padded_order, LossKind, Op, RunConfig, Samples, TensorId, TrainData};
+use crate::graph::{
+    padded_order, LinearShapes, LossKind, Op, RunConfig, Samples, TensorId, TrainData,
+};
 use crate::kernels::activation::Activation;
 
 /// A plan's storage on the CPU, and the step that runs it.
@@ -330,10 +332,13 @@ impl<'a, T: Float> CpuExecutor<'a, T> {
         let graph = &self.plan.graph;
         match *op {
             Op::Linear { y, x, weight, bias } => {
-                let shape = MatmulShape {
-                    trans_b: true,
-                    ..MatmulShape::new(graph.batch, graph.tensor(y).cols, graph.tensor(x).cols)
-                };
+                let shape = LinearShapes::new(
+                    graph.batch,
+                    graph.tensor(x).cols,
+                    graph.tensor(y).cols,
+                    false,
+                )
+                .forward;
                 self.write(y, |out, e| {
                     cpu::matmul::matmul(
                         out,
@@ -407,11 +412,8 @@ impl<'a, T: Float> CpuExecutor<'a, T> {
             } => {
                 let (batch, out, input) =
                     (graph.batch, graph.tensor(dy).cols, graph.tensor(x).cols);
-                // dweight (out, in) = dyᵀ (out, batch) · x (batch, in)
-                let dw_shape = MatmulShape {
-                    trans_a: true,
-                    ..MatmulShape::new(out, input, batch)
-                };
+                let shapes = LinearShapes::new(batch, input, out, accumulate_dx);
+                let dw_shape = shapes.dweight;
                 self.write(dweight, |g, e| {
                     cpu::matmul::matmul(g, e.tensor(dy), e.tensor(x), None, &dw_shape)
                 })?;
@@ -419,11 +421,7 @@ impl<'a, T: Float> CpuExecutor<'a, T> {
                     cpu::reduce::sum_cols(g, e.tensor(dy), batch, out)
                 })?;
                 if let Some(dx) = dx {
-                    // dx (batch, in) = dy (batch, out) · weight (out, in)
-                    let dx_shape = MatmulShape {
-                        accumulate: accumulate_dx,
-                        ..MatmulShape::new(batch, input, out)
-                    };
+                    let dx_shape = shapes.dx;
                     self.write(dx, |g, e| {
                         cpu::matmul::matmul(g, e.tensor(dy), e.tensor(weight), None, &dx_shape)
                     })?;

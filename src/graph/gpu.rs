@@ -4,12 +4,13 @@
 //! The step counter and the batch cursor live on the GPU; losses accumulate there and are
 //! read back only when asked for.
 
-use crate::cpu::matmul::MatmulShape;
 use crate::error::{Error, Result};
 use crate::gpu::{pack_bytes, GpuBuffer, GpuContext};
 use crate::graph::autodiff::GradOp;
 use crate::graph::plan::{Location, Plan};
-use crate::graph::{padded_order, LossKind, Op, RunConfig, Samples, TensorId, TrainData};
+use crate::graph::{
+    padded_order, LinearShapes, LossKind, Op, RunConfig, Samples, TensorId, TrainData,
+};
 use crate::kernels::{self, gather::GatherSource, Dispatch};
 
 /// A held-out data set and the forward-only passes over it.
@@ -462,10 +463,13 @@ impl<'a> GpuExecutor<'a> {
         let (ctx, graph) = (self.ctx, &self.plan.graph);
         let d = match *op {
             Op::Linear { y, x, weight, bias } => {
-                let shape = MatmulShape {
-                    trans_b: true,
-                    ..MatmulShape::new(graph.batch, graph.tensor(y).cols, graph.tensor(x).cols)
-                };
+                let shape = LinearShapes::new(
+                    graph.batch,
+                    graph.tensor(x).cols,
+                    graph.tensor(y).cols,
+                    false,
+                )
+                .forward;
                 kernels::matmul::matmul(
                     ctx,
                     &self.view(y)?,
@@ -532,10 +536,8 @@ impl<'a> GpuExecutor<'a> {
                 let (batch, out, input) =
                     (graph.batch, graph.tensor(dy).cols, graph.tensor(x).cols);
                 let dy_view = self.view(dy)?;
-                let dw_shape = MatmulShape {
-                    trans_a: true,
-                    ..MatmulShape::new(out, input, batch)
-                };
+                let shapes = LinearShapes::new(batch, input, out, accumulate_dx);
+                let dw_shape = shapes.dweight;
                 let mut dispatches = vec![
                     kernels::matmul::matmul(
                         ctx,
@@ -548,10 +550,7 @@ impl<'a> GpuExecutor<'a> {
                     kernels::reduce::sum_cols(ctx, &self.view(dbias)?, &dy_view, batch, out)?,
                 ];
                 if let Some(dx) = dx {
-                    let dx_shape = MatmulShape {
-                        accumulate: accumulate_dx,
-                        ..MatmulShape::new(batch, input, out)
-                    };
+                    let dx_shape = shapes.dx;
                     dispatches.push(kernels::matmul::matmul(
                         ctx,
                         &self.view(dx)?,

@@ -309,3 +309,33 @@ pub(crate) fn padded_order(rows: usize, batch: usize) -> Vec<u32> {
         .map(|i| if i < rows { i as u32 } else { 0 })
         .collect()
 }
+
+/// The three matrix multiplies of a linear layer y (batch, out) = x (batch, in) · Wᵀ + b,
+/// W stored (out, in), shared by both executors:
+/// forward y = x·Wᵀ; dweight (out, in) = dyᵀ·x; dx (batch, in) = dy·W (added to dx when
+/// `accumulate_dx`).
+pub struct LinearShapes {
+    pub forward: crate::cpu::matmul::MatmulShape,
+    pub dweight: crate::cpu::matmul::MatmulShape,
+    pub dx: crate::cpu::matmul::MatmulShape,
+}
+
+impl LinearShapes {
+    pub fn new(batch: usize, input: usize, out: usize, accumulate_dx: bool) -> Self {
+        use crate::cpu::matmul::MatmulShape;
+        LinearShapes {
+            forward: MatmulShape {
+                trans_b: true,
+                ..MatmulShape::new(batch, out, input)
+            },
+            dweight: MatmulShape {
+                trans_a: true,
+                ..MatmulShape::new(out, input, batch)
+            },
+            dx: MatmulShape {
+                accumulate: accumulate_dx,
+                ..MatmulShape::new(batch, input, out)
+            },
+        }
+    }
+}
