@@ -46,6 +46,22 @@ enum Command {
     Reconstruct(Box<PictureArgs>),
     /// A PNG grid of samples decoded from the prior N(0, I).
     Sample(Box<PictureArgs>),
+    /// Decode codes from a CSV or .npy file (one code per row) to images (.png) or rows
+    /// (.csv, .npy).
+    Decode(Box<DecodeArgs>),
+}
+
+#[derive(Args)]
+struct DecodeArgs {
+    #[command(flatten)]
+    model: UseArgs,
+    /// The codes: CSV (a header line is allowed) or .npy, one row of latent values each.
+    #[arg(long)]
+    codes: PathBuf,
+    /// Output: a .png grid (square images), else .csv or .npy rows (default:
+    /// <checkpoint>/decoded.png).
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -199,6 +215,7 @@ fn main() -> ExitCode {
         Command::Encode(args) => encode(&args),
         Command::Reconstruct(args) => reconstruct(&args),
         Command::Sample(args) => sample(&args),
+        Command::Decode(args) => decode(&args),
     };
     match result {
         Ok(code) => code,
@@ -745,5 +762,44 @@ fn eval(args: &EncodeArgs) -> Result<ExitCode, latent::Error> {
         test.rows,
         test.name
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn decode(args: &DecodeArgs) -> Result<ExitCode, latent::Error> {
+    let record = checkpoint::load_record(&args.model.checkpoint)?;
+    let (codes, width) = data::load_raw_rows(&args.codes)?;
+    if width != record.model.latent {
+        return Err(latent::Error::InvalidArgument(format!(
+            "{}: rows of {width} values, the model's codes have {}",
+            args.codes.display(),
+            record.model.latent
+        )));
+    }
+    let device = training_device(&args.model.gpu, args.model.cpu)?;
+    let device_arg = device.as_ref().map_or(Device::Cpu, Device::Gpu);
+    let decoded = latent::infer::decode(device_arg, &record.model, &args.model.checkpoint, &codes)?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.model.checkpoint.join("decoded.png"));
+    let rows = codes.len() / width;
+    if out.extension().is_some_and(|e| e == "png") {
+        let side = (record.model.input as f64).sqrt().round() as usize;
+        if side * side != record.model.input {
+            return Err(latent::Error::InvalidArgument(format!(
+                "{} values per row are not a square image: write .csv or .npy",
+                record.model.input
+            )));
+        }
+        latent::io::image::write_grid_png(
+            &out,
+            &decoded,
+            (side, side),
+            (rows as f64).sqrt().ceil() as usize,
+        )?;
+    } else {
+        latent::io::codes::write_rows(&out, &decoded, record.model.input)?;
+    }
+    println!("{rows} decoded rows in {}", out.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -295,6 +295,41 @@ fn encode_reconstruct_and_sample_write_their_files() {
         "eval {value} vs logged {logged}"
     );
     run(&["reconstruct", "--n", "6"]);
+    // decode the encoded codes back: as rows (CSV in, .npy out) and as a picture.
+    for (codes, out) in [("codes.csv", "decoded.npy"), ("codes.npy", "decoded.png")] {
+        let decode = latent(&[
+            "decode",
+            "--cpu",
+            "--checkpoint",
+            dir_arg,
+            "--codes",
+            dir.join(codes).to_str().unwrap(),
+            "--out",
+            dir.join(out).to_str().unwrap(),
+        ]);
+        assert!(decode.status.success(), "{}", text(&decode.stderr));
+    }
+    let decoded = std::fs::read(dir.join("decoded.npy")).unwrap();
+    let header_len = u16::from_le_bytes([decoded[8], decoded[9]]) as usize;
+    assert!(String::from_utf8_lossy(&decoded[10..10 + header_len]).contains("'shape': (180, 64)"));
+    assert_eq!(
+        &std::fs::read(dir.join("decoded.png")).unwrap()[..4],
+        b"\x89PNG"
+    );
+    let wrong = latent(&[
+        "decode",
+        "--cpu",
+        "--checkpoint",
+        dir_arg,
+        "--codes",
+        dir.join("loss.csv").to_str().unwrap(),
+    ]);
+    assert_eq!(
+        wrong.status.code(),
+        Some(2),
+        "codes of the wrong width: {}",
+        text(&wrong.stderr)
+    );
     run(&["sample", "--n", "9"]);
 
     // CSV: header and one row of 3 codes per test row (10 % of 1,797 digits: 180).

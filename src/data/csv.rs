@@ -50,6 +50,17 @@ pub fn load_csv(path: &Path, options: &CsvOptions) -> Result<Dataset> {
     )
 }
 
+/// The numbers of a CSV file as they are, unscaled (latent codes, say): (values row-major,
+/// width). Same checks as [`load_csv`]; no label column.
+pub fn load_csv_raw(path: &Path) -> Result<(Vec<f32>, usize)> {
+    let origin = path.display().to_string();
+    let table = parse_csv(&read_bytes(path)?, &origin, &CsvOptions::default())?;
+    Ok((
+        table.values.iter().map(|&v| v as f32).collect(),
+        table.width,
+    ))
+}
+
 /// (s, s) when `width` is s × s with s ≥ 2.
 fn square_shape(width: usize) -> Option<(usize, usize)> {
     let side = (width as f64).sqrt().round() as usize;

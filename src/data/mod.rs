@@ -17,14 +17,24 @@ pub mod npy;
 mod scaling;
 pub mod split;
 
-pub use csv::{load_csv, CsvOptions};
+pub use csv::{load_csv, load_csv_raw, CsvOptions};
 pub use digits::{load_digits, DIGITS_ATTRIBUTION};
 pub use idx::{load_mnist, mnist_dir};
-pub use npy::load_npy;
+pub use npy::{load_npy, load_npy_raw};
 pub use scaling::Scaling;
 pub use split::epoch_order;
 
 use crate::error::{Error, Result};
+
+/// Rows of numbers as they are, unscaled (latent codes, say), from a .npy file or else CSV:
+/// (values row-major, width).
+pub fn load_raw_rows(path: &std::path::Path) -> Result<(Vec<f32>, usize)> {
+    if path.extension().is_some_and(|e| e == "npy") {
+        load_npy_raw(path)
+    } else {
+        load_csv_raw(path)
+    }
+}
 
 /// The values of a data set, row-major (rows, width).
 #[derive(Clone, Debug, PartialEq)]

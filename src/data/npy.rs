@@ -21,19 +21,35 @@ const SUPPORTED: &str = "'|u1', '<f4', '<f8', '<i4', '<i8'";
 pub fn load_npy(path: &Path) -> Result<Dataset> {
     let origin = path.display().to_string();
     let bytes = read_bytes(path)?;
-    let (header, data) = split_header(&bytes, &origin)?;
-    let array = parse_header(&header, &origin)?;
+    let (values, image_shape) = read_array(&bytes, &origin)?;
+    let width = values.width;
+    let scaling = values.choose_scaling()?;
+    let pixels = values.pixels(&scaling)?;
+    let name = path
+        .file_name()
+        .map_or(origin.clone(), |name| name.to_string_lossy().into_owned());
+    Dataset::new(name, width, pixels, None, image_shape, scaling)
+}
+
+/// The header checked against the file length, and the values ready to read row by row;
+/// with the image shape for (n, h, w) arrays.
+fn read_array<'a>(
+    bytes: &'a [u8],
+    origin: &'a str,
+) -> Result<(Values<'a>, Option<(usize, usize)>)> {
+    let (header, data) = split_header(bytes, origin)?;
+    let array = parse_header(&header, origin)?;
     let Layout {
         rows,
         width,
         image_shape,
-    } = array.layout(&origin)?;
+    } = array.layout(origin)?;
     let expected = rows
         .checked_mul(width)
         .and_then(|count| count.checked_mul(array.descr.size()));
     if expected != Some(data.len()) {
         return Err(data_error(
-            &origin,
+            origin,
             format!(
                 "the data holds {} bytes; shape {} of {} needs {}",
                 data.len(),
@@ -43,18 +59,30 @@ pub fn load_npy(path: &Path) -> Result<Dataset> {
             ),
         ));
     }
-    let values = Values {
-        data,
-        descr: array.descr,
-        width,
-        origin: &origin,
-    };
-    let scaling = values.choose_scaling()?;
-    let pixels = values.pixels(&scaling)?;
-    let name = path
-        .file_name()
-        .map_or(origin.clone(), |name| name.to_string_lossy().into_owned());
-    Dataset::new(name, width, pixels, None, image_shape, scaling)
+    Ok((
+        Values {
+            data,
+            descr: array.descr,
+            width,
+            origin,
+        },
+        image_shape,
+    ))
+}
+
+/// The values of a .npy file as they are, unscaled (latent codes, say): (values row-major,
+/// width). Same checks as [`load_npy`].
+pub fn load_npy_raw(path: &Path) -> Result<(Vec<f32>, usize)> {
+    let origin = path.display().to_string();
+    let bytes = read_bytes(path)?;
+    let (values, _) = read_array(&bytes, &origin)?;
+    let mut row = Vec::with_capacity(values.width);
+    let mut out = Vec::with_capacity(values.data.len() / values.descr.size());
+    for (index, raw) in values.rows() {
+        values.row(index, raw, &mut row)?;
+        out.extend(row.iter().map(|&v| v as f32));
+    }
+    Ok((out, values.width))
 }
 
 /// The element types read.
