@@ -393,3 +393,32 @@ fn encode_reconstruct_and_sample_write_their_files() {
         std::fs::remove_dir_all(&ae_dir),
     );
 }
+
+#[test]
+fn a_diverging_run_stops_with_a_clear_message_and_writes_nothing() {
+    let dir = temp_dir("diverge");
+    // Adam at lr 1e4 sends the VAE's logvar so high that e^logvar overflows within 10 steps.
+    let out = latent(&[
+        "train",
+        "--cpu",
+        "--data",
+        "digits",
+        "--lr",
+        "1e4",
+        "--epochs",
+        "3",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("the loss became"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        !dir.join("model.safetensors").exists(),
+        "a diverged epoch was checkpointed"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
