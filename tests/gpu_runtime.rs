@@ -254,3 +254,27 @@ fn a_run_too_long_for_the_adam_table_is_an_error() {
         result.err()
     );
 }
+
+#[test]
+fn a_host_applications_own_device_runs_latent_kernels() {
+    if common::gpu("a_host_applications_own_device_runs_latent_kernels").is_none() {
+        return;
+    }
+    // The host creates its instance, adapter and device with plain wgpu…
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+    let adapter =
+        pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions::default()))
+            .unwrap();
+    let (device, queue) =
+        pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor::default())).unwrap();
+    // …and hands them to latent.
+    let ctx = latent::gpu::GpuContext::from_device(device, queue, adapter.get_info());
+    let x = ctx.upload("x", &[-2.0f32, 3.0, -0.5, 1.5]).unwrap();
+    let y = ctx.create_buffer("y", 4).unwrap();
+    let dispatch = Activation::Relu.forward(&ctx, &y, &x, 4).unwrap();
+    run(&ctx, "relu on a host device", &[&dispatch]).unwrap();
+    assert_eq!(
+        ctx.read_buffer::<f32>(&y).unwrap(),
+        vec![0.0, 3.0, 0.0, 1.5]
+    );
+}
