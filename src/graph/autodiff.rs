@@ -95,6 +95,25 @@ impl Differentiator<'_> {
         (g, accumulate)
     }
 
+    /// `write` for μ and logvar together: the KL and reparameterization kernels take one
+    /// accumulate flag for both, so both gradients must be new or both already written.
+    fn write_pair(
+        &mut self,
+        mu: TensorId,
+        logvar: TensorId,
+        op: &'static str,
+    ) -> Result<(TensorId, TensorId, bool)> {
+        let (dmu, accumulate) = self.write(mu);
+        let (dlogvar, accumulate_logvar) = self.write(logvar);
+        if accumulate != accumulate_logvar {
+            return Err(shape_error(
+                op,
+                "μ and logvar must both feed, or both not feed, other ops",
+            ));
+        }
+        Ok((dmu, dlogvar, accumulate))
+    }
+
     /// Like `write`, for backward kernels that can only overwrite.
     fn write_once(&mut self, t: TensorId, op: &'static str) -> Result<TensorId> {
         let (g, accumulate) = self.write(t);
@@ -146,18 +165,11 @@ pub fn differentiate(graph: &mut Graph) -> Result<Vec<GradOp>> {
                     continue;
                 }
                 if kind == LossKind::Kl {
-                    let (dmu, acc_mu) = d.write(a);
-                    let (dlogvar, acc_lv) = d.write(b);
-                    if acc_mu != acc_lv {
-                        return Err(shape_error(
-                            "kl",
-                            "μ and logvar must both feed, or both not feed, other ops",
-                        ));
-                    }
+                    let (dmu, dlogvar, accumulate) = d.write_pair(a, b, "kl")?;
                     backward.push(GradOp::Kl {
                         dmu,
                         dlogvar,
-                        accumulate: acc_mu,
+                        accumulate,
                         mu: a,
                         logvar: b,
                         scale: weight,
@@ -177,18 +189,11 @@ pub fn differentiate(graph: &mut Graph) -> Result<Vec<GradOp>> {
                 z, eps, mu, logvar, ..
             } => {
                 let Some(dz) = d.incoming(z) else { continue };
-                let (dmu, acc_mu) = d.write(mu);
-                let (dlogvar, acc_lv) = d.write(logvar);
-                if acc_mu != acc_lv {
-                    return Err(shape_error(
-                        "reparameterize",
-                        "μ and logvar must both feed, or both not feed, other ops",
-                    ));
-                }
+                let (dmu, dlogvar, accumulate) = d.write_pair(mu, logvar, "reparameterize")?;
                 backward.push(GradOp::Reparameterize {
                     dmu,
                     dlogvar,
-                    accumulate: acc_mu,
+                    accumulate,
                     eps,
                     logvar,
                     dz,
