@@ -94,3 +94,22 @@ fn every_shader_file_is_registered() {
         "shaders/*.wgsl and kernels::SHADERS differ"
     );
 }
+
+#[test]
+fn kernel_variants_in_dev_validate_and_translate_too() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/dev");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(dir).expect("dev/ exists") {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "wgsl") {
+            let source = std::fs::read_to_string(&path).unwrap();
+            translate(
+                &path.display().to_string(),
+                &source,
+                &PipelineConstants::default(),
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 0, "no variants found in dev/");
+}
