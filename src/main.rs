@@ -565,7 +565,14 @@ fn train(args: &TrainArgs) -> Result<ExitCode, latent::Error> {
                 let _ = std::io::stderr().flush();
             }
         };
-        let report = trainer.run_epoch(10, &mut progress)?;
+        // The loss is read back from the GPU only for the progress line: about 30 times an
+        // epoch on a terminal, never otherwise.
+        let progress_every = if interactive {
+            (trainer.steps_per_epoch() / 30).max(1)
+        } else {
+            0
+        };
+        let report = trainer.run_epoch(progress_every, &mut progress)?;
         if interactive {
             eprint!("\r{:100}\r", "");
         }
