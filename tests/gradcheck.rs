@@ -9,7 +9,7 @@ mod common;
 
 use latent::cpu::matmul::MatmulShape;
 use latent::cpu::reparameterize::NoiseKey;
-use latent::cpu::{activation, bce, kl, matmul, mse, reduce, reparameterize};
+use latent::cpu::{activation, bce, kl, kl_sparsity, l1, matmul, mse, reduce, reparameterize};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -193,6 +193,45 @@ fn kl_backward_matches_finite_differences() {
     kl::kl_backward(&mut dmu, &mut dlogvar, &mu, &logvar, scale, false).unwrap();
     assert_gradient("kl dmu", &mu, &dmu, &|x| loss(x, &logvar), seed);
     assert_gradient("kl dlogvar", &logvar, &dlogvar, &|x| loss(&mu, x), seed);
+}
+
+#[test]
+fn l1_backward_matches_finite_differences() {
+    let (mut rng, seed) = rng();
+    let (rows, cols) = (4, 7);
+    // Away from 0, where |x| has no derivative.
+    let x: Vec<f64> = random(&mut rng, rows * cols, 0.05, 1.0)
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| if i % 3 == 0 { -v } else { v })
+        .collect();
+    let scale = 0.3;
+    let loss = |x: &[f64]| {
+        let mut per_row = vec![0.0; rows];
+        l1::l1_forward(&mut per_row, x, rows, cols).unwrap();
+        scale * per_row.iter().sum::<f64>()
+    };
+    let mut dx = vec![0.0; rows * cols];
+    l1::l1_backward(&mut dx, &x, scale, false).unwrap();
+    assert_gradient("l1", &x, &dx, &loss, seed);
+}
+
+#[test]
+fn kl_sparsity_backward_matches_finite_differences() {
+    let (mut rng, seed) = rng();
+    let (rows, cols, rho) = (5, 6, 0.05);
+    let x = random(&mut rng, rows * cols, 0.02, 0.6);
+    let scale = 0.4;
+    let loss = |x: &[f64]| {
+        let (mut per_row, mut rho_hat) = (vec![0.0; rows], vec![0.0; cols]);
+        kl_sparsity::kl_sparsity_forward(&mut per_row, &mut rho_hat, x, rows, cols, rho).unwrap();
+        scale * per_row.iter().sum::<f64>()
+    };
+    let (mut per_row, mut rho_hat) = (vec![0.0; rows], vec![0.0; cols]);
+    kl_sparsity::kl_sparsity_forward(&mut per_row, &mut rho_hat, &x, rows, cols, rho).unwrap();
+    let mut dx = vec![0.0; rows * cols];
+    kl_sparsity::kl_sparsity_backward(&mut dx, &rho_hat, rows, rho, scale, false).unwrap();
+    assert_gradient("kl_sparsity", &x, &dx, &loss, seed);
 }
 
 #[test]

@@ -61,6 +61,16 @@ fn kl_matches_cpu() {
 }
 
 #[test]
+fn corrupt_matches_cpu() {
+    check("corrupt_matches_cpu", Family::Corrupt);
+}
+
+#[test]
+fn sparsity_penalties_match_cpu() {
+    check("sparsity_penalties_match_cpu", Family::Sparsity);
+}
+
+#[test]
 fn adam_matches_cpu() {
     check("adam_matches_cpu", Family::Adam);
 }

@@ -7,8 +7,11 @@
 pub mod activation;
 pub mod adam;
 pub mod bce;
+pub mod corrupt;
 pub mod gather;
 pub mod kl;
+pub mod kl_sparsity;
+pub mod l1;
 pub mod matmul;
 pub mod mse;
 pub mod philox;

@@ -6,8 +6,11 @@
 pub mod activation;
 pub mod adam;
 pub mod bce;
+pub mod corrupt;
 pub mod gather;
 pub mod kl;
+pub mod kl_sparsity;
+pub mod l1;
 pub mod matmul;
 pub mod mse;
 pub mod philox;
@@ -59,6 +62,9 @@ pub const SHADERS: &[Shader] = &[
     philox::SHADER,
     reparameterize::SHADER,
     kl::SHADER,
+    corrupt::SHADER,
+    l1::SHADER,
+    kl_sparsity::SHADER,
     adam::SHADER,
     sgd::SHADER,
     gather::SHADER,

@@ -8,6 +8,7 @@
 //! relative bounds of a few 1e-6, or absolute ones where the spec says absolute.
 
 use crate::cpu;
+use crate::cpu::corrupt::Noise;
 use crate::cpu::matmul::MatmulShape;
 use crate::cpu::reparameterize::NoiseKey;
 use crate::error::Result;
@@ -28,6 +29,8 @@ pub enum Family {
     Philox,
     Reparameterize,
     Kl,
+    Corrupt,
+    Sparsity,
     Adam,
     Sgd,
     Gather,
@@ -35,7 +38,7 @@ pub enum Family {
 }
 
 impl Family {
-    pub const ALL: [Family; 12] = [
+    pub const ALL: [Family; 14] = [
         Family::Matmul,
         Family::Reduce,
         Family::Activation,
@@ -44,6 +47,8 @@ impl Family {
         Family::Philox,
         Family::Reparameterize,
         Family::Kl,
+        Family::Corrupt,
+        Family::Sparsity,
         Family::Adam,
         Family::Sgd,
         Family::Gather,
@@ -189,6 +194,40 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
             }
             for &(rows, cols) in &sizes {
                 push("kl", format!("{rows}x{cols}"), check_kl(v, rows, cols));
+            }
+        }
+        Family::Corrupt => {
+            let mut sizes = vec![1, 5, 127 * 33];
+            if full {
+                sizes.push(128 * 784);
+            }
+            let noises = [
+                Noise::Gaussian { sigma: 0.5 },
+                Noise::Masking { p: 0.3 },
+                Noise::SaltAndPepper { p: 0.2 },
+            ];
+            for &n in &sizes {
+                for noise in noises {
+                    push(
+                        "corrupt",
+                        format!("{noise} {n}"),
+                        check_corrupt(v, noise, n),
+                    );
+                }
+            }
+        }
+        Family::Sparsity => {
+            let mut sizes = vec![(1, 1), (127, 33), (3, 300)];
+            if full {
+                sizes.push((128, 32));
+            }
+            for &(rows, cols) in &sizes {
+                push("l1", format!("{rows}x{cols}"), check_l1(v, rows, cols));
+                push(
+                    "kl_sparsity",
+                    format!("{rows}x{cols}"),
+                    check_kl_sparsity(v, rows, cols),
+                );
             }
         }
         Family::Adam => {
@@ -737,6 +776,136 @@ fn check_kl(v: &mut Validator, rows: usize, cols: usize) -> Result<CheckResult> 
         },
     ];
     v.finish("kl", format!("{rows}x{cols}"), &[&fwd, &bwd], outputs)
+}
+
+fn check_corrupt(v: &mut Validator, noise: Noise, n: usize) -> Result<CheckResult> {
+    let x = v.random(n, 0.0, 1.0);
+    let key = NoiseKey {
+        seed: 0x0dae_5eed ^ v.seed,
+        step: 11,
+        stream: 2,
+    };
+    let mut y = vec![0.0; n];
+    cpu::corrupt::corrupt(&mut y, &x, noise, key)?;
+    let (gx, step) = (v.upload("x", &x)?, v.upload("step", &[key.step])?);
+    let gy = v.poisoned("y", n)?;
+    let d = kernels::corrupt::corrupt(v.ctx, &gy, &gx, &step, n, noise, key)?;
+    // Masking and salt and pepper compare the same 24-bit uniforms (exact in f32) with p:
+    // identical results. Gaussian: Box-Muller's ε is within 3e-3 absolute (the spec's sin
+    // and cos bound times a radius of at most 5.8, as for reparameterize), times σ; the
+    // clamp to [0, 1] only shrinks a difference.
+    let allowed = match noise {
+        Noise::Gaussian { sigma } => abs_rel(3e-3 * sigma + 1e-6, 0.0),
+        _ => abs_rel(0.0, 0.0),
+    };
+    let outputs = vec![Output {
+        name: "y",
+        gpu: &gy,
+        cpu: y,
+        allowed: Box::new(allowed),
+    }];
+    v.finish("corrupt", format!("{noise} {n}"), &[&d], outputs)
+}
+
+fn check_l1(v: &mut Validator, rows: usize, cols: usize) -> Result<CheckResult> {
+    let x = v.random(rows * cols, -1.0, 1.0);
+    let start_dx = v.random(rows * cols, -1.0, 1.0);
+    let scale = 0.01;
+    let mut loss = vec![0.0; rows];
+    cpu::l1::l1_forward(&mut loss, &x, rows, cols)?;
+    // The backward adds to a gradient, as the sparse autoencoder's code uses it.
+    let mut dx = start_dx.clone();
+    cpu::l1::l1_backward(&mut dx, &x, scale, true)?;
+    let gx = v.upload("x", &x)?;
+    let (gloss, gdx) = (v.poisoned("loss", rows)?, v.upload("dx", &start_dx)?);
+    let fwd = kernels::l1::l1_forward(v.ctx, &gloss, &gx, rows, cols)?;
+    let bwd = kernels::l1::l1_backward(v.ctx, &gdx, &gx, rows, cols, scale, true)?;
+    // Forward: a sum of `cols` non-negative terms in two orders. Backward: ±scale (exact)
+    // plus the start, one rounding.
+    let outputs = vec![
+        Output {
+            name: "loss",
+            gpu: &gloss,
+            cpu: loss,
+            allowed: Box::new(move |_, c: f32| sum_bound(cols, c.abs())),
+        },
+        Output {
+            name: "dx",
+            gpu: &gdx,
+            cpu: dx,
+            allowed: Box::new(abs_rel(0.0, UNIT_ROUNDOFF)),
+        },
+    ];
+    v.finish("l1", format!("{rows}x{cols}"), &[&fwd, &bwd], outputs)
+}
+
+fn check_kl_sparsity(v: &mut Validator, rows: usize, cols: usize) -> Result<CheckResult> {
+    let rho = 0.05;
+    // A sigmoid code's range, kept off the clamp at ε.
+    let x = v.random(rows * cols, 0.02, 0.98);
+    let start_dx = v.random(rows * cols, -1.0, 1.0);
+    let scale = 0.1 / rows as f32;
+    let (mut loss, mut rho_hat) = (vec![0.0; rows], vec![0.0; cols]);
+    cpu::kl_sparsity::kl_sparsity_forward(&mut loss, &mut rho_hat, &x, rows, cols, rho)?;
+    let mut dx = start_dx.clone();
+    cpu::kl_sparsity::kl_sparsity_backward(&mut dx, &rho_hat, rows, rho, scale, true)?;
+    let gx = v.upload("x", &x)?;
+    let (gloss, grho_hat) = (v.poisoned("loss", rows)?, v.poisoned("rho_hat", cols)?);
+    let gdx = v.upload("dx", &start_dx)?;
+    // The backward reads the CPU's ρ̂ so that it is checked on its own.
+    let rho_hat_given = v.upload("rho_hat given", &rho_hat)?;
+    let fwd =
+        kernels::kl_sparsity::kl_sparsity_forward(v.ctx, &gloss, &grho_hat, &gx, rows, cols, rho)?;
+    let bwd = kernels::kl_sparsity::kl_sparsity_backward(
+        v.ctx,
+        &gdx,
+        &rho_hat_given,
+        rows,
+        cols,
+        rho,
+        scale,
+        true,
+    )?;
+    // ρ̂: a column sum of `rows` terms in [0, 1] and a division: sum_bound + u, relative.
+    // Loss: Σ_c of terms whose derivative in ρ̂ is at most ρ/0.02 + 1/0.02 = 53, so ρ̂'s error
+    // moves each by 53·Δρ̂; the logs add a few ULP of terms up to 4: 1e-5 per column; then a
+    // sum of `cols` terms in two orders.
+    let rho_hat_bound =
+        move |_, c: f32| sum_bound(rows, rows as f32 * c) / rows as f32 + 2.0 * UNIT_ROUNDOFF * c;
+    let loss_bound = move |_, c: f32| {
+        cols as f32
+            * (53.0 * (sum_bound(rows, rows as f32) / rows as f32 + 2.0 * UNIT_ROUNDOFF) + 1e-5)
+            + sum_bound(cols, c.abs())
+    };
+    // Backward: two divisions, a sum, a product and the add to the start: 6u relative of
+    // terms up to 53·scale, plus the add's rounding.
+    let dx_bound = abs_rel(6.0 * UNIT_ROUNDOFF * 53.0 * scale, 2.0 * UNIT_ROUNDOFF);
+    let outputs = vec![
+        Output {
+            name: "loss",
+            gpu: &gloss,
+            cpu: loss,
+            allowed: Box::new(loss_bound),
+        },
+        Output {
+            name: "rho_hat",
+            gpu: &grho_hat,
+            cpu: rho_hat,
+            allowed: Box::new(rho_hat_bound),
+        },
+        Output {
+            name: "dx",
+            gpu: &gdx,
+            cpu: dx,
+            allowed: Box::new(dx_bound),
+        },
+    ];
+    v.finish(
+        "kl_sparsity",
+        format!("{rows}x{cols}"),
+        &[&fwd, &bwd],
+        outputs,
+    )
 }
 
 fn check_adam(v: &mut Validator, n: usize, step: u32) -> Result<CheckResult> {
