@@ -113,3 +113,59 @@ pub fn prior_codes(model: &ModelConfig, rows: usize, seed: u64) -> Vec<f32> {
         .map(|z| z as f32)
         .collect()
 }
+
+/// A denoising run over a data set: the corrupted rows, the model's reconstructions of them,
+/// and the mean squared error per value of each against the clean rows.
+#[derive(Clone, Debug)]
+pub struct Denoised {
+    pub noisy: Vec<f32>,
+    pub denoised: Vec<f32>,
+    pub noisy_mse: f64,
+    pub denoised_mse: f64,
+}
+
+/// Corrupts every row of `data` with `noise` (Philox keyed by `seed`, as in training) and
+/// reconstructs the corrupted rows: what a denoising autoencoder is for. Works with any
+/// model of the right width, so a plain autoencoder can be compared on the same noise.
+pub fn denoise(
+    device: Device,
+    model: &ModelConfig,
+    checkpoint_dir: &Path,
+    data: TrainData,
+    noise: crate::cpu::corrupt::Noise,
+    seed: u64,
+) -> Result<Denoised> {
+    data.check()?;
+    let clean: Vec<f32> = match data.samples {
+        Samples::U8(bytes) => bytes.iter().map(|&b| f32::from(b) / 255.0).collect(),
+        Samples::F32(values) => values.to_vec(),
+    };
+    let mut noisy = vec![0.0; clean.len()];
+    let key = crate::cpu::reparameterize::NoiseKey {
+        seed,
+        step: 0,
+        stream: crate::model::NOISE_STREAM,
+    };
+    crate::cpu::corrupt::corrupt(&mut noisy, &clean, noise, key)?;
+    let noisy_data = TrainData {
+        samples: Samples::F32(&noisy),
+        ..data
+    };
+    let denoised = reconstruct(device, model, checkpoint_dir, noisy_data)?;
+    Ok(Denoised {
+        noisy_mse: mean_squared_error(&noisy, &clean),
+        denoised_mse: mean_squared_error(&denoised, &clean),
+        noisy,
+        denoised,
+    })
+}
+
+/// Mean of (a − b)² over every value, in f64.
+pub fn mean_squared_error(a: &[f32], b: &[f32]) -> f64 {
+    let sum: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
+        .sum();
+    sum / a.len().max(1) as f64
+}

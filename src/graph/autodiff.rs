@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::error::{shape_error, Result};
-use crate::graph::{Graph, LossKind, Op, Role, TensorId};
+use crate::graph::{Graph, LossKind, Op, Penalty, Role, TensorId};
 use crate::kernels::activation::Activation;
 
 /// A backward op. `scale` is dL/dΣ per-row loss (the loss term's weight).
@@ -46,6 +46,7 @@ pub enum GradOp {
         b: TensorId,
         scale: f32,
     },
+    Penalty(PenaltyGrad),
     /// dmu (+)= scale·μ, dlogvar (+)= scale·½(e^logvar − 1).
     Kl {
         dmu: TensorId,
@@ -128,6 +129,17 @@ impl Differentiator<'_> {
     }
 }
 
+/// dx (+)= scale · ∂penalty/∂x (for KL sparsity, from the saved batch means rho_hat).
+#[derive(Clone, Debug)]
+pub struct PenaltyGrad {
+    pub penalty: Penalty,
+    pub dx: TensorId,
+    pub accumulate: bool,
+    pub x: TensorId,
+    pub rho_hat: Option<TensorId>,
+    pub scale: f32,
+}
+
 /// Adds gradient tensors to `graph` and returns the backward ops, in execution order.
 pub fn differentiate(graph: &mut Graph) -> Result<Vec<GradOp>> {
     let mut requires_grad: Vec<bool> = graph
@@ -185,6 +197,34 @@ pub fn differentiate(graph: &mut Graph) -> Result<Vec<GradOp>> {
                     });
                 }
             }
+            Op::Corrupt { x, .. } => {
+                if d.requires_grad[x.0] {
+                    return Err(shape_error(
+                        "corrupt",
+                        "only data can be corrupted, not a value computed from parameters",
+                    ));
+                }
+            }
+            Op::Penalty {
+                penalty,
+                rho_hat,
+                x,
+                weight,
+                ..
+            } => {
+                if !d.requires_grad[x.0] {
+                    continue;
+                }
+                let (dx, accumulate) = d.write(x);
+                backward.push(GradOp::Penalty(PenaltyGrad {
+                    penalty,
+                    dx,
+                    accumulate,
+                    x,
+                    rho_hat,
+                    scale: weight,
+                }));
+            }
             Op::Reparameterize {
                 z, eps, mu, logvar, ..
             } => {
@@ -240,6 +280,13 @@ pub fn op_io(op: &Op) -> (Vec<TensorId>, Vec<TensorId>) {
             z, eps, mu, logvar, ..
         } => (vec![z, eps], vec![mu, logvar]),
         Op::Loss { per_row, a, b, .. } => (vec![per_row], vec![a, b]),
+        Op::Corrupt { y, x, .. } => (vec![y], vec![x]),
+        Op::Penalty {
+            per_row,
+            rho_hat,
+            x,
+            ..
+        } => (std::iter::once(per_row).chain(rho_hat).collect(), vec![x]),
     }
 }
 
@@ -281,6 +328,13 @@ pub fn grad_op_io(op: &GradOp) -> (Vec<TensorId>, Vec<TensorId>) {
             (vec![dmu, dlogvar], inputs)
         }
         GradOp::Loss { da, a, b, .. } => (vec![da], vec![a, b]),
+        GradOp::Penalty(ref p) => {
+            let mut inputs: Vec<TensorId> = std::iter::once(p.x).chain(p.rho_hat).collect();
+            if p.accumulate {
+                inputs.push(p.dx);
+            }
+            (vec![p.dx], inputs)
+        }
         GradOp::Kl {
             dmu,
             dlogvar,

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::graph::autodiff::GradOp;
 use crate::graph::plan::{Location, Plan};
 use crate::graph::{
-    padded_order, LinearShapes, LossKind, Op, RunConfig, Samples, TensorId, TrainData,
+    padded_order, LinearShapes, LossKind, Op, Penalty, RunConfig, Samples, TensorId, TrainData,
 };
 use crate::kernels::activation::Activation;
 
@@ -393,7 +393,52 @@ impl<'a, T: Float> CpuExecutor<'a, T> {
                         cpu::bce::bce_forward(out, e.tensor(a), e.tensor(b), rows, cols)
                     }
                     LossKind::Kl => cpu::kl::kl_forward(out, e.tensor(a), e.tensor(b), rows, cols),
+                    LossKind::L1 | LossKind::KlSparsity => Err(penalty_as_loss(kind)),
                 })
+            }
+            Op::Corrupt {
+                y,
+                x,
+                noise,
+                stream,
+            } => {
+                let key = NoiseKey {
+                    seed,
+                    step: self.state[0],
+                    stream,
+                };
+                self.write(y, |out, e| {
+                    cpu::corrupt::corrupt(out, e.tensor(x), noise, key)
+                })
+            }
+            Op::Penalty {
+                penalty,
+                per_row,
+                rho_hat,
+                x,
+                ..
+            } => {
+                let (rows, cols) = (graph.tensor(x).rows, graph.tensor(x).cols);
+                match (penalty, rho_hat) {
+                    (Penalty::KlSparsity { rho }, Some(rho_hat)) => {
+                        let mut means = self.take(rho_hat);
+                        let result = self.write(per_row, |out, e| {
+                            cpu::kl_sparsity::kl_sparsity_forward(
+                                out,
+                                &mut means,
+                                e.tensor(x),
+                                rows,
+                                cols,
+                                rho,
+                            )
+                        });
+                        self.put(rho_hat, means);
+                        result
+                    }
+                    _ => self.write(per_row, |out, e| {
+                        cpu::l1::l1_forward(out, e.tensor(x), rows, cols)
+                    }),
+                }
             }
         }
     }
@@ -466,6 +511,25 @@ impl<'a, T: Float> CpuExecutor<'a, T> {
                     _ => cpu::mse::mse_backward(g, e.tensor(a), e.tensor(b), scale),
                 })
             }
+            GradOp::Penalty(ref p) => {
+                let scale = cpu::lit::<T>(f64::from(p.scale));
+                let rows = graph.tensor(p.x).rows;
+                match (p.penalty, p.rho_hat) {
+                    (Penalty::KlSparsity { rho }, Some(rho_hat)) => self.write(p.dx, |g, e| {
+                        cpu::kl_sparsity::kl_sparsity_backward(
+                            g,
+                            e.tensor(rho_hat),
+                            rows,
+                            rho,
+                            scale,
+                            p.accumulate,
+                        )
+                    }),
+                    _ => self.write(p.dx, |g, e| {
+                        cpu::l1::l1_backward(g, e.tensor(p.x), scale, p.accumulate)
+                    }),
+                }
+            }
             GradOp::Kl {
                 dmu,
                 dlogvar,
@@ -491,6 +555,15 @@ impl<'a, T: Float> CpuExecutor<'a, T> {
             }
         }
     }
+}
+
+/// The error for a penalty's loss kind on a Loss op (graphs built through
+/// `Graph::penalty` never have one).
+pub(crate) fn penalty_as_loss(kind: LossKind) -> Error {
+    crate::error::shape_error(
+        kind.name(),
+        "a penalty takes one tensor: use Graph::penalty",
+    )
 }
 
 fn activation_forward<T: Float>(kind: Activation, y: &mut [T], x: &[T]) -> Result<()> {

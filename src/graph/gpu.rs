@@ -4,12 +4,13 @@
 //! The step counter and the batch cursor live on the GPU; losses accumulate there and are
 //! read back only when asked for.
 
+use crate::cpu::reparameterize::NoiseKey;
 use crate::error::{Error, Result};
 use crate::gpu::{pack_bytes, GpuBuffer, GpuContext};
 use crate::graph::autodiff::GradOp;
 use crate::graph::plan::{Location, Plan};
 use crate::graph::{
-    padded_order, LinearShapes, LossKind, Op, RunConfig, Samples, TensorId, TrainData,
+    padded_order, LinearShapes, LossKind, Op, Penalty, RunConfig, Samples, TensorId, TrainData,
 };
 use crate::kernels::{self, gather::GatherSource, Dispatch};
 
@@ -515,6 +516,48 @@ impl<'a> GpuExecutor<'a> {
                     LossKind::Mse => kernels::mse::mse_forward(ctx, &out, &a, &b, rows, cols)?,
                     LossKind::Bce => kernels::bce::bce_forward(ctx, &out, &a, &b, rows, cols)?,
                     LossKind::Kl => kernels::kl::kl_forward(ctx, &out, &a, &b, rows, cols)?,
+                    LossKind::L1 | LossKind::KlSparsity => {
+                        return Err(super::cpu::penalty_as_loss(kind))
+                    }
+                }
+            }
+            Op::Corrupt {
+                y,
+                x,
+                noise,
+                stream,
+            } => {
+                let key = NoiseKey {
+                    seed,
+                    step: 0,
+                    stream,
+                };
+                let n = graph.tensor(y).len();
+                let (y, x) = (self.view(y)?, self.view(x)?);
+                kernels::corrupt::corrupt(ctx, &y, &x, state, n, noise, key)?
+            }
+            Op::Penalty {
+                penalty,
+                per_row,
+                rho_hat,
+                x,
+                ..
+            } => {
+                let (rows, cols) = (graph.tensor(x).rows, graph.tensor(x).cols);
+                let (out, x) = (self.view(per_row)?, self.view(x)?);
+                match (penalty, rho_hat) {
+                    (Penalty::KlSparsity { rho }, Some(rho_hat)) => {
+                        kernels::kl_sparsity::kl_sparsity_forward(
+                            ctx,
+                            &out,
+                            &self.view(rho_hat)?,
+                            &x,
+                            rows,
+                            cols,
+                            rho,
+                        )?
+                    }
+                    _ => kernels::l1::l1_forward(ctx, &out, &x, rows, cols)?,
                 }
             }
         };
@@ -603,6 +646,33 @@ impl<'a> GpuExecutor<'a> {
                         kernels::bce::bce_backward(ctx, &da, &a, &b, rows, cols, scale)?
                     }
                     _ => kernels::mse::mse_backward(ctx, &da, &a, &b, rows, cols, scale)?,
+                }])
+            }
+            GradOp::Penalty(ref p) => {
+                let (rows, cols) = (graph.tensor(p.x).rows, graph.tensor(p.x).cols);
+                let dx = self.view(p.dx)?;
+                Ok(vec![match (p.penalty, p.rho_hat) {
+                    (Penalty::KlSparsity { rho }, Some(rho_hat)) => {
+                        kernels::kl_sparsity::kl_sparsity_backward(
+                            ctx,
+                            &dx,
+                            &self.view(rho_hat)?,
+                            rows,
+                            cols,
+                            rho,
+                            p.scale,
+                            p.accumulate,
+                        )?
+                    }
+                    _ => kernels::l1::l1_backward(
+                        ctx,
+                        &dx,
+                        &self.view(p.x)?,
+                        rows,
+                        cols,
+                        p.scale,
+                        p.accumulate,
+                    )?,
                 }])
             }
             GradOp::Kl {

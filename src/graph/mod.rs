@@ -9,6 +9,7 @@ pub mod cpu;
 pub mod gpu;
 pub mod plan;
 
+use crate::cpu::corrupt::Noise;
 use crate::error::{shape_error, Error, Result};
 use crate::kernels::activation::Activation;
 
@@ -59,6 +60,10 @@ pub enum LossKind {
     Bce,
     /// KL(N(a, e^b) ‖ N(0, 1)) with a = μ, b = logvar.
     Kl,
+    /// Σ_c |x|, the sparse autoencoder's L1 penalty on its code.
+    L1,
+    /// Σ_c KL(ρ ‖ ρ̂_c) over the batch's mean activations ρ̂, in every row.
+    KlSparsity,
 }
 
 impl LossKind {
@@ -67,6 +72,27 @@ impl LossKind {
             LossKind::Mse => "mse",
             LossKind::Bce => "bce",
             LossKind::Kl => "kl",
+            LossKind::L1 => "l1",
+            LossKind::KlSparsity => "sparsity",
+        }
+    }
+}
+
+/// A penalty on one tensor (a code), added to the training loss like a loss term.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Penalty {
+    /// Σ_c |x| per row.
+    L1,
+    /// Σ_c KL(ρ ‖ ρ̂_c), ρ̂ the batch mean of each column of a code in (0, 1).
+    KlSparsity { rho: f32 },
+}
+
+impl Penalty {
+    /// The loss term it adds.
+    pub fn kind(self) -> LossKind {
+        match self {
+            Penalty::L1 => LossKind::L1,
+            Penalty::KlSparsity { .. } => LossKind::KlSparsity,
         }
     }
 }
@@ -93,6 +119,23 @@ pub enum Op {
         mu: TensorId,
         logvar: TensorId,
         stream: u32,
+    },
+    /// y = x corrupted by `noise` drawn from (seed, step, `stream`, element): the denoising
+    /// autoencoder's input. x is data, so nothing flows back.
+    Corrupt {
+        y: TensorId,
+        x: TensorId,
+        noise: Noise,
+        stream: u32,
+    },
+    /// per_row (batch, 1) = the penalty of each row of x; the training loss adds
+    /// weight · Σ per_row. The KL sparsity penalty saves the batch means in `rho_hat` (1, cols).
+    Penalty {
+        penalty: Penalty,
+        per_row: TensorId,
+        rho_hat: Option<TensorId>,
+        x: TensorId,
+        weight: f32,
     },
     /// per_row (batch, 1) = the loss of each row; the training loss adds weight · Σ per_row.
     Loss {
@@ -231,6 +274,48 @@ impl Graph {
             per_row,
             a,
             b,
+            weight,
+        });
+        Ok(per_row)
+    }
+
+    /// x corrupted by `noise` (Philox stream `stream`), for a denoising autoencoder.
+    pub fn corrupt(&mut self, x: TensorId, noise: Noise, stream: u32) -> Result<TensorId> {
+        noise.check()?;
+        let (rows, cols) = (self.tensor(x).rows, self.tensor(x).cols);
+        let name = format!("{}.noisy", self.tensor(x).name);
+        let y = self.add(name, rows, cols, Role::Value);
+        self.ops.push(Op::Corrupt {
+            y,
+            x,
+            noise,
+            stream,
+        });
+        Ok(y)
+    }
+
+    /// A penalty term on x adding weight · Σ per-row penalty to the training loss.
+    pub fn penalty(&mut self, penalty: Penalty, x: TensorId, weight: f32) -> Result<TensorId> {
+        if !weight.is_finite() {
+            return Err(Error::InvalidArgument(format!(
+                "{} penalty weight {weight}",
+                penalty.kind().name()
+            )));
+        }
+        if let Penalty::KlSparsity { rho } = penalty {
+            crate::cpu::kl_sparsity::check_rho(rho)?;
+        }
+        let (rows, cols) = (self.tensor(x).rows, self.tensor(x).cols);
+        let per_row = self.add(penalty.kind().name(), rows, 1, Role::Value);
+        let rho_hat = match penalty {
+            Penalty::KlSparsity { .. } => Some(self.add("rho_hat", 1, cols, Role::Value)),
+            Penalty::L1 => None,
+        };
+        self.ops.push(Op::Penalty {
+            penalty,
+            per_row,
+            rho_hat,
+            x,
             weight,
         });
         Ok(per_row)

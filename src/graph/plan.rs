@@ -64,6 +64,16 @@ impl Plan {
                     per_row,
                     weight,
                 }),
+                Op::Penalty {
+                    penalty,
+                    per_row,
+                    weight,
+                    ..
+                } => Some(LossTerm {
+                    kind: penalty.kind(),
+                    per_row,
+                    weight,
+                }),
                 _ => None,
             })
             .collect();

@@ -5,10 +5,14 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+pub use crate::cpu::corrupt::Noise;
 use crate::error::{Error, Result};
 use crate::graph::plan::{Location, Plan};
-use crate::graph::{Graph, LossKind, Role, TensorId};
+use crate::graph::{Graph, LossKind, Penalty, Role, TensorId};
 use crate::kernels::activation::Activation;
+
+/// The Philox stream of the denoising autoencoder's input noise (the VAE's ε uses stream 0).
+pub const NOISE_STREAM: u32 = 1;
 
 /// The decoder's output distribution, which sets the reconstruction loss.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -32,6 +36,78 @@ pub enum ModelKind {
     Vae { beta: f32 },
 }
 
+/// A sparse autoencoder's penalty on its code, with its weight λ.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Sparsity {
+    /// λ · Σ_c |code| per example, averaged over the batch.
+    L1 { weight: f32 },
+    /// λ · Σ_c KL(ρ ‖ ρ̂_c), ρ̂_c the batch mean of code unit c; the code becomes a sigmoid.
+    Kl { rho: f32, weight: f32 },
+}
+
+impl Sparsity {
+    /// Parses `l1:λ` or `kl:ρ:λ` (e.g. l1:1e-3, kl:0.05:3).
+    pub fn parse(text: &str) -> Result<Sparsity> {
+        let bad = |why: &str| {
+            Error::InvalidArgument(format!(
+                "sparsity {text:?}: {why} (expected l1:λ or kl:ρ:λ, e.g. l1:0.001 or kl:0.05:3)"
+            ))
+        };
+        let parts: Vec<&str> = text.split(':').map(str::trim).collect();
+        let number = |s: &str| s.parse::<f32>().map_err(|_| bad("not a number"));
+        let sparsity = match parts[..] {
+            ["l1", weight] => Sparsity::L1 {
+                weight: number(weight)?,
+            },
+            ["kl", rho, weight] => Sparsity::Kl {
+                rho: number(rho)?,
+                weight: number(weight)?,
+            },
+            _ => return Err(bad("unknown form")),
+        };
+        sparsity.check()?;
+        Ok(sparsity)
+    }
+
+    /// λ must be finite and ≥ 0; ρ strictly between 0 and 1.
+    pub fn check(&self) -> Result<()> {
+        if !(self.weight().is_finite() && self.weight() >= 0.0) {
+            return Err(Error::InvalidArgument(format!(
+                "sparsity weight λ = {}: it must be finite and ≥ 0",
+                self.weight()
+            )));
+        }
+        if let Sparsity::Kl { rho, .. } = *self {
+            crate::cpu::kl_sparsity::check_rho(rho)?;
+        }
+        Ok(())
+    }
+
+    pub fn weight(&self) -> f32 {
+        match *self {
+            Sparsity::L1 { weight } | Sparsity::Kl { weight, .. } => weight,
+        }
+    }
+
+    /// The graph's penalty op.
+    pub fn penalty(&self) -> Penalty {
+        match *self {
+            Sparsity::L1 { .. } => Penalty::L1,
+            Sparsity::Kl { rho, .. } => Penalty::KlSparsity { rho },
+        }
+    }
+}
+
+impl std::fmt::Display for Sparsity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Sparsity::L1 { weight } => write!(f, "l1:{weight}"),
+            Sparsity::Kl { rho, weight } => write!(f, "kl:{rho}:{weight}"),
+        }
+    }
+}
+
 /// The shape of a model: input → encoder widths → latent → decoder widths → input.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ModelConfig {
@@ -42,6 +118,13 @@ pub struct ModelConfig {
     pub decoder: Vec<usize>,
     pub activation: Activation,
     pub likelihood: Likelihood,
+    /// Corrupts the input at every training step, the loss taken against the clean input:
+    /// a denoising autoencoder (or VAE).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise: Option<Noise>,
+    /// A penalty on the code: a sparse autoencoder (autoencoders only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sparsity: Option<Sparsity>,
 }
 
 /// The tensors of a built model that callers read.
@@ -65,6 +148,8 @@ impl ModelConfig {
             decoder: vec![hidden],
             activation: Activation::Relu,
             likelihood: Likelihood::Bernoulli,
+            noise: None,
+            sparsity: None,
         }
     }
 
@@ -78,6 +163,8 @@ impl ModelConfig {
             decoder: Vec::new(),
             activation: Activation::Relu,
             likelihood: Likelihood::Gaussian,
+            noise: None,
+            sparsity: None,
         }
     }
 
@@ -99,7 +186,28 @@ impl ModelConfig {
                 )));
             }
         }
+        if let Some(noise) = self.noise {
+            noise.check()?;
+        }
+        if let Some(sparsity) = self.sparsity {
+            sparsity.check()?;
+            if self.kind != ModelKind::Autoencoder {
+                return Err(Error::InvalidArgument(
+                    "a sparsity penalty is for autoencoders (the VAE's KL already shapes its code)"
+                        .into(),
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// The activation of the autoencoder's code layer: a sigmoid for the KL sparsity penalty
+    /// (its code must lie in (0, 1)), else the model's activation.
+    pub fn code_activation(&self) -> Activation {
+        match self.sparsity {
+            Some(Sparsity::Kl { .. }) => Activation::Sigmoid,
+            _ => self.activation,
+        }
     }
 
     /// The forward graph for batches of `batch` rows.
@@ -107,7 +215,10 @@ impl ModelConfig {
         self.check()?;
         let mut g = Graph::new(batch)?;
         let input = g.input("x", self.input)?;
-        let mut h = input;
+        let mut h = match self.noise {
+            Some(noise) => g.corrupt(input, noise, NOISE_STREAM)?,
+            None => input,
+        };
         for (i, &width) in self.encoder.iter().enumerate() {
             let y = g.linear(&format!("encoder.{i}"), h, width)?;
             h = g.activation(self.activation, y);
@@ -115,7 +226,7 @@ impl ModelConfig {
         let (code, z, kl) = match self.kind {
             ModelKind::Autoencoder => {
                 let y = g.linear("code", h, self.latent)?;
-                let code = g.activation(self.activation, y);
+                let code = g.activation(self.code_activation(), y);
                 (code, code, None)
             }
             ModelKind::Vae { beta } => {
@@ -140,6 +251,9 @@ impl ModelConfig {
         if let Some((mu, logvar, beta)) = kl {
             g.loss(LossKind::Kl, mu, logvar, beta)?;
         }
+        if let Some(sparsity) = self.sparsity {
+            g.penalty(sparsity.penalty(), code, sparsity.weight() / batch as f32)?;
+        }
         Ok((
             g,
             ModelTensors {
@@ -163,7 +277,7 @@ impl ModelConfig {
         let code = match self.kind {
             ModelKind::Autoencoder => {
                 let y = g.linear("code", h, self.latent)?;
-                g.activation(self.activation, y)
+                g.activation(self.code_activation(), y)
             }
             ModelKind::Vae { .. } => g.linear("mu", h, self.latent)?,
         };

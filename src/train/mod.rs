@@ -314,13 +314,16 @@ impl<'a> Trainer<'a> {
 }
 
 /// The weight of a term's Σ per-row loss in the reported loss: nats per example for BCE and
-/// KL (β-weighted), ½ Σ squared error for a Gaussian VAE, and the per-pixel mean for the MSE
-/// autoencoder.
+/// KL (β-weighted), ½ Σ squared error for a Gaussian VAE, the per-pixel mean for the MSE
+/// autoencoder, and λ times the penalty for a sparse autoencoder (as it enters the loss).
 fn report_weight(model: &ModelConfig, kind: LossKind) -> f64 {
     match (kind, model.kind, model.likelihood) {
         (LossKind::Kl, ModelKind::Vae { beta }, _) => f64::from(beta),
         (LossKind::Mse, ModelKind::Autoencoder, Likelihood::Gaussian) => 1.0 / model.input as f64,
         (LossKind::Mse, _, _) => 0.5,
+        (LossKind::L1 | LossKind::KlSparsity, _, _) => {
+            model.sparsity.map_or(1.0, |s| f64::from(s.weight()))
+        }
         _ => 1.0,
     }
 }
