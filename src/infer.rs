@@ -169,3 +169,40 @@ pub fn mean_squared_error(a: &[f32], b: &[f32]) -> f64 {
         .sum();
     sum / a.len().max(1) as f64
 }
+
+/// Below this magnitude a code value counts as near zero.
+pub const NEAR_ZERO: f32 = 0.01;
+
+/// How sparse a set of codes is: what a sparse autoencoder is judged by.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CodeSparsity {
+    /// Mean of the code values.
+    pub mean_activation: f64,
+    /// Share of code values with |value| < NEAR_ZERO.
+    pub near_zero: f64,
+    /// Share of code units that are near zero for every row.
+    pub dead_units: f64,
+}
+
+/// Sparsity figures of codes (rows, width), row-major.
+pub fn code_sparsity(codes: &[f32], width: usize) -> Result<CodeSparsity> {
+    if width == 0 || codes.is_empty() || codes.len() % width != 0 {
+        return Err(Error::InvalidArgument(format!(
+            "{} code values do not make rows of {width}",
+            codes.len()
+        )));
+    }
+    let near = |v: f32| v.abs() < NEAR_ZERO;
+    let mut unit_alive = vec![false; width];
+    for row in codes.chunks(width) {
+        for (alive, &v) in unit_alive.iter_mut().zip(row) {
+            *alive |= !near(v);
+        }
+    }
+    let n = codes.len() as f64;
+    Ok(CodeSparsity {
+        mean_activation: codes.iter().map(|&v| f64::from(v)).sum::<f64>() / n,
+        near_zero: codes.iter().filter(|&&v| near(v)).count() as f64 / n,
+        dead_units: unit_alive.iter().filter(|&&a| !a).count() as f64 / width as f64,
+    })
+}

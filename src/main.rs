@@ -857,6 +857,23 @@ fn eval(args: &EncodeArgs) -> Result<ExitCode, latent::Error> {
         test.rows,
         test.name
     );
+    if record.model.kind == ModelKind::Autoencoder {
+        let codes = latent::infer::encode(
+            device_arg,
+            &record.model,
+            &args.model.checkpoint,
+            (&test).into(),
+        )?;
+        let s = latent::infer::code_sparsity(&codes, record.model.latent)?;
+        println!(
+            "code: mean activation {:.4}, {:.1} % of values near zero (|h| < {}), {:.1} % of {} units always near zero",
+            s.mean_activation,
+            100.0 * s.near_zero,
+            latent::infer::NEAR_ZERO,
+            100.0 * s.dead_units,
+            record.model.latent
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

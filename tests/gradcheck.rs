@@ -9,7 +9,9 @@ mod common;
 
 use latent::cpu::matmul::MatmulShape;
 use latent::cpu::reparameterize::NoiseKey;
-use latent::cpu::{activation, bce, kl, kl_sparsity, l1, matmul, mse, reduce, reparameterize};
+use latent::cpu::{
+    activation, bce, concat, kl, kl_sparsity, l1, matmul, mse, reduce, reparameterize,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -232,6 +234,25 @@ fn kl_sparsity_backward_matches_finite_differences() {
     let mut dx = vec![0.0; rows * cols];
     kl_sparsity::kl_sparsity_backward(&mut dx, &rho_hat, rows, rho, scale, false).unwrap();
     assert_gradient("kl_sparsity", &x, &dx, &loss, seed);
+}
+
+#[test]
+fn concat_backward_matches_finite_differences() {
+    let (mut rng, seed) = rng();
+    let (rows, cols_a, cols_b) = (3, 4, 2);
+    let a = random(&mut rng, rows * cols_a, -1.0, 1.0);
+    let b = random(&mut rng, rows * cols_b, -1.0, 1.0);
+    let w = random(&mut rng, rows * (cols_a + cols_b), -1.0, 1.0);
+    let loss = |a: &[f64], b: &[f64]| {
+        let mut y = vec![0.0; rows * (cols_a + cols_b)];
+        concat::concat_cols(&mut y, a, b, rows, cols_a, cols_b).unwrap();
+        weighted_sum(&w, &y)
+    };
+    let (mut da, mut db) = (vec![0.0; rows * cols_a], vec![0.0; rows * cols_b]);
+    concat::slice_cols(&mut da, &w, rows, cols_a + cols_b, 0, false).unwrap();
+    concat::slice_cols(&mut db, &w, rows, cols_a + cols_b, cols_a, false).unwrap();
+    assert_gradient("concat a", &a, &da, &|x| loss(x, &b), seed);
+    assert_gradient("concat b", &b, &db, &|x| loss(&a, x), seed);
 }
 
 #[test]

@@ -71,6 +71,11 @@ fn sparsity_penalties_match_cpu() {
 }
 
 #[test]
+fn concat_matches_cpu() {
+    check("concat_matches_cpu", Family::Concat);
+}
+
+#[test]
 fn adam_matches_cpu() {
     check("adam_matches_cpu", Family::Adam);
 }

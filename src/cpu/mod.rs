@@ -7,6 +7,7 @@
 pub mod activation;
 pub mod adam;
 pub mod bce;
+pub mod concat;
 pub mod corrupt;
 pub mod gather;
 pub mod kl;

@@ -6,6 +6,7 @@
 pub mod activation;
 pub mod adam;
 pub mod bce;
+pub mod concat;
 pub mod corrupt;
 pub mod gather;
 pub mod kl;
@@ -63,6 +64,7 @@ pub const SHADERS: &[Shader] = &[
     reparameterize::SHADER,
     kl::SHADER,
     corrupt::SHADER,
+    concat::SHADER,
     l1::SHADER,
     kl_sparsity::SHADER,
     adam::SHADER,

@@ -31,6 +31,7 @@ pub enum Family {
     Kl,
     Corrupt,
     Sparsity,
+    Concat,
     Adam,
     Sgd,
     Gather,
@@ -38,7 +39,7 @@ pub enum Family {
 }
 
 impl Family {
-    pub const ALL: [Family; 14] = [
+    pub const ALL: [Family; 15] = [
         Family::Matmul,
         Family::Reduce,
         Family::Activation,
@@ -49,6 +50,7 @@ impl Family {
         Family::Kl,
         Family::Corrupt,
         Family::Sparsity,
+        Family::Concat,
         Family::Adam,
         Family::Sgd,
         Family::Gather,
@@ -227,6 +229,19 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
                     "kl_sparsity",
                     format!("{rows}x{cols}"),
                     check_kl_sparsity(v, rows, cols),
+                );
+            }
+        }
+        Family::Concat => {
+            let mut sizes = vec![(1, 1, 1), (127, 33, 10), (3, 785, 7)];
+            if full {
+                sizes.push((128, 784, 10));
+            }
+            for &(rows, cols_a, cols_b) in &sizes {
+                push(
+                    "concat",
+                    format!("{rows}x({cols_a}+{cols_b})"),
+                    check_concat(v, rows, cols_a, cols_b),
                 );
             }
         }
@@ -904,6 +919,68 @@ fn check_kl_sparsity(v: &mut Validator, rows: usize, cols: usize) -> Result<Chec
         "kl_sparsity",
         format!("{rows}x{cols}"),
         &[&fwd, &bwd],
+        outputs,
+    )
+}
+
+fn check_concat(
+    v: &mut Validator,
+    rows: usize,
+    cols_a: usize,
+    cols_b: usize,
+) -> Result<CheckResult> {
+    let width = cols_a + cols_b;
+    let (a, b) = (
+        v.random(rows * cols_a, -1.0, 1.0),
+        v.random(rows * cols_b, -1.0, 1.0),
+    );
+    let dy = v.random(rows * width, -1.0, 1.0);
+    let start_db = v.random(rows * cols_b, -1.0, 1.0);
+    let mut y = vec![0.0; rows * width];
+    cpu::concat::concat_cols(&mut y, &a, &b, rows, cols_a, cols_b)?;
+    // The backward: a's gradient written, b's added to a start.
+    let mut da = vec![0.0; rows * cols_a];
+    cpu::concat::slice_cols(&mut da, &dy, rows, width, 0, false)?;
+    let mut db = start_db.clone();
+    cpu::concat::slice_cols(&mut db, &dy, rows, width, cols_a, true)?;
+    let (ga, gb, gdy) = (v.upload("a", &a)?, v.upload("b", &b)?, v.upload("dy", &dy)?);
+    let (gy, gda) = (
+        v.poisoned("y", rows * width)?,
+        v.poisoned("da", rows * cols_a)?,
+    );
+    let gdb = v.upload("db", &start_db)?;
+    let ctx = v.ctx;
+    let dispatches = [
+        kernels::concat::concat_cols(ctx, &gy, &ga, &gb, rows, cols_a, cols_b)?,
+        kernels::concat::slice_cols(ctx, &gda, &gdy, rows, cols_a, width, 0, false)?,
+        kernels::concat::slice_cols(ctx, &gdb, &gdy, rows, cols_b, width, cols_a, true)?,
+    ];
+    // Copies are exact; the accumulated slice is one f32 addition on both sides.
+    let outputs = vec![
+        Output {
+            name: "y",
+            gpu: &gy,
+            cpu: y,
+            allowed: Box::new(abs_rel(0.0, 0.0)),
+        },
+        Output {
+            name: "da",
+            gpu: &gda,
+            cpu: da,
+            allowed: Box::new(abs_rel(0.0, 0.0)),
+        },
+        Output {
+            name: "db",
+            gpu: &gdb,
+            cpu: db,
+            allowed: Box::new(abs_rel(0.0, UNIT_ROUNDOFF)),
+        },
+    ];
+    let refs: Vec<&kernels::Dispatch> = dispatches.iter().collect();
+    v.finish(
+        "concat",
+        format!("{rows}x({cols_a}+{cols_b})"),
+        &refs,
         outputs,
     )
 }
