@@ -28,11 +28,7 @@ fn models() -> [(&'static str, ModelConfig); 2] {
 
 fn train_step(c: &mut Criterion) {
     let bytes: Vec<u8> = (0..ROWS * WIDTH).map(|i| (i * 37 % 251) as u8).collect();
-    let data = TrainData {
-        samples: Samples::U8(&bytes),
-        rows: ROWS,
-        width: WIDTH,
-    };
+    let data = TrainData::new(Samples::U8(&bytes), ROWS, WIDTH);
     let order: Vec<u32> = (0..ROWS as u32).collect();
     let ctx = GpuOptions::from_env().and_then(|o| GpuContext::new(&o));
     if let Err(e) = &ctx {

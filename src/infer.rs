@@ -64,12 +64,14 @@ pub fn encode(
     run_graph(device, checkpoint_dir, graph, code, data)
 }
 
-/// Pixel values (rows, input) in [0, 1] for codes (rows, latent), row-major.
+/// Pixel values (rows, input) in [0, 1] for codes (rows, latent), row-major; a conditional
+/// model also takes one label per code.
 pub fn decode(
     device: Device,
     model: &ModelConfig,
     checkpoint_dir: &Path,
     codes: &[f32],
+    labels: Option<&[u8]>,
 ) -> Result<Vec<f32>> {
     if codes.is_empty() || codes.len() % model.latent != 0 {
         return Err(Error::InvalidArgument(format!(
@@ -86,9 +88,8 @@ pub fn decode(
     let rows = codes.len() / model.latent;
     let (graph, pixels) = model.build_decoder(batch_for(rows))?;
     let data = TrainData {
-        samples: Samples::F32(codes),
-        rows,
-        width: model.latent,
+        labels,
+        ..TrainData::new(Samples::F32(codes), rows, model.latent)
     };
     run_graph(device, checkpoint_dir, graph, pixels, data)
 }
@@ -101,7 +102,7 @@ pub fn reconstruct(
     data: TrainData,
 ) -> Result<Vec<f32>> {
     let codes = encode(device, model, checkpoint_dir, data)?;
-    decode(device, model, checkpoint_dir, &codes)
+    decode(device, model, checkpoint_dir, &codes, data.labels)
 }
 
 /// `rows` codes drawn from the prior N(0, 1) with Philox keyed by `seed` (as the GPU draws).

@@ -85,6 +85,9 @@ struct DecodeArgs {
     /// <checkpoint>/decoded.png).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// The class every code is decoded as (conditional models).
+    #[arg(long)]
+    label: Option<u8>,
 }
 
 #[derive(Args)]
@@ -175,6 +178,10 @@ struct PictureArgs {
     /// Seeds the prior samples.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// sample, conditional models: draw every sample for this class (default: a grid with
+    /// one row per class, --n samples each).
+    #[arg(long)]
+    label: Option<u8>,
     /// Output PNG (default: <checkpoint>/reconstructions.png or samples.png).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -187,8 +194,9 @@ struct TrainArgs {
     /// Train on the CPU twins even when a GPU is present.
     #[arg(long)]
     cpu: bool,
-    /// vae, ae (autoencoder), dae (denoising autoencoder: --noise, default gaussian:0.5) or
-    /// sparse (sparse autoencoder: --sparsity, default l1:0.001).
+    /// vae, cvae (conditional VAE: a one-hot label joined to the encoder's input and to z),
+    /// ae (autoencoder), dae (denoising autoencoder: --noise, default gaussian:0.5) or sparse
+    /// (sparse autoencoder: --sparsity, default l1:0.001).
     #[arg(long, default_value = "vae")]
     model: String,
     /// Corrupt the input at every step, the loss against the clean input: gaussian:σ,
@@ -199,6 +207,9 @@ struct TrainArgs {
     /// activations are pulled toward ρ).
     #[arg(long)]
     sparsity: Option<String>,
+    /// Classes of a conditional VAE (default: the largest label in the data + 1).
+    #[arg(long)]
+    classes: Option<usize>,
     #[command(flatten)]
     data: DataArgs,
     /// Hidden widths of the encoder, comma-separated (the decoder mirrors them); "none" for
@@ -426,17 +437,34 @@ fn load_data(args: &DataArgs, seed: u64) -> Result<(Dataset, Dataset, String), l
     Ok((train, test, name))
 }
 
-fn model_config(args: &TrainArgs, input: usize) -> Result<ModelConfig, latent::Error> {
+fn model_config(args: &TrainArgs, data: &Dataset) -> Result<ModelConfig, latent::Error> {
+    let input = data.width;
     let (vae, default_noise, default_sparsity) = match args.model.as_str() {
-        "vae" => (true, None, None),
+        "vae" | "cvae" => (true, None, None),
         "ae" | "autoencoder" => (false, None, None),
         "dae" => (false, Some("gaussian:0.5"), None),
         "sparse" => (false, None, Some("l1:0.001")),
         other => {
             return Err(latent::Error::InvalidArgument(format!(
-                "unknown model {other:?}: expected vae, ae, dae or sparse"
+                "unknown model {other:?}: expected vae, cvae, ae, dae or sparse"
             )))
         }
+    };
+    let classes = if args.model == "cvae" {
+        let labels = data.labels.as_deref().ok_or_else(|| {
+            latent::Error::InvalidArgument(format!(
+                "a conditional VAE needs labels, and {} has none (CSV: --label-column)",
+                data.name
+            ))
+        })?;
+        let seen = labels
+            .iter()
+            .map(|&l| usize::from(l) + 1)
+            .max()
+            .unwrap_or(1);
+        Some(args.classes.unwrap_or(seen))
+    } else {
+        None
     };
     let noise = args
         .noise
@@ -500,6 +528,7 @@ fn model_config(args: &TrainArgs, input: usize) -> Result<ModelConfig, latent::E
         likelihood,
         noise,
         sparsity,
+        classes,
     };
     config.check()?;
     Ok(config)
@@ -526,7 +555,7 @@ fn train(args: &TrainArgs) -> Result<ExitCode, latent::Error> {
             }
         }
         None => RunRecord {
-            model: model_config(args, train_set.width)?,
+            model: model_config(args, &train_set)?,
             batch: args.batch,
             epochs: args.epochs.unwrap_or(10),
             adam: AdamConfig {
@@ -766,17 +795,77 @@ fn sample(args: &PictureArgs) -> Result<ExitCode, latent::Error> {
         ));
     }
     let shape = picture_shape(&test)?;
-    let n = args.n.unwrap_or(64).max(1);
+    let (labels, columns) = match (record.model.classes, args.label) {
+        (None, None) => {
+            let n = args.n.unwrap_or(64).max(1);
+            (None, (n as f64).sqrt().ceil() as usize)
+        }
+        (Some(_), Some(_)) | (None, Some(_)) => {
+            let label = check_label(&record.model, args.label)?;
+            let n = args.n.unwrap_or(64).max(1);
+            (
+                Some(vec![label.unwrap_or(0); n]),
+                (n as f64).sqrt().ceil() as usize,
+            )
+        }
+        (Some(classes), None) => {
+            let per_class = args.n.unwrap_or(8).max(1);
+            let labels = (0..classes).flat_map(|c| std::iter::repeat_n(c as u8, per_class));
+            (Some(labels.collect()), per_class)
+        }
+    };
+    let n = labels
+        .as_ref()
+        .map_or(args.n.unwrap_or(64).max(1), Vec::len);
     let codes = latent::infer::prior_codes(&record.model, n, args.seed);
     let device_arg = device.as_ref().map_or(Device::Cpu, Device::Gpu);
-    let images = latent::infer::decode(device_arg, &record.model, &args.model.checkpoint, &codes)?;
+    let images = latent::infer::decode(
+        device_arg,
+        &record.model,
+        &args.model.checkpoint,
+        &codes,
+        labels.as_deref(),
+    )?;
     let out = args
         .out
         .clone()
         .unwrap_or_else(|| args.model.checkpoint.join("samples.png"));
-    latent::io::image::write_grid_png(&out, &images, shape, (n as f64).sqrt().ceil() as usize)?;
-    println!("{n} samples from the prior in {}", out.display());
+    latent::io::image::write_grid_png(&out, &images, shape, columns)?;
+    match (record.model.classes, args.label) {
+        (Some(classes), None) => println!(
+            "{n} samples from the prior, one row per class 0..{}, in {}",
+            classes - 1,
+            out.display()
+        ),
+        (_, Some(label)) => println!(
+            "{n} samples from the prior for class {label} in {}",
+            out.display()
+        ),
+        _ => println!("{n} samples from the prior in {}", out.display()),
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The label to decode with: required by a conditional model (below its class count),
+/// refused by the others.
+fn check_label(model: &ModelConfig, label: Option<u8>) -> Result<Option<u8>, latent::Error> {
+    match (model.classes, label) {
+        (None, None) => Ok(None),
+        (None, Some(_)) => Err(latent::Error::InvalidArgument(
+            "--label is for conditional models (train with --model cvae)".into(),
+        )),
+        (Some(classes), None) => Err(latent::Error::InvalidArgument(format!(
+            "a conditional model needs --label, a class in 0..{}",
+            classes - 1
+        ))),
+        (Some(classes), Some(label)) if usize::from(label) >= classes => {
+            Err(latent::Error::InvalidArgument(format!(
+                "--label {label}: the model knows classes 0..{}",
+                classes - 1
+            )))
+        }
+        (Some(_), Some(label)) => Ok(Some(label)),
+    }
 }
 
 fn denoise(args: &DenoiseArgs) -> Result<ExitCode, latent::Error> {
@@ -887,9 +976,17 @@ fn decode(args: &DecodeArgs) -> Result<ExitCode, latent::Error> {
             record.model.latent
         )));
     }
+    let label = check_label(&record.model, args.label)?;
+    let labels = label.map(|l| vec![l; codes.len() / width]);
     let device = training_device(&args.model.gpu, args.model.cpu)?;
     let device_arg = device.as_ref().map_or(Device::Cpu, Device::Gpu);
-    let decoded = latent::infer::decode(device_arg, &record.model, &args.model.checkpoint, &codes)?;
+    let decoded = latent::infer::decode(
+        device_arg,
+        &record.model,
+        &args.model.checkpoint,
+        &codes,
+        labels.as_deref(),
+    )?;
     let out = args
         .out
         .clone()

@@ -106,11 +106,7 @@ fn a_resumed_gpu_run_equals_an_uninterrupted_one() {
     };
     let (rows, width, batch) = (24, 12, 4);
     let bytes: Vec<u8> = (0..rows * width).map(|i| (i * 97 % 256) as u8).collect();
-    let data = TrainData {
-        samples: Samples::U8(&bytes),
-        rows,
-        width,
-    };
+    let data = TrainData::new(Samples::U8(&bytes), rows, width);
     let model = ModelConfig::vae(width, 8, 3);
     let plan = Plan::compile(model.build(batch).unwrap().0).unwrap();
     let params = init_params(&plan, 3);

@@ -237,11 +237,7 @@ fn a_run_too_long_for_the_adam_table_is_an_error() {
     let plan = latent::graph::plan::Plan::compile(graph).unwrap();
     let params = latent::model::init_params(&plan, 1);
     let bytes = [0u8; 8];
-    let data = latent::graph::TrainData {
-        samples: latent::graph::Samples::U8(&bytes),
-        rows: 2,
-        width: 4,
-    };
+    let data = latent::graph::TrainData::new(latent::graph::Samples::U8(&bytes), 2, 4);
     let run = latent::graph::RunConfig {
         adam: Default::default(),
         seed: 1,

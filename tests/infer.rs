@@ -99,6 +99,7 @@ fn encode_decode_and_reconstruct_with_a_checkpoint() {
         &model,
         &trained,
         &infer::prior_codes(&model, 10, seed),
+        None,
     )
     .unwrap();
     assert_eq!(samples.len(), 10 * 64);
@@ -120,8 +121,115 @@ fn encode_decode_and_reconstruct_with_a_checkpoint() {
         }
     }
     assert!(
-        infer::decode(Device::Cpu, &model, &trained, &[0.0; 7]).is_err(),
+        infer::decode(Device::Cpu, &model, &trained, &[0.0; 7], None).is_err(),
         "7 values are not rows of 6"
     );
     let _ = std::fs::remove_dir_all(&base);
+}
+
+#[test]
+fn a_conditional_vae_draws_different_digits_for_different_labels() {
+    let seed = common::seed();
+    let (train, test): (Dataset, Dataset) = load_digits().unwrap().split(0.1, seed).unwrap();
+    let model = ModelConfig {
+        classes: Some(10),
+        ..ModelConfig::vae(64, 64, 4)
+    };
+    let plan = Plan::compile(model.build(64).unwrap().0).unwrap();
+    let init = init_params(&plan, seed);
+    let dir = std::env::temp_dir().join(format!("latent-cvae-{}-{seed}", std::process::id()));
+    let epochs = 20;
+    let options = TrainOptions {
+        batch: 64,
+        epochs,
+        adam: Default::default(),
+        seed,
+    };
+    let mut trainer = Trainer::new(
+        Device::Cpu,
+        &plan,
+        &model,
+        &init,
+        (&train).into(),
+        Some((&test).into()),
+        options,
+    )
+    .unwrap();
+    for _ in 0..epochs {
+        trainer.run_epoch(0, &mut |_, _, _| {}).unwrap();
+    }
+    save(&dir, &model, &plan, trainer.params().unwrap());
+
+    // The same prior draws decoded as each class.
+    let per_class = 20;
+    let codes = infer::prior_codes(&model, per_class, seed);
+    let mut means = Vec::new();
+    for label in 0..10u8 {
+        let images = infer::decode(
+            Device::Cpu,
+            &model,
+            &dir,
+            &codes,
+            Some(&vec![label; per_class]),
+        )
+        .unwrap();
+        let mut mean = vec![0.0f32; 64];
+        for image in images.chunks(64) {
+            for (m, &p) in mean.iter_mut().zip(image) {
+                *m += p / per_class as f32;
+            }
+        }
+        means.push(mean);
+    }
+    // The real digits' mean image per class, from the training rows.
+    let pixels = train.to_f32();
+    let labels = train.labels.clone().unwrap();
+    let mut real = vec![vec![0.0f32; 64]; 10];
+    let mut counts = [0usize; 10];
+    for (image, &label) in pixels.chunks(64).zip(&labels) {
+        counts[label as usize] += 1;
+        for (m, &p) in real[label as usize].iter_mut().zip(image) {
+            *m += p;
+        }
+    }
+    for (mean, &count) in real.iter_mut().zip(&counts) {
+        mean.iter_mut().for_each(|m| *m /= count as f32);
+    }
+    // Each label's samples should look like that digit: their mean is nearest to the real
+    // mean of the same class. An unconditioned decoder gives the same mean for every label,
+    // so it could match at most one class. Seen: 10 of 10 after 20 epochs.
+    let nearest = |image: &[f32]| {
+        (0..10)
+            .min_by(|&a, &b| {
+                squared_error(image, &real[a]).total_cmp(&squared_error(image, &real[b]))
+            })
+            .unwrap()
+    };
+    let matched = (0..10).filter(|&c| nearest(&means[c]) == c).count();
+    assert!(
+        matched >= 8,
+        "only {matched} of 10 labels decode to their own digit (LATENT_TEST_SEED={seed})"
+    );
+    // Labels are required and checked.
+    assert!(infer::decode(Device::Cpu, &model, &dir, &codes, None).is_err());
+    assert!(infer::decode(
+        Device::Cpu,
+        &model,
+        &dir,
+        &codes,
+        Some(&vec![10; per_class])
+    )
+    .is_err());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn code_sparsity_counts_near_zero_values_and_dead_units() {
+    // Two rows of three units: unit 2 is near zero in both rows.
+    let codes = [0.5, 0.0, 0.001, 0.0, 2.0, -0.005];
+    let s = infer::code_sparsity(&codes, 3).unwrap();
+    assert!((s.mean_activation - (0.5 + 2.0 + 0.001 - 0.005) / 6.0).abs() < 1e-7);
+    assert!((s.near_zero - 4.0 / 6.0).abs() < 1e-12);
+    assert!((s.dead_units - 1.0 / 3.0).abs() < 1e-12);
+    assert!(infer::code_sparsity(&codes, 4).is_err());
 }

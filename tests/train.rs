@@ -55,12 +55,17 @@ fn small_models() -> Vec<(&'static str, ModelConfig)> {
         }),
         ..ModelConfig::autoencoder(48, 12)
     };
+    let conditional = ModelConfig {
+        classes: Some(3),
+        ..ModelConfig::vae(48, 20, 4)
+    };
     vec![
         ("autoencoder", ae),
         ("vae", vae),
         ("vae gaussian tanh β=0.5", vae_gaussian_tanh),
         ("denoising autoencoder", denoising),
         ("sparse autoencoder (kl)", sparse_kl),
+        ("conditional vae", conditional),
     ]
 }
 
@@ -81,17 +86,18 @@ fn gpu_and_cpu_training_agree_over_24_steps() {
     let seed = common::seed();
     let (rows, width, batch, epochs) = (96, 48, 16, 4);
     let bytes = synthetic_bytes(rows, width, seed);
+    // Labels for the conditional model (the others ignore them).
+    let labels: Vec<u8> = (0..rows).map(|r| (r % 3) as u8).collect();
     let data = TrainData {
-        samples: Samples::U8(&bytes),
-        rows,
-        width,
+        labels: Some(&labels),
+        ..TrainData::new(Samples::U8(&bytes), rows, width)
     };
     // 90 held-out rows: five full batches and a partial one of 10.
     let held_out = synthetic_bytes(90, width, seed + 1);
+    let held_out_labels: Vec<u8> = (0..90).map(|r| (r % 3) as u8).collect();
     let eval = TrainData {
-        samples: Samples::U8(&held_out),
-        rows: 90,
-        width,
+        labels: Some(&held_out_labels),
+        ..TrainData::new(Samples::U8(&held_out), 90, width)
     };
     for (name, config) in small_models() {
         let (graph, _) = config.build(batch).unwrap();
@@ -174,12 +180,19 @@ fn whole_model_gradients_match_finite_differences() {
     let seed = common::seed();
     let (rows, width, batch) = (8, 12, 4);
     let bytes = synthetic_bytes(rows, width, seed);
+    let labels: Vec<u8> = (0..rows).map(|r| (r % 2) as u8).collect();
     let data = TrainData {
-        samples: Samples::U8(&bytes),
-        rows,
-        width,
+        labels: Some(&labels),
+        ..TrainData::new(Samples::U8(&bytes), rows, width)
     };
     let configs = [
+        (
+            "conditional vae",
+            ModelConfig {
+                classes: Some(2),
+                ..ModelConfig::vae(width, 6, 3)
+            },
+        ),
         (
             "autoencoder mse",
             ModelConfig {

@@ -47,6 +47,13 @@ pub enum GradOp {
         scale: f32,
     },
     Penalty(PenaltyGrad),
+    /// da (+)= dy[:, offset..offset + cols(da)]: one side of a concat.
+    Slice {
+        da: TensorId,
+        accumulate: bool,
+        dy: TensorId,
+        offset: usize,
+    },
     /// dmu (+)= scale·μ, dlogvar (+)= scale·½(e^logvar − 1).
     Kl {
         dmu: TensorId,
@@ -197,6 +204,21 @@ pub fn differentiate(graph: &mut Graph) -> Result<Vec<GradOp>> {
                     });
                 }
             }
+            Op::Concat { y, a, b } => {
+                let Some(dy) = d.incoming(y) else { continue };
+                let offset_b = d.graph.tensor(a).cols;
+                for (side, offset) in [(a, 0), (b, offset_b)] {
+                    if d.requires_grad[side.0] {
+                        let (da, accumulate) = d.write(side);
+                        backward.push(GradOp::Slice {
+                            da,
+                            accumulate,
+                            dy,
+                            offset,
+                        });
+                    }
+                }
+            }
             Op::Corrupt { x, .. } => {
                 if d.requires_grad[x.0] {
                     return Err(shape_error(
@@ -281,6 +303,7 @@ pub fn op_io(op: &Op) -> (Vec<TensorId>, Vec<TensorId>) {
         } => (vec![z, eps], vec![mu, logvar]),
         Op::Loss { per_row, a, b, .. } => (vec![per_row], vec![a, b]),
         Op::Corrupt { y, x, .. } => (vec![y], vec![x]),
+        Op::Concat { y, a, b } => (vec![y], vec![a, b]),
         Op::Penalty {
             per_row,
             rho_hat,
@@ -328,6 +351,15 @@ pub fn grad_op_io(op: &GradOp) -> (Vec<TensorId>, Vec<TensorId>) {
             (vec![dmu, dlogvar], inputs)
         }
         GradOp::Loss { da, a, b, .. } => (vec![da], vec![a, b]),
+        GradOp::Slice {
+            da, accumulate, dy, ..
+        } => {
+            let mut inputs = vec![dy];
+            if accumulate {
+                inputs.push(da);
+            }
+            (vec![da], inputs)
+        }
         GradOp::Penalty(ref p) => {
             let mut inputs: Vec<TensorId> = std::iter::once(p.x).chain(p.rho_hat).collect();
             if p.accumulate {

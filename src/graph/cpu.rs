@@ -24,6 +24,12 @@ pub struct CpuExecutor<'a, T: Float> {
     pub adam_m: Vec<T>,
     pub adam_v: Vec<T>,
     input: Vec<T>,
+    /// The one-hot label batch of a conditional model (empty otherwise).
+    condition: Vec<T>,
+    /// The one-hot labels of the training data and of the evaluation data (empty for a
+    /// model without a condition).
+    one_hot: Vec<f32>,
+    eval_one_hot: Vec<f32>,
     pool: Vec<Vec<T>>,
     /// The epoch's order of data rows.
     order: Vec<u32>,
@@ -63,7 +69,15 @@ impl<'a, T: Float> CpuExecutor<'a, T> {
             )));
         }
         let zeros = |n: usize| vec![T::zero(); n];
+        let classes = plan.condition.map(|c| plan.graph.tensor(c).cols);
+        let one_hot = |d: Option<TrainData>| match (classes, d) {
+            (Some(classes), Some(d)) => d.one_hot_labels(classes),
+            _ => Ok(Vec::new()),
+        };
         Ok(CpuExecutor {
+            one_hot: one_hot(Some(data))?,
+            eval_one_hot: one_hot(eval)?,
+            condition: zeros(plan.condition.map_or(0, |c| plan.graph.tensor(c).len())),
             plan,
             data,
             eval,
@@ -220,6 +234,12 @@ impl<'a, T: Float> CpuExecutor<'a, T> {
             }
         }
         self.input = batch.iter().map(|&v| cpu::lit(f64::from(v))).collect();
+        if let Some(c) = self.plan.condition {
+            let classes = self.plan.graph.tensor(c).cols;
+            let mut labels = vec![0.0f32; self.condition.len()];
+            cpu::gather::gather_f32(&mut labels, &self.one_hot, &self.order, cursor, classes)?;
+            self.condition = labels.iter().map(|&v| cpu::lit(f64::from(v))).collect();
+        }
         Ok(())
     }
 
@@ -228,6 +248,7 @@ impl<'a, T: Float> CpuExecutor<'a, T> {
         let len = self.plan.graph.tensor(t).len();
         match self.plan.location[t.0] {
             Location::Input => &self.input,
+            Location::Condition => &self.condition,
             Location::Params(offset) => &self.params[offset..offset + len],
             Location::Grads(offset) => &self.grads[offset..offset + len],
             Location::Pool(slot) => &self.pool[slot],
@@ -240,7 +261,7 @@ impl<'a, T: Float> CpuExecutor<'a, T> {
         match self.plan.location[t.0] {
             Location::Pool(slot) => std::mem::take(&mut self.pool[slot]),
             Location::Grads(_) => std::mem::take(&mut self.grads),
-            Location::Input | Location::Params(_) => {
+            Location::Input | Location::Condition | Location::Params(_) => {
                 unreachable!("ops never write inputs or parameters")
             }
         }
@@ -250,7 +271,7 @@ impl<'a, T: Float> CpuExecutor<'a, T> {
         match self.plan.location[t.0] {
             Location::Pool(slot) => self.pool[slot] = storage,
             Location::Grads(_) => self.grads = storage,
-            Location::Input | Location::Params(_) => {
+            Location::Input | Location::Condition | Location::Params(_) => {
                 unreachable!("ops never write inputs or parameters")
             }
         }
@@ -313,6 +334,7 @@ impl<'a, T: Float> CpuExecutor<'a, T> {
         );
         self.data = eval;
         self.state = [1, 0];
+        std::mem::swap(&mut self.one_hot, &mut self.eval_one_hot);
         let result = (|| {
             for start in (0..eval.rows).step_by(batch) {
                 self.gather()?;
@@ -325,6 +347,7 @@ impl<'a, T: Float> CpuExecutor<'a, T> {
             Ok(())
         })();
         (self.data, self.order, self.state) = saved;
+        std::mem::swap(&mut self.one_hot, &mut self.eval_one_hot);
         result
     }
 
@@ -394,6 +417,16 @@ impl<'a, T: Float> CpuExecutor<'a, T> {
                     }
                     LossKind::Kl => cpu::kl::kl_forward(out, e.tensor(a), e.tensor(b), rows, cols),
                     LossKind::L1 | LossKind::KlSparsity => Err(penalty_as_loss(kind)),
+                })
+            }
+            Op::Concat { y, a, b } => {
+                let (rows, cols_a, cols_b) = (
+                    graph.tensor(a).rows,
+                    graph.tensor(a).cols,
+                    graph.tensor(b).cols,
+                );
+                self.write(y, |out, e| {
+                    cpu::concat::concat_cols(out, e.tensor(a), e.tensor(b), rows, cols_a, cols_b)
                 })
             }
             Op::Corrupt {
@@ -509,6 +542,17 @@ impl<'a, T: Float> CpuExecutor<'a, T> {
                 self.write(da, |g, e| match kind {
                     LossKind::Bce => cpu::bce::bce_backward(g, e.tensor(a), e.tensor(b), scale),
                     _ => cpu::mse::mse_backward(g, e.tensor(a), e.tensor(b), scale),
+                })
+            }
+            GradOp::Slice {
+                da,
+                accumulate,
+                dy,
+                offset,
+            } => {
+                let (rows, width) = (graph.tensor(dy).rows, graph.tensor(dy).cols);
+                self.write(da, |g, e| {
+                    cpu::concat::slice_cols(g, e.tensor(dy), rows, width, offset, accumulate)
                 })
             }
             GradOp::Penalty(ref p) => {

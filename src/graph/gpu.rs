@@ -27,6 +27,22 @@ struct Evaluation {
     _buffers: Vec<GpuBuffer>,
 }
 
+/// The one-hot labels of `data` on the GPU, for a plan with a condition (else None).
+fn upload_one_hot(
+    ctx: &GpuContext,
+    plan: &Plan,
+    data: &TrainData,
+    label: &str,
+) -> Result<Option<GpuBuffer>> {
+    match plan.condition {
+        Some(c) => {
+            let one_hot = data.one_hot_labels(plan.graph.tensor(c).cols)?;
+            Ok(Some(ctx.upload(label, &one_hot)?))
+        }
+        None => Ok(None),
+    }
+}
+
 /// The evaluation's noise is keyed by its own seed, apart from training's.
 pub(crate) const EVAL_SEED_SALT: u64 = 0x5eed_e7a1_0000_0000;
 
@@ -38,6 +54,8 @@ pub struct GpuExecutor<'a> {
     total_steps: u32,
     params: GpuBuffer,
     input: GpuBuffer,
+    /// The one-hot label batch of a conditional model.
+    condition: Option<GpuBuffer>,
     pool: Vec<GpuBuffer>,
     grads: GpuBuffer,
     adam_m: GpuBuffer,
@@ -103,6 +121,11 @@ impl<'a> GpuExecutor<'a> {
             .iter()
             .map(|term| ctx.create_buffer(term.kind.name(), 1))
             .collect::<Result<Vec<_>>>()?;
+        let condition = match plan.condition {
+            Some(c) => Some(ctx.create_buffer("label batch", plan.graph.tensor(c).len())?),
+            None => None,
+        };
+        let labels = upload_one_hot(ctx, plan, &data, "labels")?;
 
         let mut executor = GpuExecutor {
             ctx,
@@ -111,6 +134,7 @@ impl<'a> GpuExecutor<'a> {
             total_steps: run.total_steps,
             params: params_buffer,
             input,
+            condition,
             pool,
             grads,
             adam_m,
@@ -130,8 +154,14 @@ impl<'a> GpuExecutor<'a> {
             indices: &executor.indices,
             state: &executor.state,
         };
+        let label_source = labels.as_ref().map(|labels| GatherSource {
+            data: labels,
+            width: labels.len / data.rows,
+            ..source
+        });
         let mut steps = executor.prepare_pass(
             &source,
+            label_source.as_ref(),
             data.samples,
             run.seed,
             &executor.loss_totals,
@@ -161,6 +191,7 @@ impl<'a> GpuExecutor<'a> {
             executor.eval = Some(executor.prepare_evaluation(eval, run.seed ^ EVAL_SEED_SALT)?);
         }
         executor._buffers = vec![samples, table];
+        executor._buffers.extend(labels);
         Ok(executor)
     }
 
@@ -289,6 +320,10 @@ impl<'a> GpuExecutor<'a> {
         let len = self.plan.graph.tensor(t).len();
         match self.plan.location[t.0] {
             Location::Input => self.input.view(0, len),
+            Location::Condition => match &self.condition {
+                Some(buffer) => buffer.view(0, len),
+                None => Err(Error::InvalidArgument("the plan has no condition".into())),
+            },
             Location::Params(offset) => self.params.view(offset, len),
             Location::Grads(offset) => self.grads.view(offset, len),
             Location::Pool(slot) => self.pool[slot].view(0, len),
@@ -300,6 +335,7 @@ impl<'a> GpuExecutor<'a> {
     fn prepare_pass(
         &self,
         source: &GatherSource,
+        label_source: Option<&GatherSource>,
         samples: Samples,
         seed: u64,
         totals: &[GpuBuffer],
@@ -314,6 +350,14 @@ impl<'a> GpuExecutor<'a> {
                 kernels::gather::gather_f32(ctx, &self.input, source, plan.graph.batch)?
             }
         }];
+        if let (Some(condition), Some(labels)) = (&self.condition, label_source) {
+            dispatches.push(kernels::gather::gather_f32(
+                ctx,
+                condition,
+                labels,
+                plan.graph.batch,
+            )?);
+        }
         for op in &plan.graph.ops {
             dispatches.push(self.prepare_forward(op, source.state, seed)?);
         }
@@ -362,11 +406,26 @@ impl<'a> GpuExecutor<'a> {
             indices: &indices,
             state: &state,
         };
-        let mut full_batch = self.prepare_pass(&source, eval.samples, seed, &totals, batch)?;
+        let labels = upload_one_hot(ctx, self.plan, &eval, "evaluation labels")?;
+        let label_source = labels.as_ref().map(|labels| GatherSource {
+            data: labels,
+            width: labels.len / eval.rows,
+            ..source
+        });
+        let label_source = label_source.as_ref();
+        let mut full_batch =
+            self.prepare_pass(&source, label_source, eval.samples, seed, &totals, batch)?;
         full_batch.push(kernels::step::advance_step(ctx, &state, batch)?);
         let remainder = eval.rows % batch;
         let tail = if remainder > 0 {
-            self.prepare_pass(&source, eval.samples, seed, &totals, remainder)?
+            self.prepare_pass(
+                &source,
+                label_source,
+                eval.samples,
+                seed,
+                &totals,
+                remainder,
+            )?
         } else {
             Vec::new()
         };
@@ -376,7 +435,7 @@ impl<'a> GpuExecutor<'a> {
             totals,
             full_batch,
             tail,
-            _buffers: vec![indices, samples],
+            _buffers: [indices, samples].into_iter().chain(labels).collect(),
         })
     }
 
@@ -521,6 +580,22 @@ impl<'a> GpuExecutor<'a> {
                     }
                 }
             }
+            Op::Concat { y, a, b } => {
+                let (rows, cols_a, cols_b) = (
+                    graph.tensor(a).rows,
+                    graph.tensor(a).cols,
+                    graph.tensor(b).cols,
+                );
+                kernels::concat::concat_cols(
+                    ctx,
+                    &self.view(y)?,
+                    &self.view(a)?,
+                    &self.view(b)?,
+                    rows,
+                    cols_a,
+                    cols_b,
+                )?
+            }
             Op::Corrupt {
                 y,
                 x,
@@ -647,6 +722,24 @@ impl<'a> GpuExecutor<'a> {
                     }
                     _ => kernels::mse::mse_backward(ctx, &da, &a, &b, rows, cols, scale)?,
                 }])
+            }
+            GradOp::Slice {
+                da,
+                accumulate,
+                dy,
+                offset,
+            } => {
+                let (rows, width) = (graph.tensor(dy).rows, graph.tensor(dy).cols);
+                Ok(vec![kernels::concat::slice_cols(
+                    ctx,
+                    &self.view(da)?,
+                    &self.view(dy)?,
+                    rows,
+                    graph.tensor(da).cols,
+                    width,
+                    offset,
+                    accumulate,
+                )?])
             }
             GradOp::Penalty(ref p) => {
                 let (rows, cols) = (graph.tensor(p.x).rows, graph.tensor(p.x).cols);

@@ -22,6 +22,9 @@ pub struct TensorId(pub usize);
 pub enum Role {
     /// The batch of data, gathered at the start of each step.
     Input,
+    /// The batch's labels one-hot (batch, classes), gathered with the data: the condition
+    /// of a conditional model.
+    Condition,
     /// A trained parameter, initialised uniformly in ±`init_bound` (PyTorch's nn.Linear rule).
     Parameter { init_bound: f32 },
     /// An op's output: an activation, a loss per row, drawn noise.
@@ -119,6 +122,13 @@ pub enum Op {
         mu: TensorId,
         logvar: TensorId,
         stream: u32,
+    },
+    /// y (rows, ca + cb) = [a | b]: the conditional VAE joins its one-hot label to the
+    /// encoder's input and to z.
+    Concat {
+        y: TensorId,
+        a: TensorId,
+        b: TensorId,
     },
     /// y = x corrupted by `noise` drawn from (seed, step, `stream`, element): the denoising
     /// autoencoder's input. x is data, so nothing flows back.
@@ -279,6 +289,33 @@ impl Graph {
         Ok(per_row)
     }
 
+    /// The batch's one-hot labels, `classes` wide (a conditional model's second input).
+    pub fn condition(&mut self, classes: usize) -> Result<TensorId> {
+        if classes == 0 {
+            return Err(shape_error("condition", "0 classes"));
+        }
+        Ok(self.add("label", self.batch, classes, Role::Condition))
+    }
+
+    /// [a | b], a and b side by side (the same rows).
+    pub fn concat(&mut self, a: TensorId, b: TensorId) -> Result<TensorId> {
+        let (ta, tb) = (self.tensor(a), self.tensor(b));
+        if ta.rows != tb.rows {
+            return Err(shape_error(
+                "concat",
+                format!(
+                    "{} has {} rows, {} has {}",
+                    ta.name, ta.rows, tb.name, tb.rows
+                ),
+            ));
+        }
+        let (rows, cols) = (ta.rows, ta.cols + tb.cols);
+        let name = format!("{}+{}", ta.name, tb.name);
+        let y = self.add(name, rows, cols, Role::Value);
+        self.ops.push(Op::Concat { y, a, b });
+        Ok(y)
+    }
+
     /// x corrupted by `noise` (Philox stream `stream`), for a denoising autoencoder.
     pub fn corrupt(&mut self, x: TensorId, noise: Noise, stream: u32) -> Result<TensorId> {
         noise.check()?;
@@ -358,9 +395,49 @@ pub struct TrainData<'a> {
     pub samples: Samples<'a>,
     pub rows: usize,
     pub width: usize,
+    /// One class label per row: needed by conditional models, ignored by the others.
+    pub labels: Option<&'a [u8]>,
 }
 
-impl TrainData<'_> {
+impl<'a> TrainData<'a> {
+    /// Unlabelled rows.
+    pub fn new(samples: Samples<'a>, rows: usize, width: usize) -> Self {
+        TrainData {
+            samples,
+            rows,
+            width,
+            labels: None,
+        }
+    }
+
+    /// The labels one-hot (rows, classes), for a model conditioned on `classes` classes: an
+    /// error when they are missing or one is out of range.
+    pub fn one_hot_labels(&self, classes: usize) -> Result<Vec<f32>> {
+        let labels = self.labels.ok_or_else(|| {
+            Error::InvalidArgument(
+                "a conditional model needs a label for every row, and this data has none".into(),
+            )
+        })?;
+        if labels.len() != self.rows {
+            return Err(Error::InvalidArgument(format!(
+                "{} labels for {} rows",
+                labels.len(),
+                self.rows
+            )));
+        }
+        let mut one_hot = vec![0.0; self.rows * classes];
+        for (row, &label) in labels.iter().enumerate() {
+            if usize::from(label) >= classes {
+                return Err(Error::InvalidArgument(format!(
+                    "row {row} has label {label}, the model knows classes 0..{}",
+                    classes - 1
+                )));
+            }
+            one_hot[row * classes + usize::from(label)] = 1.0;
+        }
+        Ok(one_hot)
+    }
+
     /// Checks that the samples hold rows × width values.
     pub fn check(&self) -> Result<()> {
         let len = match self.samples {

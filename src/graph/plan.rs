@@ -15,6 +15,8 @@ use crate::graph::{Graph, LossKind, Op, Role, TensorId};
 pub enum Location {
     /// The data batch buffer.
     Input,
+    /// The one-hot label batch buffer (conditional models).
+    Condition,
     /// Elements offset.. of the flat parameter buffer.
     Params(usize),
     /// Elements offset.. of the flat gradient buffer.
@@ -38,6 +40,8 @@ pub struct Plan {
     pub backward: Vec<GradOp>,
     /// The data batch tensor.
     pub input: TensorId,
+    /// The one-hot label batch of a conditional model.
+    pub condition: Option<TensorId>,
     /// Storage of every tensor, indexed by TensorId.
     pub location: Vec<Location>,
     /// Length of the flat parameter (and gradient) buffer, padding included.
@@ -102,12 +106,26 @@ impl Plan {
                 inputs.len()
             )));
         };
+        let conditions: Vec<TensorId> = (0..graph.tensors.len())
+            .map(TensorId)
+            .filter(|&t| graph.tensor(t).role == Role::Condition)
+            .collect();
+        if conditions.len() > 1 {
+            return Err(Error::InvalidArgument(format!(
+                "a model takes at most one condition, this one has {}",
+                conditions.len()
+            )));
+        }
+        let condition = conditions.first().copied();
         let backward = if train {
             differentiate(&mut graph)?
         } else {
             Vec::new()
         };
         let mut location = vec![Location::Input; graph.tensors.len()];
+        if let Some(c) = condition {
+            location[c.0] = Location::Condition;
+        }
         let mut param_len = 0;
         for t in graph.parameters() {
             location[t.0] = Location::Params(param_len);
@@ -125,6 +143,7 @@ impl Plan {
             graph,
             backward,
             input,
+            condition,
             location,
             param_len,
             pool,
@@ -143,7 +162,8 @@ impl Plan {
                 _ => 1,
             })
             .sum();
-        1 + self.graph.ops.len() + self.losses.len() + backward + 2
+        let gathers = 1 + usize::from(self.condition.is_some());
+        gathers + self.graph.ops.len() + self.losses.len() + backward + 2
     }
 }
 

@@ -125,6 +125,10 @@ pub struct ModelConfig {
     /// A penalty on the code: a sparse autoencoder (autoencoders only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sparsity: Option<Sparsity>,
+    /// Conditioned on a class label, one-hot, joined to the encoder's input and to the code
+    /// (a conditional VAE or autoencoder): the number of classes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classes: Option<usize>,
 }
 
 /// The tensors of a built model that callers read.
@@ -150,6 +154,7 @@ impl ModelConfig {
             likelihood: Likelihood::Bernoulli,
             noise: None,
             sparsity: None,
+            classes: None,
         }
     }
 
@@ -165,6 +170,7 @@ impl ModelConfig {
             likelihood: Likelihood::Gaussian,
             noise: None,
             sparsity: None,
+            classes: None,
         }
     }
 
@@ -188,6 +194,11 @@ impl ModelConfig {
         }
         if let Some(noise) = self.noise {
             noise.check()?;
+        }
+        if self.classes == Some(0) {
+            return Err(Error::InvalidArgument(
+                "a conditional model needs at least one class".into(),
+            ));
         }
         if let Some(sparsity) = self.sparsity {
             sparsity.check()?;
@@ -215,10 +226,12 @@ impl ModelConfig {
         self.check()?;
         let mut g = Graph::new(batch)?;
         let input = g.input("x", self.input)?;
+        let label = self.classes.map(|c| g.condition(c)).transpose()?;
         let mut h = match self.noise {
             Some(noise) => g.corrupt(input, noise, NOISE_STREAM)?,
             None => input,
         };
+        h = join_label(&mut g, h, label)?;
         for (i, &width) in self.encoder.iter().enumerate() {
             let y = g.linear(&format!("encoder.{i}"), h, width)?;
             h = g.activation(self.activation, y);
@@ -236,7 +249,7 @@ impl ModelConfig {
                 (mu, z, Some((mu, logvar, beta)))
             }
         };
-        h = z;
+        h = join_label(&mut g, z, label)?;
         for (i, &width) in self.decoder.iter().enumerate() {
             let y = g.linear(&format!("decoder.{i}"), h, width)?;
             h = g.activation(self.activation, y);
@@ -269,7 +282,9 @@ impl ModelConfig {
     pub fn build_encoder(&self, batch: usize) -> Result<(Graph, TensorId)> {
         self.check()?;
         let mut g = Graph::new(batch)?;
-        let mut h = g.input("x", self.input)?;
+        let x = g.input("x", self.input)?;
+        let label = self.classes.map(|c| g.condition(c)).transpose()?;
+        let mut h = join_label(&mut g, x, label)?;
         for (i, &width) in self.encoder.iter().enumerate() {
             let y = g.linear(&format!("encoder.{i}"), h, width)?;
             h = g.activation(self.activation, y);
@@ -289,7 +304,9 @@ impl ModelConfig {
     pub fn build_decoder(&self, batch: usize) -> Result<(Graph, TensorId)> {
         self.check()?;
         let mut g = Graph::new(batch)?;
-        let mut h = g.input("z", self.latent)?;
+        let z = g.input("z", self.latent)?;
+        let label = self.classes.map(|c| g.condition(c)).transpose()?;
+        let mut h = join_label(&mut g, z, label)?;
         for (i, &width) in self.decoder.iter().enumerate() {
             let y = g.linear(&format!("decoder.{i}"), h, width)?;
             h = g.activation(self.activation, y);
@@ -313,6 +330,14 @@ impl ModelConfig {
             (ModelKind::Vae { .. }, Likelihood::Gaussian) => 0.5,
             (ModelKind::Vae { .. }, Likelihood::Bernoulli) => 1.0,
         }
+    }
+}
+
+/// [h | label] for a conditional model, else h.
+fn join_label(g: &mut Graph, h: TensorId, label: Option<TensorId>) -> Result<TensorId> {
+    match label {
+        Some(label) => g.concat(h, label),
+        None => Ok(h),
     }
 }
 

@@ -76,6 +76,7 @@ impl<'a> From<&'a Dataset> for TrainData<'a> {
             samples,
             rows: data.rows,
             width: data.width,
+            labels: data.labels.as_deref(),
         }
     }
 }
