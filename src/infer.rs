@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::graph::cpu::CpuExecutor;
 use crate::graph::gpu::GpuExecutor;
 use crate::graph::plan::Plan;
-use crate::graph::{Graph, RunConfig, Samples, TensorId, TrainData};
+use crate::graph::{Graph, LossKind, RunConfig, Samples, TensorId, TrainData};
 use crate::io::checkpoint;
 use crate::model::ModelConfig;
 use crate::train::Device;
@@ -26,7 +26,7 @@ fn run_graph(
     output: TensorId,
     data: TrainData,
 ) -> Result<Vec<f32>> {
-    let plan = Plan::compile_inference(graph)?;
+    let plan = Plan::compile_inference(graph, &[output])?;
     let state = checkpoint::load_state(checkpoint_dir, &plan)?;
     let run = RunConfig {
         adam: Default::default(),
@@ -206,4 +206,103 @@ pub fn code_sparsity(codes: &[f32], width: usize) -> Result<CodeSparsity> {
         near_zero: codes.iter().filter(|&&v| near(v)).count() as f64 / n,
         dead_units: unit_alive.iter().filter(|&&a| !a).count() as f64 / width as f64,
     })
+}
+
+/// Anomaly scores of rows: how badly the model explains each one.
+#[derive(Clone, Debug)]
+pub struct Scores {
+    /// Mean squared error per value of each row's reconstruction (the VAE decodes its mean).
+    pub reconstruction: Vec<f64>,
+    /// The VAE's negative ELBO per row in nats (one sample of z, the evaluation noise):
+    /// reconstruction term + KL. None for autoencoders.
+    pub negative_elbo: Option<Vec<f64>>,
+}
+
+impl Scores {
+    /// The score rows are flagged by: the negative ELBO for a VAE, else the reconstruction
+    /// error.
+    pub fn primary(&self) -> &[f64] {
+        self.negative_elbo
+            .as_deref()
+            .unwrap_or(&self.reconstruction)
+    }
+}
+
+/// Scores every row of `data`. Training-time input noise is not applied.
+pub fn score(
+    device: Device,
+    model: &ModelConfig,
+    checkpoint_dir: &Path,
+    data: TrainData,
+) -> Result<Scores> {
+    data.check()?;
+    let clean: Vec<f32> = match data.samples {
+        Samples::U8(bytes) => bytes.iter().map(|&b| f32::from(b) / 255.0).collect(),
+        Samples::F32(values) => values.to_vec(),
+    };
+    let rebuilt = reconstruct(device, model, checkpoint_dir, data)?;
+    let reconstruction = clean
+        .chunks(data.width)
+        .zip(rebuilt.chunks(data.width))
+        .map(|(x, y)| mean_squared_error(x, y))
+        .collect();
+    let negative_elbo = match model.kind {
+        crate::model::ModelKind::Vae { .. } => {
+            Some(negative_elbo(device, model, checkpoint_dir, data)?)
+        }
+        crate::model::ModelKind::Autoencoder => None,
+    };
+    Ok(Scores {
+        reconstruction,
+        negative_elbo,
+    })
+}
+
+/// Per row: the reconstruction term + KL of the VAE's loss (β = 1), in nats.
+fn negative_elbo(
+    device: Device,
+    model: &ModelConfig,
+    checkpoint_dir: &Path,
+    data: TrainData,
+) -> Result<Vec<f64>> {
+    let plain = ModelConfig {
+        kind: crate::model::ModelKind::Vae { beta: 1.0 },
+        noise: None,
+        ..model.clone()
+    };
+    let (graph, _) = plain.build(batch_for(data.rows))?;
+    // (per-row tensor, its weight in the loss): the Gaussian likelihood's term is
+    // ½ Σ (x − μ)², as in training; BCE and KL count once.
+    let terms: Vec<(TensorId, f64)> = graph
+        .ops
+        .iter()
+        .filter_map(|op| match *op {
+            crate::graph::Op::Loss { per_row, kind, .. } => {
+                Some((per_row, if kind == LossKind::Mse { 0.5 } else { 1.0 }))
+            }
+            _ => None,
+        })
+        .collect();
+    let mut total = vec![0.0f64; data.rows];
+    for (term, weight) in terms {
+        let values = run_graph(device, checkpoint_dir, graph.clone(), term, data)?;
+        for (t, v) in total.iter_mut().zip(values) {
+            *t += weight * f64::from(v);
+        }
+    }
+    Ok(total)
+}
+
+/// The value at percentile `p` (0..=100) of `values`, by the nearest-rank rule.
+pub fn percentile(values: &[f64], p: f64) -> Result<f64> {
+    if values.is_empty() || !(0.0..=100.0).contains(&p) {
+        return Err(Error::InvalidArgument(format!(
+            "percentile {p} of {} values: it needs values and p in [0, 100]",
+            values.len()
+        )));
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    Ok(sorted[rank.clamp(1, sorted.len()) - 1])
 }

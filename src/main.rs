@@ -49,9 +49,29 @@ enum Command {
     /// Corrupt test images, denoise them with the model, and report both errors against the
     /// clean images; writes a PNG grid: noisy (top), denoised, clean (bottom).
     Denoise(Box<DenoiseArgs>),
+    /// Anomaly scores: each row's reconstruction error (and negative ELBO for a VAE) to CSV,
+    /// flagged above a percentile of the training rows' scores.
+    Score(Box<ScoreArgs>),
     /// Decode codes from a CSV or .npy file (one code per row) to images (.png) or rows
     /// (.csv, .npy).
     Decode(Box<DecodeArgs>),
+}
+
+#[derive(Args)]
+struct ScoreArgs {
+    #[command(flatten)]
+    model: UseArgs,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Rows to score: CSV or .npy, as wide as the model's input, scaled as `train` scales
+    /// data (default: the run's test set).
+    file: Option<PathBuf>,
+    /// Rows scoring above this percentile of the training rows' scores are flagged.
+    #[arg(long, default_value_t = 99.0)]
+    percentile: f64,
+    /// Output CSV (default: <checkpoint>/scores.csv).
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -260,6 +280,7 @@ fn main() -> ExitCode {
         Command::Sample(args) => sample(&args),
         Command::Decode(args) => decode(&args),
         Command::Denoise(args) => denoise(&args),
+        Command::Score(args) => score(&args),
     };
     match result {
         Ok(code) => code,
@@ -866,6 +887,68 @@ fn check_label(model: &ModelConfig, label: Option<u8>) -> Result<Option<u8>, lat
         }
         (Some(_), Some(label)) => Ok(Some(label)),
     }
+}
+
+fn score(args: &ScoreArgs) -> Result<ExitCode, latent::Error> {
+    let record = checkpoint::load_record(&args.model.checkpoint)?;
+    let (train, test, _) = load_data(&args.data, record.seed)?;
+    let rows = match &args.file {
+        None => test,
+        Some(path) if path.extension().is_some_and(|e| e == "npy") => data::load_npy(path)?,
+        Some(path) => data::load_csv(
+            path,
+            &CsvOptions {
+                label_column: args.data.label_column,
+            },
+        )?,
+    };
+    for (set, name) in [(&train, "the training data"), (&rows, "the rows to score")] {
+        if set.width != record.model.input {
+            return Err(latent::Error::InvalidArgument(format!(
+                "the model takes {} values per row, {name} has {}",
+                record.model.input, set.width
+            )));
+        }
+    }
+    let device = training_device(&args.model.gpu, args.model.cpu)?;
+    let device_arg = device.as_ref().map_or(Device::Cpu, Device::Gpu);
+    let checkpoint = &args.model.checkpoint;
+    let reference = latent::infer::score(device_arg, &record.model, checkpoint, (&train).into())?;
+    let threshold = latent::infer::percentile(reference.primary(), args.percentile)?;
+    let scores = latent::infer::score(device_arg, &record.model, checkpoint, (&rows).into())?;
+    let flagged: Vec<bool> = scores.primary().iter().map(|&s| s > threshold).collect();
+    let mut csv = String::from("row,reconstruction_mse");
+    if scores.negative_elbo.is_some() {
+        csv.push_str(",negative_elbo");
+    }
+    csv.push_str(",flagged\n");
+    for (row, &error) in scores.reconstruction.iter().enumerate() {
+        csv.push_str(&format!("{row},{error}"));
+        if let Some(elbo) = &scores.negative_elbo {
+            csv.push_str(&format!(",{}", elbo[row]));
+        }
+        csv.push_str(&format!(",{}\n", u8::from(flagged[row])));
+    }
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| checkpoint.join("scores.csv"));
+    latent::io::write_atomic(&out, csv.as_bytes())?;
+    let what = if scores.negative_elbo.is_some() {
+        "negative ELBO (nats)"
+    } else {
+        "reconstruction MSE"
+    };
+    println!(
+        "{} rows of {} scored by {what}; threshold {threshold:.5} = percentile {} of {} training rows; {} rows above it; scores in {}",
+        rows.rows,
+        rows.name,
+        args.percentile,
+        train.rows,
+        flagged.iter().filter(|&&f| f).count(),
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn denoise(args: &DenoiseArgs) -> Result<ExitCode, latent::Error> {

@@ -104,6 +104,34 @@ fn encode_decode_and_reconstruct_with_a_checkpoint() {
     .unwrap();
     assert_eq!(samples.len(), 10 * 64);
 
+    // Anomaly scores: rows of uniform noise score far above the test digits, above the
+    // 99th percentile of the training digits' scores.
+    let train_scores = infer::score(Device::Cpu, &model, &trained, (&train).into()).unwrap();
+    let threshold = infer::percentile(train_scores.primary(), 99.0).unwrap();
+    let test_scores = infer::score(Device::Cpu, &model, &trained, (&test).into()).unwrap();
+    let elbo = test_scores.negative_elbo.as_ref().unwrap();
+    assert_eq!(
+        (elbo.len(), test_scores.reconstruction.len()),
+        (test.rows, test.rows)
+    );
+    let noise: Vec<f32> = (0..20 * 64)
+        .map(|i| ((i * 7919) % 101) as f32 / 100.0)
+        .collect();
+    let noise_data = latent::graph::TrainData::new(latent::graph::Samples::F32(&noise), 20, 64);
+    let noise_scores = infer::score(Device::Cpu, &model, &trained, noise_data).unwrap();
+    let flagged = noise_scores
+        .primary()
+        .iter()
+        .filter(|&&s| s > threshold)
+        .count();
+    let test_flagged = elbo.iter().filter(|&&s| s > threshold).count();
+    assert_eq!(flagged, 20, "noise rows flagged (LATENT_TEST_SEED={seed})");
+    assert!(
+        test_flagged <= test.rows / 10,
+        "{test_flagged} of {} test digits flagged (LATENT_TEST_SEED={seed})",
+        test.rows
+    );
+
     if let Some(ctx) = common::gpu("encode_decode_and_reconstruct_with_a_checkpoint (GPU part)") {
         let gpu_codes = infer::encode(Device::Gpu(ctx), &model, &trained, (&test).into()).unwrap();
         let gpu_rebuilt =
@@ -221,6 +249,17 @@ fn a_conditional_vae_draws_different_digits_for_different_labels() {
     )
     .is_err());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn percentile_takes_the_nearest_rank() {
+    let values = [5.0, 1.0, 4.0, 2.0, 3.0];
+    assert_eq!(infer::percentile(&values, 100.0).unwrap(), 5.0);
+    assert_eq!(infer::percentile(&values, 50.0).unwrap(), 3.0);
+    assert_eq!(infer::percentile(&values, 0.0).unwrap(), 1.0);
+    assert_eq!(infer::percentile(&values, 41.0).unwrap(), 3.0);
+    assert!(infer::percentile(&values, 101.0).is_err());
+    assert!(infer::percentile(&[], 50.0).is_err());
 }
 
 #[test]

@@ -86,16 +86,22 @@ impl Plan {
                 "a model needs a loss to train".into(),
             ));
         }
-        Self::assign(graph, losses, true)
+        Self::assign(graph, losses, &[], true)
     }
 
     /// A forward-only plan, for inference (encoding, decoding): no backward ops, and the
-    /// graph's losses (if any) are computed but not summed.
-    pub fn compile_inference(graph: Graph) -> Result<Plan> {
-        Self::assign(graph, Vec::new(), false)
+    /// graph's losses (if any) are computed but not summed. `outputs` keep their buffers to
+    /// the end of the pass, so that they can be read after it.
+    pub fn compile_inference(graph: Graph, outputs: &[TensorId]) -> Result<Plan> {
+        Self::assign(graph, Vec::new(), outputs, false)
     }
 
-    fn assign(mut graph: Graph, losses: Vec<LossTerm>, train: bool) -> Result<Plan> {
+    fn assign(
+        mut graph: Graph,
+        losses: Vec<LossTerm>,
+        outputs: &[TensorId],
+        train: bool,
+    ) -> Result<Plan> {
         let inputs: Vec<TensorId> = (0..graph.tensors.len())
             .map(TensorId)
             .filter(|&t| graph.tensor(t).role == Role::Input)
@@ -138,7 +144,9 @@ impl Plan {
                 }
             }
         }
-        let pool = assign_pool(&graph, &backward, &losses, &mut location);
+        let mut live_to_end: Vec<TensorId> = losses.iter().map(|term| term.per_row).collect();
+        live_to_end.extend_from_slice(outputs);
+        let pool = assign_pool(&graph, &backward, &live_to_end, &mut location);
         Ok(Plan {
             graph,
             backward,
@@ -172,7 +180,7 @@ impl Plan {
 fn assign_pool(
     graph: &Graph,
     backward: &[GradOp],
-    losses: &[LossTerm],
+    live_to_end: &[TensorId],
     location: &mut [Location],
 ) -> Vec<usize> {
     let steps = graph.ops.len() + backward.len();
@@ -189,9 +197,9 @@ fn assign_pool(
             last[t.0] = last[t.0].max(step);
         }
     }
-    // The loss rows are summed after the step's last op.
-    for term in losses {
-        last[term.per_row.0] = steps;
+    // The loss rows are summed after the step's last op; outputs are read after it.
+    for t in live_to_end {
+        last[t.0] = steps;
     }
     let mut pooled: Vec<usize> = (0..graph.tensors.len())
         .filter(|&t| matches!(graph.tensors[t].role, Role::Value | Role::Gradient { .. }) && location[t] == Location::Input && first[t] != usize::MAX)
