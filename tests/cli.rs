@@ -216,7 +216,31 @@ fn bad_training_input_is_exit_code_2_with_a_clear_message() {
     std::fs::create_dir_all(&dir).unwrap();
     let ragged = dir.join("ragged.csv");
     std::fs::write(&ragged, "1,2,3\n4,5\n").unwrap();
-    let cases: [(&[&str], &str); 7] = [
+    let unlabelled = dir.join("unlabelled.csv");
+    std::fs::write(&unlabelled, "0.1,0.2,0.3\n".repeat(20)).unwrap();
+    let cases: [(&[&str], &str); 14] = [
+        (&["--data", "digits", "--noise", "gaussian:-1"], "σ must be"),
+        (&["--data", "digits", "--noise", "masking:1.5"], "[0, 1]"),
+        (&["--data", "digits", "--noise", "blur:3"], "unknown kind"),
+        (
+            &[
+                "--data",
+                "digits",
+                "--model",
+                "sparse",
+                "--sparsity",
+                "kl:0:1",
+            ],
+            "strictly between 0 and 1",
+        ),
+        (
+            &["--data", "digits", "--sparsity", "l1:0.1"],
+            "for autoencoders",
+        ),
+        (
+            &["--data", unlabelled.to_str().unwrap(), "--model", "cvae"],
+            "needs labels",
+        ),
         (&["--data", "digits", "--batch", "5000"], "batch size 5000"),
         (&["--data", "digits", "--lr", "0"], "lr > 0"),
         (&["--data", "digits", "--latent", "0"], "at least 1"),
@@ -225,6 +249,10 @@ fn bad_training_input_is_exit_code_2_with_a_clear_message() {
             "epochs must be at least 1",
         ),
         (&["--data", "digits", "--model", "gan"], "unknown model"),
+        (
+            &["--data", "digits", "--model", "cvae", "--classes", "5"],
+            "the model knows classes 0..4",
+        ),
         (&["--data", ragged.to_str().unwrap()], "line 2"),
         (
             &["--data", "mnist", "--data-dir", dir.to_str().unwrap()],
@@ -420,5 +448,152 @@ fn a_diverging_run_stops_with_a_clear_message_and_writes_nothing() {
         !dir.join("model.safetensors").exists(),
         "a diverged epoch was checkpointed"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn denoising_sparse_and_conditional_models_train_and_are_put_to_work() {
+    let dir = temp_dir("family");
+    let run = |model: &str, extra: &[&str]| {
+        let out_dir = dir.join(model);
+        let args = [
+            &[
+                "train",
+                "--cpu",
+                "--data",
+                "digits",
+                "--model",
+                model,
+                "--hidden",
+                "32",
+                "--latent",
+                "8",
+                "--epochs",
+                "2",
+                "--out",
+                out_dir.to_str().unwrap(),
+            ][..],
+            extra,
+        ]
+        .concat();
+        let out = latent(&args);
+        assert!(out.status.success(), "train {model}: {}", text(&out.stderr));
+        out_dir
+    };
+    let use_model = |args: &[&str]| {
+        let out = latent(args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    // Denoising: the noise is the model's own unless given.
+    let dae = run("dae", &["--noise", "masking:0.3"]);
+    let dae_arg = dae.to_str().unwrap();
+    let printed = use_model(&[
+        "denoise",
+        "--cpu",
+        "--data",
+        "digits",
+        "--checkpoint",
+        dae_arg,
+    ]);
+    assert!(
+        printed.contains("masking:0.3") && printed.contains("denoised MSE"),
+        "{printed}"
+    );
+    assert!(dae.join("denoised.png").exists());
+    // Sparse: eval reports the code's sparsity.
+    let sparse = run("sparse", &["--sparsity", "kl:0.05:0.01"]);
+    let printed = use_model(&[
+        "eval",
+        "--cpu",
+        "--data",
+        "digits",
+        "--checkpoint",
+        sparse.to_str().unwrap(),
+    ]);
+    assert!(
+        printed.contains("sparsity") && printed.contains("near zero"),
+        "{printed}"
+    );
+    // Conditional: a grid with one row per class, one class, and the anomaly scores.
+    let cvae = run("cvae", &[]);
+    let cvae_arg = cvae.to_str().unwrap();
+    let printed = use_model(&[
+        "sample",
+        "--cpu",
+        "--data",
+        "digits",
+        "--checkpoint",
+        cvae_arg,
+        "--n",
+        "4",
+    ]);
+    assert!(printed.contains("one row per class 0..9"), "{printed}");
+    let png = std::fs::read(cvae.join("samples.png")).unwrap();
+    let info = png::Decoder::new(std::io::Cursor::new(png))
+        .read_info()
+        .unwrap()
+        .info()
+        .clone();
+    assert_eq!((info.width, info.height) > (0, 0), true);
+    let out = latent(&[
+        "sample",
+        "--cpu",
+        "--data",
+        "digits",
+        "--checkpoint",
+        cvae_arg,
+        "--label",
+        "10",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let printed = use_model(&[
+        "score",
+        "--cpu",
+        "--data",
+        "digits",
+        "--checkpoint",
+        cvae_arg,
+    ]);
+    assert!(printed.contains("negative ELBO"), "{printed}");
+    let scores = csv_rows(&cvae.join("scores.csv"));
+    assert_eq!(
+        scores[0],
+        ["row", "reconstruction_mse", "negative_elbo", "flagged"]
+    );
+    assert!(scores.len() > 100, "one row per test row");
+    // Bad input to the new commands: exit code 2, nothing written.
+    let narrow = dir.join("narrow.csv");
+    std::fs::write(&narrow, "0.1,0.2\n0.3,0.4\n").unwrap();
+    let bad_out = dir.join("bad.csv");
+    let out = latent(&[
+        "score",
+        "--cpu",
+        "--data",
+        "digits",
+        "--checkpoint",
+        cvae_arg,
+        narrow.to_str().unwrap(),
+        "--out",
+        bad_out.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("64 values per row"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!bad_out.exists());
+    let out = latent(&[
+        "denoise",
+        "--cpu",
+        "--data",
+        "digits",
+        "--checkpoint",
+        dae_arg,
+        "--noise",
+        "sp:2",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     let _ = std::fs::remove_dir_all(&dir);
 }
