@@ -535,7 +535,13 @@ fn denoising_sparse_and_conditional_models_train_and_are_put_to_work() {
         .unwrap()
         .info()
         .clone();
-    assert_eq!((info.width, info.height) > (0, 0), true);
+    // 4 columns and 10 rows of 8×8 digits (plus the grid's gaps).
+    assert!(
+        info.width >= 4 * 8 && info.height >= 10 * 8 && info.height > info.width,
+        "{}x{}",
+        info.width,
+        info.height
+    );
     let out = latent(&[
         "sample",
         "--cpu",
