@@ -174,3 +174,54 @@ fn comparison_catches_poison_and_errors_beyond_the_bound() {
 fn bytes_pack_little_endian_into_words() {
     assert_eq!(pack_bytes(&[1, 2, 3, 4, 5]), vec![0x0403_0201, 0x0000_0005]);
 }
+
+#[test]
+fn log_mean_exp_known_answers_and_stability() {
+    use latent::cpu::log_mean_exp::neg_log_mean_exp;
+    // Weights 1 and 3: mean 2.
+    let mut out = [0.0f64; 2];
+    neg_log_mean_exp(&mut out, &[0.0, 3f64.ln()], 2).unwrap();
+    assert!((out[0] + 2f64.ln()).abs() < 1e-15 && out[0] == out[1]);
+    // Log weights of −1000 would underflow e^x; the shift by the max keeps them exact.
+    let mut out = [0.0f32; 3];
+    neg_log_mean_exp(&mut out, &[-1000.0, -1000.0, -1000.0], 3).unwrap();
+    assert_eq!(out, [1000.0; 3]);
+    // K = 1 is the log weight itself, negated.
+    let mut out = [0.0f32; 2];
+    neg_log_mean_exp(&mut out, &[-5.5, -7.25], 1).unwrap();
+    assert_eq!(out, [5.5, 7.25]);
+    assert!(neg_log_mean_exp(&mut [0.0f32; 3], &[0.0; 3], 2).is_err());
+}
+
+#[test]
+fn corruption_changes_the_expected_share_of_values() {
+    use latent::cpu::corrupt::{corrupt, Noise};
+    use latent::cpu::reparameterize::NoiseKey;
+    let n = 40_000;
+    let clean = vec![0.5f32; n];
+    let key = NoiseKey {
+        seed: 7,
+        step: 1,
+        stream: 1,
+    };
+    let share = |noise: Noise, value: f32| {
+        let mut y = vec![0.0f32; n];
+        corrupt(&mut y, &clean, noise, key).unwrap();
+        y.iter().filter(|&&v| v == value).count() as f64 / n as f64
+    };
+    // Binomial share with n = 40000: standard deviation ≤ 0.0025; allow 4 of them.
+    assert!((share(Noise::Masking { p: 0.3 }, 0.0) - 0.3).abs() < 0.01);
+    assert!((share(Noise::SaltAndPepper { p: 0.2 }, 0.0) - 0.1).abs() < 0.01);
+    assert!((share(Noise::SaltAndPepper { p: 0.2 }, 1.0) - 0.1).abs() < 0.01);
+    assert_eq!(share(Noise::Gaussian { sigma: 0.0 }, 0.5), 1.0);
+    let mut y = vec![0.0f32; n];
+    corrupt(&mut y, &clean, Noise::Gaussian { sigma: 0.5 }, key).unwrap();
+    assert!(
+        y.iter().all(|v| (0.0..=1.0).contains(v)),
+        "clipped to [0, 1]"
+    );
+    let sd = (y.iter().map(|&v| f64::from(v - 0.5).powi(2)).sum::<f64>() / n as f64).sqrt();
+    // N(0.5, 0.5²) clipped to [0, 1] has a standard deviation of about 0.34.
+    assert!((sd - 0.34).abs() < 0.02, "sd {sd}");
+    assert!(Noise::parse("gaussian:0.5").is_ok() && Noise::parse("sp:1.5").is_err());
+}

@@ -76,6 +76,11 @@ fn concat_matches_cpu() {
 }
 
 #[test]
+fn importance_weights_match_cpu() {
+    check("importance_weights_match_cpu", Family::ImportanceWeight);
+}
+
+#[test]
 fn adam_matches_cpu() {
     check("adam_matches_cpu", Family::Adam);
 }

@@ -13,6 +13,8 @@ pub mod gather;
 pub mod kl;
 pub mod kl_sparsity;
 pub mod l1;
+pub mod log_mean_exp;
+pub mod log_weight;
 pub mod matmul;
 pub mod mse;
 pub mod philox;

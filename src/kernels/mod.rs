@@ -12,6 +12,8 @@ pub mod gather;
 pub mod kl;
 pub mod kl_sparsity;
 pub mod l1;
+pub mod log_mean_exp;
+pub mod log_weight;
 pub mod matmul;
 pub mod mse;
 pub mod philox;
@@ -65,6 +67,8 @@ pub const SHADERS: &[Shader] = &[
     kl::SHADER,
     corrupt::SHADER,
     concat::SHADER,
+    log_weight::SHADER,
+    log_mean_exp::SHADER,
     l1::SHADER,
     kl_sparsity::SHADER,
     adam::SHADER,

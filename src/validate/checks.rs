@@ -32,6 +32,7 @@ pub enum Family {
     Corrupt,
     Sparsity,
     Concat,
+    ImportanceWeight,
     Adam,
     Sgd,
     Gather,
@@ -39,7 +40,7 @@ pub enum Family {
 }
 
 impl Family {
-    pub const ALL: [Family; 15] = [
+    pub const ALL: [Family; 16] = [
         Family::Matmul,
         Family::Reduce,
         Family::Activation,
@@ -51,6 +52,7 @@ impl Family {
         Family::Corrupt,
         Family::Sparsity,
         Family::Concat,
+        Family::ImportanceWeight,
         Family::Adam,
         Family::Sgd,
         Family::Gather,
@@ -242,6 +244,24 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
                     "concat",
                     format!("{rows}x({cols_a}+{cols_b})"),
                     check_concat(v, rows, cols_a, cols_b),
+                );
+            }
+        }
+        Family::ImportanceWeight => {
+            let mut sizes = vec![(1, 1, 1), (127, 33, 5), (3, 20, 1000)];
+            if full {
+                sizes.push((10, 20, 5000));
+            }
+            for &(groups, cols, k) in &sizes {
+                push(
+                    "log_weight",
+                    format!("{}x{cols}", groups * k),
+                    check_log_weight(v, groups * k, cols),
+                );
+                push(
+                    "neg_log_mean_exp",
+                    format!("{groups} groups of {k}"),
+                    check_log_mean_exp(v, groups, k),
                 );
             }
         }
@@ -981,6 +1001,57 @@ fn check_concat(
         "concat",
         format!("{rows}x({cols_a}+{cols_b})"),
         &refs,
+        outputs,
+    )
+}
+
+fn check_log_weight(v: &mut Validator, rows: usize, cols: usize) -> Result<CheckResult> {
+    let recon = v.random(rows, 0.0, 200.0);
+    let z = v.random(rows * cols, -4.0, 4.0);
+    let eps = v.random(rows * cols, -4.0, 4.0);
+    let logvar = v.random(rows * cols, -6.0, 2.0);
+    let mut logw = vec![0.0; rows];
+    cpu::log_weight::log_weight(&mut logw, &recon, &z, &eps, &logvar, cols, 1.0)?;
+    let (grecon, gz) = (v.upload("recon", &recon)?, v.upload("z", &z)?);
+    let (geps, glogvar) = (v.upload("eps", &eps)?, v.upload("logvar", &logvar)?);
+    let glogw = v.poisoned("logw", rows)?;
+    let d = kernels::log_weight::log_weight(
+        v.ctx, &glogw, &grecon, &gz, &geps, &glogvar, rows, cols, 1.0,
+    )?;
+    // A sum of `cols` terms of three products and two subtractions each (|term| ≤ 38) in
+    // two orders, plus recon (≤ 200) and one subtraction: sum_bound over the magnitudes.
+    let bound = sum_bound(cols + 4, 38.0 * cols as f32 + 200.0);
+    let outputs = vec![Output {
+        name: "logw",
+        gpu: &glogw,
+        cpu: logw,
+        allowed: Box::new(abs_rel(bound, 0.0)),
+    }];
+    v.finish("log_weight", format!("{rows}x{cols}"), &[&d], outputs)
+}
+
+fn check_log_mean_exp(v: &mut Validator, groups: usize, k: usize) -> Result<CheckResult> {
+    // Log weights of a real model: large negative, spread over tens of nats.
+    let logw = v.random(groups * k, -150.0, -90.0);
+    let mut out = vec![0.0; groups * k];
+    cpu::log_mean_exp::neg_log_mean_exp(&mut out, &logw, k)?;
+    let glogw = v.upload("logw", &logw)?;
+    let gout = v.poisoned("out", groups * k)?;
+    let d = kernels::log_mean_exp::neg_log_mean_exp(v.ctx, &gout, &glogw, groups * k, k)?;
+    // The max is exact; Σ e^(l − m) of terms in (0, 1] in two orders (sum_bound relative)
+    // with exp good to a few ULP (1e-6 relative); its log moves by that relative error,
+    // absolutely; adding m (≤ 150) rounds by 150·u.
+    let allowed = move |_, _c: f32| sum_bound(k, 1.0) + 2e-6 + 150.0 * 2.0 * UNIT_ROUNDOFF;
+    let outputs = vec![Output {
+        name: "out",
+        gpu: &gout,
+        cpu: out,
+        allowed: Box::new(allowed),
+    }];
+    v.finish(
+        "neg_log_mean_exp",
+        format!("{groups} groups of {k}"),
+        &[&d],
         outputs,
     )
 }

@@ -1,0 +1,62 @@
+// The importance-weighted bound of a VAE: for each data row, K consecutive rows hold the log
+// weights of its K samples, and
+//   bound = log (1/K Σ_k w_k) = m + log(1/K Σ_k e^(log w_k − m)),  m = max_k log w_k
+// (stable for any log weights). Includes lib/grid.wgsl.
+//   neg_log_mean_exp: out (rows) = −bound of the row's group, written into each of the K rows
+//       of the group, so that Σ over rows = K · Σ over groups, like every other per-row term
+//       of the K-fold repeated batch. One workgroup per group.
+
+struct Params {
+    groups: u32,
+    k: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;  // (groups · k)
+@group(0) @binding(2) var<storage, read> logw: array<f32>;       // (groups · k)
+
+var<workgroup> partial_max: array<f32, WORKGROUP_SIZE>;
+
+// Max of `value` over the workgroup, returned to every thread. Call from uniform control flow.
+fn workgroup_max(value: f32, local: u32) -> f32 {
+    partial_max[local] = value;
+    workgroupBarrier();
+    for (var stride = WORKGROUP_SIZE / 2u; stride > 0u; stride = stride / 2u) {
+        if (local < stride) {
+            partial_max[local] = max(partial_max[local], partial_max[local + stride]);
+        }
+        workgroupBarrier();
+    }
+    let result = partial_max[0];
+    workgroupBarrier();
+    return result;
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn neg_log_mean_exp(
+    @builtin(workgroup_id) group: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) local: u32,
+) {
+    let g = flat_group(group, groups);
+    if (g >= params.groups) {
+        return;  // the whole workgroup leaves together
+    }
+    let first = g * params.k;
+    var largest = -3.4028235e38;
+    for (var i = local; i < params.k; i += WORKGROUP_SIZE) {
+        largest = max(largest, logw[first + i]);
+    }
+    let m = workgroup_max(largest, local);
+    var sum = 0.0;
+    for (var i = local; i < params.k; i += WORKGROUP_SIZE) {
+        sum += exp(logw[first + i] - m);
+    }
+    let total = workgroup_sum(sum, local);
+    let bound = m + log(total / f32(params.k));
+    for (var i = local; i < params.k; i += WORKGROUP_SIZE) {
+        out[first + i] = -bound;
+    }
+}

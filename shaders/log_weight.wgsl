@@ -1,0 +1,41 @@
+// The importance weight of a VAE sample, in logs: with z = μ + σ·ε drawn from q(z|x),
+//   log w = log p(x|z) + log p(z) − log q(z|x)
+//         = −recon_weight · recon − ½ Σ_c (z² − ε² − logvar)
+// (the ½ log 2π of p(z) and q(z|x) cancel; recon is the per-row reconstruction loss, BCE or
+// Σ (x − μ)², with the weight training gives it). Includes lib/grid.wgsl.
+//   log_weight: logw (rows) from recon (rows), z, eps, logvar (rows, cols); one workgroup per row
+
+struct Params {
+    rows: u32,
+    cols: u32,
+    recon_weight: f32,
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read_write> logw: array<f32>;  // (rows)
+@group(0) @binding(2) var<storage, read> recon: array<f32>;       // (rows)
+@group(0) @binding(3) var<storage, read> z: array<f32>;           // (rows, cols)
+@group(0) @binding(4) var<storage, read> eps: array<f32>;         // (rows, cols)
+@group(0) @binding(5) var<storage, read> logvar: array<f32>;      // (rows, cols)
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn log_weight(
+    @builtin(workgroup_id) group: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) local: u32,
+) {
+    let row = flat_group(group, groups);
+    if (row >= params.rows) {
+        return;  // the whole workgroup leaves together
+    }
+    var sum = 0.0;
+    for (var c = local; c < params.cols; c += WORKGROUP_SIZE) {
+        let i = row * params.cols + c;
+        sum += z[i] * z[i] - eps[i] * eps[i] - logvar[i];
+    }
+    let total = workgroup_sum(sum, local);
+    if (local == 0u) {
+        logw[row] = -params.recon_weight * recon[row] - 0.5 * total;
+    }
+}

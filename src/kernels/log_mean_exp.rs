@@ -1,0 +1,63 @@
+//! Host side of shaders/log_mean_exp.wgsl: the importance-weighted bound per group of k
+//! samples, as a per-row loss. CPU twin: src/cpu/log_mean_exp.rs.
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::cpu::check_nonzero;
+use crate::error::{shape_error, Result};
+use crate::gpu::{GpuBuffer, GpuContext};
+use crate::kernels::{
+    bytes_of, check_len, grid_for_groups, prepare, Dispatch, Kernel, Shader, Slot, GRID_LIB,
+};
+
+pub const SHADER: Shader = Shader {
+    name: "log_mean_exp",
+    source: include_str!("../../shaders/log_mean_exp.wgsl"),
+    includes: &[GRID_LIB],
+};
+
+const NEG_LOG_MEAN_EXP: Kernel = Kernel {
+    shader: &SHADER,
+    entry: "neg_log_mean_exp",
+    slots: &[(0, Slot::Uniform), (1, Slot::ReadWrite), (2, Slot::Read)],
+};
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    groups: u32,
+    k: u32,
+    _pad: [u32; 2],
+}
+
+/// out (rows) = −log(1/k Σ e^logw) over each row's group of k consecutive rows.
+pub fn neg_log_mean_exp(
+    ctx: &GpuContext,
+    out: &GpuBuffer,
+    logw: &GpuBuffer,
+    rows: usize,
+    k: usize,
+) -> Result<Dispatch> {
+    check_nonzero("neg_log_mean_exp", &[("rows", rows), ("k", k)])?;
+    if rows % k != 0 {
+        return Err(shape_error(
+            "neg_log_mean_exp",
+            format!("{rows} rows are not groups of {k}"),
+        ));
+    }
+    check_len("neg_log_mean_exp", "out", out, rows)?;
+    check_len("neg_log_mean_exp", "logw", logw, rows)?;
+    let params = Params {
+        groups: (rows / k) as u32,
+        k: k as u32,
+        _pad: [0; 2],
+    };
+    prepare(
+        ctx,
+        &NEG_LOG_MEAN_EXP,
+        &[],
+        Some(bytes_of(&params)),
+        &[out, logw],
+        grid_for_groups(ctx, (rows / k) as u64)?,
+    )
+}

@@ -1,0 +1,59 @@
+//! Host side of shaders/log_weight.wgsl: the log importance weight of each VAE sample.
+//! CPU twin: src/cpu/log_weight.rs.
+
+use crate::cpu::check_nonzero;
+use crate::error::Result;
+use crate::gpu::{GpuBuffer, GpuContext};
+use crate::kernels::mse::RowLossParams;
+use crate::kernels::{
+    bytes_of, check_len, grid_for_groups, prepare, Dispatch, Kernel, Shader, Slot, GRID_LIB,
+};
+
+pub const SHADER: Shader = Shader {
+    name: "log_weight",
+    source: include_str!("../../shaders/log_weight.wgsl"),
+    includes: &[GRID_LIB],
+};
+
+const LOG_WEIGHT: Kernel = Kernel {
+    shader: &SHADER,
+    entry: "log_weight",
+    slots: &[
+        (0, Slot::Uniform),
+        (1, Slot::ReadWrite),
+        (2, Slot::Read),
+        (3, Slot::Read),
+        (4, Slot::Read),
+        (5, Slot::Read),
+    ],
+};
+
+/// logw (rows) = −recon_weight · recon − ½ Σ_c (z² − ε² − logvar), z/ε/logvar (rows, cols).
+#[allow(clippy::too_many_arguments)]
+pub fn log_weight(
+    ctx: &GpuContext,
+    logw: &GpuBuffer,
+    recon: &GpuBuffer,
+    z: &GpuBuffer,
+    eps: &GpuBuffer,
+    logvar: &GpuBuffer,
+    rows: usize,
+    cols: usize,
+    recon_weight: f32,
+) -> Result<Dispatch> {
+    check_nonzero("log_weight", &[("rows", rows), ("cols", cols)])?;
+    check_len("log_weight", "logw", logw, rows)?;
+    check_len("log_weight", "recon", recon, rows)?;
+    for (name, buffer) in [("z", z), ("eps", eps), ("logvar", logvar)] {
+        check_len("log_weight", name, buffer, rows * cols)?;
+    }
+    let params = RowLossParams::new(rows, cols, recon_weight);
+    prepare(
+        ctx,
+        &LOG_WEIGHT,
+        &[],
+        Some(bytes_of(&params)),
+        &[logw, recon, z, eps, logvar],
+        grid_for_groups(ctx, rows as u64)?,
+    )
+}
