@@ -272,3 +272,106 @@ fn code_sparsity_counts_near_zero_values_and_dead_units() {
     assert!((s.dead_units - 1.0 / 3.0).abs() < 1e-12);
     assert!(infer::code_sparsity(&codes, 4).is_err());
 }
+
+#[test]
+fn the_importance_weighted_bound_is_the_elbo_at_k_1_and_tighter_beyond() {
+    let seed = common::seed();
+    let (train, test): (Dataset, Dataset) = load_digits().unwrap().split(0.1, seed).unwrap();
+    let model = ModelConfig::vae(64, 64, 6);
+    let plan = Plan::compile(model.build(64).unwrap().0).unwrap();
+    let init = init_params(&plan, seed);
+    let dir = std::env::temp_dir().join(format!("latent-iw-{}-{seed}", std::process::id()));
+    let options = TrainOptions {
+        batch: 64,
+        epochs: 8,
+        adam: Default::default(),
+        seed,
+    };
+    let mut trainer = Trainer::new(
+        Device::Cpu,
+        &plan,
+        &model,
+        &init,
+        (&train).into(),
+        None,
+        options,
+    )
+    .unwrap();
+    for _ in 0..8 {
+        trainer.run_epoch(0, &mut |_, _, _| {}).unwrap();
+    }
+    save(&dir, &model, &plan, trainer.params().unwrap());
+
+    // K = 1 in one batch of the test rows, in f64: the bound is log p(x|z) + log N(z; 0, I)
+    // − log N(z; μ, σ²) of the single draw, which this test computes from μ, σ and z (the
+    // kernels use ε).
+    let graph = model.build_importance_weighted(test.rows, 1).unwrap();
+    let eval_plan = Plan::compile_evaluation(graph).unwrap();
+    let state = checkpoint::load_state(&dir, &eval_plan).unwrap();
+    let run = latent::graph::RunConfig {
+        adam: Default::default(),
+        seed,
+        total_steps: 1,
+    };
+    let mut exec = latent::graph::cpu::CpuExecutor::<f64>::new(
+        &eval_plan,
+        &state.params,
+        (&test).into(),
+        Some((&test).into()),
+        run,
+    )
+    .unwrap();
+    let totals = exec.evaluate().unwrap();
+    let named = |name: &str| {
+        let t = (0..eval_plan.graph.tensors.len())
+            .map(latent::graph::TensorId)
+            .find(|&t| eval_plan.graph.tensor(t).name == name)
+            .unwrap();
+        exec.tensor(t).to_vec()
+    };
+    let (mu, logvar, z, bce) = (named("mu"), named("logvar"), named("z"), named("bce"));
+    let mut elbo_sum = 0.0;
+    for (r, recon) in bce.iter().enumerate() {
+        let mut log_ratio = 0.0;
+        for c in r * 6..(r + 1) * 6 {
+            let sigma = (0.5 * logvar[c]).exp();
+            let log_q = -0.5 * ((z[c] - mu[c]) / sigma).powi(2) - 0.5 * logvar[c];
+            let log_p = -0.5 * z[c] * z[c];
+            log_ratio += log_q - log_p;
+        }
+        elbo_sum += -recon - log_ratio;
+    }
+    let iw_index = eval_plan
+        .losses
+        .iter()
+        .position(|t| t.kind == latent::graph::LossKind::Iw);
+    let iw_sum = totals[iw_index.unwrap()];
+    assert!(
+        (iw_sum + elbo_sum).abs() <= 1e-9 * elbo_sum.abs(),
+        "K = 1: −bound {iw_sum} vs single-draw ELBO {elbo_sum} (LATENT_TEST_SEED={seed})"
+    );
+
+    // K = 1 against K = 50 and the ELBO through the library call: more samples tighten the
+    // bound, which stays above the ELBO (as a loss: below it).
+    let at = |k| infer::importance_weighted(Device::Cpu, &model, &dir, (&test).into(), k, seed);
+    let (one, fifty) = (at(1).unwrap(), at(50).unwrap());
+    assert!(
+        fifty.iw_nats < one.iw_nats && fifty.iw_nats < fifty.elbo_nats,
+        "K=1 {one:?}, K=50 {fifty:?} (LATENT_TEST_SEED={seed})"
+    );
+    let bits = fifty.iw_nats / (64.0 * std::f64::consts::LN_2);
+    assert!((fifty.iw_bits_per_dim - bits).abs() < 1e-12);
+    assert!(at(0).is_err(), "K = 0");
+    if let Some(ctx) = common::gpu("the_importance_weighted_bound (GPU part)") {
+        let gpu =
+            infer::importance_weighted(Device::Gpu(ctx), &model, &dir, (&test).into(), 50, seed)
+                .unwrap();
+        // Sums over 9000 rows in f32 of terms ~30 nats: 1e-4 relative.
+        assert!(
+            (gpu.iw_nats - fifty.iw_nats).abs() <= 1e-4 * fifty.iw_nats.abs()
+                && (gpu.elbo_nats - fifty.elbo_nats).abs() <= 1e-4 * fifty.elbo_nats.abs(),
+            "gpu {gpu:?} cpu {fifty:?} (LATENT_TEST_SEED={seed})"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -219,6 +219,14 @@ pub fn differentiate(graph: &mut Graph) -> Result<Vec<GradOp>> {
                     }
                 }
             }
+            Op::LogWeight { logw, .. } | Op::NegLogMeanExp { per_row: logw, .. } => {
+                if d.requires_grad[logw.0] {
+                    return Err(shape_error(
+                        "importance weights",
+                        "the importance-weighted bound is built for evaluation; training with it is not supported",
+                    ));
+                }
+            }
             Op::Corrupt { x, .. } => {
                 if d.requires_grad[x.0] {
                     return Err(shape_error(
@@ -304,6 +312,15 @@ pub fn op_io(op: &Op) -> (Vec<TensorId>, Vec<TensorId>) {
         Op::Loss { per_row, a, b, .. } => (vec![per_row], vec![a, b]),
         Op::Corrupt { y, x, .. } => (vec![y], vec![x]),
         Op::Concat { y, a, b } => (vec![y], vec![a, b]),
+        Op::LogWeight {
+            logw,
+            recon,
+            z,
+            eps,
+            logvar,
+            ..
+        } => (vec![logw], vec![recon, z, eps, logvar]),
+        Op::NegLogMeanExp { per_row, logw, .. } => (vec![per_row], vec![logw]),
         Op::Penalty {
             per_row,
             rho_hat,

@@ -153,6 +153,11 @@ impl<'a, T: Float> CpuExecutor<'a, T> {
 
     /// One training step: gather the batch, forward, losses, backward, Adam, advance.
     pub fn step(&mut self) -> Result<()> {
+        if !self.plan.training {
+            return Err(Error::InvalidArgument(
+                "a forward-only plan cannot take training steps".into(),
+            ));
+        }
         self.forward()?;
         self.backward()?;
         self.update()
@@ -329,19 +334,23 @@ impl<'a, T: Float> CpuExecutor<'a, T> {
         let batch = self.plan.graph.batch;
         let saved = (
             self.data,
-            std::mem::replace(&mut self.order, padded_order(eval.rows, batch)),
+            std::mem::replace(
+                &mut self.order,
+                padded_order(eval.rows, self.plan.graph.repeat, batch),
+            ),
             self.state,
         );
         self.data = eval;
         self.state = [1, 0];
         std::mem::swap(&mut self.one_hot, &mut self.eval_one_hot);
         let result = (|| {
-            for start in (0..eval.rows).step_by(batch) {
+            let visits = eval.rows * self.plan.graph.repeat;
+            for start in (0..visits).step_by(batch) {
                 self.gather()?;
                 for op in &self.plan.graph.ops {
                     self.run_forward(op, self.run.seed ^ super::gpu::EVAL_SEED_SALT)?;
                 }
-                each(self, batch.min(eval.rows - start));
+                each(self, batch.min(visits - start));
                 cpu::step::advance_step(&mut self.state, batch);
             }
             Ok(())
@@ -416,9 +425,35 @@ impl<'a, T: Float> CpuExecutor<'a, T> {
                         cpu::bce::bce_forward(out, e.tensor(a), e.tensor(b), rows, cols)
                     }
                     LossKind::Kl => cpu::kl::kl_forward(out, e.tensor(a), e.tensor(b), rows, cols),
-                    LossKind::L1 | LossKind::KlSparsity => Err(penalty_as_loss(kind)),
+                    LossKind::L1 | LossKind::KlSparsity | LossKind::Iw => {
+                        Err(penalty_as_loss(kind))
+                    }
                 })
             }
+            Op::LogWeight {
+                logw,
+                recon,
+                z,
+                eps,
+                logvar,
+                recon_weight,
+            } => {
+                let cols = graph.tensor(z).cols;
+                self.write(logw, |out, e| {
+                    cpu::log_weight::log_weight(
+                        out,
+                        e.tensor(recon),
+                        e.tensor(z),
+                        e.tensor(eps),
+                        e.tensor(logvar),
+                        cols,
+                        recon_weight,
+                    )
+                })
+            }
+            Op::NegLogMeanExp { per_row, logw, k } => self.write(per_row, |out, e| {
+                cpu::log_mean_exp::neg_log_mean_exp(out, e.tensor(logw), k)
+            }),
             Op::Concat { y, a, b } => {
                 let (rows, cols_a, cols_b) = (
                     graph.tensor(a).rows,

@@ -16,6 +16,7 @@ use crate::kernels::{self, gather::GatherSource, Dispatch};
 
 /// A held-out data set and the forward-only passes over it.
 struct Evaluation {
+    /// Batch rows the set fills: its rows times the graph's `repeat`.
     rows: usize,
     state: GpuBuffer,
     totals: Vec<GpuBuffer>,
@@ -154,39 +155,41 @@ impl<'a> GpuExecutor<'a> {
             indices: &executor.indices,
             state: &executor.state,
         };
-        let label_source = labels.as_ref().map(|labels| GatherSource {
-            data: labels,
-            width: labels.len / data.rows,
-            ..source
-        });
-        let mut steps = executor.prepare_pass(
-            &source,
-            label_source.as_ref(),
-            data.samples,
-            run.seed,
-            &executor.loss_totals,
-            plan.graph.batch,
-        )?;
-        for op in &plan.backward {
-            steps.extend(executor.prepare_backward(op)?);
+        if plan.training {
+            let label_source = labels.as_ref().map(|labels| GatherSource {
+                data: labels,
+                width: labels.len / data.rows,
+                ..source
+            });
+            let mut steps = executor.prepare_pass(
+                &source,
+                label_source.as_ref(),
+                data.samples,
+                run.seed,
+                &executor.loss_totals,
+                plan.graph.batch,
+            )?;
+            for op in &plan.backward {
+                steps.extend(executor.prepare_backward(op)?);
+            }
+            steps.push(kernels::adam::adam_step(
+                ctx,
+                &executor.params,
+                &executor.adam_m,
+                &executor.adam_v,
+                &executor.grads,
+                &table,
+                &executor.state,
+                plan.param_len,
+                &run.adam,
+            )?);
+            steps.push(kernels::step::advance_step(
+                ctx,
+                &executor.state,
+                plan.graph.batch,
+            )?);
+            executor.steps = steps;
         }
-        steps.push(kernels::adam::adam_step(
-            ctx,
-            &executor.params,
-            &executor.adam_m,
-            &executor.adam_v,
-            &executor.grads,
-            &table,
-            &executor.state,
-            plan.param_len,
-            &run.adam,
-        )?);
-        steps.push(kernels::step::advance_step(
-            ctx,
-            &executor.state,
-            plan.graph.batch,
-        )?);
-        executor.steps = steps;
         if let Some(eval) = eval {
             executor.eval = Some(executor.prepare_evaluation(eval, run.seed ^ EVAL_SEED_SALT)?);
         }
@@ -224,6 +227,11 @@ impl<'a> GpuExecutor<'a> {
 
     /// Records `n` training steps into one compute pass and submits them together.
     pub fn steps_per_submit(&mut self, n: u32) -> Result<()> {
+        if !self.plan.training {
+            return Err(Error::InvalidArgument(
+                "a forward-only plan cannot take training steps".into(),
+            ));
+        }
         if self.next_step + n - 1 > self.total_steps {
             return Err(Error::InvalidArgument(format!(
                 "step {} beyond the run's {} steps",
@@ -385,8 +393,11 @@ impl<'a> GpuExecutor<'a> {
                 eval.width
             )));
         }
-        // Rows in order, the last batch padded with row 0 (its padding is not counted).
-        let order = padded_order(eval.rows, batch);
+        // Rows in order (each `repeat` times), the last batch padded with row 0 (its padding
+        // is not counted).
+        let repeat = self.plan.graph.repeat;
+        let order = padded_order(eval.rows, repeat, batch);
+        let visits = eval.rows * repeat;
         let indices = ctx.upload("evaluation order", &order)?;
         let samples = match eval.samples {
             Samples::U8(bytes) => ctx.upload("evaluation set", &pack_bytes(bytes))?,
@@ -416,7 +427,7 @@ impl<'a> GpuExecutor<'a> {
         let mut full_batch =
             self.prepare_pass(&source, label_source, eval.samples, seed, &totals, batch)?;
         full_batch.push(kernels::step::advance_step(ctx, &state, batch)?);
-        let remainder = eval.rows % batch;
+        let remainder = visits % batch;
         let tail = if remainder > 0 {
             self.prepare_pass(
                 &source,
@@ -430,7 +441,7 @@ impl<'a> GpuExecutor<'a> {
             Vec::new()
         };
         Ok(Evaluation {
-            rows: eval.rows,
+            rows: visits,
             state,
             totals,
             full_batch,
@@ -575,11 +586,39 @@ impl<'a> GpuExecutor<'a> {
                     LossKind::Mse => kernels::mse::mse_forward(ctx, &out, &a, &b, rows, cols)?,
                     LossKind::Bce => kernels::bce::bce_forward(ctx, &out, &a, &b, rows, cols)?,
                     LossKind::Kl => kernels::kl::kl_forward(ctx, &out, &a, &b, rows, cols)?,
-                    LossKind::L1 | LossKind::KlSparsity => {
+                    LossKind::L1 | LossKind::KlSparsity | LossKind::Iw => {
                         return Err(super::cpu::penalty_as_loss(kind))
                     }
                 }
             }
+            Op::LogWeight {
+                logw,
+                recon,
+                z,
+                eps,
+                logvar,
+                recon_weight,
+            } => {
+                let (rows, cols) = (graph.tensor(z).rows, graph.tensor(z).cols);
+                kernels::log_weight::log_weight(
+                    ctx,
+                    &self.view(logw)?,
+                    &self.view(recon)?,
+                    &self.view(z)?,
+                    &self.view(eps)?,
+                    &self.view(logvar)?,
+                    rows,
+                    cols,
+                    recon_weight,
+                )?
+            }
+            Op::NegLogMeanExp { per_row, logw, k } => kernels::log_mean_exp::neg_log_mean_exp(
+                ctx,
+                &self.view(per_row)?,
+                &self.view(logw)?,
+                graph.batch,
+                k,
+            )?,
             Op::Concat { y, a, b } => {
                 let (rows, cols_a, cols_b) = (
                     graph.tensor(a).rows,

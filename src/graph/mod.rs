@@ -67,6 +67,8 @@ pub enum LossKind {
     L1,
     /// Σ_c KL(ρ ‖ ρ̂_c) over the batch's mean activations ρ̂, in every row.
     KlSparsity,
+    /// −log(1/K Σ_k w_k), the importance-weighted bound as a loss, in each row of a group.
+    Iw,
 }
 
 impl LossKind {
@@ -77,6 +79,7 @@ impl LossKind {
             LossKind::Kl => "kl",
             LossKind::L1 => "l1",
             LossKind::KlSparsity => "sparsity",
+            LossKind::Iw => "iw",
         }
     }
 }
@@ -130,6 +133,23 @@ pub enum Op {
         a: TensorId,
         b: TensorId,
     },
+    /// logw (batch, 1) = −recon_weight · recon − ½ Σ_c (z² − ε² − logvar): the log importance
+    /// weight of each VAE sample (evaluation only).
+    LogWeight {
+        logw: TensorId,
+        recon: TensorId,
+        z: TensorId,
+        eps: TensorId,
+        logvar: TensorId,
+        recon_weight: f32,
+    },
+    /// per_row (batch, 1) = −log(1/k Σ e^logw) over each group of k consecutive rows, in each
+    /// row of the group; a loss term (evaluation only).
+    NegLogMeanExp {
+        per_row: TensorId,
+        logw: TensorId,
+        k: usize,
+    },
     /// y = x corrupted by `noise` drawn from (seed, step, `stream`, element): the denoising
     /// autoencoder's input. x is data, so nothing flows back.
     Corrupt {
@@ -161,6 +181,9 @@ pub enum Op {
 #[derive(Clone, Debug)]
 pub struct Graph {
     pub batch: usize,
+    /// Evaluation passes fill `repeat` consecutive batch rows with each data row (the K
+    /// samples of an importance-weighted bound); 1 for everything else.
+    pub repeat: usize,
     pub tensors: Vec<Tensor>,
     pub ops: Vec<Op>,
 }
@@ -175,6 +198,7 @@ impl Graph {
         }
         Ok(Graph {
             batch,
+            repeat: 1,
             tensors: Vec::new(),
             ops: Vec::new(),
         })
@@ -287,6 +311,55 @@ impl Graph {
             weight,
         });
         Ok(per_row)
+    }
+
+    /// The importance-weighted bound of a VAE over groups of `k` consecutive rows (the graph
+    /// must repeat each data row k times): the log weight of each sample from its
+    /// reconstruction loss per row and its z, ε and logvar, then −log-mean-exp per group as
+    /// a loss term.
+    #[allow(clippy::too_many_arguments)]
+    pub fn importance_weighted(
+        &mut self,
+        recon: TensorId,
+        recon_weight: f32,
+        z: TensorId,
+        eps: TensorId,
+        logvar: TensorId,
+        k: usize,
+    ) -> Result<TensorId> {
+        self.check_same_shape("log_weight", z, eps)?;
+        self.check_same_shape("log_weight", z, logvar)?;
+        if k == 0 || self.batch % k != 0 {
+            return Err(shape_error(
+                "neg_log_mean_exp",
+                format!("groups of {k} in batches of {}", self.batch),
+            ));
+        }
+        let logw = self.add("logw", self.batch, 1, Role::Value);
+        self.ops.push(Op::LogWeight {
+            logw,
+            recon,
+            z,
+            eps,
+            logvar,
+            recon_weight,
+        });
+        let per_row = self.add(LossKind::Iw.name(), self.batch, 1, Role::Value);
+        self.ops.push(Op::NegLogMeanExp { per_row, logw, k });
+        Ok(per_row)
+    }
+
+    /// Makes evaluation passes repeat each data row `k` times in consecutive batch rows;
+    /// the batch must hold whole groups of k.
+    pub fn repeat_rows(&mut self, k: usize) -> Result<()> {
+        if k == 0 || self.batch % k != 0 {
+            return Err(Error::InvalidArgument(format!(
+                "{k} samples per row in batches of {}: the batch must hold whole groups",
+                self.batch
+            )));
+        }
+        self.repeat = k;
+        Ok(())
     }
 
     /// The batch's one-hot labels, `classes` wide (a conditional model's second input).
@@ -464,11 +537,12 @@ pub struct RunConfig {
     pub total_steps: u32,
 }
 
-/// Rows 0..rows in order, padded with row 0 up to a whole number of batches: the order an
-/// evaluation pass gathers (the padding rows are not counted).
-pub(crate) fn padded_order(rows: usize, batch: usize) -> Vec<u32> {
-    (0..rows.div_ceil(batch) * batch)
-        .map(|i| if i < rows { i as u32 } else { 0 })
+/// Rows 0..rows in order, each `repeat` times, padded with row 0 up to a whole number of
+/// batches: the order an evaluation pass gathers (the padding rows are not counted).
+pub(crate) fn padded_order(rows: usize, repeat: usize, batch: usize) -> Vec<u32> {
+    let visits = rows * repeat;
+    (0..visits.div_ceil(batch) * batch)
+        .map(|i| if i < visits { (i / repeat) as u32 } else { 0 })
         .collect()
 }
 

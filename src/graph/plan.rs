@@ -48,45 +48,28 @@ pub struct Plan {
     pub param_len: usize,
     /// Sizes of the pooled buffers.
     pub pool: Vec<usize>,
+    /// A training plan (with backward ops); else forward-only, for evaluation or inference.
+    pub training: bool,
     pub losses: Vec<LossTerm>,
 }
 
 impl Plan {
     /// Differentiates `graph` and assigns storage.
     pub fn compile(graph: Graph) -> Result<Plan> {
-        let losses: Vec<LossTerm> = graph
-            .ops
-            .iter()
-            .filter_map(|op| match *op {
-                Op::Loss {
-                    kind,
-                    per_row,
-                    weight,
-                    ..
-                } => Some(LossTerm {
-                    kind,
-                    per_row,
-                    weight,
-                }),
-                Op::Penalty {
-                    penalty,
-                    per_row,
-                    weight,
-                    ..
-                } => Some(LossTerm {
-                    kind: penalty.kind(),
-                    per_row,
-                    weight,
-                }),
-                _ => None,
-            })
-            .collect();
+        let losses = loss_terms(&graph);
         if losses.is_empty() {
             return Err(Error::InvalidArgument(
                 "a model needs a loss to train".into(),
             ));
         }
         Self::assign(graph, losses, &[], true)
+    }
+
+    /// A forward-only plan whose loss terms are summed, for evaluating a model (such as its
+    /// importance-weighted bound) without training it.
+    pub fn compile_evaluation(graph: Graph) -> Result<Plan> {
+        let losses = loss_terms(&graph);
+        Self::assign(graph, losses, &[], false)
     }
 
     /// A forward-only plan, for inference (encoding, decoding): no backward ops, and the
@@ -156,6 +139,7 @@ impl Plan {
             param_len,
             pool,
             losses,
+            training: train,
         })
     }
 
@@ -173,6 +157,42 @@ impl Plan {
         let gathers = 1 + usize::from(self.condition.is_some());
         gathers + self.graph.ops.len() + self.losses.len() + backward + 2
     }
+}
+
+/// The graph's loss terms: its losses, penalties and importance-weighted bounds.
+fn loss_terms(graph: &Graph) -> Vec<LossTerm> {
+    graph
+        .ops
+        .iter()
+        .filter_map(|op| match *op {
+            Op::Loss {
+                kind,
+                per_row,
+                weight,
+                ..
+            } => Some(LossTerm {
+                kind,
+                per_row,
+                weight,
+            }),
+            Op::Penalty {
+                penalty,
+                per_row,
+                weight,
+                ..
+            } => Some(LossTerm {
+                kind: penalty.kind(),
+                per_row,
+                weight,
+            }),
+            Op::NegLogMeanExp { per_row, .. } => Some(LossTerm {
+                kind: LossKind::Iw,
+                per_row,
+                weight: 1.0,
+            }),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Gives each value and value-gradient tensor a pooled buffer, reusing a buffer of the same

@@ -139,6 +139,8 @@ pub struct ModelTensors {
     pub code: TensorId,
     /// The decoder's output: logits (Bernoulli) or means (Gaussian).
     pub output: TensorId,
+    /// The reconstruction loss of each row (BCE, or Σ squared error).
+    pub recon: TensorId,
 }
 
 impl ModelConfig {
@@ -260,7 +262,7 @@ impl ModelConfig {
             Likelihood::Bernoulli => LossKind::Bce,
             Likelihood::Gaussian => LossKind::Mse,
         };
-        g.loss(kind, output, input, weight)?;
+        let recon = g.loss(kind, output, input, weight)?;
         if let Some((mu, logvar, beta)) = kl {
             g.loss(LossKind::Kl, mu, logvar, beta)?;
         }
@@ -273,8 +275,48 @@ impl ModelConfig {
                 input,
                 code,
                 output,
+                recon,
             },
         ))
+    }
+
+    /// A VAE's evaluation graph for the importance-weighted bound with `k` samples per data
+    /// row, `groups` data rows per batch: the VAE (β = 1, no input noise) on each row
+    /// repeated k times, its per-row BCE (or ½ Σ squared error) and KL, and the bound
+    /// −log(1/k Σ w) as the loss term "iw". Parameter names match [`Self::build`]'s.
+    pub fn build_importance_weighted(&self, groups: usize, k: usize) -> Result<Graph> {
+        if !matches!(self.kind, ModelKind::Vae { .. }) {
+            return Err(Error::InvalidArgument(
+                "the importance-weighted bound is for VAEs: an autoencoder has no likelihood"
+                    .into(),
+            ));
+        }
+        if k == 0 {
+            return Err(Error::InvalidArgument(
+                "K = 0 samples: the importance-weighted bound needs at least 1".into(),
+            ));
+        }
+        let plain = ModelConfig {
+            kind: ModelKind::Vae { beta: 1.0 },
+            noise: None,
+            ..self.clone()
+        };
+        let batch = groups.checked_mul(k).ok_or_else(|| {
+            Error::InvalidArgument(format!("{groups} rows × {k} samples is too many"))
+        })?;
+        let (mut g, tensors) = plain.build(batch)?;
+        let (z, eps, logvar) = g
+            .ops
+            .iter()
+            .find_map(|op| match *op {
+                crate::graph::Op::Reparameterize { z, eps, logvar, .. } => Some((z, eps, logvar)),
+                _ => None,
+            })
+            .ok_or_else(|| Error::InvalidArgument("the VAE has no sampling op".into()))?;
+        let recon_weight = self.reconstruction_weight(batch);
+        g.importance_weighted(tensors.recon, recon_weight, z, eps, logvar, k)?;
+        g.repeat_rows(k)?;
+        Ok(g)
     }
 
     /// The encoder alone, for inference: x → the code (the AE's code layer, the VAE's μ).
