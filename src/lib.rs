@@ -12,6 +12,7 @@
 pub mod cpu;
 pub mod data;
 pub mod error;
+pub mod explore;
 pub mod gpu;
 pub mod graph;
 pub mod infer;

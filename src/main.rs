@@ -49,12 +49,63 @@ enum Command {
     /// Corrupt test images, denoise them with the model, and report both errors against the
     /// clean images; writes a PNG grid: noisy (top), denoised, clean (bottom).
     Denoise(Box<DenoiseArgs>),
+    /// A PNG grid of paths through the latent space between pairs of test images: each row
+    /// starts and ends with the two images, decoded codes between them.
+    Interpolate(Box<InterpolateArgs>),
+    /// A PNG grid sweeping one latent dimension per row, the others fixed at a test image's
+    /// code.
+    Traverse(Box<TraverseArgs>),
     /// Anomaly scores: each row's reconstruction error (and negative ELBO for a VAE) to CSV,
     /// flagged above a percentile of the training rows' scores.
     Score(Box<ScoreArgs>),
     /// Decode codes from a CSV or .npy file (one code per row) to images (.png) or rows
     /// (.csv, .npy).
     Decode(Box<DecodeArgs>),
+}
+
+#[derive(Args)]
+struct InterpolateArgs {
+    #[command(flatten)]
+    model: UseArgs,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Pairs of test images (rows 0-1, 2-3, ...).
+    #[arg(long, default_value_t = 8)]
+    pairs: usize,
+    /// Decoded codes per path, ends included.
+    #[arg(long, default_value_t = 10)]
+    steps: usize,
+    /// linear or spherical (default: spherical for a VAE, whose codes are Gaussian; linear
+    /// for an autoencoder).
+    #[arg(long)]
+    path: Option<String>,
+    /// Output PNG (default: <checkpoint>/interpolation.png).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct TraverseArgs {
+    #[command(flatten)]
+    model: UseArgs,
+    #[command(flatten)]
+    data: DataArgs,
+    /// The test row whose code the other dimensions keep.
+    #[arg(long, default_value_t = 0)]
+    row: usize,
+    /// Latent dimensions to sweep, comma-separated (default: the first 10).
+    #[arg(long)]
+    dims: Option<String>,
+    /// Values per dimension.
+    #[arg(long, default_value_t = 10)]
+    steps: usize,
+    /// A VAE's dimensions sweep −range..range (its prior's σ is 1); an autoencoder's sweep
+    /// their range over the test codes.
+    #[arg(long, default_value_t = 3.0)]
+    range: f32,
+    /// Output PNG (default: <checkpoint>/traversal.png).
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -296,6 +347,8 @@ fn main() -> ExitCode {
         Command::Decode(args) => decode(&args),
         Command::Denoise(args) => denoise(&args),
         Command::Score(args) => score(&args),
+        Command::Interpolate(args) => interpolate(&args),
+        Command::Traverse(args) => traverse(&args),
     };
     match result {
         Ok(code) => code,
@@ -902,6 +955,119 @@ fn check_label(model: &ModelConfig, label: Option<u8>) -> Result<Option<u8>, lat
         }
         (Some(_), Some(label)) => Ok(Some(label)),
     }
+}
+
+fn interpolate(args: &InterpolateArgs) -> Result<ExitCode, latent::Error> {
+    let (record, device, test) = open_model(&args.model, &args.data)?;
+    let shape = picture_shape(&test)?;
+    let vae = matches!(record.model.kind, ModelKind::Vae { .. });
+    let spherical = match args.path.as_deref() {
+        None => vae,
+        Some("spherical") | Some("slerp") => true,
+        Some("linear") | Some("lerp") => false,
+        Some(other) => {
+            return Err(latent::Error::InvalidArgument(format!(
+                "--path {other:?}: expected linear or spherical"
+            )))
+        }
+    };
+    let pairs = args.pairs.clamp(1, test.rows / 2);
+    if test.rows < 2 || args.steps < 2 {
+        return Err(latent::Error::InvalidArgument(format!(
+            "interpolation needs 2 test rows and 2 steps (have {} rows, --steps {})",
+            test.rows, args.steps
+        )));
+    }
+    let ends = test.subset(&(0..2 * pairs).collect::<Vec<_>>());
+    let device_arg = device.as_ref().map_or(Device::Cpu, Device::Gpu);
+    let (model, checkpoint) = (&record.model, &args.model.checkpoint);
+    let codes = latent::infer::encode(device_arg, model, checkpoint, (&ends).into())?;
+    let pair_rows: Vec<(usize, usize)> = (0..pairs).map(|p| (2 * p, 2 * p + 1)).collect();
+    let path = latent::explore::interpolation_codes(
+        &codes,
+        model.latent,
+        &pair_rows,
+        args.steps,
+        spherical,
+    )?;
+    // A conditional model decodes each path with its first image's label.
+    let labels = ends.labels.as_ref().map(|labels| {
+        (0..pairs)
+            .flat_map(|p| std::iter::repeat_n(labels[2 * p], args.steps))
+            .collect::<Vec<u8>>()
+    });
+    let labels = labels.filter(|_| model.classes.is_some());
+    let decoded = latent::infer::decode(device_arg, model, checkpoint, &path, labels.as_deref())?;
+    let (pixels, size) = (ends.to_f32(), test.width);
+    let mut images = Vec::new();
+    for p in 0..pairs {
+        images.extend_from_slice(&pixels[2 * p * size..(2 * p + 1) * size]);
+        images.extend_from_slice(&decoded[p * args.steps * size..(p + 1) * args.steps * size]);
+        images.extend_from_slice(&pixels[(2 * p + 1) * size..(2 * p + 2) * size]);
+    }
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| checkpoint.join("interpolation.png"));
+    latent::io::image::write_grid_png(&out, &images, shape, args.steps + 2)?;
+    println!(
+        "{pairs} {} paths of {} codes between test images in {}",
+        if spherical { "spherical" } else { "linear" },
+        args.steps,
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn traverse(args: &TraverseArgs) -> Result<ExitCode, latent::Error> {
+    let (record, device, test) = open_model(&args.model, &args.data)?;
+    let shape = picture_shape(&test)?;
+    let model = &record.model;
+    let dims: Vec<usize> = match args.dims.as_deref() {
+        None => (0..model.latent.min(10)).collect(),
+        Some(list) => list
+            .split(',')
+            .map(|d| {
+                d.trim().parse::<usize>().map_err(|_| {
+                    latent::Error::InvalidArgument(format!(
+                        "--dims {list:?}: expected dimensions like 0,1,2"
+                    ))
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    if args.row >= test.rows || !(args.range.is_finite() && args.range > 0.0) {
+        return Err(latent::Error::InvalidArgument(format!(
+            "--row {} of {} test rows, --range {}: the row must exist and the range be > 0",
+            args.row, test.rows, args.range
+        )));
+    }
+    let device_arg = device.as_ref().map_or(Device::Cpu, Device::Gpu);
+    let checkpoint = &args.model.checkpoint;
+    let codes = latent::infer::encode(device_arg, model, checkpoint, (&test).into())?;
+    let ranges = match model.kind {
+        ModelKind::Vae { .. } => vec![(-args.range, args.range); model.latent],
+        ModelKind::Autoencoder => latent::explore::code_ranges(&codes, model.latent)?,
+    };
+    let base = &codes[args.row * model.latent..(args.row + 1) * model.latent];
+    let sweep = latent::explore::traversal_codes(base, &dims, &ranges, args.steps)?;
+    let labels = match (model.classes, &test.labels) {
+        (Some(_), Some(labels)) => Some(vec![labels[args.row]; sweep.len() / model.latent]),
+        _ => None,
+    };
+    let images = latent::infer::decode(device_arg, model, checkpoint, &sweep, labels.as_deref())?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| checkpoint.join("traversal.png"));
+    latent::io::image::write_grid_png(&out, &images, shape, args.steps)?;
+    println!(
+        "dimensions {dims:?} swept in {} steps from test row {}'s code in {}",
+        args.steps,
+        args.row,
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn score(args: &ScoreArgs) -> Result<ExitCode, latent::Error> {
