@@ -182,7 +182,10 @@ fn draw_legend(canvas: &mut Canvas, labels: &[u8]) {
     labels.iter().for_each(|&l| present[usize::from(l)] = true);
     let x = SCATTER_WIDTH - LEGEND_WIDTH + 4;
     let entries = (0..=255u8).filter(|&l| present[usize::from(l)]);
-    for (row, label) in entries.take((SCATTER_HEIGHT - 2 * MARGIN) / LEGEND_ROW).enumerate() {
+    for (row, label) in entries
+        .take((SCATTER_HEIGHT - 2 * MARGIN) / LEGEND_ROW)
+        .enumerate()
+    {
         let y = MARGIN + row * LEGEND_ROW;
         canvas.fill((x, y), (10, 10), label_colour(Some(label)));
         canvas.number((x + 16, y), label, 2);
@@ -203,7 +206,11 @@ impl Axis {
         let (low, high) = values.fold((f64::MAX, f64::MIN), |(l, h), &v| {
             (l.min(f64::from(v)), h.max(f64::from(v)))
         });
-        let pad = if high > low { (high - low) * PADDING } else { 1.0 };
+        let pad = if high > low {
+            (high - low) * PADDING
+        } else {
+            1.0
+        };
         Axis {
             low: low - pad,
             high: high + pad,

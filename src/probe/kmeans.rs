@@ -220,10 +220,11 @@ fn cluster_means(values: &[f32], width: usize, nearest: &[Nearest], k: usize) ->
                 *c = (s / counts[cluster] as f64) as f32;
             }
         } else {
-            let farthest = distances
-                .iter()
-                .enumerate()
-                .fold(0, |best, (r, &d)| if d > distances[best] { r } else { best });
+            let farthest =
+                distances.iter().enumerate().fold(
+                    0,
+                    |best, (r, &d)| if d > distances[best] { r } else { best },
+                );
             distances[farthest] = 0.0;
             centre.copy_from_slice(&values[farthest * width..(farthest + 1) * width]);
         }
@@ -240,9 +241,18 @@ mod tests {
         // Rows 0, 1, 10 all nearest centroid 0; centroid 1 has none and takes row 10.
         let values = [0.0f32, 1.0, 10.0];
         let nearest = [
-            Nearest { cluster: 0, distance: 0.0 },
-            Nearest { cluster: 0, distance: 1.0 },
-            Nearest { cluster: 0, distance: 100.0 },
+            Nearest {
+                cluster: 0,
+                distance: 0.0,
+            },
+            Nearest {
+                cluster: 0,
+                distance: 1.0,
+            },
+            Nearest {
+                cluster: 0,
+                distance: 100.0,
+            },
         ];
         let means = cluster_means(&values, 1, &nearest, 2);
         assert!((means[0] - 11.0 / 3.0).abs() < 1e-6);

@@ -258,7 +258,10 @@ impl Problem<'_> {
                 *p = (*p - largest).exp() / normaliser;
             }
             probabilities[label] -= 1.0;
-            for (residual, g) in probabilities.iter().zip(sums[1..].chunks_exact_mut(width + 1)) {
+            for (residual, g) in probabilities
+                .iter()
+                .zip(sums[1..].chunks_exact_mut(width + 1))
+            {
                 for (gw, v) in g[..width].iter_mut().zip(x) {
                     *gw += residual * v;
                 }
@@ -341,7 +344,9 @@ fn two_loop_direction(gradient: &[f64], history: &VecDeque<(Vec<f64>, Vec<f64>)>
     }
     for ((s, y), alpha) in history.iter().zip(alphas.iter().rev()) {
         let beta = dot(y, &q) / dot(s, y);
-        q.iter_mut().zip(s).for_each(|(qi, si)| *qi += (alpha - beta) * si);
+        q.iter_mut()
+            .zip(s)
+            .for_each(|(qi, si)| *qi += (alpha - beta) * si);
     }
     q.iter().map(|qi| -qi).collect()
 }
@@ -376,7 +381,11 @@ mod tests {
             down[i] -= h;
             let numeric =
                 (problem.loss_and_gradient(&up).0 - problem.loss_and_gradient(&down).0) / (2.0 * h);
-            assert!((numeric - gradient[i]).abs() < 1e-7, "{i}: {numeric} vs {}", gradient[i]);
+            assert!(
+                (numeric - gradient[i]).abs() < 1e-7,
+                "{i}: {numeric} vs {}",
+                gradient[i]
+            );
         }
     }
 }

@@ -31,7 +31,11 @@ pub fn normalized_mutual_info(truth: &[usize], predicted: &[usize]) -> Result<f6
     }
     let n = truth.len() as f64;
     let mut mutual_info = 0.0f64;
-    for (i, row) in table.counts.chunks_exact(table.column_sums.len()).enumerate() {
+    for (i, row) in table
+        .counts
+        .chunks_exact(table.column_sums.len())
+        .enumerate()
+    {
         for (j, &count) in row.iter().enumerate() {
             if count > 0 {
                 let joint = count as f64;
@@ -137,8 +141,8 @@ pub(crate) fn sample_rows(rows: usize, count: usize, seed: u64) -> Vec<usize> {
     if count >= rows {
         return (0..rows).collect();
     }
-    let mut chosen = rand::seq::index::sample(&mut StdRng::seed_from_u64(seed), rows, count)
-        .into_vec();
+    let mut chosen =
+        rand::seq::index::sample(&mut StdRng::seed_from_u64(seed), rows, count).into_vec();
     chosen.sort_unstable();
     chosen
 }

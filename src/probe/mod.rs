@@ -77,7 +77,10 @@ impl Features {
         }
         if let Some(labels) = &labels {
             if labels.len() != rows {
-                return Err(data_error(format!("{} labels for {rows} rows", labels.len())));
+                return Err(data_error(format!(
+                    "{} labels for {rows} rows",
+                    labels.len()
+                )));
             }
         }
         Ok(Features {
@@ -333,7 +336,11 @@ fn total_sum_of_squares(values: &[f32], width: usize) -> f64 {
     }
     values
         .chunks_exact(width)
-        .flat_map(|row| row.iter().zip(&mean).map(|(&v, m)| (f64::from(v) - m).powi(2)))
+        .flat_map(|row| {
+            row.iter()
+                .zip(&mean)
+                .map(|(&v, m)| (f64::from(v) - m).powi(2))
+        })
         .sum()
 }
 

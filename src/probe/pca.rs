@@ -122,8 +122,9 @@ impl Pca {
                 for ((c, &v), &m) in centred.iter_mut().zip(x).zip(&mean) {
                     *c = v - m;
                 }
-                for (coordinate, direction) in
-                    coordinates.iter_mut().zip(components.chunks_exact(self.width))
+                for (coordinate, direction) in coordinates
+                    .iter_mut()
+                    .zip(components.chunks_exact(self.width))
                 {
                     *coordinate = dot_f32(&centred, direction) as f32;
                 }
@@ -204,8 +205,8 @@ fn balanced_row_bounds(width: usize, parts: usize) -> Vec<usize> {
     bounds
 }
 
-/// Σ over rows of (x − mean)ᵢ (x − mean)ⱼ for i in `covariance_rows` and j ≥ i, written to
-/// `out` ((rows in range), width), row-major; entries j < i are left at 0.
+/// Σ over rows of (x − mean)ᵢ (x − mean)ⱼ for i in `covariance_rows` and j ≥ i, added to
+/// `out` ((rows in range), width), row-major; entries j < i hold partial sums to ignore.
 fn covariance_rows(
     values: &[f32],
     width: usize,
@@ -216,31 +217,79 @@ fn covariance_rows(
     let first = covariance_rows.start;
     // (width, COVARIANCE_BLOCK): column c of the block's centred rows; rows past the data
     // stay 0 and add nothing.
-    let mut block = vec![0.0f64; width * COVARIANCE_BLOCK];
+    let mut block = vec![[0.0f64; COVARIANCE_BLOCK]; width];
     for rows in values.chunks(width * COVARIANCE_BLOCK) {
-        block.fill(0.0);
+        block.iter_mut().for_each(|column| column.fill(0.0));
         for (r, row) in rows.chunks_exact(width).enumerate() {
             for c in first..width {
-                block[c * COVARIANCE_BLOCK + r] = f64::from(row[c]) - mean[c];
+                block[c][r] = f64::from(row[c]) - mean[c];
             }
         }
-        for i in covariance_rows.clone() {
-            let column_i = &block[i * COVARIANCE_BLOCK..(i + 1) * COVARIANCE_BLOCK];
-            let out_row = &mut out[(i - first) * width..(i - first + 1) * width];
-            for j in i..width {
-                let column_j = &block[j * COVARIANCE_BLOCK..(j + 1) * COVARIANCE_BLOCK];
-                out_row[j] += dot_f64(column_i, column_j);
+        add_block_products(&block, width, covariance_rows.clone(), out);
+    }
+}
+
+/// Adds the products of the block's columns to `out` (rows of the covariance in `rows`,
+/// width): entry (i, j) += column i · column j for j ≥ i. Two rows by four columns at a time,
+/// so that each value loaded serves several products; entries left of the diagonal get
+/// values too, which the caller ignores.
+fn add_block_products(
+    block: &[[f64; COVARIANCE_BLOCK]],
+    width: usize,
+    rows: std::ops::Range<usize>,
+    out: &mut [f64],
+) {
+    let column = |c: usize| &block[c];
+    let first = rows.start;
+    let mut i = rows.start;
+    while i < rows.end {
+        let pair = i + 1 < rows.end;
+        let mut j = i;
+        if pair {
+            while j + 4 <= width {
+                let sums = dot_2x4(
+                    [column(i), column(i + 1)],
+                    [column(j), column(j + 1), column(j + 2), column(j + 3)],
+                );
+                for (a, row_sums) in sums.iter().enumerate() {
+                    let out_row = &mut out[(i + a - first) * width + j..][..4];
+                    for (o, s) in out_row.iter_mut().zip(row_sums) {
+                        *o += s;
+                    }
+                }
+                j += 4;
+            }
+        }
+        for a in 0..if pair { 2 } else { 1 } {
+            for jj in j..width {
+                out[(i + a - first) * width + jj] += dot_f64(column(i + a), column(jj));
+            }
+        }
+        i += if pair { 2 } else { 1 };
+    }
+}
+
+/// The eight dot products of two columns with four, each summed in two lanes.
+fn dot_2x4(a: [&[f64; COVARIANCE_BLOCK]; 2], b: [&[f64; COVARIANCE_BLOCK]; 4]) -> [[f64; 4]; 2] {
+    let mut partial = [[[0.0f64; 2]; 4]; 2];
+    for r in 0..COVARIANCE_BLOCK / 2 {
+        for p in 0..2 {
+            for q in 0..4 {
+                for lane in 0..2 {
+                    partial[p][q][lane] += a[p][2 * r + lane] * b[q][2 * r + lane];
+                }
             }
         }
     }
+    partial.map(|row| row.map(|lanes| lanes[0] + lanes[1]))
 }
 
 /// `vector` scaled by ±1 so that its entry of largest magnitude (the first such) is positive.
 fn with_positive_peak(vector: &[f64]) -> Vec<f64> {
-    let peak = vector
-        .iter()
-        .copied()
-        .fold(0.0f64, |best, v| if v.abs() > best.abs() { v } else { best });
+    let peak = vector.iter().copied().fold(
+        0.0f64,
+        |best, v| if v.abs() > best.abs() { v } else { best },
+    );
     let sign = if peak < 0.0 { -1.0 } else { 1.0 };
     vector.iter().map(|v| v * sign).collect()
 }
@@ -484,7 +533,9 @@ mod tests {
                     .map(|k| values[k] * vectors[k * n + i] * vectors[k * n + j])
                     .sum();
                 assert!((rebuilt - a[i * n + j]).abs() < 1e-9, "({i}, {j})");
-                let dot: f64 = (0..n).map(|k| vectors[i * n + k] * vectors[j * n + k]).sum();
+                let dot: f64 = (0..n)
+                    .map(|k| vectors[i * n + k] * vectors[j * n + k])
+                    .sum();
                 let expected = if i == j { 1.0 } else { 0.0 };
                 assert!((dot - expected).abs() < 1e-12, "({i}, {j})");
             }
@@ -504,7 +555,7 @@ mod tests {
 
     #[test]
     fn covariance_matches_the_definition() {
-        let (rows, width) = (130, 5);
+        let (rows, width) = (130, 11);
         let values: Vec<f32> = (0..rows * width)
             .map(|i| ((i * 37) % 23) as f32 / 7.0)
             .collect();

@@ -44,7 +44,11 @@ pub(crate) fn squared_distance(a: &[f32], b: &[f32]) -> f64 {
             partial[lane] += difference * difference;
         }
     }
-    let tail: f32 = a_tail.iter().zip(b_tail).map(|(x, y)| (x - y) * (x - y)).sum();
+    let tail: f32 = a_tail
+        .iter()
+        .zip(b_tail)
+        .map(|(x, y)| (x - y) * (x - y))
+        .sum();
     f64::from(partial.iter().sum::<f32>() + tail)
 }
 
@@ -59,14 +63,21 @@ mod tests {
             let a: Vec<f32> = (0..n).map(|i| i as f32 * 0.5 - 2.0).collect();
             let b: Vec<f32> = (0..n).map(|i| 1.0 - i as f32 * 0.25).collect();
             let dot: f64 = a.iter().zip(&b).map(|(x, y)| f64::from(x * y)).sum();
-            let distance: f64 = a.iter().zip(&b).map(|(x, y)| f64::from((x - y) * (x - y))).sum();
+            let distance: f64 = a
+                .iter()
+                .zip(&b)
+                .map(|(x, y)| f64::from((x - y) * (x - y)))
+                .sum();
             let (a64, b64): (Vec<f64>, Vec<f64>) = (
                 a.iter().map(|&x| f64::from(x)).collect(),
                 b.iter().map(|&x| f64::from(x)).collect(),
             );
             assert!((dot_f32(&a, &b) - dot).abs() < 1e-4, "n = {n}");
             assert!((dot_f64(&a64, &b64) - dot).abs() < 1e-9, "n = {n}");
-            assert!((squared_distance(&a, &b) - distance).abs() < 1e-3, "n = {n}");
+            assert!(
+                (squared_distance(&a, &b) - distance).abs() < 1e-3,
+                "n = {n}"
+            );
         }
     }
 }
