@@ -163,7 +163,9 @@ fn silhouette_of_two_points_per_cluster() {
     // Clusters {0, 1} and {10, 11} on a line. Row 0: a = 1, b = (10 + 11) / 2, so
     // s = 9.5 / 10.5; row 1: a = 1, b = (9 + 10) / 2, s = 8.5 / 9.5; rows 3 and 2 mirror them.
     let values = [0.0f32, 1.0, 10.0, 11.0];
-    let s = silhouette(&values, 1, &[0, 0, 1, 1], 100, 1).unwrap().unwrap();
+    let s = silhouette(&values, 1, &[0, 0, 1, 1], 100, 1)
+        .unwrap()
+        .unwrap();
     let expected = (9.5 / 10.5 + 8.5 / 9.5) / 2.0;
     assert!((s - expected).abs() < 1e-9, "{s} vs {expected}");
     // One cluster has no silhouette.
