@@ -43,7 +43,7 @@ fn main() -> latent::Result<()> {
     )?;
     for _ in 0..options.epochs {
         let report = trainer.run_epoch(0, &mut |_, _, _| {})?;
-        if report.epoch % 10 == 0 {
+        if report.epoch % 50 == 0 {
             println!(
                 "epoch {}: train {:.3}, test {:.3} nats per example",
                 report.epoch,
