@@ -7,6 +7,7 @@
 //! - [`data`]: data sets (MNIST IDX, the embedded UCI digits, CSV, .npy), splits, shuffling.
 //! - [`graph`]: models as graphs of ops, autodiff, plans, GPU and CPU executors.
 //! - [`infer`]: encode, decode and reconstruct with a trained checkpoint.
+//! - [`probe`]: what codes tell about the data: kNN, linear probe, k-means, PCA baseline.
 //! - [`validate`]: every kernel run on the GPU and on the CPU, compared (`latent validate`).
 
 pub mod cpu;
@@ -19,6 +20,7 @@ pub mod infer;
 pub mod io;
 pub mod kernels;
 pub mod model;
+pub mod probe;
 pub mod train;
 pub mod validate;
 

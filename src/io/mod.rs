@@ -1,11 +1,12 @@
-//! Files latent writes and reads, each written atomically: checkpoints (safetensors + JSON)
-//! and the loss log (CSV).
+//! Files latent writes and reads, each written atomically: checkpoints (safetensors + JSON),
+//! the loss log (CSV), codes (.npy / CSV), pictures (image grids, the loss curve, scatters).
 
 pub mod checkpoint;
 pub mod codes;
 pub mod image;
 pub mod loss_log;
 pub mod plot;
+pub mod scatter;
 
 use std::io::Write;
 use std::path::Path;
