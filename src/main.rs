@@ -55,6 +55,13 @@ enum Command {
     /// A PNG grid sweeping one latent dimension per row, the others fixed at a test image's
     /// code.
     Traverse(Box<TraverseArgs>),
+    /// How much the codes tell about the data: kNN and linear-probe accuracy, k-means NMI and
+    /// ARI against the labels (unsupervised figures without labels), beside PCA of the raw
+    /// pixels at the same width.
+    Probe(Box<ProbeArgs>),
+    /// A 2-D scatter PNG of the test codes coloured by label (the first two principal
+    /// components when the code is wider than 2).
+    Scatter(Box<EncodeArgs>),
     /// Anomaly scores: each row's reconstruction error (and negative ELBO for a VAE) to CSV,
     /// flagged above a percentile of the training rows' scores.
     Score(Box<ScoreArgs>),
@@ -106,6 +113,23 @@ struct TraverseArgs {
     /// Output PNG (default: <checkpoint>/traversal.png).
     #[arg(long)]
     out: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ProbeArgs {
+    #[command(flatten)]
+    model: UseArgs,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Also probe the raw pixels (slow for wide data: kNN and k-means scale with the width).
+    #[arg(long)]
+    raw: bool,
+    /// Seeds k-means and the silhouette's sample.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Also write the table as JSON.
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -348,6 +372,8 @@ fn main() -> ExitCode {
         Command::Denoise(args) => denoise(&args),
         Command::Score(args) => score(&args),
         Command::Interpolate(args) => interpolate(&args),
+        Command::Probe(args) => probe(&args),
+        Command::Scatter(args) => scatter(&args),
         Command::Traverse(args) => traverse(&args),
     };
     match result {
@@ -955,6 +981,92 @@ fn check_label(model: &ModelConfig, label: Option<u8>) -> Result<Option<u8>, lat
         }
         (Some(_), Some(label)) => Ok(Some(label)),
     }
+}
+
+fn probe(args: &ProbeArgs) -> Result<ExitCode, latent::Error> {
+    use latent::probe::{pca_baseline, Features, ProbeOptions, ProbeReport};
+    let record = checkpoint::load_record(&args.model.checkpoint)?;
+    let (train, test, _) = load_data(&args.data, record.seed)?;
+    let model = &record.model;
+    if train.width != model.input {
+        return Err(latent::Error::InvalidArgument(format!(
+            "the model takes {} values per row, the data has {} (give the run's --data)",
+            model.input, train.width
+        )));
+    }
+    let device = training_device(&args.model.gpu, args.model.cpu)?;
+    let device_arg = device.as_ref().map_or(Device::Cpu, Device::Gpu);
+    let checkpoint = &args.model.checkpoint;
+    let codes = |set: &Dataset| -> Result<Features, latent::Error> {
+        let values = latent::infer::encode(device_arg, model, checkpoint, set.into())?;
+        Features::new(values, model.latent, set.labels.clone())
+    };
+    let (train_codes, test_codes) = (codes(&train)?, codes(&test)?);
+    let (train_pixels, test_pixels) = (
+        Features::from_dataset(&train)?,
+        Features::from_dataset(&test)?,
+    );
+    let options = ProbeOptions {
+        seed: args.seed,
+        ..Default::default()
+    };
+    let code_name = match model.kind {
+        ModelKind::Vae { .. } => "codes (VAE μ)",
+        ModelKind::Autoencoder => "codes",
+    };
+    let mut report = ProbeReport { rows: Vec::new() };
+    report.rows.push(latent::probe::probe(
+        code_name,
+        &train_codes,
+        &test_codes,
+        &options,
+    )?);
+    let (train_pca, test_pca) = pca_baseline(&train_pixels, &test_pixels, model.latent)?;
+    let pca_name = format!("pca-{} of pixels", model.latent);
+    report.rows.push(latent::probe::probe(
+        &pca_name, &train_pca, &test_pca, &options,
+    )?);
+    if args.raw {
+        report.rows.push(latent::probe::probe(
+            "raw pixels",
+            &train_pixels,
+            &test_pixels,
+            &options,
+        )?);
+    }
+    print!("{report}");
+    if let Some(path) = &args.json {
+        latent::io::write_atomic(path, report.to_json()?.as_bytes())?;
+        println!("JSON in {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn scatter(args: &EncodeArgs) -> Result<ExitCode, latent::Error> {
+    let (record, device, test) = open_model(&args.model, &args.data)?;
+    let device_arg = device.as_ref().map_or(Device::Cpu, Device::Gpu);
+    let codes = latent::infer::encode(
+        device_arg,
+        &record.model,
+        &args.model.checkpoint,
+        (&test).into(),
+    )?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.model.checkpoint.join("scatter.png"));
+    latent::io::scatter::scatter_codes(&out, &codes, record.model.latent, test.labels.as_deref())?;
+    let how = if record.model.latent > 2 {
+        "on their first two principal components"
+    } else {
+        "directly"
+    };
+    println!(
+        "{} test codes {how}, coloured by label, in {}",
+        test.rows,
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn interpolate(args: &InterpolateArgs) -> Result<ExitCode, latent::Error> {

@@ -568,7 +568,88 @@ fn denoising_sparse_and_conditional_models_train_and_are_put_to_work() {
         ["row", "reconstruction_mse", "negative_elbo", "flagged"]
     );
     assert!(scores.len() > 100, "one row per test row");
+    // The importance-weighted bound, the codes probed and the latent space drawn.
+    let printed = use_model(&[
+        "eval",
+        "--cpu",
+        "--data",
+        "digits",
+        "--checkpoint",
+        cvae_arg,
+        "--iw",
+        "5",
+    ]);
+    assert!(
+        printed.contains("importance-weighted bound, K = 5") && printed.contains("bits/dim"),
+        "{printed}"
+    );
+    let json = dir.join("probe.json");
+    let printed = use_model(&[
+        "probe",
+        "--cpu",
+        "--data",
+        "digits",
+        "--checkpoint",
+        dae_arg,
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(
+        printed.contains("kNN-1") && printed.contains("pca-8 of pixels"),
+        "{printed}"
+    );
+    assert!(std::fs::read_to_string(&json).unwrap().contains("knn1"));
+    use_model(&[
+        "scatter",
+        "--cpu",
+        "--data",
+        "digits",
+        "--checkpoint",
+        dae_arg,
+    ]);
+    use_model(&[
+        "interpolate",
+        "--cpu",
+        "--data",
+        "digits",
+        "--checkpoint",
+        cvae_arg,
+        "--pairs",
+        "3",
+    ]);
+    use_model(&[
+        "traverse",
+        "--cpu",
+        "--data",
+        "digits",
+        "--checkpoint",
+        cvae_arg,
+        "--dims",
+        "0,7",
+    ]);
+    for (run, file) in [
+        (&dae, "scatter.png"),
+        (&cvae, "interpolation.png"),
+        (&cvae, "traversal.png"),
+    ] {
+        let bytes = std::fs::read(run.join(file)).unwrap();
+        assert!(
+            png::Decoder::new(std::io::Cursor::new(bytes))
+                .read_info()
+                .is_ok(),
+            "{file}"
+        );
+    }
     // Bad input to the new commands: exit code 2, nothing written.
+    for bad in [
+        &["eval", "--iw", "0", "--checkpoint", cvae_arg][..],
+        &["eval", "--iw", "5", "--checkpoint", dae_arg],
+        &["traverse", "--dims", "8", "--checkpoint", cvae_arg],
+        &["interpolate", "--path", "curved", "--checkpoint", cvae_arg],
+    ] {
+        let out = latent(&[bad, &["--cpu", "--data", "digits"]].concat());
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", text(&out.stderr));
+    }
     let narrow = dir.join("narrow.csv");
     std::fs::write(&narrow, "0.1,0.2\n0.3,0.4\n").unwrap();
     let bad_out = dir.join("bad.csv");
