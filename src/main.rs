@@ -503,20 +503,11 @@ fn training_device(gpu: &GpuArgs, cpu: bool) -> Result<Option<GpuContext>, laten
     if cpu {
         return Ok(None);
     }
-    let options = gpu.options()?;
-    let asked = options.backend != Backend::Auto || options.adapter.is_some();
-    match GpuContext::new(&options) {
-        Ok(ctx) if ctx.info.device_type == wgpu::DeviceType::Cpu && !asked => {
-            eprintln!("{} is a software rasterizer: using the CPU path, which is faster here (--backend vulkan to use it anyway)", ctx.info.name);
-            Ok(None)
-        }
-        Ok(ctx) => Ok(Some(ctx)),
-        Err(e @ latent::Error::NoAdapter { .. }) if !asked => {
-            eprintln!("{e}\nUsing the CPU path instead.");
-            Ok(None)
-        }
-        Err(e) => Err(e),
+    let (ctx, note) = latent::train::pick_device(&gpu.options()?)?;
+    if let Some(note) = note {
+        eprintln!("{note}");
     }
+    Ok(ctx)
 }
 
 /// The training and test sets the arguments name, and a short name for them.

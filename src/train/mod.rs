@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use crate::data::{Dataset, Pixels};
 use crate::error::{Error, Result};
-use crate::gpu::GpuContext;
+use crate::gpu::{Backend, GpuContext, GpuOptions};
 use crate::graph::cpu::CpuExecutor;
 use crate::graph::gpu::GpuExecutor;
 use crate::graph::plan::Plan;
@@ -336,4 +336,73 @@ fn check_finite(loss: f64, epoch: usize, step: usize) -> Result<()> {
     Err(Error::Diverged(format!(
         "the loss became {loss} in epoch {epoch} by step {step}: training stopped (try a lower learning rate)"
     )))
+}
+
+/// The device to train on: the GPU `options` name, or the CPU path (None) when there is no
+/// adapter or only a software rasterizer (lavapipe, llvmpipe: the CPU twins are faster there)
+/// and no backend or adapter was asked for explicitly. The second value says why the CPU path
+/// was chosen, for the user.
+pub fn pick_device(options: &GpuOptions) -> Result<(Option<GpuContext>, Option<String>)> {
+    let asked = options.backend != Backend::Auto || options.adapter.is_some();
+    match GpuContext::new(options) {
+        Ok(ctx) if ctx.info.device_type == wgpu::DeviceType::Cpu && !asked => {
+            let note = format!(
+                "{} is a software rasterizer: using the CPU path, which is faster here (--backend vulkan to use it anyway)",
+                ctx.info.name
+            );
+            Ok((None, Some(note)))
+        }
+        Ok(ctx) => Ok((Some(ctx), None)),
+        Err(e @ Error::NoAdapter { .. }) if !asked => {
+            Ok((None, Some(format!("{e}\nUsing the CPU path instead."))))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Trains `model` from its PyTorch-style initialisation (seeded by `options.seed`) for
+/// `options.epochs` epochs, calling `each_epoch` after every one, and saves the checkpoint
+/// (model.safetensors and config.json) in `dir`: the whole of `latent train` for a program
+/// that embeds latent. Returns the last epoch's report.
+pub fn train_to_checkpoint(
+    device: Device,
+    model: &ModelConfig,
+    train: &Dataset,
+    test: Option<&Dataset>,
+    options: TrainOptions,
+    dir: &std::path::Path,
+    each_epoch: &mut dyn FnMut(&EpochReport),
+) -> Result<EpochReport> {
+    options.check(train.rows)?;
+    let plan = Plan::compile(model.build(options.batch)?.0)?;
+    let params = crate::model::init_params(&plan, options.seed);
+    let mut trainer = Trainer::new(
+        device,
+        &plan,
+        model,
+        &params,
+        train.into(),
+        test.map(TrainData::from),
+        options,
+    )?;
+    let mut last = None;
+    for _ in 0..options.epochs {
+        let report = trainer.run_epoch(0, &mut |_, _, _| {})?;
+        each_epoch(&report);
+        last = Some(report);
+    }
+    let state = trainer.state()?;
+    let record = crate::io::checkpoint::RunRecord {
+        model: model.clone(),
+        batch: options.batch,
+        epochs: options.epochs,
+        adam: options.adam,
+        seed: options.seed,
+        init_seed: options.seed,
+        data: train.name.clone(),
+        epoch: state.epoch,
+        next_step: state.next_step,
+    };
+    crate::io::checkpoint::save(dir, &plan, &record, &state)?;
+    last.ok_or_else(|| Error::InvalidArgument("epochs must be at least 1".into()))
 }
