@@ -2,6 +2,7 @@
 // Includes lib/grid.wgsl.
 //   bce_forward:  loss (rows) = Σ_c max(z, 0) - z·t + log(1 + e^-|z|)   one workgroup per row
 //   bce_backward: dz (rows, cols) = scale · (σ(z) - t)                    writes dz
+//   bce_backward_rows: dz = (scale + row_factor · row_grad[r]) · (σ(z) - t)
 // The forms never exponentiate a large positive number, so any finite logit is safe.
 // `scale` is the derivative of the training loss with respect to Σ_r loss[r].
 
@@ -9,13 +10,14 @@ struct Params {
     rows: u32,
     cols: u32,
     scale: f32,
-    _pad: u32,
+    row_factor: f32,  // backward_rows only
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read_write> loss: array<f32>;   // (rows)
 @group(0) @binding(2) var<storage, read> logits: array<f32>;       // (rows, cols)
 @group(0) @binding(3) var<storage, read> expected: array<f32>;       // (rows, cols) the target (`target` is a WGSL keyword) in [0, 1]
+@group(0) @binding(5) var<storage, read> row_grad: array<f32>;   // (rows), with row_factor
 @group(0) @binding(4) var<storage, read_write> dlogits: array<f32>; // (rows, cols)
 
 fn stable_sigmoid(v: f32) -> f32 {
@@ -57,5 +59,20 @@ fn bce_backward(
     let i = flat_index(group, groups, local);
     if (i < params.rows * params.cols) {
         dlogits[i] = params.scale * (stable_sigmoid(logits[i]) - expected[i]);
+    }
+}
+
+// The backward when each row's loss also feeds another op (the importance weights of IWAE
+// training): dL/dloss[r] = scale + row_factor · row_grad[r].
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn bce_backward_rows(
+    @builtin(workgroup_id) group: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) local: u32,
+) {
+    let i = flat_index(group, groups, local);
+    if (i < params.rows * params.cols) {
+        let d_loss = params.scale + params.row_factor * row_grad[i / params.cols];
+        dlogits[i] = d_loss * (stable_sigmoid(logits[i]) - expected[i]);
     }
 }

@@ -5,17 +5,20 @@
 //   neg_log_mean_exp: out (rows) = −bound of the row's group, written into each of the K rows
 //       of the group, so that Σ over rows = K · Σ over groups, like every other per-row term
 //       of the K-fold repeated batch. One workgroup per group.
+//   neg_log_mean_exp_backward: dlogw (rows) = −scale · k · w_k / Σ_j w_j within each group:
+//       the gradient of scale · Σ_rows out (each group's −bound counted in its k rows).
 
 struct Params {
     groups: u32,
     k: u32,
-    _pad0: u32,
-    _pad1: u32,
+    scale: f32,  // backward only
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;  // (groups · k)
 @group(0) @binding(2) var<storage, read> logw: array<f32>;       // (groups · k)
+@group(0) @binding(3) var<storage, read_write> dlogw: array<f32>; // (groups · k)
 
 var<workgroup> partial_max: array<f32, WORKGROUP_SIZE>;
 
@@ -58,5 +61,32 @@ fn neg_log_mean_exp(
     let bound = m + log(total / f32(params.k));
     for (var i = local; i < params.k; i += WORKGROUP_SIZE) {
         out[first + i] = -bound;
+    }
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn neg_log_mean_exp_backward(
+    @builtin(workgroup_id) group: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) local: u32,
+) {
+    let g = flat_group(group, groups);
+    if (g >= params.groups) {
+        return;  // the whole workgroup leaves together
+    }
+    let first = g * params.k;
+    var largest = -3.4028235e38;
+    for (var i = local; i < params.k; i += WORKGROUP_SIZE) {
+        largest = max(largest, logw[first + i]);
+    }
+    let m = workgroup_max(largest, local);
+    var sum = 0.0;
+    for (var i = local; i < params.k; i += WORKGROUP_SIZE) {
+        sum += exp(logw[first + i] - m);
+    }
+    let total = workgroup_sum(sum, local);
+    let factor = -params.scale * f32(params.k) / total;
+    for (var i = local; i < params.k; i += WORKGROUP_SIZE) {
+        dlogw[first + i] = factor * exp(logw[first + i] - m);
     }
 }

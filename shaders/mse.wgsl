@@ -2,6 +2,7 @@
 // Includes lib/grid.wgsl.
 //   mse_forward:  loss (rows) = Σ_c (x[r, c] - target[r, c])²      one workgroup per row
 //   mse_backward: dx (rows, cols) = scale · 2 · (x - target)        writes dx
+//   mse_backward_rows: dx = (scale + row_factor · row_grad[r]) · 2 · (x - target)
 // `scale` is the derivative of the training loss with respect to Σ_r loss[r]: 1/(rows·cols)
 // for the mean over every element, 1/rows for a per-example sum.
 
@@ -9,13 +10,14 @@ struct Params {
     rows: u32,
     cols: u32,
     scale: f32,
-    _pad: u32,
+    row_factor: f32,  // backward_rows only
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read_write> loss: array<f32>;  // (rows)
 @group(0) @binding(2) var<storage, read> x: array<f32>;           // (rows, cols) prediction
 @group(0) @binding(3) var<storage, read> expected: array<f32>;      // (rows, cols) the target (`target` is a WGSL keyword)
+@group(0) @binding(5) var<storage, read> row_grad: array<f32>;   // (rows), with row_factor
 @group(0) @binding(4) var<storage, read_write> dx: array<f32>;    // (rows, cols)
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -49,5 +51,20 @@ fn mse_backward(
     let i = flat_index(group, groups, local);
     if (i < params.rows * params.cols) {
         dx[i] = params.scale * 2.0 * (x[i] - expected[i]);
+    }
+}
+
+// The backward when each row's loss also feeds another op (the importance weights of IWAE
+// training): dL/dloss[r] = scale + row_factor · row_grad[r].
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn mse_backward_rows(
+    @builtin(workgroup_id) group: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) local: u32,
+) {
+    let i = flat_index(group, groups, local);
+    if (i < params.rows * params.cols) {
+        let d_loss = params.scale + params.row_factor * row_grad[i / params.cols];
+        dx[i] = d_loss * (2.0 * (x[i] - expected[i]));
     }
 }

@@ -5,9 +5,10 @@
 //       ε depends only on (seed, step, stream, element) and the CPU twin draws the same bits.
 //       `step` is read from a buffer so that the step counter can live on the GPU.
 //   reparameterize_backward: dmu = dz,  dlogvar = dz · ε · ½ e^(½·logvar)      (n)
-//       writes, or adds to dmu and dlogvar when ACCUMULATE.
+//       each written, or added to when ACCUMULATE_MU / ACCUMULATE_LOGVAR.
 
-override ACCUMULATE: bool = false;
+override ACCUMULATE_MU: bool = false;
+override ACCUMULATE_LOGVAR: bool = false;
 
 struct Params {
     n: u32,
@@ -62,8 +63,10 @@ fn reparameterize_backward(
     }
     var d_mu = dz[i];
     var d_logvar = dz[i] * eps_saved[i] * 0.5 * exp(0.5 * logvar[i]);
-    if (ACCUMULATE) {
+    if (ACCUMULATE_MU) {
         d_mu += dmu[i];
+    }
+    if (ACCUMULATE_LOGVAR) {
         d_logvar += dlogvar[i];
     }
     dmu[i] = d_mu;

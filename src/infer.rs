@@ -268,6 +268,7 @@ fn negative_elbo(
     let plain = ModelConfig {
         kind: crate::model::ModelKind::Vae { beta: 1.0 },
         noise: None,
+        importance_samples: None,
         ..model.clone()
     };
     let (graph, _) = plain.build(batch_for(data.rows))?;
@@ -367,13 +368,13 @@ pub fn importance_weighted(
     };
     // Every term is summed over the k-fold repeated rows.
     let visits = (data.rows * k) as f64;
-    // The VAE's terms carry their weights per example: 1 for BCE and KL (β = 1 here), ½ for
-    // Σ squared error.
+    // Per example: BCE and KL count once (β = 1 here), Σ squared error ½.
     let (mut iw, mut elbo) = (0.0, 0.0);
     for (term, total) in plan.losses.iter().zip(totals) {
-        let per_example = f64::from(term.weight) * total / visits;
+        let per_example = total / visits;
         match term.kind {
             LossKind::Iw => iw = per_example,
+            LossKind::Mse => elbo += 0.5 * per_example,
             _ => elbo += per_example,
         }
     }

@@ -320,6 +320,12 @@ struct TrainArgs {
     /// Classes of a conditional VAE (default: the largest label in the data + 1).
     #[arg(long)]
     classes: Option<usize>,
+    /// VAEs: elbo, or iwae (the importance-weighted bound with --k samples per row).
+    #[arg(long, default_value = "elbo")]
+    objective: String,
+    /// Samples per row of the IWAE objective.
+    #[arg(long, default_value_t = 5)]
+    k: usize,
     #[command(flatten)]
     data: DataArgs,
     /// Hidden widths of the encoder, comma-separated (the decoder mirrors them); "none" for
@@ -635,6 +641,15 @@ fn model_config(args: &TrainArgs, data: &Dataset) -> Result<ModelConfig, latent:
         noise,
         sparsity,
         classes,
+        importance_samples: match args.objective.as_str() {
+            "elbo" => None,
+            "iwae" => Some(args.k),
+            other => {
+                return Err(latent::Error::InvalidArgument(format!(
+                    "--objective {other:?}: expected elbo or iwae"
+                )))
+            }
+        },
     };
     config.check()?;
     Ok(config)

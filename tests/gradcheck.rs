@@ -10,7 +10,8 @@ mod common;
 use latent::cpu::matmul::MatmulShape;
 use latent::cpu::reparameterize::NoiseKey;
 use latent::cpu::{
-    activation, bce, concat, kl, kl_sparsity, l1, matmul, mse, reduce, reparameterize,
+    activation, bce, concat, kl, kl_sparsity, l1, log_mean_exp, log_weight, matmul, mse, reduce,
+    reparameterize,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -256,6 +257,89 @@ fn concat_backward_matches_finite_differences() {
 }
 
 #[test]
+fn importance_weight_backwards_match_finite_differences() {
+    let (mut rng, seed) = rng();
+    let (groups, k, cols, recon_weight, scale) = (2, 3, 4, 0.5, 0.7);
+    let rows = groups * k;
+    let recon = random(&mut rng, rows, 1.0, 4.0);
+    let z = random(&mut rng, rows * cols, -2.0, 2.0);
+    let eps = random(&mut rng, rows * cols, -2.0, 2.0);
+    let logvar = random(&mut rng, rows * cols, -1.0, 1.0);
+    // L = scale · Σ_rows −log-mean-exp(log w) of each row's group.
+    let loss = |recon: &[f64], z: &[f64], logvar: &[f64]| {
+        let mut logw = vec![0.0; rows];
+        log_weight::log_weight(&mut logw, recon, z, &eps, logvar, cols, recon_weight as f32)
+            .unwrap();
+        let mut out = vec![0.0; rows];
+        log_mean_exp::neg_log_mean_exp(&mut out, &logw, k).unwrap();
+        scale * out.iter().sum::<f64>()
+    };
+    let mut logw = vec![0.0; rows];
+    log_weight::log_weight(
+        &mut logw,
+        &recon,
+        &z,
+        &eps,
+        &logvar,
+        cols,
+        recon_weight as f32,
+    )
+    .unwrap();
+    let mut dlogw = vec![0.0; rows];
+    log_mean_exp::neg_log_mean_exp_backward(&mut dlogw, &logw, k, scale).unwrap();
+    let (mut dz, mut dlogvar) = (vec![0.0; rows * cols], vec![0.0; rows * cols]);
+    log_weight::log_weight_backward(&mut dz, &mut dlogvar, &dlogw, &z, false, false).unwrap();
+    // The reconstruction's share, which the loss kernels' backward_rows take.
+    let drecon: Vec<f64> = dlogw.iter().map(|d| -recon_weight * d).collect();
+    assert_gradient("iw dz", &z, &dz, &|x| loss(&recon, x, &logvar), seed);
+    assert_gradient(
+        "iw dlogvar",
+        &logvar,
+        &dlogvar,
+        &|x| loss(&recon, &z, x),
+        seed,
+    );
+    assert_gradient(
+        "iw drecon",
+        &recon,
+        &drecon,
+        &|x| loss(x, &z, &logvar),
+        seed,
+    );
+}
+
+#[test]
+fn loss_backwards_with_row_gradients_match_finite_differences() {
+    let (mut rng, seed) = rng();
+    let (rows, cols, scale, factor) = (3, 5, 0.25, -1.5);
+    let a = random(&mut rng, rows * cols, -3.0, 3.0);
+    let target = random(&mut rng, rows * cols, 0.0, 1.0);
+    let row_grad = random(&mut rng, rows, -1.0, 1.0);
+    for is_bce in [true, false] {
+        // L = Σ_r (scale + factor · row_grad[r]) · loss[r].
+        let loss = |a: &[f64]| {
+            let mut per_row = vec![0.0; rows];
+            if is_bce {
+                bce::bce_forward(&mut per_row, a, &target, rows, cols).unwrap();
+            } else {
+                mse::mse_forward(&mut per_row, a, &target, rows, cols).unwrap();
+            }
+            (0..rows)
+                .map(|r| (scale + factor * row_grad[r]) * per_row[r])
+                .sum::<f64>()
+        };
+        let mut da = vec![0.0; rows * cols];
+        if is_bce {
+            bce::bce_backward_rows(&mut da, &a, &target, &row_grad, scale, factor).unwrap();
+        } else {
+            mse::mse_backward_rows(&mut da, &a, &target, &row_grad, scale, factor).unwrap();
+        }
+        let name = if is_bce { "bce rows" } else { "mse rows" };
+        assert_gradient(name, &a, &da, &loss, seed);
+    }
+}
+
+#[test]
 fn reparameterize_backward_matches_finite_differences() {
     let (mut rng, seed) = rng();
     let n = 23;
@@ -275,8 +359,16 @@ fn reparameterize_backward_matches_finite_differences() {
     };
     let (_, eps) = forward(&mu, &logvar);
     let (mut dmu, mut dlogvar) = (vec![0.0; n], vec![0.0; n]);
-    reparameterize::reparameterize_backward(&mut dmu, &mut dlogvar, &eps, &logvar, &w, false)
-        .unwrap();
+    reparameterize::reparameterize_backward(
+        &mut dmu,
+        &mut dlogvar,
+        &eps,
+        &logvar,
+        &w,
+        false,
+        false,
+    )
+    .unwrap();
     assert_gradient(
         "reparameterize dmu",
         &mu,

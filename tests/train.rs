@@ -59,6 +59,10 @@ fn small_models() -> Vec<(&'static str, ModelConfig)> {
         classes: Some(3),
         ..ModelConfig::vae(48, 20, 4)
     };
+    let iwae = ModelConfig {
+        importance_samples: Some(3),
+        ..ModelConfig::vae(48, 20, 4)
+    };
     vec![
         ("autoencoder", ae),
         ("vae", vae),
@@ -66,6 +70,7 @@ fn small_models() -> Vec<(&'static str, ModelConfig)> {
         ("denoising autoencoder", denoising),
         ("sparse autoencoder (kl)", sparse_kl),
         ("conditional vae", conditional),
+        ("iwae k=3", iwae),
     ]
 }
 
@@ -186,6 +191,14 @@ fn whole_model_gradients_match_finite_differences() {
         ..TrainData::new(Samples::U8(&bytes), rows, width)
     };
     let configs = [
+        (
+            "iwae k=4, gaussian",
+            ModelConfig {
+                importance_samples: Some(4),
+                likelihood: Likelihood::Gaussian,
+                ..ModelConfig::vae(width, 6, 3)
+            },
+        ),
         (
             "conditional vae",
             ModelConfig {

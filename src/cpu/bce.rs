@@ -59,3 +59,33 @@ pub fn bce_backward<T: Float>(
     }
     Ok(())
 }
+
+/// dlogits = (scale + row_factor · row_grad[r]) · (σ(z) − t): the backward when each row's
+/// loss also feeds another op. logits and target are (rows, cols), rows = row_grad.len().
+pub fn bce_backward_rows<T: Float>(
+    dlogits: &mut [T],
+    logits: &[T],
+    target: &[T],
+    row_grad: &[T],
+    scale: T,
+    row_factor: T,
+) -> Result<()> {
+    let cols = dlogits.len() / row_grad.len().max(1);
+    check_nonzero(
+        "bce_backward_rows",
+        &[("rows", row_grad.len()), ("cols", cols)],
+    )?;
+    check_lens(
+        "bce_backward_rows",
+        &[
+            ("dlogits", dlogits.len(), row_grad.len() * cols),
+            ("logits", logits.len(), dlogits.len()),
+            ("target", target.len(), dlogits.len()),
+        ],
+    )?;
+    for (i, d) in dlogits.iter_mut().enumerate() {
+        let d_loss = scale + row_factor * row_grad[i / cols];
+        *d = d_loss * (stable_sigmoid(logits[i]) - target[i]);
+    }
+    Ok(())
+}

@@ -36,3 +36,38 @@ pub fn log_weight<T: Float>(
     }
     Ok(())
 }
+
+/// From dlogw (rows): dz (+)= −dlogw[r] · z and dlogvar (+)= ½ dlogw[r], (rows, cols); each
+/// written, or added when its flag is set.
+pub fn log_weight_backward<T: Float>(
+    dz: &mut [T],
+    dlogvar: &mut [T],
+    dlogw: &[T],
+    z: &[T],
+    accumulate_z: bool,
+    accumulate_logvar: bool,
+) -> Result<()> {
+    let rows = dlogw.len();
+    let cols = z.len() / rows.max(1);
+    check_nonzero("log_weight_backward", &[("rows", rows), ("cols", cols)])?;
+    check_lens(
+        "log_weight_backward",
+        &[
+            ("z", z.len(), rows * cols),
+            ("dz", dz.len(), rows * cols),
+            ("dlogvar", dlogvar.len(), rows * cols),
+        ],
+    )?;
+    let half = lit::<T>(0.5);
+    for i in 0..rows * cols {
+        let d = dlogw[i / cols];
+        let (d_z, d_logvar) = (-d * z[i], half * d);
+        dz[i] = if accumulate_z { dz[i] + d_z } else { d_z };
+        dlogvar[i] = if accumulate_logvar {
+            dlogvar[i] + d_logvar
+        } else {
+            d_logvar
+        };
+    }
+    Ok(())
+}

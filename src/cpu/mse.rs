@@ -45,3 +45,34 @@ pub fn mse_backward<T: Float>(dx: &mut [T], x: &[T], target: &[T], scale: T) -> 
     }
     Ok(())
 }
+
+/// dx = (scale + row_factor · row_grad[r]) · 2 · (x − target): the backward when each row's
+/// loss also feeds another op. x and target are (rows, cols) with rows = row_grad.len().
+pub fn mse_backward_rows<T: Float>(
+    dx: &mut [T],
+    x: &[T],
+    target: &[T],
+    row_grad: &[T],
+    scale: T,
+    row_factor: T,
+) -> Result<()> {
+    let cols = dx.len() / row_grad.len().max(1);
+    check_nonzero(
+        "mse_backward_rows",
+        &[("rows", row_grad.len()), ("cols", cols)],
+    )?;
+    check_lens(
+        "mse_backward_rows",
+        &[
+            ("dx", dx.len(), row_grad.len() * cols),
+            ("x", x.len(), dx.len()),
+            ("target", target.len(), dx.len()),
+        ],
+    )?;
+    let two = lit::<T>(2.0);
+    for (i, d) in dx.iter_mut().enumerate() {
+        let d_loss = scale + row_factor * row_grad[i / cols];
+        *d = d_loss * (two * (x[i] - target[i]));
+    }
+    Ok(())
+}

@@ -49,14 +49,15 @@ pub fn reparameterize_forward<T: Float>(
     Ok(())
 }
 
-/// dmu = dz, dlogvar = dz · ε · ½ e^(½·logvar); written, or added when `accumulate`.
+/// dmu = dz, dlogvar = dz · ε · ½ e^(½·logvar); each written, or added when its flag is set.
 pub fn reparameterize_backward<T: Float>(
     dmu: &mut [T],
     dlogvar: &mut [T],
     eps: &[T],
     logvar: &[T],
     dz: &[T],
-    accumulate: bool,
+    accumulate_mu: bool,
+    accumulate_logvar: bool,
 ) -> Result<()> {
     let n = dz.len();
     check_nonzero("reparameterize_backward", &[("n", n)])?;
@@ -72,8 +73,8 @@ pub fn reparameterize_backward<T: Float>(
     let half = lit::<T>(0.5);
     for i in 0..n {
         let d_logvar = dz[i] * eps[i] * half * (half * logvar[i]).exp();
-        dmu[i] = if accumulate { dmu[i] + dz[i] } else { dz[i] };
-        dlogvar[i] = if accumulate {
+        dmu[i] = if accumulate_mu { dmu[i] + dz[i] } else { dz[i] };
+        dlogvar[i] = if accumulate_logvar {
             dlogvar[i] + d_logvar
         } else {
             d_logvar

@@ -33,17 +33,37 @@ pub enum GradOp {
     Reparameterize {
         dmu: TensorId,
         dlogvar: TensorId,
-        accumulate: bool,
+        accumulate_mu: bool,
+        accumulate_logvar: bool,
         eps: TensorId,
         logvar: TensorId,
         dz: TensorId,
     },
-    /// da = scale · ∂loss/∂a for MSE (a = x) and BCE (a = logits); b is the target.
+    /// da = (scale + factor · row_grad[r]) · ∂loss[r]/∂a for MSE (a = x) and BCE
+    /// (a = logits), b the target; `row_grad` = (tensor, factor) when the per-row loss also
+    /// feeds another op (IWAE's log weights).
     Loss {
         kind: LossKind,
         da: TensorId,
         a: TensorId,
         b: TensorId,
+        scale: f32,
+        row_grad: Option<(TensorId, f32)>,
+    },
+    /// dz (+)= −dlogw·z, dlogvar (+)= ½·dlogw; the reconstruction's share goes to its Loss.
+    LogWeight {
+        dz: TensorId,
+        dlogvar: TensorId,
+        accumulate_z: bool,
+        accumulate_logvar: bool,
+        dlogw: TensorId,
+        z: TensorId,
+    },
+    /// dlogw = −scale · k · softmax(logw) per group of k.
+    NegLogMeanExp {
+        dlogw: TensorId,
+        logw: TensorId,
+        k: usize,
         scale: f32,
     },
     Penalty(PenaltyGrad),
@@ -70,6 +90,8 @@ struct Differentiator<'a> {
     requires_grad: Vec<bool>,
     grad: HashMap<TensorId, TensorId>,
     written: HashSet<TensorId>,
+    /// Per-row losses that feed log weights: (the log weights' gradient, factor).
+    row_grads: HashMap<TensorId, (TensorId, f32)>,
 }
 
 impl Differentiator<'_> {
@@ -167,13 +189,26 @@ pub fn differentiate(graph: &mut Graph) -> Result<Vec<GradOp>> {
         requires_grad,
         grad: HashMap::new(),
         written: HashSet::new(),
+        row_grads: HashMap::new(),
     };
     let mut backward = Vec::new();
     for op in ops.iter().rev() {
         match *op {
             Op::Loss {
-                kind, a, b, weight, ..
+                kind,
+                per_row,
+                a,
+                b,
+                weight,
             } => {
+                let row_grad = d.row_grads.get(&per_row).copied();
+                // A zero-weight loss that feeds nothing is only reported.
+                if weight == 0.0 && row_grad.is_none() {
+                    continue;
+                }
+                if row_grad.is_some() && kind == LossKind::Kl {
+                    return Err(shape_error("kl", "a KL term cannot feed other ops"));
+                }
                 if d.requires_grad[b.0] && kind != LossKind::Kl {
                     return Err(shape_error(
                         kind.name(),
@@ -201,6 +236,7 @@ pub fn differentiate(graph: &mut Graph) -> Result<Vec<GradOp>> {
                         a,
                         b,
                         scale: weight,
+                        row_grad,
                     });
                 }
             }
@@ -219,13 +255,41 @@ pub fn differentiate(graph: &mut Graph) -> Result<Vec<GradOp>> {
                     }
                 }
             }
-            Op::LogWeight { logw, .. } | Op::NegLogMeanExp { per_row: logw, .. } => {
+            Op::NegLogMeanExp {
+                logw, k, weight, ..
+            } => {
                 if d.requires_grad[logw.0] {
-                    return Err(shape_error(
-                        "importance weights",
-                        "the importance-weighted bound is built for evaluation; training with it is not supported",
-                    ));
+                    let dlogw = d.write_once(logw, "neg_log_mean_exp")?;
+                    backward.push(GradOp::NegLogMeanExp {
+                        dlogw,
+                        logw,
+                        k,
+                        scale: weight,
+                    });
                 }
+            }
+            Op::LogWeight {
+                logw,
+                recon,
+                z,
+                logvar,
+                recon_weight,
+                ..
+            } => {
+                let Some(dlogw) = d.incoming(logw) else {
+                    continue;
+                };
+                d.row_grads.insert(recon, (dlogw, -recon_weight));
+                let (dz, accumulate_z) = d.write(z);
+                let (dlogvar, accumulate_logvar) = d.write(logvar);
+                backward.push(GradOp::LogWeight {
+                    dz,
+                    dlogvar,
+                    accumulate_z,
+                    accumulate_logvar,
+                    dlogw,
+                    z,
+                });
             }
             Op::Corrupt { x, .. } => {
                 if d.requires_grad[x.0] {
@@ -259,11 +323,13 @@ pub fn differentiate(graph: &mut Graph) -> Result<Vec<GradOp>> {
                 z, eps, mu, logvar, ..
             } => {
                 let Some(dz) = d.incoming(z) else { continue };
-                let (dmu, dlogvar, accumulate) = d.write_pair(mu, logvar, "reparameterize")?;
+                let (dmu, accumulate_mu) = d.write(mu);
+                let (dlogvar, accumulate_logvar) = d.write(logvar);
                 backward.push(GradOp::Reparameterize {
                     dmu,
                     dlogvar,
-                    accumulate,
+                    accumulate_mu,
+                    accumulate_logvar,
                     eps,
                     logvar,
                     dz,
@@ -356,18 +422,46 @@ pub fn grad_op_io(op: &GradOp) -> (Vec<TensorId>, Vec<TensorId>) {
         GradOp::Reparameterize {
             dmu,
             dlogvar,
-            accumulate,
+            accumulate_mu,
+            accumulate_logvar,
             eps,
             logvar,
             dz,
         } => {
             let mut inputs = vec![eps, logvar, dz];
-            if accumulate {
-                inputs.extend([dmu, dlogvar]);
+            if accumulate_mu {
+                inputs.push(dmu);
+            }
+            if accumulate_logvar {
+                inputs.push(dlogvar);
             }
             (vec![dmu, dlogvar], inputs)
         }
-        GradOp::Loss { da, a, b, .. } => (vec![da], vec![a, b]),
+        GradOp::Loss {
+            da, a, b, row_grad, ..
+        } => {
+            let mut inputs = vec![a, b];
+            inputs.extend(row_grad.map(|(g, _)| g));
+            (vec![da], inputs)
+        }
+        GradOp::LogWeight {
+            dz,
+            dlogvar,
+            accumulate_z,
+            accumulate_logvar,
+            dlogw,
+            z,
+        } => {
+            let mut inputs = vec![dlogw, z];
+            if accumulate_z {
+                inputs.push(dz);
+            }
+            if accumulate_logvar {
+                inputs.push(dlogvar);
+            }
+            (vec![dz, dlogvar], inputs)
+        }
+        GradOp::NegLogMeanExp { dlogw, logw, .. } => (vec![dlogw], vec![logw]),
         GradOp::Slice {
             da, accumulate, dy, ..
         } => {

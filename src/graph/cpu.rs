@@ -88,7 +88,10 @@ impl<'a, T: Float> CpuExecutor<'a, T> {
             adam_v: zeros(plan.param_len),
             input: zeros(plan.graph.tensor(plan.input).len()),
             pool: plan.pool.iter().map(|&n| zeros(n)).collect(),
-            order: (0..data.rows as u32).collect(),
+            order: super::gpu::repeat_each(
+                &(0..data.rows as u32).collect::<Vec<_>>(),
+                plan.graph.repeat,
+            ),
             state: [1, 0],
             loss_totals: zeros(plan.losses.len()),
         })
@@ -103,7 +106,7 @@ impl<'a, T: Float> CpuExecutor<'a, T> {
                 "epoch order: too short, or a row beyond the data".into(),
             ));
         }
-        self.order = order.to_vec();
+        self.order = super::gpu::repeat_each(order, self.plan.graph.repeat);
         self.state[1] = 0;
         Ok(())
     }
@@ -451,7 +454,9 @@ impl<'a, T: Float> CpuExecutor<'a, T> {
                     )
                 })
             }
-            Op::NegLogMeanExp { per_row, logw, k } => self.write(per_row, |out, e| {
+            Op::NegLogMeanExp {
+                per_row, logw, k, ..
+            } => self.write(per_row, |out, e| {
                 cpu::log_mean_exp::neg_log_mean_exp(out, e.tensor(logw), k)
             }),
             Op::Concat { y, a, b } => {
@@ -547,7 +552,8 @@ impl<'a, T: Float> CpuExecutor<'a, T> {
             GradOp::Reparameterize {
                 dmu,
                 dlogvar,
-                accumulate,
+                accumulate_mu,
+                accumulate_logvar,
                 eps,
                 logvar,
                 dz,
@@ -560,7 +566,8 @@ impl<'a, T: Float> CpuExecutor<'a, T> {
                         e.tensor(eps),
                         e.tensor(logvar),
                         e.tensor(dz),
-                        accumulate,
+                        accumulate_mu,
+                        accumulate_logvar,
                     )
                 });
                 self.put(dlogvar, d_logvar);
@@ -572,11 +579,63 @@ impl<'a, T: Float> CpuExecutor<'a, T> {
                 a,
                 b,
                 scale,
+                row_grad: None,
             } => {
                 let scale = cpu::lit::<T>(f64::from(scale));
                 self.write(da, |g, e| match kind {
                     LossKind::Bce => cpu::bce::bce_backward(g, e.tensor(a), e.tensor(b), scale),
                     _ => cpu::mse::mse_backward(g, e.tensor(a), e.tensor(b), scale),
+                })
+            }
+            GradOp::Loss {
+                kind,
+                da,
+                a,
+                b,
+                scale,
+                row_grad: Some((rows, factor)),
+            } => {
+                let (scale, factor) =
+                    (cpu::lit::<T>(f64::from(scale)), cpu::lit(f64::from(factor)));
+                self.write(da, |g, e| {
+                    let (a, b, rows) = (e.tensor(a), e.tensor(b), e.tensor(rows));
+                    match kind {
+                        LossKind::Bce => cpu::bce::bce_backward_rows(g, a, b, rows, scale, factor),
+                        _ => cpu::mse::mse_backward_rows(g, a, b, rows, scale, factor),
+                    }
+                })
+            }
+            GradOp::LogWeight {
+                dz,
+                dlogvar,
+                accumulate_z,
+                accumulate_logvar,
+                dlogw,
+                z,
+            } => {
+                let mut d_logvar = self.take(dlogvar);
+                let result = self.write(dz, |g, e| {
+                    cpu::log_weight::log_weight_backward(
+                        g,
+                        &mut d_logvar,
+                        e.tensor(dlogw),
+                        e.tensor(z),
+                        accumulate_z,
+                        accumulate_logvar,
+                    )
+                });
+                self.put(dlogvar, d_logvar);
+                result
+            }
+            GradOp::NegLogMeanExp {
+                dlogw,
+                logw,
+                k,
+                scale,
+            } => {
+                let scale = cpu::lit::<T>(f64::from(scale));
+                self.write(dlogw, |g, e| {
+                    cpu::log_mean_exp::neg_log_mean_exp_backward(g, e.tensor(logw), k, scale)
                 })
             }
             GradOp::Slice {

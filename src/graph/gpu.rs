@@ -28,6 +28,14 @@ struct Evaluation {
     _buffers: Vec<GpuBuffer>,
 }
 
+/// Each index `repeat` times in a row (the K samples of each data row, for IWAE).
+pub(crate) fn repeat_each(order: &[u32], repeat: usize) -> Vec<u32> {
+    order
+        .iter()
+        .flat_map(|&i| std::iter::repeat_n(i, repeat))
+        .collect()
+}
+
 /// The one-hot labels of `data` on the GPU, for a plan with a condition (else None).
 fn upload_one_hot(
     ctx: &GpuContext,
@@ -112,7 +120,13 @@ impl<'a> GpuExecutor<'a> {
             .enumerate()
             .map(|(i, &n)| ctx.create_buffer(&format!("pool {i}"), n))
             .collect::<Result<Vec<_>>>()?;
-        let indices = ctx.upload("epoch order", &(0..data.rows as u32).collect::<Vec<_>>())?;
+        let indices = ctx.upload(
+            "epoch order",
+            &repeat_each(
+                &(0..data.rows as u32).collect::<Vec<_>>(),
+                plan.graph.repeat,
+            ),
+        )?;
         let samples = match data.samples {
             Samples::U8(bytes) => ctx.upload("data set", &pack_bytes(bytes))?,
             Samples::F32(values) => ctx.upload("data set", values)?,
@@ -208,15 +222,17 @@ impl<'a> GpuExecutor<'a> {
         self.next_step
     }
 
-    /// Starts an epoch with this order of data rows: writes it and resets the batch cursor
-    /// (the only host-to-GPU copies of training, once per epoch).
+    /// Starts an epoch with this order of data rows (each taken `repeat` times in a row when
+    /// the graph repeats rows): writes it and resets the batch cursor (the only host-to-GPU
+    /// copies of training, once per epoch).
     pub fn begin_epoch(&mut self, order: &[u32]) -> Result<()> {
         if order.len() != self.data_rows || order.iter().any(|&r| r as usize >= self.data_rows) {
             return Err(Error::InvalidArgument(
                 "epoch order: one index per data row, each below the row count".into(),
             ));
         }
-        self.ctx.write_buffer(&self.indices, order)?;
+        let order = repeat_each(order, self.plan.graph.repeat);
+        self.ctx.write_buffer(&self.indices, &order)?;
         self.ctx.write_buffer(&self.state, &[self.next_step, 0])
     }
 
@@ -612,7 +628,9 @@ impl<'a> GpuExecutor<'a> {
                     recon_weight,
                 )?
             }
-            Op::NegLogMeanExp { per_row, logw, k } => kernels::log_mean_exp::neg_log_mean_exp(
+            Op::NegLogMeanExp {
+                per_row, logw, k, ..
+            } => kernels::log_mean_exp::neg_log_mean_exp(
                 ctx,
                 &self.view(per_row)?,
                 &self.view(logw)?,
@@ -729,7 +747,8 @@ impl<'a> GpuExecutor<'a> {
             GradOp::Reparameterize {
                 dmu,
                 dlogvar,
-                accumulate,
+                accumulate_mu,
+                accumulate_logvar,
                 eps,
                 logvar,
                 dz,
@@ -743,7 +762,8 @@ impl<'a> GpuExecutor<'a> {
                     &self.view(logvar)?,
                     &self.view(dz)?,
                     n,
-                    accumulate,
+                    accumulate_mu,
+                    accumulate_logvar,
                 )?])
             }
             GradOp::Loss {
@@ -752,16 +772,73 @@ impl<'a> GpuExecutor<'a> {
                 a,
                 b,
                 scale,
+                row_grad,
             } => {
                 let (rows, cols) = (graph.tensor(a).rows, graph.tensor(a).cols);
                 let (da, a, b) = (self.view(da)?, self.view(a)?, self.view(b)?);
-                Ok(vec![match kind {
-                    LossKind::Bce => {
+                Ok(vec![match (kind, row_grad) {
+                    (LossKind::Bce, None) => {
                         kernels::bce::bce_backward(ctx, &da, &a, &b, rows, cols, scale)?
                     }
-                    _ => kernels::mse::mse_backward(ctx, &da, &a, &b, rows, cols, scale)?,
+                    (_, None) => kernels::mse::mse_backward(ctx, &da, &a, &b, rows, cols, scale)?,
+                    (LossKind::Bce, Some((g, factor))) => kernels::bce::bce_backward_rows(
+                        ctx,
+                        &da,
+                        &a,
+                        &b,
+                        &self.view(g)?,
+                        rows,
+                        cols,
+                        scale,
+                        factor,
+                    )?,
+                    (_, Some((g, factor))) => kernels::mse::mse_backward_rows(
+                        ctx,
+                        &da,
+                        &a,
+                        &b,
+                        &self.view(g)?,
+                        rows,
+                        cols,
+                        scale,
+                        factor,
+                    )?,
                 }])
             }
+            GradOp::LogWeight {
+                dz,
+                dlogvar,
+                accumulate_z,
+                accumulate_logvar,
+                dlogw,
+                z,
+            } => {
+                let (rows, cols) = (graph.tensor(z).rows, graph.tensor(z).cols);
+                Ok(vec![kernels::log_weight::log_weight_backward(
+                    ctx,
+                    &self.view(dz)?,
+                    &self.view(dlogvar)?,
+                    &self.view(dlogw)?,
+                    &self.view(z)?,
+                    rows,
+                    cols,
+                    accumulate_z,
+                    accumulate_logvar,
+                )?])
+            }
+            GradOp::NegLogMeanExp {
+                dlogw,
+                logw,
+                k,
+                scale,
+            } => Ok(vec![kernels::log_mean_exp::neg_log_mean_exp_backward(
+                ctx,
+                &self.view(dlogw)?,
+                &self.view(logw)?,
+                graph.batch,
+                k,
+                scale,
+            )?]),
             GradOp::Slice {
                 da,
                 accumulate,

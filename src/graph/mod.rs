@@ -134,7 +134,7 @@ pub enum Op {
         b: TensorId,
     },
     /// logw (batch, 1) = −recon_weight · recon − ½ Σ_c (z² − ε² − logvar): the log importance
-    /// weight of each VAE sample (evaluation only).
+    /// weight of each VAE sample.
     LogWeight {
         logw: TensorId,
         recon: TensorId,
@@ -144,11 +144,13 @@ pub enum Op {
         recon_weight: f32,
     },
     /// per_row (batch, 1) = −log(1/k Σ e^logw) over each group of k consecutive rows, in each
-    /// row of the group; a loss term (evaluation only).
+    /// row of the group; a loss term adding weight · Σ per_row (IWAE training: 1/batch, the
+    /// mean over the batch's data rows).
     NegLogMeanExp {
         per_row: TensorId,
         logw: TensorId,
         k: usize,
+        weight: f32,
     },
     /// y = x corrupted by `noise` drawn from (seed, step, `stream`, element): the denoising
     /// autoencoder's input. x is data, so nothing flows back.
@@ -326,6 +328,7 @@ impl Graph {
         eps: TensorId,
         logvar: TensorId,
         k: usize,
+        weight: f32,
     ) -> Result<TensorId> {
         self.check_same_shape("log_weight", z, eps)?;
         self.check_same_shape("log_weight", z, logvar)?;
@@ -345,7 +348,12 @@ impl Graph {
             recon_weight,
         });
         let per_row = self.add(LossKind::Iw.name(), self.batch, 1, Role::Value);
-        self.ops.push(Op::NegLogMeanExp { per_row, logw, k });
+        self.ops.push(Op::NegLogMeanExp {
+            per_row,
+            logw,
+            k,
+            weight,
+        });
         Ok(per_row)
     }
 

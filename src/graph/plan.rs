@@ -185,10 +185,12 @@ fn loss_terms(graph: &Graph) -> Vec<LossTerm> {
                 per_row,
                 weight,
             }),
-            Op::NegLogMeanExp { per_row, .. } => Some(LossTerm {
+            Op::NegLogMeanExp {
+                per_row, weight, ..
+            } => Some(LossTerm {
                 kind: LossKind::Iw,
                 per_row,
-                weight: 1.0,
+                weight,
             }),
             _ => None,
         })

@@ -36,6 +36,17 @@ const BACKWARD: Kernel = Kernel {
         (3, Slot::Read),
     ],
 };
+const BACKWARD_ROWS: Kernel = Kernel {
+    shader: &SHADER,
+    entry: "bce_backward_rows",
+    slots: &[
+        (0, Slot::Uniform),
+        (4, Slot::ReadWrite),
+        (2, Slot::Read),
+        (3, Slot::Read),
+        (5, Slot::Read),
+    ],
+};
 
 /// loss (rows) = Σ_c bce(logits, target).
 pub fn bce_forward(
@@ -82,6 +93,39 @@ pub fn bce_backward(
         &[],
         Some(bytes_of(&params)),
         &[dlogits, logits, target],
+        grid_for_elements(ctx, rows * cols)?,
+    )
+}
+
+/// The backward when each row's loss also feeds another op: dlogits = (scale + row_factor ·
+/// row_grad[r]) · ∂loss[r]/∂logits.
+#[allow(clippy::too_many_arguments)]
+pub fn bce_backward_rows(
+    ctx: &GpuContext,
+    dlogits: &GpuBuffer,
+    logits: &GpuBuffer,
+    target: &GpuBuffer,
+    row_grad: &GpuBuffer,
+    rows: usize,
+    cols: usize,
+    scale: f32,
+    row_factor: f32,
+) -> Result<Dispatch> {
+    check_nonzero("bce_backward_rows", &[("rows", rows), ("cols", cols)])?;
+    for (name, buffer) in [("dlogits", dlogits), ("logits", logits), ("target", target)] {
+        check_len("bce_backward_rows", name, buffer, rows * cols)?;
+    }
+    check_len("bce_backward_rows", "row_grad", row_grad, rows)?;
+    let params = RowLossParams {
+        row_factor,
+        ..RowLossParams::new(rows, cols, scale)
+    };
+    prepare(
+        ctx,
+        &BACKWARD_ROWS,
+        &[],
+        Some(bytes_of(&params)),
+        &[dlogits, logits, target, row_grad],
         grid_for_elements(ctx, rows * cols)?,
     )
 }

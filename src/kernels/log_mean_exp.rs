@@ -22,12 +22,30 @@ const NEG_LOG_MEAN_EXP: Kernel = Kernel {
     slots: &[(0, Slot::Uniform), (1, Slot::ReadWrite), (2, Slot::Read)],
 };
 
+const BACKWARD: Kernel = Kernel {
+    shader: &SHADER,
+    entry: "neg_log_mean_exp_backward",
+    slots: &[(0, Slot::Uniform), (3, Slot::ReadWrite), (2, Slot::Read)],
+};
+
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct Params {
     groups: u32,
     k: u32,
-    _pad: [u32; 2],
+    scale: f32,
+    _pad: u32,
+}
+
+fn check_groups(op: &'static str, rows: usize, k: usize) -> Result<()> {
+    check_nonzero(op, &[("rows", rows), ("k", k)])?;
+    if rows % k != 0 {
+        return Err(shape_error(
+            op,
+            format!("{rows} rows are not groups of {k}"),
+        ));
+    }
+    Ok(())
 }
 
 /// out (rows) = −log(1/k Σ e^logw) over each row's group of k consecutive rows.
@@ -38,19 +56,14 @@ pub fn neg_log_mean_exp(
     rows: usize,
     k: usize,
 ) -> Result<Dispatch> {
-    check_nonzero("neg_log_mean_exp", &[("rows", rows), ("k", k)])?;
-    if rows % k != 0 {
-        return Err(shape_error(
-            "neg_log_mean_exp",
-            format!("{rows} rows are not groups of {k}"),
-        ));
-    }
+    check_groups("neg_log_mean_exp", rows, k)?;
     check_len("neg_log_mean_exp", "out", out, rows)?;
     check_len("neg_log_mean_exp", "logw", logw, rows)?;
     let params = Params {
         groups: (rows / k) as u32,
         k: k as u32,
-        _pad: [0; 2],
+        scale: 0.0,
+        _pad: 0,
     };
     prepare(
         ctx,
@@ -58,6 +71,34 @@ pub fn neg_log_mean_exp(
         &[],
         Some(bytes_of(&params)),
         &[out, logw],
+        grid_for_groups(ctx, (rows / k) as u64)?,
+    )
+}
+
+/// dlogw (rows) = −scale · k · softmax(logw) within each group of k consecutive rows.
+pub fn neg_log_mean_exp_backward(
+    ctx: &GpuContext,
+    dlogw: &GpuBuffer,
+    logw: &GpuBuffer,
+    rows: usize,
+    k: usize,
+    scale: f32,
+) -> Result<Dispatch> {
+    check_groups("neg_log_mean_exp_backward", rows, k)?;
+    check_len("neg_log_mean_exp_backward", "dlogw", dlogw, rows)?;
+    check_len("neg_log_mean_exp_backward", "logw", logw, rows)?;
+    let params = Params {
+        groups: (rows / k) as u32,
+        k: k as u32,
+        scale,
+        _pad: 0,
+    };
+    prepare(
+        ctx,
+        &BACKWARD,
+        &[],
+        Some(bytes_of(&params)),
+        &[dlogw, logw],
         grid_for_groups(ctx, (rows / k) as u64)?,
     )
 }

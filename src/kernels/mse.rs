@@ -37,6 +37,17 @@ const BACKWARD: Kernel = Kernel {
         (3, Slot::Read),
     ],
 };
+const BACKWARD_ROWS: Kernel = Kernel {
+    shader: &SHADER,
+    entry: "mse_backward_rows",
+    slots: &[
+        (0, Slot::Uniform),
+        (4, Slot::ReadWrite),
+        (2, Slot::Read),
+        (3, Slot::Read),
+        (5, Slot::Read),
+    ],
+};
 
 /// Uniforms shared by the per-row loss kernels (mse, bce, kl).
 #[repr(C)]
@@ -45,7 +56,8 @@ pub(crate) struct RowLossParams {
     pub rows: u32,
     pub cols: u32,
     pub scale: f32,
-    pub _pad: u32,
+    /// The row gradient's factor in mse/bce_backward_rows; 0 elsewhere.
+    pub row_factor: f32,
 }
 
 impl RowLossParams {
@@ -54,7 +66,7 @@ impl RowLossParams {
             rows: rows as u32,
             cols: cols as u32,
             scale,
-            _pad: 0,
+            row_factor: 0.0,
         }
     }
 }
@@ -104,6 +116,39 @@ pub fn mse_backward(
         &[],
         Some(bytes_of(&params)),
         &[dx, x, target],
+        grid_for_elements(ctx, rows * cols)?,
+    )
+}
+
+/// The backward when each row's loss also feeds another op: dx = (scale + row_factor ·
+/// row_grad[r]) · ∂loss[r]/∂x.
+#[allow(clippy::too_many_arguments)]
+pub fn mse_backward_rows(
+    ctx: &GpuContext,
+    dx: &GpuBuffer,
+    x: &GpuBuffer,
+    target: &GpuBuffer,
+    row_grad: &GpuBuffer,
+    rows: usize,
+    cols: usize,
+    scale: f32,
+    row_factor: f32,
+) -> Result<Dispatch> {
+    check_nonzero("mse_backward_rows", &[("rows", rows), ("cols", cols)])?;
+    for (name, buffer) in [("dx", dx), ("x", x), ("target", target)] {
+        check_len("mse_backward_rows", name, buffer, rows * cols)?;
+    }
+    check_len("mse_backward_rows", "row_grad", row_grad, rows)?;
+    let params = RowLossParams {
+        row_factor,
+        ..RowLossParams::new(rows, cols, scale)
+    };
+    prepare(
+        ctx,
+        &BACKWARD_ROWS,
+        &[],
+        Some(bytes_of(&params)),
+        &[dx, x, target, row_grad],
         grid_for_elements(ctx, rows * cols)?,
     )
 }

@@ -88,7 +88,7 @@ pub fn reparameterize_forward(
     )
 }
 
-/// dmu = dz, dlogvar = dz · ε · ½ e^(½·logvar); written, or added when `accumulate`.
+/// dmu = dz, dlogvar = dz · ε · ½ e^(½·logvar); each written, or added when its flag is set.
 #[allow(clippy::too_many_arguments)]
 pub fn reparameterize_backward(
     ctx: &GpuContext,
@@ -98,7 +98,8 @@ pub fn reparameterize_backward(
     logvar: &GpuBuffer,
     dz: &GpuBuffer,
     n: usize,
-    accumulate: bool,
+    accumulate_mu: bool,
+    accumulate_logvar: bool,
 ) -> Result<Dispatch> {
     check_nonzero("reparameterize_backward", &[("n", n)])?;
     for (name, buffer) in [
@@ -116,7 +117,11 @@ pub fn reparameterize_backward(
         seed_hi: 0,
         stream: 0,
     };
-    let constants = [("ACCUMULATE", if accumulate { 1.0 } else { 0.0 })];
+    let flag = |on: bool| if on { 1.0 } else { 0.0 };
+    let constants = [
+        ("ACCUMULATE_MU", flag(accumulate_mu)),
+        ("ACCUMULATE_LOGVAR", flag(accumulate_logvar)),
+    ];
     let buffers = [dmu, dlogvar, eps, logvar, dz];
     prepare(
         ctx,

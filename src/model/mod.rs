@@ -129,6 +129,10 @@ pub struct ModelConfig {
     /// (a conditional VAE or autoencoder): the number of classes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classes: Option<usize>,
+    /// Train a VAE with the importance-weighted bound of this many samples per row (IWAE,
+    /// Burda et al. 2016) instead of the ELBO. The BCE and KL terms are still reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub importance_samples: Option<usize>,
 }
 
 /// The tensors of a built model that callers read.
@@ -157,6 +161,7 @@ impl ModelConfig {
             noise: None,
             sparsity: None,
             classes: None,
+            importance_samples: None,
         }
     }
 
@@ -173,6 +178,7 @@ impl ModelConfig {
             noise: None,
             sparsity: None,
             classes: None,
+            importance_samples: None,
         }
     }
 
@@ -196,6 +202,13 @@ impl ModelConfig {
         }
         if let Some(noise) = self.noise {
             noise.check()?;
+        }
+        if let Some(k) = self.importance_samples {
+            if k == 0 || !matches!(self.kind, ModelKind::Vae { .. }) {
+                return Err(Error::InvalidArgument(format!(
+                    "the IWAE objective needs a VAE and K ≥ 1 samples (K = {k})"
+                )));
+            }
         }
         if self.classes == Some(0) {
             return Err(Error::InvalidArgument(
@@ -224,9 +237,18 @@ impl ModelConfig {
     }
 
     /// The forward graph for batches of `batch` rows.
+    /// With `importance_samples` = K the graph holds K samples of each of the `batch` data
+    /// rows (batch · K rows), and its loss is the IWAE bound.
     pub fn build(&self, batch: usize) -> Result<(Graph, ModelTensors)> {
         self.check()?;
-        let mut g = Graph::new(batch)?;
+        let k = self.importance_samples.unwrap_or(1);
+        let rows = batch.checked_mul(k).ok_or_else(|| {
+            Error::InvalidArgument(format!("batch {batch} × {k} samples is too many"))
+        })?;
+        let mut g = Graph::new(rows)?;
+        if self.importance_samples.is_some() {
+            g.repeat_rows(k)?;
+        }
         let input = g.input("x", self.input)?;
         let label = self.classes.map(|c| g.condition(c)).transpose()?;
         let mut h = match self.noise {
@@ -262,9 +284,17 @@ impl ModelConfig {
             Likelihood::Bernoulli => LossKind::Bce,
             Likelihood::Gaussian => LossKind::Mse,
         };
-        let recon = g.loss(kind, output, input, weight)?;
+        // IWAE: the ELBO's terms are only reported; the bound is the loss, summed over the
+        // batch's data rows like the VAE's (each row's bound counts in its K rows: 1/K).
+        let iwae = self.importance_samples.is_some();
+        let elbo_weight = |w: f32| if iwae { 0.0 } else { w };
+        let recon = g.loss(kind, output, input, elbo_weight(weight))?;
         if let Some((mu, logvar, beta)) = kl {
-            g.loss(LossKind::Kl, mu, logvar, beta)?;
+            g.loss(LossKind::Kl, mu, logvar, elbo_weight(beta))?;
+            if iwae {
+                let eps = reparameterize_noise(&g, z)?;
+                g.importance_weighted(recon, weight, z, eps, logvar, k, 1.0 / k as f32)?;
+            }
         }
         if let Some(sparsity) = self.sparsity {
             g.penalty(sparsity.penalty(), code, sparsity.weight() / batch as f32)?;
@@ -299,24 +329,10 @@ impl ModelConfig {
         let plain = ModelConfig {
             kind: ModelKind::Vae { beta: 1.0 },
             noise: None,
+            importance_samples: Some(k),
             ..self.clone()
         };
-        let batch = groups.checked_mul(k).ok_or_else(|| {
-            Error::InvalidArgument(format!("{groups} rows × {k} samples is too many"))
-        })?;
-        let (mut g, tensors) = plain.build(batch)?;
-        let (z, eps, logvar) = g
-            .ops
-            .iter()
-            .find_map(|op| match *op {
-                crate::graph::Op::Reparameterize { z, eps, logvar, .. } => Some((z, eps, logvar)),
-                _ => None,
-            })
-            .ok_or_else(|| Error::InvalidArgument("the VAE has no sampling op".into()))?;
-        let recon_weight = self.reconstruction_weight(batch);
-        g.importance_weighted(tensors.recon, recon_weight, z, eps, logvar, k)?;
-        g.repeat_rows(k)?;
-        Ok(g)
+        Ok(plain.build(groups)?.0)
     }
 
     /// The encoder alone, for inference: x → the code (the AE's code layer, the VAE's μ).
@@ -373,6 +389,17 @@ impl ModelConfig {
             (ModelKind::Vae { .. }, Likelihood::Bernoulli) => 1.0,
         }
     }
+}
+
+/// The ε tensor the reparameterization of z saved.
+fn reparameterize_noise(g: &Graph, z: TensorId) -> Result<TensorId> {
+    g.ops
+        .iter()
+        .find_map(|op| match *op {
+            crate::graph::Op::Reparameterize { z: out, eps, .. } if out == z => Some(eps),
+            _ => None,
+        })
+        .ok_or_else(|| Error::InvalidArgument("z comes from no reparameterization".into()))
 }
 
 /// [h | label] for a conditional model, else h.

@@ -294,22 +294,33 @@ impl<'a> Trainer<'a> {
         }
     }
 
+    /// The loss per example over `rows` data rows: the weighted sum of the terms, or the
+    /// importance-weighted bound alone when the model trains with it (its BCE and KL terms
+    /// are then reported, not optimised). Each data row fills `repeat` batch rows.
     fn per_example(&self, totals: &[f64], rows: usize) -> f64 {
-        totals
+        let visits = (rows * self.plan.graph.repeat) as f64;
+        let terms = self
+            .plan
+            .losses
             .iter()
-            .zip(&self.report_weights)
-            .map(|(t, w)| t * w)
+            .zip(totals)
+            .zip(&self.report_weights);
+        let iw = self.plan.losses.iter().any(|t| t.kind == LossKind::Iw);
+        terms
+            .filter(|((term, _), _)| !iw || term.kind == LossKind::Iw)
+            .map(|((_, t), w)| t * w)
             .sum::<f64>()
-            / rows as f64
+            / visits
     }
 
     fn terms(&self, totals: &[f64], rows: usize) -> LossTerms {
+        let visits = (rows * self.plan.graph.repeat) as f64;
         self.plan
             .losses
             .iter()
             .zip(totals)
             .zip(&self.report_weights)
-            .map(|((term, t), w)| (term.kind.name().to_string(), t * w / rows as f64))
+            .map(|((term, t), w)| (term.kind.name().to_string(), t * w / visits))
             .collect()
     }
 }
