@@ -47,6 +47,13 @@ fn validate_passes_on_this_gpu() {
         "adam_step",
         "sgd_step",
         "gather_u8",
+        "corrupt",
+        "l1",
+        "kl_sparsity",
+        "concat",
+        "log_weight",
+        "neg_log_mean_exp",
+        "bce_backward_rows",
     ] {
         assert!(
             stdout.lines().any(|l| l.starts_with(kernel)),
@@ -218,7 +225,15 @@ fn bad_training_input_is_exit_code_2_with_a_clear_message() {
     std::fs::write(&ragged, "1,2,3\n4,5\n").unwrap();
     let unlabelled = dir.join("unlabelled.csv");
     std::fs::write(&unlabelled, "0.1,0.2,0.3\n".repeat(20)).unwrap();
-    let cases: [(&[&str], &str); 14] = [
+    let cases: [(&[&str], &str); 16] = [
+        (
+            &["--data", "digits", "--objective", "iwae", "--k", "0"],
+            "K ≥ 1",
+        ),
+        (
+            &["--data", "digits", "--objective", "mle"],
+            "expected elbo or iwae",
+        ),
         (&["--data", "digits", "--noise", "gaussian:-1"], "σ must be"),
         (&["--data", "digits", "--noise", "masking:1.5"], "[0, 1]"),
         (&["--data", "digits", "--noise", "blur:3"], "unknown kind"),
@@ -515,6 +530,27 @@ fn denoising_sparse_and_conditional_models_train_and_are_put_to_work() {
         printed.contains("sparsity") && printed.contains("near zero"),
         "{printed}"
     );
+    // IWAE: the bound is the reported loss.
+    let out = latent(&[
+        "train",
+        "--cpu",
+        "--data",
+        "digits",
+        "--objective",
+        "iwae",
+        "--k",
+        "3",
+        "--hidden",
+        "16",
+        "--latent",
+        "4",
+        "--epochs",
+        "1",
+        "--out",
+        dir.join("iwae").to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("iw "), "{}", text(&out.stdout));
     // Conditional: a grid with one row per class, one class, and the anomaly scores.
     let cvae = run("cvae", &[]);
     let cvae_arg = cvae.to_str().unwrap();
