@@ -61,7 +61,7 @@ enum Command {
     Probe(Box<ProbeArgs>),
     /// A 2-D scatter PNG of the test codes coloured by label (the first two principal
     /// components when the code is wider than 2).
-    Scatter(Box<EncodeArgs>),
+    Scatter(Box<ScatterArgs>),
     /// Anomaly scores: each row's reconstruction error (and negative ELBO for a VAE) to CSV,
     /// flagged above a percentile of the training rows' scores.
     Score(Box<ScoreArgs>),
@@ -111,6 +111,17 @@ struct TraverseArgs {
     #[arg(long, default_value_t = 3.0)]
     range: f32,
     /// Output PNG (default: <checkpoint>/traversal.png).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ScatterArgs {
+    #[command(flatten)]
+    model: UseArgs,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Output PNG (default: <checkpoint>/scatter.png).
     #[arg(long)]
     out: Option<PathBuf>,
 }
@@ -1048,7 +1059,7 @@ fn probe(args: &ProbeArgs) -> Result<ExitCode, latent::Error> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn scatter(args: &EncodeArgs) -> Result<ExitCode, latent::Error> {
+fn scatter(args: &ScatterArgs) -> Result<ExitCode, latent::Error> {
     let (record, device, test) = open_model(&args.model, &args.data)?;
     let device_arg = device.as_ref().map_or(Device::Cpu, Device::Gpu);
     let codes = latent::infer::encode(
