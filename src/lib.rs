@@ -8,7 +8,9 @@
 //! - [`graph`]: models as graphs of ops, autodiff, plans, GPU and CPU executors.
 //! - [`infer`]: encode, decode and reconstruct with a trained checkpoint.
 //! - [`validate`]: every kernel run on the GPU and on the CPU, compared (`latent validate`).
+//! - [`bench`]: kernel and training-step timings (`latent bench`, the criterion benches).
 
+pub mod bench;
 pub mod cpu;
 pub mod data;
 pub mod error;
