@@ -16,10 +16,10 @@ use latent::gpu::{time_gpu, GpuContext, GpuOptions};
 
 fn bench_case(c: &mut Criterion, ctx: &GpuContext, case: &KernelCase) {
     let mut group = c.benchmark_group("kernels");
-    match (case.flops, case.bytes) {
-        (Some(flops), _) => group.throughput(Throughput::Elements(flops as u64)),
-        (_, Some(bytes)) => group.throughput(Throughput::Bytes(bytes as u64)),
-        _ => {}
+    if let Some(flops) = case.flops {
+        group.throughput(Throughput::Elements(flops as u64));
+    } else if let Some(bytes) = case.bytes {
+        group.throughput(Throughput::Bytes(bytes as u64));
     }
     let variant = case.variant.map_or(String::new(), |v| format!("_{v}"));
     let name = format!("{}_{}{variant}", case.kernel, case.shape).replace([' ', ':'], "_");
