@@ -142,8 +142,11 @@ pub struct StepFigure {
     pub step_ms: f64,
     /// CPU time recording the dispatches, per step.
     pub encode_us: Option<f64>,
-    /// CPU time in queue.submit, per step.
+    /// CPU time in queue.submit, per step, submitting back to back (on lavapipe a submit
+    /// waits for the one before it to finish, so this holds GPU time too).
     pub submit_us: Option<f64>,
+    /// CPU time in queue.submit with the queue idle, per step (median of three submits).
+    pub idle_submit_us: Option<f64>,
     /// GPU time per step (timestamps at the ends of each submit's pass).
     pub gpu_us: Option<f64>,
     pub dispatches_per_step: Option<usize>,
@@ -535,6 +538,7 @@ impl<'a> ConfigRun<'a> {
             step_ms,
             encode_us: None,
             submit_us: None,
+            idle_submit_us: None,
             gpu_us: None,
             dispatches_per_step: None,
             gflop_per_step: matmul_flops_per_step(&self.plan) / 1e9,
@@ -545,7 +549,8 @@ impl<'a> ConfigRun<'a> {
     }
 
     /// `steps` training steps on the GPU executor, `per_submit` at a time, after one warm-up
-    /// submit; epochs restart (same order) whenever the next submit would run past one.
+    /// submit, then three submits each on an idle queue; epochs restart (same order)
+    /// whenever the next submit would run past one.
     pub fn time_gpu_steps(
         &self,
         ctx: &GpuContext,
@@ -554,7 +559,8 @@ impl<'a> ConfigRun<'a> {
     ) -> Result<StepFigure> {
         let per_submit = per_submit.clamp(1, self.steps_per_epoch() as u32);
         let submits = steps.div_ceil(per_submit as usize).max(1);
-        let run = self.run_config((submits + 1) * per_submit as usize)?;
+        const IDLE_SUBMITS: usize = 3;
+        let run = self.run_config((submits + 1 + IDLE_SUBMITS) * per_submit as usize)?;
         let mut executor = GpuExecutor::new(ctx, &self.plan, &self.params, self.data, None, run)?;
         let timer = PassTimer::new(ctx, submits)?;
         executor.begin_epoch(&self.order)?;
@@ -578,6 +584,20 @@ impl<'a> ConfigRun<'a> {
         }
         executor.finish()?;
         let wall = started.elapsed().as_secs_f64();
+        let mut idle_submits = Vec::new();
+        for _ in 0..IDLE_SUBMITS {
+            if in_epoch + per_submit as usize > self.steps_per_epoch() {
+                executor.begin_epoch(&self.order)?;
+                in_epoch = 0;
+            }
+            let commands = executor.encode_steps(per_submit, None);
+            let t0 = Instant::now();
+            executor.submit_steps(commands, per_submit)?;
+            idle_submits.push(t0.elapsed().as_secs_f64());
+            executor.finish()?;
+            in_epoch += per_submit as usize;
+        }
+        idle_submits.sort_by(f64::total_cmp);
         let total = (submits * per_submit as usize) as f64;
         let gpu_us = match &timer {
             Some(t) => Some(t.total_us(ctx)? / total),
@@ -587,6 +607,7 @@ impl<'a> ConfigRun<'a> {
         figure.steps_per_submit = Some(per_submit);
         figure.encode_us = Some(encode * 1e6 / total);
         figure.submit_us = Some(submit * 1e6 / total);
+        figure.idle_submit_us = Some(idle_submits[IDLE_SUBMITS / 2] * 1e6 / f64::from(per_submit));
         figure.gpu_us = gpu_us;
         figure.dispatches_per_step = Some(executor.dispatches_per_step());
         Ok(figure)
@@ -803,7 +824,7 @@ fn mark_epoch(
 pub fn describe_step(f: &StepFigure) -> String {
     let us = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0}"));
     format!(
-        "{} {} batch {} x{}: {:.2} ms/step (encode {} us, submit {} us, GPU {} us), {} dispatches, epoch {:.1} s{}",
+        "{} {} batch {} x{}: {:.2} ms/step (encode {} us, submit {} us, idle submit {} us, GPU {} us), {} dispatches, epoch {:.1} s{}",
         f.config,
         f.executor,
         f.batch,
@@ -811,6 +832,7 @@ pub fn describe_step(f: &StepFigure) -> String {
         f.step_ms,
         us(f.encode_us),
         us(f.submit_us),
+        us(f.idle_submit_us),
         us(f.gpu_us),
         f.dispatches_per_step.map_or("-".to_string(), |n| n.to_string()),
         f.epoch_s,
