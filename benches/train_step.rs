@@ -44,7 +44,10 @@ fn train_step(c: &mut Criterion) {
             let policy = MatmulPolicy::from_env(MatmulPolicy::Auto).expect("LATENT_MATMUL");
             let selection =
                 select_matmul(ctx, policy, default_cache_path().as_deref()).expect("matmul");
-            selection.warnings.iter().for_each(|w| eprintln!("warning: {w}"));
+            selection
+                .warnings
+                .iter()
+                .for_each(|w| eprintln!("warning: {w}"));
             ctx.set_matmul_choice(selection.choice);
         }
         Err(e) => eprintln!("train_step bench: no GPU adapter ({e}); CPU only"),
@@ -80,7 +83,9 @@ fn train_step(c: &mut Criterion) {
                             gpu.steps_per_submit(per_submit as u32).expect("steps");
                         }
                         gpu.finish().expect("wait");
-                        start.elapsed().mul_f64(iters as f64 / (submits * per_submit) as f64)
+                        start
+                            .elapsed()
+                            .mul_f64(iters as f64 / (submits * per_submit) as f64)
                     })
                 });
             }

@@ -76,12 +76,26 @@ fn main() -> latent::Result<()> {
         for variant in shipped_variants() {
             let gc = ctx.upload("c", &vec![f32::NAN; m * n])?;
             let dispatch = matmul_with_variant(&ctx, &gc, &ga, &gb, Some(&gbias), &shape, variant)?;
-            report(&ctx, &shape, &variant.to_string(), &gc, &dispatch, &expected)?;
+            report(
+                &ctx,
+                &shape,
+                &variant.to_string(),
+                &gc,
+                &dispatch,
+                &expected,
+            )?;
         }
         for &(name, prepare) in DEV_VARIANTS {
             let gc = ctx.upload("c", &vec![f32::NAN; m * n])?;
             let dispatch = prepare(&ctx, &gc, &ga, &gb, &gbias, &shape)?;
-            report(&ctx, &shape, &format!("dev {name}"), &gc, &dispatch, &expected)?;
+            report(
+                &ctx,
+                &shape,
+                &format!("dev {name}"),
+                &gc,
+                &dispatch,
+                &expected,
+            )?;
         }
     }
     Ok(())

@@ -274,7 +274,9 @@ pub fn kernel_cases(ctx: &GpuContext, large: bool) -> Result<KernelCases> {
         let a = filled(ctx, "bench a", m * k, 0.5)?;
         let b = filled(ctx, "bench b", k * n, 0.01)?;
         let c = filled(ctx, "bench c", m * n, 0.0)?;
-        let bias_buffer = bias.then(|| filled(ctx, "bench bias", n, 0.1)).transpose()?;
+        let bias_buffer = bias
+            .then(|| filled(ctx, "bench bias", n, 0.1))
+            .transpose()?;
         for variant in matmul_variants() {
             // Tiles beyond this adapter's limits are not candidates here either.
             let Ok(dispatch) =
@@ -291,7 +293,10 @@ pub fn kernel_cases(ctx: &GpuContext, large: bool) -> Result<KernelCases> {
                 dispatch,
             });
         }
-        [a, b, c].into_iter().chain(bias_buffer).for_each(|buffer| all.hold(buffer));
+        [a, b, c]
+            .into_iter()
+            .chain(bias_buffer)
+            .for_each(|buffer| all.hold(buffer));
     }
     vae_kernel_cases(ctx, &mut all)?;
     Ok(all)
@@ -322,8 +327,14 @@ fn vae_kernel_cases(ctx: &GpuContext, all: &mut KernelCases) -> Result<()> {
     let per_row = filled(ctx, "per row", batch, 0.0)?;
     let bias_grad = filled(ctx, "bias grad", hidden, 0.0)?;
     let total = filled(ctx, "total", 1, 0.0)?;
-    let (mu, logvar) = (filled(ctx, "mu", n_latent, 0.1)?, filled(ctx, "logvar", n_latent, -0.2)?);
-    let (z, eps) = (filled(ctx, "z", n_latent, 0.0)?, filled(ctx, "eps", n_latent, 0.0)?);
+    let (mu, logvar) = (
+        filled(ctx, "mu", n_latent, 0.1)?,
+        filled(ctx, "logvar", n_latent, -0.2)?,
+    );
+    let (z, eps) = (
+        filled(ctx, "z", n_latent, 0.0)?,
+        filled(ctx, "eps", n_latent, 0.0)?,
+    );
     let state = ctx.upload("state", &[1u32, 0])?;
     all.cases.extend([
         memory_case(
@@ -409,7 +420,9 @@ fn gather_case(ctx: &GpuContext, all: &mut KernelCases, batch: usize, width: usi
         5 * batch * width,
         dispatch,
     ));
-    [data, indices, out, state].into_iter().for_each(|b| all.hold(b));
+    [data, indices, out, state]
+        .into_iter()
+        .for_each(|b| all.hold(b));
     Ok(())
 }
 
@@ -439,7 +452,9 @@ fn adam_case(
         28 * n,
         dispatch,
     ));
-    [p, m, v, g, scalars, state].into_iter().for_each(|b| all.hold(b));
+    [p, m, v, g, scalars, state]
+        .into_iter()
+        .for_each(|b| all.hold(b));
     Ok(())
 }
 
@@ -784,7 +799,8 @@ pub fn run(
             }
         }
         if options.cpu {
-            let figure = run.time_cpu_steps(options.steps.unwrap_or(default_steps(None, config)))?;
+            let figure =
+                run.time_cpu_steps(options.steps.unwrap_or(default_steps(None, config)))?;
             log(describe_step(&figure));
             report.steps.push(figure);
             if options.epoch {

@@ -894,10 +894,17 @@ fn bench(args: &BenchArgs) -> Result<ExitCode, latent::Error> {
             "--steps and --steps-per-submit must be at least 1".into(),
         ));
     }
+    // Bad input before opening the GPU.
+    args.gpu.matmul.parse::<MatmulPolicy>()?;
     let configs = args
         .configs
         .as_ref()
-        .map(|names| names.iter().map(|n| n.parse()).collect::<Result<Vec<_>, _>>())
+        .map(|names| {
+            names
+                .iter()
+                .map(|n| n.parse())
+                .collect::<Result<Vec<_>, _>>()
+        })
         .transpose()?;
     let ctx = match GpuContext::new(&args.gpu.options()?) {
         Ok(ctx) => {
@@ -939,7 +946,11 @@ fn bench(args: &BenchArgs) -> Result<ExitCode, latent::Error> {
             "matmul: {} (general), {} (skinny); GPU times from {}",
             choice.general,
             choice.skinny,
-            if ctx.features.timestamp_query { "timestamp queries" } else { "the wall clock" }
+            if ctx.features.timestamp_query {
+                "timestamp queries"
+            } else {
+                "the wall clock"
+            }
         );
     }
     let report = bench::run(ctx.as_ref(), &options, data, data_name, &mut |line| {
@@ -956,7 +967,9 @@ fn bench(args: &BenchArgs) -> Result<ExitCode, latent::Error> {
 }
 
 fn print_bench(report: &latent::bench::BenchReport) {
-    let load = report.load_average.map_or("-".into(), |l| format!("{l:.2}"));
+    let load = report
+        .load_average
+        .map_or("-".into(), |l| format!("{l:.2}"));
     println!(
         "date {}, commit {}, data {}, load average {load}",
         report.date, report.commit, report.data

@@ -114,7 +114,10 @@ fn autotune_picks_a_checked_variant_and_caches_it() {
             MatmulShape::new(128, 20, 400),
         ] {
             let row = check_matmul(&mut validator, shape, true, variant).unwrap();
-            assert!(row.passed, "{variant} with LATENT_TEST_SEED={seed}: {row:?}");
+            assert!(
+                row.passed,
+                "{variant} with LATENT_TEST_SEED={seed}: {row:?}"
+            );
         }
     }
 

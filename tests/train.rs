@@ -353,7 +353,10 @@ fn several_steps_per_submit_equal_single_submits() {
             "{name}: parameters differ (LATENT_TEST_SEED={seed})"
         );
         let ((m1, v1), (m2, v2)) = (single.read_adam().unwrap(), grouped.read_adam().unwrap());
-        assert!(bits(m1) == bits(m2) && bits(v1) == bits(v2), "{name}: Adam moments differ");
+        assert!(
+            bits(m1) == bits(m2) && bits(v1) == bits(v2),
+            "{name}: Adam moments differ"
+        );
         assert_eq!(
             single.loss_totals().unwrap(),
             grouped.loss_totals().unwrap(),

@@ -261,9 +261,8 @@ struct TuningCase {
 impl TuningCase {
     fn new(ctx: &GpuContext, rng: &mut StdRng, shape: MatmulShape, bias: bool) -> Result<Self> {
         let MatmulShape { m, n, k, .. } = shape;
-        let mut random = |len: usize| -> Vec<f32> {
-            (0..len).map(|_| rng.random_range(-1.0..1.0)).collect()
-        };
+        let mut random =
+            |len: usize| -> Vec<f32> { (0..len).map(|_| rng.random_range(-1.0..1.0)).collect() };
         let (a, b) = (random(m * k), random(k * n));
         let bias = bias.then(|| random(n));
         let mut expected = vec![0.0; m * n];
@@ -392,10 +391,18 @@ pub fn read_cache(
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("cannot read the autotune cache {}: {e}", path.display())),
+        Err(e) => {
+            return Err(format!(
+                "cannot read the autotune cache {}: {e}",
+                path.display()
+            ))
+        }
     };
     let file: CacheFile = serde_json::from_str(&text).map_err(|e| {
-        format!("the autotune cache {} is not valid ({e}); tuning again", path.display())
+        format!(
+            "the autotune cache {} is not valid ({e}); tuning again",
+            path.display()
+        )
     })?;
     let Some(entry) = file.devices.get(key) else {
         return Ok(None);
@@ -408,8 +415,18 @@ pub fn read_cache(
         Ok(variant)
     };
     let choice = parse(&entry.general)
-        .and_then(|general| Ok(MatmulChoice { general, skinny: parse(&entry.skinny)? }))
-        .map_err(|e| format!("the autotune cache {} holds {e}; tuning again", path.display()))?;
+        .and_then(|general| {
+            Ok(MatmulChoice {
+                general,
+                skinny: parse(&entry.skinny)?,
+            })
+        })
+        .map_err(|e| {
+            format!(
+                "the autotune cache {} holds {e}; tuning again",
+                path.display()
+            )
+        })?;
     Ok(Some(choice))
 }
 

@@ -113,7 +113,6 @@ impl MatmulTiles {
     }
 }
 
-
 impl fmt::Display for MatmulTiles {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}x{}x{}", self.tile_m, self.tile_n, self.tile_k)

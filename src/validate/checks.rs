@@ -11,8 +11,8 @@ use crate::cpu;
 use crate::cpu::matmul::MatmulShape;
 use crate::cpu::reparameterize::NoiseKey;
 use crate::error::Result;
-use crate::kernels::gather::GatherSource;
 use crate::kernels::autotune::{self, candidates, ShapeClass};
+use crate::kernels::gather::GatherSource;
 use crate::kernels::matmul::{MatmulTiles, MatmulVariant};
 use crate::kernels::{self, activation::Activation};
 use crate::validate::{
