@@ -8,24 +8,61 @@ use latent::cpu::matmul::{matmul as matmul_twin, MatmulShape};
 use latent::gpu::{time_gpu, GpuBuffer, GpuContext, GpuOptions};
 use latent::kernels::autotune::{candidates, describe, ShapeClass};
 use latent::kernels::matmul::{matmul_with_variant, MatmulVariant};
-use latent::kernels::Dispatch;
+use latent::kernels::{bytes_of, prepare, Dispatch, Kernel, Shader, Slot};
 use latent::validate::{compare, UNIT_ROUNDOFF};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-/// How a variant prepares C = op(A)·op(B) + bias.
-type Prepare = fn(
-    &GpuContext,
-    &GpuBuffer,
-    &GpuBuffer,
-    &GpuBuffer,
-    &GpuBuffer,
-    &MatmulShape,
-) -> latent::Result<Dispatch>;
+/// The variant under development (dev/matmul_rowtile_uniform.wgsl).
+static ROWTILE_UNIFORM: Shader = Shader {
+    name: "matmul_rowtile_uniform",
+    source: include_str!("matmul_rowtile_uniform.wgsl"),
+    includes: &[],
+};
+const ROWTILE_UNIFORM_KERNEL: Kernel = Kernel {
+    shader: &ROWTILE_UNIFORM,
+    entry: "matmul_rowtile_uniform",
+    slots: &[
+        (0, Slot::Uniform),
+        (1, Slot::ReadWrite),
+        (2, Slot::Read),
+        (3, Slot::Read),
+        (4, Slot::Read),
+    ],
+};
 
-/// Variants under development: (name, prepare). Add a shader next to this file and its host
-/// code here; it is checked and timed beside the shipped variants.
-const DEV_VARIANTS: &[(&str, Prepare)] = &[];
+/// Prepares C = op(A)·op(B) + bias with the rowtile_uniform shader (workgroups of 16
+/// threads covering 64 columns × 8 rows).
+fn rowtile_uniform(
+    ctx: &GpuContext,
+    c: &GpuBuffer,
+    a: &GpuBuffer,
+    b: &GpuBuffer,
+    bias: &GpuBuffer,
+    shape: &MatmulShape,
+) -> latent::Result<Dispatch> {
+    let flag = |on: bool| if on { 1.0 } else { 0.0 };
+    let constants = [
+        ("TRANS_A", flag(shape.trans_a)),
+        ("TRANS_B", flag(shape.trans_b)),
+        ("HAS_BIAS", 1.0),
+        ("ACCUMULATE", flag(shape.accumulate)),
+    ];
+    let params: [u32; 4] = [shape.m as u32, shape.n as u32, shape.k as u32, 0];
+    let groups = [
+        (shape.n as u32).div_ceil(64),
+        (shape.m as u32).div_ceil(8),
+        1,
+    ];
+    prepare(
+        ctx,
+        &ROWTILE_UNIFORM_KERNEL,
+        &constants,
+        Some(bytes_of(&params)),
+        &[c, a, b, bias],
+        groups,
+    )
+}
 
 /// Every shipped variant the autotune tries, each once.
 fn shipped_variants() -> Vec<MatmulVariant> {
@@ -85,18 +122,16 @@ fn main() -> latent::Result<()> {
                 &expected,
             )?;
         }
-        for &(name, prepare) in DEV_VARIANTS {
-            let gc = ctx.upload("c", &vec![f32::NAN; m * n])?;
-            let dispatch = prepare(&ctx, &gc, &ga, &gb, &gbias, &shape)?;
-            report(
-                &ctx,
-                &shape,
-                &format!("dev {name}"),
-                &gc,
-                &dispatch,
-                &expected,
-            )?;
-        }
+        let gc = ctx.upload("c", &vec![f32::NAN; m * n])?;
+        let dispatch = rowtile_uniform(&ctx, &gc, &ga, &gb, &gbias, &shape)?;
+        report(
+            &ctx,
+            &shape,
+            "dev rowtile_uniform",
+            &gc,
+            &dispatch,
+            &expected,
+        )?;
     }
     Ok(())
 }
