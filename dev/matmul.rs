@@ -13,34 +13,80 @@ use latent::validate::{compare, UNIT_ROUNDOFF};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-/// The variant under development (dev/matmul_rowtile_uniform.wgsl).
+/// The variants under development: dev/matmul_rowtile_uniform.wgsl and
+/// dev/matmul_rowtile_vec4.wgsl.
 static ROWTILE_UNIFORM: Shader = Shader {
     name: "matmul_rowtile_uniform",
     source: include_str!("matmul_rowtile_uniform.wgsl"),
     includes: &[],
 };
+static ROWTILE_VEC4: Shader = Shader {
+    name: "matmul_rowtile_vec4",
+    source: include_str!("matmul_rowtile_vec4.wgsl"),
+    includes: &[],
+};
+const SLOTS: &[(u32, Slot)] = &[
+    (0, Slot::Uniform),
+    (1, Slot::ReadWrite),
+    (2, Slot::Read),
+    (3, Slot::Read),
+    (4, Slot::Read),
+];
 const ROWTILE_UNIFORM_KERNEL: Kernel = Kernel {
     shader: &ROWTILE_UNIFORM,
     entry: "matmul_rowtile_uniform",
-    slots: &[
-        (0, Slot::Uniform),
-        (1, Slot::ReadWrite),
-        (2, Slot::Read),
-        (3, Slot::Read),
-        (4, Slot::Read),
-    ],
+    slots: SLOTS,
+};
+const ROWTILE_VEC4_KERNEL: Kernel = Kernel {
+    shader: &ROWTILE_VEC4,
+    entry: "matmul_rowtile_vec4",
+    slots: SLOTS,
 };
 
-/// Prepares C = op(A)·op(B) + bias with the rowtile_uniform shader (workgroups of 16
-/// threads covering 64 columns × 8 rows).
-fn rowtile_uniform(
+/// A dev variant: its name, kernel, and grid for a shape (None: the shape does not suit it).
+struct DevVariant {
+    name: &'static str,
+    kernel: &'static Kernel,
+    grid: fn(&MatmulShape) -> Option<[u32; 3]>,
+}
+
+const DEV_VARIANTS: &[DevVariant] = &[
+    // Workgroups of 16 threads covering 64 columns × 8 rows.
+    DevVariant {
+        name: "rowtile_uniform",
+        kernel: &ROWTILE_UNIFORM_KERNEL,
+        grid: |s| Some([(s.n as u32).div_ceil(64), (s.m as u32).div_ceil(8), 1]),
+    },
+    // Workgroups of 16 × 4 threads covering 64 columns × 32 rows; loads along stored rows
+    // need aligned shapes (see the shader's header).
+    DevVariant {
+        name: "rowtile_vec4",
+        kernel: &ROWTILE_VEC4_KERNEL,
+        grid: |s| {
+            let fits = match (s.trans_a, s.trans_b) {
+                (false, false) => s.k % 4 == 0 && s.n % 4 == 0,
+                (false, true) => s.k % 4 == 0,
+                (true, false) => s.m % 4 == 0 && s.n % 4 == 0,
+                (true, true) => false,
+            };
+            fits.then(|| [(s.n as u32).div_ceil(64), (s.m as u32).div_ceil(32), 1])
+        },
+    },
+];
+
+/// Prepares C = op(A)·op(B) + bias with a dev variant (None: the shape does not suit it).
+fn prepare_dev(
     ctx: &GpuContext,
+    variant: &DevVariant,
     c: &GpuBuffer,
     a: &GpuBuffer,
     b: &GpuBuffer,
     bias: &GpuBuffer,
     shape: &MatmulShape,
-) -> latent::Result<Dispatch> {
+) -> latent::Result<Option<Dispatch>> {
+    let Some(groups) = (variant.grid)(shape) else {
+        return Ok(None);
+    };
     let flag = |on: bool| if on { 1.0 } else { 0.0 };
     let constants = [
         ("TRANS_A", flag(shape.trans_a)),
@@ -49,19 +95,15 @@ fn rowtile_uniform(
         ("ACCUMULATE", flag(shape.accumulate)),
     ];
     let params: [u32; 4] = [shape.m as u32, shape.n as u32, shape.k as u32, 0];
-    let groups = [
-        (shape.n as u32).div_ceil(64),
-        (shape.m as u32).div_ceil(8),
-        1,
-    ];
-    prepare(
+    let dispatch = prepare(
         ctx,
-        &ROWTILE_UNIFORM_KERNEL,
+        variant.kernel,
         &constants,
         Some(bytes_of(&params)),
         &[c, a, b, bias],
         groups,
-    )
+    )?;
+    Ok(Some(dispatch))
 }
 
 /// Every shipped variant the autotune tries, each once.
@@ -88,7 +130,9 @@ fn main() -> latent::Result<()> {
         (784, 400, 128, true, false),
         (128, 784, 400, false, false),
         (128, 20, 400, false, true),
+        (20, 400, 128, true, false),
         (127, 33, 785, false, false),
+        (127, 33, 784, false, true),
         (512, 512, 512, false, false),
     ];
     for (m, n, k, trans_a, trans_b) in shapes {
@@ -122,16 +166,14 @@ fn main() -> latent::Result<()> {
                 &expected,
             )?;
         }
-        let gc = ctx.upload("c", &vec![f32::NAN; m * n])?;
-        let dispatch = rowtile_uniform(&ctx, &gc, &ga, &gb, &gbias, &shape)?;
-        report(
-            &ctx,
-            &shape,
-            "dev rowtile_uniform",
-            &gc,
-            &dispatch,
-            &expected,
-        )?;
+        for variant in DEV_VARIANTS {
+            let gc = ctx.upload("c", &vec![f32::NAN; m * n])?;
+            let name = format!("dev {}", variant.name);
+            match prepare_dev(&ctx, variant, &gc, &ga, &gb, &gbias, &shape)? {
+                Some(dispatch) => report(&ctx, &shape, &name, &gc, &dispatch, &expected)?,
+                None => println!("{:<18} {name:<18} (shape not supported)", describe(&shape)),
+            }
+        }
     }
     Ok(())
 }
