@@ -1,7 +1,10 @@
 //! Training-step time for the reference configs at batch 128: the VAE of the PyTorch
 //! examples (784-400-20) and the 784-256-784 autoencoder, on the GPU executor (one submit per
-//! step, timed as submit + wait) and on the CPU twins. `cargo bench --bench train_step`.
-//! Under `cargo test` each benchmark runs once, as a smoke test.
+//! step, and 8 steps per submit; timed as submits + wait) with the matmul variants chosen as
+//! `latent train` chooses them (LATENT_MATMUL, default auto: tuned once per device, cached),
+//! and on the CPU twins. `cargo bench --bench train_step`. `latent bench` splits the same
+//! step into encode, submit and GPU time. Under `cargo test` each benchmark runs once, as a
+//! smoke test.
 
 use std::time::{Duration, Instant};
 
@@ -13,6 +16,7 @@ use latent::graph::gpu::GpuExecutor;
 use latent::graph::plan::Plan;
 use latent::graph::{RunConfig, Samples, TrainData};
 use latent::kernels::adam::AdamConfig;
+use latent::kernels::autotune::{default_cache_path, select_matmul, MatmulPolicy};
 use latent::model::{init_params, ModelConfig};
 
 const BATCH: usize = 128;
@@ -31,8 +35,18 @@ fn train_step(c: &mut Criterion) {
     let data = TrainData::new(Samples::U8(&bytes), ROWS, WIDTH);
     let order: Vec<u32> = (0..ROWS as u32).collect();
     let ctx = GpuOptions::from_env().and_then(|o| GpuContext::new(&o));
-    if let Err(e) = &ctx {
-        eprintln!("train_step bench: no GPU adapter ({e}); CPU only");
+    match &ctx {
+        Ok(ctx) => {
+            let policy = MatmulPolicy::from_env(MatmulPolicy::Auto).expect("LATENT_MATMUL");
+            let selection =
+                select_matmul(ctx, policy, default_cache_path().as_deref()).expect("matmul");
+            selection
+                .warnings
+                .iter()
+                .for_each(|w| eprintln!("warning: {w}"));
+            ctx.set_matmul_choice(selection.choice);
+        }
+        Err(e) => eprintln!("train_step bench: no GPU adapter ({e}); CPU only"),
     }
     for (name, config) in models() {
         let (graph, _) = config.build(BATCH).expect("model");
@@ -51,19 +65,26 @@ fn train_step(c: &mut Criterion) {
                 gpu.dispatches_per_step(),
                 ctx.describe()
             );
-            c.bench_function(&format!("gpu_step/{name}"), |b| {
-                b.iter_custom(|iters| {
-                    let start = Instant::now();
-                    for i in 0..iters {
-                        if i % steps_per_epoch == 0 {
-                            gpu.begin_epoch(&order).expect("epoch");
+            for per_submit in [1u64, 8] {
+                c.bench_function(&format!("gpu_step_x{per_submit}/{name}"), |b| {
+                    b.iter_custom(|iters| {
+                        // Whole submits only: iters rounded up to a multiple of per_submit,
+                        // the time scaled back to iters steps.
+                        let submits = iters.div_ceil(per_submit);
+                        let start = Instant::now();
+                        for i in 0..submits {
+                            if (i * per_submit) % steps_per_epoch == 0 {
+                                gpu.begin_epoch(&order).expect("epoch");
+                            }
+                            gpu.steps_per_submit(per_submit as u32).expect("steps");
                         }
-                        gpu.step().expect("step");
-                    }
-                    gpu.finish().expect("wait");
-                    start.elapsed()
-                })
-            });
+                        gpu.finish().expect("wait");
+                        start
+                            .elapsed()
+                            .mul_f64(iters as f64 / (submits * per_submit) as f64)
+                    })
+                });
+            }
         }
         let mut cpu = CpuExecutor::<f32>::new(&plan, &params, data, None, run).expect("executor");
         c.bench_function(&format!("cpu_step/{name}"), |b| {

@@ -14,6 +14,7 @@ use latent::io::checkpoint::{self, RunRecord};
 use latent::io::loss_log::append_epoch;
 use latent::kernels::activation::Activation;
 use latent::kernels::adam::AdamConfig;
+use latent::kernels::autotune::{self, ChoiceSource, MatmulPolicy};
 use latent::model::{init_params, Likelihood, ModelConfig, ModelKind, Noise, Sparsity};
 use latent::train::{Device, TrainOptions, Trainer};
 use latent::validate::{validate_all, CheckResult, ShapeSet};
@@ -68,6 +69,42 @@ enum Command {
     /// Decode codes from a CSV or .npy file (one code per row) to images (.png) or rows
     /// (.csv, .npy).
     Decode(Box<DecodeArgs>),
+    /// Time the kernels and the training step (encode, submit, GPU time, epoch) on this GPU.
+    Bench(Box<BenchArgs>),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    #[command(flatten)]
+    gpu: GpuArgs,
+    /// Training configs, comma-separated: vae (784-400-20), ae (784-256-784), wide
+    /// (784-2048-2048-64 at batch 1024). Default: all three, but wide only on a real GPU.
+    #[arg(long, value_delimiter = ',')]
+    configs: Option<Vec<String>>,
+    /// Add the large matmuls (4096³ and 1024×2048×2048) to the kernel table.
+    #[arg(long)]
+    large: bool,
+    /// Skip the kernel table.
+    #[arg(long)]
+    no_kernels: bool,
+    /// Timed training steps per measurement (default: 256 on a GPU, 16 on a CPU adapter).
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Steps per submit to compare, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,8")]
+    steps_per_submit: Vec<u32>,
+    /// Also time the CPU twins (the only path when no GPU adapter is found).
+    #[arg(long)]
+    cpu: bool,
+    /// Also train one whole epoch per config (else epoch = steps per epoch × step time).
+    #[arg(long)]
+    epoch: bool,
+    /// Write every figure, with device, driver, date and commit, to this JSON file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Directory holding the MNIST IDX files (else 60,000 synthetic rows of 784 bytes).
+    #[arg(long, env = "LATENT_DATA_DIR")]
+    data_dir: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -204,6 +241,11 @@ struct GpuArgs {
     /// Adapter index (as `latent info` lists them) or part of its name.
     #[arg(long, env = "LATENT_ADAPTER")]
     adapter: Option<String>,
+    /// Matmul kernel: auto (tuned once per device, cached in $LATENT_CACHE_DIR or
+    /// ~/.cache/latent), default (rowtile on CPU adapters, tiled elsewhere; nothing timed),
+    /// rowtile, tiled or tiled:MxNxK.
+    #[arg(long, env = "LATENT_MATMUL", default_value = "auto")]
+    matmul: String,
 }
 
 impl GpuArgs {
@@ -212,6 +254,32 @@ impl GpuArgs {
             backend: self.backend.parse()?,
             adapter: self.adapter.clone(),
         })
+    }
+
+    /// Chooses the matmul variants of `ctx` by --matmul (tuning them on first use of an
+    /// adapter), printing cache warnings and a line when it tuned.
+    fn choose_matmul(&self, ctx: &GpuContext) -> Result<(), latent::Error> {
+        let policy: MatmulPolicy = self.matmul.parse()?;
+        let cache = autotune::default_cache_path();
+        if policy == MatmulPolicy::Auto && cache.is_none() {
+            eprintln!("warning: no cache directory (set LATENT_CACHE_DIR): the matmul autotune runs every time");
+        }
+        let started = std::time::Instant::now();
+        let selection = autotune::select_matmul(ctx, policy, cache.as_deref())?;
+        for warning in &selection.warnings {
+            eprintln!("warning: {warning}");
+        }
+        if selection.source == ChoiceSource::Tuned {
+            eprintln!(
+                "matmul tuned for {} in {:.1} s: {} (general), {} (skinny)",
+                ctx.info.name,
+                started.elapsed().as_secs_f64(),
+                selection.choice.general,
+                selection.choice.skinny
+            );
+        }
+        ctx.set_matmul_choice(selection.choice);
+        Ok(())
     }
 }
 
@@ -373,6 +441,9 @@ struct TrainArgs {
     /// Continue the run whose checkpoint is in this directory (its outputs go there too).
     #[arg(long)]
     resume: Option<PathBuf>,
+    /// Training steps recorded into one GPU submit (the result is the same for any value).
+    #[arg(long, default_value_t = latent::train::DEFAULT_STEPS_PER_SUBMIT)]
+    steps_per_submit: u32,
 }
 
 fn main() -> ExitCode {
@@ -392,6 +463,7 @@ fn main() -> ExitCode {
         Command::Probe(args) => probe(&args),
         Command::Scatter(args) => scatter(&args),
         Command::Traverse(args) => traverse(&args),
+        Command::Bench(args) => bench(&args),
     };
     match result {
         Ok(code) => code,
@@ -523,6 +595,9 @@ fn training_device(gpu: &GpuArgs, cpu: bool) -> Result<Option<GpuContext>, laten
     let (ctx, note) = latent::train::pick_device(&gpu.options()?)?;
     if let Some(note) = note {
         eprintln!("{note}");
+    }
+    if let Some(ctx) = &ctx {
+        gpu.choose_matmul(ctx)?;
     }
     Ok(ctx)
 }
@@ -731,6 +806,7 @@ fn train(args: &TrainArgs) -> Result<ExitCode, latent::Error> {
         Some((&test_set).into()),
         options,
     )?;
+    trainer.set_steps_per_submit(args.steps_per_submit)?;
     if args.resume.is_some() {
         trainer.restore(&checkpoint::load_state(&out, &plan)?)?;
     }
@@ -1428,4 +1504,120 @@ fn decode(args: &DecodeArgs) -> Result<ExitCode, latent::Error> {
     }
     println!("{rows} decoded rows in {}", out.display());
     Ok(ExitCode::SUCCESS)
+}
+
+fn bench(args: &BenchArgs) -> Result<ExitCode, latent::Error> {
+    use latent::bench;
+    if args.steps_per_submit.contains(&0) || args.steps == Some(0) {
+        return Err(latent::Error::InvalidArgument(
+            "--steps and --steps-per-submit must be at least 1".into(),
+        ));
+    }
+    // Bad input before opening the GPU.
+    args.gpu.matmul.parse::<MatmulPolicy>()?;
+    let configs = args
+        .configs
+        .as_ref()
+        .map(|names| {
+            names
+                .iter()
+                .map(|n| n.parse())
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?;
+    let ctx = match GpuContext::new(&args.gpu.options()?) {
+        Ok(ctx) => {
+            args.gpu.choose_matmul(&ctx)?;
+            Some(ctx)
+        }
+        Err(e) if args.cpu => {
+            eprintln!("{e}\nTiming the CPU twins only.");
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    let mnist = data::mnist_dir(args.data_dir.as_deref())
+        .map(|dir| data::load_mnist(&dir))
+        .transpose()?
+        .map(|(train, _)| train);
+    let synthetic;
+    let (data, data_name) = match &mnist {
+        Some(train) => (train.into(), "mnist"),
+        None => {
+            synthetic = bench::synthetic_rows();
+            let (bytes, rows, width) = &synthetic;
+            (bench::byte_data(bytes, *rows, *width), "synthetic")
+        }
+    };
+    let options = bench::BenchOptions {
+        kernels: !args.no_kernels,
+        large: args.large,
+        configs,
+        steps: args.steps,
+        steps_per_submit: args.steps_per_submit.clone(),
+        cpu: args.cpu,
+        epoch: args.epoch,
+    };
+    if let Some(ctx) = &ctx {
+        println!("latent bench on {}", ctx.describe());
+        let choice = ctx.matmul_choice();
+        println!(
+            "matmul: {} (general), {} (skinny); GPU times from {}",
+            choice.general,
+            choice.skinny,
+            if ctx.features.timestamp_query {
+                "timestamp queries"
+            } else {
+                "the wall clock"
+            }
+        );
+    }
+    let report = bench::run(ctx.as_ref(), &options, data, data_name, &mut |line| {
+        eprintln!("  {line}")
+    })?;
+    print_bench(&report);
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&report)
+            .map_err(|e| latent::Error::InvalidArgument(format!("bench report: {e}")))?;
+        latent::io::write_atomic(path, text.as_bytes())?;
+        println!("wrote {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_bench(report: &latent::bench::BenchReport) {
+    let load = report
+        .load_average
+        .map_or("-".into(), |l| format!("{l:.2}"));
+    println!(
+        "date {}, commit {}, data {}, load average {load}",
+        report.date, report.commit, report.data
+    );
+    if !report.kernels.is_empty() {
+        println!(
+            "{:<24} {:<22} {:<16} {:>12} {:>10}",
+            "kernel", "shape", "variant", "GPU us", "rate"
+        );
+    }
+    for k in &report.kernels {
+        let rate = match (k.gflop_per_s, k.gbyte_per_s) {
+            (Some(f), _) => format!("{f:.2} GFLOP/s"),
+            (_, Some(b)) => format!("{b:.2} GB/s"),
+            _ => "-".into(),
+        };
+        println!(
+            "{:<24} {:<22} {:<16} {:>12.1} {:>10}",
+            k.kernel,
+            k.shape,
+            k.variant.as_deref().unwrap_or("-"),
+            k.gpu_us,
+            rate
+        );
+    }
+    for f in &report.steps {
+        println!("{}", latent::bench::describe_step(f));
+    }
+    for note in &report.notes {
+        println!("note: {note}");
+    }
 }

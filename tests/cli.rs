@@ -1,13 +1,18 @@
 //! The `latent` binary end to end: `info`, `validate` (every kernel on the GPU against the
-//! CPU), and bad arguments giving exit code 2 with a clear message.
+//! CPU), `bench`, and bad arguments giving exit code 2 with a clear message.
+//!
+//! The runs use the untuned matmul choice (LATENT_MATMUL=default) unless LATENT_MATMUL is
+//! set, so that tests neither spend the autotune's seconds nor write to ~/.cache.
 
 mod common;
 
 use std::process::{Command, Output};
 
 fn latent(args: &[&str]) -> Output {
+    let matmul = std::env::var("LATENT_MATMUL").unwrap_or_else(|_| "default".into());
     Command::new(env!("CARGO_BIN_EXE_latent"))
         .args(args)
+        .env("LATENT_MATMUL", matmul)
         .output()
         .expect("run latent")
 }
@@ -719,4 +724,68 @@ fn denoising_sparse_and_conditional_models_train_and_are_put_to_work() {
     ]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bench_writes_step_figures_as_json() {
+    if common::gpu("bench_writes_step_figures_as_json").is_none() {
+        return;
+    }
+    let dir = temp_dir("bench");
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = dir.join("bench.json");
+    let out = latent(&[
+        "bench",
+        "--no-kernels",
+        "--configs",
+        "ae",
+        "--steps",
+        "2",
+        "--steps-per-submit",
+        "1,2",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    for key in ["device", "date", "commit", "matmul", "data"] {
+        assert!(!report[key].is_null(), "{key} missing: {report}");
+    }
+    let steps = report["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 2, "{report}");
+    for (figure, per_submit) in steps.iter().zip([1, 2]) {
+        assert_eq!(figure["config"], "ae-784-256-784");
+        assert_eq!(figure["steps_per_submit"], per_submit);
+        assert_eq!(figure["dispatches_per_step"], 15);
+        for key in ["step_ms", "encode_us", "submit_us", "idle_submit_us"] {
+            assert!(
+                figure[key].as_f64().is_some_and(|v| v > 0.0),
+                "{key}: {figure}"
+            );
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_bench_input_is_exit_code_2() {
+    for (args, message) in [
+        (&["bench", "--configs", "huge"][..], "bench config \"huge\""),
+        (&["bench", "--steps-per-submit", "0"][..], "at least 1"),
+        (&["bench", "--matmul", "fast"][..], "matmul policy \"fast\""),
+    ] {
+        let out = latent(args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains(message),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
 }

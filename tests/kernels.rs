@@ -99,3 +99,86 @@ fn gather_matches_cpu() {
 fn advance_step_matches_cpu() {
     check("advance_step_matches_cpu", Family::Step);
 }
+
+/// The autotune checks every candidate against the CPU twin before timing it; its pick passes
+/// the twin check at the awkward shapes too, and the choice round-trips through the cache.
+#[test]
+fn autotune_picks_a_checked_variant_and_caches_it() {
+    use latent::cpu::matmul::MatmulShape;
+    use latent::kernels::autotune::{
+        device_key, read_cache, select_matmul, write_cache, ChoiceSource, MatmulPolicy,
+    };
+    use latent::validate::check_matmul;
+
+    let Some(ctx) = common::gpu("autotune_picks_a_checked_variant_and_caches_it") else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("latent-autotune-{}", std::process::id()));
+    let cache = dir.join("autotune.json");
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let tuned = select_matmul(ctx, MatmulPolicy::Auto, Some(&cache)).unwrap();
+    assert_eq!(tuned.source, ChoiceSource::Tuned);
+    assert!(tuned.warnings.is_empty(), "{:?}", tuned.warnings);
+    assert!(tuned.timings.iter().any(|t| t.passed && t.gpu_us.is_some()));
+    let seed = common::seed();
+    let mut validator = Validator::new(ctx, seed, 0);
+    for variant in [tuned.choice.general, tuned.choice.skinny] {
+        for shape in [
+            MatmulShape::new(1, 1, 1),
+            MatmulShape {
+                trans_a: true,
+                trans_b: true,
+                ..MatmulShape::new(127, 33, 785)
+            },
+            MatmulShape::new(128, 20, 400),
+        ] {
+            let row = check_matmul(&mut validator, shape, true, variant).unwrap();
+            assert!(
+                row.passed,
+                "{variant} with LATENT_TEST_SEED={seed}: {row:?}"
+            );
+        }
+    }
+
+    let cached = select_matmul(ctx, MatmulPolicy::Auto, Some(&cache)).unwrap();
+    assert_eq!(cached.source, ChoiceSource::Cached);
+    assert_eq!(cached.choice, tuned.choice);
+    assert!(cached.timings.is_empty());
+
+    // Another device's entry is kept beside this one's.
+    write_cache(&cache, "another device", tuned.choice).unwrap();
+    let key = device_key(ctx);
+    assert_eq!(read_cache(&cache, &key, ctx).unwrap(), Some(tuned.choice));
+    assert_eq!(read_cache(&cache, "a third device", ctx).unwrap(), None);
+    // A damaged cache and an unwritable one (its directory is a file) give warnings, which
+    // select_matmul passes on while it tunes.
+    std::fs::write(&cache, "{ not json").unwrap();
+    assert!(read_cache(&cache, &key, ctx).is_err());
+    assert!(write_cache(&cache.join("autotune.json"), &key, tuned.choice).is_err());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn matmul_policy_parses_and_rejects_bad_names() {
+    use latent::kernels::autotune::MatmulPolicy;
+    use latent::kernels::matmul::{MatmulTiles, MatmulVariant};
+    assert_eq!("auto".parse::<MatmulPolicy>().unwrap(), MatmulPolicy::Auto);
+    assert_eq!(
+        "rowtile".parse::<MatmulPolicy>().unwrap(),
+        MatmulPolicy::Force(MatmulVariant::RowTile)
+    );
+    let tiles = MatmulTiles {
+        tile_m: 32,
+        tile_n: 16,
+        tile_k: 8,
+    };
+    assert_eq!(
+        "tiled:32x16x8".parse::<MatmulPolicy>().unwrap(),
+        MatmulPolicy::Force(MatmulVariant::Tiled(tiles))
+    );
+    assert_eq!(MatmulVariant::Tiled(tiles).to_string(), "tiled:32x16x8");
+    for bad in ["", "fast", "tiled:32x16", "tiled:ax16x8"] {
+        assert!(bad.parse::<MatmulPolicy>().is_err(), "{bad:?} parsed");
+    }
+}

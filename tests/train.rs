@@ -452,3 +452,63 @@ fn a_short_denoising_run_on_the_digits_learns_to_denoise() {
         result.noisy_mse
     );
 }
+
+/// Several steps in one submit run the same dispatches in the same order as one submit per
+/// step (the step counter and the batch cursor advance on the GPU), so parameters, Adam's
+/// moments and the loss sums come out bit-identical, across an epoch boundary too.
+#[test]
+fn several_steps_per_submit_equal_single_submits() {
+    let Some(ctx) = common::gpu("several_steps_per_submit_equal_single_submits") else {
+        return;
+    };
+    let seed = common::seed();
+    let (rows, width, batch) = (96, 48, 8);
+    let bytes = synthetic_bytes(rows, width, seed);
+    let labels: Vec<u8> = (0..rows).map(|r| (r % 3) as u8).collect();
+    let data = TrainData {
+        labels: Some(&labels),
+        ..TrainData::new(Samples::U8(&bytes), rows, width)
+    };
+    let steps_per_epoch = (rows / batch) as u32;
+    for (name, config) in small_models() {
+        let (graph, _) = config.build(batch).unwrap();
+        let plan = Plan::compile(graph).unwrap();
+        let params = init_params(&plan, seed);
+        let run = RunConfig {
+            adam: AdamConfig::default(),
+            seed,
+            total_steps: 2 * steps_per_epoch,
+        };
+        let mut single = GpuExecutor::new(ctx, &plan, &params, data, None, run).unwrap();
+        let mut grouped = GpuExecutor::new(ctx, &plan, &params, data, None, run).unwrap();
+        for epoch in 0..2 {
+            let order = epoch_order(rows, seed + epoch);
+            single.begin_epoch(&order).unwrap();
+            grouped.begin_epoch(&order).unwrap();
+            for _ in 0..steps_per_epoch {
+                single.step().unwrap();
+            }
+            // 12 steps as 8 + 4.
+            grouped.steps_per_submit(8).unwrap();
+            grouped.steps_per_submit(steps_per_epoch - 8).unwrap();
+        }
+        assert_eq!(single.next_step(), grouped.next_step());
+        let bits = |v: Vec<f32>| v.into_iter().map(f32::to_bits).collect::<Vec<_>>();
+        assert!(
+            bits(single.read_params().unwrap()) == bits(grouped.read_params().unwrap()),
+            "{name}: parameters differ (LATENT_TEST_SEED={seed})"
+        );
+        let ((m1, v1), (m2, v2)) = (single.read_adam().unwrap(), grouped.read_adam().unwrap());
+        assert!(
+            bits(m1) == bits(m2) && bits(v1) == bits(v2),
+            "{name}: Adam moments differ"
+        );
+        assert_eq!(
+            single.loss_totals().unwrap(),
+            grouped.loss_totals().unwrap(),
+            "{name}: loss sums differ"
+        );
+        // Past the run's last step is an error, not a silent overrun.
+        assert!(grouped.steps_per_submit(1).is_err());
+    }
+}

@@ -5,10 +5,11 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::kernels::matmul::MatmulChoice;
 use crate::kernels::PipelineCache;
 
 /// How long a submit-and-wait may take before it is reported as a timeout.
@@ -263,6 +264,8 @@ pub struct GpuContext {
     pub(crate) pipelines: PipelineCache,
     /// A 16-byte storage buffer bound where an optional input is absent (matmul without bias).
     pub(crate) placeholder: crate::gpu::GpuBuffer,
+    /// The matmul variant per shape class that `kernels::matmul::matmul` prepares.
+    matmul_choice: RwLock<MatmulChoice>,
 }
 
 impl GpuContext {
@@ -340,6 +343,7 @@ impl GpuContext {
             offset: 0,
         };
         let limits = device.limits();
+        let matmul_choice = RwLock::new(MatmulChoice::default_for(info.device_type));
         GpuContext {
             device,
             queue,
@@ -350,6 +354,25 @@ impl GpuContext {
             sink,
             pipelines: PipelineCache::default(),
             placeholder,
+            matmul_choice,
+        }
+    }
+
+    /// The matmul variants dispatches prepared from now on use: the adapter type's default
+    /// until [`GpuContext::set_matmul_choice`] (see kernels::autotune).
+    pub fn matmul_choice(&self) -> MatmulChoice {
+        match self.matmul_choice.read() {
+            Ok(choice) => *choice,
+            Err(poisoned) => *poisoned.into_inner(),
+        }
+    }
+
+    /// Sets the matmul variants for dispatches prepared after this call (executors prepare
+    /// theirs when they are built).
+    pub fn set_matmul_choice(&self, choice: MatmulChoice) {
+        match self.matmul_choice.write() {
+            Ok(mut current) => *current = choice,
+            Err(poisoned) => *poisoned.into_inner() = choice,
         }
     }
 

@@ -9,4 +9,4 @@ pub use buffer::{pack_bytes, BufferPool, GpuBuffer, VIEW_ALIGNMENT};
 pub use context::{
     list_adapters, AdapterSummary, Backend, FeatureReport, GpuContext, GpuOptions, DEFAULT_TIMEOUT,
 };
-pub use timer::time_gpu;
+pub use timer::{time_gpu, time_gpu_median};

@@ -54,6 +54,26 @@ pub fn time_gpu(
     Ok((nanos / 1e3 / f64::from(repeats), true))
 }
 
+/// GPU time per repetition of the work `record` adds, in microseconds (and whether from
+/// timestamp queries): one run after a warm-up when it takes 5 ms or more (slow adapters like
+/// lavapipe, where one run is stable), else the median of three runs of enough back-to-back
+/// repetitions to fill about 20 ms each.
+pub fn time_gpu_median(
+    ctx: &GpuContext,
+    record: &dyn Fn(&mut wgpu::ComputePass),
+) -> Result<(f64, bool)> {
+    let (once, timestamps) = time_gpu(ctx, 1, record)?;
+    if once >= 5_000.0 {
+        return Ok((once, timestamps));
+    }
+    let repeats = (20_000.0 / once.max(0.1)).ceil().clamp(2.0, 1000.0) as u32;
+    let mut runs = (0..3)
+        .map(|_| time_gpu(ctx, repeats, record).map(|(us, _)| us))
+        .collect::<Result<Vec<f64>>>()?;
+    runs.sort_by(f64::total_cmp);
+    Ok((runs[1], timestamps))
+}
+
 fn run_pass(
     ctx: &GpuContext,
     repeats: u32,

@@ -243,18 +243,18 @@ impl<'a> GpuExecutor<'a> {
 
     /// Records `n` training steps into one compute pass and submits them together.
     pub fn steps_per_submit(&mut self, n: u32) -> Result<()> {
-        if !self.plan.training {
-            return Err(Error::InvalidArgument(
-                "a forward-only plan cannot take training steps".into(),
-            ));
-        }
-        if self.next_step + n - 1 > self.total_steps {
-            return Err(Error::InvalidArgument(format!(
-                "step {} beyond the run's {} steps",
-                self.next_step + n - 1,
-                self.total_steps
-            )));
-        }
+        let commands = self.encode_steps(n, None);
+        self.submit_steps(commands, n)
+    }
+
+    /// Records `n` training steps into one compute pass of a new command buffer, with
+    /// timestamps at the pass's beginning and end when given; submits nothing (the bench
+    /// times encoding and submission apart).
+    pub fn encode_steps(
+        &self,
+        n: u32,
+        timestamps: Option<wgpu::ComputePassTimestampWrites>,
+    ) -> wgpu::CommandBuffer {
         let mut encoder = self
             .ctx
             .device
@@ -264,7 +264,7 @@ impl<'a> GpuExecutor<'a> {
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("training step"),
-                timestamp_writes: None,
+                timestamp_writes: timestamps,
             });
             for _ in 0..n {
                 for dispatch in &self.steps {
@@ -272,9 +272,25 @@ impl<'a> GpuExecutor<'a> {
                 }
             }
         }
-        self.ctx.scoped("training step", || {
-            self.ctx.queue.submit([encoder.finish()])
-        })?;
+        encoder.finish()
+    }
+
+    /// Submits `commands`, which [`GpuExecutor::encode_steps`] recorded with `n` steps; does
+    /// not wait.
+    pub fn submit_steps(&mut self, commands: wgpu::CommandBuffer, n: u32) -> Result<()> {
+        if !self.plan.training {
+            return Err(Error::InvalidArgument(
+                "a forward-only plan cannot take training steps".into(),
+            ));
+        }
+        if n == 0 || self.next_step + n - 1 > self.total_steps {
+            return Err(Error::InvalidArgument(format!(
+                "{n} steps from step {} in a run of {} steps",
+                self.next_step, self.total_steps
+            )));
+        }
+        self.ctx
+            .scoped("training step", || self.ctx.queue.submit([commands]))?;
         self.next_step += n;
         Ok(())
     }

@@ -1,16 +1,33 @@
-//! Host side of shaders/matmul.wgsl: C (m, n) = op(A)·op(B) [+ bias] [+ C].
-//! CPU twin: src/cpu/matmul.rs. Tile sizes are override constants chosen per dispatch.
+//! Host side of the matmul kernels, C (m, n) = op(A)·op(B) [+ bias] [+ C], one CPU twin
+//! (src/cpu/matmul.rs) for both variants:
+//! - shaders/matmul.wgsl, "tiled": workgroup-memory tiles (override constants chosen per
+//!   dispatch), 4×4 register tile per thread;
+//! - shaders/matmul_rowtile.wgsl, "rowtile": no workgroup memory, 8 rows × 4 columns per
+//!   thread.
+//!
+//! [`matmul`] runs the variant the device's [`MatmulChoice`] names for the shape (set with
+//! `GpuContext::set_matmul_choice`, usually from kernels::autotune); without a choice, the
+//! default for the adapter type ([`MatmulChoice::default_for`]).
+
+use std::fmt;
+use std::str::FromStr;
 
 use bytemuck::{Pod, Zeroable};
 
 pub use crate::cpu::matmul::MatmulShape;
-use crate::error::{shape_error, Result};
+use crate::error::{shape_error, Error, Result};
 use crate::gpu::{GpuBuffer, GpuContext};
 use crate::kernels::{bytes_of, check_len, prepare, Dispatch, Kernel, Shader, Slot};
 
 pub const SHADER: Shader = Shader {
     name: "matmul",
     source: include_str!("../../shaders/matmul.wgsl"),
+    includes: &[],
+};
+
+pub const ROWTILE_SHADER: Shader = Shader {
+    name: "matmul_rowtile",
+    source: include_str!("../../shaders/matmul_rowtile.wgsl"),
     includes: &[],
 };
 
@@ -25,6 +42,24 @@ const MATMUL: Kernel = Kernel {
         (4, Slot::Read),
     ],
 };
+
+const MATMUL_ROWTILE: Kernel = Kernel {
+    shader: &ROWTILE_SHADER,
+    entry: "matmul_rowtile",
+    slots: &[
+        (0, Slot::Uniform),
+        (1, Slot::ReadWrite),
+        (2, Slot::Read),
+        (3, Slot::Read),
+        (4, Slot::Read),
+    ],
+};
+
+/// Rows and columns of C per thread of the rowtile shader (ROWS × 4), and its workgroup
+/// size (16, 4): a workgroup covers 64 columns × 32 rows.
+const ROWTILE_ROWS: u32 = 8;
+const ROWTILE_COLS: u32 = 4;
+const ROWTILE_WORKGROUP: [u32; 2] = [16, 4];
 
 /// Block sizes of the tiled matmul: each workgroup computes tile_m × tile_n of C with
 /// (tile_n / 4) × (tile_m / 4) threads, stepping through K by tile_k.
@@ -78,6 +113,108 @@ impl MatmulTiles {
     }
 }
 
+impl fmt::Display for MatmulTiles {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}x{}x{}", self.tile_m, self.tile_n, self.tile_k)
+    }
+}
+
+/// Which matmul kernel runs a dispatch. Written "tiled:64x64x16" (or "tiled" for the default
+/// tiles) and "rowtile", as LATENT_MATMUL and the autotune cache spell them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MatmulVariant {
+    /// shaders/matmul.wgsl with these tiles.
+    Tiled(MatmulTiles),
+    /// shaders/matmul_rowtile.wgsl.
+    RowTile,
+}
+
+impl fmt::Display for MatmulVariant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MatmulVariant::Tiled(tiles) => write!(f, "tiled:{tiles}"),
+            MatmulVariant::RowTile => f.write_str("rowtile"),
+        }
+    }
+}
+
+impl FromStr for MatmulVariant {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = || {
+            Error::InvalidArgument(format!(
+                "matmul variant {s:?}: expected rowtile, tiled, or tiled:MxNxK (e.g. tiled:64x64x16)"
+            ))
+        };
+        match s.trim().to_ascii_lowercase().as_str() {
+            "rowtile" => Ok(MatmulVariant::RowTile),
+            "tiled" => Ok(MatmulVariant::Tiled(MatmulTiles::default())),
+            other => {
+                let sizes = other.strip_prefix("tiled:").ok_or_else(bad)?;
+                let parts: Vec<u32> = sizes
+                    .split('x')
+                    .map(|p| p.parse().map_err(|_| bad()))
+                    .collect::<Result<_>>()?;
+                match parts[..] {
+                    [tile_m, tile_n, tile_k] => Ok(MatmulVariant::Tiled(MatmulTiles {
+                        tile_m,
+                        tile_n,
+                        tile_k,
+                    })),
+                    _ => Err(bad()),
+                }
+            }
+        }
+    }
+}
+
+/// A shape is skinny when its output has at most this many rows or columns (the VAE's
+/// 400→20 layers: 128×20 forward, 20×400 weight gradient).
+pub const SKINNY_MAX: usize = 32;
+
+/// True for shapes with few output rows or columns (see [`SKINNY_MAX`]).
+pub fn is_skinny(shape: &MatmulShape) -> bool {
+    shape.m.min(shape.n) <= SKINNY_MAX
+}
+
+/// The matmul variant for each class of shape on one device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MatmulChoice {
+    /// Every shape that is not skinny.
+    pub general: MatmulVariant,
+    /// Shapes with at most [`SKINNY_MAX`] output rows or columns.
+    pub skinny: MatmulVariant,
+}
+
+impl MatmulChoice {
+    /// The same variant for every shape.
+    pub fn uniform(variant: MatmulVariant) -> Self {
+        MatmulChoice {
+            general: variant,
+            skinny: variant,
+        }
+    }
+
+    /// The choice without tuning: rowtile on CPU adapters (lavapipe, SwiftShader: it measured
+    /// 2.1-3.5× the tiled kernel on lavapipe), the tiled kernel with its default 64×64×16
+    /// tiles everywhere else.
+    pub fn default_for(device_type: wgpu::DeviceType) -> Self {
+        match device_type {
+            wgpu::DeviceType::Cpu => MatmulChoice::uniform(MatmulVariant::RowTile),
+            _ => MatmulChoice::uniform(MatmulVariant::Tiled(MatmulTiles::default())),
+        }
+    }
+
+    /// The variant for one shape.
+    pub fn for_shape(&self, shape: &MatmulShape) -> MatmulVariant {
+        if is_skinny(shape) {
+            self.skinny
+        } else {
+            self.general
+        }
+    }
+}
+
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct Params {
@@ -87,7 +224,8 @@ struct Params {
     _pad: u32,
 }
 
-/// Prepares C = op(A)·op(B) (+ bias) (+ C if `shape.accumulate`) with the default tiles.
+/// Prepares C = op(A)·op(B) (+ bias) (+ C if `shape.accumulate`) with the variant the
+/// device's matmul choice names for this shape.
 pub fn matmul(
     ctx: &GpuContext,
     c: &GpuBuffer,
@@ -96,10 +234,11 @@ pub fn matmul(
     bias: Option<&GpuBuffer>,
     shape: &MatmulShape,
 ) -> Result<Dispatch> {
-    matmul_with_tiles(ctx, c, a, b, bias, shape, MatmulTiles::default())
+    let variant = ctx.matmul_choice().for_shape(shape);
+    matmul_with_variant(ctx, c, a, b, bias, shape, variant)
 }
 
-/// Prepares C = op(A)·op(B) (+ bias) (+ C) with the given tiles.
+/// Prepares C = op(A)·op(B) (+ bias) (+ C) with the tiled kernel and the given tiles.
 pub fn matmul_with_tiles(
     ctx: &GpuContext,
     c: &GpuBuffer,
@@ -109,8 +248,23 @@ pub fn matmul_with_tiles(
     shape: &MatmulShape,
     tiles: MatmulTiles,
 ) -> Result<Dispatch> {
+    matmul_with_variant(ctx, c, a, b, bias, shape, MatmulVariant::Tiled(tiles))
+}
+
+/// Prepares C = op(A)·op(B) (+ bias) (+ C) with the given variant.
+pub fn matmul_with_variant(
+    ctx: &GpuContext,
+    c: &GpuBuffer,
+    a: &GpuBuffer,
+    b: &GpuBuffer,
+    bias: Option<&GpuBuffer>,
+    shape: &MatmulShape,
+    variant: MatmulVariant,
+) -> Result<Dispatch> {
     shape.check_dims()?;
-    tiles.check(ctx)?;
+    if let MatmulVariant::Tiled(tiles) = variant {
+        tiles.check(ctx)?;
+    }
     let MatmulShape { m, n, k, .. } = *shape;
     check_len("matmul", "C", c, m * n)?;
     check_len("matmul", "A", a, m * k)?;
@@ -125,24 +279,40 @@ pub fn matmul_with_tiles(
         _pad: 0,
     };
     let flag = |on: bool| if on { 1.0 } else { 0.0 };
-    let constants = [
+    let mut constants = vec![
         ("TRANS_A", flag(shape.trans_a)),
         ("TRANS_B", flag(shape.trans_b)),
         ("HAS_BIAS", flag(bias.is_some())),
         ("ACCUMULATE", flag(shape.accumulate)),
-        ("TILE_M", f64::from(tiles.tile_m)),
-        ("TILE_N", f64::from(tiles.tile_n)),
-        ("TILE_K", f64::from(tiles.tile_k)),
     ];
+    let (kernel, workgroups) = match variant {
+        MatmulVariant::Tiled(tiles) => {
+            constants.extend([
+                ("TILE_M", f64::from(tiles.tile_m)),
+                ("TILE_N", f64::from(tiles.tile_n)),
+                ("TILE_K", f64::from(tiles.tile_k)),
+            ]);
+            let groups = [
+                (n as u32).div_ceil(tiles.tile_n),
+                (m as u32).div_ceil(tiles.tile_m),
+                1,
+            ];
+            (&MATMUL, groups)
+        }
+        MatmulVariant::RowTile => {
+            let [wg_x, wg_y] = ROWTILE_WORKGROUP;
+            let groups = [
+                (n as u32).div_ceil(ROWTILE_COLS * wg_x),
+                (m as u32).div_ceil(ROWTILE_ROWS * wg_y),
+                1,
+            ];
+            (&MATMUL_ROWTILE, groups)
+        }
+    };
     let bias = bias.unwrap_or(&ctx.placeholder);
-    let workgroups = [
-        (n as u32).div_ceil(tiles.tile_n),
-        (m as u32).div_ceil(tiles.tile_m),
-        1,
-    ];
     prepare(
         ctx,
-        &MATMUL,
+        kernel,
         &constants,
         Some(bytes_of(&params)),
         &[c, a, b, bias],

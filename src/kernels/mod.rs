@@ -5,6 +5,7 @@
 
 pub mod activation;
 pub mod adam;
+pub mod autotune;
 pub mod bce;
 pub mod concat;
 pub mod corrupt;
@@ -56,6 +57,7 @@ pub const PHILOX_LIB: &str = include_str!("../../shaders/lib/philox.wgsl");
 /// Every shader latent ships, for pipeline creation and for the naga test.
 pub const SHADERS: &[Shader] = &[
     matmul::SHADER,
+    matmul::ROWTILE_SHADER,
     reduce::SHADER,
     activation::RELU_SHADER,
     activation::SIGMOID_SHADER,

@@ -86,11 +86,17 @@ enum Executor<'a> {
     Cpu(Box<CpuExecutor<'a, f32>>),
 }
 
+/// Training steps recorded into one command buffer and submitted together on the GPU when
+/// nothing is read back between them: fewer submits (~130-180 µs each on lavapipe, ~20 µs on
+/// an H100) without delaying the progress line much.
+pub const DEFAULT_STEPS_PER_SUBMIT: u32 = 8;
+
 /// A model being trained: its executor and the epoch counter.
 pub struct Trainer<'a> {
     plan: &'a Plan,
     executor: Executor<'a>,
     options: TrainOptions,
+    steps_per_submit: u32,
     report_weights: Vec<f64>,
     train_rows: usize,
     test_rows: usize,
@@ -134,6 +140,7 @@ impl<'a> Trainer<'a> {
             plan,
             executor,
             options,
+            steps_per_submit: DEFAULT_STEPS_PER_SUBMIT,
             report_weights,
             train_rows: train.rows,
             test_rows: test.map_or(0, |t| t.rows),
@@ -146,6 +153,18 @@ impl<'a> Trainer<'a> {
         self.train_rows / self.options.batch
     }
 
+    /// Steps per submit on the GPU (at least 1; [`DEFAULT_STEPS_PER_SUBMIT`] unless set).
+    /// The result is the same for any value; progress is reported at submit boundaries.
+    pub fn set_steps_per_submit(&mut self, n: u32) -> Result<()> {
+        if n == 0 {
+            return Err(Error::InvalidArgument(
+                "steps per submit must be at least 1".into(),
+            ));
+        }
+        self.steps_per_submit = n;
+        Ok(())
+    }
+
     /// Dispatches per training step on the GPU (None on the CPU).
     pub fn dispatches_per_step(&self) -> Option<usize> {
         match &self.executor {
@@ -154,9 +173,10 @@ impl<'a> Trainer<'a> {
         }
     }
 
-    /// Trains one epoch and evaluates on the test set if there is one. `progress` is called
-    /// every `progress_every` steps with (steps done, steps in the epoch, loss so far); the
-    /// loss is read back from the GPU only then.
+    /// Trains one epoch and evaluates on the test set if there is one, submitting
+    /// `steps_per_submit` steps at a time. `progress` is called about every `progress_every`
+    /// steps (at the first submit boundary past each multiple) with (steps done, steps in the
+    /// epoch, loss so far); the loss is read back from the GPU only then.
     pub fn run_epoch(
         &mut self,
         progress_every: usize,
@@ -166,13 +186,18 @@ impl<'a> Trainer<'a> {
         let order = crate::data::epoch_order(self.train_rows, self.options.seed, self.epoch as u64);
         let steps = self.steps_per_epoch();
         self.begin_epoch(&order)?;
-        for step in 1..=steps {
-            self.step()?;
-            if progress_every > 0 && (step % progress_every == 0 || step == steps) {
+        let mut done = 0;
+        let mut next_report = progress_every;
+        while done < steps {
+            let n = (steps - done).min(self.steps_per_submit as usize);
+            self.steps(n as u32)?;
+            done += n;
+            if progress_every > 0 && (done >= next_report || done == steps) {
+                next_report = (done / progress_every + 1) * progress_every;
                 let totals = self.loss_totals()?;
-                let loss = self.per_example(&totals, step * self.options.batch);
-                check_finite(loss, self.epoch + 1, step)?;
-                progress(step, steps, loss);
+                let loss = self.per_example(&totals, done * self.options.batch);
+                check_finite(loss, self.epoch + 1, done)?;
+                progress(done, steps, loss);
             }
         }
         let totals = self.loss_totals()?;
@@ -270,10 +295,11 @@ impl<'a> Trainer<'a> {
         }
     }
 
-    fn step(&mut self) -> Result<()> {
+    /// `n` training steps: one submit on the GPU.
+    fn steps(&mut self, n: u32) -> Result<()> {
         match &mut self.executor {
-            Executor::Gpu(e) => e.step(),
-            Executor::Cpu(e) => e.step(),
+            Executor::Gpu(e) => e.steps_per_submit(n),
+            Executor::Cpu(e) => (0..n).try_for_each(|_| e.step()),
         }
     }
 

@@ -12,8 +12,10 @@ use crate::cpu::corrupt::Noise;
 use crate::cpu::matmul::MatmulShape;
 use crate::cpu::reparameterize::NoiseKey;
 use crate::error::Result;
+use crate::kernels::autotune::{self, candidates, ShapeClass};
 use crate::kernels::gather::GatherSource;
-use crate::kernels::{self, activation::Activation, matmul::MatmulTiles};
+use crate::kernels::matmul::{MatmulTiles, MatmulVariant};
+use crate::kernels::{self, activation::Activation};
 use crate::validate::{
     abs_rel, error_row, CheckResult, Output, ShapeSet, Validator, UNIT_ROUNDOFF,
 };
@@ -69,57 +71,47 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
     };
     match family {
         Family::Matmul => {
-            let mut sizes = vec![(1, 1, 1), (127, 785, 33), (5, 3, 70)];
-            if full {
-                sizes.push((128, 784, 400));
-            }
-            for &(m, k, n) in &sizes {
-                for (trans_a, trans_b) in
-                    [(false, false), (false, true), (true, false), (true, true)]
-                {
-                    let shape = MatmulShape {
-                        m,
-                        n,
-                        k,
-                        trans_a,
-                        trans_b,
-                        accumulate: false,
-                    };
-                    push(
-                        "matmul",
-                        describe_matmul(&shape, false),
-                        check_matmul(v, shape, false, MatmulTiles::default()),
-                    );
+            // Every variant the autotune may pick, at the awkward shapes; the two kernels'
+            // defaults also at the model shape.
+            let mut variants = candidates(ShapeClass::General);
+            for skinny in candidates(ShapeClass::Skinny) {
+                if !variants.contains(&skinny) {
+                    variants.push(skinny);
                 }
-                let biased = MatmulShape::new(m, n, k);
-                push(
-                    "matmul",
-                    describe_matmul(&biased, true),
-                    check_matmul(v, biased, true, MatmulTiles::default()),
-                );
-                let accumulating = MatmulShape {
-                    accumulate: true,
-                    trans_a: true,
-                    ..biased
-                };
-                push(
-                    "matmul",
-                    describe_matmul(&accumulating, false),
-                    check_matmul(v, accumulating, false, MatmulTiles::default()),
-                );
             }
-            let small_tiles = MatmulTiles {
+            let defaults = [
+                MatmulVariant::Tiled(MatmulTiles::default()),
+                MatmulVariant::RowTile,
+            ];
+            for variant in variants {
+                let mut sizes = vec![(1, 1, 1), (127, 785, 33), (5, 3, 70)];
+                if full && defaults.contains(&variant) {
+                    sizes.push((128, 784, 400));
+                }
+                let name = matmul_kernel_name(variant);
+                for &(m, k, n) in &sizes {
+                    for shape in matmul_cases(m, n, k) {
+                        let (shape, bias) = shape;
+                        push(
+                            name,
+                            describe_matmul(&shape, bias, variant),
+                            check_matmul(v, shape, bias, variant),
+                        );
+                    }
+                }
+            }
+            let small_tiles = MatmulVariant::Tiled(MatmulTiles {
                 tile_m: 32,
                 tile_n: 16,
                 tile_k: 8,
-            };
+            });
             let shape = MatmulShape {
                 trans_b: true,
                 ..MatmulShape::new(67, 45, 131)
             };
             push(
                 "matmul",
-                format!("{} tiles 32x16x8", describe_matmul(&shape, true)),
+                describe_matmul(&shape, true, small_tiles),
                 check_matmul(v, shape, true, small_tiles),
             );
         }
@@ -340,15 +332,48 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
     rows
 }
 
-fn describe_matmul(shape: &MatmulShape, bias: bool) -> String {
-    let t = |on: bool| if on { 'T' } else { 'N' };
+/// The kernel column of a matmul check: the entry point of the variant's shader.
+fn matmul_kernel_name(variant: MatmulVariant) -> &'static str {
+    match variant {
+        MatmulVariant::Tiled(_) => "matmul",
+        MatmulVariant::RowTile => "matmul_rowtile",
+    }
+}
+
+/// The options checked at each matmul size: the four transposes, with bias, and
+/// accumulating into C (with Aᵀ). (shape, with bias)
+fn matmul_cases(m: usize, n: usize, k: usize) -> Vec<(MatmulShape, bool)> {
+    let mut cases: Vec<_> = [(false, false), (false, true), (true, false), (true, true)]
+        .into_iter()
+        .map(|(trans_a, trans_b)| {
+            let shape = MatmulShape {
+                trans_a,
+                trans_b,
+                ..MatmulShape::new(m, n, k)
+            };
+            (shape, false)
+        })
+        .collect();
+    cases.push((MatmulShape::new(m, n, k), true));
+    let accumulating = MatmulShape {
+        accumulate: true,
+        trans_a: true,
+        ..MatmulShape::new(m, n, k)
+    };
+    cases.push((accumulating, false));
+    cases
+}
+
+fn describe_matmul(shape: &MatmulShape, bias: bool, variant: MatmulVariant) -> String {
+    let tiles = match variant {
+        MatmulVariant::Tiled(tiles) if tiles != MatmulTiles::default() => {
+            format!(" tiles {tiles}")
+        }
+        _ => String::new(),
+    };
     format!(
-        "{}x{}x{} {}{}{}{}",
-        shape.m,
-        shape.k,
-        shape.n,
-        t(shape.trans_a),
-        t(shape.trans_b),
+        "{}{}{}{tiles}",
+        autotune::describe(shape),
         if bias { " +bias" } else { "" },
         if shape.accumulate { " +=C" } else { "" }
     )
@@ -359,11 +384,13 @@ fn sum_bound(n: usize, abs_sum: f32) -> f32 {
     2.0 * n as f32 * UNIT_ROUNDOFF * abs_sum + f32::MIN_POSITIVE
 }
 
-fn check_matmul(
+/// One matmul variant against the CPU twin at one shape, with the bound of two summation
+/// orders.
+pub fn check_matmul(
     v: &mut Validator,
     shape: MatmulShape,
     with_bias: bool,
-    tiles: MatmulTiles,
+    variant: MatmulVariant,
 ) -> Result<CheckResult> {
     let MatmulShape { m, n, k, .. } = shape;
     let a = v.random(m * k, -1.0, 1.0);
@@ -401,12 +428,19 @@ fn check_matmul(
     let gb = v.upload("b", &b)?;
     let gbias = bias.as_ref().map(|b| v.upload("bias", b)).transpose()?;
     let gc = v.upload("c", &c_start)?;
-    let dispatch =
-        kernels::matmul::matmul_with_tiles(v.ctx, &gc, &ga, &gb, gbias.as_ref(), &shape, tiles)?;
+    let dispatch = kernels::matmul::matmul_with_variant(
+        v.ctx,
+        &gc,
+        &ga,
+        &gb,
+        gbias.as_ref(),
+        &shape,
+        variant,
+    )?;
     let allowed = move |i: usize, _c: f32| sum_bound(k + 2, magnitude[i]);
-    let shape_text = describe_matmul(&shape, with_bias);
+    let shape_text = describe_matmul(&shape, with_bias, variant);
     v.finish(
-        "matmul",
+        matmul_kernel_name(variant),
         shape_text,
         &[&dispatch],
         vec![Output {

@@ -1,14 +1,15 @@
-// Matmul variant "rowtile": no workgroup memory, no barriers. Each thread computes
-// ROWS rows × 4 adjacent columns of C straight from A and B in memory, relying on caches
-// for reuse: suits CPU-backed adapters (lavapipe), where the tiled kernel's workgroup-memory
-// loop is slow. Same contract as shaders/matmul.wgsl:
+// Matmul variant under development, "rowtile_uniform": shaders/matmul_rowtile.wgsl with the
+// rows of a thread taken from its workgroup only, so that every load of A has the same
+// address in all threads of a workgroup. The question for lavapipe: does llvmpipe load a
+// uniform address once for its 8 SIMD lanes instead of once per lane?
 //   C (M, N) = op(A) (M, K) · op(B) (K, N) [+ bias (N)] [+ C]
-// Edges guarded; any M, N, K ≥ 1.
+// Workgroups of 16 threads, each 8 rows × 4 adjacent columns: a workgroup covers 64 columns
+// × 8 rows. Edges guarded; any M, N, K ≥ 1.
 
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 override HAS_BIAS: bool = false;
-override ACCUMULATE: bool = false;
+override ACCUMULATE: bool = false;     // C += op(A)·op(B) (+ bias) instead of C =
 const ROWS: u32 = 8u;
 
 struct Params {
@@ -24,6 +25,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read> b: array<f32>;        // (K, N), or (N, K) if TRANS_B
 @group(0) @binding(4) var<storage, read> bias: array<f32>;     // (N); read only if HAS_BIAS
 
+// op(A)[row, kk], zero below the last row (kk < K always holds in the loop).
 fn load_a(row: u32, kk: u32) -> f32 {
     if (row >= params.m) {
         return 0.0;
@@ -34,6 +36,7 @@ fn load_a(row: u32, kk: u32) -> f32 {
     return a[row * params.k + kk];
 }
 
+// op(B)[kk, col], zero past the last column.
 fn load_b(kk: u32, col: u32) -> f32 {
     if (col >= params.n) {
         return 0.0;
@@ -44,14 +47,17 @@ fn load_b(kk: u32, col: u32) -> f32 {
     return b[kk * params.n + col];
 }
 
-@compute @workgroup_size(16, 4)
-fn matmul(@builtin(global_invocation_id) id: vec3<u32>) {
-    let col0 = id.x * 4u;
-    let row0 = id.y * ROWS;
+@compute @workgroup_size(16, 1)
+fn matmul_rowtile_uniform(
+    @builtin(workgroup_id) group: vec3<u32>,
+    @builtin(local_invocation_id) local: vec3<u32>,
+) {
+    let col0 = (group.x * 16u + local.x) * 4u;
+    let row0 = group.y * ROWS;  // the same in every thread of the workgroup
     if (col0 >= params.n || row0 >= params.m) {
         return;
     }
-    var acc: array<vec4<f32>, 8>;  // ROWS
+    var acc: array<vec4<f32>, 8>;  // ROWS rows of 4 columns
     for (var kk = 0u; kk < params.k; kk++) {
         let bv = vec4<f32>(load_b(kk, col0), load_b(kk, col0 + 1u), load_b(kk, col0 + 2u), load_b(kk, col0 + 3u));
         for (var r = 0u; r < ROWS; r++) {

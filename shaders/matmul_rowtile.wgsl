@@ -1,0 +1,87 @@
+// Matrix multiply, "rowtile" variant: the same contract as shaders/matmul.wgsl,
+//
+//   C (M, N) = op(A) (M, K) · op(B) (K, N)  [+ bias (N), broadcast over rows]  [+ C]
+//
+// with op(A) = A stored (M, K) or Aᵀ stored (K, M) when TRANS_A, op(B) = B stored (K, N) or
+// Bᵀ stored (N, K) when TRANS_B, all row-major. CPU twin: src/cpu/matmul.rs.
+//
+// No workgroup memory and no barriers: each thread computes ROWS rows × 4 adjacent columns of
+// C straight from A and B in memory, relying on caches for reuse. It suits CPU-backed adapters
+// (lavapipe), where the tiled kernel's inner loop over workgroup memory is slow (2.1-3.5× the
+// tiled kernel there), and skinny shapes, where a 64×64 tile would leave most threads idle.
+// Workgroups of 16 × 4 threads cover 64 columns × 32 rows. Loads outside the matrix give zero
+// and stores outside are skipped, so any M, N, K ≥ 1 works with no padding.
+
+override TRANS_A: bool = false;
+override TRANS_B: bool = false;
+override HAS_BIAS: bool = false;
+override ACCUMULATE: bool = false;     // C += op(A)·op(B) (+ bias) instead of C =
+const ROWS: u32 = 8u;
+
+struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read_write> c: array<f32>;  // (M, N)
+@group(0) @binding(2) var<storage, read> a: array<f32>;        // (M, K), or (K, M) if TRANS_A
+@group(0) @binding(3) var<storage, read> b: array<f32>;        // (K, N), or (N, K) if TRANS_B
+@group(0) @binding(4) var<storage, read> bias: array<f32>;     // (N); read only if HAS_BIAS
+
+// op(A)[row, kk], zero below the last row (kk < K always holds in the loop).
+fn load_a(row: u32, kk: u32) -> f32 {
+    if (row >= params.m) {
+        return 0.0;
+    }
+    if (TRANS_A) {
+        return a[kk * params.m + row];
+    }
+    return a[row * params.k + kk];
+}
+
+// op(B)[kk, col], zero past the last column.
+fn load_b(kk: u32, col: u32) -> f32 {
+    if (col >= params.n) {
+        return 0.0;
+    }
+    if (TRANS_B) {
+        return b[col * params.k + kk];
+    }
+    return b[kk * params.n + col];
+}
+
+@compute @workgroup_size(16, 4)
+fn matmul_rowtile(@builtin(global_invocation_id) id: vec3<u32>) {
+    let col0 = id.x * 4u;
+    let row0 = id.y * ROWS;
+    if (col0 >= params.n || row0 >= params.m) {
+        return;
+    }
+    var acc: array<vec4<f32>, 8>;  // ROWS rows of 4 columns
+    for (var kk = 0u; kk < params.k; kk++) {
+        let bv = vec4<f32>(load_b(kk, col0), load_b(kk, col0 + 1u), load_b(kk, col0 + 2u), load_b(kk, col0 + 3u));
+        for (var r = 0u; r < ROWS; r++) {
+            acc[r] += load_a(row0 + r, kk) * bv;
+        }
+    }
+    for (var r = 0u; r < ROWS; r++) {
+        let row = row0 + r;
+        for (var j = 0u; j < 4u; j++) {
+            let col = col0 + j;
+            if (row < params.m && col < params.n) {
+                let index = row * params.n + col;
+                var value = acc[r][j];
+                if (HAS_BIAS) {
+                    value += bias[col];
+                }
+                if (ACCUMULATE) {
+                    value += c[index];
+                }
+                c[index] = value;
+            }
+        }
+    }
+}

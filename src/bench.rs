@@ -1,0 +1,925 @@
+//! `latent bench` and the criterion benches: per-kernel GPU time at the reference model shapes
+//! (timestamp queries where the adapter has them, else the wall clock around submit-and-wait
+//! over many repetitions) as GFLOP/s or GB/s, and per training config the step time split
+//! into CPU encode, submit and GPU time, with dispatches per step and the epoch time, at one
+//! and several steps per submit; optionally the CPU twins for comparison. Everything is
+//! returned as a [`BenchReport`] that serialises to JSON.
+//!
+//! This module sits at the edge of the library: it reads the clock, runs `git` for the commit,
+//! and is not meant for a wasm build.
+
+use std::str::FromStr;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::cpu::matmul::MatmulShape;
+use crate::error::{Error, Result};
+use crate::gpu::{time_gpu_median, GpuBuffer, GpuContext};
+use crate::graph::autodiff::GradOp;
+use crate::graph::cpu::CpuExecutor;
+use crate::graph::gpu::GpuExecutor;
+use crate::graph::plan::Plan;
+use crate::graph::{Op, RunConfig, Samples, TrainData};
+use crate::kernels::adam::AdamConfig;
+use crate::kernels::autotune::{candidates, describe, ShapeClass};
+use crate::kernels::matmul::{matmul_with_variant, MatmulVariant};
+use crate::kernels::{self, activation::Activation, Dispatch};
+use crate::model::{init_params, ModelConfig};
+
+/// The training configs of issue 4.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrainConfig {
+    /// VAE 784-400-20 at batch 128 (the PyTorch examples' VAE).
+    Vae,
+    /// Autoencoder 784-256-784, MSE, at batch 128.
+    Ae,
+    /// VAE 784-2048-2048-64 at batch 1024, where compute dominates (~50 GFLOP per step).
+    WideVae,
+}
+
+impl TrainConfig {
+    pub const ALL: [TrainConfig; 3] = [TrainConfig::Vae, TrainConfig::Ae, TrainConfig::WideVae];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            TrainConfig::Vae => "vae-784-400-20",
+            TrainConfig::Ae => "ae-784-256-784",
+            TrainConfig::WideVae => "wide-vae-784-2048-2048-64",
+        }
+    }
+
+    pub fn model(self) -> ModelConfig {
+        match self {
+            TrainConfig::Vae => ModelConfig::vae(784, 400, 20),
+            TrainConfig::Ae => ModelConfig::autoencoder(784, 256),
+            TrainConfig::WideVae => ModelConfig {
+                encoder: vec![2048, 2048],
+                decoder: vec![2048, 2048],
+                ..ModelConfig::vae(784, 2048, 64)
+            },
+        }
+    }
+
+    pub fn batch(self) -> usize {
+        match self {
+            TrainConfig::WideVae => 1024,
+            _ => 128,
+        }
+    }
+}
+
+impl FromStr for TrainConfig {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "vae" => Ok(TrainConfig::Vae),
+            "ae" => Ok(TrainConfig::Ae),
+            "wide" | "wide-vae" => Ok(TrainConfig::WideVae),
+            other => Err(Error::InvalidArgument(format!(
+                "bench config {other:?}: expected vae, ae or wide"
+            ))),
+        }
+    }
+}
+
+/// What to measure.
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    /// The per-kernel table.
+    pub kernels: bool,
+    /// Add the large matmuls (4096³, and the wide VAE's 1024×2048×2048) to the kernel table.
+    pub large: bool,
+    /// Training configs to time (None: vae and ae, plus the wide VAE unless the adapter is
+    /// a CPU, where one of its steps takes about half a minute).
+    pub configs: Option<Vec<TrainConfig>>,
+    /// Timed steps per measurement (None: 256 on a GPU, 16 on a CPU adapter, 8 for the wide
+    /// VAE there); rounded up to whole submits.
+    pub steps: Option<usize>,
+    /// Steps per submit to compare (e.g. 1 and 8).
+    pub steps_per_submit: Vec<u32>,
+    /// Also time each config on the CPU twins.
+    pub cpu: bool,
+    /// Also train one whole epoch per config (else the epoch time is steps × step time).
+    pub epoch: bool,
+}
+
+/// The device a report was measured on.
+#[derive(Clone, Debug, Serialize)]
+pub struct DeviceFigure {
+    pub adapter: String,
+    pub device_type: String,
+    pub backend: String,
+    pub driver: String,
+    pub driver_info: String,
+    pub timestamp_queries: bool,
+}
+
+/// One kernel at one shape.
+#[derive(Clone, Debug, Serialize)]
+pub struct KernelFigure {
+    pub kernel: String,
+    pub shape: String,
+    /// The matmul variant, for matmuls.
+    pub variant: Option<String>,
+    /// GPU time per run in microseconds.
+    pub gpu_us: f64,
+    pub gflop_per_s: Option<f64>,
+    pub gbyte_per_s: Option<f64>,
+}
+
+/// One training config on one executor at one number of steps per submit.
+#[derive(Clone, Debug, Serialize)]
+pub struct StepFigure {
+    pub config: String,
+    /// "gpu" or "cpu" (the CPU twins).
+    pub executor: String,
+    pub batch: usize,
+    pub steps_per_submit: Option<u32>,
+    /// Steps timed.
+    pub steps: usize,
+    /// Wall-clock time per step, from the first encode to the end of the last step.
+    pub step_ms: f64,
+    /// CPU time recording the dispatches, per step.
+    pub encode_us: Option<f64>,
+    /// CPU time in queue.submit, per step, submitting back to back (on lavapipe a submit
+    /// waits for the one before it to finish, so this holds GPU time too).
+    pub submit_us: Option<f64>,
+    /// CPU time in queue.submit with the queue idle, per step (median of three submits).
+    pub idle_submit_us: Option<f64>,
+    /// GPU time per step (timestamps at the ends of each submit's pass).
+    pub gpu_us: Option<f64>,
+    pub dispatches_per_step: Option<usize>,
+    /// Matmul work of one step (forward and backward).
+    pub gflop_per_step: f64,
+    pub steps_per_epoch: usize,
+    /// Epoch time: measured when `epoch_measured`, else steps per epoch × step time.
+    pub epoch_s: f64,
+    pub epoch_measured: bool,
+}
+
+/// Everything `latent bench` measured, with where and when.
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchReport {
+    pub device: Option<DeviceFigure>,
+    /// UTC, YYYY-MM-DD.
+    pub date: String,
+    /// `git rev-parse` of the source tree the binary was built from ("-dirty" with local
+    /// changes), or "unknown".
+    pub commit: String,
+    /// The matmul variants the executors used: (general, skinny).
+    pub matmul: Option<(String, String)>,
+    /// The training data: "mnist" or "synthetic".
+    pub data: String,
+    /// The 1-minute load average when the run ended (Linux), to flag a machine shared with
+    /// other work: on a CPU adapter, other processes slow every figure.
+    pub load_average: Option<f64>,
+    pub kernels: Vec<KernelFigure>,
+    pub steps: Vec<StepFigure>,
+    /// What was skipped and why.
+    pub notes: Vec<String>,
+}
+
+impl DeviceFigure {
+    pub fn of(ctx: &GpuContext) -> Self {
+        DeviceFigure {
+            adapter: ctx.info.name.clone(),
+            device_type: format!("{:?}", ctx.info.device_type),
+            backend: format!("{:?}", ctx.info.backend),
+            driver: ctx.info.driver.clone(),
+            driver_info: ctx.info.driver_info.clone(),
+            timestamp_queries: ctx.features.timestamp_query,
+        }
+    }
+}
+
+/// One prepared kernel run with its work.
+pub struct KernelCase {
+    pub kernel: String,
+    pub shape: String,
+    pub variant: Option<MatmulVariant>,
+    pub flops: Option<f64>,
+    /// Bytes the kernel must read and write at least.
+    pub bytes: Option<f64>,
+    pub dispatch: Dispatch,
+}
+
+/// The kernel table's cases and the buffers their dispatches bind.
+pub struct KernelCases {
+    pub cases: Vec<KernelCase>,
+    _buffers: Vec<GpuBuffer>,
+}
+
+impl KernelCases {
+    /// Keeps a buffer alive as long as the cases that bind it.
+    fn hold(&mut self, buffer: GpuBuffer) {
+        self._buffers.push(buffer);
+    }
+}
+
+/// The matmuls of the reference models at batch 128, (m, n, k, trans_a, trans_b, bias):
+/// the VAE's 784→400 layer forward, input and weight gradients, its 400→20 heads forward and
+/// weight gradient, and the AE's 784→256 forward.
+const REFERENCE_MATMULS: [(usize, usize, usize, bool, bool, bool); 6] = [
+    (128, 400, 784, false, true, true),
+    (128, 784, 400, false, false, false),
+    (400, 784, 128, true, false, false),
+    (128, 20, 400, false, true, true),
+    (20, 400, 128, true, false, false),
+    (128, 256, 784, false, true, true),
+];
+
+/// With `large`: 4096³, and the wide VAE's 2048→2048 layer forward at batch 1024.
+const LARGE_MATMULS: [(usize, usize, usize, bool, bool, bool); 2] = [
+    (4096, 4096, 4096, false, false, false),
+    (1024, 2048, 2048, false, true, true),
+];
+
+/// Every shipped matmul variant the autotune tries, each once.
+pub fn matmul_variants() -> Vec<MatmulVariant> {
+    let mut variants = candidates(ShapeClass::General);
+    for v in candidates(ShapeClass::Skinny) {
+        if !variants.contains(&v) {
+            variants.push(v);
+        }
+    }
+    variants
+}
+
+fn filled(ctx: &GpuContext, label: &str, n: usize, value: f32) -> Result<GpuBuffer> {
+    ctx.upload(label, &vec![value; n])
+}
+
+/// The kernel table's cases: every matmul variant at the reference shapes (and the large
+/// ones if asked; those the adapter cannot fit are skipped), then the reductions,
+/// element-wise kernels, gather and Adam at the VAE's shapes.
+pub fn kernel_cases(ctx: &GpuContext, large: bool) -> Result<KernelCases> {
+    let mut all = KernelCases {
+        cases: Vec::new(),
+        _buffers: Vec::new(),
+    };
+    let mut shapes = REFERENCE_MATMULS.to_vec();
+    if large {
+        shapes.extend(LARGE_MATMULS);
+    }
+    for (m, n, k, trans_a, trans_b, bias) in shapes {
+        let shape = MatmulShape {
+            m,
+            n,
+            k,
+            trans_a,
+            trans_b,
+            accumulate: false,
+        };
+        let a = filled(ctx, "bench a", m * k, 0.5)?;
+        let b = filled(ctx, "bench b", k * n, 0.01)?;
+        let c = filled(ctx, "bench c", m * n, 0.0)?;
+        let bias_buffer = bias
+            .then(|| filled(ctx, "bench bias", n, 0.1))
+            .transpose()?;
+        for variant in matmul_variants() {
+            // Tiles beyond this adapter's limits are not candidates here either.
+            let Ok(dispatch) =
+                matmul_with_variant(ctx, &c, &a, &b, bias_buffer.as_ref(), &shape, variant)
+            else {
+                continue;
+            };
+            all.cases.push(KernelCase {
+                kernel: "matmul".into(),
+                shape: format!("{}{}", describe(&shape), if bias { " +bias" } else { "" }),
+                variant: Some(variant),
+                flops: Some(shape.flops()),
+                bytes: None,
+                dispatch,
+            });
+        }
+        [a, b, c]
+            .into_iter()
+            .chain(bias_buffer)
+            .for_each(|buffer| all.hold(buffer));
+    }
+    vae_kernel_cases(ctx, &mut all)?;
+    Ok(all)
+}
+
+/// A memory-bound case: bytes moved, no FLOP count.
+fn memory_case(kernel: &str, shape: String, bytes: usize, dispatch: Dispatch) -> KernelCase {
+    KernelCase {
+        kernel: kernel.into(),
+        shape,
+        variant: None,
+        flops: None,
+        bytes: Some(bytes as f64),
+        dispatch,
+    }
+}
+
+/// The VAE 784-400-20's other kernels at batch 128.
+fn vae_kernel_cases(ctx: &GpuContext, all: &mut KernelCases) -> Result<()> {
+    let (batch, pixels, hidden, latent) = (128, 784, 400, 20);
+    let (n_hidden, n_pixels, n_latent) = (batch * hidden, batch * pixels, batch * latent);
+    let h = filled(ctx, "h", n_hidden, 0.3)?;
+    let h2 = filled(ctx, "h2", n_hidden, 0.0)?;
+    let dh = filled(ctx, "dh", n_hidden, 0.1)?;
+    let x = filled(ctx, "x", n_pixels, 0.5)?;
+    let logits = filled(ctx, "logits", n_pixels, 0.2)?;
+    let dlogits = filled(ctx, "dlogits", n_pixels, 0.0)?;
+    let per_row = filled(ctx, "per row", batch, 0.0)?;
+    let bias_grad = filled(ctx, "bias grad", hidden, 0.0)?;
+    let total = filled(ctx, "total", 1, 0.0)?;
+    let (mu, logvar) = (
+        filled(ctx, "mu", n_latent, 0.1)?,
+        filled(ctx, "logvar", n_latent, -0.2)?,
+    );
+    let (z, eps) = (
+        filled(ctx, "z", n_latent, 0.0)?,
+        filled(ctx, "eps", n_latent, 0.0)?,
+    );
+    let state = ctx.upload("state", &[1u32, 0])?;
+    all.cases.extend([
+        memory_case(
+            "relu_forward",
+            format!("{batch}x{hidden}"),
+            8 * n_hidden,
+            Activation::Relu.forward(ctx, &h2, &h, n_hidden)?,
+        ),
+        memory_case(
+            "relu_backward",
+            format!("{batch}x{hidden}"),
+            12 * n_hidden,
+            Activation::Relu.backward(ctx, &h2, &h, &dh, n_hidden)?,
+        ),
+        memory_case(
+            "bce_forward",
+            format!("{batch}x{pixels}"),
+            8 * n_pixels,
+            kernels::bce::bce_forward(ctx, &per_row, &logits, &x, batch, pixels)?,
+        ),
+        memory_case(
+            "bce_backward",
+            format!("{batch}x{pixels}"),
+            12 * n_pixels,
+            kernels::bce::bce_backward(ctx, &dlogits, &logits, &x, batch, pixels, 1.0)?,
+        ),
+        memory_case(
+            "sum_cols",
+            format!("{batch}x{hidden}"),
+            4 * (n_hidden + hidden),
+            kernels::reduce::sum_cols(ctx, &bias_grad, &dh, batch, hidden)?,
+        ),
+        memory_case(
+            "sum_all",
+            format!("{batch}"),
+            4 * batch,
+            kernels::reduce::sum_all(ctx, &total, &per_row, batch, 1.0, true)?,
+        ),
+        memory_case(
+            "kl_forward",
+            format!("{batch}x{latent}"),
+            8 * n_latent,
+            kernels::kl::kl_forward(ctx, &per_row, &mu, &logvar, batch, latent)?,
+        ),
+        memory_case(
+            "reparameterize_forward",
+            format!("{batch}x{latent}"),
+            16 * n_latent,
+            kernels::reparameterize::reparameterize_forward(
+                ctx, &z, &eps, &mu, &logvar, &state, n_latent, 1, 0,
+            )?,
+        ),
+    ]);
+    for buffer in [h, h2, dh, x, logits, dlogits, per_row, bias_grad, total] {
+        all.hold(buffer);
+    }
+    for buffer in [mu, logvar, z, eps, state] {
+        all.hold(buffer);
+    }
+    gather_case(ctx, all, batch, pixels)?;
+    adam_case(ctx, all, &TrainConfig::Vae.model(), batch)
+}
+
+/// gather_u8 of one batch from a 10,000-row byte data set.
+fn gather_case(ctx: &GpuContext, all: &mut KernelCases, batch: usize, width: usize) -> Result<()> {
+    let data_rows = 10_000;
+    let data = ctx.upload("data", &vec![0x8040_2010u32; data_rows * width / 4])?;
+    let order: Vec<u32> = (0..data_rows as u32).map(|i| i * 37 % 10_000).collect();
+    let indices = ctx.upload("indices", &order)?;
+    let out = filled(ctx, "gathered", batch * width, 0.0)?;
+    let state = ctx.upload("state", &[1u32, 0])?;
+    let source = kernels::gather::GatherSource {
+        data: &data,
+        data_rows,
+        width,
+        indices: &indices,
+        state: &state,
+    };
+    let dispatch = kernels::gather::gather_u8(ctx, &out, &source, batch)?;
+    all.cases.push(memory_case(
+        "gather_u8",
+        format!("{batch}x{width}"),
+        5 * batch * width,
+        dispatch,
+    ));
+    [data, indices, out, state]
+        .into_iter()
+        .for_each(|b| all.hold(b));
+    Ok(())
+}
+
+/// One Adam step over every parameter of `model` (one dispatch, as training runs it).
+fn adam_case(
+    ctx: &GpuContext,
+    all: &mut KernelCases,
+    model: &ModelConfig,
+    batch: usize,
+) -> Result<()> {
+    let (graph, _) = model.build(batch)?;
+    let n = Plan::compile(graph)?.param_len;
+    let (p, m, v, g) = (
+        filled(ctx, "params", n, 0.1)?,
+        filled(ctx, "m", n, 0.0)?,
+        filled(ctx, "v", n, 0.0)?,
+        filled(ctx, "grads", n, 0.01)?,
+    );
+    let config = AdamConfig::default();
+    let scalars = ctx.upload("scalars", &config.step_scalar_table(1))?;
+    let state = ctx.upload("state", &[1u32, 0])?;
+    let dispatch = kernels::adam::adam_step(ctx, &p, &m, &v, &g, &scalars, &state, n, &config)?;
+    // Reads p, m, v, g; writes p, m, v.
+    all.cases.push(memory_case(
+        "adam_step",
+        format!("{n} parameters"),
+        28 * n,
+        dispatch,
+    ));
+    [p, m, v, g, scalars, state]
+        .into_iter()
+        .for_each(|b| all.hold(b));
+    Ok(())
+}
+
+/// Times every kernel case.
+pub fn bench_kernels(ctx: &GpuContext, large: bool) -> Result<Vec<KernelFigure>> {
+    kernel_cases(ctx, large)?
+        .cases
+        .iter()
+        .map(|case| {
+            let (us, _) = time_gpu_median(ctx, &|pass| case.dispatch.record(pass))?;
+            Ok(KernelFigure {
+                kernel: case.kernel.clone(),
+                shape: case.shape.clone(),
+                variant: case.variant.map(|v| v.to_string()),
+                gpu_us: us,
+                gflop_per_s: case.flops.map(|f| f / us / 1e3),
+                gbyte_per_s: case.bytes.map(|b| b / us / 1e3),
+            })
+        })
+        .collect()
+}
+
+/// Matmul FLOPs of one training step: every linear layer's forward, weight gradient and (but
+/// for the first layer) input gradient.
+pub fn matmul_flops_per_step(plan: &Plan) -> f64 {
+    let graph = &plan.graph;
+    let layer = |x: usize, y: usize| 2.0 * (graph.batch * x * y) as f64;
+    let forward: f64 = graph
+        .ops
+        .iter()
+        .map(|op| match *op {
+            Op::Linear { y, x, .. } => layer(graph.tensor(x).cols, graph.tensor(y).cols),
+            _ => 0.0,
+        })
+        .sum();
+    let backward: f64 = plan
+        .backward
+        .iter()
+        .map(|op| match *op {
+            GradOp::Linear { dx, dy, x, .. } => {
+                let products = if dx.is_some() { 2.0 } else { 1.0 };
+                products * layer(graph.tensor(x).cols, graph.tensor(dy).cols)
+            }
+            _ => 0.0,
+        })
+        .sum();
+    forward + backward
+}
+
+/// A config's model compiled, its initial parameters, and the data and epoch order to run.
+pub struct ConfigRun<'a> {
+    pub config: TrainConfig,
+    pub plan: Plan,
+    pub params: Vec<f32>,
+    pub data: TrainData<'a>,
+    pub order: Vec<u32>,
+}
+
+impl<'a> ConfigRun<'a> {
+    pub fn new(config: TrainConfig, data: TrainData<'a>) -> Result<Self> {
+        let (graph, _) = config.model().build(config.batch())?;
+        let plan = Plan::compile(graph)?;
+        let params = init_params(&plan, 1);
+        let order = crate::data::epoch_order(data.rows, 1, 0);
+        Ok(ConfigRun {
+            config,
+            plan,
+            params,
+            data,
+            order,
+        })
+    }
+
+    fn steps_per_epoch(&self) -> usize {
+        self.data.rows / self.config.batch()
+    }
+
+    /// A run of `steps` steps (the Adam table holds one entry per step).
+    fn run_config(&self, steps: usize) -> Result<RunConfig> {
+        let total_steps = u32::try_from(steps)
+            .map_err(|_| Error::InvalidArgument(format!("{steps} bench steps is too many")))?;
+        Ok(RunConfig {
+            adam: AdamConfig::default(),
+            seed: 1,
+            total_steps,
+        })
+    }
+
+    fn figure(&self, executor: &str, steps: usize, step_ms: f64) -> StepFigure {
+        StepFigure {
+            config: self.config.name().into(),
+            executor: executor.into(),
+            batch: self.config.batch(),
+            steps_per_submit: None,
+            steps,
+            step_ms,
+            encode_us: None,
+            submit_us: None,
+            idle_submit_us: None,
+            gpu_us: None,
+            dispatches_per_step: None,
+            gflop_per_step: matmul_flops_per_step(&self.plan) / 1e9,
+            steps_per_epoch: self.steps_per_epoch(),
+            epoch_s: step_ms * self.steps_per_epoch() as f64 / 1e3,
+            epoch_measured: false,
+        }
+    }
+
+    /// `steps` training steps on the GPU executor, `per_submit` at a time, after one warm-up
+    /// submit, then three submits each on an idle queue; epochs restart (same order)
+    /// whenever the next submit would run past one.
+    pub fn time_gpu_steps(
+        &self,
+        ctx: &GpuContext,
+        per_submit: u32,
+        steps: usize,
+    ) -> Result<StepFigure> {
+        let per_submit = per_submit.clamp(1, self.steps_per_epoch() as u32);
+        let submits = steps.div_ceil(per_submit as usize).max(1);
+        const IDLE_SUBMITS: usize = 3;
+        let run = self.run_config((submits + 1 + IDLE_SUBMITS) * per_submit as usize)?;
+        let mut executor = GpuExecutor::new(ctx, &self.plan, &self.params, self.data, None, run)?;
+        let timer = PassTimer::new(ctx, submits)?;
+        executor.begin_epoch(&self.order)?;
+        executor.steps_per_submit(per_submit)?;
+        executor.finish()?;
+        let mut in_epoch = per_submit as usize;
+        let (mut encode, mut submit) = (0.0, 0.0);
+        let started = Instant::now();
+        for i in 0..submits {
+            if in_epoch + per_submit as usize > self.steps_per_epoch() {
+                executor.begin_epoch(&self.order)?;
+                in_epoch = 0;
+            }
+            let t0 = Instant::now();
+            let commands = executor.encode_steps(per_submit, timer.as_ref().map(|t| t.writes(i)));
+            let t1 = Instant::now();
+            executor.submit_steps(commands, per_submit)?;
+            encode += (t1 - t0).as_secs_f64();
+            submit += t1.elapsed().as_secs_f64();
+            in_epoch += per_submit as usize;
+        }
+        executor.finish()?;
+        let wall = started.elapsed().as_secs_f64();
+        let mut idle_submits = Vec::new();
+        for _ in 0..IDLE_SUBMITS {
+            if in_epoch + per_submit as usize > self.steps_per_epoch() {
+                executor.begin_epoch(&self.order)?;
+                in_epoch = 0;
+            }
+            let commands = executor.encode_steps(per_submit, None);
+            let t0 = Instant::now();
+            executor.submit_steps(commands, per_submit)?;
+            idle_submits.push(t0.elapsed().as_secs_f64());
+            executor.finish()?;
+            in_epoch += per_submit as usize;
+        }
+        idle_submits.sort_by(f64::total_cmp);
+        let total = (submits * per_submit as usize) as f64;
+        let gpu_us = match &timer {
+            Some(t) => Some(t.total_us(ctx)? / total),
+            None => None,
+        };
+        let mut figure = self.figure("gpu", total as usize, wall * 1e3 / total);
+        figure.steps_per_submit = Some(per_submit);
+        figure.encode_us = Some(encode * 1e6 / total);
+        figure.submit_us = Some(submit * 1e6 / total);
+        figure.idle_submit_us = Some(idle_submits[IDLE_SUBMITS / 2] * 1e6 / f64::from(per_submit));
+        figure.gpu_us = gpu_us;
+        figure.dispatches_per_step = Some(executor.dispatches_per_step());
+        Ok(figure)
+    }
+
+    /// `steps` training steps on the CPU twins after one warm-up step.
+    pub fn time_cpu_steps(&self, steps: usize) -> Result<StepFigure> {
+        let run = self.run_config(steps + 1)?;
+        let mut executor = CpuExecutor::<f32>::new(&self.plan, &self.params, self.data, None, run)?;
+        executor.begin_epoch(&self.order)?;
+        executor.step()?;
+        let mut in_epoch = 1;
+        let started = Instant::now();
+        for _ in 0..steps {
+            if in_epoch == self.steps_per_epoch() {
+                executor.begin_epoch(&self.order)?;
+                in_epoch = 0;
+            }
+            executor.step()?;
+            in_epoch += 1;
+        }
+        let step_ms = started.elapsed().as_secs_f64() * 1e3 / steps as f64;
+        Ok(self.figure("cpu", steps, step_ms))
+    }
+
+    /// One whole training epoch through the Trainer (shuffle, `per_submit` steps per
+    /// submit, losses read at its end), on the GPU or, with None, the CPU twins.
+    pub fn time_epoch(&self, ctx: Option<&GpuContext>, per_submit: u32) -> Result<f64> {
+        let device = ctx.map_or(crate::train::Device::Cpu, crate::train::Device::Gpu);
+        let options = crate::train::TrainOptions {
+            batch: self.config.batch(),
+            epochs: 1,
+            adam: AdamConfig::default(),
+            seed: 1,
+        };
+        let model = self.config.model();
+        let mut trainer = crate::train::Trainer::new(
+            device,
+            &self.plan,
+            &model,
+            &self.params,
+            self.data,
+            None,
+            options,
+        )?;
+        trainer.set_steps_per_submit(per_submit)?;
+        Ok(trainer.run_epoch(0, &mut |_, _, _| {})?.seconds)
+    }
+}
+
+/// Timestamps at the beginning and end of one pass per submit, resolved at the end.
+struct PassTimer {
+    queries: wgpu::QuerySet,
+    resolved: GpuBuffer,
+    passes: usize,
+}
+
+impl PassTimer {
+    /// None when the device has no timestamp queries.
+    fn new(ctx: &GpuContext, passes: usize) -> Result<Option<Self>> {
+        if !ctx.features.timestamp_query {
+            return Ok(None);
+        }
+        let count = 2 * passes as u32;
+        let queries = ctx.scoped("bench timestamps", || {
+            ctx.device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("bench timestamps"),
+                ty: wgpu::QueryType::Timestamp,
+                count,
+            })
+        })?;
+        let buffer = ctx.scoped("bench timestamps", || {
+            ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("bench timestamps"),
+                size: 8 * u64::from(count),
+                usage: wgpu::BufferUsages::QUERY_RESOLVE
+                    | wgpu::BufferUsages::COPY_SRC
+                    | wgpu::BufferUsages::STORAGE,
+                mapped_at_creation: false,
+            })
+        })?;
+        let resolved = GpuBuffer {
+            buffer,
+            len: 2 * count as usize,
+            offset: 0,
+        };
+        Ok(Some(PassTimer {
+            queries,
+            resolved,
+            passes,
+        }))
+    }
+
+    fn writes(&self, pass: usize) -> wgpu::ComputePassTimestampWrites<'_> {
+        wgpu::ComputePassTimestampWrites {
+            query_set: &self.queries,
+            beginning_of_pass_write_index: Some(2 * pass as u32),
+            end_of_pass_write_index: Some(2 * pass as u32 + 1),
+        }
+    }
+
+    /// Σ over the passes of (end − beginning), in microseconds (waits for the GPU).
+    fn total_us(&self, ctx: &GpuContext) -> Result<f64> {
+        let mut encoder = ctx.device.create_command_encoder(&Default::default());
+        encoder.resolve_query_set(
+            &self.queries,
+            0..2 * self.passes as u32,
+            &self.resolved.buffer,
+            0,
+        );
+        ctx.submit_and_wait("bench timestamps", encoder.finish())?;
+        let words: Vec<u32> = ctx.read_buffer(&self.resolved)?;
+        let ticks = |i: usize| u64::from(words[2 * i]) | (u64::from(words[2 * i + 1]) << 32);
+        let total: u64 = (0..self.passes)
+            .map(|p| ticks(2 * p + 1).saturating_sub(ticks(2 * p)))
+            .sum();
+        Ok(total as f64 * f64::from(ctx.queue.get_timestamp_period()) / 1e3)
+    }
+}
+
+/// Runs what `options` asks for on `ctx` (None: the CPU twins only), training on `data`
+/// (named `data_name` in the report); `log` gets a line as each measurement finishes.
+pub fn run(
+    ctx: Option<&GpuContext>,
+    options: &BenchOptions,
+    data: TrainData,
+    data_name: &str,
+    log: &mut dyn FnMut(String),
+) -> Result<BenchReport> {
+    let mut report = BenchReport {
+        device: ctx.map(DeviceFigure::of),
+        date: utc_date(),
+        commit: git_commit(),
+        matmul: ctx.map(|c| {
+            let choice = c.matmul_choice();
+            (choice.general.to_string(), choice.skinny.to_string())
+        }),
+        data: data_name.into(),
+        load_average: None,
+        kernels: Vec::new(),
+        steps: Vec::new(),
+        notes: Vec::new(),
+    };
+    if let (Some(ctx), true) = (ctx, options.kernels) {
+        report.kernels = bench_kernels(ctx, options.large)?;
+        log(format!("{} kernel figures", report.kernels.len()));
+    }
+    let cpu_adapter = ctx.is_some_and(|c| c.info.device_type == wgpu::DeviceType::Cpu);
+    let configs = match &options.configs {
+        Some(configs) => configs.clone(),
+        None if cpu_adapter => {
+            report.notes.push(
+                "wide VAE skipped on a CPU adapter (about 50 GFLOP a step); ask with --configs wide"
+                    .into(),
+            );
+            vec![TrainConfig::Vae, TrainConfig::Ae]
+        }
+        None => TrainConfig::ALL.to_vec(),
+    };
+    for config in configs {
+        let run = ConfigRun::new(config, data)?;
+        let steps = options.steps.unwrap_or_else(|| default_steps(ctx, config));
+        if let Some(ctx) = ctx {
+            for &per_submit in &options.steps_per_submit {
+                let figure = run.time_gpu_steps(ctx, per_submit, steps)?;
+                log(describe_step(&figure));
+                report.steps.push(figure);
+            }
+            if options.epoch {
+                let per_submit = options.steps_per_submit.iter().copied().max().unwrap_or(1);
+                let seconds = run.time_epoch(Some(ctx), per_submit)?;
+                mark_epoch(&mut report.steps, config, "gpu", Some(per_submit), seconds);
+                log(format!("{} gpu epoch {seconds:.2} s", config.name()));
+            }
+        }
+        if options.cpu {
+            let figure =
+                run.time_cpu_steps(options.steps.unwrap_or(default_steps(None, config)))?;
+            log(describe_step(&figure));
+            report.steps.push(figure);
+            if options.epoch {
+                let seconds = run.time_epoch(None, 1)?;
+                mark_epoch(&mut report.steps, config, "cpu", None, seconds);
+                log(format!("{} cpu epoch {seconds:.2} s", config.name()));
+            }
+        }
+    }
+    report.load_average = load_average();
+    Ok(report)
+}
+
+/// The 1-minute load average from /proc/loadavg (None elsewhere).
+fn load_average() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// Records a measured epoch on the figure of the same config, executor and steps per submit.
+fn mark_epoch(
+    steps: &mut [StepFigure],
+    config: TrainConfig,
+    executor: &str,
+    per_submit: Option<u32>,
+    seconds: f64,
+) {
+    if let Some(figure) = steps.iter_mut().rev().find(|f| {
+        f.config == config.name() && f.executor == executor && f.steps_per_submit == per_submit
+    }) {
+        figure.epoch_s = seconds;
+        figure.epoch_measured = true;
+    }
+}
+
+/// One line for a step figure.
+pub fn describe_step(f: &StepFigure) -> String {
+    let us = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0}"));
+    format!(
+        "{} {} batch {} x{}: {:.2} ms/step (encode {} us, submit {} us, idle submit {} us, GPU {} us), {} dispatches, epoch {:.1} s{}",
+        f.config,
+        f.executor,
+        f.batch,
+        f.steps_per_submit.map_or("-".to_string(), |n| n.to_string()),
+        f.step_ms,
+        us(f.encode_us),
+        us(f.submit_us),
+        us(f.idle_submit_us),
+        us(f.gpu_us),
+        f.dispatches_per_step.map_or("-".to_string(), |n| n.to_string()),
+        f.epoch_s,
+        if f.epoch_measured { " (measured)" } else { " (estimated)" }
+    )
+}
+
+/// 60,000 rows of 784 synthetic bytes (MNIST's training-set size), for when MNIST is absent:
+/// speed does not depend on the values.
+pub fn synthetic_rows() -> (Vec<u8>, usize, usize) {
+    let (rows, width) = (60_000, 784);
+    let bytes = (0..rows * width).map(|i| (i * 37 % 251) as u8).collect();
+    (bytes, rows, width)
+}
+
+/// Wraps bytes as training data.
+pub fn byte_data(bytes: &[u8], rows: usize, width: usize) -> TrainData<'_> {
+    TrainData::new(Samples::U8(bytes), rows, width)
+}
+
+/// The default timed steps per measurement: fewer on a CPU adapter.
+pub fn default_steps(ctx: Option<&GpuContext>, config: TrainConfig) -> usize {
+    let cpu_adapter = ctx.is_none_or(|c| c.info.device_type == wgpu::DeviceType::Cpu);
+    match (cpu_adapter, config) {
+        (false, _) => 256,
+        (true, TrainConfig::WideVae) => 8,
+        (true, _) => 16,
+    }
+}
+
+/// Today's date in UTC, YYYY-MM-DD.
+pub fn utc_date() -> String {
+    let days = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / 86_400) as i64;
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// The commit of the source tree this binary was built from, "-dirty" when tracked files
+/// differ from it, or "unknown" without git.
+pub fn git_commit() -> String {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .arg("-C")
+            .arg(env!("CARGO_MANIFEST_DIR"))
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    match git(&["rev-parse", "--short=12", "HEAD"]) {
+        Some(commit) if !commit.is_empty() => {
+            let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
+                .is_some_and(|s| !s.is_empty());
+            if dirty {
+                format!("{commit}-dirty")
+            } else {
+                commit
+            }
+        }
+        _ => "unknown".into(),
+    }
+}

@@ -1,0 +1,458 @@
+//! Matmul autotune: each candidate variant is checked against the CPU twin and then timed on
+//! a few shapes of the reference models, once per device; the fastest per shape class
+//! (general, skinny) is cached in a small JSON file keyed by adapter, driver, backend and the
+//! text of the matmul shaders. Reading or writing the cache can only warn, never fail.
+//!
+//! LATENT_MATMUL (the CLI's --matmul) picks the policy: `auto` tunes or reads the cache,
+//! `default` takes the adapter type's default without timing anything
+//! ([`MatmulChoice::default_for`]: rowtile on CPU adapters, tiled 64×64×16 elsewhere), and a
+//! variant (`tiled`, `tiled:MxNxK`, `rowtile`) forces that variant for every shape.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use crate::cpu::matmul::{matmul as matmul_twin, MatmulShape};
+use crate::error::{Error, Result};
+use crate::gpu::{time_gpu_median, GpuBuffer, GpuContext};
+use crate::kernels::matmul::{
+    matmul_with_variant, MatmulChoice, MatmulTiles, MatmulVariant, ROWTILE_SHADER, SHADER,
+};
+use crate::kernels::run;
+use crate::validate::{compare, UNIT_ROUNDOFF};
+
+/// How the matmul variants of a device are chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MatmulPolicy {
+    /// The adapter type's default, nothing timed.
+    Default,
+    /// Tuned once per device, then read from the cache.
+    Auto,
+    /// This variant for every shape.
+    Force(MatmulVariant),
+}
+
+impl FromStr for MatmulPolicy {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(MatmulPolicy::Auto),
+            "default" => Ok(MatmulPolicy::Default),
+            other => other.parse().map(MatmulPolicy::Force).map_err(|_| {
+                Error::InvalidArgument(format!(
+                    "matmul policy {s:?}: expected auto, default, rowtile, tiled or tiled:MxNxK"
+                ))
+            }),
+        }
+    }
+}
+
+impl MatmulPolicy {
+    /// The policy LATENT_MATMUL names, or `unset` when it is absent or empty.
+    pub fn from_env(unset: MatmulPolicy) -> Result<Self> {
+        match std::env::var("LATENT_MATMUL") {
+            Ok(text) if !text.trim().is_empty() => text.parse(),
+            _ => Ok(unset),
+        }
+    }
+}
+
+/// Where a device's matmul choice came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChoiceSource {
+    Default,
+    Forced,
+    Cached,
+    Tuned,
+}
+
+/// The two shape classes the choice distinguishes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShapeClass {
+    General,
+    Skinny,
+}
+
+/// One candidate on one tuning shape: its check against the twin, then its GPU time.
+#[derive(Clone, Debug)]
+pub struct TuneTiming {
+    pub class: ShapeClass,
+    /// e.g. "128x784x400 NT".
+    pub shape: String,
+    pub variant: MatmulVariant,
+    pub max_abs_err: f32,
+    pub passed: bool,
+    /// GPU time per run in microseconds (None when the check failed: not timed).
+    pub gpu_us: Option<f64>,
+}
+
+/// The outcome of [`select_matmul`]: apply it with `ctx.set_matmul_choice(selection.choice)`.
+#[derive(Clone, Debug)]
+pub struct MatmulSelection {
+    pub choice: MatmulChoice,
+    pub source: ChoiceSource,
+    /// Every candidate timed (empty unless tuned now).
+    pub timings: Vec<TuneTiming>,
+    /// Cache problems, for the caller to print.
+    pub warnings: Vec<String>,
+}
+
+/// The tuning shapes of each class, as the reference VAE 784-400-20 runs them at batch 128:
+/// (class, m, n, k, trans_a, trans_b, bias).
+const TUNING_SHAPES: [(ShapeClass, usize, usize, usize, bool, bool, bool); 5] = [
+    // forward x (128, 784) · W1ᵀ (400, 784) + b
+    (ShapeClass::General, 128, 400, 784, false, true, true),
+    // weight gradient dYᵀ (400, 128) · X (128, 784)
+    (ShapeClass::General, 400, 784, 128, true, false, false),
+    // input gradient dY (128, 400) · W (400, 784)
+    (ShapeClass::General, 128, 784, 400, false, false, false),
+    // forward h (128, 400) · Wμᵀ (20, 400) + b
+    (ShapeClass::Skinny, 128, 20, 400, false, true, true),
+    // weight gradient dμᵀ (20, 128) · h (128, 400)
+    (ShapeClass::Skinny, 20, 400, 128, true, false, false),
+];
+
+fn tiled(tile_m: u32, tile_n: u32, tile_k: u32) -> MatmulVariant {
+    MatmulVariant::Tiled(MatmulTiles {
+        tile_m,
+        tile_n,
+        tile_k,
+    })
+}
+
+/// The variants the autotune times for a shape class (those the adapter's limits refuse are
+/// skipped).
+pub fn candidates(class: ShapeClass) -> Vec<MatmulVariant> {
+    match class {
+        ShapeClass::General => vec![
+            tiled(64, 64, 16),
+            tiled(64, 64, 32),
+            tiled(128, 64, 16),
+            tiled(32, 32, 16),
+            MatmulVariant::RowTile,
+        ],
+        ShapeClass::Skinny => vec![
+            tiled(32, 32, 16),
+            tiled(32, 32, 32),
+            tiled(64, 64, 16),
+            MatmulVariant::RowTile,
+        ],
+    }
+}
+
+/// Chooses the device's matmul variants by `policy`, reading and writing the tuning cache at
+/// `cache` (None: no cache, tune every time). Errors: a forced variant the adapter cannot
+/// run, a GPU error, or every candidate of a class failing its check.
+pub fn select_matmul(
+    ctx: &GpuContext,
+    policy: MatmulPolicy,
+    cache: Option<&Path>,
+) -> Result<MatmulSelection> {
+    let mut selection = MatmulSelection {
+        choice: MatmulChoice::default_for(ctx.info.device_type),
+        source: ChoiceSource::Default,
+        timings: Vec::new(),
+        warnings: Vec::new(),
+    };
+    match policy {
+        MatmulPolicy::Default => {}
+        MatmulPolicy::Force(variant) => {
+            if let MatmulVariant::Tiled(tiles) = variant {
+                tiles.check(ctx)?;
+            }
+            selection.choice = MatmulChoice::uniform(variant);
+            selection.source = ChoiceSource::Forced;
+        }
+        MatmulPolicy::Auto => {
+            let key = device_key(ctx);
+            if let Some(path) = cache {
+                match read_cache(path, &key, ctx) {
+                    Ok(Some(choice)) => {
+                        selection.choice = choice;
+                        selection.source = ChoiceSource::Cached;
+                        return Ok(selection);
+                    }
+                    Ok(None) => {}
+                    Err(warning) => selection.warnings.push(warning),
+                }
+            }
+            let (choice, timings) = tune_matmul(ctx)?;
+            selection.choice = choice;
+            selection.source = ChoiceSource::Tuned;
+            selection.timings = timings;
+            if let Some(path) = cache {
+                if let Err(warning) = write_cache(path, &key, choice) {
+                    selection.warnings.push(warning);
+                }
+            }
+        }
+    }
+    Ok(selection)
+}
+
+/// Checks and times every candidate on the tuning shapes; per class, the candidate with the
+/// least total time over the class's shapes wins.
+pub fn tune_matmul(ctx: &GpuContext) -> Result<(MatmulChoice, Vec<TuneTiming>)> {
+    let mut rng = StdRng::seed_from_u64(0x7a7e);
+    let mut timings = Vec::new();
+    for &(class, m, n, k, trans_a, trans_b, bias) in &TUNING_SHAPES {
+        let shape = MatmulShape {
+            m,
+            n,
+            k,
+            trans_a,
+            trans_b,
+            accumulate: false,
+        };
+        let case = TuningCase::new(ctx, &mut rng, shape, bias)?;
+        for variant in candidates(class) {
+            if let MatmulVariant::Tiled(tiles) = variant {
+                if tiles.check(ctx).is_err() {
+                    continue;
+                }
+            }
+            timings.push(case.check_and_time(ctx, class, variant)?);
+        }
+    }
+    let choice = MatmulChoice {
+        general: winner(&timings, ShapeClass::General)?,
+        skinny: winner(&timings, ShapeClass::Skinny)?,
+    };
+    Ok((choice, timings))
+}
+
+/// The candidate of `class` that passed every check with the least total time.
+fn winner(timings: &[TuneTiming], class: ShapeClass) -> Result<MatmulVariant> {
+    let mut best: Option<(MatmulVariant, f64)> = None;
+    for variant in candidates(class) {
+        let runs: Vec<_> = timings
+            .iter()
+            .filter(|t| t.class == class && t.variant == variant)
+            .collect();
+        if runs.is_empty() || runs.iter().any(|t| !t.passed) {
+            continue;
+        }
+        let total: f64 = runs.iter().filter_map(|t| t.gpu_us).sum();
+        if best.is_none_or(|(_, b)| total < b) {
+            best = Some((variant, total));
+        }
+    }
+    best.map(|(v, _)| v).ok_or_else(|| Error::Gpu {
+        op: "matmul autotune".into(),
+        message: format!(
+            "no {class:?} matmul variant matched the CPU twin on this adapter (run `latent validate`)"
+        ),
+    })
+}
+
+/// One tuning shape: random inputs on the GPU and the CPU twin's answer.
+struct TuningCase {
+    shape: MatmulShape,
+    a: GpuBuffer,
+    b: GpuBuffer,
+    bias: Option<GpuBuffer>,
+    expected: Vec<f32>,
+}
+
+impl TuningCase {
+    fn new(ctx: &GpuContext, rng: &mut StdRng, shape: MatmulShape, bias: bool) -> Result<Self> {
+        let MatmulShape { m, n, k, .. } = shape;
+        let mut random =
+            |len: usize| -> Vec<f32> { (0..len).map(|_| rng.random_range(-1.0..1.0)).collect() };
+        let (a, b) = (random(m * k), random(k * n));
+        let bias = bias.then(|| random(n));
+        let mut expected = vec![0.0; m * n];
+        matmul_twin(&mut expected, &a, &b, bias.as_deref(), &shape)?;
+        Ok(TuningCase {
+            shape,
+            a: ctx.upload("autotune a", &a)?,
+            b: ctx.upload("autotune b", &b)?,
+            bias: bias.map(|v| ctx.upload("autotune bias", &v)).transpose()?,
+            expected,
+        })
+    }
+
+    /// Runs `variant` once into a NaN-poisoned C, compares with the twin, and times it only
+    /// if it passed.
+    fn check_and_time(
+        &self,
+        ctx: &GpuContext,
+        class: ShapeClass,
+        variant: MatmulVariant,
+    ) -> Result<TuneTiming> {
+        let MatmulShape { m, n, k, .. } = self.shape;
+        let c = ctx.upload("autotune c", &vec![f32::NAN; m * n])?;
+        let dispatch = matmul_with_variant(
+            ctx,
+            &c,
+            &self.a,
+            &self.b,
+            self.bias.as_ref(),
+            &self.shape,
+            variant,
+        )?;
+        run(ctx, "matmul autotune", &[&dispatch])?;
+        let got: Vec<f32> = ctx.read_buffer(&c)?;
+        // Two summation orders of K products of values in [-1, 1] plus a bias in [-1, 1]
+        // differ by at most 2·(K + 2)·u·(K + 1) (the bound `latent validate` uses, with
+        // Σ|a||b| + |bias| ≤ K + 1).
+        let bound = 2.0 * (k + 2) as f32 * UNIT_ROUNDOFF * (k as f32 + 1.0);
+        let comparison = compare(&got, &self.expected, &|_, _| bound);
+        let passed = comparison.failures == 0;
+        let gpu_us = if passed {
+            Some(time_gpu_median(ctx, &|pass| dispatch.record(pass))?.0)
+        } else {
+            None
+        };
+        Ok(TuneTiming {
+            class,
+            shape: describe(&self.shape),
+            variant,
+            max_abs_err: comparison.max_abs_err,
+            passed,
+            gpu_us,
+        })
+    }
+}
+
+/// "MxKxN TT" with T = N or T for each operand, like `latent validate` prints shapes.
+pub fn describe(shape: &MatmulShape) -> String {
+    let t = |on: bool| if on { 'T' } else { 'N' };
+    format!(
+        "{}x{}x{} {}{}",
+        shape.m,
+        shape.k,
+        shape.n,
+        t(shape.trans_a),
+        t(shape.trans_b)
+    )
+}
+
+/// The cache file: $LATENT_CACHE_DIR/autotune.json, else $XDG_CACHE_HOME/latent/autotune.json,
+/// else $HOME/.cache/latent/autotune.json (None when none of them is set).
+pub fn default_cache_path() -> Option<PathBuf> {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(dir) = var("LATENT_CACHE_DIR") {
+        return Some(PathBuf::from(dir).join("autotune.json"));
+    }
+    let base = var("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| var("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
+    Some(base.join("latent").join("autotune.json"))
+}
+
+/// The device's key in the cache: adapter, ids, driver, backend, and a fingerprint of the
+/// matmul shaders' text (a changed shader is tuned again).
+pub fn device_key(ctx: &GpuContext) -> String {
+    let info = &ctx.info;
+    let shaders = [SHADER.source, ROWTILE_SHADER.source].concat();
+    format!(
+        "{} [{:04x}:{:04x}] | {} {} | {:?} | matmul shaders {:016x}",
+        info.name,
+        info.vendor,
+        info.device,
+        info.driver,
+        info.driver_info,
+        info.backend,
+        fnv1a(shaders.as_bytes())
+    )
+}
+
+/// FNV-1a, 64 bits: a stable fingerprint (std's hasher may change between Rust releases).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The cache file's contents: one entry per device key.
+#[derive(Default, Serialize, Deserialize)]
+struct CacheFile {
+    devices: BTreeMap<String, CachedChoice>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CachedChoice {
+    general: String,
+    skinny: String,
+}
+
+/// The cached choice for `key`: Ok(None) when the file or the entry is absent, Err(warning)
+/// when the file cannot be read or parsed or holds a variant this adapter cannot run.
+pub fn read_cache(
+    path: &Path,
+    key: &str,
+    ctx: &GpuContext,
+) -> std::result::Result<Option<MatmulChoice>, String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(format!(
+                "cannot read the autotune cache {}: {e}",
+                path.display()
+            ))
+        }
+    };
+    let file: CacheFile = serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "the autotune cache {} is not valid ({e}); tuning again",
+            path.display()
+        )
+    })?;
+    let Some(entry) = file.devices.get(key) else {
+        return Ok(None);
+    };
+    let parse = |text: &str| -> std::result::Result<MatmulVariant, String> {
+        let variant: MatmulVariant = text.parse().map_err(|e: Error| e.to_string())?;
+        if let MatmulVariant::Tiled(tiles) = variant {
+            tiles.check(ctx).map_err(|e| e.to_string())?;
+        }
+        Ok(variant)
+    };
+    let choice = parse(&entry.general)
+        .and_then(|general| {
+            Ok(MatmulChoice {
+                general,
+                skinny: parse(&entry.skinny)?,
+            })
+        })
+        .map_err(|e| {
+            format!(
+                "the autotune cache {} holds {e}; tuning again",
+                path.display()
+            )
+        })?;
+    Ok(Some(choice))
+}
+
+/// Adds or replaces `key`'s entry, keeping the other devices' entries; Err(warning) on failure.
+pub fn write_cache(
+    path: &Path,
+    key: &str,
+    choice: MatmulChoice,
+) -> std::result::Result<(), String> {
+    let warn = |e: &dyn std::fmt::Display| {
+        format!("cannot write the autotune cache {}: {e}", path.display())
+    };
+    let mut file: CacheFile = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default();
+    file.devices.insert(
+        key.to_string(),
+        CachedChoice {
+            general: choice.general.to_string(),
+            skinny: choice.skinny.to_string(),
+        },
+    );
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| warn(&e))?;
+    }
+    let text = serde_json::to_string_pretty(&file).map_err(|e| warn(&e))?;
+    crate::io::write_atomic(path, text.as_bytes()).map_err(|e| warn(&e))
+}
