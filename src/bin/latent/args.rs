@@ -1,0 +1,89 @@
+//! Arguments several commands share: the GPU to use, the data set, the trained model.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use latent::gpu::{GpuContext, GpuOptions};
+use latent::kernels::autotune::{self, ChoiceSource, MatmulPolicy};
+
+#[derive(Args)]
+pub struct GpuArgs {
+    /// Graphics API: auto, vulkan, metal, dx12 or gl.
+    #[arg(long, env = "LATENT_BACKEND", default_value = "auto")]
+    pub backend: String,
+    /// Adapter index (as `latent info` lists them) or part of its name.
+    #[arg(long, env = "LATENT_ADAPTER")]
+    pub adapter: Option<String>,
+    /// Matmul kernel: auto (tuned once per device, cached in $LATENT_CACHE_DIR or
+    /// ~/.cache/latent), default (rowtile on CPU adapters, tiled elsewhere; nothing timed),
+    /// rowtile, tiled or tiled:MxNxK.
+    #[arg(long, env = "LATENT_MATMUL", default_value = "auto")]
+    pub matmul: String,
+}
+
+impl GpuArgs {
+    pub fn options(&self) -> Result<GpuOptions, latent::Error> {
+        Ok(GpuOptions {
+            backend: self.backend.parse()?,
+            adapter: self.adapter.clone(),
+        })
+    }
+
+    /// Chooses the matmul variants of `ctx` by --matmul (tuning them on first use of an
+    /// adapter), printing cache warnings and a line when it tuned.
+    pub fn choose_matmul(&self, ctx: &GpuContext) -> Result<(), latent::Error> {
+        let policy: MatmulPolicy = self.matmul.parse()?;
+        let cache = autotune::default_cache_path();
+        if policy == MatmulPolicy::Auto && cache.is_none() {
+            eprintln!("warning: no cache directory (set LATENT_CACHE_DIR): the matmul autotune runs every time");
+        }
+        let started = std::time::Instant::now();
+        let selection = autotune::select_matmul(ctx, policy, cache.as_deref())?;
+        for warning in &selection.warnings {
+            eprintln!("warning: {warning}");
+        }
+        if selection.source == ChoiceSource::Tuned {
+            eprintln!(
+                "matmul tuned for {} in {:.1} s: {} (general), {} (skinny)",
+                ctx.info.name,
+                started.elapsed().as_secs_f64(),
+                selection.choice.general,
+                selection.choice.skinny
+            );
+        }
+        ctx.set_matmul_choice(selection.choice);
+        Ok(())
+    }
+}
+
+/// Which data set, for train, encode and reconstruct.
+#[derive(Args)]
+pub struct DataArgs {
+    /// mnist, digits, or a .csv / .npy file (rows are samples). Default: MNIST when found
+    /// (--data-dir, LATENT_DATA_DIR, ../shared/data/mnist, data/mnist), else digits.
+    #[arg(long)]
+    pub data: Option<String>,
+    /// Directory holding the MNIST IDX files.
+    #[arg(long, env = "LATENT_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// CSV column (from 0) holding integer labels, left out of the features.
+    #[arg(long)]
+    pub label_column: Option<usize>,
+    /// Share of a data set without its own test set held out for testing.
+    #[arg(long, default_value_t = 0.1)]
+    pub test_fraction: f64,
+}
+
+/// A trained model to use.
+#[derive(Args)]
+pub struct UseArgs {
+    #[command(flatten)]
+    pub gpu: GpuArgs,
+    /// Run on the CPU twins even when a GPU is present.
+    #[arg(long)]
+    pub cpu: bool,
+    /// The run directory holding model.safetensors and config.json.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+}

@@ -1,0 +1,288 @@
+//! The latent space made visible and put to work: `probe`, `scatter`, `interpolate`,
+//! `traverse`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use latent::data::Dataset;
+use latent::io::checkpoint::{self};
+use latent::model::ModelKind;
+use latent::train::Device;
+
+use crate::args::{DataArgs, UseArgs};
+use crate::train::{load_data, training_device};
+use crate::use_model::{open_model, picture_shape};
+
+#[derive(Args)]
+pub struct ProbeArgs {
+    #[command(flatten)]
+    pub model: UseArgs,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Also probe the raw pixels (slow for wide data: kNN and k-means scale with the width).
+    #[arg(long)]
+    pub raw: bool,
+    /// Seeds k-means and the silhouette's sample.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Also write the table as JSON.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct ScatterArgs {
+    #[command(flatten)]
+    pub model: UseArgs,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Output PNG (default: <checkpoint>/scatter.png).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct InterpolateArgs {
+    #[command(flatten)]
+    pub model: UseArgs,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Pairs of test images (rows 0-1, 2-3, ...).
+    #[arg(long, default_value_t = 8)]
+    pub pairs: usize,
+    /// Decoded codes per path, ends included.
+    #[arg(long, default_value_t = 10)]
+    pub steps: usize,
+    /// linear or spherical (default: spherical for a VAE, whose codes are Gaussian; linear
+    /// for an autoencoder).
+    #[arg(long)]
+    pub path: Option<String>,
+    /// Output PNG (default: <checkpoint>/interpolation.png).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct TraverseArgs {
+    #[command(flatten)]
+    pub model: UseArgs,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The test row whose code the other dimensions keep.
+    #[arg(long, default_value_t = 0)]
+    pub row: usize,
+    /// Latent dimensions to sweep, comma-separated (default: the first 10).
+    #[arg(long)]
+    pub dims: Option<String>,
+    /// Values per dimension.
+    #[arg(long, default_value_t = 10)]
+    pub steps: usize,
+    /// A VAE's dimensions sweep −range..range (its prior's σ is 1); an autoencoder's sweep
+    /// their range over the test codes.
+    #[arg(long, default_value_t = 3.0)]
+    pub range: f32,
+    /// Output PNG (default: <checkpoint>/traversal.png).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+pub fn probe(args: &ProbeArgs) -> Result<ExitCode, latent::Error> {
+    use latent::probe::{pca_baseline, Features, ProbeOptions, ProbeReport};
+    let record = checkpoint::load_record(&args.model.checkpoint)?;
+    let (train, test, _) = load_data(&args.data, record.seed)?;
+    let model = &record.model;
+    if train.width != model.input {
+        return Err(latent::Error::InvalidArgument(format!(
+            "the model takes {} values per row, the data has {} (give the run's --data)",
+            model.input, train.width
+        )));
+    }
+    let device = training_device(&args.model.gpu, args.model.cpu)?;
+    let device_arg = device.as_ref().map_or(Device::Cpu, Device::Gpu);
+    let checkpoint = &args.model.checkpoint;
+    let codes = |set: &Dataset| -> Result<Features, latent::Error> {
+        let values = latent::infer::encode(device_arg, model, checkpoint, set.into())?;
+        Features::new(values, model.latent, set.labels.clone())
+    };
+    let (train_codes, test_codes) = (codes(&train)?, codes(&test)?);
+    let (train_pixels, test_pixels) = (
+        Features::from_dataset(&train)?,
+        Features::from_dataset(&test)?,
+    );
+    let options = ProbeOptions {
+        seed: args.seed,
+        ..Default::default()
+    };
+    let code_name = match model.kind {
+        ModelKind::Vae { .. } => "codes (VAE μ)",
+        ModelKind::Autoencoder => "codes",
+    };
+    let mut report = ProbeReport { rows: Vec::new() };
+    report.rows.push(latent::probe::probe(
+        code_name,
+        &train_codes,
+        &test_codes,
+        &options,
+    )?);
+    let (train_pca, test_pca) = pca_baseline(&train_pixels, &test_pixels, model.latent)?;
+    let pca_name = format!("pca-{} of pixels", model.latent);
+    report.rows.push(latent::probe::probe(
+        &pca_name, &train_pca, &test_pca, &options,
+    )?);
+    if args.raw {
+        report.rows.push(latent::probe::probe(
+            "raw pixels",
+            &train_pixels,
+            &test_pixels,
+            &options,
+        )?);
+    }
+    print!("{report}");
+    if let Some(path) = &args.json {
+        latent::io::write_atomic(path, report.to_json()?.as_bytes())?;
+        println!("JSON in {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn scatter(args: &ScatterArgs) -> Result<ExitCode, latent::Error> {
+    let (record, device, test) = open_model(&args.model, &args.data)?;
+    let device_arg = device.as_ref().map_or(Device::Cpu, Device::Gpu);
+    let codes = latent::infer::encode(
+        device_arg,
+        &record.model,
+        &args.model.checkpoint,
+        (&test).into(),
+    )?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.model.checkpoint.join("scatter.png"));
+    latent::io::scatter::scatter_codes(&out, &codes, record.model.latent, test.labels.as_deref())?;
+    let how = if record.model.latent > 2 {
+        "on their first two principal components"
+    } else {
+        "directly"
+    };
+    println!(
+        "{} test codes {how}, coloured by label, in {}",
+        test.rows,
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn interpolate(args: &InterpolateArgs) -> Result<ExitCode, latent::Error> {
+    let (record, device, test) = open_model(&args.model, &args.data)?;
+    let shape = picture_shape(&test)?;
+    let vae = matches!(record.model.kind, ModelKind::Vae { .. });
+    let spherical = match args.path.as_deref() {
+        None => vae,
+        Some("spherical") | Some("slerp") => true,
+        Some("linear") | Some("lerp") => false,
+        Some(other) => {
+            return Err(latent::Error::InvalidArgument(format!(
+                "--path {other:?}: expected linear or spherical"
+            )))
+        }
+    };
+    let pairs = args.pairs.clamp(1, test.rows / 2);
+    if test.rows < 2 || args.steps < 2 {
+        return Err(latent::Error::InvalidArgument(format!(
+            "interpolation needs 2 test rows and 2 steps (have {} rows, --steps {})",
+            test.rows, args.steps
+        )));
+    }
+    let ends = test.subset(&(0..2 * pairs).collect::<Vec<_>>());
+    let device_arg = device.as_ref().map_or(Device::Cpu, Device::Gpu);
+    let (model, checkpoint) = (&record.model, &args.model.checkpoint);
+    let codes = latent::infer::encode(device_arg, model, checkpoint, (&ends).into())?;
+    let pair_rows: Vec<(usize, usize)> = (0..pairs).map(|p| (2 * p, 2 * p + 1)).collect();
+    let path = latent::explore::interpolation_codes(
+        &codes,
+        model.latent,
+        &pair_rows,
+        args.steps,
+        spherical,
+    )?;
+    // A conditional model decodes each path with its first image's label.
+    let labels = ends.labels.as_ref().map(|labels| {
+        (0..pairs)
+            .flat_map(|p| std::iter::repeat_n(labels[2 * p], args.steps))
+            .collect::<Vec<u8>>()
+    });
+    let labels = labels.filter(|_| model.classes.is_some());
+    let decoded = latent::infer::decode(device_arg, model, checkpoint, &path, labels.as_deref())?;
+    let (pixels, size) = (ends.to_f32(), test.width);
+    let mut images = Vec::new();
+    for p in 0..pairs {
+        images.extend_from_slice(&pixels[2 * p * size..(2 * p + 1) * size]);
+        images.extend_from_slice(&decoded[p * args.steps * size..(p + 1) * args.steps * size]);
+        images.extend_from_slice(&pixels[(2 * p + 1) * size..(2 * p + 2) * size]);
+    }
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| checkpoint.join("interpolation.png"));
+    latent::io::image::write_grid_png(&out, &images, shape, args.steps + 2)?;
+    println!(
+        "{pairs} {} paths of {} codes between test images in {}",
+        if spherical { "spherical" } else { "linear" },
+        args.steps,
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn traverse(args: &TraverseArgs) -> Result<ExitCode, latent::Error> {
+    let (record, device, test) = open_model(&args.model, &args.data)?;
+    let shape = picture_shape(&test)?;
+    let model = &record.model;
+    let dims: Vec<usize> = match args.dims.as_deref() {
+        None => (0..model.latent.min(10)).collect(),
+        Some(list) => list
+            .split(',')
+            .map(|d| {
+                d.trim().parse::<usize>().map_err(|_| {
+                    latent::Error::InvalidArgument(format!(
+                        "--dims {list:?}: expected dimensions like 0,1,2"
+                    ))
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    if args.row >= test.rows || !(args.range.is_finite() && args.range > 0.0) {
+        return Err(latent::Error::InvalidArgument(format!(
+            "--row {} of {} test rows, --range {}: the row must exist and the range be > 0",
+            args.row, test.rows, args.range
+        )));
+    }
+    let device_arg = device.as_ref().map_or(Device::Cpu, Device::Gpu);
+    let checkpoint = &args.model.checkpoint;
+    let codes = latent::infer::encode(device_arg, model, checkpoint, (&test).into())?;
+    let ranges = match model.kind {
+        ModelKind::Vae { .. } => vec![(-args.range, args.range); model.latent],
+        ModelKind::Autoencoder => latent::explore::code_ranges(&codes, model.latent)?,
+    };
+    let base = &codes[args.row * model.latent..(args.row + 1) * model.latent];
+    let sweep = latent::explore::traversal_codes(base, &dims, &ranges, args.steps)?;
+    let labels = match (model.classes, &test.labels) {
+        (Some(_), Some(labels)) => Some(vec![labels[args.row]; sweep.len() / model.latent]),
+        _ => None,
+    };
+    let images = latent::infer::decode(device_arg, model, checkpoint, &sweep, labels.as_deref())?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| checkpoint.join("traversal.png"));
+    latent::io::image::write_grid_png(&out, &images, shape, args.steps)?;
+    println!(
+        "dimensions {dims:?} swept in {} steps from test row {}'s code in {}",
+        args.steps,
+        args.row,
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,422 @@
+//! `latent train`: the model from the arguments, the data, the device, the epochs.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Args;
+
+use latent::data::{self, CsvOptions, Dataset};
+use latent::gpu::GpuContext;
+use latent::graph::plan::Plan;
+use latent::io::checkpoint::{self, RunRecord};
+use latent::io::loss_log::append_epoch;
+use latent::kernels::activation::Activation;
+use latent::kernels::adam::AdamConfig;
+use latent::model::{init_params, Likelihood, ModelConfig, ModelKind, Noise, Sparsity};
+use latent::train::{Device, TrainOptions, Trainer};
+
+use crate::args::{DataArgs, GpuArgs};
+
+#[derive(Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub gpu: GpuArgs,
+    /// Train on the CPU twins even when a GPU is present.
+    #[arg(long)]
+    pub cpu: bool,
+    /// vae, cvae (conditional VAE: a one-hot label joined to the encoder's input and to z),
+    /// ae (autoencoder), dae (denoising autoencoder: --noise, default gaussian:0.5) or sparse
+    /// (sparse autoencoder: --sparsity, default l1:0.001).
+    #[arg(long, default_value = "vae")]
+    pub model: String,
+    /// Corrupt the input at every step, the loss against the clean input: gaussian:σ,
+    /// masking:p or salt-pepper:p. Any model may take it; dae defaults to gaussian:0.5.
+    #[arg(long)]
+    pub noise: Option<String>,
+    /// The sparse autoencoder's code penalty: l1:λ, or kl:ρ:λ (a sigmoid code whose mean
+    /// activations are pulled toward ρ).
+    #[arg(long)]
+    pub sparsity: Option<String>,
+    /// Classes of a conditional VAE (default: the largest label in the data + 1).
+    #[arg(long)]
+    pub classes: Option<usize>,
+    /// VAEs: elbo, or iwae (the importance-weighted bound with --k samples per row).
+    #[arg(long, default_value = "elbo")]
+    pub objective: String,
+    /// Samples per row of the IWAE objective.
+    #[arg(long, default_value_t = 5)]
+    pub k: usize,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Hidden widths of the encoder, comma-separated (the decoder mirrors them); "none" for
+    /// none. Default: 400 for the VAE, none for the autoencoder.
+    #[arg(long)]
+    pub hidden: Option<String>,
+    /// Size of the code. Default: 20 for the VAE, 256 for the autoencoder.
+    #[arg(long)]
+    pub latent: Option<usize>,
+    /// Weight of the KL term (VAE); 1 is the plain VAE.
+    #[arg(long, default_value_t = 1.0)]
+    pub beta: f32,
+    /// bernoulli (BCE) or gaussian (MSE). Default: bernoulli for the VAE, gaussian for the
+    /// autoencoder.
+    #[arg(long)]
+    pub likelihood: Option<String>,
+    /// relu, sigmoid or tanh.
+    #[arg(long, default_value = "relu")]
+    pub activation: String,
+    /// Epochs in all (default 10; with --resume, the run's own count unless given).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    #[arg(long, default_value_t = 128)]
+    pub batch: usize,
+    /// Adam's learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f32,
+    /// Seeds initialisation, shuffling and noise.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Output directory (default: runs/<model>-<data>-<time>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Continue the run whose checkpoint is in this directory (its outputs go there too).
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
+    /// Training steps recorded into one GPU submit (the result is the same for any value).
+    #[arg(long, default_value_t = latent::train::DEFAULT_STEPS_PER_SUBMIT)]
+    pub steps_per_submit: u32,
+}
+
+/// The GPU to train on, or None for the CPU twins: with --cpu, without any adapter, or when
+/// the only adapter is a software rasterizer and no backend was asked for (the CPU twins are
+/// faster than lavapipe today).
+pub fn training_device(gpu: &GpuArgs, cpu: bool) -> Result<Option<GpuContext>, latent::Error> {
+    if cpu {
+        return Ok(None);
+    }
+    let (ctx, note) = latent::train::pick_device(&gpu.options()?)?;
+    if let Some(note) = note {
+        eprintln!("{note}");
+    }
+    if let Some(ctx) = &ctx {
+        gpu.choose_matmul(ctx)?;
+    }
+    Ok(ctx)
+}
+
+/// The training and test sets the arguments name, and a short name for them.
+pub fn load_data(args: &DataArgs, seed: u64) -> Result<(Dataset, Dataset, String), latent::Error> {
+    let choice = match &args.data {
+        Some(d) => d.clone(),
+        None if data::mnist_dir(args.data_dir.as_deref()).is_some() => "mnist".into(),
+        None => "digits".into(),
+    };
+    let split = |all: Dataset| all.split(args.test_fraction, seed);
+    let (train, test) = match choice.as_str() {
+        "mnist" => {
+            let dir = data::mnist_dir(args.data_dir.as_deref()).ok_or_else(|| {
+                latent::Error::InvalidArgument(
+                    "MNIST not found: give --data-dir (or LATENT_DATA_DIR) with the four IDX files"
+                        .into(),
+                )
+            })?;
+            data::load_mnist(&dir)?
+        }
+        "digits" => split(data::load_digits()?)?,
+        path if path.ends_with(".npy") => split(data::load_npy(Path::new(path))?)?,
+        path => split(data::load_csv(
+            Path::new(path),
+            &CsvOptions {
+                label_column: args.label_column,
+            },
+        )?)?,
+    };
+    let name = Path::new(&choice)
+        .file_stem()
+        .map_or(choice.clone(), |s| s.to_string_lossy().into_owned());
+    Ok((train, test, name))
+}
+
+pub fn model_config(args: &TrainArgs, data: &Dataset) -> Result<ModelConfig, latent::Error> {
+    let input = data.width;
+    let (vae, default_noise, default_sparsity) = match args.model.as_str() {
+        "vae" | "cvae" => (true, None, None),
+        "ae" | "autoencoder" => (false, None, None),
+        "dae" => (false, Some("gaussian:0.5"), None),
+        "sparse" => (false, None, Some("l1:0.001")),
+        other => {
+            return Err(latent::Error::InvalidArgument(format!(
+                "unknown model {other:?}: expected vae, cvae, ae, dae or sparse"
+            )))
+        }
+    };
+    let classes = if args.model == "cvae" {
+        let labels = data.labels.as_deref().ok_or_else(|| {
+            latent::Error::InvalidArgument(format!(
+                "a conditional VAE needs labels, and {} has none (CSV: --label-column)",
+                data.name
+            ))
+        })?;
+        let seen = labels
+            .iter()
+            .map(|&l| usize::from(l) + 1)
+            .max()
+            .unwrap_or(1);
+        Some(args.classes.unwrap_or(seen))
+    } else {
+        None
+    };
+    let noise = args
+        .noise
+        .as_deref()
+        .or(default_noise)
+        .map(Noise::parse)
+        .transpose()?;
+    let sparsity = args
+        .sparsity
+        .as_deref()
+        .or(default_sparsity)
+        .map(Sparsity::parse)
+        .transpose()?;
+    let hidden = match args.hidden.as_deref() {
+        None => {
+            if vae {
+                vec![400]
+            } else {
+                Vec::new()
+            }
+        }
+        Some("none") | Some("") => Vec::new(),
+        Some(list) => list
+            .split(',')
+            .map(|w| {
+                w.trim().parse::<usize>().map_err(|_| {
+                    latent::Error::InvalidArgument(format!(
+                        "--hidden {list:?}: expected widths like 400 or 256,256"
+                    ))
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let likelihood = match args.likelihood.as_deref() {
+        None => {
+            if vae {
+                Likelihood::Bernoulli
+            } else {
+                Likelihood::Gaussian
+            }
+        }
+        Some("bernoulli") | Some("bce") => Likelihood::Bernoulli,
+        Some("gaussian") | Some("mse") => Likelihood::Gaussian,
+        Some(other) => {
+            return Err(latent::Error::InvalidArgument(format!(
+                "unknown likelihood {other:?}: expected bernoulli or gaussian"
+            )))
+        }
+    };
+    let config = ModelConfig {
+        kind: if vae {
+            ModelKind::Vae { beta: args.beta }
+        } else {
+            ModelKind::Autoencoder
+        },
+        input,
+        decoder: hidden.iter().rev().copied().collect(),
+        encoder: hidden,
+        latent: args.latent.unwrap_or(if vae { 20 } else { 256 }),
+        activation: args.activation.parse::<Activation>()?,
+        likelihood,
+        noise,
+        sparsity,
+        classes,
+        importance_samples: match args.objective.as_str() {
+            "elbo" => None,
+            "iwae" => Some(args.k),
+            other => {
+                return Err(latent::Error::InvalidArgument(format!(
+                    "--objective {other:?}: expected elbo or iwae"
+                )))
+            }
+        },
+    };
+    config.check()?;
+    Ok(config)
+}
+
+pub fn train(args: &TrainArgs) -> Result<ExitCode, latent::Error> {
+    let (train_set, test_set, data_name) = load_data(&args.data, args.seed)?;
+    let resumed = args
+        .resume
+        .as_deref()
+        .map(checkpoint::load_record)
+        .transpose()?;
+    let record = match resumed {
+        Some(record) => {
+            if record.model.input != train_set.width {
+                return Err(latent::Error::InvalidArgument(format!(
+                    "the checkpoint's model takes {} values per sample, the data has {}",
+                    record.model.input, train_set.width
+                )));
+            }
+            RunRecord {
+                epochs: args.epochs.unwrap_or(record.epochs),
+                ..record
+            }
+        }
+        None => RunRecord {
+            model: model_config(args, &train_set)?,
+            batch: args.batch,
+            epochs: args.epochs.unwrap_or(10),
+            adam: AdamConfig {
+                lr: args.lr,
+                ..Default::default()
+            },
+            seed: args.seed,
+            init_seed: args.seed,
+            data: format!(
+                "{} ({} train, {} test rows)",
+                data_name, train_set.rows, test_set.rows
+            ),
+            epoch: 0,
+            next_step: 1,
+        },
+    };
+    let out = match (&args.resume, &args.out) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(dir)) => dir.clone(),
+        (None, None) => {
+            PathBuf::from("runs").join(format!("{}-{data_name}-{}", args.model, unix_seconds()))
+        }
+    };
+    let device = training_device(&args.gpu, args.cpu)?;
+    let (graph, _) = record.model.build(record.batch)?;
+    let plan = Plan::compile(graph)?;
+    let options = TrainOptions {
+        batch: record.batch,
+        epochs: record.epochs,
+        adam: record.adam,
+        seed: record.seed,
+    };
+    let init = init_params(&plan, record.init_seed);
+    let device_arg = device.as_ref().map_or(Device::Cpu, Device::Gpu);
+    let mut trainer = Trainer::new(
+        device_arg,
+        &plan,
+        &record.model,
+        &init,
+        (&train_set).into(),
+        Some((&test_set).into()),
+        options,
+    )?;
+    trainer.set_steps_per_submit(args.steps_per_submit)?;
+    if args.resume.is_some() {
+        trainer.restore(&checkpoint::load_state(&out, &plan)?)?;
+    }
+    let on = device
+        .as_ref()
+        .map_or("the CPU twins".to_string(), GpuContext::describe);
+    println!(
+        "training {} on {} with {on}",
+        describe_model(&record.model),
+        record.data
+    );
+    let dispatches = trainer.dispatches_per_step().map_or(String::new(), |d| {
+        format!(", {d} dispatches in one submit per step")
+    });
+    println!(
+        "{} steps per epoch of {} rows{dispatches}; writing to {}",
+        trainer.steps_per_epoch(),
+        record.batch,
+        out.display()
+    );
+    let unit = if record.model.kind == ModelKind::Autoencoder
+        && record.model.likelihood == Likelihood::Gaussian
+    {
+        "MSE per pixel"
+    } else {
+        "nats per example"
+    };
+    let interactive = std::io::stderr().is_terminal();
+    while trainer.epoch() < record.epochs {
+        let epoch = trainer.epoch() + 1;
+        let started = std::time::Instant::now();
+        let mut progress = |step: usize, steps: usize, loss: f64| {
+            if interactive {
+                let rate = (step * record.batch) as f64 / started.elapsed().as_secs_f64();
+                let bar: String = (0..30)
+                    .map(|i| if i * steps < 30 * step { '#' } else { '.' })
+                    .collect();
+                eprint!(
+                    "\repoch {epoch}/{} [{bar}] {step}/{steps} loss {loss:.4} {rate:.0} samples/s ",
+                    record.epochs
+                );
+                let _ = std::io::stderr().flush();
+            }
+        };
+        // The loss is read back from the GPU only for the progress line: about 30 times an
+        // epoch on a terminal, never otherwise.
+        let progress_every = if interactive {
+            (trainer.steps_per_epoch() / 30).max(1)
+        } else {
+            0
+        };
+        let report = trainer.run_epoch(progress_every, &mut progress)?;
+        if interactive {
+            eprint!("\r{:100}\r", "");
+        }
+        let terms: Vec<String> = report
+            .train_terms
+            .iter()
+            .map(|(n, v)| format!("{n} {v:.4}"))
+            .collect();
+        println!(
+            "epoch {epoch}/{}: train {:.4}  test {}  {unit}  ({})  {:.1} s, {:.0} samples/s",
+            record.epochs,
+            report.train_loss,
+            report.test_loss.map_or("-".into(), |t| format!("{t:.4}")),
+            terms.join(", "),
+            report.seconds,
+            report.samples_per_second
+        );
+        checkpoint::save(&out, &plan, &record, &trainer.state()?)?;
+        append_epoch(&out.join("loss.csv"), &report)?;
+        let (train_curve, test_curve) = latent::io::loss_log::read_losses(&out.join("loss.csv"))?;
+        latent::io::plot::write_loss_plot(&out.join("loss.png"), &train_curve, &test_curve)?;
+    }
+    println!(
+        "done: checkpoint, loss.csv and loss.png in {}",
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn describe_model(model: &ModelConfig) -> String {
+    let mut widths = vec![model.input];
+    widths.extend(&model.encoder);
+    widths.push(model.latent);
+    widths.extend(&model.decoder);
+    widths.push(model.input);
+    let shape = widths
+        .iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join("-");
+    match model.kind {
+        ModelKind::Vae { beta } => format!(
+            "a VAE {shape} (β = {beta}, {:?}, {:?})",
+            model.likelihood, model.activation
+        ),
+        ModelKind::Autoencoder => format!(
+            "an autoencoder {shape} ({:?}, {:?})",
+            model.likelihood, model.activation
+        ),
+    }
+}
+
+pub fn unix_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

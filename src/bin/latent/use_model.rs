@@ -1,0 +1,506 @@
+//! Using a trained model: `eval`, `encode`, `decode`, `reconstruct`, `sample`, `denoise`,
+//! `score`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use latent::data::{self, CsvOptions, Dataset};
+use latent::gpu::GpuContext;
+use latent::graph::plan::Plan;
+use latent::io::checkpoint::{self, RunRecord};
+use latent::model::{Likelihood, ModelConfig, ModelKind, Noise};
+use latent::train::{Device, TrainOptions, Trainer};
+
+use crate::args::{DataArgs, UseArgs};
+use crate::train::{load_data, training_device};
+
+#[derive(Args)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub model: UseArgs,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// VAEs: also the importance-weighted bound with K samples per test row (an upper bound
+    /// on −log p(x), tighter than the ELBO), in nats per example and bits per dimension.
+    #[arg(long, value_name = "K")]
+    pub iw: Option<usize>,
+    /// Seeds the noise of the importance samples.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+#[derive(Args)]
+pub struct EncodeArgs {
+    #[command(flatten)]
+    pub model: UseArgs,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Output file: .npy, else CSV (default: <checkpoint>/codes.csv).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct PictureArgs {
+    #[command(flatten)]
+    pub model: UseArgs,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// How many images.
+    #[arg(long)]
+    pub n: Option<usize>,
+    /// Seeds the prior samples.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// sample, conditional models: draw every sample for this class (default: a grid with
+    /// one row per class, --n samples each).
+    #[arg(long)]
+    pub label: Option<u8>,
+    /// Output PNG (default: <checkpoint>/reconstructions.png or samples.png).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct DecodeArgs {
+    #[command(flatten)]
+    pub model: UseArgs,
+    /// The codes: CSV (a header line is allowed) or .npy, one row of latent values each.
+    #[arg(long)]
+    pub codes: PathBuf,
+    /// Output: a .png grid (square images), else .csv or .npy rows (default:
+    /// <checkpoint>/decoded.png).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// The class every code is decoded as (conditional models).
+    #[arg(long)]
+    pub label: Option<u8>,
+}
+
+#[derive(Args)]
+pub struct DenoiseArgs {
+    #[command(flatten)]
+    pub model: UseArgs,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// gaussian:σ, masking:p or salt-pepper:p (default: the noise the model trained with).
+    #[arg(long)]
+    pub noise: Option<String>,
+    /// Images in the grid.
+    #[arg(long, default_value_t = 10)]
+    pub n: usize,
+    /// Seeds the noise.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Output PNG (default: <checkpoint>/denoised.png).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct ScoreArgs {
+    #[command(flatten)]
+    pub model: UseArgs,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Rows to score: CSV or .npy, as wide as the model's input, scaled as `train` scales
+    /// data (default: the run's test set).
+    pub file: Option<PathBuf>,
+    /// Rows scoring above this percentile of the training rows' scores are flagged.
+    #[arg(long, default_value_t = 99.0)]
+    pub percentile: f64,
+    /// Output CSV (default: <checkpoint>/scores.csv).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// The checkpoint's record, its device, and the test set of the data it names (split with
+/// the run's seed, so digits, CSV and .npy give the run's own test rows).
+pub fn open_model(
+    model: &UseArgs,
+    data: &DataArgs,
+) -> Result<(RunRecord, Option<GpuContext>, Dataset), latent::Error> {
+    let record = checkpoint::load_record(&model.checkpoint)?;
+    let (_, test, _) = load_data(data, record.seed)?;
+    if test.width != record.model.input {
+        return Err(latent::Error::InvalidArgument(format!(
+            "the model takes {} values per row, the data has {} (give the run's --data)",
+            record.model.input, test.width
+        )));
+    }
+    Ok((record, training_device(&model.gpu, model.cpu)?, test))
+}
+
+/// (height, width) to draw rows of the data as, or an error.
+pub fn picture_shape(data: &Dataset) -> Result<(usize, usize), latent::Error> {
+    data.image_shape.ok_or_else(|| {
+        latent::Error::InvalidArgument(format!(
+            "{} is not images: no (height, width) to draw",
+            data.name
+        ))
+    })
+}
+
+/// The label to decode with: required by a conditional model (below its class count),
+/// refused by the others.
+pub fn check_label(model: &ModelConfig, label: Option<u8>) -> Result<Option<u8>, latent::Error> {
+    match (model.classes, label) {
+        (None, None) => Ok(None),
+        (None, Some(_)) => Err(latent::Error::InvalidArgument(
+            "--label is for conditional models (train with --model cvae)".into(),
+        )),
+        (Some(classes), None) => Err(latent::Error::InvalidArgument(format!(
+            "a conditional model needs --label, a class in 0..{}",
+            classes - 1
+        ))),
+        (Some(classes), Some(label)) if usize::from(label) >= classes => {
+            Err(latent::Error::InvalidArgument(format!(
+                "--label {label}: the model knows classes 0..{}",
+                classes - 1
+            )))
+        }
+        (Some(_), Some(label)) => Ok(Some(label)),
+    }
+}
+
+pub fn eval(args: &EvalArgs) -> Result<ExitCode, latent::Error> {
+    let (record, device, test) = open_model(&args.model, &args.data)?;
+    if args.iw.is_some() && !matches!(record.model.kind, ModelKind::Vae { .. }) {
+        return Err(latent::Error::InvalidArgument(
+            "--iw is for VAEs: an autoencoder has no likelihood".into(),
+        ));
+    }
+    if args.iw == Some(0) {
+        return Err(latent::Error::InvalidArgument(
+            "--iw 0: K must be at least 1".into(),
+        ));
+    }
+    let batch = record.batch.min(test.rows);
+    let plan = Plan::compile(record.model.build(batch)?.0)?;
+    let state = checkpoint::load_state(&args.model.checkpoint, &plan)?;
+    let options = TrainOptions {
+        batch,
+        epochs: 1,
+        adam: record.adam,
+        seed: record.seed,
+    };
+    let device_arg = device.as_ref().map_or(Device::Cpu, Device::Gpu);
+    let mut trainer = Trainer::new(
+        device_arg,
+        &plan,
+        &record.model,
+        &state.params,
+        (&test).into(),
+        Some((&test).into()),
+        options,
+    )?;
+    let (loss, terms) = trainer
+        .test_report()?
+        .ok_or_else(|| latent::Error::InvalidArgument("no test rows".into()))?;
+    let terms: Vec<String> = terms.iter().map(|(n, v)| format!("{n} {v:.4}")).collect();
+    let unit = if record.model.kind == ModelKind::Autoencoder
+        && record.model.likelihood == Likelihood::Gaussian
+    {
+        "MSE per pixel"
+    } else {
+        "nats per example"
+    };
+    println!(
+        "{}: test loss {loss:.4} {unit} ({}) on {} rows of {}",
+        args.model.checkpoint.display(),
+        terms.join(", "),
+        test.rows,
+        test.name
+    );
+    if let Some(k) = args.iw {
+        let bound = latent::infer::importance_weighted(
+            device_arg,
+            &record.model,
+            &args.model.checkpoint,
+            (&test).into(),
+            k,
+            args.seed,
+        )?;
+        println!(
+            "importance-weighted bound, K = {k}: {:.4} nats per example ({:.5} bits/dim); ELBO from the same draws: {:.4} nats ({:.5} bits/dim)",
+            bound.iw_nats, bound.iw_bits_per_dim, bound.elbo_nats, bound.elbo_bits_per_dim
+        );
+    }
+    if record.model.kind == ModelKind::Autoencoder {
+        let codes = latent::infer::encode(
+            device_arg,
+            &record.model,
+            &args.model.checkpoint,
+            (&test).into(),
+        )?;
+        let s = latent::infer::code_sparsity(&codes, record.model.latent)?;
+        println!(
+            "code: mean activation {:.4}, {:.1} % of values near zero (|h| < {}), {:.1} % of {} units always near zero",
+            s.mean_activation,
+            100.0 * s.near_zero,
+            latent::infer::NEAR_ZERO,
+            100.0 * s.dead_units,
+            record.model.latent
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn encode(args: &EncodeArgs) -> Result<ExitCode, latent::Error> {
+    let (record, device, test) = open_model(&args.model, &args.data)?;
+    let device_arg = device.as_ref().map_or(Device::Cpu, Device::Gpu);
+    let codes = latent::infer::encode(
+        device_arg,
+        &record.model,
+        &args.model.checkpoint,
+        (&test).into(),
+    )?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.model.checkpoint.join("codes.csv"));
+    latent::io::codes::write_rows(&out, &codes, record.model.latent)?;
+    println!(
+        "{} codes of {} values ({}) in {}",
+        test.rows,
+        record.model.latent,
+        test.name,
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn decode(args: &DecodeArgs) -> Result<ExitCode, latent::Error> {
+    let record = checkpoint::load_record(&args.model.checkpoint)?;
+    let (codes, width) = data::load_raw_rows(&args.codes)?;
+    if width != record.model.latent {
+        return Err(latent::Error::InvalidArgument(format!(
+            "{}: rows of {width} values, the model's codes have {}",
+            args.codes.display(),
+            record.model.latent
+        )));
+    }
+    let label = check_label(&record.model, args.label)?;
+    let labels = label.map(|l| vec![l; codes.len() / width]);
+    let device = training_device(&args.model.gpu, args.model.cpu)?;
+    let device_arg = device.as_ref().map_or(Device::Cpu, Device::Gpu);
+    let decoded = latent::infer::decode(
+        device_arg,
+        &record.model,
+        &args.model.checkpoint,
+        &codes,
+        labels.as_deref(),
+    )?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.model.checkpoint.join("decoded.png"));
+    let rows = codes.len() / width;
+    if out.extension().is_some_and(|e| e == "png") {
+        let side = (record.model.input as f64).sqrt().round() as usize;
+        if side * side != record.model.input {
+            return Err(latent::Error::InvalidArgument(format!(
+                "{} values per row are not a square image: write .csv or .npy",
+                record.model.input
+            )));
+        }
+        latent::io::image::write_grid_png(
+            &out,
+            &decoded,
+            (side, side),
+            (rows as f64).sqrt().ceil() as usize,
+        )?;
+    } else {
+        latent::io::codes::write_rows(&out, &decoded, record.model.input)?;
+    }
+    println!("{rows} decoded rows in {}", out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn reconstruct(args: &PictureArgs) -> Result<ExitCode, latent::Error> {
+    let (record, device, test) = open_model(&args.model, &args.data)?;
+    let shape = picture_shape(&test)?;
+    let n = args.n.unwrap_or(10).clamp(1, test.rows);
+    let originals = test.subset(&(0..n).collect::<Vec<_>>());
+    let device_arg = device.as_ref().map_or(Device::Cpu, Device::Gpu);
+    let rebuilt = latent::infer::reconstruct(
+        device_arg,
+        &record.model,
+        &args.model.checkpoint,
+        (&originals).into(),
+    )?;
+    let mut images = originals.to_f32();
+    images.extend(rebuilt);
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.model.checkpoint.join("reconstructions.png"));
+    latent::io::image::write_grid_png(&out, &images, shape, n)?;
+    println!(
+        "{n} test images and their reconstructions in {}",
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn sample(args: &PictureArgs) -> Result<ExitCode, latent::Error> {
+    let (record, device, test) = open_model(&args.model, &args.data)?;
+    if !matches!(record.model.kind, ModelKind::Vae { .. }) {
+        return Err(latent::Error::InvalidArgument(
+            "sampling needs a VAE: an autoencoder has no prior".into(),
+        ));
+    }
+    let shape = picture_shape(&test)?;
+    let (labels, columns) = match (record.model.classes, args.label) {
+        (None, None) => {
+            let n = args.n.unwrap_or(64).max(1);
+            (None, (n as f64).sqrt().ceil() as usize)
+        }
+        (Some(_), Some(_)) | (None, Some(_)) => {
+            let label = check_label(&record.model, args.label)?;
+            let n = args.n.unwrap_or(64).max(1);
+            (
+                Some(vec![label.unwrap_or(0); n]),
+                (n as f64).sqrt().ceil() as usize,
+            )
+        }
+        (Some(classes), None) => {
+            let per_class = args.n.unwrap_or(8).max(1);
+            let labels = (0..classes).flat_map(|c| std::iter::repeat_n(c as u8, per_class));
+            (Some(labels.collect()), per_class)
+        }
+    };
+    let n = labels
+        .as_ref()
+        .map_or(args.n.unwrap_or(64).max(1), Vec::len);
+    let codes = latent::infer::prior_codes(&record.model, n, args.seed);
+    let device_arg = device.as_ref().map_or(Device::Cpu, Device::Gpu);
+    let images = latent::infer::decode(
+        device_arg,
+        &record.model,
+        &args.model.checkpoint,
+        &codes,
+        labels.as_deref(),
+    )?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.model.checkpoint.join("samples.png"));
+    latent::io::image::write_grid_png(&out, &images, shape, columns)?;
+    match (record.model.classes, args.label) {
+        (Some(classes), None) => println!(
+            "{n} samples from the prior, one row per class 0..{}, in {}",
+            classes - 1,
+            out.display()
+        ),
+        (_, Some(label)) => println!(
+            "{n} samples from the prior for class {label} in {}",
+            out.display()
+        ),
+        _ => println!("{n} samples from the prior in {}", out.display()),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn denoise(args: &DenoiseArgs) -> Result<ExitCode, latent::Error> {
+    let (record, device, test) = open_model(&args.model, &args.data)?;
+    let noise = match (&args.noise, record.model.noise) {
+        (Some(text), _) => Noise::parse(text)?,
+        (None, Some(noise)) => noise,
+        (None, None) => {
+            return Err(latent::Error::InvalidArgument(
+                "the model was trained without noise: give --noise (e.g. gaussian:0.5)".into(),
+            ))
+        }
+    };
+    let shape = picture_shape(&test)?;
+    let device_arg = device.as_ref().map_or(Device::Cpu, Device::Gpu);
+    let result = latent::infer::denoise(
+        device_arg,
+        &record.model,
+        &args.model.checkpoint,
+        (&test).into(),
+        noise,
+        args.seed,
+    )?;
+    let n = args.n.clamp(1, test.rows);
+    let width = test.width;
+    let mut images = result.noisy[..n * width].to_vec();
+    images.extend_from_slice(&result.denoised[..n * width]);
+    images.extend_from_slice(&test.subset(&(0..n).collect::<Vec<_>>()).to_f32());
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.model.checkpoint.join("denoised.png"));
+    latent::io::image::write_grid_png(&out, &images, shape, n)?;
+    println!(
+        "{noise} on {} test rows of {}: noisy MSE {:.5}, denoised MSE {:.5} (per value, against the clean rows)",
+        test.rows, test.name, result.noisy_mse, result.denoised_mse
+    );
+    println!("{n} noisy | denoised | clean images in {}", out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn score(args: &ScoreArgs) -> Result<ExitCode, latent::Error> {
+    let record = checkpoint::load_record(&args.model.checkpoint)?;
+    let (train, test, _) = load_data(&args.data, record.seed)?;
+    let rows = match &args.file {
+        None => test,
+        Some(path) if path.extension().is_some_and(|e| e == "npy") => data::load_npy(path)?,
+        Some(path) => data::load_csv(
+            path,
+            &CsvOptions {
+                label_column: args.data.label_column,
+            },
+        )?,
+    };
+    for (set, name) in [(&train, "the training data"), (&rows, "the rows to score")] {
+        if set.width != record.model.input {
+            return Err(latent::Error::InvalidArgument(format!(
+                "the model takes {} values per row, {name} has {}",
+                record.model.input, set.width
+            )));
+        }
+    }
+    let device = training_device(&args.model.gpu, args.model.cpu)?;
+    let device_arg = device.as_ref().map_or(Device::Cpu, Device::Gpu);
+    let checkpoint = &args.model.checkpoint;
+    let reference = latent::infer::score(device_arg, &record.model, checkpoint, (&train).into())?;
+    let threshold = latent::infer::percentile(reference.primary(), args.percentile)?;
+    let scores = latent::infer::score(device_arg, &record.model, checkpoint, (&rows).into())?;
+    let flagged: Vec<bool> = scores.primary().iter().map(|&s| s > threshold).collect();
+    let mut csv = String::from("row,reconstruction_mse");
+    if scores.negative_elbo.is_some() {
+        csv.push_str(",negative_elbo");
+    }
+    csv.push_str(",flagged\n");
+    for (row, &error) in scores.reconstruction.iter().enumerate() {
+        csv.push_str(&format!("{row},{error}"));
+        if let Some(elbo) = &scores.negative_elbo {
+            csv.push_str(&format!(",{}", elbo[row]));
+        }
+        csv.push_str(&format!(",{}\n", u8::from(flagged[row])));
+    }
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| checkpoint.join("scores.csv"));
+    latent::io::write_atomic(&out, csv.as_bytes())?;
+    let what = if scores.negative_elbo.is_some() {
+        "negative ELBO (nats)"
+    } else {
+        "reconstruction MSE"
+    };
+    println!(
+        "{} rows of {} scored by {what}; threshold {threshold:.5} = percentile {} of {} training rows; {} rows above it; scores in {}",
+        rows.rows,
+        rows.name,
+        args.percentile,
+        train.rows,
+        flagged.iter().filter(|&&f| f).count(),
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
