@@ -142,7 +142,7 @@ fn main() -> latent::Result<()> {
             k,
             trans_a,
             trans_b,
-            accumulate: false,
+            ..Default::default()
         };
         let a: Vec<f32> = (0..m * k).map(|_| rng.random_range(-1.0..1.0)).collect();
         let b: Vec<f32> = (0..k * n).map(|_| rng.random_range(-1.0..1.0)).collect();

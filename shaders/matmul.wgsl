@@ -17,6 +17,7 @@ override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 override HAS_BIAS: bool = false;
 override ACCUMULATE: bool = false;     // C += op(A)·op(B) (+ bias) instead of C =
+// ACTIVATION (lib/epilogue.wgsl) applies f to each stored value: C = f(... ).
 override TILE_M: u32 = 64u;
 override TILE_N: u32 = 64u;
 override TILE_K: u32 = 16u;
@@ -135,7 +136,7 @@ fn matmul(
                 if (ACCUMULATE) {
                     value += c[index];
                 }
-                c[index] = value;
+                c[index] = epilogue(value);
             }
         }
     }

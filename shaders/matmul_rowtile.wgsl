@@ -16,6 +16,7 @@ override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 override HAS_BIAS: bool = false;
 override ACCUMULATE: bool = false;     // C += op(A)·op(B) (+ bias) instead of C =
+// ACTIVATION (lib/epilogue.wgsl) applies f to each stored value: C = f(... ).
 const ROWS: u32 = 8u;
 
 struct Params {
@@ -80,7 +81,7 @@ fn matmul_rowtile(@builtin(global_invocation_id) id: vec3<u32>) {
                 if (ACCUMULATE) {
                     value += c[index];
                 }
-                c[index] = value;
+                c[index] = epilogue(value);
             }
         }
     }

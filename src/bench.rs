@@ -269,7 +269,7 @@ pub fn kernel_cases(ctx: &GpuContext, large: bool) -> Result<KernelCases> {
             k,
             trans_a,
             trans_b,
-            accumulate: false,
+            ..Default::default()
         };
         let a = filled(ctx, "bench a", m * k, 0.5)?;
         let b = filled(ctx, "bench b", k * n, 0.01)?;

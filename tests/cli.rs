@@ -757,7 +757,7 @@ fn bench_writes_step_figures_as_json() {
     for (figure, per_submit) in steps.iter().zip([1, 2]) {
         assert_eq!(figure["config"], "ae-784-256-784");
         assert_eq!(figure["steps_per_submit"], per_submit);
-        assert_eq!(figure["dispatches_per_step"], 15);
+        assert_eq!(figure["dispatches_per_step"], 14);
         for key in ["step_ms", "encode_us", "submit_us", "idle_submit_us"] {
             assert!(
                 figure[key].as_f64().is_some_and(|v| v > 0.0),

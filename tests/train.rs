@@ -319,12 +319,13 @@ fn plans_reuse_buffers_and_count_dispatches() {
         pooled,
         plan.pool.len()
     );
-    // gather + 5 linear + 2 relu + reparameterize + 2 losses forward, 2 loss sums, backward:
-    // 5 linear (3 each, but fc1's dx is not needed: 14), 2 relu, reparameterize, bce, kl;
-    // then Adam and the step advance.
+    // gather + 5 linear (the 2 ReLUs fused into their stores) + reparameterize + 2 losses
+    // forward, 2 loss sums, backward: 5 linear (3 each, but fc1's dx is not needed: 14),
+    // 2 relu, reparameterize, bce, kl; then Adam and the step advance.
+    assert_eq!(plan.fused.iter().filter(|&&f| f).count(), 2);
     assert_eq!(
         plan.dispatches_per_step(),
-        1 + 10 + 2 + (14 + 2 + 1 + 2) + 2
+        1 + 8 + 2 + (14 + 2 + 1 + 2) + 2
     );
     assert!(
         tensors < plan.graph.tensors.len(),
@@ -511,4 +512,20 @@ fn several_steps_per_submit_equal_single_submits() {
         // Past the run's last step is an error, not a silent overrun.
         assert!(grouped.steps_per_submit(1).is_err());
     }
+}
+
+/// An activation runs in its linear layer's matmul store unless something else reads the
+/// layer's own output.
+#[test]
+fn activations_fuse_into_their_linear_layer_unless_its_output_is_read() {
+    let model = ModelConfig::autoencoder(12, 5);
+    let (graph, code) = model.build_encoder(4).unwrap();
+    let pre = match graph.ops[0] {
+        latent::graph::Op::Linear { y, .. } => y,
+        _ => unreachable!("the encoder starts with its linear layer"),
+    };
+    let plan = Plan::compile_inference(graph.clone(), &[code]).unwrap();
+    assert_eq!(plan.fused, vec![false, true]);
+    let plan = Plan::compile_inference(graph, &[pre]).unwrap();
+    assert_eq!(plan.fused, vec![false, false], "the pre-activation is an output");
 }

@@ -1,11 +1,13 @@
-//! CPU twin of shaders/matmul.wgsl:
-//! C (m, n) = op(A) (m, k) · op(B) (k, n) [+ bias (n)] [+ C], row-major, op = identity or
-//! transpose (A stored (k, m) when `trans_a`, B stored (n, k) when `trans_b`).
+//! CPU twin of shaders/matmul.wgsl and shaders/matmul_rowtile.wgsl:
+//! C (m, n) = f(op(A) (m, k) · op(B) (k, n) [+ bias (n)] [+ C]), row-major, op = identity or
+//! transpose (A stored (k, m) when `trans_a`, B stored (n, k) when `trans_b`), f an optional
+//! activation (the fused epilogue of a linear layer).
 
 use num_traits::Float;
 
 use crate::cpu::{check_lens, check_nonzero};
 use crate::error::Result;
+use crate::kernels::activation::Activation;
 
 /// The shape and options of one matrix multiply.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -19,6 +21,8 @@ pub struct MatmulShape {
     pub trans_b: bool,
     /// Add the product to C instead of overwriting it.
     pub accumulate: bool,
+    /// An activation applied to each stored value (shaders/lib/epilogue.wgsl).
+    pub activation: Option<Activation>,
 }
 
 impl MatmulShape {
@@ -84,6 +88,7 @@ pub fn matmul<T: Float>(
         trans_a,
         trans_b,
         accumulate,
+        activation,
     } = *shape;
     let a_at = |row: usize, p: usize| {
         if trans_a {
@@ -118,6 +123,20 @@ pub fn matmul<T: Float>(
             }
             c[row * n + col] = value;
         }
+        if let Some(activation) = activation {
+            let stored = &mut c[row * n..(row + 1) * n];
+            let pre: Vec<T> = stored.to_vec();
+            activate(activation, stored, &pre)?;
+        }
     }
     Ok(())
+}
+
+/// y = f(x), with the activation twins' formulas.
+fn activate<T: Float>(activation: Activation, y: &mut [T], x: &[T]) -> Result<()> {
+    match activation {
+        Activation::Relu => crate::cpu::activation::relu_forward(y, x),
+        Activation::Sigmoid => crate::cpu::activation::sigmoid_forward(y, x),
+        Activation::Tanh => crate::cpu::activation::tanh_forward(y, x),
+    }
 }

@@ -12,6 +12,8 @@ use crate::graph::plan::{Location, Plan};
 use crate::graph::{
     padded_order, LinearShapes, LossKind, Op, Penalty, RunConfig, Samples, TensorId, TrainData,
 };
+use crate::kernels::activation::Activation;
+use crate::kernels::matmul::MatmulShape;
 use crate::kernels::{self, gather::GatherSource, Dispatch};
 
 /// A held-out data set and the forward-only passes over it.
@@ -398,8 +400,15 @@ impl<'a> GpuExecutor<'a> {
                 plan.graph.batch,
             )?);
         }
-        for op in &plan.graph.ops {
-            dispatches.push(self.prepare_forward(op, source.state, seed)?);
+        for (i, op) in plan.graph.ops.iter().enumerate() {
+            if plan.fused[i] {
+                continue;
+            }
+            let epilogue = match plan.graph.ops.get(i + 1) {
+                Some(&Op::Activation { kind, y, .. }) if plan.fused[i + 1] => Some((kind, y)),
+                _ => None,
+            };
+            dispatches.push(self.prepare_forward(op, epilogue, source.state, seed)?);
         }
         for (term, total) in plan.losses.iter().zip(totals) {
             let rows = self.view(term.per_row)?;
@@ -562,20 +571,32 @@ impl<'a> GpuExecutor<'a> {
         self.ctx.read_buffer(&result)
     }
 
-    fn prepare_forward(&self, op: &Op, state: &GpuBuffer, seed: u64) -> Result<Dispatch> {
+    /// The dispatch of a forward op; a linear layer given `epilogue` = (f, z) stores
+    /// z = f(x·Wᵀ + b) instead of its own output (the activation fused into it).
+    fn prepare_forward(
+        &self,
+        op: &Op,
+        epilogue: Option<(Activation, TensorId)>,
+        state: &GpuBuffer,
+        seed: u64,
+    ) -> Result<Dispatch> {
         let (ctx, graph) = (self.ctx, &self.plan.graph);
         let d = match *op {
             Op::Linear { y, x, weight, bias } => {
-                let shape = LinearShapes::new(
-                    graph.batch,
-                    graph.tensor(x).cols,
-                    graph.tensor(y).cols,
-                    false,
-                )
-                .forward;
+                let shape = MatmulShape {
+                    activation: epilogue.map(|(kind, _)| kind),
+                    ..LinearShapes::new(
+                        graph.batch,
+                        graph.tensor(x).cols,
+                        graph.tensor(y).cols,
+                        false,
+                    )
+                    .forward
+                };
+                let out = epilogue.map_or(y, |(_, z)| z);
                 kernels::matmul::matmul(
                     ctx,
-                    &self.view(y)?,
+                    &self.view(out)?,
                     &self.view(x)?,
                     &self.view(weight)?,
                     Some(&self.view(bias)?),

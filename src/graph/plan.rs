@@ -50,6 +50,9 @@ pub struct Plan {
     pub pool: Vec<usize>,
     /// A training plan (with backward ops); else forward-only, for evaluation or inference.
     pub training: bool,
+    /// Per forward op: true for an activation the GPU applies in the store of the linear
+    /// layer just before it (one dispatch for both; its input is read by nothing else).
+    pub fused: Vec<bool>,
     pub losses: Vec<LossTerm>,
 }
 
@@ -129,7 +132,8 @@ impl Plan {
         }
         let mut live_to_end: Vec<TensorId> = losses.iter().map(|term| term.per_row).collect();
         live_to_end.extend_from_slice(outputs);
-        let pool = assign_pool(&graph, &backward, &live_to_end, &mut location);
+        let fused = fusable_activations(&graph, &backward, &live_to_end);
+        let pool = assign_pool(&graph, &backward, &live_to_end, &fused, &mut location);
         Ok(Plan {
             graph,
             backward,
@@ -140,6 +144,7 @@ impl Plan {
             pool,
             losses,
             training: train,
+            fused,
         })
     }
 
@@ -155,8 +160,35 @@ impl Plan {
             })
             .sum();
         let gathers = 1 + usize::from(self.condition.is_some());
-        gathers + self.graph.ops.len() + self.losses.len() + backward + 2
+        let fused = self.fused.iter().filter(|&&f| f).count();
+        gathers + self.graph.ops.len() - fused + self.losses.len() + backward + 2
     }
+}
+
+/// Marks each activation whose input is a linear layer's output that nothing else reads (no
+/// other forward or backward op, not a loss or a requested output): the GPU executor applies
+/// it in that layer's matmul store. The backward needs only the activation's output.
+fn fusable_activations(graph: &Graph, backward: &[GradOp], live_to_end: &[TensorId]) -> Vec<bool> {
+    let mut readers = vec![0usize; graph.tensors.len()];
+    let io = graph
+        .ops
+        .iter()
+        .map(op_io)
+        .chain(backward.iter().map(grad_op_io));
+    for (_, inputs) in io {
+        for t in inputs {
+            readers[t.0] += 1;
+        }
+    }
+    let mut fused = vec![false; graph.ops.len()];
+    for i in 1..graph.ops.len() {
+        if let (Op::Linear { y: pre, .. }, Op::Activation { x, .. }) =
+            (&graph.ops[i - 1], &graph.ops[i])
+        {
+            fused[i] = pre == x && readers[x.0] == 1 && !live_to_end.contains(x);
+        }
+    }
+    fused
 }
 
 /// The graph's loss terms: its losses, penalties and importance-weighted bounds.
@@ -203,6 +235,7 @@ fn assign_pool(
     graph: &Graph,
     backward: &[GradOp],
     live_to_end: &[TensorId],
+    fused: &[bool],
     location: &mut [Location],
 ) -> Vec<usize> {
     let steps = graph.ops.len() + backward.len();
@@ -222,6 +255,12 @@ fn assign_pool(
     // The loss rows are summed after the step's last op; outputs are read after it.
     for t in live_to_end {
         last[t.0] = steps;
+    }
+    // A fused activation's output is written by the linear layer's dispatch, one op early.
+    for (i, op) in graph.ops.iter().enumerate() {
+        if let (true, Op::Activation { y, .. }) = (fused[i], op) {
+            first[y.0] = first[y.0].min(i - 1);
+        }
     }
     let mut pooled: Vec<usize> = (0..graph.tensors.len())
         .filter(|&t| matches!(graph.tensors[t].role, Role::Value | Role::Gradient { .. }) && location[t] == Location::Input && first[t] != usize::MAX)

@@ -206,7 +206,7 @@ pub fn tune_matmul(ctx: &GpuContext) -> Result<(MatmulChoice, Vec<TuneTiming>)> 
             k,
             trans_a,
             trans_b,
-            accumulate: false,
+            ..Default::default()
         };
         let case = TuningCase::new(ctx, &mut rng, shape, bias)?;
         for variant in candidates(class) {

@@ -17,18 +17,22 @@ use bytemuck::{Pod, Zeroable};
 pub use crate::cpu::matmul::MatmulShape;
 use crate::error::{shape_error, Error, Result};
 use crate::gpu::{GpuBuffer, GpuContext};
+use crate::kernels::activation::Activation;
 use crate::kernels::{bytes_of, check_len, prepare, Dispatch, Kernel, Shader, Slot};
+
+/// shaders/lib/epilogue.wgsl: the activation a matmul may apply as it stores C.
+pub const EPILOGUE_LIB: &str = include_str!("../../shaders/lib/epilogue.wgsl");
 
 pub const SHADER: Shader = Shader {
     name: "matmul",
     source: include_str!("../../shaders/matmul.wgsl"),
-    includes: &[],
+    includes: &[EPILOGUE_LIB],
 };
 
 pub const ROWTILE_SHADER: Shader = Shader {
     name: "matmul_rowtile",
     source: include_str!("../../shaders/matmul_rowtile.wgsl"),
-    includes: &[],
+    includes: &[EPILOGUE_LIB],
 };
 
 const MATMUL: Kernel = Kernel {
@@ -251,6 +255,16 @@ pub fn matmul_with_tiles(
     matmul_with_variant(ctx, c, a, b, bias, shape, MatmulVariant::Tiled(tiles))
 }
 
+/// The epilogue's ACTIVATION constant.
+fn activation_code(activation: Option<Activation>) -> f64 {
+    match activation {
+        None => 0.0,
+        Some(Activation::Relu) => 1.0,
+        Some(Activation::Sigmoid) => 2.0,
+        Some(Activation::Tanh) => 3.0,
+    }
+}
+
 /// Prepares C = op(A)·op(B) (+ bias) (+ C) with the given variant.
 pub fn matmul_with_variant(
     ctx: &GpuContext,
@@ -284,6 +298,7 @@ pub fn matmul_with_variant(
         ("TRANS_B", flag(shape.trans_b)),
         ("HAS_BIAS", flag(bias.is_some())),
         ("ACCUMULATE", flag(shape.accumulate)),
+        ("ACTIVATION", activation_code(shape.activation)),
     ];
     let (kernel, workgroups) = match variant {
         MatmulVariant::Tiled(tiles) => {

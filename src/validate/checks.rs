@@ -100,6 +100,23 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
                     }
                 }
             }
+            // The fused epilogue of a linear layer: bias and activation in the store.
+            for variant in defaults {
+                for activation in Activation::ALL {
+                    for (m, n, k) in [(1, 1, 1), (127, 33, 785)] {
+                        let shape = MatmulShape {
+                            trans_b: true,
+                            activation: Some(activation),
+                            ..MatmulShape::new(m, n, k)
+                        };
+                        push(
+                            matmul_kernel_name(variant),
+                            describe_matmul(&shape, true, variant),
+                            check_matmul(v, shape, true, variant),
+                        );
+                    }
+                }
+            }
             let small_tiles = MatmulVariant::Tiled(MatmulTiles {
                 tile_m: 32,
                 tile_n: 16,
@@ -372,11 +389,25 @@ fn describe_matmul(shape: &MatmulShape, bias: bool, variant: MatmulVariant) -> S
         _ => String::new(),
     };
     format!(
-        "{}{}{}{tiles}",
+        "{}{}{}{}{tiles}",
         autotune::describe(shape),
         if bias { " +bias" } else { "" },
-        if shape.accumulate { " +=C" } else { "" }
+        if shape.accumulate { " +=C" } else { "" },
+        shape
+            .activation
+            .map_or(String::new(), |a| format!(" +{}", a.name()))
     )
+}
+
+/// (absolute, relative) error allowed an activation's forward, from the spec's bounds: ReLU
+/// is exact; sigmoid is exp within (3 + 2|x|) ULP for |x| ≤ 30 and a division, about 65 ULP
+/// ≈ 8e-6 relative; tanh inherits sinh/cosh's error, a few e-6.
+fn activation_bounds(activation: Activation) -> (f32, f32) {
+    match activation {
+        Activation::Relu => (0.0, 0.0),
+        Activation::Sigmoid => (1e-7, 2e-5),
+        Activation::Tanh => (2e-6, 1e-5),
+    }
 }
 
 /// Error bound for two summation orders of terms whose absolute values sum to `abs_sum`.
@@ -419,7 +450,7 @@ pub fn check_matmul(
         &abs(&b),
         abs_bias.as_deref(),
         &MatmulShape {
-            accumulate: shape.accumulate,
+            activation: None,
             ..shape
         },
     )?;
@@ -437,7 +468,9 @@ pub fn check_matmul(
         &shape,
         variant,
     )?;
-    let allowed = move |i: usize, _c: f32| sum_bound(k + 2, magnitude[i]);
+    // A fused activation is 1-Lipschitz (sigmoid ¼) and adds its own error.
+    let (atol, rtol) = shape.activation.map_or((0.0, 0.0), activation_bounds);
+    let allowed = move |i: usize, c: f32| sum_bound(k + 2, magnitude[i]) + atol + rtol * c.abs();
     let shape_text = describe_matmul(&shape, with_bias, variant);
     v.finish(
         matmul_kernel_name(variant),
@@ -562,14 +595,9 @@ fn check_activation(v: &mut Validator, activation: Activation, n: usize) -> Resu
     let (gy, gdx) = (v.poisoned("y", n)?, v.poisoned("dx", n)?);
     let fwd = activation.forward(v.ctx, &gy, &gx, n)?;
     let bwd = activation.backward(v.ctx, &gdx, &gy_saved, &gdy, n)?;
-    // ReLU is exact. Sigmoid: exp within (3 + 2|x|) ULP for |x| ≤ 30 and a division, about
-    // 65 ULP ≈ 8e-6 relative. Tanh: the spec lets it inherit sinh/cosh's error, a few e-6.
-    // Backward: two or three roundings of given inputs, 1e-6 relative.
-    let (atol, rtol) = match activation {
-        Activation::Relu => (0.0, 0.0),
-        Activation::Sigmoid => (1e-7, 2e-5),
-        Activation::Tanh => (2e-6, 1e-5),
-    };
+    // Forward: activation_bounds. Backward: two or three roundings of given inputs, 1e-6
+    // relative.
+    let (atol, rtol) = activation_bounds(activation);
     let backward_atol = if activation == Activation::Relu {
         0.0
     } else {
