@@ -181,11 +181,9 @@ fn fusable_activations(graph: &Graph, backward: &[GradOp], live_to_end: &[Tensor
         }
     }
     let mut fused = vec![false; graph.ops.len()];
-    for i in 1..graph.ops.len() {
-        if let (Op::Linear { y: pre, .. }, Op::Activation { x, .. }) =
-            (&graph.ops[i - 1], &graph.ops[i])
-        {
-            fused[i] = pre == x && readers[x.0] == 1 && !live_to_end.contains(x);
+    for (i, pair) in graph.ops.windows(2).enumerate() {
+        if let [Op::Linear { y: pre, .. }, Op::Activation { x, .. }] = pair {
+            fused[i + 1] = pre == x && readers[x.0] == 1 && !live_to_end.contains(x);
         }
     }
     fused
