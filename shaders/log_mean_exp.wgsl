@@ -37,6 +37,21 @@ fn workgroup_max(value: f32, local: u32) -> f32 {
     return result;
 }
 
+// (m, Σ_k e^(logw_k − m)) over the group of k log weights from `first`, m their max; returned
+// to every thread. Call from uniform control flow.
+fn group_max_and_sum(first: u32, local: u32) -> vec2<f32> {
+    var largest = -3.4028235e38;
+    for (var i = local; i < params.k; i += WORKGROUP_SIZE) {
+        largest = max(largest, logw[first + i]);
+    }
+    let m = workgroup_max(largest, local);
+    var sum = 0.0;
+    for (var i = local; i < params.k; i += WORKGROUP_SIZE) {
+        sum += exp(logw[first + i] - m);
+    }
+    return vec2<f32>(m, workgroup_sum(sum, local));
+}
+
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn neg_log_mean_exp(
     @builtin(workgroup_id) group: vec3<u32>,
@@ -48,16 +63,9 @@ fn neg_log_mean_exp(
         return;  // the whole workgroup leaves together
     }
     let first = g * params.k;
-    var largest = -3.4028235e38;
-    for (var i = local; i < params.k; i += WORKGROUP_SIZE) {
-        largest = max(largest, logw[first + i]);
-    }
-    let m = workgroup_max(largest, local);
-    var sum = 0.0;
-    for (var i = local; i < params.k; i += WORKGROUP_SIZE) {
-        sum += exp(logw[first + i] - m);
-    }
-    let total = workgroup_sum(sum, local);
+    let shift_and_sum = group_max_and_sum(first, local);
+    let m = shift_and_sum.x;
+    let total = shift_and_sum.y;
     let bound = m + log(total / f32(params.k));
     for (var i = local; i < params.k; i += WORKGROUP_SIZE) {
         out[first + i] = -bound;
@@ -75,16 +83,9 @@ fn neg_log_mean_exp_backward(
         return;  // the whole workgroup leaves together
     }
     let first = g * params.k;
-    var largest = -3.4028235e38;
-    for (var i = local; i < params.k; i += WORKGROUP_SIZE) {
-        largest = max(largest, logw[first + i]);
-    }
-    let m = workgroup_max(largest, local);
-    var sum = 0.0;
-    for (var i = local; i < params.k; i += WORKGROUP_SIZE) {
-        sum += exp(logw[first + i] - m);
-    }
-    let total = workgroup_sum(sum, local);
+    let shift_and_sum = group_max_and_sum(first, local);
+    let m = shift_and_sum.x;
+    let total = shift_and_sum.y;
     let factor = -params.scale * f32(params.k) / total;
     for (var i = local; i < params.k; i += WORKGROUP_SIZE) {
         dlogw[first + i] = factor * exp(logw[first + i] - m);
