@@ -39,8 +39,9 @@ enum Command {
     Info(GpuArgs),
     /// Run every kernel on the GPU and on its CPU twin and compare them.
     Validate(ValidateArgs),
-    /// Train an autoencoder or a VAE (default: the VAE of the PyTorch examples on MNIST when
-    /// it is found, else on the embedded UCI digits).
+    /// Train a model of the family: VAE, autoencoder, denoising, sparse, conditional VAE, IWAE
+    /// (default: the VAE of the PyTorch examples on MNIST when it is found, else on the
+    /// embedded UCI digits).
     Train(Box<TrainArgs>),
     /// The loss of a checkpoint on the test set, per example (or per pixel), like train prints it.
     Eval(Box<EvalArgs>),
