@@ -323,10 +323,7 @@ fn plans_reuse_buffers_and_count_dispatches() {
     // forward, 2 loss sums, backward: 5 linear (3 each, but fc1's dx is not needed: 14),
     // 2 relu, reparameterize, bce, kl; then Adam and the step advance.
     assert_eq!(plan.fused.iter().filter(|&&f| f).count(), 2);
-    assert_eq!(
-        plan.dispatches_per_step(),
-        1 + 8 + 2 + (14 + 2 + 1 + 2) + 2
-    );
+    assert_eq!(plan.dispatches_per_step(), 1 + 8 + 2 + (14 + 2 + 1 + 2) + 2);
     assert!(
         tensors < plan.graph.tensors.len(),
         "autodiff added gradient tensors"
@@ -527,5 +524,9 @@ fn activations_fuse_into_their_linear_layer_unless_its_output_is_read() {
     let plan = Plan::compile_inference(graph.clone(), &[code]).unwrap();
     assert_eq!(plan.fused, vec![false, true]);
     let plan = Plan::compile_inference(graph, &[pre]).unwrap();
-    assert_eq!(plan.fused, vec![false, false], "the pre-activation is an output");
+    assert_eq!(
+        plan.fused,
+        vec![false, false],
+        "the pre-activation is an output"
+    );
 }
