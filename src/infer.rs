@@ -137,10 +137,7 @@ pub fn denoise(
     seed: u64,
 ) -> Result<Denoised> {
     data.check()?;
-    let clean: Vec<f32> = match data.samples {
-        Samples::U8(bytes) => bytes.iter().map(|&b| f32::from(b) / 255.0).collect(),
-        Samples::F32(values) => values.to_vec(),
-    };
+    let clean = data.samples.to_f32();
     let mut noisy = vec![0.0; clean.len()];
     let key = crate::cpu::reparameterize::NoiseKey {
         seed,
@@ -236,10 +233,7 @@ pub fn score(
     data: TrainData,
 ) -> Result<Scores> {
     data.check()?;
-    let clean: Vec<f32> = match data.samples {
-        Samples::U8(bytes) => bytes.iter().map(|&b| f32::from(b) / 255.0).collect(),
-        Samples::F32(values) => values.to_vec(),
-    };
+    let clean = data.samples.to_f32();
     let rebuilt = reconstruct(device, model, checkpoint_dir, data)?;
     let reconstruction = clean
         .chunks(data.width)

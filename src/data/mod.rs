@@ -69,7 +69,7 @@ impl Pixels {
 }
 
 /// A byte as a value in [0, 1], computed exactly as the gather kernels compute it.
-fn byte_value(byte: u8) -> f32 {
+pub(crate) fn byte_value(byte: u8) -> f32 {
     f32::from(byte) / 255.0
 }
 

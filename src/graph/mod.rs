@@ -470,6 +470,16 @@ pub enum Samples<'a> {
     F32(&'a [f32]),
 }
 
+impl Samples<'_> {
+    /// The values in [0, 1] as the executors read them (bytes / 255).
+    pub fn to_f32(&self) -> Vec<f32> {
+        match self {
+            Samples::U8(bytes) => bytes.iter().map(|&b| crate::data::byte_value(b)).collect(),
+            Samples::F32(values) => values.to_vec(),
+        }
+    }
+}
+
 /// The training data an executor gathers its batches from.
 #[derive(Clone, Copy, Debug)]
 pub struct TrainData<'a> {
