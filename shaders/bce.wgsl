@@ -3,6 +3,8 @@
 //   bce_forward:  loss (rows) = Σ_c max(z, 0) - z·t + log(1 + e^-|z|)   one workgroup per row
 //   bce_backward: dz (rows, cols) = scale · (σ(z) - t)                    writes dz
 //   bce_backward_rows: dz = (scale + row_factor · row_grad[r]) · (σ(z) - t)
+//   bce_forward_backward: totals[r] += loss[r] and dz = scale · (σ(z) - t) in one pass,
+//       for a training step whose loss rows are only summed (one dispatch, not three)
 // The forms never exponentiate a large positive number, so any finite logit is safe.
 // `scale` is the derivative of the training loss with respect to Σ_r loss[r].
 
@@ -19,6 +21,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read> expected: array<f32>;       // (rows, cols) the target (`target` is a WGSL keyword) in [0, 1]
 @group(0) @binding(5) var<storage, read> row_grad: array<f32>;   // (rows), with row_factor
 @group(0) @binding(4) var<storage, read_write> dlogits: array<f32>; // (rows, cols)
+@group(0) @binding(6) var<storage, read_write> totals: array<f32>;  // (rows) running sums of loss
 
 fn stable_sigmoid(v: f32) -> f32 {
     if (v >= 0.0) {
@@ -74,5 +77,30 @@ fn bce_backward_rows(
     if (i < params.rows * params.cols) {
         let d_loss = params.scale + params.row_factor * row_grad[i / params.cols];
         dlogits[i] = d_loss * (stable_sigmoid(logits[i]) - expected[i]);
+    }
+}
+
+// The loss and its gradient together: each row's loss is added to its running total (the
+// training step's loss is only summed, over steps, by the host) and dlogits is written.
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn bce_forward_backward(
+    @builtin(workgroup_id) group: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) local: u32,
+) {
+    let row = flat_group(group, groups);
+    if (row >= params.rows) {
+        return;  // the whole workgroup leaves together
+    }
+    var sum = 0.0;
+    for (var c = local; c < params.cols; c += WORKGROUP_SIZE) {
+        let i = row * params.cols + c;
+        let z = logits[i];
+        sum += max(z, 0.0) - z * expected[i] + log(1.0 + exp(-abs(z)));
+        dlogits[i] = params.scale * (stable_sigmoid(z) - expected[i]);
+    }
+    let total = workgroup_sum(sum, local);
+    if (local == 0u) {
+        totals[row] += total;
     }
 }

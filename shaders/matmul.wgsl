@@ -17,7 +17,8 @@ override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 override HAS_BIAS: bool = false;
 override ACCUMULATE: bool = false;     // C += op(A)·op(B) (+ bias) instead of C =
-// ACTIVATION (lib/epilogue.wgsl) applies f to each stored value: C = f(... ).
+// lib/epilogue.wgsl: ACTIVATION applies f to each stored value, C = f(...); ACTIVATION_GRAD
+// multiplies the product by f'(saved); ROW_SUMS also writes Σ_k op(A)[row, k].
 override TILE_M: u32 = 64u;
 override TILE_N: u32 = 64u;
 override TILE_K: u32 = 16u;
@@ -79,6 +80,9 @@ fn matmul(
     var acc1 = vec4<f32>();
     var acc2 = vec4<f32>();
     var acc3 = vec4<f32>();
+    // Σ_k op(A)[row, k] for the thread's four rows, when ROW_SUMS (the first column block
+    // stores them).
+    var sums = vec4<f32>();
 
     let slabs = (params.k + TILE_K - 1u) / TILE_K;
     for (var slab = 0u; slab < slabs; slab++) {
@@ -118,6 +122,9 @@ fn matmul(
             acc1 += tile_a[a_base + WG_Y] * b;
             acc2 += tile_a[a_base + 2u * WG_Y] * b;
             acc3 += tile_a[a_base + 3u * WG_Y] * b;
+            if (ROW_SUMS) {
+                sums += vec4<f32>(tile_a[a_base], tile_a[a_base + WG_Y], tile_a[a_base + 2u * WG_Y], tile_a[a_base + 3u * WG_Y]);
+            }
         }
         workgroupBarrier();
     }
@@ -125,11 +132,14 @@ fn matmul(
     let acc = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
     for (var i = 0u; i < THREAD_M; i++) {
         let row = row0 + local.y + i * WG_Y;
+        if (ROW_SUMS && col0 == 0u && local.x == 0u && row < params.m) {
+            row_sums[row] = sums[i];
+        }
         for (var j = 0u; j < THREAD_N; j++) {
             let col = col0 + local.x + j * WG_X;
             if (row < params.m && col < params.n) {
                 let index = row * params.n + col;
-                var value = acc[i][j];
+                var value = activation_grad(acc[i][j], index);
                 if (HAS_BIAS) {
                     value += bias[col];
                 }

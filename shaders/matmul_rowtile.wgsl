@@ -16,7 +16,8 @@ override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 override HAS_BIAS: bool = false;
 override ACCUMULATE: bool = false;     // C += op(A)·op(B) (+ bias) instead of C =
-// ACTIVATION (lib/epilogue.wgsl) applies f to each stored value: C = f(... ).
+// lib/epilogue.wgsl: ACTIVATION applies f to each stored value, C = f(...); ACTIVATION_GRAD
+// multiplies the product by f'(saved); ROW_SUMS also writes Σ_k op(A)[row, k].
 const ROWS: u32 = 8u;
 
 struct Params {
@@ -62,19 +63,27 @@ fn matmul_rowtile(@builtin(global_invocation_id) id: vec3<u32>) {
         return;
     }
     var acc: array<vec4<f32>, 8>;  // ROWS rows of 4 columns
+    var sums: array<f32, 8>;       // Σ_k op(A)[row, k] per row, when ROW_SUMS
     for (var kk = 0u; kk < params.k; kk++) {
         let bv = vec4<f32>(load_b(kk, col0), load_b(kk, col0 + 1u), load_b(kk, col0 + 2u), load_b(kk, col0 + 3u));
         for (var r = 0u; r < ROWS; r++) {
-            acc[r] += load_a(row0 + r, kk) * bv;
+            let av = load_a(row0 + r, kk);
+            acc[r] += av * bv;
+            if (ROW_SUMS) {
+                sums[r] += av;
+            }
         }
     }
     for (var r = 0u; r < ROWS; r++) {
         let row = row0 + r;
+        if (ROW_SUMS && col0 == 0u && row < params.m) {
+            row_sums[row] = sums[r];
+        }
         for (var j = 0u; j < 4u; j++) {
             let col = col0 + j;
             if (row < params.m && col < params.n) {
                 let index = row * params.n + col;
-                var value = acc[r][j];
+                var value = activation_grad(acc[r][j], index);
                 if (HAS_BIAS) {
                     value += bias[col];
                 }

@@ -3,6 +3,8 @@
 //   mse_forward:  loss (rows) = Σ_c (x[r, c] - target[r, c])²      one workgroup per row
 //   mse_backward: dx (rows, cols) = scale · 2 · (x - target)        writes dx
 //   mse_backward_rows: dx = (scale + row_factor · row_grad[r]) · 2 · (x - target)
+//   mse_forward_backward: totals[r] += loss[r] and dx = scale · 2 · (x - target) in one
+//       pass, for a training step whose loss rows are only summed (one dispatch, not three)
 // `scale` is the derivative of the training loss with respect to Σ_r loss[r]: 1/(rows·cols)
 // for the mean over every element, 1/rows for a per-example sum.
 
@@ -19,6 +21,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read> expected: array<f32>;      // (rows, cols) the target (`target` is a WGSL keyword)
 @group(0) @binding(5) var<storage, read> row_grad: array<f32>;   // (rows), with row_factor
 @group(0) @binding(4) var<storage, read_write> dx: array<f32>;    // (rows, cols)
+@group(0) @binding(6) var<storage, read_write> totals: array<f32>;  // (rows) running sums of loss
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn mse_forward(
@@ -66,5 +69,30 @@ fn mse_backward_rows(
     if (i < params.rows * params.cols) {
         let d_loss = params.scale + params.row_factor * row_grad[i / params.cols];
         dx[i] = d_loss * (2.0 * (x[i] - expected[i]));
+    }
+}
+
+// The loss and its gradient together: each row's loss is added to its running total (the
+// training step's loss is only summed, over steps, by the host) and dx is written.
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn mse_forward_backward(
+    @builtin(workgroup_id) group: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) local: u32,
+) {
+    let row = flat_group(group, groups);
+    if (row >= params.rows) {
+        return;  // the whole workgroup leaves together
+    }
+    var sum = 0.0;
+    for (var c = local; c < params.cols; c += WORKGROUP_SIZE) {
+        let i = row * params.cols + c;
+        let diff = x[i] - expected[i];
+        sum += diff * diff;
+        dx[i] = params.scale * 2.0 * diff;
+    }
+    let total = workgroup_sum(sum, local);
+    if (local == 0u) {
+        totals[row] += total;
     }
 }

@@ -61,6 +61,11 @@ fn kl_matches_cpu() {
 }
 
 #[test]
+fn vae_head_matches_cpu() {
+    check("vae_head_matches_cpu", Family::VaeHead);
+}
+
+#[test]
 fn corrupt_matches_cpu() {
     check("corrupt_matches_cpu", Family::Corrupt);
 }

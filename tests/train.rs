@@ -5,7 +5,7 @@ mod common;
 
 use latent::graph::cpu::CpuExecutor;
 use latent::graph::gpu::GpuExecutor;
-use latent::graph::plan::{Location, Plan};
+use latent::graph::plan::{Location, Plan, TrainingFusion};
 use latent::graph::{RunConfig, Samples, TrainData};
 use latent::kernels::adam::AdamConfig;
 use latent::model::{init_params, Likelihood, ModelConfig, ModelKind, Noise, Sparsity};
@@ -319,11 +319,42 @@ fn plans_reuse_buffers_and_count_dispatches() {
         pooled,
         plan.pool.len()
     );
-    // gather + 5 linear (the 2 ReLUs fused into their stores) + reparameterize + 2 losses
-    // forward, 2 loss sums, backward: 5 linear (3 each, but fc1's dx is not needed: 14),
-    // 2 relu, reparameterize, bce, kl; then Adam and the step advance.
+    // Forward: gather + 5 linear (the 2 ReLUs fused into their stores) + the VAE head
+    // (reparameterize, KL and its gradient) + BCE with its gradient; no loss sums (running
+    // totals). Backward: 5 linear (dW with the bias gradient as its row sums, and dx except
+    // for fc1: 9), the decoder's ReLU backward in fc4's dx store, the encoder's ReLU (its
+    // gradient is the sum of two dx), reparameterize. Then Adam and the step advance.
     assert_eq!(plan.fused.iter().filter(|&&f| f).count(), 2);
-    assert_eq!(plan.dispatches_per_step(), 1 + 8 + 2 + (14 + 2 + 1 + 2) + 2);
+    let fusions: Vec<_> = plan
+        .training_fusion
+        .iter()
+        .filter(|&&f| f != TrainingFusion::None)
+        .collect();
+    assert!(
+        matches!(
+            fusions[..],
+            [
+                TrainingFusion::VaeHead { .. },
+                TrainingFusion::LossWithGrad { .. },
+                TrainingFusion::InHead
+            ]
+        ),
+        "{fusions:?}"
+    );
+    assert_eq!(plan.done_elsewhere.iter().filter(|&&d| d).count(), 3);
+    assert_eq!(plan.dx_activation.iter().flatten().count(), 1);
+    assert_eq!(plan.dispatches_per_step(), 1 + 7 + (9 + 1 + 1) + 2);
+    // The autoencoder: gather, encoder (ReLU fused), decoder, MSE with its gradient;
+    // backward: decoder (dW, and dx with the ReLU backward), encoder (dW); Adam, advance.
+    let ae = Plan::compile(ModelConfig::autoencoder(784, 256).build(128).unwrap().0).unwrap();
+    assert_eq!(ae.dispatches_per_step(), 1 + 3 + (2 + 1) + 2);
+    // Forward-only plans move nothing into their forward pass.
+    let eval =
+        Plan::compile_evaluation(ModelConfig::vae(784, 400, 20).build(128).unwrap().0).unwrap();
+    assert!(eval
+        .training_fusion
+        .iter()
+        .all(|&f| f == TrainingFusion::None));
     assert!(
         tensors < plan.graph.tensors.len(),
         "autodiff added gradient tensors"

@@ -1,8 +1,19 @@
-// The matmul's optional store epilogue: an activation applied to each stored value, so that a
-// linear layer and its activation take one dispatch. The formulas are those of relu.wgsl,
-// sigmoid.wgsl and tanh.wgsl, so a fused store equals the separate kernels' result.
+// The matmul's optional store epilogue, shared by matmul.wgsl and matmul_rowtile.wgsl, so that
+// a linear layer and the element-wise op around it take one dispatch:
+//   ACTIVATION       f applied to each stored value: a layer's activation (forward)
+//   ACTIVATION_GRAD  the product multiplied by f'(saved), saved (M, N) being f's output: an
+//                    activation's backward applied in the store of the dx matmul (backward)
+//   ROW_SUMS         row_sums (M) = Σ_k op(A)[row, k], written by the threads of the first
+//                    column block: the bias gradient Σ_rows dy in the store of dW = dyᵀ·x
+// The formulas are those of relu.wgsl, sigmoid.wgsl and tanh.wgsl, so a fused store equals
+// the separate kernels' result.
 
-override ACTIVATION: u32 = 0u;  // 0 none, 1 ReLU, 2 sigmoid, 3 tanh
+override ACTIVATION: u32 = 0u;       // 0 none, 1 ReLU, 2 sigmoid, 3 tanh
+override ACTIVATION_GRAD: u32 = 0u;  // 0 none, 1 ReLU, 2 sigmoid, 3 tanh
+override ROW_SUMS: bool = false;
+
+@group(0) @binding(5) var<storage, read> saved: array<f32>;           // (M, N) if ACTIVATION_GRAD
+@group(0) @binding(6) var<storage, read_write> row_sums: array<f32>;  // (M) if ROW_SUMS
 
 fn epilogue(v: f32) -> f32 {
     if (ACTIVATION == 1u) {
@@ -17,6 +28,20 @@ fn epilogue(v: f32) -> f32 {
     }
     if (ACTIVATION == 3u) {
         return tanh(clamp(v, -15.0, 15.0));
+    }
+    return v;
+}
+
+// The product at C[index] times f'(saved[index]), as relu/sigmoid/tanh_backward compute it.
+fn activation_grad(v: f32, index: u32) -> f32 {
+    if (ACTIVATION_GRAD == 1u) {
+        return select(0.0, v, saved[index] > 0.0);
+    }
+    if (ACTIVATION_GRAD == 2u) {
+        return v * saved[index] * (1.0 - saved[index]);
+    }
+    if (ACTIVATION_GRAD == 3u) {
+        return v * (1.0 - saved[index] * saved[index]);
     }
     return v;
 }

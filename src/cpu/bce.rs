@@ -89,3 +89,23 @@ pub fn bce_backward_rows<T: Float>(
     }
     Ok(())
 }
+
+/// The loss and its gradient in one pass (the twin of bce_forward_backward): totals (rows)
+/// += Σ_c bce(logits, target), and dlogits = scale · (σ(logits) - target).
+pub fn bce_forward_backward<T: Float>(
+    totals: &mut [T],
+    dlogits: &mut [T],
+    logits: &[T],
+    target: &[T],
+    rows: usize,
+    cols: usize,
+    scale: T,
+) -> Result<()> {
+    let mut loss = vec![T::zero(); totals.len()];
+    bce_forward(&mut loss, logits, target, rows, cols)?;
+    bce_backward(dlogits, logits, target, scale)?;
+    for (total, l) in totals.iter_mut().zip(loss) {
+        *total = *total + l;
+    }
+    Ok(())
+}

@@ -23,6 +23,11 @@ pub struct MatmulShape {
     pub accumulate: bool,
     /// An activation applied to each stored value (shaders/lib/epilogue.wgsl).
     pub activation: Option<Activation>,
+    /// Multiply the product by f'(saved) before bias and accumulation, saved (m, n) being
+    /// f's output: an activation's backward in the store of a dx matmul.
+    pub activation_grad: Option<Activation>,
+    /// Also write row_sums (m) = Σ_k op(A)[row, k]: the bias gradient when op(A) = dyᵀ.
+    pub row_sums: bool,
 }
 
 impl MatmulShape {
@@ -72,12 +77,42 @@ impl MatmulShape {
     }
 }
 
+/// The buffers of the store epilogue's extras: the activation output whose derivative
+/// multiplies the product (`shape.activation_grad`), and the row sums of op(A)
+/// (`shape.row_sums`).
+pub struct MatmulExtras<'a, T> {
+    pub saved: Option<&'a [T]>,
+    pub row_sums: Option<&'a mut [T]>,
+}
+
+impl<T> Default for MatmulExtras<'_, T> {
+    fn default() -> Self {
+        MatmulExtras {
+            saved: None,
+            row_sums: None,
+        }
+    }
+}
+
 /// C = op(A)·op(B) (+ bias) (+ C when `shape.accumulate`).
 pub fn matmul<T: Float>(
     c: &mut [T],
     a: &[T],
     b: &[T],
     bias: Option<&[T]>,
+    shape: &MatmulShape,
+) -> Result<()> {
+    matmul_with_extras(c, a, b, bias, MatmulExtras::default(), shape)
+}
+
+/// C = f(op(A)·op(B) · g'(saved) (+ bias) (+ C)), with f = `shape.activation` and g =
+/// `shape.activation_grad` where set, and the row sums of op(A) when `shape.row_sums`.
+pub fn matmul_with_extras<T: Float>(
+    c: &mut [T],
+    a: &[T],
+    b: &[T],
+    bias: Option<&[T]>,
+    extras: MatmulExtras<T>,
     shape: &MatmulShape,
 ) -> Result<()> {
     shape.check(c.len(), a.len(), b.len(), bias.map(<[T]>::len))?;
@@ -89,7 +124,35 @@ pub fn matmul<T: Float>(
         trans_b,
         accumulate,
         activation,
+        activation_grad,
+        row_sums,
     } = *shape;
+    let saved = match (activation_grad, extras.saved) {
+        (Some(kind), Some(saved)) => {
+            check_lens("matmul", &[("saved", saved.len(), m * n)])?;
+            Some((kind, saved))
+        }
+        (None, None) => None,
+        _ => {
+            return Err(crate::error::shape_error(
+                "matmul",
+                "a saved activation output goes with activation_grad, and only with it",
+            ))
+        }
+    };
+    let sums = match (row_sums, extras.row_sums) {
+        (true, Some(sums)) => {
+            check_lens("matmul", &[("row_sums", sums.len(), m)])?;
+            Some(sums)
+        }
+        (false, None) => None,
+        _ => {
+            return Err(crate::error::shape_error(
+                "matmul",
+                "a row_sums buffer goes with row_sums, and only with it",
+            ))
+        }
+    };
     let a_at = |row: usize, p: usize| {
         if trans_a {
             a[p * m + row]
@@ -105,16 +168,25 @@ pub fn matmul<T: Float>(
         }
     };
     let mut row_acc = vec![T::zero(); n];
+    let mut sums = sums;
     for row in 0..m {
         row_acc.iter_mut().for_each(|v| *v = T::zero());
+        let mut row_sum = T::zero();
         for p in 0..k {
             let av = a_at(row, p);
+            row_sum = row_sum + av;
             for (col, acc) in row_acc.iter_mut().enumerate() {
                 *acc = *acc + av * b_at(p, col);
             }
         }
+        if let Some(sums) = sums.as_deref_mut() {
+            sums[row] = row_sum;
+        }
         for col in 0..n {
             let mut value = row_acc[col];
+            if let Some((kind, saved)) = saved {
+                value = activation_grad_at(kind, value, saved[row * n + col]);
+            }
             if let Some(bias) = bias {
                 value = value + bias[col];
             }
@@ -130,6 +202,21 @@ pub fn matmul<T: Float>(
         }
     }
     Ok(())
+}
+
+/// v · f'(y) from f's output y, with the activation backward twins' formulas.
+fn activation_grad_at<T: Float>(kind: Activation, v: T, y: T) -> T {
+    match kind {
+        Activation::Relu => {
+            if y > T::zero() {
+                v
+            } else {
+                T::zero()
+            }
+        }
+        Activation::Sigmoid => v * y * (T::one() - y),
+        Activation::Tanh => v * (T::one() - y * y),
+    }
 }
 
 /// y = f(x), with the activation twins' formulas.

@@ -22,6 +22,7 @@ pub mod reduce;
 pub mod reparameterize;
 pub mod sgd;
 pub mod step;
+pub mod vae_head;
 
 use crate::error::{shape_error, Result};
 

@@ -76,3 +76,23 @@ pub fn mse_backward_rows<T: Float>(
     }
     Ok(())
 }
+
+/// The loss and its gradient in one pass (the twin of mse_forward_backward): totals (rows)
+/// += Σ_c mse(x, target), and dx = scale · 2 · (x - target).
+pub fn mse_forward_backward<T: Float>(
+    totals: &mut [T],
+    dx: &mut [T],
+    x: &[T],
+    target: &[T],
+    rows: usize,
+    cols: usize,
+    scale: T,
+) -> Result<()> {
+    let mut loss = vec![T::zero(); totals.len()];
+    mse_forward(&mut loss, x, target, rows, cols)?;
+    mse_backward(dx, x, target, scale)?;
+    for (total, l) in totals.iter_mut().zip(loss) {
+        *total = *total + l;
+    }
+    Ok(())
+}

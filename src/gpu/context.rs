@@ -264,6 +264,9 @@ pub struct GpuContext {
     pub(crate) pipelines: PipelineCache,
     /// A 16-byte storage buffer bound where an optional input is absent (matmul without bias).
     pub(crate) placeholder: crate::gpu::GpuBuffer,
+    /// Another, bound where an optional output is absent (a binding both read and written
+    /// in one dispatch would conflict with `placeholder`).
+    pub(crate) placeholder_out: crate::gpu::GpuBuffer,
     /// The matmul variant per shape class that `kernels::matmul::matmul` prepares.
     matmul_choice: RwLock<MatmulChoice>,
 }
@@ -331,17 +334,18 @@ impl GpuContext {
                 s.lost = Some(format!("{reason:?}: {message}"));
             }
         });
-        let placeholder = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("placeholder"),
-            size: 16,
-            usage: wgpu::BufferUsages::STORAGE,
-            mapped_at_creation: false,
-        });
-        let placeholder = crate::gpu::GpuBuffer {
-            buffer: placeholder,
+        let placeholder_buffer = |label| crate::gpu::GpuBuffer {
+            buffer: device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: 16,
+                usage: wgpu::BufferUsages::STORAGE,
+                mapped_at_creation: false,
+            }),
             len: 4,
             offset: 0,
         };
+        let placeholder = placeholder_buffer("placeholder");
+        let placeholder_out = placeholder_buffer("placeholder for an absent output");
         let limits = device.limits();
         let matmul_choice = RwLock::new(MatmulChoice::default_for(info.device_type));
         GpuContext {
@@ -354,6 +358,7 @@ impl GpuContext {
             sink,
             pipelines: PipelineCache::default(),
             placeholder,
+            placeholder_out,
             matmul_choice,
         }
     }

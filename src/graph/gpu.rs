@@ -8,12 +8,12 @@ use crate::cpu::reparameterize::NoiseKey;
 use crate::error::{Error, Result};
 use crate::gpu::{pack_bytes, GpuBuffer, GpuContext};
 use crate::graph::autodiff::GradOp;
-use crate::graph::plan::{Location, Plan};
+use crate::graph::plan::{Location, Plan, TrainingFusion};
 use crate::graph::{
     padded_order, LinearShapes, LossKind, Op, Penalty, RunConfig, Samples, TensorId, TrainData,
 };
 use crate::kernels::activation::Activation;
-use crate::kernels::matmul::MatmulShape;
+use crate::kernels::matmul::{MatmulExtras, MatmulShape};
 use crate::kernels::{self, gather::GatherSource, Dispatch};
 
 /// A held-out data set and the forward-only passes over it.
@@ -133,10 +133,18 @@ impl<'a> GpuExecutor<'a> {
             Samples::U8(bytes) => ctx.upload("data set", &pack_bytes(bytes))?,
             Samples::F32(values) => ctx.upload("data set", values)?,
         };
+        // A term with running totals keeps one per batch row (see TrainingFusion).
         let loss_totals = plan
             .losses
             .iter()
-            .map(|term| ctx.create_buffer(term.kind.name(), 1))
+            .map(|term| {
+                let len = if plan.running_totals(term) {
+                    plan.graph.tensor(term.per_row).len()
+                } else {
+                    1
+                };
+                ctx.create_buffer(term.kind.name(), len)
+            })
             .collect::<Result<Vec<_>>>()?;
         let condition = match plan.condition {
             Some(c) => Some(ctx.create_buffer("label batch", plan.graph.tensor(c).len())?),
@@ -182,11 +190,13 @@ impl<'a> GpuExecutor<'a> {
                 label_source.as_ref(),
                 data.samples,
                 run.seed,
-                &executor.loss_totals,
-                plan.graph.batch,
+                (&executor.loss_totals, plan.graph.batch),
+                true,
             )?;
-            for op in &plan.backward {
-                steps.extend(executor.prepare_backward(op)?);
+            for (j, &done) in plan.done_elsewhere.iter().enumerate() {
+                if !done {
+                    steps.extend(executor.prepare_backward(j)?);
+                }
             }
             steps.push(kernels::adam::adam_step(
                 ctx,
@@ -302,17 +312,21 @@ impl<'a> GpuExecutor<'a> {
         self.ctx.wait("training step", None)
     }
 
-    /// Σ per-row loss of each term since the last reset (waits for the GPU).
+    /// Σ per-row loss of each term since the last reset (waits for the GPU); a term with
+    /// running totals per batch row is summed here, in f64.
     pub fn loss_totals(&self) -> Result<Vec<f64>> {
         self.loss_totals
             .iter()
-            .map(|b| Ok(f64::from(self.ctx.read_buffer::<f32>(b)?[0])))
+            .map(|b| {
+                let totals = self.ctx.read_buffer::<f32>(b)?;
+                Ok(totals.iter().map(|&t| f64::from(t)).sum())
+            })
             .collect()
     }
 
     pub fn reset_losses(&self) -> Result<()> {
         for total in &self.loss_totals {
-            self.ctx.write_buffer(total, &[0.0f32])?;
+            self.ctx.write_buffer(total, &vec![0.0f32; total.len])?;
         }
         Ok(())
     }
@@ -373,15 +387,17 @@ impl<'a> GpuExecutor<'a> {
     }
 
     /// Gather at the cursor of `source.state`, the forward ops (noise keyed by `seed` and that
-    /// state's step), and the loss sums of the first `rows_counted` rows into `totals`.
+    /// state's step), and the loss sums of the first `rows_counted` rows into `totals`. In a
+    /// `training` pass the plan's training fusions apply: their losses add to running totals
+    /// and write their gradients.
     fn prepare_pass(
         &self,
         source: &GatherSource,
         label_source: Option<&GatherSource>,
         samples: Samples,
         seed: u64,
-        totals: &[GpuBuffer],
-        rows_counted: usize,
+        (totals, rows_counted): (&[GpuBuffer], usize),
+        training: bool,
     ) -> Result<Vec<Dispatch>> {
         let (ctx, plan) = (self.ctx, self.plan);
         let mut dispatches = vec![match samples {
@@ -400,8 +416,16 @@ impl<'a> GpuExecutor<'a> {
                 plan.graph.batch,
             )?);
         }
+        let fusion = |i: usize| match training {
+            true => plan.training_fusion[i],
+            false => TrainingFusion::None,
+        };
         for (i, op) in plan.graph.ops.iter().enumerate() {
-            if plan.fused[i] {
+            if plan.fused[i] || fusion(i) == TrainingFusion::InHead {
+                continue;
+            }
+            if fusion(i) != TrainingFusion::None {
+                dispatches.push(self.prepare_fused(i, fusion(i), totals, source.state, seed)?);
                 continue;
             }
             let epilogue = match plan.graph.ops.get(i + 1) {
@@ -411,6 +435,9 @@ impl<'a> GpuExecutor<'a> {
             dispatches.push(self.prepare_forward(op, epilogue, source.state, seed)?);
         }
         for (term, total) in plan.losses.iter().zip(totals) {
+            if fusion(term.op) != TrainingFusion::None {
+                continue;
+            }
             let rows = self.view(term.per_row)?;
             dispatches.push(kernels::reduce::sum_all(
                 ctx,
@@ -465,8 +492,14 @@ impl<'a> GpuExecutor<'a> {
             ..source
         });
         let label_source = label_source.as_ref();
-        let mut full_batch =
-            self.prepare_pass(&source, label_source, eval.samples, seed, &totals, batch)?;
+        let mut full_batch = self.prepare_pass(
+            &source,
+            label_source,
+            eval.samples,
+            seed,
+            (&totals, batch),
+            false,
+        )?;
         full_batch.push(kernels::step::advance_step(ctx, &state, batch)?);
         let remainder = visits % batch;
         let tail = if remainder > 0 {
@@ -475,8 +508,8 @@ impl<'a> GpuExecutor<'a> {
                 label_source,
                 eval.samples,
                 seed,
-                &totals,
-                remainder,
+                (&totals, remainder),
+                false,
             )?
         } else {
             Vec::new()
@@ -733,9 +766,91 @@ impl<'a> GpuExecutor<'a> {
         Ok(d)
     }
 
-    fn prepare_backward(&self, op: &GradOp) -> Result<Vec<Dispatch>> {
+    /// The dispatch of forward op `i` with the work `fusion` moves into it: a loss that also
+    /// writes its gradient, or the VAE head. Loss rows go to the term's running totals.
+    fn prepare_fused(
+        &self,
+        i: usize,
+        fusion: TrainingFusion,
+        totals: &[GpuBuffer],
+        state: &GpuBuffer,
+        seed: u64,
+    ) -> Result<Dispatch> {
+        let (ctx, plan) = (self.ctx, self.plan);
+        let graph = &plan.graph;
+        let totals_of = |op: usize| {
+            plan.losses
+                .iter()
+                .position(|term| term.op == op)
+                .map(|t| &totals[t])
+                .ok_or_else(|| Error::InvalidArgument(format!("op {op} is not a loss term")))
+        };
+        match (fusion, &graph.ops[i], &plan.backward) {
+            (TrainingFusion::LossWithGrad { grad }, &Op::Loss { kind, a, b, .. }, backward) => {
+                let GradOp::Loss { da, scale, .. } = backward[grad] else {
+                    return Err(Error::InvalidArgument(
+                        "a loss fused with a non-loss gradient".into(),
+                    ));
+                };
+                let (rows, cols) = (graph.tensor(a).rows, graph.tensor(a).cols);
+                let (totals, da) = (totals_of(i)?, self.view(da)?);
+                let (a, b) = (self.view(a)?, self.view(b)?);
+                match kind {
+                    LossKind::Bce => kernels::bce::bce_forward_backward(
+                        ctx, totals, &da, &a, &b, rows, cols, scale,
+                    ),
+                    _ => kernels::mse::mse_forward_backward(
+                        ctx, totals, &da, &a, &b, rows, cols, scale,
+                    ),
+                }
+            }
+            (
+                TrainingFusion::VaeHead { kl, grad },
+                &Op::Reparameterize {
+                    z,
+                    eps,
+                    mu,
+                    logvar,
+                    stream,
+                },
+                backward,
+            ) => {
+                let GradOp::Kl {
+                    dmu,
+                    dlogvar,
+                    scale,
+                    ..
+                } = backward[grad]
+                else {
+                    return Err(Error::InvalidArgument(
+                        "a VAE head without a KL gradient".into(),
+                    ));
+                };
+                let (rows, cols) = (graph.tensor(mu).rows, graph.tensor(mu).cols);
+                let views = [z, eps, dmu, dlogvar, mu, logvar].map(|t| self.view(t));
+                let [z, eps, dmu, dlogvar, mu, logvar] = views;
+                let buffers = kernels::vae_head::VaeHeadBuffers {
+                    z: &z?,
+                    eps: &eps?,
+                    kl_totals: totals_of(kl)?,
+                    dmu: &dmu?,
+                    dlogvar: &dlogvar?,
+                    mu: &mu?,
+                    logvar: &logvar?,
+                    step: state,
+                };
+                kernels::vae_head::vae_head_forward(ctx, &buffers, rows, cols, seed, stream, scale)
+            }
+            _ => Err(Error::InvalidArgument(format!(
+                "op {i} cannot take the fusion {fusion:?}"
+            ))),
+        }
+    }
+
+    /// The dispatches of backward op `j`.
+    fn prepare_backward(&self, j: usize) -> Result<Vec<Dispatch>> {
         let (ctx, graph) = (self.ctx, &self.plan.graph);
-        match *op {
+        match self.plan.backward[j] {
             GradOp::Linear {
                 dx,
                 accumulate_dx,
@@ -749,26 +864,48 @@ impl<'a> GpuExecutor<'a> {
                     (graph.batch, graph.tensor(dy).cols, graph.tensor(x).cols);
                 let dy_view = self.view(dy)?;
                 let shapes = LinearShapes::new(batch, input, out, accumulate_dx);
-                let dw_shape = shapes.dweight;
-                let mut dispatches = vec![
-                    kernels::matmul::matmul(
-                        ctx,
-                        &self.view(dweight)?,
-                        &dy_view,
-                        &self.view(x)?,
-                        None,
-                        &dw_shape,
-                    )?,
-                    kernels::reduce::sum_cols(ctx, &self.view(dbias)?, &dy_view, batch, out)?,
-                ];
+                // dW = dyᵀ·x, and the bias gradient Σ_rows dy as the row sums of dyᵀ.
+                let dw_shape = MatmulShape {
+                    row_sums: true,
+                    ..shapes.dweight
+                };
+                let dbias = self.view(dbias)?;
+                let dw_extras = MatmulExtras {
+                    saved: None,
+                    row_sums: Some(&dbias),
+                };
+                let mut dispatches = vec![kernels::matmul::matmul_fused(
+                    ctx,
+                    &self.view(dweight)?,
+                    &dy_view,
+                    &self.view(x)?,
+                    dw_extras,
+                    &dw_shape,
+                )?];
+                // dx = dy·W, or with an activation's backward applied in the store: its dx.
+                let activation = match self.plan.dx_activation[j].map(|a| &self.plan.backward[a]) {
+                    Some(&GradOp::Activation { kind, dx, y, .. }) => Some((kind, dx, y)),
+                    _ => None,
+                };
                 if let Some(dx) = dx {
-                    let dx_shape = shapes.dx;
-                    dispatches.push(kernels::matmul::matmul(
+                    let (out, saved) = match activation {
+                        Some((_, d_pre, y)) => (self.view(d_pre)?, Some(self.view(y)?)),
+                        None => (self.view(dx)?, None),
+                    };
+                    let dx_shape = MatmulShape {
+                        activation_grad: activation.map(|(kind, ..)| kind),
+                        ..shapes.dx
+                    };
+                    let dx_extras = MatmulExtras {
+                        saved: saved.as_ref(),
+                        row_sums: None,
+                    };
+                    dispatches.push(kernels::matmul::matmul_fused(
                         ctx,
-                        &self.view(dx)?,
+                        &out,
                         &dy_view,
                         &self.view(weight)?,
-                        None,
+                        dx_extras,
                         &dx_shape,
                     )?);
                 }

@@ -31,6 +31,25 @@ pub struct LossTerm {
     pub kind: LossKind,
     pub per_row: TensorId,
     pub weight: f32,
+    /// The forward op that computes it.
+    pub op: usize,
+}
+
+/// Work the GPU executor moves into a forward dispatch of a training step. A loss's gradient
+/// needs only forward values, so the dispatch that computes the loss can write it too; the
+/// loss rows then go straight into running totals (one per batch row, summed on the host),
+/// with no sum dispatch. The CPU executor runs the ops apart, with the same result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrainingFusion {
+    /// The op runs on its own.
+    None,
+    /// A BCE or MSE loss whose dispatch also writes backward op `grad` (its gradient).
+    LossWithGrad { grad: usize },
+    /// A reparameterization whose dispatch also computes the KL loss (forward op `kl`) of
+    /// the same μ and logvar, and its gradient (backward op `grad`): the VAE head.
+    VaeHead { kl: usize, grad: usize },
+    /// A KL loss that the VAE head's dispatch computes.
+    InHead,
 }
 
 /// A compiled training step.
@@ -53,6 +72,16 @@ pub struct Plan {
     /// Per forward op: true for an activation the GPU applies in the store of the linear
     /// layer just before it (one dispatch for both; its input is read by nothing else).
     pub fused: Vec<bool>,
+    /// Per forward op: work the GPU moves into its dispatch in a training step (all None in
+    /// a forward-only plan). Evaluation passes run the ops apart.
+    pub training_fusion: Vec<TrainingFusion>,
+    /// Per backward op: true when another dispatch of the GPU's training step does it (a
+    /// loss's forward dispatch, or a linear layer's dx matmul).
+    pub done_elsewhere: Vec<bool>,
+    /// Per backward op: for a linear layer, the activation backward (an index into
+    /// `backward`) that its dx matmul applies as it stores, multiplying by f' of the saved
+    /// output; the layer's dx itself is then never stored.
+    pub dx_activation: Vec<Option<usize>>,
     pub losses: Vec<LossTerm>,
 }
 
@@ -133,7 +162,26 @@ impl Plan {
         let mut live_to_end: Vec<TensorId> = losses.iter().map(|term| term.per_row).collect();
         live_to_end.extend_from_slice(outputs);
         let fused = fusable_activations(&graph, &backward, &live_to_end);
-        let pool = assign_pool(&graph, &backward, &live_to_end, &fused, &mut location);
+        let training_fusion = training_fusions(&graph, &backward);
+        let dx_activation = dx_activations(&graph, &backward);
+        let mut done_elsewhere = vec![false; backward.len()];
+        for fusion in &training_fusion {
+            if let TrainingFusion::LossWithGrad { grad } | TrainingFusion::VaeHead { grad, .. } =
+                *fusion
+            {
+                done_elsewhere[grad] = true;
+            }
+        }
+        for &activation in dx_activation.iter().flatten() {
+            done_elsewhere[activation] = true;
+        }
+        let pool = assign_pool(
+            &graph,
+            &backward,
+            &live_to_end,
+            (&fused, &training_fusion, &dx_activation),
+            &mut location,
+        );
         Ok(Plan {
             graph,
             backward,
@@ -145,23 +193,47 @@ impl Plan {
             losses,
             training: train,
             fused,
+            training_fusion,
+            done_elsewhere,
+            dx_activation,
         })
     }
 
-    /// Number of dispatches in one training step: gather, forward, loss accumulation,
-    /// backward (a linear layer's backward is 2 or 3), the optimizer and the step advance.
+    /// Number of dispatches in one training step on the GPU: gather, forward (less the
+    /// activations and KL losses done by other dispatches), loss sums (for losses without
+    /// running totals), backward (a linear layer's backward is 1, dW with the bias gradient
+    /// as its row sums, or 2 with dx; less the ops done by other dispatches), the optimizer
+    /// and the step advance.
     pub fn dispatches_per_step(&self) -> usize {
         let backward: usize = self
             .backward
             .iter()
-            .map(|op| match op {
-                GradOp::Linear { dx, .. } => 2 + usize::from(dx.is_some()),
+            .zip(&self.done_elsewhere)
+            .filter(|(_, &done)| !done)
+            .map(|(op, _)| match op {
+                GradOp::Linear { dx, .. } => 1 + usize::from(dx.is_some()),
                 _ => 1,
             })
             .sum();
         let gathers = 1 + usize::from(self.condition.is_some());
         let fused = self.fused.iter().filter(|&&f| f).count();
-        gathers + self.graph.ops.len() - fused + self.losses.len() + backward + 2
+        let in_head = self
+            .training_fusion
+            .iter()
+            .filter(|&&f| f == TrainingFusion::InHead)
+            .count();
+        let sums = self
+            .losses
+            .iter()
+            .filter(|term| !self.running_totals(term))
+            .count();
+        gathers + self.graph.ops.len() - fused - in_head + sums + backward + 2
+    }
+
+    /// Whether the GPU's training step adds this term's rows to running totals in the
+    /// dispatch that computes them (else a sum dispatch adds them up).
+    pub fn running_totals(&self, term: &LossTerm) -> bool {
+        self.training_fusion[term.op] != TrainingFusion::None
     }
 }
 
@@ -189,12 +261,107 @@ fn fusable_activations(graph: &Graph, backward: &[GradOp], live_to_end: &[Tensor
     fused
 }
 
+/// The work a training step on the GPU can move into forward dispatches (see
+/// TrainingFusion): a BCE or MSE loss whose rows nothing else reads and whose gradient is
+/// written (not added) by one backward op; a KL loss of a reparameterization's μ and logvar
+/// whose gradient is written first, by the KL's own backward op.
+fn training_fusions(graph: &Graph, backward: &[GradOp]) -> Vec<TrainingFusion> {
+    let mut fusion = vec![TrainingFusion::None; graph.ops.len()];
+    if backward.is_empty() {
+        return fusion;
+    }
+    let mut readers = vec![0usize; graph.tensors.len()];
+    for (_, inputs) in graph
+        .ops
+        .iter()
+        .map(op_io)
+        .chain(backward.iter().map(grad_op_io))
+    {
+        for t in inputs {
+            readers[t.0] += 1;
+        }
+    }
+    for (i, op) in graph.ops.iter().enumerate() {
+        let Op::Loss {
+            kind,
+            per_row,
+            a,
+            b,
+            ..
+        } = *op
+        else {
+            continue;
+        };
+        if readers[per_row.0] > 0 {
+            continue;
+        }
+        match kind {
+            LossKind::Bce | LossKind::Mse => {
+                let grad = backward.iter().position(|g| {
+                    matches!(*g, GradOp::Loss { kind: k, a: ga, b: gb, row_grad: None, .. }
+                        if k == kind && ga == a && gb == b)
+                });
+                if let Some(grad) = grad {
+                    fusion[i] = TrainingFusion::LossWithGrad { grad };
+                }
+            }
+            LossKind::Kl => {
+                let head = graph.ops.iter().position(|o| {
+                    matches!(*o, Op::Reparameterize { mu, logvar, .. } if mu == a && logvar == b)
+                });
+                let grad = backward.iter().position(|g| {
+                    matches!(*g, GradOp::Kl { mu, logvar, accumulate: false, .. }
+                        if mu == a && logvar == b)
+                });
+                if let (Some(head), Some(grad)) = (head, grad) {
+                    if fusion[head] == TrainingFusion::None {
+                        fusion[head] = TrainingFusion::VaeHead { kl: i, grad };
+                        fusion[i] = TrainingFusion::InHead;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    fusion
+}
+
+/// For each linear layer's backward whose dx only an activation's backward reads (and which
+/// it writes, not adds to): that activation backward, which the dx matmul then applies.
+fn dx_activations(graph: &Graph, backward: &[GradOp]) -> Vec<Option<usize>> {
+    let mut readers = vec![0usize; graph.tensors.len()];
+    for (_, inputs) in graph
+        .ops
+        .iter()
+        .map(op_io)
+        .chain(backward.iter().map(grad_op_io))
+    {
+        for t in inputs {
+            readers[t.0] += 1;
+        }
+    }
+    backward
+        .iter()
+        .map(|op| match *op {
+            GradOp::Linear {
+                dx: Some(dx),
+                accumulate_dx: false,
+                ..
+            } if readers[dx.0] == 1 => backward
+                .iter()
+                .position(|g| matches!(*g, GradOp::Activation { dy, .. } if dy == dx)),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The graph's loss terms: its losses, penalties and importance-weighted bounds.
 fn loss_terms(graph: &Graph) -> Vec<LossTerm> {
     graph
         .ops
         .iter()
-        .filter_map(|op| match *op {
+        .enumerate()
+        .filter_map(|(i, op)| match *op {
             Op::Loss {
                 kind,
                 per_row,
@@ -204,6 +371,7 @@ fn loss_terms(graph: &Graph) -> Vec<LossTerm> {
                 kind,
                 per_row,
                 weight,
+                op: i,
             }),
             Op::Penalty {
                 penalty,
@@ -214,6 +382,7 @@ fn loss_terms(graph: &Graph) -> Vec<LossTerm> {
                 kind: penalty.kind(),
                 per_row,
                 weight,
+                op: i,
             }),
             Op::NegLogMeanExp {
                 per_row, weight, ..
@@ -221,6 +390,7 @@ fn loss_terms(graph: &Graph) -> Vec<LossTerm> {
                 kind: LossKind::Iw,
                 per_row,
                 weight,
+                op: i,
             }),
             _ => None,
         })
@@ -233,7 +403,7 @@ fn assign_pool(
     graph: &Graph,
     backward: &[GradOp],
     live_to_end: &[TensorId],
-    fused: &[bool],
+    (fused, training_fusion, dx_activation): (&[bool], &[TrainingFusion], &[Option<usize>]),
     location: &mut [Location],
 ) -> Vec<usize> {
     let steps = graph.ops.len() + backward.len();
@@ -258,6 +428,25 @@ fn assign_pool(
     for (i, op) in graph.ops.iter().enumerate() {
         if let (true, Op::Activation { y, .. }) = (fused[i], op) {
             first[y.0] = first[y.0].min(i - 1);
+        }
+    }
+    // A gradient written in a forward dispatch is live from there.
+    for (i, fusion) in training_fusion.iter().enumerate() {
+        if let TrainingFusion::LossWithGrad { grad } | TrainingFusion::VaeHead { grad, .. } =
+            *fusion
+        {
+            for t in grad_op_io(&backward[grad]).0 {
+                first[t.0] = first[t.0].min(i);
+            }
+        }
+    }
+    // An activation backward done by a linear layer's dx matmul writes its dx there.
+    let forward_ops = graph.ops.len();
+    for (j, activation) in dx_activation.iter().enumerate() {
+        if let Some(a) = *activation {
+            for t in grad_op_io(&backward[a]).0 {
+                first[t.0] = first[t.0].min(forward_ops + j);
+            }
         }
     }
     let mut pooled: Vec<usize> = (0..graph.tensors.len())

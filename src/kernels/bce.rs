@@ -36,6 +36,17 @@ const BACKWARD: Kernel = Kernel {
         (3, Slot::Read),
     ],
 };
+const FORWARD_BACKWARD: Kernel = Kernel {
+    shader: &SHADER,
+    entry: "bce_forward_backward",
+    slots: &[
+        (0, Slot::Uniform),
+        (6, Slot::ReadWrite),
+        (4, Slot::ReadWrite),
+        (2, Slot::Read),
+        (3, Slot::Read),
+    ],
+};
 const BACKWARD_ROWS: Kernel = Kernel {
     shader: &SHADER,
     entry: "bce_backward_rows",
@@ -127,5 +138,35 @@ pub fn bce_backward_rows(
         Some(bytes_of(&params)),
         &[dlogits, logits, target, row_grad],
         grid_for_elements(ctx, rows * cols)?,
+    )
+}
+
+/// The loss and its gradient in one dispatch: totals (rows) += Σ_c bce(logits, target) and
+/// dlogits (rows, cols) = scale · (σ(logits) - target); for a training step whose loss rows are only summed.
+#[allow(clippy::too_many_arguments)]
+pub fn bce_forward_backward(
+    ctx: &GpuContext,
+    totals: &GpuBuffer,
+    dlogits: &GpuBuffer,
+    logits: &GpuBuffer,
+    target: &GpuBuffer,
+    rows: usize,
+    cols: usize,
+    scale: f32,
+) -> Result<Dispatch> {
+    let op = "bce_forward_backward";
+    check_nonzero(op, &[("rows", rows), ("cols", cols)])?;
+    check_len(op, "totals", totals, rows)?;
+    for (name, buffer) in [("dlogits", dlogits), ("logits", logits), ("target", target)] {
+        check_len(op, name, buffer, rows * cols)?;
+    }
+    let params = RowLossParams::new(rows, cols, scale);
+    prepare(
+        ctx,
+        &FORWARD_BACKWARD,
+        &[],
+        Some(bytes_of(&params)),
+        &[totals, dlogits, logits, target],
+        grid_for_groups(ctx, rows as u64)?,
     )
 }

@@ -44,6 +44,8 @@ const MATMUL: Kernel = Kernel {
         (2, Slot::Read),
         (3, Slot::Read),
         (4, Slot::Read),
+        (5, Slot::Read),
+        (6, Slot::ReadWrite),
     ],
 };
 
@@ -56,6 +58,8 @@ const MATMUL_ROWTILE: Kernel = Kernel {
         (2, Slot::Read),
         (3, Slot::Read),
         (4, Slot::Read),
+        (5, Slot::Read),
+        (6, Slot::ReadWrite),
     ],
 };
 
@@ -265,6 +269,15 @@ fn activation_code(activation: Option<Activation>) -> f64 {
     }
 }
 
+/// The buffers of the store epilogue's extras (shaders/lib/epilogue.wgsl): the activation
+/// output whose derivative multiplies the product (`shape.activation_grad`), and the row
+/// sums of op(A) (`shape.row_sums`).
+#[derive(Clone, Copy, Default)]
+pub struct MatmulExtras<'a> {
+    pub saved: Option<&'a GpuBuffer>,
+    pub row_sums: Option<&'a GpuBuffer>,
+}
+
 /// Prepares C = op(A)·op(B) (+ bias) (+ C) with the given variant.
 pub fn matmul_with_variant(
     ctx: &GpuContext,
@@ -275,7 +288,47 @@ pub fn matmul_with_variant(
     shape: &MatmulShape,
     variant: MatmulVariant,
 ) -> Result<Dispatch> {
+    matmul_with_extras(ctx, c, a, b, bias, MatmulExtras::default(), shape, variant)
+}
+
+/// [`matmul`] with the epilogue's extras: an activation's backward applied to the product
+/// (dx matmul) and the row sums of op(A) (dW matmul, the bias gradient). The variant the
+/// device's choice names for the shape.
+pub fn matmul_fused(
+    ctx: &GpuContext,
+    c: &GpuBuffer,
+    a: &GpuBuffer,
+    b: &GpuBuffer,
+    extras: MatmulExtras,
+    shape: &MatmulShape,
+) -> Result<Dispatch> {
+    let variant = ctx.matmul_choice().for_shape(shape);
+    matmul_with_extras(ctx, c, a, b, None, extras, shape, variant)
+}
+
+/// Prepares C = f(op(A)·op(B) · g'(saved) (+ bias) (+ C)) with the given variant, and the
+/// row sums of op(A) when `shape.row_sums`.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_with_extras(
+    ctx: &GpuContext,
+    c: &GpuBuffer,
+    a: &GpuBuffer,
+    b: &GpuBuffer,
+    bias: Option<&GpuBuffer>,
+    extras: MatmulExtras,
+    shape: &MatmulShape,
+    variant: MatmulVariant,
+) -> Result<Dispatch> {
     shape.check_dims()?;
+    if shape.activation_grad.is_some() != extras.saved.is_some()
+        || shape.row_sums != extras.row_sums.is_some()
+    {
+        return Err(shape_error(
+            "matmul",
+            "the saved activation output goes with activation_grad and the row sums buffer \
+             with row_sums, each only with it",
+        ));
+    }
     if let MatmulVariant::Tiled(tiles) = variant {
         tiles.check(ctx)?;
     }
@@ -285,6 +338,12 @@ pub fn matmul_with_variant(
     check_len("matmul", "B", b, k * n)?;
     if let Some(bias) = bias {
         check_len("matmul", "bias", bias, n)?;
+    }
+    if let Some(saved) = extras.saved {
+        check_len("matmul", "saved", saved, m * n)?;
+    }
+    if let Some(row_sums) = extras.row_sums {
+        check_len("matmul", "row_sums", row_sums, m)?;
     }
     let params = Params {
         m: m as u32,
@@ -299,6 +358,8 @@ pub fn matmul_with_variant(
         ("HAS_BIAS", flag(bias.is_some())),
         ("ACCUMULATE", flag(shape.accumulate)),
         ("ACTIVATION", activation_code(shape.activation)),
+        ("ACTIVATION_GRAD", activation_code(shape.activation_grad)),
+        ("ROW_SUMS", flag(shape.row_sums)),
     ];
     let (kernel, workgroups) = match variant {
         MatmulVariant::Tiled(tiles) => {
@@ -325,12 +386,14 @@ pub fn matmul_with_variant(
         }
     };
     let bias = bias.unwrap_or(&ctx.placeholder);
+    let saved = extras.saved.unwrap_or(&ctx.placeholder);
+    let row_sums = extras.row_sums.unwrap_or(&ctx.placeholder_out);
     prepare(
         ctx,
         kernel,
         &constants,
         Some(bytes_of(&params)),
-        &[c, a, b, bias],
+        &[c, a, b, bias, saved, row_sums],
         workgroups,
     )
 }

@@ -22,6 +22,7 @@ pub mod reduce;
 pub mod reparameterize;
 pub mod sgd;
 pub mod step;
+pub mod vae_head;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -67,6 +68,7 @@ pub const SHADERS: &[Shader] = &[
     philox::SHADER,
     reparameterize::SHADER,
     kl::SHADER,
+    vae_head::SHADER,
     corrupt::SHADER,
     concat::SHADER,
     log_weight::SHADER,
@@ -315,7 +317,14 @@ fn check_no_aliasing(kernel: &Kernel, buffers: &[&GpuBuffer]) -> Result<()> {
     for (i, (binding_i, slot_i)) in storage.iter().enumerate() {
         for (j, (binding_j, slot_j)) in storage.iter().enumerate().skip(i + 1) {
             let written = *slot_i == Slot::ReadWrite || *slot_j == Slot::ReadWrite;
-            if written && buffers[i].buffer == buffers[j].buffer {
+            // Two written ranges of one buffer may share a dispatch if they are disjoint (a
+            // weight's gradient and its bias's in the flat gradient buffer); a read range
+            // may not share a buffer with a written one (wgpu's usage rule).
+            let both_written = *slot_i == Slot::ReadWrite && *slot_j == Slot::ReadWrite;
+            let (bi, bj) = (buffers[i], buffers[j]);
+            let end = |b: &GpuBuffer| b.offset + 4 * b.len as u64;
+            let disjoint = end(bi) <= bj.offset || end(bj) <= bi.offset;
+            if written && bi.buffer == bj.buffer && !(both_written && disjoint) {
                 return Err(Error::InvalidArgument(format!(
                     "{}: one buffer is bound to binding {binding_i} and binding {binding_j}, and \
                      one of them is written; outputs must not alias other arguments",

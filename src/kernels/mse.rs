@@ -37,6 +37,17 @@ const BACKWARD: Kernel = Kernel {
         (3, Slot::Read),
     ],
 };
+const FORWARD_BACKWARD: Kernel = Kernel {
+    shader: &SHADER,
+    entry: "mse_forward_backward",
+    slots: &[
+        (0, Slot::Uniform),
+        (6, Slot::ReadWrite),
+        (4, Slot::ReadWrite),
+        (2, Slot::Read),
+        (3, Slot::Read),
+    ],
+};
 const BACKWARD_ROWS: Kernel = Kernel {
     shader: &SHADER,
     entry: "mse_backward_rows",
@@ -150,5 +161,35 @@ pub fn mse_backward_rows(
         Some(bytes_of(&params)),
         &[dx, x, target, row_grad],
         grid_for_elements(ctx, rows * cols)?,
+    )
+}
+
+/// The loss and its gradient in one dispatch: totals (rows) += Σ_c mse(x, target) and
+/// dx (rows, cols) = scale · 2 · (x - target); for a training step whose loss rows are only summed.
+#[allow(clippy::too_many_arguments)]
+pub fn mse_forward_backward(
+    ctx: &GpuContext,
+    totals: &GpuBuffer,
+    dx: &GpuBuffer,
+    x: &GpuBuffer,
+    target: &GpuBuffer,
+    rows: usize,
+    cols: usize,
+    scale: f32,
+) -> Result<Dispatch> {
+    let op = "mse_forward_backward";
+    check_nonzero(op, &[("rows", rows), ("cols", cols)])?;
+    check_len(op, "totals", totals, rows)?;
+    for (name, buffer) in [("dx", dx), ("x", x), ("target", target)] {
+        check_len(op, name, buffer, rows * cols)?;
+    }
+    let params = RowLossParams::new(rows, cols, scale);
+    prepare(
+        ctx,
+        &FORWARD_BACKWARD,
+        &[],
+        Some(bytes_of(&params)),
+        &[totals, dx, x, target],
+        grid_for_groups(ctx, rows as u64)?,
     )
 }

@@ -31,6 +31,7 @@ pub enum Family {
     Philox,
     Reparameterize,
     Kl,
+    VaeHead,
     Corrupt,
     Sparsity,
     Concat,
@@ -42,7 +43,7 @@ pub enum Family {
 }
 
 impl Family {
-    pub const ALL: [Family; 16] = [
+    pub const ALL: [Family; 17] = [
         Family::Matmul,
         Family::Reduce,
         Family::Activation,
@@ -51,6 +52,7 @@ impl Family {
         Family::Philox,
         Family::Reparameterize,
         Family::Kl,
+        Family::VaeHead,
         Family::Corrupt,
         Family::Sparsity,
         Family::Concat,
@@ -113,6 +115,35 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
                             matmul_kernel_name(variant),
                             describe_matmul(&shape, true, variant),
                             check_matmul(v, shape, true, variant),
+                        );
+                    }
+                }
+            }
+            // The backward's epilogue: dW = dyᵀ·x with the bias gradient as row sums of dyᵀ,
+            // and dx = dy·W times an activation's derivative.
+            for variant in defaults {
+                for (m, n, k) in [(1, 1, 1), (33, 127, 785), (5, 70, 3)] {
+                    let shape = MatmulShape {
+                        trans_a: true,
+                        row_sums: true,
+                        ..MatmulShape::new(m, n, k)
+                    };
+                    push(
+                        matmul_kernel_name(variant),
+                        describe_matmul(&shape, false, variant),
+                        check_matmul_backward_epilogue(v, shape, variant),
+                    );
+                }
+                for activation in Activation::ALL {
+                    for (m, n, k) in [(1, 1, 1), (127, 785, 33)] {
+                        let shape = MatmulShape {
+                            activation_grad: Some(activation),
+                            ..MatmulShape::new(m, n, k)
+                        };
+                        push(
+                            matmul_kernel_name(variant),
+                            describe_matmul(&shape, false, variant),
+                            check_matmul_backward_epilogue(v, shape, variant),
                         );
                     }
                 }
@@ -185,6 +216,16 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
                     format!("{rows}x{cols}"),
                     check_loss_backward_rows(v, family == Family::Bce, rows, cols),
                 );
+                let fused_name = if family == Family::Mse {
+                    "mse_forward_backward"
+                } else {
+                    "bce_forward_backward"
+                };
+                push(
+                    fused_name,
+                    format!("{rows}x{cols}"),
+                    check_loss_forward_backward(v, family == Family::Bce, rows, cols),
+                );
             }
         }
         Family::Philox => {
@@ -217,6 +258,21 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
             }
             for &(rows, cols) in &sizes {
                 push("kl", format!("{rows}x{cols}"), check_kl(v, rows, cols));
+            }
+        }
+        Family::VaeHead => {
+            // (5, 3): Philox groups of four elements straddle rows; 300 columns: a thread
+            // takes several.
+            let mut sizes = vec![(1, 1), (5, 3), (127, 33), (3, 300)];
+            if full {
+                sizes.push((128, 20));
+            }
+            for &(rows, cols) in &sizes {
+                push(
+                    "vae_head",
+                    format!("{rows}x{cols}"),
+                    check_vae_head(v, rows, cols),
+                );
             }
         }
         Family::Corrupt => {
@@ -396,6 +452,10 @@ fn describe_matmul(shape: &MatmulShape, bias: bool, variant: MatmulVariant) -> S
         shape
             .activation
             .map_or(String::new(), |a| format!(" +{}", a.name()))
+            + &shape
+                .activation_grad
+                .map_or(String::new(), |a| format!(" ·{}'", a.name()))
+            + if shape.row_sums { " +row sums" } else { "" }
     )
 }
 
@@ -482,6 +542,92 @@ pub fn check_matmul(
             cpu: c_cpu,
             allowed: Box::new(allowed),
         }],
+    )
+}
+
+/// A matmul with the backward's store extras (`shape.activation_grad`, `shape.row_sums`)
+/// against the twin.
+fn check_matmul_backward_epilogue(
+    v: &mut Validator,
+    shape: MatmulShape,
+    variant: MatmulVariant,
+) -> Result<CheckResult> {
+    let MatmulShape { m, n, k, .. } = shape;
+    let a = v.random(m * k, -1.0, 1.0);
+    let b = v.random(k * n, -1.0, 1.0);
+    // The saved activation outputs: in f's range, with a share of ReLU zeros.
+    let saved = shape.activation_grad.map(|kind| match kind {
+        Activation::Relu => v
+            .random(m * n, -1.0, 1.0)
+            .iter()
+            .map(|x| x.max(0.0))
+            .collect(),
+        Activation::Sigmoid => v.random(m * n, 0.0, 1.0),
+        Activation::Tanh => v.random(m * n, -1.0, 1.0),
+    });
+    let mut c = vec![f32::NAN; m * n];
+    let mut sums = vec![f32::NAN; m];
+    let extras = cpu::matmul::MatmulExtras {
+        saved: saved.as_deref(),
+        row_sums: shape.row_sums.then_some(&mut sums[..]),
+    };
+    cpu::matmul::matmul_with_extras(&mut c, &a, &b, None, extras, &shape)?;
+    // Bounds: the product's sum in two orders (as check_matmul), times |f'| ≤ 1, plus the
+    // multiplications by f' (3 roundings); row sums: K terms in two orders.
+    let abs = |x: &[f32]| x.iter().map(|v| v.abs()).collect::<Vec<_>>();
+    let mut magnitude = vec![0.0; m * n];
+    let plain = MatmulShape {
+        activation_grad: None,
+        row_sums: false,
+        ..shape
+    };
+    cpu::matmul::matmul(&mut magnitude, &abs(&a), &abs(&b), None, &plain)?;
+    let row_magnitude: Vec<f32> = (0..m)
+        .map(|row| {
+            (0..k)
+                .map(|p| {
+                    if shape.trans_a {
+                        a[p * m + row]
+                    } else {
+                        a[row * k + p]
+                    }
+                    .abs()
+                })
+                .sum()
+        })
+        .collect();
+
+    let (ga, gb) = (v.upload("a", &a)?, v.upload("b", &b)?);
+    let gsaved = saved.as_ref().map(|s| v.upload("saved", s)).transpose()?;
+    let gc = v.poisoned("c", m * n)?;
+    let gsums = v.poisoned("row sums", m)?;
+    let gextras = kernels::matmul::MatmulExtras {
+        saved: gsaved.as_ref(),
+        row_sums: shape.row_sums.then_some(&gsums),
+    };
+    let dispatch =
+        kernels::matmul::matmul_with_extras(v.ctx, &gc, &ga, &gb, None, gextras, &shape, variant)?;
+    let c_allowed =
+        move |i: usize, c: f32| sum_bound(k + 2, magnitude[i]) + 3.0 * UNIT_ROUNDOFF * c.abs();
+    let mut outputs = vec![Output {
+        name: "C",
+        gpu: &gc,
+        cpu: c,
+        allowed: Box::new(c_allowed),
+    }];
+    if shape.row_sums {
+        outputs.push(Output {
+            name: "row sums",
+            gpu: &gsums,
+            cpu: sums,
+            allowed: Box::new(move |i: usize, _| sum_bound(k, row_magnitude[i])),
+        });
+    }
+    v.finish(
+        matmul_kernel_name(variant),
+        describe_matmul(&shape, false, variant),
+        &[&dispatch],
+        outputs,
     )
 }
 
@@ -954,6 +1100,162 @@ fn check_kl(v: &mut Validator, rows: usize, cols: usize) -> Result<CheckResult> 
         },
     ];
     v.finish("kl", format!("{rows}x{cols}"), &[&fwd, &bwd], outputs)
+}
+
+/// A per-row loss and its gradient in one dispatch: the rows added to running totals.
+fn check_loss_forward_backward(
+    v: &mut Validator,
+    bce: bool,
+    rows: usize,
+    cols: usize,
+) -> Result<CheckResult> {
+    let (a, scale) = if bce {
+        (v.random(rows * cols, -50.0, 50.0), 1.0 / rows as f32)
+    } else {
+        (v.random(rows * cols, 0.0, 1.0), 1.0 / (rows * cols) as f32)
+    };
+    let target = v.random(rows * cols, 0.0, 1.0);
+    let start_totals = v.random(rows, 0.0, 100.0);
+    let (mut totals, mut da) = (start_totals.clone(), vec![0.0; rows * cols]);
+    if bce {
+        cpu::bce::bce_forward_backward(&mut totals, &mut da, &a, &target, rows, cols, scale)?;
+    } else {
+        cpu::mse::mse_forward_backward(&mut totals, &mut da, &a, &target, rows, cols, scale)?;
+    }
+    let (ga, gt) = (v.upload("a", &a)?, v.upload("target", &target)?);
+    let (gtotals, gda) = (
+        v.upload("totals", &start_totals)?,
+        v.poisoned("da", rows * cols)?,
+    );
+    let d = if bce {
+        kernels::bce::bce_forward_backward(v.ctx, &gtotals, &gda, &ga, &gt, rows, cols, scale)?
+    } else {
+        kernels::mse::mse_forward_backward(v.ctx, &gtotals, &gda, &ga, &gt, rows, cols, scale)?
+    };
+    // Totals: the row sum's bound (as in check_bce / check_mse, terms up to 100 for BCE and
+    // 1 for MSE) plus the add to the start. Gradient: as bce_backward / mse_backward.
+    let term_max = if bce { 100.0 } else { 1.0 };
+    let transcendental = if bce { 1e-6 } else { 0.0 };
+    let totals_allowed = move |_, c: f32| {
+        cols as f32 * transcendental
+            + sum_bound(cols + 3, c.abs() + term_max * cols as f32)
+            + 2.0 * UNIT_ROUNDOFF * c.abs()
+    };
+    let da_allowed = if bce {
+        abs_rel(scale * 2e-5, 1e-6)
+    } else {
+        abs_rel(scale * 1e-7, 4.0 * UNIT_ROUNDOFF)
+    };
+    let name = if bce {
+        "bce_forward_backward"
+    } else {
+        "mse_forward_backward"
+    };
+    let outputs = vec![
+        Output {
+            name: "totals",
+            gpu: &gtotals,
+            cpu: totals,
+            allowed: Box::new(totals_allowed),
+        },
+        Output {
+            name: "da",
+            gpu: &gda,
+            cpu: da,
+            allowed: Box::new(da_allowed),
+        },
+    ];
+    v.finish(name, format!("{rows}x{cols}"), &[&d], outputs)
+}
+
+/// The fused VAE head against the reparameterization, KL and KL-gradient twins.
+fn check_vae_head(v: &mut Validator, rows: usize, cols: usize) -> Result<CheckResult> {
+    let n = rows * cols;
+    let mu = v.random(n, -2.0, 2.0);
+    let logvar = v.random(n, -3.0, 3.0);
+    let start_totals = v.random(rows, 0.0, 100.0);
+    let scale = 0.5 / rows as f32;
+    let key = NoiseKey {
+        seed: 0x4ead_5eed ^ v.seed,
+        step: 9,
+        stream: 0,
+    };
+    let (mut z, mut eps, mut totals) = (vec![0.0; n], vec![0.0; n], start_totals.clone());
+    let (mut dmu, mut dlogvar) = (vec![0.0; n], vec![0.0; n]);
+    cpu::vae_head::vae_head_forward(
+        cpu::vae_head::VaeHeadOut {
+            z: &mut z,
+            eps: &mut eps,
+            kl_totals: &mut totals,
+            dmu: &mut dmu,
+            dlogvar: &mut dlogvar,
+        },
+        &mu,
+        &logvar,
+        rows,
+        cols,
+        key,
+        scale,
+    )?;
+    let (gmu, glogvar) = (v.upload("mu", &mu)?, v.upload("logvar", &logvar)?);
+    let step = v.upload("step", &[key.step])?;
+    let (gz, geps) = (v.poisoned("z", n)?, v.poisoned("eps", n)?);
+    let (gdmu, gdlogvar) = (v.poisoned("dmu", n)?, v.poisoned("dlogvar", n)?);
+    let gtotals = v.upload("kl totals", &start_totals)?;
+    let buffers = kernels::vae_head::VaeHeadBuffers {
+        z: &gz,
+        eps: &geps,
+        kl_totals: &gtotals,
+        dmu: &gdmu,
+        dlogvar: &gdlogvar,
+        mu: &gmu,
+        logvar: &glogvar,
+        step: &step,
+    };
+    let d = kernels::vae_head::vae_head_forward(
+        v.ctx, &buffers, rows, cols, key.seed, key.stream, scale,
+    )?;
+    // ε and z: as check_reparameterize (Box-Muller's sin and cos, 2^-11 absolute by the
+    // spec). KL totals: as check_kl's per-row bound, plus the add to the start. dmu: one
+    // multiplication each side. dlogvar: as kl_backward.
+    let sigma: Vec<f32> = logvar.iter().map(|lv| (0.5 * lv).exp()).collect();
+    let z_allowed = move |i: usize, c: f32| 3e-3 * sigma[i] + 1e-5 * c.abs();
+    let totals_allowed = move |_, c: f32| {
+        cols as f32 * 2e-5 + sum_bound(cols + 4, 30.0 * cols as f32) + 2.0 * UNIT_ROUNDOFF * c.abs()
+    };
+    let outputs = vec![
+        Output {
+            name: "eps",
+            gpu: &geps,
+            cpu: eps,
+            allowed: Box::new(abs_rel(3e-3, 1e-5)),
+        },
+        Output {
+            name: "z",
+            gpu: &gz,
+            cpu: z,
+            allowed: Box::new(z_allowed),
+        },
+        Output {
+            name: "kl_totals",
+            gpu: &gtotals,
+            cpu: totals,
+            allowed: Box::new(totals_allowed),
+        },
+        Output {
+            name: "dmu",
+            gpu: &gdmu,
+            cpu: dmu,
+            allowed: Box::new(abs_rel(1e-7, 2.0 * UNIT_ROUNDOFF)),
+        },
+        Output {
+            name: "dlogvar",
+            gpu: &gdlogvar,
+            cpu: dlogvar,
+            allowed: Box::new(abs_rel(scale * 2e-5 + 1e-7, 1e-6)),
+        },
+    ];
+    v.finish("vae_head", format!("{rows}x{cols}"), &[&d], outputs)
 }
 
 fn check_corrupt(v: &mut Validator, noise: Noise, n: usize) -> Result<CheckResult> {

@@ -1,0 +1,73 @@
+// The VAE head of a training step in one dispatch: the reparameterization z = μ + e^(½·logvar)·ε,
+// the KL of N(μ, e^logvar) from N(0, 1) per row, and the KL's gradient, which needs nothing
+// from later ops. Includes lib/philox.wgsl and lib/grid.wgsl.
+//   vae_head_forward (one workgroup per row):
+//     eps, z (rows, cols)   ε for element i from philox4x32_10((i / 4, step, stream, 0), seed),
+//                           lane i % 4 through Box-Muller: the same draws as
+//                           reparameterize_forward
+//     kl_totals (rows)      += -½ Σ_c (1 + logvar - μ² - e^logvar)    running sums
+//     dmu, dlogvar          = scale · μ,  scale · ½ (e^logvar - 1)      written; the
+//                           reparameterization's backward adds to them later in the step
+// `scale` is the derivative of the training loss with respect to Σ_r kl[r] (β / rows, say).
+
+struct Params {
+    rows: u32,
+    cols: u32,
+    seed_lo: u32,
+    seed_hi: u32,
+    stream: u32,
+    scale: f32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read_write> z: array<f32>;          // (rows, cols)
+@group(0) @binding(2) var<storage, read_write> eps: array<f32>;        // (rows, cols), saved for backward
+@group(0) @binding(3) var<storage, read_write> kl_totals: array<f32>;  // (rows)
+@group(0) @binding(4) var<storage, read_write> dmu: array<f32>;        // (rows, cols)
+@group(0) @binding(5) var<storage, read_write> dlogvar: array<f32>;    // (rows, cols)
+@group(0) @binding(6) var<storage, read> mu: array<f32>;               // (rows, cols)
+@group(0) @binding(7) var<storage, read> logvar: array<f32>;           // (rows, cols)
+@group(0) @binding(8) var<storage, read> step: array<u32>;             // (1) training step
+
+// The standard normal of element i: lane i % 4 of Philox group i / 4.
+fn normal_of_element(i: u32, step_now: u32) -> f32 {
+    let bits = philox4x32_10(vec4<u32>(i / 4u, step_now, params.stream, 0u), vec2<u32>(params.seed_lo, params.seed_hi));
+    let lane = i % 4u;
+    if (lane < 2u) {
+        let pair = box_muller(bits.x, bits.y);
+        return select(pair.y, pair.x, lane == 0u);
+    }
+    let pair = box_muller(bits.z, bits.w);
+    return select(pair.y, pair.x, lane == 2u);
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn vae_head_forward(
+    @builtin(workgroup_id) group: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) local: u32,
+) {
+    let row = flat_group(group, groups);
+    if (row >= params.rows) {
+        return;  // the whole workgroup leaves together
+    }
+    let step_now = step[0];
+    var sum = 0.0;
+    for (var c = local; c < params.cols; c += WORKGROUP_SIZE) {
+        let i = row * params.cols + c;
+        let m = mu[i];
+        let lv = logvar[i];
+        let e = normal_of_element(i, step_now);
+        eps[i] = e;
+        z[i] = m + exp(0.5 * lv) * e;
+        sum += 1.0 + lv - m * m - exp(lv);
+        dmu[i] = params.scale * m;
+        dlogvar[i] = params.scale * 0.5 * (exp(lv) - 1.0);
+    }
+    let total = workgroup_sum(sum, local);
+    if (local == 0u) {
+        kl_totals[row] += -0.5 * total;
+    }
+}

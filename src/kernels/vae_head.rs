@@ -1,0 +1,121 @@
+//! Host side of shaders/vae_head.wgsl: the VAE head of a training step (reparameterization,
+//! KL per row into running totals, the KL's gradient) in one dispatch. CPU twin:
+//! src/cpu/vae_head.rs.
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::cpu::check_nonzero;
+use crate::error::Result;
+use crate::gpu::{GpuBuffer, GpuContext};
+use crate::kernels::{
+    bytes_of, check_len, grid_for_groups, prepare, Dispatch, Kernel, Shader, Slot, GRID_LIB,
+    PHILOX_LIB,
+};
+
+pub const SHADER: Shader = Shader {
+    name: "vae_head",
+    source: include_str!("../../shaders/vae_head.wgsl"),
+    includes: &[PHILOX_LIB, GRID_LIB],
+};
+
+const FORWARD: Kernel = Kernel {
+    shader: &SHADER,
+    entry: "vae_head_forward",
+    slots: &[
+        (0, Slot::Uniform),
+        (1, Slot::ReadWrite),
+        (2, Slot::ReadWrite),
+        (3, Slot::ReadWrite),
+        (4, Slot::ReadWrite),
+        (5, Slot::ReadWrite),
+        (6, Slot::Read),
+        (7, Slot::Read),
+        (8, Slot::Read),
+    ],
+};
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    rows: u32,
+    cols: u32,
+    seed_lo: u32,
+    seed_hi: u32,
+    stream: u32,
+    scale: f32,
+    _pad: [u32; 2],
+}
+
+/// The buffers of the VAE head: outputs z, eps, dmu, dlogvar (rows, cols) and the running
+/// KL totals (rows); inputs mu, logvar (rows, cols) and the one-element step counter.
+pub struct VaeHeadBuffers<'a> {
+    pub z: &'a GpuBuffer,
+    pub eps: &'a GpuBuffer,
+    pub kl_totals: &'a GpuBuffer,
+    pub dmu: &'a GpuBuffer,
+    pub dlogvar: &'a GpuBuffer,
+    pub mu: &'a GpuBuffer,
+    pub logvar: &'a GpuBuffer,
+    pub step: &'a GpuBuffer,
+}
+
+/// Threads per row: the latent width rounded up to a power of two, 32 to 256 (a workgroup
+/// mostly idle on a narrow latent costs barriers for nothing).
+fn threads_per_row(cols: usize) -> u32 {
+    cols.next_power_of_two().clamp(32, 256) as u32
+}
+
+/// z = μ + e^(½·logvar)·ε with ε keyed by (seed, step[0], stream, element) like
+/// reparameterize_forward; kl_totals[r] += KL of row r; dmu = scale · μ and dlogvar = scale ·
+/// ½ (e^logvar − 1), written.
+pub fn vae_head_forward(
+    ctx: &GpuContext,
+    b: &VaeHeadBuffers,
+    rows: usize,
+    cols: usize,
+    seed: u64,
+    stream: u32,
+    scale: f32,
+) -> Result<Dispatch> {
+    let op = "vae_head_forward";
+    check_nonzero(op, &[("rows", rows), ("cols", cols)])?;
+    for (name, buffer) in [
+        ("z", b.z),
+        ("eps", b.eps),
+        ("dmu", b.dmu),
+        ("dlogvar", b.dlogvar),
+        ("mu", b.mu),
+        ("logvar", b.logvar),
+    ] {
+        check_len(op, name, buffer, rows * cols)?;
+    }
+    check_len(op, "kl_totals", b.kl_totals, rows)?;
+    check_len(op, "step", b.step, 1)?;
+    let params = Params {
+        rows: rows as u32,
+        cols: cols as u32,
+        seed_lo: seed as u32,
+        seed_hi: (seed >> 32) as u32,
+        stream,
+        scale,
+        _pad: [0; 2],
+    };
+    let constants = [("WORKGROUP_SIZE", f64::from(threads_per_row(cols)))];
+    prepare(
+        ctx,
+        &FORWARD,
+        &constants,
+        Some(bytes_of(&params)),
+        &[
+            b.z,
+            b.eps,
+            b.kl_totals,
+            b.dmu,
+            b.dlogvar,
+            b.mu,
+            b.logvar,
+            b.step,
+        ],
+        grid_for_groups(ctx, rows as u64)?,
+    )
+}
