@@ -362,6 +362,14 @@ fn vae_kernel_cases(ctx: &GpuContext, all: &mut KernelCases) -> Result<()> {
             kernels::bce::bce_backward(ctx, &dlogits, &logits, &x, batch, pixels, 1.0)?,
         ),
         memory_case(
+            "bce_forward_backward",
+            format!("{batch}x{pixels}"),
+            12 * n_pixels,
+            kernels::bce::bce_forward_backward(
+                ctx, &per_row, &dlogits, &logits, &x, batch, pixels, 1.0,
+            )?,
+        ),
+        memory_case(
             "sum_cols",
             format!("{batch}x{hidden}"),
             4 * (n_hidden + hidden),
@@ -388,10 +396,31 @@ fn vae_kernel_cases(ctx: &GpuContext, all: &mut KernelCases) -> Result<()> {
             )?,
         ),
     ]);
+    let (dmu, dlogvar) = (
+        filled(ctx, "dmu", n_latent, 0.0)?,
+        filled(ctx, "dlogvar", n_latent, 0.0)?,
+    );
+    let head = kernels::vae_head::VaeHeadBuffers {
+        z: &z,
+        eps: &eps,
+        kl_totals: &per_row,
+        dmu: &dmu,
+        dlogvar: &dlogvar,
+        mu: &mu,
+        logvar: &logvar,
+        step: &state,
+    };
+    // Reads μ, logvar; writes z, ε, dmu, dlogvar.
+    all.cases.push(memory_case(
+        "vae_head",
+        format!("{batch}x{latent}"),
+        24 * n_latent,
+        kernels::vae_head::vae_head_forward(ctx, &head, batch, latent, 1, 0, 1.0 / batch as f32)?,
+    ));
     for buffer in [h, h2, dh, x, logits, dlogits, per_row, bias_grad, total] {
         all.hold(buffer);
     }
-    for buffer in [mu, logvar, z, eps, state] {
+    for buffer in [mu, logvar, z, eps, state, dmu, dlogvar] {
         all.hold(buffer);
     }
     gather_case(ctx, all, batch, pixels)?;
