@@ -2,19 +2,30 @@
 //! variants in shaders/ (every autotune candidate) and those still under development here.
 //! Variants live in dev/ until they win; only winners move to shaders/ (issue 4). The rowtile
 //! variant started here and now lives in shaders/matmul_rowtile.wgsl.
-//! `cargo run --release --example dev_matmul` (LATENT_BACKEND / LATENT_ADAPTER pick the GPU).
+//!
+//! `cargo run --release --example dev_matmul [-- --coop-f16]` (LATENT_BACKEND /
+//! LATENT_ADAPTER pick the GPU). Two phases:
+//! 1. check: every dev variant against the twin at odd and prime shapes and the skinny VAE
+//!    shapes, with the 4 transpose combinations, without and with bias, overwriting and
+//!    accumulating; a variant that fails any of them is not timed;
+//! 2. time: shipped and dev variants at the model shapes (each checked once more there).
+//!
+//! `--coop-f16` asks for dev/matmul_coop_f16.wgsl: the device is then created with
+//! wgpu's experimental EXPERIMENTAL_COOPERATIVE_MATRIX where the adapter has it; where it or
+//! anything else the shader needs is missing, a line names what is missing and the variant
+//! is skipped.
 
 use latent::cpu::matmul::{matmul as matmul_twin, MatmulShape};
 use latent::gpu::{time_gpu, GpuBuffer, GpuContext, GpuOptions};
 use latent::kernels::autotune::{candidates, describe, ShapeClass};
 use latent::kernels::matmul::{matmul_with_variant, MatmulVariant};
-use latent::kernels::{bytes_of, prepare, Dispatch, Kernel, Shader, Slot};
+use latent::kernels::{bytes_of, grid_for_groups, prepare, Dispatch, Kernel, Shader, Slot};
 use latent::validate::{compare, UNIT_ROUNDOFF};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-/// The variants under development: dev/matmul_rowtile_uniform.wgsl and
-/// dev/matmul_rowtile_vec4.wgsl.
+/// The variants under development: dev/matmul_rowtile_uniform.wgsl,
+/// dev/matmul_rowtile_vec4.wgsl, dev/matmul_splitk.wgsl and dev/matmul_coop_f16.wgsl.
 static ROWTILE_UNIFORM: Shader = Shader {
     name: "matmul_rowtile_uniform",
     source: include_str!("matmul_rowtile_uniform.wgsl"),
@@ -25,6 +36,17 @@ static ROWTILE_VEC4: Shader = Shader {
     source: include_str!("matmul_rowtile_vec4.wgsl"),
     includes: &[],
 };
+static SPLITK: Shader = Shader {
+    name: "matmul_splitk",
+    source: include_str!("matmul_splitk.wgsl"),
+    includes: &[],
+};
+static COOP_F16: Shader = Shader {
+    name: "matmul_coop_f16",
+    source: include_str!("matmul_coop_f16.wgsl"),
+    includes: &[],
+};
+/// (uniform, C, A, B, bias): the bindings of every one-dispatch variant.
 const SLOTS: &[(u32, Slot)] = &[
     (0, Slot::Uniform),
     (1, Slot::ReadWrite),
@@ -42,68 +64,258 @@ const ROWTILE_VEC4_KERNEL: Kernel = Kernel {
     entry: "matmul_rowtile_vec4",
     slots: SLOTS,
 };
+const COOP_F16_KERNEL: Kernel = Kernel {
+    shader: &COOP_F16,
+    entry: "matmul_coop_f16",
+    slots: SLOTS,
+};
+/// Split-K pass 1: (uniform, partial (S, M, N), A, B).
+const SPLITK_PARTIAL_KERNEL: Kernel = Kernel {
+    shader: &SPLITK,
+    entry: "matmul_splitk_partial",
+    slots: &[
+        (0, Slot::Uniform),
+        (5, Slot::ReadWrite),
+        (2, Slot::Read),
+        (3, Slot::Read),
+    ],
+};
+/// Split-K pass 2: (uniform, C, bias, partial (S, M, N)).
+const SPLITK_REDUCE_KERNEL: Kernel = Kernel {
+    shader: &SPLITK,
+    entry: "matmul_splitk_reduce",
+    slots: &[
+        (0, Slot::Uniform),
+        (1, Slot::ReadWrite),
+        (4, Slot::Read),
+        (6, Slot::Read),
+    ],
+};
 
-/// A dev variant: its name, kernel, and grid for a shape (None: the shape does not suit it).
+/// How a dev variant runs.
+enum Form {
+    /// One dispatch with bindings (uniform [m, n, k, 0], C, A, B, bias) and this grid for a
+    /// shape (None: the shape does not suit it).
+    Single {
+        kernel: &'static Kernel,
+        grid: fn(&MatmulShape) -> Option<[u32; 3]>,
+    },
+    /// dev/matmul_splitk.wgsl with K cut into (at most) this many slices: two dispatches and
+    /// an (S, M, N) scratch buffer.
+    SplitK { slices: usize },
+}
+
+/// How far a variant's result may be from the twin's (see [`bound`]).
+#[derive(Clone, Copy, PartialEq)]
+enum Precision {
+    /// f32 operands and accumulation.
+    F32,
+    /// Operands rounded to f16, f32 accumulation (cooperative matrices).
+    F16Operands,
+}
+
+/// A dev variant: its name, form, check bound, and what this device lacks for it (None: it
+/// can run).
 struct DevVariant {
     name: &'static str,
-    kernel: &'static Kernel,
-    grid: fn(&MatmulShape) -> Option<[u32; 3]>,
+    form: Form,
+    precision: Precision,
+    missing: fn(&GpuContext, &Args) -> Option<String>,
+}
+
+fn runs_anywhere(_: &GpuContext, _: &Args) -> Option<String> {
+    None
 }
 
 const DEV_VARIANTS: &[DevVariant] = &[
     // Workgroups of 16 threads covering 64 columns × 8 rows.
     DevVariant {
         name: "rowtile_uniform",
-        kernel: &ROWTILE_UNIFORM_KERNEL,
-        grid: |s| Some([(s.n as u32).div_ceil(64), (s.m as u32).div_ceil(8), 1]),
+        form: Form::Single {
+            kernel: &ROWTILE_UNIFORM_KERNEL,
+            grid: |s| Some([(s.n as u32).div_ceil(64), (s.m as u32).div_ceil(8), 1]),
+        },
+        precision: Precision::F32,
+        missing: runs_anywhere,
     },
     // Workgroups of 16 × 4 threads covering 64 columns × 32 rows; loads along stored rows
     // need aligned shapes (see the shader's header).
     DevVariant {
         name: "rowtile_vec4",
-        kernel: &ROWTILE_VEC4_KERNEL,
-        grid: |s| {
-            let fits = match (s.trans_a, s.trans_b) {
-                (false, false) => s.k % 4 == 0 && s.n % 4 == 0,
-                (false, true) => s.k % 4 == 0,
-                (true, false) => s.m % 4 == 0 && s.n % 4 == 0,
-                (true, true) => false,
-            };
-            fits.then(|| [(s.n as u32).div_ceil(64), (s.m as u32).div_ceil(32), 1])
+        form: Form::Single {
+            kernel: &ROWTILE_VEC4_KERNEL,
+            grid: |s| {
+                let fits = match (s.trans_a, s.trans_b) {
+                    (false, false) => s.k % 4 == 0 && s.n % 4 == 0,
+                    (false, true) => s.k % 4 == 0,
+                    (true, false) => s.m % 4 == 0 && s.n % 4 == 0,
+                    (true, true) => false,
+                };
+                fits.then(|| [(s.n as u32).div_ceil(64), (s.m as u32).div_ceil(32), 1])
+            },
         },
+        precision: Precision::F32,
+        missing: runs_anywhere,
+    },
+    DevVariant {
+        name: "splitk:2",
+        form: Form::SplitK { slices: 2 },
+        precision: Precision::F32,
+        missing: runs_anywhere,
+    },
+    DevVariant {
+        name: "splitk:4",
+        form: Form::SplitK { slices: 4 },
+        precision: Precision::F32,
+        missing: runs_anywhere,
+    },
+    DevVariant {
+        name: "splitk:8",
+        form: Form::SplitK { slices: 8 },
+        precision: Precision::F32,
+        missing: runs_anywhere,
+    },
+    // One subgroup of 32 threads per workgroup, 32 × 32 of C each; any shape (padded
+    // staging, see the shader's header).
+    DevVariant {
+        name: "coop_f16",
+        form: Form::Single {
+            kernel: &COOP_F16_KERNEL,
+            grid: |s| Some([(s.n as u32).div_ceil(32), (s.m as u32).div_ceil(32), 1]),
+        },
+        precision: Precision::F16Operands,
+        missing: coop_f16_missing,
     },
 ];
 
-/// Prepares C = op(A)·op(B) + bias with a dev variant (None: the shape does not suit it).
+/// The configuration dev/matmul_coop_f16.wgsl uses, as `FeatureReport` spells it.
+const COOP_CONFIG: &str = "16x16x16 F16->F32";
+
+/// What this device lacks for dev/matmul_coop_f16.wgsl, if anything.
+fn coop_f16_missing(ctx: &GpuContext, args: &Args) -> Option<String> {
+    if !args.coop_f16 {
+        return Some("not requested (pass --coop-f16 to try it)".into());
+    }
+    let features = ctx.device.features();
+    if !features.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX) {
+        return Some(
+            "skipped: this adapter lacks wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX \
+             (on Vulkan: VK_KHR_cooperative_matrix and a device-scope Vulkan memory model)"
+                .into(),
+        );
+    }
+    if !features.contains(wgpu::Features::SHADER_F16) {
+        return Some("skipped: this adapter lacks wgpu::Features::SHADER_F16".into());
+    }
+    let offered = &ctx.features.cooperative_matrix;
+    if !offered.iter().any(|c| c == COOP_CONFIG) {
+        return Some(format!(
+            "skipped: this adapter offers no {COOP_CONFIG} cooperative matrix (it offers: {})",
+            offered.join(", ")
+        ));
+    }
+    let (lo, hi) = (ctx.info.subgroup_min_size, ctx.info.subgroup_max_size);
+    if (lo, hi) != (32, 32) {
+        return Some(format!(
+            "skipped: subgroup sizes {lo}..={hi}; the shader's workgroup is one subgroup of 32"
+        ));
+    }
+    None
+}
+
+/// The buffers of one multiply: C (written), A, B, bias (bound even when the shape has none:
+/// HAS_BIAS = false keeps the kernel from reading it).
+struct Operands<'a> {
+    c: &'a GpuBuffer,
+    a: &'a GpuBuffer,
+    b: &'a GpuBuffer,
+    bias: &'a GpuBuffer,
+}
+
+/// A prepared dev variant: its dispatches in order and the scratch buffers they use.
+struct DevRun {
+    dispatches: Vec<Dispatch>,
+    _scratch: Vec<GpuBuffer>,
+}
+
+fn flags(shape: &MatmulShape, has_bias: bool) -> [(&'static str, f64); 4] {
+    let flag = |on: bool| if on { 1.0 } else { 0.0 };
+    [
+        ("TRANS_A", flag(shape.trans_a)),
+        ("TRANS_B", flag(shape.trans_b)),
+        ("HAS_BIAS", flag(has_bias)),
+        ("ACCUMULATE", flag(shape.accumulate)),
+    ]
+}
+
+/// Prepares C = op(A)·op(B) [+ bias] [+ C] with a dev variant (None: the shape does not
+/// suit it).
 fn prepare_dev(
     ctx: &GpuContext,
     variant: &DevVariant,
-    c: &GpuBuffer,
-    a: &GpuBuffer,
-    b: &GpuBuffer,
-    bias: &GpuBuffer,
+    ops: &Operands,
     shape: &MatmulShape,
-) -> latent::Result<Option<Dispatch>> {
-    let Some(groups) = (variant.grid)(shape) else {
-        return Ok(None);
-    };
-    let flag = |on: bool| if on { 1.0 } else { 0.0 };
-    let constants = [
-        ("TRANS_A", flag(shape.trans_a)),
-        ("TRANS_B", flag(shape.trans_b)),
-        ("HAS_BIAS", 1.0),
-        ("ACCUMULATE", flag(shape.accumulate)),
-    ];
-    let params: [u32; 4] = [shape.m as u32, shape.n as u32, shape.k as u32, 0];
-    let dispatch = prepare(
-        ctx,
-        variant.kernel,
-        &constants,
-        Some(bytes_of(&params)),
-        &[c, a, b, bias],
-        groups,
-    )?;
-    Ok(Some(dispatch))
+    has_bias: bool,
+) -> latent::Result<Option<DevRun>> {
+    let constants = flags(shape, has_bias);
+    let (m, n, k) = (shape.m, shape.n, shape.k);
+    match variant.form {
+        Form::Single { kernel, grid } => {
+            let Some(groups) = grid(shape) else {
+                return Ok(None);
+            };
+            let params: [u32; 4] = [m as u32, n as u32, k as u32, 0];
+            let dispatch = prepare(
+                ctx,
+                kernel,
+                &constants,
+                Some(bytes_of(&params)),
+                &[ops.c, ops.a, ops.b, ops.bias],
+                groups,
+            )?;
+            Ok(Some(DevRun {
+                dispatches: vec![dispatch],
+                _scratch: Vec::new(),
+            }))
+        }
+        Form::SplitK { slices } => {
+            // No empty slice: S = ceil(K / chunk) ≤ the slices asked for.
+            let chunk = k.div_ceil(slices.clamp(1, k));
+            let slices = k.div_ceil(chunk);
+            let partial = ctx.create_buffer("splitk partial", slices * m * n)?;
+            let params: [u32; 8] = [
+                m as u32,
+                n as u32,
+                k as u32,
+                slices as u32,
+                chunk as u32,
+                0,
+                0,
+                0,
+            ];
+            let blocks = (m.div_ceil(4) * n.div_ceil(4)) as u32;
+            let first = prepare(
+                ctx,
+                &SPLITK_PARTIAL_KERNEL,
+                &constants,
+                Some(bytes_of(&params)),
+                &[&partial, ops.a, ops.b],
+                [blocks.div_ceil(64), 1, slices as u32],
+            )?;
+            let second = prepare(
+                ctx,
+                &SPLITK_REDUCE_KERNEL,
+                &constants,
+                Some(bytes_of(&params)),
+                &[ops.c, ops.bias, &partial],
+                grid_for_groups(ctx, (m * n).div_ceil(64) as u64)?,
+            )?;
+            Ok(Some(DevRun {
+                dispatches: vec![first, second],
+                _scratch: vec![partial],
+            }))
+        }
+    }
 }
 
 /// Every shipped variant the autotune tries, each once.
@@ -117,24 +329,329 @@ fn shipped_variants() -> Vec<MatmulVariant> {
     variants
 }
 
+/// Command-line options.
+struct Args {
+    /// Try dev/matmul_coop_f16.wgsl (requests the experimental feature).
+    coop_f16: bool,
+}
+
+fn parse_args() -> latent::Result<Args> {
+    let mut args = Args { coop_f16: false };
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--coop-f16" => args.coop_f16 = true,
+            other => {
+                return Err(latent::Error::InvalidArgument(format!(
+                    "unknown argument {other:?}: expected --coop-f16"
+                )))
+            }
+        }
+    }
+    Ok(args)
+}
+
+/// One multiply's inputs on the host, the twin's result, and the per-element magnitudes the
+/// error bounds scale with.
+struct Case {
+    shape: MatmulShape,
+    a: Vec<f32>,
+    b: Vec<f32>,
+    bias: Vec<f32>,
+    has_bias: bool,
+    /// C before the multiply (NaN unless accumulating).
+    c0: Vec<f32>,
+    expected: Vec<f32>,
+    /// Σ_p |op(A)[i, p]|·|op(B)[p, j]| + |bias[j]| + |C0[i, j]|, in f64.
+    magnitude: Vec<f64>,
+    /// The most that rounding A and B to f16 can move each element, in f64 (see [`bound`]).
+    f16_rounding: Vec<f64>,
+}
+
+impl Case {
+    fn new(
+        rng: &mut StdRng,
+        shape: MatmulShape,
+        has_bias: bool,
+        with_f16: bool,
+    ) -> latent::Result<Self> {
+        let (m, n, k) = (shape.m, shape.n, shape.k);
+        let mut values =
+            |len: usize| -> Vec<f32> { (0..len).map(|_| rng.random_range(-1.0..1.0)).collect() };
+        let (a, b, bias) = (values(m * k), values(k * n), values(n));
+        let c0 = if shape.accumulate {
+            values(m * n)
+        } else {
+            vec![f32::NAN; m * n]
+        };
+        let mut expected = c0.clone();
+        matmul_twin(&mut expected, &a, &b, has_bias.then_some(&bias[..]), &shape)?;
+        let abs = |v: &[f32]| -> Vec<f64> { v.iter().map(|x| f64::from(x.abs())).collect() };
+        let (abs_a, abs_b, abs_bias) = (abs(&a), abs(&b), abs(&bias));
+        let mut magnitude = if shape.accumulate {
+            abs(&c0)
+        } else {
+            vec![0.0; m * n]
+        };
+        matmul_twin(
+            &mut magnitude,
+            &abs_a,
+            &abs_b,
+            has_bias.then_some(&abs_bias[..]),
+            &shape,
+        )?;
+        let mut f16_rounding = Vec::new();
+        if with_f16 {
+            // δ(x): f32 -> f16 moves x by at most one f16 ulp (2^-10 |x|, either rounding
+            // mode Vulkan allows) when |x| >= 2^-14, and by at most |x| below (subnormals
+            // may flush to zero). A product a·b moves by δa|b| + |a|δb + δaδb.
+            let delta = |v: &[f64]| -> Vec<f64> {
+                v.iter()
+                    .map(|&x| {
+                        if x >= 2f64.powi(-14) {
+                            x * 2f64.powi(-10)
+                        } else {
+                            x
+                        }
+                    })
+                    .collect()
+            };
+            let (delta_a, delta_b) = (delta(&abs_a), delta(&abs_b));
+            let plain = MatmulShape {
+                accumulate: true,
+                ..shape
+            };
+            f16_rounding = vec![0.0; m * n];
+            matmul_twin(&mut f16_rounding, &delta_a, &abs_b, None, &plain)?;
+            matmul_twin(&mut f16_rounding, &abs_a, &delta_b, None, &plain)?;
+            matmul_twin(&mut f16_rounding, &delta_a, &delta_b, None, &plain)?;
+        }
+        Ok(Case {
+            shape,
+            a,
+            b,
+            bias,
+            has_bias,
+            c0,
+            expected,
+            magnitude,
+            f16_rounding,
+        })
+    }
+
+    /// The allowed |gpu − twin| of element i (see [`bound`]).
+    fn allowed(&self, precision: Precision, i: usize) -> f32 {
+        bound(
+            precision,
+            self.shape.k,
+            self.magnitude[i],
+            self.f16_rounding.get(i),
+        ) as f32
+    }
+}
+
+/// The check bound of element i, with u = 2^-24 (f32 unit roundoff) and
+/// mag = Σ_p |op(A)[i, p]·op(B)[p, j]| + |bias[j]| + |C0[i, j]|:
+/// - f32 variants: 2·(K + 2)·u·mag. The GPU and the twin each sum K products, the bias and
+///   C in some order, K + 2 terms, each rounding at most (K + 2)·u·mag away from the exact
+///   value (Higham's γ bound for any summation order, products included); the two results
+///   are at most twice that apart.
+/// - f16 operands (cooperative matrices): the f16 rounding of A and B (the sum of each
+///   product's worst move, computed per element from the data, `f16_rounding`), plus the f32
+///   bound doubled again, 4·(K + 2)·u·mag: f16·f16 products are exact in f32, but tensor
+///   cores are not required to round their f32 additions to nearest (NVIDIA's truncate),
+///   which doubles the per-addition error.
+fn bound(precision: Precision, k: usize, magnitude: f64, f16_rounding: Option<&f64>) -> f64 {
+    let u = f64::from(UNIT_ROUNDOFF);
+    let f32_part = 2.0 * (k + 2) as f64 * u * magnitude;
+    match precision {
+        Precision::F32 => f32_part,
+        Precision::F16Operands => f16_rounding.copied().unwrap_or(f64::INFINITY) + 2.0 * f32_part,
+    }
+}
+
+/// Uploads a case, runs a dev variant once and compares with the twin: None where the
+/// shape does not suit the variant, else its largest error or why it fails.
+fn check_dev(
+    ctx: &GpuContext,
+    variant: &DevVariant,
+    case: &Case,
+) -> latent::Result<Option<Result<f32, String>>> {
+    let (ga, gb, gbias, gc) = (
+        ctx.upload("a", &case.a)?,
+        ctx.upload("b", &case.b)?,
+        ctx.upload("bias", &case.bias)?,
+        ctx.upload("c", &case.c0)?,
+    );
+    let ops = Operands {
+        c: &gc,
+        a: &ga,
+        b: &gb,
+        bias: &gbias,
+    };
+    let Some(run) = prepare_dev(ctx, variant, &ops, &case.shape, case.has_bias)? else {
+        return Ok(None);
+    };
+    let outcome = run_and_compare(
+        ctx,
+        variant.name,
+        &run.dispatches,
+        &gc,
+        case,
+        variant.precision,
+    )?;
+    Ok(Some(outcome))
+}
+
+/// Runs the dispatches once and compares C with the twin: the largest error, or why the
+/// result fails.
+fn run_and_compare(
+    ctx: &GpuContext,
+    name: &str,
+    dispatches: &[Dispatch],
+    c: &GpuBuffer,
+    case: &Case,
+    precision: Precision,
+) -> latent::Result<Result<f32, String>> {
+    let refs: Vec<&Dispatch> = dispatches.iter().collect();
+    latent::kernels::run(ctx, name, &refs)?;
+    let got: Vec<f32> = ctx.read_buffer(c)?;
+    let cmp = compare(&got, &case.expected, &|i, _| case.allowed(precision, i));
+    if cmp.failures > 0 {
+        let (i, g, e, allowed) = cmp.first_failure.expect("failures counted");
+        return Ok(Err(format!(
+            "{} of {} elements beyond the bound; first at {i}: gpu {g}, twin {e}, allowed \
+             {allowed:.3e}",
+            cmp.failures,
+            got.len()
+        )));
+    }
+    Ok(Ok(cmp.max_abs_err))
+}
+
+/// Phase 1: every runnable dev variant at every check shape, transpose combination, with and
+/// without bias, overwriting and accumulating. Returns the names of the variants that passed
+/// everywhere they run.
+fn check_phase(
+    ctx: &GpuContext,
+    variants: &[&DevVariant],
+    rng: &mut StdRng,
+) -> latent::Result<Vec<&'static str>> {
+    let shapes = [
+        (1, 1, 1),
+        (3, 5, 1000),
+        (127, 33, 785),
+        (128, 20, 400),
+        (20, 400, 128),
+        (400, 20, 128),
+        (128, 64, 2048),
+        (64, 2048, 1024),
+    ];
+    let with_f16 = variants
+        .iter()
+        .any(|v| v.precision == Precision::F16Operands);
+    let mut failed: Vec<&'static str> = Vec::new();
+    println!("check against the twin: shape (m x k x n), 4 transposes x {{no bias, bias}} x {{overwrite, accumulate}}");
+    for (m, n, k) in shapes {
+        // Per variant: combinations passed, run, largest error.
+        let mut tally: Vec<(usize, usize, f32)> = vec![(0, 0, 0.0); variants.len()];
+        for combo in 0..16u32 {
+            let shape = MatmulShape {
+                m,
+                n,
+                k,
+                trans_a: combo & 1 != 0,
+                trans_b: combo & 2 != 0,
+                accumulate: combo & 8 != 0,
+                ..Default::default()
+            };
+            let has_bias = combo & 4 != 0;
+            let case = Case::new(rng, shape, has_bias, with_f16)?;
+            for (variant, tally) in variants.iter().zip(&mut tally) {
+                match check_dev(ctx, variant, &case)? {
+                    Some(Ok(max_abs_err)) => {
+                        tally.0 += 1;
+                        tally.1 += 1;
+                        tally.2 = tally.2.max(max_abs_err);
+                    }
+                    Some(Err(detail)) => {
+                        tally.1 += 1;
+                        println!(
+                            "  {:<18} {:<16} bias {has_bias:<5} accumulate {:<5} FAILS: {detail}",
+                            describe(&shape),
+                            variant.name,
+                            shape.accumulate
+                        );
+                        if !failed.contains(&variant.name) {
+                            failed.push(variant.name);
+                        }
+                    }
+                    None => {}
+                }
+            }
+        }
+        for (variant, (passed, ran, max_err)) in variants.iter().zip(tally) {
+            println!(
+                "  {:<14} {:<16} {passed:>2}/{ran:<2} combinations pass, max abs err {max_err:.3e}",
+                format!("{m}x{k}x{n}"),
+                variant.name
+            );
+        }
+    }
+    Ok(variants
+        .iter()
+        .map(|v| v.name)
+        .filter(|name| !failed.contains(name))
+        .collect())
+}
+
 fn main() -> latent::Result<()> {
-    let ctx = GpuContext::new(&GpuOptions::from_env()?)?;
+    let args = parse_args()?;
+    let options = GpuOptions::from_env()?;
+    let ctx = if args.coop_f16 {
+        // SAFETY: wgpu's experimental features may hold bugs with undefined behaviour; this
+        // dev harness opts in only on request (--coop-f16), and only cooperative matrices
+        // are requested with the token (where the adapter has them).
+        let experimental = unsafe { wgpu::ExperimentalFeatures::enabled() };
+        GpuContext::with_features(
+            &options,
+            wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX,
+            experimental,
+        )?
+    } else {
+        GpuContext::new(&options)?
+    };
     println!("matmul variants on {}", ctx.describe());
+    let mut runnable: Vec<&DevVariant> = Vec::new();
+    for variant in DEV_VARIANTS {
+        match (variant.missing)(&ctx, &args) {
+            None => runnable.push(variant),
+            Some(why) => println!("dev {}: {why}", variant.name),
+        }
+    }
+    let mut rng = StdRng::seed_from_u64(7);
+    let passed = check_phase(&ctx, &runnable, &mut rng)?;
+    let timed: Vec<&DevVariant> = runnable
+        .into_iter()
+        .filter(|v| passed.contains(&v.name))
+        .collect();
     println!(
         "{:<18} {:<18} {:>12} {:>10} {:>10}",
         "shape", "variant", "max abs err", "us", "GFLOP/s"
     );
-    let mut rng = StdRng::seed_from_u64(7);
     let shapes = [
         (128, 400, 784, false, true),
         (784, 400, 128, true, false),
         (128, 784, 400, false, false),
         (128, 20, 400, false, true),
         (20, 400, 128, true, false),
+        (400, 20, 128, true, false),
+        (128, 64, 2048, false, true),
+        (64, 2048, 1024, false, false),
         (127, 33, 785, false, false),
         (127, 33, 784, false, true),
         (512, 512, 512, false, false),
     ];
+    let with_f16 = timed.iter().any(|v| v.precision == Precision::F16Operands);
     for (m, n, k, trans_a, trans_b) in shapes {
         let shape = MatmulShape {
             m,
@@ -144,33 +661,35 @@ fn main() -> latent::Result<()> {
             trans_b,
             ..Default::default()
         };
-        let a: Vec<f32> = (0..m * k).map(|_| rng.random_range(-1.0..1.0)).collect();
-        let b: Vec<f32> = (0..k * n).map(|_| rng.random_range(-1.0..1.0)).collect();
-        let bias: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
-        let mut expected = vec![0.0; m * n];
-        matmul_twin(&mut expected, &a, &b, Some(&bias), &shape)?;
+        let case = Case::new(&mut rng, shape, true, with_f16)?;
         let (ga, gb, gbias) = (
-            ctx.upload("a", &a)?,
-            ctx.upload("b", &b)?,
-            ctx.upload("bias", &bias)?,
+            ctx.upload("a", &case.a)?,
+            ctx.upload("b", &case.b)?,
+            ctx.upload("bias", &case.bias)?,
         );
         for variant in shipped_variants() {
-            let gc = ctx.upload("c", &vec![f32::NAN; m * n])?;
+            let gc = ctx.upload("c", &case.c0)?;
             let dispatch = matmul_with_variant(&ctx, &gc, &ga, &gb, Some(&gbias), &shape, variant)?;
             report(
                 &ctx,
-                &shape,
+                &case,
                 &variant.to_string(),
                 &gc,
-                &dispatch,
-                &expected,
+                &[dispatch],
+                Precision::F32,
             )?;
         }
-        for variant in DEV_VARIANTS {
-            let gc = ctx.upload("c", &vec![f32::NAN; m * n])?;
+        for variant in &timed {
+            let gc = ctx.upload("c", &case.c0)?;
             let name = format!("dev {}", variant.name);
-            match prepare_dev(&ctx, variant, &gc, &ga, &gb, &gbias, &shape)? {
-                Some(dispatch) => report(&ctx, &shape, &name, &gc, &dispatch, &expected)?,
+            let ops = Operands {
+                c: &gc,
+                a: &ga,
+                b: &gb,
+                bias: &gbias,
+            };
+            match prepare_dev(&ctx, variant, &ops, &shape, true)? {
+                Some(run) => report(&ctx, &case, &name, &gc, &run.dispatches, variant.precision)?,
                 None => println!("{:<18} {name:<18} (shape not supported)", describe(&shape)),
             }
         }
@@ -178,35 +697,34 @@ fn main() -> latent::Result<()> {
     Ok(())
 }
 
-/// Runs once, checks against the twin (the `latent validate` bound for K products of values
-/// in [-1, 1] plus a bias), then times; a variant that fails is reported and not a candidate.
+/// Runs once, checks against the twin (see [`bound`]), then times all dispatches together;
+/// a variant that fails is reported and not a candidate.
 fn report(
     ctx: &GpuContext,
-    shape: &MatmulShape,
+    case: &Case,
     name: &str,
     c: &GpuBuffer,
-    dispatch: &Dispatch,
-    expected: &[f32],
+    dispatches: &[Dispatch],
+    precision: Precision,
 ) -> latent::Result<()> {
-    latent::kernels::run(ctx, name, &[dispatch])?;
-    let got: Vec<f32> = ctx.read_buffer(c)?;
-    let k = shape.k;
-    let bound = 2.0 * (k + 2) as f32 * UNIT_ROUNDOFF * (k as f32 + 1.0);
-    let cmp = compare(&got, expected, &|_, _| bound);
-    if cmp.failures > 0 {
-        println!(
-            "{:<18} {name:<18} {:>12.3e}  FAILS the check: not a candidate",
-            describe(shape),
-            cmp.max_abs_err
-        );
-        return Ok(());
+    let shape = &case.shape;
+    match run_and_compare(ctx, name, dispatches, c, case, precision)? {
+        Ok(max_abs_err) => {
+            let (us, _) = time_gpu(ctx, 3, &|pass| {
+                for d in dispatches {
+                    d.record(pass);
+                }
+            })?;
+            println!(
+                "{:<18} {name:<18} {max_abs_err:>12.3e} {us:>10.0} {:>10.2}",
+                describe(shape),
+                shape.flops() / us / 1e3
+            );
+        }
+        Err(detail) => println!(
+            "{:<18} {name:<18} FAILS the check, not a candidate: {detail}",
+            describe(shape)
+        ),
     }
-    let (us, _) = time_gpu(ctx, 3, &|pass| dispatch.record(pass))?;
-    println!(
-        "{:<18} {name:<18} {:>12.3e} {us:>10.0} {:>10.2}",
-        describe(shape),
-        cmp.max_abs_err,
-        shape.flops() / us / 1e3
-    );
     Ok(())
 }

@@ -275,16 +275,33 @@ impl GpuContext {
     /// Creates an instance, picks the adapter and opens a device with the adapter's own
     /// limits and the optional features it has (f16, subgroups, timestamp queries).
     pub fn new(options: &GpuOptions) -> Result<Self> {
+        Self::with_features(
+            options,
+            wgpu::Features::empty(),
+            wgpu::ExperimentalFeatures::disabled(),
+        )
+    }
+
+    /// [`GpuContext::new`], also requesting `extra` features where the adapter has them
+    /// (check `device.features()` for what the device got). Experimental features (e.g.
+    /// EXPERIMENTAL_COOPERATIVE_MATRIX, for dev/matmul_coop_f16.wgsl) need the caller's
+    /// `unsafe { wgpu::ExperimentalFeatures::enabled() }` token as `experimental`.
+    pub fn with_features(
+        options: &GpuOptions,
+        extra: wgpu::Features,
+        experimental: wgpu::ExperimentalFeatures,
+    ) -> Result<Self> {
         let adapter = pick_adapter(candidate_adapters(options.backend), options)?;
         let wanted = wgpu::Features::SHADER_F16
             | wgpu::Features::SUBGROUP
             | wgpu::Features::TIMESTAMP_QUERY
-            | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES;
+            | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES
+            | extra;
         let desc = wgpu::DeviceDescriptor {
             label: Some("latent"),
             required_features: adapter.features() & wanted,
             required_limits: adapter.limits(),
-            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            experimental_features: experimental,
             memory_hints: wgpu::MemoryHints::Performance,
             trace: wgpu::Trace::Off,
         };

@@ -1,0 +1,162 @@
+//! The matmul variants under development in dev/, compiled by naga at every flag combination
+//! (TRANS_A, TRANS_B, HAS_BIAS, ACCUMULATE), so CI proves they at least compile where no
+//! adapter runs them. No GPU needed.
+//! - dev/matmul_splitk.wgsl: both entry points, to SPIR-V, MSL and HLSL.
+//! - dev/matmul_coop_f16.wgsl: validated with the capabilities it needs (SHADER_FLOAT16 |
+//!   COOPERATIVE_MATRIX) and written to SPIR-V, which must declare the cooperative-matrix
+//!   and Float16 capabilities; without COOPERATIVE_MATRIX, naga must refuse it. Only SPIR-V:
+//!   the variant targets Vulkan (VK_KHR_cooperative_matrix, 16×16×16 f16 → f32), and naga's
+//!   MSL and HLSL writers do not take it. tests/shaders.rs validates every other dev/ shader
+//!   with no capabilities and leaves this one to this file.
+
+use naga::back::PipelineConstants;
+use naga::valid::{Capabilities, ModuleInfo, ValidationFlags, Validator};
+
+const SPLITK: &str = include_str!("../dev/matmul_splitk.wgsl");
+const COOP_F16: &str = include_str!("../dev/matmul_coop_f16.wgsl");
+
+/// SPIR-V OpCapability and the capability numbers this file looks for.
+const OP_CAPABILITY: u32 = 17;
+const CAPABILITY_FLOAT16: u32 = 9;
+const CAPABILITY_COOPERATIVE_MATRIX_KHR: u32 = 6022;
+
+fn parse(name: &str, source: &str) -> naga::Module {
+    naga::front::wgsl::parse_str(source)
+        .unwrap_or_else(|e| panic!("{name}: WGSL parse error:\n{}", e.emit_to_string(source)))
+}
+
+fn validate(name: &str, module: &naga::Module, capabilities: Capabilities) -> ModuleInfo {
+    Validator::new(ValidationFlags::all(), capabilities)
+        .validate(module)
+        .unwrap_or_else(|e| panic!("{name}: naga validation: {e:?}"))
+}
+
+/// The 16 combinations of the four flags as override constants.
+fn every_flag() -> Vec<PipelineConstants> {
+    (0..16u32)
+        .map(|flags| {
+            let mut constants = PipelineConstants::default();
+            for (bit, name) in ["TRANS_A", "TRANS_B", "HAS_BIAS", "ACCUMULATE"]
+                .iter()
+                .enumerate()
+            {
+                constants.insert(name.to_string(), f64::from((flags >> bit) & 1));
+            }
+            constants
+        })
+        .collect()
+}
+
+fn spirv(
+    name: &str,
+    module: &naga::Module,
+    info: &ModuleInfo,
+    constants: &PipelineConstants,
+) -> Vec<u32> {
+    let (module, info) =
+        naga::back::pipeline_constants::process_overrides(module, info, None, constants)
+            .unwrap_or_else(|e| panic!("{name} {constants:?}: overrides: {e:?}"));
+    naga::back::spv::write_vec(&module, &info, &Default::default(), None)
+        .unwrap_or_else(|e| panic!("{name} {constants:?}: SPIR-V: {e:?}"))
+}
+
+/// The capabilities a SPIR-V module declares (OpCapability operands).
+fn declared_capabilities(words: &[u32]) -> Vec<u32> {
+    let mut found = Vec::new();
+    let mut at = 5; // past the header
+    while at < words.len() {
+        let count = (words[at] >> 16) as usize;
+        let opcode = words[at] & 0xffff;
+        assert!(count > 0, "malformed SPIR-V instruction at word {at}");
+        if opcode == OP_CAPABILITY {
+            found.push(words[at + 1]);
+        }
+        at += count;
+    }
+    found
+}
+
+fn entry_points(module: &naga::Module) -> Vec<&str> {
+    module
+        .entry_points
+        .iter()
+        .map(|e| e.name.as_str())
+        .collect()
+}
+
+#[test]
+fn splitk_translates_to_spirv_msl_hlsl_with_every_flag() {
+    let name = "dev/matmul_splitk.wgsl";
+    let module = parse(name, SPLITK);
+    assert_eq!(
+        entry_points(&module),
+        ["matmul_splitk_partial", "matmul_splitk_reduce"]
+    );
+    let info = validate(name, &module, Capabilities::empty());
+    for constants in every_flag() {
+        let words = spirv(name, &module, &info, &constants);
+        assert_eq!(words[0], 0x0723_0203, "{name}: SPIR-V magic number");
+        let (module, info) =
+            naga::back::pipeline_constants::process_overrides(&module, &info, None, &constants)
+                .unwrap_or_else(|e| panic!("{name} {constants:?}: overrides: {e:?}"));
+        let msl_options = naga::back::msl::Options {
+            lang_version: (2, 1),
+            ..Default::default()
+        };
+        let (msl, _) =
+            naga::back::msl::write_string(&module, &info, &msl_options, &Default::default())
+                .unwrap_or_else(|e| panic!("{name}: MSL: {e:?}"));
+        assert!(
+            msl.contains("kernel void matmul_splitk_partial"),
+            "{name}: MSL"
+        );
+        assert!(
+            msl.contains("kernel void matmul_splitk_reduce"),
+            "{name}: MSL"
+        );
+        let hlsl_options = naga::back::hlsl::Options {
+            shader_model: naga::back::hlsl::ShaderModel::V6_0,
+            ..Default::default()
+        };
+        let mut hlsl = String::new();
+        naga::back::hlsl::Writer::new(&mut hlsl, &hlsl_options, &Default::default())
+            .write(&module, &info, None)
+            .unwrap_or_else(|e| panic!("{name}: HLSL: {e:?}"));
+        assert_eq!(hlsl.matches("numthreads").count(), 2, "{name}: HLSL");
+    }
+}
+
+#[test]
+fn coop_f16_validates_with_its_capabilities_and_writes_spirv_with_every_flag() {
+    let name = "dev/matmul_coop_f16.wgsl";
+    let module = parse(name, COOP_F16);
+    assert_eq!(entry_points(&module), ["matmul_coop_f16"]);
+    let needed = Capabilities::SHADER_FLOAT16 | Capabilities::COOPERATIVE_MATRIX;
+    let info = validate(name, &module, needed);
+    for constants in every_flag() {
+        let words = spirv(name, &module, &info, &constants);
+        assert_eq!(words[0], 0x0723_0203, "{name}: SPIR-V magic number");
+        let capabilities = declared_capabilities(&words);
+        assert!(
+            capabilities.contains(&CAPABILITY_COOPERATIVE_MATRIX_KHR),
+            "{name} {constants:?}: no CooperativeMatrixKHR in {capabilities:?}"
+        );
+        assert!(
+            capabilities.contains(&CAPABILITY_FLOAT16),
+            "{name} {constants:?}: no Float16 in {capabilities:?}"
+        );
+    }
+}
+
+#[test]
+fn coop_f16_is_refused_without_the_cooperative_matrix_capability() {
+    let module = parse("dev/matmul_coop_f16.wgsl", COOP_F16);
+    let error = Validator::new(ValidationFlags::all(), Capabilities::SHADER_FLOAT16)
+        .validate(&module)
+        .expect_err("naga accepted cooperative matrices without COOPERATIVE_MATRIX");
+    let message = format!("{error:?}");
+    assert!(
+        message.contains("COOPERATIVE_MATRIX"),
+        "refused for another reason: {message}"
+    );
+}
