@@ -80,9 +80,10 @@ fn matmul(
     var acc1 = vec4<f32>();
     var acc2 = vec4<f32>();
     var acc3 = vec4<f32>();
-    // Σ_k op(A)[row, k] for the thread's four rows, when ROW_SUMS (the first column block
-    // stores them).
+    // Σ_k op(A)[row, k] for the thread's four rows, when ROW_SUMS: summed and stored by the
+    // first column of threads of the first column block only.
     var sums = vec4<f32>();
+    let sum_rows = ROW_SUMS && col0 == 0u && local.x == 0u;
 
     let slabs = (params.k + TILE_K - 1u) / TILE_K;
     for (var slab = 0u; slab < slabs; slab++) {
@@ -122,7 +123,7 @@ fn matmul(
             acc1 += tile_a[a_base + WG_Y] * b;
             acc2 += tile_a[a_base + 2u * WG_Y] * b;
             acc3 += tile_a[a_base + 3u * WG_Y] * b;
-            if (ROW_SUMS) {
+            if (sum_rows) {
                 sums += vec4<f32>(tile_a[a_base], tile_a[a_base + WG_Y], tile_a[a_base + 2u * WG_Y], tile_a[a_base + 3u * WG_Y]);
             }
         }
@@ -132,7 +133,7 @@ fn matmul(
     let acc = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
     for (var i = 0u; i < THREAD_M; i++) {
         let row = row0 + local.y + i * WG_Y;
-        if (ROW_SUMS && col0 == 0u && local.x == 0u && row < params.m) {
+        if (sum_rows && row < params.m) {
             row_sums[row] = sums[i];
         }
         for (var j = 0u; j < THREAD_N; j++) {

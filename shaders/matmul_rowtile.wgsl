@@ -64,26 +64,38 @@ fn matmul_rowtile(@builtin(global_invocation_id) id: vec3<u32>) {
     }
     var acc: array<vec4<f32>, 8>;  // ROWS rows of 4 columns
     var sums: array<f32, 8>;       // Σ_k op(A)[row, k] per row, when ROW_SUMS
+    // Only the first column block stores row sums; the others skip the adds.
+    let sum_rows = ROW_SUMS && col0 == 0u;
     for (var kk = 0u; kk < params.k; kk++) {
         let bv = vec4<f32>(load_b(kk, col0), load_b(kk, col0 + 1u), load_b(kk, col0 + 2u), load_b(kk, col0 + 3u));
         for (var r = 0u; r < ROWS; r++) {
             let av = load_a(row0 + r, kk);
             acc[r] += av * bv;
-            if (ROW_SUMS) {
+            if (sum_rows) {
                 sums[r] += av;
             }
         }
     }
     for (var r = 0u; r < ROWS; r++) {
         let row = row0 + r;
-        if (ROW_SUMS && col0 == 0u && row < params.m) {
+        if (sum_rows && row < params.m) {
             row_sums[row] = sums[r];
         }
+        // f'(saved) for the four columns, read outside the store's branch (indices clamped
+        // into the matrix; a value past the edge is never stored).
+        let last = params.m * params.n - 1u;
+        let base = row * params.n + col0;
+        let grads = vec4<f32>(
+            activation_grad(acc[r][0], min(base, last)),
+            activation_grad(acc[r][1], min(base + 1u, last)),
+            activation_grad(acc[r][2], min(base + 2u, last)),
+            activation_grad(acc[r][3], min(base + 3u, last)),
+        );
         for (var j = 0u; j < 4u; j++) {
             let col = col0 + j;
             if (row < params.m && col < params.n) {
                 let index = row * params.n + col;
-                var value = activation_grad(acc[r][j], index);
+                var value = grads[j];
                 if (HAS_BIAS) {
                     value += bias[col];
                 }

@@ -102,6 +102,22 @@ pub struct BenchOptions {
     pub cpu: bool,
     /// Also train one whole epoch per config (else the epoch time is steps × step time).
     pub epoch: bool,
+    /// Also time each dispatch of one GPU training step on its own (where a step's time
+    /// goes).
+    pub breakdown: bool,
+}
+
+/// One dispatch of a config's GPU training step, timed on its own.
+#[derive(Clone, Debug, Serialize)]
+pub struct DispatchFigure {
+    pub config: String,
+    /// Position in the step.
+    pub index: usize,
+    /// The kernel's entry point.
+    pub kernel: String,
+    pub workgroups: [u32; 3],
+    /// GPU time of the dispatch alone, in microseconds (median of three runs).
+    pub gpu_us: f64,
 }
 
 /// The device a report was measured on.
@@ -176,6 +192,8 @@ pub struct BenchReport {
     pub load_average: Option<f64>,
     pub kernels: Vec<KernelFigure>,
     pub steps: Vec<StepFigure>,
+    /// Per-dispatch GPU times of one training step per config (with `breakdown`).
+    pub breakdown: Vec<DispatchFigure>,
     /// What was skipped and why.
     pub notes: Vec<String>,
 }
@@ -657,6 +675,38 @@ impl<'a> ConfigRun<'a> {
         Ok(figure)
     }
 
+    /// Each dispatch of one GPU training step timed on its own, after one warm-up step
+    /// (alone, a dispatch misses the overlap a real step may have, so the sum is an upper
+    /// bound of the step's GPU time).
+    pub fn time_dispatches(&self, ctx: &GpuContext) -> Result<Vec<DispatchFigure>> {
+        let mut executor = GpuExecutor::new(
+            ctx,
+            &self.plan,
+            &self.params,
+            self.data,
+            None,
+            self.run_config(1)?,
+        )?;
+        executor.begin_epoch(&self.order)?;
+        executor.step()?;
+        executor.finish()?;
+        executor
+            .step_dispatches()
+            .iter()
+            .enumerate()
+            .map(|(index, dispatch)| {
+                let (gpu_us, _) = time_gpu_median(ctx, &|pass| dispatch.record(pass))?;
+                Ok(DispatchFigure {
+                    config: self.config.name().into(),
+                    index,
+                    kernel: dispatch.name.into(),
+                    workgroups: dispatch.workgroups(),
+                    gpu_us,
+                })
+            })
+            .collect()
+    }
+
     /// `steps` training steps on the CPU twins after one warm-up step.
     pub fn time_cpu_steps(&self, steps: usize) -> Result<StepFigure> {
         let run = self.run_config(steps + 1)?;
@@ -793,6 +843,7 @@ pub fn run(
         load_average: None,
         kernels: Vec::new(),
         steps: Vec::new(),
+        breakdown: Vec::new(),
         notes: Vec::new(),
     };
     if let (Some(ctx), true) = (ctx, options.kernels) {
@@ -819,6 +870,17 @@ pub fn run(
                 let figure = run.time_gpu_steps(ctx, per_submit, steps)?;
                 log(describe_step(&figure));
                 report.steps.push(figure);
+            }
+            if options.breakdown {
+                let figures = run.time_dispatches(ctx)?;
+                let total: f64 = figures.iter().map(|f| f.gpu_us).sum();
+                log(format!(
+                    "{} breakdown: {} dispatches, {:.0} us alone in all",
+                    config.name(),
+                    figures.len(),
+                    total
+                ));
+                report.breakdown.extend(figures);
             }
             if options.epoch {
                 let per_submit = options.steps_per_submit.iter().copied().max().unwrap_or(1);

@@ -743,6 +743,7 @@ fn bench_writes_step_figures_as_json() {
         "2",
         "--steps-per-submit",
         "1,2",
+        "--breakdown",
         "--json",
         json.to_str().unwrap(),
     ]);
@@ -767,6 +768,19 @@ fn bench_writes_step_figures_as_json() {
             );
         }
     }
+    // The breakdown: each of the step's dispatches timed alone, in the step's order.
+    let breakdown = report["breakdown"].as_array().unwrap();
+    let kernels: Vec<&str> = breakdown
+        .iter()
+        .map(|d| d["kernel"].as_str().unwrap())
+        .collect();
+    assert_eq!(kernels.len(), 9, "{kernels:?}");
+    assert_eq!(kernels[0], "gather_u8");
+    assert_eq!(kernels[3], "mse_forward_backward");
+    assert_eq!(kernels[8], "advance_step");
+    assert!(breakdown
+        .iter()
+        .all(|d| d["gpu_us"].as_f64().is_some_and(|us| us > 0.0)));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

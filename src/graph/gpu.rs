@@ -229,6 +229,11 @@ impl<'a> GpuExecutor<'a> {
         self.steps.len()
     }
 
+    /// The dispatches of one training step, in order (for per-dispatch timing).
+    pub fn step_dispatches(&self) -> &[Dispatch] {
+        &self.steps
+    }
+
     /// The number of the next step (1 for the first).
     pub fn next_step(&self) -> u32 {
         self.next_step

@@ -54,6 +54,9 @@ pub struct BenchArgs {
     /// Also train one whole epoch per config (else epoch = steps per epoch × step time).
     #[arg(long)]
     pub epoch: bool,
+    /// Also time each dispatch of one training step on its own: where a step's time goes.
+    #[arg(long)]
+    pub breakdown: bool,
     /// Write every figure, with device, driver, date and commit, to this JSON file.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -217,6 +220,7 @@ pub fn bench(args: &BenchArgs) -> Result<ExitCode, latent::Error> {
         steps_per_submit: args.steps_per_submit.clone(),
         cpu: args.cpu,
         epoch: args.epoch,
+        breakdown: args.breakdown,
     };
     if let Some(ctx) = &ctx {
         println!("latent bench on {}", ctx.describe());
@@ -276,6 +280,23 @@ pub fn print_bench(report: &latent::bench::BenchReport) {
     }
     for f in &report.steps {
         println!("{}", latent::bench::describe_step(f));
+    }
+    if !report.breakdown.is_empty() {
+        println!(
+            "{:<16} {:>3} {:<26} {:<16} {:>12}",
+            "config", "#", "dispatch", "workgroups", "GPU us alone"
+        );
+    }
+    for d in &report.breakdown {
+        let [x, y, z] = d.workgroups;
+        println!(
+            "{:<16} {:>3} {:<26} {:<16} {:>12.1}",
+            d.config,
+            d.index,
+            d.kernel,
+            format!("{x}x{y}x{z}"),
+            d.gpu_us
+        );
     }
     for note in &report.notes {
         println!("note: {note}");
