@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The issue-4 measurements on a lent GPU machine (the device tool), in two halves:
+#
+#   bash dev/device_run.sh pack      here: release binaries, MNIST and the Vulkan loader's
+#                                    packages into the ignored folders carry/ and .gl/
+#   bash dev/device_run.sh measure   there (the device machine reaches no registry): unpack
+#                                    the loader, then info, validate --full, bench (large
+#                                    matmuls, all configs, breakdown, a real epoch), the dev
+#                                    matmul harness with --coop-f16, and 10 MNIST epochs on the
+#                                    GPU executor; every output into $OUT (at most 8 files)
+#
+# The device call: run(command="bash dev/device_run.sh measure", carry=["carry", ".gl"]).
+# LATENT_DEVICE_QUICK=1 shortens `measure` (1 epoch, the AE's bench only, 4 steps) to try the
+# script on lavapipe here; OUT defaults to ./runs/device.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pack() {
+    cargo build --release --bin latent --example dev_matmul
+    mkdir -p carry/bin carry/mnist .gl
+    cp target/release/latent target/release/examples/dev_matmul carry/bin/
+    cp ../shared/data/mnist/*.gz carry/mnist/
+    # The loader (the device machine has NVIDIA's driver but no libvulkan), as the device
+    # tool's README downloads it: amd64 packages, whatever this machine is.
+    local apt_options=(-oAPT::Architecture=amd64 -oAPT::Architectures=amd64
+        -oDir::State::Lists=/tmp/amd64)
+    mkdir -p /tmp/amd64/partial
+    apt-get "${apt_options[@]}" update -qq
+    (cd .gl && apt-get "${apt_options[@]}" download libvulkan1)
+    du -sh carry .gl
+}
+
+measure() {
+    local out="${OUT:-runs/device}" epochs=10 extra=(--large --epoch) configs=vae,ae,wide
+    if [ "${LATENT_DEVICE_QUICK:-0}" = 1 ]; then
+        epochs=1 extra=(--steps 4) configs=ae
+    fi
+    mkdir -p "$out"
+    if ! ldconfig -p | grep -q 'libvulkan\.so\.1'; then
+        for f in .gl/*.deb; do dpkg -x "$f" /; done
+        ldconfig
+    fi
+    local bin=carry/bin
+    local icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+    if "$bin/latent" info --backend vulkan 2>&1 | grep -q "No GPU adapter" && [ -f "$icd" ]; then
+        export VK_DRIVER_FILES="$icd"
+    fi
+    export LATENT_DATA_DIR=carry/mnist LATENT_CACHE_DIR="$out/cache"
+    # Each step keeps going when one fails, so that one run brings back all it can.
+    {
+        nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv || true
+        "$bin/latent" info --backend vulkan
+    } >"$out/info.txt" 2>&1 || true
+    timeout 120 "$bin/latent" validate --backend vulkan --full >"$out/validate.txt" 2>&1 || true
+    timeout 240 "$bin/latent" bench --backend vulkan "${extra[@]}" --configs "$configs" \
+        --breakdown --json "$out/bench.json" >"$out/bench.txt" 2>&1 || true
+    timeout 120 "$bin/dev_matmul" --coop-f16 >"$out/dev_matmul.txt" 2>&1 || true
+    timeout 180 "$bin/latent" train --backend vulkan --data mnist --epochs "$epochs" \
+        --out "$out/vae-mnist" >"$out/train.txt" 2>&1 || true
+    cp "$out/vae-mnist/loss.csv" "$out/loss.csv" 2>/dev/null || true
+    rm -rf "$out/vae-mnist" "$out/cache"
+    ls -l "$out"
+}
+
+case "${1:-}" in
+    pack) pack ;;
+    measure) measure ;;
+    *)
+        echo "usage: bash dev/device_run.sh pack|measure" >&2
+        exit 2
+        ;;
+esac
