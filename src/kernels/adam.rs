@@ -31,6 +31,20 @@ const STEP: Kernel = Kernel {
     ],
 };
 
+const STEP_VEC4: Kernel = Kernel {
+    shader: &SHADER,
+    entry: "adam_step_vec4",
+    slots: &[
+        (0, Slot::Uniform),
+        (7, Slot::ReadWrite),
+        (8, Slot::ReadWrite),
+        (9, Slot::ReadWrite),
+        (10, Slot::Read),
+        (5, Slot::Read),
+        (6, Slot::Read),
+    ],
+};
+
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct Params {
@@ -42,7 +56,8 @@ struct Params {
     _pad: [u32; 3],
 }
 
-/// Updates param, m, v (n) from grad (n) at the step t = state[0] (state: the two-word u32
+/// Updates param, m, v (n) from grad (n) at the step t = state[0], four parameters a thread
+/// when n is a multiple of 4 (state: the two-word u32
 /// step state, see kernels::step). `step_scalars` holds [`AdamConfig::step_scalar_table`]
 /// for every step the run will take.
 #[allow(clippy::too_many_arguments)]
@@ -73,12 +88,18 @@ pub fn adam_step(
         _pad: [0; 3],
     };
     let buffers = [param, m, v, grad, step_scalars, state];
+    // Four parameters a thread where n allows (a plan's flat buffer always does).
+    let (kernel, threads) = if n % 4 == 0 {
+        (&STEP_VEC4, n / 4)
+    } else {
+        (&STEP, n)
+    };
     prepare(
         ctx,
-        &STEP,
+        kernel,
         &[],
         Some(bytes_of(&params)),
         &buffers,
-        grid_for_elements(ctx, n)?,
+        grid_for_elements(ctx, threads)?,
     )
 }

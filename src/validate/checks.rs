@@ -351,7 +351,8 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
             }
         }
         Family::Adam => {
-            let mut sizes = vec![1, 1000];
+            // 1 and 1001: one thread a parameter; 1000: four (adam_step_vec4).
+            let mut sizes = vec![1, 1000, 1001];
             if full {
                 sizes.push(784 * 400 + 400);
             }
