@@ -237,10 +237,9 @@ impl Plan {
     }
 }
 
-/// Marks each activation whose input is a linear layer's output that nothing else reads (no
-/// other forward or backward op, not a loss or a requested output): the GPU executor applies
-/// it in that layer's matmul store. The backward needs only the activation's output.
-fn fusable_activations(graph: &Graph, backward: &[GradOp], live_to_end: &[TensorId]) -> Vec<bool> {
+/// How many forward and backward ops read each tensor (an op that adds to a gradient reads
+/// it).
+fn reader_counts(graph: &Graph, backward: &[GradOp]) -> Vec<usize> {
     let mut readers = vec![0usize; graph.tensors.len()];
     let io = graph
         .ops
@@ -252,6 +251,14 @@ fn fusable_activations(graph: &Graph, backward: &[GradOp], live_to_end: &[Tensor
             readers[t.0] += 1;
         }
     }
+    readers
+}
+
+/// Marks each activation whose input is a linear layer's output that nothing else reads (no
+/// other forward or backward op, not a loss or a requested output): the GPU executor applies
+/// it in that layer's matmul store. The backward needs only the activation's output.
+fn fusable_activations(graph: &Graph, backward: &[GradOp], live_to_end: &[TensorId]) -> Vec<bool> {
+    let readers = reader_counts(graph, backward);
     let mut fused = vec![false; graph.ops.len()];
     for (i, pair) in graph.ops.windows(2).enumerate() {
         if let [Op::Linear { y: pre, .. }, Op::Activation { x, .. }] = pair {
@@ -270,17 +277,7 @@ fn training_fusions(graph: &Graph, backward: &[GradOp]) -> Vec<TrainingFusion> {
     if backward.is_empty() {
         return fusion;
     }
-    let mut readers = vec![0usize; graph.tensors.len()];
-    for (_, inputs) in graph
-        .ops
-        .iter()
-        .map(op_io)
-        .chain(backward.iter().map(grad_op_io))
-    {
-        for t in inputs {
-            readers[t.0] += 1;
-        }
-    }
+    let readers = reader_counts(graph, backward);
     for (i, op) in graph.ops.iter().enumerate() {
         let Op::Loss {
             kind,
@@ -329,17 +326,7 @@ fn training_fusions(graph: &Graph, backward: &[GradOp]) -> Vec<TrainingFusion> {
 /// For each linear layer's backward whose dx only an activation's backward reads (and which
 /// it writes, not adds to): that activation backward, which the dx matmul then applies.
 fn dx_activations(graph: &Graph, backward: &[GradOp]) -> Vec<Option<usize>> {
-    let mut readers = vec![0usize; graph.tensors.len()];
-    for (_, inputs) in graph
-        .ops
-        .iter()
-        .map(op_io)
-        .chain(backward.iter().map(grad_op_io))
-    {
-        for t in inputs {
-            readers[t.0] += 1;
-        }
-    }
+    let readers = reader_counts(graph, backward);
     backward
         .iter()
         .map(|op| match *op {
