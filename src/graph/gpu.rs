@@ -421,9 +421,12 @@ impl<'a> GpuExecutor<'a> {
                 plan.graph.batch,
             )?);
         }
-        let fusion = |i: usize| match training {
-            true => plan.training_fusion[i],
-            false => TrainingFusion::None,
+        let fusion = |i: usize| {
+            if training {
+                plan.training_fusion[i]
+            } else {
+                TrainingFusion::None
+            }
         };
         for (i, op) in plan.graph.ops.iter().enumerate() {
             if plan.fused[i] || fusion(i) == TrainingFusion::InHead {
