@@ -6,8 +6,8 @@ use crate::error::Result;
 use crate::gpu::{GpuBuffer, GpuContext};
 use crate::kernels::mse::RowLossParams;
 use crate::kernels::{
-    bytes_of, check_len, grid_for_elements, grid_for_groups, prepare, Dispatch, Kernel, Shader,
-    Slot, GRID_LIB,
+    bytes_of, check_len, grid_for_elements, grid_for_groups, prepare, row_reduction_constants,
+    Dispatch, Kernel, Shader, Slot, GRID_LIB,
 };
 
 pub const SHADER: Shader = Shader {
@@ -76,7 +76,7 @@ pub fn bce_forward(
     prepare(
         ctx,
         &FORWARD,
-        &[],
+        &row_reduction_constants(ctx),
         Some(bytes_of(&params)),
         &[loss, logits, target],
         grid_for_groups(ctx, rows as u64)?,
@@ -164,7 +164,7 @@ pub fn bce_forward_backward(
     prepare(
         ctx,
         &FORWARD_BACKWARD,
-        &[],
+        &row_reduction_constants(ctx),
         Some(bytes_of(&params)),
         &[totals, dlogits, logits, target],
         grid_for_groups(ctx, rows as u64)?,

@@ -6,8 +6,8 @@ use crate::error::Result;
 use crate::gpu::{GpuBuffer, GpuContext};
 use crate::kernels::mse::RowLossParams;
 use crate::kernels::{
-    bytes_of, check_len, grid_for_elements, grid_for_groups, prepare, Dispatch, Kernel, Shader,
-    Slot, GRID_LIB,
+    bytes_of, check_len, grid_for_elements, grid_for_groups, prepare, row_reduction_constants,
+    Dispatch, Kernel, Shader, Slot, GRID_LIB,
 };
 
 pub const SHADER: Shader = Shader {
@@ -55,7 +55,7 @@ pub fn kl_forward(
     prepare(
         ctx,
         &FORWARD,
-        &[],
+        &row_reduction_constants(ctx),
         Some(bytes_of(&params)),
         &[kl, mu, logvar],
         grid_for_groups(ctx, rows as u64)?,

@@ -6,8 +6,8 @@ use crate::error::Result;
 use crate::gpu::{GpuBuffer, GpuContext};
 use crate::kernels::mse::RowLossParams;
 use crate::kernels::{
-    bytes_of, check_len, grid_for_elements, grid_for_groups, prepare, Dispatch, Kernel, Shader,
-    Slot, GRID_LIB,
+    bytes_of, check_len, grid_for_elements, grid_for_groups, prepare, row_reduction_constants,
+    Dispatch, Kernel, Shader, Slot, GRID_LIB,
 };
 
 pub const SHADER: Shader = Shader {
@@ -64,7 +64,7 @@ pub fn log_weight(
     prepare(
         ctx,
         &LOG_WEIGHT,
-        &[],
+        &row_reduction_constants(ctx),
         Some(bytes_of(&params)),
         &[logw, recon, z, eps, logvar],
         grid_for_groups(ctx, rows as u64)?,

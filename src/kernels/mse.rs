@@ -7,8 +7,8 @@ use crate::cpu::check_nonzero;
 use crate::error::Result;
 use crate::gpu::{GpuBuffer, GpuContext};
 use crate::kernels::{
-    bytes_of, check_len, grid_for_elements, grid_for_groups, prepare, Dispatch, Kernel, Shader,
-    Slot, GRID_LIB,
+    bytes_of, check_len, grid_for_elements, grid_for_groups, prepare, row_reduction_constants,
+    Dispatch, Kernel, Shader, Slot, GRID_LIB,
 };
 
 pub const SHADER: Shader = Shader {
@@ -99,7 +99,7 @@ pub fn mse_forward(
     prepare(
         ctx,
         &FORWARD,
-        &[],
+        &row_reduction_constants(ctx),
         Some(bytes_of(&params)),
         &[loss, x, target],
         grid_for_groups(ctx, rows as u64)?,
@@ -187,7 +187,7 @@ pub fn mse_forward_backward(
     prepare(
         ctx,
         &FORWARD_BACKWARD,
-        &[],
+        &row_reduction_constants(ctx),
         Some(bytes_of(&params)),
         &[totals, dx, x, target],
         grid_for_groups(ctx, rows as u64)?,

@@ -8,8 +8,8 @@ use crate::cpu::check_nonzero;
 use crate::error::Result;
 use crate::gpu::{GpuBuffer, GpuContext};
 use crate::kernels::{
-    bytes_of, check_len, grid_for_groups, prepare, Dispatch, Kernel, Shader, Slot, GRID_LIB,
-    PHILOX_LIB,
+    bytes_of, check_len, grid_for_groups, prepare, row_reduction_threads, Dispatch, Kernel, Shader,
+    Slot, GRID_LIB, PHILOX_LIB,
 };
 
 pub const SHADER: Shader = Shader {
@@ -59,10 +59,11 @@ pub struct VaeHeadBuffers<'a> {
     pub step: &'a GpuBuffer,
 }
 
-/// Threads per row: the latent width rounded up to a power of two, 32 to 256 (a workgroup
-/// mostly idle on a narrow latent costs barriers for nothing).
-fn threads_per_row(cols: usize) -> u32 {
-    cols.next_power_of_two().clamp(32, 256) as u32
+/// Threads per row: the latent width rounded up to a power of two, from 32 to the adapter's
+/// row-reduction size (a workgroup mostly idle on a narrow latent costs barriers for nothing).
+fn threads_per_row(ctx: &GpuContext, cols: usize) -> u32 {
+    let most = row_reduction_threads(ctx);
+    (cols.next_power_of_two() as u32).clamp(32.min(most), most)
 }
 
 /// z = μ + e^(½·logvar)·ε with ε keyed by (seed, step[0], stream, element) like
@@ -100,7 +101,7 @@ pub fn vae_head_forward(
         scale,
         _pad: [0; 2],
     };
-    let constants = [("WORKGROUP_SIZE", f64::from(threads_per_row(cols)))];
+    let constants = [("WORKGROUP_SIZE", f64::from(threads_per_row(ctx, cols)))];
     prepare(
         ctx,
         &FORWARD,
