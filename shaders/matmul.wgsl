@@ -18,7 +18,8 @@ override TRANS_B: bool = false;
 override HAS_BIAS: bool = false;
 override ACCUMULATE: bool = false;     // C += op(A)·op(B) (+ bias) instead of C =
 // lib/epilogue.wgsl: ACTIVATION applies f to each stored value, C = f(...); ACTIVATION_GRAD
-// multiplies the product by f'(saved); ROW_SUMS also writes Σ_k op(A)[row, k].
+// multiplies the product (plus an addend, ADD_ADDEND) by f'(saved); ROW_SUMS also writes
+// Σ_k op(A)[row, k].
 override TILE_M: u32 = 64u;
 override TILE_N: u32 = 64u;
 override TILE_K: u32 = 16u;
@@ -140,7 +141,7 @@ fn matmul(
             let col = col0 + local.x + j * WG_X;
             if (row < params.m && col < params.n) {
                 let index = row * params.n + col;
-                var value = activation_grad(acc[i][j], index);
+                var value = activation_grad(with_addend(acc[i][j], index), index);
                 if (HAS_BIAS) {
                     value += bias[col];
                 }

@@ -17,7 +17,8 @@ override TRANS_B: bool = false;
 override HAS_BIAS: bool = false;
 override ACCUMULATE: bool = false;     // C += op(A)·op(B) (+ bias) instead of C =
 // lib/epilogue.wgsl: ACTIVATION applies f to each stored value, C = f(...); ACTIVATION_GRAD
-// multiplies the product by f'(saved); ROW_SUMS also writes Σ_k op(A)[row, k].
+// multiplies the product (plus an addend, ADD_ADDEND) by f'(saved); ROW_SUMS also writes
+// Σ_k op(A)[row, k].
 const ROWS: u32 = 8u;
 
 struct Params {
@@ -81,15 +82,19 @@ fn matmul_rowtile(@builtin(global_invocation_id) id: vec3<u32>) {
         if (sum_rows && row < params.m) {
             row_sums[row] = sums[r];
         }
-        // f'(saved) for the four columns, read outside the store's branch (indices clamped
-        // into the matrix; a value past the edge is never stored).
+        // The addend and f'(saved) for the four columns, read outside the store's branch
+        // (indices clamped into the matrix; a value past the edge is never stored).
         let last = params.m * params.n - 1u;
         let base = row * params.n + col0;
+        let i0 = min(base, last);
+        let i1 = min(base + 1u, last);
+        let i2 = min(base + 2u, last);
+        let i3 = min(base + 3u, last);
         let grads = vec4<f32>(
-            activation_grad(acc[r][0], min(base, last)),
-            activation_grad(acc[r][1], min(base + 1u, last)),
-            activation_grad(acc[r][2], min(base + 2u, last)),
-            activation_grad(acc[r][3], min(base + 3u, last)),
+            activation_grad(with_addend(acc[r][0], i0), i0),
+            activation_grad(with_addend(acc[r][1], i1), i1),
+            activation_grad(with_addend(acc[r][2], i2), i2),
+            activation_grad(with_addend(acc[r][3], i3), i3),
         );
         for (var j = 0u; j < 4u; j++) {
             let col = col0 + j;

@@ -28,6 +28,9 @@ pub struct MatmulShape {
     pub activation_grad: Option<Activation>,
     /// Also write row_sums (m) = Σ_k op(A)[row, k]: the bias gradient when op(A) = dyᵀ.
     pub row_sums: bool,
+    /// Add an addend (m, n) to the product before `activation_grad`: the part of a gradient
+    /// other layers wrote. Order: product, + addend, · f'(saved), + bias, + C, f.
+    pub addend: bool,
 }
 
 impl MatmulShape {
@@ -83,6 +86,7 @@ impl MatmulShape {
 pub struct MatmulExtras<'a, T> {
     pub saved: Option<&'a [T]>,
     pub row_sums: Option<&'a mut [T]>,
+    pub addend: Option<&'a [T]>,
 }
 
 impl<T> Default for MatmulExtras<'_, T> {
@@ -90,6 +94,7 @@ impl<T> Default for MatmulExtras<'_, T> {
         MatmulExtras {
             saved: None,
             row_sums: None,
+            addend: None,
         }
     }
 }
@@ -105,7 +110,7 @@ pub fn matmul<T: Float>(
     matmul_with_extras(c, a, b, bias, MatmulExtras::default(), shape)
 }
 
-/// C = f(op(A)·op(B) · g'(saved) (+ bias) (+ C)), with f = `shape.activation` and g =
+/// C = f((op(A)·op(B) (+ addend)) · g'(saved) (+ bias) (+ C)), with f = `shape.activation` and g =
 /// `shape.activation_grad` where set, and the row sums of op(A) when `shape.row_sums`.
 pub fn matmul_with_extras<T: Float>(
     c: &mut [T],
@@ -126,6 +131,7 @@ pub fn matmul_with_extras<T: Float>(
         activation,
         activation_grad,
         row_sums,
+        addend,
     } = *shape;
     let saved = match (activation_grad, extras.saved) {
         (Some(kind), Some(saved)) => {
@@ -137,6 +143,19 @@ pub fn matmul_with_extras<T: Float>(
             return Err(crate::error::shape_error(
                 "matmul",
                 "a saved activation output goes with activation_grad, and only with it",
+            ))
+        }
+    };
+    let addend = match (addend, extras.addend) {
+        (true, Some(addend)) => {
+            check_lens("matmul", &[("addend", addend.len(), m * n)])?;
+            Some(addend)
+        }
+        (false, None) => None,
+        _ => {
+            return Err(crate::error::shape_error(
+                "matmul",
+                "an addend buffer goes with addend, and only with it",
             ))
         }
     };
@@ -184,6 +203,9 @@ pub fn matmul_with_extras<T: Float>(
         }
         for col in 0..n {
             let mut value = row_acc[col];
+            if let Some(addend) = addend {
+                value = value + addend[row * n + col];
+            }
             if let Some((kind, saved)) = saved {
                 value = activation_grad_at(kind, value, saved[row * n + col]);
             }

@@ -879,8 +879,8 @@ impl<'a> GpuExecutor<'a> {
                 };
                 let dbias = self.view(dbias)?;
                 let dw_extras = MatmulExtras {
-                    saved: None,
                     row_sums: Some(&dbias),
+                    ..Default::default()
                 };
                 let mut dispatches = vec![kernels::matmul::matmul_fused(
                     ctx,
@@ -890,7 +890,8 @@ impl<'a> GpuExecutor<'a> {
                     dw_extras,
                     &dw_shape,
                 )?];
-                // dx = dy·W, or with an activation's backward applied in the store: its dx.
+                // dx (+)= dy·W; or, with an activation's backward applied in the store, that
+                // activation's dx = (dy·W (+ the dx other layers wrote)) · f'(y).
                 let activation = match self.plan.dx_activation[j].map(|a| &self.plan.backward[a]) {
                     Some(&GradOp::Activation { kind, dx, y, .. }) => Some((kind, dx, y)),
                     _ => None,
@@ -900,13 +901,18 @@ impl<'a> GpuExecutor<'a> {
                         Some((_, d_pre, y)) => (self.view(d_pre)?, Some(self.view(y)?)),
                         None => (self.view(dx)?, None),
                     };
+                    let addend = activation.is_some() && accumulate_dx;
+                    let addend_view = if addend { Some(self.view(dx)?) } else { None };
                     let dx_shape = MatmulShape {
                         activation_grad: activation.map(|(kind, ..)| kind),
+                        accumulate: accumulate_dx && !addend,
+                        addend,
                         ..shapes.dx
                     };
                     let dx_extras = MatmulExtras {
                         saved: saved.as_ref(),
                         row_sums: None,
+                        addend: addend_view.as_ref(),
                     };
                     dispatches.push(kernels::matmul::matmul_fused(
                         ctx,

@@ -80,7 +80,8 @@ pub struct Plan {
     pub done_elsewhere: Vec<bool>,
     /// Per backward op: for a linear layer, the activation backward (an index into
     /// `backward`) that its dx matmul applies as it stores, multiplying by f' of the saved
-    /// output; the layer's dx itself is then never stored.
+    /// output (after adding the dx other layers wrote, when this layer adds to it); the
+    /// layer's own share of dx is then never stored.
     pub dx_activation: Vec<Option<usize>>,
     pub losses: Vec<LossTerm>,
 }
@@ -323,18 +324,22 @@ fn training_fusions(graph: &Graph, backward: &[GradOp]) -> Vec<TrainingFusion> {
     fusion
 }
 
-/// For each linear layer's backward whose dx only an activation's backward reads (and which
-/// it writes, not adds to): that activation backward, which the dx matmul then applies.
+/// For each linear layer's backward whose dx only an activation's backward reads: that
+/// activation backward, which the dx matmul then applies as it stores. The layer either
+/// writes dx alone, or is the one layer that adds to what another wrote (the matmul then
+/// adds that as its addend before applying f'); a dx that three or more layers feed stays
+/// apart.
 fn dx_activations(graph: &Graph, backward: &[GradOp]) -> Vec<Option<usize>> {
     let readers = reader_counts(graph, backward);
     backward
         .iter()
         .map(|op| match *op {
+            // The activation reads dx, and so does this layer when it adds to it.
             GradOp::Linear {
                 dx: Some(dx),
-                accumulate_dx: false,
+                accumulate_dx,
                 ..
-            } if readers[dx.0] == 1 => backward
+            } if readers[dx.0] == 1 + usize::from(accumulate_dx) => backward
                 .iter()
                 .position(|g| matches!(*g, GradOp::Activation { dy, .. } if dy == dx)),
             _ => None,

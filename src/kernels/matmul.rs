@@ -46,6 +46,7 @@ const MATMUL: Kernel = Kernel {
         (4, Slot::Read),
         (5, Slot::Read),
         (6, Slot::ReadWrite),
+        (7, Slot::Read),
     ],
 };
 
@@ -60,6 +61,7 @@ const MATMUL_ROWTILE: Kernel = Kernel {
         (4, Slot::Read),
         (5, Slot::Read),
         (6, Slot::ReadWrite),
+        (7, Slot::Read),
     ],
 };
 
@@ -276,6 +278,7 @@ fn activation_code(activation: Option<Activation>) -> f64 {
 pub struct MatmulExtras<'a> {
     pub saved: Option<&'a GpuBuffer>,
     pub row_sums: Option<&'a GpuBuffer>,
+    pub addend: Option<&'a GpuBuffer>,
 }
 
 /// Prepares C = op(A)·op(B) (+ bias) (+ C) with the given variant.
@@ -322,11 +325,12 @@ pub fn matmul_with_extras(
     shape.check_dims()?;
     if shape.activation_grad.is_some() != extras.saved.is_some()
         || shape.row_sums != extras.row_sums.is_some()
+        || shape.addend != extras.addend.is_some()
     {
         return Err(shape_error(
             "matmul",
-            "the saved activation output goes with activation_grad and the row sums buffer \
-             with row_sums, each only with it",
+            "the saved activation output goes with activation_grad, the row sums buffer with \
+             row_sums and the addend with addend, each only with it",
         ));
     }
     if let MatmulVariant::Tiled(tiles) = variant {
@@ -345,6 +349,9 @@ pub fn matmul_with_extras(
     if let Some(row_sums) = extras.row_sums {
         check_len("matmul", "row_sums", row_sums, m)?;
     }
+    if let Some(addend) = extras.addend {
+        check_len("matmul", "addend", addend, m * n)?;
+    }
     let params = Params {
         m: m as u32,
         n: n as u32,
@@ -360,6 +367,7 @@ pub fn matmul_with_extras(
         ("ACTIVATION", activation_code(shape.activation)),
         ("ACTIVATION_GRAD", activation_code(shape.activation_grad)),
         ("ROW_SUMS", flag(shape.row_sums)),
+        ("ADD_ADDEND", flag(shape.addend)),
     ];
     let (kernel, workgroups) = match variant {
         MatmulVariant::Tiled(tiles) => {
@@ -388,12 +396,13 @@ pub fn matmul_with_extras(
     let bias = bias.unwrap_or(&ctx.placeholder);
     let saved = extras.saved.unwrap_or(&ctx.placeholder);
     let row_sums = extras.row_sums.unwrap_or(&ctx.placeholder_out);
+    let addend = extras.addend.unwrap_or(&ctx.placeholder);
     prepare(
         ctx,
         kernel,
         &constants,
         Some(bytes_of(&params)),
-        &[c, a, b, bias, saved, row_sums],
+        &[c, a, b, bias, saved, row_sums, addend],
         workgroups,
     )
 }

@@ -134,10 +134,15 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
                         check_matmul_backward_epilogue(v, shape, variant),
                     );
                 }
-                for activation in Activation::ALL {
+                for (activation, addend) in Activation::ALL
+                    .into_iter()
+                    .map(|a| (a, false))
+                    .chain([(Activation::Relu, true)])
+                {
                     for (m, n, k) in [(1, 1, 1), (127, 785, 33)] {
                         let shape = MatmulShape {
                             activation_grad: Some(activation),
+                            addend,
                             ..MatmulShape::new(m, n, k)
                         };
                         push(
@@ -457,6 +462,7 @@ fn describe_matmul(shape: &MatmulShape, bias: bool, variant: MatmulVariant) -> S
                 .activation_grad
                 .map_or(String::new(), |a| format!(" ·{}'", a.name()))
             + if shape.row_sums { " +row sums" } else { "" }
+            + if shape.addend { " +addend" } else { "" }
     )
 }
 
@@ -568,18 +574,22 @@ fn check_matmul_backward_epilogue(
     });
     let mut c = vec![f32::NAN; m * n];
     let mut sums = vec![f32::NAN; m];
+    let addend = shape.addend.then(|| v.random(m * n, -1.0, 1.0));
     let extras = cpu::matmul::MatmulExtras {
         saved: saved.as_deref(),
         row_sums: shape.row_sums.then_some(&mut sums[..]),
+        addend: addend.as_deref(),
     };
     cpu::matmul::matmul_with_extras(&mut c, &a, &b, None, extras, &shape)?;
-    // Bounds: the product's sum in two orders (as check_matmul), times |f'| ≤ 1, plus the
-    // multiplications by f' (3 roundings); row sums: K terms in two orders.
+    // Bounds: the product's sum (with the addend) in two orders (as check_matmul), times
+    // |f'| ≤ 1, plus the multiplications by f' (3 roundings); row sums: K terms in two orders.
     let abs = |x: &[f32]| x.iter().map(|v| v.abs()).collect::<Vec<_>>();
-    let mut magnitude = vec![0.0; m * n];
+    let mut magnitude = addend.as_deref().map_or(vec![0.0; m * n], abs);
     let plain = MatmulShape {
         activation_grad: None,
         row_sums: false,
+        addend: false,
+        accumulate: shape.addend,
         ..shape
     };
     cpu::matmul::matmul(&mut magnitude, &abs(&a), &abs(&b), None, &plain)?;
@@ -602,9 +612,11 @@ fn check_matmul_backward_epilogue(
     let gsaved = saved.as_ref().map(|s| v.upload("saved", s)).transpose()?;
     let gc = v.poisoned("c", m * n)?;
     let gsums = v.poisoned("row sums", m)?;
+    let gaddend = addend.as_ref().map(|x| v.upload("addend", x)).transpose()?;
     let gextras = kernels::matmul::MatmulExtras {
         saved: gsaved.as_ref(),
         row_sums: shape.row_sums.then_some(&gsums),
+        addend: gaddend.as_ref(),
     };
     let dispatch =
         kernels::matmul::matmul_with_extras(v.ctx, &gc, &ga, &gb, None, gextras, &shape, variant)?;
