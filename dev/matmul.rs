@@ -3,7 +3,7 @@
 //! Variants live in dev/ until they win; only winners move to shaders/ (issue 4). The rowtile
 //! variant started here and now lives in shaders/matmul_rowtile.wgsl.
 //!
-//! `cargo run --release --example dev_matmul [-- --coop-f16]` (LATENT_BACKEND /
+//! `cargo run --release --example dev_matmul [-- [--coop-f16] [--large]]` (LATENT_BACKEND /
 //! LATENT_ADAPTER pick the GPU). Two phases:
 //! 1. check: every dev variant against the twin at odd and prime shapes and the skinny VAE
 //!    shapes, with the 4 transpose combinations, without and with bias, overwriting and
@@ -14,6 +14,10 @@
 //! wgpu's experimental EXPERIMENTAL_COOPERATIVE_MATRIX where the adapter has it; where it or
 //! anything else the shader needs is missing, a line names what is missing and the variant
 //! is skipped.
+//!
+//! `--large` adds 1024×2048×2048 and 4096×4096×4096 (NN and NT) to the timing shapes only,
+//! the sizes dev/matmul_tiled8.wgsl is for: a real GPU's job (on a CPU adapter 4096³ takes
+//! minutes per variant, and the twin that checks it minutes more).
 
 use latent::cpu::matmul::{matmul as matmul_twin, MatmulShape};
 use latent::gpu::{time_gpu, GpuBuffer, GpuContext, GpuOptions};
@@ -25,7 +29,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 /// The variants under development: dev/matmul_rowtile_uniform.wgsl,
-/// dev/matmul_rowtile_vec4.wgsl, dev/matmul_splitk.wgsl and dev/matmul_coop_f16.wgsl.
+/// dev/matmul_rowtile_vec4.wgsl, dev/matmul_tiled8.wgsl, dev/matmul_splitk.wgsl and
+/// dev/matmul_coop_f16.wgsl.
 static ROWTILE_UNIFORM: Shader = Shader {
     name: "matmul_rowtile_uniform",
     source: include_str!("matmul_rowtile_uniform.wgsl"),
@@ -39,6 +44,11 @@ static ROWTILE_VEC4: Shader = Shader {
 static SPLITK: Shader = Shader {
     name: "matmul_splitk",
     source: include_str!("matmul_splitk.wgsl"),
+    includes: &[],
+};
+static TILED8: Shader = Shader {
+    name: "matmul_tiled8",
+    source: include_str!("matmul_tiled8.wgsl"),
     includes: &[],
 };
 static COOP_F16: Shader = Shader {
@@ -62,6 +72,11 @@ const ROWTILE_UNIFORM_KERNEL: Kernel = Kernel {
 const ROWTILE_VEC4_KERNEL: Kernel = Kernel {
     shader: &ROWTILE_VEC4,
     entry: "matmul_rowtile_vec4",
+    slots: SLOTS,
+};
+const TILED8_KERNEL: Kernel = Kernel {
+    shader: &TILED8,
+    entry: "matmul_tiled8",
     slots: SLOTS,
 };
 const COOP_F16_KERNEL: Kernel = Kernel {
@@ -152,6 +167,25 @@ const DEV_VARIANTS: &[DevVariant] = &[
                     (true, true) => false,
                 };
                 fits.then(|| [(s.n as u32).div_ceil(64), (s.m as u32).div_ceil(32), 1])
+            },
+        },
+        precision: Precision::F32,
+        missing: runs_anywhere,
+    },
+    // Workgroups of 16 × 16 threads covering 128 × 128 of C, an 8 × 8 register tile each,
+    // vec4 loads: aligned shapes only (see the shader's header).
+    DevVariant {
+        name: "tiled8",
+        form: Form::Single {
+            kernel: &TILED8_KERNEL,
+            grid: |s| {
+                let fits = match (s.trans_a, s.trans_b) {
+                    (false, false) => s.k % 4 == 0 && s.n % 4 == 0,
+                    (false, true) => s.k % 4 == 0,
+                    (true, false) => s.m % 4 == 0 && s.n % 4 == 0,
+                    (true, true) => s.m % 4 == 0 && s.k % 4 == 0,
+                };
+                fits.then(|| [(s.n as u32).div_ceil(128), (s.m as u32).div_ceil(128), 1])
             },
         },
         precision: Precision::F32,
@@ -333,16 +367,22 @@ fn shipped_variants() -> Vec<MatmulVariant> {
 struct Args {
     /// Try dev/matmul_coop_f16.wgsl (requests the experimental feature).
     coop_f16: bool,
+    /// Time the big-GPU shapes too ([`LARGE_SHAPES`]); minutes per variant on a CPU adapter.
+    large: bool,
 }
 
 fn parse_args() -> latent::Result<Args> {
-    let mut args = Args { coop_f16: false };
+    let mut args = Args {
+        coop_f16: false,
+        large: false,
+    };
     for arg in std::env::args().skip(1) {
         match arg.as_str() {
             "--coop-f16" => args.coop_f16 = true,
+            "--large" => args.large = true,
             other => {
                 return Err(latent::Error::InvalidArgument(format!(
-                    "unknown argument {other:?}: expected --coop-f16"
+                    "unknown argument {other:?}: expected --coop-f16 or --large"
                 )))
             }
         }
@@ -638,7 +678,7 @@ fn main() -> latent::Result<()> {
         "{:<18} {:<18} {:>12} {:>10} {:>10}",
         "shape", "variant", "max abs err", "us", "GFLOP/s"
     );
-    let shapes = [
+    let mut shapes = vec![
         (128, 400, 784, false, true),
         (784, 400, 128, true, false),
         (128, 784, 400, false, false),
@@ -651,6 +691,9 @@ fn main() -> latent::Result<()> {
         (127, 33, 784, false, true),
         (512, 512, 512, false, false),
     ];
+    if args.large {
+        shapes.extend_from_slice(LARGE_SHAPES);
+    }
     let with_f16 = timed.iter().any(|v| v.precision == Precision::F16Operands);
     for (m, n, k, trans_a, trans_b) in shapes {
         let shape = MatmulShape {
@@ -696,6 +739,16 @@ fn main() -> latent::Result<()> {
     }
     Ok(())
 }
+
+/// The timing shapes `--large` adds, (m, n, k, trans_a, trans_b): the big-GPU sizes
+/// dev/matmul_tiled8.wgsl aims at (4096³ is the H100 FP32 reference), NN and NT. Not for
+/// CPU adapters: the twin alone takes minutes at 4096³.
+const LARGE_SHAPES: &[(usize, usize, usize, bool, bool)] = &[
+    (1024, 2048, 2048, false, false),
+    (1024, 2048, 2048, false, true),
+    (4096, 4096, 4096, false, false),
+    (4096, 4096, 4096, false, true),
+];
 
 /// Runs once, checks against the twin (see [`bound`]), then times all dispatches together;
 /// a variant that fails is reported and not a candidate.

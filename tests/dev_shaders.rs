@@ -2,6 +2,8 @@
 //! (TRANS_A, TRANS_B, HAS_BIAS, ACCUMULATE), so CI proves they at least compile where no
 //! adapter runs them. No GPU needed.
 //! - dev/matmul_splitk.wgsl: both entry points, to SPIR-V, MSL and HLSL.
+//! - dev/matmul_tiled8.wgsl: its one entry point, to SPIR-V, MSL and HLSL, with the
+//!   workgroup size (16 × 16) and the 16 KiB of workgroup memory it is written for.
 //! - dev/matmul_coop_f16.wgsl: validated with the capabilities it needs (SHADER_FLOAT16 |
 //!   COOPERATIVE_MATRIX) and written to SPIR-V, which must declare the cooperative-matrix
 //!   and Float16 capabilities; without COOPERATIVE_MATRIX, naga must refuse it. Only SPIR-V:
@@ -14,6 +16,7 @@ use naga::valid::{Capabilities, ModuleInfo, ValidationFlags, Validator};
 
 const SPLITK: &str = include_str!("../dev/matmul_splitk.wgsl");
 const COOP_F16: &str = include_str!("../dev/matmul_coop_f16.wgsl");
+const TILED8: &str = include_str!("../dev/matmul_tiled8.wgsl");
 
 /// SPIR-V OpCapability and the capability numbers this file looks for.
 const OP_CAPABILITY: u32 = 17;
@@ -123,6 +126,56 @@ fn splitk_translates_to_spirv_msl_hlsl_with_every_flag() {
             .write(&module, &info, None)
             .unwrap_or_else(|e| panic!("{name}: HLSL: {e:?}"));
         assert_eq!(hlsl.matches("numthreads").count(), 2, "{name}: HLSL");
+    }
+}
+
+#[test]
+fn tiled8_translates_to_spirv_msl_hlsl_with_every_flag() {
+    let name = "dev/matmul_tiled8.wgsl";
+    let module = parse(name, TILED8);
+    assert_eq!(entry_points(&module), ["matmul_tiled8"]);
+    assert_eq!(
+        module.entry_points[0].workgroup_size,
+        [16, 16, 1],
+        "{name}: 256 threads"
+    );
+    // Workgroup memory: the A and B slabs, within WebGPU's 16 KiB default limit (and the
+    // 32 KiB the brief allows).
+    let workgroup_bytes: u32 = module
+        .global_variables
+        .iter()
+        .filter(|(_, v)| v.space == naga::AddressSpace::WorkGroup)
+        .map(|(_, v)| module.types[v.ty].inner.size(module.to_ctx()))
+        .sum();
+    assert_eq!(
+        workgroup_bytes,
+        2 * 16 * 128 * 4,
+        "{name}: workgroup memory"
+    );
+    let info = validate(name, &module, Capabilities::empty());
+    for constants in every_flag() {
+        let words = spirv(name, &module, &info, &constants);
+        assert_eq!(words[0], 0x0723_0203, "{name}: SPIR-V magic number");
+        let (module, info) =
+            naga::back::pipeline_constants::process_overrides(&module, &info, None, &constants)
+                .unwrap_or_else(|e| panic!("{name} {constants:?}: overrides: {e:?}"));
+        let msl_options = naga::back::msl::Options {
+            lang_version: (2, 1),
+            ..Default::default()
+        };
+        let (msl, _) =
+            naga::back::msl::write_string(&module, &info, &msl_options, &Default::default())
+                .unwrap_or_else(|e| panic!("{name} {constants:?}: MSL: {e:?}"));
+        assert!(msl.contains("kernel void matmul_tiled8"), "{name}: MSL");
+        let hlsl_options = naga::back::hlsl::Options {
+            shader_model: naga::back::hlsl::ShaderModel::V6_0,
+            ..Default::default()
+        };
+        let mut hlsl = String::new();
+        naga::back::hlsl::Writer::new(&mut hlsl, &hlsl_options, &Default::default())
+            .write(&module, &info, None)
+            .unwrap_or_else(|e| panic!("{name} {constants:?}: HLSL: {e:?}"));
+        assert!(hlsl.contains("[numthreads(16, 16, 1)]"), "{name}: HLSL");
     }
 }
 
