@@ -8,8 +8,13 @@
 #                                    matmuls, all configs, breakdown, a real epoch), the dev
 #                                    matmul harness with --coop-f16, and 10 MNIST epochs on the
 #                                    GPU executor; every output into $OUT (at most 8 files)
+#   bash dev/device_run.sh matmul    there: the dev matmul harness with --coop-f16 --large
+#                                    (1024×2048×2048 and 4096³; its CPU twin checks alone take
+#                                    minutes), into $OUT/dev_matmul_large.txt
 #
-# The device call: run(command="bash dev/device_run.sh measure", carry=["carry", ".gl"]).
+# The device calls, one each (10 minutes at most a call):
+#   run(command="bash dev/device_run.sh measure", carry=["carry", ".gl"])
+#   run(command="bash dev/device_run.sh matmul", carry=["carry", ".gl"])
 # LATENT_DEVICE_QUICK=1 shortens `measure` (1 epoch, the AE's bench only, 4 steps) to try the
 # script on lavapipe here; OUT defaults to ./runs/device.
 set -euo pipefail
@@ -30,21 +35,34 @@ pack() {
     du -sh carry .gl
 }
 
+# The loader and the NVIDIA ICD where the machine lacks them; the binaries' folder.
+setup_device() {
+    if ! ldconfig -p | grep -q 'libvulkan\.so\.1'; then
+        for f in .gl/*.deb; do dpkg -x "$f" /; done
+        ldconfig
+    fi
+    local icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+    if carry/bin/latent info --backend vulkan 2>&1 | grep -q "No GPU adapter" && [ -f "$icd" ]; then
+        export VK_DRIVER_FILES="$icd"
+    fi
+}
+
+matmul() {
+    local out="${OUT:-runs/device}"
+    mkdir -p "$out"
+    setup_device
+    timeout 570 carry/bin/dev_matmul --coop-f16 --large >"$out/dev_matmul_large.txt" 2>&1 || true
+    ls -l "$out"
+}
+
 measure() {
     local out="${OUT:-runs/device}" epochs=10 extra=(--large --epoch) configs=vae,ae,wide
     if [ "${LATENT_DEVICE_QUICK:-0}" = 1 ]; then
         epochs=1 extra=(--steps 4) configs=ae
     fi
     mkdir -p "$out"
-    if ! ldconfig -p | grep -q 'libvulkan\.so\.1'; then
-        for f in .gl/*.deb; do dpkg -x "$f" /; done
-        ldconfig
-    fi
+    setup_device
     local bin=carry/bin
-    local icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-    if "$bin/latent" info --backend vulkan 2>&1 | grep -q "No GPU adapter" && [ -f "$icd" ]; then
-        export VK_DRIVER_FILES="$icd"
-    fi
     export LATENT_DATA_DIR=carry/mnist LATENT_CACHE_DIR="$out/cache"
     # Each step keeps going when one fails, so that one run brings back all it can.
     {
@@ -65,8 +83,9 @@ measure() {
 case "${1:-}" in
     pack) pack ;;
     measure) measure ;;
+    matmul) matmul ;;
     *)
-        echo "usage: bash dev/device_run.sh pack|measure" >&2
+        echo "usage: bash dev/device_run.sh pack|measure|matmul" >&2
         exit 2
         ;;
 esac
