@@ -87,6 +87,41 @@ fn entry_points(module: &naga::Module) -> Vec<&str> {
         .collect()
 }
 
+/// The module with `constants` applied, written to SPIR-V (its magic number checked), MSL
+/// and HLSL: (constants, MSL, HLSL) for each flag combination.
+fn translate_every_flag(
+    name: &str,
+    module: &naga::Module,
+    info: &ModuleInfo,
+) -> Vec<(PipelineConstants, String, String)> {
+    every_flag()
+        .into_iter()
+        .map(|constants| {
+            let words = spirv(name, module, info, &constants);
+            assert_eq!(words[0], 0x0723_0203, "{name}: SPIR-V magic number");
+            let (module, info) =
+                naga::back::pipeline_constants::process_overrides(module, info, None, &constants)
+                    .unwrap_or_else(|e| panic!("{name} {constants:?}: overrides: {e:?}"));
+            let msl_options = naga::back::msl::Options {
+                lang_version: (2, 1),
+                ..Default::default()
+            };
+            let (msl, _) =
+                naga::back::msl::write_string(&module, &info, &msl_options, &Default::default())
+                    .unwrap_or_else(|e| panic!("{name} {constants:?}: MSL: {e:?}"));
+            let hlsl_options = naga::back::hlsl::Options {
+                shader_model: naga::back::hlsl::ShaderModel::V6_0,
+                ..Default::default()
+            };
+            let mut hlsl = String::new();
+            naga::back::hlsl::Writer::new(&mut hlsl, &hlsl_options, &Default::default())
+                .write(&module, &info, None)
+                .unwrap_or_else(|e| panic!("{name} {constants:?}: HLSL: {e:?}"));
+            (constants, msl, hlsl)
+        })
+        .collect()
+}
+
 #[test]
 fn splitk_translates_to_spirv_msl_hlsl_with_every_flag() {
     let name = "dev/matmul_splitk.wgsl";
@@ -96,19 +131,7 @@ fn splitk_translates_to_spirv_msl_hlsl_with_every_flag() {
         ["matmul_splitk_partial", "matmul_splitk_reduce"]
     );
     let info = validate(name, &module, Capabilities::empty());
-    for constants in every_flag() {
-        let words = spirv(name, &module, &info, &constants);
-        assert_eq!(words[0], 0x0723_0203, "{name}: SPIR-V magic number");
-        let (module, info) =
-            naga::back::pipeline_constants::process_overrides(&module, &info, None, &constants)
-                .unwrap_or_else(|e| panic!("{name} {constants:?}: overrides: {e:?}"));
-        let msl_options = naga::back::msl::Options {
-            lang_version: (2, 1),
-            ..Default::default()
-        };
-        let (msl, _) =
-            naga::back::msl::write_string(&module, &info, &msl_options, &Default::default())
-                .unwrap_or_else(|e| panic!("{name}: MSL: {e:?}"));
+    for (_, msl, hlsl) in translate_every_flag(name, &module, &info) {
         assert!(
             msl.contains("kernel void matmul_splitk_partial"),
             "{name}: MSL"
@@ -117,14 +140,6 @@ fn splitk_translates_to_spirv_msl_hlsl_with_every_flag() {
             msl.contains("kernel void matmul_splitk_reduce"),
             "{name}: MSL"
         );
-        let hlsl_options = naga::back::hlsl::Options {
-            shader_model: naga::back::hlsl::ShaderModel::V6_0,
-            ..Default::default()
-        };
-        let mut hlsl = String::new();
-        naga::back::hlsl::Writer::new(&mut hlsl, &hlsl_options, &Default::default())
-            .write(&module, &info, None)
-            .unwrap_or_else(|e| panic!("{name}: HLSL: {e:?}"));
         assert_eq!(hlsl.matches("numthreads").count(), 2, "{name}: HLSL");
     }
 }
@@ -153,29 +168,15 @@ fn tiled8_translates_to_spirv_msl_hlsl_with_every_flag() {
         "{name}: workgroup memory"
     );
     let info = validate(name, &module, Capabilities::empty());
-    for constants in every_flag() {
-        let words = spirv(name, &module, &info, &constants);
-        assert_eq!(words[0], 0x0723_0203, "{name}: SPIR-V magic number");
-        let (module, info) =
-            naga::back::pipeline_constants::process_overrides(&module, &info, None, &constants)
-                .unwrap_or_else(|e| panic!("{name} {constants:?}: overrides: {e:?}"));
-        let msl_options = naga::back::msl::Options {
-            lang_version: (2, 1),
-            ..Default::default()
-        };
-        let (msl, _) =
-            naga::back::msl::write_string(&module, &info, &msl_options, &Default::default())
-                .unwrap_or_else(|e| panic!("{name} {constants:?}: MSL: {e:?}"));
-        assert!(msl.contains("kernel void matmul_tiled8"), "{name}: MSL");
-        let hlsl_options = naga::back::hlsl::Options {
-            shader_model: naga::back::hlsl::ShaderModel::V6_0,
-            ..Default::default()
-        };
-        let mut hlsl = String::new();
-        naga::back::hlsl::Writer::new(&mut hlsl, &hlsl_options, &Default::default())
-            .write(&module, &info, None)
-            .unwrap_or_else(|e| panic!("{name} {constants:?}: HLSL: {e:?}"));
-        assert!(hlsl.contains("[numthreads(16, 16, 1)]"), "{name}: HLSL");
+    for (constants, msl, hlsl) in translate_every_flag(name, &module, &info) {
+        assert!(
+            msl.contains("kernel void matmul_tiled8"),
+            "{name} {constants:?}: MSL"
+        );
+        assert!(
+            hlsl.contains("[numthreads(16, 16, 1)]"),
+            "{name} {constants:?}: HLSL"
+        );
     }
 }
 

@@ -133,45 +133,29 @@ pub fn matmul_with_extras<T: Float>(
         row_sums,
         addend,
     } = *shape;
-    let saved = match (activation_grad, extras.saved) {
-        (Some(kind), Some(saved)) => {
-            check_lens("matmul", &[("saved", saved.len(), m * n)])?;
-            Some((kind, saved))
+    if activation_grad.is_some() != extras.saved.is_some()
+        || row_sums != extras.row_sums.is_some()
+        || addend != extras.addend.is_some()
+    {
+        return Err(crate::error::shape_error(
+            "matmul",
+            "the saved activation output goes with activation_grad, the row sums buffer with \
+             row_sums and the addend with addend, each only with it",
+        ));
+    }
+    let lens = [
+        ("saved", extras.saved.map(<[T]>::len), m * n),
+        ("addend", extras.addend.map(<[T]>::len), m * n),
+        ("row_sums", extras.row_sums.as_deref().map(<[T]>::len), m),
+    ];
+    for (name, len, expected) in lens {
+        if let Some(len) = len {
+            check_lens("matmul", &[(name, len, expected)])?;
         }
-        (None, None) => None,
-        _ => {
-            return Err(crate::error::shape_error(
-                "matmul",
-                "a saved activation output goes with activation_grad, and only with it",
-            ))
-        }
-    };
-    let addend = match (addend, extras.addend) {
-        (true, Some(addend)) => {
-            check_lens("matmul", &[("addend", addend.len(), m * n)])?;
-            Some(addend)
-        }
-        (false, None) => None,
-        _ => {
-            return Err(crate::error::shape_error(
-                "matmul",
-                "an addend buffer goes with addend, and only with it",
-            ))
-        }
-    };
-    let sums = match (row_sums, extras.row_sums) {
-        (true, Some(sums)) => {
-            check_lens("matmul", &[("row_sums", sums.len(), m)])?;
-            Some(sums)
-        }
-        (false, None) => None,
-        _ => {
-            return Err(crate::error::shape_error(
-                "matmul",
-                "a row_sums buffer goes with row_sums, and only with it",
-            ))
-        }
-    };
+    }
+    let saved = activation_grad.zip(extras.saved);
+    let addend = extras.addend;
+    let mut sums = extras.row_sums;
     let a_at = |row: usize, p: usize| {
         if trans_a {
             a[p * m + row]
@@ -187,7 +171,6 @@ pub fn matmul_with_extras<T: Float>(
         }
     };
     let mut row_acc = vec![T::zero(); n];
-    let mut sums = sums;
     for row in 0..m {
         row_acc.iter_mut().for_each(|v| *v = T::zero());
         let mut row_sum = T::zero();
