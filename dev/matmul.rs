@@ -1,7 +1,7 @@
 //! Matmul variants, checked against the CPU twin and then timed, on the chosen adapter: the
 //! variants in shaders/ (every autotune candidate) and those still under development here.
 //! Variants live in dev/ until they win; only winners move to shaders/ (issue 4). The rowtile
-//! variant started here and now lives in shaders/matmul_rowtile.wgsl.
+//! and subgroup variants started here and now live in shaders/.
 //!
 //! `cargo run --release --example dev_matmul [-- [--coop-f16] [--large]]` (LATENT_BACKEND /
 //! LATENT_ADAPTER pick the GPU). Two phases:
@@ -369,20 +369,26 @@ struct Args {
     coop_f16: bool,
     /// Time the big-GPU shapes too ([`LARGE_SHAPES`]); minutes per variant on a CPU adapter.
     large: bool,
+    /// `--only NAME`: this dev variant alone, timed beside the shipped variants for CPU
+    /// adapters only (rowtile, and subgroup where the adapter runs it).
+    only: Option<String>,
 }
 
 fn parse_args() -> latent::Result<Args> {
     let mut args = Args {
         coop_f16: false,
         large: false,
+        only: None,
     };
-    for arg in std::env::args().skip(1) {
+    let mut words = std::env::args().skip(1);
+    while let Some(arg) = words.next() {
         match arg.as_str() {
             "--coop-f16" => args.coop_f16 = true,
             "--large" => args.large = true,
+            "--only" => args.only = words.next(),
             other => {
                 return Err(latent::Error::InvalidArgument(format!(
-                    "unknown argument {other:?}: expected --coop-f16 or --large"
+                    "unknown argument {other:?}: expected --coop-f16, --large or --only NAME"
                 )))
             }
         }
@@ -663,6 +669,9 @@ fn main() -> latent::Result<()> {
     println!("matmul variants on {}", ctx.describe());
     let mut runnable: Vec<&DevVariant> = Vec::new();
     for variant in DEV_VARIANTS {
+        if args.only.as_ref().is_some_and(|only| only != variant.name) {
+            continue;
+        }
         match (variant.missing)(&ctx, &args) {
             None => runnable.push(variant),
             Some(why) => println!("dev {}: {why}", variant.name),
@@ -711,6 +720,11 @@ fn main() -> latent::Result<()> {
             ctx.upload("bias", &case.bias)?,
         );
         for variant in shipped_variants() {
+            let for_cpu_adapters =
+                matches!(variant, MatmulVariant::RowTile | MatmulVariant::Subgroup);
+            if (args.only.is_some() && !for_cpu_adapters) || variant.check(&ctx).is_err() {
+                continue;
+            }
             let gc = ctx.upload("c", &case.c0)?;
             let dispatch = matmul_with_variant(&ctx, &gc, &ga, &gb, Some(&gbias), &shape, variant)?;
             report(

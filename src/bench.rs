@@ -296,7 +296,8 @@ pub fn kernel_cases(ctx: &GpuContext, large: bool) -> Result<KernelCases> {
             .then(|| filled(ctx, "bench bias", n, 0.1))
             .transpose()?;
         for variant in matmul_variants() {
-            // Tiles beyond this adapter's limits are not candidates here either.
+            // Variants this adapter cannot run (tiles beyond its limits, the subgroup kernel
+            // without 8-lane subgroups) are not candidates here either.
             let Ok(dispatch) =
                 matmul_with_variant(ctx, &c, &a, &b, bias_buffer.as_ref(), &shape, variant)
             else {

@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::io::Write;
+
 use latent::validate::{check_families, Family, ShapeSet, Validator};
 
 fn check(test: &str, family: Family) {
@@ -164,6 +166,84 @@ fn autotune_picks_a_checked_variant_and_caches_it() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// The subgroup matmul (8-lane subgroups: lavapipe) is checked against the twin, with the
+/// epilogue's extras, wherever the adapter can run it, and is the default on such CPU
+/// adapters; elsewhere asking for it is a clear error, and the test says loudly that the
+/// kernel was not run.
+#[test]
+fn subgroup_matmul_matches_cpu_where_subgroups_are_8_lanes() {
+    use latent::cpu::matmul::MatmulShape;
+    use latent::kernels::activation::Activation;
+    use latent::kernels::matmul::{MatmulChoice, MatmulVariant};
+    use latent::validate::check_matmul;
+
+    let test = "subgroup_matmul_matches_cpu_where_subgroups_are_8_lanes";
+    let Some(ctx) = common::gpu(test) else { return };
+    let variant = MatmulVariant::Subgroup;
+    let sizes = (ctx.info.subgroup_min_size, ctx.info.subgroup_max_size);
+    let default = MatmulChoice::default_for(ctx.info.device_type, ctx.features.subgroups, sizes);
+    if let Err(e) = variant.check(ctx) {
+        assert!(
+            !ctx.features.subgroups || sizes != (8, 8),
+            "refused wrongly: {e}"
+        );
+        assert!(e.to_string().contains("subgroup"), "{e}");
+        assert_ne!(default.general, variant);
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n*** GPU KERNEL NOT RUN: matmul_subgroup on {} — {e}",
+            ctx.describe()
+        );
+        return;
+    }
+    if ctx.info.device_type == wgpu::DeviceType::Cpu {
+        assert_eq!(default, MatmulChoice::uniform(variant));
+    }
+    let seed = common::seed();
+    let mut validator = Validator::new(ctx, seed, 0);
+    let shapes = [
+        // Edges in every direction: one partial tile, and rows/columns past 32.
+        MatmulShape::new(1, 1, 1),
+        MatmulShape::new(33, 31, 7),
+        MatmulShape {
+            trans_a: true,
+            trans_b: true,
+            accumulate: true,
+            ..MatmulShape::new(65, 97, 129)
+        },
+        // The VAE's forward, weight gradient (row sums: the bias gradient) and input
+        // gradient (ReLU backward with a second layer's addend) at batch 128.
+        MatmulShape {
+            trans_b: true,
+            activation: Some(Activation::Relu),
+            ..MatmulShape::new(128, 400, 784)
+        },
+        MatmulShape {
+            trans_a: true,
+            row_sums: true,
+            ..MatmulShape::new(400, 784, 128)
+        },
+        MatmulShape {
+            activation_grad: Some(Activation::Relu),
+            addend: true,
+            ..MatmulShape::new(128, 400, 20)
+        },
+    ];
+    for shape in shapes {
+        let epilogue = shape.row_sums || shape.activation_grad.is_some();
+        let row = if epilogue {
+            latent::validate::check_matmul_backward_epilogue(&mut validator, shape, variant)
+        } else {
+            check_matmul(&mut validator, shape, true, variant)
+        }
+        .unwrap();
+        assert!(
+            row.passed,
+            "{variant} with LATENT_TEST_SEED={seed}: {row:?}"
+        );
+    }
+}
+
 #[test]
 fn matmul_policy_parses_and_rejects_bad_names() {
     use latent::kernels::autotune::MatmulPolicy;
@@ -173,6 +253,11 @@ fn matmul_policy_parses_and_rejects_bad_names() {
         "rowtile".parse::<MatmulPolicy>().unwrap(),
         MatmulPolicy::Force(MatmulVariant::RowTile)
     );
+    assert_eq!(
+        "subgroup".parse::<MatmulPolicy>().unwrap(),
+        MatmulPolicy::Force(MatmulVariant::Subgroup)
+    );
+    assert_eq!(MatmulVariant::Subgroup.to_string(), "subgroup");
     let tiles = MatmulTiles {
         tile_m: 32,
         tile_n: 16,

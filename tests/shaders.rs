@@ -1,17 +1,34 @@
 //! Every shader parsed and validated by naga and translated to SPIR-V (Vulkan), MSL (Metal)
-//! and HLSL (DX12), with its override constants at their defaults and, for both matmul
-//! variants, at every flag combination (and other tiles for the tiled one); so a shader that would break on Metal or DX12 fails here
-//! on a machine that has neither. No GPU needed.
+//! and HLSL (DX12), with its override constants at their defaults and, for the three matmul
+//! variants, at every flag combination (and other tiles for the tiled one); so a shader that
+//! would break on Metal or DX12 fails here on a machine that has neither. No GPU needed.
+//! Only shaders/matmul_subgroup.wgsl is given naga's subgroup capability; every other shader
+//! must validate without it.
 
 use naga::back::PipelineConstants;
-use naga::valid::{Capabilities, ValidationFlags, Validator};
+use naga::valid::{Capabilities, ShaderStages, SubgroupOperationSet, ValidationFlags, Validator};
 
 use latent::kernels::SHADERS;
+
+/// The shaders that use subgroup operations (wgpu's SUBGROUP feature).
+const NEEDS_SUBGROUPS: &[&str] = &["matmul_subgroup"];
+
+fn validator_for(name: &str) -> Validator {
+    if NEEDS_SUBGROUPS.contains(&name) {
+        let mut validator = Validator::new(ValidationFlags::all(), Capabilities::SUBGROUP);
+        validator
+            .subgroup_stages(ShaderStages::COMPUTE)
+            .subgroup_operations(SubgroupOperationSet::BASIC | SubgroupOperationSet::BALLOT);
+        validator
+    } else {
+        Validator::new(ValidationFlags::all(), Capabilities::empty())
+    }
+}
 
 fn translate(name: &str, source: &str, constants: &PipelineConstants) {
     let module = naga::front::wgsl::parse_str(source)
         .unwrap_or_else(|e| panic!("{name}: WGSL parse error:\n{}", e.emit_to_string(source)));
-    let info = Validator::new(ValidationFlags::all(), Capabilities::empty())
+    let info = validator_for(name)
         .validate(&module)
         .unwrap_or_else(|e| panic!("{name}: naga validation: {e:?}"));
     let (module, info) =
@@ -57,7 +74,7 @@ fn every_shader_validates_and_translates_to_spirv_msl_hlsl() {
 
 #[test]
 fn matmul_variants_translate_with_every_flag_and_other_tiles() {
-    for name in ["matmul", "matmul_rowtile"] {
+    for name in ["matmul", "matmul_rowtile", "matmul_subgroup"] {
         let shader = SHADERS
             .iter()
             .find(|s| s.name == name)

@@ -5,8 +5,9 @@
 //!
 //! LATENT_MATMUL (the CLI's --matmul) picks the policy: `auto` tunes or reads the cache,
 //! `default` takes the adapter type's default without timing anything
-//! ([`MatmulChoice::default_for`]: rowtile on CPU adapters, tiled 64×64×16 elsewhere), and a
-//! variant (`tiled`, `tiled:MxNxK`, `rowtile`) forces that variant for every shape.
+//! ([`MatmulChoice::default_for`]: subgroup, else rowtile, on CPU adapters, tiled 64×64×16
+//! elsewhere), and a variant (`tiled`, `tiled:MxNxK`, `rowtile`, `subgroup`) forces that
+//! variant for every shape.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::gpu::{time_gpu_median, GpuBuffer, GpuContext};
 use crate::kernels::matmul::{
     matmul_with_variant, MatmulChoice, MatmulTiles, MatmulVariant, ROWTILE_SHADER, SHADER,
+    SUBGROUP_SHADER,
 };
 use crate::kernels::run;
 use crate::validate::{compare, UNIT_ROUNDOFF};
@@ -44,7 +46,7 @@ impl FromStr for MatmulPolicy {
             "default" => Ok(MatmulPolicy::Default),
             other => other.parse().map(MatmulPolicy::Force).map_err(|_| {
                 Error::InvalidArgument(format!(
-                    "matmul policy {s:?}: expected auto, default, rowtile, tiled or tiled:MxNxK"
+                    "matmul policy {s:?}: expected auto, default, subgroup, rowtile, tiled or tiled:MxNxK"
                 ))
             }),
         }
@@ -124,8 +126,8 @@ fn tiled(tile_m: u32, tile_n: u32, tile_k: u32) -> MatmulVariant {
     })
 }
 
-/// The variants the autotune times for a shape class (those the adapter's limits refuse are
-/// skipped).
+/// The variants the autotune times for a shape class (those the adapter cannot run are
+/// skipped: tiles beyond its limits, the subgroup kernel without 8-lane subgroups).
 pub fn candidates(class: ShapeClass) -> Vec<MatmulVariant> {
     match class {
         ShapeClass::General => vec![
@@ -134,12 +136,14 @@ pub fn candidates(class: ShapeClass) -> Vec<MatmulVariant> {
             tiled(128, 64, 16),
             tiled(32, 32, 16),
             MatmulVariant::RowTile,
+            MatmulVariant::Subgroup,
         ],
         ShapeClass::Skinny => vec![
             tiled(32, 32, 16),
             tiled(32, 32, 32),
             tiled(64, 64, 16),
             MatmulVariant::RowTile,
+            MatmulVariant::Subgroup,
         ],
     }
 }
@@ -153,7 +157,11 @@ pub fn select_matmul(
     cache: Option<&Path>,
 ) -> Result<MatmulSelection> {
     let mut selection = MatmulSelection {
-        choice: MatmulChoice::default_for(ctx.info.device_type),
+        choice: MatmulChoice::default_for(
+            ctx.info.device_type,
+            ctx.features.subgroups,
+            (ctx.info.subgroup_min_size, ctx.info.subgroup_max_size),
+        ),
         source: ChoiceSource::Default,
         timings: Vec::new(),
         warnings: Vec::new(),
@@ -161,9 +169,7 @@ pub fn select_matmul(
     match policy {
         MatmulPolicy::Default => {}
         MatmulPolicy::Force(variant) => {
-            if let MatmulVariant::Tiled(tiles) = variant {
-                tiles.check(ctx)?;
-            }
+            variant.check(ctx)?;
             selection.choice = MatmulChoice::uniform(variant);
             selection.source = ChoiceSource::Forced;
         }
@@ -210,10 +216,8 @@ pub fn tune_matmul(ctx: &GpuContext) -> Result<(MatmulChoice, Vec<TuneTiming>)> 
         };
         let case = TuningCase::new(ctx, &mut rng, shape, bias)?;
         for variant in candidates(class) {
-            if let MatmulVariant::Tiled(tiles) = variant {
-                if tiles.check(ctx).is_err() {
-                    continue;
-                }
+            if variant.check(ctx).is_err() {
+                continue;
             }
             timings.push(case.check_and_time(ctx, class, variant)?);
         }
@@ -349,7 +353,7 @@ pub fn default_cache_path() -> Option<PathBuf> {
 /// matmul shaders' text (a changed shader is tuned again).
 pub fn device_key(ctx: &GpuContext) -> String {
     let info = &ctx.info;
-    let shaders = [SHADER.source, ROWTILE_SHADER.source].concat();
+    let shaders = [SHADER.source, ROWTILE_SHADER.source, SUBGROUP_SHADER.source].concat();
     format!(
         "{} [{:04x}:{:04x}] | {} {} | {:?} | matmul shaders {:016x}",
         info.name,
@@ -409,9 +413,7 @@ pub fn read_cache(
     };
     let parse = |text: &str| -> std::result::Result<MatmulVariant, String> {
         let variant: MatmulVariant = text.parse().map_err(|e: Error| e.to_string())?;
-        if let MatmulVariant::Tiled(tiles) = variant {
-            tiles.check(ctx).map_err(|e| e.to_string())?;
-        }
+        variant.check(ctx).map_err(|e| e.to_string())?;
         Ok(variant)
     };
     let choice = parse(&entry.general)

@@ -1,13 +1,16 @@
 //! Host side of the matmul kernels, C (m, n) = op(A)·op(B) [+ bias] [+ C], one CPU twin
-//! (src/cpu/matmul.rs) for both variants:
+//! (src/cpu/matmul.rs) for the three variants:
 //! - shaders/matmul.wgsl, "tiled": workgroup-memory tiles (override constants chosen per
 //!   dispatch), 4×4 register tile per thread;
 //! - shaders/matmul_rowtile.wgsl, "rowtile": no workgroup memory, 8 rows × 4 columns per
-//!   thread.
+//!   thread;
+//! - shaders/matmul_subgroup.wgsl, "subgroup": one subgroup of exactly 8 lanes per workgroup,
+//!   32 rows × 32 columns of C, values of A shared between lanes by subgroup broadcasts; for
+//!   adapters whose subgroups are 8 wide (lavapipe), see [`MatmulVariant::check`].
 //!
 //! [`matmul`] runs the variant the device's [`MatmulChoice`] names for the shape (set with
 //! `GpuContext::set_matmul_choice`, usually from kernels::autotune); without a choice, the
-//! default for the adapter type ([`MatmulChoice::default_for`]).
+//! default for the adapter ([`MatmulChoice::default_for`]).
 
 use std::fmt;
 use std::str::FromStr;
@@ -32,6 +35,12 @@ pub const SHADER: Shader = Shader {
 pub const ROWTILE_SHADER: Shader = Shader {
     name: "matmul_rowtile",
     source: include_str!("../../shaders/matmul_rowtile.wgsl"),
+    includes: &[EPILOGUE_LIB],
+};
+
+pub const SUBGROUP_SHADER: Shader = Shader {
+    name: "matmul_subgroup",
+    source: include_str!("../../shaders/matmul_subgroup.wgsl"),
     includes: &[EPILOGUE_LIB],
 };
 
@@ -64,6 +73,26 @@ const MATMUL_ROWTILE: Kernel = Kernel {
         (7, Slot::Read),
     ],
 };
+
+const MATMUL_SUBGROUP: Kernel = Kernel {
+    shader: &SUBGROUP_SHADER,
+    entry: "matmul_subgroup",
+    slots: &[
+        (0, Slot::Uniform),
+        (1, Slot::ReadWrite),
+        (2, Slot::Read),
+        (3, Slot::Read),
+        (4, Slot::Read),
+        (5, Slot::Read),
+        (6, Slot::ReadWrite),
+        (7, Slot::Read),
+    ],
+};
+
+/// Rows and columns of C one workgroup (one subgroup) of the subgroup shader covers, and the
+/// only subgroup size it is written for.
+const SUBGROUP_TILE: u32 = 32;
+pub const SUBGROUP_LANES: u32 = 8;
 
 /// Rows and columns of C per thread of the rowtile shader (ROWS × 4), and its workgroup
 /// size (16, 4): a workgroup covers 64 columns × 32 rows.
@@ -130,13 +159,15 @@ impl fmt::Display for MatmulTiles {
 }
 
 /// Which matmul kernel runs a dispatch. Written "tiled:64x64x16" (or "tiled" for the default
-/// tiles) and "rowtile", as LATENT_MATMUL and the autotune cache spell them.
+/// tiles), "rowtile" and "subgroup", as LATENT_MATMUL and the autotune cache spell them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MatmulVariant {
     /// shaders/matmul.wgsl with these tiles.
     Tiled(MatmulTiles),
     /// shaders/matmul_rowtile.wgsl.
     RowTile,
+    /// shaders/matmul_subgroup.wgsl (subgroups of exactly 8 lanes).
+    Subgroup,
 }
 
 impl fmt::Display for MatmulVariant {
@@ -144,6 +175,37 @@ impl fmt::Display for MatmulVariant {
         match self {
             MatmulVariant::Tiled(tiles) => write!(f, "tiled:{tiles}"),
             MatmulVariant::RowTile => f.write_str("rowtile"),
+            MatmulVariant::Subgroup => f.write_str("subgroup"),
+        }
+    }
+}
+
+impl MatmulVariant {
+    /// Whether this adapter can run the variant: the tiled kernel's tiles within its limits;
+    /// the subgroup kernel only where wgpu's SUBGROUP feature is on and every subgroup is
+    /// exactly 8 lanes wide (its broadcasts name lanes 0..8 of one subgroup). Rowtile runs
+    /// anywhere.
+    pub fn check(&self, ctx: &GpuContext) -> Result<()> {
+        match self {
+            MatmulVariant::Tiled(tiles) => tiles.check(ctx),
+            MatmulVariant::RowTile => Ok(()),
+            MatmulVariant::Subgroup => {
+                let (lo, hi) = (ctx.info.subgroup_min_size, ctx.info.subgroup_max_size);
+                if !ctx.features.subgroups {
+                    Err(Error::InvalidArgument(
+                        "the subgroup matmul needs wgpu's SUBGROUP feature, which this adapter \
+                         lacks (use rowtile or tiled)"
+                            .into(),
+                    ))
+                } else if (lo, hi) != (SUBGROUP_LANES, SUBGROUP_LANES) {
+                    Err(Error::InvalidArgument(format!(
+                        "the subgroup matmul needs subgroups of exactly {SUBGROUP_LANES} lanes; \
+                         this adapter's are {lo} to {hi} (use rowtile or tiled)"
+                    )))
+                } else {
+                    Ok(())
+                }
+            }
         }
     }
 }
@@ -153,11 +215,12 @@ impl FromStr for MatmulVariant {
     fn from_str(s: &str) -> Result<Self> {
         let bad = || {
             Error::InvalidArgument(format!(
-                "matmul variant {s:?}: expected rowtile, tiled, or tiled:MxNxK (e.g. tiled:64x64x16)"
+                "matmul variant {s:?}: expected subgroup, rowtile, tiled, or tiled:MxNxK (e.g. tiled:64x64x16)"
             ))
         };
         match s.trim().to_ascii_lowercase().as_str() {
             "rowtile" => Ok(MatmulVariant::RowTile),
+            "subgroup" => Ok(MatmulVariant::Subgroup),
             "tiled" => Ok(MatmulVariant::Tiled(MatmulTiles::default())),
             other => {
                 let sizes = other.strip_prefix("tiled:").ok_or_else(bad)?;
@@ -205,11 +268,17 @@ impl MatmulChoice {
         }
     }
 
-    /// The choice without tuning: rowtile on CPU adapters (lavapipe, SwiftShader: it measured
-    /// 2.1-3.5× the tiled kernel on lavapipe), the tiled kernel with its default 64×64×16
-    /// tiles everywhere else.
-    pub fn default_for(device_type: wgpu::DeviceType) -> Self {
+    /// The choice without tuning. On CPU adapters (lavapipe, SwiftShader) the subgroup kernel
+    /// where it can run (3-4× rowtile on lavapipe), else rowtile (2.1-3.5× the tiled kernel
+    /// there); the tiled kernel with its default 64×64×16 tiles everywhere else.
+    pub fn default_for(
+        device_type: wgpu::DeviceType,
+        subgroups: bool,
+        subgroup_sizes: (u32, u32),
+    ) -> Self {
+        let eight_lanes = subgroups && subgroup_sizes == (SUBGROUP_LANES, SUBGROUP_LANES);
         match device_type {
+            wgpu::DeviceType::Cpu if eight_lanes => MatmulChoice::uniform(MatmulVariant::Subgroup),
             wgpu::DeviceType::Cpu => MatmulChoice::uniform(MatmulVariant::RowTile),
             _ => MatmulChoice::uniform(MatmulVariant::Tiled(MatmulTiles::default())),
         }
@@ -333,9 +402,7 @@ pub fn matmul_with_extras(
              row_sums and the addend with addend, each only with it",
         ));
     }
-    if let MatmulVariant::Tiled(tiles) = variant {
-        tiles.check(ctx)?;
-    }
+    variant.check(ctx)?;
     let MatmulShape { m, n, k, .. } = *shape;
     check_len("matmul", "C", c, m * n)?;
     check_len("matmul", "A", a, m * k)?;
@@ -391,6 +458,14 @@ pub fn matmul_with_extras(
                 1,
             ];
             (&MATMUL_ROWTILE, groups)
+        }
+        MatmulVariant::Subgroup => {
+            let groups = [
+                (n as u32).div_ceil(SUBGROUP_TILE),
+                (m as u32).div_ceil(SUBGROUP_TILE),
+                1,
+            ];
+            (&MATMUL_SUBGROUP, groups)
         }
     };
     let bias = bias.unwrap_or(&ctx.placeholder);

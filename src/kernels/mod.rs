@@ -59,6 +59,7 @@ pub const PHILOX_LIB: &str = include_str!("../../shaders/lib/philox.wgsl");
 pub const SHADERS: &[Shader] = &[
     matmul::SHADER,
     matmul::ROWTILE_SHADER,
+    matmul::SUBGROUP_SHADER,
     reduce::SHADER,
     activation::RELU_SHADER,
     activation::SIGMOID_SHADER,

@@ -73,18 +73,24 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
     };
     match family {
         Family::Matmul => {
-            // Every variant the autotune may pick, at the awkward shapes; the two kernels'
-            // defaults also at the model shape.
-            let mut variants = candidates(ShapeClass::General);
+            // Every variant the autotune may pick on this adapter, at the awkward shapes; the
+            // three kernels' defaults also at the model shape and with the epilogue's extras.
+            // Variants the adapter cannot run (the subgroup kernel without 8-lane subgroups)
+            // are left out, as the autotune leaves them out.
+            let runnable = |variant: &MatmulVariant| variant.check(v.ctx).is_ok();
+            let mut variants: Vec<MatmulVariant> = candidates(ShapeClass::General);
             for skinny in candidates(ShapeClass::Skinny) {
                 if !variants.contains(&skinny) {
                     variants.push(skinny);
                 }
             }
-            let defaults = [
+            variants.retain(runnable);
+            let mut defaults = vec![
                 MatmulVariant::Tiled(MatmulTiles::default()),
                 MatmulVariant::RowTile,
+                MatmulVariant::Subgroup,
             ];
+            defaults.retain(runnable);
             for variant in variants {
                 let mut sizes = vec![(1, 1, 1), (127, 785, 33), (5, 3, 70)];
                 if full && defaults.contains(&variant) {
@@ -103,7 +109,7 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
                 }
             }
             // The fused epilogue of a linear layer: bias and activation in the store.
-            for variant in defaults {
+            for &variant in &defaults {
                 for activation in Activation::ALL {
                     for (m, n, k) in [(1, 1, 1), (127, 33, 785)] {
                         let shape = MatmulShape {
@@ -121,7 +127,7 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
             }
             // The backward's epilogue: dW = dyᵀ·x with the bias gradient as row sums of dyᵀ,
             // and dx = dy·W times an activation's derivative.
-            for variant in defaults {
+            for &variant in &defaults {
                 for (m, n, k) in [(1, 1, 1), (33, 127, 785), (5, 70, 3)] {
                     let shape = MatmulShape {
                         trans_a: true,
@@ -416,6 +422,7 @@ fn matmul_kernel_name(variant: MatmulVariant) -> &'static str {
     match variant {
         MatmulVariant::Tiled(_) => "matmul",
         MatmulVariant::RowTile => "matmul_rowtile",
+        MatmulVariant::Subgroup => "matmul_subgroup",
     }
 }
 
@@ -554,7 +561,7 @@ pub fn check_matmul(
 
 /// A matmul with the backward's store extras (`shape.activation_grad`, `shape.row_sums`)
 /// against the twin.
-fn check_matmul_backward_epilogue(
+pub fn check_matmul_backward_epilogue(
     v: &mut Validator,
     shape: MatmulShape,
     variant: MatmulVariant,

@@ -8,7 +8,9 @@ mod checks;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-pub use checks::{check_families, check_matmul, Family, PHILOX_KNOWN_ANSWERS};
+pub use checks::{
+    check_families, check_matmul, check_matmul_backward_epilogue, Family, PHILOX_KNOWN_ANSWERS,
+};
 
 use crate::error::Result;
 use crate::gpu::{time_gpu, GpuBuffer, GpuContext};

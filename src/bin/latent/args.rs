@@ -16,8 +16,8 @@ pub struct GpuArgs {
     #[arg(long, env = "LATENT_ADAPTER")]
     pub adapter: Option<String>,
     /// Matmul kernel: auto (tuned once per device, cached in $LATENT_CACHE_DIR or
-    /// ~/.cache/latent), default (rowtile on CPU adapters, tiled elsewhere; nothing timed),
-    /// rowtile, tiled or tiled:MxNxK.
+    /// ~/.cache/latent), default (subgroup, else rowtile, on CPU adapters, tiled elsewhere;
+    /// nothing timed), subgroup (8-lane subgroups only), rowtile, tiled or tiled:MxNxK.
     #[arg(long, env = "LATENT_MATMUL", default_value = "auto")]
     pub matmul: String,
 }
