@@ -13,6 +13,7 @@ use crate::graph::plan::Plan;
 use crate::graph::{LossKind, RunConfig, Samples, TrainData};
 use crate::io::checkpoint::TrainingState;
 use crate::kernels::adam::AdamConfig;
+use crate::kernels::matmul::MatmulVariant;
 use crate::model::{Likelihood, ModelConfig, ModelKind};
 
 /// Where training runs.
@@ -376,18 +377,31 @@ fn check_finite(loss: f64, epoch: usize, step: usize) -> Result<()> {
 }
 
 /// The device to train on: the GPU `options` name, or the CPU path (None) when there is no
-/// adapter or only a software rasterizer (lavapipe, llvmpipe: the CPU twins are faster there)
-/// and no backend or adapter was asked for explicitly. The second value says why the CPU path
-/// was chosen, for the user.
+/// adapter, or only a software rasterizer (lavapipe, llvmpipe) that cannot run the subgroup
+/// matmul (the CPU twins are faster than the other matmul kernels there), and no backend or
+/// adapter was asked for explicitly. A software rasterizer with 8-lane subgroups trains on
+/// its own (lavapipe on 2 cores: 2.5× the CPU twins, BENCHMARKS.md). The second value says
+/// why, for the user.
 pub fn pick_device(options: &GpuOptions) -> Result<(Option<GpuContext>, Option<String>)> {
     let asked = options.backend != Backend::Auto || options.adapter.is_some();
     match GpuContext::new(options) {
         Ok(ctx) if ctx.info.device_type == wgpu::DeviceType::Cpu && !asked => {
-            let note = format!(
-                "{} is a software rasterizer: using the CPU path, which is faster here (--backend vulkan to use it anyway)",
-                ctx.info.name
-            );
-            Ok((None, Some(note)))
+            match MatmulVariant::Subgroup.check(&ctx) {
+                Ok(()) => {
+                    let note = format!(
+                        "{} is a software rasterizer with 8-lane subgroups: running on it with the subgroup matmul, faster than the CPU path here (--cpu for the CPU path)",
+                        ctx.info.name
+                    );
+                    Ok((Some(ctx), Some(note)))
+                }
+                Err(_) => {
+                    let note = format!(
+                        "{} is a software rasterizer without 8-lane subgroups: using the CPU path, which is faster here (--backend vulkan to use it anyway)",
+                        ctx.info.name
+                    );
+                    Ok((None, Some(note)))
+                }
+            }
         }
         Ok(ctx) => Ok((Some(ctx), None)),
         Err(e @ Error::NoAdapter { .. }) if !asked => {

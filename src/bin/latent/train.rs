@@ -89,8 +89,8 @@ pub struct TrainArgs {
 }
 
 /// The GPU to train on, or None for the CPU twins: with --cpu, without any adapter, or when
-/// the only adapter is a software rasterizer and no backend was asked for (the CPU twins are
-/// faster than lavapipe today).
+/// the only adapter is a software rasterizer without 8-lane subgroups and no backend was
+/// asked for (the CPU twins are faster than its other matmul kernels).
 pub fn training_device(gpu: &GpuArgs, cpu: bool) -> Result<Option<GpuContext>, latent::Error> {
     if cpu {
         return Ok(None);
