@@ -274,3 +274,35 @@ fn a_host_applications_own_device_runs_latent_kernels() {
         vec![0.0, 3.0, 0.0, 1.5]
     );
 }
+
+/// With no backend asked for, training runs on a software rasterizer only when it has 8-lane
+/// subgroups (the subgroup matmul beats the CPU twins there); without them it takes the CPU
+/// path, and a real GPU is always taken, without a note.
+#[test]
+fn training_takes_a_software_rasterizer_only_with_8_lane_subgroups() {
+    use latent::gpu::{Backend, GpuContext, GpuOptions};
+    use latent::kernels::matmul::MatmulVariant;
+    use latent::train::pick_device;
+
+    let test = "training_takes_a_software_rasterizer_only_with_8_lane_subgroups";
+    if common::gpu(test).is_none() {
+        return;
+    }
+    let auto = GpuOptions {
+        backend: Backend::Auto,
+        adapter: None,
+    };
+    let best = GpuContext::new(&auto).expect("an adapter: common::gpu found one");
+    let (picked, note) = pick_device(&auto).unwrap();
+    if best.info.device_type != wgpu::DeviceType::Cpu {
+        assert!(picked.is_some() && note.is_none(), "{note:?}");
+    } else if MatmulVariant::Subgroup.check(&best).is_ok() {
+        let note = note.expect("a note saying why");
+        assert!(picked.is_some(), "{note}");
+        assert!(note.contains("8-lane subgroups: running on it"), "{note}");
+    } else {
+        let note = note.expect("a note saying why");
+        assert!(picked.is_none(), "{note}");
+        assert!(note.contains("using the CPU path"), "{note}");
+    }
+}
