@@ -201,6 +201,7 @@ fn subgroup_matmul_matches_cpu_where_subgroups_are_8_lanes() {
     }
     let seed = common::seed();
     let mut validator = Validator::new(ctx, seed, 0);
+    // Sizes that are multiples of 4 run the vec4 file, the others the scalar one.
     let shapes = [
         // Edges in every direction: one partial tile, and rows/columns past 32.
         MatmulShape::new(1, 1, 1),
@@ -210,6 +211,17 @@ fn subgroup_matmul_matches_cpu_where_subgroups_are_8_lanes() {
             trans_b: true,
             accumulate: true,
             ..MatmulShape::new(65, 97, 129)
+        },
+        MatmulShape {
+            trans_a: true,
+            trans_b: true,
+            accumulate: true,
+            ..MatmulShape::new(68, 36, 44)
+        },
+        MatmulShape {
+            trans_a: true,
+            row_sums: true,
+            ..MatmulShape::new(33, 7, 129)
         },
         // The VAE's forward, weight gradient (row sums: the bias gradient) and input
         // gradient (ReLU backward with a second layer's addend) at batch 128.

@@ -2,8 +2,8 @@
 //! and HLSL (DX12), with its override constants at their defaults and, for the three matmul
 //! variants, at every flag combination (and other tiles for the tiled one); so a shader that
 //! would break on Metal or DX12 fails here on a machine that has neither. No GPU needed.
-//! Only shaders/matmul_subgroup.wgsl is given naga's subgroup capability; every other shader
-//! must validate without it.
+//! Only the two subgroup matmul files are given naga's subgroup capability; every other
+//! shader must validate without it.
 
 use naga::back::PipelineConstants;
 use naga::valid::{Capabilities, ShaderStages, SubgroupOperationSet, ValidationFlags, Validator};
@@ -11,7 +11,7 @@ use naga::valid::{Capabilities, ShaderStages, SubgroupOperationSet, ValidationFl
 use latent::kernels::SHADERS;
 
 /// The shaders that use subgroup operations (wgpu's SUBGROUP feature).
-const NEEDS_SUBGROUPS: &[&str] = &["matmul_subgroup"];
+const NEEDS_SUBGROUPS: &[&str] = &["matmul_subgroup", "matmul_subgroup_vec4"];
 
 fn validator_for(name: &str) -> Validator {
     if NEEDS_SUBGROUPS.contains(&name) {
@@ -74,7 +74,12 @@ fn every_shader_validates_and_translates_to_spirv_msl_hlsl() {
 
 #[test]
 fn matmul_variants_translate_with_every_flag_and_other_tiles() {
-    for name in ["matmul", "matmul_rowtile", "matmul_subgroup"] {
+    for name in [
+        "matmul",
+        "matmul_rowtile",
+        "matmul_subgroup",
+        "matmul_subgroup_vec4",
+    ] {
         let shader = SHADERS
             .iter()
             .find(|s| s.name == name)

@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::gpu::{time_gpu_median, GpuBuffer, GpuContext};
 use crate::kernels::matmul::{
     matmul_with_variant, MatmulChoice, MatmulTiles, MatmulVariant, ROWTILE_SHADER, SHADER,
-    SUBGROUP_SHADER,
+    SUBGROUP_SHADER, SUBGROUP_TILE_LIB, SUBGROUP_VEC4_SHADER,
 };
 use crate::kernels::run;
 use crate::validate::{compare, UNIT_ROUNDOFF};
@@ -353,7 +353,14 @@ pub fn default_cache_path() -> Option<PathBuf> {
 /// matmul shaders' text (a changed shader is tuned again).
 pub fn device_key(ctx: &GpuContext) -> String {
     let info = &ctx.info;
-    let shaders = [SHADER.source, ROWTILE_SHADER.source, SUBGROUP_SHADER.source].concat();
+    let shaders = [
+        SHADER.source,
+        ROWTILE_SHADER.source,
+        SUBGROUP_SHADER.source,
+        SUBGROUP_VEC4_SHADER.source,
+        SUBGROUP_TILE_LIB,
+    ]
+    .concat();
     format!(
         "{} [{:04x}:{:04x}] | {} {} | {:?} | matmul shaders {:016x}",
         info.name,

@@ -4,9 +4,11 @@
 //!   dispatch), 4×4 register tile per thread;
 //! - shaders/matmul_rowtile.wgsl, "rowtile": no workgroup memory, 8 rows × 4 columns per
 //!   thread;
-//! - shaders/matmul_subgroup.wgsl, "subgroup": one subgroup of exactly 8 lanes per workgroup,
-//!   32 rows × 32 columns of C, values of A shared between lanes by subgroup broadcasts; for
-//!   adapters whose subgroups are 8 wide (lavapipe), see [`MatmulVariant::check`].
+//! - shaders/matmul_subgroup.wgsl and matmul_subgroup_vec4.wgsl, "subgroup": one subgroup of
+//!   exactly 8 lanes per workgroup, 32 rows × 32 columns of C (shaders/lib/subgroup_tile.wgsl),
+//!   values of A shared between lanes by subgroup broadcasts; for adapters whose subgroups are
+//!   8 wide (lavapipe), see [`MatmulVariant::check`]. The vec4 file, which loads 4 floats at a
+//!   time, runs the shapes whose M, N and K are multiples of 4; the other file the rest.
 //!
 //! [`matmul`] runs the variant the device's [`MatmulChoice`] names for the shape (set with
 //! `GpuContext::set_matmul_choice`, usually from kernels::autotune); without a choice, the
@@ -38,10 +40,19 @@ pub const ROWTILE_SHADER: Shader = Shader {
     includes: &[EPILOGUE_LIB],
 };
 
+/// shaders/lib/subgroup_tile.wgsl: the 32 × 32 tile both subgroup matmul files compute.
+pub const SUBGROUP_TILE_LIB: &str = include_str!("../../shaders/lib/subgroup_tile.wgsl");
+
 pub const SUBGROUP_SHADER: Shader = Shader {
     name: "matmul_subgroup",
     source: include_str!("../../shaders/matmul_subgroup.wgsl"),
-    includes: &[EPILOGUE_LIB],
+    includes: &[EPILOGUE_LIB, SUBGROUP_TILE_LIB],
+};
+
+pub const SUBGROUP_VEC4_SHADER: Shader = Shader {
+    name: "matmul_subgroup_vec4",
+    source: include_str!("../../shaders/matmul_subgroup_vec4.wgsl"),
+    includes: &[EPILOGUE_LIB, SUBGROUP_TILE_LIB],
 };
 
 const MATMUL: Kernel = Kernel {
@@ -89,8 +100,14 @@ const MATMUL_SUBGROUP: Kernel = Kernel {
     ],
 };
 
-/// Rows and columns of C one workgroup (one subgroup) of the subgroup shader covers, and the
-/// only subgroup size it is written for.
+const MATMUL_SUBGROUP_VEC4: Kernel = Kernel {
+    shader: &SUBGROUP_VEC4_SHADER,
+    entry: "matmul_subgroup_vec4",
+    slots: MATMUL_SUBGROUP.slots,
+};
+
+/// Rows and columns of C one workgroup (one subgroup) of the subgroup shaders covers, and the
+/// only subgroup size they are written for.
 const SUBGROUP_TILE: u32 = 32;
 pub const SUBGROUP_LANES: u32 = 8;
 
@@ -330,6 +347,16 @@ pub fn matmul_with_tiles(
     matmul_with_variant(ctx, c, a, b, bias, shape, MatmulVariant::Tiled(tiles))
 }
 
+/// Whether shaders/matmul_subgroup_vec4.wgsl can run the shape: M, N and K multiples of 4 (so
+/// that every vec4 it loads lies in one stored row) and A and B starting at 16-byte offsets.
+pub fn takes_vec4_loads(a: &GpuBuffer, b: &GpuBuffer, shape: &MatmulShape) -> bool {
+    shape.m % 4 == 0
+        && shape.n % 4 == 0
+        && shape.k % 4 == 0
+        && a.offset % 16 == 0
+        && b.offset % 16 == 0
+}
+
 /// The epilogue's ACTIVATION constant.
 fn activation_code(activation: Option<Activation>) -> f64 {
     match activation {
@@ -465,7 +492,11 @@ pub fn matmul_with_extras(
                 (m as u32).div_ceil(SUBGROUP_TILE),
                 1,
             ];
-            (&MATMUL_SUBGROUP, groups)
+            if takes_vec4_loads(a, b, shape) {
+                (&MATMUL_SUBGROUP_VEC4, groups)
+            } else {
+                (&MATMUL_SUBGROUP, groups)
+            }
         }
     };
     let bias = bias.unwrap_or(&ctx.placeholder);

@@ -60,6 +60,7 @@ pub const SHADERS: &[Shader] = &[
     matmul::SHADER,
     matmul::ROWTILE_SHADER,
     matmul::SUBGROUP_SHADER,
+    matmul::SUBGROUP_VEC4_SHADER,
     reduce::SHADER,
     activation::RELU_SHADER,
     activation::SIGMOID_SHADER,

@@ -92,16 +92,17 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
             ];
             defaults.retain(runnable);
             for variant in variants {
-                let mut sizes = vec![(1, 1, 1), (127, 785, 33), (5, 3, 70)];
+                // (36, 44, 20): multiples of 4 but not of the tiles, which the subgroup
+                // variant runs with its vec4 file.
+                let mut sizes = vec![(1, 1, 1), (127, 785, 33), (5, 3, 70), (36, 44, 20)];
                 if full && defaults.contains(&variant) {
                     sizes.push((128, 784, 400));
                 }
-                let name = matmul_kernel_name(variant);
                 for &(m, k, n) in &sizes {
                     for shape in matmul_cases(m, n, k) {
                         let (shape, bias) = shape;
                         push(
-                            name,
+                            matmul_kernel_name(variant, &shape),
                             describe_matmul(&shape, bias, variant),
                             check_matmul(v, shape, bias, variant),
                         );
@@ -111,14 +112,14 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
             // The fused epilogue of a linear layer: bias and activation in the store.
             for &variant in &defaults {
                 for activation in Activation::ALL {
-                    for (m, n, k) in [(1, 1, 1), (127, 33, 785)] {
+                    for (m, n, k) in [(1, 1, 1), (127, 33, 785), (36, 20, 44)] {
                         let shape = MatmulShape {
                             trans_b: true,
                             activation: Some(activation),
                             ..MatmulShape::new(m, n, k)
                         };
                         push(
-                            matmul_kernel_name(variant),
+                            matmul_kernel_name(variant, &shape),
                             describe_matmul(&shape, true, variant),
                             check_matmul(v, shape, true, variant),
                         );
@@ -128,14 +129,14 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
             // The backward's epilogue: dW = dyᵀ·x with the bias gradient as row sums of dyᵀ,
             // and dx = dy·W times an activation's derivative.
             for &variant in &defaults {
-                for (m, n, k) in [(1, 1, 1), (33, 127, 785), (5, 70, 3)] {
+                for (m, n, k) in [(1, 1, 1), (33, 127, 785), (5, 70, 3), (36, 28, 44)] {
                     let shape = MatmulShape {
                         trans_a: true,
                         row_sums: true,
                         ..MatmulShape::new(m, n, k)
                     };
                     push(
-                        matmul_kernel_name(variant),
+                        matmul_kernel_name(variant, &shape),
                         describe_matmul(&shape, false, variant),
                         check_matmul_backward_epilogue(v, shape, variant),
                     );
@@ -145,14 +146,14 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
                     .map(|a| (a, false))
                     .chain([(Activation::Relu, true)])
                 {
-                    for (m, n, k) in [(1, 1, 1), (127, 785, 33)] {
+                    for (m, n, k) in [(1, 1, 1), (127, 785, 33), (36, 44, 28)] {
                         let shape = MatmulShape {
                             activation_grad: Some(activation),
                             addend,
                             ..MatmulShape::new(m, n, k)
                         };
                         push(
-                            matmul_kernel_name(variant),
+                            matmul_kernel_name(variant, &shape),
                             describe_matmul(&shape, false, variant),
                             check_matmul_backward_epilogue(v, shape, variant),
                         );
@@ -417,11 +418,15 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
     rows
 }
 
-/// The kernel column of a matmul check: the entry point of the variant's shader.
-fn matmul_kernel_name(variant: MatmulVariant) -> &'static str {
+/// The kernel column of a matmul check: the entry point the variant runs for the shape (the
+/// checks' buffers start at offset 0, so only the sizes decide the subgroup file).
+fn matmul_kernel_name(variant: MatmulVariant, shape: &MatmulShape) -> &'static str {
     match variant {
         MatmulVariant::Tiled(_) => "matmul",
         MatmulVariant::RowTile => "matmul_rowtile",
+        MatmulVariant::Subgroup if shape.m % 4 == 0 && shape.n % 4 == 0 && shape.k % 4 == 0 => {
+            "matmul_subgroup_vec4"
+        }
         MatmulVariant::Subgroup => "matmul_subgroup",
     }
 }
@@ -547,7 +552,7 @@ pub fn check_matmul(
     let allowed = move |i: usize, c: f32| sum_bound(k + 2, magnitude[i]) + atol + rtol * c.abs();
     let shape_text = describe_matmul(&shape, with_bias, variant);
     v.finish(
-        matmul_kernel_name(variant),
+        matmul_kernel_name(variant, &shape),
         shape_text,
         &[&dispatch],
         vec![Output {
@@ -644,7 +649,7 @@ pub fn check_matmul_backward_epilogue(
         });
     }
     v.finish(
-        matmul_kernel_name(variant),
+        matmul_kernel_name(variant, &shape),
         describe_matmul(&shape, false, variant),
         &[&dispatch],
         outputs,
