@@ -183,7 +183,8 @@ pub enum MatmulVariant {
     Tiled(MatmulTiles),
     /// shaders/matmul_rowtile.wgsl.
     RowTile,
-    /// shaders/matmul_subgroup.wgsl (subgroups of exactly 8 lanes).
+    /// shaders/matmul_subgroup.wgsl, or matmul_subgroup_vec4.wgsl where the shape allows
+    /// (subgroups of exactly 8 lanes).
     Subgroup,
 }
 
@@ -197,6 +198,12 @@ impl fmt::Display for MatmulVariant {
     }
 }
 
+/// Whether a device with these subgroup features and (min, max) sizes runs the subgroup
+/// matmul: subgroups on, every one of them exactly [`SUBGROUP_LANES`] wide.
+pub fn eight_lane_subgroups(subgroups: bool, sizes: (u32, u32)) -> bool {
+    subgroups && sizes == (SUBGROUP_LANES, SUBGROUP_LANES)
+}
+
 impl MatmulVariant {
     /// Whether this adapter can run the variant: the tiled kernel's tiles within its limits;
     /// the subgroup kernel only where wgpu's SUBGROUP feature is on and every subgroup is
@@ -208,19 +215,19 @@ impl MatmulVariant {
             MatmulVariant::RowTile => Ok(()),
             MatmulVariant::Subgroup => {
                 let (lo, hi) = (ctx.info.subgroup_min_size, ctx.info.subgroup_max_size);
-                if !ctx.features.subgroups {
+                if eight_lane_subgroups(ctx.features.subgroups, (lo, hi)) {
+                    Ok(())
+                } else if !ctx.features.subgroups {
                     Err(Error::InvalidArgument(
                         "the subgroup matmul needs wgpu's SUBGROUP feature, which this adapter \
                          lacks (use rowtile or tiled)"
                             .into(),
                     ))
-                } else if (lo, hi) != (SUBGROUP_LANES, SUBGROUP_LANES) {
+                } else {
                     Err(Error::InvalidArgument(format!(
                         "the subgroup matmul needs subgroups of exactly {SUBGROUP_LANES} lanes; \
                          this adapter's are {lo} to {hi} (use rowtile or tiled)"
                     )))
-                } else {
-                    Ok(())
                 }
             }
         }
@@ -293,7 +300,7 @@ impl MatmulChoice {
         subgroups: bool,
         subgroup_sizes: (u32, u32),
     ) -> Self {
-        let eight_lanes = subgroups && subgroup_sizes == (SUBGROUP_LANES, SUBGROUP_LANES);
+        let eight_lanes = eight_lane_subgroups(subgroups, subgroup_sizes);
         match device_type {
             wgpu::DeviceType::Cpu if eight_lanes => MatmulChoice::uniform(MatmulVariant::Subgroup),
             wgpu::DeviceType::Cpu => MatmulChoice::uniform(MatmulVariant::RowTile),
