@@ -55,55 +55,41 @@ pub const SUBGROUP_VEC4_SHADER: Shader = Shader {
     includes: &[EPILOGUE_LIB, SUBGROUP_TILE_LIB],
 };
 
+/// The bindings of every matmul entry point: (uniform, C, A, B, bias, saved, row_sums,
+/// addend), the last three for lib/epilogue.wgsl.
+const MATMUL_SLOTS: &[(u32, Slot)] = &[
+    (0, Slot::Uniform),
+    (1, Slot::ReadWrite),
+    (2, Slot::Read),
+    (3, Slot::Read),
+    (4, Slot::Read),
+    (5, Slot::Read),
+    (6, Slot::ReadWrite),
+    (7, Slot::Read),
+];
+
 const MATMUL: Kernel = Kernel {
     shader: &SHADER,
     entry: "matmul",
-    slots: &[
-        (0, Slot::Uniform),
-        (1, Slot::ReadWrite),
-        (2, Slot::Read),
-        (3, Slot::Read),
-        (4, Slot::Read),
-        (5, Slot::Read),
-        (6, Slot::ReadWrite),
-        (7, Slot::Read),
-    ],
+    slots: MATMUL_SLOTS,
 };
 
 const MATMUL_ROWTILE: Kernel = Kernel {
     shader: &ROWTILE_SHADER,
     entry: "matmul_rowtile",
-    slots: &[
-        (0, Slot::Uniform),
-        (1, Slot::ReadWrite),
-        (2, Slot::Read),
-        (3, Slot::Read),
-        (4, Slot::Read),
-        (5, Slot::Read),
-        (6, Slot::ReadWrite),
-        (7, Slot::Read),
-    ],
+    slots: MATMUL_SLOTS,
 };
 
 const MATMUL_SUBGROUP: Kernel = Kernel {
     shader: &SUBGROUP_SHADER,
     entry: "matmul_subgroup",
-    slots: &[
-        (0, Slot::Uniform),
-        (1, Slot::ReadWrite),
-        (2, Slot::Read),
-        (3, Slot::Read),
-        (4, Slot::Read),
-        (5, Slot::Read),
-        (6, Slot::ReadWrite),
-        (7, Slot::Read),
-    ],
+    slots: MATMUL_SLOTS,
 };
 
 const MATMUL_SUBGROUP_VEC4: Kernel = Kernel {
     shader: &SUBGROUP_VEC4_SHADER,
     entry: "matmul_subgroup_vec4",
-    slots: MATMUL_SUBGROUP.slots,
+    slots: MATMUL_SLOTS,
 };
 
 /// Rows and columns of C one workgroup (one subgroup) of the subgroup shaders covers, and the
