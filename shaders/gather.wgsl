@@ -1,8 +1,12 @@
 // Batch gather: rows picked by an index list from a data set resident on the GPU.
-// Includes lib/grid.wgsl. One thread per output element. With c = state[1], the cursor of
-// the step state (see step.wgsl), the batch is rows c..c+rows of the epoch's index list:
+// Includes lib/grid.wgsl. One thread per output element, or per word of four bytes. With
+// c = state[1], the cursor of the step state (see step.wgsl), the batch is rows c..c+rows of
+// the epoch's index list:
 //   gather_u8:  out (rows, width) = data_u8[indices[c + r], :] / 255, the data set stored as
 //               bytes packed four to a u32 word (byte i = (word[i / 4] >> 8·(i % 4)) & 0xff)
+//   gather_u8_words: the same for width a multiple of 4, one thread per word: one load of the
+//               word and one vec4 store for four bytes (on lavapipe, where each load and
+//               store is a loop over the lanes, a quarter of them)
 //   gather_f32: out (rows, width) = data_f32[indices[c + r], :]
 // An index at or beyond data_rows gives a row of zeros (the host checks indices it makes).
 
@@ -19,6 +23,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read> data_u8: array<u32>;    // (data_rows · width / 4) words
 @group(0) @binding(4) var<storage, read> data_f32: array<f32>;   // (data_rows, width)
 @group(0) @binding(5) var<storage, read> state: array<u32>;      // (2) step, cursor
+@group(0) @binding(6) var<storage, read_write> out4: array<vec4<f32>>;  // out as (rows, width / 4)
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn gather_u8(
@@ -38,6 +43,27 @@ fn gather_u8(
         value = f32(byte) / 255.0;
     }
     out[i] = value;
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn gather_u8_words(
+    @builtin(workgroup_id) group: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) local: u32,
+) {
+    let i = flat_index(group, groups, local);  // word i of out: elements 4i .. 4i + 3
+    let words = params.width / 4u;
+    if (i >= params.rows * words) {
+        return;
+    }
+    let source_row = indices[state[1] + i / words];
+    var value = vec4<f32>();
+    if (source_row < params.data_rows) {
+        let word = data_u8[source_row * words + i % words];
+        let bytes = (vec4<u32>(word) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(0xffu);
+        value = vec4<f32>(bytes) / 255.0;
+    }
+    out4[i] = value;
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)

@@ -28,6 +28,19 @@ const GATHER_U8: Kernel = Kernel {
         (5, Slot::Read),
     ],
 };
+/// gather_u8 with one thread per word of four bytes, for widths that are multiples of 4;
+/// `out` is bound as vec4s (binding 6).
+const GATHER_U8_WORDS: Kernel = Kernel {
+    shader: &SHADER,
+    entry: "gather_u8_words",
+    slots: &[
+        (0, Slot::Uniform),
+        (6, Slot::ReadWrite),
+        (2, Slot::Read),
+        (3, Slot::Read),
+        (5, Slot::Read),
+    ],
+};
 const GATHER_F32: Kernel = Kernel {
     shader: &SHADER,
     entry: "gather_f32",
@@ -87,27 +100,39 @@ fn prepare_gather(
         _pad: 0,
     };
     let buffers = [out, source.indices, source.data, source.state];
+    let threads = if kernel.entry == GATHER_U8_WORDS.entry {
+        rows * source.width / 4
+    } else {
+        rows * source.width
+    };
     prepare(
         ctx,
         kernel,
         &[],
         Some(bytes_of(&params)),
         &buffers,
-        grid_for_elements(ctx, rows * source.width)?,
+        grid_for_elements(ctx, threads)?,
     )
 }
 
 /// out (rows, width) = bytes of row indices[cursor + r] / 255; the data set holds
 /// `data_rows` rows of `width` bytes packed four to a u32 word ([`crate::gpu::pack_bytes`]).
+/// Widths that are multiples of 4 take one thread per word (gather_u8_words).
 pub fn gather_u8(
     ctx: &GpuContext,
     out: &GpuBuffer,
     source: &GatherSource,
     rows: usize,
 ) -> Result<Dispatch> {
+    // A word per thread when rows start on word boundaries (and out on 16 bytes).
+    let kernel = if source.width % 4 == 0 && out.offset % 16 == 0 {
+        &GATHER_U8_WORDS
+    } else {
+        &GATHER_U8
+    };
     prepare_gather(
         ctx,
-        &GATHER_U8,
+        kernel,
         out,
         source,
         rows,

@@ -1737,7 +1737,11 @@ fn check_gather(
             state: &state,
         };
         dispatch = kernels::gather::gather_u8(v.ctx, &gout, &source, rows)?;
-        name = "gather_u8";
+        name = if width % 4 == 0 {
+            "gather_u8_words"
+        } else {
+            "gather_u8"
+        };
     } else {
         let data = v.random(data_rows * width, -1.0, 1.0);
         cpu::gather::gather_f32(&mut out, &data, &indices, cursor, width)?;
