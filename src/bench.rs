@@ -446,7 +446,7 @@ fn vae_kernel_cases(ctx: &GpuContext, all: &mut KernelCases) -> Result<()> {
     adam_case(ctx, all, &TrainConfig::Vae.model(), batch)
 }
 
-/// gather_u8 of one batch from a 10,000-row byte data set.
+/// The byte gather of one batch from a 10,000-row byte data set.
 fn gather_case(ctx: &GpuContext, all: &mut KernelCases, batch: usize, width: usize) -> Result<()> {
     let data_rows = 10_000;
     let data = ctx.upload("data", &vec![0x8040_2010u32; data_rows * width / 4])?;
@@ -461,9 +461,15 @@ fn gather_case(ctx: &GpuContext, all: &mut KernelCases, batch: usize, width: usi
         indices: &indices,
         state: &state,
     };
+    // Rows of a multiple of 4 bytes take gather_u8_words, a word of four bytes a thread.
     let dispatch = kernels::gather::gather_u8(ctx, &out, &source, batch)?;
+    let kernel = if width % 4 == 0 {
+        "gather_u8_words"
+    } else {
+        "gather_u8"
+    };
     all.cases.push(memory_case(
-        "gather_u8",
+        kernel,
         format!("{batch}x{width}"),
         5 * batch * width,
         dispatch,

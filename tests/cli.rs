@@ -775,7 +775,8 @@ fn bench_writes_step_figures_as_json() {
         .map(|d| d["kernel"].as_str().unwrap())
         .collect();
     assert_eq!(kernels.len(), 9, "{kernels:?}");
-    assert_eq!(kernels[0], "gather_u8");
+    // 784-byte rows: a word of four bytes a thread.
+    assert_eq!(kernels[0], "gather_u8_words");
     assert_eq!(kernels[3], "mse_forward_backward");
     assert_eq!(kernels[8], "advance_step");
     assert!(breakdown
