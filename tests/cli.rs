@@ -80,6 +80,8 @@ fn info_lists_the_adapter() {
         stdout.contains("[0]") && stdout.contains("features:") && stdout.contains("limits:"),
         "{stdout}"
     );
+    // Each adapter names the matmul kernel it gets without tuning.
+    assert!(stdout.contains("    matmul: "), "{stdout}");
 }
 
 #[test]

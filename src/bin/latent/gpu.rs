@@ -9,6 +9,7 @@ use clap::Args;
 use latent::data::{self};
 use latent::gpu::{list_adapters, Backend, GpuContext};
 use latent::kernels::autotune::MatmulPolicy;
+use latent::kernels::matmul::MatmulChoice;
 use latent::validate::{validate_all, CheckResult, ShapeSet};
 
 use crate::args::GpuArgs;
@@ -81,10 +82,16 @@ pub fn info(args: &GpuArgs) -> Result<ExitCode, latent::Error> {
         );
         println!("    driver: {} {}", i.driver, i.driver_info);
         let f = &a.features;
+        let sizes = (i.subgroup_min_size, i.subgroup_max_size);
+        let subgroups = if f.subgroups {
+            format!("yes ({} to {} lanes)", sizes.0, sizes.1)
+        } else {
+            "no".to_string()
+        };
         println!(
             "    features: f16 {}, subgroups {}, timestamp queries {} (inside passes {}), cooperative matrix {}",
             yes(f.shader_f16),
-            yes(f.subgroups),
+            subgroups,
             yes(f.timestamp_query),
             yes(f.timestamp_query_inside_passes),
             if f.cooperative_matrix.is_empty() { "no".to_string() } else { f.cooperative_matrix.join(", ") }
@@ -97,6 +104,11 @@ pub fn info(args: &GpuArgs) -> Result<ExitCode, latent::Error> {
             l.max_compute_workgroup_storage_size >> 10,
             l.max_compute_invocations_per_workgroup,
             l.max_compute_workgroups_per_dimension
+        );
+        let untuned = MatmulChoice::default_for(i.device_type, f.subgroups, sizes);
+        println!(
+            "    matmul: {} without tuning (the default, --matmul auto, tunes once and caches)",
+            untuned.general
         );
     }
     Ok(ExitCode::SUCCESS)
