@@ -3,8 +3,9 @@
 //! Variants live in dev/ until they win; only winners move to shaders/ (issue 4). The rowtile
 //! and subgroup variants started here and now live in shaders/.
 //!
-//! `cargo run --release --example dev_matmul [-- [--coop-f16] [--large]]` (LATENT_BACKEND /
-//! LATENT_ADAPTER pick the GPU). Two phases:
+//! `cargo run --release --example dev_matmul [-- [--coop-f16] [--large] [--only NAME]]`
+//! (LATENT_BACKEND / LATENT_ADAPTER pick the GPU; `--only NAME` checks and times one dev
+//! variant, beside the shipped rowtile and subgroup kernels only). Two phases:
 //! 1. check: every dev variant against the twin at odd and prime shapes and the skinny VAE
 //!    shapes, with the 4 transpose combinations, without and with bias, overwriting and
 //!    accumulating; a variant that fails any of them is not timed;

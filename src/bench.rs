@@ -463,13 +463,8 @@ fn gather_case(ctx: &GpuContext, all: &mut KernelCases, batch: usize, width: usi
     };
     // Rows of a multiple of 4 bytes take gather_u8_words, a word of four bytes a thread.
     let dispatch = kernels::gather::gather_u8(ctx, &out, &source, batch)?;
-    let kernel = if width % 4 == 0 {
-        "gather_u8_words"
-    } else {
-        "gather_u8"
-    };
     all.cases.push(memory_case(
-        kernel,
+        dispatch.name,
         format!("{batch}x{width}"),
         5 * batch * width,
         dispatch,

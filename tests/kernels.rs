@@ -181,7 +181,7 @@ fn subgroup_matmul_matches_cpu_where_subgroups_are_8_lanes() {
     let Some(ctx) = common::gpu(test) else { return };
     let variant = MatmulVariant::Subgroup;
     let sizes = (ctx.info.subgroup_min_size, ctx.info.subgroup_max_size);
-    let default = MatmulChoice::default_for(ctx.info.device_type, ctx.features.subgroups, sizes);
+    let default = MatmulChoice::default_for(&ctx.info, &ctx.features);
     if let Err(e) = variant.check(ctx) {
         assert!(
             !ctx.features.subgroups || sizes != (8, 8),

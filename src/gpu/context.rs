@@ -364,11 +364,7 @@ impl GpuContext {
         let placeholder = placeholder_buffer("placeholder");
         let placeholder_out = placeholder_buffer("placeholder for an absent output");
         let limits = device.limits();
-        let matmul_choice = RwLock::new(MatmulChoice::default_for(
-            info.device_type,
-            features.subgroups,
-            (info.subgroup_min_size, info.subgroup_max_size),
-        ));
+        let matmul_choice = RwLock::new(MatmulChoice::default_for(&info, &features));
         GpuContext {
             device,
             queue,

@@ -157,11 +157,7 @@ pub fn select_matmul(
     cache: Option<&Path>,
 ) -> Result<MatmulSelection> {
     let mut selection = MatmulSelection {
-        choice: MatmulChoice::default_for(
-            ctx.info.device_type,
-            ctx.features.subgroups,
-            (ctx.info.subgroup_min_size, ctx.info.subgroup_max_size),
-        ),
+        choice: MatmulChoice::default_for(&ctx.info, &ctx.features),
         source: ChoiceSource::Default,
         timings: Vec::new(),
         warnings: Vec::new(),

@@ -72,9 +72,11 @@ pub struct GatherSource<'a> {
     pub state: &'a GpuBuffer,
 }
 
+/// Prepares `kernel`, one thread per `per_thread` elements of out.
 fn prepare_gather(
     ctx: &GpuContext,
     kernel: &Kernel,
+    per_thread: usize,
     out: &GpuBuffer,
     source: &GatherSource,
     rows: usize,
@@ -100,11 +102,7 @@ fn prepare_gather(
         _pad: 0,
     };
     let buffers = [out, source.indices, source.data, source.state];
-    let threads = if kernel.entry == GATHER_U8_WORDS.entry {
-        rows * source.width / 4
-    } else {
-        rows * source.width
-    };
+    let threads = rows * source.width / per_thread;
     prepare(
         ctx,
         kernel,
@@ -125,14 +123,15 @@ pub fn gather_u8(
     rows: usize,
 ) -> Result<Dispatch> {
     // A word per thread when rows start on word boundaries (and out on 16 bytes).
-    let kernel = if source.width % 4 == 0 && out.offset % 16 == 0 {
-        &GATHER_U8_WORDS
+    let (kernel, per_thread) = if source.width % 4 == 0 && out.offset % 16 == 0 {
+        (&GATHER_U8_WORDS, 4)
     } else {
-        &GATHER_U8
+        (&GATHER_U8, 1)
     };
     prepare_gather(
         ctx,
         kernel,
+        per_thread,
         out,
         source,
         rows,
@@ -150,6 +149,7 @@ pub fn gather_f32(
     prepare_gather(
         ctx,
         &GATHER_F32,
+        1,
         out,
         source,
         rows,

@@ -21,7 +21,7 @@ use bytemuck::{Pod, Zeroable};
 
 pub use crate::cpu::matmul::MatmulShape;
 use crate::error::{shape_error, Error, Result};
-use crate::gpu::{GpuBuffer, GpuContext};
+use crate::gpu::{FeatureReport, GpuBuffer, GpuContext};
 use crate::kernels::activation::Activation;
 use crate::kernels::{bytes_of, check_len, prepare, Dispatch, Kernel, Shader, Slot};
 
@@ -95,7 +95,7 @@ const MATMUL_SUBGROUP_VEC4: Kernel = Kernel {
 /// Rows and columns of C one workgroup (one subgroup) of the subgroup shaders covers, and the
 /// only subgroup size they are written for.
 const SUBGROUP_TILE: u32 = 32;
-pub const SUBGROUP_LANES: u32 = 8;
+const SUBGROUP_LANES: u32 = 8;
 
 /// Rows and columns of C per thread of the rowtile shader (ROWS × 4), and its workgroup
 /// size (16, 4): a workgroup covers 64 columns × 32 rows.
@@ -184,10 +184,11 @@ impl fmt::Display for MatmulVariant {
     }
 }
 
-/// Whether a device with these subgroup features and (min, max) sizes runs the subgroup
-/// matmul: subgroups on, every one of them exactly [`SUBGROUP_LANES`] wide.
-pub fn eight_lane_subgroups(subgroups: bool, sizes: (u32, u32)) -> bool {
-    subgroups && sizes == (SUBGROUP_LANES, SUBGROUP_LANES)
+/// Whether an adapter runs the subgroup matmul: subgroups on, every one of them exactly
+/// [`SUBGROUP_LANES`] wide.
+fn eight_lane_subgroups(info: &wgpu::AdapterInfo, features: &FeatureReport) -> bool {
+    let sizes = (info.subgroup_min_size, info.subgroup_max_size);
+    features.subgroups && sizes == (SUBGROUP_LANES, SUBGROUP_LANES)
 }
 
 impl MatmulVariant {
@@ -201,7 +202,7 @@ impl MatmulVariant {
             MatmulVariant::RowTile => Ok(()),
             MatmulVariant::Subgroup => {
                 let (lo, hi) = (ctx.info.subgroup_min_size, ctx.info.subgroup_max_size);
-                if eight_lane_subgroups(ctx.features.subgroups, (lo, hi)) {
+                if eight_lane_subgroups(&ctx.info, &ctx.features) {
                     Ok(())
                 } else if !ctx.features.subgroups {
                     Err(Error::InvalidArgument(
@@ -281,13 +282,9 @@ impl MatmulChoice {
     /// The choice without tuning. On CPU adapters (lavapipe, SwiftShader) the subgroup kernel
     /// where it can run (3-4× rowtile on lavapipe), else rowtile (2.1-3.5× the tiled kernel
     /// there); the tiled kernel with its default 64×64×16 tiles everywhere else.
-    pub fn default_for(
-        device_type: wgpu::DeviceType,
-        subgroups: bool,
-        subgroup_sizes: (u32, u32),
-    ) -> Self {
-        let eight_lanes = eight_lane_subgroups(subgroups, subgroup_sizes);
-        match device_type {
+    pub fn default_for(info: &wgpu::AdapterInfo, features: &FeatureReport) -> Self {
+        let eight_lanes = eight_lane_subgroups(info, features);
+        match info.device_type {
             wgpu::DeviceType::Cpu if eight_lanes => MatmulChoice::uniform(MatmulVariant::Subgroup),
             wgpu::DeviceType::Cpu => MatmulChoice::uniform(MatmulVariant::RowTile),
             _ => MatmulChoice::uniform(MatmulVariant::Tiled(MatmulTiles::default())),
@@ -342,7 +339,7 @@ pub fn matmul_with_tiles(
 
 /// Whether shaders/matmul_subgroup_vec4.wgsl can run the shape: M, N and K multiples of 4 (so
 /// that every vec4 it loads lies in one stored row) and A and B starting at 16-byte offsets.
-pub fn takes_vec4_loads(a: &GpuBuffer, b: &GpuBuffer, shape: &MatmulShape) -> bool {
+fn takes_vec4_loads(a: &GpuBuffer, b: &GpuBuffer, shape: &MatmulShape) -> bool {
     shape.m % 4 == 0
         && shape.n % 4 == 0
         && shape.k % 4 == 0

@@ -102,7 +102,7 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
                     for shape in matmul_cases(m, n, k) {
                         let (shape, bias) = shape;
                         push(
-                            matmul_kernel_name(variant, &shape),
+                            matmul_kernel_name(variant),
                             describe_matmul(&shape, bias, variant),
                             check_matmul(v, shape, bias, variant),
                         );
@@ -119,7 +119,7 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
                             ..MatmulShape::new(m, n, k)
                         };
                         push(
-                            matmul_kernel_name(variant, &shape),
+                            matmul_kernel_name(variant),
                             describe_matmul(&shape, true, variant),
                             check_matmul(v, shape, true, variant),
                         );
@@ -136,7 +136,7 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
                         ..MatmulShape::new(m, n, k)
                     };
                     push(
-                        matmul_kernel_name(variant, &shape),
+                        matmul_kernel_name(variant),
                         describe_matmul(&shape, false, variant),
                         check_matmul_backward_epilogue(v, shape, variant),
                     );
@@ -153,7 +153,7 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
                             ..MatmulShape::new(m, n, k)
                         };
                         push(
-                            matmul_kernel_name(variant, &shape),
+                            matmul_kernel_name(variant),
                             describe_matmul(&shape, false, variant),
                             check_matmul_backward_epilogue(v, shape, variant),
                         );
@@ -418,15 +418,12 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
     rows
 }
 
-/// The kernel column of a matmul check: the entry point the variant runs for the shape (the
-/// checks' buffers start at offset 0, so only the sizes decide the subgroup file).
-fn matmul_kernel_name(variant: MatmulVariant, shape: &MatmulShape) -> &'static str {
+/// The kernel column of a matmul check that failed before it ran (a check that runs names
+/// the entry point its dispatch used).
+fn matmul_kernel_name(variant: MatmulVariant) -> &'static str {
     match variant {
         MatmulVariant::Tiled(_) => "matmul",
         MatmulVariant::RowTile => "matmul_rowtile",
-        MatmulVariant::Subgroup if shape.m % 4 == 0 && shape.n % 4 == 0 && shape.k % 4 == 0 => {
-            "matmul_subgroup_vec4"
-        }
         MatmulVariant::Subgroup => "matmul_subgroup",
     }
 }
@@ -552,7 +549,7 @@ pub fn check_matmul(
     let allowed = move |i: usize, c: f32| sum_bound(k + 2, magnitude[i]) + atol + rtol * c.abs();
     let shape_text = describe_matmul(&shape, with_bias, variant);
     v.finish(
-        matmul_kernel_name(variant, &shape),
+        dispatch.name,
         shape_text,
         &[&dispatch],
         vec![Output {
@@ -649,7 +646,7 @@ pub fn check_matmul_backward_epilogue(
         });
     }
     v.finish(
-        matmul_kernel_name(variant, &shape),
+        dispatch.name,
         describe_matmul(&shape, false, variant),
         &[&dispatch],
         outputs,
@@ -1720,8 +1717,7 @@ fn check_gather(
     let state = v.upload("state", &[1u32, cursor as u32])?;
     let mut out = vec![0.0; rows * width];
     let gout = v.poisoned("out", rows * width)?;
-    let (name, dispatch);
-    if bytes {
+    let dispatch = if bytes {
         let data: Vec<u8> = v
             .random_u32(data_rows * width, 256)
             .into_iter()
@@ -1736,12 +1732,7 @@ fn check_gather(
             indices: &gindices,
             state: &state,
         };
-        dispatch = kernels::gather::gather_u8(v.ctx, &gout, &source, rows)?;
-        name = if width % 4 == 0 {
-            "gather_u8_words"
-        } else {
-            "gather_u8"
-        };
+        kernels::gather::gather_u8(v.ctx, &gout, &source, rows)?
     } else {
         let data = v.random(data_rows * width, -1.0, 1.0);
         cpu::gather::gather_f32(&mut out, &data, &indices, cursor, width)?;
@@ -1753,9 +1744,8 @@ fn check_gather(
             indices: &gindices,
             state: &state,
         };
-        dispatch = kernels::gather::gather_f32(v.ctx, &gout, &source, rows)?;
-        name = "gather_f32";
-    }
+        kernels::gather::gather_f32(v.ctx, &gout, &source, rows)?
+    };
     // f32 rows are copies: exact. Bytes go through one division by 255, which the Vulkan
     // spec allows 2.5 ULP: 3u relative.
     let allowed = abs_rel(0.0, if bytes { 3.0 * UNIT_ROUNDOFF } else { 0.0 });
@@ -1766,7 +1756,7 @@ fn check_gather(
         allowed: Box::new(allowed),
     };
     v.finish(
-        name,
+        dispatch.name,
         format!("{rows} of {data_rows}x{width}"),
         &[&dispatch],
         vec![output],

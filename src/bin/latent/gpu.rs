@@ -82,9 +82,11 @@ pub fn info(args: &GpuArgs) -> Result<ExitCode, latent::Error> {
         );
         println!("    driver: {} {}", i.driver, i.driver_info);
         let f = &a.features;
-        let sizes = (i.subgroup_min_size, i.subgroup_max_size);
         let subgroups = if f.subgroups {
-            format!("yes ({} to {} lanes)", sizes.0, sizes.1)
+            format!(
+                "yes ({} to {} lanes)",
+                i.subgroup_min_size, i.subgroup_max_size
+            )
         } else {
             "no".to_string()
         };
@@ -105,7 +107,7 @@ pub fn info(args: &GpuArgs) -> Result<ExitCode, latent::Error> {
             l.max_compute_invocations_per_workgroup,
             l.max_compute_workgroups_per_dimension
         );
-        let untuned = MatmulChoice::default_for(i.device_type, f.subgroups, sizes);
+        let untuned = MatmulChoice::default_for(i, f);
         println!(
             "    matmul: {} without tuning (the default, --matmul auto, tunes once and caches)",
             untuned.general
