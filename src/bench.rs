@@ -639,7 +639,8 @@ impl<'a> ConfigRun<'a> {
                 in_epoch = 0;
             }
             let t0 = Instant::now();
-            let commands = executor.encode_steps(per_submit, timer.as_ref().map(|t| t.writes(i)));
+            let commands =
+                executor.encode_steps(per_submit, timer.as_ref().map(|t| t.writes(i)))?;
             let t1 = Instant::now();
             executor.submit_steps(commands, per_submit)?;
             encode += (t1 - t0).as_secs_f64();
@@ -654,7 +655,7 @@ impl<'a> ConfigRun<'a> {
                 executor.begin_epoch(&self.order)?;
                 in_epoch = 0;
             }
-            let commands = executor.encode_steps(per_submit, None);
+            let commands = executor.encode_steps(per_submit, None)?;
             let t0 = Instant::now();
             executor.submit_steps(commands, per_submit)?;
             idle_submits.push(t0.elapsed().as_secs_f64());

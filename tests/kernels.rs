@@ -103,8 +103,8 @@ fn gather_matches_cpu() {
 }
 
 #[test]
-fn advance_step_matches_cpu() {
-    check("advance_step_matches_cpu", Family::Step);
+fn step_states_match_cpu() {
+    check("step_states_match_cpu", Family::Step);
 }
 
 /// The autotune checks every candidate against the CPU twin before timing it; its pick passes

@@ -134,7 +134,7 @@ impl GpuContext {
         }
         self.scoped("write_buffer", || {
             self.queue
-                .write_buffer(&buffer.buffer, 0, bytemuck::cast_slice(data))
+                .write_buffer(&buffer.buffer, buffer.offset, bytemuck::cast_slice(data))
         })
     }
 

@@ -154,7 +154,8 @@ impl<'a, T: Float> CpuExecutor<'a, T> {
         self.loss_totals.iter_mut().for_each(|v| *v = T::zero());
     }
 
-    /// One training step: gather the batch, forward, losses, backward, Adam, advance.
+    /// One training step: gather the batch, forward, losses, backward, Adam, then the next
+    /// step state.
     pub fn step(&mut self) -> Result<()> {
         if !self.plan.training {
             return Err(Error::InvalidArgument(
@@ -190,7 +191,7 @@ impl<'a, T: Float> CpuExecutor<'a, T> {
         Ok(())
     }
 
-    /// Adam on every parameter, then the step advance.
+    /// Adam on every parameter, then the next step state.
     pub fn update(&mut self) -> Result<()> {
         self.check_step()?;
         cpu::adam::adam_step(

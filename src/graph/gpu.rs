@@ -1,8 +1,9 @@
 //! The GPU executor: a plan's buffers created once, every dispatch of a training step
-//! prepared once (gather, forward, loss sums, backward, Adam, step advance), and each step
-//! recorded into one compute pass and submitted once, with no copy between host and GPU.
-//! The step counter and the batch cursor live on the GPU; losses accumulate there and are
-//! read back only when asked for.
+//! prepared once (gather, forward, loss sums, backward, Adam), and each step recorded into
+//! one compute pass and submitted once, with no copy between host and GPU. The step counter
+//! and the batch cursor live on the GPU, in a table of the epoch's step states written with
+//! the epoch's order (kernels/step.rs): each recorded step binds its row by a dynamic
+//! offset. Losses accumulate on the GPU and are read back only when asked for.
 
 use crate::cpu::reparameterize::NoiseKey;
 use crate::error::{Error, Result};
@@ -14,15 +15,16 @@ use crate::graph::{
 };
 use crate::kernels::activation::Activation;
 use crate::kernels::matmul::{MatmulExtras, MatmulShape};
-use crate::kernels::{self, gather::GatherSource, Dispatch};
+use crate::kernels::{self, gather::GatherSource, step::StepStates, Dispatch};
 
 /// A held-out data set and the forward-only passes over it.
 struct Evaluation {
     /// Batch rows the set fills: its rows times the graph's `repeat`.
     rows: usize,
-    state: GpuBuffer,
+    /// One state per batch, written once: noise keyed by the batch's number from 1.
+    states: StepStates,
     totals: Vec<GpuBuffer>,
-    /// One full batch: gather, forward, loss sums, cursor advance.
+    /// One full batch: gather, forward, loss sums.
     full_batch: Vec<Dispatch>,
     /// The last, partial batch (if rows is not a multiple of the batch): its loss sums
     /// count only its real rows.
@@ -72,12 +74,15 @@ pub struct GpuExecutor<'a> {
     adam_m: GpuBuffer,
     adam_v: GpuBuffer,
     indices: GpuBuffer,
-    state: GpuBuffer,
+    /// The epoch's step states, one row per step (written by begin_epoch).
+    states: StepStates,
     loss_totals: Vec<GpuBuffer>,
     steps: Vec<Dispatch>,
     eval: Option<Evaluation>,
-    /// The next step's number, mirrored from the GPU's state.
+    /// The next step's number, as the GPU's step states have it.
     next_step: u32,
+    /// The row of the step states the next step reads.
+    epoch_step: usize,
     // Held for the dispatches that bind them.
     _buffers: Vec<GpuBuffer>,
 }
@@ -114,7 +119,9 @@ impl<'a> GpuExecutor<'a> {
             "adam step scalars",
             &run.adam.step_scalar_table(run.total_steps.max(1)),
         )?;
-        let state = ctx.upload("step state", &[1u32, 0])?;
+        // One state per step of an epoch: every full batch of the index list.
+        let steps_per_epoch = data.rows * plan.graph.repeat / plan.graph.batch;
+        let states = StepStates::new(ctx, "step states", steps_per_epoch, plan.graph.batch)?;
         let input = ctx.create_buffer("batch", plan.graph.tensor(plan.input).len())?;
         let pool = plan
             .pool
@@ -165,11 +172,12 @@ impl<'a> GpuExecutor<'a> {
             adam_m,
             adam_v,
             indices,
-            state,
+            states,
             loss_totals,
             steps: Vec::new(),
             eval: None,
             next_step: 1,
+            epoch_step: 0,
             _buffers: Vec::new(),
         };
         let source = GatherSource {
@@ -177,7 +185,7 @@ impl<'a> GpuExecutor<'a> {
             data_rows: data.rows,
             width,
             indices: &executor.indices,
-            state: &executor.state,
+            state: executor.states.binding(),
         };
         if plan.training {
             let label_source = labels.as_ref().map(|labels| GatherSource {
@@ -205,14 +213,9 @@ impl<'a> GpuExecutor<'a> {
                 &executor.adam_v,
                 &executor.grads,
                 &table,
-                &executor.state,
+                executor.states.binding(),
                 plan.param_len,
                 &run.adam,
-            )?);
-            steps.push(kernels::step::advance_step(
-                ctx,
-                &executor.state,
-                plan.graph.batch,
             )?);
             executor.steps = steps;
         }
@@ -240,8 +243,9 @@ impl<'a> GpuExecutor<'a> {
     }
 
     /// Starts an epoch with this order of data rows (each taken `repeat` times in a row when
-    /// the graph repeats rows): writes it and resets the batch cursor (the only host-to-GPU
-    /// copies of training, once per epoch).
+    /// the graph repeats rows): writes it and the epoch's step states, from the next step's
+    /// number with the batch cursor at 0 (the only host-to-GPU copies of training, once per
+    /// epoch).
     pub fn begin_epoch(&mut self, order: &[u32]) -> Result<()> {
         if order.len() != self.data_rows || order.iter().any(|&r| r as usize >= self.data_rows) {
             return Err(Error::InvalidArgument(
@@ -250,7 +254,16 @@ impl<'a> GpuExecutor<'a> {
         }
         let order = repeat_each(order, self.plan.graph.repeat);
         self.ctx.write_buffer(&self.indices, &order)?;
-        self.ctx.write_buffer(&self.state, &[self.next_step, 0])
+        let rows = self.states.rows();
+        self.states
+            .write(self.ctx, [self.next_step, 0], rows, self.plan.graph.batch)?;
+        self.epoch_step = 0;
+        Ok(())
+    }
+
+    /// Training steps left in the epoch (a new epoch must begin before more).
+    pub fn steps_left_in_epoch(&self) -> usize {
+        self.states.rows() - self.epoch_step
     }
 
     /// Records one training step into one compute pass and submits it; does not wait.
@@ -260,18 +273,25 @@ impl<'a> GpuExecutor<'a> {
 
     /// Records `n` training steps into one compute pass and submits them together.
     pub fn steps_per_submit(&mut self, n: u32) -> Result<()> {
-        let commands = self.encode_steps(n, None);
+        let commands = self.encode_steps(n, None)?;
         self.submit_steps(commands, n)
     }
 
-    /// Records `n` training steps into one compute pass of a new command buffer, with
-    /// timestamps at the pass's beginning and end when given; submits nothing (the bench
-    /// times encoding and submission apart).
+    /// Records the next `n` training steps into one compute pass of a new command buffer,
+    /// with timestamps at the pass's beginning and end when given; submits nothing (the
+    /// bench times encoding and submission apart).
     pub fn encode_steps(
         &self,
         n: u32,
         timestamps: Option<wgpu::ComputePassTimestampWrites>,
-    ) -> wgpu::CommandBuffer {
+    ) -> Result<wgpu::CommandBuffer> {
+        if n as usize > self.steps_left_in_epoch() {
+            return Err(Error::InvalidArgument(format!(
+                "{n} steps from step {} of an epoch of {}: begin the next epoch first",
+                self.epoch_step + 1,
+                self.states.rows()
+            )));
+        }
         let mut encoder = self
             .ctx
             .device
@@ -283,13 +303,14 @@ impl<'a> GpuExecutor<'a> {
                 label: Some("training step"),
                 timestamp_writes: timestamps,
             });
-            for _ in 0..n {
+            for k in 0..n as usize {
+                let state = self.states.offset(self.epoch_step + k);
                 for dispatch in &self.steps {
-                    dispatch.record(&mut pass);
+                    dispatch.record_at_state(&mut pass, state);
                 }
             }
         }
-        encoder.finish()
+        Ok(encoder.finish())
     }
 
     /// Submits `commands`, which [`GpuExecutor::encode_steps`] recorded with `n` steps; does
@@ -309,6 +330,7 @@ impl<'a> GpuExecutor<'a> {
         self.ctx
             .scoped("training step", || self.ctx.queue.submit([commands]))?;
         self.next_step += n;
+        self.epoch_step += n as usize;
         Ok(())
     }
 
@@ -479,7 +501,7 @@ impl<'a> GpuExecutor<'a> {
             Samples::U8(bytes) => ctx.upload("evaluation set", &pack_bytes(bytes))?,
             Samples::F32(values) => ctx.upload("evaluation set", values)?,
         };
-        let state = ctx.upload("evaluation state", &[1u32, 0])?;
+        let states = StepStates::new(ctx, "evaluation states", visits.div_ceil(batch), batch)?;
         let totals = self
             .plan
             .losses
@@ -491,7 +513,7 @@ impl<'a> GpuExecutor<'a> {
             data_rows: eval.rows,
             width,
             indices: &indices,
-            state: &state,
+            state: states.binding(),
         };
         let labels = upload_one_hot(ctx, self.plan, &eval, "evaluation labels")?;
         let label_source = labels.as_ref().map(|labels| GatherSource {
@@ -500,7 +522,7 @@ impl<'a> GpuExecutor<'a> {
             ..source
         });
         let label_source = label_source.as_ref();
-        let mut full_batch = self.prepare_pass(
+        let full_batch = self.prepare_pass(
             &source,
             label_source,
             eval.samples,
@@ -508,7 +530,6 @@ impl<'a> GpuExecutor<'a> {
             (&totals, batch),
             false,
         )?;
-        full_batch.push(kernels::step::advance_step(ctx, &state, batch)?);
         let remainder = visits % batch;
         let tail = if remainder > 0 {
             self.prepare_pass(
@@ -524,7 +545,7 @@ impl<'a> GpuExecutor<'a> {
         };
         Ok(Evaluation {
             rows: visits,
-            state,
+            states,
             totals,
             full_batch,
             tail,
@@ -542,7 +563,6 @@ impl<'a> GpuExecutor<'a> {
         for total in &eval.totals {
             self.ctx.write_buffer(total, &[0.0f32])?;
         }
-        self.ctx.write_buffer(&eval.state, &[1u32, 0])?;
         let mut encoder = self
             .ctx
             .device
@@ -554,10 +574,17 @@ impl<'a> GpuExecutor<'a> {
                 label: Some("evaluation"),
                 timestamp_writes: None,
             });
-            for _ in 0..eval.rows / self.plan.graph.batch {
-                eval.full_batch.iter().for_each(|d| d.record(&mut pass));
+            let full_batches = eval.rows / self.plan.graph.batch;
+            for b in 0..full_batches {
+                let state = eval.states.offset(b);
+                eval.full_batch
+                    .iter()
+                    .for_each(|d| d.record_at_state(&mut pass, state));
             }
-            eval.tail.iter().for_each(|d| d.record(&mut pass));
+            let state = eval.states.offset(full_batches);
+            eval.tail
+                .iter()
+                .for_each(|d| d.record_at_state(&mut pass, state));
         }
         self.ctx.submit_and_wait("evaluation", encoder.finish())?;
         eval.totals
@@ -578,7 +605,6 @@ impl<'a> GpuExecutor<'a> {
         let result = self
             .ctx
             .create_buffer("inference output", eval.rows * cols)?;
-        self.ctx.write_buffer(&eval.state, &[1u32, 0])?;
         let mut encoder = self
             .ctx
             .device
@@ -597,7 +623,10 @@ impl<'a> GpuExecutor<'a> {
                 } else {
                     &eval.tail
                 };
-                dispatches.iter().for_each(|d| d.record(&mut pass));
+                let state = eval.states.offset(start / batch);
+                dispatches
+                    .iter()
+                    .for_each(|d| d.record_at_state(&mut pass, state));
             }
             let bytes = (counted * cols * 4) as u64;
             encoder.copy_buffer_to_buffer(

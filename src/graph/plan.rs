@@ -203,8 +203,8 @@ impl Plan {
     /// Number of dispatches in one training step on the GPU: gather, forward (less the
     /// activations and KL losses done by other dispatches), loss sums (for losses without
     /// running totals), backward (a linear layer's backward is 1, dW with the bias gradient
-    /// as its row sums, or 2 with dx; less the ops done by other dispatches), the optimizer
-    /// and the step advance.
+    /// as its row sums, or 2 with dx; less the ops done by other dispatches) and the
+    /// optimizer. The step state needs no dispatch: each step reads its row of a table.
     pub fn dispatches_per_step(&self) -> usize {
         let backward: usize = self
             .backward
@@ -228,7 +228,7 @@ impl Plan {
             .iter()
             .filter(|term| !self.running_totals(term))
             .count();
-        gathers + self.graph.ops.len() - fused - in_head + sums + backward + 2
+        gathers + self.graph.ops.len() - fused - in_head + sums + backward + 1
     }
 
     /// Whether the GPU's training step adds this term's rows to running totals in the

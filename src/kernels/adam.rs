@@ -27,7 +27,7 @@ const STEP: Kernel = Kernel {
         (3, Slot::ReadWrite),
         (4, Slot::Read),
         (5, Slot::Read),
-        (6, Slot::Read),
+        (6, Slot::Step),
     ],
 };
 
@@ -41,7 +41,7 @@ const STEP_VEC4: Kernel = Kernel {
         (9, Slot::ReadWrite),
         (10, Slot::Read),
         (5, Slot::Read),
-        (6, Slot::Read),
+        (6, Slot::Step),
     ],
 };
 

@@ -26,7 +26,7 @@ const CORRUPT: Kernel = Kernel {
         (0, Slot::Uniform),
         (1, Slot::ReadWrite),
         (2, Slot::Read),
-        (3, Slot::Read),
+        (3, Slot::Step),
     ],
 };
 

@@ -25,7 +25,7 @@ const GATHER_U8: Kernel = Kernel {
         (1, Slot::ReadWrite),
         (2, Slot::Read),
         (3, Slot::Read),
-        (5, Slot::Read),
+        (5, Slot::Step),
     ],
 };
 /// gather_u8 with one thread per word of four bytes, for widths that are multiples of 4;
@@ -38,7 +38,7 @@ const GATHER_U8_WORDS: Kernel = Kernel {
         (6, Slot::ReadWrite),
         (2, Slot::Read),
         (3, Slot::Read),
-        (5, Slot::Read),
+        (5, Slot::Step),
     ],
 };
 const GATHER_F32: Kernel = Kernel {
@@ -49,7 +49,7 @@ const GATHER_F32: Kernel = Kernel {
         (1, Slot::ReadWrite),
         (2, Slot::Read),
         (4, Slot::Read),
-        (5, Slot::Read),
+        (5, Slot::Step),
     ],
 };
 

@@ -80,7 +80,6 @@ pub const SHADERS: &[Shader] = &[
     adam::SHADER,
     sgd::SHADER,
     gather::SHADER,
-    step::SHADER,
 ];
 
 /// How an entry point uses one binding of group 0.
@@ -89,6 +88,9 @@ pub enum Slot {
     Uniform,
     Read,
     ReadWrite,
+    /// The step state [step, cursor], read-only, bound with a dynamic offset: a training run
+    /// binds one table of states ([`step::StepStates`]) and each recorded step picks its row.
+    Step,
 }
 
 /// One entry point of a shader and its bindings, in the order buffers are passed.
@@ -150,7 +152,7 @@ fn shader_module(ctx: &GpuContext, shader: &'static Shader) -> Result<Arc<wgpu::
 fn layout_entry(binding: u32, slot: Slot) -> wgpu::BindGroupLayoutEntry {
     let ty = match slot {
         Slot::Uniform => wgpu::BufferBindingType::Uniform,
-        Slot::Read => wgpu::BufferBindingType::Storage { read_only: true },
+        Slot::Read | Slot::Step => wgpu::BufferBindingType::Storage { read_only: true },
         Slot::ReadWrite => wgpu::BufferBindingType::Storage { read_only: false },
     };
     wgpu::BindGroupLayoutEntry {
@@ -158,7 +160,7 @@ fn layout_entry(binding: u32, slot: Slot) -> wgpu::BindGroupLayoutEntry {
         visibility: wgpu::ShaderStages::COMPUTE,
         ty: wgpu::BindingType::Buffer {
             ty,
-            has_dynamic_offset: false,
+            has_dynamic_offset: slot == Slot::Step,
             min_binding_size: None,
         },
         count: None,
@@ -232,13 +234,26 @@ pub struct Dispatch {
     pipeline: Arc<CachedPipeline>,
     bind_group: wgpu::BindGroup,
     workgroups: [u32; 3],
+    /// Whether the kernel reads the step state (a [`Slot::Step`] binding).
+    reads_step: bool,
 }
 
 impl Dispatch {
-    /// Appends this dispatch to an open compute pass.
+    /// Appends this dispatch to an open compute pass; a kernel that reads the step state
+    /// reads the first state of the buffer bound to it.
     pub fn record(&self, pass: &mut wgpu::ComputePass) {
+        self.record_at_state(pass, 0);
+    }
+
+    /// Appends this dispatch, reading the step state `state_offset` bytes into the buffer
+    /// bound to its [`Slot::Step`] ([`step::StepStates::offset`]); other kernels ignore it.
+    pub fn record_at_state(&self, pass: &mut wgpu::ComputePass, state_offset: u32) {
         pass.set_pipeline(&self.pipeline.pipeline);
-        pass.set_bind_group(0, &self.bind_group, &[]);
+        if self.reads_step {
+            pass.set_bind_group(0, &self.bind_group, &[state_offset]);
+        } else {
+            pass.set_bind_group(0, &self.bind_group, &[]);
+        }
         let [x, y, z] = self.workgroups;
         pass.dispatch_workgroups(x, y, z);
     }
@@ -305,6 +320,7 @@ pub fn prepare(
         pipeline,
         bind_group,
         workgroups,
+        reads_step: kernel.slots.iter().any(|&(_, s)| s == Slot::Step),
     })
 }
 
@@ -418,6 +434,15 @@ pub fn check_len(op: &'static str, name: &str, buffer: &GpuBuffer, expected: usi
 
 /// Records dispatches into one compute pass, submits and waits.
 pub fn run(ctx: &GpuContext, label: &str, dispatches: &[&Dispatch]) -> Result<()> {
+    run_recorded(ctx, label, &|pass| dispatches.iter().for_each(|d| d.record(pass)))
+}
+
+/// Lets `record` fill one compute pass, submits and waits.
+pub fn run_recorded(
+    ctx: &GpuContext,
+    label: &str,
+    record: &dyn Fn(&mut wgpu::ComputePass),
+) -> Result<()> {
     let mut encoder = ctx
         .device
         .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) });
@@ -426,9 +451,7 @@ pub fn run(ctx: &GpuContext, label: &str, dispatches: &[&Dispatch]) -> Result<()
             label: Some(label),
             timestamp_writes: None,
         });
-        for d in dispatches {
-            d.record(&mut pass);
-        }
+        record(&mut pass);
     }
     ctx.submit_and_wait(label, encoder.finish())
 }

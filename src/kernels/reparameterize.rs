@@ -27,7 +27,7 @@ const FORWARD: Kernel = Kernel {
         (2, Slot::ReadWrite),
         (3, Slot::Read),
         (4, Slot::Read),
-        (5, Slot::Read),
+        (5, Slot::Step),
     ],
 };
 const BACKWARD: Kernel = Kernel {
@@ -53,7 +53,8 @@ struct Params {
 }
 
 /// z, eps (n) from mu, logvar (n); ε keyed by (seed, step[0], stream, element). `step` is a
-/// one-element u32 buffer, so the step can be advanced without rebuilding the dispatch.
+/// u32 buffer read at the recorded dynamic offset (a step state, kernels/step.rs), so each
+/// step reads its own without rebuilding the dispatch.
 #[allow(clippy::too_many_arguments)]
 pub fn reparameterize_forward(
     ctx: &GpuContext,

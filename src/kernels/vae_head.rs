@@ -30,7 +30,7 @@ const FORWARD: Kernel = Kernel {
         (5, Slot::ReadWrite),
         (6, Slot::Read),
         (7, Slot::Read),
-        (8, Slot::Read),
+        (8, Slot::Step),
     ],
 };
 

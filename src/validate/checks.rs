@@ -14,6 +14,7 @@ use crate::cpu::reparameterize::NoiseKey;
 use crate::error::Result;
 use crate::kernels::autotune::{self, candidates, ShapeClass};
 use crate::kernels::gather::GatherSource;
+use crate::kernels::step::StepStates;
 use crate::kernels::matmul::{MatmulTiles, MatmulVariant};
 use crate::kernels::{self, activation::Activation};
 use crate::validate::{
@@ -388,11 +389,11 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
             }
         }
         Family::Step => {
-            for batch in [1, 128] {
+            for batch in [1, 5] {
                 push(
-                    "advance_step",
+                    "step_states",
                     format!("batch {batch}"),
-                    check_advance_step(v, batch),
+                    check_step_states(v, batch),
                 );
             }
         }
@@ -1763,24 +1764,54 @@ fn check_gather(
     )
 }
 
-fn check_advance_step(v: &mut Validator, batch: usize) -> Result<CheckResult> {
-    let start = [v.random_u32(1, 1000)[0] + 1, v.random_u32(1, 1000)[0]];
-    let mut expected = start;
-    cpu::step::advance_step(&mut expected, batch);
-    let state = v.upload("state", &start)?;
-    let dispatch = kernels::step::advance_step(v.ctx, &state, batch)?;
-    // Integer counters: exact (compared as bit patterns).
-    let as_f32 = expected.iter().map(|&w| f32::from_bits(w)).collect();
-    let output = Output {
-        name: "state",
-        gpu: &state,
-        cpu: as_f32,
-        allowed: Box::new(|_, _| 0.0),
+fn check_step_states(v: &mut Validator, batch: usize) -> Result<CheckResult> {
+    // A table of four states from a random first step, the way an epoch's are written; one
+    // gather a row, each recorded at its row's dynamic offset, must read the batch at that
+    // row's cursor (so the rows, their stride and the offsets agree).
+    const ROWS: usize = 4;
+    let (width, data_rows) = (3, 17);
+    let first = [v.random_u32(1, 1000)[0] + 1, 0];
+    let states = StepStates::new(v.ctx, "step states", ROWS, batch)?;
+    states.write(v.ctx, first, ROWS, batch)?;
+    let indices = v.random_u32(ROWS * batch, data_rows as u32);
+    let data = v.random(data_rows * width, -1.0, 1.0);
+    let gindices = v.upload("indices", &indices)?;
+    let gdata = v.upload("data", &data)?;
+    let source = GatherSource {
+        data: &gdata,
+        data_rows,
+        width,
+        indices: &gindices,
+        state: states.binding(),
     };
-    v.finish(
-        "advance_step",
-        format!("batch {batch}"),
-        &[&dispatch],
-        vec![output],
+    let mut dispatches = Vec::new();
+    let mut gathered = Vec::new();
+    for state in cpu::step::step_states(first, ROWS, batch) {
+        let mut out = vec![0.0; batch * width];
+        cpu::gather::gather_f32(&mut out, &data, &indices, state[1] as usize, width)?;
+        let gout = v.poisoned("out", batch * width)?;
+        dispatches.push(kernels::gather::gather_f32(v.ctx, &gout, &source, batch)?);
+        gathered.push((gout, out));
+    }
+    // Rows are copies: exact.
+    let outputs = gathered
+        .iter()
+        .map(|(gout, out)| Output {
+            name: "out",
+            gpu: gout,
+            cpu: out.clone(),
+            allowed: Box::new(|_, _| 0.0),
+        })
+        .collect();
+    let record = |pass: &mut wgpu::ComputePass| {
+        for (row, dispatch) in dispatches.iter().enumerate() {
+            dispatch.record_at_state(pass, states.offset(row));
+        }
+    };
+    v.finish_recorded(
+        "step_states",
+        format!("{ROWS} rows, batch {batch}"),
+        &record,
+        outputs,
     )
 }

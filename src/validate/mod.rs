@@ -14,7 +14,7 @@ pub use checks::{
 
 use crate::error::Result;
 use crate::gpu::{time_gpu, GpuBuffer, GpuContext};
-use crate::kernels::{run, Dispatch};
+use crate::kernels::{run_recorded, Dispatch};
 
 /// f32 unit roundoff, 2^-24: the relative error of one correctly rounded operation.
 pub const UNIT_ROUNDOFF: f32 = 1.0 / 16_777_216.0;
@@ -146,7 +146,20 @@ impl<'a> Validator<'a> {
         dispatches: &[&Dispatch],
         outputs: Vec<Output>,
     ) -> Result<CheckResult> {
-        run(self.ctx, kernel, dispatches)?;
+        let record = |pass: &mut wgpu::ComputePass| dispatches.iter().for_each(|d| d.record(pass));
+        self.finish_recorded(kernel, shape, &record, outputs)
+    }
+
+    /// As [`Validator::finish`], for dispatches that `record` puts in the pass its own way
+    /// (each at its row of a table of step states).
+    pub fn finish_recorded(
+        &self,
+        kernel: &str,
+        shape: String,
+        record: &dyn Fn(&mut wgpu::ComputePass),
+        outputs: Vec<Output>,
+    ) -> Result<CheckResult> {
+        run_recorded(self.ctx, kernel, record)?;
         let mut result = CheckResult {
             kernel: kernel.to_string(),
             shape,
@@ -174,11 +187,7 @@ impl<'a> Validator<'a> {
             }
         }
         if self.time_repeats > 0 {
-            let (us, _) = time_gpu(self.ctx, self.time_repeats, &|pass| {
-                for d in dispatches {
-                    d.record(pass);
-                }
-            })?;
+            let (us, _) = time_gpu(self.ctx, self.time_repeats, record)?;
             result.gpu_us = Some(us);
         }
         Ok(result)
