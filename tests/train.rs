@@ -484,8 +484,8 @@ fn a_short_denoising_run_on_the_digits_learns_to_denoise() {
 }
 
 /// Several steps in one submit run the same dispatches in the same order as one submit per
-/// step (the step counter and the batch cursor advance on the GPU), so parameters, Adam's
-/// moments and the loss sums come out bit-identical, across an epoch boundary too.
+/// step (each step reads its row of the epoch's step states on the GPU), so parameters,
+/// Adam's moments and the loss sums come out bit-identical, across an epoch boundary too.
 #[test]
 fn several_steps_per_submit_equal_single_submits() {
     let Some(ctx) = common::gpu("several_steps_per_submit_equal_single_submits") else {
@@ -509,8 +509,10 @@ fn several_steps_per_submit_equal_single_submits() {
             seed,
             total_steps: 2 * steps_per_epoch,
         };
+        let run_of = |total_steps| RunConfig { total_steps, ..run };
         let mut single = GpuExecutor::new(ctx, &plan, &params, data, None, run).unwrap();
-        let mut grouped = GpuExecutor::new(ctx, &plan, &params, data, None, run).unwrap();
+        let mut grouped =
+            GpuExecutor::new(ctx, &plan, &params, data, None, run_of(3 * steps_per_epoch)).unwrap();
         for epoch in 0..2 {
             let order = epoch_order(rows, seed + epoch);
             single.begin_epoch(&order).unwrap();
@@ -520,7 +522,12 @@ fn several_steps_per_submit_equal_single_submits() {
             }
             // 12 steps as 8 + 4.
             grouped.steps_per_submit(8).unwrap();
+            assert_eq!(grouped.steps_left_in_epoch(), steps_per_epoch as usize - 8);
             grouped.steps_per_submit(steps_per_epoch - 8).unwrap();
+            // The epoch's table of step states is used up: one more step without a new
+            // epoch is refused, not run on a stale state.
+            let error = grouped.steps_per_submit(1).unwrap_err().to_string();
+            assert!(error.contains("begin the next epoch"), "{error}");
         }
         assert_eq!(single.next_step(), grouped.next_step());
         let bits = |v: Vec<f32>| v.into_iter().map(f32::to_bits).collect::<Vec<_>>();
@@ -539,7 +546,9 @@ fn several_steps_per_submit_equal_single_submits() {
             "{name}: loss sums differ"
         );
         // Past the run's last step is an error, not a silent overrun.
-        assert!(grouped.steps_per_submit(1).is_err());
+        single.begin_epoch(&epoch_order(rows, seed + 2)).unwrap();
+        let error = single.steps_per_submit(1).unwrap_err().to_string();
+        assert!(error.contains("in a run of"), "{error}");
     }
 }
 

@@ -434,7 +434,9 @@ pub fn check_len(op: &'static str, name: &str, buffer: &GpuBuffer, expected: usi
 
 /// Records dispatches into one compute pass, submits and waits.
 pub fn run(ctx: &GpuContext, label: &str, dispatches: &[&Dispatch]) -> Result<()> {
-    run_recorded(ctx, label, &|pass| dispatches.iter().for_each(|d| d.record(pass)))
+    run_recorded(ctx, label, &|pass| {
+        dispatches.iter().for_each(|d| d.record(pass))
+    })
 }
 
 /// Lets `record` fill one compute pass, submits and waits.

@@ -40,7 +40,13 @@ impl StepStates {
     }
 
     /// Writes `count` rows: `first`, then each advanced by a step of `batch` rows.
-    pub fn write(&self, ctx: &GpuContext, first: [u32; 2], count: usize, batch: usize) -> Result<()> {
+    pub fn write(
+        &self,
+        ctx: &GpuContext,
+        first: [u32; 2],
+        count: usize,
+        batch: usize,
+    ) -> Result<()> {
         if count > self.rows {
             return Err(Error::InvalidArgument(format!(
                 "{count} step states for a table of {}",

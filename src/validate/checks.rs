@@ -14,8 +14,8 @@ use crate::cpu::reparameterize::NoiseKey;
 use crate::error::Result;
 use crate::kernels::autotune::{self, candidates, ShapeClass};
 use crate::kernels::gather::GatherSource;
-use crate::kernels::step::StepStates;
 use crate::kernels::matmul::{MatmulTiles, MatmulVariant};
+use crate::kernels::step::StepStates;
 use crate::kernels::{self, activation::Activation};
 use crate::validate::{
     abs_rel, error_row, CheckResult, Output, ShapeSet, Validator, UNIT_ROUNDOFF,
