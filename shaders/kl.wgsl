@@ -1,8 +1,10 @@
 // KL divergence of the VAE posterior N(μ, σ²) from the prior N(0, 1), with logvar = log σ².
-// Includes lib/grid.wgsl.
+// μ and logvar come as one tensor, stats (rows, 2·cols): row r holds μ in columns [0, cols)
+// and logvar in [cols, 2·cols); its gradient dstats has the same layout. Includes
+// lib/grid.wgsl.
 //   kl_forward:  kl (rows) = -½ Σ_c (1 + logvar - μ² - e^logvar)        one workgroup per row
-//   kl_backward: dmu = scale · μ,  dlogvar = scale · ½ (e^logvar - 1)    (rows, cols)
-//                writes, or adds to dmu and dlogvar when ACCUMULATE (they also receive the
+//   kl_backward: dstats (rows, 2·cols) = [scale · μ | scale · ½ (e^logvar - 1)]
+//                both halves written, or added to when ACCUMULATE (they also receive the
 //                reparameterization's gradient)
 // `scale` is the derivative of the training loss with respect to Σ_r kl[r] (β / rows, say).
 
@@ -16,11 +18,16 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read_write> kl: array<f32>;       // (rows)
-@group(0) @binding(2) var<storage, read> mu: array<f32>;             // (rows, cols)
-@group(0) @binding(3) var<storage, read> logvar: array<f32>;         // (rows, cols)
-@group(0) @binding(4) var<storage, read_write> dmu: array<f32>;      // (rows, cols)
-@group(0) @binding(5) var<storage, read_write> dlogvar: array<f32>;  // (rows, cols)
+@group(0) @binding(1) var<storage, read_write> kl: array<f32>;      // (rows)
+@group(0) @binding(2) var<storage, read> stats: array<f32>;         // (rows, 2·cols): μ | logvar
+@group(0) @binding(3) var<storage, read_write> dstats: array<f32>;  // (rows, 2·cols): dμ | dlogvar
+
+// Where μ of latent element i = r·cols + c sits in stats (rows, 2·cols); logvar is cols later.
+fn mu_index(i: u32) -> u32 {
+    let r = i / params.cols;
+    let c = i % params.cols;
+    return r * 2u * params.cols + c;
+}
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn kl_forward(
@@ -34,8 +41,10 @@ fn kl_forward(
     }
     var sum = 0.0;
     for (var c = local; c < params.cols; c += WORKGROUP_SIZE) {
-        let i = row * params.cols + c;
-        sum += 1.0 + logvar[i] - mu[i] * mu[i] - exp(logvar[i]);
+        let m = mu_index(row * params.cols + c);
+        let mu = stats[m];
+        let logvar = stats[m + params.cols];
+        sum += 1.0 + logvar - mu * mu - exp(logvar);
     }
     let total = workgroup_sum(sum, local);
     if (local == 0u) {
@@ -53,12 +62,14 @@ fn kl_backward(
     if (i >= params.rows * params.cols) {
         return;
     }
-    var d_mu = params.scale * mu[i];
-    var d_logvar = params.scale * 0.5 * (exp(logvar[i]) - 1.0);
+    let m = mu_index(i);
+    let lv = m + params.cols;
+    var d_mu = params.scale * stats[m];
+    var d_logvar = params.scale * 0.5 * (exp(stats[lv]) - 1.0);
     if (ACCUMULATE) {
-        d_mu += dmu[i];
-        d_logvar += dlogvar[i];
+        d_mu += dstats[m];
+        d_logvar += dstats[lv];
     }
-    dmu[i] = d_mu;
-    dlogvar[i] = d_logvar;
+    dstats[m] = d_mu;
+    dstats[lv] = d_logvar;
 }

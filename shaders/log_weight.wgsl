@@ -2,15 +2,20 @@
 //   log w = log p(x|z) + log p(z) − log q(z|x)
 //         = −recon_weight · recon − ½ Σ_c (z² − ε² − logvar)
 // (the ½ log 2π of p(z) and q(z|x) cancel; recon is the per-row reconstruction loss, BCE or
-// Σ (x − μ)², with the weight training gives it). Includes lib/grid.wgsl.
-//   log_weight: logw (rows) from recon (rows), z, eps, logvar (rows, cols); one workgroup per row
-//   log_weight_backward: from dlogw (rows), dz (+)= −dlogw[r] · z and dlogvar (+)= ½ dlogw[r]
-//       (rows, cols), each written, or added when ACCUMULATE_Z / ACCUMULATE_LOGVAR; the
-//       gradient of recon, −recon_weight · dlogw, goes to the loss kernels' backward_rows.
-//       ε is noise, a constant.
+// Σ (x − μ)², with the weight training gives it). μ and logvar come as one tensor, stats
+// (rows, 2·cols): row r holds μ in columns [0, cols) and logvar in [cols, 2·cols); dstats has
+// the same layout. Includes lib/grid.wgsl.
+//   log_weight: logw (rows) from recon (rows), z, eps (rows, cols) and stats' logvar half;
+//       one workgroup per row
+//   log_weight_backward: from dlogw (rows), dz (+)= −dlogw[r] · z (rows, cols) and
+//       dstats (+)= [0 | ½ dlogw[r]] (rows, 2·cols); dz written, or added when ACCUMULATE_Z;
+//       both halves of dstats written (the μ half with zeros), or the logvar half added to
+//       and the μ half left as it is when ACCUMULATE_STATS. The gradient of recon,
+//       −recon_weight · dlogw, goes to the loss kernels' backward_rows. ε is noise, a
+//       constant.
 
 override ACCUMULATE_Z: bool = false;
-override ACCUMULATE_LOGVAR: bool = false;
+override ACCUMULATE_STATS: bool = false;
 
 struct Params {
     rows: u32,
@@ -20,14 +25,21 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read_write> logw: array<f32>;  // (rows)
-@group(0) @binding(2) var<storage, read> recon: array<f32>;       // (rows)
-@group(0) @binding(3) var<storage, read> z: array<f32>;           // (rows, cols)
-@group(0) @binding(4) var<storage, read> eps: array<f32>;         // (rows, cols)
-@group(0) @binding(5) var<storage, read> logvar: array<f32>;      // (rows, cols)
+@group(0) @binding(1) var<storage, read_write> logw: array<f32>;    // (rows)
+@group(0) @binding(2) var<storage, read> recon: array<f32>;         // (rows)
+@group(0) @binding(3) var<storage, read> z: array<f32>;             // (rows, cols)
+@group(0) @binding(4) var<storage, read> eps: array<f32>;           // (rows, cols)
+@group(0) @binding(5) var<storage, read> stats: array<f32>;         // (rows, 2·cols): μ | logvar
 @group(0) @binding(6) var<storage, read_write> dz: array<f32>;      // (rows, cols)
-@group(0) @binding(7) var<storage, read_write> dlogvar: array<f32>; // (rows, cols)
+@group(0) @binding(7) var<storage, read_write> dstats: array<f32>;  // (rows, 2·cols): dμ | dlogvar
 @group(0) @binding(8) var<storage, read> dlogw: array<f32>;         // (rows)
+
+// Where μ of latent element i = r·cols + c sits in stats (rows, 2·cols); logvar is cols later.
+fn mu_index(i: u32) -> u32 {
+    let r = i / params.cols;
+    let c = i % params.cols;
+    return r * 2u * params.cols + c;
+}
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn log_weight(
@@ -42,7 +54,8 @@ fn log_weight(
     var sum = 0.0;
     for (var c = local; c < params.cols; c += WORKGROUP_SIZE) {
         let i = row * params.cols + c;
-        sum += z[i] * z[i] - eps[i] * eps[i] - logvar[i];
+        let logvar = stats[mu_index(i) + params.cols];
+        sum += z[i] * z[i] - eps[i] * eps[i] - logvar;
     }
     let total = workgroup_sum(sum, local);
     if (local == 0u) {
@@ -60,15 +73,19 @@ fn log_weight_backward(
     if (i >= params.rows * params.cols) {
         return;
     }
+    let m = mu_index(i);
+    let lv = m + params.cols;
     let d = dlogw[i / params.cols];
     var d_z = -d * z[i];
     var d_logvar = 0.5 * d;
     if (ACCUMULATE_Z) {
         d_z += dz[i];
     }
-    if (ACCUMULATE_LOGVAR) {
-        d_logvar += dlogvar[i];
-    }
     dz[i] = d_z;
-    dlogvar[i] = d_logvar;
+    if (ACCUMULATE_STATS) {
+        dstats[lv] = dstats[lv] + d_logvar;  // the μ half gets 0 added: left as it is
+    } else {
+        dstats[m] = 0.0;
+        dstats[lv] = d_logvar;
+    }
 }

@@ -1,13 +1,15 @@
 // The VAE head of a training step in one dispatch: the reparameterization z = μ + e^(½·logvar)·ε,
 // the KL of N(μ, e^logvar) from N(0, 1) per row, and the KL's gradient, which needs nothing
-// from later ops. Includes lib/philox.wgsl and lib/grid.wgsl.
+// from later ops. μ and logvar come as one tensor, stats (rows, 2·cols): row r holds μ in
+// columns [0, cols) and logvar in [cols, 2·cols); dstats has the same layout. Includes
+// lib/philox.wgsl and lib/grid.wgsl.
 //   vae_head_forward (one workgroup per row):
-//     eps, z (rows, cols)   ε for element i from philox4x32_10((i / 4, step, stream, 0), seed),
-//                           lane i % 4 through Box-Muller: the same draws as
-//                           reparameterize_forward
+//     eps, z (rows, cols)   ε for element i = r·cols + c from
+//                           philox4x32_10((i / 4, step, stream, 0), seed), lane i % 4 through
+//                           Box-Muller: the same draws as reparameterize_forward
 //     kl_totals (rows)      += -½ Σ_c (1 + logvar - μ² - e^logvar)    running sums
-//     dmu, dlogvar          = scale · μ,  scale · ½ (e^logvar - 1)      written; the
-//                           reparameterization's backward adds to them later in the step
+//     dstats (rows, 2·cols) = [scale · μ | scale · ½ (e^logvar - 1)]   written; the
+//                           reparameterization's backward adds to it later in the step
 // `scale` is the derivative of the training loss with respect to Σ_r kl[r] (β / rows, say).
 
 struct Params {
@@ -25,11 +27,9 @@ struct Params {
 @group(0) @binding(1) var<storage, read_write> z: array<f32>;          // (rows, cols)
 @group(0) @binding(2) var<storage, read_write> eps: array<f32>;        // (rows, cols), saved for backward
 @group(0) @binding(3) var<storage, read_write> kl_totals: array<f32>;  // (rows)
-@group(0) @binding(4) var<storage, read_write> dmu: array<f32>;        // (rows, cols)
-@group(0) @binding(5) var<storage, read_write> dlogvar: array<f32>;    // (rows, cols)
-@group(0) @binding(6) var<storage, read> mu: array<f32>;               // (rows, cols)
-@group(0) @binding(7) var<storage, read> logvar: array<f32>;           // (rows, cols)
-@group(0) @binding(8) var<storage, read> step: array<u32>;             // (1) training step
+@group(0) @binding(4) var<storage, read_write> dstats: array<f32>;     // (rows, 2·cols): dμ | dlogvar
+@group(0) @binding(5) var<storage, read> stats: array<f32>;            // (rows, 2·cols): μ | logvar
+@group(0) @binding(6) var<storage, read> step: array<u32>;             // (1) training step
 
 // The standard normal of element i: lane i % 4 of Philox group i / 4.
 fn normal_of_element(i: u32, step_now: u32) -> f32 {
@@ -56,15 +56,17 @@ fn vae_head_forward(
     let step_now = step[0];
     var sum = 0.0;
     for (var c = local; c < params.cols; c += WORKGROUP_SIZE) {
-        let i = row * params.cols + c;
-        let m = mu[i];
-        let lv = logvar[i];
+        let i = row * params.cols + c;           // in z, eps (rows, cols)
+        let m = row * 2u * params.cols + c;      // μ in stats (rows, 2·cols)
+        let lv = m + params.cols;                // logvar in stats
+        let mu = stats[m];
+        let logvar = stats[lv];
         let e = normal_of_element(i, step_now);
         eps[i] = e;
-        z[i] = m + exp(0.5 * lv) * e;
-        sum += 1.0 + lv - m * m - exp(lv);
-        dmu[i] = params.scale * m;
-        dlogvar[i] = params.scale * 0.5 * (exp(lv) - 1.0);
+        z[i] = mu + exp(0.5 * logvar) * e;
+        sum += 1.0 + logvar - mu * mu - exp(logvar);
+        dstats[m] = params.scale * mu;
+        dstats[lv] = params.scale * 0.5 * (exp(logvar) - 1.0);
     }
     let total = workgroup_sum(sum, local);
     if (local == 0u) {

@@ -346,10 +346,8 @@ fn vae_kernel_cases(ctx: &GpuContext, all: &mut KernelCases) -> Result<()> {
     let per_row = filled(ctx, "per row", batch, 0.0)?;
     let bias_grad = filled(ctx, "bias grad", hidden, 0.0)?;
     let total = filled(ctx, "total", 1, 0.0)?;
-    let (mu, logvar) = (
-        filled(ctx, "mu", n_latent, 0.1)?,
-        filled(ctx, "logvar", n_latent, -0.2)?,
-    );
+    // μ | logvar side by side (batch, 2·latent), as the VAE's stacked layer stores them.
+    let stats = filled(ctx, "stats", 2 * n_latent, 0.1)?;
     let (z, eps) = (
         filled(ctx, "z", n_latent, 0.0)?,
         filled(ctx, "eps", n_latent, 0.0)?,
@@ -404,32 +402,27 @@ fn vae_kernel_cases(ctx: &GpuContext, all: &mut KernelCases) -> Result<()> {
             "kl_forward",
             format!("{batch}x{latent}"),
             8 * n_latent,
-            kernels::kl::kl_forward(ctx, &per_row, &mu, &logvar, batch, latent)?,
+            kernels::kl::kl_forward(ctx, &per_row, &stats, batch, latent)?,
         ),
         memory_case(
             "reparameterize_forward",
             format!("{batch}x{latent}"),
             16 * n_latent,
             kernels::reparameterize::reparameterize_forward(
-                ctx, &z, &eps, &mu, &logvar, &state, n_latent, 1, 0,
+                ctx, &z, &eps, &stats, &state, batch, latent, 1, 0,
             )?,
         ),
     ]);
-    let (dmu, dlogvar) = (
-        filled(ctx, "dmu", n_latent, 0.0)?,
-        filled(ctx, "dlogvar", n_latent, 0.0)?,
-    );
+    let dstats = filled(ctx, "dstats", 2 * n_latent, 0.0)?;
     let head = kernels::vae_head::VaeHeadBuffers {
         z: &z,
         eps: &eps,
         kl_totals: &per_row,
-        dmu: &dmu,
-        dlogvar: &dlogvar,
-        mu: &mu,
-        logvar: &logvar,
+        dstats: &dstats,
+        stats: &stats,
         step: &state,
     };
-    // Reads μ, logvar; writes z, ε, dmu, dlogvar.
+    // Reads μ | logvar; writes z, ε, dμ | dlogvar.
     all.cases.push(memory_case(
         "vae_head",
         format!("{batch}x{latent}"),
@@ -439,7 +432,7 @@ fn vae_kernel_cases(ctx: &GpuContext, all: &mut KernelCases) -> Result<()> {
     for buffer in [h, h2, dh, x, logits, dlogits, per_row, bias_grad, total] {
         all.hold(buffer);
     }
-    for buffer in [mu, logvar, z, eps, state, dmu, dlogvar] {
+    for buffer in [stats, z, eps, state, dstats] {
         all.hold(buffer);
     }
     gather_case(ctx, all, batch, pixels)?;

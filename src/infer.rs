@@ -275,6 +275,7 @@ fn negative_elbo(
             crate::graph::Op::Loss { per_row, kind, .. } => {
                 Some((per_row, if kind == LossKind::Mse { 0.5 } else { 1.0 }))
             }
+            crate::graph::Op::Kl { per_row, .. } => Some((per_row, 1.0)),
             _ => None,
         })
         .collect();

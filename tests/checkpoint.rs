@@ -99,6 +99,77 @@ fn checkpoints_round_trip_and_reject_what_does_not_fit() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The VAE trains μ and logvar as one stacked layer (one matmul); its checkpoint stores them
+/// as the two layers PyTorch's VAE has, and the encoder alone (μ only) loads μ's rows.
+#[test]
+fn a_vae_checkpoint_stores_mu_and_logvar_as_layers_of_their_own() {
+    let (input, hidden, latent) = (12, 8, 3);
+    let model = ModelConfig::vae(input, hidden, latent);
+    let plan = Plan::compile(model.build(4).unwrap().0).unwrap();
+    let params = init_params(&plan, 5);
+    let state = TrainingState {
+        params: params.clone(),
+        adam: None,
+        epoch: 0,
+        next_step: 1,
+    };
+    let dir = temp_dir("stacked");
+    checkpoint::save(&dir, &plan, &record(&model), &state).unwrap();
+    let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut names = file.names();
+    names.sort();
+    assert!(!names.iter().any(|n| n.contains('+')), "{names:?}");
+    let stacked = |name: &str| {
+        let t = (0..plan.graph.tensors.len())
+            .map(latent::graph::TensorId)
+            .find(|&t| plan.graph.tensor(t).name == name)
+            .unwrap();
+        let latent::graph::plan::Location::Params(offset) = plan.location[t.0] else {
+            panic!("{name} is not a parameter");
+        };
+        &params[offset..offset + plan.graph.tensor(t).len()]
+    };
+    let floats = |name: &str| -> (Vec<usize>, Vec<f32>) {
+        let view = file.tensor(name).unwrap();
+        let values = view
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        (view.shape().to_vec(), values)
+    };
+    let (weight, bias) = (stacked("mu+logvar.weight"), stacked("mu+logvar.bias"));
+    let half = latent * hidden;
+    assert_eq!(
+        floats("mu.weight"),
+        (vec![latent, hidden], weight[..half].to_vec())
+    );
+    assert_eq!(
+        floats("logvar.weight"),
+        (vec![latent, hidden], weight[half..].to_vec())
+    );
+    assert_eq!(floats("mu.bias"), (vec![latent], bias[..latent].to_vec()));
+    assert_eq!(
+        floats("logvar.bias"),
+        (vec![latent], bias[latent..].to_vec())
+    );
+
+    // The encoder's μ layer gets μ's rows of the stacked layer.
+    let (encoder, _) = model.build_encoder(2).unwrap();
+    let encoder_plan = Plan::compile_inference(encoder, &[]).unwrap();
+    let loaded = checkpoint::load_state(&dir, &encoder_plan).unwrap();
+    let mu = (0..encoder_plan.graph.tensors.len())
+        .map(latent::graph::TensorId)
+        .find(|&t| encoder_plan.graph.tensor(t).name == "mu.weight")
+        .unwrap();
+    let latent::graph::plan::Location::Params(offset) = encoder_plan.location[mu.0] else {
+        panic!("mu.weight is not a parameter");
+    };
+    assert_eq!(&loaded.params[offset..offset + half], &weight[..half]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn a_resumed_gpu_run_equals_an_uninterrupted_one() {
     let Some(ctx) = common::gpu("a_resumed_gpu_run_equals_an_uninterrupted_one") else {

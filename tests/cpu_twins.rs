@@ -98,11 +98,12 @@ fn twins_reject_bad_shapes_with_the_op_named() {
         "mse_forward",
         "target has 5",
     );
-    let (mut dmu, mut dlv) = (vec![0.0f32; 3], vec![0.0f32; 2]);
+    // stats (1, 2·3) holds μ | logvar; its gradient is one element short.
+    let mut dstats = vec![0.0f32; 5];
     assert_shape_error(
-        kl::kl_backward(&mut dmu, &mut dlv, &a[..3], &a[..3], 1.0, false),
+        kl::kl_backward(&mut dstats, &a, 1, 3, 1.0, false),
         "kl_backward",
-        "dlogvar",
+        "dstats has 5",
     );
 }
 

@@ -180,22 +180,38 @@ fn bce_backward_matches_finite_differences() {
     assert_gradient("bce", &logits, &dz, &loss, seed);
 }
 
+/// stats (rows, 2·cols): each row μ (cols values in `mu`) then logvar (cols values in
+/// `logvar`), the layout of a VAE's encoder output.
+fn random_stats(
+    rng: &mut StdRng,
+    rows: usize,
+    cols: usize,
+    mu: (f64, f64),
+    logvar: (f64, f64),
+) -> Vec<f64> {
+    let mut stats = Vec::with_capacity(rows * 2 * cols);
+    for _ in 0..rows {
+        stats.extend(random(rng, cols, mu.0, mu.1));
+        stats.extend(random(rng, cols, logvar.0, logvar.1));
+    }
+    stats
+}
+
 #[test]
 fn kl_backward_matches_finite_differences() {
     let (mut rng, seed) = rng();
     let (rows, cols) = (3, 5);
-    let mu = random(&mut rng, rows * cols, -2.0, 2.0);
-    let logvar = random(&mut rng, rows * cols, -3.0, 3.0);
+    let stats = random_stats(&mut rng, rows, cols, (-2.0, 2.0), (-3.0, 3.0));
     let scale = 0.7;
-    let loss = |mu: &[f64], logvar: &[f64]| {
+    let loss = |stats: &[f64]| {
         let mut per_row = vec![0.0; rows];
-        kl::kl_forward(&mut per_row, mu, logvar, rows, cols).unwrap();
+        kl::kl_forward(&mut per_row, stats, rows, cols).unwrap();
         scale * per_row.iter().sum::<f64>()
     };
-    let (mut dmu, mut dlogvar) = (vec![0.0; rows * cols], vec![0.0; rows * cols]);
-    kl::kl_backward(&mut dmu, &mut dlogvar, &mu, &logvar, scale, false).unwrap();
-    assert_gradient("kl dmu", &mu, &dmu, &|x| loss(x, &logvar), seed);
-    assert_gradient("kl dlogvar", &logvar, &dlogvar, &|x| loss(&mu, x), seed);
+    let mut dstats = vec![0.0; rows * 2 * cols];
+    kl::kl_backward(&mut dstats, &stats, rows, cols, scale, false).unwrap();
+    // 30 coordinates: every μ and every logvar.
+    assert_gradient("kl dstats", &stats, &dstats, &loss, seed);
 }
 
 #[test]
@@ -264,11 +280,11 @@ fn importance_weight_backwards_match_finite_differences() {
     let recon = random(&mut rng, rows, 1.0, 4.0);
     let z = random(&mut rng, rows * cols, -2.0, 2.0);
     let eps = random(&mut rng, rows * cols, -2.0, 2.0);
-    let logvar = random(&mut rng, rows * cols, -1.0, 1.0);
+    let stats = random_stats(&mut rng, rows, cols, (-2.0, 2.0), (-1.0, 1.0));
     // L = scale · Σ_rows −log-mean-exp(log w) of each row's group.
-    let loss = |recon: &[f64], z: &[f64], logvar: &[f64]| {
+    let loss = |recon: &[f64], z: &[f64], stats: &[f64]| {
         let mut logw = vec![0.0; rows];
-        log_weight::log_weight(&mut logw, recon, z, &eps, logvar, cols, recon_weight as f32)
+        log_weight::log_weight(&mut logw, recon, z, &eps, stats, cols, recon_weight as f32)
             .unwrap();
         let mut out = vec![0.0; rows];
         log_mean_exp::neg_log_mean_exp(&mut out, &logw, k).unwrap();
@@ -280,32 +296,22 @@ fn importance_weight_backwards_match_finite_differences() {
         &recon,
         &z,
         &eps,
-        &logvar,
+        &stats,
         cols,
         recon_weight as f32,
     )
     .unwrap();
     let mut dlogw = vec![0.0; rows];
     log_mean_exp::neg_log_mean_exp_backward(&mut dlogw, &logw, k, scale).unwrap();
-    let (mut dz, mut dlogvar) = (vec![0.0; rows * cols], vec![0.0; rows * cols]);
-    log_weight::log_weight_backward(&mut dz, &mut dlogvar, &dlogw, &z, false, false).unwrap();
+    // dstats starts as NaN: written mode must write the μ half (with zeros) too.
+    let (mut dz, mut dstats) = (vec![0.0; rows * cols], vec![f64::NAN; rows * 2 * cols]);
+    log_weight::log_weight_backward(&mut dz, &mut dstats, &dlogw, &z, false, false).unwrap();
     // The reconstruction's share, which the loss kernels' backward_rows take.
     let drecon: Vec<f64> = dlogw.iter().map(|d| -recon_weight * d).collect();
-    assert_gradient("iw dz", &z, &dz, &|x| loss(&recon, x, &logvar), seed);
-    assert_gradient(
-        "iw dlogvar",
-        &logvar,
-        &dlogvar,
-        &|x| loss(&recon, &z, x),
-        seed,
-    );
-    assert_gradient(
-        "iw drecon",
-        &recon,
-        &drecon,
-        &|x| loss(x, &z, &logvar),
-        seed,
-    );
+    assert_gradient("iw dz", &z, &dz, &|x| loss(&recon, x, &stats), seed);
+    // 48 coordinates, all checked: the μ half's gradient is 0 (log w reads logvar only).
+    assert_gradient("iw dstats", &stats, &dstats, &|x| loss(&recon, &z, x), seed);
+    assert_gradient("iw drecon", &recon, &drecon, &|x| loss(x, &z, &stats), seed);
 }
 
 #[test]
@@ -342,45 +348,32 @@ fn loss_backwards_with_row_gradients_match_finite_differences() {
 #[test]
 fn reparameterize_backward_matches_finite_differences() {
     let (mut rng, seed) = rng();
-    let n = 23;
-    let mu = random(&mut rng, n, -2.0, 2.0);
-    let logvar = random(&mut rng, n, -3.0, 3.0);
+    // 21 elements: Philox groups of four straddle rows of 7, the last group is cut short.
+    let (rows, cols) = (3, 7);
+    let n = rows * cols;
+    let stats = random_stats(&mut rng, rows, cols, (-2.0, 2.0), (-3.0, 3.0));
     let w = random(&mut rng, n, -1.0, 1.0);
-    // The noise depends only on the key, so z is a deterministic function of μ and logvar.
+    // The noise depends only on the key, so z is a deterministic function of stats.
     let key = NoiseKey {
         seed,
         step: 3,
         stream: 0,
     };
-    let forward = |mu: &[f64], logvar: &[f64]| {
+    let forward = |stats: &[f64]| {
         let (mut z, mut eps) = (vec![0.0; n], vec![0.0; n]);
-        reparameterize::reparameterize_forward(&mut z, &mut eps, mu, logvar, key).unwrap();
+        reparameterize::reparameterize_forward(&mut z, &mut eps, stats, rows, cols, key).unwrap();
         (weighted_sum(&w, &z), eps)
     };
-    let (_, eps) = forward(&mu, &logvar);
-    let (mut dmu, mut dlogvar) = (vec![0.0; n], vec![0.0; n]);
-    reparameterize::reparameterize_backward(
-        &mut dmu,
-        &mut dlogvar,
-        &eps,
-        &logvar,
-        &w,
-        false,
-        false,
-    )
-    .unwrap();
+    let (_, eps) = forward(&stats);
+    let mut dstats = vec![0.0; 2 * n];
+    reparameterize::reparameterize_backward(&mut dstats, &eps, &stats, &w, rows, cols, false)
+        .unwrap();
+    // 42 coordinates: every μ and every logvar.
     assert_gradient(
-        "reparameterize dmu",
-        &mu,
-        &dmu,
-        &|x| forward(x, &logvar).0,
-        seed,
-    );
-    assert_gradient(
-        "reparameterize dlogvar",
-        &logvar,
-        &dlogvar,
-        &|x| forward(&mu, x).0,
+        "reparameterize dstats",
+        &stats,
+        &dstats,
+        &|x| forward(x).0,
         seed,
     );
 }
@@ -388,16 +381,56 @@ fn reparameterize_backward_matches_finite_differences() {
 #[test]
 fn accumulating_backwards_add_to_their_outputs() {
     let (mut rng, _) = rng();
-    let n = 8;
-    let mu = random(&mut rng, n, -1.0, 1.0);
-    let logvar = random(&mut rng, n, -1.0, 1.0);
-    let start = random(&mut rng, n, -1.0, 1.0);
-    let (mut fresh_mu, mut fresh_lv) = (vec![0.0; n], vec![0.0; n]);
-    kl::kl_backward(&mut fresh_mu, &mut fresh_lv, &mu, &logvar, 0.5, false).unwrap();
-    let (mut acc_mu, mut acc_lv) = (start.clone(), start.clone());
-    kl::kl_backward(&mut acc_mu, &mut acc_lv, &mu, &logvar, 0.5, true).unwrap();
+    let (rows, cols) = (2, 4);
+    let n = rows * cols;
+    let stats = random_stats(&mut rng, rows, cols, (-1.0, 1.0), (-1.0, 1.0));
+    let start = random(&mut rng, 2 * n, -1.0, 1.0);
+    let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
+
+    let mut fresh = vec![0.0; 2 * n];
+    kl::kl_backward(&mut fresh, &stats, rows, cols, 0.5, false).unwrap();
+    let mut acc = start.clone();
+    kl::kl_backward(&mut acc, &stats, rows, cols, 0.5, true).unwrap();
+    for j in 0..2 * n {
+        assert!(close(acc[j], start[j] + fresh[j]), "kl dstats[{j}]");
+    }
+
+    let (eps, dz) = (
+        random(&mut rng, n, -1.0, 1.0),
+        random(&mut rng, n, -1.0, 1.0),
+    );
+    let mut fresh = vec![0.0; 2 * n];
+    reparameterize::reparameterize_backward(&mut fresh, &eps, &stats, &dz, rows, cols, false)
+        .unwrap();
+    let mut acc = start.clone();
+    reparameterize::reparameterize_backward(&mut acc, &eps, &stats, &dz, rows, cols, true).unwrap();
+    for j in 0..2 * n {
+        assert!(
+            close(acc[j], start[j] + fresh[j]),
+            "reparameterize dstats[{j}]"
+        );
+    }
+
+    // log_weight_backward: written, the μ half is zeros; added, the μ half is left as it was.
+    let (dlogw, z) = (
+        random(&mut rng, rows, -1.0, 1.0),
+        random(&mut rng, n, -1.0, 1.0),
+    );
+    let (mut dz_fresh, mut fresh) = (vec![0.0; n], vec![f64::NAN; 2 * n]);
+    log_weight::log_weight_backward(&mut dz_fresh, &mut fresh, &dlogw, &z, false, false).unwrap();
+    let (mut dz_acc, mut acc) = (start[..n].to_vec(), start.clone());
+    log_weight::log_weight_backward(&mut dz_acc, &mut acc, &dlogw, &z, true, true).unwrap();
+    for j in 0..2 * n {
+        let in_mu_half = j % (2 * cols) < cols;
+        if in_mu_half {
+            assert_eq!(fresh[j], 0.0, "log_weight dstats[{j}] written");
+        }
+        assert!(close(acc[j], start[j] + fresh[j]), "log_weight dstats[{j}]");
+    }
     for i in 0..n {
-        assert!((acc_mu[i] - (start[i] + fresh_mu[i])).abs() < 1e-12);
-        assert!((acc_lv[i] - (start[i] + fresh_lv[i])).abs() < 1e-12);
+        assert!(
+            close(dz_acc[i], start[i] + dz_fresh[i]),
+            "log_weight dz[{i}]"
+        );
     }
 }

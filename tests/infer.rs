@@ -329,13 +329,15 @@ fn the_importance_weighted_bound_is_the_elbo_at_k_1_and_tighter_beyond() {
             .unwrap();
         exec.tensor(t).to_vec()
     };
-    let (mu, logvar, z, bce) = (named("mu"), named("logvar"), named("z"), named("bce"));
+    // μ | logvar side by side in one (rows, 2·6) tensor.
+    let (stats, z, bce) = (named("mu+logvar"), named("z"), named("bce"));
     let mut elbo_sum = 0.0;
     for (r, recon) in bce.iter().enumerate() {
         let mut log_ratio = 0.0;
         for c in r * 6..(r + 1) * 6 {
-            let sigma = (0.5 * logvar[c]).exp();
-            let log_q = -0.5 * ((z[c] - mu[c]) / sigma).powi(2) - 0.5 * logvar[c];
+            let (mu, logvar) = (stats[c + r * 6], stats[c + r * 6 + 6]);
+            let sigma = (0.5 * logvar).exp();
+            let log_q = -0.5 * ((z[c] - mu) / sigma).powi(2) - 0.5 * logvar;
             let log_p = -0.5 * z[c] * z[c];
             log_ratio += log_q - log_p;
         }

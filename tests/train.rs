@@ -319,11 +319,11 @@ fn plans_reuse_buffers_and_count_dispatches() {
         pooled,
         plan.pool.len()
     );
-    // Forward: gather + 5 linear (the 2 ReLUs fused into their stores) + the VAE head
-    // (reparameterize, KL and its gradient) + BCE with its gradient; no loss sums (running
-    // totals). Backward: 5 linear (dW with the bias gradient as its row sums, and dx except
-    // for fc1: 9), with both ReLU backwards in dx stores (the decoder's in fc4's; the
-    // encoder's in the second of fc21's and fc22's, which adds the first's dx), and
+    // Forward: gather + 4 linear (μ and logvar stacked into one; the 2 ReLUs fused into
+    // their stores) + the VAE head (reparameterize, KL and its gradient) + BCE with its
+    // gradient; no loss sums (running totals). Backward: 4 linear (dW with the bias
+    // gradient as its row sums, and dx except for fc1: 7), with both ReLU backwards in dx
+    // stores (the decoder's in fc4's, the encoder's in the μ | logvar layer's), and
     // reparameterize. Then Adam; the step state is a row of a table, no dispatch.
     assert_eq!(plan.fused.iter().filter(|&&f| f).count(), 2);
     let fusions: Vec<_> = plan
@@ -344,7 +344,7 @@ fn plans_reuse_buffers_and_count_dispatches() {
     );
     assert_eq!(plan.done_elsewhere.iter().filter(|&&d| d).count(), 4);
     assert_eq!(plan.dx_activation.iter().flatten().count(), 2);
-    assert_eq!(plan.dispatches_per_step(), 1 + 7 + (9 + 1) + 1);
+    assert_eq!(plan.dispatches_per_step(), 1 + 6 + (7 + 1) + 1);
     // The autoencoder: gather, encoder (ReLU fused), decoder, MSE with its gradient;
     // backward: decoder (dW, and dx with the ReLU backward), encoder (dW); Adam.
     let ae = Plan::compile(ModelConfig::autoencoder(784, 256).build(128).unwrap().0).unwrap();

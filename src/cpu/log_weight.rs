@@ -1,18 +1,21 @@
 //! CPU twin of shaders/log_weight.wgsl: the log importance weight of a VAE sample,
-//! log w = −recon_weight · recon − ½ Σ_c (z² − ε² − logvar).
+//! log w = −recon_weight · recon − ½ Σ_c (z² − ε² − logvar). μ and logvar come as one tensor,
+//! stats (rows, 2·cols): row r holds μ in columns [0, cols) and logvar in [cols, 2·cols);
+//! dstats has the same layout.
 
 use num_traits::Float;
 
 use crate::cpu::{check_lens, check_nonzero, lit};
 use crate::error::Result;
 
-/// logw (rows) from the per-row reconstruction loss recon (rows) and z, ε, logvar (rows, cols).
+/// logw (rows) from the per-row reconstruction loss recon (rows), z, ε (rows, cols) and the
+/// logvar half of stats (rows, 2·cols).
 pub fn log_weight<T: Float>(
     logw: &mut [T],
     recon: &[T],
     z: &[T],
     eps: &[T],
-    logvar: &[T],
+    stats: &[T],
     cols: usize,
     recon_weight: f32,
 ) -> Result<()> {
@@ -24,28 +27,33 @@ pub fn log_weight<T: Float>(
             ("recon", recon.len(), rows),
             ("z", z.len(), rows * cols),
             ("eps", eps.len(), rows * cols),
-            ("logvar", logvar.len(), rows * cols),
+            ("stats", stats.len(), rows * 2 * cols),
         ],
     )?;
     let (half, weight) = (lit::<T>(0.5), lit::<T>(f64::from(recon_weight)));
     for (r, out) in logw.iter_mut().enumerate() {
-        let sum = (r * cols..(r + 1) * cols).fold(T::zero(), |s, i| {
-            s + z[i] * z[i] - eps[i] * eps[i] - logvar[i]
-        });
+        let mut sum = T::zero();
+        for c in 0..cols {
+            let i = r * cols + c;
+            let logvar = stats[r * 2 * cols + cols + c];
+            sum = sum + z[i] * z[i] - eps[i] * eps[i] - logvar;
+        }
         *out = -weight * recon[r] - half * sum;
     }
     Ok(())
 }
 
-/// From dlogw (rows): dz (+)= −dlogw[r] · z and dlogvar (+)= ½ dlogw[r], (rows, cols); each
-/// written, or added when its flag is set.
+/// From dlogw (rows): dz (+)= −dlogw[r] · z (rows, cols), written or added when
+/// `accumulate_z`; dstats (rows, 2·cols) (+)= [0 | ½ dlogw[r]]: both halves written (the μ
+/// half with zeros), or the logvar half added to and the μ half left as it is when
+/// `accumulate_stats`.
 pub fn log_weight_backward<T: Float>(
     dz: &mut [T],
-    dlogvar: &mut [T],
+    dstats: &mut [T],
     dlogw: &[T],
     z: &[T],
     accumulate_z: bool,
-    accumulate_logvar: bool,
+    accumulate_stats: bool,
 ) -> Result<()> {
     let rows = dlogw.len();
     let cols = z.len() / rows.max(1);
@@ -55,19 +63,23 @@ pub fn log_weight_backward<T: Float>(
         &[
             ("z", z.len(), rows * cols),
             ("dz", dz.len(), rows * cols),
-            ("dlogvar", dlogvar.len(), rows * cols),
+            ("dstats", dstats.len(), rows * 2 * cols),
         ],
     )?;
     let half = lit::<T>(0.5);
-    for i in 0..rows * cols {
-        let d = dlogw[i / cols];
-        let (d_z, d_logvar) = (-d * z[i], half * d);
-        dz[i] = if accumulate_z { dz[i] + d_z } else { d_z };
-        dlogvar[i] = if accumulate_logvar {
-            dlogvar[i] + d_logvar
-        } else {
-            d_logvar
-        };
+    for (r, &d) in dlogw.iter().enumerate() {
+        for c in 0..cols {
+            let i = r * cols + c;
+            let (m, lv) = (r * 2 * cols + c, r * 2 * cols + cols + c);
+            let (d_z, d_logvar) = (-d * z[i], half * d);
+            dz[i] = if accumulate_z { dz[i] + d_z } else { d_z };
+            if accumulate_stats {
+                dstats[lv] = dstats[lv] + d_logvar;
+            } else {
+                dstats[m] = T::zero();
+                dstats[lv] = d_logvar;
+            }
+        }
     }
     Ok(())
 }

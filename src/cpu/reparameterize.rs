@@ -1,5 +1,7 @@
 //! CPU twin of shaders/reparameterize.wgsl: z = μ + e^(½·logvar)·ε with ε drawn from
-//! Philox4x32-10 keyed by (seed, step, stream, element), and its backward.
+//! Philox4x32-10 keyed by (seed, step, stream, element), and its backward. μ and logvar come
+//! as one tensor, stats (rows, 2·cols): row r holds μ in columns [0, cols) and logvar in
+//! [cols, 2·cols).
 
 use num_traits::Float;
 
@@ -17,22 +19,31 @@ pub struct NoiseKey {
     pub stream: u32,
 }
 
-/// z (n) and the drawn ε (n, saved for backward) from μ and logvar (n).
+/// Where μ of latent element i = r·cols + c sits in stats (rows, 2·cols); logvar is at
+/// `mu_index(i, cols) + cols`.
+pub(crate) fn mu_index(i: usize, cols: usize) -> usize {
+    (i / cols) * 2 * cols + i % cols
+}
+
+/// z (rows, cols) and the drawn ε (rows, cols, saved for backward) from stats (rows, 2·cols).
+/// Philox group g gives the flat elements 4g..4g+3, which may straddle rows.
 pub fn reparameterize_forward<T: Float>(
     z: &mut [T],
     eps: &mut [T],
-    mu: &[T],
-    logvar: &[T],
+    stats: &[T],
+    rows: usize,
+    cols: usize,
     key: NoiseKey,
 ) -> Result<()> {
-    let n = mu.len();
-    check_nonzero("reparameterize_forward", &[("n", n)])?;
+    let op = "reparameterize_forward";
+    check_nonzero(op, &[("rows", rows), ("cols", cols)])?;
+    let n = rows * cols;
     check_lens(
-        "reparameterize_forward",
+        op,
         &[
             ("z", z.len(), n),
             ("eps", eps.len(), n),
-            ("logvar", logvar.len(), n),
+            ("stats", stats.len(), 2 * n),
         ],
     )?;
     let half = lit::<T>(0.5);
@@ -41,41 +52,46 @@ pub fn reparameterize_forward<T: Float>(
         for (j, &normal) in normals.iter().enumerate() {
             let i = 4 * g + j;
             if i < n {
+                let m = mu_index(i, cols);
                 eps[i] = lit(normal);
-                z[i] = mu[i] + (half * logvar[i]).exp() * eps[i];
+                z[i] = stats[m] + (half * stats[m + cols]).exp() * eps[i];
             }
         }
     }
     Ok(())
 }
 
-/// dmu = dz, dlogvar = dz · ε · ½ e^(½·logvar); each written, or added when its flag is set.
+/// dstats (rows, 2·cols) = [dz | dz · ε · ½ e^(½·logvar)]; both halves written, or both added
+/// to when `accumulate`.
 pub fn reparameterize_backward<T: Float>(
-    dmu: &mut [T],
-    dlogvar: &mut [T],
+    dstats: &mut [T],
     eps: &[T],
-    logvar: &[T],
+    stats: &[T],
     dz: &[T],
-    accumulate_mu: bool,
-    accumulate_logvar: bool,
+    rows: usize,
+    cols: usize,
+    accumulate: bool,
 ) -> Result<()> {
-    let n = dz.len();
-    check_nonzero("reparameterize_backward", &[("n", n)])?;
+    let op = "reparameterize_backward";
+    check_nonzero(op, &[("rows", rows), ("cols", cols)])?;
+    let n = rows * cols;
     check_lens(
-        "reparameterize_backward",
+        op,
         &[
-            ("dmu", dmu.len(), n),
-            ("dlogvar", dlogvar.len(), n),
+            ("dstats", dstats.len(), 2 * n),
             ("eps", eps.len(), n),
-            ("logvar", logvar.len(), n),
+            ("stats", stats.len(), 2 * n),
+            ("dz", dz.len(), n),
         ],
     )?;
     let half = lit::<T>(0.5);
     for i in 0..n {
-        let d_logvar = dz[i] * eps[i] * half * (half * logvar[i]).exp();
-        dmu[i] = if accumulate_mu { dmu[i] + dz[i] } else { dz[i] };
-        dlogvar[i] = if accumulate_logvar {
-            dlogvar[i] + d_logvar
+        let (m, lv) = (mu_index(i, cols), mu_index(i, cols) + cols);
+        let d_mu = dz[i];
+        let d_logvar = dz[i] * eps[i] * half * (half * stats[lv]).exp();
+        dstats[m] = if accumulate { dstats[m] + d_mu } else { d_mu };
+        dstats[lv] = if accumulate {
+            dstats[lv] + d_logvar
         } else {
             d_logvar
         };

@@ -29,14 +29,12 @@ pub enum GradOp {
         y: TensorId,
         dy: TensorId,
     },
-    /// dmu (+)= dz, dlogvar (+)= dz·ε·½e^(½·logvar).
+    /// dstats (+)= [dz | dz·ε·½e^(½·logvar)], stats = μ | logvar.
     Reparameterize {
-        dmu: TensorId,
-        dlogvar: TensorId,
-        accumulate_mu: bool,
-        accumulate_logvar: bool,
+        dstats: TensorId,
+        accumulate: bool,
         eps: TensorId,
-        logvar: TensorId,
+        stats: TensorId,
         dz: TensorId,
     },
     /// da = (scale + factor · row_grad[r]) · ∂loss[r]/∂a for MSE (a = x) and BCE
@@ -50,12 +48,13 @@ pub enum GradOp {
         scale: f32,
         row_grad: Option<(TensorId, f32)>,
     },
-    /// dz (+)= −dlogw·z, dlogvar (+)= ½·dlogw; the reconstruction's share goes to its Loss.
+    /// dz (+)= −dlogw·z, dstats (+)= [0 | ½·dlogw]; the reconstruction's share goes to its
+    /// Loss.
     LogWeight {
         dz: TensorId,
-        dlogvar: TensorId,
+        dstats: TensorId,
         accumulate_z: bool,
-        accumulate_logvar: bool,
+        accumulate_stats: bool,
         dlogw: TensorId,
         z: TensorId,
     },
@@ -74,13 +73,11 @@ pub enum GradOp {
         dy: TensorId,
         offset: usize,
     },
-    /// dmu (+)= scale·μ, dlogvar (+)= scale·½(e^logvar − 1).
+    /// dstats (+)= [scale·μ | scale·½(e^logvar − 1)], stats = μ | logvar.
     Kl {
-        dmu: TensorId,
-        dlogvar: TensorId,
+        dstats: TensorId,
         accumulate: bool,
-        mu: TensorId,
-        logvar: TensorId,
+        stats: TensorId,
         scale: f32,
     },
 }
@@ -123,25 +120,6 @@ impl Differentiator<'_> {
         let g = self.grad_of(t);
         let accumulate = !self.written.insert(g);
         (g, accumulate)
-    }
-
-    /// `write` for μ and logvar together: the KL and reparameterization kernels take one
-    /// accumulate flag for both, so both gradients must be new or both already written.
-    fn write_pair(
-        &mut self,
-        mu: TensorId,
-        logvar: TensorId,
-        op: &'static str,
-    ) -> Result<(TensorId, TensorId, bool)> {
-        let (dmu, accumulate) = self.write(mu);
-        let (dlogvar, accumulate_logvar) = self.write(logvar);
-        if accumulate != accumulate_logvar {
-            return Err(shape_error(
-                op,
-                "μ and logvar must both feed, or both not feed, other ops",
-            ));
-        }
-        Ok((dmu, dlogvar, accumulate))
     }
 
     /// Like `write`, for backward kernels that can only overwrite.
@@ -206,10 +184,7 @@ pub fn differentiate(graph: &mut Graph) -> Result<Vec<GradOp>> {
                 if weight == 0.0 && row_grad.is_none() {
                     continue;
                 }
-                if row_grad.is_some() && kind == LossKind::Kl {
-                    return Err(shape_error("kl", "a KL term cannot feed other ops"));
-                }
-                if d.requires_grad[b.0] && kind != LossKind::Kl {
+                if d.requires_grad[b.0] {
                     return Err(shape_error(
                         kind.name(),
                         "the target must be data, not a value computed from parameters",
@@ -218,27 +193,34 @@ pub fn differentiate(graph: &mut Graph) -> Result<Vec<GradOp>> {
                 if !d.requires_grad[a.0] {
                     continue;
                 }
-                if kind == LossKind::Kl {
-                    let (dmu, dlogvar, accumulate) = d.write_pair(a, b, "kl")?;
-                    backward.push(GradOp::Kl {
-                        dmu,
-                        dlogvar,
-                        accumulate,
-                        mu: a,
-                        logvar: b,
-                        scale: weight,
-                    });
-                } else {
-                    let da = d.write_once(a, kind.name())?;
-                    backward.push(GradOp::Loss {
-                        kind,
-                        da,
-                        a,
-                        b,
-                        scale: weight,
-                        row_grad,
-                    });
+                let da = d.write_once(a, kind.name())?;
+                backward.push(GradOp::Loss {
+                    kind,
+                    da,
+                    a,
+                    b,
+                    scale: weight,
+                    row_grad,
+                });
+            }
+            Op::Kl {
+                per_row,
+                stats,
+                weight,
+            } => {
+                if d.row_grads.contains_key(&per_row) {
+                    return Err(shape_error("kl", "a KL term cannot feed other ops"));
                 }
+                if weight == 0.0 || !d.requires_grad[stats.0] {
+                    continue;
+                }
+                let (dstats, accumulate) = d.write(stats);
+                backward.push(GradOp::Kl {
+                    dstats,
+                    accumulate,
+                    stats,
+                    scale: weight,
+                });
             }
             Op::Concat { y, a, b } => {
                 let Some(dy) = d.incoming(y) else { continue };
@@ -272,7 +254,7 @@ pub fn differentiate(graph: &mut Graph) -> Result<Vec<GradOp>> {
                 logw,
                 recon,
                 z,
-                logvar,
+                stats,
                 recon_weight,
                 ..
             } => {
@@ -281,12 +263,12 @@ pub fn differentiate(graph: &mut Graph) -> Result<Vec<GradOp>> {
                 };
                 d.row_grads.insert(recon, (dlogw, -recon_weight));
                 let (dz, accumulate_z) = d.write(z);
-                let (dlogvar, accumulate_logvar) = d.write(logvar);
+                let (dstats, accumulate_stats) = d.write(stats);
                 backward.push(GradOp::LogWeight {
                     dz,
-                    dlogvar,
+                    dstats,
                     accumulate_z,
-                    accumulate_logvar,
+                    accumulate_stats,
                     dlogw,
                     z,
                 });
@@ -319,19 +301,14 @@ pub fn differentiate(graph: &mut Graph) -> Result<Vec<GradOp>> {
                     scale: weight,
                 }));
             }
-            Op::Reparameterize {
-                z, eps, mu, logvar, ..
-            } => {
+            Op::Reparameterize { z, eps, stats, .. } => {
                 let Some(dz) = d.incoming(z) else { continue };
-                let (dmu, accumulate_mu) = d.write(mu);
-                let (dlogvar, accumulate_logvar) = d.write(logvar);
+                let (dstats, accumulate) = d.write(stats);
                 backward.push(GradOp::Reparameterize {
-                    dmu,
-                    dlogvar,
-                    accumulate_mu,
-                    accumulate_logvar,
+                    dstats,
+                    accumulate,
                     eps,
-                    logvar,
+                    stats,
                     dz,
                 });
             }
@@ -372,9 +349,8 @@ pub fn op_io(op: &Op) -> (Vec<TensorId>, Vec<TensorId>) {
     match *op {
         Op::Linear { y, x, weight, bias } => (vec![y], vec![x, weight, bias]),
         Op::Activation { y, x, .. } => (vec![y], vec![x]),
-        Op::Reparameterize {
-            z, eps, mu, logvar, ..
-        } => (vec![z, eps], vec![mu, logvar]),
+        Op::Reparameterize { z, eps, stats, .. } => (vec![z, eps], vec![stats]),
+        Op::Kl { per_row, stats, .. } => (vec![per_row], vec![stats]),
         Op::Loss { per_row, a, b, .. } => (vec![per_row], vec![a, b]),
         Op::Corrupt { y, x, .. } => (vec![y], vec![x]),
         Op::Concat { y, a, b } => (vec![y], vec![a, b]),
@@ -383,9 +359,9 @@ pub fn op_io(op: &Op) -> (Vec<TensorId>, Vec<TensorId>) {
             recon,
             z,
             eps,
-            logvar,
+            stats,
             ..
-        } => (vec![logw], vec![recon, z, eps, logvar]),
+        } => (vec![logw], vec![recon, z, eps, stats]),
         Op::NegLogMeanExp { per_row, logw, .. } => (vec![per_row], vec![logw]),
         Op::Penalty {
             per_row,
@@ -420,22 +396,17 @@ pub fn grad_op_io(op: &GradOp) -> (Vec<TensorId>, Vec<TensorId>) {
         }
         GradOp::Activation { dx, y, dy, .. } => (vec![dx], vec![y, dy]),
         GradOp::Reparameterize {
-            dmu,
-            dlogvar,
-            accumulate_mu,
-            accumulate_logvar,
+            dstats,
+            accumulate,
             eps,
-            logvar,
+            stats,
             dz,
         } => {
-            let mut inputs = vec![eps, logvar, dz];
-            if accumulate_mu {
-                inputs.push(dmu);
+            let mut inputs = vec![eps, stats, dz];
+            if accumulate {
+                inputs.push(dstats);
             }
-            if accumulate_logvar {
-                inputs.push(dlogvar);
-            }
-            (vec![dmu, dlogvar], inputs)
+            (vec![dstats], inputs)
         }
         GradOp::Loss {
             da, a, b, row_grad, ..
@@ -446,9 +417,9 @@ pub fn grad_op_io(op: &GradOp) -> (Vec<TensorId>, Vec<TensorId>) {
         }
         GradOp::LogWeight {
             dz,
-            dlogvar,
+            dstats,
             accumulate_z,
-            accumulate_logvar,
+            accumulate_stats,
             dlogw,
             z,
         } => {
@@ -456,10 +427,10 @@ pub fn grad_op_io(op: &GradOp) -> (Vec<TensorId>, Vec<TensorId>) {
             if accumulate_z {
                 inputs.push(dz);
             }
-            if accumulate_logvar {
-                inputs.push(dlogvar);
+            if accumulate_stats {
+                inputs.push(dstats);
             }
-            (vec![dz, dlogvar], inputs)
+            (vec![dz, dstats], inputs)
         }
         GradOp::NegLogMeanExp { dlogw, logw, .. } => (vec![dlogw], vec![logw]),
         GradOp::Slice {
@@ -479,18 +450,16 @@ pub fn grad_op_io(op: &GradOp) -> (Vec<TensorId>, Vec<TensorId>) {
             (vec![p.dx], inputs)
         }
         GradOp::Kl {
-            dmu,
-            dlogvar,
+            dstats,
             accumulate,
-            mu,
-            logvar,
+            stats,
             ..
         } => {
-            let mut inputs = vec![mu, logvar];
+            let mut inputs = vec![stats];
             if accumulate {
-                inputs.extend([dmu, dlogvar]);
+                inputs.push(dstats);
             }
-            (vec![dmu, dlogvar], inputs)
+            (vec![dstats], inputs)
         }
     }
 }

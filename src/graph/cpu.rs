@@ -391,8 +391,7 @@ impl<'a, T: Float> CpuExecutor<'a, T> {
             Op::Reparameterize {
                 z,
                 eps,
-                mu,
-                logvar,
+                stats,
                 stream,
             } => {
                 let key = NoiseKey {
@@ -400,18 +399,26 @@ impl<'a, T: Float> CpuExecutor<'a, T> {
                     step: self.state[0],
                     stream,
                 };
+                let (rows, cols) = (graph.tensor(z).rows, graph.tensor(z).cols);
                 let mut noise = self.take(eps);
                 let result = self.write(z, |out, e| {
                     cpu::reparameterize::reparameterize_forward(
                         out,
                         &mut noise,
-                        e.tensor(mu),
-                        e.tensor(logvar),
+                        e.tensor(stats),
+                        rows,
+                        cols,
                         key,
                     )
                 });
                 self.put(eps, noise);
                 result
+            }
+            Op::Kl { per_row, stats, .. } => {
+                let (rows, cols) = (graph.tensor(stats).rows, graph.tensor(stats).cols / 2);
+                self.write(per_row, |out, e| {
+                    cpu::kl::kl_forward(out, e.tensor(stats), rows, cols)
+                })
             }
             Op::Loss {
                 kind,
@@ -428,9 +435,8 @@ impl<'a, T: Float> CpuExecutor<'a, T> {
                     LossKind::Bce => {
                         cpu::bce::bce_forward(out, e.tensor(a), e.tensor(b), rows, cols)
                     }
-                    LossKind::Kl => cpu::kl::kl_forward(out, e.tensor(a), e.tensor(b), rows, cols),
-                    LossKind::L1 | LossKind::KlSparsity | LossKind::Iw => {
-                        Err(penalty_as_loss(kind))
+                    LossKind::Kl | LossKind::L1 | LossKind::KlSparsity | LossKind::Iw => {
+                        Err(not_a_target_loss(kind))
                     }
                 })
             }
@@ -439,7 +445,7 @@ impl<'a, T: Float> CpuExecutor<'a, T> {
                 recon,
                 z,
                 eps,
-                logvar,
+                stats,
                 recon_weight,
             } => {
                 let cols = graph.tensor(z).cols;
@@ -449,7 +455,7 @@ impl<'a, T: Float> CpuExecutor<'a, T> {
                         e.tensor(recon),
                         e.tensor(z),
                         e.tensor(eps),
-                        e.tensor(logvar),
+                        e.tensor(stats),
                         cols,
                         recon_weight,
                     )
@@ -551,28 +557,24 @@ impl<'a, T: Float> CpuExecutor<'a, T> {
                 activation_backward(kind, g, e.tensor(y), e.tensor(dy))
             }),
             GradOp::Reparameterize {
-                dmu,
-                dlogvar,
-                accumulate_mu,
-                accumulate_logvar,
+                dstats,
+                accumulate,
                 eps,
-                logvar,
+                stats,
                 dz,
             } => {
-                let mut d_logvar = self.take(dlogvar);
-                let result = self.write(dmu, |g, e| {
+                let (rows, cols) = (graph.tensor(dz).rows, graph.tensor(dz).cols);
+                self.write(dstats, |g, e| {
                     cpu::reparameterize::reparameterize_backward(
                         g,
-                        &mut d_logvar,
                         e.tensor(eps),
-                        e.tensor(logvar),
+                        e.tensor(stats),
                         e.tensor(dz),
-                        accumulate_mu,
-                        accumulate_logvar,
+                        rows,
+                        cols,
+                        accumulate,
                     )
-                });
-                self.put(dlogvar, d_logvar);
-                result
+                })
             }
             GradOp::Loss {
                 kind,
@@ -608,24 +610,24 @@ impl<'a, T: Float> CpuExecutor<'a, T> {
             }
             GradOp::LogWeight {
                 dz,
-                dlogvar,
+                dstats,
                 accumulate_z,
-                accumulate_logvar,
+                accumulate_stats,
                 dlogw,
                 z,
             } => {
-                let mut d_logvar = self.take(dlogvar);
+                let mut d_stats = self.take(dstats);
                 let result = self.write(dz, |g, e| {
                     cpu::log_weight::log_weight_backward(
                         g,
-                        &mut d_logvar,
+                        &mut d_stats,
                         e.tensor(dlogw),
                         e.tensor(z),
                         accumulate_z,
-                        accumulate_logvar,
+                        accumulate_stats,
                     )
                 });
-                self.put(dlogvar, d_logvar);
+                self.put(dstats, d_stats);
                 result
             }
             GradOp::NegLogMeanExp {
@@ -670,38 +672,27 @@ impl<'a, T: Float> CpuExecutor<'a, T> {
                 }
             }
             GradOp::Kl {
-                dmu,
-                dlogvar,
+                dstats,
                 accumulate,
-                mu,
-                logvar,
+                stats,
                 scale,
             } => {
                 let scale = cpu::lit::<T>(f64::from(scale));
-                let mut d_logvar = self.take(dlogvar);
-                let result = self.write(dmu, |g, e| {
-                    cpu::kl::kl_backward(
-                        g,
-                        &mut d_logvar,
-                        e.tensor(mu),
-                        e.tensor(logvar),
-                        scale,
-                        accumulate,
-                    )
-                });
-                self.put(dlogvar, d_logvar);
-                result
+                let (rows, cols) = (graph.tensor(stats).rows, graph.tensor(stats).cols / 2);
+                self.write(dstats, |g, e| {
+                    cpu::kl::kl_backward(g, e.tensor(stats), rows, cols, scale, accumulate)
+                })
             }
         }
     }
 }
 
-/// The error for a penalty's loss kind on a Loss op (graphs built through
-/// `Graph::penalty` never have one).
-pub(crate) fn penalty_as_loss(kind: LossKind) -> Error {
+/// The error for a loss kind without a target on a Loss op (graphs built through
+/// `Graph::loss` never have one).
+pub(crate) fn not_a_target_loss(kind: LossKind) -> Error {
     crate::error::shape_error(
         kind.name(),
-        "a penalty takes one tensor: use Graph::penalty",
+        "a loss against a target is MSE or BCE: use Graph::kl or Graph::penalty",
     )
 }
 

@@ -679,22 +679,26 @@ impl<'a> GpuExecutor<'a> {
             Op::Reparameterize {
                 z,
                 eps,
-                mu,
-                logvar,
+                stats,
                 stream,
             } => {
-                let n = graph.tensor(z).len();
+                let (rows, cols) = (graph.tensor(z).rows, graph.tensor(z).cols);
                 kernels::reparameterize::reparameterize_forward(
                     ctx,
                     &self.view(z)?,
                     &self.view(eps)?,
-                    &self.view(mu)?,
-                    &self.view(logvar)?,
+                    &self.view(stats)?,
                     state,
-                    n,
+                    rows,
+                    cols,
                     seed,
                     stream,
                 )?
+            }
+            Op::Kl { per_row, stats, .. } => {
+                let (rows, cols) = (graph.tensor(stats).rows, graph.tensor(stats).cols / 2);
+                let (out, stats) = (self.view(per_row)?, self.view(stats)?);
+                kernels::kl::kl_forward(ctx, &out, &stats, rows, cols)?
             }
             Op::Loss {
                 kind,
@@ -708,9 +712,8 @@ impl<'a> GpuExecutor<'a> {
                 match kind {
                     LossKind::Mse => kernels::mse::mse_forward(ctx, &out, &a, &b, rows, cols)?,
                     LossKind::Bce => kernels::bce::bce_forward(ctx, &out, &a, &b, rows, cols)?,
-                    LossKind::Kl => kernels::kl::kl_forward(ctx, &out, &a, &b, rows, cols)?,
-                    LossKind::L1 | LossKind::KlSparsity | LossKind::Iw => {
-                        return Err(super::cpu::penalty_as_loss(kind))
+                    LossKind::Kl | LossKind::L1 | LossKind::KlSparsity | LossKind::Iw => {
+                        return Err(super::cpu::not_a_target_loss(kind))
                     }
                 }
             }
@@ -719,7 +722,7 @@ impl<'a> GpuExecutor<'a> {
                 recon,
                 z,
                 eps,
-                logvar,
+                stats,
                 recon_weight,
             } => {
                 let (rows, cols) = (graph.tensor(z).rows, graph.tensor(z).cols);
@@ -729,7 +732,7 @@ impl<'a> GpuExecutor<'a> {
                     &self.view(recon)?,
                     &self.view(z)?,
                     &self.view(eps)?,
-                    &self.view(logvar)?,
+                    &self.view(stats)?,
                     rows,
                     cols,
                     recon_weight,
@@ -846,34 +849,24 @@ impl<'a> GpuExecutor<'a> {
                 &Op::Reparameterize {
                     z,
                     eps,
-                    mu,
-                    logvar,
+                    stats,
                     stream,
                 },
                 backward,
             ) => {
-                let GradOp::Kl {
-                    dmu,
-                    dlogvar,
-                    scale,
-                    ..
-                } = backward[grad]
-                else {
+                let GradOp::Kl { dstats, scale, .. } = backward[grad] else {
                     return Err(Error::InvalidArgument(
                         "a VAE head without a KL gradient".into(),
                     ));
                 };
-                let (rows, cols) = (graph.tensor(mu).rows, graph.tensor(mu).cols);
-                let views = [z, eps, dmu, dlogvar, mu, logvar].map(|t| self.view(t));
-                let [z, eps, dmu, dlogvar, mu, logvar] = views;
+                let (rows, cols) = (graph.tensor(z).rows, graph.tensor(z).cols);
+                let [z, eps, dstats, stats] = [z, eps, dstats, stats].map(|t| self.view(t));
                 let buffers = kernels::vae_head::VaeHeadBuffers {
                     z: &z?,
                     eps: &eps?,
                     kl_totals: totals_of(kl)?,
-                    dmu: &dmu?,
-                    dlogvar: &dlogvar?,
-                    mu: &mu?,
-                    logvar: &logvar?,
+                    dstats: &dstats?,
+                    stats: &stats?,
                     step: state,
                 };
                 kernels::vae_head::vae_head_forward(ctx, &buffers, rows, cols, seed, stream, scale)
@@ -962,25 +955,22 @@ impl<'a> GpuExecutor<'a> {
                 graph.tensor(dx).len(),
             )?]),
             GradOp::Reparameterize {
-                dmu,
-                dlogvar,
-                accumulate_mu,
-                accumulate_logvar,
+                dstats,
+                accumulate,
                 eps,
-                logvar,
+                stats,
                 dz,
             } => {
-                let n = graph.tensor(dz).len();
+                let (rows, cols) = (graph.tensor(dz).rows, graph.tensor(dz).cols);
                 Ok(vec![kernels::reparameterize::reparameterize_backward(
                     ctx,
-                    &self.view(dmu)?,
-                    &self.view(dlogvar)?,
+                    &self.view(dstats)?,
                     &self.view(eps)?,
-                    &self.view(logvar)?,
+                    &self.view(stats)?,
                     &self.view(dz)?,
-                    n,
-                    accumulate_mu,
-                    accumulate_logvar,
+                    rows,
+                    cols,
+                    accumulate,
                 )?])
             }
             GradOp::Loss {
@@ -1024,9 +1014,9 @@ impl<'a> GpuExecutor<'a> {
             }
             GradOp::LogWeight {
                 dz,
-                dlogvar,
+                dstats,
                 accumulate_z,
-                accumulate_logvar,
+                accumulate_stats,
                 dlogw,
                 z,
             } => {
@@ -1034,13 +1024,13 @@ impl<'a> GpuExecutor<'a> {
                 Ok(vec![kernels::log_weight::log_weight_backward(
                     ctx,
                     &self.view(dz)?,
-                    &self.view(dlogvar)?,
+                    &self.view(dstats)?,
                     &self.view(dlogw)?,
                     &self.view(z)?,
                     rows,
                     cols,
                     accumulate_z,
-                    accumulate_logvar,
+                    accumulate_stats,
                 )?])
             }
             GradOp::NegLogMeanExp {
@@ -1102,20 +1092,16 @@ impl<'a> GpuExecutor<'a> {
                 }])
             }
             GradOp::Kl {
-                dmu,
-                dlogvar,
+                dstats,
                 accumulate,
-                mu,
-                logvar,
+                stats,
                 scale,
             } => {
-                let (rows, cols) = (graph.tensor(mu).rows, graph.tensor(mu).cols);
+                let (rows, cols) = (graph.tensor(stats).rows, graph.tensor(stats).cols / 2);
                 Ok(vec![kernels::kl::kl_backward(
                     ctx,
-                    &self.view(dmu)?,
-                    &self.view(dlogvar)?,
-                    &self.view(mu)?,
-                    &self.view(logvar)?,
+                    &self.view(dstats)?,
+                    &self.view(stats)?,
                     rows,
                     cols,
                     scale,

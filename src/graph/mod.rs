@@ -40,6 +40,30 @@ pub struct Tensor {
     pub rows: usize,
     pub cols: usize,
     pub role: Role,
+    /// A parameter that stacks several parameters one after the other (see
+    /// [`Graph::linear_stacked`]): each part, in order, as a checkpoint names and shapes it.
+    /// Empty for every other tensor.
+    pub parts: Vec<ParamPart>,
+}
+
+/// One part of a stacked parameter: `len` consecutive elements that a checkpoint stores as
+/// the parameter `name` of PyTorch shape `shape`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParamPart {
+    pub name: String,
+    pub shape: Vec<usize>,
+}
+
+impl ParamPart {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// True for a part of no elements (never built: shapes are checked).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 impl Tensor {
@@ -118,12 +142,12 @@ pub enum Op {
         y: TensorId,
         x: TensorId,
     },
-    /// z = μ + e^(½·logvar)·ε, ε drawn from (seed, step, `stream`, element) and saved.
+    /// z = μ + e^(½·logvar)·ε, ε drawn from (seed, step, `stream`, element) and saved;
+    /// stats (rows, 2·cols(z)) holds μ in its first cols(z) columns and logvar in the rest.
     Reparameterize {
         z: TensorId,
         eps: TensorId,
-        mu: TensorId,
-        logvar: TensorId,
+        stats: TensorId,
         stream: u32,
     },
     /// y (rows, ca + cb) = [a | b]: the conditional VAE joins its one-hot label to the
@@ -134,13 +158,13 @@ pub enum Op {
         b: TensorId,
     },
     /// logw (batch, 1) = −recon_weight · recon − ½ Σ_c (z² − ε² − logvar): the log importance
-    /// weight of each VAE sample.
+    /// weight of each VAE sample, logvar the second half of stats' columns.
     LogWeight {
         logw: TensorId,
         recon: TensorId,
         z: TensorId,
         eps: TensorId,
-        logvar: TensorId,
+        stats: TensorId,
         recon_weight: f32,
     },
     /// per_row (batch, 1) = −log(1/k Σ e^logw) over each group of k consecutive rows, in each
@@ -169,7 +193,15 @@ pub enum Op {
         x: TensorId,
         weight: f32,
     },
-    /// per_row (batch, 1) = the loss of each row; the training loss adds weight · Σ per_row.
+    /// per_row (batch, 1) = KL(N(μ, e^logvar) ‖ N(0, 1)) of each row of stats (μ | logvar);
+    /// the training loss adds weight · Σ per_row.
+    Kl {
+        per_row: TensorId,
+        stats: TensorId,
+        weight: f32,
+    },
+    /// per_row (batch, 1) = the MSE or BCE loss of each row of a against the target b (data);
+    /// the training loss adds weight · Σ per_row.
     Loss {
         kind: LossKind,
         per_row: TensorId,
@@ -222,6 +254,7 @@ impl Graph {
             rows,
             cols,
             role,
+            parts: Vec::new(),
         });
         TensorId(self.tensors.len() - 1)
     }
@@ -237,6 +270,16 @@ impl Graph {
     /// A linear layer `name` from x to `out` features: parameters name.weight (out, in) and
     /// name.bias (out), both initialised U(±1/√in) as PyTorch's nn.Linear does.
     pub fn linear(&mut self, name: &str, x: TensorId, out: usize) -> Result<TensorId> {
+        self.linear_layer(name, x, out).map(|(y, _, _)| y)
+    }
+
+    /// `linear`, returning (y, weight, bias).
+    fn linear_layer(
+        &mut self,
+        name: &str,
+        x: TensorId,
+        out: usize,
+    ) -> Result<(TensorId, TensorId, TensorId)> {
         let input = self.tensor(x).cols;
         if out == 0 {
             return Err(shape_error("linear", format!("{name} has 0 outputs")));
@@ -256,6 +299,40 @@ impl Graph {
         );
         let y = self.add(name, self.batch, out, Role::Value);
         self.ops.push(Op::Linear { y, x, weight, bias });
+        Ok((y, weight, bias))
+    }
+
+    /// One linear layer computing several side by side, `parts` = (name, outputs) in
+    /// order: y (batch, Σ outputs) = x · [W₁; W₂; …]ᵀ + [b₁ | b₂ | …], one matmul where
+    /// the layers apart would take one each. Its weight stacks the parts' weights (Σ out,
+    /// in) and its bias their biases; a checkpoint stores each part as the layer it would be
+    /// on its own (name.weight (out, in), name.bias (out)), initialised alike (U(±1/√in)).
+    pub fn linear_stacked(&mut self, parts: &[(&str, usize)], x: TensorId) -> Result<TensorId> {
+        if parts.is_empty() || parts.iter().any(|&(_, out)| out == 0) {
+            return Err(shape_error(
+                "linear",
+                "a stacked layer needs parts of 1 output or more",
+            ));
+        }
+        let names: Vec<&str> = parts.iter().map(|&(name, _)| name).collect();
+        let name = names.join("+");
+        let (y, weight, bias) =
+            self.linear_layer(&name, x, parts.iter().map(|&(_, out)| out).sum())?;
+        let input = self.tensor(x).cols;
+        self.tensors[weight.0].parts = parts
+            .iter()
+            .map(|&(name, out)| ParamPart {
+                name: format!("{name}.weight"),
+                shape: vec![out, input],
+            })
+            .collect();
+        self.tensors[bias.0].parts = parts
+            .iter()
+            .map(|&(name, out)| ParamPart {
+                name: format!("{name}.bias"),
+                shape: vec![out],
+            })
+            .collect();
         Ok(y)
     }
 
@@ -268,25 +345,51 @@ impl Graph {
         y
     }
 
-    /// z = μ + e^(½·logvar)·ε, the VAE's sample of its latent code.
-    pub fn reparameterize(
-        &mut self,
-        mu: TensorId,
-        logvar: TensorId,
-        stream: u32,
-    ) -> Result<TensorId> {
-        self.check_same_shape("reparameterize", mu, logvar)?;
-        let (rows, cols) = (self.tensor(mu).rows, self.tensor(mu).cols);
+    /// z = μ + e^(½·logvar)·ε, the VAE's sample of its latent code, from stats (rows,
+    /// 2·latent) = μ | logvar.
+    pub fn reparameterize(&mut self, stats: TensorId, stream: u32) -> Result<TensorId> {
+        let (rows, cols) = self.gaussian_shape("reparameterize", stats)?;
         let eps = self.add("eps", rows, cols, Role::Value);
         let z = self.add("z", rows, cols, Role::Value);
         self.ops.push(Op::Reparameterize {
             z,
             eps,
-            mu,
-            logvar,
+            stats,
             stream,
         });
         Ok(z)
+    }
+
+    /// A loss term: KL(N(μ, e^logvar) ‖ N(0, 1)) per row of stats = μ | logvar, adding
+    /// weight · Σ rows to the training loss.
+    pub fn kl(&mut self, stats: TensorId, weight: f32) -> Result<TensorId> {
+        let (rows, _) = self.gaussian_shape("kl", stats)?;
+        if !weight.is_finite() {
+            return Err(Error::InvalidArgument(format!("kl loss weight {weight}")));
+        }
+        let per_row = self.add(LossKind::Kl.name(), rows, 1, Role::Value);
+        self.ops.push(Op::Kl {
+            per_row,
+            stats,
+            weight,
+        });
+        Ok(per_row)
+    }
+
+    /// (rows, latent width) of a Gaussian's stats tensor μ | logvar, which must have an even
+    /// number of columns.
+    fn gaussian_shape(&self, op: &'static str, stats: TensorId) -> Result<(usize, usize)> {
+        let t = self.tensor(stats);
+        if t.cols % 2 != 0 {
+            return Err(shape_error(
+                op,
+                format!(
+                    "{} has {} columns: μ | logvar needs an even number",
+                    t.name, t.cols
+                ),
+            ));
+        }
+        Ok((t.rows, t.cols / 2))
     }
 
     /// A loss term: per-row losses of (a, b), adding weight · Σ rows to the training loss.
@@ -297,6 +400,12 @@ impl Graph {
         b: TensorId,
         weight: f32,
     ) -> Result<TensorId> {
+        if !matches!(kind, LossKind::Mse | LossKind::Bce) {
+            return Err(shape_error(
+                kind.name(),
+                "a loss against a target is MSE or BCE (KL: Graph::kl; penalties: Graph::penalty)",
+            ));
+        }
         self.check_same_shape(kind.name(), a, b)?;
         if !weight.is_finite() {
             return Err(Error::InvalidArgument(format!(
@@ -317,8 +426,8 @@ impl Graph {
 
     /// The importance-weighted bound of a VAE over groups of `k` consecutive rows (the graph
     /// must repeat each data row k times): the log weight of each sample from its
-    /// reconstruction loss per row and its z, ε and logvar, then −log-mean-exp per group as
-    /// a loss term.
+    /// reconstruction loss per row and its z, ε and logvar (of stats = μ | logvar), then
+    /// −log-mean-exp per group as a loss term.
     #[allow(clippy::too_many_arguments)]
     pub fn importance_weighted(
         &mut self,
@@ -326,12 +435,17 @@ impl Graph {
         recon_weight: f32,
         z: TensorId,
         eps: TensorId,
-        logvar: TensorId,
+        stats: TensorId,
         k: usize,
         weight: f32,
     ) -> Result<TensorId> {
         self.check_same_shape("log_weight", z, eps)?;
-        self.check_same_shape("log_weight", z, logvar)?;
+        if self.gaussian_shape("log_weight", stats)? != (self.tensor(z).rows, self.tensor(z).cols) {
+            return Err(shape_error(
+                "log_weight",
+                "z and the μ | logvar stats must have the same rows and latent width",
+            ));
+        }
         if k == 0 || self.batch % k != 0 {
             return Err(shape_error(
                 "neg_log_mean_exp",
@@ -344,7 +458,7 @@ impl Graph {
             recon,
             z,
             eps,
-            logvar,
+            stats,
             recon_weight,
         });
         let per_row = self.add(LossKind::Iw.name(), self.batch, 1, Role::Value);

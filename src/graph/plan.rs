@@ -46,7 +46,7 @@ pub enum TrainingFusion {
     /// A BCE or MSE loss whose dispatch also writes backward op `grad` (its gradient).
     LossWithGrad { grad: usize },
     /// A reparameterization whose dispatch also computes the KL loss (forward op `kl`) of
-    /// the same μ and logvar, and its gradient (backward op `grad`): the VAE head.
+    /// the same μ | logvar stats, and its gradient (backward op `grad`): the VAE head.
     VaeHead { kl: usize, grad: usize },
     /// A KL loss that the VAE head's dispatch computes.
     InHead,
@@ -271,8 +271,8 @@ fn fusable_activations(graph: &Graph, backward: &[GradOp], live_to_end: &[Tensor
 
 /// The work a training step on the GPU can move into forward dispatches (see
 /// TrainingFusion): a BCE or MSE loss whose rows nothing else reads and whose gradient is
-/// written (not added) by one backward op; a KL loss of a reparameterization's μ and logvar
-/// whose gradient is written first, by the KL's own backward op.
+/// written (not added) by one backward op; a KL loss of a reparameterization's μ | logvar
+/// stats whose gradient is written first, by the KL's own backward op.
 fn training_fusions(graph: &Graph, backward: &[GradOp]) -> Vec<TrainingFusion> {
     let mut fusion = vec![TrainingFusion::None; graph.ops.len()];
     if backward.is_empty() {
@@ -280,21 +280,14 @@ fn training_fusions(graph: &Graph, backward: &[GradOp]) -> Vec<TrainingFusion> {
     }
     let readers = reader_counts(graph, backward);
     for (i, op) in graph.ops.iter().enumerate() {
-        let Op::Loss {
-            kind,
-            per_row,
-            a,
-            b,
-            ..
-        } = *op
-        else {
-            continue;
-        };
-        if readers[per_row.0] > 0 {
-            continue;
-        }
-        match kind {
-            LossKind::Bce | LossKind::Mse => {
+        match *op {
+            Op::Loss {
+                kind,
+                per_row,
+                a,
+                b,
+                ..
+            } if readers[per_row.0] == 0 => {
                 let grad = backward.iter().position(|g| {
                     matches!(*g, GradOp::Loss { kind: k, a: ga, b: gb, row_grad: None, .. }
                         if k == kind && ga == a && gb == b)
@@ -303,14 +296,14 @@ fn training_fusions(graph: &Graph, backward: &[GradOp]) -> Vec<TrainingFusion> {
                     fusion[i] = TrainingFusion::LossWithGrad { grad };
                 }
             }
-            LossKind::Kl => {
-                let head = graph.ops.iter().position(|o| {
-                    matches!(*o, Op::Reparameterize { mu, logvar, .. } if mu == a && logvar == b)
-                });
-                let grad = backward.iter().position(|g| {
-                    matches!(*g, GradOp::Kl { mu, logvar, accumulate: false, .. }
-                        if mu == a && logvar == b)
-                });
+            Op::Kl { per_row, stats, .. } if readers[per_row.0] == 0 => {
+                let head = graph
+                    .ops
+                    .iter()
+                    .position(|o| matches!(*o, Op::Reparameterize { stats: s, .. } if s == stats));
+                let grad = backward.iter().position(
+                    |g| matches!(*g, GradOp::Kl { stats: s, accumulate: false, .. } if s == stats),
+                );
                 if let (Some(head), Some(grad)) = (head, grad) {
                     if fusion[head] == TrainingFusion::None {
                         fusion[head] = TrainingFusion::VaeHead { kl: i, grad };
@@ -361,6 +354,14 @@ fn loss_terms(graph: &Graph) -> Vec<LossTerm> {
                 ..
             } => Some(LossTerm {
                 kind,
+                per_row,
+                weight,
+                op: i,
+            }),
+            Op::Kl {
+                per_row, weight, ..
+            } => Some(LossTerm {
+                kind: LossKind::Kl,
                 per_row,
                 weight,
                 op: i,

@@ -62,24 +62,29 @@ fn data_error(path: &Path, message: impl Into<String>) -> Error {
     }
 }
 
-/// (name, PyTorch shape, offset, length) of every parameter of the plan.
+/// (name, PyTorch shape, offset, length) of every parameter of the plan; a stacked
+/// parameter (the VAE's μ and logvar layers in one) as each of its parts.
 fn parameter_layout(plan: &Plan) -> Vec<(String, Vec<usize>, usize, usize)> {
-    plan.graph
-        .parameters()
-        .into_iter()
-        .filter_map(|t| {
-            let tensor = plan.graph.tensor(t);
-            let Location::Params(offset) = plan.location[t.0] else {
-                return None;
-            };
+    let mut layout = Vec::new();
+    for t in plan.graph.parameters() {
+        let tensor = plan.graph.tensor(t);
+        let Location::Params(mut offset) = plan.location[t.0] else {
+            continue;
+        };
+        if tensor.parts.is_empty() {
             let shape = if tensor.rows == 1 {
                 vec![tensor.cols]
             } else {
                 vec![tensor.rows, tensor.cols]
             };
-            Some((tensor.name.clone(), shape, offset, tensor.len()))
-        })
-        .collect()
+            layout.push((tensor.name.clone(), shape, offset, tensor.len()));
+        }
+        for part in &tensor.parts {
+            layout.push((part.name.clone(), part.shape.clone(), offset, part.len()));
+            offset += part.len();
+        }
+    }
+    layout
 }
 
 /// Writes the checkpoint into `dir` (created if needed).

@@ -1,5 +1,5 @@
-//! Host side of shaders/kl.wgsl: KL(N(μ, σ²) ‖ N(0, 1)) per row, and its gradient.
-//! CPU twin: src/cpu/kl.rs.
+//! Host side of shaders/kl.wgsl: KL(N(μ, σ²) ‖ N(0, 1)) per row, and its gradient. μ and
+//! logvar come as one tensor, stats (rows, 2·cols): μ | logvar. CPU twin: src/cpu/kl.rs.
 
 use crate::cpu::check_nonzero;
 use crate::error::Result;
@@ -19,71 +19,50 @@ pub const SHADER: Shader = Shader {
 const FORWARD: Kernel = Kernel {
     shader: &SHADER,
     entry: "kl_forward",
-    slots: &[
-        (0, Slot::Uniform),
-        (1, Slot::ReadWrite),
-        (2, Slot::Read),
-        (3, Slot::Read),
-    ],
+    slots: &[(0, Slot::Uniform), (1, Slot::ReadWrite), (2, Slot::Read)],
 };
 const BACKWARD: Kernel = Kernel {
     shader: &SHADER,
     entry: "kl_backward",
-    slots: &[
-        (0, Slot::Uniform),
-        (4, Slot::ReadWrite),
-        (5, Slot::ReadWrite),
-        (2, Slot::Read),
-        (3, Slot::Read),
-    ],
+    slots: &[(0, Slot::Uniform), (3, Slot::ReadWrite), (2, Slot::Read)],
 };
 
-/// kl (rows) = -½ Σ_c (1 + logvar - μ² - e^logvar).
+/// kl (rows) = -½ Σ_c (1 + logvar - μ² - e^logvar), from stats (rows, 2·cols): μ | logvar.
 pub fn kl_forward(
     ctx: &GpuContext,
     kl: &GpuBuffer,
-    mu: &GpuBuffer,
-    logvar: &GpuBuffer,
+    stats: &GpuBuffer,
     rows: usize,
     cols: usize,
 ) -> Result<Dispatch> {
     check_nonzero("kl_forward", &[("rows", rows), ("cols", cols)])?;
     check_len("kl_forward", "kl", kl, rows)?;
-    check_len("kl_forward", "mu", mu, rows * cols)?;
-    check_len("kl_forward", "logvar", logvar, rows * cols)?;
+    check_len("kl_forward", "stats", stats, rows * 2 * cols)?;
     let params = RowLossParams::new(rows, cols, 0.0);
     prepare(
         ctx,
         &FORWARD,
         &row_reduction_constants(ctx),
         Some(bytes_of(&params)),
-        &[kl, mu, logvar],
+        &[kl, stats],
         grid_for_groups(ctx, rows as u64)?,
     )
 }
 
-/// dmu = scale · μ, dlogvar = scale · ½ (e^logvar - 1); written, or added when `accumulate`.
-#[allow(clippy::too_many_arguments)]
+/// dstats (rows, 2·cols) = [scale · μ | scale · ½ (e^logvar - 1)]; both halves written, or
+/// added to when `accumulate`.
 pub fn kl_backward(
     ctx: &GpuContext,
-    dmu: &GpuBuffer,
-    dlogvar: &GpuBuffer,
-    mu: &GpuBuffer,
-    logvar: &GpuBuffer,
+    dstats: &GpuBuffer,
+    stats: &GpuBuffer,
     rows: usize,
     cols: usize,
     scale: f32,
     accumulate: bool,
 ) -> Result<Dispatch> {
     check_nonzero("kl_backward", &[("rows", rows), ("cols", cols)])?;
-    for (name, buffer) in [
-        ("dmu", dmu),
-        ("dlogvar", dlogvar),
-        ("mu", mu),
-        ("logvar", logvar),
-    ] {
-        check_len("kl_backward", name, buffer, rows * cols)?;
-    }
+    check_len("kl_backward", "dstats", dstats, rows * 2 * cols)?;
+    check_len("kl_backward", "stats", stats, rows * 2 * cols)?;
     let params = RowLossParams::new(rows, cols, scale);
     let constants = [("ACCUMULATE", if accumulate { 1.0 } else { 0.0 })];
     prepare(
@@ -91,7 +70,7 @@ pub fn kl_backward(
         &BACKWARD,
         &constants,
         Some(bytes_of(&params)),
-        &[dmu, dlogvar, mu, logvar],
+        &[dstats, stats],
         grid_for_elements(ctx, rows * cols)?,
     )
 }

@@ -1,5 +1,6 @@
-//! Host side of shaders/log_weight.wgsl: the log importance weight of each VAE sample.
-//! CPU twin: src/cpu/log_weight.rs.
+//! Host side of shaders/log_weight.wgsl: the log importance weight of each VAE sample. μ and
+//! logvar come as one tensor, stats (rows, 2·cols): μ | logvar. CPU twin:
+//! src/cpu/log_weight.rs.
 
 use crate::cpu::check_nonzero;
 use crate::error::Result;
@@ -41,7 +42,8 @@ const BACKWARD: Kernel = Kernel {
     ],
 };
 
-/// logw (rows) = −recon_weight · recon − ½ Σ_c (z² − ε² − logvar), z/ε/logvar (rows, cols).
+/// logw (rows) = −recon_weight · recon − ½ Σ_c (z² − ε² − logvar), z/ε (rows, cols), logvar
+/// the second half of each row of stats (rows, 2·cols).
 #[allow(clippy::too_many_arguments)]
 pub fn log_weight(
     ctx: &GpuContext,
@@ -49,7 +51,7 @@ pub fn log_weight(
     recon: &GpuBuffer,
     z: &GpuBuffer,
     eps: &GpuBuffer,
-    logvar: &GpuBuffer,
+    stats: &GpuBuffer,
     rows: usize,
     cols: usize,
     recon_weight: f32,
@@ -57,43 +59,45 @@ pub fn log_weight(
     check_nonzero("log_weight", &[("rows", rows), ("cols", cols)])?;
     check_len("log_weight", "logw", logw, rows)?;
     check_len("log_weight", "recon", recon, rows)?;
-    for (name, buffer) in [("z", z), ("eps", eps), ("logvar", logvar)] {
-        check_len("log_weight", name, buffer, rows * cols)?;
-    }
+    check_len("log_weight", "z", z, rows * cols)?;
+    check_len("log_weight", "eps", eps, rows * cols)?;
+    check_len("log_weight", "stats", stats, rows * 2 * cols)?;
     let params = RowLossParams::new(rows, cols, recon_weight);
     prepare(
         ctx,
         &LOG_WEIGHT,
         &row_reduction_constants(ctx),
         Some(bytes_of(&params)),
-        &[logw, recon, z, eps, logvar],
+        &[logw, recon, z, eps, stats],
         grid_for_groups(ctx, rows as u64)?,
     )
 }
 
-/// From dlogw (rows): dz (+)= −dlogw[r] · z and dlogvar (+)= ½ dlogw[r], (rows, cols);
-/// each written, or added when its flag is set.
+/// From dlogw (rows): dz (+)= −dlogw[r] · z (rows, cols), written or added when
+/// `accumulate_z`; dstats (rows, 2·cols) (+)= [0 | ½ dlogw[r]]: both halves written (the μ
+/// half with zeros), or the logvar half added to and the μ half left as it is when
+/// `accumulate_stats`.
 #[allow(clippy::too_many_arguments)]
 pub fn log_weight_backward(
     ctx: &GpuContext,
     dz: &GpuBuffer,
-    dlogvar: &GpuBuffer,
+    dstats: &GpuBuffer,
     dlogw: &GpuBuffer,
     z: &GpuBuffer,
     rows: usize,
     cols: usize,
     accumulate_z: bool,
-    accumulate_logvar: bool,
+    accumulate_stats: bool,
 ) -> Result<Dispatch> {
     check_nonzero("log_weight_backward", &[("rows", rows), ("cols", cols)])?;
-    for (name, buffer) in [("dz", dz), ("dlogvar", dlogvar), ("z", z)] {
-        check_len("log_weight_backward", name, buffer, rows * cols)?;
-    }
+    check_len("log_weight_backward", "dz", dz, rows * cols)?;
+    check_len("log_weight_backward", "dstats", dstats, rows * 2 * cols)?;
     check_len("log_weight_backward", "dlogw", dlogw, rows)?;
+    check_len("log_weight_backward", "z", z, rows * cols)?;
     let flag = |on: bool| if on { 1.0 } else { 0.0 };
     let constants = [
         ("ACCUMULATE_Z", flag(accumulate_z)),
-        ("ACCUMULATE_LOGVAR", flag(accumulate_logvar)),
+        ("ACCUMULATE_STATS", flag(accumulate_stats)),
     ];
     let params = RowLossParams::new(rows, cols, 0.0);
     prepare(
@@ -101,7 +105,7 @@ pub fn log_weight_backward(
         &BACKWARD,
         &constants,
         Some(bytes_of(&params)),
-        &[dz, dlogvar, dlogw, z],
+        &[dz, dstats, dlogw, z],
         grid_for_elements(ctx, rows * cols)?,
     )
 }

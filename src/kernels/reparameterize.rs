@@ -1,5 +1,6 @@
 //! Host side of shaders/reparameterize.wgsl: z = μ + e^(½·logvar)·ε with ε from Philox on the
-//! GPU, and its backward. CPU twin: src/cpu/reparameterize.rs.
+//! GPU, and its backward. μ and logvar come as one tensor, stats (rows, 2·cols): μ | logvar.
+//! CPU twin: src/cpu/reparameterize.rs.
 
 use bytemuck::{Pod, Zeroable};
 
@@ -26,8 +27,7 @@ const FORWARD: Kernel = Kernel {
         (1, Slot::ReadWrite),
         (2, Slot::ReadWrite),
         (3, Slot::Read),
-        (4, Slot::Read),
-        (5, Slot::Step),
+        (4, Slot::Step),
     ],
 };
 const BACKWARD: Kernel = Kernel {
@@ -35,101 +35,96 @@ const BACKWARD: Kernel = Kernel {
     entry: "reparameterize_backward",
     slots: &[
         (0, Slot::Uniform),
-        (6, Slot::ReadWrite),
-        (7, Slot::ReadWrite),
-        (8, Slot::Read),
-        (4, Slot::Read),
-        (9, Slot::Read),
+        (5, Slot::ReadWrite),
+        (6, Slot::Read),
+        (3, Slot::Read),
+        (7, Slot::Read),
     ],
 };
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct Params {
-    n: u32,
+    rows: u32,
+    cols: u32,
     seed_lo: u32,
     seed_hi: u32,
     stream: u32,
+    _pad: [u32; 3],
 }
 
-/// z, eps (n) from mu, logvar (n); ε keyed by (seed, step[0], stream, element). `step` is a
-/// u32 buffer read at the recorded dynamic offset (a step state, kernels/step.rs), so each
-/// step reads its own without rebuilding the dispatch.
+impl Params {
+    fn new(rows: usize, cols: usize, seed: u64, stream: u32) -> Self {
+        Params {
+            rows: rows as u32,
+            cols: cols as u32,
+            seed_lo: seed as u32,
+            seed_hi: (seed >> 32) as u32,
+            stream,
+            _pad: [0; 3],
+        }
+    }
+}
+
+/// z, eps (rows, cols) from stats (rows, 2·cols): μ | logvar; ε keyed by (seed, step[0],
+/// stream, element r·cols + c). `step` is a u32 buffer read at the recorded dynamic offset (a
+/// step state, kernels/step.rs), so each step reads its own without rebuilding the dispatch.
 #[allow(clippy::too_many_arguments)]
 pub fn reparameterize_forward(
     ctx: &GpuContext,
     z: &GpuBuffer,
     eps: &GpuBuffer,
-    mu: &GpuBuffer,
-    logvar: &GpuBuffer,
+    stats: &GpuBuffer,
     step: &GpuBuffer,
-    n: usize,
+    rows: usize,
+    cols: usize,
     seed: u64,
     stream: u32,
 ) -> Result<Dispatch> {
-    check_nonzero("reparameterize_forward", &[("n", n)])?;
-    for (name, buffer) in [("z", z), ("eps", eps), ("mu", mu), ("logvar", logvar)] {
-        check_len("reparameterize_forward", name, buffer, n)?;
-    }
-    check_len("reparameterize_forward", "step", step, 1)?;
-    let params = Params {
-        n: n as u32,
-        seed_lo: seed as u32,
-        seed_hi: (seed >> 32) as u32,
-        stream,
-    };
-    let buffers = [z, eps, mu, logvar, step];
+    let op = "reparameterize_forward";
+    check_nonzero(op, &[("rows", rows), ("cols", cols)])?;
+    check_len(op, "z", z, rows * cols)?;
+    check_len(op, "eps", eps, rows * cols)?;
+    check_len(op, "stats", stats, rows * 2 * cols)?;
+    check_len(op, "step", step, 1)?;
+    let params = Params::new(rows, cols, seed, stream);
     prepare(
         ctx,
         &FORWARD,
         &[],
         Some(bytes_of(&params)),
-        &buffers,
-        grid_for_elements(ctx, n.div_ceil(4))?,
+        &[z, eps, stats, step],
+        grid_for_elements(ctx, (rows * cols).div_ceil(4))?,
     )
 }
 
-/// dmu = dz, dlogvar = dz · ε · ½ e^(½·logvar); each written, or added when its flag is set.
+/// dstats (rows, 2·cols) = [dz | dz · ε · ½ e^(½·logvar)]; both halves written, or both added
+/// to when `accumulate`.
 #[allow(clippy::too_many_arguments)]
 pub fn reparameterize_backward(
     ctx: &GpuContext,
-    dmu: &GpuBuffer,
-    dlogvar: &GpuBuffer,
+    dstats: &GpuBuffer,
     eps: &GpuBuffer,
-    logvar: &GpuBuffer,
+    stats: &GpuBuffer,
     dz: &GpuBuffer,
-    n: usize,
-    accumulate_mu: bool,
-    accumulate_logvar: bool,
+    rows: usize,
+    cols: usize,
+    accumulate: bool,
 ) -> Result<Dispatch> {
-    check_nonzero("reparameterize_backward", &[("n", n)])?;
-    for (name, buffer) in [
-        ("dmu", dmu),
-        ("dlogvar", dlogvar),
-        ("eps", eps),
-        ("logvar", logvar),
-        ("dz", dz),
-    ] {
-        check_len("reparameterize_backward", name, buffer, n)?;
-    }
-    let params = Params {
-        n: n as u32,
-        seed_lo: 0,
-        seed_hi: 0,
-        stream: 0,
-    };
-    let flag = |on: bool| if on { 1.0 } else { 0.0 };
-    let constants = [
-        ("ACCUMULATE_MU", flag(accumulate_mu)),
-        ("ACCUMULATE_LOGVAR", flag(accumulate_logvar)),
-    ];
-    let buffers = [dmu, dlogvar, eps, logvar, dz];
+    let op = "reparameterize_backward";
+    check_nonzero(op, &[("rows", rows), ("cols", cols)])?;
+    check_len(op, "dstats", dstats, rows * 2 * cols)?;
+    check_len(op, "eps", eps, rows * cols)?;
+    check_len(op, "stats", stats, rows * 2 * cols)?;
+    check_len(op, "dz", dz, rows * cols)?;
+    let params = Params::new(rows, cols, 0, 0);
+    let constants = [("ACCUMULATE", if accumulate { 1.0 } else { 0.0 })];
     prepare(
         ctx,
         &BACKWARD,
         &constants,
         Some(bytes_of(&params)),
-        &buffers,
-        grid_for_elements(ctx, n)?,
+        &[dstats, eps, stats, dz],
+        grid_for_elements(ctx, rows * cols)?,
     )
 }

@@ -1,6 +1,6 @@
 //! Host side of shaders/vae_head.wgsl: the VAE head of a training step (reparameterization,
-//! KL per row into running totals, the KL's gradient) in one dispatch. CPU twin:
-//! src/cpu/vae_head.rs.
+//! KL per row into running totals, the KL's gradient) in one dispatch. μ and logvar come as
+//! one tensor, stats (rows, 2·cols): μ | logvar. CPU twin: src/cpu/vae_head.rs.
 
 use bytemuck::{Pod, Zeroable};
 
@@ -27,10 +27,8 @@ const FORWARD: Kernel = Kernel {
         (2, Slot::ReadWrite),
         (3, Slot::ReadWrite),
         (4, Slot::ReadWrite),
-        (5, Slot::ReadWrite),
-        (6, Slot::Read),
-        (7, Slot::Read),
-        (8, Slot::Step),
+        (5, Slot::Read),
+        (6, Slot::Step),
     ],
 };
 
@@ -46,16 +44,15 @@ struct Params {
     _pad: [u32; 2],
 }
 
-/// The buffers of the VAE head: outputs z, eps, dmu, dlogvar (rows, cols) and the running
-/// KL totals (rows); inputs mu, logvar (rows, cols) and the one-element step counter.
+/// The buffers of the VAE head: outputs z, eps (rows, cols), the running KL totals (rows) and
+/// dstats (rows, 2·cols): dμ | dlogvar; inputs stats (rows, 2·cols): μ | logvar, and the
+/// one-element step counter.
 pub struct VaeHeadBuffers<'a> {
     pub z: &'a GpuBuffer,
     pub eps: &'a GpuBuffer,
     pub kl_totals: &'a GpuBuffer,
-    pub dmu: &'a GpuBuffer,
-    pub dlogvar: &'a GpuBuffer,
-    pub mu: &'a GpuBuffer,
-    pub logvar: &'a GpuBuffer,
+    pub dstats: &'a GpuBuffer,
+    pub stats: &'a GpuBuffer,
     pub step: &'a GpuBuffer,
 }
 
@@ -67,8 +64,8 @@ fn threads_per_row(ctx: &GpuContext, cols: usize) -> u32 {
 }
 
 /// z = μ + e^(½·logvar)·ε with ε keyed by (seed, step[0], stream, element) like
-/// reparameterize_forward; kl_totals[r] += KL of row r; dmu = scale · μ and dlogvar = scale ·
-/// ½ (e^logvar − 1), written.
+/// reparameterize_forward; kl_totals[r] += KL of row r; dstats = [scale · μ | scale ·
+/// ½ (e^logvar − 1)], written.
 pub fn vae_head_forward(
     ctx: &GpuContext,
     b: &VaeHeadBuffers,
@@ -80,16 +77,10 @@ pub fn vae_head_forward(
 ) -> Result<Dispatch> {
     let op = "vae_head_forward";
     check_nonzero(op, &[("rows", rows), ("cols", cols)])?;
-    for (name, buffer) in [
-        ("z", b.z),
-        ("eps", b.eps),
-        ("dmu", b.dmu),
-        ("dlogvar", b.dlogvar),
-        ("mu", b.mu),
-        ("logvar", b.logvar),
-    ] {
-        check_len(op, name, buffer, rows * cols)?;
-    }
+    check_len(op, "z", b.z, rows * cols)?;
+    check_len(op, "eps", b.eps, rows * cols)?;
+    check_len(op, "dstats", b.dstats, rows * 2 * cols)?;
+    check_len(op, "stats", b.stats, rows * 2 * cols)?;
     check_len(op, "kl_totals", b.kl_totals, rows)?;
     check_len(op, "step", b.step, 1)?;
     let params = Params {
@@ -107,16 +98,7 @@ pub fn vae_head_forward(
         &FORWARD,
         &constants,
         Some(bytes_of(&params)),
-        &[
-            b.z,
-            b.eps,
-            b.kl_totals,
-            b.dmu,
-            b.dlogvar,
-            b.mu,
-            b.logvar,
-            b.step,
-        ],
+        &[b.z, b.eps, b.kl_totals, b.dstats, b.stats, b.step],
         grid_for_groups(ctx, rows as u64)?,
     )
 }

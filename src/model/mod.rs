@@ -139,7 +139,7 @@ pub struct ModelConfig {
 #[derive(Clone, Copy, Debug)]
 pub struct ModelTensors {
     pub input: TensorId,
-    /// The code: the AE's code layer, the VAE's μ.
+    /// The code: the AE's code layer; the VAE's μ | logvar (μ in its first latent columns).
     pub code: TensorId,
     /// The decoder's output: logits (Bernoulli) or means (Gaussian).
     pub output: TensorId,
@@ -267,10 +267,11 @@ impl ModelConfig {
                 (code, code, None)
             }
             ModelKind::Vae { beta } => {
-                let mu = g.linear("mu", h, self.latent)?;
-                let logvar = g.linear("logvar", h, self.latent)?;
-                let z = g.reparameterize(mu, logvar, 0)?;
-                (mu, z, Some((mu, logvar, beta)))
+                // μ and logvar side by side: one matmul, forward and backward.
+                let latent = self.latent;
+                let stats = g.linear_stacked(&[("mu", latent), ("logvar", latent)], h)?;
+                let z = g.reparameterize(stats, 0)?;
+                (stats, z, Some((stats, beta)))
             }
         };
         h = join_label(&mut g, z, label)?;
@@ -289,11 +290,11 @@ impl ModelConfig {
         let iwae = self.importance_samples.is_some();
         let elbo_weight = |w: f32| if iwae { 0.0 } else { w };
         let recon = g.loss(kind, output, input, elbo_weight(weight))?;
-        if let Some((mu, logvar, beta)) = kl {
-            g.loss(LossKind::Kl, mu, logvar, elbo_weight(beta))?;
+        if let Some((stats, beta)) = kl {
+            g.kl(stats, elbo_weight(beta))?;
             if iwae {
                 let eps = reparameterize_noise(&g, z)?;
-                g.importance_weighted(recon, weight, z, eps, logvar, k, 1.0 / k as f32)?;
+                g.importance_weighted(recon, weight, z, eps, stats, k, 1.0 / k as f32)?;
             }
         }
         if let Some(sparsity) = self.sparsity {

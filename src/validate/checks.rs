@@ -256,12 +256,18 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
             }
         }
         Family::Reparameterize => {
-            let mut sizes = vec![1, 5, 127 * 33];
+            // (5, 1): the Philox group of four elements straddles rows, and a group is cut
+            // short at the end.
+            let mut sizes = vec![(1, 1), (5, 1), (127, 33)];
             if full {
-                sizes.push(128 * 20);
+                sizes.push((128, 20));
             }
-            for &n in &sizes {
-                push("reparameterize", format!("{n}"), check_reparameterize(v, n));
+            for &(rows, cols) in &sizes {
+                push(
+                    "reparameterize",
+                    format!("{rows}x{cols}"),
+                    check_reparameterize(v, rows, cols),
+                );
             }
         }
         Family::Kl => {
@@ -993,9 +999,50 @@ fn check_philox_random(v: &mut Validator, n: usize) -> Result<CheckResult> {
     )
 }
 
-fn check_reparameterize(v: &mut Validator, n: usize) -> Result<CheckResult> {
-    let mu = v.random(n, -2.0, 2.0);
-    let logvar = v.random(n, -3.0, 3.0);
+/// stats (rows, 2·cols): each row μ (cols values in `mu`) then logvar (cols values in
+/// `logvar`), the layout of a VAE's encoder output.
+fn random_stats(
+    v: &mut Validator,
+    rows: usize,
+    cols: usize,
+    mu: (f32, f32),
+    logvar: (f32, f32),
+) -> Vec<f32> {
+    let mut stats = Vec::with_capacity(rows * 2 * cols);
+    for _ in 0..rows {
+        stats.extend(v.random(cols, mu.0, mu.1));
+        stats.extend(v.random(cols, logvar.0, logvar.1));
+    }
+    stats
+}
+
+/// σ = e^(½·logvar) of each latent element i = r·cols + c, from stats (rows, 2·cols).
+fn sigmas(stats: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    (0..rows * cols)
+        .map(|i| (0.5 * stats[(i / cols) * 2 * cols + cols + i % cols]).exp())
+        .collect()
+}
+
+/// The bound of a (rows, 2·cols) gradient of stats: `mu` on the μ half of each row, `logvar`
+/// on the logvar half, each called with the latent element i = r·cols + c it belongs to.
+fn stats_bound<'a>(
+    cols: usize,
+    mu: impl Fn(usize, f32) -> f32 + 'a,
+    logvar: impl Fn(usize, f32) -> f32 + 'a,
+) -> Box<dyn Fn(usize, f32) -> f32 + 'a> {
+    Box::new(move |j: usize, c: f32| {
+        let (r, col) = (j / (2 * cols), j % (2 * cols));
+        if col < cols {
+            mu(r * cols + col, c)
+        } else {
+            logvar(r * cols + col - cols, c)
+        }
+    })
+}
+
+fn check_reparameterize(v: &mut Validator, rows: usize, cols: usize) -> Result<CheckResult> {
+    let n = rows * cols;
+    let stats = random_stats(v, rows, cols, (-2.0, 2.0), (-3.0, 3.0));
     let dz = v.random(n, -1.0, 1.0);
     let key = NoiseKey {
         seed: 0x1234_5678_9abc_def0 ^ v.seed,
@@ -1003,50 +1050,51 @@ fn check_reparameterize(v: &mut Validator, n: usize) -> Result<CheckResult> {
         stream: 1,
     };
     let (mut z, mut eps) = (vec![0.0; n], vec![0.0; n]);
-    cpu::reparameterize::reparameterize_forward(&mut z, &mut eps, &mu, &logvar, key)?;
-    // The backward writes dmu and adds to dlogvar (as IWAE training uses it).
-    let start_dlogvar = v.random(n, -1.0, 1.0);
-    let (mut dmu, mut dlogvar) = (vec![0.0; n], start_dlogvar.clone());
+    cpu::reparameterize::reparameterize_forward(&mut z, &mut eps, &stats, rows, cols, key)?;
+    // The backward both ways: written (as the IWAE graph's first writer uses it) and added to
+    // a random gradient (as VAE training uses it, after the KL's).
+    let mut written = vec![0.0; 2 * n];
     cpu::reparameterize::reparameterize_backward(
-        &mut dmu,
-        &mut dlogvar,
+        &mut written,
         &eps,
-        &logvar,
+        &stats,
         &dz,
+        rows,
+        cols,
         false,
-        true,
     )?;
+    let start = v.random(2 * n, -1.0, 1.0);
+    let mut added = start.clone();
+    cpu::reparameterize::reparameterize_backward(&mut added, &eps, &stats, &dz, rows, cols, true)?;
 
-    let (gmu, glogvar, gdz) = (
-        v.upload("mu", &mu)?,
-        v.upload("logvar", &logvar)?,
-        v.upload("dz", &dz)?,
-    );
+    let (gstats, gdz) = (v.upload("stats", &stats)?, v.upload("dz", &dz)?);
     let step = v.upload("step", &[key.step])?;
     let (gz, geps) = (v.poisoned("z", n)?, v.poisoned("eps", n)?);
-    let (gdmu, gdlogvar) = (v.poisoned("dmu", n)?, v.upload("dlogvar", &start_dlogvar)?);
+    let gwritten = v.poisoned("dstats written", 2 * n)?;
+    let gadded = v.upload("dstats added", &start)?;
     // The backward reads the CPU's ε so that it is checked on its own.
     let eps_given = v.upload("eps given", &eps)?;
     let fwd = kernels::reparameterize::reparameterize_forward(
-        v.ctx, &gz, &geps, &gmu, &glogvar, &step, n, key.seed, key.stream,
+        v.ctx, &gz, &geps, &gstats, &step, rows, cols, key.seed, key.stream,
     )?;
-    let bwd = kernels::reparameterize::reparameterize_backward(
-        v.ctx, &gdmu, &gdlogvar, &eps_given, &glogvar, &gdz, n, false, true,
+    let bwd_written = kernels::reparameterize::reparameterize_backward(
+        v.ctx, &gwritten, &eps_given, &gstats, &gdz, rows, cols, false,
+    )?;
+    let bwd_added = kernels::reparameterize::reparameterize_backward(
+        v.ctx, &gadded, &eps_given, &gstats, &gdz, rows, cols, true,
     )?;
     // ε: identical Philox bits; Box-Muller in f32 on the GPU uses sin and cos, which the
     // spec bounds by 2^-11 absolute, times a radius of at most 5.8: 3e-3 absolute. (Real
     // drivers do far better; the table shows the actual error.) z = μ + σ·ε inherits σ·3e-3.
-    let sigma: Vec<f32> = logvar.iter().map(|lv| (0.5 * lv).exp()).collect();
-    // dlogvar = start + term: the term good to 1e-5 relative, plus the add's rounding.
-    let term: Vec<f32> = dlogvar
-        .iter()
-        .zip(&start_dlogvar)
-        .map(|(d, s)| d - s)
-        .collect();
-    let dlogvar_allowed =
-        move |i: usize, c: f32| 1e-7 + 1e-5 * term[i].abs() + 2.0 * UNIT_ROUNDOFF * c.abs();
+    let sigma = sigmas(&stats, rows, cols);
     let z_allowed = move |i: usize, c: f32| 3e-3 * sigma[i] + 1e-5 * c.abs();
-    // Backward: exp to a few ULP and three multiplications: 1e-5 relative.
+    // Backward: dμ = dz is a copy (exact when written; added, one rounding); dlogvar: exp to
+    // a few ULP and three multiplications: 1e-5 relative of the term, plus the add's rounding.
+    let term = written.clone();
+    let added_logvar = move |i: usize, c: f32| {
+        let t = term[(i / cols) * 2 * cols + cols + i % cols];
+        1e-7 + 1e-5 * t.abs() + 2.0 * UNIT_ROUNDOFF * c.abs()
+    };
     let outputs = vec![
         Output {
             name: "eps",
@@ -1061,47 +1109,46 @@ fn check_reparameterize(v: &mut Validator, n: usize) -> Result<CheckResult> {
             allowed: Box::new(z_allowed),
         },
         Output {
-            name: "dmu",
-            gpu: &gdmu,
-            cpu: dmu,
-            allowed: Box::new(abs_rel(0.0, 0.0)),
+            name: "dstats written",
+            gpu: &gwritten,
+            cpu: written,
+            allowed: stats_bound(cols, abs_rel(0.0, 0.0), abs_rel(1e-7, 1e-5)),
         },
         Output {
-            name: "dlogvar",
-            gpu: &gdlogvar,
-            cpu: dlogvar,
-            allowed: Box::new(dlogvar_allowed),
+            name: "dstats added",
+            gpu: &gadded,
+            cpu: added,
+            allowed: stats_bound(cols, abs_rel(0.0, 2.0 * UNIT_ROUNDOFF), added_logvar),
         },
     ];
-    v.finish("reparameterize", format!("{n}"), &[&fwd, &bwd], outputs)
+    v.finish(
+        "reparameterize",
+        format!("{rows}x{cols}"),
+        &[&fwd, &bwd_written, &bwd_added],
+        outputs,
+    )
 }
 
 fn check_kl(v: &mut Validator, rows: usize, cols: usize) -> Result<CheckResult> {
-    let mu = v.random(rows * cols, -2.0, 2.0);
-    let logvar = v.random(rows * cols, -3.0, 3.0);
-    let start_dmu = v.random(rows * cols, -1.0, 1.0);
-    let start_dlogvar = v.random(rows * cols, -1.0, 1.0);
+    let stats = random_stats(v, rows, cols, (-2.0, 2.0), (-3.0, 3.0));
+    let start_dstats = v.random(rows * 2 * cols, -1.0, 1.0);
     let scale = 0.5 / rows as f32;
     let mut kl = vec![0.0; rows];
-    cpu::kl::kl_forward(&mut kl, &mu, &logvar, rows, cols)?;
+    cpu::kl::kl_forward(&mut kl, &stats, rows, cols)?;
     // The backward is checked accumulating into random gradients (as the VAE uses it).
-    let (mut dmu, mut dlogvar) = (start_dmu.clone(), start_dlogvar.clone());
-    cpu::kl::kl_backward(&mut dmu, &mut dlogvar, &mu, &logvar, scale, true)?;
+    let mut dstats = start_dstats.clone();
+    cpu::kl::kl_backward(&mut dstats, &stats, rows, cols, scale, true)?;
 
-    let (gmu, glogvar) = (v.upload("mu", &mu)?, v.upload("logvar", &logvar)?);
+    let gstats = v.upload("stats", &stats)?;
     let gkl = v.poisoned("kl", rows)?;
-    let (gdmu, gdlogvar) = (
-        v.upload("dmu", &start_dmu)?,
-        v.upload("dlogvar", &start_dlogvar)?,
-    );
-    let fwd = kernels::kl::kl_forward(v.ctx, &gkl, &gmu, &glogvar, rows, cols)?;
-    let bwd = kernels::kl::kl_backward(
-        v.ctx, &gdmu, &gdlogvar, &gmu, &glogvar, rows, cols, scale, true,
-    )?;
+    let gdstats = v.upload("dstats", &start_dstats)?;
+    let fwd = kernels::kl::kl_forward(v.ctx, &gkl, &gstats, rows, cols)?;
+    let bwd = kernels::kl::kl_backward(v.ctx, &gdstats, &gstats, rows, cols, scale, true)?;
     // Forward: terms 1 + lv - μ² - e^lv with |lv| ≤ 3 (exp good to 9 ULP ≈ 1e-6 relative of
     // e^3 ≈ 20): 2e-5 per term, plus the sum of terms up to 30 in two orders.
     let per_row = move |_, _c: f32| cols as f32 * 2e-5 + sum_bound(cols + 4, 30.0 * cols as f32);
-    // Backward: scale·½(e^lv − 1) + start: exp's 1e-6 relative of up to 20·scale, plus adds.
+    // Backward: dμ = scale·μ + start: a product and an add. dlogvar = scale·½(e^lv − 1) +
+    // start: exp's 1e-6 relative of up to 20·scale, plus adds.
     let outputs = vec![
         Output {
             name: "kl",
@@ -1110,16 +1157,14 @@ fn check_kl(v: &mut Validator, rows: usize, cols: usize) -> Result<CheckResult> 
             allowed: Box::new(per_row),
         },
         Output {
-            name: "dmu",
-            gpu: &gdmu,
-            cpu: dmu,
-            allowed: Box::new(abs_rel(1e-7, 4.0 * UNIT_ROUNDOFF)),
-        },
-        Output {
-            name: "dlogvar",
-            gpu: &gdlogvar,
-            cpu: dlogvar,
-            allowed: Box::new(abs_rel(scale * 2e-5 + 1e-7, 1e-6)),
+            name: "dstats",
+            gpu: &gdstats,
+            cpu: dstats,
+            allowed: stats_bound(
+                cols,
+                abs_rel(1e-7, 4.0 * UNIT_ROUNDOFF),
+                abs_rel(scale * 2e-5 + 1e-7, 1e-6),
+            ),
         },
     ];
     v.finish("kl", format!("{rows}x{cols}"), &[&fwd, &bwd], outputs)
@@ -1194,8 +1239,7 @@ fn check_loss_forward_backward(
 /// The fused VAE head against the reparameterization, KL and KL-gradient twins.
 fn check_vae_head(v: &mut Validator, rows: usize, cols: usize) -> Result<CheckResult> {
     let n = rows * cols;
-    let mu = v.random(n, -2.0, 2.0);
-    let logvar = v.random(n, -3.0, 3.0);
+    let stats = random_stats(v, rows, cols, (-2.0, 2.0), (-3.0, 3.0));
     let start_totals = v.random(rows, 0.0, 100.0);
     let scale = 0.5 / rows as f32;
     let key = NoiseKey {
@@ -1204,44 +1248,40 @@ fn check_vae_head(v: &mut Validator, rows: usize, cols: usize) -> Result<CheckRe
         stream: 0,
     };
     let (mut z, mut eps, mut totals) = (vec![0.0; n], vec![0.0; n], start_totals.clone());
-    let (mut dmu, mut dlogvar) = (vec![0.0; n], vec![0.0; n]);
+    let mut dstats = vec![0.0; 2 * n];
     cpu::vae_head::vae_head_forward(
         cpu::vae_head::VaeHeadOut {
             z: &mut z,
             eps: &mut eps,
             kl_totals: &mut totals,
-            dmu: &mut dmu,
-            dlogvar: &mut dlogvar,
+            dstats: &mut dstats,
         },
-        &mu,
-        &logvar,
+        &stats,
         rows,
         cols,
         key,
         scale,
     )?;
-    let (gmu, glogvar) = (v.upload("mu", &mu)?, v.upload("logvar", &logvar)?);
+    let gstats = v.upload("stats", &stats)?;
     let step = v.upload("step", &[key.step])?;
     let (gz, geps) = (v.poisoned("z", n)?, v.poisoned("eps", n)?);
-    let (gdmu, gdlogvar) = (v.poisoned("dmu", n)?, v.poisoned("dlogvar", n)?);
+    let gdstats = v.poisoned("dstats", 2 * n)?;
     let gtotals = v.upload("kl totals", &start_totals)?;
     let buffers = kernels::vae_head::VaeHeadBuffers {
         z: &gz,
         eps: &geps,
         kl_totals: &gtotals,
-        dmu: &gdmu,
-        dlogvar: &gdlogvar,
-        mu: &gmu,
-        logvar: &glogvar,
+        dstats: &gdstats,
+        stats: &gstats,
         step: &step,
     };
     let d = kernels::vae_head::vae_head_forward(
         v.ctx, &buffers, rows, cols, key.seed, key.stream, scale,
     )?;
     // ε and z: as check_reparameterize (Box-Muller's sin and cos, 2^-11 absolute by the
-    // spec). KL totals: as check_kl's per-row bound, plus the add to the start. dmu: one
+    // spec). KL totals: as check_kl's per-row bound, plus the add to the start. dμ: one
     // multiplication each side. dlogvar: as kl_backward.
-    let sigma: Vec<f32> = logvar.iter().map(|lv| (0.5 * lv).exp()).collect();
+    let sigma = sigmas(&stats, rows, cols);
     let z_allowed = move |i: usize, c: f32| 3e-3 * sigma[i] + 1e-5 * c.abs();
     let totals_allowed = move |_, c: f32| {
         cols as f32 * 2e-5 + sum_bound(cols + 4, 30.0 * cols as f32) + 2.0 * UNIT_ROUNDOFF * c.abs()
@@ -1266,16 +1306,14 @@ fn check_vae_head(v: &mut Validator, rows: usize, cols: usize) -> Result<CheckRe
             allowed: Box::new(totals_allowed),
         },
         Output {
-            name: "dmu",
-            gpu: &gdmu,
-            cpu: dmu,
-            allowed: Box::new(abs_rel(1e-7, 2.0 * UNIT_ROUNDOFF)),
-        },
-        Output {
-            name: "dlogvar",
-            gpu: &gdlogvar,
-            cpu: dlogvar,
-            allowed: Box::new(abs_rel(scale * 2e-5 + 1e-7, 1e-6)),
+            name: "dstats",
+            gpu: &gdstats,
+            cpu: dstats,
+            allowed: stats_bound(
+                cols,
+                abs_rel(1e-7, 2.0 * UNIT_ROUNDOFF),
+                abs_rel(scale * 2e-5 + 1e-7, 1e-6),
+            ),
         },
     ];
     v.finish("vae_head", format!("{rows}x{cols}"), &[&d], outputs)
@@ -1477,14 +1515,14 @@ fn check_log_weight(v: &mut Validator, rows: usize, cols: usize) -> Result<Check
     let recon = v.random(rows, 0.0, 200.0);
     let z = v.random(rows * cols, -4.0, 4.0);
     let eps = v.random(rows * cols, -4.0, 4.0);
-    let logvar = v.random(rows * cols, -6.0, 2.0);
+    let stats = random_stats(v, rows, cols, (-2.0, 2.0), (-6.0, 2.0));
     let mut logw = vec![0.0; rows];
-    cpu::log_weight::log_weight(&mut logw, &recon, &z, &eps, &logvar, cols, 1.0)?;
+    cpu::log_weight::log_weight(&mut logw, &recon, &z, &eps, &stats, cols, 1.0)?;
     let (grecon, gz) = (v.upload("recon", &recon)?, v.upload("z", &z)?);
-    let (geps, glogvar) = (v.upload("eps", &eps)?, v.upload("logvar", &logvar)?);
+    let (geps, gstats) = (v.upload("eps", &eps)?, v.upload("stats", &stats)?);
     let glogw = v.poisoned("logw", rows)?;
     let d = kernels::log_weight::log_weight(
-        v.ctx, &glogw, &grecon, &gz, &geps, &glogvar, rows, cols, 1.0,
+        v.ctx, &glogw, &grecon, &gz, &geps, &gstats, rows, cols, 1.0,
     )?;
     // A sum of `cols` terms of three products and two subtractions each (|term| ≤ 38) in
     // two orders, plus recon (≤ 200) and one subtraction: sum_bound over the magnitudes.
@@ -1526,39 +1564,91 @@ fn check_log_mean_exp(v: &mut Validator, groups: usize, k: usize) -> Result<Chec
 }
 
 fn check_log_weight_backward(v: &mut Validator, rows: usize, cols: usize) -> Result<CheckResult> {
-    let z = v.random(rows * cols, -4.0, 4.0);
+    let n = rows * cols;
+    let z = v.random(n, -4.0, 4.0);
     let dlogw = v.random(rows, -1.0, 1.0);
-    // dz adds to a gradient (the decoder's), dlogvar is written.
-    let start_dz = v.random(rows * cols, -1.0, 1.0);
-    let (mut dz, mut dlogvar) = (start_dz.clone(), vec![0.0; rows * cols]);
-    cpu::log_weight::log_weight_backward(&mut dz, &mut dlogvar, &dlogw, &z, true, false)?;
-    let (gz, gdlogw) = (v.upload("z", &z)?, v.upload("dlogw", &dlogw)?);
-    let (gdz, gdlogvar) = (
-        v.upload("dz", &start_dz)?,
-        v.poisoned("dlogvar", rows * cols)?,
-    );
-    let d = kernels::log_weight::log_weight_backward(
-        v.ctx, &gdz, &gdlogvar, &gdlogw, &gz, rows, cols, true, false,
+    // Both flag settings, one dispatch each. First: dz adds to a gradient (the decoder's),
+    // dstats is written whole, its μ half with zeros (into NaN, so a μ half left alone fails).
+    let start_dz = v.random(n, -1.0, 1.0);
+    let (mut dz_added, mut dstats_written) = (start_dz.clone(), vec![0.0; 2 * n]);
+    cpu::log_weight::log_weight_backward(
+        &mut dz_added,
+        &mut dstats_written,
+        &dlogw,
+        &z,
+        true,
+        false,
     )?;
-    // A product and an add (dz), a product by ½ (exact): two roundings at most.
+    // Second: dz written, dstats added to (its μ half left as it was).
+    let start_dstats = v.random(2 * n, -1.0, 1.0);
+    let (mut dz_written, mut dstats_added) = (vec![0.0; n], start_dstats.clone());
+    cpu::log_weight::log_weight_backward(
+        &mut dz_written,
+        &mut dstats_added,
+        &dlogw,
+        &z,
+        false,
+        true,
+    )?;
+    let (gz, gdlogw) = (v.upload("z", &z)?, v.upload("dlogw", &dlogw)?);
+    let gdz_added = v.upload("dz added", &start_dz)?;
+    let gdstats_written = v.poisoned("dstats written", 2 * n)?;
+    let gdz_written = v.poisoned("dz written", n)?;
+    let gdstats_added = v.upload("dstats added", &start_dstats)?;
+    let first = kernels::log_weight::log_weight_backward(
+        v.ctx,
+        &gdz_added,
+        &gdstats_written,
+        &gdlogw,
+        &gz,
+        rows,
+        cols,
+        true,
+        false,
+    )?;
+    let second = kernels::log_weight::log_weight_backward(
+        v.ctx,
+        &gdz_written,
+        &gdstats_added,
+        &gdlogw,
+        &gz,
+        rows,
+        cols,
+        false,
+        true,
+    )?;
+    // A product and an add (dz), a product by ½ (exact) and an add (dlogvar): two roundings
+    // at most; zeros and the untouched μ half exactly.
     let outputs = vec![
         Output {
-            name: "dz",
-            gpu: &gdz,
-            cpu: dz,
+            name: "dz added",
+            gpu: &gdz_added,
+            cpu: dz_added,
             allowed: Box::new(abs_rel(4.0 * UNIT_ROUNDOFF, 2.0 * UNIT_ROUNDOFF)),
         },
         Output {
-            name: "dlogvar",
-            gpu: &gdlogvar,
-            cpu: dlogvar,
+            name: "dstats written",
+            gpu: &gdstats_written,
+            cpu: dstats_written,
             allowed: Box::new(abs_rel(0.0, 0.0)),
+        },
+        Output {
+            name: "dz written",
+            gpu: &gdz_written,
+            cpu: dz_written,
+            allowed: Box::new(abs_rel(4.0 * UNIT_ROUNDOFF, 2.0 * UNIT_ROUNDOFF)),
+        },
+        Output {
+            name: "dstats added",
+            gpu: &gdstats_added,
+            cpu: dstats_added,
+            allowed: stats_bound(cols, abs_rel(0.0, 0.0), abs_rel(0.0, 2.0 * UNIT_ROUNDOFF)),
         },
     ];
     v.finish(
         "log_weight_backward",
         format!("{rows}x{cols}"),
-        &[&d],
+        &[&first, &second],
         outputs,
     )
 }
