@@ -19,7 +19,7 @@ override HAS_BIAS: bool = false;
 override ACCUMULATE: bool = false;     // C += op(A)·op(B) (+ bias) instead of C =
 // lib/epilogue.wgsl: ACTIVATION applies f to each stored value, C = f(...); ACTIVATION_GRAD
 // multiplies the product (plus an addend, ADD_ADDEND) by f'(saved); ROW_SUMS also writes
-// Σ_k op(A)[row, k].
+// Σ_k op(A)[row, k]; LOSS stores a loss's gradient instead and adds the loss to totals.
 override TILE_M: u32 = 64u;
 override TILE_N: u32 = 64u;
 override TILE_K: u32 = 16u;
@@ -135,8 +135,10 @@ fn matmul(
     for (var i = 0u; i < THREAD_M; i++) {
         let row = row0 + local.y + i * WG_Y;
         if (sum_rows && row < params.m) {
-            row_sums[row] = sums[i];
+            row_sums_or_totals[row] = sums[i];
         }
+        // With LOSS: the loss of this thread's columns of the row, added to its slot below.
+        var share = 0.0;
         for (var j = 0u; j < THREAD_N; j++) {
             let col = col0 + local.x + j * WG_X;
             if (row < params.m && col < params.n) {
@@ -148,8 +150,16 @@ fn matmul(
                 if (ACCUMULATE) {
                     value += c[index];
                 }
-                c[index] = epilogue(value);
+                if (LOSS != 0u) {
+                    share += store_loss(value, index);
+                } else {
+                    c[index] = epilogue(value);
+                }
             }
+        }
+        // The thread's columns are col0 + local.x + j·WG_X: its slot is the first of them.
+        if (LOSS != 0u && row < params.m && col0 + local.x < params.n) {
+            add_loss_share(row, col0 + local.x, share);
         }
     }
 }

@@ -18,7 +18,7 @@ override HAS_BIAS: bool = false;
 override ACCUMULATE: bool = false;     // C += op(A)·op(B) (+ bias) instead of C =
 // lib/epilogue.wgsl: ACTIVATION applies f to each stored value, C = f(...); ACTIVATION_GRAD
 // multiplies the product (plus an addend, ADD_ADDEND) by f'(saved); ROW_SUMS also writes
-// Σ_k op(A)[row, k].
+// Σ_k op(A)[row, k]; LOSS stores a loss's gradient instead and adds the loss to totals.
 const ROWS: u32 = 8u;
 
 struct Params {
@@ -80,7 +80,7 @@ fn matmul_rowtile(@builtin(global_invocation_id) id: vec3<u32>) {
     for (var r = 0u; r < ROWS; r++) {
         let row = row0 + r;
         if (sum_rows && row < params.m) {
-            row_sums[row] = sums[r];
+            row_sums_or_totals[row] = sums[r];
         }
         // The addend and f'(saved) for the four columns, read outside the store's branch
         // (indices clamped into the matrix; a value past the edge is never stored).
@@ -96,6 +96,8 @@ fn matmul_rowtile(@builtin(global_invocation_id) id: vec3<u32>) {
             activation_grad(with_addend(acc[r][2], i2), i2),
             activation_grad(with_addend(acc[r][3], i3), i3),
         );
+        // With LOSS: the loss of this thread's 4 columns of the row, added to its slot below.
+        var share = 0.0;
         for (var j = 0u; j < 4u; j++) {
             let col = col0 + j;
             if (row < params.m && col < params.n) {
@@ -107,8 +109,16 @@ fn matmul_rowtile(@builtin(global_invocation_id) id: vec3<u32>) {
                 if (ACCUMULATE) {
                     value += c[index];
                 }
-                c[index] = epilogue(value);
+                if (LOSS != 0u) {
+                    share += store_loss(value, index);
+                } else {
+                    c[index] = epilogue(value);
+                }
             }
+        }
+        // The slot is the thread's first column, col0 (< N: checked on entry).
+        if (LOSS != 0u && row < params.m) {
+            add_loss_share(row, col0, share);
         }
     }
 }

@@ -4,10 +4,11 @@
 
 mod common;
 
-use latent::cpu::matmul::{matmul, MatmulShape};
+use latent::cpu::matmul::{matmul, matmul_with_extras, MatmulExtras, MatmulShape, StoreLoss};
 use latent::cpu::philox::{normals_for_group, philox4x32_10, philox_fill};
-use latent::cpu::{adam, kl, mse, reduce, sgd};
+use latent::cpu::{adam, bce, kl, mse, reduce, sgd};
 use latent::gpu::pack_bytes;
+use latent::kernels::activation::Activation;
 use latent::validate::{abs_rel, compare, PHILOX_KNOWN_ANSWERS};
 use latent::Error;
 
@@ -225,4 +226,121 @@ fn corruption_changes_the_expected_share_of_values() {
     // N(0.5, 0.5²) clipped to [0, 1] has a standard deviation of about 0.34.
     assert!((sd - 0.34).abs() < 0.02, "sd {sd}");
     assert!(Noise::parse("gaussian:0.5").is_ok() && Noise::parse("sp:1.5").is_err());
+}
+
+/// The loss in the matmul's store equals the matmul (with bias) followed by
+/// bce/mse_forward_backward, bit for bit: the gradient in C, each row's loss added to the
+/// row's first slot of the (m, n) totals (the other slots untouched).
+#[test]
+fn matmul_loss_store_equals_the_matmul_then_the_loss_kernel() {
+    let (m, n, k) = (3, 5, 4);
+    let value = |i: usize, scale: f32| ((i * 37 % 11) as f32 - 5.0) * scale;
+    let a: Vec<f32> = (0..m * k).map(|i| value(i, 0.3)).collect();
+    let b: Vec<f32> = (0..n * k).map(|i| value(i + 3, 0.2)).collect();
+    let bias: Vec<f32> = (0..n).map(|i| value(i + 7, 0.1)).collect();
+    let target: Vec<f32> = (0..m * n).map(|i| (i * 7 % 10) as f32 / 10.0).collect();
+    let start: Vec<f32> = (0..m * n).map(|i| i as f32 * 0.5).collect();
+    let plain = MatmulShape {
+        trans_b: true,
+        ..MatmulShape::new(m, n, k)
+    };
+    let mut logits = vec![0.0f32; m * n];
+    matmul(&mut logits, &a, &b, Some(&bias), &plain).unwrap();
+    for loss in [StoreLoss::Bce, StoreLoss::Mse] {
+        let scale = 0.25f32;
+        let mut row_totals: Vec<f32> = (0..m).map(|r| start[r * n]).collect();
+        let mut expected_grad = vec![0.0f32; m * n];
+        match loss {
+            StoreLoss::Bce => bce::bce_forward_backward(
+                &mut row_totals,
+                &mut expected_grad,
+                &logits,
+                &target,
+                m,
+                n,
+                scale,
+            ),
+            StoreLoss::Mse => mse::mse_forward_backward(
+                &mut row_totals,
+                &mut expected_grad,
+                &logits,
+                &target,
+                m,
+                n,
+                scale,
+            ),
+        }
+        .unwrap();
+        let mut c = vec![f32::NAN; m * n];
+        let mut totals = start.clone();
+        let extras = MatmulExtras {
+            target: Some(&target),
+            loss_totals: Some(&mut totals),
+            loss_scale: scale,
+            ..Default::default()
+        };
+        let shape = MatmulShape {
+            loss: Some(loss),
+            ..plain
+        };
+        matmul_with_extras(&mut c, &a, &b, Some(&bias), extras, &shape).unwrap();
+        assert_eq!(c, expected_grad, "{loss:?} gradient");
+        for row in 0..m {
+            assert_eq!(totals[row * n], row_totals[row], "{loss:?} row {row}");
+            assert_eq!(
+                totals[row * n + 1..(row + 1) * n],
+                start[row * n + 1..(row + 1) * n]
+            );
+        }
+    }
+}
+
+#[test]
+fn matmul_loss_store_refuses_other_options_and_missing_buffers() {
+    let (m, n, k) = (2, 3, 4);
+    let (a, b) = (vec![0.0f32; m * k], vec![0.0f32; k * n]);
+    let target = vec![0.0f32; m * n];
+    let loss = MatmulShape {
+        loss: Some(StoreLoss::Bce),
+        ..MatmulShape::new(m, n, k)
+    };
+    let run = |shape: &MatmulShape, with_target: bool, totals_len: usize| {
+        let mut c = vec![0.0f32; m * n];
+        let mut totals = vec![0.0f32; totals_len];
+        let extras = MatmulExtras {
+            target: with_target.then_some(&target[..]),
+            loss_totals: (totals_len > 0).then_some(&mut totals[..]),
+            ..Default::default()
+        };
+        matmul_with_extras(&mut c, &a, &b, None, extras, shape)
+    };
+    let others = [
+        MatmulShape {
+            activation: Some(Activation::Sigmoid),
+            ..loss
+        },
+        MatmulShape {
+            activation_grad: Some(Activation::Relu),
+            ..loss
+        },
+        MatmulShape {
+            accumulate: true,
+            ..loss
+        },
+        MatmulShape {
+            row_sums: true,
+            ..loss
+        },
+        MatmulShape {
+            addend: true,
+            ..loss
+        },
+    ];
+    for shape in &others {
+        assert_shape_error(run(shape, true, m * n), "matmul", "loss epilogue");
+    }
+    assert_shape_error(run(&loss, false, m * n), "matmul", "target and loss totals");
+    assert_shape_error(run(&loss, true, 0), "matmul", "target and loss totals");
+    assert_shape_error(run(&loss, true, m), "matmul", "loss_totals has 2");
+    assert!(run(&loss, true, m * n).is_ok());
 }

@@ -7,7 +7,7 @@
 
 mod common;
 
-use latent::cpu::matmul::MatmulShape;
+use latent::cpu::matmul::{MatmulExtras, MatmulShape, StoreLoss};
 use latent::cpu::reparameterize::NoiseKey;
 use latent::cpu::{
     activation, bce, concat, kl, kl_sparsity, l1, log_mean_exp, log_weight, matmul, mse, reduce,
@@ -101,6 +101,55 @@ fn matmul_backward_matches_finite_differences() {
     assert_gradient("matmul dA", &a, &da, &|x| forward(x, &b, &bias), seed);
     assert_gradient("matmul dB", &b, &db, &|x| forward(&a, x, &bias), seed);
     assert_gradient("matmul dbias", &bias, &dbias, &|x| forward(&a, &b, x), seed);
+}
+
+/// The loss in the matmul's store: with z = A·Bᵀ + bias, C = scale · dloss/dz and the loss
+/// added to totals starting at zero, L = scale · Σ totals has dL/dbias = Σ_rows C and
+/// dL/dA = C·B.
+#[test]
+fn matmul_loss_store_gradient_matches_finite_differences() {
+    let (mut rng, seed) = rng();
+    let (m, k, n) = (4, 6, 5);
+    let a = random(&mut rng, m * k, -1.0, 1.0);
+    let b = random(&mut rng, n * k, -1.0, 1.0);
+    let bias = random(&mut rng, n, -1.0, 1.0);
+    let target = random(&mut rng, m * n, 0.0, 1.0);
+    let scale = 0.3;
+    for loss in [StoreLoss::Bce, StoreLoss::Mse] {
+        let shape = MatmulShape {
+            trans_b: true,
+            loss: Some(loss),
+            ..MatmulShape::new(m, n, k)
+        };
+        // (C, scale · Σ totals)
+        let run = |a: &[f64], bias: &[f64]| {
+            let mut c = vec![0.0; m * n];
+            let mut totals = vec![0.0; m * n];
+            let extras = MatmulExtras {
+                target: Some(&target),
+                loss_totals: Some(&mut totals),
+                loss_scale: scale,
+                ..Default::default()
+            };
+            matmul::matmul_with_extras(&mut c, a, &b, Some(bias), extras, &shape).unwrap();
+            (c, scale * totals.iter().sum::<f64>())
+        };
+        let (c, _) = run(&a, &bias);
+        let mut dbias = vec![0.0; n];
+        reduce::sum_cols(&mut dbias, &c, m, n).unwrap();
+        // dA = dz·B: (m, n)·(n, k), B stored (n, k).
+        let mut da = vec![0.0; m * k];
+        matmul::matmul(&mut da, &c, &b, None, &MatmulShape::new(m, k, n)).unwrap();
+        let name = format!("matmul {loss:?} loss store");
+        assert_gradient(
+            &format!("{name} dbias"),
+            &bias,
+            &dbias,
+            &|x| run(&a, x).1,
+            seed,
+        );
+        assert_gradient(&format!("{name} dA"), &a, &da, &|x| run(x, &bias).1, seed);
+    }
 }
 
 type Forward = fn(&mut [f64], &[f64]) -> latent::Result<()>;

@@ -1,6 +1,7 @@
 //! Every shader parsed and validated by naga and translated to SPIR-V (Vulkan), MSL (Metal)
 //! and HLSL (DX12), with its override constants at their defaults and, for the three matmul
-//! variants, at every flag combination (and other tiles for the tiled one); so a shader that
+//! variants, at every flag combination (and other tiles for the tiled one) and with each
+//! epilogue option (activations, their backward, row sums, addend, the store's loss); so a shader that
 //! would break on Metal or DX12 fails here on a machine that has neither. No GPU needed.
 //! Only the two subgroup matmul files are given naga's subgroup capability; every other
 //! shader must validate without it.
@@ -103,6 +104,29 @@ fn translate_with_every_flag(name: &str, source: &str, tiled: bool) {
             constants.insert("TILE_K".into(), 8.0);
         }
         translate(name, source, &constants);
+    }
+    // The epilogue's options, each over the four transposes with bias (the loss as the
+    // output layer runs it: alone, with bias).
+    let options: [&[(&str, f64)]; 7] = [
+        &[("ACTIVATION", 2.0)],
+        &[("ACTIVATION_GRAD", 3.0), ("ADD_ADDEND", 1.0)],
+        &[("ACTIVATION_GRAD", 1.0)],
+        &[("ROW_SUMS", 1.0)],
+        &[("LOSS", 1.0), ("LOSS_SCALE", 0.125)],
+        &[("LOSS", 2.0), ("LOSS_SCALE", 0.5)],
+        &[("LOSS", 2.0)],
+    ];
+    for option in options {
+        for transposes in 0..4u32 {
+            let mut constants = PipelineConstants::default();
+            constants.insert("TRANS_A".into(), f64::from(transposes & 1));
+            constants.insert("TRANS_B".into(), f64::from(transposes >> 1));
+            constants.insert("HAS_BIAS".into(), 1.0);
+            for &(constant, value) in option {
+                constants.insert(constant.into(), value);
+            }
+            translate(name, source, &constants);
+        }
     }
 }
 

@@ -320,8 +320,8 @@ fn plans_reuse_buffers_and_count_dispatches() {
         plan.pool.len()
     );
     // Forward: gather + 4 linear (μ and logvar stacked into one; the 2 ReLUs fused into
-    // their stores) + the VAE head (reparameterize, KL and its gradient) + BCE with its
-    // gradient; no loss sums (running totals). Backward: 4 linear (dW with the bias
+    // their stores; BCE and its gradient in the output layer's store) + the VAE head
+    // (reparameterize, KL and its gradient); no loss sums (running totals). Backward: 4 linear (dW with the bias
     // gradient as its row sums, and dx except for fc1: 7), with both ReLU backwards in dx
     // stores (the decoder's in fc4's, the encoder's in the μ | logvar layer's), and
     // reparameterize. Then Adam; the step state is a row of a table, no dispatch.
@@ -336,7 +336,8 @@ fn plans_reuse_buffers_and_count_dispatches() {
             fusions[..],
             [
                 TrainingFusion::VaeHead { .. },
-                TrainingFusion::LossWithGrad { .. },
+                TrainingFusion::LinearWithLoss { .. },
+                TrainingFusion::InLinear,
                 TrainingFusion::InHead
             ]
         ),
@@ -344,11 +345,11 @@ fn plans_reuse_buffers_and_count_dispatches() {
     );
     assert_eq!(plan.done_elsewhere.iter().filter(|&&d| d).count(), 4);
     assert_eq!(plan.dx_activation.iter().flatten().count(), 2);
-    assert_eq!(plan.dispatches_per_step(), 1 + 6 + (7 + 1) + 1);
-    // The autoencoder: gather, encoder (ReLU fused), decoder, MSE with its gradient;
+    assert_eq!(plan.dispatches_per_step(), 1 + 5 + (7 + 1) + 1);
+    // The autoencoder: gather, encoder (ReLU fused), decoder (MSE and its gradient fused);
     // backward: decoder (dW, and dx with the ReLU backward), encoder (dW); Adam.
     let ae = Plan::compile(ModelConfig::autoencoder(784, 256).build(128).unwrap().0).unwrap();
-    assert_eq!(ae.dispatches_per_step(), 1 + 3 + (2 + 1) + 1);
+    assert_eq!(ae.dispatches_per_step(), 1 + 2 + (2 + 1) + 1);
     // Forward-only plans move nothing into their forward pass.
     let eval =
         Plan::compile_evaluation(ModelConfig::vae(784, 400, 20).build(128).unwrap().0).unwrap();
@@ -570,4 +571,71 @@ fn activations_fuse_into_their_linear_layer_unless_its_output_is_read() {
         vec![false, false],
         "the pre-activation is an output"
     );
+}
+
+/// A loss on an activation's output cannot go into a matmul's store: it keeps a dispatch of
+/// its own that also writes its gradient (LossWithGrad), and GPU and CPU still agree.
+#[test]
+fn a_loss_after_an_activation_keeps_its_own_dispatch() {
+    let Some(ctx) = common::gpu("a_loss_after_an_activation_keeps_its_own_dispatch") else {
+        return;
+    };
+    let seed = common::seed();
+    let (rows, width, batch) = (64, 48, 16);
+    let mut graph = latent::graph::Graph::new(batch).unwrap();
+    let x = graph.input("x", width).unwrap();
+    let code = graph.linear("code", x, 12).unwrap();
+    let code = graph.activation(latent::kernels::activation::Activation::Relu, code);
+    let out = graph.linear("output", code, width).unwrap();
+    let out = graph.activation(latent::kernels::activation::Activation::Sigmoid, out);
+    graph
+        .loss(latent::graph::LossKind::Mse, out, x, 1.0 / batch as f32)
+        .unwrap();
+    let plan = Plan::compile(graph).unwrap();
+    let fusions: Vec<_> = plan
+        .training_fusion
+        .iter()
+        .filter(|&&f| f != TrainingFusion::None)
+        .collect();
+    assert!(
+        matches!(fusions[..], [TrainingFusion::LossWithGrad { .. }]),
+        "{fusions:?}"
+    );
+    let bytes = synthetic_bytes(rows, width, seed);
+    let data = TrainData::new(Samples::U8(&bytes), rows, width);
+    let params = init_params(&plan, seed);
+    let steps = (rows / batch) as u32;
+    let run = RunConfig {
+        adam: AdamConfig::default(),
+        seed,
+        total_steps: steps,
+    };
+    let mut gpu = GpuExecutor::new(ctx, &plan, &params, data, None, run).unwrap();
+    let mut cpu = CpuExecutor::<f32>::new(&plan, &params, data, None, run).unwrap();
+    let order = epoch_order(rows, seed);
+    gpu.begin_epoch(&order).unwrap();
+    cpu.begin_epoch(&order).unwrap();
+    for _ in 0..steps {
+        gpu.step().unwrap();
+        cpu.step().unwrap();
+    }
+    let (g, c) = (gpu.loss_totals().unwrap(), cpu.loss_totals());
+    assert!(
+        (g[0] - c[0]).abs() <= 1e-4 * c[0].abs() + 1e-5,
+        "loss: gpu {} cpu {} (LATENT_TEST_SEED={seed})",
+        g[0],
+        c[0]
+    );
+    for (i, (a, b)) in gpu
+        .read_params()
+        .unwrap()
+        .iter()
+        .zip(&cpu.params)
+        .enumerate()
+    {
+        assert!(
+            (a - b).abs() <= 2e-4,
+            "parameter {i}: gpu {a} cpu {b} (LATENT_TEST_SEED={seed})"
+        );
+    }
 }

@@ -1,5 +1,6 @@
-// The matmul's optional store epilogue, shared by matmul.wgsl and matmul_rowtile.wgsl, so that
-// a linear layer and the element-wise op around it take one dispatch:
+// The matmul's optional store epilogue, shared by every matmul file (matmul.wgsl,
+// matmul_rowtile.wgsl, and the subgroup files through lib/subgroup_tile.wgsl), so that a
+// linear layer and the element-wise op around it take one dispatch:
 //   ACTIVATION       f applied to each stored value: a layer's activation (forward)
 //   ACTIVATION_GRAD  the product multiplied by f'(saved), saved (M, N) being f's output: an
 //                    activation's backward applied in the store of the dx matmul (backward)
@@ -8,18 +9,34 @@
 //   ADD_ADDEND       addend (M, N) added to the product before ACTIVATION_GRAD: the part of
 //                    a gradient other layers wrote, when several feed it (C = (op(A)·op(B) +
 //                    addend)·f'(saved))
+//   LOSS             a loss of z = product (+ bias) against target (M, N) in place of the
+//                    store (1 BCE from logits, 2 MSE): C = LOSS_SCALE · dloss/dz (the logits
+//                    are never stored), and each thread adds the loss of its share of a row
+//                    to one slot of loss_totals (M, N), row · N + the first column it stores
+//                    in that row, so no two threads touch a slot; Σ of a row's N slots is the
+//                    row's running total. ACTIVATION, ACTIVATION_GRAD, ADD_ADDEND, ROW_SUMS and
+//                    ACCUMULATE are off with it (the host refuses them).
 // Order in the store: product, + addend, · f'(saved), + bias, + C (ACCUMULATE), f.
-// The formulas are those of relu.wgsl, sigmoid.wgsl and tanh.wgsl, so a fused store equals
-// the separate kernels' result.
+// The formulas are those of relu.wgsl, sigmoid.wgsl and tanh.wgsl, and of bce.wgsl and
+// mse.wgsl's forward_backward, so a fused store equals the separate kernels' result.
+//
+// Bindings 6 and 7 serve two options each (a storage binding a stage is scarce: WebGPU's
+// default limit is 8, and the matmul binds 7), never both at once:
+//   binding 6 row_sums_or_totals  (M) row sums if ROW_SUMS; (M, N) loss totals if LOSS
+//   binding 7 addend_or_target    (M, N) addend if ADD_ADDEND; (M, N) loss target if LOSS
 
 override ACTIVATION: u32 = 0u;       // 0 none, 1 ReLU, 2 sigmoid, 3 tanh
 override ACTIVATION_GRAD: u32 = 0u;  // 0 none, 1 ReLU, 2 sigmoid, 3 tanh
 override ROW_SUMS: bool = false;
 override ADD_ADDEND: bool = false;
+override LOSS: u32 = 0u;             // 0 none, 1 BCE from logits, 2 MSE
+override LOSS_SCALE: f32 = 0.0;      // dL/dΣloss, the gradient's factor (LOSS)
 
-@group(0) @binding(5) var<storage, read> saved: array<f32>;           // (M, N) if ACTIVATION_GRAD
-@group(0) @binding(6) var<storage, read_write> row_sums: array<f32>;  // (M) if ROW_SUMS
-@group(0) @binding(7) var<storage, read> addend: array<f32>;          // (M, N) if ADD_ADDEND
+@group(0) @binding(5) var<storage, read> saved: array<f32>;  // (M, N) if ACTIVATION_GRAD
+// (M) row sums if ROW_SUMS; (M, N) running loss totals if LOSS.
+@group(0) @binding(6) var<storage, read_write> row_sums_or_totals: array<f32>;
+// (M, N) addend if ADD_ADDEND; (M, N) loss target if LOSS.
+@group(0) @binding(7) var<storage, read> addend_or_target: array<f32>;
 
 fn epilogue(v: f32) -> f32 {
     if (ACTIVATION == 1u) {
@@ -41,7 +58,7 @@ fn epilogue(v: f32) -> f32 {
 // The product at C[index] plus addend[index], when ADD_ADDEND.
 fn with_addend(v: f32, index: u32) -> f32 {
     if (ADD_ADDEND) {
-        return v + addend[index];
+        return v + addend_or_target[index];
     }
     return v;
 }
@@ -58,4 +75,31 @@ fn activation_grad(v: f32, index: u32) -> f32 {
         return v * (1.0 - saved[index] * saved[index]);
     }
     return v;
+}
+
+// With LOSS: stores C[index] = LOSS_SCALE · dloss/dz for z = v and the target at index, and
+// returns the element's loss (bce.wgsl and mse.wgsl's bce/mse_forward_backward formulas).
+fn store_loss(v: f32, index: u32) -> f32 {
+    let x = addend_or_target[index];
+    if (LOSS == 1u) {
+        var sigmoid: f32;
+        if (v >= 0.0) {
+            sigmoid = 1.0 / (1.0 + exp(-v));
+        } else {
+            let e = exp(v);
+            sigmoid = e / (1.0 + e);
+        }
+        c[index] = LOSS_SCALE * (sigmoid - x);
+        return max(v, 0.0) - v * x + log(1.0 + exp(-abs(v)));
+    }
+    let diff = v - x;
+    c[index] = LOSS_SCALE * 2.0 * diff;
+    return diff * diff;
+}
+
+// With LOSS: adds a thread's share of row `row`'s loss to its slot, row · N + `first_col`,
+// `first_col` being the first column the thread stored in that row.
+fn add_loss_share(row: u32, first_col: u32, share: f32) {
+    let slot = row * params.n + first_col;
+    row_sums_or_totals[slot] += share;
 }

@@ -77,11 +77,14 @@ fn fma_tile(av: vec4<f32>, bv: vec4<f32>) {
 }
 
 // Stores this lane's 4 columns of one row: value = acc (+ addend) · f'(saved) (+ bias) (+ C),
-// then f (lib/epilogue.wgsl); columns past N and rows past M are skipped.
+// then f (lib/epilogue.wgsl); columns past N and rows past M are skipped. With LOSS, stores
+// the loss's gradient and adds the loss of the 4 columns to the lane's slot, its first
+// column `col`.
 fn store_row(row: u32, col: u32, acc: vec4<f32>) {
     if (row >= params.m) {
         return;
     }
+    var share = 0.0;
     for (var j = 0u; j < 4u; j++) {
         if (col + j < params.n) {
             let index = row * params.n + col + j;
@@ -92,8 +95,15 @@ fn store_row(row: u32, col: u32, acc: vec4<f32>) {
             if (ACCUMULATE) {
                 value += c[index];
             }
-            c[index] = epilogue(value);
+            if (LOSS != 0u) {
+                share += store_loss(value, index);
+            } else {
+                c[index] = epilogue(value);
+            }
         }
+    }
+    if (LOSS != 0u && col < params.n) {
+        add_loss_share(row, col, share);
     }
 }
 
@@ -137,7 +147,7 @@ fn store_tile(row0: u32, col: u32) {
 fn store_row_sums(row: u32, sums: vec4<f32>) {
     for (var i = 0u; i < 4u; i++) {
         if (row + i < params.m) {
-            row_sums[row + i] = sums[i];
+            row_sums_or_totals[row + i] = sums[i];
         }
     }
 }

@@ -1,7 +1,8 @@
 //! CPU twin of shaders/matmul.wgsl and shaders/matmul_rowtile.wgsl:
 //! C (m, n) = f(op(A) (m, k) · op(B) (k, n) [+ bias (n)] [+ C]), row-major, op = identity or
 //! transpose (A stored (k, m) when `trans_a`, B stored (n, k) when `trans_b`), f an optional
-//! activation (the fused epilogue of a linear layer).
+//! activation (the fused epilogue of a linear layer); or, with a loss (`MatmulShape::loss`),
+//! C = the loss gradient of op(A)·op(B) [+ bias] and the loss added to running totals.
 
 use num_traits::Float;
 
@@ -31,6 +32,22 @@ pub struct MatmulShape {
     /// Add an addend (m, n) to the product before `activation_grad`: the part of a gradient
     /// other layers wrote. Order: product, + addend, · f'(saved), + bias, + C, f.
     pub addend: bool,
+    /// A loss of z = op(A)·op(B) (+ bias) against a target (m, n) in place of the store: C
+    /// = loss_scale · dloss/dz, and each row's loss added to running totals (m, n) (see
+    /// [`MatmulExtras`]). Only with bias: activation, activation_grad, addend, row_sums and
+    /// accumulate off.
+    pub loss: Option<StoreLoss>,
+}
+
+/// The loss a matmul's store may compute in place of the product (shaders/lib/epilogue.wgsl,
+/// LOSS): the output layer's loss and its gradient in the output layer's dispatch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreLoss {
+    /// Binary cross-entropy from logits, as cpu/bce.rs: loss = max(z, 0) − z·x + ln(1 +
+    /// e^−|z|), gradient scale · (σ(z) − x).
+    Bce,
+    /// Squared error, as cpu/mse.rs: loss = (z − x)², gradient scale · 2 · (z − x).
+    Mse,
 }
 
 impl MatmulShape {
@@ -49,9 +66,11 @@ impl MatmulShape {
         2.0 * self.m as f64 * self.n as f64 * self.k as f64
     }
 
-    /// Checks the dimensions and the buffer lengths (exact).
+    /// Checks the dimensions, the options (see [`MatmulShape::check_options`]) and the
+    /// buffer lengths (exact).
     pub fn check(&self, c: usize, a: usize, b: usize, bias: Option<usize>) -> Result<()> {
         self.check_dims()?;
+        self.check_options()?;
         check_lens(
             "matmul",
             &[
@@ -62,6 +81,29 @@ impl MatmulShape {
         )?;
         if let Some(bias) = bias {
             check_lens("matmul", &[("bias", bias, self.n)])?;
+        }
+        Ok(())
+    }
+
+    /// Checks that the options go together: a loss in the store only with bias (activation,
+    /// activation_grad, addend, row_sums and accumulate off).
+    pub fn check_options(&self) -> Result<()> {
+        if let Some(loss) = self.loss {
+            if self.activation.is_some()
+                || self.activation_grad.is_some()
+                || self.addend
+                || self.row_sums
+                || self.accumulate
+            {
+                return Err(crate::error::shape_error(
+                    "matmul",
+                    format!(
+                        "{self:?}: the {loss:?} loss epilogue stores the loss gradient of \
+                         op(A)·op(B) (+ bias); activation, activation_grad, addend, row_sums \
+                         and accumulate must be off with it"
+                    ),
+                ));
+            }
         }
         Ok(())
     }
@@ -81,20 +123,33 @@ impl MatmulShape {
 }
 
 /// The buffers of the store epilogue's extras: the activation output whose derivative
-/// multiplies the product (`shape.activation_grad`), and the row sums of op(A)
-/// (`shape.row_sums`).
+/// multiplies the product (`shape.activation_grad`), the row sums of op(A)
+/// (`shape.row_sums`), the addend (`shape.addend`), and the loss's target, running totals
+/// and gradient scale (`shape.loss`).
 pub struct MatmulExtras<'a, T> {
     pub saved: Option<&'a [T]>,
     pub row_sums: Option<&'a mut [T]>,
     pub addend: Option<&'a [T]>,
+    /// (m, n) the loss's target, with `shape.loss`.
+    pub target: Option<&'a [T]>,
+    /// (m, n) running loss totals, with `shape.loss`: each row's loss is added to its slots.
+    /// Only the per-row sums are the contract (Σ of row r's n slots); the GPU kernels spread
+    /// a row over the slots of the threads that store it, this twin adds the row's loss to
+    /// slot r·n + 0.
+    pub loss_totals: Option<&'a mut [T]>,
+    /// The gradient's factor, dL/dΣloss, with `shape.loss`.
+    pub loss_scale: T,
 }
 
-impl<T> Default for MatmulExtras<'_, T> {
+impl<T: num_traits::Zero> Default for MatmulExtras<'_, T> {
     fn default() -> Self {
         MatmulExtras {
             saved: None,
             row_sums: None,
             addend: None,
+            target: None,
+            loss_totals: None,
+            loss_scale: T::zero(),
         }
     }
 }
@@ -111,7 +166,9 @@ pub fn matmul<T: Float>(
 }
 
 /// C = f((op(A)·op(B) (+ addend)) · g'(saved) (+ bias) (+ C)), with f = `shape.activation` and g =
-/// `shape.activation_grad` where set, and the row sums of op(A) when `shape.row_sums`.
+/// `shape.activation_grad` where set, and the row sums of op(A) when `shape.row_sums`; or,
+/// with `shape.loss`, C = loss_scale · dloss/dz for z = op(A)·op(B) (+ bias) and each row's
+/// loss added to loss_totals[row·n] (the formulas of cpu/bce.rs and cpu/mse.rs).
 pub fn matmul_with_extras<T: Float>(
     c: &mut [T],
     a: &[T],
@@ -132,21 +189,31 @@ pub fn matmul_with_extras<T: Float>(
         activation_grad,
         row_sums,
         addend,
+        loss,
     } = *shape;
     if activation_grad.is_some() != extras.saved.is_some()
         || row_sums != extras.row_sums.is_some()
         || addend != extras.addend.is_some()
+        || loss.is_some() != extras.target.is_some()
+        || loss.is_some() != extras.loss_totals.is_some()
     {
         return Err(crate::error::shape_error(
             "matmul",
             "the saved activation output goes with activation_grad, the row sums buffer with \
-             row_sums and the addend with addend, each only with it",
+             row_sums, the addend with addend, and the target and loss totals with loss, \
+             each only with it",
         ));
     }
     let lens = [
         ("saved", extras.saved.map(<[T]>::len), m * n),
         ("addend", extras.addend.map(<[T]>::len), m * n),
         ("row_sums", extras.row_sums.as_deref().map(<[T]>::len), m),
+        ("target", extras.target.map(<[T]>::len), m * n),
+        (
+            "loss_totals",
+            extras.loss_totals.as_deref().map(<[T]>::len),
+            m * n,
+        ),
     ];
     for (name, len, expected) in lens {
         if let Some(len) = len {
@@ -156,6 +223,7 @@ pub fn matmul_with_extras<T: Float>(
     let saved = activation_grad.zip(extras.saved);
     let addend = extras.addend;
     let mut sums = extras.row_sums;
+    let (target, mut totals, scale) = (extras.target, extras.loss_totals, extras.loss_scale);
     let a_at = |row: usize, p: usize| {
         if trans_a {
             a[p * m + row]
@@ -200,6 +268,11 @@ pub fn matmul_with_extras<T: Float>(
             }
             c[row * n + col] = value;
         }
+        if let (Some(kind), Some(target), Some(totals)) = (loss, target, totals.as_deref_mut()) {
+            let span = row * n..(row + 1) * n;
+            let row_loss = store_loss(kind, &mut c[span.clone()], &target[span], scale);
+            totals[row * n] = totals[row * n] + row_loss;
+        }
         if let Some(activation) = activation {
             let stored = &mut c[row * n..(row + 1) * n];
             let pre: Vec<T> = stored.to_vec();
@@ -207,6 +280,28 @@ pub fn matmul_with_extras<T: Float>(
         }
     }
     Ok(())
+}
+
+/// Replaces a row of z = op(A)·op(B) (+ bias) by scale · dloss/dz against the target row and
+/// returns the row's loss, summed from column 0 up (bce_forward_backward's and
+/// mse_forward_backward's formulas).
+fn store_loss<T: Float>(kind: StoreLoss, z: &mut [T], target: &[T], scale: T) -> T {
+    let two = crate::cpu::lit::<T>(2.0);
+    let mut sum = T::zero();
+    for (z, &x) in z.iter_mut().zip(target) {
+        let v = *z;
+        match kind {
+            StoreLoss::Bce => {
+                sum = sum + crate::cpu::bce::bce_with_logits(v, x);
+                *z = scale * (crate::cpu::activation::stable_sigmoid(v) - x);
+            }
+            StoreLoss::Mse => {
+                sum = sum + (v - x) * (v - x);
+                *z = scale * two * (v - x);
+            }
+        }
+    }
+    sum
 }
 
 /// v · f'(y) from f's output y, with the activation backward twins' formulas.

@@ -5,6 +5,7 @@
 //! the epoch's order (kernels/step.rs): each recorded step binds its row by a dynamic
 //! offset. Losses accumulate on the GPU and are read back only when asked for.
 
+use crate::cpu::matmul::StoreLoss;
 use crate::cpu::reparameterize::NoiseKey;
 use crate::error::{Error, Result};
 use crate::gpu::{pack_bytes, GpuBuffer, GpuContext};
@@ -140,13 +141,14 @@ impl<'a> GpuExecutor<'a> {
             Samples::U8(bytes) => ctx.upload("data set", &pack_bytes(bytes))?,
             Samples::F32(values) => ctx.upload("data set", values)?,
         };
-        // A term with running totals keeps one per batch row (see TrainingFusion).
+        // A term with running totals keeps one per batch row, or per slot of its linear
+        // layer's matmul (see TrainingFusion).
         let loss_totals = plan
             .losses
             .iter()
             .map(|term| {
                 let len = if plan.running_totals(term) {
-                    plan.graph.tensor(term.per_row).len()
+                    plan.running_totals_len(term)
                 } else {
                     1
                 };
@@ -451,7 +453,9 @@ impl<'a> GpuExecutor<'a> {
             }
         };
         for (i, op) in plan.graph.ops.iter().enumerate() {
-            if plan.fused[i] || fusion(i) == TrainingFusion::InHead {
+            if plan.fused[i]
+                || matches!(fusion(i), TrainingFusion::InHead | TrainingFusion::InLinear)
+            {
                 continue;
             }
             if fusion(i) != TrainingFusion::None {
@@ -845,6 +849,51 @@ impl<'a> GpuExecutor<'a> {
                 }
             }
             (
+                TrainingFusion::LinearWithLoss { loss, grad },
+                &Op::Linear {
+                    x, weight, bias, ..
+                },
+                backward,
+            ) => {
+                let (
+                    GradOp::Loss {
+                        kind, da, b, scale, ..
+                    },
+                    Op::Loss { .. },
+                ) = (&backward[grad], &graph.ops[loss])
+                else {
+                    return Err(Error::InvalidArgument(
+                        "a linear layer fused with a non-loss op".into(),
+                    ));
+                };
+                let out = graph.tensor(*da).cols;
+                let shape = MatmulShape {
+                    loss: Some(match kind {
+                        LossKind::Bce => StoreLoss::Bce,
+                        _ => StoreLoss::Mse,
+                    }),
+                    ..LinearShapes::new(graph.batch, graph.tensor(x).cols, out, false).forward
+                };
+                let (da, target) = (self.view(*da)?, self.view(*b)?);
+                let extras = MatmulExtras {
+                    target: Some(&target),
+                    loss_totals: Some(totals_of(loss)?),
+                    loss_scale: *scale,
+                    ..Default::default()
+                };
+                let variant = ctx.matmul_choice().for_shape(&shape);
+                kernels::matmul::matmul_with_extras(
+                    ctx,
+                    &da,
+                    &self.view(x)?,
+                    &self.view(weight)?,
+                    Some(&self.view(bias)?),
+                    extras,
+                    &shape,
+                    variant,
+                )
+            }
+            (
                 TrainingFusion::VaeHead { kl, grad },
                 &Op::Reparameterize {
                     z,
@@ -935,6 +984,7 @@ impl<'a> GpuExecutor<'a> {
                         saved: saved.as_ref(),
                         row_sums: None,
                         addend: addend_view.as_ref(),
+                        ..Default::default()
                     };
                     dispatches.push(kernels::matmul::matmul_fused(
                         ctx,

@@ -45,11 +45,29 @@ pub enum TrainingFusion {
     None,
     /// A BCE or MSE loss whose dispatch also writes backward op `grad` (its gradient).
     LossWithGrad { grad: usize },
+    /// A linear layer whose matmul applies the BCE or MSE loss (forward op `loss`) to its
+    /// product as it stores: it writes the loss's gradient (backward op `grad`) instead of
+    /// the layer's output, which nothing else reads, and adds the loss to running totals.
+    LinearWithLoss { loss: usize, grad: usize },
+    /// A loss that its linear layer's matmul computes (see LinearWithLoss).
+    InLinear,
     /// A reparameterization whose dispatch also computes the KL loss (forward op `kl`) of
     /// the same μ | logvar stats, and its gradient (backward op `grad`): the VAE head.
     VaeHead { kl: usize, grad: usize },
     /// A KL loss that the VAE head's dispatch computes.
     InHead,
+}
+
+impl TrainingFusion {
+    /// The backward op whose work this fusion's dispatch does, if any.
+    pub fn gradient(self) -> Option<usize> {
+        match self {
+            TrainingFusion::LossWithGrad { grad }
+            | TrainingFusion::VaeHead { grad, .. }
+            | TrainingFusion::LinearWithLoss { grad, .. } => Some(grad),
+            TrainingFusion::None | TrainingFusion::InHead | TrainingFusion::InLinear => None,
+        }
+    }
 }
 
 /// A compiled training step.
@@ -167,9 +185,7 @@ impl Plan {
         let dx_activation = dx_activations(&graph, &backward);
         let mut done_elsewhere = vec![false; backward.len()];
         for fusion in &training_fusion {
-            if let TrainingFusion::LossWithGrad { grad } | TrainingFusion::VaeHead { grad, .. } =
-                *fusion
-            {
+            if let Some(grad) = fusion.gradient() {
                 done_elsewhere[grad] = true;
             }
         }
@@ -221,7 +237,7 @@ impl Plan {
         let in_head = self
             .training_fusion
             .iter()
-            .filter(|&&f| f == TrainingFusion::InHead)
+            .filter(|&&f| f == TrainingFusion::InHead || f == TrainingFusion::InLinear)
             .count();
         let sums = self
             .losses
@@ -235,6 +251,16 @@ impl Plan {
     /// dispatch that computes them (else a sum dispatch adds them up).
     pub fn running_totals(&self, term: &LossTerm) -> bool {
         self.training_fusion[term.op] != TrainingFusion::None
+    }
+
+    /// Elements of the GPU's running totals of a term (see `running_totals`): one per batch
+    /// row, or, for a loss in its linear layer's matmul, one per element of the layer's
+    /// output (each matmul thread adds its share of a row to a slot of its own).
+    pub fn running_totals_len(&self, term: &LossTerm) -> usize {
+        match (self.training_fusion[term.op], &self.graph.ops[term.op]) {
+            (TrainingFusion::InLinear, &Op::Loss { a, .. }) => self.graph.tensor(a).len(),
+            _ => self.graph.tensor(term.per_row).len(),
+        }
     }
 }
 
@@ -292,8 +318,19 @@ fn training_fusions(graph: &Graph, backward: &[GradOp]) -> Vec<TrainingFusion> {
                     matches!(*g, GradOp::Loss { kind: k, a: ga, b: gb, row_grad: None, .. }
                         if k == kind && ga == a && gb == b)
                 });
-                if let Some(grad) = grad {
-                    fusion[i] = TrainingFusion::LossWithGrad { grad };
+                let Some(grad) = grad else { continue };
+                // The output of a linear layer that only the loss and its gradient read: the
+                // layer's matmul can apply the loss as it stores.
+                let linear = graph
+                    .ops
+                    .iter()
+                    .position(|o| matches!(*o, Op::Linear { y, .. } if y == a));
+                match linear {
+                    Some(l) if readers[a.0] == 2 && fusion[l] == TrainingFusion::None => {
+                        fusion[l] = TrainingFusion::LinearWithLoss { loss: i, grad };
+                        fusion[i] = TrainingFusion::InLinear;
+                    }
+                    _ => fusion[i] = TrainingFusion::LossWithGrad { grad },
                 }
             }
             Op::Kl { per_row, stats, .. } if readers[per_row.0] == 0 => {
@@ -425,9 +462,7 @@ fn assign_pool(
     }
     // A gradient written in a forward dispatch is live from there.
     for (i, fusion) in training_fusion.iter().enumerate() {
-        if let TrainingFusion::LossWithGrad { grad } | TrainingFusion::VaeHead { grad, .. } =
-            *fusion
-        {
+        if let Some(grad) = fusion.gradient() {
             for t in grad_op_io(&backward[grad]).0 {
                 first[t.0] = first[t.0].min(i);
             }

@@ -19,7 +19,7 @@ use std::str::FromStr;
 
 use bytemuck::{Pod, Zeroable};
 
-pub use crate::cpu::matmul::MatmulShape;
+pub use crate::cpu::matmul::{MatmulShape, StoreLoss};
 use crate::error::{shape_error, Error, Result};
 use crate::gpu::{FeatureReport, GpuBuffer, GpuContext};
 use crate::kernels::activation::Activation;
@@ -55,8 +55,11 @@ pub const SUBGROUP_VEC4_SHADER: Shader = Shader {
     includes: &[EPILOGUE_LIB, SUBGROUP_TILE_LIB],
 };
 
-/// The bindings of every matmul entry point: (uniform, C, A, B, bias, saved, row_sums,
-/// addend), the last three for lib/epilogue.wgsl.
+/// The bindings of every matmul entry point: (uniform, C, A, B, bias, saved,
+/// row_sums_or_totals, addend_or_target), the last three for lib/epilogue.wgsl: binding 6
+/// holds the row sums (m) with `shape.row_sums` or the loss totals (m, n) with `shape.loss`,
+/// binding 7 the addend (m, n) with `shape.addend` or the loss target (m, n) with
+/// `shape.loss` (a stage's storage bindings are few: WebGPU's default limit is 8).
 const MATMUL_SLOTS: &[(u32, Slot)] = &[
     (0, Slot::Uniform),
     (1, Slot::ReadWrite),
@@ -357,14 +360,33 @@ fn activation_code(activation: Option<Activation>) -> f64 {
     }
 }
 
+/// The epilogue's LOSS constant.
+fn loss_code(loss: Option<StoreLoss>) -> f64 {
+    match loss {
+        None => 0.0,
+        Some(StoreLoss::Bce) => 1.0,
+        Some(StoreLoss::Mse) => 2.0,
+    }
+}
+
 /// The buffers of the store epilogue's extras (shaders/lib/epilogue.wgsl): the activation
-/// output whose derivative multiplies the product (`shape.activation_grad`), and the row
-/// sums of op(A) (`shape.row_sums`).
+/// output whose derivative multiplies the product (`shape.activation_grad`), the row sums
+/// of op(A) (`shape.row_sums`), the addend (`shape.addend`), and the loss's target, running
+/// totals and gradient scale (`shape.loss`).
 #[derive(Clone, Copy, Default)]
 pub struct MatmulExtras<'a> {
     pub saved: Option<&'a GpuBuffer>,
     pub row_sums: Option<&'a GpuBuffer>,
     pub addend: Option<&'a GpuBuffer>,
+    /// (m, n) the loss's target, with `shape.loss` (binding 7).
+    pub target: Option<&'a GpuBuffer>,
+    /// (m, n) running loss totals, with `shape.loss` (binding 6): each thread adds its share
+    /// of a row's loss to slot row·n + the first column it stores in that row; Σ of a row's
+    /// n slots is the row's total (the host sums all m·n in f64).
+    pub loss_totals: Option<&'a GpuBuffer>,
+    /// The gradient's factor, dL/dΣloss, with `shape.loss` (the LOSS_SCALE constant: each
+    /// value makes its own pipeline).
+    pub loss_scale: f32,
 }
 
 /// Prepares C = op(A)·op(B) (+ bias) (+ C) with the given variant.
@@ -396,7 +418,9 @@ pub fn matmul_fused(
 }
 
 /// Prepares C = f(op(A)·op(B) · g'(saved) (+ bias) (+ C)) with the given variant, and the
-/// row sums of op(A) when `shape.row_sums`.
+/// row sums of op(A) when `shape.row_sums`; or, with `shape.loss`, C = loss_scale · dloss/dz
+/// for z = op(A)·op(B) (+ bias) against `extras.target`, each row's loss added to
+/// `extras.loss_totals` (every variant).
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_with_extras(
     ctx: &GpuContext,
@@ -409,14 +433,18 @@ pub fn matmul_with_extras(
     variant: MatmulVariant,
 ) -> Result<Dispatch> {
     shape.check_dims()?;
+    shape.check_options()?;
     if shape.activation_grad.is_some() != extras.saved.is_some()
         || shape.row_sums != extras.row_sums.is_some()
         || shape.addend != extras.addend.is_some()
+        || shape.loss.is_some() != extras.target.is_some()
+        || shape.loss.is_some() != extras.loss_totals.is_some()
     {
         return Err(shape_error(
             "matmul",
             "the saved activation output goes with activation_grad, the row sums buffer with \
-             row_sums and the addend with addend, each only with it",
+             row_sums, the addend with addend, and the target and loss totals with loss, \
+             each only with it",
         ));
     }
     variant.check(ctx)?;
@@ -436,6 +464,12 @@ pub fn matmul_with_extras(
     if let Some(addend) = extras.addend {
         check_len("matmul", "addend", addend, m * n)?;
     }
+    if let Some(target) = extras.target {
+        check_len("matmul", "target", target, m * n)?;
+    }
+    if let Some(totals) = extras.loss_totals {
+        check_len("matmul", "loss_totals", totals, m * n)?;
+    }
     let params = Params {
         m: m as u32,
         n: n as u32,
@@ -443,6 +477,12 @@ pub fn matmul_with_extras(
         _pad: 0,
     };
     let flag = |on: bool| if on { 1.0 } else { 0.0 };
+    // Without a loss the scale is unused: 0, so that it makes no other pipeline.
+    let loss_scale = if shape.loss.is_some() {
+        extras.loss_scale
+    } else {
+        0.0
+    };
     let mut constants = vec![
         ("TRANS_A", flag(shape.trans_a)),
         ("TRANS_B", flag(shape.trans_b)),
@@ -452,6 +492,8 @@ pub fn matmul_with_extras(
         ("ACTIVATION_GRAD", activation_code(shape.activation_grad)),
         ("ROW_SUMS", flag(shape.row_sums)),
         ("ADD_ADDEND", flag(shape.addend)),
+        ("LOSS", loss_code(shape.loss)),
+        ("LOSS_SCALE", f64::from(loss_scale)),
     ];
     let (kernel, workgroups) = match variant {
         MatmulVariant::Tiled(tiles) => {
@@ -491,14 +533,18 @@ pub fn matmul_with_extras(
     };
     let bias = bias.unwrap_or(&ctx.placeholder);
     let saved = extras.saved.unwrap_or(&ctx.placeholder);
-    let row_sums = extras.row_sums.unwrap_or(&ctx.placeholder_out);
-    let addend = extras.addend.unwrap_or(&ctx.placeholder);
+    // Bindings 6 and 7 serve two options each, never set together (check_options).
+    let row_sums_or_totals = extras
+        .row_sums
+        .or(extras.loss_totals)
+        .unwrap_or(&ctx.placeholder_out);
+    let addend_or_target = extras.addend.or(extras.target).unwrap_or(&ctx.placeholder);
     prepare(
         ctx,
         kernel,
         &constants,
         Some(bytes_of(&params)),
-        &[c, a, b, bias, saved, row_sums, addend],
+        &[c, a, b, bias, saved, row_sums_or_totals, addend_or_target],
         workgroups,
     )
 }

@@ -9,16 +9,16 @@
 
 use crate::cpu;
 use crate::cpu::corrupt::Noise;
-use crate::cpu::matmul::MatmulShape;
+use crate::cpu::matmul::{MatmulShape, StoreLoss};
 use crate::cpu::reparameterize::NoiseKey;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::kernels::autotune::{self, candidates, ShapeClass};
 use crate::kernels::gather::GatherSource;
 use crate::kernels::matmul::{MatmulTiles, MatmulVariant};
 use crate::kernels::step::StepStates;
 use crate::kernels::{self, activation::Activation};
 use crate::validate::{
-    abs_rel, error_row, CheckResult, Output, ShapeSet, Validator, UNIT_ROUNDOFF,
+    abs_rel, error_row, CheckResult, Output, RowSumsOutput, ShapeSet, Validator, UNIT_ROUNDOFF,
 };
 
 /// The kernel families, in the order `latent validate` prints them.
@@ -175,6 +175,51 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
                 describe_matmul(&shape, true, small_tiles),
                 check_matmul(v, shape, true, small_tiles),
             );
+            // The output layer's loss in its store: logits = h·Wᵀ + b never stored, C = the
+            // loss gradient, each row's loss added to running totals. (m, n, k, with bias and
+            // Bᵀ): every default at 1 × 1 × 1, odd shapes, (36, 44, 28) and the model's output
+            // layer (128, 784, 40) with M, N, K multiples of 4 (the subgroup vec4 file), and
+            // (5, 3, 70) without bias or transpose; other tiles (other workgroup widths, so
+            // other slots) at one odd shape.
+            let loss_cases = [
+                (1, 1, 1, true),
+                (5, 3, 70, false),
+                (33, 127, 17, true),
+                (36, 44, 28, true),
+                (128, 784, 40, true),
+            ];
+            let other_tiles = [
+                small_tiles,
+                MatmulVariant::Tiled(MatmulTiles {
+                    tile_m: 32,
+                    tile_n: 32,
+                    tile_k: 16,
+                }),
+            ];
+            let loss_runs: Vec<_> = defaults
+                .iter()
+                .flat_map(|&d| loss_cases.iter().map(move |&case| (d, case)))
+                .chain(
+                    other_tiles
+                        .into_iter()
+                        .filter(|t| t.check(v.ctx).is_ok())
+                        .map(|t| (t, loss_cases[2])),
+                )
+                .collect();
+            for (variant, (m, n, k, with_bias)) in loss_runs {
+                for loss in [StoreLoss::Bce, StoreLoss::Mse] {
+                    let shape = MatmulShape {
+                        trans_b: with_bias,
+                        loss: Some(loss),
+                        ..MatmulShape::new(m, n, k)
+                    };
+                    push(
+                        matmul_kernel_name(variant),
+                        describe_matmul(&shape, with_bias, variant),
+                        check_matmul_loss(v, shape, with_bias, variant),
+                    );
+                }
+            }
         }
         Family::Reduce => {
             let mut sizes = vec![(1, 1), (127, 785), (3, 1000)];
@@ -479,6 +524,11 @@ fn describe_matmul(shape: &MatmulShape, bias: bool, variant: MatmulVariant) -> S
                 .map_or(String::new(), |a| format!(" ·{}'", a.name()))
             + if shape.row_sums { " +row sums" } else { "" }
             + if shape.addend { " +addend" } else { "" }
+            + match shape.loss {
+                None => "",
+                Some(StoreLoss::Bce) => " +bce loss",
+                Some(StoreLoss::Mse) => " +mse loss",
+            }
     )
 }
 
@@ -595,6 +645,7 @@ pub fn check_matmul_backward_epilogue(
         saved: saved.as_deref(),
         row_sums: shape.row_sums.then_some(&mut sums[..]),
         addend: addend.as_deref(),
+        ..Default::default()
     };
     cpu::matmul::matmul_with_extras(&mut c, &a, &b, None, extras, &shape)?;
     // Bounds: the product's sum (with the addend) in two orders (as check_matmul), times
@@ -633,6 +684,7 @@ pub fn check_matmul_backward_epilogue(
         saved: gsaved.as_ref(),
         row_sums: shape.row_sums.then_some(&gsums),
         addend: gaddend.as_ref(),
+        ..Default::default()
     };
     let dispatch =
         kernels::matmul::matmul_with_extras(v.ctx, &gc, &ga, &gb, None, gextras, &shape, variant)?;
@@ -657,6 +709,131 @@ pub fn check_matmul_backward_epilogue(
         describe_matmul(&shape, false, variant),
         &[&dispatch],
         outputs,
+    )
+}
+
+/// A matmul whose store computes a loss (`shape.loss`) against the twin: C, the loss
+/// gradient, element by element; the running loss totals (m, n), which the kernel spreads
+/// over a row's slots its own way, by their row sums.
+pub fn check_matmul_loss(
+    v: &mut Validator,
+    shape: MatmulShape,
+    with_bias: bool,
+    variant: MatmulVariant,
+) -> Result<CheckResult> {
+    let MatmulShape { m, n, k, .. } = shape;
+    let kind = shape
+        .loss
+        .ok_or_else(|| Error::InvalidArgument("check_matmul_loss needs shape.loss".into()))?;
+    let a = v.random(m * k, -1.0, 1.0);
+    let b = v.random(k * n, -1.0, 1.0);
+    let bias = with_bias.then(|| v.random(n, -1.0, 1.0));
+    let target = v.random(m * n, 0.0, 1.0);
+    // Running totals from earlier steps, in every slot (the kernel reads and adds).
+    let start_totals = v.random(m * n, 0.0, 4.0);
+    // As the trainer scales them: BCE summed per example, MSE the mean over every element.
+    let scale = match kind {
+        StoreLoss::Bce => 1.0 / m as f32,
+        StoreLoss::Mse => 1.0 / (m * n) as f32,
+    };
+    let mut c = vec![f32::NAN; m * n];
+    let mut totals = start_totals.clone();
+    let extras = cpu::matmul::MatmulExtras {
+        target: Some(&target),
+        loss_totals: Some(&mut totals),
+        loss_scale: scale,
+        ..Default::default()
+    };
+    cpu::matmul::matmul_with_extras(&mut c, &a, &b, bias.as_deref(), extras, &shape)?;
+
+    // The logits z and the bound on their error dz (check_matmul's: K products plus the bias
+    // in two orders, 2·(K + 2)·u·(Σ|a||b| + |bias|)).
+    let plain = MatmulShape {
+        loss: None,
+        ..shape
+    };
+    let mut z = vec![0.0; m * n];
+    cpu::matmul::matmul(&mut z, &a, &b, bias.as_deref(), &plain)?;
+    let abs = |x: &[f32]| x.iter().map(|v| v.abs()).collect::<Vec<_>>();
+    let mut magnitude = vec![0.0; m * n];
+    let abs_bias = bias.as_deref().map(abs);
+    cpu::matmul::matmul(
+        &mut magnitude,
+        &abs(&a),
+        &abs(&b),
+        abs_bias.as_deref(),
+        &plain,
+    )?;
+    let dz: Vec<f32> = magnitude.iter().map(|&g| sum_bound(k + 2, g)).collect();
+    // Each element's loss error: dz through |dloss/dz| (BCE ≤ 1; MSE 2|z − x| + dz), plus
+    // BCE's exp and log (1e-6 a term, as check_bce) and a few roundings; and the loss itself
+    // (≥ 0) as the row sum's magnitude.
+    let mut row_error = vec![0.0f32; m];
+    let mut row_magnitude = vec![0.0f32; m];
+    for row in 0..m {
+        for col in 0..n {
+            let i = row * n + col;
+            let (loss, error) = match kind {
+                StoreLoss::Bce => (cpu::bce::bce_with_logits(z[i], target[i]), dz[i] + 1e-6),
+                StoreLoss::Mse => {
+                    let d = z[i] - target[i];
+                    (d * d, (2.0 * d.abs() + dz[i]) * dz[i])
+                }
+            };
+            row_error[row] += error;
+            row_magnitude[row] += loss + start_totals[i];
+        }
+    }
+    let (ga, gb) = (v.upload("a", &a)?, v.upload("b", &b)?);
+    let gbias = bias.as_ref().map(|b| v.upload("bias", b)).transpose()?;
+    let gtarget = v.upload("target", &target)?;
+    let gc = v.poisoned("c", m * n)?;
+    // Not poisoned: the kernel adds to it.
+    let gtotals = v.upload("loss totals", &start_totals)?;
+    let gextras = kernels::matmul::MatmulExtras {
+        target: Some(&gtarget),
+        loss_totals: Some(&gtotals),
+        loss_scale: scale,
+        ..Default::default()
+    };
+    let dispatch = kernels::matmul::matmul_with_extras(
+        v.ctx,
+        &gc,
+        &ga,
+        &gb,
+        gbias.as_ref(),
+        gextras,
+        &shape,
+        variant,
+    )?;
+    // Gradient: as bce_backward (σ to 2e-5 relative, 1e-6 for the rest) and mse_backward (4
+    // roundings), plus dz through the derivative: σ' ≤ ¼ for BCE, 2 for MSE, times scale.
+    let c_allowed = move |i: usize, c: f32| match kind {
+        StoreLoss::Bce => scale * (2e-5 + 0.25 * dz[i]) + 1e-6 * c.abs(),
+        StoreLoss::Mse => scale * (1e-7 + 2.0 * dz[i]) + 4.0 * UNIT_ROUNDOFF * c.abs(),
+    };
+    // Row sums: the elements' errors, plus N losses and N start values summed in f32 in two
+    // orders (the GPU sums a thread's share, adds it to a slot; the twin sums the row, adds
+    // it to one slot) and each side's f64 sum rounded to f32: 2·(N + 3)·u·Σ|terms|.
+    let totals_allowed = move |row: usize, _| row_error[row] + sum_bound(n + 3, row_magnitude[row]);
+    let shape_text = describe_matmul(&shape, with_bias, variant);
+    v.finish_with_row_sums(
+        dispatch.name,
+        shape_text,
+        &[&dispatch],
+        vec![Output {
+            name: "C (gradient)",
+            gpu: &gc,
+            cpu: c,
+            allowed: Box::new(c_allowed),
+        }],
+        vec![RowSumsOutput {
+            name: "loss totals (row sums)",
+            gpu: &gtotals,
+            cols: n,
+            cpu: totals,
+            allowed: Box::new(totals_allowed),
+        }],
     )
 }
 

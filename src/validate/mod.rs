@@ -9,7 +9,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 pub use checks::{
-    check_families, check_matmul, check_matmul_backward_epilogue, Family, PHILOX_KNOWN_ANSWERS,
+    check_families, check_matmul, check_matmul_backward_epilogue, check_matmul_loss, Family,
+    PHILOX_KNOWN_ANSWERS,
 };
 
 use crate::error::Result;
@@ -98,6 +99,29 @@ pub struct Output<'a> {
     pub allowed: Box<dyn Fn(usize, f32) -> f32 + 'a>,
 }
 
+/// A GPU output compared by the sums of its rows (each summed in f64, then rounded to f32),
+/// for (rows, cols) values whose split over a row's slots is not the contract, only their
+/// sum: the matmul's loss totals, which the GPU spreads over the threads that store a row
+/// and the twin keeps in the row's first slot.
+pub struct RowSumsOutput<'a> {
+    pub name: &'static str,
+    pub gpu: &'a GpuBuffer,
+    /// Values per row.
+    pub cols: usize,
+    /// The twin's (rows, cols) values.
+    pub cpu: Vec<f32>,
+    /// Allowed error of row r's sum, given the twin's sum.
+    pub allowed: Box<dyn Fn(usize, f32) -> f32 + 'a>,
+}
+
+/// Σ of each row of `cols` values, in f64, rounded to f32.
+pub fn row_sums_f64(values: &[f32], cols: usize) -> Vec<f32> {
+    values
+        .chunks(cols.max(1))
+        .map(|row| row.iter().map(|&v| f64::from(v)).sum::<f64>() as f32)
+        .collect()
+}
+
 /// Fresh random inputs, NaN-poisoned outputs, and the run-compare-time sequence.
 pub struct Validator<'a> {
     pub ctx: &'a GpuContext,
@@ -150,6 +174,32 @@ impl<'a> Validator<'a> {
         self.finish_recorded(kernel, shape, &record, outputs)
     }
 
+    /// As [`Validator::finish`], with outputs compared by their row sums as well (compared
+    /// after one run, before any timing runs add to them again).
+    pub fn finish_with_row_sums(
+        &self,
+        kernel: &str,
+        shape: String,
+        dispatches: &[&Dispatch],
+        outputs: Vec<Output>,
+        row_outputs: Vec<RowSumsOutput>,
+    ) -> Result<CheckResult> {
+        let record = |pass: &mut wgpu::ComputePass| dispatches.iter().for_each(|d| d.record(pass));
+        let row_outputs = row_outputs
+            .into_iter()
+            .map(|o| {
+                let output = Output {
+                    name: o.name,
+                    gpu: o.gpu,
+                    cpu: row_sums_f64(&o.cpu, o.cols),
+                    allowed: o.allowed,
+                };
+                (output, o.cols)
+            })
+            .collect();
+        self.finish_inner(kernel, shape, &record, outputs, row_outputs)
+    }
+
     /// As [`Validator::finish`], for dispatches that `record` puts in the pass its own way
     /// (each at its row of a table of step states).
     pub fn finish_recorded(
@@ -158,6 +208,20 @@ impl<'a> Validator<'a> {
         shape: String,
         record: &dyn Fn(&mut wgpu::ComputePass),
         outputs: Vec<Output>,
+    ) -> Result<CheckResult> {
+        self.finish_inner(kernel, shape, record, outputs, Vec::new())
+    }
+
+    /// Runs, compares `outputs` element by element and `row_outputs` (output, cols), whose
+    /// `cpu` already holds the twin's row sums, by the f64 sums of the GPU's rows of `cols`
+    /// values, then times if asked.
+    fn finish_inner(
+        &self,
+        kernel: &str,
+        shape: String,
+        record: &dyn Fn(&mut wgpu::ComputePass),
+        outputs: Vec<Output>,
+        row_outputs: Vec<(Output, usize)>,
     ) -> Result<CheckResult> {
         run_recorded(self.ctx, kernel, record)?;
         let mut result = CheckResult {
@@ -169,8 +233,12 @@ impl<'a> Validator<'a> {
             passed: true,
             detail: String::new(),
         };
-        for output in &outputs {
-            let gpu: Vec<f32> = self.ctx.read_buffer(output.gpu)?;
+        let by_rows = row_outputs.iter().map(|(o, cols)| (o, Some(*cols)));
+        for (output, row_cols) in outputs.iter().map(|o| (o, None)).chain(by_rows) {
+            let mut gpu: Vec<f32> = self.ctx.read_buffer(output.gpu)?;
+            if let Some(cols) = row_cols {
+                gpu = row_sums_f64(&gpu, cols);
+            }
             let cmp = compare(&gpu, &output.cpu, &output.allowed);
             result.max_abs_err = result.max_abs_err.max(cmp.max_abs_err);
             result.max_rel_err = result.max_rel_err.max(cmp.max_rel_err);
