@@ -20,8 +20,9 @@
 // The formulas are those of relu.wgsl, sigmoid.wgsl and tanh.wgsl, and of bce.wgsl and
 // mse.wgsl's forward_backward, so a fused store equals the separate kernels' result.
 //
-// Bindings 6 and 7 serve two options each (a storage binding a stage is scarce: WebGPU's
-// default limit is 8, and the matmul binds 7), never both at once:
+// store_loss and add_loss_share write through `c` and read `params.n`, which each matmul
+// file declares. Bindings 6 and 7 serve two options each (storage bindings are scarce:
+// WebGPU's default limit is 8 a stage, and the matmul binds 7), never both at once:
 //   binding 6 row_sums_or_totals  (M) row sums if ROW_SUMS; (M, N) loss totals if LOSS
 //   binding 7 addend_or_target    (M, N) addend if ADD_ADDEND; (M, N) loss target if LOSS
 
