@@ -19,7 +19,9 @@ override HAS_BIAS: bool = false;
 override ACCUMULATE: bool = false;     // C += op(A)·op(B) (+ bias) instead of C =
 // lib/epilogue.wgsl: ACTIVATION applies f to each stored value, C = f(...); ACTIVATION_GRAD
 // multiplies the product (plus an addend, ADD_ADDEND) by f'(saved); ROW_SUMS also writes
-// Σ_k op(A)[row, k]; LOSS stores a loss's gradient instead and adds the loss to totals.
+// Σ_k op(A)[row, k]; LOSS stores a loss's gradient instead and adds the loss to totals;
+// REPARAM_GRAD stores the reparameterization's backward [v | v·ε·½e^(½·logvar)] into C =
+// dstats (M, 2N) instead.
 override TILE_M: u32 = 64u;
 override TILE_N: u32 = 64u;
 override TILE_K: u32 = 16u;
@@ -142,6 +144,10 @@ fn matmul(
         for (var j = 0u; j < THREAD_N; j++) {
             let col = col0 + local.x + j * WG_X;
             if (row < params.m && col < params.n) {
+                if (REPARAM_GRAD) {
+                    store_reparam_grad(row, col, acc[i][j]);
+                    continue;
+                }
                 let index = row * params.n + col;
                 var value = activation_grad(with_addend(acc[i][j], index), index);
                 if (HAS_BIAS) {

@@ -18,7 +18,9 @@ override HAS_BIAS: bool = false;
 override ACCUMULATE: bool = false;     // C += op(A)·op(B) (+ bias) instead of C =
 // lib/epilogue.wgsl: ACTIVATION applies f to each stored value, C = f(...); ACTIVATION_GRAD
 // multiplies the product (plus an addend, ADD_ADDEND) by f'(saved); ROW_SUMS also writes
-// Σ_k op(A)[row, k]; LOSS stores a loss's gradient instead and adds the loss to totals.
+// Σ_k op(A)[row, k]; LOSS stores a loss's gradient instead and adds the loss to totals;
+// REPARAM_GRAD stores the reparameterization's backward [v | v·ε·½e^(½·logvar)] into C =
+// dstats (M, 2N) instead.
 const ROWS: u32 = 8u;
 
 struct Params {
@@ -101,6 +103,10 @@ fn matmul_rowtile(@builtin(global_invocation_id) id: vec3<u32>) {
         for (var j = 0u; j < 4u; j++) {
             let col = col0 + j;
             if (row < params.m && col < params.n) {
+                if (REPARAM_GRAD) {
+                    store_reparam_grad(row, col, acc[r][j]);
+                    continue;
+                }
                 let index = row * params.n + col;
                 var value = grads[j];
                 if (HAS_BIAS) {

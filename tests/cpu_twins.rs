@@ -6,7 +6,7 @@ mod common;
 
 use latent::cpu::matmul::{matmul, matmul_with_extras, MatmulExtras, MatmulShape, StoreLoss};
 use latent::cpu::philox::{normals_for_group, philox4x32_10, philox_fill};
-use latent::cpu::{adam, bce, kl, mse, reduce, sgd};
+use latent::cpu::{adam, bce, kl, mse, reduce, reparameterize, sgd};
 use latent::gpu::pack_bytes;
 use latent::kernels::activation::Activation;
 use latent::validate::{abs_rel, compare, PHILOX_KNOWN_ANSWERS};
@@ -343,4 +343,165 @@ fn matmul_loss_store_refuses_other_options_and_missing_buffers() {
     assert_shape_error(run(&loss, true, 0), "matmul", "target and loss totals");
     assert_shape_error(run(&loss, true, m), "matmul", "loss_totals has 2");
     assert!(run(&loss, true, m * n).is_ok());
+}
+
+/// The reparameterization's backward in the matmul's store equals the matmul (dz = op(A)·op(B))
+/// followed by reparameterize_backward, bit for bit: dstats written, and added to, at each
+/// transpose.
+#[test]
+fn matmul_reparam_grad_store_equals_the_matmul_then_reparameterize_backward() {
+    let (m, n, k) = (3, 5, 4);
+    let value = |i: usize, scale: f32| ((i * 37 % 11) as f32 - 5.0) * scale;
+    let a: Vec<f32> = (0..m * k).map(|i| value(i, 0.3)).collect();
+    let b: Vec<f32> = (0..n * k).map(|i| value(i + 3, 0.2)).collect();
+    let eps: Vec<f32> = (0..m * n).map(|i| value(i + 5, 0.37)).collect();
+    // μ | logvar: logvar in [−3, 1].
+    let stats: Vec<f32> = (0..m * 2 * n).map(|i| value(i + 1, 0.4) - 1.0).collect();
+    let start: Vec<f32> = (0..m * 2 * n).map(|i| value(i + 9, 0.15)).collect();
+    for accumulate in [false, true] {
+        for (trans_a, trans_b) in [(false, false), (false, true), (true, false), (true, true)] {
+            let plain = MatmulShape {
+                trans_a,
+                trans_b,
+                ..MatmulShape::new(m, n, k)
+            };
+            let mut dz = vec![0.0f32; m * n];
+            matmul(&mut dz, &a, &b, None, &plain).unwrap();
+            let mut expected = if accumulate {
+                start.clone()
+            } else {
+                vec![f32::NAN; m * 2 * n]
+            };
+            reparameterize::reparameterize_backward(
+                &mut expected,
+                &eps,
+                &stats,
+                &dz,
+                m,
+                n,
+                accumulate,
+            )
+            .unwrap();
+            let mut c = if accumulate {
+                start.clone()
+            } else {
+                vec![f32::NAN; m * 2 * n]
+            };
+            let extras = MatmulExtras {
+                eps: Some(&eps),
+                stats: Some(&stats),
+                ..Default::default()
+            };
+            let shape = MatmulShape {
+                reparam_grad: true,
+                accumulate,
+                ..plain
+            };
+            matmul_with_extras(&mut c, &a, &b, None, extras, &shape).unwrap();
+            let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&c), bits(&expected), "{shape:?}");
+        }
+    }
+}
+
+#[test]
+fn matmul_reparam_grad_store_refuses_other_options_and_missing_buffers() {
+    let (m, n, k) = (2, 3, 4);
+    let (a, b) = (vec![0.0f32; m * k], vec![0.0f32; k * n]);
+    let (eps, stats, bias) = (
+        vec![0.0f32; m * n],
+        vec![0.0f32; m * 2 * n],
+        vec![0.0f32; n],
+    );
+    let (saved, addend, target) = (
+        vec![0.5f32; m * n],
+        vec![0.0f32; m * n],
+        vec![0.0f32; m * n],
+    );
+    let reparam = MatmulShape {
+        reparam_grad: true,
+        ..MatmulShape::new(m, n, k)
+    };
+    // Each option with its own buffer too, so that only the combination is at fault.
+    let run = |shape: &MatmulShape, eps_len: usize, stats_len: usize, c_len: usize| {
+        let mut c = vec![0.0f32; c_len];
+        let mut sums = vec![0.0f32; m];
+        let mut totals = vec![0.0f32; m * n];
+        let extras = MatmulExtras {
+            eps: (eps_len > 0).then_some(&eps[..eps_len.min(m * n)]),
+            stats: (stats_len > 0).then_some(&stats[..stats_len.min(m * 2 * n)]),
+            saved: shape.activation_grad.is_some().then_some(&saved[..]),
+            addend: shape.addend.then_some(&addend[..]),
+            row_sums: shape.row_sums.then_some(&mut sums[..]),
+            target: shape.loss.is_some().then_some(&target[..]),
+            loss_totals: shape.loss.is_some().then_some(&mut totals[..]),
+            ..Default::default()
+        };
+        matmul_with_extras(&mut c, &a, &b, None, extras, shape)
+    };
+    let others = [
+        MatmulShape {
+            activation: Some(Activation::Sigmoid),
+            ..reparam
+        },
+        MatmulShape {
+            activation_grad: Some(Activation::Relu),
+            ..reparam
+        },
+        MatmulShape {
+            row_sums: true,
+            ..reparam
+        },
+        MatmulShape {
+            addend: true,
+            ..reparam
+        },
+        MatmulShape {
+            loss: Some(StoreLoss::Mse),
+            ..reparam
+        },
+    ];
+    let full = (m * n, m * 2 * n, m * 2 * n);
+    for shape in &others {
+        assert_shape_error(
+            run(shape, full.0, full.1, full.2),
+            "matmul",
+            "reparameterization's backward",
+        );
+    }
+    // With a bias.
+    let mut c = vec![0.0f32; m * 2 * n];
+    let extras = MatmulExtras {
+        eps: Some(&eps),
+        stats: Some(&stats),
+        ..Default::default()
+    };
+    assert_shape_error(
+        matmul_with_extras(&mut c, &a, &b, Some(&bias), extras, &reparam),
+        "matmul",
+        "without a bias",
+    );
+    assert_shape_error(run(&reparam, 0, full.1, full.2), "matmul", "eps and stats");
+    assert_shape_error(run(&reparam, full.0, 0, full.2), "matmul", "eps and stats");
+    assert_shape_error(run(&reparam, full.0, full.1, m * n), "matmul", "C has 6");
+    assert_shape_error(run(&reparam, m, full.1, full.2), "matmul", "eps has 2");
+    assert_shape_error(
+        run(&reparam, full.0, m * n, full.2),
+        "matmul",
+        "stats has 6",
+    );
+    // eps and stats without reparam_grad.
+    assert_shape_error(
+        run(&MatmulShape::new(m, n, k), full.0, full.1, m * n),
+        "matmul",
+        "eps and stats",
+    );
+    assert!(run(&reparam, full.0, full.1, full.2).is_ok());
+    let accumulating = MatmulShape {
+        accumulate: true,
+        trans_a: true,
+        trans_b: true,
+        ..reparam
+    };
+    assert!(run(&accumulating, full.0, full.1, full.2).is_ok());
 }

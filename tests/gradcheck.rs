@@ -152,6 +152,61 @@ fn matmul_loss_store_gradient_matches_finite_differences() {
     }
 }
 
+/// The reparameterization's backward in the matmul's store: C = dstats (+)= [dz | dz·ε·½σ]
+/// for dz = A·B (the VAE's dz = dy·W), σ = e^(½·logvar). L = Σ w ⊙ C has dL/ddz = w_μ +
+/// w_logvar·ε·½σ (each row's halves) and dL/dA = (dL/ddz)·Bᵀ; written and accumulating (the
+/// start adds a constant).
+#[test]
+fn matmul_reparam_grad_store_gradient_matches_finite_differences() {
+    let (mut rng, seed) = rng();
+    let (m, k, n) = (4, 6, 5);
+    let a = random(&mut rng, m * k, -1.0, 1.0);
+    let b = random(&mut rng, k * n, -1.0, 1.0);
+    let eps = random(&mut rng, m * n, -2.0, 2.0);
+    let stats = random_stats(&mut rng, m, n, (-2.0, 2.0), (-3.0, 1.0));
+    let w = random(&mut rng, m * 2 * n, -1.0, 1.0);
+    let start = random(&mut rng, m * 2 * n, -1.0, 1.0);
+    // dL/ddz, from the formulas, not from the kernel.
+    let mut ddz = vec![0.0; m * n];
+    for row in 0..m {
+        for col in 0..n {
+            let (mu, lv) = (row * 2 * n + col, row * 2 * n + n + col);
+            let sigma = (0.5 * stats[lv]).exp();
+            ddz[row * n + col] = w[mu] + w[lv] * eps[row * n + col] * 0.5 * sigma;
+        }
+    }
+    // dA = ddz·Bᵀ: (m, n)·(n, k), B stored (k, n).
+    let mut da = vec![0.0; m * k];
+    let bt = MatmulShape {
+        trans_b: true,
+        ..MatmulShape::new(m, k, n)
+    };
+    matmul::matmul(&mut da, &ddz, &b, None, &bt).unwrap();
+    for accumulate in [false, true] {
+        let shape = MatmulShape {
+            reparam_grad: true,
+            accumulate,
+            ..MatmulShape::new(m, n, k)
+        };
+        let forward = |a: &[f64]| {
+            let mut c = if accumulate {
+                start.clone()
+            } else {
+                vec![0.0; m * 2 * n]
+            };
+            let extras = MatmulExtras {
+                eps: Some(&eps),
+                stats: Some(&stats),
+                ..Default::default()
+            };
+            matmul::matmul_with_extras(&mut c, a, &b, None, extras, &shape).unwrap();
+            weighted_sum(&w, &c)
+        };
+        let name = format!("matmul reparam_grad store (accumulate {accumulate}) dA");
+        assert_gradient(&name, &a, &da, &forward, seed);
+    }
+}
+
 type Forward = fn(&mut [f64], &[f64]) -> latent::Result<()>;
 type Backward = fn(&mut [f64], &[f64], &[f64]) -> latent::Result<()>;
 

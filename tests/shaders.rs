@@ -1,8 +1,9 @@
 //! Every shader parsed and validated by naga and translated to SPIR-V (Vulkan), MSL (Metal)
 //! and HLSL (DX12), with its override constants at their defaults and, for the three matmul
 //! variants, at every flag combination (and other tiles for the tiled one) and with each
-//! epilogue option (activations, their backward, row sums, addend, the store's loss); so a shader that
-//! would break on Metal or DX12 fails here on a machine that has neither. No GPU needed.
+//! epilogue option (activations, their backward, row sums, addend, the store's loss, the
+//! reparameterization's backward); so a shader that would break on Metal or DX12 fails here
+//! on a machine that has neither. No GPU needed.
 //! Only the two subgroup matmul files are given naga's subgroup capability; every other
 //! shader must validate without it.
 
@@ -106,8 +107,9 @@ fn translate_with_every_flag(name: &str, source: &str, tiled: bool) {
         translate(name, source, &constants);
     }
     // The epilogue's options, each over the four transposes with bias (the loss as the
-    // output layer runs it: alone, with bias).
-    let options: [&[(&str, f64)]; 7] = [
+    // output layer runs it: alone, with bias); the reparameterization's backward without
+    // bias (the option overrides HAS_BIAS), written and accumulating.
+    let options: [&[(&str, f64)]; 9] = [
         &[("ACTIVATION", 2.0)],
         &[("ACTIVATION_GRAD", 3.0), ("ADD_ADDEND", 1.0)],
         &[("ACTIVATION_GRAD", 1.0)],
@@ -115,6 +117,12 @@ fn translate_with_every_flag(name: &str, source: &str, tiled: bool) {
         &[("LOSS", 1.0), ("LOSS_SCALE", 0.125)],
         &[("LOSS", 2.0), ("LOSS_SCALE", 0.5)],
         &[("LOSS", 2.0)],
+        &[("REPARAM_GRAD", 1.0), ("HAS_BIAS", 0.0)],
+        &[
+            ("REPARAM_GRAD", 1.0),
+            ("HAS_BIAS", 0.0),
+            ("ACCUMULATE", 1.0),
+        ],
     ];
     for option in options {
         for transposes in 0..4u32 {

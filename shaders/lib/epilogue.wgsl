@@ -16,15 +16,27 @@
 //                    in that row, so no two threads touch a slot; Σ of a row's N slots is the
 //                    row's running total. ACTIVATION, ACTIVATION_GRAD, ADD_ADDEND, ROW_SUMS and
 //                    ACCUMULATE are off with it (the host refuses them).
+//   REPARAM_GRAD     the VAE reparameterization's backward in place of the store: the
+//                    product v (M, N) is dz of z = μ + e^(½·logvar)·ε, and C is dstats
+//                    (M, 2N), μ | logvar per row: C[row·2N + col] (+)= v and
+//                    C[row·2N + N + col] (+)= v·ε·½·e^(½·logvar), with ε = eps (M, N) and
+//                    logvar from stats (M, 2N) ("+=" when ACCUMULATE); dz is never stored.
+//                    ACTIVATION, ACTIVATION_GRAD, ADD_ADDEND, ROW_SUMS, LOSS and HAS_BIAS are
+//                    off with it (the host refuses them).
 // Order in the store: product, + addend, · f'(saved), + bias, + C (ACCUMULATE), f.
-// The formulas are those of relu.wgsl, sigmoid.wgsl and tanh.wgsl, and of bce.wgsl and
-// mse.wgsl's forward_backward, so a fused store equals the separate kernels' result.
+// The formulas are those of relu.wgsl, sigmoid.wgsl and tanh.wgsl, of bce.wgsl and
+// mse.wgsl's forward_backward, and of reparameterize.wgsl's reparameterize_backward, so a
+// fused store equals the separate kernels' result.
 //
-// store_loss and add_loss_share write through `c` and read `params.n`, which each matmul
-// file declares. Bindings 6 and 7 serve two options each (storage bindings are scarce:
-// WebGPU's default limit is 8 a stage, and the matmul binds 7), never both at once:
-//   binding 6 row_sums_or_totals  (M) row sums if ROW_SUMS; (M, N) loss totals if LOSS
-//   binding 7 addend_or_target    (M, N) addend if ADD_ADDEND; (M, N) loss target if LOSS
+// store_loss, add_loss_share and store_reparam_grad write through `c` and read `params.n`
+// (and store_reparam_grad ACCUMULATE), which each matmul file declares. Bindings 5, 6 and 7
+// serve several options each (storage bindings are scarce: WebGPU's default limit is 8 a
+// stage, and the matmul binds 7), never two at once:
+//   binding 5 saved_or_eps            (M, N) f's output if ACTIVATION_GRAD; (M, N) ε if
+//                                     REPARAM_GRAD
+//   binding 6 row_sums_or_totals      (M) row sums if ROW_SUMS; (M, N) loss totals if LOSS
+//   binding 7 addend_target_or_stats  (M, N) addend if ADD_ADDEND; (M, N) loss target if
+//                                     LOSS; (M, 2N) stats, μ | logvar, if REPARAM_GRAD
 
 override ACTIVATION: u32 = 0u;       // 0 none, 1 ReLU, 2 sigmoid, 3 tanh
 override ACTIVATION_GRAD: u32 = 0u;  // 0 none, 1 ReLU, 2 sigmoid, 3 tanh
@@ -32,12 +44,15 @@ override ROW_SUMS: bool = false;
 override ADD_ADDEND: bool = false;
 override LOSS: u32 = 0u;             // 0 none, 1 BCE from logits, 2 MSE
 override LOSS_SCALE: f32 = 0.0;      // dL/dΣloss, the gradient's factor (LOSS)
+override REPARAM_GRAD: bool = false;
 
-@group(0) @binding(5) var<storage, read> saved: array<f32>;  // (M, N) if ACTIVATION_GRAD
+// (M, N) f's output if ACTIVATION_GRAD; (M, N) ε if REPARAM_GRAD.
+@group(0) @binding(5) var<storage, read> saved_or_eps: array<f32>;
 // (M) row sums if ROW_SUMS; (M, N) running loss totals if LOSS.
 @group(0) @binding(6) var<storage, read_write> row_sums_or_totals: array<f32>;
-// (M, N) addend if ADD_ADDEND; (M, N) loss target if LOSS.
-@group(0) @binding(7) var<storage, read> addend_or_target: array<f32>;
+// (M, N) addend if ADD_ADDEND; (M, N) loss target if LOSS; (M, 2N) μ | logvar if
+// REPARAM_GRAD.
+@group(0) @binding(7) var<storage, read> addend_target_or_stats: array<f32>;
 
 fn epilogue(v: f32) -> f32 {
     if (ACTIVATION == 1u) {
@@ -59,7 +74,7 @@ fn epilogue(v: f32) -> f32 {
 // The product at C[index] plus addend[index], when ADD_ADDEND.
 fn with_addend(v: f32, index: u32) -> f32 {
     if (ADD_ADDEND) {
-        return v + addend_or_target[index];
+        return v + addend_target_or_stats[index];
     }
     return v;
 }
@@ -67,13 +82,13 @@ fn with_addend(v: f32, index: u32) -> f32 {
 // The product at C[index] times f'(saved[index]), as relu/sigmoid/tanh_backward compute it.
 fn activation_grad(v: f32, index: u32) -> f32 {
     if (ACTIVATION_GRAD == 1u) {
-        return select(0.0, v, saved[index] > 0.0);
+        return select(0.0, v, saved_or_eps[index] > 0.0);
     }
     if (ACTIVATION_GRAD == 2u) {
-        return v * saved[index] * (1.0 - saved[index]);
+        return v * saved_or_eps[index] * (1.0 - saved_or_eps[index]);
     }
     if (ACTIVATION_GRAD == 3u) {
-        return v * (1.0 - saved[index] * saved[index]);
+        return v * (1.0 - saved_or_eps[index] * saved_or_eps[index]);
     }
     return v;
 }
@@ -81,7 +96,7 @@ fn activation_grad(v: f32, index: u32) -> f32 {
 // With LOSS: stores C[index] = LOSS_SCALE · dloss/dz for z = v and the target at index, and
 // returns the element's loss (bce.wgsl and mse.wgsl's bce/mse_forward_backward formulas).
 fn store_loss(v: f32, index: u32) -> f32 {
-    let x = addend_or_target[index];
+    let x = addend_target_or_stats[index];
     if (LOSS == 1u) {
         var sigmoid: f32;
         if (v >= 0.0) {
@@ -103,4 +118,20 @@ fn store_loss(v: f32, index: u32) -> f32 {
 fn add_loss_share(row: u32, first_col: u32, share: f32) {
     let slot = row * params.n + first_col;
     row_sums_or_totals[slot] += share;
+}
+
+// With REPARAM_GRAD: the product v at (row, col) is dz; writes (or adds to, ACCUMULATE) both
+// halves of dstats = C (M, 2N): dμ = dz at row·2N + col, dlogvar = dz·ε·½·e^(½·logvar) N
+// later (reparameterize_backward's formulas, in its order).
+fn store_reparam_grad(row: u32, col: u32, v: f32) {
+    let m = row * 2u * params.n + col;
+    let lv = m + params.n;
+    var d_mu = v;
+    var d_logvar = v * saved_or_eps[row * params.n + col] * 0.5 * exp(0.5 * addend_target_or_stats[lv]);
+    if (ACCUMULATE) {
+        d_mu += c[m];
+        d_logvar += c[lv];
+    }
+    c[m] = d_mu;
+    c[lv] = d_logvar;
 }

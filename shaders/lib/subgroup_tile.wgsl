@@ -79,7 +79,8 @@ fn fma_tile(av: vec4<f32>, bv: vec4<f32>) {
 // Stores this lane's 4 columns of one row: value = acc (+ addend) · f'(saved) (+ bias) (+ C),
 // then f (lib/epilogue.wgsl); columns past N and rows past M are skipped. With LOSS, stores
 // the loss's gradient and adds the loss of the 4 columns to the lane's slot, its first
-// column `col`.
+// column `col`. With REPARAM_GRAD, stores the reparameterization's backward of the 4
+// values into C = dstats (M, 2N) instead (store_reparam_grad).
 fn store_row(row: u32, col: u32, acc: vec4<f32>) {
     if (row >= params.m) {
         return;
@@ -87,6 +88,10 @@ fn store_row(row: u32, col: u32, acc: vec4<f32>) {
     var share = 0.0;
     for (var j = 0u; j < 4u; j++) {
         if (col + j < params.n) {
+            if (REPARAM_GRAD) {
+                store_reparam_grad(row, col + j, acc[j]);
+                continue;
+            }
             let index = row * params.n + col + j;
             var value = activation_grad(with_addend(acc[j], index), index);
             if (HAS_BIAS) {

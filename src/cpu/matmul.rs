@@ -2,7 +2,9 @@
 //! C (m, n) = f(op(A) (m, k) · op(B) (k, n) [+ bias (n)] [+ C]), row-major, op = identity or
 //! transpose (A stored (k, m) when `trans_a`, B stored (n, k) when `trans_b`), f an optional
 //! activation (the fused epilogue of a linear layer); or, with a loss (`MatmulShape::loss`),
-//! C = the loss gradient of op(A)·op(B) [+ bias] and the loss added to running totals.
+//! C = the loss gradient of op(A)·op(B) [+ bias] and the loss added to running totals; or,
+//! with the reparameterization's backward (`MatmulShape::reparam_grad`), C = dstats (m, 2n)
+//! (+)= [dz | dz·ε·½e^(½·logvar)] for dz = op(A)·op(B), dz itself never stored.
 
 use num_traits::Float;
 
@@ -37,6 +39,13 @@ pub struct MatmulShape {
     /// [`MatmulExtras`]). Only with bias: activation, activation_grad, addend, row_sums and
     /// accumulate off.
     pub loss: Option<StoreLoss>,
+    /// The VAE reparameterization's backward in the store (reparameterize_backward's
+    /// formulas): with v = op(A)·op(B) (m, n), the dz of z = μ + e^(½·logvar)·ε, C is dstats
+    /// (m, 2n), μ | logvar per row, and C[row·2n + col] (+)= v, C[row·2n + n + col] (+)=
+    /// v·ε·½·e^(½·logvar) ("+=" with `accumulate`), ε (m, n) and stats (m, 2n) given in
+    /// [`MatmulExtras`]. Only alone (accumulate and transposes allowed): activation,
+    /// activation_grad, addend, row_sums, loss and bias off.
+    pub reparam_grad: bool,
 }
 
 /// The loss a matmul's store may compute in place of the product (shaders/lib/epilogue.wgsl,
@@ -66,15 +75,17 @@ impl MatmulShape {
         2.0 * self.m as f64 * self.n as f64 * self.k as f64
     }
 
-    /// Checks the dimensions, the options (see [`MatmulShape::check_options`]) and the
-    /// buffer lengths (exact).
+    /// Checks the dimensions, the options (see [`MatmulShape::check_options`] and
+    /// [`MatmulShape::check_bias`]) and the buffer lengths (exact; C is (m, 2n) with
+    /// `reparam_grad`).
     pub fn check(&self, c: usize, a: usize, b: usize, bias: Option<usize>) -> Result<()> {
         self.check_dims()?;
         self.check_options()?;
+        self.check_bias(bias.is_some())?;
         check_lens(
             "matmul",
             &[
-                ("C", c, self.m * self.n),
+                ("C", c, self.c_len()),
                 ("A", a, self.m * self.k),
                 ("B", b, self.k * self.n),
             ],
@@ -85,9 +96,51 @@ impl MatmulShape {
         Ok(())
     }
 
+    /// Elements of C: m·n, or m·2n (dstats) with `reparam_grad`.
+    pub fn c_len(&self) -> usize {
+        if self.reparam_grad {
+            self.m * 2 * self.n
+        } else {
+            self.m * self.n
+        }
+    }
+
+    /// Checks that a bias goes with the options: not with `reparam_grad` (whose store is
+    /// reparameterize_backward's, on the bare product).
+    pub fn check_bias(&self, with_bias: bool) -> Result<()> {
+        if self.reparam_grad && with_bias {
+            return Err(crate::error::shape_error(
+                "matmul",
+                format!(
+                    "{self:?}: the reparameterization's backward epilogue stores \
+                     [dz | dz·ε·½e^(½·logvar)] for dz = op(A)·op(B) without a bias"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks that the options go together: a loss in the store only with bias (activation,
-    /// activation_grad, addend, row_sums and accumulate off).
+    /// activation_grad, addend, row_sums and accumulate off); the reparameterization's
+    /// backward alone (activation, activation_grad, addend, row_sums and loss off; bias too,
+    /// see [`MatmulShape::check_bias`]).
     pub fn check_options(&self) -> Result<()> {
+        if self.reparam_grad
+            && (self.activation.is_some()
+                || self.activation_grad.is_some()
+                || self.addend
+                || self.row_sums
+                || self.loss.is_some())
+        {
+            return Err(crate::error::shape_error(
+                "matmul",
+                format!(
+                    "{self:?}: the reparameterization's backward epilogue stores \
+                     [dz | dz·ε·½e^(½·logvar)] for dz = op(A)·op(B) into dstats; activation, \
+                     activation_grad, addend, row_sums, loss and bias must be off with it"
+                ),
+            ));
+        }
         if let Some(loss) = self.loss {
             if self.activation.is_some()
                 || self.activation_grad.is_some()
@@ -111,7 +164,7 @@ impl MatmulShape {
     /// Checks that every dimension is at least 1 and that sizes fit in u32 indices.
     pub fn check_dims(&self) -> Result<()> {
         check_nonzero("matmul", &[("m", self.m), ("n", self.n), ("k", self.k)])?;
-        let largest = (self.m * self.n).max(self.m * self.k).max(self.k * self.n);
+        let largest = self.c_len().max(self.m * self.k).max(self.k * self.n);
         if largest > u32::MAX as usize {
             return Err(crate::error::shape_error(
                 "matmul",
@@ -124,8 +177,9 @@ impl MatmulShape {
 
 /// The buffers of the store epilogue's extras: the activation output whose derivative
 /// multiplies the product (`shape.activation_grad`), the row sums of op(A)
-/// (`shape.row_sums`), the addend (`shape.addend`), and the loss's target, running totals
-/// and gradient scale (`shape.loss`).
+/// (`shape.row_sums`), the addend (`shape.addend`), the loss's target, running totals and
+/// gradient scale (`shape.loss`), and the reparameterization's ε and stats
+/// (`shape.reparam_grad`).
 pub struct MatmulExtras<'a, T> {
     pub saved: Option<&'a [T]>,
     pub row_sums: Option<&'a mut [T]>,
@@ -139,6 +193,10 @@ pub struct MatmulExtras<'a, T> {
     pub loss_totals: Option<&'a mut [T]>,
     /// The gradient's factor, dL/dΣloss, with `shape.loss`.
     pub loss_scale: T,
+    /// (m, n) the ε the reparameterization drew (and saved), with `shape.reparam_grad`.
+    pub eps: Option<&'a [T]>,
+    /// (m, 2n) μ | logvar, with `shape.reparam_grad`.
+    pub stats: Option<&'a [T]>,
 }
 
 impl<T: num_traits::Zero> Default for MatmulExtras<'_, T> {
@@ -150,6 +208,8 @@ impl<T: num_traits::Zero> Default for MatmulExtras<'_, T> {
             target: None,
             loss_totals: None,
             loss_scale: T::zero(),
+            eps: None,
+            stats: None,
         }
     }
 }
@@ -168,7 +228,9 @@ pub fn matmul<T: Float>(
 /// C = f((op(A)·op(B) (+ addend)) · g'(saved) (+ bias) (+ C)), with f = `shape.activation` and g =
 /// `shape.activation_grad` where set, and the row sums of op(A) when `shape.row_sums`; or,
 /// with `shape.loss`, C = loss_scale · dloss/dz for z = op(A)·op(B) (+ bias) and each row's
-/// loss added to loss_totals[row·n] (the formulas of cpu/bce.rs and cpu/mse.rs).
+/// loss added to loss_totals[row·n] (the formulas of cpu/bce.rs and cpu/mse.rs); or, with
+/// `shape.reparam_grad`, C = dstats (m, 2n) (+)= [dz | dz·ε·½e^(½·logvar)] for dz =
+/// op(A)·op(B) (the formulas of cpu/reparameterize.rs's reparameterize_backward).
 pub fn matmul_with_extras<T: Float>(
     c: &mut [T],
     a: &[T],
@@ -190,18 +252,21 @@ pub fn matmul_with_extras<T: Float>(
         row_sums,
         addend,
         loss,
+        reparam_grad,
     } = *shape;
     if activation_grad.is_some() != extras.saved.is_some()
         || row_sums != extras.row_sums.is_some()
         || addend != extras.addend.is_some()
         || loss.is_some() != extras.target.is_some()
         || loss.is_some() != extras.loss_totals.is_some()
+        || reparam_grad != extras.eps.is_some()
+        || reparam_grad != extras.stats.is_some()
     {
         return Err(crate::error::shape_error(
             "matmul",
             "the saved activation output goes with activation_grad, the row sums buffer with \
-             row_sums, the addend with addend, and the target and loss totals with loss, \
-             each only with it",
+             row_sums, the addend with addend, the target and loss totals with loss, and eps \
+             and stats with reparam_grad, each only with it",
         ));
     }
     let lens = [
@@ -214,6 +279,8 @@ pub fn matmul_with_extras<T: Float>(
             extras.loss_totals.as_deref().map(<[T]>::len),
             m * n,
         ),
+        ("eps", extras.eps.map(<[T]>::len), m * n),
+        ("stats", extras.stats.map(<[T]>::len), m * 2 * n),
     ];
     for (name, len, expected) in lens {
         if let Some(len) = len {
@@ -251,6 +318,10 @@ pub fn matmul_with_extras<T: Float>(
         }
         if let Some(sums) = sums.as_deref_mut() {
             sums[row] = row_sum;
+        }
+        if let (true, Some(eps), Some(stats)) = (reparam_grad, extras.eps, extras.stats) {
+            store_reparam_grad(c, &row_acc, row, eps, stats, accumulate);
+            continue;
         }
         for col in 0..n {
             let mut value = row_acc[col];
@@ -302,6 +373,33 @@ fn store_loss<T: Float>(kind: StoreLoss, z: &mut [T], target: &[T], scale: T) ->
         }
     }
     sum
+}
+
+/// Row `row` of dstats (m, 2n) from dz's row `dz` (n), ε (m, n) and stats (m, 2n): μ's half
+/// (+)= dz, logvar's half (+)= dz · ε · ½ · e^(½·logvar), reparameterize_backward's formulas
+/// in its order.
+fn store_reparam_grad<T: Float>(
+    dstats: &mut [T],
+    dz: &[T],
+    row: usize,
+    eps: &[T],
+    stats: &[T],
+    accumulate: bool,
+) {
+    let n = dz.len();
+    let half = crate::cpu::lit::<T>(0.5);
+    for (col, &v) in dz.iter().enumerate() {
+        let m = row * 2 * n + col;
+        let lv = m + n;
+        let d_mu = v;
+        let d_logvar = v * eps[row * n + col] * half * (half * stats[lv]).exp();
+        dstats[m] = if accumulate { dstats[m] + d_mu } else { d_mu };
+        dstats[lv] = if accumulate {
+            dstats[lv] + d_logvar
+        } else {
+            d_logvar
+        };
+    }
 }
 
 /// v · f'(y) from f's output y, with the activation backward twins' formulas.

@@ -967,7 +967,36 @@ impl<'a> GpuExecutor<'a> {
                     Some(&GradOp::Activation { kind, dx, y, .. }) => Some((kind, dx, y)),
                     _ => None,
                 };
-                if let Some(dx) = dx {
+                let reparameterize = self.plan.dx_reparameterize[j].map(|r| &self.plan.backward[r]);
+                if let Some(&GradOp::Reparameterize {
+                    dstats,
+                    accumulate,
+                    eps,
+                    stats,
+                    ..
+                }) = reparameterize
+                {
+                    // dz = dy·W goes straight into dstats: [dz | dz·ε·½e^(½·logvar)] (+)=.
+                    let dx_shape = MatmulShape {
+                        reparam_grad: true,
+                        accumulate,
+                        ..shapes.dx
+                    };
+                    let (eps, stats) = (self.view(eps)?, self.view(stats)?);
+                    let dx_extras = MatmulExtras {
+                        eps: Some(&eps),
+                        stats: Some(&stats),
+                        ..Default::default()
+                    };
+                    dispatches.push(kernels::matmul::matmul_fused(
+                        ctx,
+                        &self.view(dstats)?,
+                        &dy_view,
+                        &self.view(weight)?,
+                        dx_extras,
+                        &dx_shape,
+                    )?);
+                } else if let Some(dx) = dx {
                     let (out, saved) = match activation {
                         Some((_, d_pre, y)) => (self.view(d_pre)?, Some(self.view(y)?)),
                         None => (self.view(dx)?, None),

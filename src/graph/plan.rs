@@ -101,6 +101,11 @@ pub struct Plan {
     /// output (after adding the dx other layers wrote, when this layer adds to it); the
     /// layer's own share of dx is then never stored.
     pub dx_activation: Vec<Option<usize>>,
+    /// Per backward op: for a linear layer whose dx is a VAE's dz that only the
+    /// reparameterization's backward reads, that backward (an index into `backward`): the
+    /// dx matmul adds [dz | dz·ε·½e^(½·logvar)] to dstats as it stores, and dz is never
+    /// stored.
+    pub dx_reparameterize: Vec<Option<usize>>,
     pub losses: Vec<LossTerm>,
 }
 
@@ -183,20 +188,27 @@ impl Plan {
         let fused = fusable_activations(&graph, &backward, &live_to_end);
         let training_fusion = training_fusions(&graph, &backward);
         let dx_activation = dx_activations(&graph, &backward);
+        let dx_reparameterize = dx_reparameterizations(&graph, &backward);
+        // The backward op each linear layer's dx matmul does in its store, if any.
+        let dx_store: Vec<Option<usize>> = dx_activation
+            .iter()
+            .zip(&dx_reparameterize)
+            .map(|(a, r)| a.or(*r))
+            .collect();
         let mut done_elsewhere = vec![false; backward.len()];
         for fusion in &training_fusion {
             if let Some(grad) = fusion.gradient() {
                 done_elsewhere[grad] = true;
             }
         }
-        for &activation in dx_activation.iter().flatten() {
-            done_elsewhere[activation] = true;
+        for &op in dx_store.iter().flatten() {
+            done_elsewhere[op] = true;
         }
         let pool = assign_pool(
             &graph,
             &backward,
             &live_to_end,
-            (&fused, &training_fusion, &dx_activation),
+            (&fused, &training_fusion, &dx_store),
             &mut location,
         );
         Ok(Plan {
@@ -213,6 +225,7 @@ impl Plan {
             training_fusion,
             done_elsewhere,
             dx_activation,
+            dx_reparameterize,
         })
     }
 
@@ -377,6 +390,26 @@ fn dx_activations(graph: &Graph, backward: &[GradOp]) -> Vec<Option<usize>> {
         .collect()
 }
 
+/// For each linear layer's backward whose dx (dz, written, not added to) only a
+/// reparameterization's backward reads: that backward, which the dx matmul then does as it
+/// stores (the conditional VAE's dz comes from a concat's slice instead, and stays apart).
+fn dx_reparameterizations(graph: &Graph, backward: &[GradOp]) -> Vec<Option<usize>> {
+    let readers = reader_counts(graph, backward);
+    backward
+        .iter()
+        .map(|op| match *op {
+            GradOp::Linear {
+                dx: Some(dx),
+                accumulate_dx: false,
+                ..
+            } if readers[dx.0] == 1 => backward
+                .iter()
+                .position(|g| matches!(*g, GradOp::Reparameterize { dz, .. } if dz == dx)),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The graph's loss terms: its losses, penalties and importance-weighted bounds.
 fn loss_terms(graph: &Graph) -> Vec<LossTerm> {
     graph
@@ -433,7 +466,7 @@ fn assign_pool(
     graph: &Graph,
     backward: &[GradOp],
     live_to_end: &[TensorId],
-    (fused, training_fusion, dx_activation): (&[bool], &[TrainingFusion], &[Option<usize>]),
+    (fused, training_fusion, dx_store): (&[bool], &[TrainingFusion], &[Option<usize>]),
     location: &mut [Location],
 ) -> Vec<usize> {
     let steps = graph.ops.len() + backward.len();
@@ -468,10 +501,11 @@ fn assign_pool(
             }
         }
     }
-    // An activation backward done by a linear layer's dx matmul writes its dx there.
+    // A backward op done by a linear layer's dx matmul (an activation's, the
+    // reparameterization's) writes its outputs there.
     let forward_ops = graph.ops.len();
-    for (j, activation) in dx_activation.iter().enumerate() {
-        if let Some(a) = *activation {
+    for (j, op) in dx_store.iter().enumerate() {
+        if let Some(a) = *op {
             for t in grad_op_io(&backward[a]).0 {
                 first[t.0] = first[t.0].min(forward_ops + j);
             }

@@ -55,11 +55,13 @@ pub const SUBGROUP_VEC4_SHADER: Shader = Shader {
     includes: &[EPILOGUE_LIB, SUBGROUP_TILE_LIB],
 };
 
-/// The bindings of every matmul entry point: (uniform, C, A, B, bias, saved,
-/// row_sums_or_totals, addend_or_target), the last three for lib/epilogue.wgsl: binding 6
-/// holds the row sums (m) with `shape.row_sums` or the loss totals (m, n) with `shape.loss`,
-/// binding 7 the addend (m, n) with `shape.addend` or the loss target (m, n) with
-/// `shape.loss` (a stage's storage bindings are few: WebGPU's default limit is 8).
+/// The bindings of every matmul entry point: (uniform, C, A, B, bias, saved_or_eps,
+/// row_sums_or_totals, addend_target_or_stats), the last three for lib/epilogue.wgsl:
+/// binding 5 holds the saved activation output (m, n) with `shape.activation_grad` or ε
+/// (m, n) with `shape.reparam_grad`, binding 6 the row sums (m) with `shape.row_sums` or the
+/// loss totals (m, n) with `shape.loss`, binding 7 the addend (m, n) with `shape.addend`, the
+/// loss target (m, n) with `shape.loss` or stats (m, 2n) with `shape.reparam_grad` (a stage's
+/// storage bindings are few: WebGPU's default limit is 8).
 const MATMUL_SLOTS: &[(u32, Slot)] = &[
     (0, Slot::Uniform),
     (1, Slot::ReadWrite),
@@ -371,8 +373,9 @@ fn loss_code(loss: Option<StoreLoss>) -> f64 {
 
 /// The buffers of the store epilogue's extras (shaders/lib/epilogue.wgsl): the activation
 /// output whose derivative multiplies the product (`shape.activation_grad`), the row sums
-/// of op(A) (`shape.row_sums`), the addend (`shape.addend`), and the loss's target, running
-/// totals and gradient scale (`shape.loss`).
+/// of op(A) (`shape.row_sums`), the addend (`shape.addend`), the loss's target, running
+/// totals and gradient scale (`shape.loss`), and the reparameterization's ε and stats
+/// (`shape.reparam_grad`).
 #[derive(Clone, Copy, Default)]
 pub struct MatmulExtras<'a> {
     pub saved: Option<&'a GpuBuffer>,
@@ -387,6 +390,10 @@ pub struct MatmulExtras<'a> {
     /// The gradient's factor, dL/dΣloss, with `shape.loss` (the LOSS_SCALE constant: each
     /// value makes its own pipeline).
     pub loss_scale: f32,
+    /// (m, n) the ε the reparameterization saved, with `shape.reparam_grad` (binding 5).
+    pub eps: Option<&'a GpuBuffer>,
+    /// (m, 2n) μ | logvar, with `shape.reparam_grad` (binding 7).
+    pub stats: Option<&'a GpuBuffer>,
 }
 
 /// Prepares C = op(A)·op(B) (+ bias) (+ C) with the given variant.
@@ -420,7 +427,8 @@ pub fn matmul_fused(
 /// Prepares C = f(op(A)·op(B) · g'(saved) (+ bias) (+ C)) with the given variant, and the
 /// row sums of op(A) when `shape.row_sums`; or, with `shape.loss`, C = loss_scale · dloss/dz
 /// for z = op(A)·op(B) (+ bias) against `extras.target`, each row's loss added to
-/// `extras.loss_totals` (every variant).
+/// `extras.loss_totals`; or, with `shape.reparam_grad`, C = dstats (m, 2n) (+)= [dz |
+/// dz·ε·½e^(½·logvar)] for dz = op(A)·op(B), ε and stats from `extras` (every variant).
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_with_extras(
     ctx: &GpuContext,
@@ -434,22 +442,25 @@ pub fn matmul_with_extras(
 ) -> Result<Dispatch> {
     shape.check_dims()?;
     shape.check_options()?;
+    shape.check_bias(bias.is_some())?;
     if shape.activation_grad.is_some() != extras.saved.is_some()
         || shape.row_sums != extras.row_sums.is_some()
         || shape.addend != extras.addend.is_some()
         || shape.loss.is_some() != extras.target.is_some()
         || shape.loss.is_some() != extras.loss_totals.is_some()
+        || shape.reparam_grad != extras.eps.is_some()
+        || shape.reparam_grad != extras.stats.is_some()
     {
         return Err(shape_error(
             "matmul",
             "the saved activation output goes with activation_grad, the row sums buffer with \
-             row_sums, the addend with addend, and the target and loss totals with loss, \
-             each only with it",
+             row_sums, the addend with addend, the target and loss totals with loss, and eps \
+             and stats with reparam_grad, each only with it",
         ));
     }
     variant.check(ctx)?;
     let MatmulShape { m, n, k, .. } = *shape;
-    check_len("matmul", "C", c, m * n)?;
+    check_len("matmul", "C", c, shape.c_len())?;
     check_len("matmul", "A", a, m * k)?;
     check_len("matmul", "B", b, k * n)?;
     if let Some(bias) = bias {
@@ -469,6 +480,12 @@ pub fn matmul_with_extras(
     }
     if let Some(totals) = extras.loss_totals {
         check_len("matmul", "loss_totals", totals, m * n)?;
+    }
+    if let Some(eps) = extras.eps {
+        check_len("matmul", "eps", eps, m * n)?;
+    }
+    if let Some(stats) = extras.stats {
+        check_len("matmul", "stats", stats, m * 2 * n)?;
     }
     let params = Params {
         m: m as u32,
@@ -494,6 +511,7 @@ pub fn matmul_with_extras(
         ("ADD_ADDEND", flag(shape.addend)),
         ("LOSS", loss_code(shape.loss)),
         ("LOSS_SCALE", f64::from(loss_scale)),
+        ("REPARAM_GRAD", flag(shape.reparam_grad)),
     ];
     let (kernel, workgroups) = match variant {
         MatmulVariant::Tiled(tiles) => {
@@ -532,19 +550,31 @@ pub fn matmul_with_extras(
         }
     };
     let bias = bias.unwrap_or(&ctx.placeholder);
-    let saved = extras.saved.unwrap_or(&ctx.placeholder);
-    // Bindings 6 and 7 serve two options each, never set together (check_options).
+    // Bindings 5, 6 and 7 serve several options each, never set together (check_options).
+    let saved_or_eps = extras.saved.or(extras.eps).unwrap_or(&ctx.placeholder);
     let row_sums_or_totals = extras
         .row_sums
         .or(extras.loss_totals)
         .unwrap_or(&ctx.placeholder_out);
-    let addend_or_target = extras.addend.or(extras.target).unwrap_or(&ctx.placeholder);
+    let addend_target_or_stats = extras
+        .addend
+        .or(extras.target)
+        .or(extras.stats)
+        .unwrap_or(&ctx.placeholder);
     prepare(
         ctx,
         kernel,
         &constants,
         Some(bytes_of(&params)),
-        &[c, a, b, bias, saved, row_sums_or_totals, addend_or_target],
+        &[
+            c,
+            a,
+            b,
+            bias,
+            saved_or_eps,
+            row_sums_or_totals,
+            addend_target_or_stats,
+        ],
         workgroups,
     )
 }

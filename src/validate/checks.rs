@@ -220,6 +220,46 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
                     );
                 }
             }
+            // The reparameterization's backward in the store of the decoder's first dx
+            // matmul: dz = dy·W never stored, C = dstats (m, 2n) (+)= [dz | dz·ε·½σ]. (m, n,
+            // k, trans_a, trans_b), written and accumulating: every default at 1 × 1 × 1, odd
+            // shapes, (36, 20, 28) (multiples of 4: the subgroup vec4 file) and the VAE's dz
+            // (128, 20, 400) NN, one odd shape with both transposes; other tiles at one odd
+            // shape.
+            let reparam_cases = [
+                (1, 1, 1, false, false),
+                (5, 3, 70, false, false),
+                (33, 7, 17, false, false),
+                (33, 7, 17, true, true),
+                (36, 20, 28, false, false),
+                (128, 20, 400, false, false),
+            ];
+            let reparam_runs: Vec<_> = defaults
+                .iter()
+                .flat_map(|&d| reparam_cases.iter().map(move |&case| (d, case)))
+                .chain(
+                    other_tiles
+                        .into_iter()
+                        .filter(|t| t.check(v.ctx).is_ok())
+                        .map(|t| (t, reparam_cases[2])),
+                )
+                .collect();
+            for (variant, (m, n, k, trans_a, trans_b)) in reparam_runs {
+                for accumulate in [false, true] {
+                    let shape = MatmulShape {
+                        trans_a,
+                        trans_b,
+                        accumulate,
+                        reparam_grad: true,
+                        ..MatmulShape::new(m, n, k)
+                    };
+                    push(
+                        matmul_kernel_name(variant),
+                        describe_matmul(&shape, false, variant),
+                        check_matmul_reparam_grad(v, shape, variant),
+                    );
+                }
+            }
         }
         Family::Reduce => {
             let mut sizes = vec![(1, 1), (127, 785), (3, 1000)];
@@ -529,6 +569,11 @@ fn describe_matmul(shape: &MatmulShape, bias: bool, variant: MatmulVariant) -> S
                 Some(StoreLoss::Bce) => " +bce loss",
                 Some(StoreLoss::Mse) => " +mse loss",
             }
+            + if shape.reparam_grad {
+                " +reparam grad"
+            } else {
+                ""
+            }
     )
 }
 
@@ -833,6 +878,105 @@ pub fn check_matmul_loss(
             cols: n,
             cpu: totals,
             allowed: Box::new(totals_allowed),
+        }],
+    )
+}
+
+/// A matmul whose store is the reparameterization's backward (`shape.reparam_grad`) against
+/// the twin: all of C = dstats (m, 2n), written (NaN-poisoned) or added to (random start).
+pub fn check_matmul_reparam_grad(
+    v: &mut Validator,
+    shape: MatmulShape,
+    variant: MatmulVariant,
+) -> Result<CheckResult> {
+    let MatmulShape { m, n, k, .. } = shape;
+    if !shape.reparam_grad {
+        return Err(Error::InvalidArgument(
+            "check_matmul_reparam_grad needs shape.reparam_grad".into(),
+        ));
+    }
+    let a = v.random(m * k, -1.0, 1.0);
+    let b = v.random(k * n, -1.0, 1.0);
+    // ε ~ N(0, 1) by Box-Muller from two uniforms; logvar in [−3, 1].
+    let u1 = v.random(m * n, f32::MIN_POSITIVE, 1.0);
+    let u2 = v.random(m * n, 0.0, 1.0);
+    let eps: Vec<f32> = u1
+        .iter()
+        .zip(&u2)
+        .map(|(&u1, &u2)| (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos())
+        .collect();
+    let stats = random_stats(v, m, n, (-2.0, 2.0), (-3.0, 1.0));
+    let c_start = if shape.accumulate {
+        v.random(m * 2 * n, -1.0, 1.0)
+    } else {
+        vec![f32::NAN; m * 2 * n]
+    };
+    let mut c = c_start.clone();
+    let extras = cpu::matmul::MatmulExtras {
+        eps: Some(&eps),
+        stats: Some(&stats),
+        ..Default::default()
+    };
+    cpu::matmul::matmul_with_extras(&mut c, &a, &b, None, extras, &shape)?;
+
+    // The bound on dz's error (check_matmul's: K products in two orders, 2·(K + 2)·u·Σ|a||b|).
+    let plain = MatmulShape {
+        reparam_grad: false,
+        accumulate: false,
+        ..shape
+    };
+    let abs = |x: &[f32]| x.iter().map(|v| v.abs()).collect::<Vec<_>>();
+    let mut magnitude = vec![0.0; m * n];
+    cpu::matmul::matmul(&mut magnitude, &abs(&a), &abs(&b), None, &plain)?;
+    let dz_error: Vec<f32> = magnitude.iter().map(|&g| sum_bound(k + 2, g)).collect();
+    // dz's error carried through the factor |ε|·½σ of the logvar half.
+    let sigma = sigmas(&stats, m, n);
+    let factor: Vec<f32> = eps
+        .iter()
+        .zip(&sigma)
+        .map(|(e, s)| e.abs() * 0.5 * s)
+        .collect();
+    let (ga, gb) = (v.upload("a", &a)?, v.upload("b", &b)?);
+    let (geps, gstats) = (v.upload("eps", &eps)?, v.upload("stats", &stats)?);
+    let gc = if shape.accumulate {
+        v.upload("dstats", &c_start)?
+    } else {
+        v.poisoned("dstats", m * 2 * n)?
+    };
+    let gextras = kernels::matmul::MatmulExtras {
+        eps: Some(&geps),
+        stats: Some(&gstats),
+        ..Default::default()
+    };
+    let dispatch =
+        kernels::matmul::matmul_with_extras(v.ctx, &gc, &ga, &gb, None, gextras, &shape, variant)?;
+    // dμ = dz: dz's error, plus the add's rounding when accumulating. dlogvar = dz·ε·½σ:
+    // dz's error times the factor, plus reparameterize_backward's own bound (its check's: exp
+    // to a few ULP and three multiplications, 1e-7 + 1e-5 relative of the term), plus the
+    // add's rounding.
+    let add = if shape.accumulate {
+        2.0 * UNIT_ROUNDOFF
+    } else {
+        0.0
+    };
+    let mu_error = dz_error.clone();
+    let mu_allowed = move |i: usize, c: f32| mu_error[i] + add * c.abs();
+    // The term dz·ε·½σ (its magnitude: |dz|·factor), dz from the twin's plain product.
+    let mut dz = vec![0.0; m * n];
+    cpu::matmul::matmul(&mut dz, &a, &b, None, &plain)?;
+    let term: Vec<f32> = dz.iter().zip(&factor).map(|(d, f)| d.abs() * f).collect();
+    let logvar_allowed = move |i: usize, c: f32| {
+        dz_error[i] * factor[i] * (1.0 + 1e-5) + 1e-7 + 1e-5 * term[i].abs() + add * c.abs()
+    };
+    v.finish(
+        dispatch.name,
+        describe_matmul(&shape, false, variant),
+        &[&dispatch],
+        vec![Output {
+            name: "C (dstats)",
+            gpu: &gc,
+            cpu: c,
+            allowed: stats_bound(n, mu_allowed, logvar_allowed),
         }],
     )
 }
