@@ -65,6 +65,27 @@ impl Family {
     ];
 }
 
+/// (variant, case) pairs for an epilogue's checks: every case on each default variant, and
+/// `other_case` on the other tile sizes this adapter can run.
+fn epilogue_runs<C: Copy>(
+    v: &Validator,
+    defaults: &[MatmulVariant],
+    cases: &[C],
+    other_tiles: [MatmulVariant; 2],
+    other_case: C,
+) -> Vec<(MatmulVariant, C)> {
+    defaults
+        .iter()
+        .flat_map(|&d| cases.iter().map(move |&case| (d, case)))
+        .chain(
+            other_tiles
+                .into_iter()
+                .filter(|t| t.check(v.ctx).is_ok())
+                .map(|t| (t, other_case)),
+        )
+        .collect()
+}
+
 /// Runs every check of one family; a check that errors becomes a failed row.
 pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Vec<CheckResult> {
     let full = shapes == ShapeSet::Full;
@@ -196,16 +217,7 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
                     tile_k: 16,
                 }),
             ];
-            let loss_runs: Vec<_> = defaults
-                .iter()
-                .flat_map(|&d| loss_cases.iter().map(move |&case| (d, case)))
-                .chain(
-                    other_tiles
-                        .into_iter()
-                        .filter(|t| t.check(v.ctx).is_ok())
-                        .map(|t| (t, loss_cases[2])),
-                )
-                .collect();
+            let loss_runs = epilogue_runs(v, &defaults, &loss_cases, other_tiles, loss_cases[2]);
             for (variant, (m, n, k, with_bias)) in loss_runs {
                 for loss in [StoreLoss::Bce, StoreLoss::Mse] {
                     let shape = MatmulShape {
@@ -234,16 +246,8 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
                 (36, 20, 28, false, false),
                 (128, 20, 400, false, false),
             ];
-            let reparam_runs: Vec<_> = defaults
-                .iter()
-                .flat_map(|&d| reparam_cases.iter().map(move |&case| (d, case)))
-                .chain(
-                    other_tiles
-                        .into_iter()
-                        .filter(|t| t.check(v.ctx).is_ok())
-                        .map(|t| (t, reparam_cases[2])),
-                )
-                .collect();
+            let reparam_runs =
+                epilogue_runs(v, &defaults, &reparam_cases, other_tiles, reparam_cases[2]);
             for (variant, (m, n, k, trans_a, trans_b)) in reparam_runs {
                 for accumulate in [false, true] {
                     let shape = MatmulShape {
