@@ -310,8 +310,10 @@ fn fusable_activations(graph: &Graph, backward: &[GradOp], live_to_end: &[Tensor
 
 /// The work a training step on the GPU can move into forward dispatches (see
 /// TrainingFusion): a BCE or MSE loss whose rows nothing else reads and whose gradient is
-/// written (not added) by one backward op; a KL loss of a reparameterization's μ | logvar
-/// stats whose gradient is written first, by the KL's own backward op.
+/// written (not added) by one backward op, in its linear layer's matmul store when only the
+/// loss reads that layer's output, else in its own dispatch; a KL loss of a
+/// reparameterization's μ | logvar stats whose gradient is written first, by the KL's own
+/// backward op.
 fn training_fusions(graph: &Graph, backward: &[GradOp]) -> Vec<TrainingFusion> {
     let mut fusion = vec![TrainingFusion::None; graph.ops.len()];
     if backward.is_empty() {
