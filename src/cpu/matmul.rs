@@ -75,13 +75,11 @@ impl MatmulShape {
         2.0 * self.m as f64 * self.n as f64 * self.k as f64
     }
 
-    /// Checks the dimensions, the options (see [`MatmulShape::check_options`] and
-    /// [`MatmulShape::check_bias`]) and the buffer lengths (exact; C is (m, 2n) with
-    /// `reparam_grad`).
+    /// Checks the dimensions, the options (see [`MatmulShape::check_options`]) and the
+    /// buffer lengths (exact; C is (m, 2n) with `reparam_grad`).
     pub fn check(&self, c: usize, a: usize, b: usize, bias: Option<usize>) -> Result<()> {
         self.check_dims()?;
-        self.check_options()?;
-        self.check_bias(bias.is_some())?;
+        self.check_options(bias.is_some())?;
         check_lens(
             "matmul",
             &[
@@ -105,28 +103,15 @@ impl MatmulShape {
         }
     }
 
-    /// Checks that a bias goes with the options: not with `reparam_grad` (whose store is
-    /// reparameterize_backward's, on the bare product).
-    pub fn check_bias(&self, with_bias: bool) -> Result<()> {
-        if self.reparam_grad && with_bias {
-            return Err(crate::error::shape_error(
-                "matmul",
-                format!(
-                    "{self:?}: the reparameterization's backward epilogue stores \
-                     [dz | dz·ε·½e^(½·logvar)] for dz = op(A)·op(B) without a bias"
-                ),
-            ));
-        }
-        Ok(())
-    }
-
-    /// Checks that the options go together: a loss in the store only with bias (activation,
-    /// activation_grad, addend, row_sums and accumulate off); the reparameterization's
-    /// backward alone (activation, activation_grad, addend, row_sums and loss off; bias too,
-    /// see [`MatmulShape::check_bias`]).
-    pub fn check_options(&self) -> Result<()> {
+    /// Checks that the options go together (`with_bias`: a bias is given): a loss in the
+    /// store only with bias (activation, activation_grad, addend, row_sums and accumulate
+    /// off); the reparameterization's backward alone (activation, activation_grad, addend,
+    /// row_sums, loss and bias off: its store is reparameterize_backward's, on the bare
+    /// product).
+    pub fn check_options(&self, with_bias: bool) -> Result<()> {
         if self.reparam_grad
-            && (self.activation.is_some()
+            && (with_bias
+                || self.activation.is_some()
                 || self.activation_grad.is_some()
                 || self.addend
                 || self.row_sums
@@ -136,8 +121,9 @@ impl MatmulShape {
                 "matmul",
                 format!(
                     "{self:?}: the reparameterization's backward epilogue stores \
-                     [dz | dz·ε·½e^(½·logvar)] for dz = op(A)·op(B) into dstats; activation, \
-                     activation_grad, addend, row_sums, loss and bias must be off with it"
+                     [dz | dz·ε·½e^(½·logvar)] for dz = op(A)·op(B) into dstats, without a \
+                     bias; activation, activation_grad, addend, row_sums and loss must be off \
+                     with it"
                 ),
             ));
         }

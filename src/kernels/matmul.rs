@@ -441,8 +441,7 @@ pub fn matmul_with_extras(
     variant: MatmulVariant,
 ) -> Result<Dispatch> {
     shape.check_dims()?;
-    shape.check_options()?;
-    shape.check_bias(bias.is_some())?;
+    shape.check_options(bias.is_some())?;
     if shape.activation_grad.is_some() != extras.saved.is_some()
         || shape.row_sums != extras.row_sums.is_some()
         || shape.addend != extras.addend.is_some()
