@@ -306,7 +306,17 @@ pub fn matmul_with_extras<T: Float>(
             sums[row] = row_sum;
         }
         if let (true, Some(eps), Some(stats)) = (reparam_grad, extras.eps, extras.stats) {
-            store_reparam_grad(c, &row_acc, row, eps, stats, accumulate);
+            // Row `row` of dstats from this row of dz, by reparameterize_backward's twin.
+            let (half_row, full_row) = (row * n..(row + 1) * n, row * 2 * n..(row + 1) * 2 * n);
+            crate::cpu::reparameterize::reparameterize_backward(
+                &mut c[full_row.clone()],
+                &eps[half_row],
+                &stats[full_row],
+                &row_acc,
+                1,
+                n,
+                accumulate,
+            )?;
             continue;
         }
         for col in 0..n {
@@ -359,33 +369,6 @@ fn store_loss<T: Float>(kind: StoreLoss, z: &mut [T], target: &[T], scale: T) ->
         }
     }
     sum
-}
-
-/// Row `row` of dstats (m, 2n) from dz's row `dz` (n), ε (m, n) and stats (m, 2n): μ's half
-/// (+)= dz, logvar's half (+)= dz · ε · ½ · e^(½·logvar), reparameterize_backward's formulas
-/// in its order.
-fn store_reparam_grad<T: Float>(
-    dstats: &mut [T],
-    dz: &[T],
-    row: usize,
-    eps: &[T],
-    stats: &[T],
-    accumulate: bool,
-) {
-    let n = dz.len();
-    let half = crate::cpu::lit::<T>(0.5);
-    for (col, &v) in dz.iter().enumerate() {
-        let m = row * 2 * n + col;
-        let lv = m + n;
-        let d_mu = v;
-        let d_logvar = v * eps[row * n + col] * half * (half * stats[lv]).exp();
-        dstats[m] = if accumulate { dstats[m] + d_mu } else { d_mu };
-        dstats[lv] = if accumulate {
-            dstats[lv] + d_logvar
-        } else {
-            d_logvar
-        };
-    }
 }
 
 /// v · f'(y) from f's output y, with the activation backward twins' formulas.
