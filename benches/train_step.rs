@@ -65,6 +65,24 @@ fn train_step(c: &mut Criterion) {
                 gpu.dispatches_per_step(),
                 ctx.describe()
             );
+            // CPU encode alone (the target: encode + submit <= 30 us a step):
+            // `per_submit` steps recorded into one command buffer, dropped unsubmitted.
+            for per_submit in [1u64, 8] {
+                c.bench_function(&format!("encode_x{per_submit}/{name}"), |b| {
+                    gpu.begin_epoch(&order).expect("epoch");
+                    b.iter_custom(|iters| {
+                        let start = Instant::now();
+                        for _ in 0..iters.div_ceil(per_submit) {
+                            let commands =
+                                gpu.encode_steps(per_submit as u32, None).expect("encode");
+                            std::hint::black_box(commands);
+                        }
+                        start.elapsed().mul_f64(
+                            iters as f64 / (iters.div_ceil(per_submit) * per_submit) as f64,
+                        )
+                    })
+                });
+            }
             for per_submit in [1u64, 8] {
                 c.bench_function(&format!("gpu_step_x{per_submit}/{name}"), |b| {
                     b.iter_custom(|iters| {

@@ -5,16 +5,17 @@
 //!
 //! `cargo run --release --example dev_matmul [-- [--coop-f16] [--large] [--only NAME]]`
 //! (LATENT_BACKEND / LATENT_ADAPTER pick the GPU; `--only NAME` checks and times one dev
-//! variant, beside the shipped rowtile and subgroup kernels only). Two phases:
+//! variant, beside the shipped rowtile and subgroup kernels only, and coop-f16 on request).
+//! Two phases:
 //! 1. check: every dev variant against the twin at odd and prime shapes and the skinny VAE
 //!    shapes, with the 4 transpose combinations, without and with bias, overwriting and
 //!    accumulating; a variant that fails any of them is not timed;
 //! 2. time: shipped and dev variants at the model shapes (each checked once more there).
 //!
-//! `--coop-f16` asks for dev/matmul_coop_f16.wgsl: the device is then created with
-//! wgpu's experimental EXPERIMENTAL_COOPERATIVE_MATRIX where the adapter has it; where it or
-//! anything else the shader needs is missing, a line names what is missing and the variant
-//! is skipped.
+//! `--coop-f16` creates the device with wgpu's experimental EXPERIMENTAL_COOPERATIVE_MATRIX
+//! where the adapter has it and times the shipped coop-f16 matmul (shaders/
+//! matmul_coop_f16.wgsl, which started here) beside the others, with the f16 operands'
+//! bound; where the adapter cannot run it, a line says why.
 //!
 //! `--large` adds 1024×2048×2048 and 4096×4096×4096 (NN and NT) to the timing shapes only,
 //! the sizes dev/matmul_tiled8.wgsl is for: a real GPU's job (on a CPU adapter 4096³ takes
@@ -30,8 +31,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 /// The variants under development: dev/matmul_rowtile_uniform.wgsl,
-/// dev/matmul_rowtile_vec4.wgsl, dev/matmul_tiled8.wgsl, dev/matmul_splitk.wgsl and
-/// dev/matmul_coop_f16.wgsl.
+/// dev/matmul_rowtile_vec4.wgsl, dev/matmul_tiled8.wgsl and dev/matmul_splitk.wgsl.
 static ROWTILE_UNIFORM: Shader = Shader {
     name: "matmul_rowtile_uniform",
     source: include_str!("matmul_rowtile_uniform.wgsl"),
@@ -50,11 +50,6 @@ static SPLITK: Shader = Shader {
 static TILED8: Shader = Shader {
     name: "matmul_tiled8",
     source: include_str!("matmul_tiled8.wgsl"),
-    includes: &[],
-};
-static COOP_F16: Shader = Shader {
-    name: "matmul_coop_f16",
-    source: include_str!("matmul_coop_f16.wgsl"),
     includes: &[],
 };
 /// (uniform, C, A, B, bias): the bindings of every one-dispatch variant.
@@ -78,11 +73,6 @@ const ROWTILE_VEC4_KERNEL: Kernel = Kernel {
 const TILED8_KERNEL: Kernel = Kernel {
     shader: &TILED8,
     entry: "matmul_tiled8",
-    slots: SLOTS,
-};
-const COOP_F16_KERNEL: Kernel = Kernel {
-    shader: &COOP_F16,
-    entry: "matmul_coop_f16",
     slots: SLOTS,
 };
 /// Split-K pass 1: (uniform, partial (S, M, N), A, B).
@@ -130,17 +120,10 @@ enum Precision {
     F16Operands,
 }
 
-/// A dev variant: its name, form, check bound, and what this device lacks for it (None: it
-/// can run).
+/// A dev variant: its name and form (each runs on any adapter, in f32).
 struct DevVariant {
     name: &'static str,
     form: Form,
-    precision: Precision,
-    missing: fn(&GpuContext, &Args) -> Option<String>,
-}
-
-fn runs_anywhere(_: &GpuContext, _: &Args) -> Option<String> {
-    None
 }
 
 const DEV_VARIANTS: &[DevVariant] = &[
@@ -151,8 +134,6 @@ const DEV_VARIANTS: &[DevVariant] = &[
             kernel: &ROWTILE_UNIFORM_KERNEL,
             grid: |s| Some([(s.n as u32).div_ceil(64), (s.m as u32).div_ceil(8), 1]),
         },
-        precision: Precision::F32,
-        missing: runs_anywhere,
     },
     // Workgroups of 16 × 4 threads covering 64 columns × 32 rows; loads along stored rows
     // need aligned shapes (see the shader's header).
@@ -170,8 +151,6 @@ const DEV_VARIANTS: &[DevVariant] = &[
                 fits.then(|| [(s.n as u32).div_ceil(64), (s.m as u32).div_ceil(32), 1])
             },
         },
-        precision: Precision::F32,
-        missing: runs_anywhere,
     },
     // Workgroups of 16 × 16 threads covering 128 × 128 of C, an 8 × 8 register tile each,
     // vec4 loads: aligned shapes only (see the shader's header).
@@ -189,74 +168,20 @@ const DEV_VARIANTS: &[DevVariant] = &[
                 fits.then(|| [(s.n as u32).div_ceil(128), (s.m as u32).div_ceil(128), 1])
             },
         },
-        precision: Precision::F32,
-        missing: runs_anywhere,
     },
     DevVariant {
         name: "splitk:2",
         form: Form::SplitK { slices: 2 },
-        precision: Precision::F32,
-        missing: runs_anywhere,
     },
     DevVariant {
         name: "splitk:4",
         form: Form::SplitK { slices: 4 },
-        precision: Precision::F32,
-        missing: runs_anywhere,
     },
     DevVariant {
         name: "splitk:8",
         form: Form::SplitK { slices: 8 },
-        precision: Precision::F32,
-        missing: runs_anywhere,
-    },
-    // One subgroup of 32 threads per workgroup, 32 × 32 of C each; any shape (padded
-    // staging, see the shader's header).
-    DevVariant {
-        name: "coop_f16",
-        form: Form::Single {
-            kernel: &COOP_F16_KERNEL,
-            grid: |s| Some([(s.n as u32).div_ceil(32), (s.m as u32).div_ceil(32), 1]),
-        },
-        precision: Precision::F16Operands,
-        missing: coop_f16_missing,
     },
 ];
-
-/// The configuration dev/matmul_coop_f16.wgsl uses, as `FeatureReport` spells it.
-const COOP_CONFIG: &str = "16x16x16 F16->F32";
-
-/// What this device lacks for dev/matmul_coop_f16.wgsl, if anything.
-fn coop_f16_missing(ctx: &GpuContext, args: &Args) -> Option<String> {
-    if !args.coop_f16 {
-        return Some("not requested (pass --coop-f16 to try it)".into());
-    }
-    let features = ctx.device.features();
-    if !features.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX) {
-        return Some(
-            "skipped: this adapter lacks wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX \
-             (on Vulkan: VK_KHR_cooperative_matrix and a device-scope Vulkan memory model)"
-                .into(),
-        );
-    }
-    if !features.contains(wgpu::Features::SHADER_F16) {
-        return Some("skipped: this adapter lacks wgpu::Features::SHADER_F16".into());
-    }
-    let offered = &ctx.features.cooperative_matrix;
-    if !offered.iter().any(|c| c == COOP_CONFIG) {
-        return Some(format!(
-            "skipped: this adapter offers no {COOP_CONFIG} cooperative matrix (it offers: {})",
-            offered.join(", ")
-        ));
-    }
-    let (lo, hi) = (ctx.info.subgroup_min_size, ctx.info.subgroup_max_size);
-    if (lo, hi) != (32, 32) {
-        return Some(format!(
-            "skipped: subgroup sizes {lo}..={hi}; the shader's workgroup is one subgroup of 32"
-        ));
-    }
-    None
-}
 
 /// The buffers of one multiply: C (written), A, B, bias (bound even when the shape has none:
 /// HAS_BIAS = false keeps the kernel from reading it).
@@ -366,12 +291,13 @@ fn shipped_variants() -> Vec<MatmulVariant> {
 
 /// Command-line options.
 struct Args {
-    /// Try dev/matmul_coop_f16.wgsl (requests the experimental feature).
+    /// Time the shipped coop-f16 matmul too (requests the experimental feature).
     coop_f16: bool,
     /// Time the big-GPU shapes too ([`LARGE_SHAPES`]); minutes per variant on a CPU adapter.
     large: bool,
     /// `--only NAME`: this dev variant alone, timed beside the shipped variants for CPU
-    /// adapters only (rowtile, and subgroup where the adapter runs it).
+    /// adapters only (rowtile, and subgroup where the adapter runs it), and coop-f16 with
+    /// `--coop-f16`.
     only: Option<String>,
 }
 
@@ -544,7 +470,7 @@ fn check_dev(
         &run.dispatches,
         &gc,
         case,
-        variant.precision,
+        Precision::F32,
     )?;
     Ok(Some(outcome))
 }
@@ -593,9 +519,6 @@ fn check_phase(
         (128, 64, 2048),
         (64, 2048, 1024),
     ];
-    let with_f16 = variants
-        .iter()
-        .any(|v| v.precision == Precision::F16Operands);
     let mut failed: Vec<&'static str> = Vec::new();
     println!("check against the twin: shape (m x k x n), 4 transposes x {{no bias, bias}} x {{overwrite, accumulate}}");
     for (m, n, k) in shapes {
@@ -612,7 +535,7 @@ fn check_phase(
                 ..Default::default()
             };
             let has_bias = combo & 4 != 0;
-            let case = Case::new(rng, shape, has_bias, with_f16)?;
+            let case = Case::new(rng, shape, has_bias, false)?;
             for (variant, tally) in variants.iter().zip(&mut tally) {
                 match check_dev(ctx, variant, &case)? {
                     Some(Ok(max_abs_err)) => {
@@ -668,16 +591,19 @@ fn main() -> latent::Result<()> {
         GpuContext::new(&options)?
     };
     println!("matmul variants on {}", ctx.describe());
-    let mut runnable: Vec<&DevVariant> = Vec::new();
-    for variant in DEV_VARIANTS {
-        if args.only.as_ref().is_some_and(|only| only != variant.name) {
-            continue;
-        }
-        match (variant.missing)(&ctx, &args) {
-            None => runnable.push(variant),
-            Some(why) => println!("dev {}: {why}", variant.name),
-        }
-    }
+    let runnable: Vec<&DevVariant> = DEV_VARIANTS
+        .iter()
+        .filter(|v| args.only.as_ref().is_none_or(|only| only == v.name))
+        .collect();
+    // The shipped coop-f16 matmul, on request, where the device runs it.
+    let coop_f16 = args.coop_f16
+        && match MatmulVariant::CoopF16.check(&ctx) {
+            Ok(()) => true,
+            Err(why) => {
+                println!("coop-f16: skipped: {why}");
+                false
+            }
+        };
     let mut rng = StdRng::seed_from_u64(7);
     let passed = check_phase(&ctx, &runnable, &mut rng)?;
     let timed: Vec<&DevVariant> = runnable
@@ -704,7 +630,6 @@ fn main() -> latent::Result<()> {
     if args.large {
         shapes.extend_from_slice(LARGE_SHAPES);
     }
-    let with_f16 = timed.iter().any(|v| v.precision == Precision::F16Operands);
     for (m, n, k, trans_a, trans_b) in shapes {
         let shape = MatmulShape {
             m,
@@ -714,18 +639,27 @@ fn main() -> latent::Result<()> {
             trans_b,
             ..Default::default()
         };
-        let case = Case::new(&mut rng, shape, true, with_f16)?;
+        let case = Case::new(&mut rng, shape, true, coop_f16)?;
         let (ga, gb, gbias) = (
             ctx.upload("a", &case.a)?,
             ctx.upload("b", &case.b)?,
             ctx.upload("bias", &case.bias)?,
         );
-        for variant in shipped_variants() {
-            let for_cpu_adapters =
-                matches!(variant, MatmulVariant::RowTile | MatmulVariant::Subgroup);
+        let coop = coop_f16.then_some(MatmulVariant::CoopF16);
+        for variant in shipped_variants().into_iter().chain(coop) {
+            // With --only: the CPU adapters' kernels, and coop-f16 when asked for.
+            let for_cpu_adapters = matches!(
+                variant,
+                MatmulVariant::RowTile | MatmulVariant::Subgroup | MatmulVariant::CoopF16
+            );
             if (args.only.is_some() && !for_cpu_adapters) || variant.check(&ctx).is_err() {
                 continue;
             }
+            let precision = if variant == MatmulVariant::CoopF16 {
+                Precision::F16Operands
+            } else {
+                Precision::F32
+            };
             let gc = ctx.upload("c", &case.c0)?;
             let dispatch = matmul_with_variant(&ctx, &gc, &ga, &gb, Some(&gbias), &shape, variant)?;
             report(
@@ -734,7 +668,7 @@ fn main() -> latent::Result<()> {
                 &variant.to_string(),
                 &gc,
                 &[dispatch],
-                Precision::F32,
+                precision,
             )?;
         }
         for variant in &timed {
@@ -747,7 +681,7 @@ fn main() -> latent::Result<()> {
                 bias: &gbias,
             };
             match prepare_dev(&ctx, variant, &ops, &shape, true)? {
-                Some(run) => report(&ctx, &case, &name, &gc, &run.dispatches, variant.precision)?,
+                Some(run) => report(&ctx, &case, &name, &gc, &run.dispatches, Precision::F32)?,
                 None => println!("{:<18} {name:<18} (shape not supported)", describe(&shape)),
             }
         }

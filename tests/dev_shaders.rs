@@ -4,24 +4,14 @@
 //! - dev/matmul_splitk.wgsl: both entry points, to SPIR-V, MSL and HLSL.
 //! - dev/matmul_tiled8.wgsl: its one entry point, to SPIR-V, MSL and HLSL, with the
 //!   workgroup size (16 × 16) and the 16 KiB of workgroup memory it is written for.
-//! - dev/matmul_coop_f16.wgsl: validated with the capabilities it needs (SHADER_FLOAT16 |
-//!   COOPERATIVE_MATRIX) and written to SPIR-V, which must declare the cooperative-matrix
-//!   and Float16 capabilities; without COOPERATIVE_MATRIX, naga must refuse it. Only SPIR-V:
-//!   the variant targets Vulkan (VK_KHR_cooperative_matrix, 16×16×16 f16 → f32), and naga's
-//!   MSL and HLSL writers do not take it. tests/shaders.rs validates every other dev/ shader
-//!   with no capabilities and leaves this one to this file.
+//!
+//! The cooperative-matrix matmul started here and now ships (tests/shaders.rs).
 
 use naga::back::PipelineConstants;
 use naga::valid::{Capabilities, ModuleInfo, ValidationFlags, Validator};
 
 const SPLITK: &str = include_str!("../dev/matmul_splitk.wgsl");
-const COOP_F16: &str = include_str!("../dev/matmul_coop_f16.wgsl");
 const TILED8: &str = include_str!("../dev/matmul_tiled8.wgsl");
-
-/// SPIR-V OpCapability and the capability numbers this file looks for.
-const OP_CAPABILITY: u32 = 17;
-const CAPABILITY_FLOAT16: u32 = 9;
-const CAPABILITY_COOPERATIVE_MATRIX_KHR: u32 = 6022;
 
 fn parse(name: &str, source: &str) -> naga::Module {
     naga::front::wgsl::parse_str(source)
@@ -61,22 +51,6 @@ fn spirv(
             .unwrap_or_else(|e| panic!("{name} {constants:?}: overrides: {e:?}"));
     naga::back::spv::write_vec(&module, &info, &Default::default(), None)
         .unwrap_or_else(|e| panic!("{name} {constants:?}: SPIR-V: {e:?}"))
-}
-
-/// The capabilities a SPIR-V module declares (OpCapability operands).
-fn declared_capabilities(words: &[u32]) -> Vec<u32> {
-    let mut found = Vec::new();
-    let mut at = 5; // past the header
-    while at < words.len() {
-        let count = (words[at] >> 16) as usize;
-        let opcode = words[at] & 0xffff;
-        assert!(count > 0, "malformed SPIR-V instruction at word {at}");
-        if opcode == OP_CAPABILITY {
-            found.push(words[at + 1]);
-        }
-        at += count;
-    }
-    found
 }
 
 fn entry_points(module: &naga::Module) -> Vec<&str> {
@@ -178,39 +152,4 @@ fn tiled8_translates_to_spirv_msl_hlsl_with_every_flag() {
             "{name} {constants:?}: HLSL"
         );
     }
-}
-
-#[test]
-fn coop_f16_validates_with_its_capabilities_and_writes_spirv_with_every_flag() {
-    let name = "dev/matmul_coop_f16.wgsl";
-    let module = parse(name, COOP_F16);
-    assert_eq!(entry_points(&module), ["matmul_coop_f16"]);
-    let needed = Capabilities::SHADER_FLOAT16 | Capabilities::COOPERATIVE_MATRIX;
-    let info = validate(name, &module, needed);
-    for constants in every_flag() {
-        let words = spirv(name, &module, &info, &constants);
-        assert_eq!(words[0], 0x0723_0203, "{name}: SPIR-V magic number");
-        let capabilities = declared_capabilities(&words);
-        assert!(
-            capabilities.contains(&CAPABILITY_COOPERATIVE_MATRIX_KHR),
-            "{name} {constants:?}: no CooperativeMatrixKHR in {capabilities:?}"
-        );
-        assert!(
-            capabilities.contains(&CAPABILITY_FLOAT16),
-            "{name} {constants:?}: no Float16 in {capabilities:?}"
-        );
-    }
-}
-
-#[test]
-fn coop_f16_is_refused_without_the_cooperative_matrix_capability() {
-    let module = parse("dev/matmul_coop_f16.wgsl", COOP_F16);
-    let error = Validator::new(ValidationFlags::all(), Capabilities::SHADER_FLOAT16)
-        .validate(&module)
-        .expect_err("naga accepted cooperative matrices without COOPERATIVE_MATRIX");
-    let message = format!("{error:?}");
-    assert!(
-        message.contains("COOPERATIVE_MATRIX"),
-        "refused for another reason: {message}"
-    );
 }

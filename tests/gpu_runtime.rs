@@ -290,7 +290,7 @@ fn training_takes_a_software_rasterizer_only_with_8_lane_subgroups() {
     }
     let auto = GpuOptions {
         backend: Backend::Auto,
-        adapter: None,
+        ..Default::default()
     };
     let best = GpuContext::new(&auto).expect("an adapter: common::gpu found one");
     let (picked, note) = pick_device(&auto).unwrap();

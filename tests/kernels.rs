@@ -256,6 +256,130 @@ fn subgroup_matmul_matches_cpu_where_subgroups_are_8_lanes() {
     }
 }
 
+/// The opt-in coop-f16 matmul (A and B rounded to f16 on cooperative matrices) against the
+/// twin with the f16 operands' bound, with every store option, and its admission, where the
+/// adapter offers cooperative matrices it is written for (16x16x16 with 32-lane subgroups;
+/// 8x8x8 with 8-lane ones: lavapipe from Mesa 25.1 on, dev/lavapipe_coop.sh). Elsewhere it
+/// must be refused, naming what is missing, and the test says loudly that it did not run.
+#[test]
+fn coop_f16_matmul_matches_cpu_where_the_adapter_has_cooperative_matrices() {
+    use latent::cpu::matmul::{MatmulShape, StoreLoss};
+    use latent::gpu::{GpuContext, GpuOptions};
+    use latent::kernels::activation::Activation;
+    use latent::kernels::autotune::{admit_coop_f16, select_matmul, MatmulPolicy};
+    use latent::kernels::matmul::{MatmulChoice, MatmulVariant};
+    use latent::validate::{
+        check_matmul, check_matmul_backward_epilogue, check_matmul_loss, check_matmul_reparam_grad,
+    };
+
+    let test = "coop_f16_matmul_matches_cpu_where_the_adapter_has_cooperative_matrices";
+    let Some(shared) = common::gpu(test) else {
+        return;
+    };
+    let variant = MatmulVariant::CoopF16;
+    // A device created without the experimental feature never runs it.
+    if !shared
+        .device
+        .features()
+        .contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX)
+    {
+        let e = variant
+            .check(shared)
+            .expect_err("coop-f16 without the feature");
+        assert!(
+            e.to_string().contains("EXPERIMENTAL_COOPERATIVE_MATRIX"),
+            "{e}"
+        );
+    }
+    let options = GpuOptions {
+        cooperative_matrix: true,
+        ..GpuOptions::from_env().unwrap()
+    };
+    let ctx = GpuContext::new(&options).expect("the adapter common::gpu opened");
+    if let Err(e) = variant.check(&ctx) {
+        let offered = &ctx.features.cooperative_matrix;
+        let lanes = (ctx.info.subgroup_min_size, ctx.info.subgroup_max_size);
+        let fits = (offered.iter().any(|c| c == "16x16x16 F16->F32") && lanes == (32, 32))
+            || (offered.iter().any(|c| c == "8x8x8 F16->F32") && lanes == (8, 8));
+        assert!(!fits, "refused wrongly: {e}");
+        assert!(e.to_string().contains("coop-f16"), "{e}");
+        let selected = select_matmul(&ctx, MatmulPolicy::Force(variant), None);
+        assert!(selected.is_err(), "forced without the check");
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n*** GPU KERNEL NOT RUN: matmul_coop_f16 on {} — {e}",
+            ctx.describe()
+        );
+        return;
+    }
+    let seed = common::seed();
+    let mut v = Validator::new(&ctx, seed, 0);
+    let mut rows = Vec::new();
+    // Products: edges in every direction, transposes, bias, accumulation, an activation.
+    for (m, n, k) in [(1, 1, 1), (33, 31, 7), (65, 97, 129), (36, 44, 20)] {
+        for flags in 0..8u32 {
+            let shape = MatmulShape {
+                trans_a: flags & 1 != 0,
+                trans_b: flags & 2 != 0,
+                accumulate: flags & 4 != 0,
+                activation: (flags == 2).then_some(Activation::Tanh),
+                ..MatmulShape::new(m, n, k)
+            };
+            rows.push(check_matmul(&mut v, shape, flags & 2 != 0, variant).unwrap());
+        }
+    }
+    // The backward's store: the bias gradient as row sums, an activation's derivative with
+    // and without an addend.
+    for (m, n, k) in [(1, 1, 1), (33, 127, 65), (36, 28, 44)] {
+        let dw = MatmulShape {
+            trans_a: true,
+            row_sums: true,
+            ..MatmulShape::new(m, n, k)
+        };
+        rows.push(check_matmul_backward_epilogue(&mut v, dw, variant).unwrap());
+        for (activation, addend) in [(Activation::Relu, true), (Activation::Sigmoid, false)] {
+            let dx = MatmulShape {
+                activation_grad: Some(activation),
+                addend,
+                ..MatmulShape::new(m, n, k)
+            };
+            rows.push(check_matmul_backward_epilogue(&mut v, dx, variant).unwrap());
+        }
+    }
+    // The output layer's loss in the store, and the reparameterization's backward.
+    for (m, n, k) in [(1, 1, 1), (33, 127, 17), (128, 64, 40)] {
+        for loss in [StoreLoss::Bce, StoreLoss::Mse] {
+            let shape = MatmulShape {
+                trans_b: true,
+                loss: Some(loss),
+                ..MatmulShape::new(m, n, k)
+            };
+            rows.push(check_matmul_loss(&mut v, shape, true, variant).unwrap());
+        }
+    }
+    for accumulate in [false, true] {
+        let shape = MatmulShape {
+            accumulate,
+            reparam_grad: true,
+            ..MatmulShape::new(33, 7, 17)
+        };
+        rows.push(check_matmul_reparam_grad(&mut v, shape, variant).unwrap());
+    }
+    let failed: Vec<_> = rows.iter().filter(|r| !r.passed).collect();
+    assert!(
+        failed.is_empty(),
+        "coop-f16 with LATENT_TEST_SEED={seed}: {failed:#?}"
+    );
+    assert!(
+        rows.iter().all(|r| r.kernel == "matmul_coop_f16"),
+        "{rows:#?}"
+    );
+    // Admitted when forced: the tuning shapes within the f16 bound.
+    assert_eq!(admit_coop_f16(&ctx).unwrap().len(), 5);
+    let selection = select_matmul(&ctx, MatmulPolicy::Force(variant), None).unwrap();
+    assert_eq!(selection.choice, MatmulChoice::uniform(variant));
+}
+
 #[test]
 fn matmul_policy_parses_and_rejects_bad_names() {
     use latent::kernels::autotune::MatmulPolicy;

@@ -5,12 +5,16 @@
 //! reparameterization's backward); so a shader that would break on Metal or DX12 fails here
 //! on a machine that has neither. No GPU needed.
 //! Only the two subgroup matmul files are given naga's subgroup capability; every other
-//! shader must validate without it.
+//! shader must validate without it. The cooperative-matrix matmul (kernels::COOP_SHADERS, at
+//! both of its sizes) is validated with the capabilities it needs (SHADER_FLOAT16 |
+//! COOPERATIVE_MATRIX) and written to SPIR-V only, at every flag and epilogue option: it
+//! targets Vulkan's VK_KHR_cooperative_matrix, and naga's MSL and HLSL writers do not take
+//! it; without COOPERATIVE_MATRIX naga must refuse it.
 
 use naga::back::PipelineConstants;
 use naga::valid::{Capabilities, ShaderStages, SubgroupOperationSet, ValidationFlags, Validator};
 
-use latent::kernels::SHADERS;
+use latent::kernels::{COOP_SHADERS, SHADERS};
 
 /// The shaders that use subgroup operations (wgpu's SUBGROUP feature).
 const NEEDS_SUBGROUPS: &[&str] = &["matmul_subgroup", "matmul_subgroup_vec4"];
@@ -28,6 +32,9 @@ fn validator_for(name: &str) -> Validator {
 }
 
 fn translate(name: &str, source: &str, constants: &PipelineConstants) {
+    if COOP_SHADERS.iter().any(|s| s.name == name) {
+        return translate_coop(name, source, constants);
+    }
     let module = naga::front::wgsl::parse_str(source)
         .unwrap_or_else(|e| panic!("{name}: WGSL parse error:\n{}", e.emit_to_string(source)));
     let info = validator_for(name)
@@ -63,6 +70,71 @@ fn translate(name: &str, source: &str, constants: &PipelineConstants) {
     );
 }
 
+/// SPIR-V OpCapability and the capability numbers [`translate_coop`] looks for.
+const OP_CAPABILITY: u32 = 17;
+const CAPABILITY_FLOAT16: u32 = 9;
+const CAPABILITY_COOPERATIVE_MATRIX_KHR: u32 = 6022;
+
+/// The capabilities a SPIR-V module declares (OpCapability operands).
+fn declared_capabilities(words: &[u32]) -> Vec<u32> {
+    let mut found = Vec::new();
+    let mut at = 5; // past the header
+    while at < words.len() {
+        let count = (words[at] >> 16) as usize;
+        let opcode = words[at] & 0xffff;
+        assert!(count > 0, "malformed SPIR-V instruction at word {at}");
+        if opcode == OP_CAPABILITY {
+            found.push(words[at + 1]);
+        }
+        at += count;
+    }
+    found
+}
+
+/// A cooperative-matrix shader: validated with SHADER_FLOAT16 | COOPERATIVE_MATRIX, written
+/// to SPIR-V, which must declare the CooperativeMatrixKHR and Float16 capabilities.
+fn translate_coop(name: &str, source: &str, constants: &PipelineConstants) {
+    let module = naga::front::wgsl::parse_str(source)
+        .unwrap_or_else(|e| panic!("{name}: WGSL parse error:\n{}", e.emit_to_string(source)));
+    let needed = Capabilities::SHADER_FLOAT16 | Capabilities::COOPERATIVE_MATRIX;
+    let info = Validator::new(ValidationFlags::all(), needed)
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("{name}: naga validation: {e:?}"));
+    let (module, info) =
+        naga::back::pipeline_constants::process_overrides(&module, &info, None, constants)
+            .unwrap_or_else(|e| panic!("{name} {constants:?}: overrides: {e:?}"));
+    let words = naga::back::spv::write_vec(&module, &info, &Default::default(), None)
+        .unwrap_or_else(|e| panic!("{name} {constants:?}: SPIR-V: {e:?}"));
+    assert_eq!(words[0], 0x0723_0203, "{name}: SPIR-V magic number");
+    let capabilities = declared_capabilities(&words);
+    for (capability, what) in [
+        (CAPABILITY_COOPERATIVE_MATRIX_KHR, "CooperativeMatrixKHR"),
+        (CAPABILITY_FLOAT16, "Float16"),
+    ] {
+        assert!(
+            capabilities.contains(&capability),
+            "{name} {constants:?}: no {what} in {capabilities:?}"
+        );
+    }
+}
+
+#[test]
+fn coop_matmul_is_refused_without_the_cooperative_matrix_capability() {
+    for shader in COOP_SHADERS {
+        let source = shader.full_source();
+        let module = naga::front::wgsl::parse_str(&source).expect("parses");
+        let error = Validator::new(ValidationFlags::all(), Capabilities::SHADER_FLOAT16)
+            .validate(&module)
+            .expect_err("naga accepted cooperative matrices without COOPERATIVE_MATRIX");
+        let message = format!("{error:?}");
+        assert!(
+            message.contains("COOPERATIVE_MATRIX"),
+            "{}: refused for another reason: {message}",
+            shader.name
+        );
+    }
+}
+
 #[test]
 fn every_shader_validates_and_translates_to_spirv_msl_hlsl() {
     for shader in SHADERS {
@@ -81,9 +153,12 @@ fn matmul_variants_translate_with_every_flag_and_other_tiles() {
         "matmul_rowtile",
         "matmul_subgroup",
         "matmul_subgroup_vec4",
+        "matmul_coop_f16_16x16",
+        "matmul_coop_f16_8x8",
     ] {
         let shader = SHADERS
             .iter()
+            .chain(COOP_SHADERS)
             .find(|s| s.name == name)
             .unwrap_or_else(|| panic!("{name} shader"));
         translate_with_every_flag(name, &shader.full_source(), name == "matmul");
@@ -138,26 +213,38 @@ fn translate_with_every_flag(name: &str, source: &str, tiled: bool) {
     }
 }
 
+/// Every shaders/*.wgsl file is the source of a registered shader (SHADERS, or COOP_SHADERS,
+/// whose two sizes share one file), and every registered shader's source is a file there.
 #[test]
 fn every_shader_file_is_registered() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/shaders");
-    let mut on_disk: Vec<String> = std::fs::read_dir(dir)
+    let on_disk: Vec<(String, String)> = std::fs::read_dir(dir)
         .expect("shaders/ exists")
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter_map(|name| name.strip_suffix(".wgsl").map(str::to_string))
+        .filter_map(|e| {
+            let path = e.ok()?.path();
+            let name = path
+                .file_name()?
+                .to_str()?
+                .strip_suffix(".wgsl")?
+                .to_string();
+            Some((name, std::fs::read_to_string(&path).ok()?))
+        })
         .collect();
-    on_disk.sort();
-    let mut registered: Vec<String> = SHADERS.iter().map(|s| s.name.to_string()).collect();
-    registered.sort();
-    assert_eq!(
-        on_disk, registered,
-        "shaders/*.wgsl and kernels::SHADERS differ"
-    );
+    let registered: Vec<_> = SHADERS.iter().chain(COOP_SHADERS).collect();
+    for (name, text) in &on_disk {
+        assert!(
+            registered.iter().any(|s| s.source == text),
+            "shaders/{name}.wgsl is not the source of any shader in kernels::SHADERS or COOP_SHADERS"
+        );
+    }
+    for shader in registered {
+        assert!(
+            on_disk.iter().any(|(_, text)| shader.source == text),
+            "{}: its source is no file in shaders/",
+            shader.name
+        );
+    }
 }
-
-/// dev/ shaders that need naga capabilities (f16, cooperative matrices) and target one
-/// backend: tests/dev_shaders.rs validates them with those capabilities.
-const DEV_NEEDS_CAPABILITIES: &[&str] = &["matmul_coop_f16.wgsl"];
 
 /// Every variant still in dev/ (there may be none when all have been promoted or dropped).
 #[test]
@@ -165,10 +252,7 @@ fn kernel_variants_in_dev_validate_and_translate_too() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/dev");
     for entry in std::fs::read_dir(dir).expect("dev/ exists") {
         let path = entry.unwrap().path();
-        let needs_capabilities = path
-            .file_name()
-            .is_some_and(|f| DEV_NEEDS_CAPABILITIES.iter().any(|n| f == *n));
-        if path.extension().is_some_and(|e| e == "wgsl") && !needs_capabilities {
+        if path.extension().is_some_and(|e| e == "wgsl") {
             let source = std::fs::read_to_string(&path).unwrap();
             translate(
                 &path.display().to_string(),

@@ -80,10 +80,15 @@ pub struct GpuOptions {
     pub backend: Backend,
     /// An adapter index (as `latent info` lists them) or a case-insensitive part of its name.
     pub adapter: Option<String>,
+    /// Also request wgpu's experimental EXPERIMENTAL_COOPERATIVE_MATRIX where the adapter
+    /// has it, for the opt-in coop-f16 matmul (`--matmul coop-f16`). Off by default: the
+    /// feature is experimental in wgpu 30, so only the runs that use it turn it on.
+    pub cooperative_matrix: bool,
 }
 
 impl GpuOptions {
-    /// Options from LATENT_BACKEND and LATENT_ADAPTER (unset: auto, the best adapter).
+    /// Options from LATENT_BACKEND and LATENT_ADAPTER (unset: auto, the best adapter), with
+    /// cooperative matrices requested when LATENT_MATMUL is coop-f16.
     pub fn from_env() -> Result<Self> {
         let backend = match std::env::var("LATENT_BACKEND") {
             Ok(name) if !name.is_empty() => name.parse()?,
@@ -92,7 +97,15 @@ impl GpuOptions {
         let adapter = std::env::var("LATENT_ADAPTER")
             .ok()
             .filter(|a| !a.is_empty());
-        Ok(GpuOptions { backend, adapter })
+        let cooperative_matrix = std::env::var("LATENT_MATMUL").is_ok_and(|m| {
+            m.parse::<crate::kernels::matmul::MatmulVariant>()
+                .is_ok_and(|v| v == crate::kernels::matmul::MatmulVariant::CoopF16)
+        });
+        Ok(GpuOptions {
+            backend,
+            adapter,
+            cooperative_matrix,
+        })
     }
 }
 
@@ -273,8 +286,21 @@ pub struct GpuContext {
 
 impl GpuContext {
     /// Creates an instance, picks the adapter and opens a device with the adapter's own
-    /// limits and the optional features it has (f16, subgroups, timestamp queries).
+    /// limits and the optional features it has (f16, subgroups, timestamp queries; and
+    /// cooperative matrices when `options.cooperative_matrix`).
     pub fn new(options: &GpuOptions) -> Result<Self> {
+        if options.cooperative_matrix {
+            // SAFETY: wgpu marks its experimental features unsafe because their validation is
+            // incomplete. The one latent enables, cooperative matrices, only runs
+            // shaders/matmul_coop_f16.wgsl, whose loads and stores stay inside workgroup
+            // arrays of the sizes it declares; and only runs that ask for it turn it on.
+            let experimental = unsafe { wgpu::ExperimentalFeatures::enabled() };
+            return Self::with_features(
+                options,
+                wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX,
+                experimental,
+            );
+        }
         Self::with_features(
             options,
             wgpu::Features::empty(),

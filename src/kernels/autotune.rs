@@ -7,7 +7,9 @@
 //! `default` takes the adapter type's default without timing anything
 //! ([`MatmulChoice::default_for`]: subgroup, else rowtile, on CPU adapters, tiled 64×64×16
 //! elsewhere), and a variant (`tiled`, `tiled:MxNxK`, `rowtile`, `subgroup`) forces that
-//! variant for every shape.
+//! variant for every shape. `coop-f16`, which rounds the operands to f16, is only ever
+//! forced, and admitted only when it matches the twin within the f16 bound on every tuning
+//! shape (the model's forward, weight-gradient and input-gradient products).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -25,7 +27,7 @@ use crate::kernels::matmul::{
     SUBGROUP_SHADER, SUBGROUP_TILE_LIB, SUBGROUP_VEC4_SHADER,
 };
 use crate::kernels::run;
-use crate::validate::{compare, UNIT_ROUNDOFF};
+use crate::validate::{compare, operand_bound, UNIT_ROUNDOFF};
 
 /// How the matmul variants of a device are chosen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -166,6 +168,9 @@ pub fn select_matmul(
         MatmulPolicy::Default => {}
         MatmulPolicy::Force(variant) => {
             variant.check(ctx)?;
+            if variant == MatmulVariant::CoopF16 {
+                selection.timings = admit_coop_f16(ctx)?;
+            }
             selection.choice = MatmulChoice::uniform(variant);
             selection.source = ChoiceSource::Forced;
         }
@@ -223,6 +228,37 @@ pub fn tune_matmul(ctx: &GpuContext) -> Result<(MatmulChoice, Vec<TuneTiming>)> 
         skinny: winner(&timings, ShapeClass::Skinny)?,
     };
     Ok((choice, timings))
+}
+
+/// Checks (and times) the coop-f16 matmul on every tuning shape against the twin with the
+/// bound of f16 operands; an error naming the first shape it misses, else its timings.
+pub fn admit_coop_f16(ctx: &GpuContext) -> Result<Vec<TuneTiming>> {
+    let mut rng = StdRng::seed_from_u64(0x7a7e);
+    let mut timings = Vec::new();
+    for &(class, m, n, k, trans_a, trans_b, bias) in &TUNING_SHAPES {
+        let shape = MatmulShape {
+            m,
+            n,
+            k,
+            trans_a,
+            trans_b,
+            ..Default::default()
+        };
+        let case = TuningCase::new(ctx, &mut rng, shape, bias)?;
+        let timing = case.check_and_time(ctx, class, MatmulVariant::CoopF16)?;
+        if !timing.passed {
+            return Err(Error::Gpu {
+                op: "coop-f16 matmul admission".into(),
+                message: format!(
+                    "at {} it is {:.3e} off the CPU twin, beyond the bound of f16 operands: not \
+                     admitted on this adapter (run `latent validate --matmul coop-f16`)",
+                    timing.shape, timing.max_abs_err
+                ),
+            });
+        }
+        timings.push(timing);
+    }
+    Ok(timings)
 }
 
 /// The candidate of `class` that passed every check with the least total time.
@@ -299,8 +335,10 @@ impl TuningCase {
         let got: Vec<f32> = ctx.read_buffer(&c)?;
         // Two summation orders of K products of values in [-1, 1] plus a bias in [-1, 1]
         // differ by at most 2·(K + 2)·u·(K + 1) (the bound `latent validate` uses, with
-        // Σ|a||b| + |bias| ≤ K + 1).
-        let bound = 2.0 * (k + 2) as f32 * UNIT_ROUNDOFF * (k as f32 + 1.0);
+        // Σ|a||b| + |bias| ≤ K + 1), plus what f16 operands add for coop-f16.
+        let magnitude = k as f32 + 1.0;
+        let bound =
+            2.0 * (k + 2) as f32 * UNIT_ROUNDOFF * magnitude + operand_bound(variant, k, magnitude);
         let comparison = compare(&got, &self.expected, &|_, _| bound);
         let passed = comparison.failures == 0;
         let gpu_us = if passed {

@@ -55,6 +55,25 @@ pub const SUBGROUP_VEC4_SHADER: Shader = Shader {
     includes: &[EPILOGUE_LIB, SUBGROUP_TILE_LIB],
 };
 
+/// shaders/lib/coop_16x16.wgsl and coop_8x8.wgsl: the cooperative-matrix size (and the
+/// `enable` directives) of shaders/matmul_coop_f16.wgsl, included first.
+pub const COOP_16X16_LIB: &str = include_str!("../../shaders/lib/coop_16x16.wgsl");
+pub const COOP_8X8_LIB: &str = include_str!("../../shaders/lib/coop_8x8.wgsl");
+
+/// shaders/matmul_coop_f16.wgsl at 16×16×16 (NVIDIA: subgroups of 32).
+pub const COOP_F16_16X16_SHADER: Shader = Shader {
+    name: "matmul_coop_f16_16x16",
+    source: include_str!("../../shaders/matmul_coop_f16.wgsl"),
+    includes: &[COOP_16X16_LIB, EPILOGUE_LIB],
+};
+
+/// shaders/matmul_coop_f16.wgsl at 8×8×8 (lavapipe: subgroups of 8).
+pub const COOP_F16_8X8_SHADER: Shader = Shader {
+    name: "matmul_coop_f16_8x8",
+    source: include_str!("../../shaders/matmul_coop_f16.wgsl"),
+    includes: &[COOP_8X8_LIB, EPILOGUE_LIB],
+};
+
 /// The bindings of every matmul entry point: (uniform, C, A, B, bias, saved_or_eps,
 /// row_sums_or_totals, addend_target_or_stats), the last three for lib/epilogue.wgsl:
 /// binding 5 holds the saved activation output (m, n) with `shape.activation_grad` or ε
@@ -96,6 +115,23 @@ const MATMUL_SUBGROUP_VEC4: Kernel = Kernel {
     entry: "matmul_subgroup_vec4",
     slots: MATMUL_SLOTS,
 };
+
+const MATMUL_COOP_F16_16X16: Kernel = Kernel {
+    shader: &COOP_F16_16X16_SHADER,
+    entry: "matmul_coop_f16",
+    slots: MATMUL_SLOTS,
+};
+
+const MATMUL_COOP_F16_8X8: Kernel = Kernel {
+    shader: &COOP_F16_8X8_SHADER,
+    entry: "matmul_coop_f16",
+    slots: MATMUL_SLOTS,
+};
+
+/// The cooperative-matrix sizes shaders/matmul_coop_f16.wgsl is written for: (M = N = K of
+/// one multiply-add, the subgroup size it needs, the configuration as `FeatureReport`
+/// spells it), preferred first.
+const COOP_SIZES: [(u32, u32, &str); 2] = [(16, 32, "16x16x16 F16->F32"), (8, 8, "8x8x8 F16->F32")];
 
 /// Rows and columns of C one workgroup (one subgroup) of the subgroup shaders covers, and the
 /// only subgroup size they are written for.
@@ -177,6 +213,10 @@ pub enum MatmulVariant {
     /// shaders/matmul_subgroup.wgsl, or matmul_subgroup_vec4.wgsl where the shape allows
     /// (subgroups of exactly 8 lanes).
     Subgroup,
+    /// shaders/matmul_coop_f16.wgsl: A and B rounded to f16, products accumulated in f32 on
+    /// cooperative matrices (tensor cores); opt-in only (`--matmul coop-f16`), never tuned
+    /// or defaulted to, since it changes the precision.
+    CoopF16,
 }
 
 impl fmt::Display for MatmulVariant {
@@ -185,6 +225,7 @@ impl fmt::Display for MatmulVariant {
             MatmulVariant::Tiled(tiles) => write!(f, "tiled:{tiles}"),
             MatmulVariant::RowTile => f.write_str("rowtile"),
             MatmulVariant::Subgroup => f.write_str("subgroup"),
+            MatmulVariant::CoopF16 => f.write_str("coop-f16"),
         }
     }
 }
@@ -222,8 +263,50 @@ impl MatmulVariant {
                     )))
                 }
             }
+            MatmulVariant::CoopF16 => coop_size(ctx).map(|_| ()),
         }
     }
+}
+
+/// The cooperative size (16 or 8) the coop-f16 matmul runs at on this device: the device must
+/// have been created with wgpu's experimental EXPERIMENTAL_COOPERATIVE_MATRIX (GpuOptions's
+/// `cooperative_matrix`) and SHADER_F16, and offer a configuration of [`COOP_SIZES`] with
+/// subgroups of exactly its size.
+pub fn coop_size(ctx: &GpuContext) -> Result<u32> {
+    let device = ctx.device.features();
+    if !device.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX) {
+        let why = if ctx.features.cooperative_matrix.is_empty() {
+            "this adapter lacks it (on Vulkan: VK_KHR_cooperative_matrix)"
+        } else {
+            "the device was created without it (GpuOptions::cooperative_matrix)"
+        };
+        return Err(Error::InvalidArgument(format!(
+            "the coop-f16 matmul needs wgpu's EXPERIMENTAL_COOPERATIVE_MATRIX feature: {why}"
+        )));
+    }
+    if !device.contains(wgpu::Features::SHADER_F16) {
+        return Err(Error::InvalidArgument(
+            "the coop-f16 matmul needs wgpu's SHADER_F16 feature, which this device lacks".into(),
+        ));
+    }
+    let lanes = (ctx.info.subgroup_min_size, ctx.info.subgroup_max_size);
+    COOP_SIZES
+        .iter()
+        .find(|(_, subgroup, config)| {
+            lanes == (*subgroup, *subgroup)
+                && ctx.features.cooperative_matrix.iter().any(|c| c == config)
+        })
+        .map(|&(size, _, _)| size)
+        .ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "the coop-f16 matmul needs 16x16x16 F16->F32 with subgroups of 32 lanes or \
+                 8x8x8 F16->F32 with subgroups of 8; this adapter offers [{}] with subgroups of \
+                 {} to {} lanes",
+                ctx.features.cooperative_matrix.join(", "),
+                lanes.0,
+                lanes.1
+            ))
+        })
 }
 
 impl FromStr for MatmulVariant {
@@ -231,12 +314,13 @@ impl FromStr for MatmulVariant {
     fn from_str(s: &str) -> Result<Self> {
         let bad = || {
             Error::InvalidArgument(format!(
-                "matmul variant {s:?}: expected subgroup, rowtile, tiled, or tiled:MxNxK (e.g. tiled:64x64x16)"
+                "matmul variant {s:?}: expected subgroup, rowtile, tiled, tiled:MxNxK (e.g. tiled:64x64x16) or coop-f16"
             ))
         };
         match s.trim().to_ascii_lowercase().as_str() {
             "rowtile" => Ok(MatmulVariant::RowTile),
             "subgroup" => Ok(MatmulVariant::Subgroup),
+            "coop-f16" | "coop_f16" => Ok(MatmulVariant::CoopF16),
             "tiled" => Ok(MatmulVariant::Tiled(MatmulTiles::default())),
             other => {
                 let sizes = other.strip_prefix("tiled:").ok_or_else(bad)?;
@@ -545,6 +629,17 @@ pub fn matmul_with_extras(
                 (&MATMUL_SUBGROUP_VEC4, groups)
             } else {
                 (&MATMUL_SUBGROUP, groups)
+            }
+        }
+        MatmulVariant::CoopF16 => {
+            // A workgroup covers 2·size × 2·size of C.
+            let size = coop_size(ctx)?;
+            let block = 2 * size;
+            let groups = [(n as u32).div_ceil(block), (m as u32).div_ceil(block), 1];
+            if size == 16 {
+                (&MATMUL_COOP_F16_16X16, groups)
+            } else {
+                (&MATMUL_COOP_F16_8X8, groups)
             }
         }
     };

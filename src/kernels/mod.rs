@@ -82,6 +82,11 @@ pub const SHADERS: &[Shader] = &[
     gather::SHADER,
 ];
 
+/// The shaders that need wgpu's experimental cooperative matrices (naga's
+/// COOPERATIVE_MATRIX and SHADER_FLOAT16 capabilities; SPIR-V only): the coop-f16 matmul at
+/// its two sizes, one file.
+pub const COOP_SHADERS: &[Shader] = &[matmul::COOP_F16_16X16_SHADER, matmul::COOP_F16_8X8_SHADER];
+
 /// How an entry point uses one binding of group 0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Slot {

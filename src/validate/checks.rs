@@ -106,11 +106,14 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
                     variants.push(skinny);
                 }
             }
+            // coop-f16 (opt-in, never tuned) where the device was created with it.
+            variants.push(MatmulVariant::CoopF16);
             variants.retain(runnable);
             let mut defaults = vec![
                 MatmulVariant::Tiled(MatmulTiles::default()),
                 MatmulVariant::RowTile,
                 MatmulVariant::Subgroup,
+                MatmulVariant::CoopF16,
             ];
             defaults.retain(runnable);
             for variant in variants {
@@ -521,6 +524,7 @@ fn matmul_kernel_name(variant: MatmulVariant) -> &'static str {
         MatmulVariant::Tiled(_) => "matmul",
         MatmulVariant::RowTile => "matmul_rowtile",
         MatmulVariant::Subgroup => "matmul_subgroup",
+        MatmulVariant::CoopF16 => "matmul_coop_f16",
     }
 }
 
@@ -597,8 +601,23 @@ fn sum_bound(n: usize, abs_sum: f32) -> f32 {
     2.0 * n as f32 * UNIT_ROUNDOFF * abs_sum + f32::MIN_POSITIVE
 }
 
+/// The error the coop-f16 variant adds to a product whose Σ|a||b| is `abs_product` over `k`
+/// terms of operands in [−1, 1] (other variants: none): rounding A and B to f16, 2u₁₆ + u₁₆²
+/// relative a product (u₁₆ = 2⁻¹¹), and 2⁻²⁴ a term for operands that fall below f16's
+/// normal range (its subnormals are 2⁻²⁴ apart); and the f32 sum's bound once more, as
+/// tensor cores need not round their f32 additions to nearest (NVIDIA's truncate).
+pub fn operand_bound(variant: MatmulVariant, k: usize, abs_product: f32) -> f32 {
+    if variant != MatmulVariant::CoopF16 {
+        return 0.0;
+    }
+    let u16 = 2f32.powi(-11);
+    (2.0 * u16 + u16 * u16) * abs_product
+        + k as f32 * 2f32.powi(-24)
+        + sum_bound(k + 2, abs_product)
+}
+
 /// One matmul variant against the CPU twin at one shape, with the bound of two summation
-/// orders.
+/// orders (and of rounding the operands to f16, for coop-f16).
 pub fn check_matmul(
     v: &mut Validator,
     shape: MatmulShape,
@@ -652,7 +671,12 @@ pub fn check_matmul(
     )?;
     // A fused activation is 1-Lipschitz (sigmoid ¼) and adds its own error.
     let (atol, rtol) = shape.activation.map_or((0.0, 0.0), activation_bounds);
-    let allowed = move |i: usize, c: f32| sum_bound(k + 2, magnitude[i]) + atol + rtol * c.abs();
+    let allowed = move |i: usize, c: f32| {
+        sum_bound(k + 2, magnitude[i])
+            + operand_bound(variant, k, magnitude[i])
+            + atol
+            + rtol * c.abs()
+    };
     let shape_text = describe_matmul(&shape, with_bias, variant);
     v.finish(
         dispatch.name,
@@ -737,8 +761,11 @@ pub fn check_matmul_backward_epilogue(
     };
     let dispatch =
         kernels::matmul::matmul_with_extras(v.ctx, &gc, &ga, &gb, None, gextras, &shape, variant)?;
-    let c_allowed =
-        move |i: usize, c: f32| sum_bound(k + 2, magnitude[i]) + 3.0 * UNIT_ROUNDOFF * c.abs();
+    let c_allowed = move |i: usize, c: f32| {
+        sum_bound(k + 2, magnitude[i])
+            + operand_bound(variant, k, magnitude[i])
+            + 3.0 * UNIT_ROUNDOFF * c.abs()
+    };
     let mut outputs = vec![Output {
         name: "C",
         gpu: &gc,
@@ -813,7 +840,10 @@ pub fn check_matmul_loss(
         abs_bias.as_deref(),
         &plain,
     )?;
-    let dz: Vec<f32> = magnitude.iter().map(|&g| sum_bound(k + 2, g)).collect();
+    let dz: Vec<f32> = magnitude
+        .iter()
+        .map(|&g| sum_bound(k + 2, g) + operand_bound(variant, k, g))
+        .collect();
     // Each element's loss error: dz through |dloss/dz| (BCE ≤ 1; MSE 2|z − x| + dz), plus
     // BCE's exp and log (1e-6 a term, as check_bce) and a few roundings; and the loss itself
     // (≥ 0) as the row sum's magnitude.
@@ -932,7 +962,10 @@ pub fn check_matmul_reparam_grad(
     let abs = |x: &[f32]| x.iter().map(|v| v.abs()).collect::<Vec<_>>();
     let mut magnitude = vec![0.0; m * n];
     cpu::matmul::matmul(&mut magnitude, &abs(&a), &abs(&b), None, &plain)?;
-    let dz_error: Vec<f32> = magnitude.iter().map(|&g| sum_bound(k + 2, g)).collect();
+    let dz_error: Vec<f32> = magnitude
+        .iter()
+        .map(|&g| sum_bound(k + 2, g) + operand_bound(variant, k, g))
+        .collect();
     // dz's error carried through the factor |ε|·½σ of the logvar half.
     let sigma = sigmas(&stats, m, n);
     let factor: Vec<f32> = eps

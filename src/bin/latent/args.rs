@@ -6,6 +6,7 @@ use clap::Args;
 
 use latent::gpu::{GpuContext, GpuOptions};
 use latent::kernels::autotune::{self, ChoiceSource, MatmulPolicy};
+use latent::kernels::matmul::MatmulVariant;
 
 #[derive(Args)]
 pub struct GpuArgs {
@@ -17,16 +18,20 @@ pub struct GpuArgs {
     pub adapter: Option<String>,
     /// Matmul kernel: auto (tuned once per device, cached in $LATENT_CACHE_DIR or
     /// ~/.cache/latent), default (subgroup, else rowtile, on CPU adapters, tiled elsewhere;
-    /// nothing timed), subgroup (8-lane subgroups only), rowtile, tiled or tiled:MxNxK.
+    /// nothing timed), subgroup (8-lane subgroups only), rowtile, tiled or tiled:MxNxK; or
+    /// coop-f16, the opt-in f16 path: A and B rounded to f16 on cooperative matrices (tensor
+    /// cores), f32 accumulation and master weights, admitted only after its checks pass.
     #[arg(long, env = "LATENT_MATMUL", default_value = "auto")]
     pub matmul: String,
 }
 
 impl GpuArgs {
     pub fn options(&self) -> Result<GpuOptions, latent::Error> {
+        let policy: MatmulPolicy = self.matmul.parse()?;
         Ok(GpuOptions {
             backend: self.backend.parse()?,
             adapter: self.adapter.clone(),
+            cooperative_matrix: policy == MatmulPolicy::Force(MatmulVariant::CoopF16),
         })
     }
 

@@ -1,0 +1,171 @@
+// Matrix multiply on cooperative matrices (tensor cores), the opt-in f16 path
+// (`--matmul coop-f16`): the contract of shaders/matmul.wgsl, store epilogue included,
+//
+//   C (M, N) = op(A) (M, K) · op(B) (K, N)  [+ bias (N), broadcast over rows]  [+ C]
+//
+// with A and B rounded to f16 as they are staged and the products accumulated in f32. A, B,
+// bias and C stay f32 in memory (f32 master weights); bias, C and the epilogue are f32.
+// wgpu's EXPERIMENTAL_COOPERATIVE_MATRIX, WGSL `enable wgpu_cooperative_matrix`.
+//
+// The cooperative size comes from the file the host includes first: lib/coop_16x16.wgsl
+// (TILE 16, subgroups of 32: NVIDIA) or lib/coop_8x8.wgsl (TILE 8, subgroups of 8: lavapipe).
+// A workgroup is one subgroup of THREADS invocations and computes a BLOCK × BLOCK block of C
+// (BLOCK = 2·TILE) as 2 × 2 cooperative tiles, stepping through K by TILE. Each step stages
+// op(A) (BLOCK, TILE) and op(B) (TILE, BLOCK) in workgroup memory as f16, zeros past the
+// matrix edges, so any M, N, K ≥ 1 works. The accumulators go through workgroup memory, and
+// thread t stores columns t, t + THREADS, ... of each row of the block through
+// lib/epilogue.wgsl (its loss slot: row·N + its first column, col0 + t). ROW_SUMS are summed
+// in f32 from A itself by the first column block's threads.
+
+override TRANS_A: bool = false;
+override TRANS_B: bool = false;
+override HAS_BIAS: bool = false;
+override ACCUMULATE: bool = false;     // C += op(A)·op(B) (+ bias) instead of C =
+const BLOCK: u32 = 2u * TILE;          // rows and columns of C per workgroup
+const STAGED: u32 = BLOCK * TILE / THREADS;  // elements of each operand a thread stages
+
+struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read_write> c: array<f32>;  // (M, N)
+@group(0) @binding(2) var<storage, read> a: array<f32>;        // (M, K), or (K, M) if TRANS_A
+@group(0) @binding(3) var<storage, read> b: array<f32>;        // (K, N), or (N, K) if TRANS_B
+@group(0) @binding(4) var<storage, read> bias: array<f32>;     // (N); read only if HAS_BIAS
+
+var<workgroup> a_tile: array<f16, BLOCK * TILE>;   // op(A) block (BLOCK, TILE), stride TILE
+var<workgroup> b_tile: array<f16, TILE * BLOCK>;   // op(B) block (TILE, BLOCK), stride BLOCK
+var<workgroup> c_tile: array<f32, BLOCK * BLOCK>;  // C block (BLOCK, BLOCK), stride BLOCK
+
+// op(A)[row, kk] in f32, zero outside the matrix.
+fn load_a(row: u32, kk: u32) -> f32 {
+    if (row >= params.m || kk >= params.k) {
+        return 0.0;
+    }
+    if (TRANS_A) {
+        return a[kk * params.m + row];
+    }
+    return a[row * params.k + kk];
+}
+
+// op(B)[kk, col] in f32, zero outside the matrix.
+fn load_b(kk: u32, col: u32) -> f32 {
+    if (kk >= params.k || col >= params.n) {
+        return 0.0;
+    }
+    if (TRANS_B) {
+        return b[col * params.k + kk];
+    }
+    return b[kk * params.n + col];
+}
+
+// Stages the K slab at k0 of op(A) rows row0.. and op(B) columns col0.. as f16; consecutive
+// threads read consecutive stored addresses.
+fn stage(t: u32, row0: u32, col0: u32, k0: u32) {
+    for (var q = 0u; q < STAGED; q++) {
+        let e = q * THREADS + t;
+        var r: u32;
+        var ka: u32;
+        if (TRANS_A) {
+            r = e % BLOCK;  // A stored (K, M): rows of op(A) are contiguous
+            ka = e / BLOCK;
+        } else {
+            r = e / TILE;   // A stored (M, K): K is contiguous
+            ka = e % TILE;
+        }
+        a_tile[r * TILE + ka] = f16(load_a(row0 + r, k0 + ka));
+        var col: u32;
+        var kb: u32;
+        if (TRANS_B) {
+            kb = e % TILE;  // B stored (N, K): K is contiguous
+            col = e / TILE;
+        } else {
+            kb = e / BLOCK; // B stored (K, N): N is contiguous
+            col = e % BLOCK;
+        }
+        b_tile[kb * BLOCK + col] = f16(load_b(k0 + kb, col0 + col));
+    }
+}
+
+@compute @workgroup_size(THREADS)
+fn matmul_coop_f16(
+    @builtin(local_invocation_index) t: u32,
+    @builtin(workgroup_id) group: vec3<u32>,
+) {
+    let row0 = group.y * BLOCK;
+    let col0 = group.x * BLOCK;
+    var acc00 = CoopC();
+    var acc01 = CoopC();
+    var acc10 = CoopC();
+    var acc11 = CoopC();
+    for (var k0 = 0u; k0 < params.k; k0 += TILE) {
+        stage(t, row0, col0, k0);
+        workgroupBarrier();
+        let a0 = coopLoadT<CoopA>(&a_tile[0], TILE);
+        let a1 = coopLoadT<CoopA>(&a_tile[TILE * TILE], TILE);
+        let b0 = coopLoadT<CoopB>(&b_tile[0], BLOCK);
+        let b1 = coopLoadT<CoopB>(&b_tile[TILE], BLOCK);
+        acc00 = coopMultiplyAdd(a0, b0, acc00);
+        acc01 = coopMultiplyAdd(a0, b1, acc01);
+        acc10 = coopMultiplyAdd(a1, b0, acc10);
+        acc11 = coopMultiplyAdd(a1, b1, acc11);
+        workgroupBarrier();
+    }
+    coopStoreT(acc00, &c_tile[0], BLOCK);
+    coopStoreT(acc01, &c_tile[TILE], BLOCK);
+    coopStoreT(acc10, &c_tile[TILE * BLOCK], BLOCK);
+    coopStoreT(acc11, &c_tile[TILE * BLOCK + TILE], BLOCK);
+    workgroupBarrier();
+
+    for (var r = 0u; r < BLOCK; r++) {
+        let row = row0 + r;
+        // With LOSS: the loss of this thread's columns of the row, added to its slot below.
+        var share = 0.0;
+        for (var j = 0u; j < BLOCK / THREADS; j++) {
+            let local_col = t + j * THREADS;
+            let col = col0 + local_col;
+            if (row < params.m && col < params.n) {
+                let product = c_tile[r * BLOCK + local_col];
+                if (REPARAM_GRAD) {
+                    store_reparam_grad(row, col, product);
+                    continue;
+                }
+                let index = row * params.n + col;
+                var value = activation_grad(with_addend(product, index), index);
+                if (HAS_BIAS) {
+                    value += bias[col];
+                }
+                if (ACCUMULATE) {
+                    value += c[index];
+                }
+                if (LOSS != 0u) {
+                    share += store_loss(value, index);
+                } else {
+                    c[index] = epilogue(value);
+                }
+            }
+        }
+        // The thread's columns are col0 + t + j·THREADS: its slot is the first of them.
+        if (LOSS != 0u && row < params.m && col0 + t < params.n) {
+            add_loss_share(row, col0 + t, share);
+        }
+    }
+
+    // Σ_k op(A)[row, k] in f32, by the first column block: thread t sums rows t, t + THREADS.
+    if (ROW_SUMS && col0 == 0u) {
+        for (var r = t; r < BLOCK; r += THREADS) {
+            let row = row0 + r;
+            if (row < params.m) {
+                var sum = 0.0;
+                for (var kk = 0u; kk < params.k; kk++) {
+                    sum += load_a(row, kk);
+                }
+                row_sums_or_totals[row] = sum;
+            }
+        }
+    }
+}
