@@ -4,10 +4,12 @@
 #   bash dev/device_run.sh pack      here: release binaries, MNIST and the Vulkan loader's
 #                                    packages into the ignored folders carry/ and .gl/
 #   bash dev/device_run.sh measure   there (the device machine reaches no registry): unpack
-#                                    the loader, then info, validate --full, bench (large
-#                                    matmuls, all configs, breakdown, a real epoch), the dev
+#                                    the loader, then info, validate --full (with coop-f16),
+#                                    bench (large matmuls, all configs, breakdown, a real
+#                                    epoch; then the VAE and AE epochs with coop-f16), the dev
 #                                    matmul harness with --coop-f16, and 10 MNIST epochs on the
-#                                    GPU executor; every output into $OUT (at most 8 files)
+#                                    GPU executor (then 2 with coop-f16); every output into
+#                                    $OUT (at most 8 files)
 #   bash dev/device_run.sh matmul    there: the dev matmul harness with --coop-f16 --large
 #                                    (1024×2048×2048 and 4096³; its CPU twin checks alone take
 #                                    minutes), into $OUT/dev_matmul_large.txt
@@ -69,14 +71,21 @@ measure() {
         nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv || true
         "$bin/latent" info --backend vulkan
     } >"$out/info.txt" 2>&1 || true
-    timeout 120 "$bin/latent" validate --backend vulkan --full >"$out/validate.txt" 2>&1 || true
-    timeout 240 "$bin/latent" bench --backend vulkan "${extra[@]}" --configs "$configs" \
+    # --matmul coop-f16 creates the device with cooperative matrices: validate then checks
+    # the f32 variants and coop-f16 alike.
+    timeout 120 "$bin/latent" validate --backend vulkan --full --matmul coop-f16 \
+        >"$out/validate.txt" 2>&1 || true
+    timeout 200 "$bin/latent" bench --backend vulkan "${extra[@]}" --configs "$configs" \
         --breakdown --json "$out/bench.json" >"$out/bench.txt" 2>&1 || true
-    timeout 120 "$bin/dev_matmul" --coop-f16 >"$out/dev_matmul.txt" 2>&1 || true
-    timeout 180 "$bin/latent" train --backend vulkan --data mnist --epochs "$epochs" \
+    timeout 60 "$bin/latent" bench --backend vulkan --matmul coop-f16 --no-kernels --epoch \
+        --configs vae,ae >>"$out/bench.txt" 2>&1 || true
+    timeout 90 "$bin/dev_matmul" --coop-f16 >"$out/dev_matmul.txt" 2>&1 || true
+    timeout 120 "$bin/latent" train --backend vulkan --data mnist --epochs "$epochs" \
         --out "$out/vae-mnist" >"$out/train.txt" 2>&1 || true
+    timeout 60 "$bin/latent" train --backend vulkan --data mnist --epochs 2 \
+        --matmul coop-f16 --out "$out/vae-mnist-coop" >>"$out/train.txt" 2>&1 || true
     cp "$out/vae-mnist/loss.csv" "$out/loss.csv" 2>/dev/null || true
-    rm -rf "$out/vae-mnist" "$out/cache"
+    rm -rf "$out/vae-mnist" "$out/vae-mnist-coop" "$out/cache"
     ls -l "$out"
 }
 

@@ -10,6 +10,10 @@
 #   bash dev/lavapipe_coop.sh run target/release/latent validate --matmul coop-f16
 #   bash dev/lavapipe_coop.sh run target/release/deps/kernels-<hash> coop
 #
+# .ci/run sets it up and exports LATENT_COOP_LAVAPIPE=$LAVAPIPE_ROOT, so that tests/kernels.rs
+# reruns its coop-f16 test on it (LATENT_COOP_LAVAPIPE=/tmp/lavapipe-coop cargo test does the
+# same here).
+#
 # $LAVAPIPE_ROOT defaults to /tmp/lavapipe-coop. Run binaries directly (not through cargo):
 # the root's loader runs one program and the libraries it loads. Needs apt-get and dpkg.
 set -euo pipefail
@@ -18,6 +22,10 @@ root="${LAVAPIPE_ROOT:-/tmp/lavapipe-coop}"
 lib="$root/sysroot/usr/lib/x86_64-linux-gnu"
 
 setup() {
+    if [ -f "$root/lvp_icd.json" ]; then
+        echo "lavapipe with cooperative matrices already in $root"
+        return
+    fi
     local apt="$root/apt"
     mkdir -p "$apt/etc/apt/preferences.d" "$apt/var/lib/apt/lists/partial" \
         "$apt/var/cache/apt/archives/partial" "$apt/var/lib/dpkg" "$root/sysroot"

@@ -48,6 +48,20 @@ impl GpuArgs {
         for warning in &selection.warnings {
             eprintln!("warning: {warning}");
         }
+        if let [first, ..] = &selection.timings[..] {
+            if first.variant == MatmulVariant::CoopF16 {
+                let worst = selection
+                    .timings
+                    .iter()
+                    .map(|t| t.max_abs_err)
+                    .fold(0.0f32, f32::max);
+                eprintln!(
+                    "coop-f16 admitted on {}: within the bound of f16 operands of the CPU twin on {} model shapes (largest error {worst:.2e})",
+                    ctx.info.name,
+                    selection.timings.len()
+                );
+            }
+        }
         if selection.source == ChoiceSource::Tuned {
             eprintln!(
                 "matmul tuned for {} in {:.1} s: {} (general), {} (skinny)",
