@@ -43,6 +43,7 @@ EOF
     for deb in "$apt"/var/cache/apt/archives/*.deb; do
         dpkg -x "$deb" "$root/sysroot"
     done
+    rm -f "$apt"/var/cache/apt/archives/*.deb
     cat > "$root/lvp_icd.json" <<EOF
 { "ICD": { "api_version": "1.4.0", "library_path": "$lib/libvulkan_lvp.so" }, "file_format_version": "1.0.0" }
 EOF
