@@ -24,14 +24,17 @@
 use latent::cpu::matmul::{matmul as matmul_twin, MatmulShape};
 use latent::gpu::{time_gpu, GpuBuffer, GpuContext, GpuOptions};
 use latent::kernels::autotune::{candidates, describe, ShapeClass};
-use latent::kernels::matmul::{matmul_with_variant, MatmulVariant};
+use latent::kernels::matmul::{
+    coop_size, matmul_with_variant, MatmulVariant, COOP_16X16_LIB, COOP_8X8_LIB,
+};
 use latent::kernels::{bytes_of, grid_for_groups, prepare, Dispatch, Kernel, Shader, Slot};
 use latent::validate::{compare, UNIT_ROUNDOFF};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 /// The variants under development: dev/matmul_rowtile_uniform.wgsl,
-/// dev/matmul_rowtile_vec4.wgsl, dev/matmul_tiled8.wgsl and dev/matmul_splitk.wgsl.
+/// dev/matmul_rowtile_vec4.wgsl, dev/matmul_tiled8.wgsl, dev/matmul_splitk.wgsl and
+/// dev/matmul_coop_f16_wide.wgsl (at either cooperative size).
 static ROWTILE_UNIFORM: Shader = Shader {
     name: "matmul_rowtile_uniform",
     source: include_str!("matmul_rowtile_uniform.wgsl"),
@@ -51,6 +54,16 @@ static TILED8: Shader = Shader {
     name: "matmul_tiled8",
     source: include_str!("matmul_tiled8.wgsl"),
     includes: &[],
+};
+static COOP_WIDE_16X16: Shader = Shader {
+    name: "matmul_coop_f16_wide_16x16",
+    source: include_str!("matmul_coop_f16_wide.wgsl"),
+    includes: &[COOP_16X16_LIB],
+};
+static COOP_WIDE_8X8: Shader = Shader {
+    name: "matmul_coop_f16_wide_8x8",
+    source: include_str!("matmul_coop_f16_wide.wgsl"),
+    includes: &[COOP_8X8_LIB],
 };
 /// (uniform, C, A, B, bias): the bindings of every one-dispatch variant.
 const SLOTS: &[(u32, Slot)] = &[
@@ -75,6 +88,19 @@ const TILED8_KERNEL: Kernel = Kernel {
     entry: "matmul_tiled8",
     slots: SLOTS,
 };
+/// dev/matmul_coop_f16_wide.wgsl at 16×16×16 and at 8×8×8.
+const COOP_WIDE_KERNELS: [Kernel; 2] = [
+    Kernel {
+        shader: &COOP_WIDE_16X16,
+        entry: "matmul_coop_f16_wide",
+        slots: SLOTS,
+    },
+    Kernel {
+        shader: &COOP_WIDE_8X8,
+        entry: "matmul_coop_f16_wide",
+        slots: SLOTS,
+    },
+];
 /// Split-K pass 1: (uniform, partial (S, M, N), A, B).
 const SPLITK_PARTIAL_KERNEL: Kernel = Kernel {
     shader: &SPLITK,
@@ -109,6 +135,24 @@ enum Form {
     /// dev/matmul_splitk.wgsl with K cut into (at most) this many slices: two dispatches and
     /// an (S, M, N) scratch buffer.
     SplitK { slices: usize },
+    /// Cooperative matrices with f16 operands (needs --coop-f16 and an adapter that runs the
+    /// shipped coop-f16 matmul): one dispatch of the kernel for the adapter's cooperative
+    /// size, 16 or 8 ([16×16 kernel, 8×8 kernel]), each workgroup covering `tiles` × `tiles`
+    /// cooperative tiles of C.
+    Coop {
+        kernels: &'static [Kernel; 2],
+        tiles: u32,
+    },
+}
+
+impl Form {
+    /// The check bound its results get.
+    fn precision(&self) -> Precision {
+        match self {
+            Form::Coop { .. } => Precision::F16Operands,
+            _ => Precision::F32,
+        }
+    }
 }
 
 /// How far a variant's result may be from the twin's (see [`bound`]).
@@ -120,7 +164,7 @@ enum Precision {
     F16Operands,
 }
 
-/// A dev variant: its name and form (each runs on any adapter, in f32).
+/// A dev variant: its name and form.
 struct DevVariant {
     name: &'static str,
     form: Form,
@@ -181,6 +225,14 @@ const DEV_VARIANTS: &[DevVariant] = &[
         name: "splitk:8",
         form: Form::SplitK { slices: 8 },
     },
+    // Eight subgroups a workgroup, (8·size)² of C: 128 × 128 on NVIDIA, 64 × 64 on lavapipe.
+    DevVariant {
+        name: "coop_wide",
+        form: Form::Coop {
+            kernels: &COOP_WIDE_KERNELS,
+            tiles: 8,
+        },
+    },
 ];
 
 /// The buffers of one multiply: C (written), A, B, bias (bound even when the shape has none:
@@ -232,6 +284,24 @@ fn prepare_dev(
                 Some(bytes_of(&params)),
                 &[ops.c, ops.a, ops.b, ops.bias],
                 groups,
+            )?;
+            Ok(Some(DevRun {
+                dispatches: vec![dispatch],
+                _scratch: Vec::new(),
+            }))
+        }
+        Form::Coop { kernels, tiles } => {
+            let size = coop_size(ctx)?;
+            let kernel = if size == 16 { &kernels[0] } else { &kernels[1] };
+            let block = tiles * size;
+            let params: [u32; 4] = [m as u32, n as u32, k as u32, 0];
+            let dispatch = prepare(
+                ctx,
+                kernel,
+                &constants,
+                Some(bytes_of(&params)),
+                &[ops.c, ops.a, ops.b, ops.bias],
+                [(n as u32).div_ceil(block), (m as u32).div_ceil(block), 1],
             )?;
             Ok(Some(DevRun {
                 dispatches: vec![dispatch],
@@ -470,7 +540,7 @@ fn check_dev(
         &run.dispatches,
         &gc,
         case,
-        Precision::F32,
+        variant.form.precision(),
     )?;
     Ok(Some(outcome))
 }
@@ -519,6 +589,9 @@ fn check_phase(
         (128, 64, 2048),
         (64, 2048, 1024),
     ];
+    let with_f16 = variants
+        .iter()
+        .any(|v| v.form.precision() == Precision::F16Operands);
     let mut failed: Vec<&'static str> = Vec::new();
     println!("check against the twin: shape (m x k x n), 4 transposes x {{no bias, bias}} x {{overwrite, accumulate}}");
     for (m, n, k) in shapes {
@@ -535,7 +608,7 @@ fn check_phase(
                 ..Default::default()
             };
             let has_bias = combo & 4 != 0;
-            let case = Case::new(rng, shape, has_bias, false)?;
+            let case = Case::new(rng, shape, has_bias, with_f16)?;
             for (variant, tally) in variants.iter().zip(&mut tally) {
                 match check_dev(ctx, variant, &case)? {
                     Some(Ok(max_abs_err)) => {
@@ -576,26 +649,15 @@ fn check_phase(
 
 fn main() -> latent::Result<()> {
     let args = parse_args()?;
-    let options = GpuOptions::from_env()?;
-    let ctx = if args.coop_f16 {
-        // SAFETY: wgpu's experimental features may hold bugs with undefined behaviour; this
-        // dev harness opts in only on request (--coop-f16), and only cooperative matrices
-        // are requested with the token (where the adapter has them).
-        let experimental = unsafe { wgpu::ExperimentalFeatures::enabled() };
-        GpuContext::with_features(
-            &options,
-            wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX,
-            experimental,
-        )?
-    } else {
-        GpuContext::new(&options)?
+    // Cooperative matrices (experimental in wgpu) only on request.
+    let options = GpuOptions {
+        cooperative_matrix: args.coop_f16,
+        ..GpuOptions::from_env()?
     };
+    let ctx = GpuContext::new(&options)?;
     println!("matmul variants on {}", ctx.describe());
-    let runnable: Vec<&DevVariant> = DEV_VARIANTS
-        .iter()
-        .filter(|v| args.only.as_ref().is_none_or(|only| only == v.name))
-        .collect();
-    // The shipped coop-f16 matmul, on request, where the device runs it.
+    // The shipped coop-f16 matmul and the coop dev variants, on request, where the device
+    // runs them.
     let coop_f16 = args.coop_f16
         && match MatmulVariant::CoopF16.check(&ctx) {
             Ok(()) => true,
@@ -604,6 +666,11 @@ fn main() -> latent::Result<()> {
                 false
             }
         };
+    let runnable: Vec<&DevVariant> = DEV_VARIANTS
+        .iter()
+        .filter(|v| args.only.as_ref().is_none_or(|only| only == v.name))
+        .filter(|v| coop_f16 || v.form.precision() == Precision::F32)
+        .collect();
     let mut rng = StdRng::seed_from_u64(7);
     let passed = check_phase(&ctx, &runnable, &mut rng)?;
     let timed: Vec<&DevVariant> = runnable
@@ -681,7 +748,14 @@ fn main() -> latent::Result<()> {
                 bias: &gbias,
             };
             match prepare_dev(&ctx, variant, &ops, &shape, true)? {
-                Some(run) => report(&ctx, &case, &name, &gc, &run.dispatches, Precision::F32)?,
+                Some(run) => report(
+                    &ctx,
+                    &case,
+                    &name,
+                    &gc,
+                    &run.dispatches,
+                    variant.form.precision(),
+                )?,
                 None => println!("{:<18} {name:<18} (shape not supported)", describe(&shape)),
             }
         }

@@ -763,7 +763,13 @@ fn bench_writes_step_figures_as_json() {
         // Gather, encoder, decoder with the MSE and its gradient in its store; dW+db and
         // dx·ReLU' of the decoder, dW+db of the encoder; Adam (tests/train.rs).
         assert_eq!(figure["dispatches_per_step"], 7);
-        for key in ["step_ms", "encode_us", "submit_us", "idle_encode_us", "idle_submit_us"] {
+        for key in [
+            "step_ms",
+            "encode_us",
+            "submit_us",
+            "idle_encode_us",
+            "idle_submit_us",
+        ] {
             assert!(
                 figure[key].as_f64().is_some_and(|v| v > 0.0),
                 "{key}: {figure}"

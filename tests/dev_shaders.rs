@@ -4,14 +4,17 @@
 //! - dev/matmul_splitk.wgsl: both entry points, to SPIR-V, MSL and HLSL.
 //! - dev/matmul_tiled8.wgsl: its one entry point, to SPIR-V, MSL and HLSL, with the
 //!   workgroup size (16 × 16) and the 16 KiB of workgroup memory it is written for.
-//!
-//! The cooperative-matrix matmul started here and now ships (tests/shaders.rs).
+//! - dev/matmul_coop_f16_wide.wgsl: after each cooperative size file of shaders/lib, validated
+//!   with the capabilities it needs (SHADER_FLOAT16 | COOPERATIVE_MATRIX) and written to
+//!   SPIR-V only (as the shipped coop-f16 matmul, tests/shaders.rs), with its workgroup size
+//!   and workgroup memory.
 
 use naga::back::PipelineConstants;
 use naga::valid::{Capabilities, ModuleInfo, ValidationFlags, Validator};
 
 const SPLITK: &str = include_str!("../dev/matmul_splitk.wgsl");
 const TILED8: &str = include_str!("../dev/matmul_tiled8.wgsl");
+const COOP_WIDE: &str = include_str!("../dev/matmul_coop_f16_wide.wgsl");
 
 fn parse(name: &str, source: &str) -> naga::Module {
     naga::front::wgsl::parse_str(source)
@@ -150,6 +153,47 @@ fn tiled8_translates_to_spirv_msl_hlsl_with_every_flag() {
         assert!(
             hlsl.contains("[numthreads(16, 16, 1)]"),
             "{name} {constants:?}: HLSL"
+        );
+    }
+}
+
+#[test]
+fn coop_wide_validates_with_its_capabilities_and_writes_spirv_with_every_flag() {
+    use latent::kernels::matmul::{COOP_16X16_LIB, COOP_8X8_LIB};
+    // (size file, tile, subgroup lanes): 8 subgroups a workgroup; workgroup memory is the f16
+    // slabs (8·tile × 2·tile each) and one f32 tile a subgroup.
+    for (lib, tile, lanes) in [(COOP_16X16_LIB, 16u32, 32u32), (COOP_8X8_LIB, 8, 8)] {
+        let name = format!("dev/matmul_coop_f16_wide.wgsl at {tile}x{tile}");
+        let source = format!("{lib}\n{COOP_WIDE}");
+        let module = parse(&name, &source);
+        assert_eq!(entry_points(&module), ["matmul_coop_f16_wide"]);
+        assert_eq!(
+            module.entry_points[0].workgroup_size,
+            [8 * lanes, 1, 1],
+            "{name}"
+        );
+        let workgroup_bytes: u32 = module
+            .global_variables
+            .iter()
+            .filter(|(_, v)| v.space == naga::AddressSpace::WorkGroup)
+            .map(|(_, v)| module.types[v.ty].inner.size(module.to_ctx()))
+            .sum();
+        assert_eq!(
+            workgroup_bytes,
+            2 * (8 * tile * 2 * tile * 2) + 8 * tile * tile * 4,
+            "{name}: workgroup memory"
+        );
+        let needed = Capabilities::SHADER_FLOAT16 | Capabilities::COOPERATIVE_MATRIX;
+        let info = validate(&name, &module, needed);
+        for constants in every_flag() {
+            let words = spirv(&name, &module, &info, &constants);
+            assert_eq!(words[0], 0x0723_0203, "{name}: SPIR-V magic number");
+        }
+        assert!(
+            Validator::new(ValidationFlags::all(), Capabilities::SHADER_FLOAT16)
+                .validate(&module)
+                .is_err(),
+            "{name}: naga accepted cooperative matrices without COOPERATIVE_MATRIX"
         );
     }
 }
