@@ -232,10 +232,14 @@ fn bad_training_input_is_exit_code_2_with_a_clear_message() {
     std::fs::write(&ragged, "1,2,3\n4,5\n").unwrap();
     let unlabelled = dir.join("unlabelled.csv");
     std::fs::write(&unlabelled, "0.1,0.2,0.3\n".repeat(20)).unwrap();
-    let cases: [(&[&str], &str); 16] = [
+    let cases: [(&[&str], &str); 17] = [
         (
             &["--data", "digits", "--objective", "iwae", "--k", "0"],
             "K ≥ 1",
+        ),
+        (
+            &["--data", "digits", "--matmul", "coop-f16"],
+            "--cpu asks for the CPU path",
         ),
         (
             &["--data", "digits", "--objective", "mle"],

@@ -388,8 +388,13 @@ pub fn pick_device(options: &GpuOptions) -> Result<(Option<GpuContext>, Option<S
         Ok(ctx) if ctx.info.device_type == wgpu::DeviceType::Cpu && !asked => {
             match MatmulVariant::Subgroup.check(&ctx) {
                 Ok(()) => {
+                    let matmul = if options.cooperative_matrix {
+                        "the coop-f16 matmul asked for"
+                    } else {
+                        "the subgroup matmul, faster than the CPU path here"
+                    };
                     let note = format!(
-                        "{} is a software rasterizer with 8-lane subgroups: running on it with the subgroup matmul, faster than the CPU path here (--cpu for the CPU path)",
+                        "{} is a software rasterizer with 8-lane subgroups: running on it with {matmul} (--cpu for the CPU path)",
                         ctx.info.name
                     );
                     Ok((Some(ctx), Some(note)))

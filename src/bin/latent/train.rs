@@ -91,16 +91,31 @@ pub struct TrainArgs {
 /// The GPU to train on, or None for the CPU twins: with --cpu, without any adapter, or when
 /// the only adapter is a software rasterizer without 8-lane subgroups and no backend was
 /// asked for (the CPU twins are faster than its other matmul kernels).
+/// `--matmul coop-f16` runs only on a GPU: without one it is an error, not f32 on the CPU.
 pub fn training_device(gpu: &GpuArgs, cpu: bool) -> Result<Option<GpuContext>, latent::Error> {
+    let options = gpu.options()?;
+    let coop_refused = |why: &str| {
+        latent::Error::InvalidArgument(format!(
+            "--matmul coop-f16 runs on a GPU with cooperative matrices, and {why}; the CPU path \
+             computes in f32 (leave out --matmul coop-f16 to use it)"
+        ))
+    };
     if cpu {
+        if options.cooperative_matrix {
+            return Err(coop_refused("--cpu asks for the CPU path"));
+        }
         return Ok(None);
     }
-    let (ctx, note) = latent::train::pick_device(&gpu.options()?)?;
+    let (ctx, note) = latent::train::pick_device(&options)?;
     if let Some(note) = note {
         eprintln!("{note}");
     }
-    if let Some(ctx) = &ctx {
-        gpu.choose_matmul(ctx)?;
+    match &ctx {
+        Some(ctx) => gpu.choose_matmul(ctx)?,
+        None if options.cooperative_matrix => {
+            return Err(coop_refused("no GPU adapter is used here"))
+        }
+        None => {}
     }
     Ok(ctx)
 }
