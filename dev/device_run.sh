@@ -6,10 +6,10 @@
 #   bash dev/device_run.sh measure   there (the device machine reaches no registry): unpack
 #                                    the loader, then info, validate --full (with coop-f16),
 #                                    bench (large matmuls, all configs, breakdown, a real
-#                                    epoch; then the VAE and AE epochs with coop-f16), the dev
-#                                    matmul harness with --coop-f16, and 10 MNIST epochs on the
-#                                    GPU executor (then 2 with coop-f16); every output into
-#                                    $OUT (at most 8 files)
+#                                    epoch; then kernels, 4096³ and the VAE and AE epochs with
+#                                    coop-f16), the dev matmul harness with --coop-f16, and 10
+#                                    MNIST epochs on the GPU executor (then 2 with coop-f16);
+#                                    every output into $OUT (at most 8 files)
 #   bash dev/device_run.sh matmul    there: the dev matmul harness with --coop-f16 --large
 #                                    (1024×2048×2048 and 4096³; its CPU twin checks alone take
 #                                    minutes), into $OUT/dev_matmul_large.txt
@@ -77,7 +77,9 @@ measure() {
         >"$out/validate.txt" 2>&1 || true
     timeout 200 "$bin/latent" bench --backend vulkan "${extra[@]}" --configs "$configs" \
         --breakdown --json "$out/bench.json" >"$out/bench.txt" 2>&1 || true
-    timeout 60 "$bin/latent" bench --backend vulkan --matmul coop-f16 --no-kernels --epoch \
+    # The kernel table with every matmul on coop-f16 (4096³ included: the issue's ≥ 300
+    # TFLOP/s), and the VAE and AE epochs.
+    timeout 60 "$bin/latent" bench --backend vulkan --matmul coop-f16 --large --epoch \
         --configs vae,ae >>"$out/bench.txt" 2>&1 || true
     timeout 90 "$bin/dev_matmul" --coop-f16 >"$out/dev_matmul.txt" 2>&1 || true
     timeout 120 "$bin/latent" train --backend vulkan --data mnist --epochs "$epochs" \
