@@ -119,6 +119,15 @@ fn write_tile(sg: u32, lane: u32, row0: u32, col0: u32) {
     }
 }
 
+// Writes accumulator `acc` of subgroup sg to C at (row0, col0), through the subgroup's scratch.
+// Every invocation calls it the same number of times (the barriers are workgroup-wide).
+fn write_acc(acc: CoopC, sg: u32, lane: u32, row0: u32, col0: u32) {
+    coopStoreT(acc, &scratch[sg * TILE * TILE], TILE);
+    workgroupBarrier();
+    write_tile(sg, lane, row0, col0);
+    workgroupBarrier();
+}
+
 @compute @workgroup_size(WG)
 fn matmul_coop_f16_wide(
     @builtin(local_invocation_index) t: u32,
@@ -159,39 +168,15 @@ fn matmul_coop_f16_wide(
         }
         workgroupBarrier();
     }
-    let base = sg * TILE * TILE;
     let r0 = row0 + a_row;
     let r1 = r0 + TILE;
     let c0 = col0 + b_col;
-    coopStoreT(acc00, &scratch[base], TILE);
-    workgroupBarrier();
-    write_tile(sg, lane, r0, c0);
-    workgroupBarrier();
-    coopStoreT(acc01, &scratch[base], TILE);
-    workgroupBarrier();
-    write_tile(sg, lane, r0, c0 + TILE);
-    workgroupBarrier();
-    coopStoreT(acc02, &scratch[base], TILE);
-    workgroupBarrier();
-    write_tile(sg, lane, r0, c0 + 2u * TILE);
-    workgroupBarrier();
-    coopStoreT(acc03, &scratch[base], TILE);
-    workgroupBarrier();
-    write_tile(sg, lane, r0, c0 + 3u * TILE);
-    workgroupBarrier();
-    coopStoreT(acc10, &scratch[base], TILE);
-    workgroupBarrier();
-    write_tile(sg, lane, r1, c0);
-    workgroupBarrier();
-    coopStoreT(acc11, &scratch[base], TILE);
-    workgroupBarrier();
-    write_tile(sg, lane, r1, c0 + TILE);
-    workgroupBarrier();
-    coopStoreT(acc12, &scratch[base], TILE);
-    workgroupBarrier();
-    write_tile(sg, lane, r1, c0 + 2u * TILE);
-    workgroupBarrier();
-    coopStoreT(acc13, &scratch[base], TILE);
-    workgroupBarrier();
-    write_tile(sg, lane, r1, c0 + 3u * TILE);
+    write_acc(acc00, sg, lane, r0, c0);
+    write_acc(acc01, sg, lane, r0, c0 + TILE);
+    write_acc(acc02, sg, lane, r0, c0 + 2u * TILE);
+    write_acc(acc03, sg, lane, r0, c0 + 3u * TILE);
+    write_acc(acc10, sg, lane, r1, c0);
+    write_acc(acc11, sg, lane, r1, c0 + TILE);
+    write_acc(acc12, sg, lane, r1, c0 + 2u * TILE);
+    write_acc(acc13, sg, lane, r1, c0 + 3u * TILE);
 }

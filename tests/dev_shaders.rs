@@ -56,6 +56,16 @@ fn spirv(
         .unwrap_or_else(|e| panic!("{name} {constants:?}: SPIR-V: {e:?}"))
 }
 
+/// The bytes of workgroup memory a module declares.
+fn workgroup_bytes(module: &naga::Module) -> u32 {
+    module
+        .global_variables
+        .iter()
+        .filter(|(_, v)| v.space == naga::AddressSpace::WorkGroup)
+        .map(|(_, v)| module.types[v.ty].inner.size(module.to_ctx()))
+        .sum()
+}
+
 fn entry_points(module: &naga::Module) -> Vec<&str> {
     module
         .entry_points
@@ -133,12 +143,7 @@ fn tiled8_translates_to_spirv_msl_hlsl_with_every_flag() {
     );
     // Workgroup memory: the A and B slabs, within WebGPU's 16 KiB default limit (and the
     // 32 KiB the brief allows).
-    let workgroup_bytes: u32 = module
-        .global_variables
-        .iter()
-        .filter(|(_, v)| v.space == naga::AddressSpace::WorkGroup)
-        .map(|(_, v)| module.types[v.ty].inner.size(module.to_ctx()))
-        .sum();
+    let workgroup_bytes = workgroup_bytes(&module);
     assert_eq!(
         workgroup_bytes,
         2 * 16 * 128 * 4,
@@ -172,12 +177,7 @@ fn coop_wide_validates_with_its_capabilities_and_writes_spirv_with_every_flag() 
             [8 * lanes, 1, 1],
             "{name}"
         );
-        let workgroup_bytes: u32 = module
-            .global_variables
-            .iter()
-            .filter(|(_, v)| v.space == naga::AddressSpace::WorkGroup)
-            .map(|(_, v)| module.types[v.ty].inner.size(module.to_ctx()))
-            .sum();
+        let workgroup_bytes = workgroup_bytes(&module);
         assert_eq!(
             workgroup_bytes,
             2 * (8 * tile * 2 * tile * 2) + 8 * tile * tile * 4,

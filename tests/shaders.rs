@@ -20,7 +20,10 @@ use latent::kernels::{COOP_SHADERS, SHADERS};
 const NEEDS_SUBGROUPS: &[&str] = &["matmul_subgroup", "matmul_subgroup_vec4"];
 
 fn validator_for(name: &str) -> Validator {
-    if NEEDS_SUBGROUPS.contains(&name) {
+    if is_coop(name) {
+        let needed = Capabilities::SHADER_FLOAT16 | Capabilities::COOPERATIVE_MATRIX;
+        Validator::new(ValidationFlags::all(), needed)
+    } else if NEEDS_SUBGROUPS.contains(&name) {
         let mut validator = Validator::new(ValidationFlags::all(), Capabilities::SUBGROUP);
         validator
             .subgroup_stages(ShaderStages::COMPUTE)
@@ -31,10 +34,12 @@ fn validator_for(name: &str) -> Validator {
     }
 }
 
+/// Whether `name` is a cooperative-matrix shader (SPIR-V only).
+fn is_coop(name: &str) -> bool {
+    COOP_SHADERS.iter().any(|s| s.name == name)
+}
+
 fn translate(name: &str, source: &str, constants: &PipelineConstants) {
-    if COOP_SHADERS.iter().any(|s| s.name == name) {
-        return translate_coop(name, source, constants);
-    }
     let module = naga::front::wgsl::parse_str(source)
         .unwrap_or_else(|e| panic!("{name}: WGSL parse error:\n{}", e.emit_to_string(source)));
     let info = validator_for(name)
@@ -45,7 +50,21 @@ fn translate(name: &str, source: &str, constants: &PipelineConstants) {
             .unwrap_or_else(|e| panic!("{name} {constants:?}: overrides: {e:?}"));
     let spirv = naga::back::spv::write_vec(&module, &info, &Default::default(), None)
         .unwrap_or_else(|e| panic!("{name}: SPIR-V: {e:?}"));
-    assert!(!spirv.is_empty(), "{name}: empty SPIR-V");
+    assert_eq!(spirv[0], 0x0723_0203, "{name}: SPIR-V magic number");
+    if is_coop(name) {
+        // Vulkan only: the SPIR-V must declare what the shader needs.
+        let capabilities = declared_capabilities(&spirv);
+        for (capability, what) in [
+            (CAPABILITY_COOPERATIVE_MATRIX_KHR, "CooperativeMatrixKHR"),
+            (CAPABILITY_FLOAT16, "Float16"),
+        ] {
+            assert!(
+                capabilities.contains(&capability),
+                "{name} {constants:?}: no {what} in {capabilities:?}"
+            );
+        }
+        return;
+    }
     let msl_options = naga::back::msl::Options {
         lang_version: (2, 1),
         ..Default::default()
@@ -70,7 +89,7 @@ fn translate(name: &str, source: &str, constants: &PipelineConstants) {
     );
 }
 
-/// SPIR-V OpCapability and the capability numbers [`translate_coop`] looks for.
+/// SPIR-V OpCapability and the capability numbers `translate` looks for in coop shaders.
 const OP_CAPABILITY: u32 = 17;
 const CAPABILITY_FLOAT16: u32 = 9;
 const CAPABILITY_COOPERATIVE_MATRIX_KHR: u32 = 6022;
@@ -89,33 +108,6 @@ fn declared_capabilities(words: &[u32]) -> Vec<u32> {
         at += count;
     }
     found
-}
-
-/// A cooperative-matrix shader: validated with SHADER_FLOAT16 | COOPERATIVE_MATRIX, written
-/// to SPIR-V, which must declare the CooperativeMatrixKHR and Float16 capabilities.
-fn translate_coop(name: &str, source: &str, constants: &PipelineConstants) {
-    let module = naga::front::wgsl::parse_str(source)
-        .unwrap_or_else(|e| panic!("{name}: WGSL parse error:\n{}", e.emit_to_string(source)));
-    let needed = Capabilities::SHADER_FLOAT16 | Capabilities::COOPERATIVE_MATRIX;
-    let info = Validator::new(ValidationFlags::all(), needed)
-        .validate(&module)
-        .unwrap_or_else(|e| panic!("{name}: naga validation: {e:?}"));
-    let (module, info) =
-        naga::back::pipeline_constants::process_overrides(&module, &info, None, constants)
-            .unwrap_or_else(|e| panic!("{name} {constants:?}: overrides: {e:?}"));
-    let words = naga::back::spv::write_vec(&module, &info, &Default::default(), None)
-        .unwrap_or_else(|e| panic!("{name} {constants:?}: SPIR-V: {e:?}"));
-    assert_eq!(words[0], 0x0723_0203, "{name}: SPIR-V magic number");
-    let capabilities = declared_capabilities(&words);
-    for (capability, what) in [
-        (CAPABILITY_COOPERATIVE_MATRIX_KHR, "CooperativeMatrixKHR"),
-        (CAPABILITY_FLOAT16, "Float16"),
-    ] {
-        assert!(
-            capabilities.contains(&capability),
-            "{name} {constants:?}: no {what} in {capabilities:?}"
-        );
-    }
 }
 
 #[test]

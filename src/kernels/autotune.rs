@@ -204,18 +204,8 @@ pub fn select_matmul(
 /// Checks and times every candidate on the tuning shapes; per class, the candidate with the
 /// least total time over the class's shapes wins.
 pub fn tune_matmul(ctx: &GpuContext) -> Result<(MatmulChoice, Vec<TuneTiming>)> {
-    let mut rng = StdRng::seed_from_u64(0x7a7e);
     let mut timings = Vec::new();
-    for &(class, m, n, k, trans_a, trans_b, bias) in &TUNING_SHAPES {
-        let shape = MatmulShape {
-            m,
-            n,
-            k,
-            trans_a,
-            trans_b,
-            ..Default::default()
-        };
-        let case = TuningCase::new(ctx, &mut rng, shape, bias)?;
+    for (class, case) in tuning_cases(ctx)? {
         for variant in candidates(class) {
             if variant.check(ctx).is_err() {
                 continue;
@@ -233,18 +223,8 @@ pub fn tune_matmul(ctx: &GpuContext) -> Result<(MatmulChoice, Vec<TuneTiming>)> 
 /// Checks (and times) the coop-f16 matmul on every tuning shape against the twin with the
 /// bound of f16 operands; an error naming the first shape it misses, else its timings.
 pub fn admit_coop_f16(ctx: &GpuContext) -> Result<Vec<TuneTiming>> {
-    let mut rng = StdRng::seed_from_u64(0x7a7e);
     let mut timings = Vec::new();
-    for &(class, m, n, k, trans_a, trans_b, bias) in &TUNING_SHAPES {
-        let shape = MatmulShape {
-            m,
-            n,
-            k,
-            trans_a,
-            trans_b,
-            ..Default::default()
-        };
-        let case = TuningCase::new(ctx, &mut rng, shape, bias)?;
+    for (class, case) in tuning_cases(ctx)? {
         let timing = case.check_and_time(ctx, class, MatmulVariant::CoopF16)?;
         if !timing.passed {
             return Err(Error::Gpu {
@@ -283,6 +263,25 @@ fn winner(timings: &[TuneTiming], class: ShapeClass) -> Result<MatmulVariant> {
             "no {class:?} matmul variant matched the CPU twin on this adapter (run `latent validate`)"
         ),
     })
+}
+
+/// Every tuning shape with its class, inputs from one fixed seed.
+fn tuning_cases(ctx: &GpuContext) -> Result<Vec<(ShapeClass, TuningCase)>> {
+    let mut rng = StdRng::seed_from_u64(0x7a7e);
+    TUNING_SHAPES
+        .iter()
+        .map(|&(class, m, n, k, trans_a, trans_b, bias)| {
+            let shape = MatmulShape {
+                m,
+                n,
+                k,
+                trans_a,
+                trans_b,
+                ..Default::default()
+            };
+            Ok((class, TuningCase::new(ctx, &mut rng, shape, bias)?))
+        })
+        .collect()
 }
 
 /// One tuning shape: random inputs on the GPU and the CPU twin's answer.
