@@ -256,7 +256,8 @@ const LARGE_MATMULS: [(usize, usize, usize, bool, bool, bool); 2] = [
     (1024, 2048, 2048, false, true, true),
 ];
 
-/// Every shipped matmul variant the autotune tries, each once.
+/// Every shipped matmul variant the autotune tries, each once, and the opt-in coop-f16
+/// (which runs only on a device created with cooperative matrices: `--matmul coop-f16`).
 pub fn matmul_variants() -> Vec<MatmulVariant> {
     let mut variants = candidates(ShapeClass::General);
     for v in candidates(ShapeClass::Skinny) {
@@ -264,6 +265,7 @@ pub fn matmul_variants() -> Vec<MatmulVariant> {
             variants.push(v);
         }
     }
+    variants.push(MatmulVariant::CoopF16);
     variants
 }
 

@@ -289,12 +289,19 @@ pub fn coop_size(ctx: &GpuContext) -> Result<u32> {
             "the coop-f16 matmul needs wgpu's SHADER_F16 feature, which this device lacks".into(),
         ));
     }
-    let lanes = (ctx.info.subgroup_min_size, ctx.info.subgroup_max_size);
+    coop_size_offered(&ctx.info, &ctx.features)
+}
+
+/// The cooperative size (16 or 8) an adapter's configurations and subgroups allow, before any
+/// device is created (`latent info`): one of [`COOP_SIZES`] offered, with subgroups of exactly
+/// its size.
+pub fn coop_size_offered(info: &wgpu::AdapterInfo, features: &FeatureReport) -> Result<u32> {
+    let lanes = (info.subgroup_min_size, info.subgroup_max_size);
     COOP_SIZES
         .iter()
         .find(|(_, subgroup, config)| {
             lanes == (*subgroup, *subgroup)
-                && ctx.features.cooperative_matrix.iter().any(|c| c == config)
+                && features.cooperative_matrix.iter().any(|c| c == config)
         })
         .map(|&(size, _, _)| size)
         .ok_or_else(|| {
@@ -302,7 +309,7 @@ pub fn coop_size(ctx: &GpuContext) -> Result<u32> {
                 "the coop-f16 matmul needs 16x16x16 F16->F32 with subgroups of 32 lanes or \
                  8x8x8 F16->F32 with subgroups of 8; this adapter offers [{}] with subgroups of \
                  {} to {} lanes",
-                ctx.features.cooperative_matrix.join(", "),
+                features.cooperative_matrix.join(", "),
                 lanes.0,
                 lanes.1
             ))

@@ -9,7 +9,7 @@ use clap::Args;
 use latent::data::{self};
 use latent::gpu::{list_adapters, Backend, GpuContext};
 use latent::kernels::autotune::MatmulPolicy;
-use latent::kernels::matmul::MatmulChoice;
+use latent::kernels::matmul::{coop_size_offered, MatmulChoice};
 use latent::validate::{validate_all, CheckResult, ShapeSet};
 
 use crate::args::GpuArgs;
@@ -112,6 +112,15 @@ pub fn info(args: &GpuArgs) -> Result<ExitCode, latent::Error> {
             "    matmul: {} without tuning (the default, --matmul auto, tunes once and caches)",
             untuned.general
         );
+        match coop_size_offered(i, f) {
+            Ok(size) => println!(
+                "    coop-f16: available ({size}x{size}x{size} f16 -> f32; --matmul coop-f16)"
+            ),
+            Err(_) if f.cooperative_matrix.is_empty() => {
+                println!("    coop-f16: no (no cooperative matrices)")
+            }
+            Err(e) => println!("    coop-f16: no ({e})"),
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
