@@ -264,7 +264,6 @@ fn subgroup_matmul_matches_cpu_where_subgroups_are_8_lanes() {
 #[test]
 fn coop_f16_matmul_matches_cpu_where_the_adapter_has_cooperative_matrices() {
     use latent::cpu::matmul::{MatmulShape, StoreLoss};
-    use latent::gpu::{GpuContext, GpuOptions};
     use latent::kernels::activation::Activation;
     use latent::kernels::autotune::{admit_coop_f16, select_matmul, MatmulPolicy};
     use latent::kernels::matmul::{MatmulChoice, MatmulVariant};
@@ -291,12 +290,10 @@ fn coop_f16_matmul_matches_cpu_where_the_adapter_has_cooperative_matrices() {
             "{e}"
         );
     }
-    let options = GpuOptions {
-        cooperative_matrix: true,
-        ..GpuOptions::from_env().unwrap()
+    let Some((ctx, runs)) = common::coop_device(test) else {
+        return;
     };
-    let ctx = GpuContext::new(&options).expect("the adapter common::gpu opened");
-    if let Err(e) = variant.check(&ctx) {
+    if let Err(e) = runs {
         let offered = &ctx.features.cooperative_matrix;
         let lanes = (ctx.info.subgroup_min_size, ctx.info.subgroup_max_size);
         let fits = (offered.iter().any(|c| c == "16x16x16 F16->F32") && lanes == (32, 32))
@@ -305,22 +302,7 @@ fn coop_f16_matmul_matches_cpu_where_the_adapter_has_cooperative_matrices() {
         assert!(e.to_string().contains("coop-f16"), "{e}");
         let selected = select_matmul(&ctx, MatmulPolicy::Force(variant), None);
         assert!(selected.is_err(), "forced without the check");
-        // A lavapipe with cooperative matrices set up beside this one (.ci/run does it with
-        // dev/lavapipe_coop.sh and names its root in LATENT_COOP_LAVAPIPE): this test again,
-        // as a child process on it.
-        if let Some(root) = std::env::var_os("LATENT_COOP_LAVAPIPE") {
-            assert!(
-                std::env::var_os("LATENT_COOP_CHILD").is_none(),
-                "on the lavapipe of LATENT_COOP_LAVAPIPE, coop-f16 is still refused: {e}"
-            );
-            rerun_on_coop_lavapipe(test, &root);
-            return;
-        }
-        let _ = writeln!(
-            std::io::stderr(),
-            "\n*** GPU KERNEL NOT RUN: matmul_coop_f16 on {} — {e}",
-            ctx.describe()
-        );
+        common::coop_elsewhere(test, &ctx, &e);
         return;
     }
     let seed = common::seed();
@@ -389,31 +371,6 @@ fn coop_f16_matmul_matches_cpu_where_the_adapter_has_cooperative_matrices() {
     assert_eq!(admit_coop_f16(&ctx).unwrap().len(), 5);
     let selection = select_matmul(&ctx, MatmulPolicy::Force(variant), None).unwrap();
     assert_eq!(selection.choice, MatmulChoice::uniform(variant));
-}
-
-/// Runs `test` of this binary under dev/lavapipe_coop.sh's lavapipe at `root` and asserts it
-/// ran there and passed.
-fn rerun_on_coop_lavapipe(test: &str, root: &std::ffi::OsStr) {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/dev/lavapipe_coop.sh");
-    let exe = std::env::current_exe().expect("this test binary");
-    let output = std::process::Command::new("bash")
-        .args([script.as_ref(), "run".as_ref(), exe.as_os_str()])
-        .args(["--exact", test, "--test-threads", "1"])
-        .env("LAVAPIPE_ROOT", root)
-        .env("LATENT_COOP_CHILD", "1")
-        .output()
-        .expect("bash runs dev/lavapipe_coop.sh");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success() && stdout.contains("1 passed") && !stderr.contains("NOT RUN"),
-        "{test} on the lavapipe with cooperative matrices ({root:?}): {}\n{stdout}\n{stderr}",
-        output.status
-    );
-    let _ = writeln!(
-        std::io::stderr(),
-        "\n{test}: ran and passed on the lavapipe with cooperative matrices in {root:?}"
-    );
 }
 
 #[test]

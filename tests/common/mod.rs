@@ -2,6 +2,12 @@
 //!
 //! Without a GPU adapter, a GPU test names itself on the terminal (written straight to
 //! stderr, past the test harness's capture) and returns; with CI=true it fails instead.
+//!
+//! The coop-f16 tests take a device of their own with cooperative matrices requested
+//! ([`coop_device`]). Where the adapter lacks them, [`coop_elsewhere`] runs the test again on
+//! the lavapipe with cooperative matrices that LATENT_COOP_LAVAPIPE names (.ci/run sets it up
+//! with dev/lavapipe_coop.sh), as a child process that must pass; without one it says loudly
+//! that the test did not run.
 
 #![allow(dead_code)]
 
@@ -9,6 +15,7 @@ use std::io::Write;
 use std::sync::OnceLock;
 
 use latent::gpu::{GpuContext, GpuOptions};
+use latent::kernels::matmul::MatmulVariant;
 
 static CONTEXT: OnceLock<Result<GpuContext, String>> = OnceLock::new();
 
@@ -47,4 +54,55 @@ pub fn seed() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(7)
+}
+
+/// A device on the adapter [`gpu`] uses, created with cooperative matrices requested, and
+/// whether the coop-f16 matmul runs on it; `None` where [`gpu`] found no adapter.
+pub fn coop_device(test: &str) -> Option<(GpuContext, latent::Result<()>)> {
+    gpu(test)?;
+    let options = GpuOptions {
+        cooperative_matrix: true,
+        ..GpuOptions::from_env().expect("GPU options from the environment")
+    };
+    let ctx = GpuContext::new(&options).expect("the adapter gpu() opened");
+    let runs = MatmulVariant::CoopF16.check(&ctx);
+    Some((ctx, runs))
+}
+
+/// For a coop-f16 test whose device (`ctx`) refused coop-f16 (`why`): the test again, as a
+/// child process, on the lavapipe of LATENT_COOP_LAVAPIPE, asserted to have run and passed;
+/// without that lavapipe, a loud notice that it did not run.
+pub fn coop_elsewhere(test: &str, ctx: &GpuContext, why: &latent::Error) {
+    let Some(root) = std::env::var_os("LATENT_COOP_LAVAPIPE") else {
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n*** GPU TEST NOT RUN: {test} on {} — {why}",
+            ctx.describe()
+        );
+        return;
+    };
+    assert!(
+        std::env::var_os("LATENT_COOP_CHILD").is_none(),
+        "{test}: on the lavapipe of LATENT_COOP_LAVAPIPE, coop-f16 is still refused: {why}"
+    );
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/dev/lavapipe_coop.sh");
+    let exe = std::env::current_exe().expect("this test binary");
+    let output = std::process::Command::new("bash")
+        .args([script.as_ref(), "run".as_ref(), exe.as_os_str()])
+        .args(["--exact", test, "--test-threads", "1"])
+        .env("LAVAPIPE_ROOT", &root)
+        .env("LATENT_COOP_CHILD", "1")
+        .output()
+        .expect("bash runs dev/lavapipe_coop.sh");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && stdout.contains("1 passed") && !stderr.contains("NOT RUN"),
+        "{test} on the lavapipe with cooperative matrices ({root:?}): {}\n{stdout}\n{stderr}",
+        output.status
+    );
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n{test}: ran and passed on the lavapipe with cooperative matrices in {root:?}"
+    );
 }
