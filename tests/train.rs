@@ -212,7 +212,8 @@ fn gpu_and_cpu_training_agree_over_24_steps() {
     // different orders and carry a few steps of rounding: 1e-4. Parameters after 24 Adam
     // steps: each update is about lr = 1e-3 and Adam divides by √v, so a gradient element
     // near zero whose rounding differs can move its parameter by up to ~lr differently; in
-    // practice the two paths stay within 2e-4, and their mean difference near 1e-7.
+    // practice the two paths stay well within 2e-4 (lavapipe, seeds 1-3: about 1e-7 at
+    // most); the mean difference is allowed a tenth of that.
     let drift = Drift {
         loss_relative: 1e-4,
         loss_absolute: 1e-5,
