@@ -259,7 +259,7 @@ fn subgroup_matmul_matches_cpu_where_subgroups_are_8_lanes() {
 /// The opt-in coop-f16 matmul (A and B rounded to f16 on cooperative matrices) against the
 /// twin with the f16 operands' bound, with every store option, and its admission, where the
 /// adapter offers cooperative matrices it is written for (16x16x16 with 32-lane subgroups;
-/// 8x8x8 with 8-lane ones: lavapipe from Mesa 25.1 on, dev/lavapipe_coop.sh). Elsewhere it
+/// 8x8x8 with 8-lane ones: lavapipe in Mesa 26.1, dev/lavapipe_coop.sh). Elsewhere it
 /// must be refused, naming what is missing, and the test says loudly that it did not run.
 #[test]
 fn coop_f16_matmul_matches_cpu_where_the_adapter_has_cooperative_matrices() {

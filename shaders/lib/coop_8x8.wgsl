@@ -1,5 +1,5 @@
 // The cooperative-matrix size of shaders/matmul_coop_f16.wgsl on adapters that offer
-// 8x8x8 F16->F32 with subgroups of 8 lanes (lavapipe from Mesa 25.1 on, see
+// 8x8x8 F16->F32 with subgroups of 8 lanes (lavapipe in Mesa 26.1, not 25.0; see
 // dev/lavapipe_coop.sh). The host includes this file or lib/coop_16x16.wgsl first: WGSL wants
 // `enable` first.
 
