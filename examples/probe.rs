@@ -62,6 +62,7 @@ fn main() -> latent::Result<()> {
         data: "digits".into(),
         epoch: 0,
         next_step: 1,
+        trained_on: String::new(),
     };
     let dir = std::env::temp_dir().join("latent-example-probe");
     checkpoint::save(&dir, &plan, &record, &trainer.state()?)?;

@@ -53,6 +53,7 @@ fn main() -> latent::Result<()> {
         data: "digits".into(),
         epoch: 0,
         next_step: 1,
+        trained_on: String::new(),
     };
     let out = std::env::temp_dir().join("latent-example-digits");
     checkpoint::save(&out, &plan, &record, &trainer.state()?)?;

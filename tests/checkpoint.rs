@@ -34,6 +34,7 @@ fn record(model: &ModelConfig) -> RunRecord {
         data: "synthetic".into(),
         epoch: 0,
         next_step: 1,
+        trained_on: "a test (Vulkan), matmul subgroup".into(),
     }
 }
 
@@ -60,6 +61,15 @@ fn checkpoints_round_trip_and_reject_what_does_not_fit() {
     let rec = checkpoint::load_record(&dir).unwrap();
     assert_eq!(rec.model, model);
     assert_eq!((rec.epoch, rec.next_step), (1, 7));
+    assert_eq!(rec.trained_on, record(&model).trained_on);
+    // A config.json from before `trained_on` was recorded still loads.
+    let config = dir.join("config.json");
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+    json.as_object_mut().unwrap().remove("trained_on").unwrap();
+    std::fs::write(&config, serde_json::to_vec(&json).unwrap()).unwrap();
+    let old = checkpoint::load_record(&dir).unwrap();
+    assert_eq!((old.model, old.trained_on), (model.clone(), String::new()));
     let leftovers: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .filter_map(|e| e.ok())

@@ -218,6 +218,14 @@ fn train_on_the_gpu_matches_the_cpu_path() {
             "column {col}: gpu {g} cpu {c}"
         );
     }
+    // config.json says where each trained: the adapter and its matmul, or the CPU twins.
+    let on = |dir: &std::path::Path| latent::io::checkpoint::load_record(dir).unwrap().trained_on;
+    let gpu_on = on(&gpu_dir);
+    assert!(
+        gpu_on.contains("matmul") && !gpu_on.contains("CPU twins"),
+        "{gpu_on}"
+    );
+    assert_eq!(on(&cpu_dir), "CPU twins (f32)");
     let _ = (
         std::fs::remove_dir_all(&gpu_dir),
         std::fs::remove_dir_all(&cpu_dir),

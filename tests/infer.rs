@@ -22,6 +22,7 @@ fn save(dir: &std::path::Path, model: &ModelConfig, plan: &Plan, params: Vec<f32
         data: "digits".into(),
         epoch: 0,
         next_step: 1,
+        trained_on: "test".into(),
     };
     checkpoint::save(
         dir,

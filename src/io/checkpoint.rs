@@ -37,6 +37,11 @@ pub struct RunRecord {
     pub epoch: usize,
     /// The number of the next training step.
     pub next_step: u32,
+    /// The device and matmul kernels of the run that wrote the checkpoint, for people
+    /// (`train::Device::describe`: e.g. whether the matmuls ran on coop-f16); empty in
+    /// checkpoints from before it was recorded.
+    #[serde(default)]
+    pub trained_on: String,
 }
 
 /// The trained state: the flat parameters and, for resuming, Adam's moments.

@@ -24,6 +24,28 @@ pub enum Device<'a> {
     Cpu,
 }
 
+impl Device<'_> {
+    /// The adapter, backend and matmul kernels (which say the precision: coop-f16 rounds the
+    /// operands to f16), or the CPU twins; config.json's `trained_on`.
+    pub fn describe(&self) -> String {
+        match self {
+            Device::Gpu(ctx) => {
+                let choice = ctx.matmul_choice();
+                let matmul = if choice.general == choice.skinny {
+                    choice.general.to_string()
+                } else {
+                    format!("{} (general), {} (skinny)", choice.general, choice.skinny)
+                };
+                format!(
+                    "{} ({:?}), matmul {matmul}",
+                    ctx.info.name, ctx.info.backend
+                )
+            }
+            Device::Cpu => "CPU twins (f32)".to_string(),
+        }
+    }
+}
+
 /// How to train (the model's shape is in [`ModelConfig`]).
 #[derive(Clone, Copy, Debug)]
 pub struct TrainOptions {
@@ -432,6 +454,7 @@ pub fn train_to_checkpoint(
     options.check(train.rows)?;
     let plan = Plan::compile(model.build(options.batch)?.0)?;
     let params = crate::model::init_params(&plan, options.seed);
+    let device_name = device.describe();
     let mut trainer = Trainer::new(
         device,
         &plan,
@@ -458,6 +481,7 @@ pub fn train_to_checkpoint(
         data: train.name.clone(),
         epoch: state.epoch,
         next_step: state.next_step,
+        trained_on: device_name,
     };
     crate::io::checkpoint::save(dir, &plan, &record, &state)?;
     last.ok_or_else(|| Error::InvalidArgument("epochs must be at least 1".into()))

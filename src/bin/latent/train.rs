@@ -276,6 +276,7 @@ pub fn train(args: &TrainArgs) -> Result<ExitCode, latent::Error> {
             }
             RunRecord {
                 epochs: args.epochs.unwrap_or(record.epochs),
+                trained_on: String::new(),
                 ..record
             }
         }
@@ -295,6 +296,7 @@ pub fn train(args: &TrainArgs) -> Result<ExitCode, latent::Error> {
             ),
             epoch: 0,
             next_step: 1,
+            trained_on: String::new(),
         },
     };
     let out = match (&args.resume, &args.out) {
@@ -315,6 +317,10 @@ pub fn train(args: &TrainArgs) -> Result<ExitCode, latent::Error> {
     };
     let init = init_params(&plan, record.init_seed);
     let device_arg = device.as_ref().map_or(Device::Cpu, Device::Gpu);
+    let record = RunRecord {
+        trained_on: device_arg.describe(),
+        ..record
+    };
     let mut trainer = Trainer::new(
         device_arg,
         &plan,
