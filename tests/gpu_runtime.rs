@@ -275,6 +275,66 @@ fn a_host_applications_own_device_runs_latent_kernels() {
     );
 }
 
+/// A host's own device, requested with cooperative matrices, runs the coop-f16 matmul once
+/// latent knows the adapter (`from_adapter_and_device`); `from_device` alone keeps it off.
+#[test]
+fn a_host_device_with_cooperative_matrices_runs_coop_f16() {
+    use latent::cpu::matmul::MatmulShape;
+    use latent::gpu::GpuContext;
+    use latent::kernels::matmul::MatmulVariant;
+    use latent::validate::{check_matmul, Validator};
+
+    let test = "a_host_device_with_cooperative_matrices_runs_coop_f16";
+    let Some((probe, runs)) = common::coop_device(test) else {
+        return;
+    };
+    if let Err(e) = runs {
+        common::coop_elsewhere(test, &probe, &e);
+        return;
+    }
+    // The host finds the same adapter and asks for cooperative matrices itself.
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+    let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+    let adapter = adapters
+        .into_iter()
+        .find(|a| {
+            a.get_info().name == probe.info.name && a.get_info().backend == probe.info.backend
+        })
+        .expect("the adapter latent found");
+    let wanted = wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX | wgpu::Features::SHADER_F16;
+    let request = || {
+        let desc = wgpu::DeviceDescriptor {
+            required_features: wanted,
+            // SAFETY: the test runs only latent's coop-f16 matmul on this device.
+            experimental_features: unsafe { wgpu::ExperimentalFeatures::enabled() },
+            ..Default::default()
+        };
+        pollster::block_on(adapter.request_device(&desc))
+            .expect("a device with cooperative matrices")
+    };
+    let (device, queue) = request();
+    let without_adapter = GpuContext::from_device(device, queue, adapter.get_info());
+    let refused = MatmulVariant::CoopF16.check(&without_adapter);
+    assert!(
+        refused.is_err(),
+        "from_device cannot know the configurations"
+    );
+    let (device, queue) = request();
+    let ctx = GpuContext::from_adapter_and_device(&adapter, device, queue);
+    MatmulVariant::CoopF16.check(&ctx).unwrap();
+    let seed = common::seed();
+    let mut v = Validator::new(&ctx, seed, 0);
+    let shape = MatmulShape {
+        trans_b: true,
+        ..MatmulShape::new(33, 31, 65)
+    };
+    let row = check_matmul(&mut v, shape, true, MatmulVariant::CoopF16).unwrap();
+    assert!(
+        row.passed && row.kernel == "matmul_coop_f16",
+        "{row:?} (LATENT_TEST_SEED={seed})"
+    );
+}
+
 /// With no backend asked for, training runs on a software rasterizer only when it has 8-lane
 /// subgroups (the subgroup matmul beats the CPU twins there); without them it takes the CPU
 /// path, and a real GPU is always taken, without a note.

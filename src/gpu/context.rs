@@ -149,6 +149,27 @@ impl FeatureReport {
     }
 }
 
+impl FeatureReport {
+    /// What a device was created with; the adapter's cooperative-matrix `configurations`
+    /// count only where the device has EXPERIMENTAL_COOPERATIVE_MATRIX.
+    fn of_device(device: &wgpu::Device, configurations: Vec<String>) -> Self {
+        let f = device.features();
+        let cooperative_matrix = if f.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX) {
+            configurations
+        } else {
+            Vec::new()
+        };
+        FeatureReport {
+            shader_f16: f.contains(wgpu::Features::SHADER_F16),
+            subgroups: f.contains(wgpu::Features::SUBGROUP),
+            timestamp_query: f.contains(wgpu::Features::TIMESTAMP_QUERY),
+            timestamp_query_inside_passes: f
+                .contains(wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES),
+            cooperative_matrix,
+        }
+    }
+}
+
 /// One adapter as `latent info` shows it.
 #[derive(Clone, Debug)]
 pub struct AdapterSummary {
@@ -344,18 +365,26 @@ impl GpuContext {
     }
 
     /// Wraps a device and queue that the host application already owns. latent installs its
-    /// uncaptured-error handler and device-lost callback on that device.
+    /// uncaptured-error handler and device-lost callback on that device. Without the adapter
+    /// latent cannot list its cooperative-matrix configurations, so coop-f16 stays off: use
+    /// [`GpuContext::from_adapter_and_device`] for it.
     pub fn from_device(device: wgpu::Device, queue: wgpu::Queue, info: wgpu::AdapterInfo) -> Self {
-        let f = device.features();
-        let features = FeatureReport {
-            shader_f16: f.contains(wgpu::Features::SHADER_F16),
-            subgroups: f.contains(wgpu::Features::SUBGROUP),
-            timestamp_query: f.contains(wgpu::Features::TIMESTAMP_QUERY),
-            timestamp_query_inside_passes: f
-                .contains(wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES),
-            cooperative_matrix: Vec::new(),
-        };
+        let features = FeatureReport::of_device(&device, Vec::new());
         Self::assemble(device, queue, info, features)
+    }
+
+    /// [`GpuContext::from_device`] with the adapter the device came from, whose
+    /// cooperative-matrix configurations it reads: a device the host requested with
+    /// EXPERIMENTAL_COOPERATIVE_MATRIX (and `ExperimentalFeatures::enabled()`) then runs the
+    /// coop-f16 matmul too.
+    pub fn from_adapter_and_device(
+        adapter: &wgpu::Adapter,
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+    ) -> Self {
+        let configurations = FeatureReport::of_adapter(adapter).cooperative_matrix;
+        let features = FeatureReport::of_device(&device, configurations);
+        Self::assemble(device, queue, adapter.get_info(), features)
     }
 
     fn assemble(
