@@ -124,7 +124,7 @@ impl FeatureReport {
     /// Reads the features of an adapter.
     pub fn of_adapter(adapter: &wgpu::Adapter) -> Self {
         let f = adapter.features();
-        let cooperative_matrix = if f.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX) {
+        let configurations = if f.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX) {
             adapter
                 .cooperative_matrix_properties()
                 .iter()
@@ -138,27 +138,22 @@ impl FeatureReport {
         } else {
             Vec::new()
         };
-        FeatureReport {
-            shader_f16: f.contains(wgpu::Features::SHADER_F16),
-            subgroups: f.contains(wgpu::Features::SUBGROUP),
-            timestamp_query: f.contains(wgpu::Features::TIMESTAMP_QUERY),
-            timestamp_query_inside_passes: f
-                .contains(wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES),
-            cooperative_matrix,
-        }
+        Self::from_features(f, configurations)
     }
-}
 
-impl FeatureReport {
     /// What a device was created with; the adapter's cooperative-matrix `configurations`
     /// count only where the device has EXPERIMENTAL_COOPERATIVE_MATRIX.
     fn of_device(device: &wgpu::Device, configurations: Vec<String>) -> Self {
         let f = device.features();
-        let cooperative_matrix = if f.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX) {
+        let configurations = if f.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX) {
             configurations
         } else {
             Vec::new()
         };
+        Self::from_features(f, configurations)
+    }
+
+    fn from_features(f: wgpu::Features, cooperative_matrix: Vec<String>) -> Self {
         FeatureReport {
             shader_f16: f.contains(wgpu::Features::SHADER_F16),
             subgroups: f.contains(wgpu::Features::SUBGROUP),

@@ -48,7 +48,7 @@ impl FromStr for MatmulPolicy {
             "default" => Ok(MatmulPolicy::Default),
             other => other.parse().map(MatmulPolicy::Force).map_err(|_| {
                 Error::InvalidArgument(format!(
-                    "matmul policy {s:?}: expected auto, default, subgroup, rowtile, tiled or tiled:MxNxK"
+                    "matmul policy {s:?}: expected auto, default, subgroup, rowtile, tiled, tiled:MxNxK or coop-f16"
                 ))
             }),
         }

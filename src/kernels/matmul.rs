@@ -1,5 +1,5 @@
 //! Host side of the matmul kernels, C (m, n) = op(A)·op(B) [+ bias] [+ C], one CPU twin
-//! (src/cpu/matmul.rs) for the three variants:
+//! (src/cpu/matmul.rs) for the four variants:
 //! - shaders/matmul.wgsl, "tiled": workgroup-memory tiles (override constants chosen per
 //!   dispatch), 4×4 register tile per thread;
 //! - shaders/matmul_rowtile.wgsl, "rowtile": no workgroup memory, 8 rows × 4 columns per
@@ -8,7 +8,11 @@
 //!   exactly 8 lanes per workgroup, 32 rows × 32 columns of C (shaders/lib/subgroup_tile.wgsl),
 //!   values of A shared between lanes by subgroup broadcasts; for adapters whose subgroups are
 //!   8 wide (lavapipe), see [`MatmulVariant::check`]. The vec4 file, which loads 4 floats at a
-//!   time, runs the shapes whose M, N and K are multiples of 4; the other file the rest.
+//!   time, runs the shapes whose M, N and K are multiples of 4; the other file the rest;
+//! - shaders/matmul_coop_f16.wgsl, "coop-f16", opt-in: cooperative matrices (tensor cores)
+//!   with A and B rounded to f16 and f32 accumulation, at 16×16×16 on 32-lane subgroups or
+//!   8×8×8 on 8-lane ones (the size file included first, [`coop_size`]); one subgroup per
+//!   workgroup, 2 × 2 cooperative tiles of C.
 //!
 //! [`matmul`] runs the variant the device's [`MatmulChoice`] names for the shape (set with
 //! `GpuContext::set_matmul_choice`, usually from kernels::autotune); without a choice, the
