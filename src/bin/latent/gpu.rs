@@ -9,7 +9,7 @@ use clap::Args;
 use latent::data::{self};
 use latent::gpu::{list_adapters, Backend, GpuContext};
 use latent::kernels::autotune::MatmulPolicy;
-use latent::kernels::matmul::{coop_size_offered, MatmulChoice};
+use latent::kernels::matmul::{coop_size_offered, MatmulChoice, MatmulVariant};
 use latent::validate::{validate_all, CheckResult, ShapeSet};
 
 use crate::args::GpuArgs;
@@ -134,9 +134,16 @@ pub fn yes(on: bool) -> &'static str {
 }
 
 pub fn validate(args: &ValidateArgs) -> Result<ExitCode, latent::Error> {
-    let ctx = GpuContext::new(&args.gpu.options()?)?;
+    let options = args.gpu.options()?;
+    let ctx = GpuContext::new(&options)?;
     let seed = args.seed.unwrap_or_else(clock_seed);
     println!("latent validate on {}", ctx.describe());
+    // --matmul coop-f16 adds the coop-f16 checks where the adapter runs it.
+    if options.cooperative_matrix {
+        if let Err(why) = MatmulVariant::CoopF16.check(&ctx) {
+            println!("coop-f16 not checked: {why}");
+        }
+    }
     println!(
         "seed {seed} (repeat with --seed {seed}); GPU times from {}",
         if ctx.features.timestamp_query {
