@@ -282,6 +282,30 @@ fn flags(shape: &MatmulShape, has_bias: bool) -> [(&'static str, f64); 4] {
     ]
 }
 
+/// One dispatch of `kernel` with bindings (uniform [m, n, k, 0], C, A, B, bias).
+fn one_dispatch(
+    ctx: &GpuContext,
+    kernel: &Kernel,
+    constants: &[(&str, f64)],
+    ops: &Operands,
+    shape: &MatmulShape,
+    groups: [u32; 3],
+) -> latent::Result<DevRun> {
+    let params: [u32; 4] = [shape.m as u32, shape.n as u32, shape.k as u32, 0];
+    let dispatch = prepare(
+        ctx,
+        kernel,
+        constants,
+        Some(bytes_of(&params)),
+        &[ops.c, ops.a, ops.b, ops.bias],
+        groups,
+    )?;
+    Ok(DevRun {
+        dispatches: vec![dispatch],
+        _scratch: Vec::new(),
+    })
+}
+
 /// Prepares C = op(A)·op(B) [+ bias] [+ C] with a dev variant (None: the shape does not
 /// suit it).
 fn prepare_dev(
@@ -298,37 +322,14 @@ fn prepare_dev(
             let Some(groups) = grid(shape) else {
                 return Ok(None);
             };
-            let params: [u32; 4] = [m as u32, n as u32, k as u32, 0];
-            let dispatch = prepare(
-                ctx,
-                kernel,
-                &constants,
-                Some(bytes_of(&params)),
-                &[ops.c, ops.a, ops.b, ops.bias],
-                groups,
-            )?;
-            Ok(Some(DevRun {
-                dispatches: vec![dispatch],
-                _scratch: Vec::new(),
-            }))
+            one_dispatch(ctx, kernel, &constants, ops, shape, groups).map(Some)
         }
         Form::Coop { kernels, tiles } => {
             let size = coop_size(ctx)?;
             let kernel = if size == 16 { &kernels[0] } else { &kernels[1] };
             let block = tiles * size;
-            let params: [u32; 4] = [m as u32, n as u32, k as u32, 0];
-            let dispatch = prepare(
-                ctx,
-                kernel,
-                &constants,
-                Some(bytes_of(&params)),
-                &[ops.c, ops.a, ops.b, ops.bias],
-                [(n as u32).div_ceil(block), (m as u32).div_ceil(block), 1],
-            )?;
-            Ok(Some(DevRun {
-                dispatches: vec![dispatch],
-                _scratch: Vec::new(),
-            }))
+            let groups = [(n as u32).div_ceil(block), (m as u32).div_ceil(block), 1];
+            one_dispatch(ctx, kernel, &constants, ops, shape, groups).map(Some)
         }
         Form::SplitK { slices } => {
             // No empty slice: S = ceil(K / chunk) ≤ the slices asked for.
