@@ -17,6 +17,8 @@
 // (8·TILE, 2·TILE) and op(B) (2·TILE, 8·TILE) as f16, zeros past the edges (any M, N, K), then
 // each subgroup runs 2 × (2 × 4) multiply-adds. At the end each subgroup stores its 8 tiles one
 // at a time through a TILE × TILE scratch of its own, with edge guards, bias and accumulate.
+// Unlike the shipped kernel it does not scale rows and columns into f16's range (its checks
+// use operands in [−1, 1]); promoted, it would take the shipped kernel's find_scales.
 
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;

@@ -5,6 +5,11 @@
 //
 // with A and B rounded to f16 as they are staged and the products accumulated in f32. A, B,
 // bias and C stay f32 in memory (f32 master weights); bias, C and the epilogue are f32.
+// f16 holds 2⁻²⁴ to 65504, so before rounding each row of op(A) and each column of op(B) is
+// multiplied by the power of two that brings its largest value into [2¹³, 2¹⁴), and each
+// product is divided by both after the sum: exact in binary, so a gradient of 1e-7 (a mean
+// loss over a large batch) keeps its 11 bits instead of flushing to zero, and nothing
+// overflows. Finding the scales reads the block's rows of A and columns of B once more.
 // wgpu's EXPERIMENTAL_COOPERATIVE_MATRIX, WGSL `enable wgpu_cooperative_matrix`.
 //
 // The cooperative size comes from the file the host includes first: lib/coop_16x16.wgsl
@@ -40,6 +45,8 @@ struct Params {
 var<workgroup> a_tile: array<f16, BLOCK * TILE>;   // op(A) block (BLOCK, TILE), stride TILE
 var<workgroup> b_tile: array<f16, TILE * BLOCK>;   // op(B) block (TILE, BLOCK), stride BLOCK
 var<workgroup> c_tile: array<f32, BLOCK * BLOCK>;  // C block (BLOCK, BLOCK), stride BLOCK
+var<workgroup> a_scale: array<f32, BLOCK>;         // a power of two for each row of op(A)
+var<workgroup> b_scale: array<f32, BLOCK>;         // and each column of op(B)
 
 // op(A)[row, kk] in f32, zero outside the matrix.
 fn load_a(row: u32, kk: u32) -> f32 {
@@ -63,8 +70,33 @@ fn load_b(kk: u32, col: u32) -> f32 {
     return b[kk * params.n + col];
 }
 
-// Stages the K slab at k0 of op(A) rows row0.. and op(B) columns col0.. as f16; consecutive
-// threads read consecutive stored addresses.
+// The power of two that brings `largest` (≥ 0) into [2¹³, 2¹⁴), within f32's normal range;
+// 1 for 0.
+fn range_scale(largest: f32) -> f32 {
+    if (largest == 0.0) {
+        return 1.0;
+    }
+    let e = frexp(largest).exp;  // largest = fract · 2^e, fract in [0.5, 1)
+    return ldexp(1.0, clamp(14 - e, -126, 126));
+}
+
+// a_scale and b_scale of the block's rows of op(A) (row0..) and columns of op(B) (col0..):
+// thread t takes rows and columns t, t + THREADS.
+fn find_scales(t: u32, row0: u32, col0: u32) {
+    for (var r = t; r < BLOCK; r += THREADS) {
+        var largest_a = 0.0;
+        var largest_b = 0.0;
+        for (var kk = 0u; kk < params.k; kk++) {
+            largest_a = max(largest_a, abs(load_a(row0 + r, kk)));
+            largest_b = max(largest_b, abs(load_b(kk, col0 + r)));
+        }
+        a_scale[r] = range_scale(largest_a);
+        b_scale[r] = range_scale(largest_b);
+    }
+}
+
+// Stages the K slab at k0 of op(A) rows row0.. and op(B) columns col0.. as f16, each value
+// times its row's or column's scale; consecutive threads read consecutive stored addresses.
 fn stage(t: u32, row0: u32, col0: u32, k0: u32) {
     for (var q = 0u; q < STAGED; q++) {
         let e = q * THREADS + t;
@@ -77,7 +109,7 @@ fn stage(t: u32, row0: u32, col0: u32, k0: u32) {
             r = e / TILE;   // A stored (M, K): K is contiguous
             ka = e % TILE;
         }
-        a_tile[r * TILE + ka] = f16(load_a(row0 + r, k0 + ka));
+        a_tile[r * TILE + ka] = f16(load_a(row0 + r, k0 + ka) * a_scale[r]);
         var col: u32;
         var kb: u32;
         if (TRANS_B) {
@@ -87,7 +119,7 @@ fn stage(t: u32, row0: u32, col0: u32, k0: u32) {
             kb = e / BLOCK; // B stored (K, N): N is contiguous
             col = e % BLOCK;
         }
-        b_tile[kb * BLOCK + col] = f16(load_b(k0 + kb, col0 + col));
+        b_tile[kb * BLOCK + col] = f16(load_b(k0 + kb, col0 + col) * b_scale[col]);
     }
 }
 
@@ -102,6 +134,8 @@ fn matmul_coop_f16(
     var acc01 = CoopC();
     var acc10 = CoopC();
     var acc11 = CoopC();
+    find_scales(t, row0, col0);
+    workgroupBarrier();
     for (var k0 = 0u; k0 < params.k; k0 += TILE) {
         stage(t, row0, col0, k0);
         workgroupBarrier();
@@ -129,7 +163,8 @@ fn matmul_coop_f16(
             let local_col = t + j * THREADS;
             let col = col0 + local_col;
             if (row < params.m && col < params.n) {
-                let product = c_tile[r * BLOCK + local_col];
+                // Undo the scales (one division each: their product could overflow).
+                let product = c_tile[r * BLOCK + local_col] / a_scale[r] / b_scale[local_col];
                 if (REPARAM_GRAD) {
                     store_reparam_grad(row, col, product);
                     continue;

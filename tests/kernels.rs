@@ -269,6 +269,7 @@ fn coop_f16_matmul_matches_cpu_where_the_adapter_has_cooperative_matrices() {
     use latent::kernels::matmul::{MatmulChoice, MatmulVariant};
     use latent::validate::{
         check_matmul, check_matmul_backward_epilogue, check_matmul_loss, check_matmul_reparam_grad,
+        check_matmul_scaled,
     };
 
     let test = "coop_f16_matmul_matches_cpu_where_the_adapter_has_cooperative_matrices";
@@ -357,6 +358,22 @@ fn coop_f16_matmul_matches_cpu_where_the_adapter_has_cooperative_matrices() {
             ..MatmulShape::new(33, 7, 17)
         };
         rows.push(check_matmul_reparam_grad(&mut v, shape, variant).unwrap());
+    }
+    // Operands far outside f16's range (2⁻²⁴ to 65504), which its power-of-two scaling per
+    // row of A and column of B brings in: A tiny and B huge, a gradient-sized A, A huge.
+    for scales in [
+        (2f32.powi(-40), 2f32.powi(30)),
+        (2f32.powi(-23), 1.0),
+        (2f32.powi(20), 2f32.powi(-20)),
+    ] {
+        for trans_a in [false, true] {
+            let shape = MatmulShape {
+                trans_a,
+                trans_b: !trans_a,
+                ..MatmulShape::new(33, 31, 65)
+            };
+            rows.push(check_matmul_scaled(&mut v, shape, true, variant, scales).unwrap());
+        }
     }
     let failed: Vec<_> = rows.iter().filter(|r| !r.passed).collect();
     assert!(

@@ -624,13 +624,28 @@ pub fn check_matmul(
     with_bias: bool,
     variant: MatmulVariant,
 ) -> Result<CheckResult> {
+    check_matmul_scaled(v, shape, with_bias, variant, (1.0, 1.0))
+}
+
+/// [`check_matmul`] with A's values in [−sa, sa] and B's in [−sb, sb] (bias and C in
+/// [−sa·sb, sa·sb]), `(sa, sb)` = `scales`: for coop-f16, operands far outside f16's range
+/// (2⁻²⁴ to 65504) that its power-of-two scaling must bring in. The bound is check_matmul's
+/// with every magnitude scaled, so it stays relative to the products.
+pub fn check_matmul_scaled(
+    v: &mut Validator,
+    shape: MatmulShape,
+    with_bias: bool,
+    variant: MatmulVariant,
+    (sa, sb): (f32, f32),
+) -> Result<CheckResult> {
     let MatmulShape { m, n, k, .. } = shape;
-    let a = v.random(m * k, -1.0, 1.0);
-    let b = v.random(k * n, -1.0, 1.0);
-    let bias = with_bias.then(|| v.random(n, -1.0, 1.0));
+    let scaled = |x: Vec<f32>, s: f32| x.into_iter().map(|v| v * s).collect::<Vec<_>>();
+    let a = scaled(v.random(m * k, -1.0, 1.0), sa);
+    let b = scaled(v.random(k * n, -1.0, 1.0), sb);
+    let bias = with_bias.then(|| scaled(v.random(n, -1.0, 1.0), sa * sb));
     // With accumulation C starts random, otherwise NaN (poison).
     let c_start = if shape.accumulate {
-        v.random(m * n, -1.0, 1.0)
+        scaled(v.random(m * n, -1.0, 1.0), sa * sb)
     } else {
         vec![f32::NAN; m * n]
     };
@@ -671,9 +686,10 @@ pub fn check_matmul(
     )?;
     // A fused activation is 1-Lipschitz (sigmoid ¼) and adds its own error.
     let (atol, rtol) = shape.activation.map_or((0.0, 0.0), activation_bounds);
+    // operand_bound's absolute part (f16 subnormals) is for operands in [−1, 1]: scaled.
     let allowed = move |i: usize, c: f32| {
         sum_bound(k + 2, magnitude[i])
-            + operand_bound(variant, k, magnitude[i])
+            + operand_bound(variant, k, magnitude[i] / (sa * sb)) * (sa * sb)
             + atol
             + rtol * c.abs()
     };
