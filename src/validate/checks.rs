@@ -185,6 +185,30 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
                     }
                 }
             }
+            // coop-f16 with operands far outside f16's range, which its power-of-two scaling
+            // per row of A and column of B brings in: A tiny and B huge, a gradient-sized A,
+            // A huge.
+            if runnable(&MatmulVariant::CoopF16) {
+                for scales in [
+                    (2f32.powi(-40), 2f32.powi(30)),
+                    (2f32.powi(-23), 1.0),
+                    (2f32.powi(20), 2f32.powi(-20)),
+                ] {
+                    for trans_a in [false, true] {
+                        let shape = MatmulShape {
+                            trans_a,
+                            trans_b: !trans_a,
+                            ..MatmulShape::new(33, 31, 65)
+                        };
+                        let variant = MatmulVariant::CoopF16;
+                        push(
+                            matmul_kernel_name(variant),
+                            describe_scaled(&shape, true, variant, scales),
+                            check_matmul_scaled(v, shape, true, variant, scales),
+                        );
+                    }
+                }
+            }
             let small_tiles = MatmulVariant::Tiled(MatmulTiles {
                 tile_m: 32,
                 tile_n: 16,
@@ -627,6 +651,20 @@ pub fn check_matmul(
     check_matmul_scaled(v, shape, with_bias, variant, (1.0, 1.0))
 }
 
+/// [`describe_matmul`], with the operands' scales when they are not 1: "... A·2^-40 B·2^30".
+fn describe_scaled(
+    shape: &MatmulShape,
+    bias: bool,
+    variant: MatmulVariant,
+    (sa, sb): (f32, f32),
+) -> String {
+    let text = describe_matmul(shape, bias, variant);
+    if (sa, sb) == (1.0, 1.0) {
+        return text;
+    }
+    format!("{text} A·2^{} B·2^{}", sa.log2(), sb.log2())
+}
+
 /// [`check_matmul`] with A's values in [−sa, sa] and B's in [−sb, sb] (bias and C in
 /// [−sa·sb, sa·sb]), `(sa, sb)` = `scales`: for coop-f16, operands far outside f16's range
 /// (2⁻²⁴ to 65504) that its power-of-two scaling must bring in. The bound is check_matmul's
@@ -693,7 +731,7 @@ pub fn check_matmul_scaled(
             + atol
             + rtol * c.abs()
     };
-    let shape_text = describe_matmul(&shape, with_bias, variant);
+    let shape_text = describe_scaled(&shape, with_bias, variant, (sa, sb));
     v.finish(
         dispatch.name,
         shape_text,
