@@ -189,11 +189,8 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
             // per row of A and column of B brings in: A tiny and B huge, a gradient-sized A,
             // A huge.
             if runnable(&MatmulVariant::CoopF16) {
-                for scales in [
-                    (2f32.powi(-40), 2f32.powi(30)),
-                    (2f32.powi(-23), 1.0),
-                    (2f32.powi(20), 2f32.powi(-20)),
-                ] {
+                for (ea, eb) in COOP_RANGE_EXPONENTS {
+                    let scales = (2f32.powi(ea), 2f32.powi(eb));
                     for trans_a in [false, true] {
                         let shape = MatmulShape {
                             trans_a,
@@ -650,6 +647,10 @@ pub fn check_matmul(
 ) -> Result<CheckResult> {
     check_matmul_scaled(v, shape, with_bias, variant, (1.0, 1.0))
 }
+
+/// Powers of two (of A, of B) for coop-f16's range checks: A tiny and B huge, a
+/// gradient-sized A, A huge; f16 holds 2⁻²⁴ to 65504.
+pub const COOP_RANGE_EXPONENTS: [(i32, i32); 3] = [(-40, 30), (-23, 0), (20, -20)];
 
 /// [`describe_matmul`], with the operands' scales when they are not 1: "... A·2^-40 B·2^30".
 fn describe_scaled(
