@@ -86,8 +86,10 @@ fn epoch_order(rows: usize, seed: u64) -> Vec<u32> {
 
 /// How far the GPU executor may drift from the CPU twins over [`train_both`]'s 24 steps.
 struct Drift {
-    /// Per-step loss terms: |gpu − cpu| ≤ relative·|cpu| + absolute.
-    loss_relative: f64,
+    /// Each loss term of a step (and of the evaluation): |gpu − cpu| ≤ of_term·|cpu| +
+    /// of_total·Σ|cpu| (all the step's terms) + absolute.
+    loss_of_term: f64,
+    loss_of_total: f64,
     loss_absolute: f64,
     /// Every parameter after the 24 steps,
     param: f32,
@@ -115,8 +117,14 @@ fn train_both(ctx: &GpuContext, seed: u64, drift: &Drift) -> Vec<(String, Vec<St
         labels: Some(&held_out_labels),
         ..TrainData::new(Samples::U8(&held_out), 90, width)
     };
-    let close =
-        |g: f64, c: f64| (g - c).abs() <= drift.loss_relative * c.abs() + drift.loss_absolute;
+    // Every term of gpu `g` within the drift of the cpu's `c`, or the first that is not.
+    let far_term = |g: &[f64], c: &[f64]| {
+        let total: f64 = c.iter().map(|c| c.abs()).sum();
+        g.iter().zip(c).position(|(g, c)| {
+            (g - c).abs()
+                > drift.loss_of_term * c.abs() + drift.loss_of_total * total + drift.loss_absolute
+        })
+    };
     let mut results = Vec::new();
     for (name, config) in small_models() {
         let (graph, _) = config.build(batch).unwrap();
@@ -141,10 +149,9 @@ fn train_both(ctx: &GpuContext, seed: u64, drift: &Drift) -> Vec<(String, Vec<St
                 let (g, c) = (gpu.loss_totals().unwrap(), cpu.loss_totals());
                 gpu.reset_losses().unwrap();
                 cpu.reset_losses();
-                for (term, (&g, &c)) in g.iter().zip(&c).enumerate() {
-                    assert!(
-                        close(g, c),
-                        "{name} step {} term {term}: gpu {g} cpu {c} (LATENT_TEST_SEED={seed})",
+                if let Some(term) = far_term(&g, &c) {
+                    panic!(
+                        "{name} step {} term {term}: gpu {g:?} cpu {c:?} (LATENT_TEST_SEED={seed})",
                         cpu.next_step() - 1
                     );
                 }
@@ -153,12 +160,11 @@ fn train_both(ctx: &GpuContext, seed: u64, drift: &Drift) -> Vec<(String, Vec<St
         assert_eq!(gpu.next_step(), cpu.next_step());
         // Evaluation over the 90 held-out rows, the last batch partial.
         let (g, c) = (gpu.evaluate().unwrap(), cpu.evaluate().unwrap());
-        for (&g, &c) in g.iter().zip(&c) {
-            assert!(
-                close(g, c),
-                "{name} evaluation: gpu {g} cpu {c} (LATENT_TEST_SEED={seed})"
-            );
-        }
+        assert_eq!(
+            far_term(&g, &c),
+            None,
+            "{name} evaluation: gpu {g:?} cpu {c:?} (LATENT_TEST_SEED={seed})"
+        );
         assert_eq!(
             gpu.evaluate().unwrap(),
             g,
@@ -215,7 +221,8 @@ fn gpu_and_cpu_training_agree_over_24_steps() {
     // practice the two paths stay well within 2e-4 (lavapipe, seeds 1-3: about 1e-7 at
     // most); the mean difference is allowed a tenth of that.
     let drift = Drift {
-        loss_relative: 1e-4,
+        loss_of_term: 1e-4,
+        loss_of_total: 0.0,
         loss_absolute: 1e-5,
         param: 2e-4,
         param_mean: 2e-5,
@@ -252,18 +259,20 @@ fn coop_f16_training_stays_near_the_cpu_twins() {
     );
     ctx.set_matmul_choice(selection.choice);
     let seed = common::seed();
-    // f16 operands carry 2⁻¹¹ relative rounding into every product. Measured on lavapipe's
-    // cooperative matrices (seeds 1-3): reconstruction losses within 9e-5 relative, the KL
-    // term (μ from a rounded product with cancellation) within 2.8e-3: 1e-2 allowed. Adam
-    // normalises each gradient element, so a rounding that flips an element near zero moves
-    // its parameter up to ~lr = 1e-3 a step the other way: the worst parameter was 2.0e-3 off
-    // after 24 steps, 5e-3 allowed; the mean difference at most 5e-6, 5e-5 allowed (a wrong
-    // product or epilogue moves far more).
+    // f16 operands carry 2⁻¹¹ relative rounding into every product, and 24 Adam steps
+    // amplify it: a rounding that flips a gradient element near zero moves its parameter up
+    // to ~lr = 1e-3 a step the other way. Measured on lavapipe's cooperative matrices over 40
+    // seeds (101-140) and the 7 models: a term's difference at most 1.6e-3 of its step's total
+    // loss (the small KL terms alone drift up to 2.5e-2 of themselves, so they are measured
+    // against the total), 1e-2 allowed; the worst parameter 5.8e-3 off, 2e-2 allowed; the
+    // mean parameter difference 1.1e-4, 5e-4 allowed. A wrong product or epilogue moves far
+    // more (dropping one thread's row sums failed at step 21).
     let drift = Drift {
-        loss_relative: 1e-2,
+        loss_of_term: 0.0,
+        loss_of_total: 1e-2,
         loss_absolute: 1e-4,
-        param: 5e-3,
-        param_mean: 5e-5,
+        param: 2e-2,
+        param_mean: 5e-4,
     };
     for (name, dispatches, worst) in train_both(&ctx, seed, &drift) {
         assert!(
