@@ -263,14 +263,9 @@ fn subgroup_matmul_matches_cpu_where_subgroups_are_8_lanes() {
 /// must be refused, naming what is missing, and the test says loudly that it did not run.
 #[test]
 fn coop_f16_matmul_matches_cpu_where_the_adapter_has_cooperative_matrices() {
-    use latent::cpu::matmul::{MatmulShape, StoreLoss};
-    use latent::kernels::activation::Activation;
     use latent::kernels::autotune::{admit_coop_f16, select_matmul, MatmulPolicy};
     use latent::kernels::matmul::{MatmulChoice, MatmulVariant};
-    use latent::validate::{
-        check_matmul, check_matmul_backward_epilogue, check_matmul_loss, check_matmul_reparam_grad,
-        check_matmul_scaled, COOP_RANGE_EXPONENTS,
-    };
+    use latent::validate::check_matmul_variants;
 
     let test = "coop_f16_matmul_matches_cpu_where_the_adapter_has_cooperative_matrices";
     let Some(shared) = common::gpu(test) else {
@@ -306,72 +301,12 @@ fn coop_f16_matmul_matches_cpu_where_the_adapter_has_cooperative_matrices() {
         common::coop_elsewhere(test, &ctx, &e);
         return;
     }
+    // validate's matmul family for coop-f16 alone: the awkward shapes with transposes, bias
+    // and accumulation, every store option, and operands far outside f16's range.
     let seed = common::seed();
     let mut v = Validator::new(&ctx, seed, 0);
-    let mut rows = Vec::new();
-    // Products: edges in every direction, transposes, bias, accumulation, an activation.
-    for (m, n, k) in [(1, 1, 1), (33, 31, 7), (65, 97, 129), (36, 44, 20)] {
-        for flags in 0..8u32 {
-            let shape = MatmulShape {
-                trans_a: flags & 1 != 0,
-                trans_b: flags & 2 != 0,
-                accumulate: flags & 4 != 0,
-                activation: (flags == 2).then_some(Activation::Tanh),
-                ..MatmulShape::new(m, n, k)
-            };
-            rows.push(check_matmul(&mut v, shape, flags & 2 != 0, variant).unwrap());
-        }
-    }
-    // The backward's store: the bias gradient as row sums, an activation's derivative with
-    // and without an addend.
-    for (m, n, k) in [(1, 1, 1), (33, 127, 65), (36, 28, 44)] {
-        let dw = MatmulShape {
-            trans_a: true,
-            row_sums: true,
-            ..MatmulShape::new(m, n, k)
-        };
-        rows.push(check_matmul_backward_epilogue(&mut v, dw, variant).unwrap());
-        for (activation, addend) in [(Activation::Relu, true), (Activation::Sigmoid, false)] {
-            let dx = MatmulShape {
-                activation_grad: Some(activation),
-                addend,
-                ..MatmulShape::new(m, n, k)
-            };
-            rows.push(check_matmul_backward_epilogue(&mut v, dx, variant).unwrap());
-        }
-    }
-    // The output layer's loss in the store, and the reparameterization's backward.
-    for (m, n, k) in [(1, 1, 1), (33, 127, 17), (128, 64, 40)] {
-        for loss in [StoreLoss::Bce, StoreLoss::Mse] {
-            let shape = MatmulShape {
-                trans_b: true,
-                loss: Some(loss),
-                ..MatmulShape::new(m, n, k)
-            };
-            rows.push(check_matmul_loss(&mut v, shape, true, variant).unwrap());
-        }
-    }
-    for accumulate in [false, true] {
-        let shape = MatmulShape {
-            accumulate,
-            reparam_grad: true,
-            ..MatmulShape::new(33, 7, 17)
-        };
-        rows.push(check_matmul_reparam_grad(&mut v, shape, variant).unwrap());
-    }
-    // Operands far outside f16's range (2⁻²⁴ to 65504), which its power-of-two scaling per
-    // row of A and column of B brings in.
-    for (ea, eb) in COOP_RANGE_EXPONENTS {
-        let scales = (2f32.powi(ea), 2f32.powi(eb));
-        for trans_a in [false, true] {
-            let shape = MatmulShape {
-                trans_a,
-                trans_b: !trans_a,
-                ..MatmulShape::new(33, 31, 65)
-            };
-            rows.push(check_matmul_scaled(&mut v, shape, true, variant, scales).unwrap());
-        }
-    }
+    let rows = check_matmul_variants(&mut v, ShapeSet::Quick, Some(variant));
+    assert!(!rows.is_empty(), "no coop-f16 checks ran");
     let failed: Vec<_> = rows.iter().filter(|r| !r.passed).collect();
     assert!(
         failed.is_empty(),

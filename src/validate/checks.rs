@@ -66,9 +66,9 @@ impl Family {
 }
 
 /// (variant, case) pairs for an epilogue's checks: every case on each default variant, and
-/// `other_case` on the other tile sizes this adapter can run.
+/// `other_case` on the other tile sizes that are `runnable`.
 fn epilogue_runs<C: Copy>(
-    v: &Validator,
+    runnable: &dyn Fn(&MatmulVariant) -> bool,
     defaults: &[MatmulVariant],
     cases: &[C],
     other_tiles: [MatmulVariant; 2],
@@ -80,7 +80,7 @@ fn epilogue_runs<C: Copy>(
         .chain(
             other_tiles
                 .into_iter()
-                .filter(|t| t.check(v.ctx).is_ok())
+                .filter(|t| runnable(t))
                 .map(|t| (t, other_case)),
         )
         .collect()
@@ -94,201 +94,7 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
         rows.push(result.unwrap_or_else(|e| error_row(kernel, &shape, &e)));
     };
     match family {
-        Family::Matmul => {
-            // Every variant the autotune may pick on this adapter, at the awkward shapes; the
-            // three kernels' defaults also at the model shape and with the epilogue's extras.
-            // Variants the adapter cannot run (the subgroup kernel without 8-lane subgroups)
-            // are left out, as the autotune leaves them out.
-            let runnable = |variant: &MatmulVariant| variant.check(v.ctx).is_ok();
-            let mut variants: Vec<MatmulVariant> = candidates(ShapeClass::General);
-            for skinny in candidates(ShapeClass::Skinny) {
-                if !variants.contains(&skinny) {
-                    variants.push(skinny);
-                }
-            }
-            // coop-f16 (opt-in, never tuned) where the device was created with it.
-            variants.push(MatmulVariant::CoopF16);
-            variants.retain(runnable);
-            let mut defaults = vec![
-                MatmulVariant::Tiled(MatmulTiles::default()),
-                MatmulVariant::RowTile,
-                MatmulVariant::Subgroup,
-                MatmulVariant::CoopF16,
-            ];
-            defaults.retain(runnable);
-            for variant in variants {
-                // (36, 44, 20): multiples of 4 but not of the tiles, which the subgroup
-                // variant runs with its vec4 file.
-                let mut sizes = vec![(1, 1, 1), (127, 785, 33), (5, 3, 70), (36, 44, 20)];
-                if full && defaults.contains(&variant) {
-                    sizes.push((128, 784, 400));
-                }
-                for &(m, k, n) in &sizes {
-                    for shape in matmul_cases(m, n, k) {
-                        let (shape, bias) = shape;
-                        push(
-                            matmul_kernel_name(variant),
-                            describe_matmul(&shape, bias, variant),
-                            check_matmul(v, shape, bias, variant),
-                        );
-                    }
-                }
-            }
-            // The fused epilogue of a linear layer: bias and activation in the store.
-            for &variant in &defaults {
-                for activation in Activation::ALL {
-                    for (m, n, k) in [(1, 1, 1), (127, 33, 785), (36, 20, 44)] {
-                        let shape = MatmulShape {
-                            trans_b: true,
-                            activation: Some(activation),
-                            ..MatmulShape::new(m, n, k)
-                        };
-                        push(
-                            matmul_kernel_name(variant),
-                            describe_matmul(&shape, true, variant),
-                            check_matmul(v, shape, true, variant),
-                        );
-                    }
-                }
-            }
-            // The backward's epilogue: dW = dyᵀ·x with the bias gradient as row sums of dyᵀ,
-            // and dx = dy·W times an activation's derivative.
-            for &variant in &defaults {
-                for (m, n, k) in [(1, 1, 1), (33, 127, 785), (5, 70, 3), (36, 28, 44)] {
-                    let shape = MatmulShape {
-                        trans_a: true,
-                        row_sums: true,
-                        ..MatmulShape::new(m, n, k)
-                    };
-                    push(
-                        matmul_kernel_name(variant),
-                        describe_matmul(&shape, false, variant),
-                        check_matmul_backward_epilogue(v, shape, variant),
-                    );
-                }
-                for (activation, addend) in Activation::ALL
-                    .into_iter()
-                    .map(|a| (a, false))
-                    .chain([(Activation::Relu, true)])
-                {
-                    for (m, n, k) in [(1, 1, 1), (127, 785, 33), (36, 44, 28)] {
-                        let shape = MatmulShape {
-                            activation_grad: Some(activation),
-                            addend,
-                            ..MatmulShape::new(m, n, k)
-                        };
-                        push(
-                            matmul_kernel_name(variant),
-                            describe_matmul(&shape, false, variant),
-                            check_matmul_backward_epilogue(v, shape, variant),
-                        );
-                    }
-                }
-            }
-            // coop-f16 with operands far outside f16's range, which its power-of-two scaling
-            // per row of A and column of B brings in: A tiny and B huge, a gradient-sized A,
-            // A huge.
-            if runnable(&MatmulVariant::CoopF16) {
-                for (ea, eb) in COOP_RANGE_EXPONENTS {
-                    let scales = (2f32.powi(ea), 2f32.powi(eb));
-                    for trans_a in [false, true] {
-                        let shape = MatmulShape {
-                            trans_a,
-                            trans_b: !trans_a,
-                            ..MatmulShape::new(33, 31, 65)
-                        };
-                        let variant = MatmulVariant::CoopF16;
-                        push(
-                            matmul_kernel_name(variant),
-                            describe_scaled(&shape, true, variant, scales),
-                            check_matmul_scaled(v, shape, true, variant, scales),
-                        );
-                    }
-                }
-            }
-            let small_tiles = MatmulVariant::Tiled(MatmulTiles {
-                tile_m: 32,
-                tile_n: 16,
-                tile_k: 8,
-            });
-            let shape = MatmulShape {
-                trans_b: true,
-                ..MatmulShape::new(67, 45, 131)
-            };
-            push(
-                "matmul",
-                describe_matmul(&shape, true, small_tiles),
-                check_matmul(v, shape, true, small_tiles),
-            );
-            // The output layer's loss in its store: logits = h·Wᵀ + b never stored, C = the
-            // loss gradient, each row's loss added to running totals. (m, n, k, with bias and
-            // Bᵀ): every default at 1 × 1 × 1, odd shapes, (36, 44, 28) and the model's output
-            // layer (128, 784, 40) with M, N, K multiples of 4 (the subgroup vec4 file), and
-            // (5, 3, 70) without bias or transpose; other tiles (other workgroup widths, so
-            // other slots) at one odd shape.
-            let loss_cases = [
-                (1, 1, 1, true),
-                (5, 3, 70, false),
-                (33, 127, 17, true),
-                (36, 44, 28, true),
-                (128, 784, 40, true),
-            ];
-            let other_tiles = [
-                small_tiles,
-                MatmulVariant::Tiled(MatmulTiles {
-                    tile_m: 32,
-                    tile_n: 32,
-                    tile_k: 16,
-                }),
-            ];
-            let loss_runs = epilogue_runs(v, &defaults, &loss_cases, other_tiles, loss_cases[2]);
-            for (variant, (m, n, k, with_bias)) in loss_runs {
-                for loss in [StoreLoss::Bce, StoreLoss::Mse] {
-                    let shape = MatmulShape {
-                        trans_b: with_bias,
-                        loss: Some(loss),
-                        ..MatmulShape::new(m, n, k)
-                    };
-                    push(
-                        matmul_kernel_name(variant),
-                        describe_matmul(&shape, with_bias, variant),
-                        check_matmul_loss(v, shape, with_bias, variant),
-                    );
-                }
-            }
-            // The reparameterization's backward in the store of the decoder's first dx
-            // matmul: dz = dy·W never stored, C = dstats (m, 2n) (+)= [dz | dz·ε·½σ]. (m, n,
-            // k, trans_a, trans_b), written and accumulating: every default at 1 × 1 × 1, odd
-            // shapes, (36, 20, 28) (multiples of 4: the subgroup vec4 file) and the VAE's dz
-            // (128, 20, 400) NN, one odd shape with both transposes; other tiles at one odd
-            // shape.
-            let reparam_cases = [
-                (1, 1, 1, false, false),
-                (5, 3, 70, false, false),
-                (33, 7, 17, false, false),
-                (33, 7, 17, true, true),
-                (36, 20, 28, false, false),
-                (128, 20, 400, false, false),
-            ];
-            let reparam_runs =
-                epilogue_runs(v, &defaults, &reparam_cases, other_tiles, reparam_cases[2]);
-            for (variant, (m, n, k, trans_a, trans_b)) in reparam_runs {
-                for accumulate in [false, true] {
-                    let shape = MatmulShape {
-                        trans_a,
-                        trans_b,
-                        accumulate,
-                        reparam_grad: true,
-                        ..MatmulShape::new(m, n, k)
-                    };
-                    push(
-                        matmul_kernel_name(variant),
-                        describe_matmul(&shape, false, variant),
-                        check_matmul_reparam_grad(v, shape, variant),
-                    );
-                }
-            }
-        }
+        Family::Matmul => rows.extend(check_matmul_variants(v, shapes, None)),
         Family::Reduce => {
             let mut sizes = vec![(1, 1), (127, 785), (3, 1000)];
             if full {
@@ -538,6 +344,231 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
     rows
 }
 
+/// The matmul family of checks: every variant the autotune may pick on this adapter (and
+/// coop-f16 where the device runs it) at the awkward shapes; the kernels' defaults also at
+/// the model shape (`ShapeSet::Full`) and with every store option; other tile sizes at one
+/// shape each. With `only`, the checks of that variant alone (tests/kernels.rs runs
+/// coop-f16's this way).
+pub fn check_matmul_variants(
+    v: &mut Validator,
+    shapes: ShapeSet,
+    only: Option<MatmulVariant>,
+) -> Vec<CheckResult> {
+    let full = shapes == ShapeSet::Full;
+    let mut rows = Vec::new();
+    let mut push = |kernel: &str, shape: String, result: Result<CheckResult>| {
+        rows.push(result.unwrap_or_else(|e| error_row(kernel, &shape, &e)));
+    };
+    // Every variant the autotune may pick on this adapter, at the awkward shapes; the
+    // three kernels' defaults also at the model shape and with the epilogue's extras.
+    // Variants the adapter cannot run (the subgroup kernel without 8-lane subgroups)
+    // are left out, as the autotune leaves them out.
+    let chosen = |variant: MatmulVariant| only.is_none_or(|o| o == variant);
+    let runnable = |variant: &MatmulVariant| chosen(*variant) && variant.check(v.ctx).is_ok();
+    let mut variants: Vec<MatmulVariant> = candidates(ShapeClass::General);
+    for skinny in candidates(ShapeClass::Skinny) {
+        if !variants.contains(&skinny) {
+            variants.push(skinny);
+        }
+    }
+    // coop-f16 (opt-in, never tuned) where the device was created with it.
+    variants.push(MatmulVariant::CoopF16);
+    variants.retain(runnable);
+    let mut defaults = vec![
+        MatmulVariant::Tiled(MatmulTiles::default()),
+        MatmulVariant::RowTile,
+        MatmulVariant::Subgroup,
+        MatmulVariant::CoopF16,
+    ];
+    defaults.retain(runnable);
+    for variant in variants {
+        // (36, 44, 20): multiples of 4 but not of the tiles, which the subgroup
+        // variant runs with its vec4 file.
+        let mut sizes = vec![(1, 1, 1), (127, 785, 33), (5, 3, 70), (36, 44, 20)];
+        if full && defaults.contains(&variant) {
+            sizes.push((128, 784, 400));
+        }
+        for &(m, k, n) in &sizes {
+            for shape in matmul_cases(m, n, k) {
+                let (shape, bias) = shape;
+                push(
+                    matmul_kernel_name(variant),
+                    describe_matmul(&shape, bias, variant),
+                    check_matmul(v, shape, bias, variant),
+                );
+            }
+        }
+    }
+    // The fused epilogue of a linear layer: bias and activation in the store.
+    for &variant in &defaults {
+        for activation in Activation::ALL {
+            for (m, n, k) in [(1, 1, 1), (127, 33, 785), (36, 20, 44)] {
+                let shape = MatmulShape {
+                    trans_b: true,
+                    activation: Some(activation),
+                    ..MatmulShape::new(m, n, k)
+                };
+                push(
+                    matmul_kernel_name(variant),
+                    describe_matmul(&shape, true, variant),
+                    check_matmul(v, shape, true, variant),
+                );
+            }
+        }
+    }
+    // The backward's epilogue: dW = dyᵀ·x with the bias gradient as row sums of dyᵀ,
+    // and dx = dy·W times an activation's derivative.
+    for &variant in &defaults {
+        for (m, n, k) in [(1, 1, 1), (33, 127, 785), (5, 70, 3), (36, 28, 44)] {
+            let shape = MatmulShape {
+                trans_a: true,
+                row_sums: true,
+                ..MatmulShape::new(m, n, k)
+            };
+            push(
+                matmul_kernel_name(variant),
+                describe_matmul(&shape, false, variant),
+                check_matmul_backward_epilogue(v, shape, variant),
+            );
+        }
+        for (activation, addend) in Activation::ALL
+            .into_iter()
+            .map(|a| (a, false))
+            .chain([(Activation::Relu, true)])
+        {
+            for (m, n, k) in [(1, 1, 1), (127, 785, 33), (36, 44, 28)] {
+                let shape = MatmulShape {
+                    activation_grad: Some(activation),
+                    addend,
+                    ..MatmulShape::new(m, n, k)
+                };
+                push(
+                    matmul_kernel_name(variant),
+                    describe_matmul(&shape, false, variant),
+                    check_matmul_backward_epilogue(v, shape, variant),
+                );
+            }
+        }
+    }
+    // coop-f16 with operands far outside f16's range, which its power-of-two scaling
+    // per row of A and column of B brings in: A tiny and B huge, a gradient-sized A,
+    // A huge.
+    if runnable(&MatmulVariant::CoopF16) {
+        for (ea, eb) in COOP_RANGE_EXPONENTS {
+            let scales = (2f32.powi(ea), 2f32.powi(eb));
+            for trans_a in [false, true] {
+                let shape = MatmulShape {
+                    trans_a,
+                    trans_b: !trans_a,
+                    ..MatmulShape::new(33, 31, 65)
+                };
+                let variant = MatmulVariant::CoopF16;
+                push(
+                    matmul_kernel_name(variant),
+                    describe_scaled(&shape, true, variant, scales),
+                    check_matmul_scaled(v, shape, true, variant, scales),
+                );
+            }
+        }
+    }
+    let small_tiles = MatmulVariant::Tiled(MatmulTiles {
+        tile_m: 32,
+        tile_n: 16,
+        tile_k: 8,
+    });
+    let shape = MatmulShape {
+        trans_b: true,
+        ..MatmulShape::new(67, 45, 131)
+    };
+    if chosen(small_tiles) {
+        push(
+            "matmul",
+            describe_matmul(&shape, true, small_tiles),
+            check_matmul(v, shape, true, small_tiles),
+        );
+    }
+    // The output layer's loss in its store: logits = h·Wᵀ + b never stored, C = the
+    // loss gradient, each row's loss added to running totals. (m, n, k, with bias and
+    // Bᵀ): every default at 1 × 1 × 1, odd shapes, (36, 44, 28) and the model's output
+    // layer (128, 784, 40) with M, N, K multiples of 4 (the subgroup vec4 file), and
+    // (5, 3, 70) without bias or transpose; other tiles (other workgroup widths, so
+    // other slots) at one odd shape.
+    let loss_cases = [
+        (1, 1, 1, true),
+        (5, 3, 70, false),
+        (33, 127, 17, true),
+        (36, 44, 28, true),
+        (128, 784, 40, true),
+    ];
+    let other_tiles = [
+        small_tiles,
+        MatmulVariant::Tiled(MatmulTiles {
+            tile_m: 32,
+            tile_n: 32,
+            tile_k: 16,
+        }),
+    ];
+    let loss_runs = epilogue_runs(
+        &runnable,
+        &defaults,
+        &loss_cases,
+        other_tiles,
+        loss_cases[2],
+    );
+    for (variant, (m, n, k, with_bias)) in loss_runs {
+        for loss in [StoreLoss::Bce, StoreLoss::Mse] {
+            let shape = MatmulShape {
+                trans_b: with_bias,
+                loss: Some(loss),
+                ..MatmulShape::new(m, n, k)
+            };
+            push(
+                matmul_kernel_name(variant),
+                describe_matmul(&shape, with_bias, variant),
+                check_matmul_loss(v, shape, with_bias, variant),
+            );
+        }
+    }
+    // The reparameterization's backward in the store of the decoder's first dx
+    // matmul: dz = dy·W never stored, C = dstats (m, 2n) (+)= [dz | dz·ε·½σ]. (m, n,
+    // k, trans_a, trans_b), written and accumulating: every default at 1 × 1 × 1, odd
+    // shapes, (36, 20, 28) (multiples of 4: the subgroup vec4 file) and the VAE's dz
+    // (128, 20, 400) NN, one odd shape with both transposes; other tiles at one odd
+    // shape.
+    let reparam_cases = [
+        (1, 1, 1, false, false),
+        (5, 3, 70, false, false),
+        (33, 7, 17, false, false),
+        (33, 7, 17, true, true),
+        (36, 20, 28, false, false),
+        (128, 20, 400, false, false),
+    ];
+    let reparam_runs = epilogue_runs(
+        &runnable,
+        &defaults,
+        &reparam_cases,
+        other_tiles,
+        reparam_cases[2],
+    );
+    for (variant, (m, n, k, trans_a, trans_b)) in reparam_runs {
+        for accumulate in [false, true] {
+            let shape = MatmulShape {
+                trans_a,
+                trans_b,
+                accumulate,
+                reparam_grad: true,
+                ..MatmulShape::new(m, n, k)
+            };
+            push(
+                matmul_kernel_name(variant),
+                describe_matmul(&shape, false, variant),
+                check_matmul_reparam_grad(v, shape, variant),
+            );
+        }
+    }
+    rows
+}
+
 /// The kernel column of a matmul check that failed before it ran (a check that runs names
 /// the entry point its dispatch used).
 fn matmul_kernel_name(variant: MatmulVariant) -> &'static str {
@@ -650,7 +681,7 @@ pub fn check_matmul(
 
 /// Powers of two (of A, of B) for coop-f16's range checks: A tiny and B huge, a
 /// gradient-sized A, A huge; f16 holds 2⁻²⁴ to 65504.
-pub const COOP_RANGE_EXPONENTS: [(i32, i32); 3] = [(-40, 30), (-23, 0), (20, -20)];
+const COOP_RANGE_EXPONENTS: [(i32, i32); 3] = [(-40, 30), (-23, 0), (20, -20)];
 
 /// [`describe_matmul`], with the operands' scales when they are not 1: "... A·2^-40 B·2^30".
 fn describe_scaled(

@@ -10,8 +10,7 @@ use rand::{Rng, SeedableRng};
 
 pub use checks::{
     check_families, check_matmul, check_matmul_backward_epilogue, check_matmul_loss,
-    check_matmul_reparam_grad, check_matmul_scaled, operand_bound, Family, COOP_RANGE_EXPONENTS,
-    PHILOX_KNOWN_ANSWERS,
+    check_matmul_variants, operand_bound, Family, PHILOX_KNOWN_ANSWERS,
 };
 
 use crate::error::Result;
