@@ -33,7 +33,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 /// The variants under development: dev/matmul_rowtile_uniform.wgsl,
-/// dev/matmul_rowtile_vec4.wgsl, dev/matmul_tiled8.wgsl, dev/matmul_tiled_vec4.wgsl,
+/// dev/matmul_rowtile_vec4.wgsl, dev/matmul_tiled8.wgsl,
 /// dev/matmul_splitk.wgsl and dev/matmul_coop_f16_wide.wgsl (at either cooperative size).
 static ROWTILE_UNIFORM: Shader = Shader {
     name: "matmul_rowtile_uniform",
@@ -53,11 +53,6 @@ static SPLITK: Shader = Shader {
 static TILED8: Shader = Shader {
     name: "matmul_tiled8",
     source: include_str!("matmul_tiled8.wgsl"),
-    includes: &[],
-};
-static TILED_VEC4: Shader = Shader {
-    name: "matmul_tiled_vec4",
-    source: include_str!("matmul_tiled_vec4.wgsl"),
     includes: &[],
 };
 static COOP_WIDE_16X16: Shader = Shader {
@@ -91,11 +86,6 @@ const ROWTILE_VEC4_KERNEL: Kernel = Kernel {
 const TILED8_KERNEL: Kernel = Kernel {
     shader: &TILED8,
     entry: "matmul_tiled8",
-    slots: SLOTS,
-};
-const TILED_VEC4_KERNEL: Kernel = Kernel {
-    shader: &TILED_VEC4,
-    entry: "matmul_tiled_vec4",
     slots: SLOTS,
 };
 /// dev/matmul_coop_f16_wide.wgsl at 16×16×16 and at 8×8×8.
@@ -220,18 +210,6 @@ const DEV_VARIANTS: &[DevVariant] = &[
                     (true, true) => s.m % 4 == 0 && s.k % 4 == 0,
                 };
                 fits.then(|| [(s.n as u32).div_ceil(128), (s.m as u32).div_ceil(128), 1])
-            },
-        },
-    },
-    // The tiled kernel (64 × 64 × 16 tiles, 256 threads) with vec4 staging loads: M, N and K
-    // multiples of 4 only (see the shader's header).
-    DevVariant {
-        name: "tiled_vec4",
-        form: Form::Single {
-            kernel: &TILED_VEC4_KERNEL,
-            grid: |s| {
-                let fits = s.m % 4 == 0 && s.n % 4 == 0 && s.k % 4 == 0;
-                fits.then(|| [(s.n as u32).div_ceil(64), (s.m as u32).div_ceil(64), 1])
             },
         },
     },

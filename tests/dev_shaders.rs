@@ -4,8 +4,6 @@
 //! - dev/matmul_splitk.wgsl: both entry points, to SPIR-V, MSL and HLSL.
 //! - dev/matmul_tiled8.wgsl: its one entry point, to SPIR-V, MSL and HLSL, with the
 //!   workgroup size (16 × 16) and the 16 KiB of workgroup memory it is written for.
-//! - dev/matmul_tiled_vec4.wgsl: its one entry point, to SPIR-V, MSL and HLSL, with the
-//!   tiled kernel's default workgroup (16 × 16 threads for 64 × 64 tiles).
 //! - dev/matmul_coop_f16_wide.wgsl: after each cooperative size file of shaders/lib, validated
 //!   with the capabilities it needs (SHADER_FLOAT16 | COOPERATIVE_MATRIX) and written to
 //!   SPIR-V only (as the shipped coop-f16 matmul, tests/shaders.rs), with its workgroup size
@@ -17,7 +15,6 @@ use naga::valid::{Capabilities, ModuleInfo, ValidationFlags, Validator};
 const SPLITK: &str = include_str!("../dev/matmul_splitk.wgsl");
 const TILED8: &str = include_str!("../dev/matmul_tiled8.wgsl");
 const COOP_WIDE: &str = include_str!("../dev/matmul_coop_f16_wide.wgsl");
-const TILED_VEC4: &str = include_str!("../dev/matmul_tiled_vec4.wgsl");
 
 fn parse(name: &str, source: &str) -> naga::Module {
     naga::front::wgsl::parse_str(source)
@@ -156,24 +153,6 @@ fn tiled8_translates_to_spirv_msl_hlsl_with_every_flag() {
     for (constants, msl, hlsl) in translate_every_flag(name, &module, &info) {
         assert!(
             msl.contains("kernel void matmul_tiled8"),
-            "{name} {constants:?}: MSL"
-        );
-        assert!(
-            hlsl.contains("[numthreads(16, 16, 1)]"),
-            "{name} {constants:?}: HLSL"
-        );
-    }
-}
-
-#[test]
-fn tiled_vec4_translates_to_spirv_msl_hlsl_with_every_flag() {
-    let name = "dev/matmul_tiled_vec4.wgsl";
-    let module = parse(name, TILED_VEC4);
-    assert_eq!(entry_points(&module), ["matmul_tiled_vec4"]);
-    let info = validate(name, &module, Capabilities::empty());
-    for (constants, msl, hlsl) in translate_every_flag(name, &module, &info) {
-        assert!(
-            msl.contains("kernel void matmul_tiled_vec4"),
             "{name} {constants:?}: MSL"
         );
         assert!(

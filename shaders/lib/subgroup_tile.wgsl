@@ -5,7 +5,8 @@
 // Row r's value of A is lane r/4's component r%4: subgroupBroadcast hands it to every lane,
 // so each value of A is loaded by one lane and used by all eight.
 // The accumulators are named variables, not an array: lavapipe kept a local array in memory,
-// which measured 2.3× slower. Needs lib/epilogue.wgsl, and c, bias, params from the kernel.
+// which measured 2.3× slower. Needs lib/epilogue.wgsl, lib/store_4.wgsl (store_row,
+// store_row_sums), and c, bias, params from the kernel.
 
 var<private> acc00: vec4<f32>;
 var<private> acc01: vec4<f32>;
@@ -76,42 +77,6 @@ fn fma_tile(av: vec4<f32>, bv: vec4<f32>) {
     acc31 += subgroupBroadcast(av[3], 7u) * bv;
 }
 
-// Stores this lane's 4 columns of one row: value = acc (+ addend) · f'(saved) (+ bias) (+ C),
-// then f (lib/epilogue.wgsl); columns past N and rows past M are skipped. With LOSS, stores
-// the loss's gradient and adds the loss of the 4 columns to the lane's slot, its first
-// column `col`. With REPARAM_GRAD, stores the reparameterization's backward of the 4
-// values into C = dstats (M, 2N) instead (store_reparam_grad).
-fn store_row(row: u32, col: u32, acc: vec4<f32>) {
-    if (row >= params.m) {
-        return;
-    }
-    var share = 0.0;
-    for (var j = 0u; j < 4u; j++) {
-        if (col + j < params.n) {
-            if (REPARAM_GRAD) {
-                store_reparam_grad(row, col + j, acc[j]);
-                continue;
-            }
-            let index = row * params.n + col + j;
-            var value = activation_grad(with_addend(acc[j], index), index);
-            if (HAS_BIAS) {
-                value += bias[col + j];
-            }
-            if (ACCUMULATE) {
-                value += c[index];
-            }
-            if (LOSS != 0u) {
-                share += store_loss(value, index);
-            } else {
-                c[index] = epilogue(value);
-            }
-        }
-    }
-    if (LOSS != 0u && col < params.n) {
-        add_loss_share(row, col, share);
-    }
-}
-
 // Stores the whole tile; col is this lane's first column (col0 + 4l).
 fn store_tile(row0: u32, col: u32) {
     store_row(row0 + 0u, col, acc00);
@@ -146,13 +111,4 @@ fn store_tile(row0: u32, col: u32) {
     store_row(row0 + 29u, col, acc29);
     store_row(row0 + 30u, col, acc30);
     store_row(row0 + 31u, col, acc31);
-}
-
-// Writes Σ_k op(A)[row, k] for the 4 rows this lane loaded (row0 + 4l ..), when ROW_SUMS.
-fn store_row_sums(row: u32, sums: vec4<f32>) {
-    for (var i = 0u; i < 4u; i++) {
-        if (row + i < params.m) {
-            row_sums_or_totals[row + i] = sums[i];
-        }
-    }
 }

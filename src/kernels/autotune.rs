@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::gpu::{time_gpu_median, GpuBuffer, GpuContext};
 use crate::kernels::matmul::{
     matmul_with_variant, MatmulChoice, MatmulTiles, MatmulVariant, ROWTILE_SHADER, SHADER,
-    SUBGROUP_SHADER, SUBGROUP_TILE_LIB, SUBGROUP_VEC4_SHADER,
+    STORE_4_LIB, SUBGROUP_SHADER, SUBGROUP_TILE_LIB, SUBGROUP_VEC4_SHADER, VEC4_SHADER,
 };
 use crate::kernels::run;
 use crate::validate::{compare, operand_bound, UNIT_ROUNDOFF};
@@ -388,6 +388,8 @@ pub fn device_key(ctx: &GpuContext) -> String {
     let info = &ctx.info;
     let shaders = [
         SHADER.source,
+        VEC4_SHADER.source,
+        STORE_4_LIB,
         ROWTILE_SHADER.source,
         SUBGROUP_SHADER.source,
         SUBGROUP_VEC4_SHADER.source,

@@ -1,7 +1,9 @@
 //! Host side of the matmul kernels, C (m, n) = op(A)·op(B) [+ bias] [+ C], one CPU twin
 //! (src/cpu/matmul.rs) for the four variants:
-//! - shaders/matmul.wgsl, "tiled": workgroup-memory tiles (override constants chosen per
-//!   dispatch), 4×4 register tile per thread;
+//! - shaders/matmul.wgsl and matmul_vec4.wgsl, "tiled": workgroup-memory tiles (override
+//!   constants chosen per dispatch), 4×4 register tile per thread; the vec4 file, which moves
+//!   4 floats at a time from memory and from the tiles, runs the shapes whose M, N and K (and
+//!   TILE_K) are multiples of 4, the other file the rest;
 //! - shaders/matmul_rowtile.wgsl, "rowtile": no workgroup memory, 8 rows × 4 columns per
 //!   thread;
 //! - shaders/matmul_subgroup.wgsl and matmul_subgroup_vec4.wgsl, "subgroup": one subgroup of
@@ -38,6 +40,17 @@ pub const SHADER: Shader = Shader {
     includes: &[EPILOGUE_LIB],
 };
 
+/// shaders/lib/store_4.wgsl: the epilogue's store of 4 consecutive columns of a row (and of 4
+/// row sums), for the files whose threads own such runs of C.
+pub const STORE_4_LIB: &str = include_str!("../../shaders/lib/store_4.wgsl");
+
+/// shaders/matmul_vec4.wgsl: the tiled kernel for shapes whose M, N and K are multiples of 4.
+pub const VEC4_SHADER: Shader = Shader {
+    name: "matmul_vec4",
+    source: include_str!("../../shaders/matmul_vec4.wgsl"),
+    includes: &[EPILOGUE_LIB, STORE_4_LIB],
+};
+
 pub const ROWTILE_SHADER: Shader = Shader {
     name: "matmul_rowtile",
     source: include_str!("../../shaders/matmul_rowtile.wgsl"),
@@ -50,13 +63,13 @@ pub const SUBGROUP_TILE_LIB: &str = include_str!("../../shaders/lib/subgroup_til
 pub const SUBGROUP_SHADER: Shader = Shader {
     name: "matmul_subgroup",
     source: include_str!("../../shaders/matmul_subgroup.wgsl"),
-    includes: &[EPILOGUE_LIB, SUBGROUP_TILE_LIB],
+    includes: &[EPILOGUE_LIB, STORE_4_LIB, SUBGROUP_TILE_LIB],
 };
 
 pub const SUBGROUP_VEC4_SHADER: Shader = Shader {
     name: "matmul_subgroup_vec4",
     source: include_str!("../../shaders/matmul_subgroup_vec4.wgsl"),
-    includes: &[EPILOGUE_LIB, SUBGROUP_TILE_LIB],
+    includes: &[EPILOGUE_LIB, STORE_4_LIB, SUBGROUP_TILE_LIB],
 };
 
 /// shaders/lib/coop_16x16.wgsl and coop_8x8.wgsl: the cooperative-matrix size (and the
@@ -99,6 +112,12 @@ const MATMUL_SLOTS: &[(u32, Slot)] = &[
 const MATMUL: Kernel = Kernel {
     shader: &SHADER,
     entry: "matmul",
+    slots: MATMUL_SLOTS,
+};
+
+const MATMUL_VEC4: Kernel = Kernel {
+    shader: &VEC4_SHADER,
+    entry: "matmul_vec4",
     slots: MATMUL_SLOTS,
 };
 
@@ -210,7 +229,7 @@ impl fmt::Display for MatmulTiles {
 /// tiles), "rowtile" and "subgroup", as LATENT_MATMUL and the autotune cache spell them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MatmulVariant {
-    /// shaders/matmul.wgsl with these tiles.
+    /// shaders/matmul.wgsl with these tiles, or matmul_vec4.wgsl where the shape allows.
     Tiled(MatmulTiles),
     /// shaders/matmul_rowtile.wgsl.
     RowTile,
@@ -437,8 +456,9 @@ pub fn matmul_with_tiles(
     matmul_with_variant(ctx, c, a, b, bias, shape, MatmulVariant::Tiled(tiles))
 }
 
-/// Whether shaders/matmul_subgroup_vec4.wgsl can run the shape: M, N and K multiples of 4 (so
-/// that every vec4 it loads lies in one stored row) and A and B starting at 16-byte offsets.
+/// Whether shaders/matmul_vec4.wgsl and matmul_subgroup_vec4.wgsl can run the shape: M, N and
+/// K multiples of 4 (so that every vec4 they load lies in one stored row) and A and B starting
+/// at 16-byte offsets.
 fn takes_vec4_loads(a: &GpuBuffer, b: &GpuBuffer, shape: &MatmulShape) -> bool {
     shape.m % 4 == 0
         && shape.n % 4 == 0
@@ -619,7 +639,11 @@ pub fn matmul_with_extras(
                 (m as u32).div_ceil(tiles.tile_m),
                 1,
             ];
-            (&MATMUL, groups)
+            if takes_vec4_loads(a, b, shape) && tiles.tile_k % 4 == 0 {
+                (&MATMUL_VEC4, groups)
+            } else {
+                (&MATMUL, groups)
+            }
         }
         MatmulVariant::RowTile => {
             let [wg_x, wg_y] = ROWTILE_WORKGROUP;

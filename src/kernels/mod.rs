@@ -58,6 +58,7 @@ pub const PHILOX_LIB: &str = include_str!("../../shaders/lib/philox.wgsl");
 /// Every shader latent ships, for pipeline creation and for the naga test.
 pub const SHADERS: &[Shader] = &[
     matmul::SHADER,
+    matmul::VEC4_SHADER,
     matmul::ROWTILE_SHADER,
     matmul::SUBGROUP_SHADER,
     matmul::SUBGROUP_VEC4_SHADER,

@@ -1,0 +1,152 @@
+// Matrix multiply, "tiled" variant with 4-wide loads: matmul.wgsl's workgroup tiles for shapes
+// whose M, N and K are all multiples of 4 (the host picks this file for them when TILE_K is a
+// multiple of 4 too, that one for the rest). The same contract:
+//
+//   C (M, N) = op(A) (M, K) · op(B) (K, N)  [+ bias (N), broadcast over rows]  [+ C]
+//
+// with op(A) = A stored (M, K) or Aᵀ stored (K, M) when TRANS_A, op(B) = B stored (K, N) or
+// Bᵀ stored (N, K) when TRANS_B, all row-major, and the store epilogue of lib/epilogue.wgsl
+// (through lib/store_4.wgsl). CPU twin: src/cpu/matmul.rs.
+//
+// Each workgroup computes a TILE_M × TILE_N block of C, stepping through K in slabs of TILE_K
+// staged in workgroup memory as vec4s: tile_a holds 4 consecutive rows of op(A) at one k,
+// tile_b 4 consecutive columns of op(B) at one k. The staging reads global memory a vec4 a
+// thread along the stored rows (transposes handled there: a vec4 along K is spread over 4
+// slab entries). Each thread owns a 4 × 4 block of C, rows row0 + 4·local.y .. + 3 and columns
+// col0 + 4·local.x .. + 3, so one k costs it two vec4 reads of workgroup memory (its 4 rows of
+// op(A), its 4 columns of op(B)) for 16 multiply-adds, against eight scalar reads in
+// matmul.wgsl. M, N and K being multiples of 4, a vec4 is all inside the matrix or all
+// outside; outside ones load zero and stores past M or N are skipped.
+
+override TRANS_A: bool = false;
+override TRANS_B: bool = false;
+override HAS_BIAS: bool = false;
+override ACCUMULATE: bool = false;     // C += op(A)·op(B) (+ bias) instead of C =
+// The epilogue's options (ACTIVATION, ACTIVATION_GRAD, ROW_SUMS, ADD_ADDEND, LOSS,
+// REPARAM_GRAD): see lib/epilogue.wgsl.
+override TILE_M: u32 = 64u;            // multiples of 4
+override TILE_N: u32 = 64u;
+override TILE_K: u32 = 16u;
+override WG_X: u32 = TILE_N / 4u;      // derived: do not set
+override WG_Y: u32 = TILE_M / 4u;      // derived: do not set
+
+struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read_write> c: array<f32>;  // (M, N)
+@group(0) @binding(2) var<storage, read> a: array<vec4<f32>>;  // (M, K), or (K, M) if TRANS_A
+@group(0) @binding(3) var<storage, read> b: array<vec4<f32>>;  // (K, N), or (N, K) if TRANS_B
+@group(0) @binding(4) var<storage, read> bias: array<f32>;     // (N); read only if HAS_BIAS
+
+var<workgroup> tile_a: array<vec4<f32>, TILE_K * TILE_M / 4u>;  // [k][m / 4] slab of op(A)
+var<workgroup> tile_b: array<vec4<f32>, TILE_K * TILE_N / 4u>;  // [k][n / 4] slab of op(B)
+
+// The 4 floats of A stored from element `first` (a multiple of 4), zero when not `inside`.
+fn load_a4(inside: bool, first: u32) -> vec4<f32> {
+    if (!inside) {
+        return vec4<f32>();
+    }
+    return a[first / 4u];
+}
+
+// The 4 floats of B stored from element `first`, zero when not `inside`.
+fn load_b4(inside: bool, first: u32) -> vec4<f32> {
+    if (!inside) {
+        return vec4<f32>();
+    }
+    return b[first / 4u];
+}
+
+// Stages the slab k0 .. k0 + TILE_K of op(A) rows row0 .. and op(B) columns col0 ..
+fn stage_slab(row0: u32, col0: u32, k0: u32, thread: u32) {
+    let threads = WG_X * WG_Y;
+    let quads_m = TILE_M / 4u;
+    let quads_n = TILE_N / 4u;
+    let quads_k = TILE_K / 4u;
+    for (var e = thread; e < TILE_M * quads_k; e += threads) {
+        if (TRANS_A) {
+            // A stored (K, M): a vec4 is 4 rows of op(A) at one k.
+            let kk = e / quads_m;
+            let q = e % quads_m;
+            let row = row0 + 4u * q;
+            tile_a[kk * quads_m + q] = load_a4(row < params.m && k0 + kk < params.k, (k0 + kk) * params.m + row);
+        } else {
+            // A stored (M, K): a vec4 is 4 k of one row of op(A).
+            let r = e / quads_k;
+            let kk = 4u * (e % quads_k);
+            let v = load_a4(row0 + r < params.m && k0 + kk < params.k, (row0 + r) * params.k + k0 + kk);
+            for (var i = 0u; i < 4u; i++) {
+                tile_a[(kk + i) * quads_m + r / 4u][r % 4u] = v[i];
+            }
+        }
+    }
+    for (var e = thread; e < TILE_N * quads_k; e += threads) {
+        if (TRANS_B) {
+            // B stored (N, K): a vec4 is 4 k of one column of op(B).
+            let col = e / quads_k;
+            let kk = 4u * (e % quads_k);
+            let v = load_b4(col0 + col < params.n && k0 + kk < params.k, (col0 + col) * params.k + k0 + kk);
+            for (var i = 0u; i < 4u; i++) {
+                tile_b[(kk + i) * quads_n + col / 4u][col % 4u] = v[i];
+            }
+        } else {
+            // B stored (K, N): a vec4 is 4 columns of op(B) at one k.
+            let kk = e / quads_n;
+            let q = e % quads_n;
+            let col = col0 + 4u * q;
+            tile_b[kk * quads_n + q] = load_b4(col < params.n && k0 + kk < params.k, (k0 + kk) * params.n + col);
+        }
+    }
+}
+
+@compute @workgroup_size(WG_X, WG_Y)
+fn matmul_vec4(
+    @builtin(workgroup_id) group: vec3<u32>,
+    @builtin(local_invocation_id) local: vec3<u32>,
+    @builtin(local_invocation_index) thread: u32,
+) {
+    let row0 = group.y * TILE_M;
+    let col0 = group.x * TILE_N;
+    // The 4 × 4 block of C, one vec4 per row (plain variables, kept in registers).
+    var acc0 = vec4<f32>();
+    var acc1 = vec4<f32>();
+    var acc2 = vec4<f32>();
+    var acc3 = vec4<f32>();
+    // Σ_k op(A) over the thread's 4 rows, when ROW_SUMS: kept and stored by the first column
+    // of threads of the first column block only.
+    var sums = vec4<f32>();
+    let sum_rows = ROW_SUMS && group.x == 0u && local.x == 0u;
+
+    let slabs = (params.k + TILE_K - 1u) / TILE_K;
+    for (var slab = 0u; slab < slabs; slab++) {
+        stage_slab(row0, col0, slab * TILE_K, thread);
+        workgroupBarrier();
+        for (var kk = 0u; kk < TILE_K; kk++) {
+            let av = tile_a[kk * WG_Y + local.y];  // op(A)[row .. row + 4, k]
+            let bv = tile_b[kk * WG_X + local.x];  // op(B)[k, col .. col + 4]
+            acc0 += av.x * bv;
+            acc1 += av.y * bv;
+            acc2 += av.z * bv;
+            acc3 += av.w * bv;
+            if (sum_rows) {
+                sums += av;
+            }
+        }
+        workgroupBarrier();
+    }
+
+    let row = row0 + 4u * local.y;
+    let col = col0 + 4u * local.x;
+    if (sum_rows) {
+        store_row_sums(row, sums);
+    }
+    store_row(row, col, acc0);
+    store_row(row + 1u, col, acc1);
+    store_row(row + 2u, col, acc2);
+    store_row(row + 3u, col, acc3);
+}
