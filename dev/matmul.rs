@@ -18,7 +18,7 @@
 //! bound; where the adapter cannot run it, a line says why.
 //!
 //! `--large` adds 1024×2048×2048 and 4096×4096×4096 (NN and NT) to the timing shapes only,
-//! the sizes dev/matmul_tiled8.wgsl is for: a real GPU's job (on a CPU adapter 4096³ takes
+//! the sizes the tiled kernel at 128×128×16 tiles, 8 × 8 a thread, is for: a real GPU's job (on a CPU adapter 4096³ takes
 //! minutes per variant, and the twin that checks it minutes more).
 
 use latent::cpu::matmul::{matmul as matmul_twin, MatmulShape};
@@ -33,7 +33,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 /// The variants under development: dev/matmul_rowtile_uniform.wgsl,
-/// dev/matmul_rowtile_vec4.wgsl, dev/matmul_tiled8.wgsl,
+/// dev/matmul_rowtile_vec4.wgsl,
 /// dev/matmul_splitk.wgsl and dev/matmul_coop_f16_wide.wgsl (at either cooperative size).
 static ROWTILE_UNIFORM: Shader = Shader {
     name: "matmul_rowtile_uniform",
@@ -48,11 +48,6 @@ static ROWTILE_VEC4: Shader = Shader {
 static SPLITK: Shader = Shader {
     name: "matmul_splitk",
     source: include_str!("matmul_splitk.wgsl"),
-    includes: &[],
-};
-static TILED8: Shader = Shader {
-    name: "matmul_tiled8",
-    source: include_str!("matmul_tiled8.wgsl"),
     includes: &[],
 };
 static COOP_WIDE_16X16: Shader = Shader {
@@ -81,11 +76,6 @@ const ROWTILE_UNIFORM_KERNEL: Kernel = Kernel {
 const ROWTILE_VEC4_KERNEL: Kernel = Kernel {
     shader: &ROWTILE_VEC4,
     entry: "matmul_rowtile_vec4",
-    slots: SLOTS,
-};
-const TILED8_KERNEL: Kernel = Kernel {
-    shader: &TILED8,
-    entry: "matmul_tiled8",
     slots: SLOTS,
 };
 /// dev/matmul_coop_f16_wide.wgsl at 16×16×16 and at 8×8×8.
@@ -193,23 +183,6 @@ const DEV_VARIANTS: &[DevVariant] = &[
                     (true, true) => false,
                 };
                 fits.then(|| [(s.n as u32).div_ceil(64), (s.m as u32).div_ceil(32), 1])
-            },
-        },
-    },
-    // Workgroups of 16 × 16 threads covering 128 × 128 of C, an 8 × 8 register tile each,
-    // vec4 loads: aligned shapes only (see the shader's header).
-    DevVariant {
-        name: "tiled8",
-        form: Form::Single {
-            kernel: &TILED8_KERNEL,
-            grid: |s| {
-                let fits = match (s.trans_a, s.trans_b) {
-                    (false, false) => s.k % 4 == 0 && s.n % 4 == 0,
-                    (false, true) => s.k % 4 == 0,
-                    (true, false) => s.m % 4 == 0 && s.n % 4 == 0,
-                    (true, true) => s.m % 4 == 0 && s.k % 4 == 0,
-                };
-                fits.then(|| [(s.n as u32).div_ceil(128), (s.m as u32).div_ceil(128), 1])
             },
         },
     },
@@ -765,7 +738,7 @@ fn main() -> latent::Result<()> {
 }
 
 /// The timing shapes `--large` adds, (m, n, k, trans_a, trans_b): the big-GPU sizes
-/// dev/matmul_tiled8.wgsl aims at (4096³ is the H100 FP32 reference), NN and NT. Not for
+/// tiled:128x128x16x8 aims at (4096³ is the H100 FP32 reference), NN and NT. Not for
 /// CPU adapters: the twin alone takes minutes at 4096³.
 const LARGE_SHAPES: &[(usize, usize, usize, bool, bool)] = &[
     (1024, 2048, 2048, false, false),

@@ -12,11 +12,17 @@
 // staged in workgroup memory as vec4s: tile_a holds 4 consecutive rows of op(A) at one k,
 // tile_b 4 consecutive columns of op(B) at one k. The staging reads global memory a vec4 a
 // thread along the stored rows (transposes handled there: a vec4 along K is spread over 4
-// slab entries). Each thread owns a 4 × 4 block of C, rows row0 + 4·local.y .. + 3 and columns
-// col0 + 4·local.x .. + 3, so one k costs it two vec4 reads of workgroup memory (its 4 rows of
-// op(A), its 4 columns of op(B)) for 16 multiply-adds, against eight scalar reads in
-// matmul.wgsl. M, N and K being multiples of 4, a vec4 is all inside the matrix or all
+// slab entries). M, N and K being multiples of 4, a vec4 is all inside the matrix or all
 // outside; outside ones load zero and stores past M or N are skipped.
+//
+// Each thread owns THREAD_QUADS × THREAD_QUADS blocks of 4 × 4 of C:
+// - THREAD_QUADS = 1: rows row0 + 4·local.y .. + 3, columns col0 + 4·local.x .. + 3. One k
+//   costs two vec4 reads of workgroup memory for 16 multiply-adds (matmul.wgsl: eight scalar
+//   reads).
+// - THREAD_QUADS = 2 (8 × 8 a thread, for large tiles such as 128 × 128 on 256 threads): the
+//   same blocks and the ones half a tile further down, right, and both. One k costs four vec4
+//   reads for 64 multiply-adds. Neighbouring threads still read neighbouring vec4s, so the
+//   reads are free of bank conflicts, and a row's stores run across the workgroup's width.
 
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
@@ -24,11 +30,12 @@ override HAS_BIAS: bool = false;
 override ACCUMULATE: bool = false;     // C += op(A)·op(B) (+ bias) instead of C =
 // The epilogue's options (ACTIVATION, ACTIVATION_GRAD, ROW_SUMS, ADD_ADDEND, LOSS,
 // REPARAM_GRAD): see lib/epilogue.wgsl.
-override TILE_M: u32 = 64u;            // multiples of 4
+override TILE_M: u32 = 64u;            // multiples of 4 · THREAD_QUADS
 override TILE_N: u32 = 64u;
-override TILE_K: u32 = 16u;
-override WG_X: u32 = TILE_N / 4u;      // derived: do not set
-override WG_Y: u32 = TILE_M / 4u;      // derived: do not set
+override TILE_K: u32 = 16u;            // a multiple of 4
+override THREAD_QUADS: u32 = 1u;       // 1 or 2: 4 × 4 or 8 × 8 of C a thread
+override WG_X: u32 = TILE_N / (4u * THREAD_QUADS);  // derived: do not set
+override WG_Y: u32 = TILE_M / (4u * THREAD_QUADS);  // derived: do not set
 
 struct Params {
     m: u32,
@@ -104,6 +111,20 @@ fn stage_slab(row0: u32, col0: u32, k0: u32, thread: u32) {
     }
 }
 
+// The 4 × 4 product of 4 rows of op(A) (a) and 4 columns of op(B) (b): column i of the
+// matrix is row i's 4 values.
+fn outer(a: vec4<f32>, b: vec4<f32>) -> mat4x4<f32> {
+    return mat4x4<f32>(a.x * b, a.y * b, a.z * b, a.w * b);
+}
+
+// Stores a 4 × 4 block of C from (row, col), row i of it being acc[i].
+fn store_block(row: u32, col: u32, acc: mat4x4<f32>) {
+    store_row(row, col, acc[0]);
+    store_row(row + 1u, col, acc[1]);
+    store_row(row + 2u, col, acc[2]);
+    store_row(row + 3u, col, acc[3]);
+}
+
 @compute @workgroup_size(WG_X, WG_Y)
 fn matmul_vec4(
     @builtin(workgroup_id) group: vec3<u32>,
@@ -112,29 +133,41 @@ fn matmul_vec4(
 ) {
     let row0 = group.y * TILE_M;
     let col0 = group.x * TILE_N;
-    // The 4 × 4 block of C, one vec4 per row (plain variables, kept in registers).
-    var acc0 = vec4<f32>();
-    var acc1 = vec4<f32>();
-    var acc2 = vec4<f32>();
-    var acc3 = vec4<f32>();
-    // Σ_k op(A) over the thread's 4 rows, when ROW_SUMS: kept and stored by the first column
+    // The thread's blocks of C, by (row block, column block): acc01 is the block half a tile
+    // to the right of acc00, acc10 half a tile down (those three only with THREAD_QUADS = 2).
+    var acc00 = mat4x4<f32>();
+    var acc01 = mat4x4<f32>();
+    var acc10 = mat4x4<f32>();
+    var acc11 = mat4x4<f32>();
+    // Σ_k op(A) over the thread's rows, when ROW_SUMS: kept and stored by the first column
     // of threads of the first column block only.
-    var sums = vec4<f32>();
+    var sums0 = vec4<f32>();
+    var sums1 = vec4<f32>();
     let sum_rows = ROW_SUMS && group.x == 0u && local.x == 0u;
+    let wide = THREAD_QUADS == 2u;
 
     let slabs = (params.k + TILE_K - 1u) / TILE_K;
     for (var slab = 0u; slab < slabs; slab++) {
         stage_slab(row0, col0, slab * TILE_K, thread);
         workgroupBarrier();
         for (var kk = 0u; kk < TILE_K; kk++) {
-            let av = tile_a[kk * WG_Y + local.y];  // op(A)[row .. row + 4, k]
-            let bv = tile_b[kk * WG_X + local.x];  // op(B)[k, col .. col + 4]
-            acc0 += av.x * bv;
-            acc1 += av.y * bv;
-            acc2 += av.z * bv;
-            acc3 += av.w * bv;
+            let a_base = kk * (TILE_M / 4u) + local.y;
+            let b_base = kk * (TILE_N / 4u) + local.x;
+            let a0 = tile_a[a_base];  // op(A)[row .. row + 4, k]
+            let b0 = tile_b[b_base];  // op(B)[k, col .. col + 4]
+            acc00 += outer(a0, b0);
             if (sum_rows) {
-                sums += av;
+                sums0 += a0;
+            }
+            if (wide) {
+                let a1 = tile_a[a_base + WG_Y];  // half a tile down
+                let b1 = tile_b[b_base + WG_X];  // half a tile right
+                acc01 += outer(a0, b1);
+                acc10 += outer(a1, b0);
+                acc11 += outer(a1, b1);
+                if (sum_rows) {
+                    sums1 += a1;
+                }
             }
         }
         workgroupBarrier();
@@ -143,10 +176,17 @@ fn matmul_vec4(
     let row = row0 + 4u * local.y;
     let col = col0 + 4u * local.x;
     if (sum_rows) {
-        store_row_sums(row, sums);
+        store_row_sums(row, sums0);
     }
-    store_row(row, col, acc0);
-    store_row(row + 1u, col, acc1);
-    store_row(row + 2u, col, acc2);
-    store_row(row + 3u, col, acc3);
+    store_block(row, col, acc00);
+    if (wide) {
+        let down = row + 4u * WG_Y;
+        let right = col + 4u * WG_X;
+        if (sum_rows) {
+            store_row_sums(down, sums1);
+        }
+        store_block(row, right, acc01);
+        store_block(down, col, acc10);
+        store_block(down, right, acc11);
+    }
 }

@@ -2,8 +2,6 @@
 //! (TRANS_A, TRANS_B, HAS_BIAS, ACCUMULATE), so CI proves they at least compile where no
 //! adapter runs them. No GPU needed.
 //! - dev/matmul_splitk.wgsl: both entry points, to SPIR-V, MSL and HLSL.
-//! - dev/matmul_tiled8.wgsl: its one entry point, to SPIR-V, MSL and HLSL, with the
-//!   workgroup size (16 × 16) and the 16 KiB of workgroup memory it is written for.
 //! - dev/matmul_coop_f16_wide.wgsl: after each cooperative size file of shaders/lib, validated
 //!   with the capabilities it needs (SHADER_FLOAT16 | COOPERATIVE_MATRIX) and written to
 //!   SPIR-V only (as the shipped coop-f16 matmul, tests/shaders.rs), with its workgroup size
@@ -13,7 +11,6 @@ use naga::back::PipelineConstants;
 use naga::valid::{Capabilities, ModuleInfo, ValidationFlags, Validator};
 
 const SPLITK: &str = include_str!("../dev/matmul_splitk.wgsl");
-const TILED8: &str = include_str!("../dev/matmul_tiled8.wgsl");
 const COOP_WIDE: &str = include_str!("../dev/matmul_coop_f16_wide.wgsl");
 
 fn parse(name: &str, source: &str) -> naga::Module {
@@ -128,37 +125,6 @@ fn splitk_translates_to_spirv_msl_hlsl_with_every_flag() {
             "{name}: MSL"
         );
         assert_eq!(hlsl.matches("numthreads").count(), 2, "{name}: HLSL");
-    }
-}
-
-#[test]
-fn tiled8_translates_to_spirv_msl_hlsl_with_every_flag() {
-    let name = "dev/matmul_tiled8.wgsl";
-    let module = parse(name, TILED8);
-    assert_eq!(entry_points(&module), ["matmul_tiled8"]);
-    assert_eq!(
-        module.entry_points[0].workgroup_size,
-        [16, 16, 1],
-        "{name}: 256 threads"
-    );
-    // Workgroup memory: the A and B slabs, within WebGPU's 16 KiB default limit (and the
-    // 32 KiB the brief allows).
-    let workgroup_bytes = workgroup_bytes(&module);
-    assert_eq!(
-        workgroup_bytes,
-        2 * 16 * 128 * 4,
-        "{name}: workgroup memory"
-    );
-    let info = validate(name, &module, Capabilities::empty());
-    for (constants, msl, hlsl) in translate_every_flag(name, &module, &info) {
-        assert!(
-            msl.contains("kernel void matmul_tiled8"),
-            "{name} {constants:?}: MSL"
-        );
-        assert!(
-            hlsl.contains("[numthreads(16, 16, 1)]"),
-            "{name} {constants:?}: HLSL"
-        );
     }
 }
 

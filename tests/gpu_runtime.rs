@@ -49,27 +49,45 @@ fn bad_shapes_and_sizes_are_errors_not_panics() {
         matmul(ctx, &small, &small, &small, None, &zero),
         Err(Error::Shape { op: "matmul", .. })
     ));
-    let bad_tiles = MatmulTiles {
-        tile_m: 6,
-        tile_n: 64,
-        tile_k: 16,
-    };
-    assert!(matches!(
-        matmul_with_tiles(
-            ctx,
-            &small,
-            &small,
-            &small,
-            None,
-            &MatmulShape::new(1, 1, 1),
-            bad_tiles
-        ),
-        Err(Error::Shape { .. })
-    ));
+    // Tiles that are not multiples of a thread's block, a block of 5, and 8 × 8 a thread with
+    // a TILE_K the vec4 staging cannot step.
+    let default = MatmulTiles::default();
+    for bad_tiles in [
+        MatmulTiles {
+            tile_m: 6,
+            ..default
+        },
+        MatmulTiles {
+            thread: 5,
+            ..default
+        },
+        MatmulTiles {
+            thread: 8,
+            tile_k: 10,
+            ..default
+        },
+    ] {
+        assert!(
+            matches!(
+                matmul_with_tiles(
+                    ctx,
+                    &small,
+                    &small,
+                    &small,
+                    None,
+                    &MatmulShape::new(1, 1, 1),
+                    bad_tiles
+                ),
+                Err(Error::Shape { .. })
+            ),
+            "{bad_tiles:?} accepted"
+        );
+    }
     let huge_tiles = MatmulTiles {
         tile_m: 512,
         tile_n: 512,
         tile_k: 64,
+        thread: 4,
     };
     assert!(matmul_with_tiles(
         ctx,

@@ -340,12 +340,24 @@ fn matmul_policy_parses_and_rejects_bad_names() {
         tile_m: 32,
         tile_n: 16,
         tile_k: 8,
+        thread: 4,
     };
     assert_eq!(
         "tiled:32x16x8".parse::<MatmulPolicy>().unwrap(),
         MatmulPolicy::Force(MatmulVariant::Tiled(tiles))
     );
     assert_eq!(MatmulVariant::Tiled(tiles).to_string(), "tiled:32x16x8");
+    let wide = MatmulTiles {
+        tile_m: 128,
+        tile_n: 128,
+        tile_k: 16,
+        thread: 8,
+    };
+    assert_eq!(
+        "tiled:128x128x16x8".parse::<MatmulPolicy>().unwrap(),
+        MatmulPolicy::Force(MatmulVariant::Tiled(wide))
+    );
+    assert_eq!(MatmulVariant::Tiled(wide).to_string(), "tiled:128x128x16x8");
     for bad in ["", "fast", "tiled:32x16", "tiled:ax16x8"] {
         assert!(bad.parse::<MatmulPolicy>().is_err(), "{bad:?} parsed");
     }

@@ -120,11 +120,13 @@ const TUNING_SHAPES: [(ShapeClass, usize, usize, usize, bool, bool, bool); 5] = 
     (ShapeClass::Skinny, 20, 400, 128, true, false, false),
 ];
 
-fn tiled(tile_m: u32, tile_n: u32, tile_k: u32) -> MatmulVariant {
+/// The tiled kernel with these tiles, a thread computing thread × thread of C (4 or 8).
+fn tiled(tile_m: u32, tile_n: u32, tile_k: u32, thread: u32) -> MatmulVariant {
     MatmulVariant::Tiled(MatmulTiles {
         tile_m,
         tile_n,
         tile_k,
+        thread,
     })
 }
 
@@ -133,17 +135,19 @@ fn tiled(tile_m: u32, tile_n: u32, tile_k: u32) -> MatmulVariant {
 pub fn candidates(class: ShapeClass) -> Vec<MatmulVariant> {
     match class {
         ShapeClass::General => vec![
-            tiled(64, 64, 16),
-            tiled(64, 64, 32),
-            tiled(128, 64, 16),
-            tiled(32, 32, 16),
+            tiled(64, 64, 16, 4),
+            tiled(64, 64, 32, 4),
+            tiled(128, 64, 16, 4),
+            tiled(32, 32, 16, 4),
+            tiled(64, 64, 16, 8),
+            tiled(128, 128, 16, 8),
             MatmulVariant::RowTile,
             MatmulVariant::Subgroup,
         ],
         ShapeClass::Skinny => vec![
-            tiled(32, 32, 16),
-            tiled(32, 32, 32),
-            tiled(64, 64, 16),
+            tiled(32, 32, 16, 4),
+            tiled(32, 32, 32, 4),
+            tiled(64, 64, 16, 4),
             MatmulVariant::RowTile,
             MatmulVariant::Subgroup,
         ],

@@ -168,12 +168,17 @@ const ROWTILE_COLS: u32 = 4;
 const ROWTILE_WORKGROUP: [u32; 2] = [16, 4];
 
 /// Block sizes of the tiled matmul: each workgroup computes tile_m × tile_n of C with
-/// (tile_n / 4) × (tile_m / 4) threads, stepping through K by tile_k.
+/// (tile_n / thread) × (tile_m / thread) threads, stepping through K by tile_k.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MatmulTiles {
     pub tile_m: u32,
     pub tile_n: u32,
     pub tile_k: u32,
+    /// Rows and columns of C a thread computes: 4 (a 4 × 4 block) or 8 (2 × 2 blocks of
+    /// 4 × 4, half a tile apart: shaders/matmul_vec4.wgsl's THREAD_QUADS = 2, for large tiles).
+    /// 8 needs the vec4 file; the shapes it cannot run (M, N or K not a multiple of 4) run
+    /// matmul.wgsl at half the tiles, 4 × 4 a thread, on as many threads.
+    pub thread: u32,
 }
 
 impl Default for MatmulTiles {
@@ -182,51 +187,58 @@ impl Default for MatmulTiles {
             tile_m: 64,
             tile_n: 64,
             tile_k: 16,
+            thread: 4,
         }
     }
 }
 
-/// The register tile of one thread (THREAD_M × THREAD_N in the shader).
-const THREAD_TILE: u32 = 4;
-
 impl MatmulTiles {
-    /// Checks the tiles against the shader's register tile and the adapter's limits.
+    /// Checks the tiles against the shaders' register blocks and the adapter's limits.
     pub fn check(&self, ctx: &GpuContext) -> Result<()> {
         let MatmulTiles {
             tile_m,
             tile_n,
             tile_k,
+            thread,
         } = *self;
-        let threads = (tile_m / THREAD_TILE) * (tile_n / THREAD_TILE);
+        let shape_ok = match thread {
+            4 => tile_k > 0,
+            8 => tile_k > 0 && tile_k % 4 == 0,
+            _ => false,
+        };
+        if !shape_ok || tile_m == 0 || tile_n == 0 || tile_m % thread != 0 || tile_n % thread != 0
+        {
+            return Err(shape_error("matmul", format!("tiles {self}: a thread computes 4 × 4 or 8 × 8 of C; tile_m and tile_n must be positive multiples of it, tile_k positive (a multiple of 4 with 8 × 8)")));
+        }
+        let (x, y) = (tile_n / thread, tile_m / thread);
+        let threads = x * y;
         let shared_bytes = (tile_m + tile_n) * tile_k * 4;
         let limits = &ctx.limits;
-        if tile_m == 0
-            || tile_n == 0
-            || tile_k == 0
-            || tile_m % THREAD_TILE != 0
-            || tile_n % THREAD_TILE != 0
-        {
-            return Err(shape_error("matmul", format!("tiles {self:?}: tile_m and tile_n must be positive multiples of 4, tile_k positive")));
-        }
         if threads > limits.max_compute_invocations_per_workgroup
-            || tile_n / THREAD_TILE > limits.max_compute_workgroup_size_x
-            || tile_m / THREAD_TILE > limits.max_compute_workgroup_size_y
+            || x > limits.max_compute_workgroup_size_x
+            || y > limits.max_compute_workgroup_size_y
             || shared_bytes > limits.max_compute_workgroup_storage_size
         {
-            return Err(shape_error("matmul", format!("tiles {self:?} need {threads} threads and {shared_bytes} bytes of workgroup memory, beyond this adapter")));
+            return Err(shape_error("matmul", format!("tiles {self} need {threads} threads and {shared_bytes} bytes of workgroup memory, beyond this adapter")));
         }
         Ok(())
     }
 }
 
+/// "64x64x16" (4 × 4 a thread) or "128x128x16x8" (8 × 8 a thread).
 impl fmt::Display for MatmulTiles {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}x{}x{}", self.tile_m, self.tile_n, self.tile_k)
+        write!(f, "{}x{}x{}", self.tile_m, self.tile_n, self.tile_k)?;
+        if self.thread != 4 {
+            write!(f, "x{}", self.thread)?;
+        }
+        Ok(())
     }
 }
 
 /// Which matmul kernel runs a dispatch. Written "tiled:64x64x16" (or "tiled" for the default
-/// tiles), "rowtile" and "subgroup", as LATENT_MATMUL and the autotune cache spell them.
+/// tiles; "tiled:128x128x16x8" for 8 × 8 a thread), "rowtile" and "subgroup", as LATENT_MATMUL
+/// and the autotune cache spell them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MatmulVariant {
     /// shaders/matmul.wgsl with these tiles, or matmul_vec4.wgsl where the shape allows.
@@ -344,7 +356,7 @@ impl FromStr for MatmulVariant {
     fn from_str(s: &str) -> Result<Self> {
         let bad = || {
             Error::InvalidArgument(format!(
-                "matmul variant {s:?}: expected subgroup, rowtile, tiled, tiled:MxNxK (e.g. tiled:64x64x16) or coop-f16"
+                "matmul variant {s:?}: expected subgroup, rowtile, tiled, tiled:MxNxK or tiled:MxNxKx8 (e.g. tiled:64x64x16, tiled:128x128x16x8: 8 × 8 a thread) or coop-f16"
             ))
         };
         match s.trim().to_ascii_lowercase().as_str() {
@@ -358,14 +370,17 @@ impl FromStr for MatmulVariant {
                     .split('x')
                     .map(|p| p.parse().map_err(|_| bad()))
                     .collect::<Result<_>>()?;
-                match parts[..] {
-                    [tile_m, tile_n, tile_k] => Ok(MatmulVariant::Tiled(MatmulTiles {
-                        tile_m,
-                        tile_n,
-                        tile_k,
-                    })),
-                    _ => Err(bad()),
-                }
+                let (tile_m, tile_n, tile_k, thread) = match parts[..] {
+                    [m, n, k] => (m, n, k, 4),
+                    [m, n, k, thread] => (m, n, k, thread),
+                    _ => return Err(bad()),
+                };
+                Ok(MatmulVariant::Tiled(MatmulTiles {
+                    tile_m,
+                    tile_n,
+                    tile_k,
+                    thread,
+                }))
             }
         }
     }
@@ -629,17 +644,19 @@ pub fn matmul_with_extras(
     ];
     let (kernel, workgroups) = match variant {
         MatmulVariant::Tiled(tiles) => {
+            let vec4 = takes_vec4_loads(a, b, shape) && tiles.tile_k % 4 == 0;
+            // 8 × 8 a thread is the vec4 file's; the scalar file runs 4 × 4 a thread at half
+            // the tiles instead (as many threads).
+            let half = if tiles.thread == 8 && !vec4 { 2 } else { 1 };
+            let (tile_m, tile_n) = (tiles.tile_m / half, tiles.tile_n / half);
             constants.extend([
-                ("TILE_M", f64::from(tiles.tile_m)),
-                ("TILE_N", f64::from(tiles.tile_n)),
+                ("TILE_M", f64::from(tile_m)),
+                ("TILE_N", f64::from(tile_n)),
                 ("TILE_K", f64::from(tiles.tile_k)),
             ]);
-            let groups = [
-                (n as u32).div_ceil(tiles.tile_n),
-                (m as u32).div_ceil(tiles.tile_m),
-                1,
-            ];
-            if takes_vec4_loads(a, b, shape) && tiles.tile_k % 4 == 0 {
+            let groups = [(n as u32).div_ceil(tile_n), (m as u32).div_ceil(tile_m), 1];
+            if vec4 {
+                constants.push(("THREAD_QUADS", f64::from(tiles.thread / 4)));
                 (&MATMUL_VEC4, groups)
             } else {
                 (&MATMUL, groups)

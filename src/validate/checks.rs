@@ -374,8 +374,14 @@ pub fn check_matmul_variants(
     // coop-f16 (opt-in, never tuned) where the device was created with it.
     variants.push(MatmulVariant::CoopF16);
     variants.retain(runnable);
+    // With them, the tiled kernel at 8 × 8 a thread on 64 × 64 tiles: its second blocks
+    // (32 rows or columns on) are inside the 36-row shapes, so their stores are checked too.
     let mut defaults = vec![
         MatmulVariant::Tiled(MatmulTiles::default()),
+        MatmulVariant::Tiled(MatmulTiles {
+            thread: 8,
+            ..MatmulTiles::default()
+        }),
         MatmulVariant::RowTile,
         MatmulVariant::Subgroup,
         MatmulVariant::CoopF16,
@@ -475,6 +481,7 @@ pub fn check_matmul_variants(
         tile_m: 32,
         tile_n: 16,
         tile_k: 8,
+        thread: 4,
     });
     let shape = MatmulShape {
         trans_b: true,
@@ -506,6 +513,7 @@ pub fn check_matmul_variants(
             tile_m: 32,
             tile_n: 32,
             tile_k: 16,
+            thread: 4,
         }),
     ];
     let loss_runs = epilogue_runs(
