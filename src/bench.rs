@@ -188,6 +188,8 @@ pub struct BenchReport {
     pub commit: String,
     /// The matmul variants the executors used: (general, skinny).
     pub matmul: Option<(String, String)>,
+    /// Shapes tuned on their own (GPUs with `auto`), ahead of their class: (shape, variant).
+    pub matmul_shapes: Vec<(String, String)>,
     /// The training data: "mnist" or "synthetic".
     pub data: String,
     /// The 1-minute load average when the run ended (Linux), to flag a machine shared with
@@ -845,6 +847,7 @@ pub fn run(
             let choice = c.matmul_choice();
             (choice.general.to_string(), choice.skinny.to_string())
         }),
+        matmul_shapes: Vec::new(),
         data: data_name.into(),
         load_average: None,
         kernels: Vec::new(),
@@ -877,6 +880,10 @@ pub fn run(
                 log(describe_step(&figure));
                 report.steps.push(figure);
             }
+            for note in ctx.take_matmul_notes() {
+                log(note.clone());
+                report.notes.push(note);
+            }
             if options.breakdown {
                 let figures = run.time_dispatches(ctx)?;
                 let total: f64 = figures.iter().map(|f| f.gpu_us).sum();
@@ -906,6 +913,14 @@ pub fn run(
                 log(format!("{} cpu epoch {seconds:.2} s", config.name()));
             }
         }
+    }
+    if let Some(ctx) = ctx {
+        report.matmul_shapes = ctx
+            .matmul_choice()
+            .shapes
+            .iter()
+            .map(|(key, variant)| (key.to_string(), variant.to_string()))
+            .collect();
     }
     report.load_average = load_average();
     Ok(report)

@@ -154,15 +154,116 @@ fn autotune_picks_a_checked_variant_and_caches_it() {
     assert!(cached.timings.is_empty());
 
     // Another device's entry is kept beside this one's.
-    write_cache(&cache, "another device", tuned.choice).unwrap();
+    write_cache(&cache, "another device", &tuned.choice).unwrap();
     let key = device_key(ctx);
-    assert_eq!(read_cache(&cache, &key, ctx).unwrap(), Some(tuned.choice));
+    assert_eq!(read_cache(&cache, &key, ctx).unwrap(), Some(tuned.choice.clone()));
     assert_eq!(read_cache(&cache, "a third device", ctx).unwrap(), None);
     // A damaged cache and an unwritable one (its directory is a file) give warnings, which
     // select_matmul passes on while it tunes.
     std::fs::write(&cache, "{ not json").unwrap();
     assert!(read_cache(&cache, &key, ctx).is_err());
-    assert!(write_cache(&cache.join("autotune.json"), &key, tuned.choice).is_err());
+    assert!(write_cache(&cache.join("autotune.json"), &key, &tuned.choice).is_err());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Per-shape tuning (on by default only on GPUs that are not CPUs; switched on here): a shape
+/// the choice has not seen is tuned when a matmul is first prepared for it, once; the winner
+/// matches the twin, joins the device's choice and the cache, and a device reading that cache
+/// uses it without tuning again. With tuning off, a shape takes its class's variant.
+#[test]
+fn per_shape_tuning_picks_a_checked_variant_once_and_caches_it() {
+    use latent::cpu::matmul::{matmul as twin, MatmulShape};
+    use latent::gpu::{GpuContext, GpuOptions};
+    use latent::kernels::autotune::{candidates, device_key, read_cache, ShapeClass, ShapeTuning};
+    use latent::kernels::matmul::{matmul, MatmulKey};
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    let test = "per_shape_tuning_picks_a_checked_variant_once_and_caches_it";
+    if common::gpu(test).is_none() {
+        return;
+    }
+    // A device of its own: the shared one must keep its choice for the other tests.
+    let ctx = GpuContext::new(&GpuOptions::from_env().unwrap()).unwrap();
+    let dir = std::env::temp_dir().join(format!("latent-shape-tuning-{}", std::process::id()));
+    let cache = dir.join("autotune.json");
+    let _ = std::fs::remove_dir_all(&dir);
+    ctx.set_shape_tuning(Some(ShapeTuning::new(&ctx, Some(&cache))));
+
+    let seed = common::seed();
+    let mut rng = StdRng::seed_from_u64(seed);
+    // (36, 20, 44) NT: M, N, K multiples of 4 (the vec4 files); (130, 36, 40) TN: more than
+    // 64 rows, so the tuning's check compares sampled rows; (20, 400, 128) TN: skinny.
+    let shapes = [
+        MatmulShape {
+            trans_b: true,
+            ..MatmulShape::new(36, 20, 44)
+        },
+        MatmulShape {
+            trans_a: true,
+            ..MatmulShape::new(130, 36, 40)
+        },
+        MatmulShape {
+            trans_a: true,
+            ..MatmulShape::new(20, 400, 128)
+        },
+    ];
+    let run_and_check = |ctx: &GpuContext, rng: &mut StdRng, shape: &MatmulShape| {
+        let (m, n, k) = (shape.m, shape.n, shape.k);
+        let mut random = |len: usize| -> Vec<f32> {
+            (0..len).map(|_| rng.random_range(-1.0..1.0)).collect()
+        };
+        let (a, b) = (random(m * k), random(k * n));
+        let mut expected = vec![0.0; m * n];
+        twin(&mut expected, &a, &b, None, shape).unwrap();
+        let c = ctx.upload("c", &vec![f32::NAN; m * n]).unwrap();
+        let (ga, gb) = (ctx.upload("a", &a).unwrap(), ctx.upload("b", &b).unwrap());
+        let dispatch = matmul(ctx, &c, &ga, &gb, None, shape).unwrap();
+        latent::kernels::run(ctx, test, &[&dispatch]).unwrap();
+        let got: Vec<f32> = ctx.read_buffer(&c).unwrap();
+        for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
+            assert!(
+                (g - e).abs() <= 1e-4,
+                "{shape:?} [{i}]: gpu {g} cpu {e} (LATENT_TEST_SEED={seed})"
+            );
+        }
+    };
+    for shape in &shapes {
+        run_and_check(&ctx, &mut rng, shape);
+        let key = MatmulKey::of(shape);
+        let notes = ctx.take_matmul_notes();
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(notes[0].starts_with(&format!("matmul tuned for {key} in")), "{notes:?}");
+        let class = if shape.m.min(shape.n) <= 32 {
+            ShapeClass::Skinny
+        } else {
+            ShapeClass::General
+        };
+        let variant = ctx.matmul_choice().shapes[&key];
+        assert!(candidates(class).contains(&variant), "{variant}");
+        // Prepared again: the tuned variant, no tuning.
+        run_and_check(&ctx, &mut rng, shape);
+        assert!(ctx.take_matmul_notes().is_empty());
+    }
+    let choice = ctx.matmul_choice();
+    assert_eq!(choice.shapes.len(), shapes.len());
+
+    // The cache holds the shapes; a device that reads it runs them untuned.
+    let cached = read_cache(&cache, &device_key(&ctx), &ctx).unwrap().unwrap();
+    assert_eq!(cached, choice);
+    let again = GpuContext::new(&GpuOptions::from_env().unwrap()).unwrap();
+    again.set_matmul_choice(cached);
+    again.set_shape_tuning(Some(ShapeTuning::new(&again, Some(&cache))));
+    for shape in &shapes {
+        run_and_check(&again, &mut rng, shape);
+    }
+    assert!(again.take_matmul_notes().is_empty());
+
+    // Tuning off: an untuned shape takes its class's variant.
+    again.set_shape_tuning(None);
+    let untuned = MatmulShape::new(40, 48, 16);
+    assert_eq!(again.matmul_variant(&untuned).unwrap(), choice.general);
+    assert!(!again.matmul_choice().shapes.contains_key(&MatmulKey::of(&untuned)));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

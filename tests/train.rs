@@ -257,7 +257,7 @@ fn coop_f16_training_stays_near_the_cpu_twins() {
         selection.choice,
         MatmulChoice::uniform(MatmulVariant::CoopF16)
     );
-    ctx.set_matmul_choice(selection.choice);
+    selection.apply(&ctx);
     let seed = common::seed();
     // f16 operands carry 2⁻¹¹ relative rounding into every product, and 24 Adam steps
     // amplify it: a rounding that flips a gradient element near zero moves its parameter up

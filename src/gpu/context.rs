@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::kernels::matmul::MatmulChoice;
+use crate::kernels::autotune::ShapeTuning;
+use crate::kernels::matmul::{MatmulChoice, MatmulShape, MatmulVariant};
 use crate::kernels::PipelineCache;
 
 /// How long a submit-and-wait may take before it is reported as a timeout.
@@ -296,8 +297,11 @@ pub struct GpuContext {
     /// Another, bound where an optional output is absent (a binding both read and written
     /// in one dispatch would conflict with `placeholder`).
     pub(crate) placeholder_out: crate::gpu::GpuBuffer,
-    /// The matmul variant per shape class that `kernels::matmul::matmul` prepares.
+    /// The matmul variant per shape class (and per tuned shape) that
+    /// `kernels::matmul::matmul` prepares.
     matmul_choice: RwLock<MatmulChoice>,
+    /// Per-shape tuning of new matmul shapes, when on (kernels::autotune).
+    shape_tuning: Mutex<Option<ShapeTuning>>,
 }
 
 impl GpuContext {
@@ -427,6 +431,7 @@ impl GpuContext {
             placeholder,
             placeholder_out,
             matmul_choice,
+            shape_tuning: Mutex::new(None),
         }
     }
 
@@ -434,8 +439,8 @@ impl GpuContext {
     /// until [`GpuContext::set_matmul_choice`] (see kernels::autotune).
     pub fn matmul_choice(&self) -> MatmulChoice {
         match self.matmul_choice.read() {
-            Ok(choice) => *choice,
-            Err(poisoned) => *poisoned.into_inner(),
+            Ok(choice) => choice.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
 
@@ -446,6 +451,31 @@ impl GpuContext {
             Ok(mut current) => *current = choice,
             Err(poisoned) => *poisoned.into_inner() = choice,
         }
+    }
+
+    /// Turns per-shape tuning on (Some) or off: with it on, a matmul shape the choice has
+    /// not seen is tuned when a dispatch is first prepared for it (kernels::autotune).
+    pub fn set_shape_tuning(&self, tuning: Option<ShapeTuning>) {
+        *lock_or_recover(&self.shape_tuning) = tuning;
+    }
+
+    /// The matmul variant for `shape`: the one tuned for it, else, with per-shape tuning on,
+    /// the winner of tuning it now (remembered, and cached on disk), else its class's.
+    pub fn matmul_variant(&self, shape: &MatmulShape) -> Result<MatmulVariant> {
+        let mut tuning = lock_or_recover(&self.shape_tuning);
+        match tuning.as_mut() {
+            Some(tuning) => tuning.variant_for(self, shape),
+            None => Ok(self.matmul_choice().for_shape(shape)),
+        }
+    }
+
+    /// What per-shape tuning did since the last call: a line per shape tuned, and any
+    /// warning about its cache (for the caller to print).
+    pub fn take_matmul_notes(&self) -> Vec<String> {
+        lock_or_recover(&self.shape_tuning)
+            .as_mut()
+            .map(|tuning| std::mem::take(&mut tuning.notes))
+            .unwrap_or_default()
     }
 
     /// The pipelines built on this device so far.
@@ -528,5 +558,14 @@ impl GpuContext {
                 })
             }
         }
+    }
+}
+
+/// The guarded value, also after a thread panicked while holding the lock (the values kept
+/// this way stay consistent between statements).
+fn lock_or_recover<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
     }
 }

@@ -881,7 +881,7 @@ impl<'a> GpuExecutor<'a> {
                     loss_scale: *scale,
                     ..Default::default()
                 };
-                let variant = ctx.matmul_choice().for_shape(&shape);
+                let variant = ctx.matmul_variant(&shape)?;
                 kernels::matmul::matmul_with_extras(
                     ctx,
                     &da,

@@ -1,12 +1,14 @@
 //! Matmul autotune: each candidate variant is checked against the CPU twin and then timed on
 //! a few shapes of the reference models, once per device; the fastest per shape class
 //! (general, skinny) is cached in a small JSON file keyed by adapter, driver, backend and the
-//! text of the matmul shaders. Reading or writing the cache can only warn, never fail.
+//! text of the matmul shaders. On adapters that are not CPUs, each shape a model uses is then
+//! tuned on its own when first prepared ([`ShapeTuning`]) and cached beside the classes.
+//! Reading or writing the cache can only warn, never fail.
 //!
 //! LATENT_MATMUL (the CLI's --matmul) picks the policy: `auto` tunes or reads the cache,
 //! `default` takes the adapter type's default without timing anything
 //! ([`MatmulChoice::default_for`]: subgroup, else rowtile, on CPU adapters, tiled 64×64×16
-//! elsewhere), and a variant (`tiled`, `tiled:MxNxK`, `rowtile`, `subgroup`) forces that
+//! elsewhere), and a variant (`tiled`, `tiled:MxNxK[x8]`, `rowtile`, `subgroup`) forces that
 //! variant for every shape. `coop-f16`, which rounds the operands to f16, is only ever
 //! forced, and admitted only when it matches the twin within the f16 bound on every tuning
 //! shape (the model's forward, weight-gradient and input-gradient products).
@@ -23,7 +25,7 @@ use crate::cpu::matmul::{matmul as matmul_twin, MatmulShape};
 use crate::error::{Error, Result};
 use crate::gpu::{time_gpu_median, GpuBuffer, GpuContext};
 use crate::kernels::matmul::{
-    matmul_with_variant, MatmulChoice, MatmulTiles, MatmulVariant, ROWTILE_SHADER, SHADER,
+    is_skinny, matmul_with_variant, MatmulChoice, MatmulKey, MatmulTiles, MatmulVariant, ROWTILE_SHADER, SHADER,
     STORE_4_LIB, SUBGROUP_SHADER, SUBGROUP_TILE_LIB, SUBGROUP_VEC4_SHADER, VEC4_SHADER,
 };
 use crate::kernels::run;
@@ -48,7 +50,7 @@ impl FromStr for MatmulPolicy {
             "default" => Ok(MatmulPolicy::Default),
             other => other.parse().map(MatmulPolicy::Force).map_err(|_| {
                 Error::InvalidArgument(format!(
-                    "matmul policy {s:?}: expected auto, default, subgroup, rowtile, tiled, tiled:MxNxK or coop-f16"
+                    "matmul policy {s:?}: expected auto, default, subgroup, rowtile, tiled, tiled:MxNxK, tiled:MxNxKx8 or coop-f16"
                 ))
             }),
         }
@@ -94,7 +96,7 @@ pub struct TuneTiming {
     pub gpu_us: Option<f64>,
 }
 
-/// The outcome of [`select_matmul`]: apply it with `ctx.set_matmul_choice(selection.choice)`.
+/// The outcome of [`select_matmul`]: apply it with [`MatmulSelection::apply`].
 #[derive(Clone, Debug)]
 pub struct MatmulSelection {
     pub choice: MatmulChoice,
@@ -103,6 +105,17 @@ pub struct MatmulSelection {
     pub timings: Vec<TuneTiming>,
     /// Cache problems, for the caller to print.
     pub warnings: Vec<String>,
+    /// Per-shape tuning, on with `auto` on adapters that are not CPUs.
+    pub shape_tuning: Option<ShapeTuning>,
+}
+
+impl MatmulSelection {
+    /// Makes this the device's choice for the dispatches prepared from now on, with its
+    /// per-shape tuning on or off.
+    pub fn apply(&self, ctx: &GpuContext) {
+        ctx.set_matmul_choice(self.choice.clone());
+        ctx.set_shape_tuning(self.shape_tuning.clone());
+    }
 }
 
 /// The tuning shapes of each class, as the reference VAE 784-400-20 runs them at batch 128:
@@ -167,6 +180,7 @@ pub fn select_matmul(
         source: ChoiceSource::Default,
         timings: Vec::new(),
         warnings: Vec::new(),
+        shape_tuning: None,
     };
     match policy {
         MatmulPolicy::Default => {}
@@ -179,6 +193,9 @@ pub fn select_matmul(
             selection.source = ChoiceSource::Forced;
         }
         MatmulPolicy::Auto => {
+            if ctx.info.device_type != wgpu::DeviceType::Cpu {
+                selection.shape_tuning = Some(ShapeTuning::new(ctx, cache));
+            }
             let key = device_key(ctx);
             if let Some(path) = cache {
                 match read_cache(path, &key, ctx) {
@@ -192,17 +209,92 @@ pub fn select_matmul(
                 }
             }
             let (choice, timings) = tune_matmul(ctx)?;
-            selection.choice = choice;
             selection.source = ChoiceSource::Tuned;
             selection.timings = timings;
             if let Some(path) = cache {
-                if let Err(warning) = write_cache(path, &key, choice) {
+                if let Err(warning) = write_cache(path, &key, &choice) {
                     selection.warnings.push(warning);
                 }
             }
+            selection.choice = choice;
         }
     }
     Ok(selection)
+}
+
+/// Per-shape tuning, on with `auto` on adapters that are not CPUs: a matmul shape the
+/// device's choice has not seen is tuned when a dispatch is first prepared for it
+/// (`GpuContext::matmul_variant`, from the executors' builds): its class's candidates are
+/// checked against the twin on sampled rows and timed at that shape, and the fastest is
+/// kept in the device's choice and written to the cache. On a GPU a shape's grid decides how
+/// much of the chip a kernel fills: 128 × 128 tiles give a 128 × 400 product 4 workgroups
+/// and a 4096² one 1024, so no one tile suits every shape. On CPU adapters the class choice
+/// stands: a few cores are filled by any shape's grid, and there the subgroup kernel wins
+/// every shape by far (BENCHMARKS.md), so tuning each would cost seconds for nothing.
+#[derive(Clone, Debug)]
+pub struct ShapeTuning {
+    cache: Option<PathBuf>,
+    key: String,
+    /// A line per shape tuned and any cache warning, since `GpuContext::take_matmul_notes`.
+    pub notes: Vec<String>,
+}
+
+impl ShapeTuning {
+    /// Tuning for `ctx`'s device, its winners added to the cache file `cache` (None: kept
+    /// in memory only).
+    pub fn new(ctx: &GpuContext, cache: Option<&Path>) -> Self {
+        ShapeTuning {
+            cache: cache.map(Path::to_path_buf),
+            key: device_key(ctx),
+            notes: Vec::new(),
+        }
+    }
+
+    /// The variant for `shape`: the device's choice for it if it has one, else the winner
+    /// of tuning it now, which joins the choice and the cache.
+    pub fn variant_for(&mut self, ctx: &GpuContext, shape: &MatmulShape) -> Result<MatmulVariant> {
+        let mut choice = ctx.matmul_choice();
+        let key = MatmulKey::of(shape);
+        if let Some(&variant) = choice.shapes.get(&key) {
+            return Ok(variant);
+        }
+        let started = std::time::Instant::now();
+        let class = if is_skinny(shape) {
+            ShapeClass::Skinny
+        } else {
+            ShapeClass::General
+        };
+        let mut rng = StdRng::seed_from_u64(0x7a7e);
+        let case = TuningCase::new(ctx, &mut rng, key.shape(), false, true)?;
+        let mut timings = Vec::new();
+        for variant in candidates(class) {
+            if variant.check(ctx).is_ok() {
+                timings.push(case.check_and_time(ctx, class, variant)?);
+            }
+        }
+        let winner = winner(&timings, class)?;
+        let time_of = |variant: MatmulVariant| {
+            timings
+                .iter()
+                .find(|t| t.variant == variant)
+                .and_then(|t| t.gpu_us)
+        };
+        let class_variant = choice.for_class(shape);
+        self.notes.push(format!(
+            "matmul tuned for {key} in {:.2} s: {winner} ({:.1} us; the {class:?} class's {class_variant}: {:.1} us)",
+            started.elapsed().as_secs_f64(),
+            time_of(winner).unwrap_or(f64::NAN),
+            time_of(class_variant).unwrap_or(f64::NAN),
+        ));
+        choice.shapes.insert(key, winner);
+        if let Some(path) = &self.cache {
+            if let Err(warning) = write_cache(path, &self.key, &choice) {
+                self.notes.push(format!("warning: {warning}"));
+            }
+        }
+        ctx.set_matmul_choice(choice);
+        Ok(winner)
+    }
 }
 
 /// Checks and times every candidate on the tuning shapes; per class, the candidate with the
@@ -220,6 +312,7 @@ pub fn tune_matmul(ctx: &GpuContext) -> Result<(MatmulChoice, Vec<TuneTiming>)> 
     let choice = MatmulChoice {
         general: winner(&timings, ShapeClass::General)?,
         skinny: winner(&timings, ShapeClass::Skinny)?,
+        shapes: BTreeMap::new(),
     };
     Ok((choice, timings))
 }
@@ -283,34 +376,78 @@ fn tuning_cases(ctx: &GpuContext) -> Result<Vec<(ShapeClass, TuningCase)>> {
                 trans_b,
                 ..Default::default()
             };
-            Ok((class, TuningCase::new(ctx, &mut rng, shape, bias)?))
+            Ok((class, TuningCase::new(ctx, &mut rng, shape, bias, false)?))
         })
         .collect()
 }
 
-/// One tuning shape: random inputs on the GPU and the CPU twin's answer.
+/// One tuning shape: random inputs on the GPU and the CPU twin's answer, for every row of C
+/// or for sampled ones.
 struct TuningCase {
     shape: MatmulShape,
     a: GpuBuffer,
     b: GpuBuffer,
     bias: Option<GpuBuffer>,
+    /// The rows of C compared.
+    rows: Vec<usize>,
+    /// The twin's C at those rows (rows.len(), n).
     expected: Vec<f32>,
 }
 
+/// Rows of C a per-shape check compares: about 64, spread over every block of rows, and
+/// the last (the twin's work then grows with N·K only, not M·N·K).
+fn sampled_rows(m: usize) -> Vec<usize> {
+    let mut rows: Vec<usize> = (0..m).step_by(m.div_ceil(64)).collect();
+    if rows.last() != Some(&(m - 1)) {
+        rows.push(m - 1);
+    }
+    rows
+}
+
 impl TuningCase {
-    fn new(ctx: &GpuContext, rng: &mut StdRng, shape: MatmulShape, bias: bool) -> Result<Self> {
+    /// Random inputs in [-1, 1]; `sampled`: the twin computes only [`sampled_rows`].
+    fn new(
+        ctx: &GpuContext,
+        rng: &mut StdRng,
+        shape: MatmulShape,
+        bias: bool,
+        sampled: bool,
+    ) -> Result<Self> {
         let MatmulShape { m, n, k, .. } = shape;
         let mut random =
             |len: usize| -> Vec<f32> { (0..len).map(|_| rng.random_range(-1.0..1.0)).collect() };
         let (a, b) = (random(m * k), random(k * n));
         let bias = bias.then(|| random(n));
-        let mut expected = vec![0.0; m * n];
-        matmul_twin(&mut expected, &a, &b, bias.as_deref(), &shape)?;
+        let rows: Vec<usize> = if sampled {
+            sampled_rows(m)
+        } else {
+            (0..m).collect()
+        };
+        // op(A) at those rows, stored (rows, K): the twin runs that product.
+        let op_a = |r: usize, kk: usize| {
+            if shape.trans_a {
+                a[kk * m + r]
+            } else {
+                a[r * k + kk]
+            }
+        };
+        let a_rows: Vec<f32> = rows
+            .iter()
+            .flat_map(|&r| (0..k).map(move |kk| op_a(r, kk)))
+            .collect();
+        let rows_shape = MatmulShape {
+            m: rows.len(),
+            trans_a: false,
+            ..shape
+        };
+        let mut expected = vec![0.0; rows.len() * n];
+        matmul_twin(&mut expected, &a_rows, &b, bias.as_deref(), &rows_shape)?;
         Ok(TuningCase {
             shape,
             a: ctx.upload("autotune a", &a)?,
             b: ctx.upload("autotune b", &b)?,
             bias: bias.map(|v| ctx.upload("autotune bias", &v)).transpose()?,
+            rows,
             expected,
         })
     }
@@ -335,7 +472,12 @@ impl TuningCase {
             variant,
         )?;
         run(ctx, "matmul autotune", &[&dispatch])?;
-        let got: Vec<f32> = ctx.read_buffer(&c)?;
+        let all: Vec<f32> = ctx.read_buffer(&c)?;
+        let got: Vec<f32> = self
+            .rows
+            .iter()
+            .flat_map(|&r| all[r * n..(r + 1) * n].iter().copied())
+            .collect();
         // Two summation orders of K products of values in [-1, 1] plus a bias in [-1, 1]
         // differ by at most 2·(K + 2)·u·(K + 1) (the bound `latent validate` uses, with
         // Σ|a||b| + |bias| ≤ K + 1), plus what f16 operands add for coop-f16.
@@ -362,15 +504,7 @@ impl TuningCase {
 
 /// "MxKxN TT" with T = N or T for each operand, like `latent validate` prints shapes.
 pub fn describe(shape: &MatmulShape) -> String {
-    let t = |on: bool| if on { 'T' } else { 'N' };
-    format!(
-        "{}x{}x{} {}{}",
-        shape.m,
-        shape.k,
-        shape.n,
-        t(shape.trans_a),
-        t(shape.trans_b)
-    )
+    MatmulKey::of(shape).to_string()
 }
 
 /// The cache file: $LATENT_CACHE_DIR/autotune.json, else $XDG_CACHE_HOME/latent/autotune.json,
@@ -429,6 +563,19 @@ struct CacheFile {
 struct CachedChoice {
     general: String,
     skinny: String,
+    /// Shapes tuned on their own (absent from caches written before per-shape tuning).
+    #[serde(default)]
+    shapes: Vec<CachedShape>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CachedShape {
+    m: usize,
+    n: usize,
+    k: usize,
+    trans_a: bool,
+    trans_b: bool,
+    variant: String,
 }
 
 /// The cached choice for `key`: Ok(None) when the file or the entry is absent, Err(warning)
@@ -464,9 +611,21 @@ pub fn read_cache(
     };
     let choice = parse(&entry.general)
         .and_then(|general| {
+            let mut shapes = BTreeMap::new();
+            for cached in &entry.shapes {
+                let key = MatmulKey {
+                    m: cached.m,
+                    n: cached.n,
+                    k: cached.k,
+                    trans_a: cached.trans_a,
+                    trans_b: cached.trans_b,
+                };
+                shapes.insert(key, parse(&cached.variant)?);
+            }
             Ok(MatmulChoice {
                 general,
                 skinny: parse(&entry.skinny)?,
+                shapes,
             })
         })
         .map_err(|e| {
@@ -482,7 +641,7 @@ pub fn read_cache(
 pub fn write_cache(
     path: &Path,
     key: &str,
-    choice: MatmulChoice,
+    choice: &MatmulChoice,
 ) -> std::result::Result<(), String> {
     let warn = |e: &dyn std::fmt::Display| {
         format!("cannot write the autotune cache {}: {e}", path.display())
@@ -496,6 +655,18 @@ pub fn write_cache(
         CachedChoice {
             general: choice.general.to_string(),
             skinny: choice.skinny.to_string(),
+            shapes: choice
+                .shapes
+                .iter()
+                .map(|(key, variant)| CachedShape {
+                    m: key.m,
+                    n: key.n,
+                    k: key.k,
+                    trans_a: key.trans_a,
+                    trans_b: key.trans_b,
+                    variant: variant.to_string(),
+                })
+                .collect(),
         },
     );
     if let Some(dir) = path.parent() {

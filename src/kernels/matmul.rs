@@ -17,9 +17,11 @@
 //!   workgroup, 2 × 2 cooperative tiles of C.
 //!
 //! [`matmul`] runs the variant the device's [`MatmulChoice`] names for the shape (set with
-//! `GpuContext::set_matmul_choice`, usually from kernels::autotune); without a choice, the
-//! default for the adapter ([`MatmulChoice::default_for`]).
+//! `GpuContext::set_matmul_choice`, usually from kernels::autotune, which on GPUs also tunes
+//! each new shape when it is first prepared: `GpuContext::matmul_variant`); without a choice,
+//! the default for the adapter ([`MatmulChoice::default_for`]).
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -395,13 +397,64 @@ pub fn is_skinny(shape: &MatmulShape) -> bool {
     shape.m.min(shape.n) <= SKINNY_MAX
 }
 
-/// The matmul variant for each class of shape on one device.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A matmul's shape as the choice tells shapes apart: sizes and transposes (the epilogue's
+/// options change little of a kernel's time). Written "MxKxN TT" with T = N or T for each
+/// operand, as `latent validate` and `latent bench` print shapes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MatmulKey {
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub trans_a: bool,
+    pub trans_b: bool,
+}
+
+impl MatmulKey {
+    pub fn of(shape: &MatmulShape) -> Self {
+        MatmulKey {
+            m: shape.m,
+            n: shape.n,
+            k: shape.k,
+            trans_a: shape.trans_a,
+            trans_b: shape.trans_b,
+        }
+    }
+
+    /// The shape with these sizes and transposes and no epilogue.
+    pub fn shape(&self) -> MatmulShape {
+        MatmulShape {
+            trans_a: self.trans_a,
+            trans_b: self.trans_b,
+            ..MatmulShape::new(self.m, self.n, self.k)
+        }
+    }
+}
+
+impl fmt::Display for MatmulKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = |on: bool| if on { 'T' } else { 'N' };
+        write!(
+            f,
+            "{}x{}x{} {}{}",
+            self.m,
+            self.k,
+            self.n,
+            t(self.trans_a),
+            t(self.trans_b)
+        )
+    }
+}
+
+/// The matmul variant for each class of shape on one device, and for single shapes that
+/// were tuned on their own (kernels::autotune on GPUs), which come first.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MatmulChoice {
     /// Every shape that is not skinny.
     pub general: MatmulVariant,
     /// Shapes with at most [`SKINNY_MAX`] output rows or columns.
     pub skinny: MatmulVariant,
+    /// Shapes tuned one by one, ahead of their class.
+    pub shapes: BTreeMap<MatmulKey, MatmulVariant>,
 }
 
 impl MatmulChoice {
@@ -410,6 +463,7 @@ impl MatmulChoice {
         MatmulChoice {
             general: variant,
             skinny: variant,
+            shapes: BTreeMap::new(),
         }
     }
 
@@ -425,13 +479,40 @@ impl MatmulChoice {
         }
     }
 
-    /// The variant for one shape.
-    pub fn for_shape(&self, shape: &MatmulShape) -> MatmulVariant {
+    /// The variant of the shape's class (skinny or general), whatever single shapes say.
+    pub fn for_class(&self, shape: &MatmulShape) -> MatmulVariant {
         if is_skinny(shape) {
             self.skinny
         } else {
             self.general
         }
+    }
+
+    /// The variant for one shape: its own if it was tuned, else its class's.
+    pub fn for_shape(&self, shape: &MatmulShape) -> MatmulVariant {
+        self.shapes
+            .get(&MatmulKey::of(shape))
+            .copied()
+            .unwrap_or_else(|| self.for_class(shape))
+    }
+
+    /// "subgroup", or "A (general), B (skinny)", then the shapes tuned on their own:
+    /// "; per shape: 128x784x400 NT tiled:32x32x16, ...".
+    pub fn describe(&self) -> String {
+        let mut text = if self.general == self.skinny {
+            self.general.to_string()
+        } else {
+            format!("{} (general), {} (skinny)", self.general, self.skinny)
+        };
+        if !self.shapes.is_empty() {
+            let shapes: Vec<String> = self
+                .shapes
+                .iter()
+                .map(|(key, variant)| format!("{key} {variant}"))
+                .collect();
+            text.push_str(&format!("; per shape: {}", shapes.join(", ")));
+        }
+        text
     }
 }
 
@@ -454,7 +535,7 @@ pub fn matmul(
     bias: Option<&GpuBuffer>,
     shape: &MatmulShape,
 ) -> Result<Dispatch> {
-    let variant = ctx.matmul_choice().for_shape(shape);
+    let variant = ctx.matmul_variant(shape)?;
     matmul_with_variant(ctx, c, a, b, bias, shape, variant)
 }
 
@@ -550,7 +631,7 @@ pub fn matmul_fused(
     extras: MatmulExtras,
     shape: &MatmulShape,
 ) -> Result<Dispatch> {
-    let variant = ctx.matmul_choice().for_shape(shape);
+    let variant = ctx.matmul_variant(shape)?;
     matmul_with_extras(ctx, c, a, b, None, extras, shape, variant)
 }
 

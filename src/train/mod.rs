@@ -30,12 +30,7 @@ impl Device<'_> {
     pub fn describe(&self) -> String {
         match self {
             Device::Gpu(ctx) => {
-                let choice = ctx.matmul_choice();
-                let matmul = if choice.general == choice.skinny {
-                    choice.general.to_string()
-                } else {
-                    format!("{} (general), {} (skinny)", choice.general, choice.skinny)
-                };
+                let matmul = ctx.matmul_choice().describe();
                 format!(
                     "{} ({:?}), matmul {matmul}",
                     ctx.info.name, ctx.info.backend
@@ -454,7 +449,6 @@ pub fn train_to_checkpoint(
     options.check(train.rows)?;
     let plan = Plan::compile(model.build(options.batch)?.0)?;
     let params = crate::model::init_params(&plan, options.seed);
-    let device_name = device.describe();
     let mut trainer = Trainer::new(
         device,
         &plan,
@@ -464,6 +458,8 @@ pub fn train_to_checkpoint(
         test.map(TrainData::from),
         options,
     )?;
+    // After the build, which may have tuned the plan's matmul shapes.
+    let device_name = device.describe();
     let mut last = None;
     for _ in 0..options.epochs {
         let report = trainer.run_epoch(0, &mut |_, _, _| {})?;

@@ -18,7 +18,8 @@ pub struct GpuArgs {
     pub adapter: Option<String>,
     /// Matmul kernel: auto (tuned once per device, cached in $LATENT_CACHE_DIR or
     /// ~/.cache/latent), default (subgroup, else rowtile, on CPU adapters, tiled elsewhere;
-    /// nothing timed), subgroup (8-lane subgroups only), rowtile, tiled or tiled:MxNxK; or
+    /// nothing timed), subgroup (8-lane subgroups only), rowtile, tiled, tiled:MxNxK or
+    /// tiled:MxNxKx8 (8 × 8 of C a thread, e.g. tiled:128x128x16x8); or
     /// coop-f16, the opt-in f16 path: A and B rounded to f16 on cooperative matrices (tensor
     /// cores), f32 accumulation and master weights, admitted only after its checks pass.
     #[arg(long, env = "LATENT_MATMUL", default_value = "auto")]
@@ -71,7 +72,7 @@ impl GpuArgs {
                 selection.choice.skinny
             );
         }
-        ctx.set_matmul_choice(selection.choice);
+        selection.apply(ctx);
         Ok(())
     }
 }

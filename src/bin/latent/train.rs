@@ -317,10 +317,6 @@ pub fn train(args: &TrainArgs) -> Result<ExitCode, latent::Error> {
     };
     let init = init_params(&plan, record.init_seed);
     let device_arg = device.as_ref().map_or(Device::Cpu, Device::Gpu);
-    let record = RunRecord {
-        trained_on: device_arg.describe(),
-        ..record
-    };
     let mut trainer = Trainer::new(
         device_arg,
         &plan,
@@ -330,6 +326,12 @@ pub fn train(args: &TrainArgs) -> Result<ExitCode, latent::Error> {
         Some((&test_set).into()),
         options,
     )?;
+    // Built: the plan's matmul shapes are tuned (on GPUs with --matmul auto).
+    print_matmul_notes(device.as_ref());
+    let record = RunRecord {
+        trained_on: device_arg.describe(),
+        ..record
+    };
     trainer.set_steps_per_submit(args.steps_per_submit)?;
     if args.resume.is_some() {
         trainer.restore(&checkpoint::load_state(&out, &plan)?)?;
@@ -386,6 +388,7 @@ pub fn train(args: &TrainArgs) -> Result<ExitCode, latent::Error> {
         if interactive {
             eprint!("\r{:100}\r", "");
         }
+        print_matmul_notes(device.as_ref());
         let terms: Vec<String> = report
             .train_terms
             .iter()
@@ -410,6 +413,14 @@ pub fn train(args: &TrainArgs) -> Result<ExitCode, latent::Error> {
         out.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints what per-shape matmul tuning did since the last call (a line per shape tuned, cache
+/// warnings), on stderr like the class tuning's line.
+pub fn print_matmul_notes(ctx: Option<&GpuContext>) {
+    for note in ctx.map(GpuContext::take_matmul_notes).unwrap_or_default() {
+        eprintln!("{note}");
+    }
 }
 
 pub fn describe_model(model: &ModelConfig) -> String {
