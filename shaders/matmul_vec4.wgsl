@@ -23,6 +23,13 @@
 //   same blocks and the ones half a tile further down, right, and both. One k costs four vec4
 //   reads for 64 multiply-adds. Neighbouring threads still read neighbouring vec4s, so the
 //   reads are free of bank conflicts, and a row's stores run across the workgroup's width.
+//
+// K_SPLIT > 1 (with THREAD_QUADS = 1) splits K inside the workgroup, for products with few
+// blocks of C and a long K (128 × 400 with K = 784 makes 14 workgroups of 64 × 64): the
+// workgroup is K_SPLIT groups of WG_X × WG_Y threads (local.z), each with its own slab
+// memory, group g taking slabs g, g + K_SPLIT, ...; each thread's chain of multiply-adds is
+// K_SPLIT times shorter. Then groups 1.. hand their blocks (and row sums) to group 0 through
+// the slab memory, which adds them in group order and stores. One dispatch, as without it.
 
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
@@ -34,6 +41,7 @@ override TILE_M: u32 = 64u;            // multiples of 4 · THREAD_QUADS
 override TILE_N: u32 = 64u;
 override TILE_K: u32 = 16u;            // a multiple of 4
 override THREAD_QUADS: u32 = 1u;       // 1 or 2: 4 × 4 or 8 × 8 of C a thread
+override K_SPLIT: u32 = 1u;            // groups of threads splitting K (THREAD_QUADS = 1 only)
 override WG_X: u32 = TILE_N / (4u * THREAD_QUADS);  // derived: do not set
 override WG_Y: u32 = TILE_M / (4u * THREAD_QUADS);  // derived: do not set
 
@@ -50,8 +58,9 @@ struct Params {
 @group(0) @binding(3) var<storage, read> b: array<vec4<f32>>;  // (K, N), or (N, K) if TRANS_B
 @group(0) @binding(4) var<storage, read> bias: array<f32>;     // (N); read only if HAS_BIAS
 
-var<workgroup> tile_a: array<vec4<f32>, TILE_K * TILE_M / 4u>;  // [k][m / 4] slab of op(A)
-var<workgroup> tile_b: array<vec4<f32>, TILE_K * TILE_N / 4u>;  // [k][n / 4] slab of op(B)
+// A slab per group of threads: group g's is [g][k][m / 4] of op(A), [g][k][n / 4] of op(B).
+var<workgroup> tile_a: array<vec4<f32>, K_SPLIT * TILE_K * TILE_M / 4u>;
+var<workgroup> tile_b: array<vec4<f32>, K_SPLIT * TILE_K * TILE_N / 4u>;
 
 // The 4 floats of A stored from element `first` (a multiple of 4), zero when not `inside`.
 fn load_a4(inside: bool, first: u32) -> vec4<f32> {
@@ -69,8 +78,10 @@ fn load_b4(inside: bool, first: u32) -> vec4<f32> {
     return b[first / 4u];
 }
 
-// Stages the slab k0 .. k0 + TILE_K of op(A) rows row0 .. and op(B) columns col0 ..
-fn stage_slab(row0: u32, col0: u32, k0: u32, thread: u32) {
+// Stages the slab k0 .. k0 + TILE_K of op(A) rows row0 .. and op(B) columns col0 .. into the
+// slab memory of the group whose slabs start at base_a and base_b; `thread` is the thread's
+// index in its group.
+fn stage_slab(row0: u32, col0: u32, k0: u32, thread: u32, base_a: u32, base_b: u32) {
     let threads = WG_X * WG_Y;
     let quads_m = TILE_M / 4u;
     let quads_n = TILE_N / 4u;
@@ -81,14 +92,14 @@ fn stage_slab(row0: u32, col0: u32, k0: u32, thread: u32) {
             let kk = e / quads_m;
             let q = e % quads_m;
             let row = row0 + 4u * q;
-            tile_a[kk * quads_m + q] = load_a4(row < params.m && k0 + kk < params.k, (k0 + kk) * params.m + row);
+            tile_a[base_a + kk * quads_m + q] = load_a4(row < params.m && k0 + kk < params.k, (k0 + kk) * params.m + row);
         } else {
             // A stored (M, K): a vec4 is 4 k of one row of op(A).
             let r = e / quads_k;
             let kk = 4u * (e % quads_k);
             let v = load_a4(row0 + r < params.m && k0 + kk < params.k, (row0 + r) * params.k + k0 + kk);
             for (var i = 0u; i < 4u; i++) {
-                tile_a[(kk + i) * quads_m + r / 4u][r % 4u] = v[i];
+                tile_a[base_a + (kk + i) * quads_m + r / 4u][r % 4u] = v[i];
             }
         }
     }
@@ -99,14 +110,14 @@ fn stage_slab(row0: u32, col0: u32, k0: u32, thread: u32) {
             let kk = 4u * (e % quads_k);
             let v = load_b4(col0 + col < params.n && k0 + kk < params.k, (col0 + col) * params.k + k0 + kk);
             for (var i = 0u; i < 4u; i++) {
-                tile_b[(kk + i) * quads_n + col / 4u][col % 4u] = v[i];
+                tile_b[base_b + (kk + i) * quads_n + col / 4u][col % 4u] = v[i];
             }
         } else {
             // B stored (K, N): a vec4 is 4 columns of op(B) at one k.
             let kk = e / quads_n;
             let q = e % quads_n;
             let col = col0 + 4u * q;
-            tile_b[kk * quads_n + q] = load_b4(col < params.n && k0 + kk < params.k, (k0 + kk) * params.n + col);
+            tile_b[base_b + kk * quads_n + q] = load_b4(col < params.n && k0 + kk < params.k, (k0 + kk) * params.n + col);
         }
     }
 }
@@ -117,6 +128,25 @@ fn outer(a: vec4<f32>, b: vec4<f32>) -> mat4x4<f32> {
     return mat4x4<f32>(a.x * b, a.y * b, a.z * b, a.w * b);
 }
 
+// Entry i of the slab memory seen as one array (tile_a, then tile_b): the scratch through
+// which K_SPLIT's groups hand over their blocks.
+fn scratch_write(i: u32, v: vec4<f32>) {
+    let len_a = K_SPLIT * TILE_K * TILE_M / 4u;
+    if (i < len_a) {
+        tile_a[i] = v;
+    } else {
+        tile_b[i - len_a] = v;
+    }
+}
+
+fn scratch_read(i: u32) -> vec4<f32> {
+    let len_a = K_SPLIT * TILE_K * TILE_M / 4u;
+    if (i < len_a) {
+        return tile_a[i];
+    }
+    return tile_b[i - len_a];
+}
+
 // Stores a 4 × 4 block of C from (row, col), row i of it being acc[i].
 fn store_block(row: u32, col: u32, acc: mat4x4<f32>) {
     store_row(row, col, acc[0]);
@@ -125,14 +155,18 @@ fn store_block(row: u32, col: u32, acc: mat4x4<f32>) {
     store_row(row + 3u, col, acc[3]);
 }
 
-@compute @workgroup_size(WG_X, WG_Y)
+@compute @workgroup_size(WG_X, WG_Y, K_SPLIT)
 fn matmul_vec4(
     @builtin(workgroup_id) group: vec3<u32>,
     @builtin(local_invocation_id) local: vec3<u32>,
-    @builtin(local_invocation_index) thread: u32,
 ) {
     let row0 = group.y * TILE_M;
     let col0 = group.x * TILE_N;
+    // The thread's group (which slabs it takes) and its index in the group.
+    let split = local.z;
+    let thread = local.y * WG_X + local.x;
+    let base_a = split * TILE_K * (TILE_M / 4u);
+    let base_b = split * TILE_K * (TILE_N / 4u);
     // The thread's blocks of C, by (row block, column block): acc01 is the block half a tile
     // to the right of acc00, acc10 half a tile down (those three only with THREAD_QUADS = 2).
     var acc00 = mat4x4<f32>();
@@ -147,12 +181,18 @@ fn matmul_vec4(
     let wide = THREAD_QUADS == 2u;
 
     let slabs = (params.k + TILE_K - 1u) / TILE_K;
-    for (var slab = 0u; slab < slabs; slab++) {
-        stage_slab(row0, col0, slab * TILE_K, thread);
+    let turns = (slabs + K_SPLIT - 1u) / K_SPLIT;
+    for (var turn = 0u; turn < turns; turn++) {
+        // Every thread passes the same barriers; a group past the last slab idles.
+        let slab = turn * K_SPLIT + split;
+        let has_slab = slab < slabs;
+        if (has_slab) {
+            stage_slab(row0, col0, slab * TILE_K, thread, base_a, base_b);
+        }
         workgroupBarrier();
-        for (var kk = 0u; kk < TILE_K; kk++) {
-            let a_base = kk * (TILE_M / 4u) + local.y;
-            let b_base = kk * (TILE_N / 4u) + local.x;
+        for (var kk = 0u; has_slab && kk < TILE_K; kk++) {
+            let a_base = base_a + kk * (TILE_M / 4u) + local.y;
+            let b_base = base_b + kk * (TILE_N / 4u) + local.x;
             let a0 = tile_a[a_base];  // op(A)[row .. row + 4, k]
             let b0 = tile_b[b_base];  // op(B)[k, col .. col + 4]
             acc00 += outer(a0, b0);
@@ -171,6 +211,30 @@ fn matmul_vec4(
             }
         }
         workgroupBarrier();
+    }
+    if (K_SPLIT > 1u) {
+        // Groups 1.. write their block and row sums (5 vec4 a thread) to the slab memory,
+        // now free; group 0 adds them in group order.
+        let slot = (WG_X * WG_Y * (split - 1u) + thread) * 5u;
+        if (split > 0u) {
+            scratch_write(slot, acc00[0]);
+            scratch_write(slot + 1u, acc00[1]);
+            scratch_write(slot + 2u, acc00[2]);
+            scratch_write(slot + 3u, acc00[3]);
+            scratch_write(slot + 4u, sums0);
+        }
+        workgroupBarrier();
+        if (split == 0u) {
+            for (var g = 1u; g < K_SPLIT; g++) {
+                let given = (WG_X * WG_Y * (g - 1u) + thread) * 5u;
+                acc00 += mat4x4<f32>(scratch_read(given), scratch_read(given + 1u),
+                                     scratch_read(given + 2u), scratch_read(given + 3u));
+                sums0 += scratch_read(given + 4u);
+            }
+        }
+        if (split > 0u) {
+            return;
+        }
     }
 
     let row = row0 + 4u * local.y;

@@ -49,8 +49,9 @@ fn bad_shapes_and_sizes_are_errors_not_panics() {
         matmul(ctx, &small, &small, &small, None, &zero),
         Err(Error::Shape { op: "matmul", .. })
     ));
-    // Tiles that are not multiples of a thread's block, a block of 5, and 8 × 8 a thread with
-    // a TILE_K the vec4 staging cannot step.
+    // Tiles that are not multiples of a thread's block, a block of 5, 8 × 8 a thread with a
+    // TILE_K the vec4 staging cannot step; K split between 0 groups, split with 8 × 8 a
+    // thread, and split where the slabs cannot hold the groups' blocks (64 × 64 × 16 / 2).
     let default = MatmulTiles::default();
     for bad_tiles in [
         MatmulTiles {
@@ -64,6 +65,19 @@ fn bad_shapes_and_sizes_are_errors_not_panics() {
         MatmulTiles {
             thread: 8,
             tile_k: 10,
+            ..default
+        },
+        MatmulTiles {
+            split: 0,
+            ..default
+        },
+        MatmulTiles {
+            thread: 8,
+            split: 2,
+            ..default
+        },
+        MatmulTiles {
+            split: 2,
             ..default
         },
     ] {
@@ -88,6 +102,7 @@ fn bad_shapes_and_sizes_are_errors_not_panics() {
         tile_n: 512,
         tile_k: 64,
         thread: 4,
+        split: 1,
     };
     assert!(matmul_with_tiles(
         ctx,

@@ -442,6 +442,7 @@ fn matmul_policy_parses_and_rejects_bad_names() {
         tile_n: 16,
         tile_k: 8,
         thread: 4,
+        split: 1,
     };
     assert_eq!(
         "tiled:32x16x8".parse::<MatmulPolicy>().unwrap(),
@@ -453,13 +454,25 @@ fn matmul_policy_parses_and_rejects_bad_names() {
         tile_n: 128,
         tile_k: 16,
         thread: 8,
+        split: 1,
     };
     assert_eq!(
         "tiled:128x128x16x8".parse::<MatmulPolicy>().unwrap(),
         MatmulPolicy::Force(MatmulVariant::Tiled(wide))
     );
     assert_eq!(MatmulVariant::Tiled(wide).to_string(), "tiled:128x128x16x8");
-    for bad in ["", "fast", "tiled:32x16", "tiled:ax16x8"] {
+    let split = MatmulTiles {
+        tile_m: 32,
+        tile_n: 32,
+        split: 4,
+        ..MatmulTiles::default()
+    };
+    assert_eq!(
+        "tiled:32x32x16/4".parse::<MatmulPolicy>().unwrap(),
+        MatmulPolicy::Force(MatmulVariant::Tiled(split))
+    );
+    assert_eq!(MatmulVariant::Tiled(split).to_string(), "tiled:32x32x16/4");
+    for bad in ["", "fast", "tiled:32x16", "tiled:ax16x8", "tiled:32x32x16/", "tiled:32x32x16/b"] {
         assert!(bad.parse::<MatmulPolicy>().is_err(), "{bad:?} parsed");
     }
 }

@@ -8,7 +8,7 @@
 //! LATENT_MATMUL (the CLI's --matmul) picks the policy: `auto` tunes or reads the cache,
 //! `default` takes the adapter type's default without timing anything
 //! ([`MatmulChoice::default_for`]: subgroup, else rowtile, on CPU adapters, tiled 64×64×16
-//! elsewhere), and a variant (`tiled`, `tiled:MxNxK[x8]`, `rowtile`, `subgroup`) forces that
+//! elsewhere), and a variant (`tiled`, `tiled:MxNxK[x8][/S]`, `rowtile`, `subgroup`) forces that
 //! variant for every shape. `coop-f16`, which rounds the operands to f16, is only ever
 //! forced, and admitted only when it matches the twin within the f16 bound on every tuning
 //! shape (the model's forward, weight-gradient and input-gradient products).
@@ -50,7 +50,7 @@ impl FromStr for MatmulPolicy {
             "default" => Ok(MatmulPolicy::Default),
             other => other.parse().map(MatmulPolicy::Force).map_err(|_| {
                 Error::InvalidArgument(format!(
-                    "matmul policy {s:?}: expected auto, default, subgroup, rowtile, tiled, tiled:MxNxK, tiled:MxNxKx8 or coop-f16"
+                    "matmul policy {s:?}: expected auto, default, subgroup, rowtile, tiled, tiled:MxNxK[x8][/S] or coop-f16"
                 ))
             }),
         }
@@ -133,13 +133,15 @@ const TUNING_SHAPES: [(ShapeClass, usize, usize, usize, bool, bool, bool); 5] = 
     (ShapeClass::Skinny, 20, 400, 128, true, false, false),
 ];
 
-/// The tiled kernel with these tiles, a thread computing thread × thread of C (4 or 8).
-fn tiled(tile_m: u32, tile_n: u32, tile_k: u32, thread: u32) -> MatmulVariant {
+/// The tiled kernel with these tiles, a thread computing thread × thread of C (4 or 8), K
+/// split between `split` groups of threads.
+fn tiled(tile_m: u32, tile_n: u32, tile_k: u32, thread: u32, split: u32) -> MatmulVariant {
     MatmulVariant::Tiled(MatmulTiles {
         tile_m,
         tile_n,
         tile_k,
         thread,
+        split,
     })
 }
 
@@ -148,19 +150,21 @@ fn tiled(tile_m: u32, tile_n: u32, tile_k: u32, thread: u32) -> MatmulVariant {
 pub fn candidates(class: ShapeClass) -> Vec<MatmulVariant> {
     match class {
         ShapeClass::General => vec![
-            tiled(64, 64, 16, 4),
-            tiled(64, 64, 32, 4),
-            tiled(128, 64, 16, 4),
-            tiled(32, 32, 16, 4),
-            tiled(64, 64, 16, 8),
-            tiled(128, 128, 16, 8),
+            tiled(64, 64, 16, 4, 1),
+            tiled(64, 64, 32, 4, 1),
+            tiled(128, 64, 16, 4, 1),
+            tiled(32, 32, 16, 4, 1),
+            tiled(64, 64, 16, 8, 1),
+            tiled(128, 128, 16, 8, 1),
+            tiled(32, 32, 16, 4, 4),
             MatmulVariant::RowTile,
             MatmulVariant::Subgroup,
         ],
         ShapeClass::Skinny => vec![
-            tiled(32, 32, 16, 4),
-            tiled(32, 32, 32, 4),
-            tiled(64, 64, 16, 4),
+            tiled(32, 32, 16, 4, 1),
+            tiled(32, 32, 32, 4, 1),
+            tiled(64, 64, 16, 4, 1),
+            tiled(32, 32, 16, 4, 4),
             MatmulVariant::RowTile,
             MatmulVariant::Subgroup,
         ],

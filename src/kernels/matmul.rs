@@ -170,7 +170,7 @@ const ROWTILE_COLS: u32 = 4;
 const ROWTILE_WORKGROUP: [u32; 2] = [16, 4];
 
 /// Block sizes of the tiled matmul: each workgroup computes tile_m × tile_n of C with
-/// (tile_n / thread) × (tile_m / thread) threads, stepping through K by tile_k.
+/// (tile_n / thread) × (tile_m / thread) × split threads, stepping through K by tile_k.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MatmulTiles {
     pub tile_m: u32,
@@ -181,6 +181,11 @@ pub struct MatmulTiles {
     /// 8 needs the vec4 file; the shapes it cannot run (M, N or K not a multiple of 4) run
     /// matmul.wgsl at half the tiles, 4 × 4 a thread, on as many threads.
     pub thread: u32,
+    /// Groups of threads that split K inside the workgroup (matmul_vec4.wgsl's K_SPLIT; 1:
+    /// none), for products with few tiles of C and a long K. Needs thread = 4, and slab
+    /// memory enough to hand the groups' blocks over (see [`MatmulTiles::check`]); the shapes
+    /// matmul_vec4.wgsl cannot run ignore it.
+    pub split: u32,
 }
 
 impl Default for MatmulTiles {
@@ -190,6 +195,7 @@ impl Default for MatmulTiles {
             tile_n: 64,
             tile_k: 16,
             thread: 4,
+            split: 1,
         }
     }
 }
@@ -202,6 +208,7 @@ impl MatmulTiles {
             tile_n,
             tile_k,
             thread,
+            split,
         } = *self;
         let shape_ok = match thread {
             4 => tile_k > 0,
@@ -213,12 +220,22 @@ impl MatmulTiles {
             return Err(shape_error("matmul", format!("tiles {self}: a thread computes 4 × 4 or 8 × 8 of C; tile_m and tile_n must be positive multiples of it, tile_k positive (a multiple of 4 with 8 × 8)")));
         }
         let (x, y) = (tile_n / thread, tile_m / thread);
-        let threads = x * y;
-        let shared_bytes = (tile_m + tile_n) * tile_k * 4;
+        // Splitting K: groups 1.. hand 5 vec4 a thread (a 4 × 4 block, 4 row sums) to group 0
+        // through the slab memory, split · tile_k · (tile_m + tile_n) / 4 vec4s.
+        let handover = (split.max(1) - 1) * x * y * 5;
+        let slab_vec4s = split * tile_k * (tile_m + tile_n) / 4;
+        if split == 0
+            || (split > 1 && (thread != 4 || tile_k % 4 != 0 || handover > slab_vec4s))
+        {
+            return Err(shape_error("matmul", format!("tiles {self}: splitting K needs 4 × 4 a thread, tile_k a multiple of 4, and slab memory for the groups' blocks ({handover} vec4s, the slabs hold {slab_vec4s})")));
+        }
+        let threads = x * y * split;
+        let shared_bytes = split * (tile_m + tile_n) * tile_k * 4;
         let limits = &ctx.limits;
         if threads > limits.max_compute_invocations_per_workgroup
             || x > limits.max_compute_workgroup_size_x
             || y > limits.max_compute_workgroup_size_y
+            || split > limits.max_compute_workgroup_size_z
             || shared_bytes > limits.max_compute_workgroup_storage_size
         {
             return Err(shape_error("matmul", format!("tiles {self} need {threads} threads and {shared_bytes} bytes of workgroup memory, beyond this adapter")));
@@ -227,20 +244,25 @@ impl MatmulTiles {
     }
 }
 
-/// "64x64x16" (4 × 4 a thread) or "128x128x16x8" (8 × 8 a thread).
+/// "64x64x16" (4 × 4 a thread), "128x128x16x8" (8 × 8 a thread), "32x32x16/4" (K split
+/// between 4 groups of threads).
 impl fmt::Display for MatmulTiles {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}x{}x{}", self.tile_m, self.tile_n, self.tile_k)?;
         if self.thread != 4 {
             write!(f, "x{}", self.thread)?;
         }
+        if self.split != 1 {
+            write!(f, "/{}", self.split)?;
+        }
         Ok(())
     }
 }
 
 /// Which matmul kernel runs a dispatch. Written "tiled:64x64x16" (or "tiled" for the default
-/// tiles; "tiled:128x128x16x8" for 8 × 8 a thread), "rowtile" and "subgroup", as LATENT_MATMUL
-/// and the autotune cache spell them.
+/// tiles; "tiled:128x128x16x8" for 8 × 8 a thread, "tiled:32x32x16/4" for K split between 4
+/// groups of threads), "rowtile" and "subgroup", as LATENT_MATMUL and the autotune cache spell
+/// them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MatmulVariant {
     /// shaders/matmul.wgsl with these tiles, or matmul_vec4.wgsl where the shape allows.
@@ -358,7 +380,7 @@ impl FromStr for MatmulVariant {
     fn from_str(s: &str) -> Result<Self> {
         let bad = || {
             Error::InvalidArgument(format!(
-                "matmul variant {s:?}: expected subgroup, rowtile, tiled, tiled:MxNxK or tiled:MxNxKx8 (e.g. tiled:64x64x16, tiled:128x128x16x8: 8 × 8 a thread) or coop-f16"
+                "matmul variant {s:?}: expected subgroup, rowtile, tiled, tiled:MxNxK[x8][/S] (e.g. tiled:64x64x16; tiled:128x128x16x8: 8 × 8 a thread; tiled:32x32x16/4: K split between 4 groups of threads) or coop-f16"
             ))
         };
         match s.trim().to_ascii_lowercase().as_str() {
@@ -367,7 +389,11 @@ impl FromStr for MatmulVariant {
             "coop-f16" | "coop_f16" => Ok(MatmulVariant::CoopF16),
             "tiled" => Ok(MatmulVariant::Tiled(MatmulTiles::default())),
             other => {
-                let sizes = other.strip_prefix("tiled:").ok_or_else(bad)?;
+                let tiles = other.strip_prefix("tiled:").ok_or_else(bad)?;
+                let (sizes, split) = match tiles.split_once('/') {
+                    Some((sizes, split)) => (sizes, split.parse().map_err(|_| bad())?),
+                    None => (tiles, 1),
+                };
                 let parts: Vec<u32> = sizes
                     .split('x')
                     .map(|p| p.parse().map_err(|_| bad()))
@@ -382,6 +408,7 @@ impl FromStr for MatmulVariant {
                     tile_n,
                     tile_k,
                     thread,
+                    split,
                 }))
             }
         }
@@ -737,7 +764,10 @@ pub fn matmul_with_extras(
             ]);
             let groups = [(n as u32).div_ceil(tile_n), (m as u32).div_ceil(tile_m), 1];
             if vec4 {
-                constants.push(("THREAD_QUADS", f64::from(tiles.thread / 4)));
+                constants.extend([
+                    ("THREAD_QUADS", f64::from(tiles.thread / 4)),
+                    ("K_SPLIT", f64::from(tiles.split)),
+                ]);
                 (&MATMUL_VEC4, groups)
             } else {
                 (&MATMUL, groups)

@@ -374,12 +374,19 @@ pub fn check_matmul_variants(
     // coop-f16 (opt-in, never tuned) where the device was created with it.
     variants.push(MatmulVariant::CoopF16);
     variants.retain(runnable);
-    // With them, the tiled kernel at 8 × 8 a thread on 64 × 64 tiles: its second blocks
-    // (32 rows or columns on) are inside the 36-row shapes, so their stores are checked too.
+    // With them, the tiled kernel at 8 × 8 a thread on 64 × 64 tiles (its second blocks, 32
+    // rows or columns on, are inside the 36-row shapes, so their stores are checked too) and
+    // with K split between 4 groups of threads (the hand-over of blocks and row sums).
     let mut defaults = vec![
         MatmulVariant::Tiled(MatmulTiles::default()),
         MatmulVariant::Tiled(MatmulTiles {
             thread: 8,
+            ..MatmulTiles::default()
+        }),
+        MatmulVariant::Tiled(MatmulTiles {
+            tile_m: 32,
+            tile_n: 32,
+            split: 4,
             ..MatmulTiles::default()
         }),
         MatmulVariant::RowTile,
@@ -482,6 +489,7 @@ pub fn check_matmul_variants(
         tile_n: 16,
         tile_k: 8,
         thread: 4,
+        split: 1,
     });
     let shape = MatmulShape {
         trans_b: true,
@@ -514,6 +522,7 @@ pub fn check_matmul_variants(
             tile_n: 32,
             tile_k: 16,
             thread: 4,
+            split: 1,
         }),
     ];
     let loss_runs = epilogue_runs(
