@@ -156,7 +156,10 @@ fn autotune_picks_a_checked_variant_and_caches_it() {
     // Another device's entry is kept beside this one's.
     write_cache(&cache, "another device", &tuned.choice).unwrap();
     let key = device_key(ctx);
-    assert_eq!(read_cache(&cache, &key, ctx).unwrap(), Some(tuned.choice.clone()));
+    assert_eq!(
+        read_cache(&cache, &key, ctx).unwrap(),
+        Some(tuned.choice.clone())
+    );
     assert_eq!(read_cache(&cache, "a third device", ctx).unwrap(), None);
     // A damaged cache and an unwritable one (its directory is a file) give warnings, which
     // select_matmul passes on while it tunes.
@@ -210,9 +213,8 @@ fn per_shape_tuning_picks_a_checked_variant_once_and_caches_it() {
     ];
     let run_and_check = |ctx: &GpuContext, rng: &mut StdRng, shape: &MatmulShape| {
         let (m, n, k) = (shape.m, shape.n, shape.k);
-        let mut random = |len: usize| -> Vec<f32> {
-            (0..len).map(|_| rng.random_range(-1.0..1.0)).collect()
-        };
+        let mut random =
+            |len: usize| -> Vec<f32> { (0..len).map(|_| rng.random_range(-1.0..1.0)).collect() };
         let (a, b) = (random(m * k), random(k * n));
         let mut expected = vec![0.0; m * n];
         twin(&mut expected, &a, &b, None, shape).unwrap();
@@ -233,7 +235,10 @@ fn per_shape_tuning_picks_a_checked_variant_once_and_caches_it() {
         let key = MatmulKey::of(shape);
         let notes = ctx.take_matmul_notes();
         assert_eq!(notes.len(), 1, "{notes:?}");
-        assert!(notes[0].starts_with(&format!("matmul tuned for {key} in")), "{notes:?}");
+        assert!(
+            notes[0].starts_with(&format!("matmul tuned for {key} in")),
+            "{notes:?}"
+        );
         let class = if shape.m.min(shape.n) <= 32 {
             ShapeClass::Skinny
         } else {
@@ -249,7 +254,9 @@ fn per_shape_tuning_picks_a_checked_variant_once_and_caches_it() {
     assert_eq!(choice.shapes.len(), shapes.len());
 
     // The cache holds the shapes; a device that reads it runs them untuned.
-    let cached = read_cache(&cache, &device_key(&ctx), &ctx).unwrap().unwrap();
+    let cached = read_cache(&cache, &device_key(&ctx), &ctx)
+        .unwrap()
+        .unwrap();
     assert_eq!(cached, choice);
     let again = GpuContext::new(&GpuOptions::from_env().unwrap()).unwrap();
     again.set_matmul_choice(cached);
@@ -263,7 +270,10 @@ fn per_shape_tuning_picks_a_checked_variant_once_and_caches_it() {
     again.set_shape_tuning(None);
     let untuned = MatmulShape::new(40, 48, 16);
     assert_eq!(again.matmul_variant(&untuned).unwrap(), choice.general);
-    assert!(!again.matmul_choice().shapes.contains_key(&MatmulKey::of(&untuned)));
+    assert!(!again
+        .matmul_choice()
+        .shapes
+        .contains_key(&MatmulKey::of(&untuned)));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -472,7 +482,14 @@ fn matmul_policy_parses_and_rejects_bad_names() {
         MatmulPolicy::Force(MatmulVariant::Tiled(split))
     );
     assert_eq!(MatmulVariant::Tiled(split).to_string(), "tiled:32x32x16/4");
-    for bad in ["", "fast", "tiled:32x16", "tiled:ax16x8", "tiled:32x32x16/", "tiled:32x32x16/b"] {
+    for bad in [
+        "",
+        "fast",
+        "tiled:32x16",
+        "tiled:ax16x8",
+        "tiled:32x32x16/",
+        "tiled:32x32x16/b",
+    ] {
         assert!(bad.parse::<MatmulPolicy>().is_err(), "{bad:?} parsed");
     }
 }

@@ -25,8 +25,9 @@ use crate::cpu::matmul::{matmul as matmul_twin, MatmulShape};
 use crate::error::{Error, Result};
 use crate::gpu::{time_gpu_median, GpuBuffer, GpuContext};
 use crate::kernels::matmul::{
-    is_skinny, matmul_with_variant, MatmulChoice, MatmulKey, MatmulTiles, MatmulVariant, ROWTILE_SHADER, SHADER,
-    STORE_4_LIB, SUBGROUP_SHADER, SUBGROUP_TILE_LIB, SUBGROUP_VEC4_SHADER, VEC4_SHADER,
+    is_skinny, matmul_with_variant, MatmulChoice, MatmulKey, MatmulTiles, MatmulVariant,
+    ROWTILE_SHADER, SHADER, STORE_4_LIB, SUBGROUP_SHADER, SUBGROUP_TILE_LIB, SUBGROUP_VEC4_SHADER,
+    VEC4_SHADER,
 };
 use crate::kernels::run;
 use crate::validate::{compare, operand_bound, UNIT_ROUNDOFF};

@@ -215,8 +215,7 @@ impl MatmulTiles {
             8 => tile_k > 0 && tile_k % 4 == 0,
             _ => false,
         };
-        if !shape_ok || tile_m == 0 || tile_n == 0 || tile_m % thread != 0 || tile_n % thread != 0
-        {
+        if !shape_ok || tile_m == 0 || tile_n == 0 || tile_m % thread != 0 || tile_n % thread != 0 {
             return Err(shape_error("matmul", format!("tiles {self}: a thread computes 4 × 4 or 8 × 8 of C; tile_m and tile_n must be positive multiples of it, tile_k positive (a multiple of 4 with 8 × 8)")));
         }
         let (x, y) = (tile_n / thread, tile_m / thread);
@@ -224,9 +223,7 @@ impl MatmulTiles {
         // through the slab memory, split · tile_k · (tile_m + tile_n) / 4 vec4s.
         let handover = (split.max(1) - 1) * x * y * 5;
         let slab_vec4s = split * tile_k * (tile_m + tile_n) / 4;
-        if split == 0
-            || (split > 1 && (thread != 4 || tile_k % 4 != 0 || handover > slab_vec4s))
-        {
+        if split == 0 || (split > 1 && (thread != 4 || tile_k % 4 != 0 || handover > slab_vec4s)) {
             return Err(shape_error("matmul", format!("tiles {self}: splitting K needs 4 × 4 a thread, tile_k a multiple of 4, and slab memory for the groups' blocks ({handover} vec4s, the slabs hold {slab_vec4s})")));
         }
         let threads = x * y * split;
