@@ -51,7 +51,8 @@ fn bad_shapes_and_sizes_are_errors_not_panics() {
     ));
     // Tiles that are not multiples of a thread's block, a block of 5, 8 × 8 a thread with a
     // TILE_K the vec4 staging cannot step; K split between 0 groups, split with 8 × 8 a
-    // thread, and split where the slabs cannot hold the groups' blocks (64 × 64 × 16 / 2).
+    // thread, split where the slabs cannot hold the groups' blocks (64 × 64 × 16 / 2), and
+    // sizes whose products overflow u32.
     let default = MatmulTiles::default();
     for bad_tiles in [
         MatmulTiles {
@@ -79,6 +80,13 @@ fn bad_shapes_and_sizes_are_errors_not_panics() {
         MatmulTiles {
             split: 2,
             ..default
+        },
+        MatmulTiles {
+            tile_m: u32::MAX - 3,
+            tile_n: u32::MAX - 3,
+            tile_k: u32::MAX - 3,
+            thread: 4,
+            split: u32::MAX,
         },
     ] {
         assert!(
