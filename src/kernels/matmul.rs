@@ -218,7 +218,8 @@ impl MatmulTiles {
         if !shape_ok || tile_m == 0 || tile_n == 0 || tile_m % thread != 0 || tile_n % thread != 0 {
             return Err(shape_error("matmul", format!("tiles {self}: a thread computes 4 × 4 or 8 × 8 of C; tile_m and tile_n must be positive multiples of it, tile_k positive (a multiple of 4 with 8 × 8)")));
         }
-        // In u64: tiles come from the command line, and no product of them may overflow.
+        // In u64 and saturating: tiles come from the command line, and no product of them
+        // may overflow.
         let (x, y) = (u64::from(tile_n / thread), u64::from(tile_m / thread));
         let (split, tile_k, tile_mn) = (
             u64::from(split),
@@ -227,13 +228,14 @@ impl MatmulTiles {
         );
         // Splitting K: groups 1.. hand 5 vec4 a thread (a 4 × 4 block, 4 row sums) to group 0
         // through the slab memory, split · tile_k · (tile_m + tile_n) / 4 vec4s.
-        let handover = split.saturating_sub(1) * x * y * 5;
-        let slab_vec4s = split * tile_k * tile_mn / 4;
+        let product = |factors: &[u64]| factors.iter().fold(1u64, |p, &f| p.saturating_mul(f));
+        let handover = product(&[split.saturating_sub(1), x, y, 5]);
+        let slab_vec4s = product(&[split, tile_k, tile_mn]) / 4;
         if split == 0 || (split > 1 && (thread != 4 || tile_k % 4 != 0 || handover > slab_vec4s)) {
             return Err(shape_error("matmul", format!("tiles {self}: splitting K needs 4 × 4 a thread, tile_k a multiple of 4, and slab memory for the groups' blocks ({handover} vec4s, the slabs hold {slab_vec4s})")));
         }
-        let threads = x * y * split;
-        let shared_bytes = split * tile_mn * tile_k * 4;
+        let threads = product(&[x, y, split]);
+        let shared_bytes = product(&[split, tile_mn, tile_k, 4]);
         let limits = &ctx.limits;
         if threads > u64::from(limits.max_compute_invocations_per_workgroup)
             || x > u64::from(limits.max_compute_workgroup_size_x)

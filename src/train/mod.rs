@@ -405,13 +405,14 @@ pub fn pick_device(options: &GpuOptions) -> Result<(Option<GpuContext>, Option<S
         Ok(ctx) if ctx.info.device_type == wgpu::DeviceType::Cpu && !asked => {
             match MatmulVariant::Subgroup.check(&ctx) {
                 Ok(()) => {
-                    let matmul = if options.cooperative_matrix {
-                        "the coop-f16 matmul asked for"
+                    // The matmul is chosen after this (--matmul may force another one).
+                    let why = if options.cooperative_matrix {
+                        "for the coop-f16 matmul asked for"
                     } else {
-                        "the subgroup matmul, faster than the CPU path here"
+                        "where the subgroup matmul is faster than the CPU path"
                     };
                     let note = format!(
-                        "{} is a software rasterizer with 8-lane subgroups: running on it with {matmul} (--cpu for the CPU path)",
+                        "{} is a software rasterizer with 8-lane subgroups: running on it, {why} (--cpu for the CPU path)",
                         ctx.info.name
                     );
                     Ok((Some(ctx), Some(note)))
