@@ -181,8 +181,20 @@ pub fn clock_seed() -> u64 {
 }
 
 pub fn print_table(results: &[CheckResult]) {
+    // Columns as wide as their longest entry (padding counts characters, so "·" and "²"
+    // take one column each).
+    let width = |header: &str, column: &dyn Fn(&CheckResult) -> &str| {
+        results
+            .iter()
+            .map(|r| column(r).chars().count())
+            .chain([header.len()])
+            .max()
+            .unwrap_or(0)
+    };
+    let kernel_width = width("kernel", &|r| &r.kernel);
+    let shape_width = width("shape", &|r| &r.shape);
     println!(
-        "{:<24} {:<30} {:>12} {:>12} {:>10}  verdict",
+        "{:<kernel_width$} {:<shape_width$} {:>12} {:>12} {:>10}  verdict",
         "kernel", "shape", "max abs err", "max rel err", "GPU us"
     );
     for r in results {
@@ -193,7 +205,7 @@ pub fn print_table(results: &[CheckResult]) {
             format!("FAIL {}", r.detail)
         };
         println!(
-            "{:<24} {:<30} {:>12.3e} {:>12.3e} {:>10}  {}",
+            "{:<kernel_width$} {:<shape_width$} {:>12.3e} {:>12.3e} {:>10}  {}",
             r.kernel, r.shape, r.max_abs_err, r.max_rel_err, us, verdict
         );
     }
