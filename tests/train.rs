@@ -745,3 +745,76 @@ fn a_loss_after_an_activation_keeps_its_own_dispatch() {
         );
     }
 }
+
+/// Per-shape matmul tuning (on by default only on GPUs that are not CPUs; switched on here on
+/// a device of its own) in a trainer's build: every matmul shape of the plan is tuned once,
+/// a second trainer on the same device tunes nothing, and the run matches the CPU twins.
+#[test]
+fn per_shape_tuning_tunes_a_training_plan_once_and_trains_like_the_cpu_path() {
+    use latent::gpu::GpuOptions;
+    use latent::kernels::autotune::ShapeTuning;
+    use latent::train::{Device, TrainOptions, Trainer};
+
+    let test = "per_shape_tuning_tunes_a_training_plan_once_and_trains_like_the_cpu_path";
+    if common::gpu(test).is_none() {
+        return;
+    }
+    let ctx = GpuContext::new(&GpuOptions::from_env().unwrap()).unwrap();
+    ctx.set_shape_tuning(Some(ShapeTuning::new(&ctx, None)));
+    let seed = common::seed();
+    let digits = latent::data::load_digits().unwrap();
+    let (train, test_set) = digits.split(0.2, seed).unwrap();
+    let model = ModelConfig::vae(64, 128, 8);
+    let plan = Plan::compile(model.build(64).unwrap().0).unwrap();
+    let params = init_params(&plan, seed);
+    let options = TrainOptions {
+        batch: 64,
+        epochs: 1,
+        adam: AdamConfig::default(),
+        seed,
+    };
+    let trainer = |device| {
+        Trainer::new(
+            device,
+            &plan,
+            &model,
+            &params,
+            (&train).into(),
+            Some((&test_set).into()),
+            options,
+        )
+        .unwrap()
+    };
+    let mut gpu = trainer(Device::Gpu(&ctx));
+    let mut tuned: Vec<String> = ctx.take_matmul_notes();
+    let gpu_report = gpu.run_epoch(0, &mut |_, _, _| {}).unwrap();
+    tuned.extend(ctx.take_matmul_notes());
+    // A line per shape: "matmul tuned for 64x64x128 NT in ...", no shape twice.
+    let shapes: Vec<&str> = tuned
+        .iter()
+        .map(|note| {
+            let shape = note
+                .strip_prefix("matmul tuned for ")
+                .unwrap_or_else(|| panic!("{note}"));
+            shape.split(" in ").next().unwrap()
+        })
+        .collect();
+    let mut distinct = shapes.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert!(shapes.len() >= 6, "{tuned:?}");
+    assert_eq!(distinct.len(), shapes.len(), "{tuned:?}");
+    assert_eq!(ctx.matmul_choice().shapes.len(), shapes.len());
+    // The same plan again: every shape is known.
+    drop(trainer(Device::Gpu(&ctx)));
+    assert!(ctx.take_matmul_notes().is_empty());
+
+    let cpu_report = trainer(Device::Cpu)
+        .run_epoch(0, &mut |_, _, _| {})
+        .unwrap();
+    let (g, c) = (gpu_report.test_loss.unwrap(), cpu_report.test_loss.unwrap());
+    assert!(
+        (g - c).abs() <= 1e-4 * c.abs(),
+        "test loss: GPU {g}, CPU {c} (LATENT_TEST_SEED={seed})"
+    );
+}
