@@ -22,6 +22,38 @@ fn check(test: &str, family: Family) {
     );
 }
 
+/// Kernels read their `params` from a uniform buffer on GPUs and from a storage buffer on CPU
+/// adapters (lavapipe specializes shaders on uniform values: GpuContext::params_in_storage).
+/// The suite runs the adapter's own form; this runs every family with the other one, so that
+/// CI on lavapipe also runs the uniform form GPUs use.
+#[test]
+fn every_kernel_matches_cpu_with_the_other_params_binding() {
+    use latent::gpu::{GpuContext, GpuOptions};
+
+    let test = "every_kernel_matches_cpu_with_the_other_params_binding";
+    if common::gpu(test).is_none() {
+        return;
+    }
+    let ctx = GpuContext::new(&GpuOptions::from_env().unwrap()).unwrap();
+    let cpu_adapter = ctx.info.device_type == wgpu::DeviceType::Cpu;
+    assert_eq!(ctx.params_in_storage(), cpu_adapter);
+    ctx.set_params_in_storage(!cpu_adapter);
+    assert_eq!(ctx.params_in_storage(), !cpu_adapter);
+    let seed = common::seed();
+    let mut validator = Validator::new(&ctx, seed, 0);
+    let rows: Vec<_> = Family::ALL
+        .iter()
+        .flat_map(|&family| check_families(&mut validator, family, ShapeSet::Quick))
+        .collect();
+    assert!(rows.len() > 100, "{} checks", rows.len());
+    let failed: Vec<_> = rows.iter().filter(|r| !r.passed).collect();
+    assert!(
+        failed.is_empty(),
+        "params in storage {}, LATENT_TEST_SEED={seed}: {failed:#?}",
+        !cpu_adapter
+    );
+}
+
 #[test]
 fn matmul_matches_cpu() {
     check("matmul_matches_cpu", Family::Matmul);

@@ -1,6 +1,7 @@
 //! Every shader parsed and validated by naga and translated to SPIR-V (Vulkan), MSL (Metal)
-//! and HLSL (DX12), with its override constants at their defaults and, for the three matmul
-//! variants, at every flag combination (and other tiles for the tiled one) and with each
+//! and HLSL (DX12), with its override constants at their defaults and, for the matmul
+//! variants, at every flag combination (and, for the tiled files, other tiles, 8 × 8 a
+//! thread and K split between groups of threads) and with each
 //! epilogue option (activations, their backward, row sums, addend, the store's loss, the
 //! reparameterization's backward); so a shader that would break on Metal or DX12 fails here
 //! on a machine that has neither. No GPU needed.
@@ -138,10 +139,28 @@ fn every_shader_validates_and_translates_to_spirv_msl_hlsl() {
     }
 }
 
+/// Every shader declares its parameters once, as `var<uniform> params: Params;`, the text the
+/// host turns into a read-only storage buffer on CPU adapters (GpuContext::params_in_storage);
+/// that form validates and translates too.
+#[test]
+fn every_shader_declares_its_params_as_the_uniform_the_host_can_rebind() {
+    let uniform = "var<uniform> params: Params;";
+    for shader in SHADERS.iter().chain(COOP_SHADERS) {
+        let source = shader.full_source();
+        assert_eq!(source.matches(uniform).count(), 1, "{}", shader.name);
+        assert_eq!(source.matches("var<uniform>").count(), 1, "{}", shader.name);
+        if !is_coop(shader.name) {
+            let storage = source.replace(uniform, "var<storage, read> params: Params;");
+            translate(shader.name, &storage, &PipelineConstants::default());
+        }
+    }
+}
+
 #[test]
 fn matmul_variants_translate_with_every_flag_and_other_tiles() {
     for name in [
         "matmul",
+        "matmul_vec4",
         "matmul_rowtile",
         "matmul_subgroup",
         "matmul_subgroup_vec4",
@@ -153,11 +172,25 @@ fn matmul_variants_translate_with_every_flag_and_other_tiles() {
             .chain(COOP_SHADERS)
             .find(|s| s.name == name)
             .unwrap_or_else(|| panic!("{name} shader"));
-        translate_with_every_flag(name, &shader.full_source(), name == "matmul");
+        translate_with_every_flag(name, &shader.full_source());
     }
 }
 
-fn translate_with_every_flag(name: &str, source: &str, tiled: bool) {
+/// The tiled files' other forms, by the flag combination: other tiles (odd flags); for
+/// matmul_vec4 also 8 × 8 a thread on 128 × 128 tiles (flags 2 mod 4) and K split between 4
+/// groups of threads (flags 3 mod 4, which then replaces the other tiles).
+fn tiled_forms(name: &str, flags: u32) -> Vec<(&'static str, f64)> {
+    let other_tiles = vec![("TILE_M", 32.0), ("TILE_N", 16.0), ("TILE_K", 8.0)];
+    match (name, flags % 4) {
+        ("matmul", 1 | 3) => other_tiles,
+        ("matmul_vec4", 1) => other_tiles,
+        ("matmul_vec4", 2) => vec![("TILE_M", 128.0), ("TILE_N", 128.0), ("THREAD_QUADS", 2.0)],
+        ("matmul_vec4", 3) => vec![("TILE_M", 32.0), ("TILE_N", 32.0), ("K_SPLIT", 4.0)],
+        _ => Vec::new(),
+    }
+}
+
+fn translate_with_every_flag(name: &str, source: &str) {
     for flags in 0..16u32 {
         let mut constants = PipelineConstants::default();
         for (bit, name) in ["TRANS_A", "TRANS_B", "HAS_BIAS", "ACCUMULATE"]
@@ -166,10 +199,8 @@ fn translate_with_every_flag(name: &str, source: &str, tiled: bool) {
         {
             constants.insert(name.to_string(), f64::from((flags >> bit) & 1));
         }
-        if tiled && flags % 2 == 1 {
-            constants.insert("TILE_M".into(), 32.0);
-            constants.insert("TILE_N".into(), 16.0);
-            constants.insert("TILE_K".into(), 8.0);
+        for (constant, value) in tiled_forms(name, flags) {
+            constants.insert(constant.into(), value);
         }
         translate(name, source, &constants);
     }

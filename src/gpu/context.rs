@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -302,6 +303,9 @@ pub struct GpuContext {
     matmul_choice: RwLock<MatmulChoice>,
     /// Per-shape tuning of new matmul shapes, when on (kernels::autotune).
     shape_tuning: Mutex<Option<ShapeTuning>>,
+    /// Whether kernels read their `params` from a storage buffer instead of a uniform one
+    /// (see [`GpuContext::params_in_storage`]).
+    params_in_storage: AtomicBool,
 }
 
 impl GpuContext {
@@ -419,6 +423,7 @@ impl GpuContext {
         let placeholder_out = placeholder_buffer("placeholder for an absent output");
         let limits = device.limits();
         let matmul_choice = RwLock::new(MatmulChoice::default_for(&info, &features));
+        let info_is_cpu = info.device_type == wgpu::DeviceType::Cpu;
         GpuContext {
             device,
             queue,
@@ -432,6 +437,7 @@ impl GpuContext {
             placeholder_out,
             matmul_choice,
             shape_tuning: Mutex::new(None),
+            params_in_storage: AtomicBool::new(info_is_cpu),
         }
     }
 
@@ -476,6 +482,24 @@ impl GpuContext {
             .as_mut()
             .map(|tuning| std::mem::take(&mut tuning.notes))
             .unwrap_or_default()
+    }
+
+    /// Whether the kernels' `params` (binding 0) are a read-only storage buffer rather than a
+    /// uniform buffer: on CPU adapters, from creation. Lavapipe specializes a shader on the
+    /// values of the uniforms its loops and branches read, at its first dispatch, and keeps
+    /// the variant when it is much smaller; for a matmul whose first shape had a power-of-two
+    /// M (64×64×128 TN) every later dispatch of that pipeline ran 7× slower and a small VAE
+    /// trained 20× slower (BENCHMARKS.md, session 7). Storage buffers are not specialized on.
+    /// GPUs keep the uniform buffer, their fast path for constants.
+    pub fn params_in_storage(&self) -> bool {
+        self.params_in_storage.load(Ordering::Relaxed)
+    }
+
+    /// Binds the kernels' `params` as a storage buffer (true) or a uniform buffer (false)
+    /// for the dispatches prepared from now on (the tests run the uniform form, the one GPUs
+    /// use, on CPU adapters too).
+    pub fn set_params_in_storage(&self, on: bool) {
+        self.params_in_storage.store(on, Ordering::Relaxed);
     }
 
     /// The pipelines built on this device so far.

@@ -117,7 +117,8 @@ pub struct CachedPipeline {
 /// each built once per device.
 #[derive(Default)]
 pub struct PipelineCache {
-    modules: Mutex<HashMap<&'static str, Arc<wgpu::ShaderModule>>>,
+    /// By shader name and whether `params` is a storage buffer.
+    modules: Mutex<HashMap<(&'static str, bool), Arc<wgpu::ShaderModule>>>,
     pipelines: Mutex<HashMap<String, Arc<CachedPipeline>>>,
 }
 
@@ -137,12 +138,21 @@ fn lock_error<T>(_: T) -> Error {
     Error::InvalidArgument("pipeline cache lock poisoned".into())
 }
 
+/// Every shader declares its parameters as this uniform; GpuContext::params_in_storage turns
+/// it into a read-only storage buffer.
+const PARAMS_UNIFORM: &str = "var<uniform> params: Params;";
+const PARAMS_STORAGE: &str = "var<storage, read> params: Params;";
+
 fn shader_module(ctx: &GpuContext, shader: &'static Shader) -> Result<Arc<wgpu::ShaderModule>> {
+    let in_storage = ctx.params_in_storage();
     let mut modules = ctx.pipelines.modules.lock().map_err(lock_error)?;
-    if let Some(module) = modules.get(shader.name) {
+    if let Some(module) = modules.get(&(shader.name, in_storage)) {
         return Ok(module.clone());
     }
-    let source = shader.full_source();
+    let mut source = shader.full_source();
+    if in_storage {
+        source = source.replace(PARAMS_UNIFORM, PARAMS_STORAGE);
+    }
     let module = ctx.scoped(shader.name, || {
         ctx.device
             .create_shader_module(wgpu::ShaderModuleDescriptor {
@@ -151,12 +161,13 @@ fn shader_module(ctx: &GpuContext, shader: &'static Shader) -> Result<Arc<wgpu::
             })
     })?;
     let module = Arc::new(module);
-    modules.insert(shader.name, module.clone());
+    modules.insert((shader.name, in_storage), module.clone());
     Ok(module)
 }
 
-fn layout_entry(binding: u32, slot: Slot) -> wgpu::BindGroupLayoutEntry {
+fn layout_entry(binding: u32, slot: Slot, params_in_storage: bool) -> wgpu::BindGroupLayoutEntry {
     let ty = match slot {
+        Slot::Uniform if params_in_storage => wgpu::BufferBindingType::Storage { read_only: true },
         Slot::Uniform => wgpu::BufferBindingType::Uniform,
         Slot::Read | Slot::Step => wgpu::BufferBindingType::Storage { read_only: true },
         Slot::ReadWrite => wgpu::BufferBindingType::Storage { read_only: false },
@@ -179,7 +190,11 @@ pub fn pipeline(
     kernel: &Kernel,
     constants: &[(&str, f64)],
 ) -> Result<Arc<CachedPipeline>> {
-    let key = format!("{}/{}/{:?}", kernel.shader.name, kernel.entry, constants);
+    let in_storage = ctx.params_in_storage();
+    let key = format!(
+        "{}/{}/{:?}/{in_storage}",
+        kernel.shader.name, kernel.entry, constants
+    );
     if let Some(p) = ctx
         .pipelines
         .pipelines
@@ -193,7 +208,7 @@ pub fn pipeline(
     let entries: Vec<_> = kernel
         .slots
         .iter()
-        .map(|&(b, s)| layout_entry(b, s))
+        .map(|&(b, s)| layout_entry(b, s, in_storage))
         .collect();
     let built = ctx.scoped(kernel.entry, || {
         let layout = ctx
@@ -364,10 +379,16 @@ fn check_no_aliasing(kernel: &Kernel, buffers: &[&GpuBuffer]) -> Result<()> {
 fn uniform_buffer(ctx: &GpuContext, label: &str, bytes: &[u8]) -> wgpu::Buffer {
     let mut padded = bytes.to_vec();
     padded.resize(bytes.len().div_ceil(16).max(1) * 16, 0);
+    // The `params` binding: a uniform buffer, or a storage one (GpuContext::params_in_storage).
+    let usage = if ctx.params_in_storage() {
+        wgpu::BufferUsages::STORAGE
+    } else {
+        wgpu::BufferUsages::UNIFORM
+    };
     let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
         label: Some(label),
         size: padded.len() as u64,
-        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        usage: usage | wgpu::BufferUsages::COPY_DST,
         mapped_at_creation: false,
     });
     ctx.queue.write_buffer(&buffer, 0, &padded);
