@@ -143,8 +143,11 @@ fn lock_error<T>(_: T) -> Error {
 const PARAMS_UNIFORM: &str = "var<uniform> params: Params;";
 const PARAMS_STORAGE: &str = "var<storage, read> params: Params;";
 
-fn shader_module(ctx: &GpuContext, shader: &'static Shader) -> Result<Arc<wgpu::ShaderModule>> {
-    let in_storage = ctx.params_in_storage();
+fn shader_module(
+    ctx: &GpuContext,
+    shader: &'static Shader,
+    in_storage: bool,
+) -> Result<Arc<wgpu::ShaderModule>> {
     let mut modules = ctx.pipelines.modules.lock().map_err(lock_error)?;
     if let Some(module) = modules.get(&(shader.name, in_storage)) {
         return Ok(module.clone());
@@ -184,13 +187,14 @@ fn layout_entry(binding: u32, slot: Slot, params_in_storage: bool) -> wgpu::Bind
     }
 }
 
-/// The pipeline for `kernel` with the given override constants, built on first use.
-pub fn pipeline(
+/// The pipeline for `kernel` with the given override constants, its `params` a storage
+/// buffer if `in_storage` (else a uniform one), built on first use.
+fn pipeline(
     ctx: &GpuContext,
     kernel: &Kernel,
     constants: &[(&str, f64)],
+    in_storage: bool,
 ) -> Result<Arc<CachedPipeline>> {
-    let in_storage = ctx.params_in_storage();
     let key = format!(
         "{}/{}/{:?}/{in_storage}",
         kernel.shader.name, kernel.entry, constants
@@ -204,7 +208,7 @@ pub fn pipeline(
     {
         return Ok(p.clone());
     }
-    let module = shader_module(ctx, kernel.shader)?;
+    let module = shader_module(ctx, kernel.shader, in_storage)?;
     let entries: Vec<_> = kernel
         .slots
         .iter()
@@ -312,15 +316,17 @@ pub fn prepare(
     }
     check_grid(ctx, kernel.entry, workgroups)?;
     check_no_aliasing(kernel, buffers)?;
-    let pipeline = pipeline(ctx, kernel, constants)?;
-    let uniform_buffer = uniform.map(|bytes| uniform_buffer(ctx, kernel.entry, bytes));
+    // Read once: the pipeline's layout and the buffer must agree.
+    let in_storage = ctx.params_in_storage();
+    let pipeline = pipeline(ctx, kernel, constants, in_storage)?;
+    let params = uniform.map(|bytes| params_buffer(ctx, kernel.entry, bytes, in_storage));
     let mut storage = buffers.iter();
     let entries: Vec<wgpu::BindGroupEntry> = kernel
         .slots
         .iter()
         .map(|&(binding, slot)| {
             let resource = match slot {
-                Slot::Uniform => uniform_buffer
+                Slot::Uniform => params
                     .as_ref()
                     .expect("uniform checked above")
                     .as_entire_binding(),
@@ -376,11 +382,12 @@ fn check_no_aliasing(kernel: &Kernel, buffers: &[&GpuBuffer]) -> Result<()> {
 }
 
 /// A uniform buffer holding `bytes`, padded to a multiple of 16 bytes.
-fn uniform_buffer(ctx: &GpuContext, label: &str, bytes: &[u8]) -> wgpu::Buffer {
+/// The `params` binding's buffer: a uniform buffer, or a read-only storage one
+/// (GpuContext::params_in_storage).
+fn params_buffer(ctx: &GpuContext, label: &str, bytes: &[u8], in_storage: bool) -> wgpu::Buffer {
     let mut padded = bytes.to_vec();
     padded.resize(bytes.len().div_ceil(16).max(1) * 16, 0);
-    // The `params` binding: a uniform buffer, or a storage one (GpuContext::params_in_storage).
-    let usage = if ctx.params_in_storage() {
+    let usage = if in_storage {
         wgpu::BufferUsages::STORAGE
     } else {
         wgpu::BufferUsages::UNIFORM
