@@ -44,7 +44,7 @@ fn train_step(c: &mut Criterion) {
                 .warnings
                 .iter()
                 .for_each(|w| eprintln!("warning: {w}"));
-            selection.apply(&ctx);
+            selection.apply(ctx);
         }
         Err(e) => eprintln!("train_step bench: no GPU adapter ({e}); CPU only"),
     }
