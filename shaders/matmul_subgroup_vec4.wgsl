@@ -5,8 +5,8 @@
 //   C (M, N) = op(A) (M, K) · op(B) (K, N)  [+ bias (N), broadcast over rows]  [+ C]
 //
 // with op(A) = A stored (M, K) or Aᵀ stored (K, M) when TRANS_A, op(B) = B stored (K, N) or
-// Bᵀ stored (N, K) when TRANS_B, all row-major, and the store epilogue of lib/epilogue.wgsl.
-// CPU twin: src/cpu/matmul.rs.
+// Bᵀ stored (N, K) when TRANS_B, all row-major, and the store epilogue of lib/epilogue.wgsl;
+// load_a4 / load_b4 from lib/load_4.wgsl. CPU twin: src/cpu/matmul.rs.
 //
 // On lavapipe a storage load is a loop over the 8 lanes, paid once per load whatever its
 // width, so loading vec4s instead of floats cuts that loop 4 times (1.6× the scalar file at
@@ -39,22 +39,6 @@ struct Params {
 @group(0) @binding(2) var<storage, read> a: array<vec4<f32>>;  // (M, K), or (K, M) if TRANS_A
 @group(0) @binding(3) var<storage, read> b: array<vec4<f32>>;  // (K, N), or (N, K) if TRANS_B
 @group(0) @binding(4) var<storage, read> bias: array<f32>;     // (N); read only if HAS_BIAS
-
-// a[first .. first + 4] (first a multiple of 4), or zero when not `inside` the matrix.
-fn load_a4(inside: bool, first: u32) -> vec4<f32> {
-    if (!inside) {
-        return vec4<f32>();
-    }
-    return a[first / 4u];
-}
-
-// b[first .. first + 4], or zero when not `inside` the matrix.
-fn load_b4(inside: bool, first: u32) -> vec4<f32> {
-    if (!inside) {
-        return vec4<f32>();
-    }
-    return b[first / 4u];
-}
 
 @compute @workgroup_size(8)
 fn matmul_subgroup_vec4(

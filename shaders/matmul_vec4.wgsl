@@ -6,7 +6,8 @@
 //
 // with op(A) = A stored (M, K) or Aᵀ stored (K, M) when TRANS_A, op(B) = B stored (K, N) or
 // Bᵀ stored (N, K) when TRANS_B, all row-major, and the store epilogue of lib/epilogue.wgsl
-// (through lib/store_4.wgsl). CPU twin: src/cpu/matmul.rs.
+// (through lib/store_4.wgsl); load_a4 / load_b4 from lib/load_4.wgsl. CPU twin:
+// src/cpu/matmul.rs.
 //
 // Each workgroup computes a TILE_M × TILE_N block of C, stepping through K in slabs of TILE_K
 // staged in workgroup memory as vec4s: tile_a holds 4 consecutive rows of op(A) at one k,
@@ -61,22 +62,6 @@ struct Params {
 // A slab per group of threads: group g's is [g][k][m / 4] of op(A), [g][k][n / 4] of op(B).
 var<workgroup> tile_a: array<vec4<f32>, K_SPLIT * TILE_K * TILE_M / 4u>;
 var<workgroup> tile_b: array<vec4<f32>, K_SPLIT * TILE_K * TILE_N / 4u>;
-
-// The 4 floats of A stored from element `first` (a multiple of 4), zero when not `inside`.
-fn load_a4(inside: bool, first: u32) -> vec4<f32> {
-    if (!inside) {
-        return vec4<f32>();
-    }
-    return a[first / 4u];
-}
-
-// The 4 floats of B stored from element `first`, zero when not `inside`.
-fn load_b4(inside: bool, first: u32) -> vec4<f32> {
-    if (!inside) {
-        return vec4<f32>();
-    }
-    return b[first / 4u];
-}
 
 // Stages the slab k0 .. k0 + TILE_K of op(A) rows row0 .. and op(B) columns col0 .. into the
 // slab memory of the group whose slabs start at base_a and base_b; `thread` is the thread's

@@ -26,8 +26,8 @@ use crate::error::{Error, Result};
 use crate::gpu::{time_gpu_median, GpuBuffer, GpuContext};
 use crate::kernels::matmul::{
     is_skinny, matmul_with_variant, MatmulChoice, MatmulKey, MatmulTiles, MatmulVariant,
-    ROWTILE_SHADER, SHADER, STORE_4_LIB, SUBGROUP_SHADER, SUBGROUP_TILE_LIB, SUBGROUP_VEC4_SHADER,
-    VEC4_SHADER,
+    LOAD_4_LIB, ROWTILE_SHADER, SHADER, STORE_4_LIB, SUBGROUP_SHADER, SUBGROUP_TILE_LIB,
+    SUBGROUP_VEC4_SHADER, VEC4_SHADER,
 };
 use crate::kernels::run;
 use crate::validate::{compare, operand_bound, UNIT_ROUNDOFF};
@@ -533,6 +533,7 @@ pub fn device_key(ctx: &GpuContext) -> String {
         SHADER.source,
         VEC4_SHADER.source,
         STORE_4_LIB,
+        LOAD_4_LIB,
         ROWTILE_SHADER.source,
         SUBGROUP_SHADER.source,
         SUBGROUP_VEC4_SHADER.source,

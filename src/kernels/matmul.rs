@@ -46,11 +46,15 @@ pub const SHADER: Shader = Shader {
 /// row sums), for the files whose threads own such runs of C.
 pub const STORE_4_LIB: &str = include_str!("../../shaders/lib/store_4.wgsl");
 
+/// shaders/lib/load_4.wgsl: load_a4 and load_b4, the vec4 loads of the files that bind A and
+/// B as array<vec4<f32>>.
+pub const LOAD_4_LIB: &str = include_str!("../../shaders/lib/load_4.wgsl");
+
 /// shaders/matmul_vec4.wgsl: the tiled kernel for shapes whose M, N and K are multiples of 4.
 pub const VEC4_SHADER: Shader = Shader {
     name: "matmul_vec4",
     source: include_str!("../../shaders/matmul_vec4.wgsl"),
-    includes: &[EPILOGUE_LIB, STORE_4_LIB],
+    includes: &[EPILOGUE_LIB, LOAD_4_LIB, STORE_4_LIB],
 };
 
 pub const ROWTILE_SHADER: Shader = Shader {
@@ -71,7 +75,7 @@ pub const SUBGROUP_SHADER: Shader = Shader {
 pub const SUBGROUP_VEC4_SHADER: Shader = Shader {
     name: "matmul_subgroup_vec4",
     source: include_str!("../../shaders/matmul_subgroup_vec4.wgsl"),
-    includes: &[EPILOGUE_LIB, STORE_4_LIB, SUBGROUP_TILE_LIB],
+    includes: &[EPILOGUE_LIB, LOAD_4_LIB, STORE_4_LIB, SUBGROUP_TILE_LIB],
 };
 
 /// shaders/lib/coop_16x16.wgsl and coop_8x8.wgsl: the cooperative-matrix size (and the
