@@ -271,11 +271,7 @@ fn per_shape_tuning_picks_a_checked_variant_once_and_caches_it() {
             notes[0].starts_with(&format!("matmul tuned for {key} in")),
             "{notes:?}"
         );
-        let class = if shape.m.min(shape.n) <= 32 {
-            ShapeClass::Skinny
-        } else {
-            ShapeClass::General
-        };
+        let class = ShapeClass::of(shape);
         let variant = ctx.matmul_choice().shapes[&key];
         assert!(candidates(class).contains(&variant), "{variant}");
         // Prepared again: the tuned variant, no tuning.

@@ -84,6 +84,17 @@ pub enum ShapeClass {
     Skinny,
 }
 
+impl ShapeClass {
+    /// The class of a shape: skinny when its output has at most SKINNY_MAX rows or columns.
+    pub fn of(shape: &MatmulShape) -> Self {
+        if is_skinny(shape) {
+            ShapeClass::Skinny
+        } else {
+            ShapeClass::General
+        }
+    }
+}
+
 /// One candidate on one tuning shape: its check against the twin, then its GPU time.
 #[derive(Clone, Debug)]
 pub struct TuneTiming {
@@ -264,11 +275,7 @@ impl ShapeTuning {
             return Ok(variant);
         }
         let started = std::time::Instant::now();
-        let class = if is_skinny(shape) {
-            ShapeClass::Skinny
-        } else {
-            ShapeClass::General
-        };
+        let class = ShapeClass::of(shape);
         let mut rng = StdRng::seed_from_u64(0x7a7e);
         let case = TuningCase::new(ctx, &mut rng, key.shape(), false, true)?;
         let mut timings = Vec::new();
