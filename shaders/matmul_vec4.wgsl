@@ -31,6 +31,12 @@
 // memory, group g taking slabs g, g + K_SPLIT, ...; each thread's chain of multiply-adds is
 // K_SPLIT times shorter. Then groups 1.. hand their blocks (and row sums) to group 0 through
 // the slab memory, which adds them in group order and stores. One dispatch, as without it.
+//
+// PREFETCH (any form) fetches the next slab from global memory into registers before the
+// current slab's multiply-adds and puts it into the slab memory after the next barrier, so
+// that a GPU's global-load latency overlaps the arithmetic of the same workgroup (register
+// double buffering, a standard SGEMM technique), for the price of the fetched
+// vec4s' registers: at most MAX_FETCHES of A and of B a thread.
 
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
@@ -43,8 +49,11 @@ override TILE_N: u32 = 64u;
 override TILE_K: u32 = 16u;            // a multiple of 4
 override THREAD_QUADS: u32 = 1u;       // 1 or 2: 4 × 4 or 8 × 8 of C a thread
 override K_SPLIT: u32 = 1u;            // groups of threads splitting K (THREAD_QUADS = 1 only)
+override PREFETCH: bool = false;       // fetch the next slab during this one's multiply-adds
 override WG_X: u32 = TILE_N / (4u * THREAD_QUADS);  // derived: do not set
 override WG_Y: u32 = TILE_M / (4u * THREAD_QUADS);  // derived: do not set
+override A_VEC4S: u32 = TILE_M * TILE_K / 4u;       // derived: vec4s of op(A) in a slab
+override B_VEC4S: u32 = TILE_N * TILE_K / 4u;       // derived: vec4s of op(B) in a slab
 
 struct Params {
     m: u32,
@@ -63,46 +72,109 @@ struct Params {
 var<workgroup> tile_a: array<vec4<f32>, K_SPLIT * TILE_K * TILE_M / 4u>;
 var<workgroup> tile_b: array<vec4<f32>, K_SPLIT * TILE_K * TILE_N / 4u>;
 
-// Stages the slab k0 .. k0 + TILE_K of op(A) rows row0 .. and op(B) columns col0 .. into the
-// slab memory of the group whose slabs start at base_a and base_b; `thread` is the thread's
-// index in its group.
+// The slab k0 .. k0 + TILE_K of op(A) rows row0 .. and op(B) columns col0 .. is A_VEC4S and
+// B_VEC4S vec4s of global memory. Vec4 e of A's is fetched by fetch_a and put into the slab
+// memory by put_a (the same for B); a group's thread `thread` takes e = thread,
+// thread + WG_X·WG_Y, ...
+
+// Vec4 e of op(A)'s slab at k0, zero outside the matrix.
+fn fetch_a(row0: u32, k0: u32, e: u32) -> vec4<f32> {
+    if (TRANS_A) {
+        // A stored (K, M): a vec4 is 4 rows of op(A) at one k.
+        let kk = e / (TILE_M / 4u);
+        let row = row0 + 4u * (e % (TILE_M / 4u));
+        return load_a4(row < params.m && k0 + kk < params.k, (k0 + kk) * params.m + row);
+    }
+    // A stored (M, K): a vec4 is 4 k of one row of op(A).
+    let r = e / (TILE_K / 4u);
+    let kk = 4u * (e % (TILE_K / 4u));
+    return load_a4(row0 + r < params.m && k0 + kk < params.k, (row0 + r) * params.k + k0 + kk);
+}
+
+// Puts vec4 e of op(A)'s slab into the slab memory starting at base_a ([k][m / 4]).
+fn put_a(base_a: u32, e: u32, v: vec4<f32>) {
+    let quads_m = TILE_M / 4u;
+    if (TRANS_A) {
+        tile_a[base_a + e] = v;  // [e / quads_m][e % quads_m]
+        return;
+    }
+    let r = e / (TILE_K / 4u);
+    let kk = 4u * (e % (TILE_K / 4u));
+    for (var i = 0u; i < 4u; i++) {
+        tile_a[base_a + (kk + i) * quads_m + r / 4u][r % 4u] = v[i];
+    }
+}
+
+// Vec4 e of op(B)'s slab at k0, zero outside the matrix.
+fn fetch_b(col0: u32, k0: u32, e: u32) -> vec4<f32> {
+    if (TRANS_B) {
+        // B stored (N, K): a vec4 is 4 k of one column of op(B).
+        let col = e / (TILE_K / 4u);
+        let kk = 4u * (e % (TILE_K / 4u));
+        return load_b4(col0 + col < params.n && k0 + kk < params.k, (col0 + col) * params.k + k0 + kk);
+    }
+    // B stored (K, N): a vec4 is 4 columns of op(B) at one k.
+    let kk = e / (TILE_N / 4u);
+    let col = col0 + 4u * (e % (TILE_N / 4u));
+    return load_b4(col < params.n && k0 + kk < params.k, (k0 + kk) * params.n + col);
+}
+
+// Puts vec4 e of op(B)'s slab into the slab memory starting at base_b ([k][n / 4]).
+fn put_b(base_b: u32, e: u32, v: vec4<f32>) {
+    let quads_n = TILE_N / 4u;
+    if (!TRANS_B) {
+        tile_b[base_b + e] = v;  // [e / quads_n][e % quads_n]
+        return;
+    }
+    let col = e / (TILE_K / 4u);
+    let kk = 4u * (e % (TILE_K / 4u));
+    for (var i = 0u; i < 4u; i++) {
+        tile_b[base_b + (kk + i) * quads_n + col / 4u][col % 4u] = v[i];
+    }
+}
+
+// Stages the slab at k0 into the slab memory at base_a and base_b, straight from global
+// memory (without PREFETCH).
 fn stage_slab(row0: u32, col0: u32, k0: u32, thread: u32, base_a: u32, base_b: u32) {
     let threads = WG_X * WG_Y;
-    let quads_m = TILE_M / 4u;
-    let quads_n = TILE_N / 4u;
-    let quads_k = TILE_K / 4u;
-    for (var e = thread; e < TILE_M * quads_k; e += threads) {
-        if (TRANS_A) {
-            // A stored (K, M): a vec4 is 4 rows of op(A) at one k.
-            let kk = e / quads_m;
-            let q = e % quads_m;
-            let row = row0 + 4u * q;
-            tile_a[base_a + kk * quads_m + q] = load_a4(row < params.m && k0 + kk < params.k, (k0 + kk) * params.m + row);
-        } else {
-            // A stored (M, K): a vec4 is 4 k of one row of op(A).
-            let r = e / quads_k;
-            let kk = 4u * (e % quads_k);
-            let v = load_a4(row0 + r < params.m && k0 + kk < params.k, (row0 + r) * params.k + k0 + kk);
-            for (var i = 0u; i < 4u; i++) {
-                tile_a[base_a + (kk + i) * quads_m + r / 4u][r % 4u] = v[i];
-            }
+    for (var e = thread; e < A_VEC4S; e += threads) {
+        put_a(base_a, e, fetch_a(row0, k0, e));
+    }
+    for (var e = thread; e < B_VEC4S; e += threads) {
+        put_b(base_b, e, fetch_b(col0, k0, e));
+    }
+}
+
+// With PREFETCH, a thread's share of the next slab, fetched into registers before the
+// current slab's multiply-adds so that the global loads overlap them, and put into the slab
+// memory after the next barrier. At most MAX_FETCHES vec4s each of A and B a thread
+// (MatmulTiles::check).
+const MAX_FETCHES: u32 = 4u;
+var<private> fetched_a: array<vec4<f32>, MAX_FETCHES>;
+var<private> fetched_b: array<vec4<f32>, MAX_FETCHES>;
+
+fn fetch_slab(row0: u32, col0: u32, k0: u32, thread: u32) {
+    let threads = WG_X * WG_Y;
+    for (var i = 0u; i < MAX_FETCHES; i++) {
+        let e = thread + i * threads;
+        if (e < A_VEC4S) {
+            fetched_a[i] = fetch_a(row0, k0, e);
+        }
+        if (e < B_VEC4S) {
+            fetched_b[i] = fetch_b(col0, k0, e);
         }
     }
-    for (var e = thread; e < TILE_N * quads_k; e += threads) {
-        if (TRANS_B) {
-            // B stored (N, K): a vec4 is 4 k of one column of op(B).
-            let col = e / quads_k;
-            let kk = 4u * (e % quads_k);
-            let v = load_b4(col0 + col < params.n && k0 + kk < params.k, (col0 + col) * params.k + k0 + kk);
-            for (var i = 0u; i < 4u; i++) {
-                tile_b[base_b + (kk + i) * quads_n + col / 4u][col % 4u] = v[i];
-            }
-        } else {
-            // B stored (K, N): a vec4 is 4 columns of op(B) at one k.
-            let kk = e / quads_n;
-            let q = e % quads_n;
-            let col = col0 + 4u * q;
-            tile_b[base_b + kk * quads_n + q] = load_b4(col < params.n && k0 + kk < params.k, (k0 + kk) * params.n + col);
+}
+
+fn put_fetched(thread: u32, base_a: u32, base_b: u32) {
+    let threads = WG_X * WG_Y;
+    for (var i = 0u; i < MAX_FETCHES; i++) {
+        let e = thread + i * threads;
+        if (e < A_VEC4S) {
+            put_a(base_a, e, fetched_a[i]);
+        }
+        if (e < B_VEC4S) {
+            put_b(base_b, e, fetched_b[i]);
         }
     }
 }
@@ -167,31 +239,43 @@ fn matmul_vec4(
 
     let slabs = (params.k + TILE_K - 1u) / TILE_K;
     let turns = (slabs + K_SPLIT - 1u) / K_SPLIT;
+    if (PREFETCH && split < slabs) {
+        fetch_slab(row0, col0, split * TILE_K, thread);
+    }
     for (var turn = 0u; turn < turns; turn++) {
         // Every thread passes the same barriers; a group past the last slab idles.
         let slab = turn * K_SPLIT + split;
         let has_slab = slab < slabs;
         if (has_slab) {
-            stage_slab(row0, col0, slab * TILE_K, thread, base_a, base_b);
+            if (PREFETCH) {
+                put_fetched(thread, base_a, base_b);
+            } else {
+                stage_slab(row0, col0, slab * TILE_K, thread, base_a, base_b);
+            }
         }
         workgroupBarrier();
-        for (var kk = 0u; has_slab && kk < TILE_K; kk++) {
-            let a_base = base_a + kk * (TILE_M / 4u) + local.y;
-            let b_base = base_b + kk * (TILE_N / 4u) + local.x;
-            let a0 = tile_a[a_base];  // op(A)[row .. row + 4, k]
-            let b0 = tile_b[b_base];  // op(B)[k, col .. col + 4]
-            acc00 += outer(a0, b0);
-            if (sum_rows) {
-                sums0 += a0;
-            }
-            if (wide) {
-                let a1 = tile_a[a_base + WG_Y];  // half a tile down
-                let b1 = tile_b[b_base + WG_X];  // half a tile right
-                acc01 += outer(a0, b1);
-                acc10 += outer(a1, b0);
-                acc11 += outer(a1, b1);
+        if (PREFETCH && slab + K_SPLIT < slabs) {
+            fetch_slab(row0, col0, (slab + K_SPLIT) * TILE_K, thread);
+        }
+        if (has_slab) {
+            for (var kk = 0u; kk < TILE_K; kk++) {
+                let a_base = base_a + kk * (TILE_M / 4u) + local.y;
+                let b_base = base_b + kk * (TILE_N / 4u) + local.x;
+                let a0 = tile_a[a_base];  // op(A)[row .. row + 4, k]
+                let b0 = tile_b[b_base];  // op(B)[k, col .. col + 4]
+                acc00 += outer(a0, b0);
                 if (sum_rows) {
-                    sums1 += a1;
+                    sums0 += a0;
+                }
+                if (wide) {
+                    let a1 = tile_a[a_base + WG_Y];  // half a tile down
+                    let b1 = tile_b[b_base + WG_X];  // half a tile right
+                    acc01 += outer(a0, b1);
+                    acc10 += outer(a1, b0);
+                    acc11 += outer(a1, b1);
+                    if (sum_rows) {
+                        sums1 += a1;
+                    }
                 }
             }
         }

@@ -51,8 +51,8 @@ fn bad_shapes_and_sizes_are_errors_not_panics() {
     ));
     // Tiles that are not multiples of a thread's block, a block of 5, 8 × 8 a thread with a
     // TILE_K the vec4 staging cannot step; K split between 0 groups, split with 8 × 8 a
-    // thread, split where the slabs cannot hold the groups' blocks (64 × 64 × 16 / 2), and
-    // sizes whose products overflow u32.
+    // thread, split where the slabs cannot hold the groups' blocks (64 × 64 × 16 / 2), sizes
+    // whose products overflow u32, and prefetching more than a thread's registers hold.
     let default = MatmulTiles::default();
     for bad_tiles in [
         MatmulTiles {
@@ -87,6 +87,23 @@ fn bad_shapes_and_sizes_are_errors_not_panics() {
             tile_k: u32::MAX - 3,
             thread: 4,
             split: u32::MAX,
+            prefetch: false,
+        },
+        // Prefetching 32 × 32 × 64 on 64 threads: 8 vec4s of A a thread, beyond the 4 its
+        // registers hold; on 16 × 16 tiles of 16 threads, 8 too.
+        MatmulTiles {
+            tile_m: 32,
+            tile_n: 32,
+            tile_k: 64,
+            prefetch: true,
+            ..default
+        },
+        MatmulTiles {
+            tile_m: 16,
+            tile_n: 16,
+            tile_k: 32,
+            prefetch: true,
+            ..default
         },
     ] {
         assert!(
@@ -111,6 +128,7 @@ fn bad_shapes_and_sizes_are_errors_not_panics() {
         tile_k: 64,
         thread: 4,
         split: 1,
+        prefetch: false,
     };
     assert!(matmul_with_tiles(
         ctx,

@@ -481,6 +481,7 @@ fn matmul_policy_parses_and_rejects_bad_names() {
         tile_k: 8,
         thread: 4,
         split: 1,
+        prefetch: false,
     };
     assert_eq!(
         "tiled:32x16x8".parse::<MatmulPolicy>().unwrap(),
@@ -493,6 +494,7 @@ fn matmul_policy_parses_and_rejects_bad_names() {
         tile_k: 16,
         thread: 8,
         split: 1,
+        prefetch: false,
     };
     assert_eq!(
         "tiled:128x128x16x8".parse::<MatmulPolicy>().unwrap(),
@@ -510,6 +512,17 @@ fn matmul_policy_parses_and_rejects_bad_names() {
         MatmulPolicy::Force(MatmulVariant::Tiled(split))
     );
     assert_eq!(MatmulVariant::Tiled(split).to_string(), "tiled:32x32x16/4");
+    for (text, tiles) in [("tiled:128x128x16x8p", wide), ("tiled:32x32x16/4p", split)] {
+        let prefetched = MatmulTiles {
+            prefetch: true,
+            ..tiles
+        };
+        assert_eq!(
+            text.parse::<MatmulPolicy>().unwrap(),
+            MatmulPolicy::Force(MatmulVariant::Tiled(prefetched))
+        );
+        assert_eq!(MatmulVariant::Tiled(prefetched).to_string(), text);
+    }
     for bad in [
         "",
         "fast",
@@ -517,6 +530,8 @@ fn matmul_policy_parses_and_rejects_bad_names() {
         "tiled:ax16x8",
         "tiled:32x32x16/",
         "tiled:32x32x16/b",
+        "tiled:32x32x16pp",
+        "tiled:32x32x16p/4",
     ] {
         assert!(bad.parse::<MatmulPolicy>().is_err(), "{bad:?} parsed");
     }

@@ -178,16 +178,21 @@ fn matmul_variants_translate_with_every_flag_and_other_tiles() {
 
 /// The tiled files' other forms, by the flag combination: other tiles (odd flags); for
 /// matmul_vec4 also 8 × 8 a thread on 128 × 128 tiles (flags 2 mod 4) and K split between 4
-/// groups of threads (flags 3 mod 4, which then replaces the other tiles).
+/// groups of threads (flags 3 mod 4, which then replaces the other tiles), each form also with
+/// the next slab prefetched (the flags with HAS_BIAS, bit 2).
 fn tiled_forms(name: &str, flags: u32) -> Vec<(&'static str, f64)> {
     let other_tiles = vec![("TILE_M", 32.0), ("TILE_N", 16.0), ("TILE_K", 8.0)];
-    match (name, flags % 4) {
+    let mut form = match (name, flags % 4) {
         ("matmul", 1 | 3) => other_tiles,
         ("matmul_vec4", 1) => other_tiles,
         ("matmul_vec4", 2) => vec![("TILE_M", 128.0), ("TILE_N", 128.0), ("THREAD_QUADS", 2.0)],
         ("matmul_vec4", 3) => vec![("TILE_M", 32.0), ("TILE_N", 32.0), ("K_SPLIT", 4.0)],
         _ => Vec::new(),
+    };
+    if name == "matmul_vec4" {
+        form.push(("PREFETCH", f64::from((flags >> 2) & 1)));
     }
+    form
 }
 
 fn translate_with_every_flag(name: &str, source: &str) {

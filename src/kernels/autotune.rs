@@ -8,7 +8,7 @@
 //! LATENT_MATMUL (the CLI's --matmul) picks the policy: `auto` tunes or reads the cache,
 //! `default` takes the adapter type's default without timing anything
 //! ([`MatmulChoice::default_for`]: subgroup, else rowtile, on CPU adapters, tiled 64×64×16
-//! elsewhere), and a variant (`tiled`, `tiled:MxNxK[x8][/S]`, `rowtile`, `subgroup`) forces that
+//! elsewhere), and a variant (`tiled`, `tiled:MxNxK[x8][/S][p]`, `rowtile`, `subgroup`) forces that
 //! variant for every shape. `coop-f16`, which rounds the operands to f16, is only ever
 //! forced, and admitted only when it matches the twin within the f16 bound on every tuning
 //! shape (the model's forward, weight-gradient and input-gradient products).
@@ -51,7 +51,7 @@ impl FromStr for MatmulPolicy {
             "default" => Ok(MatmulPolicy::Default),
             other => other.parse().map(MatmulPolicy::Force).map_err(|_| {
                 Error::InvalidArgument(format!(
-                    "matmul policy {s:?}: expected auto, default, subgroup, rowtile, tiled, tiled:MxNxK[x8][/S] or coop-f16"
+                    "matmul policy {s:?}: expected auto, default, subgroup, rowtile, tiled, tiled:MxNxK[x8][/S][p] or coop-f16"
                 ))
             }),
         }
@@ -147,40 +147,66 @@ const TUNING_SHAPES: [(ShapeClass, usize, usize, usize, bool, bool, bool); 5] = 
 
 /// The tiled kernel with these tiles, a thread computing thread × thread of C (4 or 8), K
 /// split between `split` groups of threads.
-fn tiled(tile_m: u32, tile_n: u32, tile_k: u32, thread: u32, split: u32) -> MatmulVariant {
-    MatmulVariant::Tiled(MatmulTiles {
+fn tiled(tile_m: u32, tile_n: u32, tile_k: u32, thread: u32, split: u32) -> MatmulTiles {
+    MatmulTiles {
         tile_m,
         tile_n,
         tile_k,
         thread,
         split,
-    })
+        prefetch: false,
+    }
+}
+
+/// The tiles as they are, and again with the next slab prefetched into registers (which only
+/// a GPU's timing can judge: it hides global-load latency, which a CPU adapter has little of).
+fn with_and_without_prefetch(tiles: MatmulTiles) -> [MatmulVariant; 2] {
+    [
+        MatmulVariant::Tiled(tiles),
+        MatmulVariant::Tiled(MatmulTiles {
+            prefetch: true,
+            ..tiles
+        }),
+    ]
 }
 
 /// The variants the autotune times for a shape class (those the adapter cannot run are
 /// skipped: tiles beyond its limits, the subgroup kernel without 8-lane subgroups).
 pub fn candidates(class: ShapeClass) -> Vec<MatmulVariant> {
+    let mut variants = Vec::new();
     match class {
-        ShapeClass::General => vec![
-            tiled(64, 64, 16, 4, 1),
-            tiled(64, 64, 32, 4, 1),
-            tiled(128, 64, 16, 4, 1),
-            tiled(32, 32, 16, 4, 1),
-            tiled(64, 64, 16, 8, 1),
-            tiled(128, 128, 16, 8, 1),
-            tiled(32, 32, 16, 4, 4),
-            MatmulVariant::RowTile,
-            MatmulVariant::Subgroup,
-        ],
-        ShapeClass::Skinny => vec![
-            tiled(32, 32, 16, 4, 1),
-            tiled(32, 32, 32, 4, 1),
-            tiled(64, 64, 16, 4, 1),
-            tiled(32, 32, 16, 4, 4),
-            MatmulVariant::RowTile,
-            MatmulVariant::Subgroup,
-        ],
+        ShapeClass::General => {
+            for tiles in [
+                tiled(64, 64, 16, 4, 1),
+                tiled(64, 64, 32, 4, 1),
+                tiled(128, 64, 16, 4, 1),
+                tiled(32, 32, 16, 4, 1),
+            ] {
+                variants.push(MatmulVariant::Tiled(tiles));
+            }
+            for tiles in [
+                tiled(64, 64, 16, 8, 1),
+                tiled(128, 128, 16, 8, 1),
+                tiled(32, 32, 16, 4, 4),
+            ] {
+                variants.extend(with_and_without_prefetch(tiles));
+            }
+            // 32 KiB of slabs: where the adapter allows it (NVIDIA's Vulkan: 48 KiB).
+            variants.extend(with_and_without_prefetch(tiled(128, 128, 32, 8, 1)));
+        }
+        ShapeClass::Skinny => {
+            for tiles in [
+                tiled(32, 32, 16, 4, 1),
+                tiled(32, 32, 32, 4, 1),
+                tiled(64, 64, 16, 4, 1),
+            ] {
+                variants.push(MatmulVariant::Tiled(tiles));
+            }
+            variants.extend(with_and_without_prefetch(tiled(32, 32, 16, 4, 4)));
+        }
     }
+    variants.extend([MatmulVariant::RowTile, MatmulVariant::Subgroup]);
+    variants
 }
 
 /// Chooses the device's matmul variants by `policy`, reading and writing the tuning cache at

@@ -190,6 +190,11 @@ pub struct MatmulTiles {
     /// memory enough to hand the groups' blocks over (see [`MatmulTiles::check`]); the shapes
     /// matmul_vec4.wgsl cannot run ignore it.
     pub split: u32,
+    /// Fetch the next slab of A and B into registers during the current slab's
+    /// multiply-adds (matmul_vec4.wgsl's PREFETCH): register double buffering, so that a GPU's
+    /// global-load latency overlaps arithmetic. A thread holds at most 4 vec4s each of A and
+    /// B (see [`MatmulTiles::check`]); the shapes matmul_vec4.wgsl cannot run ignore it.
+    pub prefetch: bool,
 }
 
 impl Default for MatmulTiles {
@@ -200,6 +205,7 @@ impl Default for MatmulTiles {
             tile_k: 16,
             thread: 4,
             split: 1,
+            prefetch: false,
         }
     }
 }
@@ -213,6 +219,7 @@ impl MatmulTiles {
             tile_k,
             thread,
             split,
+            prefetch,
         } = *self;
         let shape_ok = match thread {
             4 => tile_k > 0,
@@ -238,6 +245,14 @@ impl MatmulTiles {
         if split == 0 || (split > 1 && (thread != 4 || tile_k % 4 != 0 || handover > slab_vec4s)) {
             return Err(shape_error("matmul", format!("tiles {self}: splitting K needs 4 × 4 a thread, tile_k a multiple of 4, and slab memory for the groups' blocks ({handover} vec4s, the slabs hold {slab_vec4s})")));
         }
+        // Prefetching: a thread of a group holds its share of a slab, at most
+        // PREFETCH_VEC4S vec4s each of A and B.
+        let group_threads = product(&[x, y]).max(1);
+        let fetches = |tile: u64| product(&[tile, tile_k]).div_ceil(4).div_ceil(group_threads);
+        let most_fetches = fetches(u64::from(tile_m)).max(fetches(u64::from(tile_n)));
+        if prefetch && (tile_k % 4 != 0 || most_fetches > PREFETCH_VEC4S) {
+            return Err(shape_error("matmul", format!("tiles {self}: prefetching needs tile_k a multiple of 4 and at most {PREFETCH_VEC4S} vec4s of A and of B a thread ({most_fetches} here: fewer rows or columns a thread, or a smaller tile_k)")));
+        }
         let threads = product(&[x, y, split]);
         let shared_bytes = product(&[split, tile_mn, tile_k, 4]);
         let limits = &ctx.limits;
@@ -253,8 +268,12 @@ impl MatmulTiles {
     }
 }
 
+/// The most vec4s of A (and of B) a thread fetches ahead with prefetching:
+/// shaders/matmul_vec4.wgsl's MAX_FETCHES.
+const PREFETCH_VEC4S: u64 = 4;
+
 /// "64x64x16" (4 × 4 a thread), "128x128x16x8" (8 × 8 a thread), "32x32x16/4" (K split
-/// between 4 groups of threads).
+/// between 4 groups of threads), a trailing "p" for prefetching ("128x128x16x8p").
 impl fmt::Display for MatmulTiles {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}x{}x{}", self.tile_m, self.tile_n, self.tile_k)?;
@@ -264,14 +283,17 @@ impl fmt::Display for MatmulTiles {
         if self.split != 1 {
             write!(f, "/{}", self.split)?;
         }
+        if self.prefetch {
+            f.write_str("p")?;
+        }
         Ok(())
     }
 }
 
 /// Which matmul kernel runs a dispatch. Written "tiled:64x64x16" (or "tiled" for the default
 /// tiles; "tiled:128x128x16x8" for 8 × 8 a thread, "tiled:32x32x16/4" for K split between 4
-/// groups of threads), "rowtile" and "subgroup", as LATENT_MATMUL and the autotune cache spell
-/// them.
+/// groups of threads, a trailing "p" for prefetching: "tiled:128x128x16x8p"), "rowtile" and
+/// "subgroup", as LATENT_MATMUL and the autotune cache spell them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MatmulVariant {
     /// shaders/matmul.wgsl with these tiles, or matmul_vec4.wgsl where the shape allows.
@@ -389,7 +411,7 @@ impl FromStr for MatmulVariant {
     fn from_str(s: &str) -> Result<Self> {
         let bad = || {
             Error::InvalidArgument(format!(
-                "matmul variant {s:?}: expected subgroup, rowtile, tiled, tiled:MxNxK[x8][/S] (e.g. tiled:64x64x16; tiled:128x128x16x8: 8 × 8 a thread; tiled:32x32x16/4: K split between 4 groups of threads) or coop-f16"
+                "matmul variant {s:?}: expected subgroup, rowtile, tiled, tiled:MxNxK[x8][/S][p] (e.g. tiled:64x64x16; tiled:128x128x16x8: 8 × 8 a thread; tiled:32x32x16/4: K split between 4 groups of threads; a trailing p: the next slab prefetched into registers) or coop-f16"
             ))
         };
         match s.trim().to_ascii_lowercase().as_str() {
@@ -399,6 +421,10 @@ impl FromStr for MatmulVariant {
             "tiled" => Ok(MatmulVariant::Tiled(MatmulTiles::default())),
             other => {
                 let tiles = other.strip_prefix("tiled:").ok_or_else(bad)?;
+                let (tiles, prefetch) = match tiles.strip_suffix('p') {
+                    Some(tiles) => (tiles, true),
+                    None => (tiles, false),
+                };
                 let (sizes, split) = match tiles.split_once('/') {
                     Some((sizes, split)) => (sizes, split.parse().map_err(|_| bad())?),
                     None => (tiles, 1),
@@ -418,6 +444,7 @@ impl FromStr for MatmulVariant {
                     tile_k,
                     thread,
                     split,
+                    prefetch,
                 }))
             }
         }
@@ -776,6 +803,7 @@ pub fn matmul_with_extras(
                 constants.extend([
                     ("THREAD_QUADS", f64::from(tiles.thread / 4)),
                     ("K_SPLIT", f64::from(tiles.split)),
+                    ("PREFETCH", flag(tiles.prefetch)),
                 ]);
                 (&MATMUL_VEC4, groups)
             } else {

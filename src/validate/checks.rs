@@ -376,7 +376,8 @@ pub fn check_matmul_variants(
     variants.retain(runnable);
     // With them, the tiled kernel at 8 × 8 a thread on 64 × 64 tiles (its second blocks, 32
     // rows or columns on, are inside the 36-row shapes, so their stores are checked too) and
-    // with K split between 4 groups of threads (the hand-over of blocks and row sums).
+    // with K split between 4 groups of threads (the hand-over of blocks and row sums), each
+    // also with the next slab prefetched (4 vec4s each of A and B a thread at 64x64x16x8).
     let mut defaults = vec![
         MatmulVariant::Tiled(MatmulTiles::default()),
         MatmulVariant::Tiled(MatmulTiles {
@@ -387,6 +388,18 @@ pub fn check_matmul_variants(
             tile_m: 32,
             tile_n: 32,
             split: 4,
+            ..MatmulTiles::default()
+        }),
+        MatmulVariant::Tiled(MatmulTiles {
+            thread: 8,
+            prefetch: true,
+            ..MatmulTiles::default()
+        }),
+        MatmulVariant::Tiled(MatmulTiles {
+            tile_m: 32,
+            tile_n: 32,
+            split: 4,
+            prefetch: true,
             ..MatmulTiles::default()
         }),
         MatmulVariant::RowTile,
@@ -490,6 +503,7 @@ pub fn check_matmul_variants(
         tile_k: 8,
         thread: 4,
         split: 1,
+        prefetch: false,
     });
     let shape = MatmulShape {
         trans_b: true,
@@ -523,6 +537,7 @@ pub fn check_matmul_variants(
             tile_k: 16,
             thread: 4,
             split: 1,
+            prefetch: false,
         }),
     ];
     let loss_runs = epilogue_runs(

@@ -20,7 +20,8 @@ pub struct GpuArgs {
     /// ~/.cache/latent), default (subgroup, else rowtile, on CPU adapters, tiled elsewhere;
     /// nothing timed), subgroup (8-lane subgroups only), rowtile, tiled, tiled:MxNxK or
     /// tiled:MxNxKx8 (8 × 8 of C a thread, e.g. tiled:128x128x16x8) or tiled:MxNxK/S (K split
-    /// between S groups of threads, e.g. tiled:32x32x16/4); or
+    /// between S groups of threads, e.g. tiled:32x32x16/4), each with a trailing p to prefetch
+    /// the next slab into registers (e.g. tiled:128x128x16x8p); or
     /// coop-f16, the opt-in f16 path: A and B rounded to f16 on cooperative matrices (tensor
     /// cores), f32 accumulation and master weights, admitted only after its checks pass.
     #[arg(long, env = "LATENT_MATMUL", default_value = "auto")]
