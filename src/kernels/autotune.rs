@@ -209,6 +209,19 @@ pub fn candidates(class: ShapeClass) -> Vec<MatmulVariant> {
     variants
 }
 
+/// The candidates of `class` the adapter can run, less the prefetching forms on CPU adapters:
+/// prefetching hides a GPU's global-load latency, which a CPU adapter does not have (on
+/// lavapipe each prefetching form times within about 10 % of its plain form, BENCHMARKS.md),
+/// and the subgroup kernel wins every shape there.
+fn tuned_candidates(ctx: &GpuContext, class: ShapeClass) -> Vec<MatmulVariant> {
+    let cpu_adapter = ctx.info.device_type == wgpu::DeviceType::Cpu;
+    candidates(class)
+        .into_iter()
+        .filter(|v| v.check(ctx).is_ok())
+        .filter(|v| !(cpu_adapter && matches!(v, MatmulVariant::Tiled(t) if t.prefetch)))
+        .collect()
+}
+
 /// Chooses the device's matmul variants by `policy`, reading and writing the tuning cache at
 /// `cache` (None: no cache, tune every time). Errors: a forced variant the adapter cannot
 /// run, a GPU error, or every candidate of a class failing its check.
@@ -305,10 +318,8 @@ impl ShapeTuning {
         let mut rng = StdRng::seed_from_u64(0x7a7e);
         let case = TuningCase::new(ctx, &mut rng, key.shape(), false, true)?;
         let mut timings = Vec::new();
-        for variant in candidates(class) {
-            if variant.check(ctx).is_ok() {
-                timings.push(case.check_and_time(ctx, class, variant)?);
-            }
+        for variant in tuned_candidates(ctx, class) {
+            timings.push(case.check_and_time(ctx, class, variant)?);
         }
         let winner = winner(&timings, class)?;
         let time_of = |variant: MatmulVariant| {
@@ -340,10 +351,7 @@ impl ShapeTuning {
 pub fn tune_matmul(ctx: &GpuContext) -> Result<(MatmulChoice, Vec<TuneTiming>)> {
     let mut timings = Vec::new();
     for (class, case) in tuning_cases(ctx)? {
-        for variant in candidates(class) {
-            if variant.check(ctx).is_err() {
-                continue;
-            }
+        for variant in tuned_candidates(ctx, class) {
             timings.push(case.check_and_time(ctx, class, variant)?);
         }
     }
