@@ -345,7 +345,10 @@ pub fn train(args: &TrainArgs) -> Result<ExitCode, latent::Error> {
         record.data
     );
     let dispatches = trainer.dispatches_per_step().map_or(String::new(), |d| {
-        format!(", {d} dispatches in one submit per step")
+        format!(
+            ", {d} dispatches a step, up to {} steps a submit",
+            args.steps_per_submit
+        )
     });
     println!(
         "{} steps per epoch of {} rows{dispatches}; writing to {}",
