@@ -10,7 +10,10 @@
 //! 1. check: every dev variant against the twin at odd and prime shapes and the skinny VAE
 //!    shapes, with the 4 transpose combinations, without and with bias, overwriting and
 //!    accumulating; a variant that fails any of them is not timed;
-//! 2. time: shipped and dev variants at the model shapes (each checked once more there).
+//! 2. time: shipped and dev variants at the model shapes (each checked once more there);
+//! 3. grouped weight gradients (dev/matmul_grouped.rs, dev/matmul_grouped_tn.wgsl): a step's
+//!    dW = dyᵀ·x and db = Σ dy of every layer in one dispatch, checked, then timed against
+//!    the separate dispatches a step runs now (`--only grouped_tn` runs this part alone).
 //!
 //! `--coop-f16` creates the device with wgpu's experimental EXPERIMENTAL_COOPERATIVE_MATRIX
 //! where the adapter has it and times the shipped coop-f16 matmul (shaders/
@@ -32,9 +35,13 @@ use latent::validate::{compare, UNIT_ROUNDOFF};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+#[path = "matmul_grouped.rs"]
+mod grouped;
+
 /// The variants under development: dev/matmul_rowtile_uniform.wgsl,
 /// dev/matmul_rowtile_vec4.wgsl,
-/// dev/matmul_splitk.wgsl and dev/matmul_coop_f16_wide.wgsl (at either cooperative size).
+/// dev/matmul_splitk.wgsl and dev/matmul_coop_f16_wide.wgsl (at either cooperative size);
+/// dev/matmul_grouped_tn.wgsl has its own part (dev/matmul_grouped.rs).
 static ROWTILE_UNIFORM: Shader = Shader {
     name: "matmul_rowtile_uniform",
     source: include_str!("matmul_rowtile_uniform.wgsl"),
@@ -646,6 +653,10 @@ fn main() -> latent::Result<()> {
         .filter(|v| coop_f16 || v.form.precision() == Precision::F32)
         .collect();
     let mut rng = StdRng::seed_from_u64(7);
+    if args.only.as_deref() == Some(grouped::NAME) {
+        grouped::run(&ctx, &mut rng)?;
+        return Ok(());
+    }
     let passed = check_phase(&ctx, &runnable, &mut rng)?;
     let timed: Vec<&DevVariant> = runnable
         .into_iter()
@@ -733,6 +744,9 @@ fn main() -> latent::Result<()> {
                 None => println!("{:<18} {name:<18} (shape not supported)", describe(&shape)),
             }
         }
+    }
+    if args.only.is_none() {
+        grouped::run(&ctx, &mut rng)?;
     }
     Ok(())
 }

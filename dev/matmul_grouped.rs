@@ -1,0 +1,368 @@
+//! The grouped weight gradients of dev/matmul_grouped_tn.wgsl in the dev harness: a training
+//! step's weight gradients dW = dyᵀ·x and bias gradients Σ dy, one per linear layer, in one
+//! dispatch instead of one each. Checked against the twin (with small odd layers too), then
+//! timed against the same products as separate dispatches, back to back in one pass as a step
+//! records them: at the same tiles (what grouping alone changes), and with the variant the
+//! device's default choice gives each shape. The question for a GPU: does one dispatch beat
+//! the separate ones by more than the dispatches it saves cost? (On lavapipe the tiled
+//! kernel is 4–10× slower than the subgroup one the defaults pick, so there the answer is
+//! no whatever grouping saves.)
+
+use latent::cpu::matmul::{matmul as matmul_twin, MatmulShape};
+use latent::gpu::{time_gpu, GpuBuffer, GpuContext, VIEW_ALIGNMENT};
+use latent::kernels::matmul::{matmul_with_extras, MatmulExtras, MatmulTiles, MatmulVariant};
+use latent::kernels::{prepare, Dispatch, Kernel, Shader, Slot};
+use latent::validate::{compare, UNIT_ROUNDOFF};
+use rand::rngs::StdRng;
+use rand::Rng;
+
+static GROUPED_TN: Shader = Shader {
+    name: "matmul_grouped_tn",
+    source: include_str!("matmul_grouped_tn.wgsl"),
+    includes: &[],
+};
+/// (uniform, grads, then A and B of problems 0 to 3).
+const GROUPED_TN_KERNEL: Kernel = Kernel {
+    shader: &GROUPED_TN,
+    entry: "matmul_grouped_tn",
+    slots: &[
+        (0, Slot::Uniform),
+        (1, Slot::ReadWrite),
+        (2, Slot::Read),
+        (3, Slot::Read),
+        (4, Slot::Read),
+        (5, Slot::Read),
+        (6, Slot::Read),
+        (7, Slot::Read),
+        (8, Slot::Read),
+        (9, Slot::Read),
+    ],
+};
+/// The name `--only` takes.
+pub const NAME: &str = "grouped_tn";
+/// Problems a dispatch takes (the shader's bindings).
+const MAX_PROBLEMS: usize = 4;
+
+/// The layers whose gradients are grouped, (out, in) each, and the batch (K).
+struct Group {
+    name: &'static str,
+    batch: usize,
+    layers: &'static [(usize, usize)],
+}
+
+const CHECK_GROUPS: &[Group] = &[
+    Group {
+        name: "small odd layers",
+        batch: 20,
+        layers: &[(4, 8), (12, 20), (36, 44), (68, 4)],
+    },
+    Group {
+        name: "one layer",
+        batch: 4,
+        layers: &[(132, 68)],
+    },
+];
+const TIMED_GROUPS: &[Group] = &[
+    Group {
+        name: "VAE 784-400-20",
+        batch: 128,
+        layers: &[(400, 784), (40, 400), (400, 20), (784, 400)],
+    },
+    Group {
+        name: "AE 784-256-784",
+        batch: 128,
+        layers: &[(256, 784), (784, 256)],
+    },
+];
+
+fn tiles(tile_m: u32, tile_n: u32, tile_k: u32, thread: u32) -> MatmulTiles {
+    MatmulTiles {
+        tile_m,
+        tile_n,
+        tile_k,
+        thread,
+        split: 1,
+        prefetch: false,
+    }
+}
+
+/// One group's operands on the host and the GPU, and where each result lives in `grads`.
+struct Operands {
+    gpu_dy: Vec<GpuBuffer>,
+    gpu_x: Vec<GpuBuffer>,
+    /// (dW offset, db offset) of each layer in `grads`, multiples of VIEW_ALIGNMENT as in a
+    /// plan's flat gradient buffer.
+    offsets: Vec<(usize, usize)>,
+    grads_len: usize,
+    /// The twin's grads, and the bound of each element: 2·(K + 2)·u·Σ|dy||x| (twice Higham's
+    /// γ for any summation order).
+    expected: Vec<f32>,
+    allowed: Vec<f32>,
+}
+
+impl Operands {
+    fn new(ctx: &GpuContext, rng: &mut StdRng, group: &Group) -> latent::Result<Self> {
+        let k = group.batch;
+        let mut values =
+            |len: usize| -> Vec<f32> { (0..len).map(|_| rng.random_range(-1.0..1.0)).collect() };
+        let dy: Vec<Vec<f32>> = group.layers.iter().map(|&(m, _)| values(k * m)).collect();
+        let x: Vec<Vec<f32>> = group.layers.iter().map(|&(_, n)| values(k * n)).collect();
+        let mut offsets = Vec::new();
+        let mut end = 0;
+        for &(m, n) in group.layers {
+            let dw = end;
+            let db = (dw + m * n).next_multiple_of(VIEW_ALIGNMENT);
+            end = (db + m).next_multiple_of(VIEW_ALIGNMENT);
+            offsets.push((dw, db));
+        }
+        let mut expected = vec![f32::NAN; end];
+        let mut allowed = vec![0.0; end];
+        let u = f64::from(UNIT_ROUNDOFF);
+        for (g, &(m, n)) in group.layers.iter().enumerate() {
+            let shape = MatmulShape {
+                trans_a: true,
+                ..MatmulShape::new(m, n, k)
+            };
+            let (dw, db) = offsets[g];
+            matmul_twin(&mut expected[dw..dw + m * n], &dy[g], &x[g], None, &shape)?;
+            let abs = |v: &[f32]| -> Vec<f64> { v.iter().map(|e| f64::from(e.abs())).collect() };
+            let mut magnitude = vec![0.0f64; m * n];
+            matmul_twin(&mut magnitude, &abs(&dy[g]), &abs(&x[g]), None, &shape)?;
+            for (i, mag) in magnitude.iter().enumerate() {
+                allowed[dw + i] = (2.0 * (k + 2) as f64 * u * mag) as f32;
+            }
+            for row in 0..m {
+                let column = (0..k).map(|b| dy[g][b * m + row]);
+                expected[db + row] = column.clone().sum();
+                let mag: f64 = column.map(|v| f64::from(v.abs())).sum();
+                allowed[db + row] = (2.0 * (k + 2) as f64 * u * mag) as f32;
+            }
+        }
+        let upload = |v: &Vec<f32>| ctx.upload("grouped operand", v);
+        Ok(Operands {
+            gpu_dy: dy.iter().map(upload).collect::<latent::Result<_>>()?,
+            gpu_x: x.iter().map(upload).collect::<latent::Result<_>>()?,
+            offsets,
+            grads_len: end,
+            expected,
+            allowed,
+        })
+    }
+
+    /// A fresh gradient buffer, NaN everywhere (the padding between parts stays NaN).
+    fn grads(&self, ctx: &GpuContext) -> latent::Result<GpuBuffer> {
+        ctx.upload("grads", &vec![f32::NAN; self.grads_len])
+    }
+
+    /// The largest error of `grads` read back against the twin, over the parts (the padding
+    /// between them is NaN on both sides and not compared), or why it fails.
+    fn check(&self, ctx: &GpuContext, grads: &GpuBuffer) -> latent::Result<Result<f32, String>> {
+        let got: Vec<f32> = ctx.read_buffer(grads)?;
+        let index: Vec<usize> = (0..got.len())
+            .filter(|&i| !self.expected[i].is_nan())
+            .collect();
+        let got_parts: Vec<f32> = index.iter().map(|&i| got[i]).collect();
+        let expected: Vec<f32> = index.iter().map(|&i| self.expected[i]).collect();
+        let cmp = compare(&got_parts, &expected, &|j, _| self.allowed[index[j]]);
+        if cmp.failures > 0 {
+            let (j, g, e, allowed) = cmp.first_failure.expect("failures counted");
+            return Ok(Err(format!(
+                "{} of {} elements beyond the bound; first at {}: gpu {g}, twin {e}, allowed {allowed:.3e}",
+                cmp.failures,
+                got_parts.len(),
+                index[j]
+            )));
+        }
+        Ok(Ok(cmp.max_abs_err))
+    }
+}
+
+/// The grouped dispatch of `group`'s gradients into `grads`, at `tiles` (thread 4 or 8).
+fn grouped_dispatch(
+    ctx: &GpuContext,
+    group: &Group,
+    ops: &Operands,
+    grads: &GpuBuffer,
+    tiles: MatmulTiles,
+) -> latent::Result<Dispatch> {
+    let problems = group.layers.len();
+    assert!(
+        (1..=MAX_PROBLEMS).contains(&problems),
+        "1 to 4 layers a group"
+    );
+    let mut params = vec![group.batch as u32, problems as u32, 0, 0];
+    let mut first_group = 0u32;
+    for (g, &(m, n)) in group.layers.iter().enumerate() {
+        let tiles_x = (n as u32).div_ceil(tiles.tile_n);
+        let tiles_y = (m as u32).div_ceil(tiles.tile_m);
+        let (dw, db) = ops.offsets[g];
+        params.extend([
+            m as u32,
+            n as u32,
+            dw as u32,
+            db as u32,
+            first_group,
+            tiles_x,
+            0,
+            0,
+        ]);
+        first_group += tiles_x * tiles_y;
+    }
+    params.resize(4 + 8 * MAX_PROBLEMS, 0);
+    // Problems past the group's bind its first operands (never read).
+    let mut buffers = vec![grads];
+    for g in 0..MAX_PROBLEMS {
+        let used = if g < problems { g } else { 0 };
+        buffers.push(&ops.gpu_dy[used]);
+        buffers.push(&ops.gpu_x[used]);
+    }
+    let max_x = ctx.limits.max_compute_workgroups_per_dimension;
+    let grid = [first_group.min(max_x), first_group.div_ceil(max_x), 1];
+    let constants = [
+        ("TILE_M", f64::from(tiles.tile_m)),
+        ("TILE_N", f64::from(tiles.tile_n)),
+        ("TILE_K", f64::from(tiles.tile_k)),
+        ("THREAD_QUADS", f64::from(tiles.thread / 4)),
+    ];
+    prepare(
+        ctx,
+        &GROUPED_TN_KERNEL,
+        &constants,
+        Some(bytemuck::cast_slice::<u32, u8>(&params)),
+        &buffers,
+        grid,
+    )
+}
+
+/// The same products as separate dispatches (dW with the bias gradient as row sums, as a
+/// training step runs them), each with `variant`, or with the device's default choice for
+/// its shape when None.
+fn separate_dispatches(
+    ctx: &GpuContext,
+    group: &Group,
+    ops: &Operands,
+    grads: &GpuBuffer,
+    variant: Option<MatmulVariant>,
+) -> latent::Result<Vec<Dispatch>> {
+    let mut dispatches = Vec::new();
+    for (g, &(m, n)) in group.layers.iter().enumerate() {
+        let shape = MatmulShape {
+            trans_a: true,
+            row_sums: true,
+            ..MatmulShape::new(m, n, group.batch)
+        };
+        let (dw, db) = ops.offsets[g];
+        let (c, sums) = (grads.view(dw, m * n)?, grads.view(db, m)?);
+        let variant = match variant {
+            Some(v) => v,
+            None => ctx.matmul_variant(&shape)?,
+        };
+        let extras = MatmulExtras {
+            row_sums: Some(&sums),
+            ..MatmulExtras::default()
+        };
+        dispatches.push(matmul_with_extras(
+            ctx,
+            &c,
+            &ops.gpu_dy[g],
+            &ops.gpu_x[g],
+            None,
+            extras,
+            &shape,
+            variant,
+        )?);
+    }
+    Ok(dispatches)
+}
+
+/// Runs `dispatches` once into a fresh `grads` and checks it: the largest error or why not.
+fn run_and_check(
+    ctx: &GpuContext,
+    ops: &Operands,
+    grads: &GpuBuffer,
+    dispatches: &[&Dispatch],
+) -> latent::Result<Result<f32, String>> {
+    latent::kernels::run(ctx, "grouped weight gradients", dispatches)?;
+    ops.check(ctx, grads)
+}
+
+fn time_us(ctx: &GpuContext, dispatches: &[&Dispatch]) -> latent::Result<f64> {
+    let (us, _) = time_gpu(ctx, 3, &|pass| {
+        for d in dispatches {
+            d.record(pass);
+        }
+    })?;
+    Ok(us)
+}
+
+const TILE_CHOICES: [(u32, u32, u32, u32); 3] = [(64, 64, 16, 4), (32, 32, 16, 4), (64, 64, 16, 8)];
+
+/// Checks the grouped kernel at every tile choice on the check groups, then times each
+/// reference model's group against its separate dispatches. Returns whether every check
+/// passed.
+pub fn run(ctx: &GpuContext, rng: &mut StdRng) -> latent::Result<bool> {
+    println!("grouped weight gradients (dev/matmul_grouped_tn.wgsl): dW = dyᵀ·x and db = Σ dy of several layers in one dispatch");
+    let mut all_passed = true;
+    for group in CHECK_GROUPS.iter().chain(TIMED_GROUPS) {
+        let ops = Operands::new(ctx, rng, group)?;
+        for (tile_m, tile_n, tile_k, thread) in TILE_CHOICES {
+            let tiles = tiles(tile_m, tile_n, tile_k, thread);
+            let grads = ops.grads(ctx)?;
+            let grouped = grouped_dispatch(ctx, group, &ops, &grads, tiles)?;
+            match run_and_check(ctx, &ops, &grads, &[&grouped])? {
+                Ok(err) => println!(
+                    "  check {:<18} tiles {tiles:<12} passes, max abs err {err:.3e}",
+                    group.name
+                ),
+                Err(why) => {
+                    all_passed = false;
+                    println!("  check {:<18} tiles {tiles:<12} FAILS: {why}", group.name);
+                }
+            }
+        }
+    }
+    if !all_passed {
+        println!("  not timed: a check failed");
+        return Ok(false);
+    }
+    println!(
+        "{:<16} {:<22} {:>10} {:>10} {:>10}",
+        "layers", "tiles", "separate", "grouped", "dispatches"
+    );
+    for group in TIMED_GROUPS {
+        let ops = Operands::new(ctx, rng, group)?;
+        let layers = group.layers.len();
+        for (tile_m, tile_n, tile_k, thread) in TILE_CHOICES {
+            let tiles = tiles(tile_m, tile_n, tile_k, thread);
+            let grads = ops.grads(ctx)?;
+            let grouped = grouped_dispatch(ctx, group, &ops, &grads, tiles)?;
+            let separate =
+                separate_dispatches(ctx, group, &ops, &grads, Some(MatmulVariant::Tiled(tiles)))?;
+            let separate: Vec<&Dispatch> = separate.iter().collect();
+            println!(
+                "{:<16} {:<22} {:>8.0}us {:>8.0}us {:>5} -> 1",
+                group.name,
+                format!("tiled:{tiles}"),
+                time_us(ctx, &separate)?,
+                time_us(ctx, &[&grouped])?,
+                layers
+            );
+        }
+        let grads = ops.grads(ctx)?;
+        let defaults = separate_dispatches(ctx, group, &ops, &grads, None)?;
+        let defaults: Vec<&Dispatch> = defaults.iter().collect();
+        if let Err(why) = run_and_check(ctx, &ops, &grads, &defaults)? {
+            println!("{:<16} the default variants FAIL: {why}", group.name);
+            continue;
+        }
+        println!(
+            "{:<16} {:<22} {:>8.0}us {:>10} {:>5}",
+            group.name,
+            "each shape's default",
+            time_us(ctx, &defaults)?,
+            "-",
+            layers
+        );
+    }
+    Ok(true)
+}
