@@ -96,8 +96,10 @@ fn bce_forward_backward(
     for (var c = local; c < params.cols; c += WORKGROUP_SIZE) {
         let i = row * params.cols + c;
         let z = logits[i];
-        sum += max(z, 0.0) - z * expected[i] + log(1.0 + exp(-abs(z)));
-        dlogits[i] = params.scale * (stable_sigmoid(z) - expected[i]);
+        // One exponential for both: e^-|z| is the e^-z or e^z of stable_sigmoid's branches.
+        let e = exp(-abs(z));
+        sum += max(z, 0.0) - z * expected[i] + log(1.0 + e);
+        dlogits[i] = params.scale * (select(e / (1.0 + e), 1.0 / (1.0 + e), z >= 0.0) - expected[i]);
     }
     let total = workgroup_sum(sum, local);
     if (local == 0u) {

@@ -98,15 +98,12 @@ fn activation_grad(v: f32, index: u32) -> f32 {
 fn store_loss(v: f32, index: u32) -> f32 {
     let x = addend_target_or_stats[index];
     if (LOSS == 1u) {
-        var sigmoid: f32;
-        if (v >= 0.0) {
-            sigmoid = 1.0 / (1.0 + exp(-v));
-        } else {
-            let e = exp(v);
-            sigmoid = e / (1.0 + e);
-        }
+        // One exponential for both: e^-|v| is the e^-v or e^v of the stable sigmoid's
+        // branches, so the values are those of bce.wgsl's separate forms.
+        let e = exp(-abs(v));
+        let sigmoid = select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0);
         c[index] = LOSS_SCALE * (sigmoid - x);
-        return max(v, 0.0) - v * x + log(1.0 + exp(-abs(v)));
+        return max(v, 0.0) - v * x + log(1.0 + e);
     }
     let diff = v - x;
     c[index] = LOSS_SCALE * 2.0 * diff;
