@@ -35,10 +35,10 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read_write> c: array<f32>;  // (M, N)
+@group(0) @binding(1) var<storage, read_write> c: array<vec4<f32>>;  // (M, N)
 @group(0) @binding(2) var<storage, read> a: array<vec4<f32>>;  // (M, K), or (K, M) if TRANS_A
 @group(0) @binding(3) var<storage, read> b: array<vec4<f32>>;  // (K, N), or (N, K) if TRANS_B
-@group(0) @binding(4) var<storage, read> bias: array<f32>;     // (N); read only if HAS_BIAS
+@group(0) @binding(4) var<storage, read> bias: array<vec4<f32>>;  // (N); read only if HAS_BIAS
 
 @compute @workgroup_size(8)
 fn matmul_subgroup_vec4(

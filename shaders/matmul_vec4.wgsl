@@ -6,7 +6,7 @@
 //
 // with op(A) = A stored (M, K) or Aᵀ stored (K, M) when TRANS_A, op(B) = B stored (K, N) or
 // Bᵀ stored (N, K) when TRANS_B, all row-major, and the store epilogue of lib/epilogue.wgsl
-// (through lib/store_4.wgsl); load_a4 / load_b4 from lib/load_4.wgsl. CPU twin:
+// (through lib/store_vec4.wgsl: C and bias as vec4s); load_a4 / load_b4 from lib/load_4.wgsl. CPU twin:
 // src/cpu/matmul.rs.
 //
 // Each workgroup computes a TILE_M × TILE_N block of C, stepping through K in slabs of TILE_K
@@ -63,10 +63,10 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read_write> c: array<f32>;  // (M, N)
+@group(0) @binding(1) var<storage, read_write> c: array<vec4<f32>>;  // (M, N)
 @group(0) @binding(2) var<storage, read> a: array<vec4<f32>>;  // (M, K), or (K, M) if TRANS_A
 @group(0) @binding(3) var<storage, read> b: array<vec4<f32>>;  // (K, N), or (N, K) if TRANS_B
-@group(0) @binding(4) var<storage, read> bias: array<f32>;     // (N); read only if HAS_BIAS
+@group(0) @binding(4) var<storage, read> bias: array<vec4<f32>>;  // (N); read only if HAS_BIAS
 
 // A slab per group of threads: group g's is [g][k][m / 4] of op(A), [g][k][n / 4] of op(B).
 var<workgroup> tile_a: array<vec4<f32>, K_SPLIT * TILE_K * TILE_M / 4u>;

@@ -28,8 +28,10 @@
 // mse.wgsl's forward_backward, and of reparameterize.wgsl's reparameterize_backward, so a
 // fused store equals the separate kernels' result.
 //
-// store_loss, add_loss_share and store_reparam_grad write through `c` and read `params.n`
-// (and store_reparam_grad ACCUMULATE), which each matmul file declares. Bindings 5, 6 and 7
+// Nothing here touches C: loss_grad and reparam_grad return what to store, and
+// lib/store_scalar.wgsl (C as f32) or lib/store_vec4.wgsl (C as vec4) stores it. add_loss_share,
+// store_row_sums and reparam_grad read `params.n` and `params.m`, which each matmul file
+// declares. Bindings 5, 6 and 7
 // serve several options each (storage bindings are scarce: WebGPU's default limit is 8 a
 // stage, and the matmul binds 7), never two at once:
 //   binding 5 saved_or_eps            (M, N) f's output if ACTIVATION_GRAD; (M, N) ε if
@@ -93,21 +95,20 @@ fn activation_grad(v: f32, index: u32) -> f32 {
     return v;
 }
 
-// With LOSS: stores C[index] = LOSS_SCALE · dloss/dz for z = v and the target at index, and
-// returns the element's loss (bce.wgsl and mse.wgsl's bce/mse_forward_backward formulas).
-fn store_loss(v: f32, index: u32) -> f32 {
+// With LOSS: for z = v and the target at index, (LOSS_SCALE · dloss/dz, the element's loss)
+// (bce.wgsl and mse.wgsl's bce/mse_forward_backward formulas): the first is stored in place of
+// C[index].
+fn loss_grad(v: f32, index: u32) -> vec2<f32> {
     let x = addend_target_or_stats[index];
     if (LOSS == 1u) {
         // One exponential for both: e^-|v| is the e^-v or e^v of the stable sigmoid's
         // branches, so the values are those of bce.wgsl's separate forms.
         let e = exp(-abs(v));
         let sigmoid = select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0);
-        c[index] = LOSS_SCALE * (sigmoid - x);
-        return max(v, 0.0) - v * x + log(1.0 + e);
+        return vec2<f32>(LOSS_SCALE * (sigmoid - x), max(v, 0.0) - v * x + log(1.0 + e));
     }
     let diff = v - x;
-    c[index] = LOSS_SCALE * 2.0 * diff;
-    return diff * diff;
+    return vec2<f32>(LOSS_SCALE * 2.0 * diff, diff * diff);
 }
 
 // With LOSS: adds a thread's share of row `row`'s loss to its slot, row · N + `first_col`,
@@ -117,18 +118,19 @@ fn add_loss_share(row: u32, first_col: u32, share: f32) {
     row_sums_or_totals[slot] += share;
 }
 
-// With REPARAM_GRAD: the product v at (row, col) is dz; writes (or adds to, ACCUMULATE) both
-// halves of dstats = C (M, 2N): dμ = dz at row·2N + col, dlogvar = dz·ε·½·e^(½·logvar) N
-// later (reparameterize_backward's formulas, in its order).
-fn store_reparam_grad(row: u32, col: u32, v: f32) {
-    let m = row * 2u * params.n + col;
-    let lv = m + params.n;
-    var d_mu = v;
-    var d_logvar = v * saved_or_eps[row * params.n + col] * 0.5 * exp(0.5 * addend_target_or_stats[lv]);
-    if (ACCUMULATE) {
-        d_mu += c[m];
-        d_logvar += c[lv];
+// With REPARAM_GRAD: the product v at (row, col) is dz; returns (dμ, dlogvar) = (dz,
+// dz·ε·½·e^(½·logvar)) (reparameterize_backward's formulas, in its order), to be written (or
+// added, ACCUMULATE) at row·2N + col and N later in C = dstats (M, 2N).
+fn reparam_grad(row: u32, col: u32, v: f32) -> vec2<f32> {
+    let logvar = addend_target_or_stats[row * 2u * params.n + params.n + col];
+    return vec2<f32>(v, v * saved_or_eps[row * params.n + col] * 0.5 * exp(0.5 * logvar));
+}
+
+// Writes Σ_k op(A)[row, k] for the 4 rows row .. row + 3, when ROW_SUMS.
+fn store_row_sums(row: u32, sums: vec4<f32>) {
+    for (var i = 0u; i < 4u; i++) {
+        if (row + i < params.m) {
+            row_sums_or_totals[row + i] = sums[i];
+        }
     }
-    c[m] = d_mu;
-    c[lv] = d_logvar;
 }

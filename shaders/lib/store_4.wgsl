@@ -1,8 +1,9 @@
-// The store of a thread that owns 4 consecutive columns of C in a row, shared by the matmul
-// files that compute C in such runs (matmul_vec4.wgsl, and matmul_subgroup.wgsl and
-// matmul_subgroup_vec4.wgsl through lib/subgroup_tile.wgsl): the epilogue (lib/epilogue.wgsl,
-// included before) applied to 4 values, and the row sums of 4 consecutive rows. Uses c, bias,
-// params, HAS_BIAS and ACCUMULATE, which each matmul file declares.
+// The store of a thread that owns 4 consecutive columns of C in a row, for matmul_subgroup.wgsl
+// (through lib/subgroup_tile.wgsl), which runs the shapes whose N need not be a multiple of 4:
+// C as f32, each column guarded. The epilogue (lib/epilogue.wgsl, lib/store_scalar.wgsl,
+// included before) applied to 4 values. Uses c, bias, params, HAS_BIAS and ACCUMULATE, which
+// the matmul file declares. lib/store_vec4.wgsl is the same store a vec4 at a time, for the
+// files that run aligned shapes.
 
 // Stores 4 columns of one row, col .. col + 3: value = acc (+ addend) · f'(saved) (+ bias) (+ C),
 // then f (lib/epilogue.wgsl); columns past N and rows past M are skipped. With LOSS, stores
@@ -37,14 +38,5 @@ fn store_row(row: u32, col: u32, acc: vec4<f32>) {
     }
     if (LOSS != 0u && col < params.n) {
         add_loss_share(row, col, share);
-    }
-}
-
-// Writes Σ_k op(A)[row, k] for the 4 rows row .. row + 3, when ROW_SUMS.
-fn store_row_sums(row: u32, sums: vec4<f32>) {
-    for (var i = 0u; i < 4u; i++) {
-        if (row + i < params.m) {
-            row_sums_or_totals[row + i] = sums[i];
-        }
     }
 }

@@ -5,8 +5,8 @@
 // Row r's value of A is lane r/4's component r%4: subgroupBroadcast hands it to every lane,
 // so each value of A is loaded by one lane and used by all eight.
 // The accumulators are named variables, not an array: lavapipe kept a local array in memory,
-// which measured 2.3× slower. Needs lib/epilogue.wgsl, lib/store_4.wgsl (store_row,
-// store_row_sums), and c, bias, params from the kernel.
+// which measured 2.3× slower. Needs store_row (lib/store_4.wgsl in matmul_subgroup.wgsl,
+// lib/store_vec4.wgsl in matmul_subgroup_vec4.wgsl) and lib/epilogue.wgsl's store_row_sums.
 
 var<private> acc00: vec4<f32>;
 var<private> acc01: vec4<f32>;

@@ -26,8 +26,7 @@ use crate::error::{Error, Result};
 use crate::gpu::{time_gpu_median, GpuBuffer, GpuContext};
 use crate::kernels::matmul::{
     is_skinny, matmul_with_variant, MatmulChoice, MatmulKey, MatmulTiles, MatmulVariant,
-    LOAD_4_LIB, ROWTILE_SHADER, SHADER, STORE_4_LIB, SUBGROUP_SHADER, SUBGROUP_TILE_LIB,
-    SUBGROUP_VEC4_SHADER, VEC4_SHADER,
+    ROWTILE_SHADER, SHADER, SUBGROUP_SHADER, SUBGROUP_VEC4_SHADER, VEC4_SHADER,
 };
 use crate::kernels::run;
 use crate::validate::{compare, operand_bound, UNIT_ROUNDOFF};
@@ -567,20 +566,19 @@ pub fn default_cache_path() -> Option<PathBuf> {
 }
 
 /// The device's key in the cache: adapter, ids, driver, backend, and a fingerprint of the
-/// matmul shaders' text (a changed shader is tuned again).
+/// tuned matmul shaders' text with the libs each includes (a changed shader is tuned again).
 pub fn device_key(ctx: &GpuContext) -> String {
     let info = &ctx.info;
-    let shaders = [
-        SHADER.source,
-        VEC4_SHADER.source,
-        STORE_4_LIB,
-        LOAD_4_LIB,
-        ROWTILE_SHADER.source,
-        SUBGROUP_SHADER.source,
-        SUBGROUP_VEC4_SHADER.source,
-        SUBGROUP_TILE_LIB,
+    let shaders: String = [
+        &SHADER,
+        &VEC4_SHADER,
+        &ROWTILE_SHADER,
+        &SUBGROUP_SHADER,
+        &SUBGROUP_VEC4_SHADER,
     ]
-    .concat();
+    .iter()
+    .flat_map(|shader| shader.includes.iter().copied().chain([shader.source]))
+    .collect();
     format!(
         "{} [{:04x}:{:04x}] | {} {} | {:?} | matmul shaders {:016x}",
         info.name,

@@ -33,18 +33,28 @@ use crate::gpu::{FeatureReport, GpuBuffer, GpuContext};
 use crate::kernels::activation::Activation;
 use crate::kernels::{bytes_of, check_len, prepare, Dispatch, Kernel, Shader, Slot};
 
-/// shaders/lib/epilogue.wgsl: the activation a matmul may apply as it stores C.
+/// shaders/lib/epilogue.wgsl: what a matmul's store may apply to C (activation, its
+/// gradient, an addend, a loss, the reparameterization's backward) and the row sums; it
+/// touches no C.
 pub const EPILOGUE_LIB: &str = include_str!("../../shaders/lib/epilogue.wgsl");
+
+/// shaders/lib/store_scalar.wgsl: the epilogue's loss and reparameterization stores into C
+/// bound as f32.
+pub const STORE_SCALAR_LIB: &str = include_str!("../../shaders/lib/store_scalar.wgsl");
 
 pub const SHADER: Shader = Shader {
     name: "matmul",
     source: include_str!("../../shaders/matmul.wgsl"),
-    includes: &[EPILOGUE_LIB],
+    includes: &[EPILOGUE_LIB, STORE_SCALAR_LIB],
 };
 
-/// shaders/lib/store_4.wgsl: the epilogue's store of 4 consecutive columns of a row (and of 4
-/// row sums), for the files whose threads own such runs of C.
+/// shaders/lib/store_4.wgsl: the epilogue's store of 4 consecutive columns of a row, a float
+/// at a time with each column guarded (matmul_subgroup.wgsl: any N).
 pub const STORE_4_LIB: &str = include_str!("../../shaders/lib/store_4.wgsl");
+
+/// shaders/lib/store_vec4.wgsl: the same store as one vec4, for the files that run aligned
+/// shapes and bind C and bias as vec4s.
+pub const STORE_VEC4_LIB: &str = include_str!("../../shaders/lib/store_vec4.wgsl");
 
 /// shaders/lib/load_4.wgsl: load_a4 and load_b4, the vec4 loads of the files that bind A and
 /// B as array<vec4<f32>>.
@@ -54,13 +64,13 @@ pub const LOAD_4_LIB: &str = include_str!("../../shaders/lib/load_4.wgsl");
 pub const VEC4_SHADER: Shader = Shader {
     name: "matmul_vec4",
     source: include_str!("../../shaders/matmul_vec4.wgsl"),
-    includes: &[EPILOGUE_LIB, LOAD_4_LIB, STORE_4_LIB],
+    includes: &[EPILOGUE_LIB, LOAD_4_LIB, STORE_VEC4_LIB],
 };
 
 pub const ROWTILE_SHADER: Shader = Shader {
     name: "matmul_rowtile",
     source: include_str!("../../shaders/matmul_rowtile.wgsl"),
-    includes: &[EPILOGUE_LIB],
+    includes: &[EPILOGUE_LIB, STORE_SCALAR_LIB],
 };
 
 /// shaders/lib/subgroup_tile.wgsl: the 32 × 32 tile both subgroup matmul files compute.
@@ -69,13 +79,18 @@ pub const SUBGROUP_TILE_LIB: &str = include_str!("../../shaders/lib/subgroup_til
 pub const SUBGROUP_SHADER: Shader = Shader {
     name: "matmul_subgroup",
     source: include_str!("../../shaders/matmul_subgroup.wgsl"),
-    includes: &[EPILOGUE_LIB, STORE_4_LIB, SUBGROUP_TILE_LIB],
+    includes: &[
+        EPILOGUE_LIB,
+        STORE_SCALAR_LIB,
+        STORE_4_LIB,
+        SUBGROUP_TILE_LIB,
+    ],
 };
 
 pub const SUBGROUP_VEC4_SHADER: Shader = Shader {
     name: "matmul_subgroup_vec4",
     source: include_str!("../../shaders/matmul_subgroup_vec4.wgsl"),
-    includes: &[EPILOGUE_LIB, LOAD_4_LIB, STORE_4_LIB, SUBGROUP_TILE_LIB],
+    includes: &[EPILOGUE_LIB, LOAD_4_LIB, STORE_VEC4_LIB, SUBGROUP_TILE_LIB],
 };
 
 /// shaders/lib/coop_16x16.wgsl and coop_8x8.wgsl: the cooperative-matrix size (and the
@@ -87,14 +102,14 @@ pub const COOP_8X8_LIB: &str = include_str!("../../shaders/lib/coop_8x8.wgsl");
 pub const COOP_F16_16X16_SHADER: Shader = Shader {
     name: "matmul_coop_f16_16x16",
     source: include_str!("../../shaders/matmul_coop_f16.wgsl"),
-    includes: &[COOP_16X16_LIB, EPILOGUE_LIB],
+    includes: &[COOP_16X16_LIB, EPILOGUE_LIB, STORE_SCALAR_LIB],
 };
 
 /// shaders/matmul_coop_f16.wgsl at 8×8×8 (lavapipe: subgroups of 8).
 pub const COOP_F16_8X8_SHADER: Shader = Shader {
     name: "matmul_coop_f16_8x8",
     source: include_str!("../../shaders/matmul_coop_f16.wgsl"),
-    includes: &[COOP_8X8_LIB, EPILOGUE_LIB],
+    includes: &[COOP_8X8_LIB, EPILOGUE_LIB, STORE_SCALAR_LIB],
 };
 
 /// The bindings of every matmul entry point: (uniform, C, A, B, bias, saved_or_eps,
