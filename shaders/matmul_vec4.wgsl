@@ -6,8 +6,8 @@
 //
 // with op(A) = A stored (M, K) or Aᵀ stored (K, M) when TRANS_A, op(B) = B stored (K, N) or
 // Bᵀ stored (N, K) when TRANS_B, all row-major, and the store epilogue of lib/epilogue.wgsl
-// (through lib/store_vec4.wgsl: C and bias as vec4s); load_a4 / load_b4 from lib/load_4.wgsl. CPU twin:
-// src/cpu/matmul.rs.
+// (through lib/store_vec4.wgsl: C and bias as vec4s); load_a4 / load_b4 from
+// lib/load_4.wgsl. CPU twin: src/cpu/matmul.rs.
 //
 // Each workgroup computes a TILE_M × TILE_N block of C, stepping through K in slabs of TILE_K
 // staged in workgroup memory as vec4s: tile_a holds 4 consecutive rows of op(A) at one k,
@@ -35,8 +35,8 @@
 // PREFETCH (any form) fetches the next slab from global memory into registers before the
 // current slab's multiply-adds and puts it into the slab memory after the next barrier, so
 // that a GPU's global-load latency overlaps the arithmetic of the same workgroup (register
-// double buffering, a standard SGEMM technique), for the price of the fetched
-// vec4s' registers: at most MAX_FETCHES of A and of B a thread.
+// double buffering, a standard SGEMM technique), for the price of the fetched vec4s'
+// registers: at most MAX_FETCHES of A and of B a thread.
 
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;

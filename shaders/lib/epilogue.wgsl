@@ -1,5 +1,5 @@
 // The matmul's optional store epilogue, shared by every matmul file (matmul.wgsl,
-// matmul_rowtile.wgsl, and the subgroup files through lib/subgroup_tile.wgsl), so that a
+// matmul_vec4.wgsl, matmul_rowtile.wgsl, the subgroup files, matmul_coop_f16.wgsl), so that a
 // linear layer and the element-wise op around it take one dispatch:
 //   ACTIVATION       f applied to each stored value: a layer's activation (forward)
 //   ACTIVATION_GRAD  the product multiplied by f'(saved), saved (M, N) being f's output: an
@@ -29,11 +29,10 @@
 // fused store equals the separate kernels' result.
 //
 // Nothing here touches C: loss_grad and reparam_grad return what to store, and
-// lib/store_scalar.wgsl (C as f32) or lib/store_vec4.wgsl (C as vec4) stores it. add_loss_share,
-// store_row_sums and reparam_grad read `params.n` and `params.m`, which each matmul file
-// declares. Bindings 5, 6 and 7
-// serve several options each (storage bindings are scarce: WebGPU's default limit is 8 a
-// stage, and the matmul binds 7), never two at once:
+// lib/store_scalar.wgsl (C as f32) or lib/store_vec4.wgsl (C as vec4) stores it.
+// add_loss_share, store_row_sums and reparam_grad read `params.n` and `params.m`, which each
+// matmul file declares. Bindings 5, 6 and 7 serve several options each (storage bindings are
+// scarce: WebGPU's default limit is 8 a stage, and the matmul binds 7), never two at once:
 //   binding 5 saved_or_eps            (M, N) f's output if ACTIVATION_GRAD; (M, N) ε if
 //                                     REPARAM_GRAD
 //   binding 6 row_sums_or_totals      (M) row sums if ROW_SUMS; (M, N) loss totals if LOSS

@@ -8,8 +8,8 @@
 //! LATENT_MATMUL (the CLI's --matmul) picks the policy: `auto` tunes or reads the cache,
 //! `default` takes the adapter type's default without timing anything
 //! ([`MatmulChoice::default_for`]: subgroup, else rowtile, on CPU adapters, tiled 64×64×16
-//! elsewhere), and a variant (`tiled`, `tiled:MxNxK[x8][/S][p]`, `rowtile`, `subgroup`) forces that
-//! variant for every shape. `coop-f16`, which rounds the operands to f16, is only ever
+//! elsewhere), and a variant (`tiled`, `tiled:MxNxK[x8][/S][p]`, `rowtile`, `subgroup`)
+//! forces that variant for every shape. `coop-f16`, which rounds the operands to f16, is only ever
 //! forced, and admitted only when it matches the twin within the f16 bound on every tuning
 //! shape (the model's forward, weight-gradient and input-gradient products).
 
@@ -210,7 +210,7 @@ pub fn candidates(class: ShapeClass) -> Vec<MatmulVariant> {
 
 /// The candidates of `class` the adapter can run, less the prefetching forms on CPU adapters:
 /// prefetching hides a GPU's global-load latency, which a CPU adapter does not have (on
-/// lavapipe each prefetching form times within about 10 % of its plain form, BENCHMARKS.md),
+/// lavapipe the prefetching forms took 0.74–1.13× their plain forms' time, BENCHMARKS.md),
 /// and the subgroup kernel wins every shape there.
 fn tuned_candidates(ctx: &GpuContext, class: ShapeClass) -> Vec<MatmulVariant> {
     let cpu_adapter = ctx.info.device_type == wgpu::DeviceType::Cpu;

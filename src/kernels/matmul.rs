@@ -631,14 +631,16 @@ pub fn matmul_with_tiles(
 }
 
 /// Whether shaders/matmul_vec4.wgsl and matmul_subgroup_vec4.wgsl can run the shape: M, N and
-/// K multiples of 4 (so that every vec4 they load lies in one stored row) and A and B starting
-/// at 16-byte offsets.
-fn takes_vec4_loads(a: &GpuBuffer, b: &GpuBuffer, shape: &MatmulShape) -> bool {
+/// K multiples of 4 (so that every vec4 they load or store lies in one stored row) and A, B, C
+/// and the bias (which they bind as vec4s) starting at 16-byte offsets.
+fn takes_vec4_loads(buffers: [Option<&GpuBuffer>; 4], shape: &MatmulShape) -> bool {
     shape.m % 4 == 0
         && shape.n % 4 == 0
         && shape.k % 4 == 0
-        && a.offset % 16 == 0
-        && b.offset % 16 == 0
+        && buffers
+            .iter()
+            .flatten()
+            .all(|buffer| buffer.offset % 16 == 0)
 }
 
 /// The epilogue's ACTIVATION constant.
@@ -801,9 +803,11 @@ pub fn matmul_with_extras(
         ("LOSS_SCALE", f64::from(loss_scale)),
         ("REPARAM_GRAD", flag(shape.reparam_grad)),
     ];
+    // The buffers the vec4 files bind as vec4s.
+    let vec4_buffers = [Some(c), Some(a), Some(b), bias];
     let (kernel, workgroups) = match variant {
         MatmulVariant::Tiled(tiles) => {
-            let vec4 = takes_vec4_loads(a, b, shape) && tiles.tile_k % 4 == 0;
+            let vec4 = takes_vec4_loads(vec4_buffers, shape) && tiles.tile_k % 4 == 0;
             // 8 × 8 a thread is the vec4 file's; the scalar file runs 4 × 4 a thread at half
             // the tiles instead (as many threads).
             let half = if tiles.thread == 8 && !vec4 { 2 } else { 1 };
@@ -840,7 +844,7 @@ pub fn matmul_with_extras(
                 (m as u32).div_ceil(SUBGROUP_TILE),
                 1,
             ];
-            if takes_vec4_loads(a, b, shape) {
+            if takes_vec4_loads(vec4_buffers, shape) {
                 (&MATMUL_SUBGROUP_VEC4, groups)
             } else {
                 (&MATMUL_SUBGROUP, groups)
