@@ -5,7 +5,7 @@
 //! records them: at the same tiles (what grouping alone changes), and with the variant the
 //! device's default choice gives each shape. The question for a GPU: does one dispatch beat
 //! the separate ones by more than the dispatches it saves cost? (On lavapipe the tiled
-//! kernel is 4–10× slower than the subgroup one the defaults pick, so there the answer is
+//! kernel takes 4–7× the time of the subgroup one the defaults pick, so there the answer is
 //! no whatever grouping saves.)
 
 use latent::cpu::matmul::{matmul as matmul_twin, MatmulShape};
@@ -86,7 +86,7 @@ fn tiles(tile_m: u32, tile_n: u32, tile_k: u32, thread: u32) -> MatmulTiles {
     }
 }
 
-/// One group's operands on the host and the GPU, and where each result lives in `grads`.
+/// One group's operands on the GPU, where each result lives in `grads`, and the twin's.
 struct Operands {
     gpu_dy: Vec<GpuBuffer>,
     gpu_x: Vec<GpuBuffer>,
