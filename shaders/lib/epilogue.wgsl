@@ -28,11 +28,12 @@
 // mse.wgsl's forward_backward, and of reparameterize.wgsl's reparameterize_backward, so a
 // fused store equals the separate kernels' result.
 //
-// Nothing here touches C: loss_grad and reparam_grad return what to store, and
-// lib/store_scalar.wgsl (C as f32) or lib/store_vec4.wgsl (C as vec4) stores it.
-// add_loss_share, store_row_sums and reparam_grad read `params.n` and `params.m`, which each
-// matmul file declares. Bindings 5, 6 and 7 serve several options each (storage bindings are
-// scarce: WebGPU's default limit is 8 a stage, and the matmul binds 7), never two at once:
+// The functions here compute on values and touch neither C nor bindings 5 and 7:
+// lib/store_scalar.wgsl (C and bindings 5 and 7 as f32) or lib/store_vec4.wgsl (as vec4s)
+// reads their inputs and stores their results. add_loss_share and store_row_sums write
+// binding 6 and read `params`, which each matmul file declares. Bindings 5, 6 and 7 serve
+// several options each (storage bindings are scarce: WebGPU's default limit is 8 a stage,
+// and the matmul binds 7), never two at once:
 //   binding 5 saved_or_eps            (M, N) f's output if ACTIVATION_GRAD; (M, N) ε if
 //                                     REPARAM_GRAD
 //   binding 6 row_sums_or_totals      (M) row sums if ROW_SUMS; (M, N) loss totals if LOSS
@@ -47,13 +48,9 @@ override LOSS: u32 = 0u;             // 0 none, 1 BCE from logits, 2 MSE
 override LOSS_SCALE: f32 = 0.0;      // dL/dΣloss, the gradient's factor (LOSS)
 override REPARAM_GRAD: bool = false;
 
-// (M, N) f's output if ACTIVATION_GRAD; (M, N) ε if REPARAM_GRAD.
-@group(0) @binding(5) var<storage, read> saved_or_eps: array<f32>;
-// (M) row sums if ROW_SUMS; (M, N) running loss totals if LOSS.
+// (M) row sums if ROW_SUMS; (M, N) running loss totals if LOSS. Bindings 5 and 7 are
+// declared by lib/store_scalar.wgsl (as f32) or lib/store_vec4.wgsl (as vec4).
 @group(0) @binding(6) var<storage, read_write> row_sums_or_totals: array<f32>;
-// (M, N) addend if ADD_ADDEND; (M, N) loss target if LOSS; (M, 2N) μ | logvar if
-// REPARAM_GRAD.
-@group(0) @binding(7) var<storage, read> addend_target_or_stats: array<f32>;
 
 fn epilogue(v: f32) -> f32 {
     if (ACTIVATION == 1u) {
@@ -72,33 +69,25 @@ fn epilogue(v: f32) -> f32 {
     return v;
 }
 
-// The product at C[index] plus addend[index], when ADD_ADDEND.
-fn with_addend(v: f32, index: u32) -> f32 {
-    if (ADD_ADDEND) {
-        return v + addend_target_or_stats[index];
-    }
-    return v;
-}
-
-// The product at C[index] times f'(saved[index]), as relu/sigmoid/tanh_backward compute it.
-fn activation_grad(v: f32, index: u32) -> f32 {
+// The product v times f'(saved), f's output saved, as relu/sigmoid/tanh_backward compute it
+// (ACTIVATION_GRAD).
+fn times_activation_grad(v: f32, saved: f32) -> f32 {
     if (ACTIVATION_GRAD == 1u) {
-        return select(0.0, v, saved_or_eps[index] > 0.0);
+        return select(0.0, v, saved > 0.0);
     }
     if (ACTIVATION_GRAD == 2u) {
-        return v * saved_or_eps[index] * (1.0 - saved_or_eps[index]);
+        return v * saved * (1.0 - saved);
     }
     if (ACTIVATION_GRAD == 3u) {
-        return v * (1.0 - saved_or_eps[index] * saved_or_eps[index]);
+        return v * (1.0 - saved * saved);
     }
     return v;
 }
 
-// With LOSS: for z = v and the target at index, (LOSS_SCALE · dloss/dz, the element's loss)
-// (bce.wgsl and mse.wgsl's bce/mse_forward_backward formulas): the first is stored in place of
-// C[index].
-fn loss_grad(v: f32, index: u32) -> vec2<f32> {
-    let x = addend_target_or_stats[index];
+// With LOSS: for z = v against target x, (LOSS_SCALE · dloss/dz, the element's loss)
+// (bce.wgsl and mse.wgsl's bce/mse_forward_backward formulas): the first is stored in place
+// of C.
+fn loss_and_grad(v: f32, x: f32) -> vec2<f32> {
     if (LOSS == 1u) {
         // One exponential for both: e^-|v| is the e^-v or e^v of the stable sigmoid's
         // branches, so the values are those of bce.wgsl's separate forms.
@@ -117,12 +106,12 @@ fn add_loss_share(row: u32, first_col: u32, share: f32) {
     row_sums_or_totals[slot] += share;
 }
 
-// With REPARAM_GRAD: the product v at (row, col) is dz; returns (dμ, dlogvar) = (dz,
-// dz·ε·½·e^(½·logvar)) (reparameterize_backward's formulas, in its order), to be written (or
-// added, ACCUMULATE) at row·2N + col and N later in C = dstats (M, 2N).
-fn reparam_grad(row: u32, col: u32, v: f32) -> vec2<f32> {
-    let logvar = addend_target_or_stats[row * 2u * params.n + params.n + col];
-    return vec2<f32>(v, v * saved_or_eps[row * params.n + col] * 0.5 * exp(0.5 * logvar));
+// With REPARAM_GRAD: the product v is dz of z = μ + e^(½·logvar)·ε at one element; returns
+// (dμ, dlogvar) = (dz, dz·ε·½·e^(½·logvar)) (reparameterize_backward's formulas, in its
+// order), to be written (or added, ACCUMULATE) at row·2N + col and N later in C = dstats
+// (M, 2N).
+fn reparam_grads(v: f32, eps: f32, logvar: f32) -> vec2<f32> {
+    return vec2<f32>(v, v * eps * 0.5 * exp(0.5 * logvar));
 }
 
 // Writes Σ_k op(A)[row, k] for the 4 rows row .. row + 3, when ROW_SUMS.

@@ -1,12 +1,32 @@
-// The epilogue's stores into C for the matmul files that bind C as f32 (matmul.wgsl,
+// The epilogue's reads and stores for the matmul files that bind C as f32 (matmul.wgsl,
 // matmul_rowtile.wgsl, matmul_subgroup.wgsl through lib/store_4.wgsl, matmul_coop_f16.wgsl):
-// the loss's gradient (LOSS) and the reparameterization's backward (REPARAM_GRAD), from
-// lib/epilogue.wgsl's loss_grad and reparam_grad (included before). Uses c, params and
-// ACCUMULATE, which each matmul file declares.
+// bindings 5 and 7 as f32 (lib/epilogue.wgsl, included before, says what they hold), the
+// addend and f'(saved) at an index, and the stores of the loss's gradient (LOSS) and of the
+// reparameterization's backward (REPARAM_GRAD). Uses c, params and ACCUMULATE, which each
+// matmul file declares.
+
+@group(0) @binding(5) var<storage, read> saved_or_eps: array<f32>;
+@group(0) @binding(7) var<storage, read> addend_target_or_stats: array<f32>;
+
+// The product at C[index] plus addend[index], when ADD_ADDEND.
+fn with_addend(v: f32, index: u32) -> f32 {
+    if (ADD_ADDEND) {
+        return v + addend_target_or_stats[index];
+    }
+    return v;
+}
+
+// The product at C[index] times f'(saved[index]), when ACTIVATION_GRAD.
+fn activation_grad(v: f32, index: u32) -> f32 {
+    if (ACTIVATION_GRAD == 0u) {
+        return v;
+    }
+    return times_activation_grad(v, saved_or_eps[index]);
+}
 
 // With LOSS: stores C[index] = LOSS_SCALE · dloss/dz for z = v and returns the element's loss.
 fn store_loss(v: f32, index: u32) -> f32 {
-    let grad_loss = loss_grad(v, index);
+    let grad_loss = loss_and_grad(v, addend_target_or_stats[index]);
     c[index] = grad_loss.x;
     return grad_loss.y;
 }
@@ -16,7 +36,7 @@ fn store_loss(v: f32, index: u32) -> f32 {
 fn store_reparam_grad(row: u32, col: u32, v: f32) {
     let m = row * 2u * params.n + col;
     let lv = m + params.n;
-    var d = reparam_grad(row, col, v);
+    var d = reparam_grads(v, saved_or_eps[row * params.n + col], addend_target_or_stats[lv]);
     if (ACCUMULATE) {
         d += vec2<f32>(c[m], c[lv]);
     }

@@ -631,9 +631,10 @@ pub fn matmul_with_tiles(
 }
 
 /// Whether shaders/matmul_vec4.wgsl and matmul_subgroup_vec4.wgsl can run the shape: M, N and
-/// K multiples of 4 (so that every vec4 they load or store lies in one stored row) and A, B, C
-/// and the bias (which they bind as vec4s) starting at 16-byte offsets.
-fn takes_vec4_loads(buffers: [Option<&GpuBuffer>; 4], shape: &MatmulShape) -> bool {
+/// K multiples of 4 (so that every vec4 they load or store lies in one stored row) and the
+/// buffers they bind as vec4s (A, B, C, the bias and the epilogue's bindings 5 and 7)
+/// starting at 16-byte offsets.
+fn takes_vec4_loads(buffers: [Option<&GpuBuffer>; 6], shape: &MatmulShape) -> bool {
     shape.m % 4 == 0
         && shape.n % 4 == 0
         && shape.k % 4 == 0
@@ -803,8 +804,26 @@ pub fn matmul_with_extras(
         ("LOSS_SCALE", f64::from(loss_scale)),
         ("REPARAM_GRAD", flag(shape.reparam_grad)),
     ];
+    // Bindings 5, 6 and 7 serve several options each, never set together (check_options).
+    let saved_or_eps = extras.saved.or(extras.eps).unwrap_or(&ctx.placeholder);
+    let row_sums_or_totals = extras
+        .row_sums
+        .or(extras.loss_totals)
+        .unwrap_or(&ctx.placeholder_out);
+    let addend_target_or_stats = extras
+        .addend
+        .or(extras.target)
+        .or(extras.stats)
+        .unwrap_or(&ctx.placeholder);
     // The buffers the vec4 files bind as vec4s.
-    let vec4_buffers = [Some(c), Some(a), Some(b), bias];
+    let vec4_buffers = [
+        Some(c),
+        Some(a),
+        Some(b),
+        bias,
+        Some(saved_or_eps),
+        Some(addend_target_or_stats),
+    ];
     let (kernel, workgroups) = match variant {
         MatmulVariant::Tiled(tiles) => {
             let vec4 = takes_vec4_loads(vec4_buffers, shape) && tiles.tile_k % 4 == 0;
@@ -863,17 +882,6 @@ pub fn matmul_with_extras(
         }
     };
     let bias = bias.unwrap_or(&ctx.placeholder);
-    // Bindings 5, 6 and 7 serve several options each, never set together (check_options).
-    let saved_or_eps = extras.saved.or(extras.eps).unwrap_or(&ctx.placeholder);
-    let row_sums_or_totals = extras
-        .row_sums
-        .or(extras.loss_totals)
-        .unwrap_or(&ctx.placeholder_out);
-    let addend_target_or_stats = extras
-        .addend
-        .or(extras.target)
-        .or(extras.stats)
-        .unwrap_or(&ctx.placeholder);
     prepare(
         ctx,
         kernel,
