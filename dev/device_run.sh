@@ -67,24 +67,26 @@ measure() {
     local bin=carry/bin
     export LATENT_DATA_DIR=carry/mnist LATENT_CACHE_DIR="$out/cache"
     # Each step keeps going when one fails, so that one run brings back all it can.
+    # Timeouts: 590 s in all, under the device tool's 600 s a call; bench, which tunes every
+    # model shape of three configs against 14 candidates first, has the most.
     {
         nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv || true
         "$bin/latent" info --backend vulkan
     } >"$out/info.txt" 2>&1 || true
     # --matmul coop-f16 creates the device with cooperative matrices: validate then checks
     # the f32 variants and coop-f16 alike.
-    timeout 120 "$bin/latent" validate --backend vulkan --full --matmul coop-f16 \
+    timeout 90 "$bin/latent" validate --backend vulkan --full --matmul coop-f16 \
         >"$out/validate.txt" 2>&1 || true
-    timeout 200 "$bin/latent" bench --backend vulkan "${extra[@]}" --configs "$configs" \
+    timeout 240 "$bin/latent" bench --backend vulkan "${extra[@]}" --configs "$configs" \
         --breakdown --json "$out/bench.json" >"$out/bench.txt" 2>&1 || true
     # The kernel table with every matmul on coop-f16 (4096³ included: the issue's ≥ 300
     # TFLOP/s), and the VAE and AE epochs.
-    timeout 60 "$bin/latent" bench --backend vulkan --matmul coop-f16 --large --epoch \
+    timeout 50 "$bin/latent" bench --backend vulkan --matmul coop-f16 --large --epoch \
         --configs vae,ae >>"$out/bench.txt" 2>&1 || true
-    timeout 90 "$bin/dev_matmul" --coop-f16 >"$out/dev_matmul.txt" 2>&1 || true
-    timeout 120 "$bin/latent" train --backend vulkan --data mnist --epochs "$epochs" \
+    timeout 80 "$bin/dev_matmul" --coop-f16 >"$out/dev_matmul.txt" 2>&1 || true
+    timeout 90 "$bin/latent" train --backend vulkan --data mnist --epochs "$epochs" \
         --out "$out/vae-mnist" >"$out/train.txt" 2>&1 || true
-    timeout 60 "$bin/latent" train --backend vulkan --data mnist --epochs 2 \
+    timeout 40 "$bin/latent" train --backend vulkan --data mnist --epochs 2 \
         --matmul coop-f16 --out "$out/vae-mnist-coop" >>"$out/train.txt" 2>&1 || true
     cp "$out/vae-mnist/loss.csv" "$out/loss.csv" 2>/dev/null || true
     rm -rf "$out/vae-mnist" "$out/vae-mnist-coop" "$out/cache"
