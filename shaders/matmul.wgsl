@@ -144,23 +144,7 @@ fn matmul(
         for (var j = 0u; j < THREAD_N; j++) {
             let col = col0 + local.x + j * WG_X;
             if (row < params.m && col < params.n) {
-                if (REPARAM_GRAD) {
-                    store_reparam_grad(row, col, acc[i][j]);
-                    continue;
-                }
-                let index = row * params.n + col;
-                var value = activation_grad(with_addend(acc[i][j], index), index);
-                if (HAS_BIAS) {
-                    value += bias[col];
-                }
-                if (ACCUMULATE) {
-                    value += c[index];
-                }
-                if (LOSS != 0u) {
-                    share += store_loss(value, index);
-                } else {
-                    c[index] = epilogue(value);
-                }
+                share += store_element(row, col, acc[i][j]);
             }
         }
         // The thread's columns are col0 + local.x + j·WG_X: its slot is the first of them.

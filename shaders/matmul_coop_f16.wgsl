@@ -165,23 +165,7 @@ fn matmul_coop_f16(
             if (row < params.m && col < params.n) {
                 // Undo the scales (one division each: their product could overflow).
                 let product = c_tile[r * BLOCK + local_col] / a_scale[r] / b_scale[local_col];
-                if (REPARAM_GRAD) {
-                    store_reparam_grad(row, col, product);
-                    continue;
-                }
-                let index = row * params.n + col;
-                var value = activation_grad(with_addend(product, index), index);
-                if (HAS_BIAS) {
-                    value += bias[col];
-                }
-                if (ACCUMULATE) {
-                    value += c[index];
-                }
-                if (LOSS != 0u) {
-                    share += store_loss(value, index);
-                } else {
-                    c[index] = epilogue(value);
-                }
+                share += store_element(row, col, product);
             }
         }
         // The thread's columns are col0 + t + j·THREADS: its slot is the first of them.

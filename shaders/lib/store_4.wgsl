@@ -9,7 +9,7 @@
 // then f (lib/epilogue.wgsl); columns past N and rows past M are skipped. With LOSS, stores
 // the loss's gradient and adds the loss of the 4 columns to the slot of its first
 // column `col`. With REPARAM_GRAD, stores the reparameterization's backward of the 4
-// values into C = dstats (M, 2N) instead (store_reparam_grad).
+// values into C = dstats (M, 2N) instead (lib/store_scalar.wgsl's store_element).
 fn store_row(row: u32, col: u32, acc: vec4<f32>) {
     if (row >= params.m) {
         return;
@@ -17,23 +17,7 @@ fn store_row(row: u32, col: u32, acc: vec4<f32>) {
     var share = 0.0;
     for (var j = 0u; j < 4u; j++) {
         if (col + j < params.n) {
-            if (REPARAM_GRAD) {
-                store_reparam_grad(row, col + j, acc[j]);
-                continue;
-            }
-            let index = row * params.n + col + j;
-            var value = activation_grad(with_addend(acc[j], index), index);
-            if (HAS_BIAS) {
-                value += bias[col + j];
-            }
-            if (ACCUMULATE) {
-                value += c[index];
-            }
-            if (LOSS != 0u) {
-                share += store_loss(value, index);
-            } else {
-                c[index] = epilogue(value);
-            }
+            share += store_element(row, col + j, acc[j]);
         }
     }
     if (LOSS != 0u && col < params.n) {

@@ -1,9 +1,9 @@
 // The epilogue's reads and stores for the matmul files that bind C as f32 (matmul.wgsl,
 // matmul_rowtile.wgsl, matmul_subgroup.wgsl through lib/store_4.wgsl, matmul_coop_f16.wgsl):
 // bindings 5 and 7 as f32 (lib/epilogue.wgsl, included before, says what they hold), the
-// addend and f'(saved) at an index, and the stores of the loss's gradient (LOSS) and of the
-// reparameterization's backward (REPARAM_GRAD). Uses c, params and ACCUMULATE, which each
-// matmul file declares.
+// addend and f'(saved) at an index, the stores of the loss's gradient (LOSS) and of the
+// reparameterization's backward (REPARAM_GRAD), and store_element, the whole store of one
+// element. Uses c, bias, params, HAS_BIAS and ACCUMULATE, which each matmul file declares.
 
 @group(0) @binding(5) var<storage, read> saved_or_eps: array<f32>;
 @group(0) @binding(7) var<storage, read> addend_target_or_stats: array<f32>;
@@ -42,4 +42,27 @@ fn store_reparam_grad(row: u32, col: u32, v: f32) {
     }
     c[m] = d.x;
     c[lv] = d.y;
+}
+
+// Stores the product v at (row, col), inside C: value = v (+ addend) · f'(saved) (+ bias)
+// (+ C), then f; or, with LOSS, the loss's gradient, returning the element's loss (else 0);
+// or, with REPARAM_GRAD, the reparameterization's backward into dstats.
+fn store_element(row: u32, col: u32, v: f32) -> f32 {
+    if (REPARAM_GRAD) {
+        store_reparam_grad(row, col, v);
+        return 0.0;
+    }
+    let index = row * params.n + col;
+    var value = activation_grad(with_addend(v, index), index);
+    if (HAS_BIAS) {
+        value += bias[col];
+    }
+    if (ACCUMULATE) {
+        value += c[index];
+    }
+    if (LOSS != 0u) {
+        return store_loss(value, index);
+    }
+    c[index] = epilogue(value);
+    return 0.0;
 }
