@@ -12,7 +12,9 @@ use latent::cpu::matmul::{matmul as matmul_twin, MatmulShape};
 use latent::gpu::{time_gpu, GpuBuffer, GpuContext, VIEW_ALIGNMENT};
 use latent::kernels::matmul::{matmul_with_extras, MatmulExtras, MatmulTiles, MatmulVariant};
 use latent::kernels::{prepare, Dispatch, Kernel, Shader, Slot};
-use latent::validate::{compare, UNIT_ROUNDOFF};
+use latent::validate::compare;
+
+use super::{bound, Precision};
 use rand::rngs::StdRng;
 use rand::Rng;
 
@@ -94,8 +96,7 @@ struct Operands {
     /// plan's flat gradient buffer.
     offsets: Vec<(usize, usize)>,
     grads_len: usize,
-    /// The twin's grads, and the bound of each element: 2·(K + 2)·u·Σ|dy||x| (twice Higham's
-    /// γ for any summation order).
+    /// The twin's grads, and the bound of each element (the harness's f32 `bound`).
     expected: Vec<f32>,
     allowed: Vec<f32>,
 }
@@ -117,7 +118,6 @@ impl Operands {
         }
         let mut expected = vec![f32::NAN; end];
         let mut allowed = vec![0.0; end];
-        let u = f64::from(UNIT_ROUNDOFF);
         for (g, &(m, n)) in group.layers.iter().enumerate() {
             let shape = MatmulShape {
                 trans_a: true,
@@ -128,14 +128,14 @@ impl Operands {
             let abs = |v: &[f32]| -> Vec<f64> { v.iter().map(|e| f64::from(e.abs())).collect() };
             let mut magnitude = vec![0.0f64; m * n];
             matmul_twin(&mut magnitude, &abs(&dy[g]), &abs(&x[g]), None, &shape)?;
-            for (i, mag) in magnitude.iter().enumerate() {
-                allowed[dw + i] = (2.0 * (k + 2) as f64 * u * mag) as f32;
+            for (i, &mag) in magnitude.iter().enumerate() {
+                allowed[dw + i] = bound(Precision::F32, k, mag, None) as f32;
             }
             for row in 0..m {
                 let column = (0..k).map(|b| dy[g][b * m + row]);
                 expected[db + row] = column.clone().sum();
                 let mag: f64 = column.map(|v| f64::from(v.abs())).sum();
-                allowed[db + row] = (2.0 * (k + 2) as f64 * u * mag) as f32;
+                allowed[db + row] = bound(Precision::F32, k, mag, None) as f32;
             }
         }
         let upload = |v: &Vec<f32>| ctx.upload("grouped operand", v);
