@@ -11,7 +11,7 @@
 //!    shapes, with the 4 transpose combinations, without and with bias, overwriting and
 //!    accumulating; a variant that fails any of them is not timed;
 //! 2. time: shipped and dev variants at the model shapes (each checked once more there);
-//! 3. grouped weight gradients (dev/matmul_grouped.rs, dev/matmul_grouped_tn.wgsl): a step's
+//! 3. grouped weight gradients (dev/matmul_grouped.rs, shaders/matmul_grouped_tn.wgsl): a step's
 //!    dW = dyᵀ·x and db = Σ dy of every layer in one dispatch, checked, then timed against
 //!    the separate dispatches a step runs now (`--only grouped_tn` runs this part alone).
 //!
@@ -41,7 +41,7 @@ mod grouped;
 /// The variants under development: dev/matmul_rowtile_uniform.wgsl,
 /// dev/matmul_rowtile_vec4.wgsl,
 /// dev/matmul_splitk.wgsl and dev/matmul_coop_f16_wide.wgsl (at either cooperative size);
-/// dev/matmul_grouped_tn.wgsl has its own part (dev/matmul_grouped.rs).
+/// shaders/matmul_grouped_tn.wgsl has its own part (dev/matmul_grouped.rs).
 static ROWTILE_UNIFORM: Shader = Shader {
     name: "matmul_rowtile_uniform",
     source: include_str!("matmul_rowtile_uniform.wgsl"),

@@ -1,4 +1,4 @@
-//! The grouped weight gradients of dev/matmul_grouped_tn.wgsl in the dev harness: a training
+//! The grouped weight gradients of shaders/matmul_grouped_tn.wgsl in the dev harness: a training
 //! step's weight gradients dW = dyᵀ·x and bias gradients Σ dy, one per linear layer, in one
 //! dispatch instead of one each. Checked against the twin (with small odd layers too), then
 //! timed against the same products as separate dispatches, back to back in one pass as a step
@@ -11,39 +11,16 @@
 use latent::cpu::matmul::{matmul as matmul_twin, MatmulShape};
 use latent::gpu::{time_gpu, GpuBuffer, GpuContext, VIEW_ALIGNMENT};
 use latent::kernels::matmul::{matmul_with_extras, MatmulExtras, MatmulTiles, MatmulVariant};
-use latent::kernels::{prepare, Dispatch, Kernel, Shader, Slot};
+use latent::kernels::matmul_grouped_tn::{matmul_grouped_tn, WeightGradProblem};
+use latent::kernels::Dispatch;
 use latent::validate::compare;
 
 use super::{bound, Precision};
 use rand::rngs::StdRng;
 use rand::Rng;
 
-static GROUPED_TN: Shader = Shader {
-    name: "matmul_grouped_tn",
-    source: include_str!("matmul_grouped_tn.wgsl"),
-    includes: &[],
-};
-/// (uniform, grads, then A and B of problems 0 to 3).
-const GROUPED_TN_KERNEL: Kernel = Kernel {
-    shader: &GROUPED_TN,
-    entry: "matmul_grouped_tn",
-    slots: &[
-        (0, Slot::Uniform),
-        (1, Slot::ReadWrite),
-        (2, Slot::Read),
-        (3, Slot::Read),
-        (4, Slot::Read),
-        (5, Slot::Read),
-        (6, Slot::Read),
-        (7, Slot::Read),
-        (8, Slot::Read),
-        (9, Slot::Read),
-    ],
-};
 /// The name `--only` takes.
 pub const NAME: &str = "grouped_tn";
-/// Problems a dispatch takes (the shader's bindings).
-const MAX_PROBLEMS: usize = 4;
 
 /// The layers whose gradients are grouped, (out, in) each, and the batch (K).
 struct Group {
@@ -185,53 +162,20 @@ fn grouped_dispatch(
     grads: &GpuBuffer,
     tiles: MatmulTiles,
 ) -> latent::Result<Dispatch> {
-    let problems = group.layers.len();
-    assert!(
-        (1..=MAX_PROBLEMS).contains(&problems),
-        "1 to 4 layers a group"
-    );
-    let mut params = vec![group.batch as u32, problems as u32, 0, 0];
-    let mut first_group = 0u32;
-    for (g, &(m, n)) in group.layers.iter().enumerate() {
-        let tiles_x = (n as u32).div_ceil(tiles.tile_n);
-        let tiles_y = (m as u32).div_ceil(tiles.tile_m);
-        let (dw, db) = ops.offsets[g];
-        params.extend([
-            m as u32,
-            n as u32,
-            dw as u32,
-            db as u32,
-            first_group,
-            tiles_x,
-            0,
-            0,
-        ]);
-        first_group += tiles_x * tiles_y;
-    }
-    params.resize(4 + 8 * MAX_PROBLEMS, 0);
-    // Problems past the group's bind its first operands (never read).
-    let mut buffers = vec![grads];
-    for g in 0..MAX_PROBLEMS {
-        let used = if g < problems { g } else { 0 };
-        buffers.push(&ops.gpu_dy[used]);
-        buffers.push(&ops.gpu_x[used]);
-    }
-    let max_x = ctx.limits.max_compute_workgroups_per_dimension;
-    let grid = [first_group.min(max_x), first_group.div_ceil(max_x), 1];
-    let constants = [
-        ("TILE_M", f64::from(tiles.tile_m)),
-        ("TILE_N", f64::from(tiles.tile_n)),
-        ("TILE_K", f64::from(tiles.tile_k)),
-        ("THREAD_QUADS", f64::from(tiles.thread / 4)),
-    ];
-    prepare(
-        ctx,
-        &GROUPED_TN_KERNEL,
-        &constants,
-        Some(bytemuck::cast_slice::<u32, u8>(&params)),
-        &buffers,
-        grid,
-    )
+    let problems: Vec<WeightGradProblem> = group
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(g, &(m, n))| WeightGradProblem {
+            m,
+            n,
+            dy: &ops.gpu_dy[g],
+            x: &ops.gpu_x[g],
+            dweight: ops.offsets[g].0,
+            dbias: ops.offsets[g].1,
+        })
+        .collect();
+    matmul_grouped_tn(ctx, grads, group.batch, &problems, tiles)
 }
 
 /// The same products as separate dispatches (dW with the bias gradient as row sums, as a
@@ -301,7 +245,7 @@ const TILE_CHOICES: [(u32, u32, u32, u32); 3] = [(64, 64, 16, 4), (32, 32, 16, 4
 /// reference model's group against its separate dispatches. Returns whether every check
 /// passed.
 pub fn run(ctx: &GpuContext, rng: &mut StdRng) -> latent::Result<bool> {
-    println!("grouped weight gradients (dev/matmul_grouped_tn.wgsl): dW = dyᵀ·x and db = Σ dy of several layers in one dispatch");
+    println!("grouped weight gradients (shaders/matmul_grouped_tn.wgsl): dW = dyᵀ·x and db = Σ dy of several layers in one dispatch");
     let mut all_passed = true;
     for group in CHECK_GROUPS.iter().chain(TIMED_GROUPS) {
         let ops = Operands::new(ctx, rng, group)?;

@@ -108,6 +108,68 @@ fn twins_reject_bad_shapes_with_the_op_named() {
     );
 }
 
+/// The grouped twin writes each layer's dW = dyᵀ·x and db = Σ dy at its offsets, as the
+/// matmul twin computes them one by one, leaves the rest alone, and refuses a part that
+/// runs past the buffer.
+#[test]
+fn grouped_weight_gradients_twin_writes_each_layer_at_its_offsets() {
+    use latent::cpu::matmul_grouped_tn::{matmul_grouped_tn, GroupedProblem};
+    let k = 3;
+    let (dy0, x0): (Vec<f32>, Vec<f32>) = (
+        (0..k * 2).map(|i| i as f32 - 2.0).collect(),
+        (0..k * 3).map(|i| 0.5 * i as f32).collect(),
+    );
+    let (dy1, x1): (Vec<f32>, Vec<f32>) = (
+        (0..k).map(|i| 1.0 + i as f32).collect(),
+        (0..k * 2).map(|i| 3.0 - i as f32).collect(),
+    );
+    let problems = [
+        GroupedProblem {
+            m: 2,
+            n: 3,
+            dy: &dy0,
+            x: &x0,
+            dweight: 10,
+            dbias: 1,
+        },
+        GroupedProblem {
+            m: 1,
+            n: 2,
+            dy: &dy1,
+            x: &x1,
+            dweight: 4,
+            dbias: 20,
+        },
+    ];
+    let mut grads = vec![-7.0f32; 24];
+    matmul_grouped_tn(&mut grads, k, &problems).unwrap();
+    let mut expected = vec![-7.0f32; 24];
+    for p in &problems {
+        let shape = MatmulShape {
+            trans_a: true,
+            ..MatmulShape::new(p.m, p.n, k)
+        };
+        let mut dw = vec![0.0f32; p.m * p.n];
+        matmul(&mut dw, p.dy, p.x, None, &shape).unwrap();
+        expected[p.dweight..p.dweight + p.m * p.n].copy_from_slice(&dw);
+        for row in 0..p.m {
+            expected[p.dbias + row] = (0..k).map(|b| p.dy[b * p.m + row]).sum();
+        }
+    }
+    assert_eq!(grads, expected);
+    // dW_0 = dy_0ᵀ·x_0 by hand at (1, 2): Σ_b dy0[b, 1]·x0[b, 2] = (−1)(1) + (1)(2.5) + (3)(4).
+    assert_eq!(grads[10 + 3 + 2], 13.5);
+    let past_end = [GroupedProblem {
+        dweight: 20,
+        ..problems[0]
+    }];
+    assert_shape_error(
+        matmul_grouped_tn(&mut grads, k, &past_end),
+        "matmul_grouped_tn",
+        "runs past",
+    );
+}
+
 #[test]
 fn optimizers_reject_bad_hyperparameters() {
     let mut p = vec![0.0f32; 2];

@@ -6,15 +6,12 @@
 //!   with the capabilities it needs (SHADER_FLOAT16 | COOPERATIVE_MATRIX) and written to
 //!   SPIR-V only (as the shipped coop-f16 matmul, tests/shaders.rs), with its workgroup size
 //!   and workgroup memory.
-//! - dev/matmul_grouped_tn.wgsl: at 4 × 4 and 8 × 8 a thread and other tiles, to SPIR-V, MSL
-//!   and HLSL, with its slabs' workgroup memory.
 
 use naga::back::PipelineConstants;
 use naga::valid::{Capabilities, ModuleInfo, ValidationFlags, Validator};
 
 const SPLITK: &str = include_str!("../dev/matmul_splitk.wgsl");
 const COOP_WIDE: &str = include_str!("../dev/matmul_coop_f16_wide.wgsl");
-const GROUPED_TN: &str = include_str!("../dev/matmul_grouped_tn.wgsl");
 
 fn parse(name: &str, source: &str) -> naga::Module {
     naga::front::wgsl::parse_str(source)
@@ -117,37 +114,6 @@ fn translate_with(
         .write(&module, &info, None)
         .unwrap_or_else(|e| panic!("{name} {constants:?}: HLSL: {e:?}"));
     (module.into_owned(), msl, hlsl)
-}
-
-#[test]
-fn grouped_tn_translates_at_each_thread_block_and_other_tiles() {
-    let name = "dev/matmul_grouped_tn.wgsl";
-    let module = parse(name, GROUPED_TN);
-    assert_eq!(entry_points(&module), ["matmul_grouped_tn"]);
-    let info = validate(name, &module, Capabilities::empty());
-    // (TILE_M, TILE_N, TILE_K, THREAD_QUADS): slabs of TILE_K·(TILE_M + TILE_N) floats.
-    for (m, n, k, quads) in [
-        (64u32, 64u32, 16u32, 1u32),
-        (32, 32, 16, 1),
-        (128, 128, 16, 2),
-        (64, 32, 8, 2),
-    ] {
-        let mut constants = PipelineConstants::default();
-        for (key, value) in [
-            ("TILE_M", m),
-            ("TILE_N", n),
-            ("TILE_K", k),
-            ("THREAD_QUADS", quads),
-        ] {
-            constants.insert(key.to_string(), f64::from(value));
-        }
-        let (processed, _, _) = translate_with(name, &module, &info, &constants);
-        assert_eq!(
-            workgroup_bytes(&processed),
-            k * (m + n) * 4,
-            "{name} {constants:?}"
-        );
-    }
 }
 
 #[test]

@@ -135,6 +135,14 @@ fn gather_matches_cpu() {
 }
 
 #[test]
+fn grouped_weight_gradients_match_cpu() {
+    check(
+        "grouped_weight_gradients_match_cpu",
+        Family::GroupedWeightGrads,
+    );
+}
+
+#[test]
 fn step_states_match_cpu() {
     check("step_states_match_cpu", Family::Step);
 }

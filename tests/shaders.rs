@@ -241,6 +241,33 @@ fn translate_with_every_flag(name: &str, source: &str) {
     }
 }
 
+/// shaders/matmul_grouped_tn.wgsl at 4 × 4 and 8 × 8 a thread and other tiles.
+#[test]
+fn grouped_weight_gradients_translate_at_each_thread_block_and_other_tiles() {
+    let shader = SHADERS
+        .iter()
+        .find(|s| s.name == "matmul_grouped_tn")
+        .expect("registered");
+    // (TILE_M, TILE_N, TILE_K, THREAD_QUADS)
+    for (m, n, k, quads) in [
+        (64.0, 64.0, 16.0, 1.0),
+        (32.0, 32.0, 16.0, 1.0),
+        (128.0, 128.0, 16.0, 2.0),
+        (64.0, 32.0, 8.0, 2.0),
+    ] {
+        let mut constants = PipelineConstants::default();
+        for (key, value) in [
+            ("TILE_M", m),
+            ("TILE_N", n),
+            ("TILE_K", k),
+            ("THREAD_QUADS", quads),
+        ] {
+            constants.insert(key.to_string(), value);
+        }
+        translate(shader.name, &shader.full_source(), &constants);
+    }
+}
+
 /// Every shaders/*.wgsl file is the source of a registered shader (SHADERS, or COOP_SHADERS,
 /// whose two sizes share one file), and every registered shader's source is a file there.
 #[test]

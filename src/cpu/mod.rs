@@ -16,6 +16,7 @@ pub mod l1;
 pub mod log_mean_exp;
 pub mod log_weight;
 pub mod matmul;
+pub mod matmul_grouped_tn;
 pub mod mse;
 pub mod philox;
 pub mod reduce;

@@ -16,6 +16,7 @@ pub mod l1;
 pub mod log_mean_exp;
 pub mod log_weight;
 pub mod matmul;
+pub mod matmul_grouped_tn;
 pub mod mse;
 pub mod philox;
 pub mod reduce;
@@ -62,6 +63,7 @@ pub const SHADERS: &[Shader] = &[
     matmul::ROWTILE_SHADER,
     matmul::SUBGROUP_SHADER,
     matmul::SUBGROUP_VEC4_SHADER,
+    matmul_grouped_tn::SHADER,
     reduce::SHADER,
     activation::RELU_SHADER,
     activation::SIGMOID_SHADER,

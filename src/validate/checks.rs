@@ -41,10 +41,11 @@ pub enum Family {
     Sgd,
     Gather,
     Step,
+    GroupedWeightGrads,
 }
 
 impl Family {
-    pub const ALL: [Family; 17] = [
+    pub const ALL: [Family; 18] = [
         Family::Matmul,
         Family::Reduce,
         Family::Activation,
@@ -62,6 +63,7 @@ impl Family {
         Family::Sgd,
         Family::Gather,
         Family::Step,
+        Family::GroupedWeightGrads,
     ];
 }
 
@@ -340,8 +342,155 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
                 );
             }
         }
+        Family::GroupedWeightGrads => {
+            // (batch, layers (out, in)): odd batches shorter than a slab and longer; layers
+            // narrower than a tile, wider, and 4 of them (the dispatch's most); the VAE's.
+            let mut groups: Vec<(usize, Vec<(usize, usize)>)> = vec![
+                (13, vec![(4, 8), (12, 20), (36, 44), (68, 4)]),
+                (4, vec![(132, 68)]),
+                (37, vec![(20, 400), (40, 8)]),
+            ];
+            if full {
+                groups.push((128, vec![(400, 784), (40, 400), (400, 20), (784, 400)]));
+            }
+            let tiles = [
+                MatmulTiles::default(),
+                MatmulTiles {
+                    tile_m: 32,
+                    tile_n: 32,
+                    ..MatmulTiles::default()
+                },
+                MatmulTiles {
+                    thread: 8,
+                    ..MatmulTiles::default()
+                },
+                MatmulTiles {
+                    tile_m: 32,
+                    tile_n: 16,
+                    tile_k: 8,
+                    thread: 8,
+                    ..MatmulTiles::default()
+                },
+            ];
+            for (k, layers) in &groups {
+                for &t in &tiles {
+                    let shape = describe_grouped(*k, layers, t);
+                    push(
+                        "matmul_grouped_tn",
+                        shape,
+                        check_grouped_weight_grads(v, *k, layers, t),
+                    );
+                }
+            }
+        }
     }
     rows
+}
+
+/// "k 13: 4x8, 12x20 grouped:64x64x16".
+fn describe_grouped(k: usize, layers: &[(usize, usize)], tiles: MatmulTiles) -> String {
+    let layers: Vec<String> = layers.iter().map(|(m, n)| format!("{m}x{n}")).collect();
+    format!("k {k}: {} grouped:{tiles}", layers.join(", "))
+}
+
+/// The grouped weight gradients of `layers` ((out, in) each, batch k) against the twin, in
+/// a NaN-poisoned gradient buffer laid out as a plan lays one out (each part at a multiple
+/// of VIEW_ALIGNMENT): every dweight and dbias within two summation orders' bound, and the
+/// padding between parts still NaN.
+fn check_grouped_weight_grads(
+    v: &mut Validator,
+    k: usize,
+    layers: &[(usize, usize)],
+    tiles: MatmulTiles,
+) -> Result<CheckResult> {
+    use crate::cpu::matmul_grouped_tn::GroupedProblem;
+    use crate::gpu::VIEW_ALIGNMENT;
+    use crate::kernels::matmul_grouped_tn::WeightGradProblem;
+
+    let dy: Vec<Vec<f32>> = layers
+        .iter()
+        .map(|&(m, _)| v.random(k * m, -1.0, 1.0))
+        .collect();
+    let x: Vec<Vec<f32>> = layers
+        .iter()
+        .map(|&(_, n)| v.random(k * n, -1.0, 1.0))
+        .collect();
+    let mut offsets = Vec::new();
+    let mut end = 0;
+    for &(m, n) in layers {
+        let dweight = end;
+        let dbias = (dweight + m * n).next_multiple_of(VIEW_ALIGNMENT);
+        end = (dbias + m).next_multiple_of(VIEW_ALIGNMENT);
+        offsets.push((dweight, dbias));
+    }
+    fn problems<'a>(
+        layers: &[(usize, usize)],
+        offsets: &[(usize, usize)],
+        dy: &'a [Vec<f32>],
+        x: &'a [Vec<f32>],
+    ) -> Vec<GroupedProblem<'a, f32>> {
+        layers
+            .iter()
+            .enumerate()
+            .map(|(g, &(m, n))| GroupedProblem {
+                m,
+                n,
+                dy: &dy[g],
+                x: &x[g],
+                dweight: offsets[g].0,
+                dbias: offsets[g].1,
+            })
+            .collect()
+    }
+    let mut grads = vec![f32::NAN; end];
+    cpu::matmul_grouped_tn::matmul_grouped_tn(&mut grads, k, &problems(layers, &offsets, &dy, &x))?;
+    // Bounds: each element's K terms in two orders, from the same sums of magnitudes.
+    let abs = |v: &[Vec<f32>]| -> Vec<Vec<f32>> {
+        v.iter()
+            .map(|v| v.iter().map(|e| e.abs()).collect())
+            .collect()
+    };
+    let mut magnitude = vec![0.0; end];
+    cpu::matmul_grouped_tn::matmul_grouped_tn(
+        &mut magnitude,
+        k,
+        &problems(layers, &offsets, &abs(&dy), &abs(&x)),
+    )?;
+
+    let gdy = dy
+        .iter()
+        .map(|d| v.upload("dy", d))
+        .collect::<Result<Vec<_>>>()?;
+    let gx = x
+        .iter()
+        .map(|x| v.upload("x", x))
+        .collect::<Result<Vec<_>>>()?;
+    let ggrads = v.poisoned("grads", end)?;
+    let gproblems: Vec<WeightGradProblem> = layers
+        .iter()
+        .enumerate()
+        .map(|(g, &(m, n))| WeightGradProblem {
+            m,
+            n,
+            dy: &gdy[g],
+            x: &gx[g],
+            dweight: offsets[g].0,
+            dbias: offsets[g].1,
+        })
+        .collect();
+    let dispatch =
+        kernels::matmul_grouped_tn::matmul_grouped_tn(v.ctx, &ggrads, k, &gproblems, tiles)?;
+    v.finish(
+        dispatch.name,
+        describe_grouped(k, layers, tiles),
+        &[&dispatch],
+        vec![Output {
+            name: "grads",
+            gpu: &ggrads,
+            cpu: grads,
+            allowed: Box::new(move |i: usize, _| sum_bound(k, magnitude[i])),
+        }],
+    )
 }
 
 /// The matmul family of checks: every variant the autotune may pick on this adapter (and

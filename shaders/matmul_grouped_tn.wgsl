@@ -1,16 +1,17 @@
-// Matmul variant under development, "grouped_tn": the weight gradients of up to 4 linear layers
-// in one dispatch, where a training step now runs one dispatch each. For each problem g:
+// Grouped weight gradients, "grouped_tn": the weight and bias gradients of up to 4 linear
+// layers of a training step in one dispatch. For each problem g:
 //
 //   C_g (M_g, N_g) = A_gᵀ · B_g     A_g stored (K, M_g): the layer's dy; B_g stored (K, N_g):
 //                                   its input x; the same K (the batch) for every problem
 //   sums_g (M_g)   = Σ_k A_g[k, row]   the bias gradient
 //
-// C_g and sums_g live in one buffer (the step's flat gradient buffer) at element offsets. CPU
-// twin: src/cpu/matmul.rs, once per problem. Why: on a GPU every dispatch of a step waits for
-// the one before it (a barrier: each reads what the last wrote), and the small ones (the VAE's
-// 400→40 and 20→400 layers) fill a few of its multiprocessors; a step has one weight gradient
-// a layer, and none of them reads another. One dispatch runs them side by side, and the step
-// loses three of its 14 dispatches (VAE 784-400-20).
+// C_g and sums_g live in one buffer (the step's flat gradient buffer) at element offsets.
+// Host: src/kernels/matmul_grouped_tn.rs. CPU twin: src/cpu/matmul_grouped_tn.rs. Why: on a
+// GPU every dispatch of a step waits for the one before it (a barrier: each reads what the
+// last wrote), and the small ones (the VAE's 400→40 and 20→400 layers) fill a few of its
+// multiprocessors; a step has one weight gradient a layer, and none of them reads another.
+// One dispatch runs them side by side, and the VAE 784-400-20's step loses three of its 14
+// dispatches. The executor runs it where timing on the device says it wins (autotune).
 //
 // M_g, N_g and K are multiples of 4 (every layer of the reference models), so A, B, C and the
 // sums are read and written a vec4 at a time; the offsets are multiples of 4 too. The tiles

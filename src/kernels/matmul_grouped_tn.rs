@@ -1,0 +1,253 @@
+//! Host side of shaders/matmul_grouped_tn.wgsl: the weight and bias gradients of up to
+//! [`MAX_PROBLEMS`] linear layers in one dispatch (CPU twin: src/cpu/matmul_grouped_tn.rs).
+//! For each layer, dweight (m, n) = dyᵀ·x and dbias (m) = Σ_rows dy, written at their
+//! offsets in the step's flat gradient buffer. The tiles are the tiled matmul's
+//! ([`MatmulTiles`]), 4 × 4 or 8 × 8 a thread, without K split or prefetching. A training
+//! step uses it where the device's timing says it beats one dispatch a layer
+//! (kernels::autotune, [`WeightGrads`]).
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::{shape_error, Error, Result};
+use crate::gpu::{GpuBuffer, GpuContext};
+use crate::kernels::matmul::MatmulTiles;
+use crate::kernels::{check_len, prepare, Dispatch, Kernel, Shader, Slot};
+
+pub const SHADER: Shader = Shader {
+    name: "matmul_grouped_tn",
+    source: include_str!("../../shaders/matmul_grouped_tn.wgsl"),
+    includes: &[],
+};
+
+/// (uniform, grads, then dy and x of problems 0 to 3).
+const KERNEL: Kernel = Kernel {
+    shader: &SHADER,
+    entry: "matmul_grouped_tn",
+    slots: &[
+        (0, Slot::Uniform),
+        (1, Slot::ReadWrite),
+        (2, Slot::Read),
+        (3, Slot::Read),
+        (4, Slot::Read),
+        (5, Slot::Read),
+        (6, Slot::Read),
+        (7, Slot::Read),
+        (8, Slot::Read),
+        (9, Slot::Read),
+    ],
+};
+
+/// Layers one dispatch takes (the shader's operand bindings).
+pub const MAX_PROBLEMS: usize = 4;
+
+/// Storage buffers the kernel binds: the gradients and 2 a problem.
+const STORAGE_BINDINGS: u32 = 1 + 2 * MAX_PROBLEMS as u32;
+
+/// One layer's gradients: dy (k, m) and x (k, n), and the element offsets of dweight (m·n)
+/// and dbias (m) in the gradient buffer.
+#[derive(Clone, Copy)]
+pub struct WeightGradProblem<'a> {
+    pub m: usize,
+    pub n: usize,
+    pub dy: &'a GpuBuffer,
+    pub x: &'a GpuBuffer,
+    pub dweight: usize,
+    pub dbias: usize,
+}
+
+/// How a training step computes its linear layers' weight gradients: one dispatch a layer
+/// (the matmul with the bias gradient as its row sums), or up to [`MAX_PROBLEMS`] layers a
+/// dispatch of shaders/matmul_grouped_tn.wgsl at these tiles. Written "separate" or
+/// "grouped:64x64x16" (the tiles as [`MatmulTiles`] writes them), as LATENT_WEIGHT_GRADS
+/// and the autotune cache spell it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WeightGrads {
+    Separate,
+    Grouped(MatmulTiles),
+}
+
+impl fmt::Display for WeightGrads {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WeightGrads::Separate => f.write_str("separate"),
+            WeightGrads::Grouped(tiles) => write!(f, "grouped:{tiles}"),
+        }
+    }
+}
+
+impl FromStr for WeightGrads {
+    type Err = Error;
+
+    /// "separate", "grouped" (64x64x16 tiles) or "grouped:MxNxK[x8]".
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = || {
+            Error::InvalidArgument(format!(
+                "weight gradients {s:?}: expected separate, grouped or grouped:MxNxK[x8] (such as grouped:64x64x16)"
+            ))
+        };
+        let grouped = match s {
+            "separate" => return Ok(WeightGrads::Separate),
+            "grouped" => MatmulTiles::default(),
+            _ => {
+                let tiles = s.strip_prefix("grouped:").ok_or_else(bad)?;
+                let variant = format!("tiled:{tiles}").parse().map_err(|_| bad())?;
+                match variant {
+                    crate::kernels::matmul::MatmulVariant::Tiled(t) => t,
+                    _ => return Err(bad()),
+                }
+            }
+        };
+        if grouped.split != 1 || grouped.prefetch {
+            return Err(bad());
+        }
+        Ok(WeightGrads::Grouped(grouped))
+    }
+}
+
+/// The grouped kernel's tiles nearest to a tiled matmul's: the same block sizes, without K
+/// split or prefetching (which it has not).
+pub fn grouped_tiles(tiles: MatmulTiles) -> MatmulTiles {
+    MatmulTiles {
+        split: 1,
+        prefetch: false,
+        ..tiles
+    }
+}
+
+/// Whether `ctx`'s adapter binds the kernel's 9 storage buffers, and the layers' shapes and
+/// offsets suit it: m and n multiples of 4 (a vec4 of dy, x or dweight lies in one stored
+/// row), the offsets multiples of 4 elements, dy and x starting at 16-byte offsets.
+pub fn can_group(ctx: &GpuContext, problems: &[WeightGradProblem]) -> bool {
+    ctx.limits.max_storage_buffers_per_shader_stage >= STORAGE_BINDINGS
+        && problems.iter().all(|p| {
+            p.m % 4 == 0
+                && p.n % 4 == 0
+                && p.dweight % 4 == 0
+                && p.dbias % 4 == 0
+                && p.dy.offset % 16 == 0
+                && p.x.offset % 16 == 0
+        })
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Problem {
+    m: u32,
+    n: u32,
+    c_offset: u32,
+    sums_offset: u32,
+    first_group: u32,
+    tiles_x: u32,
+    _pad: [u32; 2],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    k: u32,
+    problems: u32,
+    _pad: [u32; 2],
+    problem: [Problem; MAX_PROBLEMS],
+}
+
+/// Prepares the gradients of 1 to [`MAX_PROBLEMS`] layers with batch `k` into `grads` (the
+/// whole flat gradient buffer), at `tiles` (4 × 4 or 8 × 8 a thread, no K split, no
+/// prefetching). Errors: a shape or offset [`can_group`] refuses, lengths that disagree, or
+/// tiles the adapter cannot run.
+pub fn matmul_grouped_tn(
+    ctx: &GpuContext,
+    grads: &GpuBuffer,
+    k: usize,
+    problems: &[WeightGradProblem],
+    tiles: MatmulTiles,
+) -> Result<Dispatch> {
+    let op = "matmul_grouped_tn";
+    if !(1..=MAX_PROBLEMS).contains(&problems.len()) {
+        return Err(shape_error(
+            op,
+            format!(
+                "{} layers: a dispatch takes 1 to {MAX_PROBLEMS}",
+                problems.len()
+            ),
+        ));
+    }
+    if tiles.split != 1 || tiles.prefetch {
+        return Err(shape_error(
+            op,
+            format!("tiles {tiles}: the grouped kernel has no K split or prefetching"),
+        ));
+    }
+    tiles.check(ctx)?;
+    if !can_group(ctx, problems) || grads.offset % 16 != 0 || k == 0 {
+        return Err(shape_error(
+            op,
+            "needs 9 storage buffers a shader, a batch of at least 1, every layer's width \
+             and offsets multiples of 4, and buffers at 16-byte offsets",
+        ));
+    }
+    let mut params = Params {
+        k: k as u32,
+        problems: problems.len() as u32,
+        _pad: [0; 2],
+        problem: [bytemuck::Zeroable::zeroed(); MAX_PROBLEMS],
+    };
+    let mut groups = 0u64;
+    for (g, p) in problems.iter().enumerate() {
+        check_len(op, "dy", p.dy, k * p.m)?;
+        check_len(op, "x", p.x, k * p.n)?;
+        let end = (p.dweight + p.m * p.n).max(p.dbias + p.m);
+        let overlap = p.dbias < p.dweight + p.m * p.n && p.dweight < p.dbias + p.m;
+        if end > grads.len || overlap || p.m == 0 || p.n == 0 {
+            return Err(shape_error(
+                op,
+                format!(
+                    "layer {g}: dweight at {} ({} elements) and dbias at {} ({}) must be \
+                     nonempty, apart, and inside the {} gradients",
+                    p.dweight,
+                    p.m * p.n,
+                    p.dbias,
+                    p.m,
+                    grads.len
+                ),
+            ));
+        }
+        let tiles_x = (p.n as u64).div_ceil(u64::from(tiles.tile_n));
+        let tiles_y = (p.m as u64).div_ceil(u64::from(tiles.tile_m));
+        let as_u32 = |v: u64| {
+            u32::try_from(v).map_err(|_| shape_error(op, "more than 2³² elements or workgroups"))
+        };
+        params.problem[g] = Problem {
+            m: as_u32(p.m as u64)?,
+            n: as_u32(p.n as u64)?,
+            c_offset: as_u32(p.dweight as u64)?,
+            sums_offset: as_u32(p.dbias as u64)?,
+            first_group: as_u32(groups)?,
+            tiles_x: as_u32(tiles_x)?,
+            _pad: [0; 2],
+        };
+        groups += tiles_x * tiles_y;
+    }
+    // The operand bindings of absent problems hold the first problem's (never read).
+    let mut buffers = vec![grads];
+    for g in 0..MAX_PROBLEMS {
+        let p = problems.get(g).unwrap_or(&problems[0]);
+        buffers.push(p.dy);
+        buffers.push(p.x);
+    }
+    let grid = crate::kernels::grid_for_groups(ctx, groups)?;
+    let constants = [
+        ("TILE_M", f64::from(tiles.tile_m)),
+        ("TILE_N", f64::from(tiles.tile_n)),
+        ("TILE_K", f64::from(tiles.tile_k)),
+        ("THREAD_QUADS", f64::from(tiles.thread / 4)),
+    ];
+    prepare(
+        ctx,
+        &KERNEL,
+        &constants,
+        Some(bytemuck::bytes_of(&params)),
+        &buffers,
+        grid,
+    )
+}
