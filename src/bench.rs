@@ -190,6 +190,10 @@ pub struct BenchReport {
     pub matmul: Option<(String, String)>,
     /// Shapes tuned on their own (GPUs with `auto`), ahead of their class: (shape, variant).
     pub matmul_shapes: Vec<(String, String)>,
+    /// How the training steps computed their weight gradients, per set of layers that one
+    /// grouped dispatch takes (tuned on GPUs with `auto`): (set, "separate" or
+    /// "grouped:tiles"). Sets that were not tuned ran separate unless forced.
+    pub weight_grads: Vec<(String, String)>,
     /// The training data: "mnist" or "synthetic".
     pub data: String,
     /// The 1-minute load average when the run ended (Linux), to flag a machine shared with
@@ -848,6 +852,7 @@ pub fn run(
             (choice.general.to_string(), choice.skinny.to_string())
         }),
         matmul_shapes: Vec::new(),
+        weight_grads: Vec::new(),
         data: data_name.into(),
         load_average: None,
         kernels: Vec::new(),
@@ -920,6 +925,12 @@ pub fn run(
             .shapes
             .iter()
             .map(|(key, variant)| (key.to_string(), variant.to_string()))
+            .collect();
+        report.weight_grads = ctx
+            .matmul_choice()
+            .weight_grads
+            .iter()
+            .map(|(key, form)| (key.to_string(), form.to_string()))
             .collect();
     }
     report.load_average = load_average();

@@ -544,3 +544,116 @@ fn matmul_policy_parses_and_rejects_bad_names() {
         assert!(bad.parse::<MatmulPolicy>().is_err(), "{bad:?} parsed");
     }
 }
+
+#[test]
+fn weight_grads_policy_parses_and_rejects_bad_names() {
+    use latent::kernels::matmul::MatmulTiles;
+    use latent::kernels::matmul_grouped_tn::{WeightGrads, WeightGradsPolicy};
+    let parse = |s: &str| s.parse::<WeightGradsPolicy>();
+    assert_eq!(parse("auto").unwrap(), WeightGradsPolicy::Auto);
+    assert_eq!(
+        parse("separate").unwrap(),
+        WeightGradsPolicy::Force(WeightGrads::Separate)
+    );
+    assert_eq!(
+        parse("grouped").unwrap(),
+        WeightGradsPolicy::Force(WeightGrads::Grouped(MatmulTiles::default()))
+    );
+    let wide = WeightGrads::Grouped(MatmulTiles {
+        tile_m: 128,
+        tile_n: 64,
+        thread: 8,
+        ..MatmulTiles::default()
+    });
+    assert_eq!(
+        parse("grouped:128x64x16x8").unwrap(),
+        WeightGradsPolicy::Force(wide)
+    );
+    assert_eq!(wide.to_string(), "grouped:128x64x16x8");
+    assert_eq!(wide.to_string().parse::<WeightGrads>().unwrap(), wide);
+    // The grouped kernel has no K split or prefetching; other words are refused.
+    for bad in [
+        "grouped:32x32x16/4",
+        "grouped:64x64x16p",
+        "tiled:64x64x16",
+        "group",
+        "",
+    ] {
+        let e = parse(bad).unwrap_err().to_string();
+        assert!(e.contains("separate, grouped"), "{bad}: {e}");
+    }
+}
+
+/// Tuning a set of weight gradients (on when per-shape tuning is): both forms checked and
+/// timed once, the winner kept in the device's choice and the cache, and a device reading
+/// that cache uses it without timing again. A set the grouped kernel cannot take stays
+/// separate untimed, and a forced policy wins over the tuned form.
+#[test]
+fn weight_gradient_tuning_times_both_forms_once_and_caches_the_winner() {
+    use latent::gpu::{GpuContext, GpuOptions};
+    use latent::kernels::autotune::{device_key, grouped_candidates, read_cache, ShapeTuning};
+    use latent::kernels::matmul_grouped_tn::{GroupKey, WeightGrads, WeightGradsPolicy};
+
+    let test = "weight_gradient_tuning_times_both_forms_once_and_caches_the_winner";
+    if common::gpu(test).is_none() {
+        return;
+    }
+    let ctx = GpuContext::new(&GpuOptions::from_env().unwrap()).unwrap();
+    let dir = std::env::temp_dir().join(format!("latent-weight-grads-{}", std::process::id()));
+    let cache = dir.join("autotune.json");
+    let _ = std::fs::remove_dir_all(&dir);
+    ctx.set_shape_tuning(Some(ShapeTuning::new(&ctx, Some(&cache))));
+    let key = GroupKey {
+        k: 37,
+        layers: vec![(36, 20), (12, 44), (132, 8)],
+    };
+    let form = ctx.weight_grads(&key, true).unwrap();
+    let notes = ctx.take_matmul_notes();
+    let tuned: Vec<&String> = notes
+        .iter()
+        .filter(|n| n.starts_with(&format!("weight gradients tuned for {key} in ")))
+        .collect();
+    assert_eq!(tuned.len(), 1, "{notes:?}");
+    // The layers' own dW shapes were tuned first (a line each).
+    assert_eq!(notes.len(), 1 + key.layers.len(), "{notes:?}");
+    if let WeightGrads::Grouped(tiles) = form {
+        let variants: Vec<_> = ctx.matmul_choice().shapes.values().copied().collect();
+        assert!(
+            grouped_candidates(&ctx, &variants).contains(&tiles),
+            "{tiles}"
+        );
+    }
+    assert_eq!(ctx.matmul_choice().weight_grads[&key], form);
+    // Asked again: the same form, nothing timed.
+    assert_eq!(ctx.weight_grads(&key, true).unwrap(), form);
+    assert!(ctx.take_matmul_notes().is_empty());
+    // Not groupable: separate, untimed.
+    let other = GroupKey {
+        k: 5,
+        layers: vec![(6, 8)],
+    };
+    assert_eq!(
+        ctx.weight_grads(&other, false).unwrap(),
+        WeightGrads::Separate
+    );
+    assert!(ctx.take_matmul_notes().is_empty());
+
+    // The cache holds it; a device reading the cache uses it untimed.
+    let cached = read_cache(&cache, &device_key(&ctx), &ctx)
+        .unwrap()
+        .unwrap();
+    assert_eq!(cached.weight_grads[&key], form);
+    let again = GpuContext::new(&GpuOptions::from_env().unwrap()).unwrap();
+    again.set_matmul_choice(cached);
+    again.set_shape_tuning(Some(ShapeTuning::new(&again, Some(&cache))));
+    assert_eq!(again.weight_grads(&key, true).unwrap(), form);
+    assert!(again.take_matmul_notes().is_empty());
+    // A forced form wins over the tuned one.
+    let forced = match form {
+        WeightGrads::Separate => WeightGrads::Grouped(Default::default()),
+        WeightGrads::Grouped(_) => WeightGrads::Separate,
+    };
+    again.set_weight_grads_policy(WeightGradsPolicy::Force(forced));
+    assert_eq!(again.weight_grads(&key, true).unwrap(), forced);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -4,6 +4,7 @@
 mod common;
 
 use latent::gpu::GpuContext;
+use latent::graph::autodiff::GradOp;
 use latent::graph::cpu::CpuExecutor;
 use latent::graph::gpu::GpuExecutor;
 use latent::graph::plan::{Location, Plan, TrainingFusion};
@@ -97,11 +98,37 @@ struct Drift {
     param_mean: f32,
 }
 
+/// Dispatches a step when every set of weight gradients that the grouped kernel takes runs
+/// as one dispatch: a set groups when each layer's out and in are multiples of 4 (the
+/// kernel's vec4s).
+fn dispatches_with_grouped_weight_grads(plan: &Plan) -> usize {
+    let mut dispatches = plan.dispatches_per_step();
+    for set in plan.weight_grad_sets() {
+        let groups = set.iter().all(|&j| match plan.backward[j] {
+            GradOp::Linear { dweight, .. } => {
+                let w = plan.graph.tensor(dweight);
+                w.rows % 4 == 0 && w.cols % 4 == 0
+            }
+            _ => false,
+        });
+        if groups {
+            dispatches = dispatches - set.len() + 1;
+        }
+    }
+    dispatches
+}
+
 /// Every small model trained for 24 steps (4 epochs of 6 batches of 16) on `ctx` with the
-/// matmul choice it has, and on the CPU twins from the same parameters and batches; each
+/// matmul choice it has (and its weight-gradient policy: `grouped` when it forces grouping),
+/// and on the CPU twins from the same parameters and batches; each
 /// step's loss terms, the held-out evaluation and the final parameters compared within
 /// `drift`. Returns (model, dispatch names of its step, largest parameter difference).
-fn train_both(ctx: &GpuContext, seed: u64, drift: &Drift) -> Vec<(String, Vec<String>, f32)> {
+fn train_both(
+    ctx: &GpuContext,
+    seed: u64,
+    drift: &Drift,
+    grouped: bool,
+) -> Vec<(String, Vec<String>, f32)> {
     let (rows, width, batch, epochs) = (96, 48, 16, 4);
     let bytes = synthetic_bytes(rows, width, seed);
     // Labels for the conditional model (the others ignore them).
@@ -138,7 +165,12 @@ fn train_both(ctx: &GpuContext, seed: u64, drift: &Drift) -> Vec<(String, Vec<St
         };
         let mut gpu = GpuExecutor::new(ctx, &plan, &params, data, Some(eval), run).unwrap();
         let mut cpu = CpuExecutor::<f32>::new(&plan, &params, data, Some(eval), run).unwrap();
-        assert_eq!(gpu.dispatches_per_step(), plan.dispatches_per_step());
+        let expected = if grouped {
+            dispatches_with_grouped_weight_grads(&plan)
+        } else {
+            plan.dispatches_per_step()
+        };
+        assert_eq!(gpu.dispatches_per_step(), expected, "{name}");
         for epoch in 0..epochs {
             let order = epoch_order(rows, seed + epoch as u64);
             gpu.begin_epoch(&order).unwrap();
@@ -227,11 +259,54 @@ fn gpu_and_cpu_training_agree_over_24_steps() {
         param: 2e-4,
         param_mean: 2e-5,
     };
-    for (name, dispatches, worst) in train_both(ctx, seed, &drift) {
+    for (name, dispatches, worst) in train_both(ctx, seed, &drift, false) {
         eprintln!(
             "{name}: {} dispatches per step, max parameter difference {worst:e}",
             dispatches.len()
         );
+    }
+}
+
+/// The grouped weight gradients end to end: every small model with each set of weight
+/// gradients the grouped kernel takes in one dispatch (forced, at 4 × 4 and at 8 × 8 a
+/// thread), trained beside the CPU twins within the same drift as the separate dispatches.
+#[test]
+fn grouped_weight_gradients_train_like_the_cpu_twins() {
+    use latent::gpu::GpuOptions;
+    use latent::kernels::matmul::MatmulTiles;
+    use latent::kernels::matmul_grouped_tn::{WeightGrads, WeightGradsPolicy};
+
+    let test = "grouped_weight_gradients_train_like_the_cpu_twins";
+    if common::gpu(test).is_none() {
+        return;
+    }
+    let ctx = GpuContext::new(&GpuOptions::from_env().unwrap()).unwrap();
+    let seed = common::seed();
+    let drift = Drift {
+        loss_of_term: 1e-4,
+        loss_of_total: 0.0,
+        loss_absolute: 1e-5,
+        param: 2e-4,
+        param_mean: 2e-5,
+    };
+    for tiles in [
+        MatmulTiles::default(),
+        MatmulTiles {
+            tile_m: 32,
+            tile_n: 32,
+            thread: 8,
+            ..MatmulTiles::default()
+        },
+    ] {
+        ctx.set_weight_grads_policy(WeightGradsPolicy::Force(WeightGrads::Grouped(tiles)));
+        let runs = train_both(&ctx, seed, &drift, true);
+        let grouped = runs
+            .iter()
+            .filter(|(_, names, _)| names.iter().any(|n| n == "matmul_grouped_tn"))
+            .count();
+        // The autoencoders (48-24-12) and the VAEs with widths of 4s group; the VAE with a
+        // 6-wide code and the conditional one (51 inputs) keep separate dispatches.
+        assert!(grouped >= 4, "{grouped} models grouped at {tiles}");
     }
 }
 
@@ -274,7 +349,7 @@ fn coop_f16_training_stays_near_the_cpu_twins() {
         param: 2e-2,
         param_mean: 5e-4,
     };
-    for (name, dispatches, worst) in train_both(&ctx, seed, &drift) {
+    for (name, dispatches, worst) in train_both(&ctx, seed, &drift, false) {
         assert!(
             dispatches.iter().any(|d| d == "matmul_coop_f16"),
             "{name}: no coop-f16 matmul in the step: {dispatches:?}"
@@ -789,6 +864,18 @@ fn per_shape_tuning_tunes_a_training_plan_once_and_trains_like_the_cpu_path() {
     let mut tuned: Vec<String> = ctx.take_matmul_notes();
     let gpu_report = gpu.run_epoch(0, &mut |_, _, _| {}).unwrap();
     tuned.extend(ctx.take_matmul_notes());
+    // One line for the weight gradients' set (grouped or separate, timed): "weight
+    // gradients tuned for k64: 64x128, 128x8, 16x128, 128x64 in ... s: separate (...)".
+    let (weight_grads, tuned): (Vec<String>, Vec<String>) = tuned
+        .into_iter()
+        .partition(|note| note.starts_with("weight gradients tuned for "));
+    assert_eq!(weight_grads.len(), 1, "{weight_grads:?}");
+    assert!(
+        weight_grads[0]
+            .starts_with("weight gradients tuned for k64: 64x128, 128x8, 16x128, 128x64 in "),
+        "{weight_grads:?}"
+    );
+    assert_eq!(ctx.matmul_choice().weight_grads.len(), 1);
     // A line per shape: "matmul tuned for 64x64x128 NT in ...", no shape twice.
     let shapes: Vec<&str> = tuned
         .iter()

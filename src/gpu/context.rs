@@ -12,6 +12,7 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::kernels::autotune::ShapeTuning;
 use crate::kernels::matmul::{MatmulChoice, MatmulShape, MatmulVariant};
+use crate::kernels::matmul_grouped_tn::{GroupKey, WeightGrads, WeightGradsPolicy};
 use crate::kernels::PipelineCache;
 
 /// How long a submit-and-wait may take before it is reported as a timeout.
@@ -303,6 +304,8 @@ pub struct GpuContext {
     matmul_choice: RwLock<MatmulChoice>,
     /// Per-shape tuning of new matmul shapes, when on (kernels::autotune).
     shape_tuning: Mutex<Option<ShapeTuning>>,
+    /// How training steps prepared from now on compute their weight gradients.
+    weight_grads_policy: RwLock<WeightGradsPolicy>,
     /// Whether kernels read their `params` from a storage buffer instead of a uniform one
     /// (see [`GpuContext::params_in_storage`]).
     params_in_storage: AtomicBool,
@@ -437,6 +440,7 @@ impl GpuContext {
             placeholder_out,
             matmul_choice,
             shape_tuning: Mutex::new(None),
+            weight_grads_policy: RwLock::new(WeightGradsPolicy::Auto),
             params_in_storage: AtomicBool::new(info_is_cpu),
         }
     }
@@ -472,6 +476,45 @@ impl GpuContext {
         match tuning.as_mut() {
             Some(tuning) => tuning.variant_for(self, shape),
             None => Ok(self.matmul_choice().for_shape(shape)),
+        }
+    }
+
+    /// Sets how training steps prepared after this call compute their weight gradients
+    /// (auto until then).
+    pub fn set_weight_grads_policy(&self, policy: WeightGradsPolicy) {
+        match self.weight_grads_policy.write() {
+            Ok(mut current) => *current = policy,
+            Err(poisoned) => *poisoned.into_inner() = policy,
+        }
+    }
+
+    pub fn weight_grads_policy(&self) -> WeightGradsPolicy {
+        match self.weight_grads_policy.read() {
+            Ok(policy) => *policy,
+            Err(poisoned) => *poisoned.into_inner(),
+        }
+    }
+
+    /// The weight-gradient form of the layers of `key` (one grouped dispatch's worth), by
+    /// the policy: forced, or with auto the form tuned for them (timed now if per-shape
+    /// tuning is on and they are new, see kernels::autotune), else separate. Layers that
+    /// the grouped kernel cannot take (`groupable` false) are always separate.
+    pub fn weight_grads(&self, key: &GroupKey, groupable: bool) -> Result<WeightGrads> {
+        if !groupable {
+            return Ok(WeightGrads::Separate);
+        }
+        if let WeightGradsPolicy::Force(form) = self.weight_grads_policy() {
+            return Ok(form);
+        }
+        let mut tuning = lock_or_recover(&self.shape_tuning);
+        match tuning.as_mut() {
+            Some(tuning) => tuning.weight_grads_for(self, key),
+            None => Ok(self
+                .matmul_choice()
+                .weight_grads
+                .get(key)
+                .copied()
+                .unwrap_or(WeightGrads::Separate)),
         }
     }
 

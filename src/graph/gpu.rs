@@ -16,6 +16,9 @@ use crate::graph::{
 };
 use crate::kernels::activation::Activation;
 use crate::kernels::matmul::{MatmulExtras, MatmulShape};
+use crate::kernels::matmul_grouped_tn::{
+    can_group, matmul_grouped_tn, GroupKey, WeightGradProblem, WeightGrads,
+};
 use crate::kernels::{self, gather::GatherSource, step::StepStates, Dispatch};
 
 /// A held-out data set and the forward-only passes over it.
@@ -203,11 +206,13 @@ impl<'a> GpuExecutor<'a> {
                 (&executor.loss_totals, plan.graph.batch),
                 true,
             )?;
+            let (grouped, weight_grads) = executor.prepare_grouped_weight_grads()?;
             for (j, &done) in plan.done_elsewhere.iter().enumerate() {
                 if !done {
-                    steps.extend(executor.prepare_backward(j)?);
+                    steps.extend(executor.prepare_backward(j, grouped.contains(&j))?);
                 }
             }
+            steps.extend(weight_grads);
             steps.push(kernels::adam::adam_step(
                 ctx,
                 &executor.params,
@@ -927,7 +932,70 @@ impl<'a> GpuExecutor<'a> {
     }
 
     /// The dispatches of backward op `j`.
-    fn prepare_backward(&self, j: usize) -> Result<Vec<Dispatch>> {
+    /// The weight gradients of the step's linear layers, in the plan's sets
+    /// ([`Plan::weight_grad_sets`]), that the device's choice computes in one grouped dispatch a set
+    /// (kernels::matmul_grouped_tn; on GPUs timed against separate dispatches when first
+    /// seen): those layers' backward ops, and the dispatches, which run after the backward
+    /// pass (the plan keeps every layer's dy and x to the step's end).
+    fn prepare_grouped_weight_grads(&self) -> Result<(Vec<usize>, Vec<Dispatch>)> {
+        let (mut grouped, mut dispatches) = (Vec::new(), Vec::new());
+        let graph = &self.plan.graph;
+        for layers in &self.plan.weight_grad_sets() {
+            // (dy, x, (out, in), dW and db offsets) of each layer.
+            let mut parts = Vec::new();
+            for &j in layers {
+                let GradOp::Linear {
+                    dweight,
+                    dbias,
+                    dy,
+                    x,
+                    ..
+                } = self.plan.backward[j]
+                else {
+                    unreachable!("only linear layers were taken");
+                };
+                let (Location::Grads(dw), Location::Grads(db)) =
+                    (self.plan.location[dweight.0], self.plan.location[dbias.0])
+                else {
+                    return Err(Error::InvalidArgument(
+                        "a linear layer's gradients are not in the gradient buffer".into(),
+                    ));
+                };
+                let size = (graph.tensor(dweight).rows, graph.tensor(dweight).cols);
+                parts.push((self.view(dy)?, self.view(x)?, size, (dw, db)));
+            }
+            let problems: Vec<WeightGradProblem> = parts
+                .iter()
+                .map(|(dy, x, (m, n), (dweight, dbias))| WeightGradProblem {
+                    m: *m,
+                    n: *n,
+                    dy,
+                    x,
+                    dweight: *dweight,
+                    dbias: *dbias,
+                })
+                .collect();
+            let key = GroupKey::of(graph.batch, &problems);
+            let form = self
+                .ctx
+                .weight_grads(&key, can_group(self.ctx, &problems))?;
+            if let WeightGrads::Grouped(tiles) = form {
+                dispatches.push(matmul_grouped_tn(
+                    self.ctx,
+                    &self.grads,
+                    graph.batch,
+                    &problems,
+                    tiles,
+                )?);
+                grouped.extend_from_slice(layers);
+            }
+        }
+        Ok((grouped, dispatches))
+    }
+
+    /// The dispatches of backward op `j`; for a linear layer whose weight gradient a grouped
+    /// dispatch computes (`grouped_dweight`), its dx only.
+    fn prepare_backward(&self, j: usize, grouped_dweight: bool) -> Result<Vec<Dispatch>> {
         let (ctx, graph) = (self.ctx, &self.plan.graph);
         match self.plan.backward[j] {
             GradOp::Linear {
@@ -953,14 +1021,17 @@ impl<'a> GpuExecutor<'a> {
                     row_sums: Some(&dbias),
                     ..Default::default()
                 };
-                let mut dispatches = vec![kernels::matmul::matmul_fused(
-                    ctx,
-                    &self.view(dweight)?,
-                    &dy_view,
-                    &self.view(x)?,
-                    dw_extras,
-                    &dw_shape,
-                )?];
+                let mut dispatches = Vec::new();
+                if !grouped_dweight {
+                    dispatches.push(kernels::matmul::matmul_fused(
+                        ctx,
+                        &self.view(dweight)?,
+                        &dy_view,
+                        &self.view(x)?,
+                        dw_extras,
+                        &dw_shape,
+                    )?);
+                }
                 // dx (+)= dy·W; or, with an activation's backward applied in the store, that
                 // activation's dx = (dy·W (+ the dx other layers wrote)) · f'(y).
                 let activation = match self.plan.dx_activation[j].map(|a| &self.plan.backward[a]) {

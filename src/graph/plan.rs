@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::gpu::VIEW_ALIGNMENT;
 use crate::graph::autodiff::{differentiate, grad_op_io, op_io, GradOp};
 use crate::graph::{Graph, LossKind, Op, Role, TensorId};
+use crate::kernels::matmul_grouped_tn::MAX_PROBLEMS;
 
 /// Where a tensor lives during a step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -204,10 +205,19 @@ impl Plan {
         for &op in dx_store.iter().flatten() {
             done_elsewhere[op] = true;
         }
+        // Each linear layer's dy and x stay until the step's end: the GPU executor may
+        // compute the weight gradients of several layers in one dispatch after the backward
+        // pass (kernels::matmul_grouped_tn).
+        let mut kept = live_to_end.clone();
+        for op in &backward {
+            if let GradOp::Linear { dy, x, .. } = *op {
+                kept.extend([dy, x]);
+            }
+        }
         let pool = assign_pool(
             &graph,
             &backward,
-            &live_to_end,
+            &kept,
             (&fused, &training_fusion, &dx_store),
             &mut location,
         );
@@ -229,7 +239,8 @@ impl Plan {
         })
     }
 
-    /// Number of dispatches in one training step on the GPU: gather, forward (less the
+    /// Number of dispatches in one training step on the GPU with every weight gradient in a
+    /// dispatch of its own (see [`Plan::weight_grad_sets`]): gather, forward (less the
     /// activations and KL losses done by other dispatches), loss sums (for losses without
     /// running totals), backward (a linear layer's backward is 1, dW with the bias gradient
     /// as its row sums, or 2 with dx; less the ops done by other dispatches) and the
@@ -258,6 +269,16 @@ impl Plan {
             .filter(|term| !self.running_totals(term))
             .count();
         gathers + self.graph.ops.len() - fused - in_head + sums + backward + 1
+    }
+
+    /// The step's linear layers (indices into `backward`) in backward order, in sets of up
+    /// to [`MAX_PROBLEMS`]: the sets whose weight gradients the GPU executor may compute in
+    /// one dispatch each (kernels::matmul_grouped_tn), after the backward pass.
+    pub fn weight_grad_sets(&self) -> Vec<Vec<usize>> {
+        let linear: Vec<usize> = (0..self.backward.len())
+            .filter(|&j| matches!(self.backward[j], GradOp::Linear { .. }))
+            .collect();
+        linear.chunks(MAX_PROBLEMS).map(<[usize]>::to_vec).collect()
     }
 
     /// Whether the GPU's training step adds this term's rows to running totals in the

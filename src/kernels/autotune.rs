@@ -23,12 +23,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::cpu::matmul::{matmul as matmul_twin, MatmulShape};
 use crate::error::{Error, Result};
-use crate::gpu::{time_gpu_median, GpuBuffer, GpuContext};
+use crate::gpu::{time_gpu_median, GpuBuffer, GpuContext, VIEW_ALIGNMENT};
 use crate::kernels::matmul::{
-    is_skinny, matmul_with_variant, MatmulChoice, MatmulKey, MatmulTiles, MatmulVariant,
-    ROWTILE_SHADER, SHADER, SUBGROUP_SHADER, SUBGROUP_VEC4_SHADER, VEC4_SHADER,
+    is_skinny, matmul_with_extras, matmul_with_variant, MatmulChoice, MatmulExtras, MatmulKey,
+    MatmulTiles, MatmulVariant, ROWTILE_SHADER, SHADER, SUBGROUP_SHADER, SUBGROUP_VEC4_SHADER,
+    VEC4_SHADER,
 };
-use crate::kernels::run;
+use crate::kernels::matmul_grouped_tn::{
+    grouped_tiles, matmul_grouped_tn, GroupKey, WeightGradProblem, WeightGrads,
+    SHADER as GROUPED_TN_SHADER,
+};
+use crate::kernels::{run, Dispatch};
 use crate::validate::{compare, operand_bound, UNIT_ROUNDOFF};
 
 /// How the matmul variants of a device are chosen.
@@ -345,6 +350,223 @@ impl ShapeTuning {
     }
 }
 
+impl ShapeTuning {
+    /// The weight-gradient form for the layers of `key`: the device's choice for them if it
+    /// has one, else the winner of timing now, which joins the choice and the cache. Timed:
+    /// the layers' separate dispatches (each dW shape's own variant, the bias gradient as
+    /// its row sums, back to back as a step records them) against one grouped dispatch at
+    /// each of [`grouped_candidates`]; each form is first checked against the twin, and one
+    /// that fails is not timed. Grouped wins only when it is faster.
+    pub fn weight_grads_for(&mut self, ctx: &GpuContext, key: &GroupKey) -> Result<WeightGrads> {
+        if let Some(&form) = ctx.matmul_choice().weight_grads.get(key) {
+            return Ok(form);
+        }
+        let started = std::time::Instant::now();
+        let shapes: Vec<MatmulShape> = key
+            .layers
+            .iter()
+            .map(|&(m, n)| MatmulShape {
+                trans_a: true,
+                row_sums: true,
+                ..MatmulShape::new(m, n, key.k)
+            })
+            .collect();
+        let variants = shapes
+            .iter()
+            .map(|shape| self.variant_for(ctx, shape))
+            .collect::<Result<Vec<_>>>()?;
+        let case = WeightGradCase::new(ctx, key)?;
+        let separate = case.separate(ctx, &shapes, &variants)?;
+        let separate_us = case.check_and_time(ctx, &separate.iter().collect::<Vec<_>>())?;
+        // The fastest grouped form that passes its check.
+        let mut grouped_best: Option<(MatmulTiles, f64)> = None;
+        for tiles in grouped_candidates(ctx, &variants) {
+            let grouped = case.grouped(ctx, tiles)?;
+            if let Some(us) = case.check_and_time(ctx, &[&grouped])? {
+                if grouped_best.is_none_or(|(_, best)| us < best) {
+                    grouped_best = Some((tiles, us));
+                }
+            }
+        }
+        let form = match (grouped_best, separate_us) {
+            (Some((tiles, grouped)), Some(separate)) if grouped < separate => {
+                WeightGrads::Grouped(tiles)
+            }
+            (Some((tiles, _)), None) => WeightGrads::Grouped(tiles),
+            _ => WeightGrads::Separate,
+        };
+        let us =
+            |t: Option<f64>| t.map_or("failed its check".to_string(), |t| format!("{t:.1} us"));
+        self.notes.push(format!(
+            "weight gradients tuned for {key} in {:.2} s: {form} (separate: {}, best grouped{}: {})",
+            started.elapsed().as_secs_f64(),
+            us(separate_us),
+            grouped_best.map_or(String::new(), |(tiles, _)| format!(" {tiles}")),
+            us(grouped_best.map(|(_, t)| t)),
+        ));
+        let mut choice = ctx.matmul_choice();
+        choice.weight_grads.insert(key.clone(), form);
+        if let Some(path) = &self.cache {
+            if let Err(warning) = write_cache(path, &self.key, &choice) {
+                self.notes.push(format!("warning: {warning}"));
+            }
+        }
+        ctx.set_matmul_choice(choice);
+        Ok(form)
+    }
+}
+
+/// The grouped kernel's tiles worth timing for layers whose dW products run `variants`
+/// apart: each tiled variant's blocks (without K split or prefetching, which the grouped
+/// kernel has not), then 64×64×16 at 4 × 4 and 8 × 8 a thread and 32×32×16; those the
+/// adapter can run, each once.
+pub fn grouped_candidates(ctx: &GpuContext, variants: &[MatmulVariant]) -> Vec<MatmulTiles> {
+    let from_variants = variants.iter().filter_map(|v| match *v {
+        MatmulVariant::Tiled(tiles) => Some(grouped_tiles(tiles)),
+        _ => None,
+    });
+    let fixed = [
+        MatmulTiles::default(),
+        MatmulTiles {
+            thread: 8,
+            ..MatmulTiles::default()
+        },
+        MatmulTiles {
+            tile_m: 32,
+            tile_n: 32,
+            ..MatmulTiles::default()
+        },
+    ];
+    let mut tiles: Vec<MatmulTiles> = Vec::new();
+    for t in from_variants.chain(fixed) {
+        if !tiles.contains(&t) && t.check(ctx).is_ok() {
+            tiles.push(t);
+        }
+    }
+    tiles
+}
+
+/// One set of layers' weight gradients for tuning: random dy (k, m) and x (k, n) in [-1, 1]
+/// on the GPU, a gradient buffer laid out as a plan lays one out, and the twin's dW at
+/// sampled rows and every db.
+struct WeightGradCase {
+    k: usize,
+    layers: Vec<(usize, usize)>,
+    dy: Vec<GpuBuffer>,
+    x: Vec<GpuBuffer>,
+    /// (dW, db) element offsets of each layer in `grads`.
+    offsets: Vec<(usize, usize)>,
+    grads: GpuBuffer,
+    /// (index in grads, the twin's value) of every compared element.
+    expected: Vec<(usize, f32)>,
+}
+
+impl WeightGradCase {
+    fn new(ctx: &GpuContext, key: &GroupKey) -> Result<Self> {
+        let mut rng = StdRng::seed_from_u64(0x7a7e);
+        let k = key.k;
+        let mut random =
+            |len: usize| -> Vec<f32> { (0..len).map(|_| rng.random_range(-1.0..1.0)).collect() };
+        let mut offsets = Vec::new();
+        let mut expected = Vec::new();
+        let (mut dy_gpu, mut x_gpu) = (Vec::new(), Vec::new());
+        let mut end = 0;
+        for &(m, n) in &key.layers {
+            let (dy, x) = (random(k * m), random(k * n));
+            let dweight = end;
+            let dbias = (dweight + m * n).next_multiple_of(VIEW_ALIGNMENT);
+            end = (dbias + m).next_multiple_of(VIEW_ALIGNMENT);
+            offsets.push((dweight, dbias));
+            for row in sampled_rows(m) {
+                for col in 0..n {
+                    let value = (0..k).map(|b| dy[b * m + row] * x[b * n + col]).sum();
+                    expected.push((dweight + row * n + col, value));
+                }
+            }
+            for row in 0..m {
+                expected.push((dbias + row, (0..k).map(|b| dy[b * m + row]).sum()));
+            }
+            dy_gpu.push(ctx.upload("autotune dy", &dy)?);
+            x_gpu.push(ctx.upload("autotune x", &x)?);
+        }
+        Ok(WeightGradCase {
+            k,
+            layers: key.layers.clone(),
+            dy: dy_gpu,
+            x: x_gpu,
+            offsets,
+            grads: ctx.create_buffer("autotune grads", end)?,
+            expected,
+        })
+    }
+
+    /// One dispatch a layer, each with its variant.
+    fn separate(
+        &self,
+        ctx: &GpuContext,
+        shapes: &[MatmulShape],
+        variants: &[MatmulVariant],
+    ) -> Result<Vec<Dispatch>> {
+        let mut dispatches = Vec::new();
+        for (g, (shape, &variant)) in shapes.iter().zip(variants).enumerate() {
+            let (m, n) = self.layers[g];
+            let (dweight, dbias) = self.offsets[g];
+            let sums = self.grads.view(dbias, m)?;
+            let extras = MatmulExtras {
+                row_sums: Some(&sums),
+                ..MatmulExtras::default()
+            };
+            dispatches.push(matmul_with_extras(
+                ctx,
+                &self.grads.view(dweight, m * n)?,
+                &self.dy[g],
+                &self.x[g],
+                None,
+                extras,
+                shape,
+                variant,
+            )?);
+        }
+        Ok(dispatches)
+    }
+
+    /// One grouped dispatch at `tiles`.
+    fn grouped(&self, ctx: &GpuContext, tiles: MatmulTiles) -> Result<Dispatch> {
+        let problems: Vec<WeightGradProblem> = self
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(g, &(m, n))| WeightGradProblem {
+                m,
+                n,
+                dy: &self.dy[g],
+                x: &self.x[g],
+                dweight: self.offsets[g].0,
+                dbias: self.offsets[g].1,
+            })
+            .collect();
+        matmul_grouped_tn(ctx, &self.grads, self.k, &problems, tiles)
+    }
+
+    /// Runs `dispatches` once into NaN-poisoned gradients and compares them with the twin
+    /// within two summation orders of K terms in [-1, 1] (2·(K + 2)·u·K); their GPU time
+    /// (median) if they pass, else None.
+    fn check_and_time(&self, ctx: &GpuContext, dispatches: &[&Dispatch]) -> Result<Option<f64>> {
+        ctx.write_buffer(&self.grads, &vec![f32::NAN; self.grads.len])?;
+        run(ctx, "weight gradient autotune", dispatches)?;
+        let all: Vec<f32> = ctx.read_buffer(&self.grads)?;
+        let got: Vec<f32> = self.expected.iter().map(|&(i, _)| all[i]).collect();
+        let expected: Vec<f32> = self.expected.iter().map(|&(_, v)| v).collect();
+        let k = self.k as f32;
+        let bound = 2.0 * (k + 2.0) * UNIT_ROUNDOFF * k;
+        if compare(&got, &expected, &|_, _| bound).failures > 0 {
+            return Ok(None);
+        }
+        let record = |pass: &mut wgpu::ComputePass| dispatches.iter().for_each(|d| d.record(pass));
+        Ok(Some(time_gpu_median(ctx, &record)?.0))
+    }
+}
+
 /// Checks and times every candidate on the tuning shapes; per class, the candidate with the
 /// least total time over the class's shapes wins.
 pub fn tune_matmul(ctx: &GpuContext) -> Result<(MatmulChoice, Vec<TuneTiming>)> {
@@ -358,6 +580,7 @@ pub fn tune_matmul(ctx: &GpuContext) -> Result<(MatmulChoice, Vec<TuneTiming>)> 
         general: winner(&timings, ShapeClass::General)?,
         skinny: winner(&timings, ShapeClass::Skinny)?,
         shapes: BTreeMap::new(),
+        weight_grads: BTreeMap::new(),
     };
     Ok((choice, timings))
 }
@@ -575,6 +798,7 @@ pub fn device_key(ctx: &GpuContext) -> String {
         &ROWTILE_SHADER,
         &SUBGROUP_SHADER,
         &SUBGROUP_VEC4_SHADER,
+        &GROUPED_TN_SHADER,
     ]
     .iter()
     .flat_map(|shader| shader.includes.iter().copied().chain([shader.source]))
@@ -611,6 +835,18 @@ struct CachedChoice {
     /// Shapes tuned on their own (absent from caches written before per-shape tuning).
     #[serde(default)]
     shapes: Vec<CachedShape>,
+    /// Weight-gradient forms per set of layers (absent from caches written before them).
+    #[serde(default)]
+    weight_grads: Vec<CachedWeightGrads>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CachedWeightGrads {
+    k: usize,
+    /// (out, in) of each layer.
+    layers: Vec<(usize, usize)>,
+    /// "separate" or "grouped:MxNxK[x8]".
+    form: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -667,10 +903,23 @@ pub fn read_cache(
                 };
                 shapes.insert(key, parse(&cached.variant)?);
             }
+            let mut weight_grads = BTreeMap::new();
+            for cached in &entry.weight_grads {
+                let form: WeightGrads = cached.form.parse().map_err(|e: Error| e.to_string())?;
+                if let WeightGrads::Grouped(tiles) = form {
+                    tiles.check(ctx).map_err(|e| e.to_string())?;
+                }
+                let key = GroupKey {
+                    k: cached.k,
+                    layers: cached.layers.clone(),
+                };
+                weight_grads.insert(key, form);
+            }
             Ok(MatmulChoice {
                 general,
                 skinny: parse(&entry.skinny)?,
                 shapes,
+                weight_grads,
             })
         })
         .map_err(|e| {
@@ -710,6 +959,15 @@ pub fn write_cache(
                     trans_a: key.trans_a,
                     trans_b: key.trans_b,
                     variant: variant.to_string(),
+                })
+                .collect(),
+            weight_grads: choice
+                .weight_grads
+                .iter()
+                .map(|(key, form)| CachedWeightGrads {
+                    k: key.k,
+                    layers: key.layers.clone(),
+                    form: form.to_string(),
                 })
                 .collect(),
         },

@@ -31,6 +31,7 @@ pub use crate::cpu::matmul::{MatmulShape, StoreLoss};
 use crate::error::{shape_error, Error, Result};
 use crate::gpu::{FeatureReport, GpuBuffer, GpuContext};
 use crate::kernels::activation::Activation;
+use crate::kernels::matmul_grouped_tn::{GroupKey, WeightGrads};
 use crate::kernels::{bytes_of, check_len, prepare, Dispatch, Kernel, Shader, Slot};
 
 /// shaders/lib/epilogue.wgsl: what a matmul's store may apply to C (activation, its
@@ -533,6 +534,9 @@ pub struct MatmulChoice {
     pub skinny: MatmulVariant,
     /// Shapes tuned one by one, ahead of their class.
     pub shapes: BTreeMap<MatmulKey, MatmulVariant>,
+    /// A training step's weight gradients, grouped or separate, per set of layers that one
+    /// grouped dispatch would take (tuned on GPUs: kernels::autotune).
+    pub weight_grads: BTreeMap<GroupKey, WeightGrads>,
 }
 
 impl MatmulChoice {
@@ -542,6 +546,7 @@ impl MatmulChoice {
             general: variant,
             skinny: variant,
             shapes: BTreeMap::new(),
+            weight_grads: BTreeMap::new(),
         }
     }
 
@@ -589,6 +594,14 @@ impl MatmulChoice {
                 .map(|(key, variant)| format!("{key} {variant}"))
                 .collect();
             text.push_str(&format!("; per shape: {}", shapes.join(", ")));
+        }
+        if !self.weight_grads.is_empty() {
+            let sets: Vec<String> = self
+                .weight_grads
+                .iter()
+                .map(|(key, form)| format!("{key} {form}"))
+                .collect();
+            text.push_str(&format!("; weight gradients: {}", sets.join("; ")));
         }
         text
     }

@@ -105,6 +105,72 @@ impl FromStr for WeightGrads {
     }
 }
 
+/// How a training step's weight gradients are chosen, as LATENT_WEIGHT_GRADS (the CLI's
+/// --weight-grads) writes it: "auto" (the default) times grouped against separate dispatches
+/// for each set of layers on GPUs where the matmul is tuned (`--matmul auto`), caching the
+/// winner, and keeps separate dispatches elsewhere (on CPU adapters the subgroup kernel,
+/// which has no grouped form, wins every weight gradient); "separate" or "grouped[:tiles]"
+/// force one form (a set whose shapes [`can_group`] refuses stays separate).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WeightGradsPolicy {
+    Auto,
+    Force(WeightGrads),
+}
+
+impl FromStr for WeightGradsPolicy {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(WeightGradsPolicy::Auto),
+            other => other.parse().map(WeightGradsPolicy::Force).map_err(|_| {
+                Error::InvalidArgument(format!(
+                    "weight gradients {s:?}: expected auto, separate, grouped or grouped:MxNxK[x8] (such as grouped:64x64x16)"
+                ))
+            }),
+        }
+    }
+}
+
+impl WeightGradsPolicy {
+    /// The policy LATENT_WEIGHT_GRADS names, else auto.
+    pub fn from_env() -> Result<Self> {
+        match std::env::var("LATENT_WEIGHT_GRADS") {
+            Ok(text) if !text.trim().is_empty() => text.parse(),
+            _ => Ok(WeightGradsPolicy::Auto),
+        }
+    }
+}
+
+/// The layers of one grouped dispatch as the device's choice tells them apart: the batch
+/// and each layer's (out, in), in the order of the step's backward pass. Written
+/// "k128: 400x784, 40x400".
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GroupKey {
+    pub k: usize,
+    pub layers: Vec<(usize, usize)>,
+}
+
+impl GroupKey {
+    pub fn of(k: usize, problems: &[WeightGradProblem]) -> Self {
+        GroupKey {
+            k,
+            layers: problems.iter().map(|p| (p.m, p.n)).collect(),
+        }
+    }
+}
+
+impl fmt::Display for GroupKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let layers: Vec<String> = self
+            .layers
+            .iter()
+            .map(|(m, n)| format!("{m}x{n}"))
+            .collect();
+        write!(f, "k{}: {}", self.k, layers.join(", "))
+    }
+}
+
 /// The grouped kernel's tiles nearest to a tiled matmul's: the same block sizes, without K
 /// split or prefetching (which it has not).
 pub fn grouped_tiles(tiles: MatmulTiles) -> MatmulTiles {

@@ -7,6 +7,7 @@ use clap::Args;
 use latent::gpu::{GpuContext, GpuOptions};
 use latent::kernels::autotune::{self, ChoiceSource, MatmulPolicy};
 use latent::kernels::matmul::MatmulVariant;
+use latent::kernels::matmul_grouped_tn::WeightGradsPolicy;
 
 #[derive(Args)]
 pub struct GpuArgs {
@@ -26,11 +27,18 @@ pub struct GpuArgs {
     /// cores), f32 accumulation and master weights, admitted only after its checks pass.
     #[arg(long, env = "LATENT_MATMUL", default_value = "auto")]
     pub matmul: String,
+    /// A training step's weight gradients: auto (on GPUs with --matmul auto, each set of up
+    /// to 4 layers timed once as one grouped dispatch against a dispatch a layer, the
+    /// faster cached; elsewhere a dispatch a layer), separate, grouped, or grouped:MxNxK or
+    /// grouped:MxNxKx8 (the grouped kernel's tiles).
+    #[arg(long, env = "LATENT_WEIGHT_GRADS", default_value = "auto")]
+    pub weight_grads: String,
 }
 
 impl GpuArgs {
     pub fn options(&self) -> Result<GpuOptions, latent::Error> {
         let policy: MatmulPolicy = self.matmul.parse()?;
+        self.weight_grads.parse::<WeightGradsPolicy>()?;
         Ok(GpuOptions {
             backend: self.backend.parse()?,
             adapter: self.adapter.clone(),
@@ -39,9 +47,11 @@ impl GpuArgs {
     }
 
     /// Chooses the matmul variants of `ctx` by --matmul (tuning them on first use of an
-    /// adapter), printing cache warnings and a line when it tuned.
+    /// adapter) and its weight-gradient policy by --weight-grads, printing cache warnings
+    /// and a line when it tuned.
     pub fn choose_matmul(&self, ctx: &GpuContext) -> Result<(), latent::Error> {
         let policy: MatmulPolicy = self.matmul.parse()?;
+        ctx.set_weight_grads_policy(self.weight_grads.parse::<WeightGradsPolicy>()?);
         let cache = autotune::default_cache_path();
         if policy == MatmulPolicy::Auto && cache.is_none() {
             eprintln!("warning: no cache directory (set LATENT_CACHE_DIR): the matmul autotune runs every time");

@@ -9,6 +9,7 @@ use clap::Args;
 use latent::data::{self};
 use latent::gpu::{list_adapters, Backend, GpuContext};
 use latent::kernels::autotune::MatmulPolicy;
+use latent::kernels::matmul_grouped_tn::WeightGradsPolicy;
 use latent::kernels::matmul::{coop_size_offered, MatmulChoice, MatmulVariant};
 use latent::validate::{validate_all, CheckResult, ShapeSet};
 
@@ -220,6 +221,7 @@ pub fn bench(args: &BenchArgs) -> Result<ExitCode, latent::Error> {
     }
     // Bad input before opening the GPU.
     args.gpu.matmul.parse::<MatmulPolicy>()?;
+    args.gpu.weight_grads.parse::<WeightGradsPolicy>()?;
     let configs = args
         .configs
         .as_ref()
@@ -268,9 +270,10 @@ pub fn bench(args: &BenchArgs) -> Result<ExitCode, latent::Error> {
         println!("latent bench on {}", ctx.describe());
         let choice = ctx.matmul_choice();
         println!(
-            "matmul: {} (general), {} (skinny); GPU times from {}",
+            "matmul: {} (general), {} (skinny); weight gradients: {}; GPU times from {}",
             choice.general,
             choice.skinny,
+            args.gpu.weight_grads,
             if ctx.features.timestamp_query {
                 "timestamp queries"
             } else {
