@@ -181,11 +181,16 @@ pub fn grouped_tiles(tiles: MatmulTiles) -> MatmulTiles {
     }
 }
 
-/// Whether `ctx`'s adapter binds the kernel's 9 storage buffers, and the layers' shapes and
+/// Whether `ctx`'s adapter binds the kernel's 9 storage buffers (WebGPU's default limit is 8).
+pub fn runs_on(ctx: &GpuContext) -> bool {
+    ctx.limits.max_storage_buffers_per_shader_stage >= STORAGE_BINDINGS
+}
+
+/// Whether `ctx`'s adapter runs the kernel ([`runs_on`]), and the layers' shapes and
 /// offsets suit it: m and n multiples of 4 (a vec4 of dy, x or dweight lies in one stored
 /// row), the offsets multiples of 4 elements, dy and x starting at 16-byte offsets.
 pub fn can_group(ctx: &GpuContext, problems: &[WeightGradProblem]) -> bool {
-    ctx.limits.max_storage_buffers_per_shader_stage >= STORAGE_BINDINGS
+    runs_on(ctx)
         && problems.iter().all(|p| {
             p.m % 4 == 0
                 && p.n % 4 == 0

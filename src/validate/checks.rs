@@ -372,6 +372,11 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
                     ..MatmulTiles::default()
                 },
             ];
+            // Left out where the adapter cannot bind its 9 storage buffers (steps then
+            // keep a dispatch a layer), as the autotune leaves out what cannot run.
+            if !kernels::matmul_grouped_tn::runs_on(v.ctx) {
+                groups.clear();
+            }
             for (k, layers) in &groups {
                 for &t in &tiles {
                     let shape = describe_grouped(*k, layers, t);
