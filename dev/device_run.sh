@@ -6,7 +6,9 @@
 #   bash dev/device_run.sh measure   there (the device machine reaches no registry): unpack
 #                                    the loader, then info, validate --full (with coop-f16),
 #                                    bench (large matmuls, all configs, breakdown, a real
-#                                    epoch; then kernels, 4096³ and the VAE and AE epochs with
+#                                    epoch; its notes say whether each model's weight
+#                                    gradients were tuned grouped or separate, with both
+#                                    times; then kernels, 4096³ and the VAE and AE epochs with
 #                                    coop-f16), the dev matmul harness with --coop-f16, and 10
 #                                    MNIST epochs on the GPU executor (then 2 with coop-f16);
 #                                    every output into $OUT (at most 8 files)
