@@ -18,11 +18,14 @@
 //! `--coop-f16` creates the device with wgpu's experimental EXPERIMENTAL_COOPERATIVE_MATRIX
 //! where the adapter has it and times the shipped coop-f16 matmul (shaders/
 //! matmul_coop_f16.wgsl, which started here) beside the others, with the f16 operands'
-//! bound; where the adapter cannot run it, a line says why.
+//! bound, and the two cooperative dev variants: coop_wide (A and B stored as f32, as the
+//! shipped kernel takes them) and coop_wide_h (stored as f16: the FP16 GEMM figure of the
+//! issue's 300 TFLOP/s target); where the adapter cannot run them, a line says why.
 //!
 //! `--large` adds 1024×2048×2048 and 4096×4096×4096 (NN and NT) to the timing shapes only,
-//! the sizes the tiled kernel at 128×128×16 tiles, 8 × 8 a thread, is for: a real GPU's job (on a CPU adapter 4096³ takes
-//! minutes per variant, and the twin that checks it minutes more).
+//! the sizes the tiled kernel at 128×128×16 tiles, 8 × 8 a thread, is for: a real GPU's job
+//! (on a CPU adapter 4096³ takes minutes per variant, and the twin that checks it minutes
+//! more).
 
 use latent::cpu::matmul::{matmul as matmul_twin, MatmulShape};
 use latent::gpu::{time_gpu, GpuBuffer, GpuContext, GpuOptions};
@@ -40,7 +43,8 @@ mod grouped;
 
 /// The variants under development: dev/matmul_rowtile_uniform.wgsl,
 /// dev/matmul_rowtile_vec4.wgsl,
-/// dev/matmul_splitk.wgsl and dev/matmul_coop_f16_wide.wgsl (at either cooperative size);
+/// dev/matmul_splitk.wgsl and dev/matmul_coop_f16_wide.wgsl (at either cooperative size,
+/// with f32 or f16 operands);
 /// shaders/matmul_grouped_tn.wgsl has its own part (dev/matmul_grouped.rs).
 static ROWTILE_UNIFORM: Shader = Shader {
     name: "matmul_rowtile_uniform",
@@ -57,15 +61,29 @@ static SPLITK: Shader = Shader {
     source: include_str!("matmul_splitk.wgsl"),
     includes: &[],
 };
+/// dev/matmul_coop_f16_wide.wgsl's operand type: A and B stored as f32 (rounded to f16 as
+/// they are staged) or already as f16 (`coop_wide_h`).
+const OPERAND_F32: &str = "alias Operand = f32;";
+const OPERAND_F16: &str = "alias Operand = f16;";
 static COOP_WIDE_16X16: Shader = Shader {
     name: "matmul_coop_f16_wide_16x16",
     source: include_str!("matmul_coop_f16_wide.wgsl"),
-    includes: &[COOP_16X16_LIB],
+    includes: &[COOP_16X16_LIB, OPERAND_F32],
 };
 static COOP_WIDE_8X8: Shader = Shader {
     name: "matmul_coop_f16_wide_8x8",
     source: include_str!("matmul_coop_f16_wide.wgsl"),
-    includes: &[COOP_8X8_LIB],
+    includes: &[COOP_8X8_LIB, OPERAND_F32],
+};
+static COOP_WIDE_H_16X16: Shader = Shader {
+    name: "matmul_coop_f16_wide_h_16x16",
+    source: include_str!("matmul_coop_f16_wide.wgsl"),
+    includes: &[COOP_16X16_LIB, OPERAND_F16],
+};
+static COOP_WIDE_H_8X8: Shader = Shader {
+    name: "matmul_coop_f16_wide_h_8x8",
+    source: include_str!("matmul_coop_f16_wide.wgsl"),
+    includes: &[COOP_8X8_LIB, OPERAND_F16],
 };
 /// (uniform, C, A, B, bias): the bindings of every one-dispatch variant.
 const SLOTS: &[(u32, Slot)] = &[
@@ -94,6 +112,19 @@ const COOP_WIDE_KERNELS: [Kernel; 2] = [
     },
     Kernel {
         shader: &COOP_WIDE_8X8,
+        entry: "matmul_coop_f16_wide",
+        slots: SLOTS,
+    },
+];
+/// The same with A and B stored as f16.
+const COOP_WIDE_H_KERNELS: [Kernel; 2] = [
+    Kernel {
+        shader: &COOP_WIDE_H_16X16,
+        entry: "matmul_coop_f16_wide",
+        slots: SLOTS,
+    },
+    Kernel {
+        shader: &COOP_WIDE_H_8X8,
         entry: "matmul_coop_f16_wide",
         slots: SLOTS,
     },
@@ -135,10 +166,12 @@ enum Form {
     /// Cooperative matrices with f16 operands (needs --coop-f16 and an adapter that runs the
     /// shipped coop-f16 matmul): one dispatch of the kernel for the adapter's cooperative
     /// size, 16 or 8 ([16×16 kernel, 8×8 kernel]), each workgroup covering `tiles` × `tiles`
-    /// cooperative tiles of C.
+    /// cooperative tiles of C; with `f16_operands` the kernel binds A and B stored as f16
+    /// (copies the harness makes, rounded to nearest even, outside the timing).
     Coop {
         kernels: &'static [Kernel; 2],
         tiles: u32,
+        f16_operands: bool,
     },
 }
 
@@ -211,6 +244,16 @@ const DEV_VARIANTS: &[DevVariant] = &[
         form: Form::Coop {
             kernels: &COOP_WIDE_KERNELS,
             tiles: 8,
+            f16_operands: false,
+        },
+    },
+    // The same, A and B stored as f16: half the bytes, no conversion (the FP16 GEMM figure).
+    DevVariant {
+        name: "coop_wide_h",
+        form: Form::Coop {
+            kernels: &COOP_WIDE_H_KERNELS,
+            tiles: 8,
+            f16_operands: true,
         },
     },
 ];
@@ -282,12 +325,27 @@ fn prepare_dev(
             };
             one_dispatch(ctx, kernel, &constants, ops, shape, groups).map(Some)
         }
-        Form::Coop { kernels, tiles } => {
+        Form::Coop {
+            kernels,
+            tiles,
+            f16_operands,
+        } => {
             let size = coop_size(ctx)?;
             let kernel = if size == 16 { &kernels[0] } else { &kernels[1] };
             let block = tiles * size;
             let groups = [(n as u32).div_ceil(block), (m as u32).div_ceil(block), 1];
-            one_dispatch(ctx, kernel, &constants, ops, shape, groups).map(Some)
+            if !f16_operands {
+                return one_dispatch(ctx, kernel, &constants, ops, shape, groups).map(Some);
+            }
+            let (a, b) = (f16_copy(ctx, ops.a)?, f16_copy(ctx, ops.b)?);
+            let halves = Operands {
+                a: &a,
+                b: &b,
+                ..*ops
+            };
+            let mut run = one_dispatch(ctx, kernel, &constants, &halves, shape, groups)?;
+            run._scratch = vec![a, b];
+            Ok(Some(run))
         }
         Form::SplitK { slices } => {
             // No empty slice: S = ceil(K / chunk) ≤ the slices asked for.
@@ -327,6 +385,20 @@ fn prepare_dev(
             }))
         }
     }
+}
+
+/// `values` (f32) read back and stored again as f16, two to a word (rounded to nearest even,
+/// as `f16(x)` rounds on the GPUs the coop variants run on).
+fn f16_copy(ctx: &GpuContext, values: &GpuBuffer) -> latent::Result<GpuBuffer> {
+    let values: Vec<f32> = ctx.read_buffer(values)?;
+    let words: Vec<u32> = values
+        .chunks(2)
+        .map(|pair| {
+            let bits = |x: f32| u32::from(half::f16::from_f32(x).to_bits());
+            bits(pair[0]) | pair.get(1).map_or(0, |&x| bits(x) << 16)
+        })
+        .collect();
+    ctx.upload("f16 operand", &words)
 }
 
 /// Every shipped variant the autotune tries, each once.

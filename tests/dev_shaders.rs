@@ -2,10 +2,10 @@
 //! (TRANS_A, TRANS_B, HAS_BIAS, ACCUMULATE), so CI proves they at least compile where no
 //! adapter runs them. No GPU needed.
 //! - dev/matmul_splitk.wgsl: both entry points, to SPIR-V, MSL and HLSL.
-//! - dev/matmul_coop_f16_wide.wgsl: after each cooperative size file of shaders/lib, validated
-//!   with the capabilities it needs (SHADER_FLOAT16 | COOPERATIVE_MATRIX) and written to
-//!   SPIR-V only (as the shipped coop-f16 matmul, tests/shaders.rs), with its workgroup size
-//!   and workgroup memory.
+//! - dev/matmul_coop_f16_wide.wgsl: after each cooperative size file of shaders/lib, with f32
+//!   and with f16 operands, validated with the capabilities it needs (SHADER_FLOAT16 |
+//!   COOPERATIVE_MATRIX) and written to SPIR-V only (as the shipped coop-f16 matmul,
+//!   tests/shaders.rs), with its workgroup size and workgroup memory.
 
 use naga::back::PipelineConstants;
 use naga::valid::{Capabilities, ModuleInfo, ValidationFlags, Validator};
@@ -143,9 +143,13 @@ fn coop_wide_validates_with_its_capabilities_and_writes_spirv_with_every_flag() 
     use latent::kernels::matmul::{COOP_16X16_LIB, COOP_8X8_LIB};
     // (size file, tile, subgroup lanes): 8 subgroups a workgroup; workgroup memory is the f16
     // slabs (8·tile × 2·tile each) and one f32 tile a subgroup.
-    for (lib, tile, lanes) in [(COOP_16X16_LIB, 16u32, 32u32), (COOP_8X8_LIB, 8, 8)] {
-        let name = format!("dev/matmul_coop_f16_wide.wgsl at {tile}x{tile}");
-        let source = format!("{lib}\n{COOP_WIDE}");
+    // A and B stored as f32 (coop_wide) or f16 (coop_wide_h): the alias dev/matmul.rs
+    // declares after the size file.
+    let sizes = [(COOP_16X16_LIB, 16u32, 32u32), (COOP_8X8_LIB, 8, 8)];
+    let operands = ["f32", "f16"];
+    for ((lib, tile, lanes), operand) in sizes.into_iter().flat_map(|s| operands.map(|o| (s, o))) {
+        let name = format!("dev/matmul_coop_f16_wide.wgsl at {tile}x{tile}, {operand} operands");
+        let source = format!("{lib}\nalias Operand = {operand};\n{COOP_WIDE}");
         let module = parse(&name, &source);
         assert_eq!(entry_points(&module), ["matmul_coop_f16_wide"]);
         assert_eq!(

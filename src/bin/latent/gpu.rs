@@ -9,8 +9,8 @@ use clap::Args;
 use latent::data::{self};
 use latent::gpu::{list_adapters, Backend, GpuContext};
 use latent::kernels::autotune::MatmulPolicy;
-use latent::kernels::matmul_grouped_tn::WeightGradsPolicy;
 use latent::kernels::matmul::{coop_size_offered, MatmulChoice, MatmulVariant};
+use latent::kernels::matmul_grouped_tn::WeightGradsPolicy;
 use latent::validate::{validate_all, CheckResult, ShapeSet};
 
 use crate::args::GpuArgs;
