@@ -1,7 +1,8 @@
 // Adam with PyTorch's semantics (torch.optim.Adam, amsgrad off), one thread per parameter
 // (adam_step) or per four (adam_step_vec4, for n a multiple of 4: four times fewer threads and
 // 16-byte loads; the same formulas per element), every parameter of a model in one dispatch
-// when they share one flat buffer. Includes lib/grid.wgsl.
+// when they share one flat buffer. Includes lib/grid.wgsl and lib/adam_update.wgsl (the
+// update itself).
 //   adam_step: with g = grad + weight_decay · param,
 //       m = β1·m + (1-β1)·g
 //       v = β2·v + (1-β2)·g²
@@ -35,6 +36,19 @@ struct Params {
 @group(0) @binding(9) var<storage, read_write> v4: array<vec4<f32>>;
 @group(0) @binding(10) var<storage, read> grad4: array<vec4<f32>>;
 
+// The step's scalars: the hyperparameters and row t - 1 of the table (t = state[0]).
+fn scalars() -> AdamScalars {
+    let t = state[0];
+    return AdamScalars(
+        params.beta1,
+        params.beta2,
+        params.eps,
+        params.weight_decay,
+        step_scalars[2u * (t - 1u)],
+        step_scalars[2u * (t - 1u) + 1u],
+    );
+}
+
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn adam_step(
     @builtin(workgroup_id) group: vec3<u32>,
@@ -45,15 +59,11 @@ fn adam_step(
     if (i >= params.n) {
         return;
     }
-    let g = grad[i] + params.weight_decay * param[i];
-    let m_new = params.beta1 * m[i] + (1.0 - params.beta1) * g;
-    let v_new = params.beta2 * v[i] + (1.0 - params.beta2) * g * g;
-    m[i] = m_new;
-    v[i] = v_new;
-    let t = state[0];
-    let step_size = step_scalars[2u * (t - 1u)];
-    let denom = sqrt(v_new) / step_scalars[2u * (t - 1u) + 1u] + params.eps;
-    param[i] = param[i] - step_size * m_new / denom;
+    // One parameter in the first lane of the four-wide update.
+    let updated = adam_update(scalars(), vec4(param[i]), vec4(grad[i]), vec4(m[i]), vec4(v[i]));
+    m[i] = updated.m.x;
+    v[i] = updated.v.x;
+    param[i] = updated.param.x;
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -66,14 +76,8 @@ fn adam_step_vec4(
     if (i >= params.n / 4u) {
         return;
     }
-    let p = param4[i];
-    let g = grad4[i] + params.weight_decay * p;
-    let m_new = params.beta1 * m4[i] + (1.0 - params.beta1) * g;
-    let v_new = params.beta2 * v4[i] + (1.0 - params.beta2) * g * g;
-    m4[i] = m_new;
-    v4[i] = v_new;
-    let t = state[0];
-    let step_size = step_scalars[2u * (t - 1u)];
-    let denom = sqrt(v_new) / step_scalars[2u * (t - 1u) + 1u] + params.eps;
-    param4[i] = p - step_size * m_new / denom;
+    let updated = adam_update(scalars(), param4[i], grad4[i], m4[i], v4[i]);
+    m4[i] = updated.m;
+    v4[i] = updated.v;
+    param4[i] = updated.param;
 }

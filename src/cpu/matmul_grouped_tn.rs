@@ -2,10 +2,13 @@
 //! linear layers, each written at its offsets in one flat gradient buffer. For each problem:
 //! dweight (m, n) = dyᵀ · x with dy stored (k, m) and x stored (k, n), and dbias (m) = the
 //! column sums of dy (the row sums of dyᵀ). The GPU does them in one dispatch; here they are
-//! the TN matmul twin, one problem after another.
+//! the TN matmul twin, one problem after another. [`matmul_grouped_tn_adam`] is the fused
+//! form's twin: those gradients fed to Adam (cpu/adam.rs) at the same offsets of the flat
+//! parameter buffer, the rest untouched.
 
 use num_traits::Float;
 
+use crate::cpu::adam::{adam_step, AdamConfig};
 use crate::cpu::check_lens;
 use crate::cpu::matmul::{matmul_with_extras, MatmulExtras, MatmulShape};
 use crate::error::{shape_error, Result};
@@ -68,6 +71,40 @@ pub fn matmul_grouped_tn<T: Float>(
             &shape,
         )?;
         grads[p.dbias..p.dbias + p.m].copy_from_slice(&sums);
+    }
+    Ok(())
+}
+
+/// Adam at step `step` on each problem's dweight and dbias ranges of `param` (and of the
+/// moments `m` and `v`, the same length), with the gradients [`matmul_grouped_tn`] computes.
+pub fn matmul_grouped_tn_adam<T: Float>(
+    param: &mut [T],
+    m: &mut [T],
+    v: &mut [T],
+    k: usize,
+    problems: &[GroupedProblem<T>],
+    step: u32,
+    config: &AdamConfig,
+) -> Result<()> {
+    let n = param.len();
+    check_lens(
+        "matmul_grouped_tn_adam",
+        &[("m", m.len(), n), ("v", v.len(), n)],
+    )?;
+    let mut grads = vec![T::zero(); n];
+    matmul_grouped_tn(&mut grads, k, problems)?;
+    for p in problems {
+        for (start, len) in [(p.dweight, p.m * p.n), (p.dbias, p.m)] {
+            let range = start..start + len;
+            adam_step(
+                &mut param[range.clone()],
+                &mut m[range.clone()],
+                &mut v[range.clone()],
+                &grads[range],
+                step,
+                config,
+            )?;
+        }
     }
     Ok(())
 }

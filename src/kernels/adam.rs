@@ -14,8 +14,12 @@ use crate::kernels::{
 pub const SHADER: Shader = Shader {
     name: "adam",
     source: include_str!("../../shaders/adam.wgsl"),
-    includes: &[GRID_LIB],
+    includes: &[GRID_LIB, ADAM_UPDATE_LIB],
 };
+
+/// shaders/lib/adam_update.wgsl: the update of four parameters, shared with the grouped
+/// weight gradients' fused form.
+pub const ADAM_UPDATE_LIB: &str = include_str!("../../shaders/lib/adam_update.wgsl");
 
 const STEP: Kernel = Kernel {
     shader: &SHADER,

@@ -11,13 +11,14 @@ use std::str::FromStr;
 
 use crate::error::{shape_error, Error, Result};
 use crate::gpu::{GpuBuffer, GpuContext};
+use crate::kernels::adam::{AdamConfig, ADAM_UPDATE_LIB};
 use crate::kernels::matmul::MatmulTiles;
 use crate::kernels::{check_len, prepare, Dispatch, Kernel, Shader, Slot};
 
 pub const SHADER: Shader = Shader {
     name: "matmul_grouped_tn",
     source: include_str!("../../shaders/matmul_grouped_tn.wgsl"),
-    includes: &[],
+    includes: &[ADAM_UPDATE_LIB],
 };
 
 /// (uniform, grads, then dy and x of problems 0 to 3).
@@ -38,11 +39,36 @@ const KERNEL: Kernel = Kernel {
     ],
 };
 
+/// The fused form: (uniform, parameters, m, v, step scalars, step state, then dy and x of
+/// problems 0 to 3).
+const ADAM_KERNEL: Kernel = Kernel {
+    shader: &SHADER,
+    entry: "matmul_grouped_tn_adam",
+    slots: &[
+        (0, Slot::Uniform),
+        (10, Slot::ReadWrite),
+        (11, Slot::ReadWrite),
+        (12, Slot::ReadWrite),
+        (13, Slot::Read),
+        (14, Slot::Step),
+        (2, Slot::Read),
+        (3, Slot::Read),
+        (4, Slot::Read),
+        (5, Slot::Read),
+        (6, Slot::Read),
+        (7, Slot::Read),
+        (8, Slot::Read),
+        (9, Slot::Read),
+    ],
+};
+
 /// Layers one dispatch takes (the shader's operand bindings).
 pub const MAX_PROBLEMS: usize = 4;
 
-/// Storage buffers the kernel binds: the gradients and 2 a problem.
-const STORAGE_BINDINGS: u32 = 1 + 2 * MAX_PROBLEMS as u32;
+/// Storage buffers the kernel binds: 2 a problem, and the gradients, or in the fused form the
+/// parameters, Adam's moments, its table and the step state.
+const STORAGE_BINDINGS: u32 = 2 * MAX_PROBLEMS as u32 + 1;
+const ADAM_STORAGE_BINDINGS: u32 = 2 * MAX_PROBLEMS as u32 + 5;
 
 /// One layer's gradients: dy (k, m) and x (k, n), and the element offsets of dweight (m·n)
 /// and dbias (m) in the gradient buffer.
@@ -218,8 +244,29 @@ struct Problem {
 struct Params {
     k: u32,
     problems: u32,
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    weight_decay: f32,
     _pad: [u32; 2],
     problem: [Problem; MAX_PROBLEMS],
+}
+
+/// The buffers Adam updates in the fused form, each the whole flat buffer (the plan's
+/// parameter layout): parameters, moments m and v, the host's per-step scalar table, and
+/// the step states (a training run's table, each step binding its row).
+#[derive(Clone, Copy)]
+pub struct AdamBuffers<'a> {
+    pub param: &'a GpuBuffer,
+    pub m: &'a GpuBuffer,
+    pub v: &'a GpuBuffer,
+    pub step_scalars: &'a GpuBuffer,
+    pub state: &'a GpuBuffer,
+}
+
+/// Whether `ctx`'s adapter binds the fused form's 13 storage buffers.
+pub fn runs_fused_on(ctx: &GpuContext) -> bool {
+    ctx.limits.max_storage_buffers_per_shader_stage >= ADAM_STORAGE_BINDINGS
 }
 
 /// Prepares the gradients of 1 to [`MAX_PROBLEMS`] layers with batch `k` into `grads` (the
@@ -233,6 +280,104 @@ pub fn matmul_grouped_tn(
     problems: &[WeightGradProblem],
     tiles: MatmulTiles,
 ) -> Result<Dispatch> {
+    let (params, grid) = grouped_params(ctx, grads.len, k, problems, tiles)?;
+    if grads.offset % 16 != 0 {
+        return Err(shape_error(
+            "matmul_grouped_tn",
+            "the gradients must start at a 16-byte offset",
+        ));
+    }
+    let mut buffers = vec![grads];
+    buffers.extend(operands(problems));
+    prepare(
+        ctx,
+        &KERNEL,
+        &constants(tiles),
+        Some(bytemuck::bytes_of(&params)),
+        &buffers,
+        grid,
+    )
+}
+
+/// [`matmul_grouped_tn`] with Adam fused: each gradient element updates the parameter and
+/// moments at its offset (shaders/adam.wgsl's update, `config`'s hyperparameters, the
+/// step's scalars from the table at the step the bound state row holds) and is not stored.
+/// Errors as [`matmul_grouped_tn`], and for an adapter without 13 storage buffers.
+pub fn matmul_grouped_tn_adam(
+    ctx: &GpuContext,
+    adam: AdamBuffers,
+    config: &AdamConfig,
+    k: usize,
+    problems: &[WeightGradProblem],
+    tiles: MatmulTiles,
+) -> Result<Dispatch> {
+    let op = "matmul_grouped_tn_adam";
+    config.check()?;
+    if !runs_fused_on(ctx) {
+        return Err(shape_error(op, "needs 13 storage buffers a shader"));
+    }
+    let n = adam.param.len;
+    let (mut params, grid) = grouped_params(ctx, n, k, problems, tiles)?;
+    params.beta1 = config.beta1;
+    params.beta2 = config.beta2;
+    params.eps = config.eps;
+    params.weight_decay = config.weight_decay;
+    for (name, buffer) in [("m", adam.m), ("v", adam.v)] {
+        check_len(op, name, buffer, n)?;
+    }
+    check_len(op, "step_scalars", adam.step_scalars, 2)?;
+    check_len(op, "state", adam.state, 2)?;
+    if [adam.param, adam.m, adam.v]
+        .iter()
+        .any(|b| b.offset % 16 != 0)
+    {
+        return Err(shape_error(
+            op,
+            "the parameters and moments must start at 16-byte offsets",
+        ));
+    }
+    let mut buffers = vec![adam.param, adam.m, adam.v, adam.step_scalars, adam.state];
+    buffers.extend(operands(problems));
+    prepare(
+        ctx,
+        &ADAM_KERNEL,
+        &constants(tiles),
+        Some(bytemuck::bytes_of(&params)),
+        &buffers,
+        grid,
+    )
+}
+
+/// dy and x of problems 0 to 3; the bindings of absent problems hold the first problem's
+/// (never read).
+fn operands<'a>(problems: &[WeightGradProblem<'a>]) -> Vec<&'a GpuBuffer> {
+    let mut buffers = Vec::new();
+    for g in 0..MAX_PROBLEMS {
+        let p = problems.get(g).unwrap_or(&problems[0]);
+        buffers.push(p.dy);
+        buffers.push(p.x);
+    }
+    buffers
+}
+
+fn constants(tiles: MatmulTiles) -> [(&'static str, f64); 4] {
+    [
+        ("TILE_M", f64::from(tiles.tile_m)),
+        ("TILE_N", f64::from(tiles.tile_n)),
+        ("TILE_K", f64::from(tiles.tile_k)),
+        ("THREAD_QUADS", f64::from(tiles.thread / 4)),
+    ]
+}
+
+/// The uniform (Adam's fields zero) and the grid, after checking the problems against a
+/// flat buffer of `flat_len` elements and the tiles.
+fn grouped_params(
+    ctx: &GpuContext,
+    flat_len: usize,
+    k: usize,
+    problems: &[WeightGradProblem],
+    tiles: MatmulTiles,
+) -> Result<(Params, [u32; 3])> {
     let op = "matmul_grouped_tn";
     if !(1..=MAX_PROBLEMS).contains(&problems.len()) {
         return Err(shape_error(
@@ -250,36 +395,33 @@ pub fn matmul_grouped_tn(
         ));
     }
     tiles.check(ctx)?;
-    if !can_group(ctx, problems) || grads.offset % 16 != 0 || k == 0 {
+    if !can_group(ctx, problems) || k == 0 {
         return Err(shape_error(
             op,
             "needs 9 storage buffers a shader, a batch of at least 1, every layer's width \
              and offsets multiples of 4, and buffers at 16-byte offsets",
         ));
     }
-    let mut params = Params {
-        k: k as u32,
-        problems: problems.len() as u32,
-        _pad: [0; 2],
-        problem: [bytemuck::Zeroable::zeroed(); MAX_PROBLEMS],
-    };
+    let mut params: Params = bytemuck::Zeroable::zeroed();
+    params.k = k as u32;
+    params.problems = problems.len() as u32;
     let mut groups = 0u64;
     for (g, p) in problems.iter().enumerate() {
         check_len(op, "dy", p.dy, k * p.m)?;
         check_len(op, "x", p.x, k * p.n)?;
         let end = (p.dweight + p.m * p.n).max(p.dbias + p.m);
         let overlap = p.dbias < p.dweight + p.m * p.n && p.dweight < p.dbias + p.m;
-        if end > grads.len || overlap || p.m == 0 || p.n == 0 {
+        if end > flat_len || overlap || p.m == 0 || p.n == 0 {
             return Err(shape_error(
                 op,
                 format!(
                     "layer {g}: dweight at {} ({} elements) and dbias at {} ({}) must be \
-                     nonempty, apart, and inside the {} gradients",
+                     nonempty, apart, and inside the flat buffer's {} elements",
                     p.dweight,
                     p.m * p.n,
                     p.dbias,
                     p.m,
-                    grads.len
+                    flat_len
                 ),
             ));
         }
@@ -299,26 +441,5 @@ pub fn matmul_grouped_tn(
         };
         groups += tiles_x * tiles_y;
     }
-    // The operand bindings of absent problems hold the first problem's (never read).
-    let mut buffers = vec![grads];
-    for g in 0..MAX_PROBLEMS {
-        let p = problems.get(g).unwrap_or(&problems[0]);
-        buffers.push(p.dy);
-        buffers.push(p.x);
-    }
-    let grid = crate::kernels::grid_for_groups(ctx, groups)?;
-    let constants = [
-        ("TILE_M", f64::from(tiles.tile_m)),
-        ("TILE_N", f64::from(tiles.tile_n)),
-        ("TILE_K", f64::from(tiles.tile_k)),
-        ("THREAD_QUADS", f64::from(tiles.thread / 4)),
-    ];
-    prepare(
-        ctx,
-        &KERNEL,
-        &constants,
-        Some(bytemuck::bytes_of(&params)),
-        &buffers,
-        grid,
-    )
+    Ok((params, crate::kernels::grid_for_groups(ctx, groups)?))
 }

@@ -386,6 +386,18 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
                         check_grouped_weight_grads(v, *k, layers, t),
                     );
                 }
+                // Adam fused, where the adapter binds its 13 storage buffers: 4 × 4 and 8 × 8
+                // a thread, at the first step (zero moments) and later ones.
+                if kernels::matmul_grouped_tn::runs_fused_on(v.ctx) {
+                    for (&t, step) in tiles[..3].iter().zip([1, 3, 7]) {
+                        let shape = format!("{} step {step}", describe_grouped(*k, layers, t));
+                        push(
+                            "matmul_grouped_tn_adam",
+                            shape,
+                            check_grouped_weight_grads_adam(v, *k, layers, t, step),
+                        );
+                    }
+                }
             }
         }
     }
@@ -495,6 +507,210 @@ fn check_grouped_weight_grads(
             cpu: grads,
             allowed: Box::new(move |i: usize, _| sum_bound(k, magnitude[i])),
         }],
+    )
+}
+
+/// The grouped weight gradients with Adam fused against the twin (the gradients fed to
+/// cpu/adam.rs at the same offsets): random parameters and moments as after a few steps
+/// (zeros at step 1), the whole flat buffers compared, so the padding between parts must
+/// stay as it was. Bounds: Adam's own (as `check_adam`), plus what the gradient's summation
+/// error δg (two orders of K terms) moves: m by (1 − β1)·δg, v by (1 − β2)·(2|g| + δg)·δg, and
+/// the parameter by at most twice the larger of the twin's moves with g ± δg.
+fn check_grouped_weight_grads_adam(
+    v: &mut Validator,
+    k: usize,
+    layers: &[(usize, usize)],
+    tiles: MatmulTiles,
+    step: u32,
+) -> Result<CheckResult> {
+    use crate::cpu::matmul_grouped_tn::GroupedProblem;
+    use crate::gpu::VIEW_ALIGNMENT;
+    use crate::kernels::matmul_grouped_tn::{AdamBuffers, WeightGradProblem};
+
+    let config = cpu::adam::AdamConfig {
+        weight_decay: 0.01,
+        ..Default::default()
+    };
+    let dy: Vec<Vec<f32>> = layers
+        .iter()
+        .map(|&(m, _)| v.random(k * m, -1.0, 1.0))
+        .collect();
+    let x: Vec<Vec<f32>> = layers
+        .iter()
+        .map(|&(_, n)| v.random(k * n, -1.0, 1.0))
+        .collect();
+    let mut offsets = Vec::new();
+    let mut end = 0;
+    for &(m, n) in layers {
+        let dweight = end;
+        let dbias = (dweight + m * n).next_multiple_of(VIEW_ALIGNMENT);
+        end = (dbias + m).next_multiple_of(VIEW_ALIGNMENT);
+        offsets.push((dweight, dbias));
+    }
+    let param = v.random(end, -1.0, 1.0);
+    let (first_m, first_v) = if step == 1 {
+        (vec![0.0; end], vec![0.0; end])
+    } else {
+        (v.random(end, -0.1, 0.1), v.random(end, 0.0, 0.01))
+    };
+    let problems: Vec<GroupedProblem<f32>> = layers
+        .iter()
+        .enumerate()
+        .map(|(g, &(m, n))| GroupedProblem {
+            m,
+            n,
+            dy: &dy[g],
+            x: &x[g],
+            dweight: offsets[g].0,
+            dbias: offsets[g].1,
+        })
+        .collect();
+    // The gradients, the elements they cover, and their summation bound δg.
+    let mut grads = vec![0.0; end];
+    cpu::matmul_grouped_tn::matmul_grouped_tn(&mut grads, k, &problems)?;
+    let mut covered = vec![false; end];
+    for q in &problems {
+        covered[q.dweight..q.dweight + q.m * q.n].fill(true);
+        covered[q.dbias..q.dbias + q.m].fill(true);
+    }
+    let abs = |v: &[Vec<f32>]| -> Vec<Vec<f32>> {
+        v.iter()
+            .map(|v| v.iter().map(|e| e.abs()).collect())
+            .collect()
+    };
+    let (abs_dy, abs_x) = (abs(&dy), abs(&x));
+    let abs_problems: Vec<GroupedProblem<f32>> = problems
+        .iter()
+        .enumerate()
+        .map(|(g, p)| GroupedProblem {
+            dy: &abs_dy[g],
+            x: &abs_x[g],
+            ..*p
+        })
+        .collect();
+    let mut magnitude = vec![0.0; end];
+    cpu::matmul_grouped_tn::matmul_grouped_tn(&mut magnitude, k, &abs_problems)?;
+    let delta: Vec<f32> = magnitude.iter().map(|&mag| sum_bound(k, mag)).collect();
+    // Adam on the covered elements with the gradients moved by shift · δg.
+    let adam = |shift: f32| -> Result<[Vec<f32>; 3]> {
+        let (mut p, mut m, mut s) = (param.clone(), first_m.clone(), first_v.clone());
+        for i in (0..end).filter(|&i| covered[i]) {
+            cpu::adam::adam_step(
+                std::slice::from_mut(&mut p[i]),
+                std::slice::from_mut(&mut m[i]),
+                std::slice::from_mut(&mut s[i]),
+                &[grads[i] + shift * delta[i]],
+                step,
+                &config,
+            )?;
+        }
+        Ok([p, m, s])
+    };
+    let [p_cpu, m_cpu, v_cpu] = adam(0.0)?;
+    // The fused form's twin is Adam on those gradients.
+    let (mut p_twin, mut m_twin, mut v_twin) = (param.clone(), first_m.clone(), first_v.clone());
+    cpu::matmul_grouped_tn::matmul_grouped_tn_adam(
+        &mut p_twin,
+        &mut m_twin,
+        &mut v_twin,
+        k,
+        &problems,
+        step,
+        &config,
+    )?;
+    if p_twin != p_cpu || m_twin != m_cpu || v_twin != v_cpu {
+        return Err(Error::InvalidArgument(
+            "matmul_grouped_tn_adam's twin disagrees with Adam on its gradients".into(),
+        ));
+    }
+    let [p_plus, ..] = adam(1.0)?;
+    let [p_minus, ..] = adam(-1.0)?;
+    let param_allowed: Vec<f32> = (0..end)
+        .map(|i| {
+            let update = (p_cpu[i] - param[i]).abs();
+            let moved = (p_plus[i] - p_cpu[i])
+                .abs()
+                .max((p_minus[i] - p_cpu[i]).abs());
+            2.0 * moved
+                + 16.0 * UNIT_ROUNDOFF * update
+                + 2.0 * UNIT_ROUNDOFF * (param[i].abs() + update)
+        })
+        .collect();
+    let (beta1, beta2) = (config.beta1, config.beta2);
+    let m_allowed: Vec<f32> = (0..end)
+        .map(|i| (1.0 - beta1) * delta[i] + 4.0 * UNIT_ROUNDOFF * m_cpu[i].abs() + 1e-12)
+        .collect();
+    let v_allowed: Vec<f32> = (0..end)
+        .map(|i| {
+            let g = (grads[i] + config.weight_decay * param[i]).abs();
+            (1.0 - beta2) * (2.0 * g + delta[i]) * delta[i]
+                + 4.0 * UNIT_ROUNDOFF * v_cpu[i].abs()
+                + 1e-12
+        })
+        .collect();
+
+    let gdy = dy
+        .iter()
+        .map(|d| v.upload("dy", d))
+        .collect::<Result<Vec<_>>>()?;
+    let gx = x
+        .iter()
+        .map(|x| v.upload("x", x))
+        .collect::<Result<Vec<_>>>()?;
+    let (gp, gm, gv) = (
+        v.upload("param", &param)?,
+        v.upload("m", &first_m)?,
+        v.upload("v", &first_v)?,
+    );
+    let table = v.upload("step scalars", &config.step_scalar_table(step))?;
+    let state = v.upload("state", &[step, 0])?;
+    let gproblems: Vec<WeightGradProblem> = layers
+        .iter()
+        .enumerate()
+        .map(|(g, &(m, n))| WeightGradProblem {
+            m,
+            n,
+            dy: &gdy[g],
+            x: &gx[g],
+            dweight: offsets[g].0,
+            dbias: offsets[g].1,
+        })
+        .collect();
+    let buffers = AdamBuffers {
+        param: &gp,
+        m: &gm,
+        v: &gv,
+        step_scalars: &table,
+        state: &state,
+    };
+    let dispatch = kernels::matmul_grouped_tn::matmul_grouped_tn_adam(
+        v.ctx, buffers, &config, k, &gproblems, tiles,
+    )?;
+    let outputs = vec![
+        Output {
+            name: "param",
+            gpu: &gp,
+            cpu: p_cpu,
+            allowed: Box::new(move |i: usize, _| param_allowed[i]),
+        },
+        Output {
+            name: "m",
+            gpu: &gm,
+            cpu: m_cpu,
+            allowed: Box::new(move |i: usize, _| m_allowed[i]),
+        },
+        Output {
+            name: "v",
+            gpu: &gv,
+            cpu: v_cpu,
+            allowed: Box::new(move |i: usize, _| v_allowed[i]),
+        },
+    ];
+    v.finish(
+        dispatch.name,
+        format!("{} step {step}", describe_grouped(k, layers, tiles)),
+        &[&dispatch],
+        outputs,
     )
 }
 

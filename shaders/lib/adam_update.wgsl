@@ -1,0 +1,27 @@
+// The Adam update of four parameters, PyTorch's semantics (shaders/adam.wgsl's header has
+// the formulas): adam.wgsl's entry points and the grouped weight gradients' fused form
+// (matmul_grouped_tn.wgsl, matmul_grouped_tn_adam) both call it, so the two agree to the bit.
+// step_size and bias_correction2_sqrt are the step's row of the host's f64 table.
+
+struct AdamScalars {
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    weight_decay: f32,
+    step_size: f32,
+    bias_correction2_sqrt: f32,
+}
+
+struct AdamVec4 {
+    param: vec4<f32>,
+    m: vec4<f32>,
+    v: vec4<f32>,
+}
+
+fn adam_update(s: AdamScalars, param: vec4<f32>, grad: vec4<f32>, m: vec4<f32>, v: vec4<f32>) -> AdamVec4 {
+    let g = grad + s.weight_decay * param;
+    let m_new = s.beta1 * m + (1.0 - s.beta1) * g;
+    let v_new = s.beta2 * v + (1.0 - s.beta2) * g * g;
+    let denom = sqrt(v_new) / s.bias_correction2_sqrt + s.eps;
+    return AdamVec4(param - s.step_size * m_new / denom, m_new, v_new);
+}
