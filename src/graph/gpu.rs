@@ -12,12 +12,15 @@ use crate::gpu::{pack_bytes, GpuBuffer, GpuContext};
 use crate::graph::autodiff::GradOp;
 use crate::graph::plan::{Location, Plan, TrainingFusion};
 use crate::graph::{
-    padded_order, LinearShapes, LossKind, Op, Penalty, RunConfig, Samples, TensorId, TrainData,
+    padded_order, LinearShapes, LossKind, Op, Penalty, Role, RunConfig, Samples, TensorId,
+    TrainData,
 };
 use crate::kernels::activation::Activation;
+use crate::kernels::adam::AdamConfig;
 use crate::kernels::matmul::{MatmulExtras, MatmulShape};
 use crate::kernels::matmul_grouped_tn::{
-    can_group, matmul_grouped_tn, GroupKey, WeightGradProblem, WeightGrads,
+    can_group, matmul_grouped_tn, matmul_grouped_tn_adam, runs_fused_on, AdamBuffers, GroupKey,
+    WeightGradProblem, WeightGrads,
 };
 use crate::kernels::{self, gather::GatherSource, step::StepStates, Dispatch};
 
@@ -62,6 +65,25 @@ fn upload_one_hot(
 
 /// The evaluation's noise is keyed by its own seed, apart from training's.
 pub(crate) const EVAL_SEED_SALT: u64 = 0x5eed_e7a1_0000_0000;
+
+/// One linear layer's weight gradient as the grouped kernel takes it: dy, x, (out, in), and
+/// the dW and db offsets in the flat buffers.
+type WeightGradPart = (GpuBuffer, GpuBuffer, (usize, usize), (usize, usize));
+
+/// The kernel's view of a set's parts.
+fn weight_grad_problems(parts: &[WeightGradPart]) -> Vec<WeightGradProblem<'_>> {
+    parts
+        .iter()
+        .map(|(dy, x, (m, n), (dweight, dbias))| WeightGradProblem {
+            m: *m,
+            n: *n,
+            dy,
+            x,
+            dweight: *dweight,
+            dbias: *dbias,
+        })
+        .collect()
+}
 
 /// A plan's storage on the GPU and the prepared dispatches of one training step.
 pub struct GpuExecutor<'a> {
@@ -206,24 +228,27 @@ impl<'a> GpuExecutor<'a> {
                 (&executor.loss_totals, plan.graph.batch),
                 true,
             )?;
-            let (grouped, weight_grads) = executor.prepare_grouped_weight_grads()?;
+            let (grouped, weight_grads, adam_fused) =
+                executor.prepare_grouped_weight_grads(&table, &run.adam)?;
             for (j, &done) in plan.done_elsewhere.iter().enumerate() {
                 if !done {
                     steps.extend(executor.prepare_backward(j, grouped.contains(&j))?);
                 }
             }
             steps.extend(weight_grads);
-            steps.push(kernels::adam::adam_step(
-                ctx,
-                &executor.params,
-                &executor.adam_m,
-                &executor.adam_v,
-                &executor.grads,
-                &table,
-                executor.states.binding(),
-                plan.param_len,
-                &run.adam,
-            )?);
+            if !adam_fused {
+                steps.push(kernels::adam::adam_step(
+                    ctx,
+                    &executor.params,
+                    &executor.adam_m,
+                    &executor.adam_v,
+                    &executor.grads,
+                    &table,
+                    executor.states.binding(),
+                    plan.param_len,
+                    &run.adam,
+                )?);
+            }
             executor.steps = steps;
         }
         if let Some(eval) = eval {
@@ -933,64 +958,109 @@ impl<'a> GpuExecutor<'a> {
 
     /// The dispatches of backward op `j`.
     /// The weight gradients of the step's linear layers, in the plan's sets
-    /// ([`Plan::weight_grad_sets`]), that the device's choice computes in one grouped dispatch a set
-    /// (kernels::matmul_grouped_tn; on GPUs timed against separate dispatches when first
-    /// seen): those layers' backward ops, and the dispatches, which run after the backward
-    /// pass (the plan keeps every layer's dy and x to the step's end).
-    fn prepare_grouped_weight_grads(&self) -> Result<(Vec<usize>, Vec<Dispatch>)> {
-        let (mut grouped, mut dispatches) = (Vec::new(), Vec::new());
+    /// ([`Plan::weight_grad_sets`]), that the device's choice computes in one grouped dispatch
+    /// a set (kernels::matmul_grouped_tn; on GPUs timed against separate dispatches when
+    /// first seen): those layers' backward ops, and the dispatches, which run after the
+    /// backward pass (the plan keeps every layer's dy and x to the step's end). When every
+    /// set is grouped and the layers hold every parameter, the dispatches also do Adam
+    /// (matmul_grouped_tn_adam) and the third value is true: the step then needs no Adam
+    /// dispatch, and the gradients are never stored.
+    fn prepare_grouped_weight_grads(
+        &self,
+        table: &GpuBuffer,
+        adam: &AdamConfig,
+    ) -> Result<(Vec<usize>, Vec<Dispatch>, bool)> {
         let graph = &self.plan.graph;
-        for layers in &self.plan.weight_grad_sets() {
-            // (dy, x, (out, in), dW and db offsets) of each layer.
-            let mut parts = Vec::new();
-            for &j in layers {
-                let GradOp::Linear {
-                    dweight,
-                    dbias,
-                    dy,
-                    x,
-                    ..
-                } = self.plan.backward[j]
-                else {
-                    unreachable!("only linear layers were taken");
-                };
-                let (Location::Grads(dw), Location::Grads(db)) =
-                    (self.plan.location[dweight.0], self.plan.location[dbias.0])
-                else {
-                    return Err(Error::InvalidArgument(
-                        "a linear layer's gradients are not in the gradient buffer".into(),
-                    ));
-                };
-                let size = (graph.tensor(dweight).rows, graph.tensor(dweight).cols);
-                parts.push((self.view(dy)?, self.view(x)?, size, (dw, db)));
-            }
-            let problems: Vec<WeightGradProblem> = parts
-                .iter()
-                .map(|(dy, x, (m, n), (dweight, dbias))| WeightGradProblem {
-                    m: *m,
-                    n: *n,
-                    dy,
-                    x,
-                    dweight: *dweight,
-                    dbias: *dbias,
-                })
-                .collect();
+        let sets = self.plan.weight_grad_sets();
+        // Each set's layers as the kernel takes them, and the form the device chooses.
+        let mut chosen = Vec::new();
+        for layers in &sets {
+            let parts = self.weight_grad_parts(layers)?;
+            let problems = weight_grad_problems(&parts);
             let key = GroupKey::of(graph.batch, &problems);
             let form = self
                 .ctx
                 .weight_grads(&key, can_group(self.ctx, &problems))?;
-            if let WeightGrads::Grouped(tiles) = form {
-                dispatches.push(matmul_grouped_tn(
-                    self.ctx,
-                    &self.grads,
-                    graph.batch,
-                    &problems,
-                    tiles,
-                )?);
-                grouped.extend_from_slice(layers);
-            }
+            chosen.push((layers, parts, form));
         }
-        Ok((grouped, dispatches))
+        let all_grouped = chosen
+            .iter()
+            .all(|(_, _, form)| matches!(form, WeightGrads::Grouped(_)));
+        let fuse_adam = !chosen.is_empty()
+            && all_grouped
+            && self.linear_layers_hold_every_parameter()
+            && runs_fused_on(self.ctx);
+        let (mut grouped, mut dispatches) = (Vec::new(), Vec::new());
+        for (layers, parts, form) in chosen {
+            let WeightGrads::Grouped(tiles) = form else {
+                continue;
+            };
+            let problems = weight_grad_problems(&parts);
+            dispatches.push(if fuse_adam {
+                let buffers = AdamBuffers {
+                    param: &self.params,
+                    m: &self.adam_m,
+                    v: &self.adam_v,
+                    step_scalars: table,
+                    state: self.states.binding(),
+                };
+                matmul_grouped_tn_adam(self.ctx, buffers, adam, graph.batch, &problems, tiles)?
+            } else {
+                matmul_grouped_tn(self.ctx, &self.grads, graph.batch, &problems, tiles)?
+            });
+            grouped.extend_from_slice(layers);
+        }
+        Ok((grouped, dispatches, fuse_adam))
+    }
+
+    /// (dy, x, (out, in), (dW offset, db offset)) of each linear layer (backward op) of a set.
+    fn weight_grad_parts(&self, layers: &[usize]) -> Result<Vec<WeightGradPart>> {
+        let graph = &self.plan.graph;
+        let mut parts = Vec::new();
+        for &j in layers {
+            let GradOp::Linear {
+                dweight,
+                dbias,
+                dy,
+                x,
+                ..
+            } = self.plan.backward[j]
+            else {
+                unreachable!("the plan's sets hold linear layers");
+            };
+            let (Location::Grads(dw), Location::Grads(db)) =
+                (self.plan.location[dweight.0], self.plan.location[dbias.0])
+            else {
+                return Err(Error::InvalidArgument(
+                    "a linear layer's gradients are not in the gradient buffer".into(),
+                ));
+            };
+            let size = (graph.tensor(dweight).rows, graph.tensor(dweight).cols);
+            parts.push((self.view(dy)?, self.view(x)?, size, (dw, db)));
+        }
+        Ok(parts)
+    }
+
+    /// Whether every parameter is a linear layer's weight or bias (so that the grouped
+    /// weight gradients update them all when Adam is fused into them).
+    fn linear_layers_hold_every_parameter(&self) -> bool {
+        let graph = &self.plan.graph;
+        let of = |t: TensorId| match graph.tensor(t).role {
+            Role::Gradient { of } => Some(of),
+            _ => None,
+        };
+        let held: Vec<TensorId> = self
+            .plan
+            .backward
+            .iter()
+            .filter_map(|op| match *op {
+                GradOp::Linear { dweight, dbias, .. } => Some([of(dweight), of(dbias)]),
+                _ => None,
+            })
+            .flatten()
+            .flatten()
+            .collect();
+        graph.parameters().iter().all(|p| held.contains(p))
     }
 
     /// The dispatches of backward op `j`; for a linear layer whose weight gradient a grouped
