@@ -1,10 +1,12 @@
 //! Host side of shaders/matmul_grouped_tn.wgsl: the weight and bias gradients of up to
 //! [`MAX_PROBLEMS`] linear layers in one dispatch (CPU twin: src/cpu/matmul_grouped_tn.rs).
 //! For each layer, dweight (m, n) = dyᵀ·x and dbias (m) = Σ_rows dy, written at their
-//! offsets in the step's flat gradient buffer. The tiles are the tiled matmul's
-//! ([`MatmulTiles`]), 4 × 4 or 8 × 8 a thread, without K split or prefetching. A training
-//! step uses it where the device's timing says it beats one dispatch a layer
-//! (kernels::autotune, [`WeightGrads`]).
+//! offsets in the step's flat gradient buffer ([`matmul_grouped_tn`]), or fed straight to
+//! Adam at the same offsets of the flat parameters ([`matmul_grouped_tn_adam`], when a step's
+//! grouped dispatches cover every parameter: no Adam dispatch, no stored gradients). The
+//! tiles are the tiled matmul's ([`MatmulTiles`]), 4 × 4 or 8 × 8 a thread, without K split
+//! or prefetching. A training step uses it where the device's timing says it beats one
+//! dispatch a layer (kernels::autotune, [`WeightGrads`]).
 
 use std::fmt;
 use std::str::FromStr;
