@@ -687,6 +687,30 @@ fn several_steps_per_submit_equal_single_submits() {
     let Some(ctx) = common::gpu("several_steps_per_submit_equal_single_submits") else {
         return;
     };
+    steps_per_submit_match_single_submits(ctx);
+}
+
+/// The same with the grouped weight gradients forced (Adam fused where every set groups):
+/// each step of a submit binds its own row of step states, whose step number the fused Adam
+/// reads.
+#[test]
+fn several_steps_per_submit_equal_single_submits_with_grouped_weight_gradients() {
+    use latent::gpu::GpuOptions;
+    use latent::kernels::matmul_grouped_tn::{WeightGrads, WeightGradsPolicy};
+
+    let test = "several_steps_per_submit_equal_single_submits_with_grouped_weight_gradients";
+    if common::gpu(test).is_none() {
+        return;
+    }
+    let ctx = GpuContext::new(&GpuOptions::from_env().unwrap()).unwrap();
+    let grouped = WeightGrads::Grouped(Default::default());
+    ctx.set_weight_grads_policy(WeightGradsPolicy::Force(grouped));
+    steps_per_submit_match_single_submits(&ctx);
+}
+
+/// Every small model for two epochs of 12 steps, one step a submit and 8 + 4 a submit: the
+/// same parameters, moments and losses to the bit.
+fn steps_per_submit_match_single_submits(ctx: &GpuContext) {
     let seed = common::seed();
     let (rows, width, batch) = (96, 48, 8);
     let bytes = synthetic_bytes(rows, width, seed);
