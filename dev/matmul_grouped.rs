@@ -9,9 +9,9 @@
 //! no whatever grouping saves.)
 
 use latent::cpu::matmul::{matmul as matmul_twin, MatmulShape};
-use latent::gpu::{time_gpu, GpuBuffer, GpuContext, VIEW_ALIGNMENT};
+use latent::gpu::{time_gpu, GpuBuffer, GpuContext};
 use latent::kernels::matmul::{matmul_with_extras, MatmulExtras, MatmulTiles, MatmulVariant};
-use latent::kernels::matmul_grouped_tn::{matmul_grouped_tn, WeightGradProblem};
+use latent::kernels::matmul_grouped_tn::{flat_layout, matmul_grouped_tn, WeightGradProblem};
 use latent::kernels::Dispatch;
 use latent::validate::compare;
 
@@ -85,14 +85,7 @@ impl Operands {
             |len: usize| -> Vec<f32> { (0..len).map(|_| rng.random_range(-1.0..1.0)).collect() };
         let dy: Vec<Vec<f32>> = group.layers.iter().map(|&(m, _)| values(k * m)).collect();
         let x: Vec<Vec<f32>> = group.layers.iter().map(|&(_, n)| values(k * n)).collect();
-        let mut offsets = Vec::new();
-        let mut end = 0;
-        for &(m, n) in group.layers {
-            let dw = end;
-            let db = (dw + m * n).next_multiple_of(VIEW_ALIGNMENT);
-            end = (db + m).next_multiple_of(VIEW_ALIGNMENT);
-            offsets.push((dw, db));
-        }
+        let (offsets, end) = flat_layout(group.layers);
         let mut expected = vec![f32::NAN; end];
         let mut allowed = vec![0.0; end];
         for (g, &(m, n)) in group.layers.iter().enumerate() {

@@ -98,6 +98,20 @@ struct Drift {
     param_mean: f32,
 }
 
+/// The drift of the f32 GPU path. Per-step losses: sums over the batch of per-row sums; both paths add the same terms in
+/// different orders and carry a few steps of rounding: 1e-4. Parameters after 24 Adam
+/// steps: each update is about lr = 1e-3 and Adam divides by √v, so a gradient element
+/// near zero whose rounding differs can move its parameter by up to ~lr differently; in
+/// practice the two paths stay well within 2e-4 (lavapipe, seeds 1-3: about 1e-7 at
+/// most); the mean difference is allowed a tenth of that.
+const F32_DRIFT: Drift = Drift {
+    loss_of_term: 1e-4,
+    loss_of_total: 0.0,
+    loss_absolute: 1e-5,
+    param: 2e-4,
+    param_mean: 2e-5,
+};
+
 /// Dispatches a step when every set of weight gradients that the grouped kernel takes runs
 /// as one dispatch: a set groups when each layer's out and in are multiples of 4 (the
 /// kernel's vec4s). When every set groups, the grouped dispatches also do Adam and the step
@@ -253,19 +267,7 @@ fn gpu_and_cpu_training_agree_over_24_steps() {
         return;
     };
     let seed = common::seed();
-    // Per-step losses: sums over the batch of per-row sums; both paths add the same terms in
-    // different orders and carry a few steps of rounding: 1e-4. Parameters after 24 Adam
-    // steps: each update is about lr = 1e-3 and Adam divides by √v, so a gradient element
-    // near zero whose rounding differs can move its parameter by up to ~lr differently; in
-    // practice the two paths stay well within 2e-4 (lavapipe, seeds 1-3: about 1e-7 at
-    // most); the mean difference is allowed a tenth of that.
-    let drift = Drift {
-        loss_of_term: 1e-4,
-        loss_of_total: 0.0,
-        loss_absolute: 1e-5,
-        param: 2e-4,
-        param_mean: 2e-5,
-    };
+    let drift = F32_DRIFT;
     for (name, dispatches, worst) in train_both(ctx, seed, &drift, false) {
         eprintln!(
             "{name}: {} dispatches per step, max parameter difference {worst:e}",
@@ -290,13 +292,7 @@ fn grouped_weight_gradients_train_like_the_cpu_twins() {
     }
     let ctx = GpuContext::new(&GpuOptions::from_env().unwrap()).unwrap();
     let seed = common::seed();
-    let drift = Drift {
-        loss_of_term: 1e-4,
-        loss_of_total: 0.0,
-        loss_absolute: 1e-5,
-        param: 2e-4,
-        param_mean: 2e-5,
-    };
+    let drift = F32_DRIFT;
     for tiles in [
         MatmulTiles::default(),
         MatmulTiles {

@@ -23,14 +23,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::cpu::matmul::{matmul as matmul_twin, MatmulShape};
 use crate::error::{Error, Result};
-use crate::gpu::{time_gpu_median, GpuBuffer, GpuContext, VIEW_ALIGNMENT};
+use crate::gpu::{time_gpu_median, GpuBuffer, GpuContext};
 use crate::kernels::matmul::{
     is_skinny, matmul_with_extras, matmul_with_variant, MatmulChoice, MatmulExtras, MatmulKey,
     MatmulTiles, MatmulVariant, ROWTILE_SHADER, SHADER, SUBGROUP_SHADER, SUBGROUP_VEC4_SHADER,
     VEC4_SHADER,
 };
 use crate::kernels::matmul_grouped_tn::{
-    grouped_tiles, matmul_grouped_tn, GroupKey, WeightGradProblem, WeightGrads,
+    flat_layout, grouped_tiles, matmul_grouped_tn, GroupKey, WeightGradProblem, WeightGrads,
     SHADER as GROUPED_TN_SHADER,
 };
 use crate::kernels::{run, Dispatch};
@@ -467,16 +467,11 @@ impl WeightGradCase {
         let k = key.k;
         let mut random =
             |len: usize| -> Vec<f32> { (0..len).map(|_| rng.random_range(-1.0..1.0)).collect() };
-        let mut offsets = Vec::new();
+        let (offsets, end) = flat_layout(&key.layers);
         let mut expected = Vec::new();
         let (mut dy_gpu, mut x_gpu) = (Vec::new(), Vec::new());
-        let mut end = 0;
-        for &(m, n) in &key.layers {
+        for (&(m, n), &(dweight, dbias)) in key.layers.iter().zip(&offsets) {
             let (dy, x) = (random(k * m), random(k * n));
-            let dweight = end;
-            let dbias = (dweight + m * n).next_multiple_of(VIEW_ALIGNMENT);
-            end = (dbias + m).next_multiple_of(VIEW_ALIGNMENT);
-            offsets.push((dweight, dbias));
             for row in sampled_rows(m) {
                 for col in 0..n {
                     let value = (0..k).map(|b| dy[b * m + row] * x[b * n + col]).sum();

@@ -12,7 +12,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::error::{shape_error, Error, Result};
-use crate::gpu::{GpuBuffer, GpuContext};
+use crate::gpu::{GpuBuffer, GpuContext, VIEW_ALIGNMENT};
 use crate::kernels::adam::{AdamConfig, ADAM_UPDATE_LIB};
 use crate::kernels::matmul::MatmulTiles;
 use crate::kernels::{check_len, prepare, Dispatch, Kernel, Shader, Slot};
@@ -197,6 +197,21 @@ impl fmt::Display for GroupKey {
             .collect();
         write!(f, "k{}: {}", self.k, layers.join(", "))
     }
+}
+
+/// Offsets for the dW and db of `layers` ((out, in) each) in flat buffers laid out as a
+/// plan lays out its parameters (weight, then bias, each part at a multiple of
+/// VIEW_ALIGNMENT elements), and the buffers' length: for checks and tuning.
+pub fn flat_layout(layers: &[(usize, usize)]) -> (Vec<(usize, usize)>, usize) {
+    let mut offsets = Vec::new();
+    let mut end = 0;
+    for &(m, n) in layers {
+        let dweight = end;
+        let dbias = (dweight + m * n).next_multiple_of(VIEW_ALIGNMENT);
+        end = (dbias + m).next_multiple_of(VIEW_ALIGNMENT);
+        offsets.push((dweight, dbias));
+    }
+    (offsets, end)
 }
 
 /// The grouped kernel's tiles nearest to a tiled matmul's: the same block sizes, without K

@@ -410,93 +410,131 @@ fn describe_grouped(k: usize, layers: &[(usize, usize)], tiles: MatmulTiles) -> 
     format!("k {k}: {} grouped:{tiles}", layers.join(", "))
 }
 
+/// One set of layers' weight-gradient operands for the grouped checks: random dy (k, m) and
+/// x (k, n) in [-1, 1] per layer (out, in), on the host and on the GPU, and where each
+/// layer's dW and db sit in flat buffers laid out as a plan lays them out
+/// (`matmul_grouped_tn::flat_layout`).
+struct GroupedOperands {
+    k: usize,
+    layers: Vec<(usize, usize)>,
+    dy: Vec<Vec<f32>>,
+    x: Vec<Vec<f32>>,
+    offsets: Vec<(usize, usize)>,
+    /// The flat buffers' length.
+    len: usize,
+    gpu_dy: Vec<crate::gpu::GpuBuffer>,
+    gpu_x: Vec<crate::gpu::GpuBuffer>,
+}
+
+impl GroupedOperands {
+    fn new(v: &mut Validator, k: usize, layers: &[(usize, usize)]) -> Result<Self> {
+        let dy: Vec<Vec<f32>> = layers
+            .iter()
+            .map(|&(m, _)| v.random(k * m, -1.0, 1.0))
+            .collect();
+        let x: Vec<Vec<f32>> = layers
+            .iter()
+            .map(|&(_, n)| v.random(k * n, -1.0, 1.0))
+            .collect();
+        let (offsets, len) = kernels::matmul_grouped_tn::flat_layout(layers);
+        let gpu_dy = dy
+            .iter()
+            .map(|d| v.upload("dy", d))
+            .collect::<Result<_>>()?;
+        let gpu_x = x.iter().map(|x| v.upload("x", x)).collect::<Result<_>>()?;
+        Ok(GroupedOperands {
+            k,
+            layers: layers.to_vec(),
+            dy,
+            x,
+            offsets,
+            len,
+            gpu_dy,
+            gpu_x,
+        })
+    }
+
+    /// The twin's problems over `dy` and `x` (these operands, or their magnitudes).
+    fn twin<'a>(
+        &self,
+        dy: &'a [Vec<f32>],
+        x: &'a [Vec<f32>],
+    ) -> Vec<cpu::matmul_grouped_tn::GroupedProblem<'a, f32>> {
+        self.layers
+            .iter()
+            .enumerate()
+            .map(|(g, &(m, n))| cpu::matmul_grouped_tn::GroupedProblem {
+                m,
+                n,
+                dy: &dy[g],
+                x: &x[g],
+                dweight: self.offsets[g].0,
+                dbias: self.offsets[g].1,
+            })
+            .collect()
+    }
+
+    /// The kernel's problems.
+    fn gpu(&self) -> Vec<kernels::matmul_grouped_tn::WeightGradProblem<'_>> {
+        self.layers
+            .iter()
+            .enumerate()
+            .map(
+                |(g, &(m, n))| kernels::matmul_grouped_tn::WeightGradProblem {
+                    m,
+                    n,
+                    dy: &self.gpu_dy[g],
+                    x: &self.gpu_x[g],
+                    dweight: self.offsets[g].0,
+                    dbias: self.offsets[g].1,
+                },
+            )
+            .collect()
+    }
+
+    /// The twin's gradients over a flat buffer filled with `fill` (left as it is between
+    /// the parts), and the bound of two summation orders of each element's K terms.
+    fn grads_and_bounds(&self, fill: f32) -> Result<(Vec<f32>, Vec<f32>)> {
+        let mut grads = vec![fill; self.len];
+        cpu::matmul_grouped_tn::matmul_grouped_tn(
+            &mut grads,
+            self.k,
+            &self.twin(&self.dy, &self.x),
+        )?;
+        let abs = |v: &[Vec<f32>]| -> Vec<Vec<f32>> {
+            v.iter()
+                .map(|v| v.iter().map(|e| e.abs()).collect())
+                .collect()
+        };
+        let (abs_dy, abs_x) = (abs(&self.dy), abs(&self.x));
+        let mut magnitude = vec![0.0; self.len];
+        cpu::matmul_grouped_tn::matmul_grouped_tn(
+            &mut magnitude,
+            self.k,
+            &self.twin(&abs_dy, &abs_x),
+        )?;
+        let bounds = magnitude
+            .iter()
+            .map(|&mag| sum_bound(self.k, mag))
+            .collect();
+        Ok((grads, bounds))
+    }
+}
+
 /// The grouped weight gradients of `layers` ((out, in) each, batch k) against the twin, in
-/// a NaN-poisoned gradient buffer laid out as a plan lays one out (each part at a multiple
-/// of VIEW_ALIGNMENT): every dweight and dbias within two summation orders' bound, and the
-/// padding between parts still NaN.
+/// a NaN-poisoned gradient buffer: every dweight and dbias within two summation orders'
+/// bound, and the padding between parts still NaN.
 fn check_grouped_weight_grads(
     v: &mut Validator,
     k: usize,
     layers: &[(usize, usize)],
     tiles: MatmulTiles,
 ) -> Result<CheckResult> {
-    use crate::cpu::matmul_grouped_tn::GroupedProblem;
-    use crate::gpu::VIEW_ALIGNMENT;
-    use crate::kernels::matmul_grouped_tn::WeightGradProblem;
-
-    let dy: Vec<Vec<f32>> = layers
-        .iter()
-        .map(|&(m, _)| v.random(k * m, -1.0, 1.0))
-        .collect();
-    let x: Vec<Vec<f32>> = layers
-        .iter()
-        .map(|&(_, n)| v.random(k * n, -1.0, 1.0))
-        .collect();
-    let mut offsets = Vec::new();
-    let mut end = 0;
-    for &(m, n) in layers {
-        let dweight = end;
-        let dbias = (dweight + m * n).next_multiple_of(VIEW_ALIGNMENT);
-        end = (dbias + m).next_multiple_of(VIEW_ALIGNMENT);
-        offsets.push((dweight, dbias));
-    }
-    fn problems<'a>(
-        layers: &[(usize, usize)],
-        offsets: &[(usize, usize)],
-        dy: &'a [Vec<f32>],
-        x: &'a [Vec<f32>],
-    ) -> Vec<GroupedProblem<'a, f32>> {
-        layers
-            .iter()
-            .enumerate()
-            .map(|(g, &(m, n))| GroupedProblem {
-                m,
-                n,
-                dy: &dy[g],
-                x: &x[g],
-                dweight: offsets[g].0,
-                dbias: offsets[g].1,
-            })
-            .collect()
-    }
-    let mut grads = vec![f32::NAN; end];
-    cpu::matmul_grouped_tn::matmul_grouped_tn(&mut grads, k, &problems(layers, &offsets, &dy, &x))?;
-    // Bounds: each element's K terms in two orders, from the same sums of magnitudes.
-    let abs = |v: &[Vec<f32>]| -> Vec<Vec<f32>> {
-        v.iter()
-            .map(|v| v.iter().map(|e| e.abs()).collect())
-            .collect()
-    };
-    let mut magnitude = vec![0.0; end];
-    cpu::matmul_grouped_tn::matmul_grouped_tn(
-        &mut magnitude,
-        k,
-        &problems(layers, &offsets, &abs(&dy), &abs(&x)),
-    )?;
-
-    let gdy = dy
-        .iter()
-        .map(|d| v.upload("dy", d))
-        .collect::<Result<Vec<_>>>()?;
-    let gx = x
-        .iter()
-        .map(|x| v.upload("x", x))
-        .collect::<Result<Vec<_>>>()?;
-    let ggrads = v.poisoned("grads", end)?;
-    let gproblems: Vec<WeightGradProblem> = layers
-        .iter()
-        .enumerate()
-        .map(|(g, &(m, n))| WeightGradProblem {
-            m,
-            n,
-            dy: &gdy[g],
-            x: &gx[g],
-            dweight: offsets[g].0,
-            dbias: offsets[g].1,
-        })
-        .collect();
+    let ops = GroupedOperands::new(v, k, layers)?;
+    let (grads, bounds) = ops.grads_and_bounds(f32::NAN)?;
+    let ggrads = v.poisoned("grads", ops.len)?;
     let dispatch =
-        kernels::matmul_grouped_tn::matmul_grouped_tn(v.ctx, &ggrads, k, &gproblems, tiles)?;
+        kernels::matmul_grouped_tn::matmul_grouped_tn(v.ctx, &ggrads, k, &ops.gpu(), tiles)?;
     v.finish(
         dispatch.name,
         describe_grouped(k, layers, tiles),
@@ -505,7 +543,7 @@ fn check_grouped_weight_grads(
             name: "grads",
             gpu: &ggrads,
             cpu: grads,
-            allowed: Box::new(move |i: usize, _| sum_bound(k, magnitude[i])),
+            allowed: Box::new(move |i: usize, _| bounds[i]),
         }],
     )
 }
@@ -523,74 +561,28 @@ fn check_grouped_weight_grads_adam(
     tiles: MatmulTiles,
     step: u32,
 ) -> Result<CheckResult> {
-    use crate::cpu::matmul_grouped_tn::GroupedProblem;
-    use crate::gpu::VIEW_ALIGNMENT;
-    use crate::kernels::matmul_grouped_tn::{AdamBuffers, WeightGradProblem};
+    use crate::kernels::matmul_grouped_tn::AdamBuffers;
 
     let config = cpu::adam::AdamConfig {
         weight_decay: 0.01,
         ..Default::default()
     };
-    let dy: Vec<Vec<f32>> = layers
-        .iter()
-        .map(|&(m, _)| v.random(k * m, -1.0, 1.0))
-        .collect();
-    let x: Vec<Vec<f32>> = layers
-        .iter()
-        .map(|&(_, n)| v.random(k * n, -1.0, 1.0))
-        .collect();
-    let mut offsets = Vec::new();
-    let mut end = 0;
-    for &(m, n) in layers {
-        let dweight = end;
-        let dbias = (dweight + m * n).next_multiple_of(VIEW_ALIGNMENT);
-        end = (dbias + m).next_multiple_of(VIEW_ALIGNMENT);
-        offsets.push((dweight, dbias));
-    }
+    let ops = GroupedOperands::new(v, k, layers)?;
+    let end = ops.len;
     let param = v.random(end, -1.0, 1.0);
     let (first_m, first_v) = if step == 1 {
         (vec![0.0; end], vec![0.0; end])
     } else {
         (v.random(end, -0.1, 0.1), v.random(end, 0.0, 0.01))
     };
-    let problems: Vec<GroupedProblem<f32>> = layers
-        .iter()
-        .enumerate()
-        .map(|(g, &(m, n))| GroupedProblem {
-            m,
-            n,
-            dy: &dy[g],
-            x: &x[g],
-            dweight: offsets[g].0,
-            dbias: offsets[g].1,
-        })
-        .collect();
-    // The gradients, the elements they cover, and their summation bound δg.
-    let mut grads = vec![0.0; end];
-    cpu::matmul_grouped_tn::matmul_grouped_tn(&mut grads, k, &problems)?;
+    let problems = ops.twin(&ops.dy, &ops.x);
+    // The gradients, their summation bound δg, and the elements they cover.
+    let (grads, delta) = ops.grads_and_bounds(0.0)?;
     let mut covered = vec![false; end];
     for q in &problems {
         covered[q.dweight..q.dweight + q.m * q.n].fill(true);
         covered[q.dbias..q.dbias + q.m].fill(true);
     }
-    let abs = |v: &[Vec<f32>]| -> Vec<Vec<f32>> {
-        v.iter()
-            .map(|v| v.iter().map(|e| e.abs()).collect())
-            .collect()
-    };
-    let (abs_dy, abs_x) = (abs(&dy), abs(&x));
-    let abs_problems: Vec<GroupedProblem<f32>> = problems
-        .iter()
-        .enumerate()
-        .map(|(g, p)| GroupedProblem {
-            dy: &abs_dy[g],
-            x: &abs_x[g],
-            ..*p
-        })
-        .collect();
-    let mut magnitude = vec![0.0; end];
-    cpu::matmul_grouped_tn::matmul_grouped_tn(&mut magnitude, k, &abs_problems)?;
-    let delta: Vec<f32> = magnitude.iter().map(|&mag| sum_bound(k, mag)).collect();
     // Adam on the covered elements with the gradients moved by shift · δg.
     let adam = |shift: f32| -> Result<[Vec<f32>; 3]> {
         let (mut p, mut m, mut s) = (param.clone(), first_m.clone(), first_v.clone());
@@ -649,14 +641,6 @@ fn check_grouped_weight_grads_adam(
         })
         .collect();
 
-    let gdy = dy
-        .iter()
-        .map(|d| v.upload("dy", d))
-        .collect::<Result<Vec<_>>>()?;
-    let gx = x
-        .iter()
-        .map(|x| v.upload("x", x))
-        .collect::<Result<Vec<_>>>()?;
     let (gp, gm, gv) = (
         v.upload("param", &param)?,
         v.upload("m", &first_m)?,
@@ -664,18 +648,6 @@ fn check_grouped_weight_grads_adam(
     );
     let table = v.upload("step scalars", &config.step_scalar_table(step))?;
     let state = v.upload("state", &[step, 0])?;
-    let gproblems: Vec<WeightGradProblem> = layers
-        .iter()
-        .enumerate()
-        .map(|(g, &(m, n))| WeightGradProblem {
-            m,
-            n,
-            dy: &gdy[g],
-            x: &gx[g],
-            dweight: offsets[g].0,
-            dbias: offsets[g].1,
-        })
-        .collect();
     let buffers = AdamBuffers {
         param: &gp,
         m: &gm,
@@ -684,7 +656,12 @@ fn check_grouped_weight_grads_adam(
         state: &state,
     };
     let dispatch = kernels::matmul_grouped_tn::matmul_grouped_tn_adam(
-        v.ctx, buffers, &config, k, &gproblems, tiles,
+        v.ctx,
+        buffers,
+        &config,
+        k,
+        &ops.gpu(),
+        tiles,
     )?;
     let outputs = vec![
         Output {
