@@ -606,6 +606,7 @@ fn weight_gradient_tuning_times_both_forms_once_and_caches_the_winner() {
     let key = GroupKey {
         k: 37,
         layers: vec![(36, 20), (12, 44), (132, 8)],
+        adam: false,
     };
     let form = ctx.weight_grads(&key, true).unwrap();
     let notes = ctx.take_matmul_notes();
@@ -631,6 +632,7 @@ fn weight_gradient_tuning_times_both_forms_once_and_caches_the_winner() {
     let other = GroupKey {
         k: 5,
         layers: vec![(6, 8)],
+        adam: false,
     };
     assert_eq!(
         ctx.weight_grads(&other, false).unwrap(),
@@ -648,6 +650,25 @@ fn weight_gradient_tuning_times_both_forms_once_and_caches_the_winner() {
     again.set_shape_tuning(Some(ShapeTuning::new(&again, Some(&cache))));
     assert_eq!(again.weight_grads(&key, true).unwrap(), form);
     assert!(again.take_matmul_notes().is_empty());
+    // The same layers as a whole model's set are a key of their own, timed with Adam
+    // (separate with its Adam dispatch, grouped fused); their own shapes are known by now.
+    let with_adam = GroupKey {
+        adam: true,
+        ..key.clone()
+    };
+    assert!(with_adam.to_string().ends_with(" with Adam"), "{with_adam}");
+    let form = again.weight_grads(&with_adam, true).unwrap();
+    let notes = again.take_matmul_notes();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(
+        notes[0].starts_with(&format!("weight gradients tuned for {with_adam} in ")),
+        "{notes:?}"
+    );
+    assert_eq!(again.matmul_choice().weight_grads[&with_adam], form);
+    let cached = read_cache(&cache, &device_key(&again), &again)
+        .unwrap()
+        .unwrap();
+    assert_eq!(cached.weight_grads.len(), 2);
     // A forced form wins over the tuned one.
     let forced = match form {
         WeightGrads::Separate => WeightGrads::Grouped(Default::default()),

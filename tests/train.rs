@@ -898,15 +898,17 @@ fn per_shape_tuning_tunes_a_training_plan_once_and_trains_like_the_cpu_path() {
     let mut tuned: Vec<String> = ctx.take_matmul_notes();
     let gpu_report = gpu.run_epoch(0, &mut |_, _, _| {}).unwrap();
     tuned.extend(ctx.take_matmul_notes());
-    // One line for the weight gradients' set (grouped or separate, timed): "weight
-    // gradients tuned for k64: 64x128, 128x8, 16x128, 128x64 in ... s: separate (...)".
+    // One line for the weight gradients' set (grouped or separate, timed with Adam: the
+    // model's only set): "weight gradients tuned for k64: 64x128, 128x8, 16x128, 128x64 with
+    // Adam in ... s: separate (...)".
     let (weight_grads, tuned): (Vec<String>, Vec<String>) = tuned
         .into_iter()
         .partition(|note| note.starts_with("weight gradients tuned for "));
     assert_eq!(weight_grads.len(), 1, "{weight_grads:?}");
     assert!(
-        weight_grads[0]
-            .starts_with("weight gradients tuned for k64: 64x128, 128x8, 16x128, 128x64 in "),
+        weight_grads[0].starts_with(
+            "weight gradients tuned for k64: 64x128, 128x8, 16x128, 128x64 with Adam in "
+        ),
         "{weight_grads:?}"
     );
     assert_eq!(ctx.matmul_choice().weight_grads.len(), 1);

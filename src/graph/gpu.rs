@@ -972,12 +972,15 @@ impl<'a> GpuExecutor<'a> {
     ) -> Result<(Vec<usize>, Vec<Dispatch>, bool)> {
         let graph = &self.plan.graph;
         let sets = self.plan.weight_grad_sets();
+        let holds_every_parameter = self.linear_layers_hold_every_parameter();
+        // A model with one set runs Adam in it when grouped: its tuning counts Adam in.
+        let whole_model = sets.len() == 1 && holds_every_parameter && runs_fused_on(self.ctx);
         // Each set's layers as the kernel takes them, and the form the device chooses.
         let mut chosen = Vec::new();
         for layers in &sets {
             let parts = self.weight_grad_parts(layers)?;
             let problems = weight_grad_problems(&parts);
-            let key = GroupKey::of(graph.batch, &problems);
+            let key = GroupKey::of(graph.batch, &problems, whole_model);
             let form = self
                 .ctx
                 .weight_grads(&key, can_group(self.ctx, &problems))?;
@@ -986,10 +989,8 @@ impl<'a> GpuExecutor<'a> {
         let all_grouped = chosen
             .iter()
             .all(|(_, _, form)| matches!(form, WeightGrads::Grouped(_)));
-        let fuse_adam = !chosen.is_empty()
-            && all_grouped
-            && self.linear_layers_hold_every_parameter()
-            && runs_fused_on(self.ctx);
+        let fuse_adam =
+            !chosen.is_empty() && all_grouped && holds_every_parameter && runs_fused_on(self.ctx);
         let (mut grouped, mut dispatches) = (Vec::new(), Vec::new());
         for (layers, parts, form) in chosen {
             let WeightGrads::Grouped(tiles) = form else {

@@ -24,14 +24,15 @@ use serde::{Deserialize, Serialize};
 use crate::cpu::matmul::{matmul as matmul_twin, MatmulShape};
 use crate::error::{Error, Result};
 use crate::gpu::{time_gpu_median, GpuBuffer, GpuContext};
+use crate::kernels::adam::{adam_step, AdamConfig};
 use crate::kernels::matmul::{
     is_skinny, matmul_with_extras, matmul_with_variant, MatmulChoice, MatmulExtras, MatmulKey,
     MatmulTiles, MatmulVariant, ROWTILE_SHADER, SHADER, SUBGROUP_SHADER, SUBGROUP_VEC4_SHADER,
     VEC4_SHADER,
 };
 use crate::kernels::matmul_grouped_tn::{
-    flat_layout, grouped_tiles, matmul_grouped_tn, GroupKey, WeightGradProblem, WeightGrads,
-    SHADER as GROUPED_TN_SHADER,
+    flat_layout, grouped_tiles, matmul_grouped_tn, matmul_grouped_tn_adam, AdamBuffers, GroupKey,
+    WeightGradProblem, WeightGrads, SHADER as GROUPED_TN_SHADER,
 };
 use crate::kernels::{run, Dispatch};
 use crate::validate::{compare, operand_bound, UNIT_ROUNDOFF};
@@ -376,16 +377,26 @@ impl ShapeTuning {
             .map(|shape| self.variant_for(ctx, shape))
             .collect::<Result<Vec<_>>>()?;
         let case = WeightGradCase::new(ctx, key)?;
-        let separate = case.separate(ctx, &shapes, &variants)?;
-        let separate_us = case.check_and_time(ctx, &separate.iter().collect::<Vec<_>>())?;
-        // The fastest grouped form that passes its check.
+        let mut separate = case.separate(ctx, &shapes, &variants)?;
+        let passed = case.check(ctx, &separate.iter().collect::<Vec<_>>())?;
+        // With Adam (the whole model's set): the separate form's Adam dispatch is timed with it.
+        separate.extend(case.adam_dispatch(ctx)?);
+        let separate_us = if passed {
+            Some(case.time(ctx, &separate.iter().collect::<Vec<_>>())?)
+        } else {
+            None
+        };
+        // The fastest grouped form whose gradients pass their check (timed fused with Adam
+        // for the whole model's set).
         let mut grouped_best: Option<(MatmulTiles, f64)> = None;
         for tiles in grouped_candidates(ctx, &variants) {
-            let grouped = case.grouped(ctx, tiles)?;
-            if let Some(us) = case.check_and_time(ctx, &[&grouped])? {
-                if grouped_best.is_none_or(|(_, best)| us < best) {
-                    grouped_best = Some((tiles, us));
-                }
+            if !case.check(ctx, &[&case.grouped(ctx, tiles)?])? {
+                continue;
+            }
+            let timed = case.grouped_timed(ctx, tiles)?;
+            let us = case.time(ctx, &[&timed])?;
+            if grouped_best.is_none_or(|(_, best)| us < best) {
+                grouped_best = Some((tiles, us));
             }
         }
         let form = match (grouped_best, separate_us) {
@@ -459,6 +470,9 @@ struct WeightGradCase {
     grads: GpuBuffer,
     /// (index in grads, the twin's value) of every compared element.
     expected: Vec<(usize, f32)>,
+    /// For a key with Adam: parameters, moments (zeros), the step-1 table and a state
+    /// [1, 0], the buffers both forms' Adam updates.
+    adam: Option<[GpuBuffer; 5]>,
 }
 
 impl WeightGradCase {
@@ -484,6 +498,20 @@ impl WeightGradCase {
             dy_gpu.push(ctx.upload("autotune dy", &dy)?);
             x_gpu.push(ctx.upload("autotune x", &x)?);
         }
+        let adam = if key.adam {
+            Some([
+                ctx.upload("autotune params", &random(end))?,
+                ctx.create_buffer("autotune m", end)?,
+                ctx.create_buffer("autotune v", end)?,
+                ctx.upload(
+                    "autotune step scalars",
+                    &AdamConfig::default().step_scalar_table(1),
+                )?,
+                ctx.upload("autotune state", &[1u32, 0])?,
+            ])
+        } else {
+            None
+        };
         Ok(WeightGradCase {
             k,
             layers: key.layers.clone(),
@@ -492,7 +520,49 @@ impl WeightGradCase {
             offsets,
             grads: ctx.create_buffer("autotune grads", end)?,
             expected,
+            adam,
         })
+    }
+
+    /// The Adam dispatch over the flat buffers, for a key with Adam.
+    fn adam_dispatch(&self, ctx: &GpuContext) -> Result<Option<Dispatch>> {
+        let Some([param, m, v, table, state]) = &self.adam else {
+            return Ok(None);
+        };
+        let adam = adam_step(
+            ctx,
+            param,
+            m,
+            v,
+            &self.grads,
+            table,
+            state,
+            param.len,
+            &AdamConfig::default(),
+        )?;
+        Ok(Some(adam))
+    }
+
+    /// The grouped form as a step would run it: fused with Adam for a key with Adam.
+    fn grouped_timed(&self, ctx: &GpuContext, tiles: MatmulTiles) -> Result<Dispatch> {
+        let Some([param, m, v, table, state]) = &self.adam else {
+            return self.grouped(ctx, tiles);
+        };
+        let buffers = AdamBuffers {
+            param,
+            m,
+            v,
+            step_scalars: table,
+            state,
+        };
+        matmul_grouped_tn_adam(
+            ctx,
+            buffers,
+            &AdamConfig::default(),
+            self.k,
+            &self.problems(),
+            tiles,
+        )
     }
 
     /// One dispatch a layer, each with its variant.
@@ -527,8 +597,11 @@ impl WeightGradCase {
 
     /// One grouped dispatch at `tiles`.
     fn grouped(&self, ctx: &GpuContext, tiles: MatmulTiles) -> Result<Dispatch> {
-        let problems: Vec<WeightGradProblem> = self
-            .layers
+        matmul_grouped_tn(ctx, &self.grads, self.k, &self.problems(), tiles)
+    }
+
+    fn problems(&self) -> Vec<WeightGradProblem<'_>> {
+        self.layers
             .iter()
             .enumerate()
             .map(|(g, &(m, n))| WeightGradProblem {
@@ -539,14 +612,12 @@ impl WeightGradCase {
                 dweight: self.offsets[g].0,
                 dbias: self.offsets[g].1,
             })
-            .collect();
-        matmul_grouped_tn(ctx, &self.grads, self.k, &problems, tiles)
+            .collect()
     }
 
     /// Runs `dispatches` once into NaN-poisoned gradients and compares them with the twin
-    /// within two summation orders of K terms in [-1, 1] (2·(K + 2)·u·K); their GPU time
-    /// (median) if they pass, else None.
-    fn check_and_time(&self, ctx: &GpuContext, dispatches: &[&Dispatch]) -> Result<Option<f64>> {
+    /// within two summation orders of K terms in [-1, 1] (2·(K + 2)·u·K).
+    fn check(&self, ctx: &GpuContext, dispatches: &[&Dispatch]) -> Result<bool> {
         ctx.write_buffer(&self.grads, &vec![f32::NAN; self.grads.len])?;
         run(ctx, "weight gradient autotune", dispatches)?;
         let all: Vec<f32> = ctx.read_buffer(&self.grads)?;
@@ -554,11 +625,13 @@ impl WeightGradCase {
         let expected: Vec<f32> = self.expected.iter().map(|&(_, v)| v).collect();
         let k = self.k as f32;
         let bound = 2.0 * (k + 2.0) * UNIT_ROUNDOFF * k;
-        if compare(&got, &expected, &|_, _| bound).failures > 0 {
-            return Ok(None);
-        }
+        Ok(compare(&got, &expected, &|_, _| bound).failures == 0)
+    }
+
+    /// The GPU time of `dispatches` back to back (median).
+    fn time(&self, ctx: &GpuContext, dispatches: &[&Dispatch]) -> Result<f64> {
         let record = |pass: &mut wgpu::ComputePass| dispatches.iter().for_each(|d| d.record(pass));
-        Ok(Some(time_gpu_median(ctx, &record)?.0))
+        Ok(time_gpu_median(ctx, &record)?.0)
     }
 }
 
@@ -842,6 +915,9 @@ struct CachedWeightGrads {
     layers: Vec<(usize, usize)>,
     /// "separate" or "grouped:MxNxK[x8]".
     form: String,
+    /// Timed with Adam (see GroupKey::adam).
+    #[serde(default)]
+    adam: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -907,6 +983,7 @@ pub fn read_cache(
                 let key = GroupKey {
                     k: cached.k,
                     layers: cached.layers.clone(),
+                    adam: cached.adam,
                 };
                 weight_grads.insert(key, form);
             }
@@ -963,6 +1040,7 @@ pub fn write_cache(
                     k: key.k,
                     layers: key.layers.clone(),
                     form: form.to_string(),
+                    adam: key.adam,
                 })
                 .collect(),
         },

@@ -171,19 +171,23 @@ impl WeightGradsPolicy {
 }
 
 /// The layers of one grouped dispatch as the device's choice tells them apart: the batch
-/// and each layer's (out, in), in the order of the step's backward pass. Written
-/// "k128: 400x784, 40x400".
+/// and each layer's (out, in), in the order of the step's backward pass, and whether they
+/// are the model's only set and hold every parameter, so that grouped they would run Adam
+/// too (the tuning then times the separate form with its Adam dispatch against the fused
+/// one). Written "k128: 400x784, 40x400" (" with Adam").
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct GroupKey {
     pub k: usize,
     pub layers: Vec<(usize, usize)>,
+    pub adam: bool,
 }
 
 impl GroupKey {
-    pub fn of(k: usize, problems: &[WeightGradProblem]) -> Self {
+    pub fn of(k: usize, problems: &[WeightGradProblem], adam: bool) -> Self {
         GroupKey {
             k,
             layers: problems.iter().map(|p| (p.m, p.n)).collect(),
+            adam,
         }
     }
 }
@@ -195,7 +199,11 @@ impl fmt::Display for GroupKey {
             .iter()
             .map(|(m, n)| format!("{m}x{n}"))
             .collect();
-        write!(f, "k{}: {}", self.k, layers.join(", "))
+        write!(f, "k{}: {}", self.k, layers.join(", "))?;
+        if self.adam {
+            f.write_str(" with Adam")?;
+        }
+        Ok(())
     }
 }
 
