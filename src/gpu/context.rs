@@ -488,6 +488,7 @@ impl GpuContext {
         }
     }
 
+    /// How training steps prepared from now on compute their weight gradients.
     pub fn weight_grads_policy(&self) -> WeightGradsPolicy {
         match self.weight_grads_policy.read() {
             Ok(policy) => *policy,

@@ -956,7 +956,6 @@ impl<'a> GpuExecutor<'a> {
         }
     }
 
-    /// The dispatches of backward op `j`.
     /// The weight gradients of the step's linear layers, in the plan's sets
     /// ([`Plan::weight_grad_sets`]), that the device's choice computes in one grouped dispatch
     /// a set (kernels::matmul_grouped_tn; on GPUs timed against separate dispatches when
