@@ -279,7 +279,7 @@ fn gpu_and_cpu_training_agree_over_24_steps() {
 /// The grouped weight gradients end to end: every small model with each set of weight
 /// gradients the grouped kernel takes in one dispatch (forced, at 4 × 4 and at 8 × 8 a
 /// thread; Adam fused where every set groups), trained beside the CPU twins within the same
-/// drift as the separate dispatches.
+/// drift as the separate dispatches; with Adam fused, no gradient is stored to read.
 #[test]
 fn grouped_weight_gradients_train_like_the_cpu_twins() {
     use latent::gpu::GpuOptions;
@@ -318,6 +318,30 @@ fn grouped_weight_gradients_train_like_the_cpu_twins() {
             .count();
         assert!(grouped >= 4, "{grouped} models grouped at {tiles}");
     }
+    // With Adam fused the step stores no gradients: reading one is a clear error.
+    let (name, config) = &small_models()[0];
+    let plan = Plan::compile(config.build(16).unwrap().0).unwrap();
+    let rows = 32;
+    let bytes = synthetic_bytes(rows, 48, seed);
+    let data = TrainData::new(Samples::U8(&bytes), rows, 48);
+    let run = RunConfig {
+        adam: AdamConfig::default(),
+        seed,
+        total_steps: 2,
+    };
+    let gpu = GpuExecutor::new(&ctx, &plan, &init_params(&plan, seed), data, None, run).unwrap();
+    assert!(
+        gpu.step_dispatches()
+            .iter()
+            .all(|d| !d.name.starts_with("adam_step")),
+        "{name}"
+    );
+    let gradient = (0..plan.graph.tensors.len())
+        .map(latent::graph::TensorId)
+        .find(|&t| matches!(plan.location[t.0], Location::Grads(_)))
+        .unwrap();
+    let error = gpu.read_tensor(gradient).unwrap_err().to_string();
+    assert!(error.contains("stores no gradients"), "{error}");
 }
 
 /// The opt-in f16 path end to end: every matmul of every small model on coop-f16 (A and B

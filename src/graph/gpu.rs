@@ -70,6 +70,9 @@ pub(crate) const EVAL_SEED_SALT: u64 = 0x5eed_e7a1_0000_0000;
 /// the dW and db offsets in the flat buffers.
 type WeightGradPart = (GpuBuffer, GpuBuffer, (usize, usize), (usize, usize));
 
+/// A set of weight gradients (backward ops), its parts, and the form the device chose.
+type ChosenWeightGrads = (Vec<usize>, Vec<WeightGradPart>, WeightGrads);
+
 /// The kernel's view of a set's parts.
 fn weight_grad_problems(parts: &[WeightGradPart]) -> Vec<WeightGradProblem<'_>> {
     parts
@@ -136,7 +139,9 @@ impl<'a> GpuExecutor<'a> {
             )));
         }
         let params_buffer = ctx.upload("params", params)?;
-        let grads = ctx.create_buffer("grads", plan.param_len)?;
+        // The flat gradient buffer is created with the step's dispatches, if they need it
+        // (not when Adam runs in the grouped weight gradients); until then a stand-in.
+        let grads = ctx.create_buffer("grads (none yet)", 4)?;
         let adam_m = ctx.create_buffer("adam m", plan.param_len)?;
         let adam_v = ctx.create_buffer("adam v", plan.param_len)?;
         // The table holds two floats per step: check its size before building it.
@@ -228,8 +233,12 @@ impl<'a> GpuExecutor<'a> {
                 (&executor.loss_totals, plan.graph.batch),
                 true,
             )?;
-            let (grouped, weight_grads, adam_fused) =
-                executor.prepare_grouped_weight_grads(&table, &run.adam)?;
+            let (chosen, adam_fused) = executor.choose_weight_grads()?;
+            if !adam_fused {
+                executor.grads = ctx.create_buffer("grads", plan.param_len)?;
+            }
+            let (grouped, weight_grads) =
+                executor.prepare_grouped_weight_grads(chosen, adam_fused, &table, &run.adam)?;
             for (j, &done) in plan.done_elsewhere.iter().enumerate() {
                 if !done {
                     steps.extend(executor.prepare_backward(j, grouped.contains(&j))?);
@@ -440,6 +449,13 @@ impl<'a> GpuExecutor<'a> {
                 None => Err(Error::InvalidArgument("the plan has no condition".into())),
             },
             Location::Params(offset) => self.params.view(offset, len),
+            Location::Grads(_) if self.grads.len < self.plan.param_len => {
+                Err(Error::InvalidArgument(
+                    "this step stores no gradients: Adam runs in its grouped weight gradients \
+                     (--weight-grads separate keeps them)"
+                        .into(),
+                ))
+            }
             Location::Grads(offset) => self.grads.view(offset, len),
             Location::Pool(slot) => self.pool[slot].view(0, len),
         }
@@ -956,28 +972,20 @@ impl<'a> GpuExecutor<'a> {
         }
     }
 
-    /// The weight gradients of the step's linear layers, in the plan's sets
-    /// ([`Plan::weight_grad_sets`]), that the device's choice computes in one grouped dispatch
-    /// a set (kernels::matmul_grouped_tn; on GPUs timed against separate dispatches when
-    /// first seen): those layers' backward ops, and the dispatches, which run after the
-    /// backward pass (the plan keeps every layer's dy and x to the step's end). When every
-    /// set is grouped and the layers hold every parameter, the dispatches also do Adam
-    /// (matmul_grouped_tn_adam) and the third value is true: the step then needs no Adam
-    /// dispatch, and the gradients are never stored.
-    fn prepare_grouped_weight_grads(
-        &self,
-        table: &GpuBuffer,
-        adam: &AdamConfig,
-    ) -> Result<(Vec<usize>, Vec<Dispatch>, bool)> {
+    /// The form the device chooses for each of the plan's sets of weight gradients
+    /// ([`Plan::weight_grad_sets`]; kernels::matmul_grouped_tn, on GPUs timed against
+    /// separate dispatches when first seen), with the layers' parts; and whether the grouped
+    /// dispatches will run Adam too: when every set is grouped and the layers hold every
+    /// parameter, the step needs no Adam dispatch and no gradient buffer.
+    fn choose_weight_grads(&self) -> Result<(Vec<ChosenWeightGrads>, bool)> {
         let graph = &self.plan.graph;
         let sets = self.plan.weight_grad_sets();
         let holds_every_parameter = self.linear_layers_hold_every_parameter();
         // A model with one set runs Adam in it when grouped: its tuning counts Adam in.
         let whole_model = sets.len() == 1 && holds_every_parameter && runs_fused_on(self.ctx);
-        // Each set's layers as the kernel takes them, and the form the device chooses.
         let mut chosen = Vec::new();
-        for layers in &sets {
-            let parts = self.weight_grad_parts(layers)?;
+        for layers in sets {
+            let parts = self.weight_grad_parts(&layers)?;
             let problems = weight_grad_problems(&parts);
             let key = GroupKey::of(graph.batch, &problems, whole_model);
             let form = self
@@ -990,6 +998,20 @@ impl<'a> GpuExecutor<'a> {
             .all(|(_, _, form)| matches!(form, WeightGrads::Grouped(_)));
         let fuse_adam =
             !chosen.is_empty() && all_grouped && holds_every_parameter && runs_fused_on(self.ctx);
+        Ok((chosen, fuse_adam))
+    }
+
+    /// The grouped dispatches of the sets `chosen` groups (with Adam when `fuse_adam`), which
+    /// run after the backward pass (the plan keeps every layer's dy and x to the step's end),
+    /// and the backward ops whose weight gradients they compute.
+    fn prepare_grouped_weight_grads(
+        &self,
+        chosen: Vec<ChosenWeightGrads>,
+        fuse_adam: bool,
+        table: &GpuBuffer,
+        adam: &AdamConfig,
+    ) -> Result<(Vec<usize>, Vec<Dispatch>)> {
+        let batch = self.plan.graph.batch;
         let (mut grouped, mut dispatches) = (Vec::new(), Vec::new());
         for (layers, parts, form) in chosen {
             let WeightGrads::Grouped(tiles) = form else {
@@ -1004,13 +1026,13 @@ impl<'a> GpuExecutor<'a> {
                     step_scalars: table,
                     state: self.states.binding(),
                 };
-                matmul_grouped_tn_adam(self.ctx, buffers, adam, graph.batch, &problems, tiles)?
+                matmul_grouped_tn_adam(self.ctx, buffers, adam, batch, &problems, tiles)?
             } else {
-                matmul_grouped_tn(self.ctx, &self.grads, graph.batch, &problems, tiles)?
+                matmul_grouped_tn(self.ctx, &self.grads, batch, &problems, tiles)?
             });
-            grouped.extend_from_slice(layers);
+            grouped.extend(layers);
         }
-        Ok((grouped, dispatches, fuse_adam))
+        Ok((grouped, dispatches))
     }
 
     /// (dy, x, (out, in), (dW offset, db offset)) of each linear layer (backward op) of a set.
@@ -1081,18 +1103,18 @@ impl<'a> GpuExecutor<'a> {
                     (graph.batch, graph.tensor(dy).cols, graph.tensor(x).cols);
                 let dy_view = self.view(dy)?;
                 let shapes = LinearShapes::new(batch, input, out, accumulate_dx);
-                // dW = dyᵀ·x, and the bias gradient Σ_rows dy as the row sums of dyᵀ.
-                let dw_shape = MatmulShape {
-                    row_sums: true,
-                    ..shapes.dweight
-                };
-                let dbias = self.view(dbias)?;
-                let dw_extras = MatmulExtras {
-                    row_sums: Some(&dbias),
-                    ..Default::default()
-                };
                 let mut dispatches = Vec::new();
                 if !grouped_dweight {
+                    // dW = dyᵀ·x, and the bias gradient Σ_rows dy as the row sums of dyᵀ.
+                    let dw_shape = MatmulShape {
+                        row_sums: true,
+                        ..shapes.dweight
+                    };
+                    let dbias = self.view(dbias)?;
+                    let dw_extras = MatmulExtras {
+                        row_sums: Some(&dbias),
+                        ..Default::default()
+                    };
                     dispatches.push(kernels::matmul::matmul_fused(
                         ctx,
                         &self.view(dweight)?,
