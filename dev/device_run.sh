@@ -8,8 +8,9 @@
 #                                    bench (large matmuls, all configs, breakdown, a real
 #                                    epoch; its notes say whether each model's weight
 #                                    gradients were tuned grouped or separate, with both
-#                                    times; then kernels, 4096³ and the VAE and AE epochs with
-#                                    coop-f16), the dev matmul harness with --coop-f16, and 10
+#                                    times; then the VAE and AE steps with separate weight
+#                                    gradients; then kernels, 4096³ and the VAE and AE epochs
+#                                    with coop-f16), the dev matmul harness with --coop-f16, and 10
 #                                    MNIST epochs on the GPU executor (then 2 with coop-f16);
 #                                    every output into $OUT (at most 8 files)
 #   bash dev/device_run.sh matmul    there: the dev matmul harness with --coop-f16 --large
@@ -85,8 +86,12 @@ measure() {
     # TFLOP/s), and the VAE and AE epochs.
     timeout 50 "$bin/latent" bench --backend vulkan --matmul coop-f16 --large --epoch \
         --configs vae,ae >>"$out/bench.txt" 2>&1 || true
+    # The VAE and AE steps again with a dispatch a layer for the weight gradients and the
+    # Adam dispatch: against the auto run above, what grouping (and fused Adam) changed.
+    timeout 20 "$bin/latent" bench --backend vulkan --no-kernels --configs vae,ae \
+        --weight-grads separate >>"$out/bench.txt" 2>&1 || true
     timeout 80 "$bin/dev_matmul" --coop-f16 >"$out/dev_matmul.txt" 2>&1 || true
-    timeout 90 "$bin/latent" train --backend vulkan --data mnist --epochs "$epochs" \
+    timeout 70 "$bin/latent" train --backend vulkan --data mnist --epochs "$epochs" \
         --out "$out/vae-mnist" >"$out/train.txt" 2>&1 || true
     timeout 40 "$bin/latent" train --backend vulkan --data mnist --epochs 2 \
         --matmul coop-f16 --out "$out/vae-mnist-coop" >>"$out/train.txt" 2>&1 || true
