@@ -107,7 +107,7 @@ impl fmt::Display for WeightGrads {
 impl FromStr for WeightGrads {
     type Err = Error;
 
-    /// "separate", "grouped" (64x64x16 tiles) or "grouped:MxNxK[x8]".
+    /// "separate", "grouped" (64x64x16 tiles) or "grouped:MxNxK\[x8\]".
     fn from_str(s: &str) -> Result<Self> {
         let bad = || {
             Error::InvalidArgument(format!(
@@ -137,7 +137,7 @@ impl FromStr for WeightGrads {
 /// --weight-grads) writes it: "auto" (the default) times grouped against separate dispatches
 /// for each set of layers on GPUs where the matmul is tuned (`--matmul auto`), caching the
 /// winner, and keeps separate dispatches elsewhere (on CPU adapters the subgroup kernel,
-/// which has no grouped form, wins every weight gradient); "separate" or "grouped[:tiles]"
+/// which has no grouped form, wins every weight gradient); "separate" or "grouped\[:tiles\]"
 /// force one form (a set whose shapes [`can_group`] refuses stays separate).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WeightGradsPolicy {
