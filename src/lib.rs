@@ -9,7 +9,7 @@
 //! - [`infer`]: encode, decode and reconstruct with a trained checkpoint.
 //! - [`probe`]: what codes tell about the data: kNN, linear probe, k-means, PCA baseline.
 //! - [`validate`]: every kernel run on the GPU and on the CPU, compared (`latent validate`).
-//! - [`bench`]: kernel and training-step timings (`latent bench`, the criterion benches).
+//! - [`bench`](mod@bench): kernel and training-step timings (`latent bench`, the criterion benches).
 
 pub mod bench;
 pub mod cpu;

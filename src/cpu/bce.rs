@@ -12,7 +12,7 @@ pub fn bce_with_logits<T: Float>(z: T, t: T) -> T {
     z.max(T::zero()) - z * t + (-z.abs()).exp().ln_1p()
 }
 
-/// loss (rows) = Σ_c bce(logits[r, c], target[r, c]).
+/// loss (rows) = Σ_c bce(logits\[r, c\], target\[r, c\]).
 pub fn bce_forward<T: Float>(
     loss: &mut [T],
     logits: &[T],
@@ -60,7 +60,7 @@ pub fn bce_backward<T: Float>(
     Ok(())
 }
 
-/// dlogits = (scale + row_factor · row_grad[r]) · (σ(z) − t): the backward when each row's
+/// dlogits = (scale + row_factor · row_grad\[r\]) · (σ(z) − t): the backward when each row's
 /// loss also feeds another op. logits and target are (rows, cols), rows = row_grad.len().
 pub fn bce_backward_rows<T: Float>(
     dlogits: &mut [T],

@@ -34,7 +34,7 @@ pub fn concat_cols<T: Float>(
     Ok(())
 }
 
-/// part (rows, cols) = whole (rows, width)[:, offset..offset + cols]; written, or added when
+/// part (rows, cols) = whole (rows, width)\[:, offset..offset + cols\]; written, or added when
 /// `accumulate`.
 pub fn slice_cols<T: Float>(
     part: &mut [T],

@@ -23,7 +23,7 @@ fn batch_indices<'a>(
     })
 }
 
-/// out (rows, width) = data[indices[cursor + r], :] / 255 for bytes (data_rows, width).
+/// out (rows, width) = data[indices\[cursor + r\], :] / 255 for bytes (data_rows, width).
 pub fn gather_u8(
     out: &mut [f32],
     data: &[u8],
@@ -49,7 +49,7 @@ pub fn gather_u8(
     Ok(())
 }
 
-/// out (rows, width) = data[indices[cursor + r], :] for floats (data_rows, width).
+/// out (rows, width) = data[indices\[cursor + r\], :] for floats (data_rows, width).
 pub fn gather_f32(
     out: &mut [f32],
     data: &[f32],

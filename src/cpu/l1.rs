@@ -5,7 +5,7 @@ use num_traits::Float;
 use crate::cpu::{check_lens, check_nonzero};
 use crate::error::Result;
 
-/// loss (rows) = Σ_c |x[r, c]|.
+/// loss (rows) = Σ_c |x\[r, c\]|.
 pub fn l1_forward<T: Float>(loss: &mut [T], x: &[T], rows: usize, cols: usize) -> Result<()> {
     check_nonzero("l1_forward", &[("rows", rows), ("cols", cols)])?;
     check_lens(

@@ -43,8 +43,8 @@ pub fn log_weight<T: Float>(
     Ok(())
 }
 
-/// From dlogw (rows): dz (+)= −dlogw[r] · z (rows, cols), written or added when
-/// `accumulate_z`; dstats (rows, 2·cols) (+)= [0 | ½ dlogw[r]]: both halves written (the μ
+/// From dlogw (rows): dz (+)= −dlogw\[r\] · z (rows, cols), written or added when
+/// `accumulate_z`; dstats (rows, 2·cols) (+)= [0 | ½ dlogw\[r\]]: both halves written (the μ
 /// half with zeros), or the logvar half added to and the μ half left as it is when
 /// `accumulate_stats`.
 pub fn log_weight_backward<T: Float>(

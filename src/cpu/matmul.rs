@@ -29,7 +29,7 @@ pub struct MatmulShape {
     /// Multiply the product by f'(saved) before bias and accumulation, saved (m, n) being
     /// f's output: an activation's backward in the store of a dx matmul.
     pub activation_grad: Option<Activation>,
-    /// Also write row_sums (m) = Σ_k op(A)[row, k]: the bias gradient when op(A) = dyᵀ.
+    /// Also write row_sums (m) = Σ_k op(A)\[row, k\]: the bias gradient when op(A) = dyᵀ.
     pub row_sums: bool,
     /// Add an addend (m, n) to the product before `activation_grad`: the part of a gradient
     /// other layers wrote. Order: product, + addend, · f'(saved), + bias, + C, f.
@@ -41,7 +41,7 @@ pub struct MatmulShape {
     pub loss: Option<StoreLoss>,
     /// The VAE reparameterization's backward in the store (reparameterize_backward's
     /// formulas): with v = op(A)·op(B) (m, n), the dz of z = μ + e^(½·logvar)·ε, C is dstats
-    /// (m, 2n), μ | logvar per row, and C[row·2n + col] (+)= v, C[row·2n + n + col] (+)=
+    /// (m, 2n), μ | logvar per row, and C\[row·2n + col\] (+)= v, C\[row·2n + n + col\] (+)=
     /// v·ε·½·e^(½·logvar) ("+=" with `accumulate`), ε (m, n) and stats (m, 2n) given in
     /// [`MatmulExtras`]. Only alone (accumulate and transposes allowed): activation,
     /// activation_grad, addend, row_sums, loss and bias off.
@@ -214,7 +214,7 @@ pub fn matmul<T: Float>(
 /// C = f((op(A)·op(B) (+ addend)) · g'(saved) (+ bias) (+ C)), with f = `shape.activation` and g =
 /// `shape.activation_grad` where set, and the row sums of op(A) when `shape.row_sums`; or,
 /// with `shape.loss`, C = loss_scale · dloss/dz for z = op(A)·op(B) (+ bias) and each row's
-/// loss added to loss_totals[row·n] (the formulas of cpu/bce.rs and cpu/mse.rs); or, with
+/// loss added to loss_totals\[row·n\] (the formulas of cpu/bce.rs and cpu/mse.rs); or, with
 /// `shape.reparam_grad`, C = dstats (m, 2n) (+)= [dz | dz·ε·½e^(½·logvar)] for dz =
 /// op(A)·op(B) (the formulas of cpu/reparameterize.rs's reparameterize_backward).
 pub fn matmul_with_extras<T: Float>(

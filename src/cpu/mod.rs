@@ -1,7 +1,7 @@
 //! CPU twins of the WGSL kernels: plain loops with the same arguments and semantics as the
 //! shaders, generic over f32 (the reference the GPU is compared with) and f64 (for
-//! finite-difference gradient checks). Each file pairs by name with shaders/<op>.wgsl and
-//! src/kernels/<op>.rs. Every twin checks its slice lengths and returns an error, never
+//! finite-difference gradient checks). Each file pairs by name with `shaders/<op>.wgsl` and
+//! `src/kernels/<op>.rs`. Every twin checks its slice lengths and returns an error, never
 //! panics, on a mismatch.
 
 pub mod activation;

@@ -5,7 +5,7 @@ use num_traits::Float;
 use crate::cpu::{check_lens, check_nonzero, lit};
 use crate::error::Result;
 
-/// loss (rows) = Σ_c (x[r, c] - target[r, c])².
+/// loss (rows) = Σ_c (x\[r, c\] - target\[r, c\])².
 pub fn mse_forward<T: Float>(
     loss: &mut [T],
     x: &[T],
@@ -46,7 +46,7 @@ pub fn mse_backward<T: Float>(dx: &mut [T], x: &[T], target: &[T], scale: T) -> 
     Ok(())
 }
 
-/// dx = (scale + row_factor · row_grad[r]) · 2 · (x − target): the backward when each row's
+/// dx = (scale + row_factor · row_grad\[r\]) · 2 · (x − target): the backward when each row's
 /// loss also feeds another op. x and target are (rows, cols) with rows = row_grad.len().
 pub fn mse_backward_rows<T: Float>(
     dx: &mut [T],

@@ -32,7 +32,7 @@ pub fn philox4x32_10(counter: [u32; 4], key: [u32; 2]) -> [u32; 4] {
 }
 
 /// Twin of `philox_fill`: word 4g+j of `out` is word j of
-/// philox4x32_10((counter[0] + g, counter[1], counter[2], counter[3]), key).
+/// philox4x32_10((counter\[0\] + g, counter\[1\], counter\[2\], counter\[3\]), key).
 pub fn philox_fill(out: &mut [u32], counter: [u32; 4], key: [u32; 2]) -> Result<()> {
     if out.is_empty() {
         return check_lens("philox_fill", &[("out", 0, 1)]);

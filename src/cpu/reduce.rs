@@ -6,7 +6,7 @@ use num_traits::Float;
 use crate::cpu::{check_lens, check_nonzero};
 use crate::error::Result;
 
-/// out (rows) = Σ_c x[r, c].
+/// out (rows) = Σ_c x\[r, c\].
 pub fn sum_rows<T: Float>(out: &mut [T], x: &[T], rows: usize, cols: usize) -> Result<()> {
     check_nonzero("sum_rows", &[("rows", rows), ("cols", cols)])?;
     check_lens(
@@ -21,7 +21,7 @@ pub fn sum_rows<T: Float>(out: &mut [T], x: &[T], rows: usize, cols: usize) -> R
     Ok(())
 }
 
-/// out (cols) = Σ_r x[r, c]: the gradient of a bias broadcast over rows.
+/// out (cols) = Σ_r x\[r, c\]: the gradient of a bias broadcast over rows.
 pub fn sum_cols<T: Float>(out: &mut [T], x: &[T], rows: usize, cols: usize) -> Result<()> {
     check_nonzero("sum_cols", &[("rows", rows), ("cols", cols)])?;
     check_lens(
@@ -37,7 +37,7 @@ pub fn sum_cols<T: Float>(out: &mut [T], x: &[T], rows: usize, cols: usize) -> R
     Ok(())
 }
 
-/// out (1) = scale · Σ_i x[i], added to out[0] when `accumulate`.
+/// out (1) = scale · Σ_i x\[i\], added to out\[0\] when `accumulate`.
 pub fn sum_all<T: Float>(out: &mut [T], x: &[T], scale: T, accumulate: bool) -> Result<()> {
     check_nonzero("sum_all", &[("n", x.len())])?;
     check_lens("sum_all", &[("out", out.len(), 1)])?;

@@ -17,7 +17,7 @@ pub struct VaeHeadOut<'a, T> {
     pub dstats: &'a mut [T],
 }
 
-/// z = μ + e^(½·logvar)·ε (ε keyed like reparameterize_forward), kl_totals[r] += KL of row r,
+/// z = μ + e^(½·logvar)·ε (ε keyed like reparameterize_forward), kl_totals\[r\] += KL of row r,
 /// dstats = [scale · μ | scale · ½ (e^logvar − 1)] (written).
 pub fn vae_head_forward<T: Float>(
     out: VaeHeadOut<T>,

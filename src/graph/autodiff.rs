@@ -37,7 +37,7 @@ pub enum GradOp {
         stats: TensorId,
         dz: TensorId,
     },
-    /// da = (scale + factor · row_grad[r]) · ∂loss[r]/∂a for MSE (a = x) and BCE
+    /// da = (scale + factor · row_grad\[r\]) · ∂loss\[r\]/∂a for MSE (a = x) and BCE
     /// (a = logits), b the target; `row_grad` = (tensor, factor) when the per-row loss also
     /// feeds another op (IWAE's log weights).
     Loss {
@@ -66,7 +66,7 @@ pub enum GradOp {
         scale: f32,
     },
     Penalty(PenaltyGrad),
-    /// da (+)= dy[:, offset..offset + cols(da)]: one side of a concat.
+    /// da (+)= dy\[:, offset..offset + cols(da)\]: one side of a concat.
     Slice {
         da: TensorId,
         accumulate: bool,

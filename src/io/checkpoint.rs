@@ -1,6 +1,6 @@
 //! Checkpoints: a directory holding `model.safetensors` (every parameter by name, shaped as
 //! PyTorch shapes nn.Linear — weight (out, in), bias (out) — and, for resuming, Adam's moments
-//! as adam.m.<name> and adam.v.<name>) and `config.json` (the model and the run). Each file is
+//! as `adam.m.<name>` and `adam.v.<name>`) and `config.json` (the model and the run). Each file is
 //! written atomically. The step and epoch live in the safetensors metadata, the single source
 //! of truth for resuming; config.json repeats them for people.
 

@@ -60,7 +60,7 @@ struct Params {
     _pad: [u32; 3],
 }
 
-/// Updates param, m, v (n) from grad (n) at the step t = state[0], four parameters a thread
+/// Updates param, m, v (n) from grad (n) at the step t = state\[0\], four parameters a thread
 /// when n is a multiple of 4 (state: the two-word u32
 /// step state, see kernels::step). `step_scalars` holds [`AdamConfig::step_scalar_table`]
 /// for every step the run will take.

@@ -913,7 +913,7 @@ struct CachedWeightGrads {
     k: usize,
     /// (out, in) of each layer.
     layers: Vec<(usize, usize)>,
-    /// "separate" or "grouped:MxNxK[x8]".
+    /// "separate" or "grouped:MxNxK\[x8\]".
     form: String,
     /// Timed with Adam (see GroupKey::adam).
     #[serde(default)]

@@ -109,7 +109,7 @@ pub fn bce_backward(
 }
 
 /// The backward when each row's loss also feeds another op: dlogits = (scale + row_factor ·
-/// row_grad[r]) · ∂loss[r]/∂logits.
+/// row_grad\[r\]) · ∂loss\[r\]/∂logits.
 #[allow(clippy::too_many_arguments)]
 pub fn bce_backward_rows(
     ctx: &GpuContext,

@@ -74,7 +74,7 @@ pub fn concat_cols(
     )
 }
 
-/// part (rows, cols) = whole (rows, width)[:, offset..offset + cols]; written, or added when
+/// part (rows, cols) = whole (rows, width)\[:, offset..offset + cols\]; written, or added when
 /// `accumulate`.
 #[allow(clippy::too_many_arguments)]
 pub fn slice_cols(

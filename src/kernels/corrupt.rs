@@ -42,7 +42,7 @@ struct Params {
     _pad: [u32; 2],
 }
 
-/// y (n) = `noise` applied to the clean x (n), keyed by (`key.seed`, step[0], `key.stream`,
+/// y (n) = `noise` applied to the clean x (n), keyed by (`key.seed`, step\[0\], `key.stream`,
 /// element); `key.step` is unused: the step is read from the one-element u32 buffer `step`.
 pub fn corrupt(
     ctx: &GpuContext,

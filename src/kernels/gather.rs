@@ -113,7 +113,7 @@ fn prepare_gather(
     )
 }
 
-/// out (rows, width) = bytes of row indices[cursor + r] / 255; the data set holds
+/// out (rows, width) = bytes of row indices\[cursor + r\] / 255; the data set holds
 /// `data_rows` rows of `width` bytes packed four to a u32 word ([`crate::gpu::pack_bytes`]).
 /// Widths that are multiples of 4 take one thread per word (gather_u8_words).
 pub fn gather_u8(
@@ -139,7 +139,7 @@ pub fn gather_u8(
     )
 }
 
-/// out (rows, width) = row indices[cursor + r] of the f32 data set (data_rows, width).
+/// out (rows, width) = row indices\[cursor + r\] of the f32 data set (data_rows, width).
 pub fn gather_f32(
     ctx: &GpuContext,
     out: &GpuBuffer,

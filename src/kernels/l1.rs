@@ -27,7 +27,7 @@ const BACKWARD: Kernel = Kernel {
     slots: &[(0, Slot::Uniform), (3, Slot::ReadWrite), (2, Slot::Read)],
 };
 
-/// loss (rows) = Σ_c |x[r, c]|.
+/// loss (rows) = Σ_c |x\[r, c\]|.
 pub fn l1_forward(
     ctx: &GpuContext,
     loss: &GpuBuffer,

@@ -58,7 +58,7 @@ pub const STORE_4_LIB: &str = include_str!("../../shaders/lib/store_4.wgsl");
 pub const STORE_VEC4_LIB: &str = include_str!("../../shaders/lib/store_vec4.wgsl");
 
 /// shaders/lib/load_4.wgsl: load_a4 and load_b4, the vec4 loads of the files that bind A and
-/// B as array<vec4<f32>>.
+/// B as `array<vec4<f32>>`.
 pub const LOAD_4_LIB: &str = include_str!("../../shaders/lib/load_4.wgsl");
 
 /// shaders/matmul_vec4.wgsl: the tiled kernel for shapes whose M, N and K are multiples of 4.
@@ -376,7 +376,7 @@ impl MatmulVariant {
 
 /// The cooperative size (16 or 8) the coop-f16 matmul runs at on this device: the device must
 /// have been created with wgpu's experimental EXPERIMENTAL_COOPERATIVE_MATRIX (GpuOptions's
-/// `cooperative_matrix`) and SHADER_F16, and offer a configuration of [`COOP_SIZES`] with
+/// `cooperative_matrix`) and SHADER_F16, and offer a configuration of `COOP_SIZES` with
 /// subgroups of exactly its size.
 pub fn coop_size(ctx: &GpuContext) -> Result<u32> {
     let device = ctx.device.features();
@@ -399,7 +399,7 @@ pub fn coop_size(ctx: &GpuContext) -> Result<u32> {
 }
 
 /// The cooperative size (16 or 8) an adapter's configurations and subgroups allow, before any
-/// device is created (`latent info`): one of [`COOP_SIZES`] offered, with subgroups of exactly
+/// device is created (`latent info`): one of `COOP_SIZES` offered, with subgroups of exactly
 /// its size.
 pub fn coop_size_offered(info: &wgpu::AdapterInfo, features: &FeatureReport) -> Result<u32> {
     let lanes = (info.subgroup_min_size, info.subgroup_max_size);

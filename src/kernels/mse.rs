@@ -132,7 +132,7 @@ pub fn mse_backward(
 }
 
 /// The backward when each row's loss also feeds another op: dx = (scale + row_factor ·
-/// row_grad[r]) · ∂loss[r]/∂x.
+/// row_grad\[r\]) · ∂loss\[r\]/∂x.
 #[allow(clippy::too_many_arguments)]
 pub fn mse_backward_rows(
     ctx: &GpuContext,

@@ -32,7 +32,7 @@ struct Params {
     counter: [u32; 4],
 }
 
-/// out (n_words) u32: word 4g+j is word j of philox4x32_10((counter[0] + g, counter[1..]), key).
+/// out (n_words) u32: word 4g+j is word j of philox4x32_10((counter\[0\] + g, counter\[1..\]), key).
 pub fn philox_fill(
     ctx: &GpuContext,
     out: &GpuBuffer,

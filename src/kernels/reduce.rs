@@ -54,7 +54,7 @@ fn params(rows: usize, cols: usize) -> Params {
     }
 }
 
-/// out (rows) = Σ_c x[r, c].
+/// out (rows) = Σ_c x\[r, c\].
 pub fn sum_rows(
     ctx: &GpuContext,
     out: &GpuBuffer,
@@ -76,7 +76,7 @@ pub fn sum_rows(
     )
 }
 
-/// out (cols) = Σ_r x[r, c]: the bias gradient.
+/// out (cols) = Σ_r x\[r, c\]: the bias gradient.
 pub fn sum_cols(
     ctx: &GpuContext,
     out: &GpuBuffer,
@@ -98,7 +98,7 @@ pub fn sum_cols(
     )
 }
 
-/// out (1) = scale · Σ_i x[i] over the first `n` elements of x, added to out when
+/// out (1) = scale · Σ_i x\[i\] over the first `n` elements of x, added to out when
 /// `accumulate` (a running total kept on the GPU).
 pub fn sum_all(
     ctx: &GpuContext,

@@ -66,7 +66,7 @@ impl Params {
     }
 }
 
-/// z, eps (rows, cols) from stats (rows, 2·cols): μ | logvar; ε keyed by (seed, step[0],
+/// z, eps (rows, cols) from stats (rows, 2·cols): μ | logvar; ε keyed by (seed, step\[0\],
 /// stream, element r·cols + c). `step` is a u32 buffer read at the recorded dynamic offset (a
 /// step state, kernels/step.rs), so each step reads its own without rebuilding the dispatch.
 #[allow(clippy::too_many_arguments)]

@@ -63,8 +63,8 @@ fn threads_per_row(ctx: &GpuContext, cols: usize) -> u32 {
     (cols.next_power_of_two() as u32).clamp(32.min(most), most)
 }
 
-/// z = μ + e^(½·logvar)·ε with ε keyed by (seed, step[0], stream, element) like
-/// reparameterize_forward; kl_totals[r] += KL of row r; dstats = [scale · μ | scale ·
+/// z = μ + e^(½·logvar)·ε with ε keyed by (seed, step\[0\], stream, element) like
+/// reparameterize_forward; kl_totals\[r\] += KL of row r; dstats = [scale · μ | scale ·
 /// ½ (e^logvar − 1)], written.
 pub fn vae_head_forward(
     ctx: &GpuContext,

@@ -183,7 +183,7 @@ fn standardise(values: &[f32], width: usize, mean: &[f64], inverse_std: &[f64]) 
         .collect()
 }
 
-/// logits[c] = W_c · x + b_c for parameters (classes, width + 1).
+/// logits\[c\] = W_c · x + b_c for parameters (classes, width + 1).
 fn class_logits(parameters: &[f64], x: &[f64], logits: &mut [f64]) {
     let width = x.len();
     for (logit, p) in logits.iter_mut().zip(parameters.chunks_exact(width + 1)) {
@@ -206,7 +206,7 @@ impl Problem<'_> {
         self.classes * (self.width + 1)
     }
 
-    /// (loss, gradient) at `parameters`: mean over rows of −log softmax(logits)[label], plus
+    /// (loss, gradient) at `parameters`: mean over rows of −log softmax(logits)\[label\], plus
     /// λ/2 ‖W‖².
     fn loss_and_gradient(&self, parameters: &[f64]) -> (f64, Vec<f64>) {
         let count = self.parameter_count();
@@ -243,7 +243,7 @@ impl Problem<'_> {
         (loss, gradient)
     }
 
-    /// Adds the loss of rows `range` to sums[0] and their gradient to sums[1..].
+    /// Adds the loss of rows `range` to sums\[0\] and their gradient to sums\[1..\].
     fn add_rows(&self, parameters: &[f64], range: std::ops::Range<usize>, sums: &mut [f64]) {
         let width = self.width;
         let mut probabilities = vec![0.0f64; self.classes];

@@ -5,7 +5,7 @@
 /// Partial sums per dot product.
 const LANES: usize = 8;
 
-/// Σ a[i]·b[i] in f64. `a` and `b` have the same length.
+/// Σ a\[i\]·b\[i\] in f64. `a` and `b` have the same length.
 pub(crate) fn dot_f64(a: &[f64], b: &[f64]) -> f64 {
     let mut partial = [0.0f64; LANES];
     let (a_body, b_body) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
@@ -19,7 +19,7 @@ pub(crate) fn dot_f64(a: &[f64], b: &[f64]) -> f64 {
     partial.iter().sum::<f64>() + tail
 }
 
-/// Σ a[i]·b[i] of f32 values, summed in f32 lanes and returned as f64.
+/// Σ a\[i\]·b\[i\] of f32 values, summed in f32 lanes and returned as f64.
 pub(crate) fn dot_f32(a: &[f32], b: &[f32]) -> f64 {
     let mut partial = [0.0f32; LANES];
     let (a_body, b_body) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
@@ -33,7 +33,7 @@ pub(crate) fn dot_f32(a: &[f32], b: &[f32]) -> f64 {
     f64::from(partial.iter().sum::<f32>() + tail)
 }
 
-/// Σ (a[i] − b[i])² of f32 values, as f64.
+/// Σ (a\[i\] − b\[i\])² of f32 values, as f64.
 pub(crate) fn squared_distance(a: &[f32], b: &[f32]) -> f64 {
     let mut partial = [0.0f32; LANES];
     let (a_body, b_body) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
