@@ -22,11 +22,15 @@
 // The tiles are matmul_vec4.wgsl's, TN form only (TRANS_A, not TRANS_B): a workgroup computes
 // a TILE_M × TILE_N tile of one problem, each thread THREAD_QUADS × THREAD_QUADS blocks of
 // 4 × 4; the workgroups of problem g are numbered from first_group_g (1D grid, x then y).
+// PREFETCH, as matmul_vec4.wgsl's: a thread fetches its share of the next slab into registers
+// (at most MAX_FETCHES vec4s each of A and B) before the current slab's multiply-adds, and
+// puts it into slab memory after the next barrier, so a GPU's load latency overlaps them.
 
 override TILE_M: u32 = 64u;            // multiples of 4 · THREAD_QUADS
 override TILE_N: u32 = 64u;
 override TILE_K: u32 = 16u;            // any (a slab past K is zeros)
 override THREAD_QUADS: u32 = 1u;       // 1 or 2: 4 × 4 or 8 × 8 of C a thread
+override PREFETCH: bool = false;       // fetch the next slab during this one's multiply-adds
 override WG_X: u32 = TILE_N / (4u * THREAD_QUADS);  // derived: do not set
 override WG_Y: u32 = TILE_M / (4u * THREAD_QUADS);  // derived: do not set
 
@@ -100,6 +104,75 @@ fn outer(a: vec4<f32>, b: vec4<f32>) -> mat4x4<f32> {
     return mat4x4<f32>(a.x * b, a.y * b, a.z * b, a.w * b);
 }
 
+// The slab at k0 of A_g (rows row0..) and B_g (columns col0..) into slab memory: A_g stored
+// (K, M_g) and B_g stored (K, N_g), so a vec4 is 4 rows of op(A), or 4 columns of B, at one
+// k, put into the slab as it is; zeros past the edges.
+fn stage_slab(g: u32, p: Problem, row0: u32, col0: u32, k0: u32, thread: u32, threads: u32) {
+    for (var e = thread; e < TILE_K * TILE_M / 4u; e += threads) {
+        let kk = e / (TILE_M / 4u);
+        let row = row0 + 4u * (e % (TILE_M / 4u));
+        var a = vec4<f32>();
+        if (row < p.m && k0 + kk < params.k) {
+            a = load_a(g, (k0 + kk) * p.m + row);
+        }
+        tile_a[e] = a;
+    }
+    for (var e = thread; e < TILE_K * TILE_N / 4u; e += threads) {
+        let kk = e / (TILE_N / 4u);
+        let col = col0 + 4u * (e % (TILE_N / 4u));
+        var b = vec4<f32>();
+        if (col < p.n && k0 + kk < params.k) {
+            b = load_b(g, (k0 + kk) * p.n + col);
+        }
+        tile_b[e] = b;
+    }
+}
+
+// With PREFETCH, a thread's share of a slab in registers: element e of the slab's vec4s is
+// the thread's i-th when e = thread + i · threads (at most MAX_FETCHES each: the host checks
+// the tiles).
+const MAX_FETCHES: u32 = 4u;
+var<private> fetched_a: array<vec4<f32>, MAX_FETCHES>;
+var<private> fetched_b: array<vec4<f32>, MAX_FETCHES>;
+
+// Fetches the thread's share of the slab at k0 (as stage_slab reads it) into registers.
+fn fetch_slab(g: u32, p: Problem, row0: u32, col0: u32, k0: u32, thread: u32, threads: u32) {
+    for (var i = 0u; i < MAX_FETCHES; i++) {
+        let e = thread + i * threads;
+        if (e < TILE_K * TILE_M / 4u) {
+            let kk = e / (TILE_M / 4u);
+            let row = row0 + 4u * (e % (TILE_M / 4u));
+            var a = vec4<f32>();
+            if (row < p.m && k0 + kk < params.k) {
+                a = load_a(g, (k0 + kk) * p.m + row);
+            }
+            fetched_a[i] = a;
+        }
+        if (e < TILE_K * TILE_N / 4u) {
+            let kk = e / (TILE_N / 4u);
+            let col = col0 + 4u * (e % (TILE_N / 4u));
+            var b = vec4<f32>();
+            if (col < p.n && k0 + kk < params.k) {
+                b = load_b(g, (k0 + kk) * p.n + col);
+            }
+            fetched_b[i] = b;
+        }
+    }
+}
+
+// Puts the fetched share into slab memory, as it is.
+fn put_slab(thread: u32, threads: u32) {
+    for (var i = 0u; i < MAX_FETCHES; i++) {
+        let e = thread + i * threads;
+        if (e < TILE_K * TILE_M / 4u) {
+            tile_a[e] = fetched_a[i];
+        }
+        if (e < TILE_K * TILE_N / 4u) {
+            tile_b[e] = fetched_b[i];
+        }
+    }
+}
+
 // One workgroup's share: its problem, where its thread's blocks start, and the blocks and
 // row sums it computed (`live` false for a spare workgroup past the last problem's tiles).
 struct Tile {
@@ -144,28 +217,19 @@ fn tile_products(id: u32, local: vec3<u32>) -> Tile {
     t.sum_rows = col0 == 0u && local.x == 0u;
     let wide = THREAD_QUADS == 2u;
 
+    if (PREFETCH) {
+        fetch_slab(g, p, row0, col0, 0u, thread, threads);
+    }
     for (var k0 = 0u; k0 < k; k0 += TILE_K) {
-        // A_g stored (K, M_g) and B_g stored (K, N_g): a vec4 is 4 rows of op(A), or 4
-        // columns of B, at one k, put into the slab as it is.
-        for (var e = thread; e < TILE_K * TILE_M / 4u; e += threads) {
-            let kk = e / (TILE_M / 4u);
-            let row = row0 + 4u * (e % (TILE_M / 4u));
-            var a = vec4<f32>();
-            if (row < p.m && k0 + kk < k) {
-                a = load_a(g, (k0 + kk) * p.m + row);
-            }
-            tile_a[e] = a;
-        }
-        for (var e = thread; e < TILE_K * TILE_N / 4u; e += threads) {
-            let kk = e / (TILE_N / 4u);
-            let col = col0 + 4u * (e % (TILE_N / 4u));
-            var b = vec4<f32>();
-            if (col < p.n && k0 + kk < k) {
-                b = load_b(g, (k0 + kk) * p.n + col);
-            }
-            tile_b[e] = b;
+        if (PREFETCH) {
+            put_slab(thread, threads);
+        } else {
+            stage_slab(g, p, row0, col0, k0, thread, threads);
         }
         workgroupBarrier();
+        if (PREFETCH && k0 + TILE_K < k) {
+            fetch_slab(g, p, row0, col0, k0 + TILE_K, thread, threads);
+        }
         for (var kk = 0u; kk < TILE_K; kk++) {
             let a_base = kk * (TILE_M / 4u) + local.y;
             let b_base = kk * (TILE_N / 4u) + local.x;

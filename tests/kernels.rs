@@ -571,10 +571,20 @@ fn weight_grads_policy_parses_and_rejects_bad_names() {
     );
     assert_eq!(wide.to_string(), "grouped:128x64x16x8");
     assert_eq!(wide.to_string().parse::<WeightGrads>().unwrap(), wide);
-    // The grouped kernel has no K split or prefetching; other words are refused.
+    let prefetching = WeightGrads::Grouped(MatmulTiles {
+        thread: 8,
+        prefetch: true,
+        ..MatmulTiles::default()
+    });
+    assert_eq!(
+        parse("grouped:64x64x16x8p").unwrap(),
+        WeightGradsPolicy::Force(prefetching)
+    );
+    assert_eq!(prefetching.to_string(), "grouped:64x64x16x8p");
+    // The grouped kernel has no K split; other words are refused.
     for bad in [
         "grouped:32x32x16/4",
-        "grouped:64x64x16p",
+        "grouped:32x32x16/4p",
         "tiled:64x64x16",
         "group",
         "",

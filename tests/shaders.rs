@@ -248,23 +248,26 @@ fn grouped_weight_gradients_translate_at_each_thread_block_and_other_tiles() {
         .iter()
         .find(|s| s.name == "matmul_grouped_tn")
         .expect("registered");
-    // (TILE_M, TILE_N, TILE_K, THREAD_QUADS)
+    // (TILE_M, TILE_N, TILE_K, THREAD_QUADS), each with and without PREFETCH
     for (m, n, k, quads) in [
         (64.0, 64.0, 16.0, 1.0),
         (32.0, 32.0, 16.0, 1.0),
         (128.0, 128.0, 16.0, 2.0),
         (64.0, 32.0, 8.0, 2.0),
     ] {
-        let mut constants = PipelineConstants::default();
-        for (key, value) in [
-            ("TILE_M", m),
-            ("TILE_N", n),
-            ("TILE_K", k),
-            ("THREAD_QUADS", quads),
-        ] {
-            constants.insert(key.to_string(), value);
+        for prefetch in [0.0, 1.0] {
+            let mut constants = PipelineConstants::default();
+            for (key, value) in [
+                ("TILE_M", m),
+                ("TILE_N", n),
+                ("TILE_K", k),
+                ("THREAD_QUADS", quads),
+                ("PREFETCH", prefetch),
+            ] {
+                constants.insert(key.to_string(), value);
+            }
+            translate(shader.name, &shader.full_source(), &constants);
         }
-        translate(shader.name, &shader.full_source(), &constants);
     }
 }
 

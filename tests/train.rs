@@ -278,7 +278,7 @@ fn gpu_and_cpu_training_agree_over_24_steps() {
 
 /// The grouped weight gradients end to end: every small model with each set of weight
 /// gradients the grouped kernel takes in one dispatch (forced, at 4 × 4 and at 8 × 8 a
-/// thread; Adam fused where every set groups), trained beside the CPU twins within the same
+/// thread, and prefetching; Adam fused where every set groups), trained beside the CPU twins within the same
 /// drift as the separate dispatches; with Adam fused, no gradient is stored to read.
 #[test]
 fn grouped_weight_gradients_train_like_the_cpu_twins() {
@@ -299,6 +299,11 @@ fn grouped_weight_gradients_train_like_the_cpu_twins() {
             tile_m: 32,
             tile_n: 32,
             thread: 8,
+            ..MatmulTiles::default()
+        },
+        MatmulTiles {
+            thread: 8,
+            prefetch: true,
             ..MatmulTiles::default()
         },
     ] {

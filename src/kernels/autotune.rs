@@ -428,9 +428,10 @@ impl ShapeTuning {
 }
 
 /// The grouped kernel's tiles worth timing for layers whose dW products run `variants`
-/// apart: each tiled variant's blocks (without K split or prefetching, which the grouped
-/// kernel has not), then 64×64×16 at 4 × 4 and 8 × 8 a thread and 32×32×16; those the
-/// adapter can run, each once.
+/// apart: each tiled variant's blocks and prefetching (without K split, which the grouped
+/// kernel has not), then 64×64×16 at 4 × 4 and 8 × 8 a thread (and prefetching) and
+/// 32×32×16; those the adapter can run, each once. CPU adapters leave out the prefetching
+/// forms, as their matmul tuning does (nothing to hide there).
 pub fn grouped_candidates(ctx: &GpuContext, variants: &[MatmulVariant]) -> Vec<MatmulTiles> {
     let from_variants = variants.iter().filter_map(|v| match *v {
         MatmulVariant::Tiled(tiles) => Some(grouped_tiles(tiles)),
@@ -443,14 +444,20 @@ pub fn grouped_candidates(ctx: &GpuContext, variants: &[MatmulVariant]) -> Vec<M
             ..MatmulTiles::default()
         },
         MatmulTiles {
+            thread: 8,
+            prefetch: true,
+            ..MatmulTiles::default()
+        },
+        MatmulTiles {
             tile_m: 32,
             tile_n: 32,
             ..MatmulTiles::default()
         },
     ];
+    let cpu_adapter = ctx.info.device_type == wgpu::DeviceType::Cpu;
     let mut tiles: Vec<MatmulTiles> = Vec::new();
     for t in from_variants.chain(fixed) {
-        if !tiles.contains(&t) && t.check(ctx).is_ok() {
+        if !tiles.contains(&t) && t.check(ctx).is_ok() && !(cpu_adapter && t.prefetch) {
             tiles.push(t);
         }
     }

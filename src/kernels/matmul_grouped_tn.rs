@@ -4,8 +4,8 @@
 //! offsets in the step's flat gradient buffer ([`matmul_grouped_tn`]), or fed straight to
 //! Adam at the same offsets of the flat parameters ([`matmul_grouped_tn_adam`], when a step's
 //! grouped dispatches cover every parameter: no Adam dispatch, no stored gradients). The
-//! tiles are the tiled matmul's ([`MatmulTiles`]), 4 × 4 or 8 × 8 a thread, without K split
-//! or prefetching. A training step uses it where the device's timing says it beats one
+//! tiles are the tiled matmul's ([`MatmulTiles`]), 4 × 4 or 8 × 8 a thread, with or without
+//! prefetching, without K split. A training step uses it where the device's timing says it beats one
 //! dispatch a layer (kernels::autotune, [`WeightGrads`]).
 
 use std::fmt;
@@ -107,11 +107,11 @@ impl fmt::Display for WeightGrads {
 impl FromStr for WeightGrads {
     type Err = Error;
 
-    /// "separate", "grouped" (64x64x16 tiles) or "grouped:MxNxK\[x8\]".
+    /// "separate", "grouped" (64x64x16 tiles) or "grouped:MxNxK\[x8\]\[p\]".
     fn from_str(s: &str) -> Result<Self> {
         let bad = || {
             Error::InvalidArgument(format!(
-                "weight gradients {s:?}: expected separate, grouped or grouped:MxNxK[x8] (such as grouped:64x64x16)"
+                "weight gradients {s:?}: expected separate, grouped or grouped:MxNxK[x8][p] (such as grouped:64x64x16 or grouped:64x64x16x8p)"
             ))
         };
         let grouped = match s {
@@ -126,7 +126,7 @@ impl FromStr for WeightGrads {
                 }
             }
         };
-        if grouped.split != 1 || grouped.prefetch {
+        if grouped.split != 1 {
             return Err(bad());
         }
         Ok(WeightGrads::Grouped(grouped))
@@ -153,7 +153,7 @@ impl FromStr for WeightGradsPolicy {
             "auto" => Ok(WeightGradsPolicy::Auto),
             other => other.parse().map(WeightGradsPolicy::Force).map_err(|_| {
                 Error::InvalidArgument(format!(
-                    "weight gradients {s:?}: expected auto, separate, grouped or grouped:MxNxK[x8] (such as grouped:64x64x16)"
+                    "weight gradients {s:?}: expected auto, separate, grouped or grouped:MxNxK[x8][p] (such as grouped:64x64x16 or grouped:64x64x16x8p)"
                 ))
             }),
         }
@@ -222,14 +222,10 @@ pub fn flat_layout(layers: &[(usize, usize)]) -> (Vec<(usize, usize)>, usize) {
     (offsets, end)
 }
 
-/// The grouped kernel's tiles nearest to a tiled matmul's: the same block sizes, without K
-/// split or prefetching (which it has not).
+/// The grouped kernel's tiles nearest to a tiled matmul's: the same block sizes and
+/// prefetching, without K split (which it has not).
 pub fn grouped_tiles(tiles: MatmulTiles) -> MatmulTiles {
-    MatmulTiles {
-        split: 1,
-        prefetch: false,
-        ..tiles
-    }
+    MatmulTiles { split: 1, ..tiles }
 }
 
 /// Whether `ctx`'s adapter binds the kernel's 9 storage buffers (WebGPU's default limit is 8).
@@ -295,8 +291,8 @@ pub fn runs_fused_on(ctx: &GpuContext) -> bool {
 }
 
 /// Prepares the gradients of 1 to [`MAX_PROBLEMS`] layers with batch `k` into `grads` (the
-/// whole flat gradient buffer), at `tiles` (4 × 4 or 8 × 8 a thread, no K split, no
-/// prefetching). Errors: a shape or offset [`can_group`] refuses, lengths that disagree, or
+/// whole flat gradient buffer), at `tiles` (4 × 4 or 8 × 8 a thread, with or without
+/// prefetching, no K split). Errors: a shape or offset [`can_group`] refuses, lengths that disagree, or
 /// tiles the adapter cannot run.
 pub fn matmul_grouped_tn(
     ctx: &GpuContext,
@@ -385,12 +381,13 @@ fn operands<'a>(problems: &[WeightGradProblem<'a>]) -> Vec<&'a GpuBuffer> {
     buffers
 }
 
-fn constants(tiles: MatmulTiles) -> [(&'static str, f64); 4] {
+fn constants(tiles: MatmulTiles) -> [(&'static str, f64); 5] {
     [
         ("TILE_M", f64::from(tiles.tile_m)),
         ("TILE_N", f64::from(tiles.tile_n)),
         ("TILE_K", f64::from(tiles.tile_k)),
         ("THREAD_QUADS", f64::from(tiles.thread / 4)),
+        ("PREFETCH", if tiles.prefetch { 1.0 } else { 0.0 }),
     ]
 }
 
@@ -413,10 +410,10 @@ fn grouped_params(
             ),
         ));
     }
-    if tiles.split != 1 || tiles.prefetch {
+    if tiles.split != 1 {
         return Err(shape_error(
             op,
-            format!("tiles {tiles}: the grouped kernel has no K split or prefetching"),
+            format!("tiles {tiles}: the grouped kernel has no K split"),
         ));
     }
     tiles.check(ctx)?;

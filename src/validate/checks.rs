@@ -353,15 +353,23 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
             if full {
                 groups.push((128, vec![(400, 784), (40, 400), (400, 20), (784, 400)]));
             }
+            // 4 × 4 and 8 × 8 a thread, each with and without prefetching (the first three
+            // also with Adam fused below), and a thread staging 8 vec4s of a slab.
             let tiles = [
                 MatmulTiles::default(),
                 MatmulTiles {
                     tile_m: 32,
                     tile_n: 32,
+                    prefetch: true,
                     ..MatmulTiles::default()
                 },
                 MatmulTiles {
                     thread: 8,
+                    ..MatmulTiles::default()
+                },
+                MatmulTiles {
+                    thread: 8,
+                    prefetch: true,
                     ..MatmulTiles::default()
                 },
                 MatmulTiles {

@@ -30,8 +30,8 @@ pub struct GpuArgs {
     /// A training step's weight gradients: auto (on GPUs with --matmul auto, each set of up
     /// to 4 layers timed once as one grouped dispatch against a dispatch a layer, the
     /// faster cached; elsewhere a dispatch a layer), separate, grouped, or grouped:MxNxK or
-    /// grouped:MxNxKx8 (the grouped kernel's tiles). When every set is grouped, Adam runs in
-    /// the same dispatches.
+    /// grouped:MxNxKx8 (the grouped kernel's tiles), each with a trailing p to prefetch. When
+    /// every set is grouped, Adam runs in the same dispatches.
     #[arg(long, env = "LATENT_WEIGHT_GRADS", default_value = "auto")]
     pub weight_grads: String,
 }
