@@ -201,22 +201,44 @@ fn train_on_the_gpu_matches_the_cpu_path() {
         .concat(),
     );
     let cpu = latent(&[&args[..], &["--cpu", "--out", cpu_dir.to_str().unwrap()]].concat());
+    // And with the weight gradients grouped (forced), which also fuses Adam for this model.
+    let grouped_dir = temp_dir("grouped");
+    let grouped = latent(
+        &[
+            &args[..],
+            &["--backend", &backend, "--weight-grads", "grouped"],
+            &["--out", grouped_dir.to_str().unwrap()],
+        ]
+        .concat(),
+    );
     assert!(
-        gpu.status.success() && cpu.status.success(),
-        "{}\n{}",
+        gpu.status.success() && cpu.status.success() && grouped.status.success(),
+        "{}\n{}\n{}",
         text(&gpu.stderr),
-        text(&cpu.stderr)
+        text(&cpu.stderr),
+        text(&grouped.stderr)
     );
-    let (g, c) = (
-        csv_rows(&gpu_dir.join("loss.csv")),
-        csv_rows(&cpu_dir.join("loss.csv")),
+    // The step's line says how it computes the weight gradients.
+    let (gpu_out, grouped_out) = (text(&gpu.stdout), text(&grouped.stdout));
+    assert!(
+        gpu_out.contains("dispatches a step (weight gradients separate)"),
+        "{gpu_out}"
     );
-    for col in 1..3 {
-        let (g, c): (f64, f64) = (g[1][col].parse().unwrap(), c[1][col].parse().unwrap());
-        assert!(
-            (g - c).abs() <= 1e-4 * c.abs(),
-            "column {col}: gpu {g} cpu {c}"
-        );
+    assert!(
+        grouped_out.contains("10 dispatches a step (weight gradients grouped, Adam fused)"),
+        "{grouped_out}"
+    );
+    let c = csv_rows(&cpu_dir.join("loss.csv"));
+    for dir in [&gpu_dir, &grouped_dir] {
+        let g = csv_rows(&dir.join("loss.csv"));
+        for col in 1..3 {
+            let (g, c): (f64, f64) = (g[1][col].parse().unwrap(), c[1][col].parse().unwrap());
+            assert!(
+                (g - c).abs() <= 1e-4 * c.abs(),
+                "{} column {col}: gpu {g} cpu {c}",
+                dir.display()
+            );
+        }
     }
     // config.json says where each trained: the adapter and its matmul, or the CPU twins.
     let on = |dir: &std::path::Path| latent::io::checkpoint::load_record(dir).unwrap().trained_on;
@@ -229,6 +251,7 @@ fn train_on_the_gpu_matches_the_cpu_path() {
     let _ = (
         std::fs::remove_dir_all(&gpu_dir),
         std::fs::remove_dir_all(&cpu_dir),
+        std::fs::remove_dir_all(&grouped_dir),
     );
 }
 

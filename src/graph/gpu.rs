@@ -273,6 +273,19 @@ impl<'a> GpuExecutor<'a> {
         self.steps.len()
     }
 
+    /// How a training step computes its weight gradients: "separate" (a dispatch a layer),
+    /// "grouped" (kernels::matmul_grouped_tn) or "grouped, Adam fused".
+    pub fn weight_grads_form(&self) -> &'static str {
+        let named = |name: &str| self.steps.iter().any(|d| d.name == name);
+        if named("matmul_grouped_tn_adam") {
+            "grouped, Adam fused"
+        } else if named("matmul_grouped_tn") {
+            "grouped"
+        } else {
+            "separate"
+        }
+    }
+
     /// The dispatches of one training step, in order (for per-dispatch timing).
     pub fn step_dispatches(&self) -> &[Dispatch] {
         &self.steps

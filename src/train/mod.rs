@@ -191,6 +191,15 @@ impl<'a> Trainer<'a> {
         }
     }
 
+    /// How a step on the GPU computes its weight gradients (None on the CPU; see
+    /// `GpuExecutor::weight_grads_form`).
+    pub fn weight_grads_form(&self) -> Option<&'static str> {
+        match &self.executor {
+            Executor::Gpu(e) => Some(e.weight_grads_form()),
+            Executor::Cpu(_) => None,
+        }
+    }
+
     /// Trains one epoch and evaluates on the test set if there is one, submitting
     /// `steps_per_submit` steps at a time. `progress` is called about every `progress_every`
     /// steps (at the first submit boundary past each multiple) with (steps done, steps in the

@@ -346,7 +346,8 @@ pub fn train(args: &TrainArgs) -> Result<ExitCode, latent::Error> {
     );
     let dispatches = trainer.dispatches_per_step().map_or(String::new(), |d| {
         format!(
-            ", {d} dispatches a step, up to {} steps a submit",
+            ", {d} dispatches a step (weight gradients {}), up to {} steps a submit",
+            trainer.weight_grads_form().unwrap_or("separate"),
             args.steps_per_submit
         )
     });
