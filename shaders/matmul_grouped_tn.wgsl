@@ -104,27 +104,35 @@ fn outer(a: vec4<f32>, b: vec4<f32>) -> mat4x4<f32> {
     return mat4x4<f32>(a.x * b, a.y * b, a.z * b, a.w * b);
 }
 
-// The slab at k0 of A_g (rows row0..) and B_g (columns col0..) into slab memory: A_g stored
-// (K, M_g) and B_g stored (K, N_g), so a vec4 is 4 rows of op(A), or 4 columns of B, at one
-// k, put into the slab as it is; zeros past the edges.
+// Vec4 e of the slab at k0 of op(A) = A_gᵀ (rows row0..) and of B_g (columns col0..): A_g
+// stored (K, M_g) and B_g stored (K, N_g), so a vec4 is 4 rows of op(A), or 4 columns of B,
+// at one k, put into the slab as it is; zeros past the edges.
+fn slab_a(g: u32, p: Problem, row0: u32, k0: u32, e: u32) -> vec4<f32> {
+    let kk = e / (TILE_M / 4u);
+    let row = row0 + 4u * (e % (TILE_M / 4u));
+    if (row < p.m && k0 + kk < params.k) {
+        return load_a(g, (k0 + kk) * p.m + row);
+    }
+    return vec4<f32>();
+}
+
+fn slab_b(g: u32, p: Problem, col0: u32, k0: u32, e: u32) -> vec4<f32> {
+    let kk = e / (TILE_N / 4u);
+    let col = col0 + 4u * (e % (TILE_N / 4u));
+    if (col < p.n && k0 + kk < params.k) {
+        return load_b(g, (k0 + kk) * p.n + col);
+    }
+    return vec4<f32>();
+}
+
+// The slab at k0 straight into slab memory, the workgroup's threads taking every threads-th
+// vec4 (any tiles).
 fn stage_slab(g: u32, p: Problem, row0: u32, col0: u32, k0: u32, thread: u32, threads: u32) {
     for (var e = thread; e < TILE_K * TILE_M / 4u; e += threads) {
-        let kk = e / (TILE_M / 4u);
-        let row = row0 + 4u * (e % (TILE_M / 4u));
-        var a = vec4<f32>();
-        if (row < p.m && k0 + kk < params.k) {
-            a = load_a(g, (k0 + kk) * p.m + row);
-        }
-        tile_a[e] = a;
+        tile_a[e] = slab_a(g, p, row0, k0, e);
     }
     for (var e = thread; e < TILE_K * TILE_N / 4u; e += threads) {
-        let kk = e / (TILE_N / 4u);
-        let col = col0 + 4u * (e % (TILE_N / 4u));
-        var b = vec4<f32>();
-        if (col < p.n && k0 + kk < params.k) {
-            b = load_b(g, (k0 + kk) * p.n + col);
-        }
-        tile_b[e] = b;
+        tile_b[e] = slab_b(g, p, col0, k0, e);
     }
 }
 
@@ -135,27 +143,15 @@ const MAX_FETCHES: u32 = 4u;
 var<private> fetched_a: array<vec4<f32>, MAX_FETCHES>;
 var<private> fetched_b: array<vec4<f32>, MAX_FETCHES>;
 
-// Fetches the thread's share of the slab at k0 (as stage_slab reads it) into registers.
+// Fetches the thread's share of the slab at k0 into registers.
 fn fetch_slab(g: u32, p: Problem, row0: u32, col0: u32, k0: u32, thread: u32, threads: u32) {
     for (var i = 0u; i < MAX_FETCHES; i++) {
         let e = thread + i * threads;
         if (e < TILE_K * TILE_M / 4u) {
-            let kk = e / (TILE_M / 4u);
-            let row = row0 + 4u * (e % (TILE_M / 4u));
-            var a = vec4<f32>();
-            if (row < p.m && k0 + kk < params.k) {
-                a = load_a(g, (k0 + kk) * p.m + row);
-            }
-            fetched_a[i] = a;
+            fetched_a[i] = slab_a(g, p, row0, k0, e);
         }
         if (e < TILE_K * TILE_N / 4u) {
-            let kk = e / (TILE_N / 4u);
-            let col = col0 + 4u * (e % (TILE_N / 4u));
-            var b = vec4<f32>();
-            if (col < p.n && k0 + kk < params.k) {
-                b = load_b(g, (k0 + kk) * p.n + col);
-            }
-            fetched_b[i] = b;
+            fetched_b[i] = slab_b(g, p, col0, k0, e);
         }
     }
 }
