@@ -582,6 +582,36 @@ fn plans_reuse_buffers_and_count_dispatches() {
     );
 }
 
+/// The pool keeps a linear layer's dy and x to the step's end only for the layers whose
+/// weight gradients a grouped dispatch computes after the backward pass (the GPU training
+/// tests with grouped weight gradients check that those tensors survive to be read).
+#[test]
+fn the_pool_keeps_weight_gradient_operands_only_for_grouped_layers() {
+    let wide = ModelConfig {
+        encoder: vec![2048, 2048],
+        decoder: vec![2048, 2048],
+        ..ModelConfig::vae(784, 2048, 64)
+    };
+    let plan = Plan::compile(wide.build(1024).unwrap().0).unwrap();
+    let elements = |pool: &[usize]| pool.iter().sum::<usize>();
+    let (none, location) = plan.pool_keeping_weight_grad_operands(&[]);
+    assert_eq!(none, plan.pool);
+    assert_eq!(location, plan.location);
+    let sets = plan.weight_grad_sets();
+    // 6 linear layers, in backward order: the decoder's 3 and the μ | logvar layer, then
+    // the encoder's 2, whose dy and x are read last anyway.
+    assert_eq!(sets.len(), 2);
+    let first_set = plan.pool_keeping_weight_grad_operands(&sets[0]).0;
+    let every_set = plan.pool_keeping_weight_grad_operands(&sets.concat()).0;
+    assert!(
+        elements(&plan.pool) < elements(&first_set) && elements(&first_set) <= elements(&every_set),
+        "pool elements: separate {}, first set grouped {}, every set grouped {}",
+        elements(&plan.pool),
+        elements(&first_set),
+        elements(&every_set)
+    );
+}
+
 #[test]
 fn a_short_run_on_the_embedded_digits_lowers_the_test_loss() {
     let Some(ctx) = common::gpu("a_short_run_on_the_embedded_digits_lowers_the_test_loss") else {

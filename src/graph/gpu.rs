@@ -19,8 +19,8 @@ use crate::kernels::activation::Activation;
 use crate::kernels::adam::AdamConfig;
 use crate::kernels::matmul::{MatmulExtras, MatmulShape};
 use crate::kernels::matmul_grouped_tn::{
-    can_group, matmul_grouped_tn, matmul_grouped_tn_adam, runs_fused_on, AdamBuffers, GroupKey,
-    WeightGradProblem, WeightGrads,
+    can_group_shapes, matmul_grouped_tn, matmul_grouped_tn_adam, runs_fused_on, AdamBuffers,
+    GroupKey, WeightGradProblem, WeightGrads,
 };
 use crate::kernels::{self, gather::GatherSource, step::StepStates, Dispatch};
 
@@ -70,8 +70,8 @@ pub(crate) const EVAL_SEED_SALT: u64 = 0x5eed_e7a1_0000_0000;
 /// the dW and db offsets in the flat buffers.
 type WeightGradPart = (GpuBuffer, GpuBuffer, (usize, usize), (usize, usize));
 
-/// A set of weight gradients (backward ops), its parts, and the form the device chose.
-type ChosenWeightGrads = (Vec<usize>, Vec<WeightGradPart>, WeightGrads);
+/// A set of weight gradients (backward ops) and the form the device chose for it.
+type ChosenWeightGrads = (Vec<usize>, WeightGrads);
 
 /// The kernel's view of a set's parts.
 fn weight_grad_problems(parts: &[WeightGradPart]) -> Vec<WeightGradProblem<'_>> {
@@ -88,6 +88,70 @@ fn weight_grad_problems(parts: &[WeightGradPart]) -> Vec<WeightGradProblem<'_>> 
         .collect()
 }
 
+/// The form the device chooses for each of the plan's sets of weight gradients
+/// ([`Plan::weight_grad_sets`]; kernels::matmul_grouped_tn, on GPUs timed against separate
+/// dispatches when first seen); and whether the grouped dispatches will run Adam too: when
+/// every set is grouped and the layers hold every parameter, the step needs no Adam
+/// dispatch and no gradient buffer. Shapes alone decide: the plan's parameter offsets and
+/// the pool's views always suit the grouped kernel.
+fn choose_weight_grads(ctx: &GpuContext, plan: &Plan) -> Result<(Vec<ChosenWeightGrads>, bool)> {
+    let sets = plan.weight_grad_sets();
+    let holds_every_parameter = linear_layers_hold_every_parameter(plan);
+    // A model with one set runs Adam in it when grouped: its tuning counts Adam in.
+    let whole_model = sets.len() == 1 && holds_every_parameter && runs_fused_on(ctx);
+    let mut chosen = Vec::new();
+    for layers in sets {
+        let key = GroupKey {
+            k: plan.graph.batch,
+            layers: weight_grad_shapes(plan, &layers),
+            adam: whole_model,
+        };
+        let form = ctx.weight_grads(&key, can_group_shapes(ctx, &key.layers))?;
+        chosen.push((layers, form));
+    }
+    let all_grouped = chosen
+        .iter()
+        .all(|(_, form)| matches!(form, WeightGrads::Grouped(_)));
+    let fuse_adam =
+        !chosen.is_empty() && all_grouped && holds_every_parameter && runs_fused_on(ctx);
+    Ok((chosen, fuse_adam))
+}
+
+/// (out, in) of each linear layer (backward op) of a set.
+fn weight_grad_shapes(plan: &Plan, layers: &[usize]) -> Vec<(usize, usize)> {
+    layers
+        .iter()
+        .filter_map(|&j| match plan.backward[j] {
+            GradOp::Linear { dweight, .. } => {
+                let dweight = plan.graph.tensor(dweight);
+                Some((dweight.rows, dweight.cols))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Whether every parameter is a linear layer's weight or bias (so that the grouped weight
+/// gradients update them all when Adam is fused into them).
+fn linear_layers_hold_every_parameter(plan: &Plan) -> bool {
+    let graph = &plan.graph;
+    let of = |t: TensorId| match graph.tensor(t).role {
+        Role::Gradient { of } => Some(of),
+        _ => None,
+    };
+    let held: Vec<TensorId> = plan
+        .backward
+        .iter()
+        .filter_map(|op| match *op {
+            GradOp::Linear { dweight, dbias, .. } => Some([of(dweight), of(dbias)]),
+            _ => None,
+        })
+        .flatten()
+        .flatten()
+        .collect();
+    graph.parameters().iter().all(|p| held.contains(p))
+}
+
 /// A plan's storage on the GPU and the prepared dispatches of one training step.
 pub struct GpuExecutor<'a> {
     ctx: &'a GpuContext,
@@ -99,6 +163,9 @@ pub struct GpuExecutor<'a> {
     /// The one-hot label batch of a conditional model.
     condition: Option<GpuBuffer>,
     pool: Vec<GpuBuffer>,
+    /// Storage of every tensor: the plan's, but with the pool laid out for the chosen
+    /// weight-gradient form (grouped sets keep their dy and x to the step's end).
+    location: Vec<Location>,
     grads: GpuBuffer,
     adam_m: GpuBuffer,
     adam_v: GpuBuffer,
@@ -154,8 +221,18 @@ impl<'a> GpuExecutor<'a> {
         let steps_per_epoch = data.rows * plan.graph.repeat / plan.graph.batch;
         let states = StepStates::new(ctx, "step states", steps_per_epoch, plan.graph.batch)?;
         let input = ctx.create_buffer("batch", plan.graph.tensor(plan.input).len())?;
-        let pool = plan
-            .pool
+        let (chosen, adam_fused) = if plan.training {
+            choose_weight_grads(ctx, plan)?
+        } else {
+            (Vec::new(), false)
+        };
+        let grouped: Vec<usize> = chosen
+            .iter()
+            .filter(|(_, form)| matches!(form, WeightGrads::Grouped(_)))
+            .flat_map(|(layers, _)| layers.iter().copied())
+            .collect();
+        let (pool_sizes, location) = plan.pool_keeping_weight_grad_operands(&grouped);
+        let pool = pool_sizes
             .iter()
             .enumerate()
             .map(|(i, &n)| ctx.create_buffer(&format!("pool {i}"), n))
@@ -200,6 +277,7 @@ impl<'a> GpuExecutor<'a> {
             input,
             condition,
             pool,
+            location,
             grads,
             adam_m,
             adam_v,
@@ -233,12 +311,11 @@ impl<'a> GpuExecutor<'a> {
                 (&executor.loss_totals, plan.graph.batch),
                 true,
             )?;
-            let (chosen, adam_fused) = executor.choose_weight_grads()?;
             if !adam_fused {
                 executor.grads = ctx.create_buffer("grads", plan.param_len)?;
             }
-            let (grouped, weight_grads) =
-                executor.prepare_grouped_weight_grads(chosen, adam_fused, &table, &run.adam)?;
+            let weight_grads =
+                executor.prepare_grouped_weight_grads(&chosen, adam_fused, &table, &run.adam)?;
             for (j, &done) in plan.done_elsewhere.iter().enumerate() {
                 if !done {
                     steps.extend(executor.prepare_backward(j, grouped.contains(&j))?);
@@ -455,7 +532,7 @@ impl<'a> GpuExecutor<'a> {
     /// The buffer range holding a tensor.
     fn view(&self, t: TensorId) -> Result<GpuBuffer> {
         let len = self.plan.graph.tensor(t).len();
-        match self.plan.location[t.0] {
+        match self.location[t.0] {
             Location::Input => self.input.view(0, len),
             Location::Condition => match &self.condition {
                 Some(buffer) => buffer.view(0, len),
@@ -985,51 +1062,23 @@ impl<'a> GpuExecutor<'a> {
         }
     }
 
-    /// The form the device chooses for each of the plan's sets of weight gradients
-    /// ([`Plan::weight_grad_sets`]; kernels::matmul_grouped_tn, on GPUs timed against
-    /// separate dispatches when first seen), with the layers' parts; and whether the grouped
-    /// dispatches will run Adam too: when every set is grouped and the layers hold every
-    /// parameter, the step needs no Adam dispatch and no gradient buffer.
-    fn choose_weight_grads(&self) -> Result<(Vec<ChosenWeightGrads>, bool)> {
-        let graph = &self.plan.graph;
-        let sets = self.plan.weight_grad_sets();
-        let holds_every_parameter = self.linear_layers_hold_every_parameter();
-        // A model with one set runs Adam in it when grouped: its tuning counts Adam in.
-        let whole_model = sets.len() == 1 && holds_every_parameter && runs_fused_on(self.ctx);
-        let mut chosen = Vec::new();
-        for layers in sets {
-            let parts = self.weight_grad_parts(&layers)?;
-            let problems = weight_grad_problems(&parts);
-            let key = GroupKey::of(graph.batch, &problems, whole_model);
-            let form = self
-                .ctx
-                .weight_grads(&key, can_group(self.ctx, &problems))?;
-            chosen.push((layers, parts, form));
-        }
-        let all_grouped = chosen
-            .iter()
-            .all(|(_, _, form)| matches!(form, WeightGrads::Grouped(_)));
-        let fuse_adam =
-            !chosen.is_empty() && all_grouped && holds_every_parameter && runs_fused_on(self.ctx);
-        Ok((chosen, fuse_adam))
-    }
-
     /// The grouped dispatches of the sets `chosen` groups (with Adam when `fuse_adam`), which
-    /// run after the backward pass (the plan keeps every layer's dy and x to the step's end),
-    /// and the backward ops whose weight gradients they compute.
+    /// run after the backward pass (the executor's pool keeps those layers' dy and x to the
+    /// step's end).
     fn prepare_grouped_weight_grads(
         &self,
-        chosen: Vec<ChosenWeightGrads>,
+        chosen: &[ChosenWeightGrads],
         fuse_adam: bool,
         table: &GpuBuffer,
         adam: &AdamConfig,
-    ) -> Result<(Vec<usize>, Vec<Dispatch>)> {
+    ) -> Result<Vec<Dispatch>> {
         let batch = self.plan.graph.batch;
-        let (mut grouped, mut dispatches) = (Vec::new(), Vec::new());
-        for (layers, parts, form) in chosen {
-            let WeightGrads::Grouped(tiles) = form else {
+        let mut dispatches = Vec::new();
+        for (layers, form) in chosen {
+            let WeightGrads::Grouped(tiles) = *form else {
                 continue;
             };
+            let parts = self.weight_grad_parts(layers)?;
             let problems = weight_grad_problems(&parts);
             dispatches.push(if fuse_adam {
                 let buffers = AdamBuffers {
@@ -1043,9 +1092,8 @@ impl<'a> GpuExecutor<'a> {
             } else {
                 matmul_grouped_tn(self.ctx, &self.grads, batch, &problems, tiles)?
             });
-            grouped.extend(layers);
         }
-        Ok((grouped, dispatches))
+        Ok(dispatches)
     }
 
     /// (dy, x, (out, in), (dW offset, db offset)) of each linear layer (backward op) of a set.
@@ -1064,7 +1112,7 @@ impl<'a> GpuExecutor<'a> {
                 unreachable!("the plan's sets hold linear layers");
             };
             let (Location::Grads(dw), Location::Grads(db)) =
-                (self.plan.location[dweight.0], self.plan.location[dbias.0])
+                (self.location[dweight.0], self.location[dbias.0])
             else {
                 return Err(Error::InvalidArgument(
                     "a linear layer's gradients are not in the gradient buffer".into(),
@@ -1074,28 +1122,6 @@ impl<'a> GpuExecutor<'a> {
             parts.push((self.view(dy)?, self.view(x)?, size, (dw, db)));
         }
         Ok(parts)
-    }
-
-    /// Whether every parameter is a linear layer's weight or bias (so that the grouped
-    /// weight gradients update them all when Adam is fused into them).
-    fn linear_layers_hold_every_parameter(&self) -> bool {
-        let graph = &self.plan.graph;
-        let of = |t: TensorId| match graph.tensor(t).role {
-            Role::Gradient { of } => Some(of),
-            _ => None,
-        };
-        let held: Vec<TensorId> = self
-            .plan
-            .backward
-            .iter()
-            .filter_map(|op| match *op {
-                GradOp::Linear { dweight, dbias, .. } => Some([of(dweight), of(dbias)]),
-                _ => None,
-            })
-            .flatten()
-            .flatten()
-            .collect();
-        graph.parameters().iter().all(|p| held.contains(p))
     }
 
     /// The dispatches of backward op `j`; for a linear layer whose weight gradient a grouped

@@ -84,8 +84,12 @@ pub struct Plan {
     pub location: Vec<Location>,
     /// Length of the flat parameter (and gradient) buffer, padding included.
     pub param_len: usize,
-    /// Sizes of the pooled buffers.
+    /// Sizes of the pooled buffers, each tensor's buffer freed for reuse after its last
+    /// reader (see [`Plan::pool_keeping_weight_grad_operands`] for the GPU's grouped weight
+    /// gradients, which read some tensors later).
     pub pool: Vec<usize>,
+    /// Tensors read after the step's last op (loss rows, requested outputs).
+    live_to_end: Vec<TensorId>,
     /// A training plan (with backward ops); else forward-only, for evaluation or inference.
     pub training: bool,
     /// Per forward op: true for an activation the GPU applies in the store of the linear
@@ -190,12 +194,7 @@ impl Plan {
         let training_fusion = training_fusions(&graph, &backward);
         let dx_activation = dx_activations(&graph, &backward);
         let dx_reparameterize = dx_reparameterizations(&graph, &backward);
-        // The backward op each linear layer's dx matmul does in its store, if any.
-        let dx_store: Vec<Option<usize>> = dx_activation
-            .iter()
-            .zip(&dx_reparameterize)
-            .map(|(a, r)| a.or(*r))
-            .collect();
+        let dx_store = dx_stores(&dx_activation, &dx_reparameterize);
         let mut done_elsewhere = vec![false; backward.len()];
         for fusion in &training_fusion {
             if let Some(grad) = fusion.gradient() {
@@ -205,19 +204,10 @@ impl Plan {
         for &op in dx_store.iter().flatten() {
             done_elsewhere[op] = true;
         }
-        // Each linear layer's dy and x stay until the step's end: the GPU executor may
-        // compute the weight gradients of several layers in one dispatch after the backward
-        // pass (kernels::matmul_grouped_tn).
-        let mut kept = live_to_end.clone();
-        for op in &backward {
-            if let GradOp::Linear { dy, x, .. } = *op {
-                kept.extend([dy, x]);
-            }
-        }
         let pool = assign_pool(
             &graph,
             &backward,
-            &kept,
+            &live_to_end,
             (&fused, &training_fusion, &dx_store),
             &mut location,
         );
@@ -229,6 +219,7 @@ impl Plan {
             location,
             param_len,
             pool,
+            live_to_end,
             losses,
             training: train,
             fused,
@@ -279,6 +270,40 @@ impl Plan {
             .filter(|&j| matches!(self.backward[j], GradOp::Linear { .. }))
             .collect();
         linear.chunks(MAX_PROBLEMS).map(<[usize]>::to_vec).collect()
+    }
+
+    /// The pool when the weight gradients of linear layers `layers` (indices into
+    /// `backward`) run after the backward pass, in grouped dispatches
+    /// (kernels::matmul_grouped_tn): those layers' dy and x stay to the step's end.
+    /// Returns the pooled buffers' sizes and every tensor's location (only pool slots
+    /// differ from [`Plan::location`]). With no layers, the plan's own pool.
+    pub fn pool_keeping_weight_grad_operands(
+        &self,
+        layers: &[usize],
+    ) -> (Vec<usize>, Vec<Location>) {
+        let mut kept = self.live_to_end.clone();
+        for &j in layers {
+            if let GradOp::Linear { dy, x, .. } = self.backward[j] {
+                kept.extend([dy, x]);
+            }
+        }
+        let mut location: Vec<Location> = self
+            .location
+            .iter()
+            .map(|&l| match l {
+                Location::Pool(_) => Location::Input,
+                other => other,
+            })
+            .collect();
+        let dx_store = dx_stores(&self.dx_activation, &self.dx_reparameterize);
+        let pool = assign_pool(
+            &self.graph,
+            &self.backward,
+            &kept,
+            (&self.fused, &self.training_fusion, &dx_store),
+            &mut location,
+        );
+        (pool, location)
     }
 
     /// Whether the GPU's training step adds this term's rows to running totals in the
@@ -480,6 +505,19 @@ fn loss_terms(graph: &Graph) -> Vec<LossTerm> {
             }),
             _ => None,
         })
+        .collect()
+}
+
+/// The backward op each linear layer's dx matmul does in its store, if any: an
+/// activation's backward or the reparameterization's.
+fn dx_stores(
+    dx_activation: &[Option<usize>],
+    dx_reparameterize: &[Option<usize>],
+) -> Vec<Option<usize>> {
+    dx_activation
+        .iter()
+        .zip(dx_reparameterize)
+        .map(|(a, r)| a.or(*r))
         .collect()
 }
 

@@ -182,16 +182,6 @@ pub struct GroupKey {
     pub adam: bool,
 }
 
-impl GroupKey {
-    pub fn of(k: usize, problems: &[WeightGradProblem], adam: bool) -> Self {
-        GroupKey {
-            k,
-            layers: problems.iter().map(|p| (p.m, p.n)).collect(),
-            adam,
-        }
-    }
-}
-
 impl fmt::Display for GroupKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let layers: Vec<String> = self
@@ -233,18 +223,20 @@ pub fn runs_on(ctx: &GpuContext) -> bool {
     ctx.limits.max_storage_buffers_per_shader_stage >= STORAGE_BINDINGS
 }
 
-/// Whether `ctx`'s adapter runs the kernel ([`runs_on`]), and the layers' shapes and
-/// offsets suit it: m and n multiples of 4 (a vec4 of dy, x or dweight lies in one stored
-/// row), the offsets multiples of 4 elements, dy and x starting at 16-byte offsets.
+/// Whether `ctx`'s adapter runs the kernel ([`runs_on`]) and layers of these (out, in)
+/// sizes suit it: each a multiple of 4 (a vec4 of dy, x or dweight lies in one stored row).
+/// A plan's offsets and buffer views always suit it too (see [`can_group`]).
+pub fn can_group_shapes(ctx: &GpuContext, layers: &[(usize, usize)]) -> bool {
+    runs_on(ctx) && layers.iter().all(|&(m, n)| m % 4 == 0 && n % 4 == 0)
+}
+
+/// Whether `ctx`'s adapter runs the kernel on these layers ([`can_group_shapes`]), and
+/// their offsets suit it: multiples of 4 elements, dy and x starting at 16-byte offsets.
 pub fn can_group(ctx: &GpuContext, problems: &[WeightGradProblem]) -> bool {
-    runs_on(ctx)
+    let shapes: Vec<(usize, usize)> = problems.iter().map(|p| (p.m, p.n)).collect();
+    can_group_shapes(ctx, &shapes)
         && problems.iter().all(|p| {
-            p.m % 4 == 0
-                && p.n % 4 == 0
-                && p.dweight % 4 == 0
-                && p.dbias % 4 == 0
-                && p.dy.offset % 16 == 0
-                && p.x.offset % 16 == 0
+            p.dweight % 4 == 0 && p.dbias % 4 == 0 && p.dy.offset % 16 == 0 && p.x.offset % 16 == 0
         })
 }
 
