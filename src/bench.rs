@@ -169,6 +169,10 @@ pub struct StepFigure {
     /// GPU time per step (timestamps at the ends of each submit's pass).
     pub gpu_us: Option<f64>,
     pub dispatches_per_step: Option<usize>,
+    /// Device memory the GPU executor's buffers hold, in MiB (data set included; see
+    /// `DeviceMemory`), and of that the activations' (the batch and the pool).
+    pub device_mib: Option<f64>,
+    pub activations_mib: Option<f64>,
     /// Matmul work of one step (forward and backward).
     pub gflop_per_step: f64,
     pub steps_per_epoch: usize,
@@ -610,6 +614,8 @@ impl<'a> ConfigRun<'a> {
             idle_submit_us: None,
             gpu_us: None,
             dispatches_per_step: None,
+            device_mib: None,
+            activations_mib: None,
             gflop_per_step: matmul_flops_per_step(&self.plan) / 1e9,
             steps_per_epoch: self.steps_per_epoch(),
             epoch_s: step_ms * self.steps_per_epoch() as f64 / 1e3,
@@ -684,6 +690,9 @@ impl<'a> ConfigRun<'a> {
         figure.idle_submit_us = Some(idle_submits[IDLE_SUBMITS / 2] * 1e6 / f64::from(per_submit));
         figure.gpu_us = gpu_us;
         figure.dispatches_per_step = Some(executor.dispatches_per_step());
+        let memory = executor.device_memory();
+        figure.device_mib = Some(mib(memory.total()));
+        figure.activations_mib = Some(mib(memory.activations));
         Ok(figure)
     }
 
@@ -959,11 +968,21 @@ fn mark_epoch(
     }
 }
 
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
 /// One line for a step figure.
 pub fn describe_step(f: &StepFigure) -> String {
     let us = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0}"));
+    let memory = match (f.device_mib, f.activations_mib) {
+        (Some(all), Some(activations)) => {
+            format!(", device memory {all:.1} MiB (activations {activations:.1})")
+        }
+        _ => String::new(),
+    };
     format!(
-        "{} {} batch {} x{}: {:.2} ms/step (encode {} us, submit {} us, idle encode {} us, idle submit {} us, GPU {} us), {} dispatches, epoch {:.1} s{}",
+        "{} {} batch {} x{}: {:.2} ms/step (encode {} us, submit {} us, idle encode {} us, idle submit {} us, GPU {} us), {} dispatches{memory}, epoch {:.1} s{}",
         f.config,
         f.executor,
         f.batch,

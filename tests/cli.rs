@@ -228,6 +228,10 @@ fn train_on_the_gpu_matches_the_cpu_path() {
         grouped_out.contains("10 dispatches a step (weight gradients grouped, Adam fused)"),
         "{grouped_out}"
     );
+    // And what the GPU's buffers hold: with Adam fused, no gradient buffer.
+    assert!(gpu_out.contains("device memory "), "{gpu_out}");
+    assert!(grouped_out.contains(", gradients 0.0, "), "{grouped_out}");
+    assert!(!text(&cpu.stdout).contains("device memory"));
     let c = csv_rows(&cpu_dir.join("loss.csv"));
     for dir in [&gpu_dir, &grouped_dir] {
         let g = csv_rows(&dir.join("loss.csv"));
@@ -804,6 +808,8 @@ fn bench_writes_step_figures_as_json() {
             "submit_us",
             "idle_encode_us",
             "idle_submit_us",
+            "device_mib",
+            "activations_mib",
         ] {
             assert!(
                 figure[key].as_f64().is_some_and(|v| v > 0.0),

@@ -349,6 +349,64 @@ fn grouped_weight_gradients_train_like_the_cpu_twins() {
     assert!(error.contains("stores no gradients"), "{error}");
 }
 
+/// The executor's device memory is its buffers: the gradient buffer only where a dispatch
+/// writes it, and a pool that keeps the grouped layers' dy and x.
+#[test]
+fn device_memory_counts_the_executors_buffers() {
+    use latent::gpu::GpuOptions;
+    use latent::kernels::matmul_grouped_tn::{WeightGrads, WeightGradsPolicy};
+
+    let test = "device_memory_counts_the_executors_buffers";
+    if common::gpu(test).is_none() {
+        return;
+    }
+    let ctx = GpuContext::new(&GpuOptions::from_env().unwrap()).unwrap();
+    let seed = common::seed();
+    let (name, config) = &small_models()[0];
+    let plan = Plan::compile(config.build(16).unwrap().0).unwrap();
+    let (rows, width) = (32, 48);
+    let bytes = synthetic_bytes(rows, width, seed);
+    let params = init_params(&plan, seed);
+    let run = RunConfig {
+        adam: AdamConfig::default(),
+        seed,
+        total_steps: 2,
+    };
+    let input = plan.graph.tensor(plan.input).len();
+    let grouped_pool = plan
+        .pool_keeping_weight_grad_operands(&plan.weight_grad_sets().concat())
+        .0;
+    let forms = [
+        (WeightGrads::Separate, &plan.pool, plan.param_len),
+        (WeightGrads::Grouped(Default::default()), &grouped_pool, 0),
+    ];
+    for (form, pool, gradients) in forms {
+        ctx.set_weight_grads_policy(WeightGradsPolicy::Force(form));
+        let data = TrainData::new(Samples::U8(&bytes), rows, width);
+        let gpu = GpuExecutor::new(&ctx, &plan, &params, data, None, run).unwrap();
+        let memory = gpu.device_memory();
+        let bytes_of = |elements: usize| 4 * elements as u64;
+        assert_eq!(
+            memory.parameters,
+            bytes_of(3 * plan.param_len),
+            "{name} {form}"
+        );
+        assert_eq!(memory.gradients, bytes_of(gradients), "{name} {form}");
+        assert_eq!(
+            memory.activations,
+            bytes_of(pool.iter().sum::<usize>() + input),
+            "{name} {form}"
+        );
+        // The bytes four to a word, and the epoch's order.
+        assert_eq!(
+            memory.data,
+            bytes_of(rows * width / 4 + rows),
+            "{name} {form}"
+        );
+        assert!(memory.other > 0 && memory.total() > memory.data + memory.parameters);
+    }
+}
+
 /// The opt-in f16 path end to end: every matmul of every small model on coop-f16 (A and B
 /// rounded to f16), trained beside the f32 CPU twins, on an adapter with cooperative matrices
 /// (or on the lavapipe of LATENT_COOP_LAVAPIPE, see tests/common).

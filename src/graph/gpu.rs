@@ -36,7 +36,8 @@ struct Evaluation {
     /// The last, partial batch (if rows is not a multiple of the batch): its loss sums
     /// count only its real rows.
     tail: Vec<Dispatch>,
-    _buffers: Vec<GpuBuffer>,
+    /// The set, its row order and one-hot labels: bound by the dispatches, held here.
+    data: Vec<GpuBuffer>,
 }
 
 /// Each index `repeat` times in a row (the K samples of each data row, for IWAE).
@@ -152,6 +153,52 @@ fn linear_layers_hold_every_parameter(plan: &Plan) -> bool {
     graph.parameters().iter().all(|p| held.contains(p))
 }
 
+/// Device memory held by an executor's buffers, in bytes, by what they hold. The
+/// dispatches' parameter buffers (a few dozen bytes each) are not counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeviceMemory {
+    /// The training and evaluation sets, their row orders and one-hot labels.
+    pub data: u64,
+    /// The parameters and Adam's two moments.
+    pub parameters: u64,
+    /// The flat gradient buffer (none when Adam runs in the grouped weight gradients).
+    pub gradients: u64,
+    /// The batch and the pooled buffers of activations and their gradients.
+    pub activations: u64,
+    /// Step tables, Adam's per-step scalars, loss totals.
+    pub other: u64,
+}
+
+impl DeviceMemory {
+    pub fn total(&self) -> u64 {
+        self.data + self.parameters + self.gradients + self.activations + self.other
+    }
+}
+
+/// "52.4 MiB (data 45.6, parameters and Adam 7.5, gradients 2.5, activations 1.6, other
+/// 0.1)".
+impl std::fmt::Display for DeviceMemory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
+        write!(
+            f,
+            "{:.1} MiB (data {:.1}, parameters and Adam {:.1}, gradients {:.1}, activations \
+             {:.1}, other {:.1})",
+            mib(self.total()),
+            mib(self.data),
+            mib(self.parameters),
+            mib(self.gradients),
+            mib(self.activations),
+            mib(self.other)
+        )
+    }
+}
+
+/// Bytes of a list of buffers.
+fn bytes_of<'b>(buffers: impl IntoIterator<Item = &'b GpuBuffer>) -> u64 {
+    buffers.into_iter().map(GpuBuffer::bytes).sum()
+}
+
 /// A plan's storage on the GPU and the prepared dispatches of one training step.
 pub struct GpuExecutor<'a> {
     ctx: &'a GpuContext,
@@ -179,8 +226,10 @@ pub struct GpuExecutor<'a> {
     next_step: u32,
     /// The row of the step states the next step reads.
     epoch_step: usize,
-    // Held for the dispatches that bind them.
-    _buffers: Vec<GpuBuffer>,
+    /// The data set and its one-hot labels: bound by the dispatches, held here.
+    data: Vec<GpuBuffer>,
+    /// Adam's per-step scalars: bound by the Adam dispatch, held here.
+    step_scalars: GpuBuffer,
 }
 
 impl<'a> GpuExecutor<'a> {
@@ -288,7 +337,8 @@ impl<'a> GpuExecutor<'a> {
             eval: None,
             next_step: 1,
             epoch_step: 0,
-            _buffers: Vec::new(),
+            data: Vec::new(),
+            step_scalars: table,
         };
         let source = GatherSource {
             data: &samples,
@@ -315,7 +365,7 @@ impl<'a> GpuExecutor<'a> {
                 executor.grads = ctx.create_buffer("grads", plan.param_len)?;
             }
             let weight_grads =
-                executor.prepare_grouped_weight_grads(&chosen, adam_fused, &table, &run.adam)?;
+                executor.prepare_grouped_weight_grads(&chosen, adam_fused, &run.adam)?;
             for (j, &done) in plan.done_elsewhere.iter().enumerate() {
                 if !done {
                     steps.extend(executor.prepare_backward(j, grouped.contains(&j))?);
@@ -329,7 +379,7 @@ impl<'a> GpuExecutor<'a> {
                     &executor.adam_m,
                     &executor.adam_v,
                     &executor.grads,
-                    &table,
+                    &executor.step_scalars,
                     executor.states.binding(),
                     plan.param_len,
                     &run.adam,
@@ -340,8 +390,7 @@ impl<'a> GpuExecutor<'a> {
         if let Some(eval) = eval {
             executor.eval = Some(executor.prepare_evaluation(eval, run.seed ^ EVAL_SEED_SALT)?);
         }
-        executor._buffers = vec![samples, table];
-        executor._buffers.extend(labels);
+        executor.data = [samples].into_iter().chain(labels).collect();
         Ok(executor)
     }
 
@@ -360,6 +409,29 @@ impl<'a> GpuExecutor<'a> {
             "grouped"
         } else {
             "separate"
+        }
+    }
+
+    /// Device memory held by this executor's buffers.
+    pub fn device_memory(&self) -> DeviceMemory {
+        let eval = self.eval.as_ref();
+        let eval_data = eval.map_or(0, |e| bytes_of(&e.data));
+        let eval_other = eval.map_or(0, |e| e.states.bytes() + bytes_of(&e.totals));
+        // A stand-in of a few elements until a dispatch needs the flat gradients.
+        let gradients = if self.grads.len < self.plan.param_len {
+            0
+        } else {
+            self.grads.bytes()
+        };
+        DeviceMemory {
+            data: self.indices.bytes() + bytes_of(&self.data) + eval_data,
+            parameters: bytes_of([&self.params, &self.adam_m, &self.adam_v]),
+            gradients,
+            activations: bytes_of(&self.pool) + bytes_of([&self.input]) + bytes_of(&self.condition),
+            other: self.states.bytes()
+                + self.step_scalars.bytes()
+                + bytes_of(&self.loss_totals)
+                + eval_other,
         }
     }
 
@@ -689,7 +761,7 @@ impl<'a> GpuExecutor<'a> {
             totals,
             full_batch,
             tail,
-            _buffers: [indices, samples].into_iter().chain(labels).collect(),
+            data: [indices, samples].into_iter().chain(labels).collect(),
         })
     }
 
@@ -1069,7 +1141,6 @@ impl<'a> GpuExecutor<'a> {
         &self,
         chosen: &[ChosenWeightGrads],
         fuse_adam: bool,
-        table: &GpuBuffer,
         adam: &AdamConfig,
     ) -> Result<Vec<Dispatch>> {
         let batch = self.plan.graph.batch;
@@ -1085,7 +1156,7 @@ impl<'a> GpuExecutor<'a> {
                     param: &self.params,
                     m: &self.adam_m,
                     v: &self.adam_v,
-                    step_scalars: table,
+                    step_scalars: &self.step_scalars,
                     state: self.states.binding(),
                 };
                 matmul_grouped_tn_adam(self.ctx, buffers, adam, batch, &problems, tiles)?

@@ -61,6 +61,11 @@ impl StepStates {
         ctx.write_buffer(&self.table, &words)
     }
 
+    /// Size of the table in bytes.
+    pub fn bytes(&self) -> u64 {
+        self.table.bytes()
+    }
+
     /// The buffer to bind to a `Slot::Step` binding.
     pub fn binding(&self) -> &GpuBuffer {
         &self.first_row

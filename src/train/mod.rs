@@ -8,7 +8,7 @@ use crate::data::{Dataset, Pixels};
 use crate::error::{Error, Result};
 use crate::gpu::{Backend, GpuContext, GpuOptions};
 use crate::graph::cpu::CpuExecutor;
-use crate::graph::gpu::GpuExecutor;
+use crate::graph::gpu::{DeviceMemory, GpuExecutor};
 use crate::graph::plan::Plan;
 use crate::graph::{LossKind, RunConfig, Samples, TrainData};
 use crate::io::checkpoint::TrainingState;
@@ -187,6 +187,14 @@ impl<'a> Trainer<'a> {
     pub fn dispatches_per_step(&self) -> Option<usize> {
         match &self.executor {
             Executor::Gpu(e) => Some(e.dispatches_per_step()),
+            Executor::Cpu(_) => None,
+        }
+    }
+
+    /// Device memory held by the GPU executor's buffers (None on the CPU).
+    pub fn device_memory(&self) -> Option<DeviceMemory> {
+        match &self.executor {
+            Executor::Gpu(e) => Some(e.device_memory()),
             Executor::Cpu(_) => None,
         }
     }

@@ -357,6 +357,9 @@ pub fn train(args: &TrainArgs) -> Result<ExitCode, latent::Error> {
         record.batch,
         out.display()
     );
+    if let Some(memory) = trainer.device_memory() {
+        println!("device memory {memory}");
+    }
     let unit = if record.model.kind == ModelKind::Autoencoder
         && record.model.likelihood == Likelihood::Gaussian
     {
