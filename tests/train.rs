@@ -373,11 +373,10 @@ fn device_memory_counts_the_executors_buffers() {
         total_steps: 2,
     };
     let input = plan.graph.tensor(plan.input).len();
-    let grouped_pool = plan
-        .pool_keeping_weight_grad_operands(&plan.weight_grad_sets().concat())
-        .0;
+    let separate_pool = plan.gpu_pool(&[]).0;
+    let grouped_pool = plan.gpu_pool(&plan.weight_grad_sets().concat()).0;
     let forms = [
-        (WeightGrads::Separate, &plan.pool, plan.param_len),
+        (WeightGrads::Separate, &separate_pool, plan.param_len),
         (WeightGrads::Grouped(Default::default()), &grouped_pool, 0),
     ];
     for (form, pool, gradients) in forms {
@@ -640,11 +639,13 @@ fn plans_reuse_buffers_and_count_dispatches() {
     );
 }
 
-/// The pool keeps a linear layer's dy and x to the step's end only for the layers whose
-/// weight gradients a grouped dispatch computes after the backward pass (the GPU training
-/// tests with grouped weight gradients check that those tensors survive to be read).
+/// The GPU's pool leaves out the tensors no dispatch stores, and keeps a linear layer's dy
+/// and x to the step's end only for the layers whose weight gradients a grouped dispatch
+/// computes after the backward pass. (The GPU training tests check the rest: binding an
+/// unstored tensor is an error, and a kept tensor overwritten early would change the
+/// weight gradients.)
 #[test]
-fn the_pool_keeps_weight_gradient_operands_only_for_grouped_layers() {
+fn the_gpu_pool_leaves_out_unstored_tensors_and_keeps_grouped_operands() {
     let wide = ModelConfig {
         encoder: vec![2048, 2048],
         decoder: vec![2048, 2048],
@@ -652,19 +653,39 @@ fn the_pool_keeps_weight_gradient_operands_only_for_grouped_layers() {
     };
     let plan = Plan::compile(wide.build(1024).unwrap().0).unwrap();
     let elements = |pool: &[usize]| pool.iter().sum::<usize>();
-    let (none, location) = plan.pool_keeping_weight_grad_operands(&[]);
-    assert_eq!(none, plan.pool);
-    assert_eq!(location, plan.location);
+    let (separate, location) = plan.gpu_pool(&[]);
+    let unstored = plan.unstored_on_gpu();
+    for (t, l) in location.iter().enumerate() {
+        match (l, plan.location[t]) {
+            (None, _) => assert!(unstored[t]),
+            (Some(Location::Pool(_)), Location::Pool(_)) => {}
+            (Some(gpu), cpu) => assert_eq!(*gpu, cpu, "{}", plan.graph.tensors[t].name),
+        }
+    }
+    // The four ReLUs' inputs (their linear layers store the ReLU's output), and the dx of
+    // the layers whose dx matmul applies ReLU' or the reparameterization's backward.
+    for (i, op) in plan.graph.ops.iter().enumerate() {
+        if let (true, latent::graph::Op::Activation { x, .. }) = (plan.fused[i], op) {
+            assert!(location[x.0].is_none(), "{}", plan.graph.tensor(*x).name);
+        }
+    }
+    assert_eq!(plan.fused.iter().filter(|&&f| f).count(), 4);
+    assert!(
+        elements(&separate) < elements(&plan.pool),
+        "pool elements: GPU {}, CPU {}",
+        elements(&separate),
+        elements(&plan.pool)
+    );
     let sets = plan.weight_grad_sets();
     // 6 linear layers, in backward order: the decoder's 3 and the μ | logvar layer, then
     // the encoder's 2, whose dy and x are read last anyway.
     assert_eq!(sets.len(), 2);
-    let first_set = plan.pool_keeping_weight_grad_operands(&sets[0]).0;
-    let every_set = plan.pool_keeping_weight_grad_operands(&sets.concat()).0;
+    let first_set = plan.gpu_pool(&sets[0]).0;
+    let every_set = plan.gpu_pool(&sets.concat()).0;
     assert!(
-        elements(&plan.pool) < elements(&first_set) && elements(&first_set) <= elements(&every_set),
+        elements(&separate) < elements(&first_set) && elements(&first_set) <= elements(&every_set),
         "pool elements: separate {}, first set grouped {}, every set grouped {}",
-        elements(&plan.pool),
+        elements(&separate),
         elements(&first_set),
         elements(&every_set)
     );

@@ -210,9 +210,10 @@ pub struct GpuExecutor<'a> {
     /// The one-hot label batch of a conditional model.
     condition: Option<GpuBuffer>,
     pool: Vec<GpuBuffer>,
-    /// Storage of every tensor: the plan's, but with the pool laid out for the chosen
-    /// weight-gradient form (grouped sets keep their dy and x to the step's end).
-    location: Vec<Location>,
+    /// Storage of every tensor ([`Plan::gpu_pool`]): the plan's, less the tensors no
+    /// dispatch stores (None), with the pool laid out for the chosen weight-gradient form
+    /// (grouped sets keep their dy and x to the step's end).
+    location: Vec<Option<Location>>,
     grads: GpuBuffer,
     adam_m: GpuBuffer,
     adam_v: GpuBuffer,
@@ -280,7 +281,7 @@ impl<'a> GpuExecutor<'a> {
             .filter(|(_, form)| matches!(form, WeightGrads::Grouped(_)))
             .flat_map(|(layers, _)| layers.iter().copied())
             .collect();
-        let (pool_sizes, location) = plan.pool_keeping_weight_grad_operands(&grouped);
+        let (pool_sizes, location) = plan.gpu_pool(&grouped);
         let pool = pool_sizes
             .iter()
             .enumerate()
@@ -604,7 +605,14 @@ impl<'a> GpuExecutor<'a> {
     /// The buffer range holding a tensor.
     fn view(&self, t: TensorId) -> Result<GpuBuffer> {
         let len = self.plan.graph.tensor(t).len();
-        match self.location[t.0] {
+        let Some(location) = self.location[t.0] else {
+            return Err(Error::InvalidArgument(format!(
+                "tensor {} is never stored on the GPU: the dispatch that computes it applies \
+                 the next op as it stores",
+                self.plan.graph.tensor(t).name
+            )));
+        };
+        match location {
             Location::Input => self.input.view(0, len),
             Location::Condition => match &self.condition {
                 Some(buffer) => buffer.view(0, len),
@@ -1182,7 +1190,7 @@ impl<'a> GpuExecutor<'a> {
             else {
                 unreachable!("the plan's sets hold linear layers");
             };
-            let (Location::Grads(dw), Location::Grads(db)) =
+            let (Some(Location::Grads(dw)), Some(Location::Grads(db))) =
                 (self.location[dweight.0], self.location[dbias.0])
             else {
                 return Err(Error::InvalidArgument(

@@ -85,8 +85,8 @@ pub struct Plan {
     /// Length of the flat parameter (and gradient) buffer, padding included.
     pub param_len: usize,
     /// Sizes of the pooled buffers, each tensor's buffer freed for reuse after its last
-    /// reader (see [`Plan::pool_keeping_weight_grad_operands`] for the GPU's grouped weight
-    /// gradients, which read some tensors later).
+    /// reader, as the CPU executor uses them (the GPU executor's differs: see
+    /// [`Plan::gpu_pool`]).
     pub pool: Vec<usize>,
     /// Tensors read after the step's last op (loss rows, requested outputs).
     live_to_end: Vec<TensorId>,
@@ -209,7 +209,7 @@ impl Plan {
             &backward,
             &live_to_end,
             (&fused, &training_fusion, &dx_store),
-            &mut location,
+            (&vec![false; location.len()], &mut location),
         );
         Ok(Plan {
             graph,
@@ -272,21 +272,46 @@ impl Plan {
         linear.chunks(MAX_PROBLEMS).map(<[usize]>::to_vec).collect()
     }
 
-    /// The pool when the weight gradients of linear layers `layers` (indices into
-    /// `backward`) run after the backward pass, in grouped dispatches
-    /// (kernels::matmul_grouped_tn): those layers' dy and x stay to the step's end.
-    /// Returns the pooled buffers' sizes and every tensor's location (only pool slots
-    /// differ from [`Plan::location`]). With no layers, the plan's own pool.
-    pub fn pool_keeping_weight_grad_operands(
-        &self,
-        layers: &[usize],
-    ) -> (Vec<usize>, Vec<Location>) {
+    /// Tensors the GPU executor never stores, in any pass: the input of an activation
+    /// applied in its linear layer's store (`fused`), and a linear layer's dx when its dx
+    /// matmul applies the backward op after it as it stores (`dx_activation` with no dx from
+    /// other layers to add, `dx_reparameterize`). Indexed by TensorId.
+    pub fn unstored_on_gpu(&self) -> Vec<bool> {
+        let mut unstored = vec![false; self.graph.tensors.len()];
+        for (i, op) in self.graph.ops.iter().enumerate() {
+            if let (true, Op::Activation { x, .. }) = (self.fused[i], op) {
+                unstored[x.0] = true;
+            }
+        }
+        for (j, op) in self.backward.iter().enumerate() {
+            if let GradOp::Linear {
+                dx: Some(dx),
+                accumulate_dx,
+                ..
+            } = *op
+            {
+                let in_store = (self.dx_activation[j].is_some() && !accumulate_dx)
+                    || self.dx_reparameterize[j].is_some();
+                unstored[dx.0] |= in_store;
+            }
+        }
+        unstored
+    }
+
+    /// The GPU executor's pool: the plan's, less the tensors it never stores
+    /// ([`Plan::unstored_on_gpu`], whose location is None), and with the dy and x of linear
+    /// layers `grouped` (indices into `backward`) kept to the step's end, for their weight
+    /// gradients run after the backward pass in grouped dispatches
+    /// (kernels::matmul_grouped_tn). Returns the pooled buffers' sizes and every tensor's
+    /// location.
+    pub fn gpu_pool(&self, grouped: &[usize]) -> (Vec<usize>, Vec<Option<Location>>) {
         let mut kept = self.live_to_end.clone();
-        for &j in layers {
+        for &j in grouped {
             if let GradOp::Linear { dy, x, .. } = self.backward[j] {
                 kept.extend([dy, x]);
             }
         }
+        let unstored = self.unstored_on_gpu();
         let mut location: Vec<Location> = self
             .location
             .iter()
@@ -301,8 +326,13 @@ impl Plan {
             &self.backward,
             &kept,
             (&self.fused, &self.training_fusion, &dx_store),
-            &mut location,
+            (&unstored, &mut location),
         );
+        let location = location
+            .into_iter()
+            .zip(unstored)
+            .map(|(l, unstored)| (!unstored).then_some(l))
+            .collect();
         (pool, location)
     }
 
@@ -521,14 +551,15 @@ fn dx_stores(
         .collect()
 }
 
-/// Gives each value and value-gradient tensor a pooled buffer, reusing a buffer of the same
-/// size whose previous tenant's last use comes strictly before this tenant's first write.
+/// Gives each value and value-gradient tensor a pooled buffer (except those `unstored`),
+/// reusing a buffer of the same size whose previous tenant's last use comes strictly before
+/// this tenant's first write.
 fn assign_pool(
     graph: &Graph,
     backward: &[GradOp],
     live_to_end: &[TensorId],
     (fused, training_fusion, dx_store): (&[bool], &[TrainingFusion], &[Option<usize>]),
-    location: &mut [Location],
+    (unstored, location): (&[bool], &mut [Location]),
 ) -> Vec<usize> {
     let steps = graph.ops.len() + backward.len();
     let mut first = vec![usize::MAX; graph.tensors.len()];
@@ -573,7 +604,7 @@ fn assign_pool(
         }
     }
     let mut pooled: Vec<usize> = (0..graph.tensors.len())
-        .filter(|&t| matches!(graph.tensors[t].role, Role::Value | Role::Gradient { .. }) && location[t] == Location::Input && first[t] != usize::MAX)
+        .filter(|&t| matches!(graph.tensors[t].role, Role::Value | Role::Gradient { .. }) && location[t] == Location::Input && first[t] != usize::MAX && !unstored[t])
         .filter(|&t| !matches!(graph.tensors[t].role, Role::Gradient { of } if matches!(location[of.0], Location::Params(_))))
         .collect();
     pooled.sort_by_key(|&t| first[t]);
