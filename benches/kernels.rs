@@ -2,10 +2,11 @@
 //! batch 128): `cargo bench --bench kernels`. The cases are `latent bench`'s kernel table
 //! (latent::bench::kernel_cases): every shipped matmul variant at the model's matmul shapes
 //! (LATENT_BENCH_LARGE=1 adds 4096³ and 1024×2048×2048), then the reductions, element-wise
-//! kernels, gather and Adam. Each sample is GPU time from timestamp queries around one compute
-//! pass of back-to-back dispatches where the adapter has them (else the wall clock around
-//! submit-and-wait). Throughput: FLOPs for matmul, bytes moved for the memory-bound kernels.
-//! Under `cargo test` each benchmark runs once, as a smoke test.
+//! kernels, gather, Adam, and what a tiny dispatch costs (chained or apart). Each sample is
+//! GPU time per dispatch from timestamp queries around one compute pass of back-to-back
+//! dispatches where the adapter has them (else the wall clock around submit-and-wait).
+//! Throughput: FLOPs for matmul, bytes moved for the memory-bound kernels. Under `cargo
+//! test` each benchmark runs once, as a smoke test.
 
 use std::time::Duration;
 
@@ -26,9 +27,8 @@ fn bench_case(c: &mut Criterion, ctx: &GpuContext, case: &KernelCase) {
     group.bench_function(name, |b| {
         b.iter_custom(|iters| {
             let repeats = iters.clamp(1, u64::from(u32::MAX)) as u32;
-            let (us, _) =
-                time_gpu(ctx, repeats, &|pass| case.dispatch.record(pass)).expect("time_gpu");
-            Duration::from_secs_f64(us * 1e-6 * iters as f64)
+            let (us, _) = time_gpu(ctx, repeats, &|pass| case.record(pass)).expect("time_gpu");
+            Duration::from_secs_f64(case.per_dispatch_us(us) * 1e-6 * iters as f64)
         })
     });
     group.finish();

@@ -224,7 +224,8 @@ impl DeviceFigure {
     }
 }
 
-/// One prepared kernel run with its work.
+/// One prepared kernel run with its work: one dispatch, or several recorded together and
+/// timed per dispatch (the dispatch-cost cases).
 pub struct KernelCase {
     pub kernel: String,
     pub shape: String,
@@ -232,7 +233,19 @@ pub struct KernelCase {
     pub flops: Option<f64>,
     /// Bytes the kernel must read and write at least.
     pub bytes: Option<f64>,
-    pub dispatch: Dispatch,
+    pub dispatches: Vec<Dispatch>,
+}
+
+impl KernelCase {
+    /// Records one run of the case (each of its dispatches once).
+    pub fn record(&self, pass: &mut wgpu::ComputePass) {
+        self.dispatches.iter().for_each(|d| d.record(pass));
+    }
+
+    /// GPU time per dispatch, in microseconds, from the time of `runs` runs.
+    pub fn per_dispatch_us(&self, us_per_run: f64) -> f64 {
+        us_per_run / self.dispatches.len().max(1) as f64
+    }
 }
 
 /// The kernel table's cases and the buffers their dispatches bind.
@@ -324,7 +337,7 @@ pub fn kernel_cases(ctx: &GpuContext, large: bool) -> Result<KernelCases> {
                 variant: Some(variant),
                 flops: Some(shape.flops()),
                 bytes: None,
-                dispatch,
+                dispatches: vec![dispatch],
             });
         }
         [a, b, c]
@@ -344,7 +357,7 @@ fn memory_case(kernel: &str, shape: String, bytes: usize, dispatch: Dispatch) ->
         variant: None,
         flops: None,
         bytes: Some(bytes as f64),
-        dispatch,
+        dispatches: vec![dispatch],
     }
 }
 
@@ -451,7 +464,52 @@ fn vae_kernel_cases(ctx: &GpuContext, all: &mut KernelCases) -> Result<()> {
         all.hold(buffer);
     }
     gather_case(ctx, all, batch, pixels)?;
-    adam_case(ctx, all, &TrainConfig::Vae.model(), batch)
+    adam_case(ctx, all, &TrainConfig::Vae.model(), batch)?;
+    dispatch_cost_cases(ctx, all)
+}
+
+/// What a dispatch costs beyond its work: ReLU on 64 floats (one workgroup), recorded
+/// back to back in one pass. "dispatch_chained": each reads what the one before wrote, so
+/// wgpu puts a barrier between them (a training step's dispatches are such a chain).
+/// "dispatch_apart": 16 in a row write 16 buffers from one, with no barrier among them.
+fn dispatch_cost_cases(ctx: &GpuContext, all: &mut KernelCases) -> Result<()> {
+    const FLOATS: usize = 64;
+    const APART: usize = 16;
+    let relu = Activation::Relu;
+    let (a, b) = (
+        filled(ctx, "a", FLOATS, 0.5)?,
+        filled(ctx, "b", FLOATS, 0.0)?,
+    );
+    all.cases.push(KernelCase {
+        kernel: "dispatch_chained".into(),
+        shape: format!("relu {FLOATS}, a->b->a"),
+        variant: None,
+        flops: None,
+        bytes: None,
+        dispatches: vec![
+            relu.forward(ctx, &b, &a, FLOATS)?,
+            relu.forward(ctx, &a, &b, FLOATS)?,
+        ],
+    });
+    let outputs = (0..APART)
+        .map(|i| filled(ctx, &format!("out {i}"), FLOATS, 0.0))
+        .collect::<Result<Vec<_>>>()?;
+    all.cases.push(KernelCase {
+        kernel: "dispatch_apart".into(),
+        shape: format!("relu {FLOATS}, a->{APART} outputs"),
+        variant: None,
+        flops: None,
+        bytes: None,
+        dispatches: outputs
+            .iter()
+            .map(|out| relu.forward(ctx, out, &a, FLOATS))
+            .collect::<Result<Vec<_>>>()?,
+    });
+    [a, b]
+        .into_iter()
+        .chain(outputs)
+        .for_each(|buffer| all.hold(buffer));
+    Ok(())
 }
 
 /// The byte gather of one batch from a 10,000-row byte data set.
@@ -521,7 +579,8 @@ pub fn bench_kernels(ctx: &GpuContext, large: bool) -> Result<Vec<KernelFigure>>
         .cases
         .iter()
         .map(|case| {
-            let (us, _) = time_gpu_median(ctx, &|pass| case.dispatch.record(pass))?;
+            let (us, _) = time_gpu_median(ctx, &|pass| case.record(pass))?;
+            let us = case.per_dispatch_us(us);
             Ok(KernelFigure {
                 kernel: case.kernel.clone(),
                 shape: case.shape.clone(),

@@ -236,6 +236,30 @@ fn timer_measures_positive_gpu_time() {
         .all(|&v| v == 64.0));
 }
 
+/// The kernel table's dispatch-cost cases record their dispatches together and report the
+/// time per dispatch.
+#[test]
+fn the_kernel_table_times_what_a_dispatch_costs() {
+    let Some(ctx) = common::gpu("the_kernel_table_times_what_a_dispatch_costs") else {
+        return;
+    };
+    let cases = latent::bench::kernel_cases(ctx, false).unwrap();
+    for (kernel, dispatches) in [("dispatch_chained", 2), ("dispatch_apart", 16)] {
+        let case = cases
+            .cases
+            .iter()
+            .find(|c| c.kernel == kernel)
+            .unwrap_or_else(|| panic!("{kernel} missing from the kernel table"));
+        assert_eq!(case.dispatches.len(), dispatches, "{kernel}");
+        let (run_us, _) = latent::gpu::time_gpu(ctx, 4, &|pass| case.record(pass)).unwrap();
+        let us = case.per_dispatch_us(run_us);
+        assert!(
+            us > 0.0 && us.is_finite() && (us - run_us / dispatches as f64).abs() < 1e-9,
+            "{kernel}: {us} µs a dispatch, {run_us} a run"
+        );
+    }
+}
+
 #[test]
 fn a_lost_device_gives_errors_not_hangs() {
     if common::gpu("a_lost_device_gives_errors_not_hangs").is_none() {
