@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::cpu::matmul::MatmulShape;
 use crate::error::{Error, Result};
-use crate::gpu::{time_gpu_median, GpuBuffer, GpuContext};
+use crate::gpu::{mib, time_gpu_median, GpuBuffer, GpuContext};
 use crate::graph::autodiff::GradOp;
 use crate::graph::cpu::CpuExecutor;
 use crate::graph::gpu::GpuExecutor;
@@ -1025,10 +1025,6 @@ fn mark_epoch(
         figure.epoch_s = seconds;
         figure.epoch_measured = true;
     }
-}
-
-fn mib(bytes: u64) -> f64 {
-    bytes as f64 / (1024.0 * 1024.0)
 }
 
 /// One line for a step figure.

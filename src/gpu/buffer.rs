@@ -25,6 +25,11 @@ pub struct GpuBuffer {
 /// min_storage_buffer_offset_alignment an adapter may require).
 pub const VIEW_ALIGNMENT: usize = 64;
 
+/// Bytes in MiB, for reports.
+pub fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
 impl GpuBuffer {
     /// Size in bytes.
     pub fn bytes(&self) -> u64 {

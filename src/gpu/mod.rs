@@ -5,7 +5,7 @@ mod buffer;
 mod context;
 mod timer;
 
-pub use buffer::{pack_bytes, BufferPool, GpuBuffer, VIEW_ALIGNMENT};
+pub use buffer::{mib, pack_bytes, BufferPool, GpuBuffer, VIEW_ALIGNMENT};
 pub use context::{
     list_adapters, AdapterSummary, Backend, FeatureReport, GpuContext, GpuOptions, DEFAULT_TIMEOUT,
 };

@@ -8,7 +8,7 @@
 use crate::cpu::matmul::StoreLoss;
 use crate::cpu::reparameterize::NoiseKey;
 use crate::error::{Error, Result};
-use crate::gpu::{pack_bytes, GpuBuffer, GpuContext};
+use crate::gpu::{mib, pack_bytes, GpuBuffer, GpuContext};
 use crate::graph::autodiff::GradOp;
 use crate::graph::plan::{Location, Plan, TrainingFusion};
 use crate::graph::{
@@ -179,7 +179,6 @@ impl DeviceMemory {
 /// 0.1)".
 impl std::fmt::Display for DeviceMemory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
         write!(
             f,
             "{:.1} MiB (data {:.1}, parameters and Adam {:.1}, gradients {:.1}, activations \
