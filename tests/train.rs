@@ -732,6 +732,57 @@ fn a_short_run_on_the_embedded_digits_lowers_the_test_loss() {
     );
 }
 
+/// Progress reports come every `progress_every` steps, none sooner than the progress
+/// interval after the last, and always at the epoch's end (CPU twins: the same logic runs
+/// for the GPU, where each report waits for the GPU).
+#[test]
+fn progress_reports_respect_the_interval_and_end_the_epoch() {
+    let seed = common::seed();
+    let digits = latent::data::load_digits().unwrap();
+    let (train, _) = digits.split(0.2, seed).unwrap();
+    let model = ModelConfig::vae(64, 32, 4);
+    let plan = Plan::compile(model.build(16).unwrap().0).unwrap();
+    let params = init_params(&plan, seed);
+    let options = latent::train::TrainOptions {
+        batch: 16,
+        epochs: 2,
+        adam: AdamConfig::default(),
+        seed,
+    };
+    let mut trainer = latent::train::Trainer::new(
+        latent::train::Device::Cpu,
+        &plan,
+        &model,
+        &params,
+        (&train).into(),
+        None,
+        options,
+    )
+    .unwrap();
+    trainer.set_steps_per_submit(1).unwrap();
+    let steps = trainer.steps_per_epoch();
+    assert!(steps >= 20, "{steps} steps an epoch");
+    let mut reports = Vec::new();
+    trainer
+        .run_epoch(5, &mut |done, _, loss| reports.push((done, loss)))
+        .unwrap();
+    let every_five: Vec<usize> = (5..steps).step_by(5).chain([steps]).collect();
+    let done: Vec<usize> = reports.iter().map(|&(d, _)| d).collect();
+    assert_eq!(done, every_five);
+    assert!(reports
+        .iter()
+        .all(|&(_, loss)| loss.is_finite() && loss > 0.0));
+    // An interval longer than the epoch leaves only the report at its end.
+    trainer.set_progress_interval(std::time::Duration::from_secs(3600));
+    let mut ends = Vec::new();
+    let report = trainer
+        .run_epoch(5, &mut |done, _, loss| ends.push((done, loss)))
+        .unwrap();
+    assert_eq!(ends.len(), 1, "{ends:?}");
+    assert_eq!(ends[0].0, steps);
+    assert!((ends[0].1 - report.train_loss).abs() <= 1e-9 * report.train_loss.abs());
+}
+
 #[test]
 fn a_short_denoising_run_on_the_digits_learns_to_denoise() {
     let Some(ctx) = common::gpu("a_short_denoising_run_on_the_digits_learns_to_denoise") else {

@@ -2,7 +2,7 @@
 //! per-epoch train and test loss reported the way PyTorch's examples report them, and a
 //! stop with a clear error when the loss stops being finite.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::data::{Dataset, Pixels};
 use crate::error::{Error, Result};
@@ -119,6 +119,9 @@ pub struct Trainer<'a> {
     train_rows: usize,
     test_rows: usize,
     epoch: usize,
+    /// The least time between two progress reports inside an epoch (see
+    /// [`Trainer::set_progress_interval`]).
+    progress_interval: Duration,
 }
 
 impl<'a> Trainer<'a> {
@@ -163,6 +166,7 @@ impl<'a> Trainer<'a> {
             train_rows: train.rows,
             test_rows: test.map_or(0, |t| t.rows),
             epoch: 0,
+            progress_interval: Duration::ZERO,
         })
     }
 
@@ -181,6 +185,15 @@ impl<'a> Trainer<'a> {
         }
         self.steps_per_submit = n;
         Ok(())
+    }
+
+    /// The least wall-clock time between two progress reports inside an epoch (zero unless
+    /// set). Each report reads the loss back, which waits for the GPU to finish the steps
+    /// submitted so far and leaves it idle while the next submit is encoded; on a GPU that
+    /// runs an epoch in a fraction of a second, a few reports an epoch cost more than the
+    /// steps. The report at the epoch's end is always made (the loss is read there anyway).
+    pub fn set_progress_interval(&mut self, interval: Duration) {
+        self.progress_interval = interval;
     }
 
     /// Dispatches per training step on the GPU (None on the CPU).
@@ -210,8 +223,9 @@ impl<'a> Trainer<'a> {
 
     /// Trains one epoch and evaluates on the test set if there is one, submitting
     /// `steps_per_submit` steps at a time. `progress` is called about every `progress_every`
-    /// steps (at the first submit boundary past each multiple) with (steps done, steps in the
-    /// epoch, loss so far); the loss is read back from the GPU only then.
+    /// steps (at the first submit boundary past each multiple, and no sooner than the
+    /// progress interval after the last call) and at the epoch's end, with (steps done,
+    /// steps in the epoch, loss so far); the loss is read back from the GPU only then.
     pub fn run_epoch(
         &mut self,
         progress_every: usize,
@@ -223,12 +237,15 @@ impl<'a> Trainer<'a> {
         self.begin_epoch(&order)?;
         let mut done = 0;
         let mut next_report = progress_every;
+        let mut last_report = Instant::now();
         while done < steps {
             let n = (steps - done).min(self.steps_per_submit as usize);
             self.steps(n as u32)?;
             done += n;
-            if progress_every > 0 && (done >= next_report || done == steps) {
+            let due = done >= next_report && last_report.elapsed() >= self.progress_interval;
+            if progress_every > 0 && (due || done == steps) {
                 next_report = (done / progress_every + 1) * progress_every;
+                last_report = Instant::now();
                 let totals = self.loss_totals()?;
                 let loss = self.per_example(&totals, done * self.options.batch);
                 check_finite(loss, self.epoch + 1, done)?;
