@@ -26,7 +26,18 @@ fn run_graph(
     output: TensorId,
     data: TrainData,
 ) -> Result<Vec<f32>> {
-    let plan = Plan::compile_inference(graph, &[output])?;
+    Ok(run_graph_outputs(device, checkpoint_dir, graph, &[output], data)?.remove(0))
+}
+
+/// Several outputs of one forward pass of `graph` over `data`.
+fn run_graph_outputs(
+    device: Device,
+    checkpoint_dir: &Path,
+    graph: Graph,
+    outputs: &[TensorId],
+    data: TrainData,
+) -> Result<Vec<Vec<f32>>> {
+    let plan = Plan::compile_inference(graph, outputs)?;
     let state = checkpoint::load_state(checkpoint_dir, &plan)?;
     let run = RunConfig {
         adam: Default::default(),
@@ -34,12 +45,10 @@ fn run_graph(
         total_steps: 1,
     };
     match device {
-        Device::Gpu(ctx) => {
-            GpuExecutor::new(ctx, &plan, &state.params, data, Some(data), run)?.infer(output)
-        }
-        Device::Cpu => {
-            CpuExecutor::<f32>::new(&plan, &state.params, data, Some(data), run)?.infer(output)
-        }
+        Device::Gpu(ctx) => GpuExecutor::new(ctx, &plan, &state.params, data, Some(data), run)?
+            .infer_outputs(outputs),
+        Device::Cpu => CpuExecutor::<f32>::new(&plan, &state.params, data, Some(data), run)?
+            .infer_outputs(outputs),
     }
 }
 
@@ -279,9 +288,10 @@ fn negative_elbo(
             _ => None,
         })
         .collect();
+    let outputs: Vec<TensorId> = terms.iter().map(|&(term, _)| term).collect();
+    let values = run_graph_outputs(device, checkpoint_dir, graph, &outputs, data)?;
     let mut total = vec![0.0f64; data.rows];
-    for (term, weight) in terms {
-        let values = run_graph(device, checkpoint_dir, graph.clone(), term, data)?;
+    for ((_, weight), values) in terms.iter().zip(values) {
         for (t, v) in total.iter_mut().zip(values) {
             *t += weight * f64::from(v);
         }

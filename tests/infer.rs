@@ -148,6 +148,15 @@ fn encode_decode_and_reconstruct_with_a_checkpoint() {
                 "gpu {g} cpu {c} (LATENT_TEST_SEED={seed})"
             );
         }
+        // The negative ELBO: both loss terms read from one forward pass, with the same
+        // evaluation noise on both paths. Sums of 64 BCE terms and a KL: 1e-4 relative.
+        let gpu_scores = infer::score(Device::Gpu(ctx), &model, &trained, (&test).into()).unwrap();
+        for (g, c) in gpu_scores.negative_elbo.unwrap().iter().zip(elbo) {
+            assert!(
+                (g - c).abs() <= 1e-4 * c.abs(),
+                "negative ELBO: gpu {g} cpu {c} (LATENT_TEST_SEED={seed})"
+            );
+        }
     }
     assert!(
         infer::decode(Device::Cpu, &model, &trained, &[0.0; 7], None).is_err(),
@@ -249,6 +258,47 @@ fn a_conditional_vae_draws_different_digits_for_different_labels() {
         Some(&vec![10; per_class])
     )
     .is_err());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// More rows than one readback chunk holds (latent::graph::gpu::READBACK_CHUNK_BYTES): the
+/// GPU reads them back in chunks, every row in its place. The rows repeat with period 7, so
+/// each reconstruction must equal that of its row modulo 7, across the chunk's edge.
+#[test]
+fn inference_reads_back_more_rows_than_a_chunk_holds() {
+    let Some(ctx) = common::gpu("inference_reads_back_more_rows_than_a_chunk_holds") else {
+        return;
+    };
+    let width = 64;
+    let chunk_rows = latent::graph::gpu::READBACK_CHUNK_BYTES / (4 * width);
+    let rows = chunk_rows + 300;
+    let bytes: Vec<u8> = (0..rows * width)
+        .map(|i| ((i / width % 7) * 31 + i % width * 3) as u8)
+        .collect();
+    let data = latent::graph::TrainData::new(latent::graph::Samples::U8(&bytes), rows, width);
+    let model = ModelConfig::autoencoder(width, 16);
+    let plan = Plan::compile(model.build(64).unwrap().0).unwrap();
+    let dir = std::env::temp_dir().join(format!("latent-chunks-{}", std::process::id()));
+    save(&dir, &model, &plan, init_params(&plan, 1));
+    let rebuilt = infer::reconstruct(Device::Gpu(ctx), &model, &dir, data).unwrap();
+    assert_eq!(rebuilt.len(), rows * width);
+    let row = |r: usize| &rebuilt[r * width..(r + 1) * width];
+    for r in [
+        0,
+        6,
+        7,
+        chunk_rows - 1,
+        chunk_rows,
+        chunk_rows + 1,
+        rows - 1,
+    ] {
+        assert_eq!(
+            row(r),
+            row(r % 7),
+            "row {r} of {rows} ({chunk_rows} a chunk)"
+        );
+    }
+    assert_ne!(row(0), row(1));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

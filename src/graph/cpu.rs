@@ -316,14 +316,21 @@ impl<'a, T: Float> CpuExecutor<'a, T> {
 
     /// The values of `output` for every row of the evaluation set, row-major.
     pub fn infer(&mut self, output: TensorId) -> Result<Vec<f32>> {
-        let cols = self.plan.graph.tensor(output).cols;
-        let mut values = Vec::new();
+        Ok(self.infer_outputs(&[output])?.remove(0))
+    }
+
+    /// Several outputs of one forward pass over the evaluation set, each as `infer` gives it.
+    pub fn infer_outputs(&mut self, outputs: &[TensorId]) -> Result<Vec<Vec<f32>>> {
+        let mut values = vec![Vec::new(); outputs.len()];
         self.over_eval_batches(|e, counted| {
-            values.extend(
-                e.tensor(output)[..counted * cols]
-                    .iter()
-                    .map(|v| v.to_f32().unwrap_or(f32::NAN)),
-            );
+            for (&output, values) in outputs.iter().zip(values.iter_mut()) {
+                let cols = e.plan.graph.tensor(output).cols;
+                values.extend(
+                    e.tensor(output)[..counted * cols]
+                        .iter()
+                        .map(|v| v.to_f32().unwrap_or(f32::NAN)),
+                );
+            }
         })?;
         Ok(values)
     }

@@ -64,6 +64,9 @@ fn upload_one_hot(
     }
 }
 
+/// About how many bytes of an output `GpuExecutor::infer_outputs` reads back at a time.
+pub const READBACK_CHUNK_BYTES: usize = 32 << 20;
+
 /// The evaluation's noise is keyed by its own seed, apart from training's.
 pub(crate) const EVAL_SEED_SALT: u64 = 0x5eed_e7a1_0000_0000;
 
@@ -813,24 +816,67 @@ impl<'a> GpuExecutor<'a> {
     }
 
     /// The values of `output` for every row of the evaluation set, row-major: the
-    /// evaluation passes with each batch's output copied out, one submit, then a wait.
+    /// evaluation passes with each batch's output copied out (see `infer_outputs`).
     pub fn infer(&self, output: TensorId) -> Result<Vec<f32>> {
+        Ok(self.infer_outputs(&[output])?.remove(0))
+    }
+
+    /// Several outputs of one forward pass over the evaluation data, each as `infer` gives
+    /// it. The rows come back in chunks of whole batches, about [`READBACK_CHUNK_BYTES`] of
+    /// the widest output each (one submit and a wait per chunk), so that no buffer outgrows
+    /// the adapter's limits however many rows there are.
+    pub fn infer_outputs(&self, outputs: &[TensorId]) -> Result<Vec<Vec<f32>>> {
         let eval = self.eval.as_ref().ok_or_else(|| {
             Error::InvalidArgument("no data to run the model on was given".into())
         })?;
         let batch = self.plan.graph.batch;
-        let cols = self.plan.graph.tensor(output).cols;
-        let source = self.view(output)?;
-        let result = self
-            .ctx
-            .create_buffer("inference output", eval.rows * cols)?;
+        let widest = outputs
+            .iter()
+            .map(|&t| self.plan.graph.tensor(t).cols)
+            .max()
+            .unwrap_or(1);
+        let chunk_rows = (READBACK_CHUNK_BYTES / (4 * widest) / batch).max(1) * batch;
+        // (cols, the output's buffer range, the buffer a chunk of its rows is copied into).
+        let copies = outputs
+            .iter()
+            .map(|&output| {
+                let cols = self.plan.graph.tensor(output).cols;
+                let chunk = chunk_rows.min(eval.rows) * cols;
+                let result = self.ctx.create_buffer("inference output", chunk)?;
+                Ok((cols, self.view(output)?, result))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut values: Vec<Vec<f32>> = copies
+            .iter()
+            .map(|(cols, ..)| Vec::with_capacity(eval.rows * cols))
+            .collect();
+        for first in (0..eval.rows).step_by(chunk_rows) {
+            let rows = chunk_rows.min(eval.rows - first);
+            self.infer_chunk(eval, first, rows, &copies)?;
+            for ((cols, _, result), values) in copies.iter().zip(values.iter_mut()) {
+                values.extend(self.ctx.read_buffer::<f32>(&result.view(0, rows * cols)?)?);
+            }
+        }
+        Ok(values)
+    }
+
+    /// The forward passes of evaluation rows first..first + rows (whole batches but the
+    /// data's last), each output's rows copied to the start of its chunk buffer.
+    fn infer_chunk(
+        &self,
+        eval: &Evaluation,
+        first: usize,
+        rows: usize,
+        copies: &[(usize, GpuBuffer, GpuBuffer)],
+    ) -> Result<()> {
+        let batch = self.plan.graph.batch;
         let mut encoder = self
             .ctx
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("inference"),
             });
-        for start in (0..eval.rows).step_by(batch) {
+        for start in (first..first + rows).step_by(batch) {
             let counted = batch.min(eval.rows - start);
             {
                 let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
@@ -847,17 +893,17 @@ impl<'a> GpuExecutor<'a> {
                     .iter()
                     .for_each(|d| d.record_at_state(&mut pass, state));
             }
-            let bytes = (counted * cols * 4) as u64;
-            encoder.copy_buffer_to_buffer(
-                &source.buffer,
-                source.offset,
-                &result.buffer,
-                (start * cols * 4) as u64,
-                bytes,
-            );
+            for (cols, source, result) in copies {
+                encoder.copy_buffer_to_buffer(
+                    &source.buffer,
+                    source.offset,
+                    &result.buffer,
+                    ((start - first) * cols * 4) as u64,
+                    (counted * cols * 4) as u64,
+                );
+            }
         }
-        self.ctx.submit_and_wait("inference", encoder.finish())?;
-        self.ctx.read_buffer(&result)
+        self.ctx.submit_and_wait("inference", encoder.finish())
     }
 
     /// The dispatch of a forward op; a linear layer given `epilogue` = (f, z) stores
