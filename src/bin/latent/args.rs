@@ -93,8 +93,10 @@ impl GpuArgs {
 /// Which data set, for train, encode and reconstruct.
 #[derive(Args)]
 pub struct DataArgs {
-    /// mnist, digits, or a .csv / .npy file (rows are samples). Default: MNIST when found
-    /// (--data-dir, LATENT_DATA_DIR, ../shared/data/mnist, data/mnist), else digits.
+    /// mnist, digits, or a .csv / .npy file (rows are samples). Default: with a checkpoint
+    /// (or --resume), the data set it was trained on when that is mnist or digits; else
+    /// MNIST when found (--data-dir, LATENT_DATA_DIR, ../shared/data/mnist, data/mnist),
+    /// else digits.
     #[arg(long)]
     pub data: Option<String>,
     /// Directory holding the MNIST IDX files.

@@ -125,11 +125,23 @@ pub fn training_device(gpu: &GpuArgs, cpu: bool) -> Result<Option<GpuContext>, l
 }
 
 /// The training and test sets the arguments name, and a short name for them.
-pub fn load_data(args: &DataArgs, seed: u64) -> Result<(Dataset, Dataset, String), latent::Error> {
-    let choice = match &args.data {
-        Some(d) => d.clone(),
-        None if data::mnist_dir(args.data_dir.as_deref()).is_some() => "mnist".into(),
-        None => "digits".into(),
+/// The training and test sets `args` name, and the set's name. Without --data: the data
+/// set of `run` (a checkpoint's record) when it is one found by name (mnist, digits), else
+/// MNIST when found, else the digits.
+pub fn load_data(
+    args: &DataArgs,
+    seed: u64,
+    run: Option<&RunRecord>,
+) -> Result<(Dataset, Dataset, String), latent::Error> {
+    // A record's data reads "mnist (60000 train, 10000 test rows)".
+    let run_data = run
+        .and_then(|r| r.data.split(" (").next())
+        .filter(|name| ["mnist", "digits"].contains(name));
+    let choice = match (&args.data, run_data) {
+        (Some(d), _) => d.clone(),
+        (None, Some(name)) => name.into(),
+        (None, None) if data::mnist_dir(args.data_dir.as_deref()).is_some() => "mnist".into(),
+        (None, None) => "digits".into(),
     };
     let split = |all: Dataset| all.split(args.test_fraction, seed);
     let (train, test) = match choice.as_str() {
@@ -264,12 +276,15 @@ pub fn model_config(args: &TrainArgs, data: &Dataset) -> Result<ModelConfig, lat
 }
 
 pub fn train(args: &TrainArgs) -> Result<ExitCode, latent::Error> {
-    let (train_set, test_set, data_name) = load_data(&args.data, args.seed)?;
     let resumed = args
         .resume
         .as_deref()
         .map(checkpoint::load_record)
         .transpose()?;
+    // A resumed run takes its own data set (unless --data says otherwise), split with its
+    // own seed, so that its test rows stay out of training.
+    let split_seed = resumed.as_ref().map_or(args.seed, |r| r.seed);
+    let (train_set, test_set, data_name) = load_data(&args.data, split_seed, resumed.as_ref())?;
     let record = match resumed {
         Some(record) => {
             if record.model.input != train_set.width {
