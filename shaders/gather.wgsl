@@ -7,23 +7,41 @@
 //   gather_u8_words: the same for width a multiple of 4, one thread per word: one load of the
 //               word and one vec4 store for four bytes (on lavapipe, where each load and
 //               store is a loop over the lanes, a quarter of them)
-//   gather_f32: out (rows, width) = data_f32[indices[c + r], :]
-// An index at or beyond data_rows gives a row of zeros (the host checks indices it makes).
+//   gather_f32: out (rows, width) = data_f32[indices[c + r], :], the floats' bits as words
+// The data set lies in up to four shards (bindings 3 to 6) of rows_per_shard whole rows each,
+// so that a set larger than one storage binding may take (128 MiB on many adapters) still
+// stays on the GPU; each shard's words start at its first row. The host binds the last
+// shard again in the unused slots. An index at or beyond data_rows gives a row of zeros (the
+// host checks indices it makes).
 
 struct Params {
     rows: u32,
     width: u32,
     data_rows: u32,
-    _pad: u32,
+    rows_per_shard: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;  // (rows, width)
 @group(0) @binding(2) var<storage, read> indices: array<u32>;    // (≥ c + rows) epoch order
-@group(0) @binding(3) var<storage, read> data_u8: array<u32>;    // (data_rows · width / 4) words
-@group(0) @binding(4) var<storage, read> data_f32: array<f32>;   // (data_rows, width)
-@group(0) @binding(5) var<storage, read> state: array<u32>;      // (2) step, cursor
-@group(0) @binding(6) var<storage, read_write> out4: array<vec4<f32>>;  // out as (rows, width / 4)
+@group(0) @binding(3) var<storage, read> shard0: array<u32>;     // rows 0 .. rows_per_shard
+@group(0) @binding(4) var<storage, read> shard1: array<u32>;     // the next rows_per_shard
+@group(0) @binding(5) var<storage, read> shard2: array<u32>;
+@group(0) @binding(6) var<storage, read> shard3: array<u32>;
+@group(0) @binding(7) var<storage, read> state: array<u32>;      // (2) step, cursor
+@group(0) @binding(8) var<storage, read_write> out4: array<vec4<f32>>;  // out as (rows, width / 4)
+
+// Word `index` of shard `shard`.
+fn shard_word(shard: u32, index: u32) -> u32 {
+    if (shard == 0u) {
+        return shard0[index];
+    }
+    switch shard {
+        case 1u: { return shard1[index]; }
+        case 2u: { return shard2[index]; }
+        default: { return shard3[index]; }
+    }
+}
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn gather_u8(
@@ -38,8 +56,10 @@ fn gather_u8(
     let source_row = indices[state[1] + i / params.width];
     var value = 0.0;
     if (source_row < params.data_rows) {
-        let byte_index = source_row * params.width + i % params.width;
-        let byte = (data_u8[byte_index / 4u] >> (8u * (byte_index % 4u))) & 0xffu;
+        let shard = source_row / params.rows_per_shard;
+        let row = source_row % params.rows_per_shard;
+        let byte_index = row * params.width + i % params.width;
+        let byte = (shard_word(shard, byte_index / 4u) >> (8u * (byte_index % 4u))) & 0xffu;
         value = f32(byte) / 255.0;
     }
     out[i] = value;
@@ -59,7 +79,9 @@ fn gather_u8_words(
     let source_row = indices[state[1] + i / words];
     var value = vec4<f32>();
     if (source_row < params.data_rows) {
-        let word = data_u8[source_row * words + i % words];
+        let shard = source_row / params.rows_per_shard;
+        let row = source_row % params.rows_per_shard;
+        let word = shard_word(shard, row * words + i % words);
         let bytes = (vec4<u32>(word) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(0xffu);
         value = vec4<f32>(bytes) / 255.0;
     }
@@ -79,7 +101,9 @@ fn gather_f32(
     let source_row = indices[state[1] + i / params.width];
     var value = 0.0;
     if (source_row < params.data_rows) {
-        value = data_f32[source_row * params.width + i % params.width];
+        let shard = source_row / params.rows_per_shard;
+        let row = source_row % params.rows_per_shard;
+        value = bitcast<f32>(shard_word(shard, row * params.width + i % params.width));
     }
     out[i] = value;
 }

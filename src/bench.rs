@@ -23,6 +23,7 @@ use crate::graph::plan::Plan;
 use crate::graph::{Op, RunConfig, Samples, TrainData};
 use crate::kernels::adam::AdamConfig;
 use crate::kernels::autotune::{candidates, describe, ShapeClass};
+use crate::kernels::gather::DataShards;
 use crate::kernels::matmul::{matmul_with_variant, MatmulVariant};
 use crate::kernels::{self, activation::Activation, Dispatch};
 use crate::model::{init_params, ModelConfig};
@@ -515,15 +516,15 @@ fn dispatch_cost_cases(ctx: &GpuContext, all: &mut KernelCases) -> Result<()> {
 /// The byte gather of one batch from a 10,000-row byte data set.
 fn gather_case(ctx: &GpuContext, all: &mut KernelCases, batch: usize, width: usize) -> Result<()> {
     let data_rows = 10_000;
-    let data = ctx.upload("data", &vec![0x8040_2010u32; data_rows * width / 4])?;
+    let bytes: Vec<u8> = (0..data_rows * width).map(|i| (i % 251) as u8).collect();
+    let shape = (data_rows, width);
+    let data = DataShards::upload_u8(ctx, "data", &bytes, shape, ctx.max_binding_bytes())?;
     let order: Vec<u32> = (0..data_rows as u32).map(|i| i * 37 % 10_000).collect();
     let indices = ctx.upload("indices", &order)?;
     let out = filled(ctx, "gathered", batch * width, 0.0)?;
     let state = ctx.upload("state", &[1u32, 0])?;
     let source = kernels::gather::GatherSource {
         data: &data,
-        data_rows,
-        width,
         indices: &indices,
         state: &state,
     };
@@ -535,8 +536,9 @@ fn gather_case(ctx: &GpuContext, all: &mut KernelCases, batch: usize, width: usi
         5 * batch * width,
         dispatch,
     ));
-    [data, indices, out, state]
+    [indices, out, state]
         .into_iter()
+        .chain(data.shards)
         .for_each(|b| all.hold(b));
     Ok(())
 }

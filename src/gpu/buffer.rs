@@ -70,6 +70,13 @@ const STORAGE_USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
     .union(wgpu::BufferUsages::COPY_DST);
 
 impl GpuContext {
+    /// The largest storage buffer this adapter can create and bind whole, in bytes.
+    pub fn max_binding_bytes(&self) -> u64 {
+        self.limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size)
+    }
+
     /// Checks that a storage buffer of `len` elements can exist and be bound on this adapter.
     pub fn check_buffer_size(&self, what: &str, len: usize) -> Result<u64> {
         if len == 0 {

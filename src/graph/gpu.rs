@@ -8,7 +8,7 @@
 use crate::cpu::matmul::StoreLoss;
 use crate::cpu::reparameterize::NoiseKey;
 use crate::error::{Error, Result};
-use crate::gpu::{mib, pack_bytes, GpuBuffer, GpuContext};
+use crate::gpu::{mib, GpuBuffer, GpuContext};
 use crate::graph::autodiff::GradOp;
 use crate::graph::plan::{Location, Plan, TrainingFusion};
 use crate::graph::{
@@ -17,12 +17,13 @@ use crate::graph::{
 };
 use crate::kernels::activation::Activation;
 use crate::kernels::adam::AdamConfig;
+use crate::kernels::gather::{DataShards, GatherSource};
 use crate::kernels::matmul::{MatmulExtras, MatmulShape};
 use crate::kernels::matmul_grouped_tn::{
     can_group_shapes, matmul_grouped_tn, matmul_grouped_tn_adam, runs_fused_on, AdamBuffers,
     GroupKey, WeightGradProblem, WeightGrads,
 };
-use crate::kernels::{self, gather::GatherSource, step::StepStates, Dispatch};
+use crate::kernels::{self, step::StepStates, Dispatch};
 
 /// A held-out data set and the forward-only passes over it.
 struct Evaluation {
@@ -36,8 +37,9 @@ struct Evaluation {
     /// The last, partial batch (if rows is not a multiple of the batch): its loss sums
     /// count only its real rows.
     tail: Vec<Dispatch>,
-    /// The set, its row order and one-hot labels: bound by the dispatches, held here.
-    data: Vec<GpuBuffer>,
+    /// The row order, the set and its one-hot labels: bound by the dispatches, held here.
+    indices: GpuBuffer,
+    data: Vec<DataShards>,
 }
 
 /// Each index `repeat` times in a row (the K samples of each data row, for IWAE).
@@ -54,13 +56,27 @@ fn upload_one_hot(
     plan: &Plan,
     data: &TrainData,
     label: &str,
-) -> Result<Option<GpuBuffer>> {
+) -> Result<Option<DataShards>> {
     match plan.condition {
         Some(c) => {
-            let one_hot = data.one_hot_labels(plan.graph.tensor(c).cols)?;
-            Ok(Some(ctx.upload(label, &one_hot)?))
+            let classes = plan.graph.tensor(c).cols;
+            let one_hot = data.one_hot_labels(classes)?;
+            let shape = (data.rows, classes);
+            let cap = ctx.max_binding_bytes();
+            Ok(Some(DataShards::upload_f32(
+                ctx, label, &one_hot, shape, cap,
+            )?))
         }
         None => Ok(None),
+    }
+}
+
+/// A data set's rows on the GPU, bytes or floats, in shards within the adapter's bindings.
+fn upload_samples(ctx: &GpuContext, label: &str, data: &TrainData) -> Result<DataShards> {
+    let (shape, cap) = ((data.rows, data.width), ctx.max_binding_bytes());
+    match data.samples {
+        Samples::U8(bytes) => DataShards::upload_u8(ctx, label, bytes, shape, cap),
+        Samples::F32(values) => DataShards::upload_f32(ctx, label, values, shape, cap),
     }
 }
 
@@ -196,6 +212,11 @@ impl std::fmt::Display for DeviceMemory {
     }
 }
 
+/// Bytes of data sets on the GPU.
+fn shard_bytes(sets: &[DataShards]) -> u64 {
+    sets.iter().map(DataShards::device_bytes).sum()
+}
+
 /// Bytes of a list of buffers.
 fn bytes_of<'b>(buffers: impl IntoIterator<Item = &'b GpuBuffer>) -> u64 {
     buffers.into_iter().map(GpuBuffer::bytes).sum()
@@ -230,7 +251,7 @@ pub struct GpuExecutor<'a> {
     /// The row of the step states the next step reads.
     epoch_step: usize,
     /// The data set and its one-hot labels: bound by the dispatches, held here.
-    data: Vec<GpuBuffer>,
+    data: Vec<DataShards>,
     /// Adam's per-step scalars: bound by the Adam dispatch, held here.
     step_scalars: GpuBuffer,
 }
@@ -296,10 +317,7 @@ impl<'a> GpuExecutor<'a> {
                 plan.graph.repeat,
             ),
         )?;
-        let samples = match data.samples {
-            Samples::U8(bytes) => ctx.upload("data set", &pack_bytes(bytes))?,
-            Samples::F32(values) => ctx.upload("data set", values)?,
-        };
+        let samples = upload_samples(ctx, "data set", &data)?;
         // A term with running totals keeps one per batch row, or per slot of its linear
         // layer's matmul (see TrainingFusion).
         let loss_totals = plan
@@ -345,21 +363,17 @@ impl<'a> GpuExecutor<'a> {
         };
         let source = GatherSource {
             data: &samples,
-            data_rows: data.rows,
-            width,
             indices: &executor.indices,
             state: executor.states.binding(),
         };
         if plan.training {
             let label_source = labels.as_ref().map(|labels| GatherSource {
                 data: labels,
-                width: labels.len / data.rows,
                 ..source
             });
             let mut steps = executor.prepare_pass(
                 &source,
                 label_source.as_ref(),
-                data.samples,
                 run.seed,
                 (&executor.loss_totals, plan.graph.batch),
                 true,
@@ -418,7 +432,7 @@ impl<'a> GpuExecutor<'a> {
     /// Device memory held by this executor's buffers.
     pub fn device_memory(&self) -> DeviceMemory {
         let eval = self.eval.as_ref();
-        let eval_data = eval.map_or(0, |e| bytes_of(&e.data));
+        let eval_data = eval.map_or(0, |e| e.indices.bytes() + shard_bytes(&e.data));
         let eval_other = eval.map_or(0, |e| e.states.bytes() + bytes_of(&e.totals));
         // A stand-in of a few elements until a dispatch needs the flat gradients.
         let gradients = if self.grads.len < self.plan.param_len {
@@ -427,7 +441,7 @@ impl<'a> GpuExecutor<'a> {
             self.grads.bytes()
         };
         DeviceMemory {
-            data: self.indices.bytes() + bytes_of(&self.data) + eval_data,
+            data: self.indices.bytes() + shard_bytes(&self.data) + eval_data,
             parameters: bytes_of([&self.params, &self.adam_m, &self.adam_v]),
             gradients,
             activations: bytes_of(&self.pool) + bytes_of([&self.input]) + bytes_of(&self.condition),
@@ -641,19 +655,15 @@ impl<'a> GpuExecutor<'a> {
         &self,
         source: &GatherSource,
         label_source: Option<&GatherSource>,
-        samples: Samples,
         seed: u64,
         (totals, rows_counted): (&[GpuBuffer], usize),
         training: bool,
     ) -> Result<Vec<Dispatch>> {
         let (ctx, plan) = (self.ctx, self.plan);
-        let mut dispatches = vec![match samples {
-            Samples::U8(_) => {
-                kernels::gather::gather_u8(ctx, &self.input, source, plan.graph.batch)?
-            }
-            Samples::F32(_) => {
-                kernels::gather::gather_f32(ctx, &self.input, source, plan.graph.batch)?
-            }
+        let mut dispatches = vec![if source.data.bytes {
+            kernels::gather::gather_u8(ctx, &self.input, source, plan.graph.batch)?
+        } else {
+            kernels::gather::gather_f32(ctx, &self.input, source, plan.graph.batch)?
         }];
         if let (Some(condition), Some(labels)) = (&self.condition, label_source) {
             dispatches.push(kernels::gather::gather_f32(
@@ -719,10 +729,7 @@ impl<'a> GpuExecutor<'a> {
         let order = padded_order(eval.rows, repeat, batch);
         let visits = eval.rows * repeat;
         let indices = ctx.upload("evaluation order", &order)?;
-        let samples = match eval.samples {
-            Samples::U8(bytes) => ctx.upload("evaluation set", &pack_bytes(bytes))?,
-            Samples::F32(values) => ctx.upload("evaluation set", values)?,
-        };
+        let samples = upload_samples(ctx, "evaluation set", &eval)?;
         let states = StepStates::new(ctx, "evaluation states", visits.div_ceil(batch), batch)?;
         let totals = self
             .plan
@@ -732,36 +739,19 @@ impl<'a> GpuExecutor<'a> {
             .collect::<Result<Vec<_>>>()?;
         let source = GatherSource {
             data: &samples,
-            data_rows: eval.rows,
-            width,
             indices: &indices,
             state: states.binding(),
         };
         let labels = upload_one_hot(ctx, self.plan, &eval, "evaluation labels")?;
         let label_source = labels.as_ref().map(|labels| GatherSource {
             data: labels,
-            width: labels.len / eval.rows,
             ..source
         });
         let label_source = label_source.as_ref();
-        let full_batch = self.prepare_pass(
-            &source,
-            label_source,
-            eval.samples,
-            seed,
-            (&totals, batch),
-            false,
-        )?;
+        let full_batch = self.prepare_pass(&source, label_source, seed, (&totals, batch), false)?;
         let remainder = visits % batch;
         let tail = if remainder > 0 {
-            self.prepare_pass(
-                &source,
-                label_source,
-                eval.samples,
-                seed,
-                (&totals, remainder),
-                false,
-            )?
+            self.prepare_pass(&source, label_source, seed, (&totals, remainder), false)?
         } else {
             Vec::new()
         };
@@ -771,7 +761,8 @@ impl<'a> GpuExecutor<'a> {
             totals,
             full_batch,
             tail,
-            data: [indices, samples].into_iter().chain(labels).collect(),
+            indices,
+            data: [samples].into_iter().chain(labels).collect(),
         })
     }
 

@@ -5,7 +5,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use crate::cpu::check_nonzero;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gpu::{GpuBuffer, GpuContext};
 use crate::kernels::{
     bytes_of, check_len, grid_for_elements, prepare, Dispatch, Kernel, Shader, Slot, GRID_LIB,
@@ -17,6 +17,9 @@ pub const SHADER: Shader = Shader {
     includes: &[GRID_LIB],
 };
 
+/// The data set's shard bindings: 3 to 6 (see shaders/gather.wgsl).
+const MAX_SHARDS: usize = 4;
+
 const GATHER_U8: Kernel = Kernel {
     shader: &SHADER,
     entry: "gather_u8",
@@ -25,20 +28,26 @@ const GATHER_U8: Kernel = Kernel {
         (1, Slot::ReadWrite),
         (2, Slot::Read),
         (3, Slot::Read),
-        (5, Slot::Step),
+        (4, Slot::Read),
+        (5, Slot::Read),
+        (6, Slot::Read),
+        (7, Slot::Step),
     ],
 };
 /// gather_u8 with one thread per word of four bytes, for widths that are multiples of 4;
-/// `out` is bound as vec4s (binding 6).
+/// `out` is bound as vec4s (binding 8).
 const GATHER_U8_WORDS: Kernel = Kernel {
     shader: &SHADER,
     entry: "gather_u8_words",
     slots: &[
         (0, Slot::Uniform),
-        (6, Slot::ReadWrite),
+        (8, Slot::ReadWrite),
         (2, Slot::Read),
         (3, Slot::Read),
-        (5, Slot::Step),
+        (4, Slot::Read),
+        (5, Slot::Read),
+        (6, Slot::Read),
+        (7, Slot::Step),
     ],
 };
 const GATHER_F32: Kernel = Kernel {
@@ -48,8 +57,11 @@ const GATHER_F32: Kernel = Kernel {
         (0, Slot::Uniform),
         (1, Slot::ReadWrite),
         (2, Slot::Read),
+        (3, Slot::Read),
         (4, Slot::Read),
-        (5, Slot::Step),
+        (5, Slot::Read),
+        (6, Slot::Read),
+        (7, Slot::Step),
     ],
 };
 
@@ -59,15 +71,95 @@ struct Params {
     rows: u32,
     width: u32,
     data_rows: u32,
-    _pad: u32,
+    rows_per_shard: u32,
 }
 
-/// Where a gathered batch comes from: the data set on the GPU and its shape, the epoch's
-/// index list, and the step state whose cursor (word 1) says where the batch starts.
-pub struct GatherSource<'a> {
-    pub data: &'a GpuBuffer,
-    pub data_rows: usize,
+/// A data set on the GPU: `rows` rows of `width` bytes (packed four to a u32 word,
+/// [`crate::gpu::pack_bytes`]) or floats, in up to 4 shards of `rows_per_shard` whole rows
+/// (the last one fewer), each within the adapter's storage binding size, so that a set
+/// larger than one binding (128 MiB on many adapters) stays on the GPU.
+pub struct DataShards {
+    pub shards: Vec<GpuBuffer>,
+    pub rows_per_shard: usize,
+    pub rows: usize,
     pub width: usize,
+    /// Bytes (else floats).
+    pub bytes: bool,
+}
+
+impl DataShards {
+    /// Uploads `rows` rows of `width` bytes in shards of at most `max_shard_bytes` bytes
+    /// ([`GpuContext::max_binding_bytes`] for the adapter's own limit).
+    pub fn upload_u8(
+        ctx: &GpuContext,
+        label: &str,
+        data: &[u8],
+        (rows, width): (usize, usize),
+        max_shard_bytes: u64,
+    ) -> Result<Self> {
+        // Whole words: rows_per_shard · width bytes round up to at most the cap.
+        let per_shard = shard_rows(label, rows, width, max_shard_bytes / 4 * 4)?;
+        let shards = data[..rows * width]
+            .chunks(per_shard * width)
+            .map(|part| ctx.upload(label, &crate::gpu::pack_bytes(part)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(DataShards {
+            shards,
+            rows_per_shard: per_shard,
+            rows,
+            width,
+            bytes: true,
+        })
+    }
+
+    /// Uploads `rows` rows of `width` floats in shards of at most `max_shard_bytes` bytes.
+    pub fn upload_f32(
+        ctx: &GpuContext,
+        label: &str,
+        data: &[f32],
+        (rows, width): (usize, usize),
+        max_shard_bytes: u64,
+    ) -> Result<Self> {
+        let per_shard = shard_rows(label, rows, 4 * width, max_shard_bytes)?;
+        let shards = data[..rows * width]
+            .chunks(per_shard * width)
+            .map(|part| ctx.upload(label, part))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(DataShards {
+            shards,
+            rows_per_shard: per_shard,
+            rows,
+            width,
+            bytes: false,
+        })
+    }
+
+    /// Bytes on the GPU.
+    pub fn device_bytes(&self) -> u64 {
+        self.shards.iter().map(GpuBuffer::bytes).sum()
+    }
+}
+
+/// Rows per shard for rows of `row_bytes` in shards of at most `cap` bytes, or an error when
+/// one row does not fit or the set needs more than [`MAX_SHARDS`].
+fn shard_rows(label: &str, rows: usize, row_bytes: usize, cap: u64) -> Result<usize> {
+    let fit = usize::try_from(cap / row_bytes.max(1) as u64).unwrap_or(usize::MAX);
+    let per_shard = fit.min(rows.max(1));
+    if per_shard == 0 || rows.div_ceil(per_shard) > MAX_SHARDS || rows > u32::MAX as usize {
+        return Err(Error::TooLarge {
+            what: format!("{label} ({rows} rows of {row_bytes} bytes)"),
+            bytes: (rows * row_bytes) as u64,
+            limit: cap * MAX_SHARDS as u64,
+            limit_name: "4 storage bindings of max_storage_buffer_binding_size",
+        });
+    }
+    Ok(per_shard)
+}
+
+/// Where a gathered batch comes from: the data set on the GPU, the epoch's index list, and
+/// the step state whose cursor (word 1) says where the batch starts.
+pub struct GatherSource<'a> {
+    pub data: &'a DataShards,
     pub indices: &'a GpuBuffer,
     pub state: &'a GpuBuffer,
 }
@@ -80,29 +172,59 @@ fn prepare_gather(
     out: &GpuBuffer,
     source: &GatherSource,
     rows: usize,
-    data_len: usize,
 ) -> Result<Dispatch> {
     let op = kernel.entry;
+    let data = source.data;
     check_nonzero(
         op,
         &[
             ("rows", rows),
-            ("width", source.width),
-            ("data_rows", source.data_rows),
+            ("width", data.width),
+            ("data_rows", data.rows),
         ],
     )?;
-    check_len(op, "out", out, rows * source.width)?;
+    check_len(op, "out", out, rows * data.width)?;
     check_len(op, "indices", source.indices, rows)?;
-    check_len(op, "data", source.data, data_len)?;
     check_len(op, "state", source.state, 2)?;
+    let shards = &data.shards;
+    if shards.is_empty()
+        || shards.len() > MAX_SHARDS
+        || data.rows.div_ceil(data.rows_per_shard.max(1)) != shards.len()
+    {
+        return Err(Error::InvalidArgument(format!(
+            "{op}: {} shards for {} rows of {} a shard (1 to {MAX_SHARDS})",
+            shards.len(),
+            data.rows,
+            data.rows_per_shard
+        )));
+    }
+    for (s, shard) in shards.iter().enumerate() {
+        let shard_rows = data.rows_per_shard.min(data.rows - s * data.rows_per_shard);
+        let words = if data.bytes {
+            (shard_rows * data.width).div_ceil(4)
+        } else {
+            shard_rows * data.width
+        };
+        check_len(op, "data shard", shard, words)?;
+    }
     let params = Params {
         rows: rows as u32,
-        width: source.width as u32,
-        data_rows: source.data_rows as u32,
-        _pad: 0,
+        width: data.width as u32,
+        data_rows: data.rows as u32,
+        rows_per_shard: data.rows_per_shard as u32,
     };
-    let buffers = [out, source.indices, source.data, source.state];
-    let threads = rows * source.width / per_thread;
+    // The unused shard slots bind the last shard again (read-only, never read).
+    let shard = |s: usize| &shards[s.min(shards.len() - 1)];
+    let buffers = [
+        out,
+        source.indices,
+        shard(0),
+        shard(1),
+        shard(2),
+        shard(3),
+        source.state,
+    ];
+    let threads = rows * data.width / per_thread;
     prepare(
         ctx,
         kernel,
@@ -113,8 +235,7 @@ fn prepare_gather(
     )
 }
 
-/// out (rows, width) = bytes of row indices\[cursor + r\] / 255; the data set holds
-/// `data_rows` rows of `width` bytes packed four to a u32 word ([`crate::gpu::pack_bytes`]).
+/// out (rows, width) = bytes of row indices\[cursor + r\] / 255 of a byte data set.
 /// Widths that are multiples of 4 take one thread per word (gather_u8_words).
 pub fn gather_u8(
     ctx: &GpuContext,
@@ -122,37 +243,31 @@ pub fn gather_u8(
     source: &GatherSource,
     rows: usize,
 ) -> Result<Dispatch> {
+    if !source.data.bytes {
+        return Err(Error::InvalidArgument(
+            "gather_u8: the data set holds floats".into(),
+        ));
+    }
     // A word per thread when rows start on word boundaries (and out on 16 bytes).
-    let (kernel, per_thread) = if source.width % 4 == 0 && out.offset % 16 == 0 {
+    let (kernel, per_thread) = if source.data.width % 4 == 0 && out.offset % 16 == 0 {
         (&GATHER_U8_WORDS, 4)
     } else {
         (&GATHER_U8, 1)
     };
-    prepare_gather(
-        ctx,
-        kernel,
-        per_thread,
-        out,
-        source,
-        rows,
-        (source.data_rows * source.width).div_ceil(4),
-    )
+    prepare_gather(ctx, kernel, per_thread, out, source, rows)
 }
 
-/// out (rows, width) = row indices\[cursor + r\] of the f32 data set (data_rows, width).
+/// out (rows, width) = row indices\[cursor + r\] of a float data set.
 pub fn gather_f32(
     ctx: &GpuContext,
     out: &GpuBuffer,
     source: &GatherSource,
     rows: usize,
 ) -> Result<Dispatch> {
-    prepare_gather(
-        ctx,
-        &GATHER_F32,
-        1,
-        out,
-        source,
-        rows,
-        source.data_rows * source.width,
-    )
+    if source.data.bytes {
+        return Err(Error::InvalidArgument(
+            "gather_f32: the data set holds bytes".into(),
+        ));
+    }
+    prepare_gather(ctx, &GATHER_F32, 1, out, source, rows)
 }

@@ -13,7 +13,7 @@ use crate::cpu::matmul::{MatmulShape, StoreLoss};
 use crate::cpu::reparameterize::NoiseKey;
 use crate::error::{Error, Result};
 use crate::kernels::autotune::{self, candidates, ShapeClass};
-use crate::kernels::gather::GatherSource;
+use crate::kernels::gather::{DataShards, GatherSource};
 use crate::kernels::matmul::{MatmulTiles, MatmulVariant};
 use crate::kernels::step::StepStates;
 use crate::kernels::{self, activation::Activation};
@@ -325,20 +325,32 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
             }
         }
         Family::Gather => {
-            let mut sizes = vec![(1, 1, 1), (33, 785, 127), (128, 64, 1797)];
+            // (rows, width, data rows, rows a shard: None for the adapter's own binding
+            // limit, else shards of that many rows; 4 shards at most, the last one shorter).
+            let mut sizes: Vec<(usize, usize, usize, Option<usize>)> = vec![
+                (1, 1, 1, None),
+                (33, 785, 127, None),
+                (128, 64, 1797, None),
+                (33, 785, 127, Some(37)),
+                (64, 13, 200, Some(50)),
+                (32, 64, 90, Some(31)),
+            ];
             if full {
-                sizes.push((128, 784, 10_000));
+                sizes.push((128, 784, 10_000, None));
             }
-            for &(rows, width, data_rows) in &sizes {
+            for &(rows, width, data_rows, shard_rows) in &sizes {
+                let shards = shard_rows.map_or(String::new(), |r| {
+                    format!(" in {} shards", data_rows.div_ceil(r))
+                });
                 push(
                     "gather_u8",
-                    format!("{rows} of {data_rows}x{width}"),
-                    check_gather(v, rows, width, data_rows, true),
+                    format!("{rows} of {data_rows}x{width}{shards}"),
+                    check_gather(v, (rows, width, data_rows), shard_rows, true),
                 );
                 push(
                     "gather_f32",
-                    format!("{rows} of {data_rows}x{width}"),
-                    check_gather(v, rows, width, data_rows, false),
+                    format!("{rows} of {data_rows}x{width}{shards}"),
+                    check_gather(v, (rows, width, data_rows), shard_rows, false),
                 );
             }
         }
@@ -2623,9 +2635,8 @@ fn check_sgd(v: &mut Validator, n: usize, step: u32, nesterov: bool) -> Result<C
 
 fn check_gather(
     v: &mut Validator,
-    rows: usize,
-    width: usize,
-    data_rows: usize,
+    (rows, width, data_rows): (usize, usize, usize),
+    shard_rows: Option<usize>,
     bytes: bool,
 ) -> Result<CheckResult> {
     // The batch starts at a cursor inside a longer index list, as in the middle of an epoch;
@@ -2646,11 +2657,13 @@ fn check_gather(
             .map(|b| b as u8)
             .collect();
         cpu::gather::gather_u8(&mut out, &data, &indices, cursor, width)?;
-        let data = v.upload("data", &crate::gpu::pack_bytes(&data))?;
+        // Shards of shard_rows rows: their bytes, rounded up to whole words.
+        let cap = shard_rows.map_or(v.ctx.max_binding_bytes(), |r| {
+            (r * width).next_multiple_of(4) as u64
+        });
+        let data = DataShards::upload_u8(v.ctx, "data", &data, (data_rows, width), cap)?;
         let source = GatherSource {
             data: &data,
-            data_rows,
-            width,
             indices: &gindices,
             state: &state,
         };
@@ -2658,11 +2671,10 @@ fn check_gather(
     } else {
         let data = v.random(data_rows * width, -1.0, 1.0);
         cpu::gather::gather_f32(&mut out, &data, &indices, cursor, width)?;
-        let data = v.upload("data", &data)?;
+        let cap = shard_rows.map_or(v.ctx.max_binding_bytes(), |r| (4 * r * width) as u64);
+        let data = DataShards::upload_f32(v.ctx, "data", &data, (data_rows, width), cap)?;
         let source = GatherSource {
             data: &data,
-            data_rows,
-            width,
             indices: &gindices,
             state: &state,
         };
@@ -2677,9 +2689,12 @@ fn check_gather(
         cpu: out,
         allowed: Box::new(allowed),
     };
+    let shards = shard_rows.map_or(String::new(), |r| {
+        format!(" in {} shards", data_rows.div_ceil(r))
+    });
     v.finish(
         dispatch.name,
-        format!("{rows} of {data_rows}x{width}"),
+        format!("{rows} of {data_rows}x{width}{shards}"),
         &[&dispatch],
         vec![output],
     )
@@ -2697,11 +2712,10 @@ fn check_step_states(v: &mut Validator, batch: usize) -> Result<CheckResult> {
     let indices = v.random_u32(ROWS * batch, data_rows as u32);
     let data = v.random(data_rows * width, -1.0, 1.0);
     let gindices = v.upload("indices", &indices)?;
-    let gdata = v.upload("data", &data)?;
+    let cap = v.ctx.max_binding_bytes();
+    let gdata = DataShards::upload_f32(v.ctx, "data", &data, (data_rows, width), cap)?;
     let source = GatherSource {
         data: &gdata,
-        data_rows,
-        width,
         indices: &gindices,
         state: states.binding(),
     };
