@@ -97,6 +97,7 @@ impl DataShards {
         (rows, width): (usize, usize),
         max_shard_bytes: u64,
     ) -> Result<Self> {
+        check_rows(label, data.len(), rows, width)?;
         // Whole words: rows_per_shard · width bytes round up to at most the cap.
         let per_shard = shard_rows(label, rows, width, max_shard_bytes / 4 * 4)?;
         let shards = data[..rows * width]
@@ -120,6 +121,7 @@ impl DataShards {
         (rows, width): (usize, usize),
         max_shard_bytes: u64,
     ) -> Result<Self> {
+        check_rows(label, data.len(), rows, width)?;
         let per_shard = shard_rows(label, rows, 4 * width, max_shard_bytes)?;
         let shards = data[..rows * width]
             .chunks(per_shard * width)
@@ -138,6 +140,16 @@ impl DataShards {
     pub fn device_bytes(&self) -> u64 {
         self.shards.iter().map(GpuBuffer::bytes).sum()
     }
+}
+
+/// Checks that `len` values hold `rows` nonempty rows of `width`.
+fn check_rows(label: &str, len: usize, rows: usize, width: usize) -> Result<()> {
+    if rows == 0 || width == 0 || rows.checked_mul(width) != Some(len) {
+        return Err(Error::InvalidArgument(format!(
+            "{label}: {len} values for {rows} rows of {width}"
+        )));
+    }
+    Ok(())
 }
 
 /// Rows per shard for rows of `row_bytes` in shards of at most `cap` bytes, or an error when
