@@ -100,7 +100,7 @@ impl DataShards {
         check_rows(label, data.len(), rows, width)?;
         // Whole words: rows_per_shard · width bytes round up to at most the cap.
         let per_shard = shard_rows(label, rows, width, max_shard_bytes / 4 * 4)?;
-        let shards = data[..rows * width]
+        let shards = data
             .chunks(per_shard * width)
             .map(|part| ctx.upload(label, &crate::gpu::pack_bytes(part)))
             .collect::<Result<Vec<_>>>()?;
@@ -123,7 +123,7 @@ impl DataShards {
     ) -> Result<Self> {
         check_rows(label, data.len(), rows, width)?;
         let per_shard = shard_rows(label, rows, 4 * width, max_shard_bytes)?;
-        let shards = data[..rows * width]
+        let shards = data
             .chunks(per_shard * width)
             .map(|part| ctx.upload(label, part))
             .collect::<Result<Vec<_>>>()?;
