@@ -35,6 +35,7 @@ fn record(model: &ModelConfig) -> RunRecord {
         epoch: 0,
         next_step: 1,
         trained_on: "a test (Vulkan), matmul subgroup".into(),
+        data_source: None,
     }
 }
 

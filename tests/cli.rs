@@ -6,6 +6,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::process::{Command, Output};
 
 fn latent(args: &[&str]) -> Output {
@@ -124,6 +125,70 @@ fn csv_rows(path: &std::path::Path) -> Vec<Vec<String>> {
     text.lines()
         .map(|l| l.split(',').map(str::to_string).collect())
         .collect()
+}
+
+/// A checkpoint records its data (a CSV's absolute path, label column and test share):
+/// `eval` from another directory, without --data, evaluates the run's own test rows.
+#[test]
+fn commands_on_a_checkpoint_load_the_runs_own_data() {
+    let dir = temp_dir("own-data");
+    std::fs::create_dir_all(&dir).unwrap();
+    let csv = dir.join("rows.csv");
+    let mut text_rows = String::from("label,a,b,c,d,e,f,g,h\n");
+    for r in 0..200 {
+        let values: Vec<String> = (0..8)
+            .map(|c| format!("{:.3}", ((r * 7 + c * 3) % 17) as f32 / 17.0))
+            .collect();
+        text_rows += &format!("{},{}\n", r % 4, values.join(","));
+    }
+    std::fs::write(&csv, text_rows).unwrap();
+    let run = dir.join("run");
+    // Trained from `dir` with a relative path, as a user would.
+    let trained = Command::new(env!("CARGO_BIN_EXE_latent"))
+        .current_dir(&dir)
+        .args([
+            "train",
+            "--cpu",
+            "--data",
+            "rows.csv",
+            "--label-column",
+            "0",
+            "--test-fraction",
+            "0.25",
+            "--hidden",
+            "16",
+            "--latent",
+            "2",
+            "--batch",
+            "16",
+            "--epochs",
+            "1",
+            "--out",
+            "run",
+        ])
+        .output()
+        .unwrap();
+    assert!(trained.status.success(), "{}", text(&trained.stderr));
+    let record = latent::io::checkpoint::load_record(&run).unwrap();
+    let source = record.data_source.expect("the run records its data");
+    assert!(Path::new(&source.data).is_absolute(), "{}", source.data);
+    assert_eq!((source.label_column, source.test_fraction), (Some(0), 0.25));
+    let eval = latent(&["eval", "--cpu", "--checkpoint", run.to_str().unwrap()]);
+    assert!(eval.status.success(), "{}", text(&eval.stderr));
+    let printed = text(&eval.stdout);
+    assert!(printed.contains("on 50 rows"), "{printed}");
+    let logged: f64 = csv_rows(&run.join("loss.csv"))[1][2].parse().unwrap();
+    let value: f64 = printed
+        .split("test loss ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|v| v.parse().ok())
+        .expect(&printed);
+    assert!(
+        (value - logged).abs() < 1e-3,
+        "eval {value} vs logged {logged}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -23,6 +23,7 @@ fn save(dir: &std::path::Path, model: &ModelConfig, plan: &Plan, params: Vec<f32
         epoch: 0,
         next_step: 1,
         trained_on: "test".into(),
+        data_source: None,
     };
     checkpoint::save(
         dir,

@@ -901,6 +901,7 @@ fn a_short_denoising_run_on_the_digits_learns_to_denoise() {
         epoch: epochs,
         next_step: state.next_step,
         trained_on: String::new(),
+        data_source: None,
     };
     latent::io::checkpoint::save(&dir, &plan, &record, &state).unwrap();
     let result = latent::infer::denoise(

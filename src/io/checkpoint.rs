@@ -42,6 +42,21 @@ pub struct RunRecord {
     /// checkpoints from before it was recorded.
     #[serde(default)]
     pub trained_on: String,
+    /// How to load the run's data again, with `seed` the same split into training and test
+    /// rows. None in checkpoints from before it was recorded, and for programs that train on
+    /// data of their own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_source: Option<DataSource>,
+}
+
+/// A data set as `latent train` names it: "mnist", "digits", or a CSV or .npy file's path
+/// (absolute), with the CSV column holding labels, and the share of rows held out for
+/// testing (for sets without a test set of their own).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DataSource {
+    pub data: String,
+    pub label_column: Option<usize>,
+    pub test_fraction: f64,
 }
 
 /// The trained state: the flat parameters and, for resuming, Adam's moments.

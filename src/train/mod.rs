@@ -513,6 +513,7 @@ pub fn train_to_checkpoint(
         epoch: state.epoch,
         next_step: state.next_step,
         trained_on: device_name,
+        data_source: None,
     };
     crate::io::checkpoint::save(dir, &plan, &record, &state)?;
     last.ok_or_else(|| Error::InvalidArgument("epochs must be at least 1".into()))

@@ -105,9 +105,10 @@ pub struct DataArgs {
     /// CSV column (from 0) holding integer labels, left out of the features.
     #[arg(long)]
     pub label_column: Option<usize>,
-    /// Share of a data set without its own test set held out for testing.
-    #[arg(long, default_value_t = 0.1)]
-    pub test_fraction: f64,
+    /// Share of a data set without its own test set held out for testing (default 0.1, or
+    /// the checkpoint's).
+    #[arg(long)]
+    pub test_fraction: Option<f64>,
 }
 
 /// A trained model to use.

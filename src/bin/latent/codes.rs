@@ -91,7 +91,7 @@ pub struct TraverseArgs {
 pub fn probe(args: &ProbeArgs) -> Result<ExitCode, latent::Error> {
     use latent::probe::{pca_baseline, Features, ProbeOptions, ProbeReport};
     let record = checkpoint::load_record(&args.model.checkpoint)?;
-    let (train, test, _) = load_data(&args.data, record.seed, Some(&record))?;
+    let (train, test, ..) = load_data(&args.data, record.seed, Some(&record))?;
     let model = &record.model;
     if train.width != model.input {
         return Err(latent::Error::InvalidArgument(format!(

@@ -9,7 +9,7 @@ use clap::Args;
 use latent::data::{self, CsvOptions, Dataset};
 use latent::gpu::GpuContext;
 use latent::graph::plan::Plan;
-use latent::io::checkpoint::{self, RunRecord};
+use latent::io::checkpoint::{self, DataSource, RunRecord};
 use latent::io::loss_log::append_epoch;
 use latent::kernels::activation::Activation;
 use latent::kernels::adam::AdamConfig;
@@ -124,27 +124,67 @@ pub fn training_device(gpu: &GpuArgs, cpu: bool) -> Result<Option<GpuContext>, l
     Ok(ctx)
 }
 
-/// The training and test sets the arguments name, and a short name for them.
-/// The training and test sets `args` name, and the set's name. Without --data: the data
-/// set of `run` (a checkpoint's record) when it is one found by name (mnist, digits), else
-/// MNIST when found, else the digits.
+/// The share of rows held out for testing when neither --test-fraction nor a checkpoint says.
+const DEFAULT_TEST_FRACTION: f64 = 0.1;
+
+/// The data set `args` name. Where they leave it open: the data `run` (a checkpoint's
+/// record) was trained on, with its label column and test share (checkpoints from before
+/// those were recorded: their data when it is mnist or digits); else MNIST when found, else
+/// the digits. A file's path is made absolute, for commands run from elsewhere.
+pub fn data_source(args: &DataArgs, run: Option<&RunRecord>) -> DataSource {
+    // A record's data reads "mnist (60000 train, 10000 test rows)".
+    let recorded = run.and_then(|r| {
+        r.data_source.clone().or_else(|| {
+            let name = r.data.split(" (").next()?;
+            ["mnist", "digits"].contains(&name).then(|| DataSource {
+                data: name.into(),
+                label_column: None,
+                test_fraction: DEFAULT_TEST_FRACTION,
+            })
+        })
+    });
+    let fraction = |recorded: f64| args.test_fraction.unwrap_or(recorded);
+    let source = match (&args.data, recorded) {
+        (Some(data), _) => DataSource {
+            data: data.clone(),
+            label_column: args.label_column,
+            test_fraction: fraction(DEFAULT_TEST_FRACTION),
+        },
+        (None, Some(run)) => DataSource {
+            label_column: args.label_column.or(run.label_column),
+            test_fraction: fraction(run.test_fraction),
+            ..run
+        },
+        (None, None) => DataSource {
+            data: if data::mnist_dir(args.data_dir.as_deref()).is_some() {
+                "mnist".into()
+            } else {
+                "digits".into()
+            },
+            label_column: args.label_column,
+            test_fraction: fraction(DEFAULT_TEST_FRACTION),
+        },
+    };
+    match source.data.as_str() {
+        "mnist" | "digits" => source,
+        path => DataSource {
+            data: std::fs::canonicalize(path)
+                .map_or(source.data.clone(), |p| p.display().to_string()),
+            ..source
+        },
+    }
+}
+
+/// The training and test sets `args` name (see [`data_source`]), the set's short name, and
+/// the source, for the run's record.
 pub fn load_data(
     args: &DataArgs,
     seed: u64,
     run: Option<&RunRecord>,
-) -> Result<(Dataset, Dataset, String), latent::Error> {
-    // A record's data reads "mnist (60000 train, 10000 test rows)".
-    let run_data = run
-        .and_then(|r| r.data.split(" (").next())
-        .filter(|name| ["mnist", "digits"].contains(name));
-    let choice = match (&args.data, run_data) {
-        (Some(d), _) => d.clone(),
-        (None, Some(name)) => name.into(),
-        (None, None) if data::mnist_dir(args.data_dir.as_deref()).is_some() => "mnist".into(),
-        (None, None) => "digits".into(),
-    };
-    let split = |all: Dataset| all.split(args.test_fraction, seed);
-    let (train, test) = match choice.as_str() {
+) -> Result<(Dataset, Dataset, String, DataSource), latent::Error> {
+    let source = data_source(args, run);
+    let split = |all: Dataset| all.split(source.test_fraction, seed);
+    let (train, test) = match source.data.as_str() {
         "mnist" => {
             let dir = data::mnist_dir(args.data_dir.as_deref()).ok_or_else(|| {
                 latent::Error::InvalidArgument(
@@ -159,14 +199,14 @@ pub fn load_data(
         path => split(data::load_csv(
             Path::new(path),
             &CsvOptions {
-                label_column: args.label_column,
+                label_column: source.label_column,
             },
         )?)?,
     };
-    let name = Path::new(&choice)
+    let name = Path::new(&source.data)
         .file_stem()
-        .map_or(choice.clone(), |s| s.to_string_lossy().into_owned());
-    Ok((train, test, name))
+        .map_or(source.data.clone(), |s| s.to_string_lossy().into_owned());
+    Ok((train, test, name, source))
 }
 
 pub fn model_config(args: &TrainArgs, data: &Dataset) -> Result<ModelConfig, latent::Error> {
@@ -284,7 +324,8 @@ pub fn train(args: &TrainArgs) -> Result<ExitCode, latent::Error> {
     // A resumed run takes its own data set (unless --data says otherwise), split with its
     // own seed, so that its test rows stay out of training.
     let split_seed = resumed.as_ref().map_or(args.seed, |r| r.seed);
-    let (train_set, test_set, data_name) = load_data(&args.data, split_seed, resumed.as_ref())?;
+    let (train_set, test_set, data_name, source) =
+        load_data(&args.data, split_seed, resumed.as_ref())?;
     let record = match resumed {
         Some(record) => {
             if record.model.input != train_set.width {
@@ -296,6 +337,7 @@ pub fn train(args: &TrainArgs) -> Result<ExitCode, latent::Error> {
             RunRecord {
                 epochs: args.epochs.unwrap_or(record.epochs),
                 trained_on: String::new(),
+                data_source: Some(source),
                 ..record
             }
         }
@@ -316,6 +358,7 @@ pub fn train(args: &TrainArgs) -> Result<ExitCode, latent::Error> {
             epoch: 0,
             next_step: 1,
             trained_on: String::new(),
+            data_source: Some(source),
         },
     };
     let out = match (&args.resume, &args.out) {

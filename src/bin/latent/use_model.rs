@@ -123,7 +123,7 @@ pub fn open_model(
     data: &DataArgs,
 ) -> Result<(RunRecord, Option<GpuContext>, Dataset), latent::Error> {
     let record = checkpoint::load_record(&model.checkpoint)?;
-    let (_, test, _) = load_data(data, record.seed, Some(&record))?;
+    let (_, test, ..) = load_data(data, record.seed, Some(&record))?;
     if test.width != record.model.input {
         return Err(latent::Error::InvalidArgument(format!(
             "the model takes {} values per row, the data has {} (give the run's --data)",
@@ -445,7 +445,7 @@ pub fn denoise(args: &DenoiseArgs) -> Result<ExitCode, latent::Error> {
 
 pub fn score(args: &ScoreArgs) -> Result<ExitCode, latent::Error> {
     let record = checkpoint::load_record(&args.model.checkpoint)?;
-    let (train, test, _) = load_data(&args.data, record.seed, Some(&record))?;
+    let (train, test, ..) = load_data(&args.data, record.seed, Some(&record))?;
     let rows = match &args.file {
         None => test,
         Some(path) if path.extension().is_some_and(|e| e == "npy") => data::load_npy(path)?,
