@@ -190,8 +190,8 @@ impl<'a> Trainer<'a> {
     /// The least wall-clock time between two progress reports inside an epoch (zero unless
     /// set). Each report reads the loss back, which waits for the GPU to finish the steps
     /// submitted so far and leaves it idle while the next submit is encoded; on a GPU that
-    /// runs an epoch in a fraction of a second, a few reports an epoch cost more than the
-    /// steps. The report at the epoch's end is always made (the loss is read there anyway).
+    /// runs an epoch in a fraction of a second, a few dozen reports an epoch add a share of
+    /// it. The report at the epoch's end is always made (the loss is read there anyway).
     pub fn set_progress_interval(&mut self, interval: Duration) {
         self.progress_interval = interval;
     }
