@@ -257,8 +257,9 @@ pub struct GpuExecutor<'a> {
 }
 
 impl<'a> GpuExecutor<'a> {
-    /// Uploads the data set and the flat parameters (plan.param_len long), creates every
-    /// buffer, and prepares every dispatch of a step.
+    /// Uploads the data set (for a training plan; a forward-only plan runs on `eval` alone)
+    /// and the flat parameters (plan.param_len long), creates every buffer, and prepares
+    /// every dispatch of a step.
     pub fn new(
         ctx: &'a GpuContext,
         plan: &'a Plan,
@@ -317,7 +318,6 @@ impl<'a> GpuExecutor<'a> {
                 plan.graph.repeat,
             ),
         )?;
-        let samples = upload_samples(ctx, "data set", &data)?;
         // A term with running totals keeps one per batch row, or per slot of its linear
         // layer's matmul (see TrainingFusion).
         let loss_totals = plan
@@ -336,7 +336,6 @@ impl<'a> GpuExecutor<'a> {
             Some(c) => Some(ctx.create_buffer("label batch", plan.graph.tensor(c).len())?),
             None => None,
         };
-        let labels = upload_one_hot(ctx, plan, &data, "labels")?;
 
         let mut executor = GpuExecutor {
             ctx,
@@ -361,12 +360,15 @@ impl<'a> GpuExecutor<'a> {
             data: Vec::new(),
             step_scalars: table,
         };
-        let source = GatherSource {
-            data: &samples,
-            indices: &executor.indices,
-            state: executor.states.binding(),
-        };
         if plan.training {
+            // The training set and its labels (a forward-only plan reads only `eval`'s).
+            let samples = upload_samples(ctx, "data set", &data)?;
+            let labels = upload_one_hot(ctx, plan, &data, "labels")?;
+            let source = GatherSource {
+                data: &samples,
+                indices: &executor.indices,
+                state: executor.states.binding(),
+            };
             let label_source = labels.as_ref().map(|labels| GatherSource {
                 data: labels,
                 ..source
@@ -403,11 +405,11 @@ impl<'a> GpuExecutor<'a> {
                 )?);
             }
             executor.steps = steps;
+            executor.data = [samples].into_iter().chain(labels).collect();
         }
         if let Some(eval) = eval {
             executor.eval = Some(executor.prepare_evaluation(eval, run.seed ^ EVAL_SEED_SALT)?);
         }
-        executor.data = [samples].into_iter().chain(labels).collect();
         Ok(executor)
     }
 
