@@ -404,6 +404,16 @@ fn device_memory_counts_the_executors_buffers() {
         );
         assert!(memory.other > 0 && memory.total() > memory.data + memory.parameters);
     }
+    // A forward-only plan holds only the data it runs on (its evaluation set), once.
+    let inference = Plan::compile_inference(config.build(16).unwrap().0, &[]).unwrap();
+    let data = TrainData::new(Samples::U8(&bytes), rows, width);
+    let gpu = GpuExecutor::new(&ctx, &inference, &params, data, Some(data), run).unwrap();
+    let set = (rows * width) as u64;
+    let held = gpu.device_memory().data;
+    assert!(
+        set < held && held < 2 * set,
+        "{held} bytes for a set of {set}"
+    );
 }
 
 /// The opt-in f16 path end to end: every matmul of every small model on coop-f16 (A and B
