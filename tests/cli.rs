@@ -191,6 +191,24 @@ fn commands_on_a_checkpoint_load_the_runs_own_data() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A code wider than the input (an overcomplete autoencoder) is probed beside the PCA of
+/// every pixel, not refused.
+#[test]
+fn probe_takes_a_code_wider_than_the_input() {
+    let dir = temp_dir("wide-code");
+    let dir_arg = dir.to_str().unwrap();
+    let trained = latent(&[
+        "train", "--cpu", "--data", "digits", "--model", "ae", "--latent", "80", "--epochs", "1",
+        "--out", dir_arg,
+    ]);
+    assert!(trained.status.success(), "{}", text(&trained.stderr));
+    let probe = latent(&["probe", "--cpu", "--checkpoint", dir_arg]);
+    assert!(probe.status.success(), "{}", text(&probe.stderr));
+    let printed = text(&probe.stdout);
+    assert!(printed.contains("pca-64 of pixels"), "{printed}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn train_writes_a_checkpoint_and_a_loss_log_and_resumes_exactly() {
     let (straight, split) = (temp_dir("straight"), temp_dir("split"));

@@ -126,8 +126,10 @@ pub fn probe(args: &ProbeArgs) -> Result<ExitCode, latent::Error> {
         &test_codes,
         &options,
     )?);
-    let (train_pca, test_pca) = pca_baseline(&train_pixels, &test_pixels, model.latent)?;
-    let pca_name = format!("pca-{} of pixels", model.latent);
+    // As many components as the code has values, or every pixel's when the code is wider.
+    let pca_width = model.latent.min(model.input);
+    let (train_pca, test_pca) = pca_baseline(&train_pixels, &test_pixels, pca_width)?;
+    let pca_name = format!("pca-{pca_width} of pixels");
     report.rows.push(latent::probe::probe(
         &pca_name, &train_pca, &test_pca, &options,
     )?);
