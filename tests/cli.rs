@@ -188,6 +188,23 @@ fn commands_on_a_checkpoint_load_the_runs_own_data() {
         (value - logged).abs() < 1e-3,
         "eval {value} vs logged {logged}"
     );
+    // Samples of data that are not images, as rows.
+    let samples = dir.join("samples.npy");
+    let sample = latent(&[
+        "sample",
+        "--cpu",
+        "--checkpoint",
+        run.to_str().unwrap(),
+        "--n",
+        "5",
+        "--out",
+        samples.to_str().unwrap(),
+    ]);
+    assert!(sample.status.success(), "{}", text(&sample.stderr));
+    let written = std::fs::read(&samples).unwrap();
+    let header_len = u16::from_le_bytes([written[8], written[9]]) as usize;
+    let header = String::from_utf8_lossy(&written[10..10 + header_len]).into_owned();
+    assert!(header.contains("'shape': (5, 8)"), "{header}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

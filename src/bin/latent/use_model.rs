@@ -58,7 +58,8 @@ pub struct PictureArgs {
     /// one row per class, --n samples each).
     #[arg(long)]
     pub label: Option<u8>,
-    /// Output PNG (default: <checkpoint>/reconstructions.png or samples.png).
+    /// Output PNG (default: <checkpoint>/reconstructions.png or samples.png); sample also
+    /// writes rows as .csv or .npy (for data that are not images).
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
@@ -352,7 +353,6 @@ pub fn sample(args: &PictureArgs) -> Result<ExitCode, latent::Error> {
             "sampling needs a VAE: an autoencoder has no prior".into(),
         ));
     }
-    let shape = picture_shape(&test)?;
     let (labels, columns) = match (record.model.classes, args.label) {
         (None, None) => {
             let n = args.n.unwrap_or(64).max(1);
@@ -388,7 +388,12 @@ pub fn sample(args: &PictureArgs) -> Result<ExitCode, latent::Error> {
         .out
         .clone()
         .unwrap_or_else(|| args.model.checkpoint.join("samples.png"));
-    latent::io::image::write_grid_png(&out, &images, shape, columns)?;
+    if out.extension().is_some_and(|e| e == "csv" || e == "npy") {
+        latent::io::codes::write_rows(&out, &images, record.model.input)?;
+    } else {
+        let shape = picture_shape(&test)?;
+        latent::io::image::write_grid_png(&out, &images, shape, columns)?;
+    }
     match (record.model.classes, args.label) {
         (Some(classes), None) => println!(
             "{n} samples from the prior, one row per class 0..{}, in {}",
