@@ -36,19 +36,6 @@ struct Params {
 @group(0) @binding(9) var<storage, read_write> v4: array<vec4<f32>>;
 @group(0) @binding(10) var<storage, read> grad4: array<vec4<f32>>;
 
-// The step's scalars: the hyperparameters and row t - 1 of the table (t = state[0]).
-fn scalars() -> AdamScalars {
-    let t = state[0];
-    return AdamScalars(
-        params.beta1,
-        params.beta2,
-        params.eps,
-        params.weight_decay,
-        step_scalars[2u * (t - 1u)],
-        step_scalars[2u * (t - 1u) + 1u],
-    );
-}
-
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn adam_step(
     @builtin(workgroup_id) group: vec3<u32>,
@@ -60,7 +47,7 @@ fn adam_step(
         return;
     }
     // One parameter in the first lane of the four-wide update.
-    let updated = adam_update(scalars(), vec4(param[i]), vec4(grad[i]), vec4(m[i]), vec4(v[i]));
+    let updated = adam_update(adam_scalars(), vec4(param[i]), vec4(grad[i]), vec4(m[i]), vec4(v[i]));
     m[i] = updated.m.x;
     v[i] = updated.v.x;
     param[i] = updated.param.x;
@@ -76,7 +63,7 @@ fn adam_step_vec4(
     if (i >= params.n / 4u) {
         return;
     }
-    let updated = adam_update(scalars(), param4[i], grad4[i], m4[i], v4[i]);
+    let updated = adam_update(adam_scalars(), param4[i], grad4[i], m4[i], v4[i]);
     m4[i] = updated.m;
     v4[i] = updated.v;
     param4[i] = updated.param;

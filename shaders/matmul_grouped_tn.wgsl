@@ -323,15 +323,7 @@ fn matmul_grouped_tn_adam(
     if (!t.live) {
         return;
     }
-    let step = state[0];
-    let s = AdamScalars(
-        params.beta1,
-        params.beta2,
-        params.eps,
-        params.weight_decay,
-        step_scalars[2u * (step - 1u)],
-        step_scalars[2u * (step - 1u) + 1u],
-    );
+    let s = adam_scalars();
     if (t.sum_rows && t.row < t.p.m) {
         adam_at(s, t.p.sums_offset + t.row, t.sums0);
     }

@@ -1,7 +1,9 @@
 // The Adam update of four parameters, PyTorch's semantics (shaders/adam.wgsl's header has
 // the formulas): adam.wgsl's entry points and the grouped weight gradients' fused form
 // (matmul_grouped_tn.wgsl, matmul_grouped_tn_adam) both call it, so the two agree to the bit.
-// step_size and bias_correction2_sqrt are the step's row of the host's f64 table.
+// step_size and bias_correction2_sqrt are the step's row of the host's f64 table. The
+// including shader declares `params` (with beta1, beta2, eps, weight_decay), `step_scalars`
+// (the table) and `state` (the step state, t = state[0]), which adam_scalars reads.
 
 struct AdamScalars {
     beta1: f32,
@@ -16,6 +18,19 @@ struct AdamVec4 {
     param: vec4<f32>,
     m: vec4<f32>,
     v: vec4<f32>,
+}
+
+// The step's scalars: the hyperparameters and row t - 1 of the table.
+fn adam_scalars() -> AdamScalars {
+    let t = state[0];
+    return AdamScalars(
+        params.beta1,
+        params.beta2,
+        params.eps,
+        params.weight_decay,
+        step_scalars[2u * (t - 1u)],
+        step_scalars[2u * (t - 1u) + 1u],
+    );
 }
 
 fn adam_update(s: AdamScalars, param: vec4<f32>, grad: vec4<f32>, m: vec4<f32>, v: vec4<f32>) -> AdamVec4 {
