@@ -243,7 +243,7 @@ impl KernelCase {
         self.dispatches.iter().for_each(|d| d.record(pass));
     }
 
-    /// GPU time per dispatch, in microseconds, from the time of `runs` runs.
+    /// GPU time per dispatch, in microseconds, from the GPU time of one run.
     pub fn per_dispatch_us(&self, us_per_run: f64) -> f64 {
         us_per_run / self.dispatches.len().max(1) as f64
     }
