@@ -51,7 +51,7 @@ fn train_step(c: &mut Criterion) {
     for (name, config) in models() {
         let (graph, _) = config.build(BATCH).expect("model");
         let plan = Plan::compile(graph).expect("plan");
-        let params = init_params(&plan, 1);
+        let params = init_params(&plan, 1).unwrap();
         let run = RunConfig {
             adam: AdamConfig::default(),
             seed: 1,

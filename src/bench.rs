@@ -635,7 +635,7 @@ impl<'a> ConfigRun<'a> {
     pub fn new(config: TrainConfig, data: TrainData<'a>) -> Result<Self> {
         let (graph, _) = config.model().build(config.batch())?;
         let plan = Plan::compile(graph)?;
-        let params = init_params(&plan, 1);
+        let params = init_params(&plan, 1)?;
         let order = crate::data::epoch_order(data.rows, 1, 0);
         Ok(ConfigRun {
             config,

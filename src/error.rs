@@ -61,10 +61,27 @@ pub enum Error {
     /// A bad argument that is not a shape (a backend name, a tolerance, ...).
     #[error("{0}")]
     InvalidArgument(String),
+
+    /// Host memory for `what` could not be allocated (a model or batch too large for this
+    /// machine).
+    #[error("{what}: could not allocate {bytes} bytes of host memory")]
+    HostMemory { what: String, bytes: u128 },
 }
 
 /// Result with latent's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// `len` copies of `value`, or an error naming `what` when the host cannot hold them (an
+/// allocation failure would otherwise abort the process).
+pub fn host_vec<T: Clone>(value: T, len: usize, what: &str) -> Result<Vec<T>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).map_err(|_| Error::HostMemory {
+        what: what.into(),
+        bytes: len as u128 * std::mem::size_of::<T>() as u128,
+    })?;
+    v.resize(len, value);
+    Ok(v)
+}
 
 /// Shorthand for a shape error naming the op.
 pub(crate) fn shape_error(op: &'static str, message: impl Into<String>) -> Error {

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::error::{Error, Result};
+use crate::error::{host_vec, Error, Result};
 use crate::graph::cpu::CpuExecutor;
 use crate::graph::gpu::GpuExecutor;
 use crate::graph::plan::Plan;
@@ -114,14 +114,25 @@ pub fn reconstruct(
     decode(device, model, checkpoint_dir, &codes, data.labels)
 }
 
-/// `rows` codes drawn from the prior N(0, 1) with Philox keyed by `seed` (as the GPU draws).
-pub fn prior_codes(model: &ModelConfig, rows: usize, seed: u64) -> Vec<f32> {
-    let n = rows * model.latent;
-    (0..n.div_ceil(4) as u32)
-        .flat_map(|g| crate::cpu::philox::normals_for_group(seed, 0, 0, g))
-        .take(n)
-        .map(|z| z as f32)
-        .collect()
+/// `rows` codes drawn from the prior N(0, 1) with Philox keyed by `seed` (as the GPU draws);
+/// an error when Philox's 2³² groups of 4 cannot key them all or the host cannot hold them.
+pub fn prior_codes(model: &ModelConfig, rows: usize, seed: u64) -> Result<Vec<f32>> {
+    let n = rows
+        .checked_mul(model.latent)
+        .filter(|&n| n.div_ceil(4) <= u32::MAX as usize)
+        .ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "{rows} codes of {} values: more than Philox's 2^32 groups of 4 draws",
+                model.latent
+            ))
+        })?;
+    let mut codes = host_vec(0.0f32, n, &format!("{rows} prior codes"))?;
+    let normals = (0..n.div_ceil(4) as u32)
+        .flat_map(|g| crate::cpu::philox::normals_for_group(seed, 0, 0, g));
+    for (code, z) in codes.iter_mut().zip(normals) {
+        *code = z as f32;
+    }
+    Ok(codes)
 }
 
 /// A denoising run over a data set: the corrupted rows, the model's reconstructions of them,

@@ -43,7 +43,7 @@ fn record(model: &ModelConfig) -> RunRecord {
 fn checkpoints_round_trip_and_reject_what_does_not_fit() {
     let model = ModelConfig::vae(12, 8, 3);
     let plan = Plan::compile(model.build(4).unwrap().0).unwrap();
-    let params = init_params(&plan, 3);
+    let params = init_params(&plan, 3).unwrap();
     let m: Vec<f32> = params.iter().map(|p| p * 0.5).collect();
     let v: Vec<f32> = params.iter().map(|p| p * p).collect();
     let state = TrainingState {
@@ -117,7 +117,7 @@ fn a_vae_checkpoint_stores_mu_and_logvar_as_layers_of_their_own() {
     let (input, hidden, latent) = (12, 8, 3);
     let model = ModelConfig::vae(input, hidden, latent);
     let plan = Plan::compile(model.build(4).unwrap().0).unwrap();
-    let params = init_params(&plan, 5);
+    let params = init_params(&plan, 5).unwrap();
     let state = TrainingState {
         params: params.clone(),
         adam: None,
@@ -191,7 +191,7 @@ fn a_resumed_gpu_run_equals_an_uninterrupted_one() {
     let data = TrainData::new(Samples::U8(&bytes), rows, width);
     let model = ModelConfig::vae(width, 8, 3);
     let plan = Plan::compile(model.build(batch).unwrap().0).unwrap();
-    let params = init_params(&plan, 3);
+    let params = init_params(&plan, 3).unwrap();
     let steps = rows / batch;
     let run = RunConfig {
         adam: AdamConfig::default(),

@@ -601,6 +601,31 @@ fn encode_reconstruct_and_sample_write_their_files() {
 }
 
 #[test]
+fn a_model_too_large_for_the_host_is_an_error_not_an_abort() {
+    // 2·10^14 parameters: 800 TB, beyond any address space, so the allocation fails anywhere.
+    let dir = temp_dir("huge");
+    for device in [&["--cpu"][..], &[][..]] {
+        let args = [
+            "train",
+            "--data",
+            "digits",
+            "--hidden",
+            "10000000,10000000",
+            "--out",
+            dir.to_str().unwrap(),
+        ];
+        let out = latent(&[&args[..], device].concat());
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("parameters: could not allocate 800007680000512 bytes"),
+            "{}",
+            text(&out.stderr)
+        );
+        assert!(!dir.exists(), "{device:?}: the run directory was created");
+    }
+}
+
+#[test]
 fn a_diverging_run_stops_with_a_clear_message_and_writes_nothing() {
     let dir = temp_dir("diverge");
     // Adam at lr 1e4 sends the VAE's logvar so high that e^logvar overflows within 10 steps.

@@ -330,7 +330,7 @@ fn a_run_too_long_for_the_adam_table_is_an_error() {
         .build(2)
         .unwrap();
     let plan = latent::graph::plan::Plan::compile(graph).unwrap();
-    let params = latent::model::init_params(&plan, 1);
+    let params = latent::model::init_params(&plan, 1).unwrap();
     let bytes = [0u8; 8];
     let data = latent::graph::TrainData::new(latent::graph::Samples::U8(&bytes), 2, 4);
     let run = latent::graph::RunConfig {

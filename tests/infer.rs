@@ -53,7 +53,7 @@ fn encode_decode_and_reconstruct_with_a_checkpoint() {
     let (train, test): (Dataset, Dataset) = load_digits().unwrap().split(0.1, seed).unwrap();
     let model = ModelConfig::vae(64, 64, 6);
     let plan = Plan::compile(model.build(64).unwrap().0).unwrap();
-    let init = init_params(&plan, seed);
+    let init = init_params(&plan, seed).unwrap();
     let base = std::env::temp_dir().join(format!("latent-infer-{}-{seed}", std::process::id()));
     let (untrained, trained) = (base.join("untrained"), base.join("trained"));
     save(&untrained, &model, &plan, init.clone());
@@ -100,11 +100,15 @@ fn encode_decode_and_reconstruct_with_a_checkpoint() {
         Device::Cpu,
         &model,
         &trained,
-        &infer::prior_codes(&model, 10, seed),
+        &infer::prior_codes(&model, 10, seed).unwrap(),
         None,
     )
     .unwrap();
     assert_eq!(samples.len(), 10 * 64);
+    // Beyond Philox's 2^32 groups of 4 draws: an error, not codes repeated or cut short.
+    let error = infer::prior_codes(&model, (1usize << 34) / model.latent + 1, seed).unwrap_err();
+    assert!(error.to_string().contains("2^32 groups"), "{error}");
+    assert!(infer::prior_codes(&model, usize::MAX, seed).is_err());
 
     // Anomaly scores: rows of uniform noise score far above the test digits, above the
     // 99th percentile of the training digits' scores.
@@ -175,7 +179,7 @@ fn a_conditional_vae_draws_different_digits_for_different_labels() {
         ..ModelConfig::vae(64, 64, 4)
     };
     let plan = Plan::compile(model.build(64).unwrap().0).unwrap();
-    let init = init_params(&plan, seed);
+    let init = init_params(&plan, seed).unwrap();
     let dir = std::env::temp_dir().join(format!("latent-cvae-{}-{seed}", std::process::id()));
     let epochs = 20;
     let options = TrainOptions {
@@ -201,7 +205,7 @@ fn a_conditional_vae_draws_different_digits_for_different_labels() {
 
     // The same prior draws decoded as each class.
     let per_class = 20;
-    let codes = infer::prior_codes(&model, per_class, seed);
+    let codes = infer::prior_codes(&model, per_class, seed).unwrap();
     let mut means = Vec::new();
     for label in 0..10u8 {
         let images = infer::decode(
@@ -280,7 +284,7 @@ fn inference_reads_back_more_rows_than_a_chunk_holds() {
     let model = ModelConfig::autoencoder(width, 16);
     let plan = Plan::compile(model.build(64).unwrap().0).unwrap();
     let dir = std::env::temp_dir().join(format!("latent-chunks-{}", std::process::id()));
-    save(&dir, &model, &plan, init_params(&plan, 1));
+    save(&dir, &model, &plan, init_params(&plan, 1).unwrap());
     let rebuilt = infer::reconstruct(Device::Gpu(ctx), &model, &dir, data).unwrap();
     assert_eq!(rebuilt.len(), rows * width);
     let row = |r: usize| &rebuilt[r * width..(r + 1) * width];
@@ -331,7 +335,7 @@ fn the_importance_weighted_bound_is_the_elbo_at_k_1_and_tighter_beyond() {
     let (train, test): (Dataset, Dataset) = load_digits().unwrap().split(0.1, seed).unwrap();
     let model = ModelConfig::vae(64, 64, 6);
     let plan = Plan::compile(model.build(64).unwrap().0).unwrap();
-    let init = init_params(&plan, seed);
+    let init = init_params(&plan, seed).unwrap();
     let dir = std::env::temp_dir().join(format!("latent-iw-{}-{seed}", std::process::id()));
     let options = TrainOptions {
         batch: 64,

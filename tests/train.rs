@@ -177,7 +177,7 @@ fn train_both(
     for (name, config) in small_models() {
         let (graph, _) = config.build(batch).unwrap();
         let plan = Plan::compile(graph).unwrap();
-        let params = init_params(&plan, seed);
+        let params = init_params(&plan, seed).unwrap();
         let steps_per_epoch = rows / batch;
         let run = RunConfig {
             adam: AdamConfig::default(),
@@ -334,7 +334,15 @@ fn grouped_weight_gradients_train_like_the_cpu_twins() {
         seed,
         total_steps: 2,
     };
-    let gpu = GpuExecutor::new(&ctx, &plan, &init_params(&plan, seed), data, None, run).unwrap();
+    let gpu = GpuExecutor::new(
+        &ctx,
+        &plan,
+        &init_params(&plan, seed).unwrap(),
+        data,
+        None,
+        run,
+    )
+    .unwrap();
     assert!(
         gpu.step_dispatches()
             .iter()
@@ -366,7 +374,7 @@ fn device_memory_counts_the_executors_buffers() {
     let plan = Plan::compile(config.build(16).unwrap().0).unwrap();
     let (rows, width) = (32, 48);
     let bytes = synthetic_bytes(rows, width, seed);
-    let params = init_params(&plan, seed);
+    let params = init_params(&plan, seed).unwrap();
     let run = RunConfig {
         adam: AdamConfig::default(),
         seed,
@@ -536,7 +544,7 @@ fn whole_model_gradients_match_finite_differences() {
     for (name, config) in configs {
         let (graph, _) = config.build(batch).unwrap();
         let plan = Plan::compile(graph).unwrap();
-        let params = init_params(&plan, seed);
+        let params = init_params(&plan, seed).unwrap();
         let run = RunConfig {
             adam: AdamConfig::default(),
             seed,
@@ -711,7 +719,7 @@ fn a_short_run_on_the_embedded_digits_lowers_the_test_loss() {
     let (train, test) = digits.split(0.2, seed).unwrap();
     let model = ModelConfig::vae(64, 128, 8);
     let plan = Plan::compile(model.build(64).unwrap().0).unwrap();
-    let params = init_params(&plan, seed);
+    let params = init_params(&plan, seed).unwrap();
     let options = latent::train::TrainOptions {
         batch: 64,
         epochs: 5,
@@ -766,7 +774,7 @@ fn a_data_set_larger_than_a_binding_trains_from_shards() {
     let data = TrainData::new(Samples::U8(&bytes), rows, width);
     let model = ModelConfig::autoencoder(width, 8);
     let plan = Plan::compile(model.build(64).unwrap().0).unwrap();
-    let params = init_params(&plan, seed);
+    let params = init_params(&plan, seed).unwrap();
     let steps = 4;
     let run = RunConfig {
         adam: AdamConfig::default(),
@@ -809,7 +817,7 @@ fn progress_reports_respect_the_interval_and_end_the_epoch() {
     let (train, _) = digits.split(0.2, seed).unwrap();
     let model = ModelConfig::vae(64, 32, 4);
     let plan = Plan::compile(model.build(16).unwrap().0).unwrap();
-    let params = init_params(&plan, seed);
+    let params = init_params(&plan, seed).unwrap();
     let options = latent::train::TrainOptions {
         batch: 16,
         epochs: 2,
@@ -866,7 +874,7 @@ fn a_short_denoising_run_on_the_digits_learns_to_denoise() {
         ..ModelConfig::autoencoder(64, 32)
     };
     let plan = Plan::compile(model.build(64).unwrap().0).unwrap();
-    let params = init_params(&plan, seed);
+    let params = init_params(&plan, seed).unwrap();
     let epochs = 8;
     let options = latent::train::TrainOptions {
         batch: 64,
@@ -976,7 +984,7 @@ fn steps_per_submit_match_single_submits(ctx: &GpuContext) {
     for (name, config) in small_models() {
         let (graph, _) = config.build(batch).unwrap();
         let plan = Plan::compile(graph).unwrap();
-        let params = init_params(&plan, seed);
+        let params = init_params(&plan, seed).unwrap();
         let run = RunConfig {
             adam: AdamConfig::default(),
             seed,
@@ -1075,7 +1083,7 @@ fn a_loss_after_an_activation_keeps_its_own_dispatch() {
     );
     let bytes = synthetic_bytes(rows, width, seed);
     let data = TrainData::new(Samples::U8(&bytes), rows, width);
-    let params = init_params(&plan, seed);
+    let params = init_params(&plan, seed).unwrap();
     let steps = (rows / batch) as u32;
     let run = RunConfig {
         adam: AdamConfig::default(),
@@ -1132,7 +1140,7 @@ fn per_shape_tuning_tunes_a_training_plan_once_and_trains_like_the_cpu_path() {
     let (train, test_set) = digits.split(0.2, seed).unwrap();
     let model = ModelConfig::vae(64, 128, 8);
     let plan = Plan::compile(model.build(64).unwrap().0).unwrap();
-    let params = init_params(&plan, seed);
+    let params = init_params(&plan, seed).unwrap();
     let options = TrainOptions {
         batch: 64,
         epochs: 1,

@@ -5,7 +5,7 @@
 use num_traits::Float;
 
 use crate::cpu::{self, reparameterize::NoiseKey};
-use crate::error::{Error, Result};
+use crate::error::{host_vec, Error, Result};
 use crate::graph::autodiff::GradOp;
 use crate::graph::plan::{Location, Plan};
 use crate::graph::{
@@ -68,7 +68,7 @@ impl<'a, T: Float> CpuExecutor<'a, T> {
                 plan.param_len
             )));
         }
-        let zeros = |n: usize| vec![T::zero(); n];
+        let zeros = |n: usize| host_vec(T::zero(), n, "the CPU executor's buffers");
         let classes = plan.condition.map(|c| plan.graph.tensor(c).cols);
         let one_hot = |d: Option<TrainData>| match (classes, d) {
             (Some(classes), Some(d)) => d.one_hot_labels(classes),
@@ -77,23 +77,23 @@ impl<'a, T: Float> CpuExecutor<'a, T> {
         Ok(CpuExecutor {
             one_hot: one_hot(Some(data))?,
             eval_one_hot: one_hot(eval)?,
-            condition: zeros(plan.condition.map_or(0, |c| plan.graph.tensor(c).len())),
+            condition: zeros(plan.condition.map_or(0, |c| plan.graph.tensor(c).len()))?,
             plan,
             data,
             eval,
             run,
             params: params.iter().map(|&p| cpu::lit(f64::from(p))).collect(),
-            grads: zeros(plan.param_len),
-            adam_m: zeros(plan.param_len),
-            adam_v: zeros(plan.param_len),
-            input: zeros(plan.graph.tensor(plan.input).len()),
-            pool: plan.pool.iter().map(|&n| zeros(n)).collect(),
+            grads: zeros(plan.param_len)?,
+            adam_m: zeros(plan.param_len)?,
+            adam_v: zeros(plan.param_len)?,
+            input: zeros(plan.graph.tensor(plan.input).len())?,
+            pool: plan.pool.iter().map(|&n| zeros(n)).collect::<Result<_>>()?,
             order: super::gpu::repeat_each(
                 &(0..data.rows as u32).collect::<Vec<_>>(),
                 plan.graph.repeat,
             ),
             state: [1, 0],
-            loss_totals: zeros(plan.losses.len()),
+            loss_totals: zeros(plan.losses.len())?,
         })
     }
 

@@ -10,7 +10,7 @@ use std::path::Path;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{host_vec, Error, Result};
 use crate::graph::plan::{Location, Plan};
 use crate::io::write_atomic;
 use crate::kernels::adam::AdamConfig;
@@ -211,8 +211,14 @@ pub fn load_state(dir: &Path, plan: &Plan) -> Result<TrainingState> {
         out.copy_from_slice(&bytemuck::pod_collect_to_vec::<u8, f32>(view.data()));
         Ok(true)
     };
-    let mut params = vec![0.0; plan.param_len];
-    let (mut m, mut v) = (vec![0.0; plan.param_len], vec![0.0; plan.param_len]);
+    let what = format!(
+        "{}: the model's {} parameters",
+        path.display(),
+        plan.param_len
+    );
+    let mut params = host_vec(0.0, plan.param_len, &what)?;
+    let mut m = host_vec(0.0, plan.param_len, &what)?;
+    let mut v = host_vec(0.0, plan.param_len, &what)?;
     let mut has_adam = true;
     for (name, shape, offset, len) in parameter_layout(plan) {
         if !read(&name, &shape, &mut params[offset..offset + len])? {

@@ -6,7 +6,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 pub use crate::cpu::corrupt::Noise;
-use crate::error::{Error, Result};
+use crate::error::{host_vec, Error, Result};
 use crate::graph::plan::{Location, Plan};
 use crate::graph::{Graph, LossKind, Penalty, Role, TensorId};
 use crate::kernels::activation::Activation;
@@ -412,10 +412,12 @@ fn join_label(g: &mut Graph, h: TensorId, label: Option<TensorId>) -> Result<Ten
 }
 
 /// The flat parameter vector of a plan, initialised as PyTorch's nn.Linear: every parameter
-/// U(±1/√fan_in), drawn in the plan's parameter order from `seed`; padding is zero.
-pub fn init_params(plan: &Plan, seed: u64) -> Vec<f32> {
+/// U(±1/√fan_in), drawn in the plan's parameter order from `seed`; padding is zero. An error
+/// when the host cannot hold them.
+pub fn init_params(plan: &Plan, seed: u64) -> Result<Vec<f32>> {
     let mut rng = StdRng::seed_from_u64(seed);
-    let mut params = vec![0.0; plan.param_len];
+    let what = format!("the model's {} parameters", plan.param_len);
+    let mut params = host_vec(0.0, plan.param_len, &what)?;
     for t in plan.graph.parameters() {
         let tensor = plan.graph.tensor(t);
         let (Role::Parameter { init_bound }, Location::Params(offset)) =
@@ -427,5 +429,5 @@ pub fn init_params(plan: &Plan, seed: u64) -> Vec<f32> {
             *p = rng.random_range(-init_bound..=*init_bound);
         }
     }
-    params
+    Ok(params)
 }

@@ -483,7 +483,7 @@ pub fn train_to_checkpoint(
 ) -> Result<EpochReport> {
     options.check(train.rows)?;
     let plan = Plan::compile(model.build(options.batch)?.0)?;
-    let params = crate::model::init_params(&plan, options.seed);
+    let params = crate::model::init_params(&plan, options.seed)?;
     let mut trainer = Trainer::new(
         device,
         &plan,

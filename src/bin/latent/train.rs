@@ -377,7 +377,7 @@ pub fn train(args: &TrainArgs) -> Result<ExitCode, latent::Error> {
         adam: record.adam,
         seed: record.seed,
     };
-    let init = init_params(&plan, record.init_seed);
+    let init = init_params(&plan, record.init_seed)?;
     let device_arg = device.as_ref().map_or(Device::Cpu, Device::Gpu);
     let mut trainer = Trainer::new(
         device_arg,

@@ -375,7 +375,7 @@ pub fn sample(args: &PictureArgs) -> Result<ExitCode, latent::Error> {
     let n = labels
         .as_ref()
         .map_or(args.n.unwrap_or(64).max(1), Vec::len);
-    let codes = latent::infer::prior_codes(&record.model, n, args.seed);
+    let codes = latent::infer::prior_codes(&record.model, n, args.seed)?;
     let device_arg = device.as_ref().map_or(Device::Cpu, Device::Gpu);
     let images = latent::infer::decode(
         device_arg,
