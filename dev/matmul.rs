@@ -6,14 +6,18 @@
 //! `cargo run --release --example dev_matmul [-- [--coop-f16] [--large] [--only NAME]]`
 //! (LATENT_BACKEND / LATENT_ADAPTER pick the GPU; `--only NAME` checks and times one dev
 //! variant, beside the shipped rowtile and subgroup kernels only, and coop-f16 on request).
-//! Two phases:
+//! Four parts:
 //! 1. check: every dev variant against the twin at odd and prime shapes and the skinny VAE
 //!    shapes, with the 4 transpose combinations, without and with bias, overwriting and
 //!    accumulating; a variant that fails any of them is not timed;
 //! 2. time: shipped and dev variants at the model shapes (each checked once more there);
 //! 3. grouped weight gradients (dev/matmul_grouped.rs, shaders/matmul_grouped_tn.wgsl): a step's
 //!    dW = dyᵀ·x and db = Σ dy of every layer in one dispatch, checked, then timed against
-//!    the separate dispatches a step runs now (`--only grouped_tn` runs this part alone).
+//!    the separate dispatches a step runs now (`--only grouped_tn` runs this part alone);
+//! 4. the VAE head with its stats layer in front (dev/vae_head_linear.rs and .wgsl): the
+//!    stats matmul and vae_head_forward in one dispatch, checked at odd shapes and each lane
+//!    count, then timed against the two dispatches at the VAE's and the wide VAE's head
+//!    layers (`--only vae_head_linear` runs this part alone).
 //!
 //! `--coop-f16` creates the device with wgpu's experimental EXPERIMENTAL_COOPERATIVE_MATRIX
 //! where the adapter has it and times the shipped coop-f16 matmul (shaders/
@@ -40,6 +44,8 @@ use rand::{Rng, SeedableRng};
 
 #[path = "matmul_grouped.rs"]
 mod grouped;
+#[path = "vae_head_linear.rs"]
+mod vae_head_linear;
 
 /// The variants under development: dev/matmul_rowtile_uniform.wgsl,
 /// dev/matmul_rowtile_vec4.wgsl,
@@ -729,6 +735,10 @@ fn main() -> latent::Result<()> {
         grouped::run(&ctx, &mut rng)?;
         return Ok(());
     }
+    if args.only.as_deref() == Some(vae_head_linear::NAME) {
+        vae_head_linear::run(&ctx, &mut rng)?;
+        return Ok(());
+    }
     let passed = check_phase(&ctx, &runnable, &mut rng)?;
     let timed: Vec<&DevVariant> = runnable
         .into_iter()
@@ -819,6 +829,7 @@ fn main() -> latent::Result<()> {
     }
     if args.only.is_none() {
         grouped::run(&ctx, &mut rng)?;
+        vae_head_linear::run(&ctx, &mut rng)?;
     }
     Ok(())
 }

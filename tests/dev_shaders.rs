@@ -2,6 +2,8 @@
 //! (TRANS_A, TRANS_B, HAS_BIAS, ACCUMULATE), so CI proves they at least compile where no
 //! adapter runs them. No GPU needed.
 //! - dev/matmul_splitk.wgsl: both entry points, to SPIR-V, MSL and HLSL.
+//! - dev/vae_head_linear.wgsl: after the grid and Philox libraries, at each lane count the
+//!   harness runs, to SPIR-V, MSL and HLSL.
 //! - dev/matmul_coop_f16_wide.wgsl: after each cooperative size file of shaders/lib, with f32
 //!   and with f16 operands, validated with the capabilities it needs (SHADER_FLOAT16 |
 //!   COOPERATIVE_MATRIX) and written to SPIR-V only (as the shipped coop-f16 matmul,
@@ -11,6 +13,7 @@ use naga::back::PipelineConstants;
 use naga::valid::{Capabilities, ModuleInfo, ValidationFlags, Validator};
 
 const SPLITK: &str = include_str!("../dev/matmul_splitk.wgsl");
+const VAE_HEAD_LINEAR: &str = include_str!("../dev/vae_head_linear.wgsl");
 const COOP_WIDE: &str = include_str!("../dev/matmul_coop_f16_wide.wgsl");
 
 fn parse(name: &str, source: &str) -> naga::Module {
@@ -175,5 +178,33 @@ fn coop_wide_validates_with_its_capabilities_and_writes_spirv_with_every_flag() 
                 .is_err(),
             "{name}: naga accepted cooperative matrices without COOPERATIVE_MATRIX"
         );
+    }
+}
+
+#[test]
+fn vae_head_linear_translates_at_each_lane_count() {
+    let name = "dev/vae_head_linear.wgsl";
+    let source = [
+        latent::kernels::GRID_LIB,
+        latent::kernels::PHILOX_LIB,
+        VAE_HEAD_LINEAR,
+    ]
+    .join("\n");
+    let module = parse(name, &source);
+    assert_eq!(entry_points(&module), ["vae_head_linear_forward"]);
+    let info = validate(name, &module, Capabilities::empty());
+    for (threads, lanes) in [(32, 1), (32, 8), (256, 8), (256, 32)] {
+        let constants = PipelineConstants::from([
+            ("WORKGROUP_SIZE".to_string(), f64::from(threads)),
+            ("LANES".to_string(), f64::from(lanes)),
+        ]);
+        let (module, msl, hlsl) = translate_with(name, &module, &info, &constants);
+        assert!(
+            msl.contains("kernel void vae_head_linear_forward"),
+            "{name}: MSL"
+        );
+        assert!(hlsl.contains("numthreads"), "{name}: HLSL");
+        // The stats row (256 floats) and the workgroup sum's partials.
+        assert_eq!(workgroup_bytes(&module), 4 * (256 + threads), "{name}");
     }
 }
