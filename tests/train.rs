@@ -412,16 +412,22 @@ fn device_memory_counts_the_executors_buffers() {
         );
         assert!(memory.other > 0 && memory.total() > memory.data + memory.parameters);
     }
-    // A forward-only plan holds only the data it runs on (its evaluation set), once.
+    // A forward-only plan holds only the data it runs on (its evaluation set), once, and the
+    // parameters without Adam's moments.
     let inference = Plan::compile_inference(config.build(16).unwrap().0, &[]).unwrap();
     let data = TrainData::new(Samples::U8(&bytes), rows, width);
-    let gpu = GpuExecutor::new(&ctx, &inference, &params, data, Some(data), run).unwrap();
+    let mut gpu = GpuExecutor::new(&ctx, &inference, &params, data, Some(data), run).unwrap();
     let set = (rows * width) as u64;
-    let held = gpu.device_memory().data;
+    let memory = gpu.device_memory();
     assert!(
-        set < held && held < 2 * set,
-        "{held} bytes for a set of {set}"
+        set < memory.data && memory.data < 2 * set,
+        "{} bytes for a set of {set}",
+        memory.data
     );
+    assert_eq!(memory.parameters, 4 * (plan.param_len as u64 + 8));
+    let order: Vec<u32> = (0..rows as u32).collect();
+    let error = gpu.begin_epoch(&order).unwrap_err().to_string();
+    assert!(error.contains("forward-only"), "{error}");
 }
 
 /// The opt-in f16 path end to end: every matmul of every small model on coop-f16 (A and B

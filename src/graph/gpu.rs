@@ -283,16 +283,20 @@ impl<'a> GpuExecutor<'a> {
         // The flat gradient buffer is created with the step's dispatches, if they need it
         // (not when Adam runs in the grouped weight gradients); until then a stand-in.
         let grads = ctx.create_buffer("grads (none yet)", 4)?;
-        let adam_m = ctx.create_buffer("adam m", plan.param_len)?;
-        let adam_v = ctx.create_buffer("adam v", plan.param_len)?;
+        // Adam's moments and step table, the epoch's order and step states: a training
+        // plan's (a forward-only plan holds stand-ins, its passes read `eval`'s own).
+        let (moments_len, steps, rows) = if plan.training {
+            (plan.param_len, run.total_steps.max(1), data.rows)
+        } else {
+            (4, 1, 1)
+        };
+        let adam_m = ctx.create_buffer("adam m", moments_len)?;
+        let adam_v = ctx.create_buffer("adam v", moments_len)?;
         // The table holds two floats per step: check its size before building it.
-        ctx.check_buffer_size("adam step scalars", 2 * run.total_steps.max(1) as usize)?;
-        let table = ctx.upload(
-            "adam step scalars",
-            &run.adam.step_scalar_table(run.total_steps.max(1)),
-        )?;
+        ctx.check_buffer_size("adam step scalars", 2 * steps as usize)?;
+        let table = ctx.upload("adam step scalars", &run.adam.step_scalar_table(steps))?;
         // One state per step of an epoch: every full batch of the index list.
-        let steps_per_epoch = data.rows * plan.graph.repeat / plan.graph.batch;
+        let steps_per_epoch = rows * plan.graph.repeat / plan.graph.batch;
         let states = StepStates::new(ctx, "step states", steps_per_epoch, plan.graph.batch)?;
         let input = ctx.create_buffer("batch", plan.graph.tensor(plan.input).len())?;
         let (chosen, adam_fused) = if plan.training {
@@ -313,10 +317,7 @@ impl<'a> GpuExecutor<'a> {
             .collect::<Result<Vec<_>>>()?;
         let indices = ctx.upload(
             "epoch order",
-            &repeat_each(
-                &(0..data.rows as u32).collect::<Vec<_>>(),
-                plan.graph.repeat,
-            ),
+            &repeat_each(&(0..rows as u32).collect::<Vec<_>>(), plan.graph.repeat),
         )?;
         // A term with running totals keeps one per batch row, or per slot of its linear
         // layer's matmul (see TrainingFusion).
@@ -469,6 +470,7 @@ impl<'a> GpuExecutor<'a> {
     /// number with the batch cursor at 0 (the only host-to-GPU copies of training, once per
     /// epoch).
     pub fn begin_epoch(&mut self, order: &[u32]) -> Result<()> {
+        self.training_only("begin_epoch")?;
         if order.len() != self.data_rows || order.iter().any(|&r| r as usize >= self.data_rows) {
             return Err(Error::InvalidArgument(
                 "epoch order: one index per data row, each below the row count".into(),
@@ -538,11 +540,7 @@ impl<'a> GpuExecutor<'a> {
     /// Submits `commands`, which [`GpuExecutor::encode_steps`] recorded with `n` steps; does
     /// not wait.
     pub fn submit_steps(&mut self, commands: wgpu::CommandBuffer, n: u32) -> Result<()> {
-        if !self.plan.training {
-            return Err(Error::InvalidArgument(
-                "a forward-only plan cannot take training steps".into(),
-            ));
-        }
+        self.training_only("submit_steps")?;
         if n == 0 || self.next_step + n - 1 > self.total_steps {
             return Err(Error::InvalidArgument(format!(
                 "{n} steps from step {} in a run of {} steps",
@@ -554,6 +552,18 @@ impl<'a> GpuExecutor<'a> {
         self.next_step += n;
         self.epoch_step += n as usize;
         Ok(())
+    }
+
+    /// An error naming `what` for a forward-only plan, which holds no epoch order, step
+    /// states or Adam moments.
+    fn training_only(&self, what: &str) -> Result<()> {
+        if self.plan.training {
+            Ok(())
+        } else {
+            Err(Error::InvalidArgument(format!(
+                "{what}: a forward-only plan cannot train"
+            )))
+        }
     }
 
     /// Waits for submitted steps to finish.
@@ -587,6 +597,7 @@ impl<'a> GpuExecutor<'a> {
 
     /// Adam's first and second moments, flat like the parameters (waits for the GPU).
     pub fn read_adam(&self) -> Result<(Vec<f32>, Vec<f32>)> {
+        self.training_only("read_adam")?;
         Ok((
             self.ctx.read_buffer(&self.adam_m)?,
             self.ctx.read_buffer(&self.adam_v)?,
@@ -601,6 +612,7 @@ impl<'a> GpuExecutor<'a> {
         adam: &(Vec<f32>, Vec<f32>),
         next_step: u32,
     ) -> Result<()> {
+        self.training_only("restore")?;
         let n = self.plan.param_len;
         if params.len() != n || adam.0.len() != n || adam.1.len() != n || next_step == 0 {
             return Err(Error::InvalidArgument(format!(
