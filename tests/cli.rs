@@ -601,6 +601,30 @@ fn encode_reconstruct_and_sample_write_their_files() {
 }
 
 #[test]
+fn train_refuses_an_output_it_cannot_end_in_before_training() {
+    let dir = temp_dir("out_checks");
+    std::fs::create_dir_all(dir.join("run")).unwrap();
+    std::fs::write(dir.join("file"), "not a directory").unwrap();
+    std::fs::write(dir.join("run").join("config.json"), "{}").unwrap();
+    let cases = [
+        ("file", "exists and is not a directory"),
+        ("run", "already holds a run: `--resume"),
+    ];
+    for (out, message) in cases {
+        let out_dir = dir.join(out);
+        let args = [
+            "train", "--cpu", "--data", "digits", "--epochs", "1", "--out",
+        ];
+        let out = latent(&[&args[..], &[out_dir.to_str().unwrap()]].concat());
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+        assert!(text(&out.stderr).contains(message), "{}", text(&out.stderr));
+        assert!(!text(&out.stdout).contains("epoch 1/1"), "it trained first");
+    }
+    assert!(!dir.join("run").join("model.safetensors").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn a_model_too_large_for_the_host_is_an_error_not_an_abort() {
     // 2·10^14 parameters: 800 TB, beyond any address space, so the allocation fails anywhere.
     let dir = temp_dir("huge");

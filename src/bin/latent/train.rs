@@ -124,6 +124,26 @@ pub fn training_device(gpu: &GpuArgs, cpu: bool) -> Result<Option<GpuContext>, l
     Ok(ctx)
 }
 
+/// Refuses, before any training, an output directory the run could not end in: a path that
+/// is a file, or (without --resume) a directory holding another run, which the new
+/// checkpoint would overwrite.
+fn check_out_dir(out: &Path, resuming: bool) -> Result<(), latent::Error> {
+    if out.exists() && !out.is_dir() {
+        return Err(latent::Error::Io {
+            path: out.display().to_string(),
+            message: "exists and is not a directory; --out takes a directory".into(),
+        });
+    }
+    if !resuming && out.join("config.json").exists() {
+        return Err(latent::Error::InvalidArgument(format!(
+            "{} already holds a run: `--resume {}` continues it; another --out starts a new one",
+            out.display(),
+            out.display()
+        )));
+    }
+    Ok(())
+}
+
 /// The share of rows held out for testing when neither --test-fraction nor a checkpoint says.
 const DEFAULT_TEST_FRACTION: f64 = 0.1;
 
@@ -368,6 +388,7 @@ pub fn train(args: &TrainArgs) -> Result<ExitCode, latent::Error> {
             PathBuf::from("runs").join(format!("{}-{data_name}-{}", args.model, unix_seconds()))
         }
     };
+    check_out_dir(&out, args.resume.is_some())?;
     let device = training_device(&args.gpu, args.cpu)?;
     let (graph, _) = record.model.build(record.batch)?;
     let plan = Plan::compile(graph)?;
