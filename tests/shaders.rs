@@ -308,6 +308,12 @@ fn every_shader_file_is_registered() {
 /// capabilities: tests/dev_shaders.rs validates them.
 const DEV_COOP: &[&str] = &["matmul_coop_f16_wide.wgsl"];
 
+/// dev/ shaders that call shaders/lib functions, with the libraries the host prepends.
+const DEV_INCLUDES: &[(&str, &[&str])] = &[(
+    "vae_head_linear.wgsl",
+    &[latent::kernels::GRID_LIB, latent::kernels::PHILOX_LIB],
+)];
+
 /// Every variant still in dev/ (there may be none when all have been promoted or dropped).
 #[test]
 fn kernel_variants_in_dev_validate_and_translate_too() {
@@ -318,7 +324,12 @@ fn kernel_variants_in_dev_validate_and_translate_too() {
             .file_name()
             .is_some_and(|f| DEV_COOP.iter().any(|n| f == *n));
         if path.extension().is_some_and(|e| e == "wgsl") && !coop {
-            let source = std::fs::read_to_string(&path).unwrap();
+            let includes = DEV_INCLUDES
+                .iter()
+                .find(|(n, _)| path.file_name().is_some_and(|f| f == *n))
+                .map_or(&[][..], |(_, libs)| *libs);
+            let own = std::fs::read_to_string(&path).unwrap();
+            let source = [includes, &[own.as_str()]].concat().join("\n");
             translate(
                 &path.display().to_string(),
                 &source,
