@@ -160,12 +160,18 @@ pub struct StepFigure {
     /// CPU time recording the dispatches, per step, while the GPU runs the submit before
     /// (on a CPU adapter the GPU's work competes for the same cores).
     pub encode_us: Option<f64>,
-    /// The same with the queue idle, per step (median of three encodes): the CPU cost alone.
+    /// The same with the queue idle, per step (median of seven encodes, each after the
+    /// submit before it finished): the CPU cost alone. On a CPU adapter it also pays for
+    /// the CPU caches the adapter's own work emptied.
     pub idle_encode_us: Option<f64>,
+    /// Recording alone with the CPU's caches warm, per step (median of 21 encodes one after
+    /// another, none submitted): what the recording itself costs, where a GPU leaves the
+    /// host's caches to it.
+    pub warm_encode_us: Option<f64>,
     /// CPU time in queue.submit, per step, submitting back to back (on lavapipe a submit
     /// waits for the one before it to finish, so this holds GPU time too).
     pub submit_us: Option<f64>,
-    /// CPU time in queue.submit with the queue idle, per step (median of three submits).
+    /// CPU time in queue.submit with the queue idle, per step (median of seven submits).
     pub idle_submit_us: Option<f64>,
     /// GPU time per step (timestamps at the ends of each submit's pass).
     pub gpu_us: Option<f64>,
@@ -672,6 +678,7 @@ impl<'a> ConfigRun<'a> {
             encode_us: None,
             submit_us: None,
             idle_encode_us: None,
+            warm_encode_us: None,
             idle_submit_us: None,
             gpu_us: None,
             dispatches_per_step: None,
@@ -685,8 +692,8 @@ impl<'a> ConfigRun<'a> {
     }
 
     /// `steps` training steps on the GPU executor, `per_submit` at a time, after one warm-up
-    /// submit, then three submits each on an idle queue; epochs restart (same order)
-    /// whenever the next submit would run past one.
+    /// submit, then seven submits each on an idle queue, then 21 encodes submitted never;
+    /// epochs restart (same order) whenever the next submit would run past one.
     pub fn time_gpu_steps(
         &self,
         ctx: &GpuContext,
@@ -695,7 +702,8 @@ impl<'a> ConfigRun<'a> {
     ) -> Result<StepFigure> {
         let per_submit = per_submit.clamp(1, self.steps_per_epoch() as u32);
         let submits = steps.div_ceil(per_submit as usize).max(1);
-        const IDLE_SUBMITS: usize = 3;
+        const IDLE_SUBMITS: usize = 7;
+        const WARM_ENCODES: usize = 21;
         let run = self.run_config((submits + 1 + IDLE_SUBMITS) * per_submit as usize)?;
         let mut executor = GpuExecutor::new(ctx, &self.plan, &self.params, self.data, None, run)?;
         let timer = PassTimer::new(ctx, submits)?;
@@ -736,8 +744,19 @@ impl<'a> ConfigRun<'a> {
             executor.finish()?;
             in_epoch += per_submit as usize;
         }
+        if in_epoch + per_submit as usize > self.steps_per_epoch() {
+            executor.begin_epoch(&self.order)?;
+        }
+        let mut warm_encodes = Vec::new();
+        for _ in 0..WARM_ENCODES {
+            let t0 = Instant::now();
+            let commands = executor.encode_steps(per_submit, None)?;
+            warm_encodes.push(t0.elapsed().as_secs_f64());
+            drop(commands);
+        }
         idle_encodes.sort_by(f64::total_cmp);
         idle_submits.sort_by(f64::total_cmp);
+        warm_encodes.sort_by(f64::total_cmp);
         let total = (submits * per_submit as usize) as f64;
         let gpu_us = match &timer {
             Some(t) => Some(t.total_us(ctx)? / total),
@@ -749,6 +768,7 @@ impl<'a> ConfigRun<'a> {
         figure.submit_us = Some(submit * 1e6 / total);
         figure.idle_encode_us = Some(idle_encodes[IDLE_SUBMITS / 2] * 1e6 / f64::from(per_submit));
         figure.idle_submit_us = Some(idle_submits[IDLE_SUBMITS / 2] * 1e6 / f64::from(per_submit));
+        figure.warm_encode_us = Some(warm_encodes[WARM_ENCODES / 2] * 1e6 / f64::from(per_submit));
         figure.gpu_us = gpu_us;
         figure.dispatches_per_step = Some(executor.dispatches_per_step());
         let memory = executor.device_memory();
@@ -1039,7 +1059,7 @@ pub fn describe_step(f: &StepFigure) -> String {
         _ => String::new(),
     };
     format!(
-        "{} {} batch {} x{}: {:.2} ms/step (encode {} us, submit {} us, idle encode {} us, idle submit {} us, GPU {} us), {} dispatches{memory}, epoch {:.1} s{}",
+        "{} {} batch {} x{}: {:.2} ms/step (encode {} us, submit {} us, idle encode {} us, idle submit {} us, warm encode {} us, GPU {} us), {} dispatches{memory}, epoch {:.1} s{}",
         f.config,
         f.executor,
         f.batch,
@@ -1049,6 +1069,7 @@ pub fn describe_step(f: &StepFigure) -> String {
         us(f.submit_us),
         us(f.idle_encode_us),
         us(f.idle_submit_us),
+        us(f.warm_encode_us),
         us(f.gpu_us),
         f.dispatches_per_step.map_or("-".to_string(), |n| n.to_string()),
         f.epoch_s,

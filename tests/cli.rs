@@ -974,6 +974,7 @@ fn bench_writes_step_figures_as_json() {
             "submit_us",
             "idle_encode_us",
             "idle_submit_us",
+            "warm_encode_us",
             "device_mib",
             "activations_mib",
         ] {
