@@ -10,7 +10,8 @@
 #                                    gradients were tuned grouped or separate, with both
 #                                    times; then the VAE and AE steps with separate weight
 #                                    gradients; then kernels, 4096³ and the VAE and AE epochs
-#                                    with coop-f16), the dev matmul harness with --coop-f16, and 10
+#                                    with coop-f16), the dev matmul harness (its fused VAE
+#                                    head part first, alone; then all with --coop-f16), and 10
 #                                    MNIST epochs on the GPU executor (then 2 with coop-f16);
 #                                    every output into $OUT (at most 8 files)
 #   bash dev/device_run.sh matmul    there: the dev matmul harness with --coop-f16 --large
@@ -90,7 +91,10 @@ measure() {
     # Adam dispatch: against the auto run above, what grouping (and fused Adam) changed.
     timeout 20 "$bin/latent" bench --backend vulkan --no-kernels --configs vae,ae \
         --weight-grads separate >>"$out/bench.txt" 2>&1 || true
-    timeout 80 "$bin/dev_matmul" --coop-f16 >"$out/dev_matmul.txt" 2>&1 || true
+    # The fused VAE head first, on its own: the full harness below may run out of time
+    # before its last part.
+    timeout 15 "$bin/dev_matmul" --only vae_head_linear >"$out/dev_matmul.txt" 2>&1 || true
+    timeout 65 "$bin/dev_matmul" --coop-f16 >>"$out/dev_matmul.txt" 2>&1 || true
     timeout 70 "$bin/latent" train --backend vulkan --data mnist --epochs "$epochs" \
         --out "$out/vae-mnist" >"$out/train.txt" 2>&1 || true
     timeout 40 "$bin/latent" train --backend vulkan --data mnist --epochs 2 \
