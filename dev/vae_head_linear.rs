@@ -251,7 +251,7 @@ impl Head {
         dispatches: &[&Dispatch],
     ) -> latent::Result<Result<f32, String>> {
         self.reset(ctx)?;
-        run_once(ctx, dispatches)?;
+        latent::kernels::run(ctx, "dev head", dispatches)?;
         let names = ["stats", "z", "eps", "kl_totals", "dstats"];
         let tolerance = [0.0, 1e-3, 1e-3, 1e-4, 1e-4];
         let mut worst = 0.0f32;
@@ -269,23 +269,6 @@ impl Head {
         }
         Ok(Ok(worst))
     }
-}
-
-/// One pass running the dispatches once, waited for.
-fn run_once(ctx: &GpuContext, dispatches: &[&Dispatch]) -> latent::Result<()> {
-    let mut encoder = ctx
-        .device
-        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-            label: Some("dev head"),
-        });
-    {
-        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: Some("dev head"),
-            timestamp_writes: None,
-        });
-        dispatches.iter().for_each(|d| d.record(&mut pass));
-    }
-    ctx.submit_and_wait("dev head", encoder.finish())
 }
 
 fn time_us(ctx: &GpuContext, dispatches: &[&Dispatch]) -> latent::Result<f64> {
