@@ -8,30 +8,46 @@
 //               word and one vec4 store for four bytes (on lavapipe, where each load and
 //               store is a loop over the lanes, a quarter of them)
 //   gather_f32: out (rows, width) = data_f32[indices[c + r], :], the floats' bits as words
-// The data set lies in up to four shards (bindings 3 to 6) of rows_per_shard whole rows each,
-// so that a set larger than one storage binding may take (128 MiB on many adapters) still
-// stays on the GPU; each shard's words start at its first row. The host binds the last
-// shard again in the unused slots. An index at or beyond data_rows gives a row of zeros (the
-// host checks indices it makes).
+// The data set lies in shards of rows_per_shard whole rows each, so that a set larger than one
+// storage binding may take (128 MiB on many adapters) still stays on the GPU; each shard's
+// words start at its first row. A dispatch binds four of them (bindings 3 to 6), shards
+// first_shard .. first_shard + 3, and writes only the rows that come from them: a set of more
+// than four shards takes a dispatch per four. The host binds the last shard again in unused
+// slots. An index at or beyond data_rows gives a row of zeros, written by the dispatch of
+// first_shard 0 (the host checks indices it makes).
 
 struct Params {
     rows: u32,
     width: u32,
     data_rows: u32,
     rows_per_shard: u32,
+    first_shard: u32,
+    pad0: u32,
+    pad1: u32,
+    pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;  // (rows, width)
 @group(0) @binding(2) var<storage, read> indices: array<u32>;    // (≥ c + rows) epoch order
-@group(0) @binding(3) var<storage, read> shard0: array<u32>;     // rows 0 .. rows_per_shard
-@group(0) @binding(4) var<storage, read> shard1: array<u32>;     // the next rows_per_shard
+@group(0) @binding(3) var<storage, read> shard0: array<u32>;     // shard first_shard
+@group(0) @binding(4) var<storage, read> shard1: array<u32>;     // shard first_shard + 1
 @group(0) @binding(5) var<storage, read> shard2: array<u32>;
 @group(0) @binding(6) var<storage, read> shard3: array<u32>;
 @group(0) @binding(7) var<storage, read> state: array<u32>;      // (2) step, cursor
 @group(0) @binding(8) var<storage, read_write> out4: array<vec4<f32>>;  // out as (rows, width / 4)
 
-// Word `index` of shard `shard`.
+// Whether this dispatch writes a row taken from data row `source_row`: a row of its four
+// shards, or (the dispatch of the first four) a row of zeros for an index past the set.
+fn writes_row(source_row: u32) -> bool {
+    if (source_row >= params.data_rows) {
+        return params.first_shard == 0u;
+    }
+    let shard = source_row / params.rows_per_shard;
+    return shard >= params.first_shard && shard - params.first_shard < 4u;
+}
+
+// Word `index` of bound shard `shard` (0 to 3: shard first_shard + shard).
 fn shard_word(shard: u32, index: u32) -> u32 {
     if (shard == 0u) {
         return shard0[index];
@@ -54,9 +70,12 @@ fn gather_u8(
         return;
     }
     let source_row = indices[state[1] + i / params.width];
+    if (!writes_row(source_row)) {
+        return;
+    }
     var value = 0.0;
     if (source_row < params.data_rows) {
-        let shard = source_row / params.rows_per_shard;
+        let shard = source_row / params.rows_per_shard - params.first_shard;
         let row = source_row % params.rows_per_shard;
         let byte_index = row * params.width + i % params.width;
         let byte = (shard_word(shard, byte_index / 4u) >> (8u * (byte_index % 4u))) & 0xffu;
@@ -77,9 +96,12 @@ fn gather_u8_words(
         return;
     }
     let source_row = indices[state[1] + i / words];
+    if (!writes_row(source_row)) {
+        return;
+    }
     var value = vec4<f32>();
     if (source_row < params.data_rows) {
-        let shard = source_row / params.rows_per_shard;
+        let shard = source_row / params.rows_per_shard - params.first_shard;
         let row = source_row % params.rows_per_shard;
         let word = shard_word(shard, row * words + i % words);
         let bytes = (vec4<u32>(word) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(0xffu);
@@ -99,9 +121,12 @@ fn gather_f32(
         return;
     }
     let source_row = indices[state[1] + i / params.width];
+    if (!writes_row(source_row)) {
+        return;
+    }
     var value = 0.0;
     if (source_row < params.data_rows) {
-        let shard = source_row / params.rows_per_shard;
+        let shard = source_row / params.rows_per_shard - params.first_shard;
         let row = source_row % params.rows_per_shard;
         value = bitcast<f32>(shard_word(shard, row * params.width + i % params.width));
     }

@@ -535,7 +535,8 @@ fn gather_case(ctx: &GpuContext, all: &mut KernelCases, batch: usize, width: usi
         state: &state,
     };
     // Rows of a multiple of 4 bytes take gather_u8_words, a word of four bytes a thread.
-    let dispatch = kernels::gather::gather_u8(ctx, &out, &source, batch)?;
+    // One shard: one dispatch.
+    let dispatch = kernels::gather::gather_u8(ctx, &out, &source, batch)?.remove(0);
     all.cases.push(memory_case(
         dispatch.name,
         format!("{batch}x{width}"),

@@ -173,18 +173,21 @@ fn bad_shapes_and_sizes_are_errors_not_panics() {
         ctx.write_buffer(&small, &[0.0f32; 5]).is_err(),
         "writing past the end"
     );
-    // Data sets: values that do not make the rows, and more rows than 4 shards hold.
+    // Data sets: values that do not make the rows, and a row larger than a shard.
     use latent::kernels::gather::DataShards;
     let cap = ctx.max_binding_bytes();
     assert!(DataShards::upload_u8(ctx, "set", &[1, 2, 3], (2, 2), cap).is_err());
     assert!(DataShards::upload_f32(ctx, "set", &[1.0; 6], (2, 2), cap).is_err());
     assert!(DataShards::upload_f32(ctx, "set", &[], (0, 2), cap).is_err());
-    match DataShards::upload_u8(ctx, "set", &[7; 50], (10, 5), 8) {
-        Err(Error::TooLarge { what, .. }) => assert!(what.contains("10 rows of 5"), "{what}"),
+    match DataShards::upload_u8(ctx, "set", &[7; 50], (10, 5), 4) {
+        Err(Error::TooLarge { what, .. }) => assert!(what.contains("row of 5 bytes"), "{what}"),
         other => panic!("expected TooLarge, got {:?}", other.map(|d| d.shards.len())),
     }
     let four = DataShards::upload_u8(ctx, "set", &[7; 50], (10, 5), 16).unwrap();
     assert_eq!((four.shards.len(), four.rows_per_shard), (4, 3));
+    // Whole words a shard: 8 bytes hold one row of 5, so ten shards.
+    let ten = DataShards::upload_u8(ctx, "set", &[7; 50], (10, 5), 8).unwrap();
+    assert_eq!((ten.shards.len(), ten.rows_per_shard), (10, 1));
 }
 
 #[test]

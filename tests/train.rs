@@ -756,30 +756,45 @@ fn a_short_run_on_the_embedded_digits_lowers_the_test_loss() {
     );
 }
 
-/// A data set larger than one storage binding (128 MiB on lavapipe) lies in shards on the
-/// GPU: a few steps over rows from every shard train as the CPU twins do.
+/// A device on the adapter `ctx` uses, its storage bindings capped at `cap` bytes, the way a
+/// host application may open one for latent (`GpuContext::from_adapter_and_device`).
+fn device_with_binding_cap(ctx: &GpuContext, cap: u64) -> GpuContext {
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+    let adapter = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+        .into_iter()
+        .find(|a| a.get_info().name == ctx.info.name && a.get_info().backend == ctx.info.backend)
+        .expect("the adapter of the test context");
+    let desc = wgpu::DeviceDescriptor {
+        required_features: ctx.device.features(),
+        required_limits: wgpu::Limits {
+            max_storage_buffer_binding_size: cap,
+            ..adapter.limits()
+        },
+        ..Default::default()
+    };
+    let (device, queue) = pollster::block_on(adapter.request_device(&desc)).unwrap();
+    GpuContext::from_adapter_and_device(&adapter, device, queue)
+}
+
+/// A data set larger than a storage binding lies in shards on the GPU, and one larger than
+/// four bindings takes a gather per four shards: a few steps over rows from every shard of
+/// ten (bindings capped at 1 MiB) train as the CPU twins do.
 #[test]
-fn a_data_set_larger_than_a_binding_trains_from_shards() {
-    let test = "a_data_set_larger_than_a_binding_trains_from_shards";
+fn a_data_set_of_many_bindings_trains_from_shards() {
+    let test = "a_data_set_of_many_bindings_trains_from_shards";
     let Some(ctx) = common::gpu(test) else {
         return;
     };
-    let width = 784;
-    let cap = ctx.max_binding_bytes() as usize;
-    if cap > 512 << 20 {
-        // Not a skip in CI (lavapipe binds 128 MiB); a GPU with larger bindings keeps one
-        // shard, which every other training test covers.
-        eprintln!("{test}: bindings of {cap} bytes; the test would need over 4 of them");
-        return;
-    }
-    let rows = cap / width + 1000;
+    let cap: u64 = 1 << 20;
+    let ctx = &device_with_binding_cap(ctx, cap);
+    let (width, batch) = (784, 64);
+    let rows_per_shard = cap as usize / width;
+    let rows = 9 * rows_per_shard + 500;
     let seed = common::seed();
-    let bytes: Vec<u8> = (0..rows * width)
-        .map(|i| ((i / width) * 7 + (i % width) * 13) as u8)
-        .collect();
+    let bytes = synthetic_bytes(rows, width, seed);
     let data = TrainData::new(Samples::U8(&bytes), rows, width);
     let model = ModelConfig::autoencoder(width, 8);
-    let plan = Plan::compile(model.build(64).unwrap().0).unwrap();
+    let plan = Plan::compile(model.build(batch).unwrap().0).unwrap();
     let params = init_params(&plan, seed).unwrap();
     let steps = 4;
     let run = RunConfig {
@@ -789,15 +804,16 @@ fn a_data_set_larger_than_a_binding_trains_from_shards() {
     };
     let mut gpu = GpuExecutor::new(ctx, &plan, &params, data, None, run).unwrap();
     let mut cpu = CpuExecutor::<f32>::new(&plan, &params, data, None, run).unwrap();
-    // Batches that take rows from both ends of the set: both shards.
-    let order: Vec<u32> = (0..rows as u32)
-        .map(|i| {
-            if i % 2 == 0 {
-                i / 2
-            } else {
-                rows as u32 - 1 - i / 2
-            }
-        })
+    // Ten shards: three gathers, where a set of one binding takes one.
+    let first_rows = TrainData::new(Samples::U8(&bytes[..100 * width]), 100, width);
+    let one_binding = GpuExecutor::new(ctx, &plan, &params, first_rows, None, run);
+    assert_eq!(
+        gpu.dispatches_per_step(),
+        one_binding.unwrap().dispatches_per_step() + 2
+    );
+    // Every batch takes rows from all over the set: every shard, each step.
+    let order: Vec<u32> = (0..rows as u64)
+        .map(|i| (i * 7919 % rows as u64) as u32)
         .collect();
     gpu.begin_epoch(&order).unwrap();
     cpu.begin_epoch(&order).unwrap();

@@ -674,13 +674,13 @@ impl<'a> GpuExecutor<'a> {
         training: bool,
     ) -> Result<Vec<Dispatch>> {
         let (ctx, plan) = (self.ctx, self.plan);
-        let mut dispatches = vec![if source.data.bytes {
+        let mut dispatches = if source.data.bytes {
             kernels::gather::gather_u8(ctx, &self.input, source, plan.graph.batch)?
         } else {
             kernels::gather::gather_f32(ctx, &self.input, source, plan.graph.batch)?
-        }];
+        };
         if let (Some(condition), Some(labels)) = (&self.condition, label_source) {
-            dispatches.push(kernels::gather::gather_f32(
+            dispatches.extend(kernels::gather::gather_f32(
                 ctx,
                 condition,
                 labels,

@@ -17,8 +17,8 @@ pub const SHADER: Shader = Shader {
     includes: &[GRID_LIB],
 };
 
-/// The data set's shard bindings: 3 to 6 (see shaders/gather.wgsl).
-const MAX_SHARDS: usize = 4;
+/// The data set's shard bindings of one dispatch: 3 to 6 (see shaders/gather.wgsl).
+const SHARDS_A_DISPATCH: usize = 4;
 
 const GATHER_U8: Kernel = Kernel {
     shader: &SHADER,
@@ -72,12 +72,15 @@ struct Params {
     width: u32,
     data_rows: u32,
     rows_per_shard: u32,
+    first_shard: u32,
+    pad: [u32; 3],
 }
 
 /// A data set on the GPU: `rows` rows of `width` bytes (packed four to a u32 word,
-/// [`crate::gpu::pack_bytes`]) or floats, in up to 4 shards of `rows_per_shard` whole rows
-/// (the last one fewer), each within the adapter's storage binding size, so that a set
-/// larger than one binding (128 MiB on many adapters) stays on the GPU.
+/// [`crate::gpu::pack_bytes`]) or floats, in shards of `rows_per_shard` whole rows (the last
+/// one fewer), each within the adapter's storage binding size, so that a set larger than one
+/// binding (128 MiB on many adapters) stays on the GPU. A gather binds four shards a
+/// dispatch: a set of more than four takes a dispatch per four.
 pub struct DataShards {
     pub shards: Vec<GpuBuffer>,
     pub rows_per_shard: usize,
@@ -153,17 +156,23 @@ fn check_rows(label: &str, len: usize, rows: usize, width: usize) -> Result<()> 
 }
 
 /// Rows per shard for rows of `row_bytes` in shards of at most `cap` bytes, or an error when
-/// one row does not fit or the set needs more than [`MAX_SHARDS`].
+/// one row does not fit or the row count exceeds u32 (the kernel's indices).
 fn shard_rows(label: &str, rows: usize, row_bytes: usize, cap: u64) -> Result<usize> {
     let fit = usize::try_from(cap / row_bytes.max(1) as u64).unwrap_or(usize::MAX);
     let per_shard = fit.min(rows.max(1));
-    if per_shard == 0 || rows.div_ceil(per_shard) > MAX_SHARDS || rows > u32::MAX as usize {
+    if per_shard == 0 {
         return Err(Error::TooLarge {
-            what: format!("{label} ({rows} rows of {row_bytes} bytes)"),
-            bytes: (rows * row_bytes) as u64,
-            limit: cap * MAX_SHARDS as u64,
-            limit_name: "4 storage bindings of max_storage_buffer_binding_size",
+            what: format!("{label}: one row of {row_bytes} bytes"),
+            bytes: row_bytes as u64,
+            limit: cap,
+            limit_name: "max_storage_buffer_binding_size",
         });
+    }
+    if rows > u32::MAX as usize {
+        return Err(Error::InvalidArgument(format!(
+            "{label}: {rows} rows; at most {} fit the kernels' u32 row indices",
+            u32::MAX
+        )));
     }
     Ok(per_shard)
 }
@@ -176,7 +185,8 @@ pub struct GatherSource<'a> {
     pub state: &'a GpuBuffer,
 }
 
-/// Prepares `kernel`, one thread per `per_thread` elements of out.
+/// Prepares `kernel`, one thread per `per_thread` elements of out: one dispatch per four
+/// shards of the data set (one for most sets).
 fn prepare_gather(
     ctx: &GpuContext,
     kernel: &Kernel,
@@ -184,7 +194,7 @@ fn prepare_gather(
     out: &GpuBuffer,
     source: &GatherSource,
     rows: usize,
-) -> Result<Dispatch> {
+) -> Result<Vec<Dispatch>> {
     let op = kernel.entry;
     let data = source.data;
     check_nonzero(
@@ -199,12 +209,9 @@ fn prepare_gather(
     check_len(op, "indices", source.indices, rows)?;
     check_len(op, "state", source.state, 2)?;
     let shards = &data.shards;
-    if shards.is_empty()
-        || shards.len() > MAX_SHARDS
-        || data.rows.div_ceil(data.rows_per_shard.max(1)) != shards.len()
-    {
+    if shards.is_empty() || data.rows.div_ceil(data.rows_per_shard.max(1)) != shards.len() {
         return Err(Error::InvalidArgument(format!(
-            "{op}: {} shards for {} rows of {} a shard (1 to {MAX_SHARDS})",
+            "{op}: {} shards for {} rows of {} a shard",
             shards.len(),
             data.rows,
             data.rows_per_shard
@@ -219,42 +226,44 @@ fn prepare_gather(
         };
         check_len(op, "data shard", shard, words)?;
     }
-    let params = Params {
-        rows: rows as u32,
-        width: data.width as u32,
-        data_rows: data.rows as u32,
-        rows_per_shard: data.rows_per_shard as u32,
-    };
-    // The unused shard slots bind the last shard again (read-only, never read).
-    let shard = |s: usize| &shards[s.min(shards.len() - 1)];
-    let buffers = [
-        out,
-        source.indices,
-        shard(0),
-        shard(1),
-        shard(2),
-        shard(3),
-        source.state,
-    ];
-    let threads = rows * data.width / per_thread;
-    prepare(
-        ctx,
-        kernel,
-        &[],
-        Some(bytes_of(&params)),
-        &buffers,
-        grid_for_elements(ctx, threads)?,
-    )
+    let grid = grid_for_elements(ctx, rows * data.width / per_thread)?;
+    // A dispatch per four shards, each writing the rows that come from its shards.
+    (0..shards.len())
+        .step_by(SHARDS_A_DISPATCH)
+        .map(|first_shard| {
+            let params = Params {
+                rows: rows as u32,
+                width: data.width as u32,
+                data_rows: data.rows as u32,
+                rows_per_shard: data.rows_per_shard as u32,
+                first_shard: first_shard as u32,
+                pad: [0; 3],
+            };
+            // Slots past the last shard bind it again (read-only, never read).
+            let shard = |s: usize| &shards[(first_shard + s).min(shards.len() - 1)];
+            let buffers = [
+                out,
+                source.indices,
+                shard(0),
+                shard(1),
+                shard(2),
+                shard(3),
+                source.state,
+            ];
+            prepare(ctx, kernel, &[], Some(bytes_of(&params)), &buffers, grid)
+        })
+        .collect()
 }
 
 /// out (rows, width) = bytes of row indices\[cursor + r\] / 255 of a byte data set.
-/// Widths that are multiples of 4 take one thread per word (gather_u8_words).
+/// Widths that are multiples of 4 take one thread per word (gather_u8_words). One dispatch
+/// per four shards of the set.
 pub fn gather_u8(
     ctx: &GpuContext,
     out: &GpuBuffer,
     source: &GatherSource,
     rows: usize,
-) -> Result<Dispatch> {
+) -> Result<Vec<Dispatch>> {
     if !source.data.bytes {
         return Err(Error::InvalidArgument(
             "gather_u8: the data set holds floats".into(),
@@ -269,13 +278,14 @@ pub fn gather_u8(
     prepare_gather(ctx, kernel, per_thread, out, source, rows)
 }
 
-/// out (rows, width) = row indices\[cursor + r\] of a float data set.
+/// out (rows, width) = row indices\[cursor + r\] of a float data set. One dispatch per
+/// four shards of the set.
 pub fn gather_f32(
     ctx: &GpuContext,
     out: &GpuBuffer,
     source: &GatherSource,
     rows: usize,
-) -> Result<Dispatch> {
+) -> Result<Vec<Dispatch>> {
     if source.data.bytes {
         return Err(Error::InvalidArgument(
             "gather_f32: the data set holds bytes".into(),

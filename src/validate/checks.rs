@@ -326,7 +326,8 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
         }
         Family::Gather => {
             // (rows, width, data rows, rows a shard: None for the adapter's own binding
-            // limit, else shards of that many rows; 4 shards at most, the last one shorter).
+            // limit, else shards of that many rows, the last one shorter; a dispatch per
+            // four shards: 4 shards one, 5 two, 12 three).
             let mut sizes: Vec<(usize, usize, usize, Option<usize>)> = vec![
                 (1, 1, 1, None),
                 (33, 785, 127, None),
@@ -334,6 +335,8 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
                 (33, 785, 127, Some(37)),
                 (64, 13, 200, Some(50)),
                 (32, 64, 90, Some(31)),
+                (64, 13, 200, Some(41)),
+                (64, 64, 130, Some(11)),
             ];
             if full {
                 sizes.push((128, 784, 10_000, None));
@@ -2650,7 +2653,7 @@ fn check_gather(
     let state = v.upload("state", &[1u32, cursor as u32])?;
     let mut out = vec![0.0; rows * width];
     let gout = v.poisoned("out", rows * width)?;
-    let dispatch = if bytes {
+    let dispatches = if bytes {
         let data: Vec<u8> = v
             .random_u32(data_rows * width, 256)
             .into_iter()
@@ -2692,10 +2695,11 @@ fn check_gather(
     let shards = shard_rows.map_or(String::new(), |r| {
         format!(" in {} shards", data_rows.div_ceil(r))
     });
+    let dispatches: Vec<_> = dispatches.iter().collect();
     v.finish(
-        dispatch.name,
+        dispatches[0].name,
         format!("{rows} of {data_rows}x{width}{shards}"),
-        &[&dispatch],
+        &dispatches,
         vec![output],
     )
 }
@@ -2725,7 +2729,7 @@ fn check_step_states(v: &mut Validator, batch: usize) -> Result<CheckResult> {
         let mut out = vec![0.0; batch * width];
         cpu::gather::gather_f32(&mut out, &data, &indices, state[1] as usize, width)?;
         let gout = v.poisoned("out", batch * width)?;
-        dispatches.push(kernels::gather::gather_f32(v.ctx, &gout, &source, batch)?);
+        dispatches.extend(kernels::gather::gather_f32(v.ctx, &gout, &source, batch)?);
         gathered.push((gout, out));
     }
     // Rows are copies: exact.
