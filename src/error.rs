@@ -62,23 +62,68 @@ pub enum Error {
     #[error("{0}")]
     InvalidArgument(String),
 
-    /// Host memory for `what` could not be allocated (a model or batch too large for this
-    /// machine).
-    #[error("{what}: could not allocate {bytes} bytes of host memory")]
-    HostMemory { what: String, bytes: u128 },
+    /// Host memory for `what` could not be allocated (a model, batch or output too large for
+    /// this machine), or it is more than the memory the host has available now.
+    #[error("{what}: {bytes} bytes of host memory{}", available.map_or(" could not be allocated".to_string(), |a| format!(" needed, {a} available")))]
+    HostMemory {
+        what: String,
+        bytes: u128,
+        available: Option<u64>,
+    },
 }
 
 /// Result with latent's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// `len` copies of `value`, or an error naming `what` when the host cannot hold them (an
-/// allocation failure would otherwise abort the process).
-pub fn host_vec<T: Clone>(value: T, len: usize, what: &str) -> Result<Vec<T>> {
+/// Allocations of at least this many bytes are first compared with the host's available
+/// memory ([`check_host_memory`]).
+const LARGE_HOST_BYTES: u128 = 256 << 20;
+
+/// Bytes of host memory available now where the host says (Linux: MemAvailable in
+/// /proc/meminfo, which counts reclaimable caches), else None.
+pub fn host_memory_available() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
+/// An error naming `what` when `bytes` (of a large allocation, 256 MiB or more) exceed the
+/// host's available memory: a request that would end in the out-of-memory killer fails
+/// before any work instead. Smaller sizes, and hosts that do not say, pass.
+pub fn check_host_memory(bytes: u128, what: &str) -> Result<()> {
+    if bytes < LARGE_HOST_BYTES {
+        return Ok(());
+    }
+    match host_memory_available() {
+        Some(available) if bytes > u128::from(available) => Err(Error::HostMemory {
+            what: what.into(),
+            bytes,
+            available: Some(available),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// An empty vector with room for `len` values, or an error naming `what` when the host
+/// cannot hold them ([`check_host_memory`], then the allocator: a failed allocation would
+/// otherwise abort the process).
+pub fn host_capacity<T>(len: usize, what: &str) -> Result<Vec<T>> {
+    let bytes = len as u128 * std::mem::size_of::<T>() as u128;
+    check_host_memory(bytes, what)?;
     let mut v = Vec::new();
     v.try_reserve_exact(len).map_err(|_| Error::HostMemory {
         what: what.into(),
-        bytes: len as u128 * std::mem::size_of::<T>() as u128,
+        bytes,
+        available: None,
     })?;
+    Ok(v)
+}
+
+/// `len` copies of `value`, or an error naming `what` when the host cannot hold them
+/// ([`host_capacity`]).
+pub fn host_vec<T: Clone>(value: T, len: usize, what: &str) -> Result<Vec<T>> {
+    let mut v = host_capacity(len, what)?;
     v.resize(len, value);
     Ok(v)
 }

@@ -3,7 +3,7 @@
 //! the others fixed. Decode them with `infer::decode` and lay them out with
 //! `io::image::write_grid_png`: one row per pair or per dimension.
 
-use crate::error::{Error, Result};
+use crate::error::{host_capacity, Error, Result};
 
 /// a + t·(b − a).
 pub fn lerp(a: &[f32], b: &[f32], t: f32) -> Vec<f32> {
@@ -69,7 +69,8 @@ pub fn interpolation_codes(
         )));
     }
     let rows = codes.len() / width;
-    let mut out = Vec::with_capacity(pairs.len() * steps * width);
+    let len = pairs.len().saturating_mul(steps).saturating_mul(width);
+    let mut out = host_capacity(len, "interpolation codes")?;
     for &(i, j) in pairs {
         if i >= rows || j >= rows {
             return Err(Error::InvalidArgument(format!(
@@ -106,7 +107,8 @@ pub fn traversal_codes(
             ranges.len()
         )));
     }
-    let mut out = Vec::with_capacity(dims.len() * steps * width);
+    let len = dims.len().saturating_mul(steps).saturating_mul(width);
+    let mut out = host_capacity(len, "traversal codes")?;
     for &d in dims {
         if d >= width {
             return Err(Error::InvalidArgument(format!(

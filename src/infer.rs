@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::error::{host_vec, Error, Result};
+use crate::error::{check_host_memory, host_vec, Error, Result};
 use crate::graph::cpu::CpuExecutor;
 use crate::graph::gpu::GpuExecutor;
 use crate::graph::plan::Plan;
@@ -37,6 +37,12 @@ fn run_graph_outputs(
     outputs: &[TensorId],
     data: TrainData,
 ) -> Result<Vec<Vec<f32>>> {
+    // The outputs must fit the host: checked before the data goes to the device.
+    let bytes: u128 = outputs
+        .iter()
+        .map(|&t| data.rows as u128 * graph.tensor(t).cols as u128 * 4)
+        .sum();
+    check_host_memory(bytes, &format!("the outputs of {} rows", data.rows))?;
     let plan = Plan::compile_inference(graph, outputs)?;
     let state = checkpoint::load_state(checkpoint_dir, &plan)?;
     let run = RunConfig {

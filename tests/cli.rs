@@ -537,6 +537,25 @@ fn encode_reconstruct_and_sample_write_their_files() {
         text(&wrong.stderr)
     );
     run(&["sample", "--n", "9"]);
+    // 10^13 samples of 67 floats hold no host: refused before any is drawn.
+    let huge = latent(&[
+        "sample",
+        "--cpu",
+        "--checkpoint",
+        dir_arg,
+        "--n",
+        "10000000000000",
+        "--out",
+        dir.join("huge.npy").to_str().unwrap(),
+    ]);
+    assert_eq!(huge.status.code(), Some(1), "{}", text(&huge.stderr));
+    assert!(
+        text(&huge.stderr)
+            .contains("10000000000000 samples: 2680000000000000 bytes of host memory"),
+        "{}",
+        text(&huge.stderr)
+    );
+    assert!(!dir.join("huge.npy").exists());
 
     // CSV: header and one row of 3 codes per test row (10 % of 1,797 digits: 180).
     let rows = csv_rows(&dir.join("codes.csv"));
@@ -641,7 +660,7 @@ fn a_model_too_large_for_the_host_is_an_error_not_an_abort() {
         let out = latent(&[&args[..], device].concat());
         assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
         assert!(
-            text(&out.stderr).contains("parameters: could not allocate 800007680000512 bytes"),
+            text(&out.stderr).contains("parameters: 800007680000512 bytes of host memory"),
             "{}",
             text(&out.stderr)
         );

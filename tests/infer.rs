@@ -109,6 +109,15 @@ fn encode_decode_and_reconstruct_with_a_checkpoint() {
     let error = infer::prior_codes(&model, (1usize << 34) / model.latent + 1, seed).unwrap_err();
     assert!(error.to_string().contains("2^32 groups"), "{error}");
     assert!(infer::prior_codes(&model, usize::MAX, seed).is_err());
+    // More host memory than the host has: an error before any allocation, naming the need
+    // and (where the host says, as Linux does) what is available.
+    let error = latent::error::host_capacity::<f32>(usize::MAX / 4, "codes").unwrap_err();
+    assert!(matches!(error, latent::Error::HostMemory { .. }), "{error}");
+    if let Some(available) = latent::error::host_memory_available() {
+        let error = latent::error::check_host_memory(1 << 100, "codes").unwrap_err();
+        assert!(error.to_string().contains("available"), "{error}");
+        assert!(latent::error::check_host_memory(u128::from(available) / 2, "codes").is_ok());
+    }
 
     // Anomaly scores: rows of uniform noise score far above the test digits, above the
     // 99th percentile of the training digits' scores.

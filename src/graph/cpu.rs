@@ -5,7 +5,7 @@
 use num_traits::Float;
 
 use crate::cpu::{self, reparameterize::NoiseKey};
-use crate::error::{host_vec, Error, Result};
+use crate::error::{host_capacity, host_vec, Error, Result};
 use crate::graph::autodiff::GradOp;
 use crate::graph::plan::{Location, Plan};
 use crate::graph::{
@@ -321,7 +321,14 @@ impl<'a, T: Float> CpuExecutor<'a, T> {
 
     /// Several outputs of one forward pass over the evaluation set, each as `infer` gives it.
     pub fn infer_outputs(&mut self, outputs: &[TensorId]) -> Result<Vec<Vec<f32>>> {
-        let mut values = vec![Vec::new(); outputs.len()];
+        let rows = self.eval.map_or(0, |eval| eval.rows);
+        let mut values = outputs
+            .iter()
+            .map(|&output| {
+                let cols = self.plan.graph.tensor(output).cols;
+                host_capacity(rows.saturating_mul(cols), "inference output")
+            })
+            .collect::<Result<Vec<Vec<f32>>>>()?;
         self.over_eval_batches(|e, counted| {
             for (&output, values) in outputs.iter().zip(values.iter_mut()) {
                 let cols = e.plan.graph.tensor(output).cols;

@@ -7,7 +7,7 @@
 
 use crate::cpu::matmul::StoreLoss;
 use crate::cpu::reparameterize::NoiseKey;
-use crate::error::{Error, Result};
+use crate::error::{host_capacity, Error, Result};
 use crate::gpu::{mib, GpuBuffer, GpuContext};
 use crate::graph::autodiff::GradOp;
 use crate::graph::plan::{Location, Plan, TrainingFusion};
@@ -851,10 +851,10 @@ impl<'a> GpuExecutor<'a> {
                 Ok((cols, self.view(output)?, result))
             })
             .collect::<Result<Vec<_>>>()?;
-        let mut values: Vec<Vec<f32>> = copies
+        let mut values = copies
             .iter()
-            .map(|(cols, ..)| Vec::with_capacity(eval.rows * cols))
-            .collect();
+            .map(|(cols, ..)| host_capacity(eval.rows.saturating_mul(*cols), "inference output"))
+            .collect::<Result<Vec<Vec<f32>>>>()?;
         for first in (0..eval.rows).step_by(chunk_rows) {
             let rows = chunk_rows.min(eval.rows - first);
             self.infer_chunk(eval, first, rows, &copies)?;

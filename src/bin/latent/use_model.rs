@@ -375,6 +375,9 @@ pub fn sample(args: &PictureArgs) -> Result<ExitCode, latent::Error> {
     let n = labels
         .as_ref()
         .map_or(args.n.unwrap_or(64).max(1), Vec::len);
+    // The codes and the samples must fit the host: checked before drawing any.
+    let width = (record.model.latent + record.model.input) as u128;
+    latent::error::check_host_memory(n as u128 * width * 4, &format!("{n} samples"))?;
     let codes = latent::infer::prior_codes(&record.model, n, args.seed)?;
     let device_arg = device.as_ref().map_or(Device::Cpu, Device::Gpu);
     let images = latent::infer::decode(
