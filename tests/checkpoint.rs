@@ -36,6 +36,7 @@ fn record(model: &ModelConfig) -> RunRecord {
         next_step: 1,
         trained_on: "a test (Vulkan), matmul subgroup".into(),
         data_source: None,
+        scaling: None,
     }
 }
 

@@ -208,6 +208,114 @@ fn commands_on_a_checkpoint_load_the_runs_own_data() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Rows of a new file map to [0, 1] as the run's data did, whatever their own range: the
+/// first 10 rows of a min-max scaled CSV, given alone, encode and score as they do inside the
+/// whole file; `encode FILE` gives a code per row in the file's order.
+#[test]
+fn new_rows_map_as_the_runs_data_did_and_encode_in_order() {
+    let dir = temp_dir("new-rows");
+    std::fs::create_dir_all(&dir).unwrap();
+    let line = |r: usize| {
+        let (a, b) = ((r * 37 % 101) as f32 * 9.7, (r * 13 % 29) as f32 - 14.0);
+        format!(
+            "{},{a},{b},{},{},{}\n",
+            r % 3,
+            a * 0.5 + b,
+            b * b,
+            a - 3.0 * b
+        )
+    };
+    let all = dir.join("all.csv");
+    let head = dir.join("head.csv");
+    let mut text_rows = String::from("label,a,b,c,d,e\n");
+    (0..200).for_each(|r| text_rows += &line(r));
+    std::fs::write(&all, &text_rows).unwrap();
+    let first: String = (0..10).map(line).collect();
+    std::fs::write(&head, format!("label,a,b,c,d,e\n{first}")).unwrap();
+    let run = dir.join("run");
+    let run_arg = run.to_str().unwrap();
+    let trained = latent(&[
+        "train",
+        "--cpu",
+        "--data",
+        all.to_str().unwrap(),
+        "--label-column",
+        "0",
+        "--hidden",
+        "16",
+        "--latent",
+        "2",
+        "--batch",
+        "16",
+        "--epochs",
+        "2",
+        "--out",
+        run_arg,
+    ]);
+    assert!(trained.status.success(), "{}", text(&trained.stderr));
+    let record = latent::io::checkpoint::load_record(&run).unwrap();
+    assert!(
+        matches!(record.scaling, Some(latent::data::Scaling::MinMax { .. })),
+        "{:?}",
+        record.scaling
+    );
+    // (codes of all rows, codes of the first 10 alone, scores of each, in that order).
+    let results = |tag: &str| {
+        let mut out = Vec::new();
+        for (command, file) in [
+            ("encode", &all),
+            ("encode", &head),
+            ("score", &all),
+            ("score", &head),
+        ] {
+            let written = dir.join(format!(
+                "{command}-{tag}-{}",
+                file.file_name().unwrap().to_str().unwrap()
+            ));
+            let done = latent(&[
+                command,
+                "--cpu",
+                "--checkpoint",
+                run_arg,
+                file.to_str().unwrap(),
+                "--out",
+                written.to_str().unwrap(),
+            ]);
+            assert!(done.status.success(), "{command}: {}", text(&done.stderr));
+            out.push(csv_rows(&written)[1..].to_vec());
+        }
+        out
+    };
+    let now = results("recorded");
+    assert_eq!(now[0].len(), 200, "a code per row of the file");
+    assert_eq!(now[1], now[0][..10], "codes of the first rows alone");
+    assert_eq!(now[3], now[2][..10], "scores of the first rows alone");
+    // A checkpoint from before the scaling was recorded loads the run's data for it.
+    let config = run.join("config.json");
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+    json.as_object_mut().unwrap().remove("scaling").unwrap();
+    std::fs::write(&config, serde_json::to_vec(&json).unwrap()).unwrap();
+    assert_eq!(results("older"), now);
+    // Rows of another width: refused, naming the file.
+    let narrow = dir.join("narrow.csv");
+    std::fs::write(&narrow, "1,2,3\n4,5,6\n").unwrap();
+    let refused = latent(&[
+        "encode",
+        "--cpu",
+        "--checkpoint",
+        run_arg,
+        narrow.to_str().unwrap(),
+    ]);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stderr));
+    assert!(
+        text(&refused.stderr).contains("narrow.csv"),
+        "{}",
+        text(&refused.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A code wider than the input (an overcomplete autoencoder) is probed beside the PCA of
 /// every pixel, not refused.
 #[test]
@@ -933,7 +1041,7 @@ fn denoising_sparse_and_conditional_models_train_and_are_put_to_work() {
     ]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(
-        text(&out.stderr).contains("64 values per row"),
+        text(&out.stderr).contains("narrow.csv: rows of 2 values; the model takes 64"),
         "{}",
         text(&out.stderr)
     );

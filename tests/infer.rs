@@ -24,6 +24,7 @@ fn save(dir: &std::path::Path, model: &ModelConfig, plan: &Plan, params: Vec<f32
         next_step: 1,
         trained_on: "test".into(),
         data_source: None,
+        scaling: None,
     };
     checkpoint::save(
         dir,

@@ -942,6 +942,7 @@ fn a_short_denoising_run_on_the_digits_learns_to_denoise() {
         next_step: state.next_step,
         trained_on: String::new(),
         data_source: None,
+        scaling: None,
     };
     latent::io::checkpoint::save(&dir, &plan, &record, &state).unwrap();
     let result = latent::infer::denoise(

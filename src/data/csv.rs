@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use super::file::{data_error, read_bytes};
-use super::scaling::{fits_f32, ScalingChooser};
+use super::scaling::{fits_f32, Scaling, ScalingChooser};
 use super::{Dataset, Pixels};
 use crate::error::Result;
 
@@ -25,14 +25,34 @@ pub struct CsvOptions {
 /// [`Dataset::scaling`]). Rows whose width is a perfect square (at least 4) are taken to be
 /// square images.
 pub fn load_csv(path: &Path, options: &CsvOptions) -> Result<Dataset> {
+    load_csv_scaled(path, options, None)
+}
+
+/// [`load_csv`], the features mapped to [0, 1] by `scaling` where given (a run's, so that new
+/// rows map as its data did) instead of the rule.
+pub fn load_csv_scaled(
+    path: &Path,
+    options: &CsvOptions,
+    scaling: Option<&Scaling>,
+) -> Result<Dataset> {
     let origin = path.display().to_string();
     let bytes = read_bytes(path)?;
     let table = parse_csv(&bytes, &origin, options)?;
-    let mut chooser = ScalingChooser::new(table.width);
-    for row in table.values.chunks_exact(table.width) {
-        chooser.push_row(row);
-    }
-    let scaling = chooser.choose();
+    let scaling = match scaling {
+        Some(scaling) => {
+            scaling
+                .check_width(table.width)
+                .map_err(|e| data_error(&origin, format!("{e} (the run's data)")))?;
+            scaling.clone()
+        }
+        None => {
+            let mut chooser = ScalingChooser::new(table.width);
+            for row in table.values.chunks_exact(table.width) {
+                chooser.push_row(row);
+            }
+            chooser.choose()
+        }
+    };
     let mut pixels = Vec::with_capacity(table.values.len());
     for row in table.values.chunks_exact(table.width) {
         pixels.extend(scaling.apply(row)?);

@@ -17,10 +17,10 @@ pub mod npy;
 mod scaling;
 pub mod split;
 
-pub use csv::{load_csv, load_csv_raw, CsvOptions};
+pub use csv::{load_csv, load_csv_raw, load_csv_scaled, CsvOptions};
 pub use digits::{load_digits, DIGITS_ATTRIBUTION};
 pub use idx::{load_mnist, mnist_dir};
-pub use npy::{load_npy, load_npy_raw};
+pub use npy::{load_npy, load_npy_raw, load_npy_scaled};
 pub use scaling::Scaling;
 pub use split::epoch_order;
 

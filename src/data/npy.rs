@@ -19,12 +19,28 @@ const SUPPORTED: &str = "'|u1', '<f4', '<f8', '<i4', '<i8'";
 /// are scaled like CSV values (see [`Dataset::scaling`]); when they are all integers in
 /// 0..=255 (but not all 0 or 1) they are kept as bytes ([`Pixels::U8`], divided by 255).
 pub fn load_npy(path: &Path) -> Result<Dataset> {
+    load_npy_scaled(path, None)
+}
+
+/// [`load_npy`], the values mapped to [0, 1] by `scaling` where given (a run's, so that new
+/// rows map as its data did) instead of the rule.
+pub fn load_npy_scaled(path: &Path, scaling: Option<&Scaling>) -> Result<Dataset> {
     let origin = path.display().to_string();
     let bytes = read_bytes(path)?;
     let (values, image_shape) = read_array(&bytes, &origin)?;
     let width = values.width;
-    let scaling = values.choose_scaling()?;
-    let pixels = values.pixels(&scaling)?;
+    let own = values.choose_scaling()?;
+    let scaling = match scaling {
+        Some(scaling) => {
+            scaling
+                .check_width(width)
+                .map_err(|e| data_error(&origin, format!("{e} (the run's data)")))?;
+            scaling.clone()
+        }
+        None => own.clone(),
+    };
+    // Bytes only when every value is one: dividing by 255 is then exact.
+    let pixels = values.pixels(&scaling, own == Scaling::Divide(255.0))?;
     let name = path
         .file_name()
         .map_or(origin.clone(), |name| name.to_string_lossy().into_owned());
@@ -438,11 +454,11 @@ impl Values<'_> {
         Ok(chooser.choose())
     }
 
-    /// The values scaled: bytes when the scaling divides by 255 (every value is then an
-    /// integer in 0..=255), else f32.
-    fn pixels(&self, scaling: &Scaling) -> Result<Pixels> {
+    /// The values scaled: bytes when the scaling divides by 255 and every value is an
+    /// integer in 0..=255 (`all_bytes`), else f32.
+    fn pixels(&self, scaling: &Scaling, all_bytes: bool) -> Result<Pixels> {
         let mut row = Vec::with_capacity(self.width);
-        if *scaling == Scaling::Divide(255.0) {
+        if all_bytes && *scaling == Scaling::Divide(255.0) {
             let mut bytes = Vec::with_capacity(self.data.len() / self.descr.size());
             for (index, raw) in self.rows() {
                 self.row(index, raw, &mut row)?;

@@ -3,10 +3,13 @@
 //! by 255; anything else is scaled per column from its minimum to its maximum. The mapping is
 //! kept with the data set so that new data can be mapped the same way later.
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::{Error, Result};
 
-/// How raw values were mapped to [0, 1].
-#[derive(Clone, Debug, PartialEq)]
+/// How raw values were mapped to [0, 1]. A run records its data's (config.json), and new
+/// rows given to its model later are mapped the same way.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Scaling {
     /// The values were already in [0, 1].
     None,
@@ -17,11 +20,26 @@ pub enum Scaling {
 }
 
 impl Scaling {
+    /// An error unless rows of `width` values can be mapped: a [`Scaling::MinMax`] maps the
+    /// columns it was fitted on.
+    pub fn check_width(&self, width: usize) -> Result<()> {
+        match self {
+            Scaling::MinMax { min, max } if width != min.len() || width != max.len() => {
+                Err(Error::InvalidArgument(format!(
+                    "rows of {width} values for a min-max scaling fitted on {} columns",
+                    min.len()
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Maps one raw row to [0, 1] the way the data set was mapped. Results are clamped to
     /// [0, 1], so values outside the range seen when the mapping was chosen stay valid pixel
     /// values. Errors for a non-finite value, or for a row whose length differs from the
     /// columns a [`Scaling::MinMax`] was fitted on.
     pub fn apply(&self, raw_row: &[f64]) -> Result<Vec<f32>> {
+        self.check_width(raw_row.len())?;
         if let Some(column) = raw_row.iter().position(|value| !value.is_finite()) {
             return Err(Error::InvalidArgument(format!(
                 "value {} in column {} is not a finite number",
@@ -42,13 +60,6 @@ impl Scaling {
 
 /// (value - min) / (max - min) per column, in f64; a constant column gives 0.
 fn min_max(raw_row: &[f64], min: &[f32], max: &[f32]) -> Result<Vec<f32>> {
-    if raw_row.len() != min.len() || raw_row.len() != max.len() {
-        return Err(Error::InvalidArgument(format!(
-            "a row of {} values for a min-max scaling fitted on {} columns",
-            raw_row.len(),
-            min.len()
-        )));
-    }
     let scaled = raw_row
         .iter()
         .zip(min.iter().zip(max))

@@ -10,6 +10,8 @@ use std::path::Path;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 
+use crate::data::Scaling;
+
 use crate::error::{host_vec, Error, Result};
 use crate::graph::plan::{Location, Plan};
 use crate::io::write_atomic;
@@ -47,6 +49,11 @@ pub struct RunRecord {
     /// data of their own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_source: Option<DataSource>,
+    /// How the run's data was mapped to [0, 1]; rows of a CSV or .npy file given to the
+    /// model later are mapped the same way, whatever their own range. None in checkpoints
+    /// from before it was recorded (the run's data is then loaded again for it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scaling: Option<Scaling>,
 }
 
 /// A data set as `latent train` names it: "mnist", "digits", or a CSV or .npy file's path

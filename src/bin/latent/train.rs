@@ -215,18 +215,30 @@ pub fn load_data(
             data::load_mnist(&dir)?
         }
         "digits" => split(data::load_digits()?)?,
-        path if path.ends_with(".npy") => split(data::load_npy(Path::new(path))?)?,
-        path => split(data::load_csv(
+        path => split(load_rows(
             Path::new(path),
-            &CsvOptions {
-                label_column: source.label_column,
-            },
+            source.label_column,
+            run.and_then(|r| r.scaling.as_ref()),
         )?)?,
     };
     let name = Path::new(&source.data)
         .file_stem()
         .map_or(source.data.clone(), |s| s.to_string_lossy().into_owned());
     Ok((train, test, name, source))
+}
+
+/// The rows of a .npy file, else CSV (with its label column), mapped to [0, 1] by `scaling`
+/// where given (a run's: new rows map as its data did), else by the loaders' rule.
+pub fn load_rows(
+    path: &Path,
+    label_column: Option<usize>,
+    scaling: Option<&data::Scaling>,
+) -> Result<Dataset, latent::Error> {
+    if path.extension().is_some_and(|e| e == "npy") {
+        data::load_npy_scaled(path, scaling)
+    } else {
+        data::load_csv_scaled(path, &CsvOptions { label_column }, scaling)
+    }
 }
 
 pub fn model_config(args: &TrainArgs, data: &Dataset) -> Result<ModelConfig, latent::Error> {
@@ -358,6 +370,7 @@ pub fn train(args: &TrainArgs) -> Result<ExitCode, latent::Error> {
                 epochs: args.epochs.unwrap_or(record.epochs),
                 trained_on: String::new(),
                 data_source: Some(source),
+                scaling: Some(train_set.scaling.clone()),
                 ..record
             }
         }
@@ -379,6 +392,7 @@ pub fn train(args: &TrainArgs) -> Result<ExitCode, latent::Error> {
             next_step: 1,
             trained_on: String::new(),
             data_source: Some(source),
+            scaling: Some(train_set.scaling.clone()),
         },
     };
     let out = match (&args.resume, &args.out) {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use latent::data::{self, CsvOptions, Dataset};
+use latent::data::{self, Dataset};
 use latent::gpu::GpuContext;
 use latent::graph::plan::Plan;
 use latent::io::checkpoint::{self, RunRecord};
@@ -14,7 +14,7 @@ use latent::model::{Likelihood, ModelConfig, ModelKind, Noise};
 use latent::train::{Device, TrainOptions, Trainer};
 
 use crate::args::{DataArgs, UseArgs};
-use crate::train::{load_data, training_device};
+use crate::train::{load_data, load_rows, training_device};
 
 #[derive(Args)]
 pub struct EvalArgs {
@@ -37,6 +37,10 @@ pub struct EncodeArgs {
     pub model: UseArgs,
     #[command(flatten)]
     pub data: DataArgs,
+    /// Rows to encode, in their order: CSV or .npy as wide as the model's input, mapped to
+    /// [0, 1] as the run's data was (e.g. the whole training file, for a code per row).
+    /// Default: the run's test set.
+    pub file: Option<PathBuf>,
     /// Output file: .npy, else CSV (default: <checkpoint>/codes.csv).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -132,6 +136,32 @@ pub fn open_model(
         )));
     }
     Ok((record, training_device(&model.gpu, model.cpu)?, test))
+}
+
+/// The rows of a CSV or .npy file given to a run's model: mapped to [0, 1] as the run's data
+/// was (its recorded scaling; for older checkpoints, the run's data is loaded again for it),
+/// with the run's label column unless --label-column names another.
+fn new_rows(
+    path: &std::path::Path,
+    record: &RunRecord,
+    data: &DataArgs,
+) -> Result<Dataset, latent::Error> {
+    let scaling = match &record.scaling {
+        Some(scaling) => scaling.clone(),
+        None => load_data(data, record.seed, Some(record))?.0.scaling,
+    };
+    let recorded_labels = record.data_source.as_ref().and_then(|d| d.label_column);
+    let label_column = data.label_column.or(recorded_labels);
+    let rows = load_rows(path, label_column, Some(&scaling))?;
+    if rows.width != record.model.input {
+        return Err(latent::Error::InvalidArgument(format!(
+            "{}: rows of {} values; the model takes {}",
+            path.display(),
+            rows.width,
+            record.model.input
+        )));
+    }
+    Ok(rows)
 }
 
 /// (height, width) to draw rows of the data as, or an error.
@@ -250,13 +280,24 @@ pub fn eval(args: &EvalArgs) -> Result<ExitCode, latent::Error> {
 }
 
 pub fn encode(args: &EncodeArgs) -> Result<ExitCode, latent::Error> {
-    let (record, device, test) = open_model(&args.model, &args.data)?;
+    let (record, device, rows) = match &args.file {
+        None => open_model(&args.model, &args.data)?,
+        Some(path) => {
+            let record = checkpoint::load_record(&args.model.checkpoint)?;
+            let rows = new_rows(path, &record, &args.data)?;
+            (
+                record,
+                training_device(&args.model.gpu, args.model.cpu)?,
+                rows,
+            )
+        }
+    };
     let device_arg = device.as_ref().map_or(Device::Cpu, Device::Gpu);
     let codes = latent::infer::encode(
         device_arg,
         &record.model,
         &args.model.checkpoint,
-        (&test).into(),
+        (&rows).into(),
     )?;
     let out = args
         .out
@@ -265,9 +306,9 @@ pub fn encode(args: &EncodeArgs) -> Result<ExitCode, latent::Error> {
     latent::io::codes::write_rows(&out, &codes, record.model.latent)?;
     println!(
         "{} codes of {} values ({}) in {}",
-        test.rows,
+        rows.rows,
         record.model.latent,
-        test.name,
+        rows.name,
         out.display()
     );
     Ok(ExitCode::SUCCESS)
@@ -456,13 +497,7 @@ pub fn score(args: &ScoreArgs) -> Result<ExitCode, latent::Error> {
     let (train, test, ..) = load_data(&args.data, record.seed, Some(&record))?;
     let rows = match &args.file {
         None => test,
-        Some(path) if path.extension().is_some_and(|e| e == "npy") => data::load_npy(path)?,
-        Some(path) => data::load_csv(
-            path,
-            &CsvOptions {
-                label_column: args.data.label_column,
-            },
-        )?,
+        Some(path) => new_rows(path, &record, &args.data)?,
     };
     for (set, name) in [(&train, "the training data"), (&rows, "the rows to score")] {
         if set.width != record.model.input {
