@@ -475,6 +475,14 @@ fn csv_other_values_are_scaled_per_column() {
     );
     assert!(set.scaling.apply(&[0.0, 25.0]).is_err());
     assert!(set.scaling.apply(&[f64::NAN, 1.0, 1.0]).is_err());
+    // invert undoes it: the loaded rows back in the file's units (the constant column too).
+    let mut rows = f32_values(&set).to_vec();
+    set.scaling.invert(&mut rows, 3).unwrap();
+    assert_eq!(rows, &[-1.0, 10.0, 5.0, 3.0, 20.0, 5.0, 1.0, 15.5, 5.0]);
+    assert!(set.scaling.invert(&mut rows, 2).is_err());
+    let mut pixels = vec![0.2, 1.0];
+    Scaling::Divide(255.0).invert(&mut pixels, 2).unwrap();
+    assert_eq!(pixels, vec![51.0, 255.0]);
 }
 
 /// The Error::Data of loading `text` as a CSV file with `options`.

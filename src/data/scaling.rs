@@ -56,6 +56,26 @@ impl Scaling {
             Scaling::MinMax { min, max } => min_max(raw_row, min, max),
         }
     }
+
+    /// Maps rows of values in [0, 1] (the model's) back to the data's own units, in place:
+    /// the inverse of [`Scaling::apply`] within the range it saw. Errors where a
+    /// [`Scaling::MinMax`] was fitted on another number of columns.
+    pub fn invert(&self, rows: &mut [f32], width: usize) -> Result<()> {
+        self.check_width(width)?;
+        match self {
+            Scaling::None => {}
+            Scaling::Divide(divisor) => rows.iter_mut().for_each(|v| *v *= divisor),
+            Scaling::MinMax { min, max } => {
+                for row in rows.chunks_mut(width) {
+                    for ((v, &low), &high) in row.iter_mut().zip(min).zip(max) {
+                        *v = (f64::from(low) + f64::from(*v) * (f64::from(high) - f64::from(low)))
+                            as f32;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// (value - min) / (max - min) per column, in f64; a constant column gives 0.

@@ -49,7 +49,8 @@ enum Command {
     Encode(Box<EncodeArgs>),
     /// A PNG grid of test images (top row) above their reconstructions.
     Reconstruct(Box<PictureArgs>),
-    /// A PNG grid of samples decoded from the prior N(0, I) (or their rows as .csv / .npy).
+    /// A PNG grid of samples decoded from the prior N(0, I) (or their rows as .csv / .npy, in
+    /// the data's units).
     Sample(Box<PictureArgs>),
     /// Corrupt test images, denoise them with the model, and report both errors against the
     /// clean images; writes a PNG grid: noisy (top), denoised, clean (bottom).

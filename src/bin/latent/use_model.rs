@@ -63,7 +63,8 @@ pub struct PictureArgs {
     #[arg(long)]
     pub label: Option<u8>,
     /// Output PNG (default: <checkpoint>/reconstructions.png or samples.png); sample also
-    /// writes rows as .csv or .npy (for data that are not images).
+    /// writes rows as .csv or .npy, in the units of the run's data (its recorded scaling
+    /// undone).
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
@@ -75,8 +76,8 @@ pub struct DecodeArgs {
     /// The codes: CSV (a header line is allowed) or .npy, one row of latent values each.
     #[arg(long)]
     pub codes: PathBuf,
-    /// Output: a .png grid (square images), else .csv or .npy rows (default:
-    /// <checkpoint>/decoded.png).
+    /// Output: a .png grid (square images), else .csv or .npy rows in the units of the run's
+    /// data, its recorded scaling undone (default: <checkpoint>/decoded.png).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// The class every code is decoded as (conditional models).
@@ -162,6 +163,22 @@ fn new_rows(
         )));
     }
     Ok(rows)
+}
+
+/// Maps the model's rows (values in [0, 1]) back to the units of the run's data, where the
+/// checkpoint records how they were scaled; says which the rows are in.
+fn in_data_units(
+    rows: &mut [f32],
+    scaling: Option<&data::Scaling>,
+    width: usize,
+) -> Result<&'static str, latent::Error> {
+    match scaling {
+        Some(scaling) => {
+            scaling.invert(rows, width)?;
+            Ok("in the data's units")
+        }
+        None => Ok("in [0, 1] (the checkpoint records no scaling)"),
+    }
 }
 
 /// (height, width) to draw rows of the data as, or an error.
@@ -354,10 +371,13 @@ pub fn decode(args: &DecodeArgs) -> Result<ExitCode, latent::Error> {
             (side, side),
             (rows as f64).sqrt().ceil() as usize,
         )?;
+        println!("{rows} decoded rows in {}", out.display());
     } else {
+        let mut decoded = decoded;
+        let units = in_data_units(&mut decoded, record.scaling.as_ref(), record.model.input)?;
         latent::io::codes::write_rows(&out, &decoded, record.model.input)?;
+        println!("{rows} decoded rows {units} in {}", out.display());
     }
-    println!("{rows} decoded rows in {}", out.display());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -432,23 +452,31 @@ pub fn sample(args: &PictureArgs) -> Result<ExitCode, latent::Error> {
         .out
         .clone()
         .unwrap_or_else(|| args.model.checkpoint.join("samples.png"));
+    let mut units = String::new();
     if out.extension().is_some_and(|e| e == "csv" || e == "npy") {
-        latent::io::codes::write_rows(&out, &images, record.model.input)?;
+        let mut rows = images;
+        // Older checkpoints record no scaling: the run's data, loaded again, has it.
+        let scaling = record.scaling.as_ref().unwrap_or(&test.scaling);
+        units = format!(
+            " {}",
+            in_data_units(&mut rows, Some(scaling), record.model.input)?
+        );
+        latent::io::codes::write_rows(&out, &rows, record.model.input)?;
     } else {
         let shape = picture_shape(&test)?;
         latent::io::image::write_grid_png(&out, &images, shape, columns)?;
     }
     match (record.model.classes, args.label) {
         (Some(classes), None) => println!(
-            "{n} samples from the prior, one row per class 0..{}, in {}",
+            "{n} samples from the prior, one row per class 0..{}{units}, in {}",
             classes - 1,
             out.display()
         ),
         (_, Some(label)) => println!(
-            "{n} samples from the prior for class {label} in {}",
+            "{n} samples from the prior for class {label}{units} in {}",
             out.display()
         ),
-        _ => println!("{n} samples from the prior in {}", out.display()),
+        _ => println!("{n} samples from the prior{units} in {}", out.display()),
     }
     Ok(ExitCode::SUCCESS)
 }
