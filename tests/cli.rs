@@ -526,7 +526,11 @@ fn bad_training_input_is_exit_code_2_with_a_clear_message() {
     std::fs::write(&ragged, "1,2,3\n4,5\n").unwrap();
     let unlabelled = dir.join("unlabelled.csv");
     std::fs::write(&unlabelled, "0.1,0.2,0.3\n".repeat(20)).unwrap();
-    let cases: [(&[&str], &str); 17] = [
+    let cases: [(&[&str], &str); 18] = [
+        (
+            &["--data", "digits", "--linear-code"],
+            "a linear code is for autoencoders",
+        ),
         (
             &["--data", "digits", "--objective", "iwae", "--k", "0"],
             "K ≥ 1",

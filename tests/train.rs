@@ -65,6 +65,12 @@ fn small_models() -> Vec<(&'static str, ModelConfig)> {
         importance_samples: Some(3),
         ..ModelConfig::vae(48, 20, 4)
     };
+    let linear_code = ModelConfig {
+        encoder: vec![24],
+        linear_code: true,
+        sparsity: Some(Sparsity::L1 { weight: 0.01 }),
+        ..ModelConfig::autoencoder(48, 6)
+    };
     vec![
         ("autoencoder", ae),
         ("vae", vae),
@@ -73,6 +79,7 @@ fn small_models() -> Vec<(&'static str, ModelConfig)> {
         ("sparse autoencoder (kl)", sparse_kl),
         ("conditional vae", conditional),
         ("iwae k=3", iwae),
+        ("autoencoder, linear code, l1", linear_code),
     ]
 }
 
@@ -535,6 +542,15 @@ fn whole_model_gradients_match_finite_differences() {
                     rho: 0.2,
                     weight: 0.5,
                 }),
+                ..ModelConfig::autoencoder(width, 5)
+            },
+        ),
+        (
+            "autoencoder, linear code",
+            ModelConfig {
+                encoder: vec![7],
+                linear_code: true,
+                sparsity: Some(Sparsity::L1 { weight: 0.1 }),
                 ..ModelConfig::autoencoder(width, 5)
             },
         ),
@@ -1058,6 +1074,55 @@ fn steps_per_submit_match_single_submits(ctx: &GpuContext) {
 
 /// An activation runs in its linear layer's matmul store unless something else reads the
 /// layer's own output.
+/// A linear code is the code layer's own output (no activation op after it), and only
+/// autoencoders without the KL sparsity penalty (which needs a sigmoid code) take it.
+#[test]
+fn a_linear_code_has_no_activation_and_is_for_autoencoders() {
+    let activations = |model: &ModelConfig| {
+        let (graph, tensors) = model.build(4).unwrap();
+        let count = graph
+            .ops
+            .iter()
+            .filter(|op| matches!(op, latent::graph::Op::Activation { .. }))
+            .count();
+        let code_is_activated = graph
+            .ops
+            .iter()
+            .any(|op| matches!(op, latent::graph::Op::Activation { y, .. } if *y == tensors.code));
+        (count, code_is_activated)
+    };
+    let relu = ModelConfig {
+        encoder: vec![8],
+        decoder: vec![8],
+        ..ModelConfig::autoencoder(16, 3)
+    };
+    let linear = ModelConfig {
+        linear_code: true,
+        ..relu.clone()
+    };
+    assert_eq!(activations(&relu), (3, true));
+    assert_eq!(activations(&linear), (2, false));
+    let (encoder, code) = linear.build_encoder(4).unwrap();
+    assert!(!encoder
+        .ops
+        .iter()
+        .any(|op| matches!(op, latent::graph::Op::Activation { y, .. } if *y == code)));
+    let vae = ModelConfig {
+        linear_code: true,
+        ..ModelConfig::vae(16, 8, 3)
+    };
+    assert!(vae.build(4).is_err());
+    let sparse_kl = ModelConfig {
+        sparsity: Some(Sparsity::Kl {
+            rho: 0.1,
+            weight: 0.1,
+        }),
+        ..linear
+    };
+    let error = sparse_kl.build(4).unwrap_err();
+    assert!(error.to_string().contains("sigmoid code"), "{error}");
+}
+
 #[test]
 fn activations_fuse_into_their_linear_layer_unless_its_output_is_read() {
     let model = ModelConfig::autoencoder(12, 5);

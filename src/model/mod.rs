@@ -133,6 +133,11 @@ pub struct ModelConfig {
     /// Burda et al. 2016) instead of the ELBO. The BCE and KL terms are still reported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub importance_samples: Option<usize>,
+    /// The autoencoder's code layer without an activation: a linear bottleneck, whose codes
+    /// take any sign and cannot die as a ReLU code's can (autoencoders only; the VAE's μ is
+    /// linear already).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub linear_code: bool,
 }
 
 /// The tensors of a built model that callers read.
@@ -162,6 +167,7 @@ impl ModelConfig {
             sparsity: None,
             classes: None,
             importance_samples: None,
+            linear_code: false,
         }
     }
 
@@ -179,6 +185,7 @@ impl ModelConfig {
             sparsity: None,
             classes: None,
             importance_samples: None,
+            linear_code: false,
         }
     }
 
@@ -215,6 +222,16 @@ impl ModelConfig {
                 "a conditional model needs at least one class".into(),
             ));
         }
+        if self.linear_code && self.kind != ModelKind::Autoencoder {
+            return Err(Error::InvalidArgument(
+                "a linear code is for autoencoders (the VAE's μ is linear already)".into(),
+            ));
+        }
+        if self.linear_code && matches!(self.sparsity, Some(Sparsity::Kl { .. })) {
+            return Err(Error::InvalidArgument(
+                "the KL sparsity penalty needs a sigmoid code, not a linear one (use l1:λ)".into(),
+            ));
+        }
         if let Some(sparsity) = self.sparsity {
             sparsity.check()?;
             if self.kind != ModelKind::Autoencoder {
@@ -228,11 +245,20 @@ impl ModelConfig {
     }
 
     /// The activation of the autoencoder's code layer: a sigmoid for the KL sparsity penalty
-    /// (its code must lie in (0, 1)), else the model's activation.
-    pub fn code_activation(&self) -> Activation {
+    /// (its code must lie in (0, 1)), none for a linear code, else the model's activation.
+    pub fn code_activation(&self) -> Option<Activation> {
         match self.sparsity {
-            Some(Sparsity::Kl { .. }) => Activation::Sigmoid,
-            _ => self.activation,
+            Some(Sparsity::Kl { .. }) => Some(Activation::Sigmoid),
+            _ if self.linear_code => None,
+            _ => Some(self.activation),
+        }
+    }
+
+    /// The autoencoder's code from its code layer's output `y`.
+    fn code_of(&self, g: &mut Graph, y: TensorId) -> TensorId {
+        match self.code_activation() {
+            Some(activation) => g.activation(activation, y),
+            None => y,
         }
     }
 
@@ -263,7 +289,7 @@ impl ModelConfig {
         let (code, z, kl) = match self.kind {
             ModelKind::Autoencoder => {
                 let y = g.linear("code", h, self.latent)?;
-                let code = g.activation(self.code_activation(), y);
+                let code = self.code_of(&mut g, y);
                 (code, code, None)
             }
             ModelKind::Vae { beta } => {
@@ -351,7 +377,7 @@ impl ModelConfig {
         let code = match self.kind {
             ModelKind::Autoencoder => {
                 let y = g.linear("code", h, self.latent)?;
-                g.activation(self.code_activation(), y)
+                self.code_of(&mut g, y)
             }
             ModelKind::Vae { .. } => g.linear("mu", h, self.latent)?,
         };

@@ -70,6 +70,11 @@ pub struct TrainArgs {
     /// relu, sigmoid or tanh.
     #[arg(long, default_value = "relu")]
     pub activation: String,
+    /// Autoencoders: the code layer without an activation (a linear bottleneck: codes of
+    /// any sign, none dead), for codes used as features or for plots. Default: the
+    /// --activation, as in the 784-256-784 ReLU autoencoder.
+    #[arg(long)]
+    pub linear_code: bool,
     /// Epochs in all (default 10; with --resume, the run's own count unless given).
     #[arg(long)]
     pub epochs: Option<usize>,
@@ -342,6 +347,7 @@ pub fn model_config(args: &TrainArgs, data: &Dataset) -> Result<ModelConfig, lat
                 )))
             }
         },
+        linear_code: args.linear_code,
     };
     config.check()?;
     Ok(config)
@@ -545,8 +551,14 @@ pub fn describe_model(model: &ModelConfig) -> String {
             model.likelihood, model.activation
         ),
         ModelKind::Autoencoder => format!(
-            "an autoencoder {shape} ({:?}, {:?})",
-            model.likelihood, model.activation
+            "an autoencoder {shape} ({:?}, {:?}{})",
+            model.likelihood,
+            model.activation,
+            if model.linear_code {
+                ", linear code"
+            } else {
+                ""
+            }
         ),
     }
 }
