@@ -297,41 +297,47 @@ fn new_rows_map_as_the_runs_data_did_and_encode_in_order() {
     json.as_object_mut().unwrap().remove("scaling").unwrap();
     std::fs::write(&config, serde_json::to_vec(&json).unwrap()).unwrap();
     assert_eq!(results("older"), now);
-    // Rows out are in the data's units: samples within each column's range, beyond [0, 1].
-    let samples = dir.join("samples.csv");
-    let sampled = latent(&[
-        "sample",
-        "--cpu",
-        "--checkpoint",
-        run_arg,
-        "--n",
-        "20",
-        "--out",
-        samples.to_str().unwrap(),
-    ]);
-    assert!(sampled.status.success(), "{}", text(&sampled.stderr));
-    assert!(
-        text(&sampled.stdout).contains("in the data's units"),
-        "{}",
-        text(&sampled.stdout)
-    );
+    // Rows out are in the data's units: samples, and reconstructions of the 20 test rows,
+    // within each column's range and beyond [0, 1].
     let Some(latent::data::Scaling::MinMax { min, max }) = &record.scaling else {
         unreachable!()
     };
-    let values: Vec<Vec<f32>> = csv_rows(&samples)[1..]
-        .iter()
-        .map(|r| r.iter().map(|v| v.parse().unwrap()).collect())
-        .collect();
-    assert_eq!(values.len(), 20);
-    for row in &values {
-        for ((&v, &low), &high) in row.iter().zip(min).zip(max) {
-            assert!(
-                v >= low - 1e-3 * high.abs() && v <= high + 1e-3 * high.abs(),
-                "{v} in [{low}, {high}]"
-            );
+    for (command, rows) in [("sample", 7), ("reconstruct", 20)] {
+        let written = dir.join(format!("{command}.csv"));
+        let n = if command == "sample" {
+            &["--n", "7"][..]
+        } else {
+            &[]
+        };
+        let done = latent(
+            &[
+                &[command, "--cpu", "--checkpoint", run_arg][..],
+                n,
+                &["--out", written.to_str().unwrap()],
+            ]
+            .concat(),
+        );
+        assert!(done.status.success(), "{command}: {}", text(&done.stderr));
+        assert!(
+            text(&done.stdout).contains("in the data's units"),
+            "{}",
+            text(&done.stdout)
+        );
+        let values: Vec<Vec<f32>> = csv_rows(&written)[1..]
+            .iter()
+            .map(|r| r.iter().map(|v| v.parse().unwrap()).collect())
+            .collect();
+        assert_eq!(values.len(), rows, "{command}");
+        for row in &values {
+            for ((&v, &low), &high) in row.iter().zip(min).zip(max) {
+                assert!(
+                    v >= low - 1e-3 * high.abs() && v <= high + 1e-3 * high.abs(),
+                    "{command}: {v} in [{low}, {high}]"
+                );
+            }
         }
+        assert!(values.iter().flatten().any(|&v| v > 2.0), "{values:?}");
     }
-    assert!(values.iter().flatten().any(|&v| v > 2.0), "{values:?}");
     // Rows of another width: refused, naming the file.
     let narrow = dir.join("narrow.csv");
     std::fs::write(&narrow, "1,2,3\n4,5,6\n").unwrap();

@@ -168,8 +168,13 @@ pub fn scatter(args: &ScatterArgs) -> Result<ExitCode, latent::Error> {
     } else {
         "directly"
     };
+    let colour = if test.labels.is_some() {
+        ", coloured by label"
+    } else {
+        " (the data has no labels to colour them by)"
+    };
     println!(
-        "{} test codes {how}, coloured by label, in {}",
+        "{} test codes {how}{colour}, in {}",
         test.rows,
         out.display()
     );

@@ -47,7 +47,8 @@ enum Command {
     Eval(Box<EvalArgs>),
     /// Encode rows (default: the test set) to latent codes (the VAE's means) as CSV or .npy.
     Encode(Box<EncodeArgs>),
-    /// A PNG grid of test images (top row) above their reconstructions.
+    /// A PNG grid of test images (top row) above their reconstructions (or the
+    /// reconstructions of the test rows as .csv / .npy, in the data's units).
     Reconstruct(Box<PictureArgs>),
     /// A PNG grid of samples decoded from the prior N(0, I) (or their rows as .csv / .npy, in
     /// the data's units).

@@ -52,7 +52,7 @@ pub struct PictureArgs {
     pub model: UseArgs,
     #[command(flatten)]
     pub data: DataArgs,
-    /// How many images.
+    /// How many images (or rows).
     #[arg(long)]
     pub n: Option<usize>,
     /// Seeds the prior samples.
@@ -62,9 +62,9 @@ pub struct PictureArgs {
     /// one row per class, --n samples each).
     #[arg(long)]
     pub label: Option<u8>,
-    /// Output PNG (default: <checkpoint>/reconstructions.png or samples.png); sample also
-    /// writes rows as .csv or .npy, in the units of the run's data (its recorded scaling
-    /// undone).
+    /// Output PNG (default: <checkpoint>/reconstructions.png or samples.png), or rows as .csv
+    /// or .npy in the units of the run's data, its recorded scaling undone (reconstruct:
+    /// every test row unless --n).
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
@@ -383,22 +383,41 @@ pub fn decode(args: &DecodeArgs) -> Result<ExitCode, latent::Error> {
 
 pub fn reconstruct(args: &PictureArgs) -> Result<ExitCode, latent::Error> {
     let (record, device, test) = open_model(&args.model, &args.data)?;
-    let shape = picture_shape(&test)?;
-    let n = args.n.unwrap_or(10).clamp(1, test.rows);
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.model.checkpoint.join("reconstructions.png"));
+    let as_rows = out.extension().is_some_and(|e| e == "csv" || e == "npy");
+    // Rows: every test row unless --n; a picture: 10 unless --n.
+    let shape = if as_rows {
+        None
+    } else {
+        Some(picture_shape(&test)?)
+    };
+    let n = args
+        .n
+        .unwrap_or(if as_rows { test.rows } else { 10 })
+        .clamp(1, test.rows);
     let originals = test.subset(&(0..n).collect::<Vec<_>>());
     let device_arg = device.as_ref().map_or(Device::Cpu, Device::Gpu);
-    let rebuilt = latent::infer::reconstruct(
+    let mut rebuilt = latent::infer::reconstruct(
         device_arg,
         &record.model,
         &args.model.checkpoint,
         (&originals).into(),
     )?;
+    let Some(shape) = shape else {
+        let scaling = record.scaling.as_ref().unwrap_or(&test.scaling);
+        let units = in_data_units(&mut rebuilt, Some(scaling), record.model.input)?;
+        latent::io::codes::write_rows(&out, &rebuilt, record.model.input)?;
+        println!(
+            "reconstructions of {n} test rows {units} in {}",
+            out.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    };
     let mut images = originals.to_f32();
     images.extend(rebuilt);
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| args.model.checkpoint.join("reconstructions.png"));
     latent::io::image::write_grid_png(&out, &images, shape, n)?;
     println!(
         "{n} test images and their reconstructions in {}",
