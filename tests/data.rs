@@ -485,6 +485,61 @@ fn csv_other_values_are_scaled_per_column() {
     assert_eq!(pixels, vec![51.0, 255.0]);
 }
 
+/// Rows given to a trained model map as the run's data did, whatever their own range; rows
+/// already in [0, 1] stay as they are where the run's data was divided (images saved as
+/// floats); a min-max run needs its columns.
+#[test]
+fn new_rows_take_the_runs_scaling() {
+    let dir = TempDir::new("run-scaling");
+    let options = CsvOptions::default();
+    let min_max = Scaling::MinMax {
+        min: vec![0.0, 10.0],
+        max: vec![100.0, 20.0],
+    };
+    // Integers 0..16 would be bytes by their own rule; the digits' run divides by 16.
+    let ints = dir.write("ints.csv", b"0,8\n16,4\n");
+    let set = data::load_csv_scaled(&ints, &options, Some(&Scaling::Divide(16.0))).unwrap();
+    assert_eq!(f32_values(&set), &[0.0, 0.5, 1.0, 0.25]);
+    // A min-max run maps these rows by its own range, not theirs.
+    let set = data::load_csv_scaled(&ints, &options, Some(&min_max)).unwrap();
+    assert_eq!(f32_values(&set), &[0.0, 0.0, 0.16, 0.0]);
+    assert_eq!(set.scaling, min_max);
+    // Floats in [0, 1]: as they are for a dividing run, min-max mapped for a min-max run.
+    let unit = dir.write("unit.csv", b"0.5,0.25\n1,0\n");
+    let set = data::load_csv_scaled(&unit, &options, Some(&Scaling::Divide(255.0))).unwrap();
+    assert_eq!(
+        (f32_values(&set), &set.scaling),
+        (&[0.5, 0.25, 1.0, 0.0][..], &Scaling::None)
+    );
+    let set = data::load_csv_scaled(&unit, &options, Some(&min_max)).unwrap();
+    assert_eq!(f32_values(&set), &[0.005, 0.0, 0.01, 0.0]);
+    // .npy the same way: bytes of a byte run stay bytes; floats in [0, 1] stay.
+    let bytes = dir.write(
+        "bytes.npy",
+        &npy("|u1", false, "(2, 2)", &[0, 51, 255, 102]),
+    );
+    let set = data::load_npy_scaled(&bytes, Some(&Scaling::Divide(255.0))).unwrap();
+    assert_eq!(set.pixels, Pixels::U8(vec![0, 51, 255, 102]));
+    let floats: Vec<u8> = [0.5f32, 0.25, 1.0, 0.0]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    let floats = dir.write("floats.npy", &npy("<f4", false, "(2, 2)", &floats));
+    let set = data::load_npy_scaled(&floats, Some(&Scaling::Divide(255.0))).unwrap();
+    assert_eq!(f32_values(&set), &[0.5, 0.25, 1.0, 0.0]);
+    let set = data::load_npy_scaled(&bytes, Some(&Scaling::Divide(16.0))).unwrap();
+    assert_eq!(f32_values(&set), &[0.0, 1.0, 1.0, 1.0]);
+    // A min-max run of two columns refuses rows of three, naming the file.
+    let wide = dir.write("wide.csv", b"1,2,3\n");
+    match data::load_csv_scaled(&wide, &options, Some(&min_max)) {
+        Err(Error::Data { origin, message }) => {
+            assert!(origin.ends_with("wide.csv"), "{origin}");
+            assert!(message.contains("fitted on 2 columns"), "{message}");
+        }
+        other => panic!("expected a data error, got {:?}", other.map(|s| s.rows)),
+    }
+}
+
 /// The Error::Data of loading `text` as a CSV file with `options`.
 fn csv_error(text: &str, options: CsvOptions) -> (String, String) {
     let dir = TempDir::new("csv-error");

@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use super::file::{data_error, read_bytes};
-use super::scaling::{fits_f32, Scaling, ScalingChooser};
+use super::scaling::{fits_f32, scaling_for_new_rows, Scaling, ScalingChooser};
 use super::{Dataset, Pixels};
 use crate::error::Result;
 
@@ -29,7 +29,8 @@ pub fn load_csv(path: &Path, options: &CsvOptions) -> Result<Dataset> {
 }
 
 /// [`load_csv`], the features mapped to [0, 1] by `scaling` where given (a run's, so that new
-/// rows map as its data did) instead of the rule.
+/// rows map as its data did; rows already in [0, 1] stay so where it divides) instead of
+/// the rule.
 pub fn load_csv_scaled(
     path: &Path,
     options: &CsvOptions,
@@ -38,20 +39,13 @@ pub fn load_csv_scaled(
     let origin = path.display().to_string();
     let bytes = read_bytes(path)?;
     let table = parse_csv(&bytes, &origin, options)?;
+    let mut chooser = ScalingChooser::new(table.width);
+    for row in table.values.chunks_exact(table.width) {
+        chooser.push_row(row);
+    }
     let scaling = match scaling {
-        Some(scaling) => {
-            scaling
-                .check_width(table.width)
-                .map_err(|e| data_error(&origin, format!("{e} (the run's data)")))?;
-            scaling.clone()
-        }
-        None => {
-            let mut chooser = ScalingChooser::new(table.width);
-            for row in table.values.chunks_exact(table.width) {
-                chooser.push_row(row);
-            }
-            chooser.choose()
-        }
+        Some(run) => scaling_for_new_rows(run, chooser.choose(), table.width, &origin)?,
+        None => chooser.choose(),
     };
     let mut pixels = Vec::with_capacity(table.values.len());
     for row in table.values.chunks_exact(table.width) {

@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use super::file::{data_error, read_bytes};
-use super::scaling::{fits_f32, ScalingChooser};
+use super::scaling::{fits_f32, scaling_for_new_rows, ScalingChooser};
 use super::{Dataset, Pixels, Scaling};
 use crate::error::Result;
 
@@ -23,7 +23,8 @@ pub fn load_npy(path: &Path) -> Result<Dataset> {
 }
 
 /// [`load_npy`], the values mapped to [0, 1] by `scaling` where given (a run's, so that new
-/// rows map as its data did) instead of the rule.
+/// rows map as its data did; rows already in [0, 1] stay so where it divides) instead of
+/// the rule.
 pub fn load_npy_scaled(path: &Path, scaling: Option<&Scaling>) -> Result<Dataset> {
     let origin = path.display().to_string();
     let bytes = read_bytes(path)?;
@@ -31,12 +32,7 @@ pub fn load_npy_scaled(path: &Path, scaling: Option<&Scaling>) -> Result<Dataset
     let width = values.width;
     let own = values.choose_scaling()?;
     let scaling = match scaling {
-        Some(scaling) => {
-            scaling
-                .check_width(width)
-                .map_err(|e| data_error(&origin, format!("{e} (the run's data)")))?;
-            scaling.clone()
-        }
+        Some(run) => scaling_for_new_rows(run, own.clone(), width, &origin)?,
         None => own.clone(),
     };
     // Bytes only when every value is one: dividing by 255 is then exact.

@@ -78,6 +78,25 @@ impl Scaling {
     }
 }
 
+/// The mapping for rows given to a model whose data was mapped by `run`, when the rows' own
+/// rule picks `own`: the run's, so that the same raw row maps the same way in any file,
+/// except that rows already in [0, 1] stay as they are where the run's data was divided
+/// (bytes, the digits' 0..16): images saved as floats in [0, 1] are not divided again.
+/// Errors where a [`Scaling::MinMax`] was fitted on another number of columns.
+pub(crate) fn scaling_for_new_rows(
+    run: &Scaling,
+    own: Scaling,
+    width: usize,
+    origin: &str,
+) -> Result<Scaling> {
+    run.check_width(width)
+        .map_err(|e| super::file::data_error(origin, format!("{e} (the run's data)")))?;
+    Ok(match (run, own) {
+        (Scaling::Divide(_), Scaling::None) => Scaling::None,
+        _ => run.clone(),
+    })
+}
+
 /// (value - min) / (max - min) per column, in f64; a constant column gives 0.
 fn min_max(raw_row: &[f64], min: &[f32], max: &[f32]) -> Result<Vec<f32>> {
     let scaled = raw_row

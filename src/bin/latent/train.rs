@@ -239,11 +239,18 @@ pub fn load_rows(
     label_column: Option<usize>,
     scaling: Option<&data::Scaling>,
 ) -> Result<Dataset, latent::Error> {
-    if path.extension().is_some_and(|e| e == "npy") {
-        data::load_npy_scaled(path, scaling)
+    let rows = if path.extension().is_some_and(|e| e == "npy") {
+        data::load_npy_scaled(path, scaling)?
     } else {
-        data::load_csv_scaled(path, &CsvOptions { label_column }, scaling)
+        data::load_csv_scaled(path, &CsvOptions { label_column }, scaling)?
+    };
+    if let Some(data::Scaling::Divide(divisor)) = scaling.filter(|&s| *s != rows.scaling) {
+        eprintln!(
+            "{}: values already in [0, 1], taken as they are (the run's data was divided by {divisor})",
+            path.display()
+        );
     }
+    Ok(rows)
 }
 
 pub fn model_config(args: &TrainArgs, data: &Dataset) -> Result<ModelConfig, latent::Error> {
