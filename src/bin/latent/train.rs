@@ -383,7 +383,8 @@ pub fn train(args: &TrainArgs) -> Result<ExitCode, latent::Error> {
                 epochs: args.epochs.unwrap_or(record.epochs),
                 trained_on: String::new(),
                 data_source: Some(source),
-                scaling: Some(train_set.scaling.clone()),
+                // The run's mapping stays; older records take the data's.
+                scaling: record.scaling.clone().or(Some(train_set.scaling.clone())),
                 ..record
             }
         }
