@@ -37,6 +37,7 @@ fn record(model: &ModelConfig) -> RunRecord {
         trained_on: "a test (Vulkan), matmul subgroup".into(),
         data_source: None,
         scaling: None,
+        columns: None,
     }
 }
 

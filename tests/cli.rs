@@ -323,6 +323,12 @@ fn new_rows_map_as_the_runs_data_did_and_encode_in_order() {
             "{}",
             text(&done.stdout)
         );
+        // Named as the training file's columns, the label column left out.
+        assert_eq!(
+            csv_rows(&written)[0],
+            ["a", "b", "c", "d", "e"],
+            "{command}"
+        );
         let values: Vec<Vec<f32>> = csv_rows(&written)[1..]
             .iter()
             .map(|r| r.iter().map(|v| v.parse().unwrap()).collect())

@@ -425,12 +425,16 @@ fn csv_with_header_and_label_column() {
     assert_eq!(set.scaling, Scaling::None);
     assert_eq!(set.image_shape, None);
     assert_eq!(f32_values(&set), &[0.5, 0.25, 1.0, 0.0, 1.0, 0.75]);
+    // The header names the features (the label column left out), kept by splits.
+    let names = Some(vec!["x".to_string(), "y".into(), "z".into()]);
+    assert_eq!(set.columns, names);
+    assert_eq!(set.split(0.5, 1).unwrap().0.columns, names);
 
     // Without a label column every column is a feature; a gzipped file reads the same.
     let path = dir.write("plain.csv.gz", &gzip(b"0.5,0.25,1,1\n0,1,0,0.75\n"));
     let set = load_csv(&path, &CsvOptions::default()).unwrap();
     assert_eq!((set.rows, set.width, set.labels.clone()), (2, 4, None));
-    assert_eq!(set.image_shape, Some((2, 2)));
+    assert_eq!((set.image_shape, set.columns.clone()), (Some((2, 2)), None));
     assert_eq!(
         f32_values(&set),
         &[0.5, 0.25, 1.0, 1.0, 0.0, 1.0, 0.0, 0.75]

@@ -25,6 +25,7 @@ fn save(dir: &std::path::Path, model: &ModelConfig, plan: &Plan, params: Vec<f32
         trained_on: "test".into(),
         data_source: None,
         scaling: None,
+        columns: None,
     };
     checkpoint::save(
         dir,

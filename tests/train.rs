@@ -959,6 +959,7 @@ fn a_short_denoising_run_on_the_digits_learns_to_denoise() {
         trained_on: String::new(),
         data_source: None,
         scaling: None,
+        columns: None,
     };
     latent::io::checkpoint::save(&dir, &plan, &record, &state).unwrap();
     let result = latent::infer::denoise(

@@ -54,14 +54,17 @@ pub fn load_csv_scaled(
     let name = path
         .file_name()
         .map_or(origin.clone(), |name| name.to_string_lossy().into_owned());
-    Dataset::new(
-        name,
-        table.width,
-        Pixels::F32(pixels),
-        table.labels,
-        square_shape(table.width),
-        scaling,
-    )
+    Ok(Dataset {
+        columns: table.columns,
+        ..Dataset::new(
+            name,
+            table.width,
+            Pixels::F32(pixels),
+            table.labels,
+            square_shape(table.width),
+            scaling,
+        )?
+    })
 }
 
 /// The numbers of a CSV file as they are, unscaled (latent codes, say): (values row-major,
@@ -89,6 +92,8 @@ pub(crate) struct CsvTable {
     pub values: Vec<f64>,
     /// One label per row when a label column was asked for.
     pub labels: Option<Vec<u8>>,
+    /// The header's names of the features (the label column left out), when there is one.
+    pub columns: Option<Vec<String>>,
 }
 
 /// Parses CSV text; `origin` names the file in errors.
@@ -135,10 +140,22 @@ pub(crate) fn parse_csv(bytes: &[u8], origin: &str, options: &CsvOptions) -> Res
             }
         }
     }
+    let columns = lines
+        .first()
+        .filter(|_| header.is_some())
+        .map(|&(_, line)| {
+            fields(line)
+                .into_iter()
+                .enumerate()
+                .filter(|&(column, _)| Some(column) != options.label_column)
+                .map(|(_, name)| name.to_string())
+                .collect()
+        });
     Ok(CsvTable {
         width,
         values,
         labels,
+        columns,
     })
 }
 

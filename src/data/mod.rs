@@ -90,6 +90,8 @@ pub struct Dataset {
     pub image_shape: Option<(usize, usize)>,
     /// How the source's raw values were mapped to [0, 1].
     pub scaling: Scaling,
+    /// The features' names, from a CSV file's header (its label column left out).
+    pub columns: Option<Vec<String>>,
 }
 
 impl Dataset {
@@ -142,6 +144,7 @@ impl Dataset {
             labels,
             image_shape,
             scaling,
+            columns: None,
         })
     }
 

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 
 impl Dataset {
     /// The rows `indices`, in that order (repeats allowed), with their labels; name, image
-    /// shape and scaling are kept. An empty `indices` gives a data set of 0 rows.
+    /// shape, scaling and column names are kept. An empty `indices` gives a data set of 0 rows.
     ///
     /// # Panics
     /// When an index is `>= self.rows` (as slice indexing does).
@@ -51,6 +51,7 @@ impl Dataset {
             labels,
             image_shape: self.image_shape,
             scaling: self.scaling.clone(),
+            columns: self.columns.clone(),
         }
     }
 

@@ -54,6 +54,10 @@ pub struct RunRecord {
     /// from before it was recorded (the run's data is then loaded again for it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scaling: Option<Scaling>,
+    /// The names of the data's features (a CSV header's), for the header of the rows the
+    /// model writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub columns: Option<Vec<String>>,
 }
 
 /// A data set as `latent train` names it: "mnist", "digits", or a CSV or .npy file's path

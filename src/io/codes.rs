@@ -1,5 +1,6 @@
 //! Latent codes (or any rows of floats) to a file: NumPy .npy (f32, shape (rows, cols)) when
-//! the path ends in .npy, else CSV with a header c0, c1, ... Written atomically.
+//! the path ends in .npy, else CSV with a header c0, c1, ... (or the data's column names).
+//! Written atomically.
 
 use std::path::Path;
 
@@ -25,7 +26,16 @@ pub fn npy_bytes(values: &[f32], cols: usize) -> Vec<u8> {
 
 /// CSV text: a header c0,c1,... then one line per row.
 pub fn csv_text(values: &[f32], cols: usize) -> String {
-    let header: Vec<String> = (0..cols).map(|c| format!("c{c}")).collect();
+    csv_text_named(values, cols, None)
+}
+
+/// CSV text: a header of `names` (where there are `cols` of them, else c0,c1,...) then one
+/// line per row.
+pub fn csv_text_named(values: &[f32], cols: usize, names: Option<&[String]>) -> String {
+    let header: Vec<String> = match names {
+        Some(names) if names.len() == cols => names.to_vec(),
+        _ => (0..cols).map(|c| format!("c{c}")).collect(),
+    };
     let mut text = header.join(",") + "\n";
     for row in values.chunks(cols) {
         text.push_str(&(row.iter().map(f32::to_string).collect::<Vec<_>>().join(",") + "\n"));
@@ -35,6 +45,16 @@ pub fn csv_text(values: &[f32], cols: usize) -> String {
 
 /// Writes rows of `cols` values to `path` as .npy or CSV by its extension.
 pub fn write_rows(path: &Path, values: &[f32], cols: usize) -> Result<()> {
+    write_rows_named(path, values, cols, None)
+}
+
+/// [`write_rows`], a CSV's header naming the columns `names` where there are `cols` of them.
+pub fn write_rows_named(
+    path: &Path,
+    values: &[f32],
+    cols: usize,
+    names: Option<&[String]>,
+) -> Result<()> {
     if cols == 0 || values.len() % cols != 0 {
         return Err(Error::InvalidArgument(format!(
             "{} values are not rows of {cols}",
@@ -44,6 +64,6 @@ pub fn write_rows(path: &Path, values: &[f32], cols: usize) -> Result<()> {
     if path.extension().is_some_and(|e| e == "npy") {
         write_atomic(path, &npy_bytes(values, cols))
     } else {
-        write_atomic(path, csv_text(values, cols).as_bytes())
+        write_atomic(path, csv_text_named(values, cols, names).as_bytes())
     }
 }

@@ -515,6 +515,7 @@ pub fn train_to_checkpoint(
         trained_on: device_name,
         data_source: None,
         scaling: Some(train.scaling.clone()),
+        columns: train.columns.clone(),
     };
     crate::io::checkpoint::save(dir, &plan, &record, &state)?;
     last.ok_or_else(|| Error::InvalidArgument("epochs must be at least 1".into()))

@@ -385,6 +385,7 @@ pub fn train(args: &TrainArgs) -> Result<ExitCode, latent::Error> {
                 data_source: Some(source),
                 // The run's mapping stays; older records take the data's.
                 scaling: record.scaling.clone().or(Some(train_set.scaling.clone())),
+                columns: record.columns.clone().or(train_set.columns.clone()),
                 ..record
             }
         }
@@ -407,6 +408,7 @@ pub fn train(args: &TrainArgs) -> Result<ExitCode, latent::Error> {
             trained_on: String::new(),
             data_source: Some(source),
             scaling: Some(train_set.scaling.clone()),
+            columns: train_set.columns.clone(),
         },
     };
     let out = match (&args.resume, &args.out) {

@@ -375,7 +375,12 @@ pub fn decode(args: &DecodeArgs) -> Result<ExitCode, latent::Error> {
     } else {
         let mut decoded = decoded;
         let units = in_data_units(&mut decoded, record.scaling.as_ref(), record.model.input)?;
-        latent::io::codes::write_rows(&out, &decoded, record.model.input)?;
+        latent::io::codes::write_rows_named(
+            &out,
+            &decoded,
+            record.model.input,
+            record.columns.as_deref(),
+        )?;
         println!("{rows} decoded rows {units} in {}", out.display());
     }
     Ok(ExitCode::SUCCESS)
@@ -409,7 +414,12 @@ pub fn reconstruct(args: &PictureArgs) -> Result<ExitCode, latent::Error> {
     let Some(shape) = shape else {
         let scaling = record.scaling.as_ref().unwrap_or(&test.scaling);
         let units = in_data_units(&mut rebuilt, Some(scaling), record.model.input)?;
-        latent::io::codes::write_rows(&out, &rebuilt, record.model.input)?;
+        latent::io::codes::write_rows_named(
+            &out,
+            &rebuilt,
+            record.model.input,
+            record.columns.as_deref(),
+        )?;
         println!(
             "reconstructions of {n} test rows {units} in {}",
             out.display()
@@ -480,7 +490,12 @@ pub fn sample(args: &PictureArgs) -> Result<ExitCode, latent::Error> {
             " {}",
             in_data_units(&mut rows, Some(scaling), record.model.input)?
         );
-        latent::io::codes::write_rows(&out, &rows, record.model.input)?;
+        latent::io::codes::write_rows_named(
+            &out,
+            &rows,
+            record.model.input,
+            record.columns.as_deref(),
+        )?;
     } else {
         let shape = picture_shape(&test)?;
         latent::io::image::write_grid_png(&out, &images, shape, columns)?;
