@@ -363,6 +363,81 @@ fn new_rows_map_as_the_runs_data_did_and_encode_in_order() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Labels from a file of their own (y beside X.npy) train a conditional VAE, are recorded
+/// with the run, and come back for the commands on its checkpoint.
+#[test]
+fn a_labels_file_labels_npy_rows() {
+    let dir = temp_dir("labels-file");
+    std::fs::create_dir_all(&dir).unwrap();
+    let rows = 120;
+    let values: Vec<f32> = (0..rows * 4)
+        .map(|i| ((i / 4) % 3) as f32 / 3.0 + (i % 4) as f32 / 16.0)
+        .collect();
+    let x = dir.join("X.npy");
+    std::fs::write(&x, latent::io::codes::npy_bytes(&values, 4)).unwrap();
+    let y = dir.join("y.csv");
+    let labels: String = (0..rows).map(|r| format!("{}\n", r % 3)).collect();
+    std::fs::write(&y, format!("class\n{labels}")).unwrap();
+    let run = dir.join("run");
+    let train = |labels: &Path, data: &str| {
+        latent(&[
+            "train",
+            "--cpu",
+            "--data",
+            data,
+            "--labels",
+            labels.to_str().unwrap(),
+            "--model",
+            "cvae",
+            "--hidden",
+            "8",
+            "--latent",
+            "2",
+            "--batch",
+            "16",
+            "--epochs",
+            "1",
+            "--out",
+            run.to_str().unwrap(),
+        ])
+    };
+    let trained = train(&y, x.to_str().unwrap());
+    assert!(trained.status.success(), "{}", text(&trained.stderr));
+    let source = latent::io::checkpoint::load_record(&run)
+        .unwrap()
+        .data_source
+        .unwrap();
+    assert!(source.labels.unwrap().ends_with("y.csv"));
+    // probe, without --data or --labels, has the labels to score the codes by.
+    let probe = latent(&["probe", "--cpu", "--checkpoint", run.to_str().unwrap()]);
+    assert!(probe.status.success(), "{}", text(&probe.stderr));
+    let printed = text(&probe.stdout);
+    let codes = printed
+        .lines()
+        .find(|l| l.starts_with("codes"))
+        .expect(&printed);
+    let knn = codes.split_whitespace().rev().nth(7).unwrap();
+    assert!(knn.parse::<f64>().is_ok(), "kNN-1 {knn:?} in {codes}");
+    // Refused: labels one short, and labels for a set that has its own.
+    let short = dir.join("short.csv");
+    std::fs::write(&short, "1\n".repeat(rows - 1)).unwrap();
+    let _ = std::fs::remove_dir_all(&run);
+    for (labels, data, expected) in [
+        (&short, x.to_str().unwrap(), "119 labels for the 120 rows"),
+        (&y, "digits", "digits has labels of its own"),
+    ] {
+        let refused = train(labels, data);
+        assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stderr));
+        assert!(
+            text(&refused.stderr).contains(expected),
+            "{}",
+            text(&refused.stderr)
+        );
+        assert!(!run.exists());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A code wider than the input (an overcomplete autoencoder) is probed beside the PCA of
 /// every pixel, not refused.
 #[test]

@@ -544,6 +544,63 @@ fn new_rows_take_the_runs_scaling() {
     }
 }
 
+/// Labels from a file of their own (y beside X): .npy of shape (rows,) or (rows, 1) of any
+/// integer-valued type, or a one-column CSV; joined to a data set of as many rows.
+#[test]
+fn labels_load_from_their_own_file() {
+    let dir = TempDir::new("labels");
+    let ints: Vec<u8> = [3i64, 0, 255]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    let path = dir.write("y.npy", &npy("<i8", false, "(3,)", &ints));
+    assert_eq!(data::load_labels(&path).unwrap(), vec![3, 0, 255]);
+    let column = dir.write("y1.npy", &npy("|u1", false, "(3, 1)", &[1, 2, 3]));
+    assert_eq!(data::load_labels(&column).unwrap(), vec![1, 2, 3]);
+    let csv = dir.write("y.csv", b"class\n7\n8.0\n9\n");
+    assert_eq!(data::load_labels(&csv).unwrap(), vec![7, 8, 9]);
+    // Each refusal names the file and what was expected.
+    let halves: Vec<u8> = [1.0f32, 1.5].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let bad = [
+        (
+            dir.write("half.npy", &npy("<f4", false, "(2,)", &halves)),
+            "label 1.5 at row 1",
+        ),
+        (
+            dir.write("wide.npy", &npy("|u1", false, "(2, 2)", &[1, 2, 3, 4])),
+            "shape (2, 2)",
+        ),
+        (dir.write("big.csv", b"1\n256\n"), "label 256 in data row 2"),
+        (dir.write("two.csv", b"1,2\n3,4\n"), "rows of 2 values"),
+    ];
+    for (path, expected) in bad {
+        match data::load_labels(&path) {
+            Err(Error::Data { origin, message }) => {
+                assert_eq!(origin, path.display().to_string());
+                assert!(message.contains(expected), "{message}");
+            }
+            other => panic!("{}: expected a data error, got {other:?}", path.display()),
+        }
+    }
+    // Joined to a data set: one a row, and not over labels it has.
+    let set = numbered(3);
+    let unlabelled = Dataset {
+        labels: None,
+        ..set.clone()
+    };
+    let joined = unlabelled
+        .clone()
+        .with_labels(vec![4, 5, 6], "y.npy")
+        .unwrap();
+    assert_eq!(joined.labels, Some(vec![4, 5, 6]));
+    let error = unlabelled.with_labels(vec![4, 5], "y.npy").unwrap_err();
+    assert!(
+        error.to_string().contains("2 labels for the 3 rows"),
+        "{error}"
+    );
+    assert!(set.with_labels(vec![4, 5, 6], "y.npy").is_err());
+}
+
 /// The Error::Data of loading `text` as a CSV file with `options`.
 fn csv_error(text: &str, options: CsvOptions) -> (String, String) {
     let dir = TempDir::new("csv-error");

@@ -67,6 +67,35 @@ pub fn load_csv_scaled(
     })
 }
 
+/// One integer label in 0..=255 per row, from a CSV file of one column (a header line is
+/// allowed): labels kept apart from their data set.
+pub fn load_csv_labels(path: &Path) -> Result<Vec<u8>> {
+    let origin = path.display().to_string();
+    let table = parse_csv(&read_bytes(path)?, &origin, &CsvOptions::default())?;
+    if table.width != 1 {
+        return Err(data_error(
+            &origin,
+            format!("rows of {} values; expected one label a row", table.width),
+        ));
+    }
+    table
+        .values
+        .iter()
+        .enumerate()
+        .map(|(row, &value)| {
+            super::label_value(value).ok_or_else(|| {
+                data_error(
+                    &origin,
+                    format!(
+                        "label {value} in data row {} is not an integer in 0..=255",
+                        row + 1
+                    ),
+                )
+            })
+        })
+        .collect()
+}
+
 /// The numbers of a CSV file as they are, unscaled (latent codes, say): (values row-major,
 /// width). Same checks as [`load_csv`]; no label column.
 pub fn load_csv_raw(path: &Path) -> Result<(Vec<f32>, usize)> {
@@ -267,13 +296,9 @@ fn parse_number(field: &str, column: usize, at: &str) -> Result<f64> {
 
 /// A label: an integer in 0..=255.
 fn parse_label(field: &str, column: usize, at: &str) -> Result<u8> {
-    let value = field
-        .parse::<f64>()
-        .ok()
-        .filter(|value| value.fract() == 0.0);
-    match value {
-        Some(value) if (0.0..=255.0).contains(&value) => Ok(value as u8),
-        _ => Err(data_error(
+    match field.parse::<f64>().ok().and_then(super::label_value) {
+        Some(label) => Ok(label),
+        None => Err(data_error(
             at,
             format!(
                 "label {field:?} in column {} is not an integer in 0..=255",

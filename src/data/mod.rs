@@ -17,10 +17,10 @@ pub mod npy;
 mod scaling;
 pub mod split;
 
-pub use csv::{load_csv, load_csv_raw, load_csv_scaled, CsvOptions};
+pub use csv::{load_csv, load_csv_labels, load_csv_raw, load_csv_scaled, CsvOptions};
 pub use digits::{load_digits, DIGITS_ATTRIBUTION};
 pub use idx::{load_mnist, mnist_dir};
-pub use npy::{load_npy, load_npy_raw, load_npy_scaled};
+pub use npy::{load_npy, load_npy_labels, load_npy_raw, load_npy_scaled};
 pub use scaling::Scaling;
 pub use split::epoch_order;
 
@@ -34,6 +34,21 @@ pub fn load_raw_rows(path: &std::path::Path) -> Result<(Vec<f32>, usize)> {
     } else {
         load_csv_raw(path)
     }
+}
+
+/// Labels from a file of their own, one a row: .npy of shape (rows,) or (rows, 1), else a
+/// one-column CSV; each an integer in 0..=255.
+pub fn load_labels(path: &std::path::Path) -> Result<Vec<u8>> {
+    if path.extension().is_some_and(|e| e == "npy") {
+        load_npy_labels(path)
+    } else {
+        load_csv_labels(path)
+    }
+}
+
+/// `value` as a label: an integer in 0..=255, else None.
+pub(crate) fn label_value(value: f64) -> Option<u8> {
+    (value.fract() == 0.0 && (0.0..=255.0).contains(&value)).then_some(value as u8)
 }
 
 /// The values of a data set, row-major (rows, width).
@@ -145,6 +160,32 @@ impl Dataset {
             image_shape,
             scaling,
             columns: None,
+        })
+    }
+
+    /// This data set with `labels` (from `origin`, a file of their own), one a row; an error
+    /// naming both when the counts differ or the set has labels already.
+    pub fn with_labels(self, labels: Vec<u8>, origin: &str) -> Result<Dataset> {
+        if self.labels.is_some() {
+            return Err(file::data_error(
+                origin,
+                format!("{} has labels of its own (a label column)", self.name),
+            ));
+        }
+        if labels.len() != self.rows {
+            return Err(file::data_error(
+                origin,
+                format!(
+                    "{} labels for the {} rows of {}",
+                    labels.len(),
+                    self.rows,
+                    self.name
+                ),
+            ));
+        }
+        Ok(Dataset {
+            labels: Some(labels),
+            ..self
         })
     }
 

@@ -43,6 +43,52 @@ pub fn load_npy_scaled(path: &Path, scaling: Option<&Scaling>) -> Result<Dataset
     Dataset::new(name, width, pixels, None, image_shape, scaling)
 }
 
+/// One integer label in 0..=255 per row, from a .npy array of shape (rows,) or (rows, 1) of
+/// any supported type (labels kept apart from their data set's .npy, as `y` beside `X`).
+pub fn load_npy_labels(path: &Path) -> Result<Vec<u8>> {
+    let origin = path.display().to_string();
+    let bytes = read_bytes(path)?;
+    let (header, data) = split_header(&bytes, &origin)?;
+    let array = parse_header(&header, &origin)?;
+    let rows = match array.shape[..] {
+        [rows] | [rows, 1] if rows > 0 => rows,
+        _ => {
+            return Err(data_error(
+                &origin,
+                format!(
+                    "shape {}; expected labels of shape (rows,) or (rows, 1)",
+                    array.shape_text()
+                ),
+            ))
+        }
+    };
+    let size = array.descr.size();
+    if rows.checked_mul(size) != Some(data.len()) {
+        return Err(data_error(
+            &origin,
+            format!(
+                "the data holds {} bytes; shape {} of {} needs {}",
+                data.len(),
+                array.shape_text(),
+                array.descr.name(),
+                rows.saturating_mul(size)
+            ),
+        ));
+    }
+    data.chunks_exact(size)
+        .enumerate()
+        .map(|(row, element)| {
+            let value = array.descr.decode(element).unwrap_or(f64::NAN);
+            super::label_value(value).ok_or_else(|| {
+                data_error(
+                    &origin,
+                    format!("label {value} at row {row} is not an integer in 0..=255"),
+                )
+            })
+        })
+        .collect()
+}
+
 /// The header checked against the file length, and the values ready to read row by row;
 /// with the image shape for (n, h, w) arrays.
 fn read_array<'a>(

@@ -67,6 +67,9 @@ pub struct RunRecord {
 pub struct DataSource {
     pub data: String,
     pub label_column: Option<usize>,
+    /// A file of labels for the rows (absolute path), where they come apart from the data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<String>,
     pub test_fraction: f64,
 }
 

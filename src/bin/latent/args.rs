@@ -105,6 +105,11 @@ pub struct DataArgs {
     /// CSV column (from 0) holding integer labels, left out of the features.
     #[arg(long)]
     pub label_column: Option<usize>,
+    /// A file of labels for the rows of --data (or of the FILE of encode and score): .npy of
+    /// shape (rows,) or (rows, 1), or a one-column CSV; integers in 0..=255 (e.g. y.npy
+    /// beside X.npy).
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
     /// Share of a data set without its own test set held out for testing (default 0.1, or
     /// the checkpoint's).
     #[arg(long)]

@@ -164,19 +164,29 @@ pub fn data_source(args: &DataArgs, run: Option<&RunRecord>) -> DataSource {
             ["mnist", "digits"].contains(&name).then(|| DataSource {
                 data: name.into(),
                 label_column: None,
+                labels: None,
                 test_fraction: DEFAULT_TEST_FRACTION,
             })
         })
     });
     let fraction = |recorded: f64| args.test_fraction.unwrap_or(recorded);
+    // A labels file's path made absolute like the data's.
+    let labels_arg = args.labels.as_ref().map(|path| {
+        std::fs::canonicalize(path)
+            .unwrap_or(path.clone())
+            .display()
+            .to_string()
+    });
     let source = match (&args.data, recorded) {
         (Some(data), _) => DataSource {
             data: data.clone(),
             label_column: args.label_column,
+            labels: labels_arg.clone(),
             test_fraction: fraction(DEFAULT_TEST_FRACTION),
         },
         (None, Some(run)) => DataSource {
             label_column: args.label_column.or(run.label_column),
+            labels: labels_arg.clone().or(run.labels.clone()),
             test_fraction: fraction(run.test_fraction),
             ..run
         },
@@ -187,6 +197,7 @@ pub fn data_source(args: &DataArgs, run: Option<&RunRecord>) -> DataSource {
                 "digits".into()
             },
             label_column: args.label_column,
+            labels: labels_arg,
             test_fraction: fraction(DEFAULT_TEST_FRACTION),
         },
     };
@@ -208,6 +219,12 @@ pub fn load_data(
     run: Option<&RunRecord>,
 ) -> Result<(Dataset, Dataset, String, DataSource), latent::Error> {
     let source = data_source(args, run);
+    if source.labels.is_some() && ["mnist", "digits"].contains(&source.data.as_str()) {
+        return Err(latent::Error::InvalidArgument(format!(
+            "--labels is for CSV and .npy data; {} has labels of its own",
+            source.data
+        )));
+    }
     let split = |all: Dataset| all.split(source.test_fraction, seed);
     let (train, test) = match source.data.as_str() {
         "mnist" => {
@@ -220,16 +237,27 @@ pub fn load_data(
             data::load_mnist(&dir)?
         }
         "digits" => split(data::load_digits()?)?,
-        path => split(load_rows(
-            Path::new(path),
-            source.label_column,
-            run.and_then(|r| r.scaling.as_ref()),
-        )?)?,
+        path => {
+            let rows = load_rows(
+                Path::new(path),
+                source.label_column,
+                run.and_then(|r| r.scaling.as_ref()),
+            )?;
+            split(with_labels_file(rows, source.labels.as_deref())?)?
+        }
     };
     let name = Path::new(&source.data)
         .file_stem()
         .map_or(source.data.clone(), |s| s.to_string_lossy().into_owned());
     Ok((train, test, name, source))
+}
+
+/// `rows` with the labels of `labels` (a file of them, one a row), where given.
+pub fn with_labels_file(rows: Dataset, labels: Option<&str>) -> Result<Dataset, latent::Error> {
+    match labels {
+        Some(path) => rows.with_labels(data::load_labels(Path::new(path))?, path),
+        None => Ok(rows),
+    }
 }
 
 /// The rows of a .npy file, else CSV (with its label column), mapped to [0, 1] by `scaling`

@@ -14,7 +14,7 @@ use latent::model::{Likelihood, ModelConfig, ModelKind, Noise};
 use latent::train::{Device, TrainOptions, Trainer};
 
 use crate::args::{DataArgs, UseArgs};
-use crate::train::{load_data, load_rows, training_device};
+use crate::train::{load_data, load_rows, training_device, with_labels_file};
 
 #[derive(Args)]
 pub struct EvalArgs {
@@ -141,7 +141,7 @@ pub fn open_model(
 
 /// The rows of a CSV or .npy file given to a run's model: mapped to [0, 1] as the run's data
 /// was (its recorded scaling; for older checkpoints, the run's data is loaded again for it),
-/// with the run's label column unless --label-column names another.
+/// with the run's label column unless --label-column names another, or --labels' file.
 fn new_rows(
     path: &std::path::Path,
     record: &RunRecord,
@@ -154,6 +154,8 @@ fn new_rows(
     let recorded_labels = record.data_source.as_ref().and_then(|d| d.label_column);
     let label_column = data.label_column.or(recorded_labels);
     let rows = load_rows(path, label_column, Some(&scaling))?;
+    let labels = data.labels.as_ref().map(|l| l.display().to_string());
+    let rows = with_labels_file(rows, labels.as_deref())?;
     if rows.width != record.model.input {
         return Err(latent::Error::InvalidArgument(format!(
             "{}: rows of {} values; the model takes {}",
