@@ -418,6 +418,32 @@ fn a_labels_file_labels_npy_rows() {
         .expect(&printed);
     let knn = codes.split_whitespace().rev().nth(7).unwrap();
     assert!(knn.parse::<f64>().is_ok(), "kNN-1 {knn:?} in {codes}");
+    // New rows for the conditional model need labels of their own.
+    let encode = |extra: &[&str]| {
+        let args = [
+            "encode",
+            "--cpu",
+            "--checkpoint",
+            run.to_str().unwrap(),
+            x.to_str().unwrap(),
+        ];
+        latent(&[&args[..], extra].concat())
+    };
+    let unlabelled = encode(&[]);
+    assert_eq!(
+        unlabelled.status.code(),
+        Some(2),
+        "{}",
+        text(&unlabelled.stderr)
+    );
+    assert!(
+        text(&unlabelled.stderr).contains("give --labels"),
+        "{}",
+        text(&unlabelled.stderr)
+    );
+    let labelled = encode(&["--labels", y.to_str().unwrap()]);
+    assert!(labelled.status.success(), "{}", text(&labelled.stderr));
+    assert_eq!(csv_rows(&run.join("codes.csv")).len(), 1 + rows);
     // Refused: labels one short, and labels for a set that has its own.
     let short = dir.join("short.csv");
     std::fs::write(&short, "1\n".repeat(rows - 1)).unwrap();

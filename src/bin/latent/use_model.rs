@@ -156,6 +156,13 @@ fn new_rows(
     let rows = load_rows(path, label_column, Some(&scaling))?;
     let labels = data.labels.as_ref().map(|l| l.display().to_string());
     let rows = with_labels_file(rows, labels.as_deref())?;
+    if record.model.classes.is_some() && rows.labels.is_none() {
+        return Err(latent::Error::InvalidArgument(format!(
+            "{}: a conditional model needs a label for every row: give --labels FILE (or \
+             --label-column for a CSV holding them)",
+            path.display()
+        )));
+    }
     if rows.width != record.model.input {
         return Err(latent::Error::InvalidArgument(format!(
             "{}: rows of {} values; the model takes {}",
