@@ -297,22 +297,21 @@ fn new_rows_map_as_the_runs_data_did_and_encode_in_order() {
     json.as_object_mut().unwrap().remove("scaling").unwrap();
     std::fs::write(&config, serde_json::to_vec(&json).unwrap()).unwrap();
     assert_eq!(results("older"), now);
-    // Rows out are in the data's units: samples, and reconstructions of the 20 test rows,
-    // within each column's range and beyond [0, 1].
+    // Rows out are in the data's units: samples, and reconstructions and denoised versions
+    // of the 20 test rows, within each column's range and beyond [0, 1].
     let Some(latent::data::Scaling::MinMax { min, max }) = &record.scaling else {
         unreachable!()
     };
-    for (command, rows) in [("sample", 7), ("reconstruct", 20)] {
+    for (command, extra, rows) in [
+        ("sample", &["--n", "7"][..], 7),
+        ("reconstruct", &[], 20),
+        ("denoise", &["--noise", "gaussian:0.1"], 20),
+    ] {
         let written = dir.join(format!("{command}.csv"));
-        let n = if command == "sample" {
-            &["--n", "7"][..]
-        } else {
-            &[]
-        };
         let done = latent(
             &[
                 &[command, "--cpu", "--checkpoint", run_arg][..],
-                n,
+                extra,
                 &["--out", written.to_str().unwrap()],
             ]
             .concat(),

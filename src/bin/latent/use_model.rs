@@ -100,7 +100,8 @@ pub struct DenoiseArgs {
     /// Seeds the noise.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Output PNG (default: <checkpoint>/denoised.png).
+    /// Output PNG (default: <checkpoint>/denoised.png), or the denoised test rows as .csv or
+    /// .npy in the data's units.
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
@@ -156,19 +157,19 @@ fn new_rows(
     let rows = load_rows(path, label_column, Some(&scaling))?;
     let labels = data.labels.as_ref().map(|l| l.display().to_string());
     let rows = with_labels_file(rows, labels.as_deref())?;
-    if record.model.classes.is_some() && rows.labels.is_none() {
-        return Err(latent::Error::InvalidArgument(format!(
-            "{}: a conditional model needs a label for every row: give --labels FILE (or \
-             --label-column for a CSV holding them)",
-            path.display()
-        )));
-    }
     if rows.width != record.model.input {
         return Err(latent::Error::InvalidArgument(format!(
             "{}: rows of {} values; the model takes {}",
             path.display(),
             rows.width,
             record.model.input
+        )));
+    }
+    if record.model.classes.is_some() && rows.labels.is_none() {
+        return Err(latent::Error::InvalidArgument(format!(
+            "{}: a conditional model needs a label for every row: give --labels FILE (or \
+             --label-column for a CSV holding them)",
+            path.display()
         )));
     }
     Ok(rows)
@@ -535,7 +536,14 @@ pub fn denoise(args: &DenoiseArgs) -> Result<ExitCode, latent::Error> {
             ))
         }
     };
-    let shape = picture_shape(&test)?;
+    let as_rows = args
+        .out
+        .as_ref()
+        .is_some_and(|out| out.extension().is_some_and(|e| e == "csv" || e == "npy"));
+    // A picture needs images: refused before any work when one is asked for.
+    if args.out.is_some() && !as_rows {
+        picture_shape(&test)?;
+    }
     let device_arg = device.as_ref().map_or(Device::Cpu, Device::Gpu);
     let result = latent::infer::denoise(
         device_arg,
@@ -545,6 +553,31 @@ pub fn denoise(args: &DenoiseArgs) -> Result<ExitCode, latent::Error> {
         noise,
         args.seed,
     )?;
+    println!(
+        "{noise} on {} test rows of {}: noisy MSE {:.5}, denoised MSE {:.5} (per value, against the clean rows)",
+        test.rows, test.name, result.noisy_mse, result.denoised_mse
+    );
+    if as_rows {
+        let out = args.out.clone().unwrap_or_default();
+        let mut rows = result.denoised;
+        let scaling = record.scaling.as_ref().unwrap_or(&test.scaling);
+        let units = in_data_units(&mut rows, Some(scaling), record.model.input)?;
+        let names = record.columns.as_deref();
+        latent::io::codes::write_rows_named(&out, &rows, record.model.input, names)?;
+        println!(
+            "{} denoised test rows {units} in {}",
+            test.rows,
+            out.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let Some(shape) = test.image_shape else {
+        println!(
+            "no picture: {} is not images (--out FILE.csv or .npy writes the denoised rows)",
+            test.name
+        );
+        return Ok(ExitCode::SUCCESS);
+    };
     let n = args.n.clamp(1, test.rows);
     let width = test.width;
     let mut images = result.noisy[..n * width].to_vec();
@@ -555,10 +588,6 @@ pub fn denoise(args: &DenoiseArgs) -> Result<ExitCode, latent::Error> {
         .clone()
         .unwrap_or_else(|| args.model.checkpoint.join("denoised.png"));
     latent::io::image::write_grid_png(&out, &images, shape, n)?;
-    println!(
-        "{noise} on {} test rows of {}: noisy MSE {:.5}, denoised MSE {:.5} (per value, against the clean rows)",
-        test.rows, test.name, result.noisy_mse, result.denoised_mse
-    );
     println!("{n} noisy | denoised | clean images in {}", out.display());
     Ok(ExitCode::SUCCESS)
 }
