@@ -109,15 +109,22 @@ pub fn decode(
     run_graph(device, checkpoint_dir, graph, pixels, data)
 }
 
-/// decode(encode(data)): the model's reconstruction of each row (the VAE decodes its mean).
+/// decode(encode(data)): the model's reconstruction of each row (the VAE decodes its mean),
+/// in one forward pass of encoder and decoder.
 pub fn reconstruct(
     device: Device,
     model: &ModelConfig,
     checkpoint_dir: &Path,
     data: TrainData,
 ) -> Result<Vec<f32>> {
-    let codes = encode(device, model, checkpoint_dir, data)?;
-    decode(device, model, checkpoint_dir, &codes, data.labels)
+    if data.width != model.input {
+        return Err(Error::InvalidArgument(format!(
+            "the model takes {} values per row, the data has {}",
+            model.input, data.width
+        )));
+    }
+    let (graph, pixels) = model.build_reconstruction(batch_for(data.rows))?;
+    run_graph(device, checkpoint_dir, graph, pixels, data)
 }
 
 /// `rows` codes drawn from the prior N(0, 1) with Philox keyed by `seed` (as the GPU draws);

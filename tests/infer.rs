@@ -85,6 +85,9 @@ fn encode_decode_and_reconstruct_with_a_checkpoint() {
     assert_eq!(codes.len(), test.rows * 6);
     let rebuilt = infer::reconstruct(Device::Cpu, &model, &trained, (&test).into()).unwrap();
     assert_eq!(rebuilt.len(), pixels.len());
+    // One pass of encoder and decoder: the decoded codes, exactly (the same ops in order).
+    let decoded = infer::decode(Device::Cpu, &model, &trained, &codes, None).unwrap();
+    assert_eq!(rebuilt, decoded);
     assert!(
         rebuilt.iter().all(|p| (0.0..=1.0).contains(p)),
         "Bernoulli means lie in [0, 1]"

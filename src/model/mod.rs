@@ -369,18 +369,7 @@ impl ModelConfig {
         let mut g = Graph::new(batch)?;
         let x = g.input("x", self.input)?;
         let label = self.classes.map(|c| g.condition(c)).transpose()?;
-        let mut h = join_label(&mut g, x, label)?;
-        for (i, &width) in self.encoder.iter().enumerate() {
-            let y = g.linear(&format!("encoder.{i}"), h, width)?;
-            h = g.activation(self.activation, y);
-        }
-        let code = match self.kind {
-            ModelKind::Autoencoder => {
-                let y = g.linear("code", h, self.latent)?;
-                self.code_of(&mut g, y)
-            }
-            ModelKind::Vae { .. } => g.linear("mu", h, self.latent)?,
-        };
+        let code = self.encode_into(&mut g, x, label)?;
         Ok((g, code))
     }
 
@@ -391,17 +380,51 @@ impl ModelConfig {
         let mut g = Graph::new(batch)?;
         let z = g.input("z", self.latent)?;
         let label = self.classes.map(|c| g.condition(c)).transpose()?;
-        let mut h = join_label(&mut g, z, label)?;
+        let pixels = self.decode_into(&mut g, z, label)?;
+        Ok((g, pixels))
+    }
+
+    /// Encoder and decoder in one graph, for inference: x → the code → its decoded pixel
+    /// values (the VAE decodes μ), one pass with no codes read back between them.
+    pub fn build_reconstruction(&self, batch: usize) -> Result<(Graph, TensorId)> {
+        self.check()?;
+        let mut g = Graph::new(batch)?;
+        let x = g.input("x", self.input)?;
+        let label = self.classes.map(|c| g.condition(c)).transpose()?;
+        let code = self.encode_into(&mut g, x, label)?;
+        let pixels = self.decode_into(&mut g, code, label)?;
+        Ok((g, pixels))
+    }
+
+    /// The encoder's ops on `x` (joined to `label`): the code.
+    fn encode_into(&self, g: &mut Graph, x: TensorId, label: Option<TensorId>) -> Result<TensorId> {
+        let mut h = join_label(g, x, label)?;
+        for (i, &width) in self.encoder.iter().enumerate() {
+            let y = g.linear(&format!("encoder.{i}"), h, width)?;
+            h = g.activation(self.activation, y);
+        }
+        Ok(match self.kind {
+            ModelKind::Autoencoder => {
+                let y = g.linear("code", h, self.latent)?;
+                self.code_of(g, y)
+            }
+            ModelKind::Vae { .. } => g.linear("mu", h, self.latent)?,
+        })
+    }
+
+    /// The decoder's ops on the code `z` (joined to `label`): pixel values in [0, 1] for a
+    /// Bernoulli likelihood (the sigmoid of the logits), the means for a Gaussian one.
+    fn decode_into(&self, g: &mut Graph, z: TensorId, label: Option<TensorId>) -> Result<TensorId> {
+        let mut h = join_label(g, z, label)?;
         for (i, &width) in self.decoder.iter().enumerate() {
             let y = g.linear(&format!("decoder.{i}"), h, width)?;
             h = g.activation(self.activation, y);
         }
         let output = g.linear("output", h, self.input)?;
-        let pixels = match self.likelihood {
+        Ok(match self.likelihood {
             Likelihood::Bernoulli => g.activation(Activation::Sigmoid, output),
             Likelihood::Gaussian => output,
-        };
-        Ok((g, pixels))
+        })
     }
 
     /// The weight of Σ per-row reconstruction loss in the training loss.
