@@ -297,8 +297,9 @@ fn new_rows_map_as_the_runs_data_did_and_encode_in_order() {
     json.as_object_mut().unwrap().remove("scaling").unwrap();
     std::fs::write(&config, serde_json::to_vec(&json).unwrap()).unwrap();
     assert_eq!(results("older"), now);
-    // Rows out are in the data's units: samples, and reconstructions and denoised versions
-    // of the 20 test rows, within each column's range and beyond [0, 1].
+    // Rows out are in the data's units: samples; reconstructions and denoised versions of
+    // the 20 test rows; 2 paths of 3 codes with their ends; 2 dimensions swept in 4 steps:
+    // within each column's range and beyond [0, 1].
     let Some(latent::data::Scaling::MinMax { min, max }) = &record.scaling else {
         unreachable!()
     };
@@ -306,6 +307,8 @@ fn new_rows_map_as_the_runs_data_did_and_encode_in_order() {
         ("sample", &["--n", "7"][..], 7),
         ("reconstruct", &[], 20),
         ("denoise", &["--noise", "gaussian:0.1"], 20),
+        ("interpolate", &["--pairs", "2", "--steps", "3"], 10),
+        ("traverse", &["--steps", "4"], 8),
     ] {
         let written = dir.join(format!("{command}.csv"));
         let done = latent(
@@ -343,6 +346,14 @@ fn new_rows_map_as_the_runs_data_did_and_encode_in_order() {
         }
         assert!(values.iter().flatten().any(|&v| v > 2.0), "{values:?}");
     }
+    // A picture of data that are not images: refused, saying how to get rows.
+    let picture = latent(&["interpolate", "--cpu", "--checkpoint", run_arg]);
+    assert_eq!(picture.status.code(), Some(2), "{}", text(&picture.stderr));
+    assert!(
+        text(&picture.stderr).contains("--out FILE.csv"),
+        "{}",
+        text(&picture.stderr)
+    );
     // Rows of another width: refused, naming the file.
     let narrow = dir.join("narrow.csv");
     std::fs::write(&narrow, "1,2,3\n4,5,6\n").unwrap();

@@ -13,7 +13,7 @@ use latent::train::Device;
 
 use crate::args::{DataArgs, UseArgs};
 use crate::train::{load_data, training_device};
-use crate::use_model::{open_model, picture_shape};
+use crate::use_model::{open_model, picture_shape, write_rows_or_grid, writes_rows};
 
 #[derive(Args)]
 pub struct ProbeArgs {
@@ -183,7 +183,13 @@ pub fn scatter(args: &ScatterArgs) -> Result<ExitCode, latent::Error> {
 
 pub fn interpolate(args: &InterpolateArgs) -> Result<ExitCode, latent::Error> {
     let (record, device, test) = open_model(&args.model, &args.data)?;
-    let shape = picture_shape(&test)?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.model.checkpoint.join("interpolation.png"));
+    if !writes_rows(&out) {
+        picture_shape(&test)?;
+    }
     let vae = matches!(record.model.kind, ModelKind::Vae { .. });
     let spherical = match args.path.as_deref() {
         None => vae,
@@ -229,13 +235,14 @@ pub fn interpolate(args: &InterpolateArgs) -> Result<ExitCode, latent::Error> {
         images.extend_from_slice(&decoded[p * args.steps * size..(p + 1) * args.steps * size]);
         images.extend_from_slice(&pixels[(2 * p + 1) * size..(2 * p + 2) * size]);
     }
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| checkpoint.join("interpolation.png"));
-    latent::io::image::write_grid_png(&out, &images, shape, args.steps + 2)?;
+    let units = write_rows_or_grid(&out, images, &record, &test, args.steps + 2)?;
+    let rows = if units.is_empty() {
+        String::new()
+    } else {
+        format!(" as rows (each pair's start, decoded path and end) {units}")
+    };
     println!(
-        "{pairs} {} paths of {} codes between test images in {}",
+        "{pairs} {} paths of {} codes between test rows{rows} in {}",
         if spherical { "spherical" } else { "linear" },
         args.steps,
         out.display()
@@ -245,7 +252,13 @@ pub fn interpolate(args: &InterpolateArgs) -> Result<ExitCode, latent::Error> {
 
 pub fn traverse(args: &TraverseArgs) -> Result<ExitCode, latent::Error> {
     let (record, device, test) = open_model(&args.model, &args.data)?;
-    let shape = picture_shape(&test)?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.model.checkpoint.join("traversal.png"));
+    if !writes_rows(&out) {
+        picture_shape(&test)?;
+    }
     let model = &record.model;
     let dims: Vec<usize> = match args.dims.as_deref() {
         None => (0..model.latent.min(10)).collect(),
@@ -280,13 +293,14 @@ pub fn traverse(args: &TraverseArgs) -> Result<ExitCode, latent::Error> {
         _ => None,
     };
     let images = latent::infer::decode(device_arg, model, checkpoint, &sweep, labels.as_deref())?;
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| checkpoint.join("traversal.png"));
-    latent::io::image::write_grid_png(&out, &images, shape, args.steps)?;
+    let units = write_rows_or_grid(&out, images, &record, &test, args.steps)?;
+    let rows = if units.is_empty() {
+        String::new()
+    } else {
+        format!(" as rows {units}")
+    };
     println!(
-        "dimensions {dims:?} swept in {} steps from test row {}'s code in {}",
+        "dimensions {dims:?} swept in {} steps from test row {}'s code{rows} in {}",
         args.steps,
         args.row,
         out.display()

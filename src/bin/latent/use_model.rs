@@ -191,11 +191,39 @@ fn in_data_units(
     }
 }
 
+/// Whether `out` asks for rows (.csv or .npy) rather than a picture.
+pub fn writes_rows(out: &std::path::Path) -> bool {
+    out.extension().is_some_and(|e| e == "csv" || e == "npy")
+}
+
+/// Writes the model's `rows` (values in [0, 1]) to `out`: .csv / .npy rows in the units of
+/// the run's data (`test`'s scaling where the checkpoint records none) under its column
+/// names, else a PNG grid of `columns` images a row (`test` must be images). Returns what
+/// the rows are in, for the message ("" for a picture).
+pub fn write_rows_or_grid(
+    out: &std::path::Path,
+    mut rows: Vec<f32>,
+    record: &RunRecord,
+    test: &Dataset,
+    columns: usize,
+) -> Result<&'static str, latent::Error> {
+    if !writes_rows(out) {
+        let shape = picture_shape(test)?;
+        latent::io::image::write_grid_png(out, &rows, shape, columns)?;
+        return Ok("");
+    }
+    let scaling = record.scaling.as_ref().unwrap_or(&test.scaling);
+    let units = in_data_units(&mut rows, Some(scaling), record.model.input)?;
+    let names = record.columns.as_deref();
+    latent::io::codes::write_rows_named(out, &rows, record.model.input, names)?;
+    Ok(units)
+}
+
 /// (height, width) to draw rows of the data as, or an error.
 pub fn picture_shape(data: &Dataset) -> Result<(usize, usize), latent::Error> {
     data.image_shape.ok_or_else(|| {
         latent::Error::InvalidArgument(format!(
-            "{} is not images: no (height, width) to draw",
+            "{} is not images: no (height, width) to draw (--out FILE.csv or .npy writes rows)",
             data.name
         ))
     })
