@@ -58,6 +58,17 @@ fn run_graph_outputs(
     }
 }
 
+/// An error unless `data`'s rows are as wide as the model's input.
+fn check_width(model: &ModelConfig, data: &TrainData) -> Result<()> {
+    if data.width != model.input {
+        return Err(Error::InvalidArgument(format!(
+            "the model takes {} values per row, the data has {}",
+            model.input, data.width
+        )));
+    }
+    Ok(())
+}
+
 fn batch_for(rows: usize) -> usize {
     rows.clamp(1, INFERENCE_BATCH)
 }
@@ -69,12 +80,7 @@ pub fn encode(
     checkpoint_dir: &Path,
     data: TrainData,
 ) -> Result<Vec<f32>> {
-    if data.width != model.input {
-        return Err(Error::InvalidArgument(format!(
-            "the model takes {} values per row, the data has {}",
-            model.input, data.width
-        )));
-    }
+    check_width(model, &data)?;
     let (graph, code) = model.build_encoder(batch_for(data.rows))?;
     run_graph(device, checkpoint_dir, graph, code, data)
 }
@@ -117,12 +123,7 @@ pub fn reconstruct(
     checkpoint_dir: &Path,
     data: TrainData,
 ) -> Result<Vec<f32>> {
-    if data.width != model.input {
-        return Err(Error::InvalidArgument(format!(
-            "the model takes {} values per row, the data has {}",
-            model.input, data.width
-        )));
-    }
+    check_width(model, &data)?;
     let (graph, pixels) = model.build_reconstruction(batch_for(data.rows))?;
     run_graph(device, checkpoint_dir, graph, pixels, data)
 }

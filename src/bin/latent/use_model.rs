@@ -202,7 +202,7 @@ pub fn writes_rows(out: &std::path::Path) -> bool {
 /// the rows are in, for the message ("" for a picture).
 pub fn write_rows_or_grid(
     out: &std::path::Path,
-    mut rows: Vec<f32>,
+    rows: Vec<f32>,
     record: &RunRecord,
     test: &Dataset,
     columns: usize,
@@ -212,8 +212,20 @@ pub fn write_rows_or_grid(
         latent::io::image::write_grid_png(out, &rows, shape, columns)?;
         return Ok("");
     }
-    let scaling = record.scaling.as_ref().unwrap_or(&test.scaling);
-    let units = in_data_units(&mut rows, Some(scaling), record.model.input)?;
+    write_model_rows(out, rows, record, Some(&test.scaling))
+}
+
+/// Writes the model's `rows` (values in [0, 1]) to `out` as .csv / .npy rows in the units of
+/// the run's data (its recorded scaling, else `fallback`: the run's data's, loaded again),
+/// under its column names; says what the rows are in.
+pub fn write_model_rows(
+    out: &std::path::Path,
+    mut rows: Vec<f32>,
+    record: &RunRecord,
+    fallback: Option<&data::Scaling>,
+) -> Result<&'static str, latent::Error> {
+    let scaling = record.scaling.as_ref().or(fallback);
+    let units = in_data_units(&mut rows, scaling, record.model.input)?;
     let names = record.columns.as_deref();
     latent::io::codes::write_rows_named(out, &rows, record.model.input, names)?;
     Ok(units)
@@ -411,14 +423,7 @@ pub fn decode(args: &DecodeArgs) -> Result<ExitCode, latent::Error> {
         )?;
         println!("{rows} decoded rows in {}", out.display());
     } else {
-        let mut decoded = decoded;
-        let units = in_data_units(&mut decoded, record.scaling.as_ref(), record.model.input)?;
-        latent::io::codes::write_rows_named(
-            &out,
-            &decoded,
-            record.model.input,
-            record.columns.as_deref(),
-        )?;
+        let units = write_model_rows(&out, decoded, &record, None)?;
         println!("{rows} decoded rows {units} in {}", out.display());
     }
     Ok(ExitCode::SUCCESS)
@@ -430,7 +435,7 @@ pub fn reconstruct(args: &PictureArgs) -> Result<ExitCode, latent::Error> {
         .out
         .clone()
         .unwrap_or_else(|| args.model.checkpoint.join("reconstructions.png"));
-    let as_rows = out.extension().is_some_and(|e| e == "csv" || e == "npy");
+    let as_rows = writes_rows(&out);
     // Rows: every test row unless --n; a picture: 10 unless --n.
     let shape = if as_rows {
         None
@@ -443,21 +448,14 @@ pub fn reconstruct(args: &PictureArgs) -> Result<ExitCode, latent::Error> {
         .clamp(1, test.rows);
     let originals = test.subset(&(0..n).collect::<Vec<_>>());
     let device_arg = device.as_ref().map_or(Device::Cpu, Device::Gpu);
-    let mut rebuilt = latent::infer::reconstruct(
+    let rebuilt = latent::infer::reconstruct(
         device_arg,
         &record.model,
         &args.model.checkpoint,
         (&originals).into(),
     )?;
     let Some(shape) = shape else {
-        let scaling = record.scaling.as_ref().unwrap_or(&test.scaling);
-        let units = in_data_units(&mut rebuilt, Some(scaling), record.model.input)?;
-        latent::io::codes::write_rows_named(
-            &out,
-            &rebuilt,
-            record.model.input,
-            record.columns.as_deref(),
-        )?;
+        let units = write_model_rows(&out, rebuilt, &record, Some(&test.scaling))?;
         println!(
             "reconstructions of {n} test rows {units} in {}",
             out.display()
@@ -519,25 +517,11 @@ pub fn sample(args: &PictureArgs) -> Result<ExitCode, latent::Error> {
         .out
         .clone()
         .unwrap_or_else(|| args.model.checkpoint.join("samples.png"));
-    let mut units = String::new();
-    if out.extension().is_some_and(|e| e == "csv" || e == "npy") {
-        let mut rows = images;
-        // Older checkpoints record no scaling: the run's data, loaded again, has it.
-        let scaling = record.scaling.as_ref().unwrap_or(&test.scaling);
-        units = format!(
-            " {}",
-            in_data_units(&mut rows, Some(scaling), record.model.input)?
-        );
-        latent::io::codes::write_rows_named(
-            &out,
-            &rows,
-            record.model.input,
-            record.columns.as_deref(),
-        )?;
-    } else {
-        let shape = picture_shape(&test)?;
-        latent::io::image::write_grid_png(&out, &images, shape, columns)?;
-    }
+    // Older checkpoints record no scaling: the run's data, loaded again, has it.
+    let units = match write_rows_or_grid(&out, images, &record, &test, columns)? {
+        "" => String::new(),
+        units => format!(" {units}"),
+    };
     match (record.model.classes, args.label) {
         (Some(classes), None) => println!(
             "{n} samples from the prior, one row per class 0..{}{units}, in {}",
@@ -564,10 +548,7 @@ pub fn denoise(args: &DenoiseArgs) -> Result<ExitCode, latent::Error> {
             ))
         }
     };
-    let as_rows = args
-        .out
-        .as_ref()
-        .is_some_and(|out| out.extension().is_some_and(|e| e == "csv" || e == "npy"));
+    let as_rows = args.out.as_deref().is_some_and(writes_rows);
     // A picture needs images: refused before any work when one is asked for.
     if args.out.is_some() && !as_rows {
         picture_shape(&test)?;
@@ -587,11 +568,7 @@ pub fn denoise(args: &DenoiseArgs) -> Result<ExitCode, latent::Error> {
     );
     if as_rows {
         let out = args.out.clone().unwrap_or_default();
-        let mut rows = result.denoised;
-        let scaling = record.scaling.as_ref().unwrap_or(&test.scaling);
-        let units = in_data_units(&mut rows, Some(scaling), record.model.input)?;
-        let names = record.columns.as_deref();
-        latent::io::codes::write_rows_named(&out, &rows, record.model.input, names)?;
+        let units = write_model_rows(&out, result.denoised, &record, Some(&test.scaling))?;
         println!(
             "{} denoised test rows {units} in {}",
             test.rows,
