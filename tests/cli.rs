@@ -428,18 +428,22 @@ fn a_labels_file_labels_npy_rows() {
         .expect(&printed);
     let knn = codes.split_whitespace().rev().nth(7).unwrap();
     assert!(knn.parse::<f64>().is_ok(), "kNN-1 {knn:?} in {codes}");
-    // New rows for the conditional model need labels of their own.
-    let encode = |extra: &[&str]| {
+    // New rows for the conditional model need labels of their own (a copy of X is another
+    // file); the run's own data file takes the run's own labels file.
+    let copy = dir.join("X-copy.npy");
+    std::fs::copy(&x, &copy).unwrap();
+    let encode = |file: &Path, extra: &[&str]| {
+        let run = run.to_str().unwrap();
         let args = [
             "encode",
             "--cpu",
             "--checkpoint",
-            run.to_str().unwrap(),
-            x.to_str().unwrap(),
+            run,
+            file.to_str().unwrap(),
         ];
         latent(&[&args[..], extra].concat())
     };
-    let unlabelled = encode(&[]);
+    let unlabelled = encode(&copy, &[]);
     assert_eq!(
         unlabelled.status.code(),
         Some(2),
@@ -451,9 +455,11 @@ fn a_labels_file_labels_npy_rows() {
         "{}",
         text(&unlabelled.stderr)
     );
-    let labelled = encode(&["--labels", y.to_str().unwrap()]);
+    let labelled = encode(&copy, &["--labels", y.to_str().unwrap()]);
     assert!(labelled.status.success(), "{}", text(&labelled.stderr));
     assert_eq!(csv_rows(&run.join("codes.csv")).len(), 1 + rows);
+    let own = encode(&x, &[]);
+    assert!(own.status.success(), "{}", text(&own.stderr));
     // Refused: labels one short, and labels for a set that has its own.
     let short = dir.join("short.csv");
     std::fs::write(&short, "1\n".repeat(rows - 1)).unwrap();

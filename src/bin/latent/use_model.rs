@@ -142,7 +142,8 @@ pub fn open_model(
 
 /// The rows of a CSV or .npy file given to a run's model: mapped to [0, 1] as the run's data
 /// was (its recorded scaling; for older checkpoints, the run's data is loaded again for it),
-/// with the run's label column unless --label-column names another, or --labels' file.
+/// with the run's label column unless --label-column names another, or --labels' file (the
+/// run's own labels file for the run's own data file).
 fn new_rows(
     path: &std::path::Path,
     record: &RunRecord,
@@ -155,7 +156,15 @@ fn new_rows(
     let recorded_labels = record.data_source.as_ref().and_then(|d| d.label_column);
     let label_column = data.label_column.or(recorded_labels);
     let rows = load_rows(path, label_column, Some(&scaling))?;
-    let labels = data.labels.as_ref().map(|l| l.display().to_string());
+    // The run's own labels file goes with the run's own data file.
+    let source = record.data_source.as_ref();
+    let is_run_data = std::fs::canonicalize(path)
+        .is_ok_and(|p| source.is_some_and(|s| s.data == p.display().to_string()));
+    let labels = match &data.labels {
+        Some(labels) => Some(labels.display().to_string()),
+        None if is_run_data => source.and_then(|s| s.labels.clone()),
+        None => None,
+    };
     let rows = with_labels_file(rows, labels.as_deref())?;
     if rows.width != record.model.input {
         return Err(latent::Error::InvalidArgument(format!(
