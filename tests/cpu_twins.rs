@@ -567,3 +567,110 @@ fn matmul_reparam_grad_store_refuses_other_options_and_missing_buffers() {
     };
     assert!(run(&accumulating, full.0, full.1, full.2).is_ok());
 }
+
+/// The matmul twin splits the rows of a large multiply (4M multiply-adds or more) between
+/// threads. Each row must come out exactly as when it is computed alone (a one-row multiply
+/// stays on one thread): with bias, activation and accumulate; transposed A with row sums;
+/// a loss's gradient and totals; and the reparameterization's backward (C two codes wide).
+#[test]
+fn a_multiply_split_between_threads_equals_its_rows_one_at_a_time() {
+    let (m, n, k) = (64, 256, 256);
+    let mut state = 12345u64;
+    let mut values = |len: usize| -> Vec<f32> {
+        (0..len)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+            })
+            .collect()
+    };
+    let (a, b, bias, start) = (values(m * k), values(k * n), values(n), values(m * 2 * n));
+    let (target, eps, stats) = (values(m * n), values(m * n), values(m * 2 * n));
+    let plain = MatmulShape::new(m, n, k);
+    let shapes = [
+        MatmulShape {
+            trans_b: true,
+            accumulate: true,
+            activation: Some(Activation::Tanh),
+            ..plain
+        },
+        MatmulShape {
+            trans_a: true,
+            row_sums: true,
+            ..plain
+        },
+        MatmulShape {
+            loss: Some(StoreLoss::Bce),
+            ..plain
+        },
+        MatmulShape {
+            reparam_grad: true,
+            ..plain
+        },
+    ];
+    for shape in shapes {
+        let width = if shape.reparam_grad { 2 * n } else { n };
+        let loss = shape.loss.is_some();
+        // (C, row sums, loss totals) of rows `rows`, A's rows taken as op(A) has them.
+        let run = |rows: std::ops::Range<usize>| {
+            let r = rows.len();
+            let a_rows: Vec<f32> = if shape.trans_a {
+                rows.clone()
+                    .flat_map(|row| (0..k).map(move |p| (row, p)))
+                    .map(|(row, p)| a[p * m + row])
+                    .collect()
+            } else {
+                a[rows.start * k..rows.end * k].to_vec()
+            };
+            let mut c = start[rows.start * width..rows.end * width].to_vec();
+            let mut sums = vec![0.0f32; r];
+            let mut totals = vec![0.0f32; r * n];
+            let span = rows.start * n..rows.end * n;
+            let extras = MatmulExtras {
+                row_sums: shape.row_sums.then_some(&mut sums[..]),
+                target: loss.then_some(&target[span.clone()]),
+                loss_totals: loss.then_some(&mut totals[..]),
+                loss_scale: 0.5,
+                eps: shape.reparam_grad.then_some(&eps[span]),
+                stats: shape
+                    .reparam_grad
+                    .then_some(&stats[rows.start * 2 * n..rows.end * 2 * n]),
+                ..Default::default()
+            };
+            let row_shape = MatmulShape {
+                m: r,
+                trans_a: false,
+                ..shape
+            };
+            let bias = (!shape.reparam_grad).then_some(&bias[..]);
+            matmul_with_extras(&mut c, &a_rows, &b, bias, extras, &row_shape).unwrap();
+            (c, sums, totals)
+        };
+        let whole = run(0..m);
+        let (mut c, mut sums, mut totals) = (Vec::new(), Vec::new(), Vec::new());
+        for row in 0..m {
+            let one = run(row..row + 1);
+            c.extend(one.0);
+            sums.extend(one.1);
+            totals.extend(one.2);
+        }
+        for (name, whole, alone) in [
+            ("C", &whole.0, &c),
+            ("row sums", &whole.1, &sums),
+            ("totals", &whole.2, &totals),
+        ] {
+            let first = whole
+                .iter()
+                .zip(alone)
+                .position(|(w, a)| w.to_bits() != a.to_bits());
+            assert!(
+                whole.len() == alone.len() && first.is_none(),
+                "{name} differ first at {first:?} ({} vs {} values): {shape:?}",
+                whole.len(),
+                alone.len()
+            );
+        }
+    }
+}

@@ -6,6 +6,8 @@
 //! with the reparameterization's backward (`MatmulShape::reparam_grad`), C = dstats (m, 2n)
 //! (+)= [dz | dz·ε·½e^(½·logvar)] for dz = op(A)·op(B), dz itself never stored.
 
+use std::ops::Range;
+
 use num_traits::Float;
 
 use crate::cpu::{check_lens, check_nonzero};
@@ -201,7 +203,7 @@ impl<T: num_traits::Zero> Default for MatmulExtras<'_, T> {
 }
 
 /// C = op(A)·op(B) (+ bias) (+ C when `shape.accumulate`).
-pub fn matmul<T: Float>(
+pub fn matmul<T: Float + Send + Sync>(
     c: &mut [T],
     a: &[T],
     b: &[T],
@@ -217,7 +219,7 @@ pub fn matmul<T: Float>(
 /// loss added to loss_totals\[row·n\] (the formulas of cpu/bce.rs and cpu/mse.rs); or, with
 /// `shape.reparam_grad`, C = dstats (m, 2n) (+)= [dz | dz·ε·½e^(½·logvar)] for dz =
 /// op(A)·op(B) (the formulas of cpu/reparameterize.rs's reparameterize_backward).
-pub fn matmul_with_extras<T: Float>(
+pub fn matmul_with_extras<T: Float + Send + Sync>(
     c: &mut [T],
     a: &[T],
     b: &[T],
@@ -275,78 +277,127 @@ pub fn matmul_with_extras<T: Float>(
     }
     let saved = activation_grad.zip(extras.saved);
     let addend = extras.addend;
-    let mut sums = extras.row_sums;
-    let (target, mut totals, scale) = (extras.target, extras.loss_totals, extras.loss_scale);
-    let a_at = |row: usize, p: usize| {
+    let (target, scale) = (extras.target, extras.loss_scale);
+    let a_at = move |row: usize, p: usize| {
         if trans_a {
             a[p * m + row]
         } else {
             a[row * k + p]
         }
     };
-    let b_at = |p: usize, col: usize| {
-        if trans_b {
-            b[col * k + p]
-        } else {
-            b[p * n + col]
+    // Rows `rows` of C (c_part, from row rows.start; 2n wide for reparam_grad), their row
+    // sums and loss totals (totals_part: n a row, the total in the first of each).
+    let run_rows = |rows: Range<usize>,
+                    c_part: &mut [T],
+                    mut sums_part: Option<&mut [T]>,
+                    mut totals_part: Option<&mut [T]>|
+     -> Result<()> {
+        let mut row_acc = vec![T::zero(); n];
+        for row in rows.clone() {
+            let local = row - rows.start;
+            row_acc.iter_mut().for_each(|v| *v = T::zero());
+            let mut row_sum = T::zero();
+            for p in 0..k {
+                let av = a_at(row, p);
+                row_sum = row_sum + av;
+                if trans_b {
+                    for (col, acc) in row_acc.iter_mut().enumerate() {
+                        *acc = *acc + av * b[col * k + p];
+                    }
+                } else {
+                    for (acc, &bv) in row_acc.iter_mut().zip(&b[p * n..(p + 1) * n]) {
+                        *acc = *acc + av * bv;
+                    }
+                }
+            }
+            if let Some(sums) = sums_part.as_deref_mut() {
+                sums[local] = row_sum;
+            }
+            if let (true, Some(eps), Some(stats)) = (reparam_grad, extras.eps, extras.stats) {
+                // Row `row` of dstats from this row of dz, by reparameterize_backward's twin.
+                let (half_row, full_row) = (row * n..(row + 1) * n, row * 2 * n..(row + 1) * 2 * n);
+                crate::cpu::reparameterize::reparameterize_backward(
+                    &mut c_part[local * 2 * n..(local + 1) * 2 * n],
+                    &eps[half_row],
+                    &stats[full_row],
+                    &row_acc,
+                    1,
+                    n,
+                    accumulate,
+                )?;
+                continue;
+            }
+            let c_row = &mut c_part[local * n..(local + 1) * n];
+            for col in 0..n {
+                let mut value = row_acc[col];
+                if let Some(addend) = addend {
+                    value = value + addend[row * n + col];
+                }
+                if let Some((kind, saved)) = saved {
+                    value = activation_grad_at(kind, value, saved[row * n + col]);
+                }
+                if let Some(bias) = bias {
+                    value = value + bias[col];
+                }
+                if accumulate {
+                    value = value + c_row[col];
+                }
+                c_row[col] = value;
+            }
+            if let (Some(kind), Some(target), Some(totals)) =
+                (loss, target, totals_part.as_deref_mut())
+            {
+                let row_loss = store_loss(kind, c_row, &target[row * n..(row + 1) * n], scale);
+                totals[local * n] = totals[local * n] + row_loss;
+            }
+            if let Some(activation) = activation {
+                let pre: Vec<T> = c_row.to_vec();
+                activate(activation, c_row, &pre)?;
+            }
         }
+        Ok(())
     };
-    let mut row_acc = vec![T::zero(); n];
-    for row in 0..m {
-        row_acc.iter_mut().for_each(|v| *v = T::zero());
-        let mut row_sum = T::zero();
-        for p in 0..k {
-            let av = a_at(row, p);
-            row_sum = row_sum + av;
-            for (col, acc) in row_acc.iter_mut().enumerate() {
-                *acc = *acc + av * b_at(p, col);
-            }
-        }
-        if let Some(sums) = sums.as_deref_mut() {
-            sums[row] = row_sum;
-        }
-        if let (true, Some(eps), Some(stats)) = (reparam_grad, extras.eps, extras.stats) {
-            // Row `row` of dstats from this row of dz, by reparameterize_backward's twin.
-            let (half_row, full_row) = (row * n..(row + 1) * n, row * 2 * n..(row + 1) * 2 * n);
-            crate::cpu::reparameterize::reparameterize_backward(
-                &mut c[full_row.clone()],
-                &eps[half_row],
-                &stats[full_row],
-                &row_acc,
-                1,
-                n,
-                accumulate,
-            )?;
-            continue;
-        }
-        for col in 0..n {
-            let mut value = row_acc[col];
-            if let Some(addend) = addend {
-                value = value + addend[row * n + col];
-            }
-            if let Some((kind, saved)) = saved {
-                value = activation_grad_at(kind, value, saved[row * n + col]);
-            }
-            if let Some(bias) = bias {
-                value = value + bias[col];
-            }
-            if accumulate {
-                value = value + c[row * n + col];
-            }
-            c[row * n + col] = value;
-        }
-        if let (Some(kind), Some(target), Some(totals)) = (loss, target, totals.as_deref_mut()) {
-            let span = row * n..(row + 1) * n;
-            let row_loss = store_loss(kind, &mut c[span.clone()], &target[span], scale);
-            totals[row * n] = totals[row * n] + row_loss;
-        }
-        if let Some(activation) = activation {
-            let stored = &mut c[row * n..(row + 1) * n];
-            let pre: Vec<T> = stored.to_vec();
-            activate(activation, stored, &pre)?;
-        }
+    let c_width = if reparam_grad { 2 * n } else { n };
+    let (sums, totals) = (extras.row_sums, extras.loss_totals);
+    let threads = threads_for(m, n, k);
+    if threads == 1 {
+        return run_rows(0..m, c, sums, totals);
     }
-    Ok(())
+    // Contiguous blocks of rows, one a thread; each row is computed as on one thread, so
+    // the results do not depend on the thread count.
+    let block = m.div_ceil(threads);
+    let c_parts = c.chunks_mut(block * c_width);
+    let mut sums_parts = sums.map(|s| s.chunks_mut(block));
+    let mut totals_parts = totals.map(|t| t.chunks_mut(block * n));
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = c_parts
+            .enumerate()
+            .map(|(i, c_part)| {
+                let rows = i * block..((i + 1) * block).min(m);
+                let sums_part = sums_parts.as_mut().and_then(Iterator::next);
+                let totals_part = totals_parts.as_mut().and_then(Iterator::next);
+                let run_rows = &run_rows;
+                scope.spawn(move || run_rows(rows, c_part, sums_part, totals_part))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .try_for_each(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+    })
+}
+
+/// Multiplies of at least this many multiply-adds split their rows between threads.
+const PARALLEL_MACS: usize = 1 << 22;
+
+/// Threads for an (m, n, k) multiply: one below [`PARALLEL_MACS`], else up to the cores this
+/// process may run on, at most one a row.
+fn threads_for(m: usize, n: usize, k: usize) -> usize {
+    if m.saturating_mul(n).saturating_mul(k) < PARALLEL_MACS {
+        return 1;
+    }
+    std::thread::available_parallelism()
+        .map_or(1, |t| t.get())
+        .min(m)
 }
 
 /// Replaces a row of z = op(A)·op(B) (+ bias) by scale · dloss/dz against the target row and

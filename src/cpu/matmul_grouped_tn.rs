@@ -26,7 +26,7 @@ pub struct GroupedProblem<'a, T> {
 }
 
 /// Writes every problem's dweight and dbias into `grads`; the rest of `grads` is untouched.
-pub fn matmul_grouped_tn<T: Float>(
+pub fn matmul_grouped_tn<T: Float + Send + Sync>(
     grads: &mut [T],
     k: usize,
     problems: &[GroupedProblem<T>],
@@ -77,7 +77,7 @@ pub fn matmul_grouped_tn<T: Float>(
 
 /// Adam at step `step` on each problem's dweight and dbias ranges of `param` (and of the
 /// moments `m` and `v`, the same length), with the gradients [`matmul_grouped_tn`] computes.
-pub fn matmul_grouped_tn_adam<T: Float>(
+pub fn matmul_grouped_tn_adam<T: Float + Send + Sync>(
     param: &mut [T],
     m: &mut [T],
     v: &mut [T],

@@ -39,7 +39,7 @@ pub struct CpuExecutor<'a, T: Float> {
     loss_totals: Vec<T>,
 }
 
-impl<'a, T: Float> CpuExecutor<'a, T> {
+impl<'a, T: Float + Send + Sync> CpuExecutor<'a, T> {
     /// Storage for `plan` with the flat parameters `params` (plan.param_len long).
     pub fn new(
         plan: &'a Plan,
