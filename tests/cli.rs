@@ -288,6 +288,21 @@ fn new_rows_map_as_the_runs_data_did_and_encode_in_order() {
     };
     let now = results("recorded");
     assert_eq!(now[0].len(), 200, "a code per row of the file");
+    // eval FILE: the loss of a file's rows.
+    let eval = latent(&[
+        "eval",
+        "--cpu",
+        "--checkpoint",
+        run_arg,
+        head.to_str().unwrap(),
+    ]);
+    assert!(eval.status.success(), "{}", text(&eval.stderr));
+    assert!(
+        text(&eval.stdout).contains(" loss ")
+            && text(&eval.stdout).contains("on 10 rows of head.csv"),
+        "{}",
+        text(&eval.stdout)
+    );
     assert_eq!(now[1], now[0][..10], "codes of the first rows alone");
     assert_eq!(now[3], now[2][..10], "scores of the first rows alone");
     // A checkpoint from before the scaling was recorded loads the run's data for it.

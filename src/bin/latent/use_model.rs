@@ -22,6 +22,9 @@ pub struct EvalArgs {
     pub model: UseArgs,
     #[command(flatten)]
     pub data: DataArgs,
+    /// Rows to evaluate instead of the run's test set: CSV or .npy as wide as the model's
+    /// input, mapped to [0, 1] as the run's data was.
+    pub file: Option<PathBuf>,
     /// VAEs: also the importance-weighted bound with K samples per test row (an upper bound
     /// on −log p(x), tighter than the ELBO), in nats per example and bits per dimension.
     #[arg(long, value_name = "K")]
@@ -138,6 +141,21 @@ pub fn open_model(
         )));
     }
     Ok((record, training_device(&model.gpu, model.cpu)?, test))
+}
+
+/// [`open_model`] with the rows of `file` (see [`new_rows`]) in place of the test set, where
+/// given.
+fn open_model_on(
+    model: &UseArgs,
+    data: &DataArgs,
+    file: Option<&std::path::Path>,
+) -> Result<(RunRecord, Option<GpuContext>, Dataset), latent::Error> {
+    let Some(path) = file else {
+        return open_model(model, data);
+    };
+    let record = checkpoint::load_record(&model.checkpoint)?;
+    let rows = new_rows(path, &record, data)?;
+    Ok((record, training_device(&model.gpu, model.cpu)?, rows))
 }
 
 /// The rows of a CSV or .npy file given to a run's model: mapped to [0, 1] as the run's data
@@ -273,7 +291,7 @@ pub fn check_label(model: &ModelConfig, label: Option<u8>) -> Result<Option<u8>,
 }
 
 pub fn eval(args: &EvalArgs) -> Result<ExitCode, latent::Error> {
-    let (record, device, test) = open_model(&args.model, &args.data)?;
+    let (record, device, test) = open_model_on(&args.model, &args.data, args.file.as_deref())?;
     if args.iw.is_some() && !matches!(record.model.kind, ModelKind::Vae { .. }) {
         return Err(latent::Error::InvalidArgument(
             "--iw is for VAEs: an autoencoder has no likelihood".into(),
@@ -314,8 +332,13 @@ pub fn eval(args: &EvalArgs) -> Result<ExitCode, latent::Error> {
     } else {
         "nats per example"
     };
+    let what = if args.file.is_some() {
+        "loss"
+    } else {
+        "test loss"
+    };
     println!(
-        "{}: test loss {loss:.4} {unit} ({}) on {} rows of {}",
+        "{}: {what} {loss:.4} {unit} ({}) on {} rows of {}",
         args.model.checkpoint.display(),
         terms.join(", "),
         test.rows,
@@ -356,18 +379,7 @@ pub fn eval(args: &EvalArgs) -> Result<ExitCode, latent::Error> {
 }
 
 pub fn encode(args: &EncodeArgs) -> Result<ExitCode, latent::Error> {
-    let (record, device, rows) = match &args.file {
-        None => open_model(&args.model, &args.data)?,
-        Some(path) => {
-            let record = checkpoint::load_record(&args.model.checkpoint)?;
-            let rows = new_rows(path, &record, &args.data)?;
-            (
-                record,
-                training_device(&args.model.gpu, args.model.cpu)?,
-                rows,
-            )
-        }
-    };
+    let (record, device, rows) = open_model_on(&args.model, &args.data, args.file.as_deref())?;
     let device_arg = device.as_ref().map_or(Device::Cpu, Device::Gpu);
     let codes = latent::infer::encode(
         device_arg,
