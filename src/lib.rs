@@ -22,6 +22,7 @@ pub mod infer;
 pub mod io;
 pub mod kernels;
 pub mod model;
+mod parallel;
 pub mod probe;
 pub mod train;
 pub mod validate;

@@ -395,9 +395,7 @@ fn threads_for(m: usize, n: usize, k: usize) -> usize {
     if m.saturating_mul(n).saturating_mul(k) < PARALLEL_MACS {
         return 1;
     }
-    std::thread::available_parallelism()
-        .map_or(1, |t| t.get())
-        .min(m)
+    crate::parallel::threads().min(m)
 }
 
 /// Replaces a row of z = op(A)·op(B) (+ bias) by scale · dloss/dz against the target row and

@@ -9,7 +9,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::error::{Error, Result};
-use crate::probe::parallel::for_chunks;
+use crate::parallel::for_chunks;
 use crate::probe::pca::check_rows;
 use crate::probe::vector::squared_distance;
 

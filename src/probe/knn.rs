@@ -6,8 +6,8 @@
 //! classes with the same number of votes the class of the nearest neighbour among them wins.
 
 use crate::error::{Error, Result};
+use crate::parallel::for_chunks;
 use crate::probe::metrics::accuracy;
-use crate::probe::parallel::for_chunks;
 use crate::probe::Features;
 
 /// Train rows per block: the block, transposed, is (width, TRAIN_BLOCK) f32.

@@ -7,8 +7,8 @@
 use std::collections::VecDeque;
 
 use crate::error::{Error, Result};
+use crate::parallel::for_chunks;
 use crate::probe::metrics::accuracy;
-use crate::probe::parallel::for_chunks;
 use crate::probe::Features;
 
 /// Rows per chunk of the loss and gradient sums.

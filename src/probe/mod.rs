@@ -22,7 +22,6 @@ pub mod kmeans;
 pub mod knn;
 pub mod linear;
 pub mod metrics;
-mod parallel;
 pub mod pca;
 mod vector;
 

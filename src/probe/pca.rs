@@ -6,7 +6,7 @@
 //! training pixels take about 3 s on 2 cores: 2 s for the covariance, 1 s for the eigen solve.
 
 use crate::error::{Error, Result};
-use crate::probe::parallel::{for_chunks, threads};
+use crate::parallel::{for_chunks, threads};
 use crate::probe::vector::{dot_f32, dot_f64};
 
 /// Data rows per block when summing the covariance.

@@ -1,6 +1,7 @@
 //! Work split over the machine's cores with `std::thread::scope`: contiguous chunks of items,
 //! one per thread, each thread writing only its own part of the output. Every item's result
-//! depends on that item alone, so results do not depend on the number of threads.
+//! depends on that item alone, so results do not depend on the number of threads. Used by
+//! the probes and by the matmul twin (cpu/matmul.rs, which splits its own outputs).
 
 use std::ops::Range;
 
