@@ -13,7 +13,7 @@ use latent::train::Device;
 
 use crate::args::{DataArgs, UseArgs};
 use crate::train::{load_data, training_device};
-use crate::use_model::{open_model, picture_shape, write_rows_or_grid, writes_rows};
+use crate::use_model::{open_model, picture_or_rows_out, write_rows_or_grid};
 
 #[derive(Args)]
 pub struct ProbeArgs {
@@ -183,13 +183,8 @@ pub fn scatter(args: &ScatterArgs) -> Result<ExitCode, latent::Error> {
 
 pub fn interpolate(args: &InterpolateArgs) -> Result<ExitCode, latent::Error> {
     let (record, device, test) = open_model(&args.model, &args.data)?;
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| args.model.checkpoint.join("interpolation.png"));
-    if !writes_rows(&out) {
-        picture_shape(&test)?;
-    }
+    let checkpoint = &args.model.checkpoint;
+    let out = picture_or_rows_out(args.out.as_deref(), checkpoint, "interpolation.png", &test)?;
     let vae = matches!(record.model.kind, ModelKind::Vae { .. });
     let spherical = match args.path.as_deref() {
         None => vae,
@@ -210,7 +205,7 @@ pub fn interpolate(args: &InterpolateArgs) -> Result<ExitCode, latent::Error> {
     }
     let ends = test.subset(&(0..2 * pairs).collect::<Vec<_>>());
     let device_arg = device.as_ref().map_or(Device::Cpu, Device::Gpu);
-    let (model, checkpoint) = (&record.model, &args.model.checkpoint);
+    let model = &record.model;
     let codes = latent::infer::encode(device_arg, model, checkpoint, (&ends).into())?;
     let pair_rows: Vec<(usize, usize)> = (0..pairs).map(|p| (2 * p, 2 * p + 1)).collect();
     let path = latent::explore::interpolation_codes(
@@ -252,13 +247,8 @@ pub fn interpolate(args: &InterpolateArgs) -> Result<ExitCode, latent::Error> {
 
 pub fn traverse(args: &TraverseArgs) -> Result<ExitCode, latent::Error> {
     let (record, device, test) = open_model(&args.model, &args.data)?;
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| args.model.checkpoint.join("traversal.png"));
-    if !writes_rows(&out) {
-        picture_shape(&test)?;
-    }
+    let checkpoint = &args.model.checkpoint;
+    let out = picture_or_rows_out(args.out.as_deref(), checkpoint, "traversal.png", &test)?;
     let model = &record.model;
     let dims: Vec<usize> = match args.dims.as_deref() {
         None => (0..model.latent.min(10)).collect(),
@@ -280,7 +270,6 @@ pub fn traverse(args: &TraverseArgs) -> Result<ExitCode, latent::Error> {
         )));
     }
     let device_arg = device.as_ref().map_or(Device::Cpu, Device::Gpu);
-    let checkpoint = &args.model.checkpoint;
     let codes = latent::infer::encode(device_arg, model, checkpoint, (&test).into())?;
     let ranges = match model.kind {
         ModelKind::Vae { .. } => vec![(-args.range, args.range); model.latent],

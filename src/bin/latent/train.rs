@@ -243,7 +243,10 @@ pub fn load_data(
                 source.label_column,
                 run.and_then(|r| r.scaling.as_ref()),
             )?;
-            split(with_labels_file(rows, source.labels.as_deref())?)?
+            split(with_labels_file(
+                rows,
+                source.labels.as_deref().map(Path::new),
+            )?)?
         }
     };
     let name = Path::new(&source.data)
@@ -253,9 +256,9 @@ pub fn load_data(
 }
 
 /// `rows` with the labels of `labels` (a file of them, one a row), where given.
-pub fn with_labels_file(rows: Dataset, labels: Option<&str>) -> Result<Dataset, latent::Error> {
+pub fn with_labels_file(rows: Dataset, labels: Option<&Path>) -> Result<Dataset, latent::Error> {
     match labels {
-        Some(path) => rows.with_labels(data::load_labels(Path::new(path))?, path),
+        Some(path) => rows.with_labels(data::load_labels(path)?, &path.display().to_string()),
         None => Ok(rows),
     }
 }

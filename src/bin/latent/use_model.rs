@@ -1,7 +1,7 @@
 //! Using a trained model: `eval`, `encode`, `decode`, `reconstruct`, `sample`, `denoise`,
 //! `score`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
@@ -148,7 +148,7 @@ pub fn open_model(
 fn open_model_on(
     model: &UseArgs,
     data: &DataArgs,
-    file: Option<&std::path::Path>,
+    file: Option<&Path>,
 ) -> Result<(RunRecord, Option<GpuContext>, Dataset), latent::Error> {
     let Some(path) = file else {
         return open_model(model, data);
@@ -162,11 +162,7 @@ fn open_model_on(
 /// was (its recorded scaling; for older checkpoints, the run's data is loaded again for it),
 /// with the run's label column unless --label-column names another, or --labels' file (the
 /// run's own labels file for the run's own data file).
-fn new_rows(
-    path: &std::path::Path,
-    record: &RunRecord,
-    data: &DataArgs,
-) -> Result<Dataset, latent::Error> {
+fn new_rows(path: &Path, record: &RunRecord, data: &DataArgs) -> Result<Dataset, latent::Error> {
     let scaling = match &record.scaling {
         Some(scaling) => scaling.clone(),
         None => load_data(data, record.seed, Some(record))?.0.scaling,
@@ -179,11 +175,11 @@ fn new_rows(
     let is_run_data = std::fs::canonicalize(path)
         .is_ok_and(|p| source.is_some_and(|s| s.data == p.display().to_string()));
     let labels = match &data.labels {
-        Some(labels) => Some(labels.display().to_string()),
-        None if is_run_data => source.and_then(|s| s.labels.clone()),
+        Some(labels) => Some(labels.as_path()),
+        None if is_run_data => source.and_then(|s| s.labels.as_deref()).map(Path::new),
         None => None,
     };
-    let rows = with_labels_file(rows, labels.as_deref())?;
+    let rows = with_labels_file(rows, labels)?;
     if rows.width != record.model.input {
         return Err(latent::Error::InvalidArgument(format!(
             "{}: rows of {} values; the model takes {}",
@@ -219,8 +215,23 @@ fn in_data_units(
 }
 
 /// Whether `out` asks for rows (.csv or .npy) rather than a picture.
-pub fn writes_rows(out: &std::path::Path) -> bool {
+pub fn writes_rows(out: &Path) -> bool {
     out.extension().is_some_and(|e| e == "csv" || e == "npy")
+}
+
+/// Where a picture command writes: `out`, else `default` in the checkpoint. A picture (not
+/// .csv / .npy rows) of data that are not images is refused here, before any work.
+pub fn picture_or_rows_out(
+    out: Option<&Path>,
+    checkpoint: &Path,
+    default: &str,
+    test: &Dataset,
+) -> Result<PathBuf, latent::Error> {
+    let out = out.map_or_else(|| checkpoint.join(default), Path::to_path_buf);
+    if !writes_rows(&out) {
+        picture_shape(test)?;
+    }
+    Ok(out)
 }
 
 /// Writes the model's `rows` (values in [0, 1]) to `out`: .csv / .npy rows in the units of
@@ -228,7 +239,7 @@ pub fn writes_rows(out: &std::path::Path) -> bool {
 /// names, else a PNG grid of `columns` images a row (`test` must be images). Returns what
 /// the rows are in, for the message ("" for a picture).
 pub fn write_rows_or_grid(
-    out: &std::path::Path,
+    out: &Path,
     rows: Vec<f32>,
     record: &RunRecord,
     test: &Dataset,
@@ -246,7 +257,7 @@ pub fn write_rows_or_grid(
 /// the run's data (its recorded scaling, else `fallback`: the run's data's, loaded again),
 /// under its column names; says what the rows are in.
 pub fn write_model_rows(
-    out: &std::path::Path,
+    out: &Path,
     mut rows: Vec<f32>,
     record: &RunRecord,
     fallback: Option<&data::Scaling>,
