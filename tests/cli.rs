@@ -57,6 +57,7 @@ fn validate_passes_on_this_gpu() {
         "l1",
         "kl_sparsity",
         "concat",
+        "repeat_rows",
         "log_weight",
         "neg_log_mean_exp",
         "bce_backward_rows",

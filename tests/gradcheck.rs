@@ -11,7 +11,7 @@ use latent::cpu::matmul::{MatmulExtras, MatmulShape, StoreLoss};
 use latent::cpu::reparameterize::NoiseKey;
 use latent::cpu::{
     activation, bce, concat, kl, kl_sparsity, l1, log_mean_exp, log_weight, matmul, mse, reduce,
-    reparameterize,
+    reparameterize, repeat_rows,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -374,6 +374,22 @@ fn concat_backward_matches_finite_differences() {
     concat::slice_cols(&mut db, &w, rows, cols_a + cols_b, cols_a, false).unwrap();
     assert_gradient("concat a", &a, &da, &|x| loss(x, &b), seed);
     assert_gradient("concat b", &b, &db, &|x| loss(&a, x), seed);
+}
+
+#[test]
+fn repeat_rows_backward_matches_finite_differences() {
+    let (mut rng, seed) = rng();
+    let (rows, cols, k) = (3, 4, 5);
+    let x = random(&mut rng, rows * cols, -1.0, 1.0);
+    let w = random(&mut rng, rows * k * cols, -1.0, 1.0);
+    let loss = |x: &[f64]| {
+        let mut y = vec![0.0; rows * k * cols];
+        repeat_rows::repeat_rows(&mut y, x, rows, cols, k).unwrap();
+        weighted_sum(&w, &y)
+    };
+    let mut dx = vec![0.0; rows * cols];
+    repeat_rows::sum_row_groups(&mut dx, &w, rows, cols, k, false).unwrap();
+    assert_gradient("repeat_rows", &x, &dx, &loss, seed);
 }
 
 #[test]

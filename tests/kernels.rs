@@ -115,6 +115,11 @@ fn concat_matches_cpu() {
 }
 
 #[test]
+fn repeat_rows_match_cpu() {
+    check("repeat_rows_match_cpu", Family::RepeatRows);
+}
+
+#[test]
 fn importance_weights_match_cpu() {
     check("importance_weights_match_cpu", Family::ImportanceWeight);
 }

@@ -21,6 +21,7 @@ pub mod mse;
 pub mod philox;
 pub mod reduce;
 pub mod reparameterize;
+pub mod repeat_rows;
 pub mod sgd;
 pub mod step;
 pub mod vae_head;

@@ -21,6 +21,7 @@ pub mod mse;
 pub mod philox;
 pub mod reduce;
 pub mod reparameterize;
+pub mod repeat_rows;
 pub mod sgd;
 pub mod step;
 pub mod vae_head;
@@ -76,6 +77,7 @@ pub const SHADERS: &[Shader] = &[
     vae_head::SHADER,
     corrupt::SHADER,
     concat::SHADER,
+    repeat_rows::SHADER,
     log_weight::SHADER,
     log_mean_exp::SHADER,
     l1::SHADER,

@@ -36,6 +36,7 @@ pub enum Family {
     Corrupt,
     Sparsity,
     Concat,
+    RepeatRows,
     ImportanceWeight,
     Adam,
     Sgd,
@@ -45,7 +46,7 @@ pub enum Family {
 }
 
 impl Family {
-    pub const ALL: [Family; 18] = [
+    pub const ALL: [Family; 19] = [
         Family::Matmul,
         Family::Reduce,
         Family::Activation,
@@ -58,6 +59,7 @@ impl Family {
         Family::Corrupt,
         Family::Sparsity,
         Family::Concat,
+        Family::RepeatRows,
         Family::ImportanceWeight,
         Family::Adam,
         Family::Sgd,
@@ -259,6 +261,19 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
                     "concat",
                     format!("{rows}x({cols_a}+{cols_b})"),
                     check_concat(v, rows, cols_a, cols_b),
+                );
+            }
+        }
+        Family::RepeatRows => {
+            let mut sizes = vec![(1, 1, 1), (127, 33, 5), (3, 40, 1000)];
+            if full {
+                sizes.push((128, 40, 50));
+            }
+            for &(rows, cols, k) in &sizes {
+                push(
+                    "repeat_rows",
+                    format!("{rows}x{cols}x{k}"),
+                    check_repeat_rows(v, rows, cols, k),
                 );
             }
         }
@@ -2355,6 +2370,55 @@ fn check_concat(
         &refs,
         outputs,
     )
+}
+
+fn check_repeat_rows(v: &mut Validator, rows: usize, cols: usize, k: usize) -> Result<CheckResult> {
+    let x = v.random(rows * cols, -1.0, 1.0);
+    let dy = v.random(rows * k * cols, -1.0, 1.0);
+    let start_dx = v.random(rows * cols, -1.0, 1.0);
+    let mut y = vec![0.0; rows * k * cols];
+    cpu::repeat_rows::repeat_rows(&mut y, &x, rows, cols, k)?;
+    // The backward written, and added to a start.
+    let mut dx = vec![0.0; rows * cols];
+    cpu::repeat_rows::sum_row_groups(&mut dx, &dy, rows, cols, k, false)?;
+    let mut dx_added = start_dx.clone();
+    cpu::repeat_rows::sum_row_groups(&mut dx_added, &dy, rows, cols, k, true)?;
+    let (gx, gdy) = (v.upload("x", &x)?, v.upload("dy", &dy)?);
+    let (gy, gdx) = (
+        v.poisoned("y", rows * k * cols)?,
+        v.poisoned("dx", rows * cols)?,
+    );
+    let gdx_added = v.upload("dx added", &start_dx)?;
+    let ctx = v.ctx;
+    let dispatches = [
+        kernels::repeat_rows::repeat_rows(ctx, &gy, &gx, rows, cols, k)?,
+        kernels::repeat_rows::sum_row_groups(ctx, &gdx, &gdy, rows, cols, k, false)?,
+        kernels::repeat_rows::sum_row_groups(ctx, &gdx_added, &gdy, rows, cols, k, true)?,
+    ];
+    // Copies are exact; both sides sum a group's k rows in the same order, in f32, so the
+    // sums agree to the bit.
+    let outputs = vec![
+        Output {
+            name: "y",
+            gpu: &gy,
+            cpu: y,
+            allowed: Box::new(abs_rel(0.0, 0.0)),
+        },
+        Output {
+            name: "dx",
+            gpu: &gdx,
+            cpu: dx,
+            allowed: Box::new(abs_rel(0.0, 0.0)),
+        },
+        Output {
+            name: "dx added",
+            gpu: &gdx_added,
+            cpu: dx_added,
+            allowed: Box::new(abs_rel(0.0, 0.0)),
+        },
+    ];
+    let refs: Vec<&kernels::Dispatch> = dispatches.iter().collect();
+    v.finish("repeat_rows", format!("{rows}x{cols}x{k}"), &refs, outputs)
 }
 
 fn check_log_weight(v: &mut Validator, rows: usize, cols: usize) -> Result<CheckResult> {
