@@ -20,7 +20,7 @@ use crate::graph::autodiff::GradOp;
 use crate::graph::cpu::CpuExecutor;
 use crate::graph::gpu::GpuExecutor;
 use crate::graph::plan::Plan;
-use crate::graph::{Op, RunConfig, Samples, TrainData};
+use crate::graph::{Op, RunConfig, Samples, TensorId, TrainData};
 use crate::kernels::adam::AdamConfig;
 use crate::kernels::autotune::{candidates, describe, ShapeClass};
 use crate::kernels::gather::DataShards;
@@ -606,12 +606,16 @@ pub fn bench_kernels(ctx: &GpuContext, large: bool) -> Result<Vec<KernelFigure>>
 /// for the first layer) input gradient.
 pub fn matmul_flops_per_step(plan: &Plan) -> f64 {
     let graph = &plan.graph;
-    let layer = |x: usize, y: usize| 2.0 * (graph.batch * x * y) as f64;
+    // A layer's rows are its input's: the batch, or K samples of each row (IWAE's decoder).
+    let layer = |x: TensorId, y: TensorId| {
+        let (x, y) = (graph.tensor(x), graph.tensor(y));
+        2.0 * (x.rows * x.cols * y.cols) as f64
+    };
     let forward: f64 = graph
         .ops
         .iter()
         .map(|op| match *op {
-            Op::Linear { y, x, .. } => layer(graph.tensor(x).cols, graph.tensor(y).cols),
+            Op::Linear { y, x, .. } => layer(x, y),
             _ => 0.0,
         })
         .sum();
@@ -621,7 +625,7 @@ pub fn matmul_flops_per_step(plan: &Plan) -> f64 {
         .map(|op| match *op {
             GradOp::Linear { dx, dy, x, .. } => {
                 let products = if dx.is_some() { 2.0 } else { 1.0 };
-                products * layer(graph.tensor(x).cols, graph.tensor(dy).cols)
+                products * layer(x, dy)
             }
             _ => 0.0,
         })

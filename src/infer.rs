@@ -396,12 +396,12 @@ pub fn importance_weighted(
             CpuExecutor::<f32>::new(&plan, &state.params, data, Some(data), run)?.evaluate()?
         }
     };
-    // Every term is summed over the k-fold repeated rows.
-    let visits = (data.rows * k) as f64;
-    // Per example: BCE and KL count once (β = 1 here), Σ squared error ½.
+    // Per example: BCE and KL count once (β = 1 here), Σ squared error ½; each term is
+    // summed over its rows, K a data row.
     let (mut iw, mut elbo) = (0.0, 0.0);
     for (term, total) in plan.losses.iter().zip(totals) {
-        let per_example = total / visits;
+        let visits = data.rows * plan.graph.rows_per_data_row(term.per_row);
+        let per_example = total / visits as f64;
         match term.kind {
             LossKind::Iw => iw = per_example,
             LossKind::Mse => elbo += 0.5 * per_example,

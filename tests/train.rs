@@ -8,7 +8,7 @@ use latent::graph::autodiff::GradOp;
 use latent::graph::cpu::CpuExecutor;
 use latent::graph::gpu::GpuExecutor;
 use latent::graph::plan::{Location, Plan, TrainingFusion};
-use latent::graph::{RunConfig, Samples, TrainData};
+use latent::graph::{LossKind, RunConfig, Samples, TrainData};
 use latent::kernels::adam::AdamConfig;
 use latent::model::{init_params, Likelihood, ModelConfig, ModelKind, Noise, Sparsity};
 use rand::rngs::StdRng;
@@ -508,6 +508,14 @@ fn whole_model_gradients_match_finite_differences() {
             "conditional vae",
             ModelConfig {
                 classes: Some(2),
+                ..ModelConfig::vae(width, 6, 3)
+            },
+        ),
+        (
+            "conditional iwae k=3",
+            ModelConfig {
+                classes: Some(2),
+                importance_samples: Some(3),
                 ..ModelConfig::vae(width, 6, 3)
             },
         ),
@@ -1294,4 +1302,92 @@ fn per_shape_tuning_tunes_a_training_plan_once_and_trains_like_the_cpu_path() {
         (g - c).abs() <= 1e-4 * c.abs(),
         "test loss: GPU {g}, CPU {c} (LATENT_TEST_SEED={seed})"
     );
+}
+
+/// The IWAE graph that encodes each data row once and repeats its μ | logvar trains
+/// exactly as the graph it replaced, which took K copies of each row from the gather and
+/// encoded each copy (built here by hand): the same losses every step and the same
+/// parameters after two epochs, in f64 on the CPU twins (only sums run in other orders).
+#[test]
+fn iwae_encoding_each_row_once_trains_like_k_encoded_copies() {
+    let seed = common::seed();
+    let (rows, width, batch, k, latent) = (48, 12, 8, 3, 4);
+    let config = ModelConfig {
+        importance_samples: Some(k),
+        ..ModelConfig::vae(width, 10, latent)
+    };
+    let (graph, tensors) = config.build(batch).unwrap();
+    // The encoder runs on the data rows, the decoder on K samples of each.
+    let rows_of = |name: &str| {
+        let t = graph.tensors.iter().find(|t| t.name == name).unwrap();
+        t.rows
+    };
+    assert_eq!(rows_of("encoder.0"), batch);
+    assert_eq!(rows_of("mu+logvar"), batch);
+    assert_eq!(graph.tensor(tensors.output).rows, batch * k);
+
+    // The graph of K encoded copies: batch · K rows throughout.
+    let mut copies = latent::graph::Graph::new(batch * k).unwrap();
+    let x = copies.input("x", width).unwrap();
+    let y = copies.linear("encoder.0", x, 10).unwrap();
+    let h = copies.activation(config.activation, y);
+    let stats = copies
+        .linear_stacked(&[("mu", latent), ("logvar", latent)], h)
+        .unwrap();
+    let z = copies.reparameterize(stats, 0).unwrap();
+    let eps = copies.tensors.iter().position(|t| t.name == "eps").unwrap();
+    let y = copies.linear("decoder.0", z, 10).unwrap();
+    let h = copies.activation(config.activation, y);
+    let output = copies.linear("output", h, width).unwrap();
+    let recon = copies.loss(LossKind::Bce, output, x, 0.0).unwrap();
+    copies.kl(stats, 0.0).unwrap();
+    let eps = latent::graph::TensorId(eps);
+    copies
+        .importance_weighted(recon, 1.0, z, eps, stats, k, 1.0 / k as f32)
+        .unwrap();
+
+    let (once, copies) = (
+        Plan::compile(graph).unwrap(),
+        Plan::compile(copies).unwrap(),
+    );
+    let params = init_params(&once, seed).unwrap();
+    assert_eq!(once.param_len, copies.param_len);
+    let bytes = synthetic_bytes(rows, width, seed);
+    let data = TrainData::new(Samples::U8(&bytes), rows, width);
+    let run = RunConfig {
+        adam: AdamConfig::default(),
+        seed,
+        total_steps: 12,
+    };
+    let mut once = CpuExecutor::<f64>::new(&once, &params, data, None, run).unwrap();
+    let mut copies = CpuExecutor::<f64>::new(&copies, &params, data, None, run).unwrap();
+    for epoch in 0..2 {
+        let order = epoch_order(rows, seed + epoch);
+        once.begin_epoch(&order).unwrap();
+        let repeated: Vec<u32> = order
+            .iter()
+            .flat_map(|&r| std::iter::repeat_n(r, k))
+            .collect();
+        copies.begin_epoch(&repeated).unwrap();
+        for step in 0..rows / batch {
+            once.step().unwrap();
+            copies.step().unwrap();
+            let (a, b) = (once.loss_totals(), copies.loss_totals());
+            once.reset_losses();
+            copies.reset_losses();
+            for (term, (a, b)) in a.iter().zip(&b).enumerate() {
+                assert!(
+                    (a - b).abs() <= 1e-9 * b.abs().max(1.0),
+                    "epoch {epoch} step {step} term {term}: {a} once, {b} from copies \
+                     (LATENT_TEST_SEED={seed})"
+                );
+            }
+        }
+    }
+    for (i, (a, b)) in once.params.iter().zip(&copies.params).enumerate() {
+        assert!(
+            (a - b).abs() <= 1e-9,
+            "parameter {i}: {a} once, {b} from copies (LATENT_TEST_SEED={seed})"
+        );
+    }
 }

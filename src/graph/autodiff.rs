@@ -73,6 +73,13 @@ pub enum GradOp {
         dy: TensorId,
         offset: usize,
     },
+    /// dx (+)= Σ of each group of k rows of dy: a RepeatRows' backward.
+    SumRowGroups {
+        dx: TensorId,
+        accumulate: bool,
+        dy: TensorId,
+        k: usize,
+    },
     /// dstats (+)= [scale·μ | scale·½(e^logvar − 1)], stats = μ | logvar.
     Kl {
         dstats: TensorId,
@@ -273,6 +280,18 @@ pub fn differentiate(graph: &mut Graph) -> Result<Vec<GradOp>> {
                     z,
                 });
             }
+            Op::RepeatRows { y, x, k } => {
+                let Some(dy) = d.incoming(y) else { continue };
+                if d.requires_grad[x.0] {
+                    let (dx, accumulate) = d.write(x);
+                    backward.push(GradOp::SumRowGroups {
+                        dx,
+                        accumulate,
+                        dy,
+                        k,
+                    });
+                }
+            }
             Op::Corrupt { x, .. } => {
                 if d.requires_grad[x.0] {
                     return Err(shape_error(
@@ -353,6 +372,7 @@ pub fn op_io(op: &Op) -> (Vec<TensorId>, Vec<TensorId>) {
         Op::Kl { per_row, stats, .. } => (vec![per_row], vec![stats]),
         Op::Loss { per_row, a, b, .. } => (vec![per_row], vec![a, b]),
         Op::Corrupt { y, x, .. } => (vec![y], vec![x]),
+        Op::RepeatRows { y, x, .. } => (vec![y], vec![x]),
         Op::Concat { y, a, b } => (vec![y], vec![a, b]),
         Op::LogWeight {
             logw,
@@ -441,6 +461,15 @@ pub fn grad_op_io(op: &GradOp) -> (Vec<TensorId>, Vec<TensorId>) {
                 inputs.push(da);
             }
             (vec![da], inputs)
+        }
+        GradOp::SumRowGroups {
+            dx, accumulate, dy, ..
+        } => {
+            let mut inputs = vec![dy];
+            if accumulate {
+                inputs.push(dx);
+            }
+            (vec![dx], inputs)
         }
         GradOp::Penalty(ref p) => {
             let mut inputs: Vec<TensorId> = std::iter::once(p.x).chain(p.rho_hat).collect();

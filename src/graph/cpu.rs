@@ -88,10 +88,7 @@ impl<'a, T: Float + Send + Sync> CpuExecutor<'a, T> {
             adam_v: zeros(plan.param_len)?,
             input: zeros(plan.graph.tensor(plan.input).len())?,
             pool: plan.pool.iter().map(|&n| zeros(n)).collect::<Result<_>>()?,
-            order: super::gpu::repeat_each(
-                &(0..data.rows as u32).collect::<Vec<_>>(),
-                plan.graph.repeat,
-            ),
+            order: (0..data.rows as u32).collect(),
             state: [1, 0],
             loss_totals: zeros(plan.losses.len())?,
         })
@@ -106,7 +103,7 @@ impl<'a, T: Float + Send + Sync> CpuExecutor<'a, T> {
                 "epoch order: too short, or a row beyond the data".into(),
             ));
         }
-        self.order = super::gpu::repeat_each(order, self.plan.graph.repeat);
+        self.order = order.to_vec();
         self.state[1] = 0;
         Ok(())
     }
@@ -305,7 +302,8 @@ impl<'a, T: Float + Send + Sync> CpuExecutor<'a, T> {
         let mut totals = vec![0.0; self.plan.losses.len()];
         self.over_eval_batches(|e, counted| {
             for (total, term) in totals.iter_mut().zip(&e.plan.losses) {
-                *total += e.tensor(term.per_row)[..counted]
+                let rows = counted * e.plan.graph.rows_per_data_row(term.per_row);
+                *total += e.tensor(term.per_row)[..rows]
                     .iter()
                     .map(|v| v.to_f64().unwrap_or(f64::NAN))
                     .sum::<f64>();
@@ -321,6 +319,9 @@ impl<'a, T: Float + Send + Sync> CpuExecutor<'a, T> {
 
     /// Several outputs of one forward pass over the evaluation set, each as `infer` gives it.
     pub fn infer_outputs(&mut self, outputs: &[TensorId]) -> Result<Vec<Vec<f32>>> {
+        for &output in outputs {
+            self.plan.graph.check_one_row_per_data_row(output)?;
+        }
         let rows = self.eval.map_or(0, |eval| eval.rows);
         let mut values = outputs
             .iter()
@@ -352,23 +353,19 @@ impl<'a, T: Float + Send + Sync> CpuExecutor<'a, T> {
         let batch = self.plan.graph.batch;
         let saved = (
             self.data,
-            std::mem::replace(
-                &mut self.order,
-                padded_order(eval.rows, self.plan.graph.repeat, batch),
-            ),
+            std::mem::replace(&mut self.order, padded_order(eval.rows, batch)),
             self.state,
         );
         self.data = eval;
         self.state = [1, 0];
         std::mem::swap(&mut self.one_hot, &mut self.eval_one_hot);
         let result = (|| {
-            let visits = eval.rows * self.plan.graph.repeat;
-            for start in (0..visits).step_by(batch) {
+            for start in (0..eval.rows).step_by(batch) {
                 self.gather()?;
                 for op in &self.plan.graph.ops {
                     self.run_forward(op, self.run.seed ^ super::gpu::EVAL_SEED_SALT)?;
                 }
-                each(self, batch.min(visits - start));
+                each(self, batch.min(eval.rows - start));
                 cpu::step::advance_step(&mut self.state, batch);
             }
             Ok(())
@@ -383,7 +380,7 @@ impl<'a, T: Float + Send + Sync> CpuExecutor<'a, T> {
         match *op {
             Op::Linear { y, x, weight, bias } => {
                 let shape = LinearShapes::new(
-                    graph.batch,
+                    graph.tensor(x).rows,
                     graph.tensor(x).cols,
                     graph.tensor(y).cols,
                     false,
@@ -490,6 +487,12 @@ impl<'a, T: Float + Send + Sync> CpuExecutor<'a, T> {
                     cpu::concat::concat_cols(out, e.tensor(a), e.tensor(b), rows, cols_a, cols_b)
                 })
             }
+            Op::RepeatRows { y, x, k } => {
+                let (rows, cols) = (graph.tensor(x).rows, graph.tensor(x).cols);
+                self.write(y, |out, e| {
+                    cpu::repeat_rows::repeat_rows(out, e.tensor(x), rows, cols, k)
+                })
+            }
             Op::Corrupt {
                 y,
                 x,
@@ -549,8 +552,11 @@ impl<'a, T: Float + Send + Sync> CpuExecutor<'a, T> {
                 x,
                 weight,
             } => {
-                let (batch, out, input) =
-                    (graph.batch, graph.tensor(dy).cols, graph.tensor(x).cols);
+                let (batch, out, input) = (
+                    graph.tensor(dy).rows,
+                    graph.tensor(dy).cols,
+                    graph.tensor(x).cols,
+                );
                 let shapes = LinearShapes::new(batch, input, out, accumulate_dx);
                 let dw_shape = shapes.dweight;
                 self.write(dweight, |g, e| {
@@ -664,6 +670,17 @@ impl<'a, T: Float + Send + Sync> CpuExecutor<'a, T> {
                 let (rows, width) = (graph.tensor(dy).rows, graph.tensor(dy).cols);
                 self.write(da, |g, e| {
                     cpu::concat::slice_cols(g, e.tensor(dy), rows, width, offset, accumulate)
+                })
+            }
+            GradOp::SumRowGroups {
+                dx,
+                accumulate,
+                dy,
+                k,
+            } => {
+                let (rows, cols) = (graph.tensor(dx).rows, graph.tensor(dx).cols);
+                self.write(dx, |g, e| {
+                    cpu::repeat_rows::sum_row_groups(g, e.tensor(dy), rows, cols, k, accumulate)
                 })
             }
             GradOp::Penalty(ref p) => {

@@ -27,7 +27,7 @@ use crate::kernels::{self, step::StepStates, Dispatch};
 
 /// A held-out data set and the forward-only passes over it.
 struct Evaluation {
-    /// Batch rows the set fills: its rows times the graph's `repeat`.
+    /// Data rows of the set.
     rows: usize,
     /// One state per batch, written once: noise keyed by the batch's number from 1.
     states: StepStates,
@@ -40,14 +40,6 @@ struct Evaluation {
     /// The row order, the set and its one-hot labels: bound by the dispatches, held here.
     indices: GpuBuffer,
     data: Vec<DataShards>,
-}
-
-/// Each index `repeat` times in a row (the K samples of each data row, for IWAE).
-pub(crate) fn repeat_each(order: &[u32], repeat: usize) -> Vec<u32> {
-    order
-        .iter()
-        .flat_map(|&i| std::iter::repeat_n(i, repeat))
-        .collect()
 }
 
 /// The one-hot labels of `data` on the GPU, for a plan with a condition (else None).
@@ -122,7 +114,7 @@ fn choose_weight_grads(ctx: &GpuContext, plan: &Plan) -> Result<(Vec<ChosenWeigh
     let mut chosen = Vec::new();
     for layers in sets {
         let key = GroupKey {
-            k: plan.graph.batch,
+            k: plan.weight_grad_rows(&layers),
             layers: weight_grad_shapes(plan, &layers),
             adam: whole_model,
         };
@@ -296,7 +288,7 @@ impl<'a> GpuExecutor<'a> {
         ctx.check_buffer_size("adam step scalars", 2 * steps as usize)?;
         let table = ctx.upload("adam step scalars", &run.adam.step_scalar_table(steps))?;
         // One state per step of an epoch: every full batch of the index list.
-        let steps_per_epoch = rows * plan.graph.repeat / plan.graph.batch;
+        let steps_per_epoch = rows / plan.graph.batch;
         let states = StepStates::new(ctx, "step states", steps_per_epoch, plan.graph.batch)?;
         let input = ctx.create_buffer("batch", plan.graph.tensor(plan.input).len())?;
         let (chosen, adam_fused) = if plan.training {
@@ -315,10 +307,7 @@ impl<'a> GpuExecutor<'a> {
             .enumerate()
             .map(|(i, &n)| ctx.create_buffer(&format!("pool {i}"), n))
             .collect::<Result<Vec<_>>>()?;
-        let indices = ctx.upload(
-            "epoch order",
-            &repeat_each(&(0..rows as u32).collect::<Vec<_>>(), plan.graph.repeat),
-        )?;
+        let indices = ctx.upload("epoch order", &(0..rows as u32).collect::<Vec<_>>())?;
         // A term with running totals keeps one per batch row, or per slot of its linear
         // layer's matmul (see TrainingFusion).
         let loss_totals = plan
@@ -465,10 +454,9 @@ impl<'a> GpuExecutor<'a> {
         self.next_step
     }
 
-    /// Starts an epoch with this order of data rows (each taken `repeat` times in a row when
-    /// the graph repeats rows): writes it and the epoch's step states, from the next step's
-    /// number with the batch cursor at 0 (the only host-to-GPU copies of training, once per
-    /// epoch).
+    /// Starts an epoch with this order of data rows: writes it and the epoch's step states,
+    /// from the next step's number with the batch cursor at 0 (the only host-to-GPU copies
+    /// of training, once per epoch).
     pub fn begin_epoch(&mut self, order: &[u32]) -> Result<()> {
         self.training_only("begin_epoch")?;
         if order.len() != self.data_rows || order.iter().any(|&r| r as usize >= self.data_rows) {
@@ -476,8 +464,7 @@ impl<'a> GpuExecutor<'a> {
                 "epoch order: one index per data row, each below the row count".into(),
             ));
         }
-        let order = repeat_each(order, self.plan.graph.repeat);
-        self.ctx.write_buffer(&self.indices, &order)?;
+        self.ctx.write_buffer(&self.indices, order)?;
         let rows = self.states.rows();
         self.states
             .write(self.ctx, [self.next_step, 0], rows, self.plan.graph.batch)?;
@@ -662,7 +649,8 @@ impl<'a> GpuExecutor<'a> {
     }
 
     /// Gather at the cursor of `source.state`, the forward ops (noise keyed by `seed` and that
-    /// state's step), and the loss sums of the first `rows_counted` rows into `totals`. In a
+    /// state's step), and the loss sums of the first `rows_counted` data rows into `totals`
+    /// (the rows of their samples, for a term of several rows a data row). In a
     /// `training` pass the plan's training fusions apply: their losses add to running totals
     /// and write their gradients.
     fn prepare_pass(
@@ -715,13 +703,9 @@ impl<'a> GpuExecutor<'a> {
                 continue;
             }
             let rows = self.view(term.per_row)?;
+            let counted = rows_counted * plan.graph.rows_per_data_row(term.per_row);
             dispatches.push(kernels::reduce::sum_all(
-                ctx,
-                total,
-                &rows,
-                rows_counted,
-                1.0,
-                true,
+                ctx, total, &rows, counted, 1.0, true,
             )?);
         }
         Ok(dispatches)
@@ -737,14 +721,11 @@ impl<'a> GpuExecutor<'a> {
                 eval.width
             )));
         }
-        // Rows in order (each `repeat` times), the last batch padded with row 0 (its padding
-        // is not counted).
-        let repeat = self.plan.graph.repeat;
-        let order = padded_order(eval.rows, repeat, batch);
-        let visits = eval.rows * repeat;
+        // Rows in order, the last batch padded with row 0 (its padding is not counted).
+        let order = padded_order(eval.rows, batch);
         let indices = ctx.upload("evaluation order", &order)?;
         let samples = upload_samples(ctx, "evaluation set", &eval)?;
-        let states = StepStates::new(ctx, "evaluation states", visits.div_ceil(batch), batch)?;
+        let states = StepStates::new(ctx, "evaluation states", eval.rows.div_ceil(batch), batch)?;
         let totals = self
             .plan
             .losses
@@ -763,14 +744,14 @@ impl<'a> GpuExecutor<'a> {
         });
         let label_source = label_source.as_ref();
         let full_batch = self.prepare_pass(&source, label_source, seed, (&totals, batch), false)?;
-        let remainder = visits % batch;
+        let remainder = eval.rows % batch;
         let tail = if remainder > 0 {
             self.prepare_pass(&source, label_source, seed, (&totals, remainder), false)?
         } else {
             Vec::new()
         };
         Ok(Evaluation {
-            rows: visits,
+            rows: eval.rows,
             states,
             totals,
             full_batch,
@@ -834,6 +815,9 @@ impl<'a> GpuExecutor<'a> {
         let eval = self.eval.as_ref().ok_or_else(|| {
             Error::InvalidArgument("no data to run the model on was given".into())
         })?;
+        for &output in outputs {
+            self.plan.graph.check_one_row_per_data_row(output)?;
+        }
         let batch = self.plan.graph.batch;
         let widest = outputs
             .iter()
@@ -926,7 +910,7 @@ impl<'a> GpuExecutor<'a> {
                 let shape = MatmulShape {
                     activation: epilogue.map(|(kind, _)| kind),
                     ..LinearShapes::new(
-                        graph.batch,
+                        graph.tensor(x).rows,
                         graph.tensor(x).cols,
                         graph.tensor(y).cols,
                         false,
@@ -1014,7 +998,7 @@ impl<'a> GpuExecutor<'a> {
                 ctx,
                 &self.view(per_row)?,
                 &self.view(logw)?,
-                graph.batch,
+                graph.tensor(logw).rows,
                 k,
             )?,
             Op::Concat { y, a, b } => {
@@ -1032,6 +1016,11 @@ impl<'a> GpuExecutor<'a> {
                     cols_a,
                     cols_b,
                 )?
+            }
+            Op::RepeatRows { y, x, k } => {
+                let (rows, cols) = (graph.tensor(x).rows, graph.tensor(x).cols);
+                let (y, x) = (self.view(y)?, self.view(x)?);
+                kernels::repeat_rows::repeat_rows(ctx, &y, &x, rows, cols, k)?
             }
             Op::Corrupt {
                 y,
@@ -1138,7 +1127,8 @@ impl<'a> GpuExecutor<'a> {
                         LossKind::Bce => StoreLoss::Bce,
                         _ => StoreLoss::Mse,
                     }),
-                    ..LinearShapes::new(graph.batch, graph.tensor(x).cols, out, false).forward
+                    ..LinearShapes::new(graph.tensor(x).rows, graph.tensor(x).cols, out, false)
+                        .forward
                 };
                 let (da, target) = (self.view(*da)?, self.view(*b)?);
                 let extras = MatmulExtras {
@@ -1201,12 +1191,12 @@ impl<'a> GpuExecutor<'a> {
         fuse_adam: bool,
         adam: &AdamConfig,
     ) -> Result<Vec<Dispatch>> {
-        let batch = self.plan.graph.batch;
         let mut dispatches = Vec::new();
         for (layers, form) in chosen {
             let WeightGrads::Grouped(tiles) = *form else {
                 continue;
             };
+            let batch = self.plan.weight_grad_rows(layers);
             let parts = self.weight_grad_parts(layers)?;
             let problems = weight_grad_problems(&parts);
             dispatches.push(if fuse_adam {
@@ -1267,8 +1257,11 @@ impl<'a> GpuExecutor<'a> {
                 x,
                 weight,
             } => {
-                let (batch, out, input) =
-                    (graph.batch, graph.tensor(dy).cols, graph.tensor(x).cols);
+                let (batch, out, input) = (
+                    graph.tensor(dy).rows,
+                    graph.tensor(dy).cols,
+                    graph.tensor(x).cols,
+                );
                 let dy_view = self.view(dy)?;
                 let shapes = LinearShapes::new(batch, input, out, accumulate_dx);
                 let mut dispatches = Vec::new();
@@ -1452,10 +1445,27 @@ impl<'a> GpuExecutor<'a> {
                 ctx,
                 &self.view(dlogw)?,
                 &self.view(logw)?,
-                graph.batch,
+                graph.tensor(logw).rows,
                 k,
                 scale,
             )?]),
+            GradOp::SumRowGroups {
+                dx,
+                accumulate,
+                dy,
+                k,
+            } => {
+                let (rows, cols) = (graph.tensor(dx).rows, graph.tensor(dx).cols);
+                Ok(vec![kernels::repeat_rows::sum_row_groups(
+                    ctx,
+                    &self.view(dx)?,
+                    &self.view(dy)?,
+                    rows,
+                    cols,
+                    k,
+                    accumulate,
+                )?])
+            }
             GradOp::Slice {
                 da,
                 accumulate,

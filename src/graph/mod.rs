@@ -176,6 +176,8 @@ pub enum Op {
         k: usize,
         weight: f32,
     },
+    /// y (rows·k, cols) = each row of x (rows, cols) k times in consecutive rows.
+    RepeatRows { y: TensorId, x: TensorId, k: usize },
     /// y = x corrupted by `noise` drawn from (seed, step, `stream`, element): the denoising
     /// autoencoder's input. x is data, so nothing flows back.
     Corrupt {
@@ -214,10 +216,9 @@ pub enum Op {
 /// A model's forward graph.
 #[derive(Clone, Debug)]
 pub struct Graph {
+    /// Data rows a step gathers: the rows of the input (an op such as RepeatRows may make
+    /// tensors of more rows from them).
     pub batch: usize,
-    /// Evaluation passes fill `repeat` consecutive batch rows with each data row (the K
-    /// samples of an importance-weighted bound); 1 for everything else.
-    pub repeat: usize,
     pub tensors: Vec<Tensor>,
     pub ops: Vec<Op>,
 }
@@ -232,7 +233,6 @@ impl Graph {
         }
         Ok(Graph {
             batch,
-            repeat: 1,
             tensors: Vec::new(),
             ops: Vec::new(),
         })
@@ -297,7 +297,8 @@ impl Graph {
             out,
             Role::Parameter { init_bound },
         );
-        let y = self.add(name, self.batch, out, Role::Value);
+        let rows = self.tensor(x).rows;
+        let y = self.add(name, rows, out, Role::Value);
         self.ops.push(Op::Linear { y, x, weight, bias });
         Ok((y, weight, bias))
     }
@@ -446,13 +447,14 @@ impl Graph {
                 "z and the μ | logvar stats must have the same rows and latent width",
             ));
         }
-        if k == 0 || self.batch % k != 0 {
+        let rows = self.tensor(z).rows;
+        if k == 0 || rows % k != 0 {
             return Err(shape_error(
                 "neg_log_mean_exp",
-                format!("groups of {k} in batches of {}", self.batch),
+                format!("groups of {k} in {rows} rows"),
             ));
         }
-        let logw = self.add("logw", self.batch, 1, Role::Value);
+        let logw = self.add("logw", rows, 1, Role::Value);
         self.ops.push(Op::LogWeight {
             logw,
             recon,
@@ -461,7 +463,7 @@ impl Graph {
             stats,
             recon_weight,
         });
-        let per_row = self.add(LossKind::Iw.name(), self.batch, 1, Role::Value);
+        let per_row = self.add(LossKind::Iw.name(), rows, 1, Role::Value);
         self.ops.push(Op::NegLogMeanExp {
             per_row,
             logw,
@@ -471,17 +473,18 @@ impl Graph {
         Ok(per_row)
     }
 
-    /// Makes evaluation passes repeat each data row `k` times in consecutive batch rows;
-    /// the batch must hold whole groups of k.
-    pub fn repeat_rows(&mut self, k: usize) -> Result<()> {
-        if k == 0 || self.batch % k != 0 {
-            return Err(Error::InvalidArgument(format!(
-                "{k} samples per row in batches of {}: the batch must hold whole groups",
-                self.batch
-            )));
-        }
-        self.repeat = k;
-        Ok(())
+    /// Each row of x `k` times in consecutive rows (rows·k, cols): an IWAE's μ | logvar for
+    /// its K samples of each data row, and its data and labels beside them.
+    pub fn repeat_rows(&mut self, x: TensorId, k: usize) -> Result<TensorId> {
+        let (rows, cols) = (self.tensor(x).rows, self.tensor(x).cols);
+        let repeated = rows
+            .checked_mul(k)
+            .filter(|_| k > 0)
+            .ok_or_else(|| Error::InvalidArgument(format!("{rows} rows repeated {k} times")))?;
+        let name = format!("{}.x{k}", self.tensor(x).name);
+        let y = self.add(name, repeated, cols, Role::Value);
+        self.ops.push(Op::RepeatRows { y, x, k });
+        Ok(y)
     }
 
     /// The batch's one-hot labels, `classes` wide (a conditional model's second input).
@@ -561,6 +564,27 @@ impl Graph {
                 format!(
                     "{} is {}x{} but {} is {}x{}",
                     ta.name, ta.rows, ta.cols, tb.name, tb.rows, tb.cols
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Rows of `t` per data row of the batch: K for a tensor of an IWAE's K samples, 1 for
+    /// the batch's own rows (a tensor of fewer rows, such as KL sparsity's means, gives 0).
+    pub fn rows_per_data_row(&self, t: TensorId) -> usize {
+        self.tensor(t).rows / self.batch
+    }
+
+    /// Checks that `t` has one row per data row, as an output read per data row must.
+    pub fn check_one_row_per_data_row(&self, t: TensorId) -> Result<()> {
+        let tensor = self.tensor(t);
+        if tensor.rows != self.batch {
+            return Err(shape_error(
+                "output",
+                format!(
+                    "{} has {} rows for a batch of {}: outputs are read one row per data row",
+                    tensor.name, tensor.rows, self.batch
                 ),
             ));
         }
@@ -669,12 +693,11 @@ pub struct RunConfig {
     pub total_steps: u32,
 }
 
-/// Rows 0..rows in order, each `repeat` times, padded with row 0 up to a whole number of
-/// batches: the order an evaluation pass gathers (the padding rows are not counted).
-pub(crate) fn padded_order(rows: usize, repeat: usize, batch: usize) -> Vec<u32> {
-    let visits = rows * repeat;
-    (0..visits.div_ceil(batch) * batch)
-        .map(|i| if i < visits { (i / repeat) as u32 } else { 0 })
+/// Rows 0..rows in order, padded with row 0 up to a whole number of batches: the order an
+/// evaluation pass gathers (the padding rows are not counted).
+pub(crate) fn padded_order(rows: usize, batch: usize) -> Vec<u32> {
+    (0..rows.div_ceil(batch) * batch)
+        .map(|i| if i < rows { i as u32 } else { 0 })
         .collect()
 }
 

@@ -263,13 +263,37 @@ impl Plan {
     }
 
     /// The step's linear layers (indices into `backward`) in backward order, in sets of up
-    /// to [`MAX_PROBLEMS`]: the sets whose weight gradients the GPU executor may compute in
-    /// one dispatch each (kernels::matmul_grouped_tn), after the backward pass.
+    /// to [`MAX_PROBLEMS`] of the same rows: the sets whose weight gradients the GPU
+    /// executor may compute in one dispatch each (kernels::matmul_grouped_tn, whose layers
+    /// share their rows), after the backward pass. An IWAE's decoder layers (K rows a data
+    /// row) and encoder layers (one) fall in different sets.
     pub fn weight_grad_sets(&self) -> Vec<Vec<usize>> {
-        let linear: Vec<usize> = (0..self.backward.len())
-            .filter(|&j| matches!(self.backward[j], GradOp::Linear { .. }))
-            .collect();
-        linear.chunks(MAX_PROBLEMS).map(<[usize]>::to_vec).collect()
+        let mut sets: Vec<Vec<usize>> = Vec::new();
+        let mut set_rows = 0;
+        for (j, op) in self.backward.iter().enumerate() {
+            let GradOp::Linear { dy, .. } = *op else {
+                continue;
+            };
+            let rows = self.graph.tensor(dy).rows;
+            match sets.last_mut() {
+                Some(set) if set.len() < MAX_PROBLEMS && rows == set_rows => set.push(j),
+                _ => sets.push(vec![j]),
+            }
+            set_rows = rows;
+        }
+        sets
+    }
+
+    /// The rows of a set of linear layers (every layer's dy has them): the K of their
+    /// weight gradients' products.
+    pub fn weight_grad_rows(&self, layers: &[usize]) -> usize {
+        layers
+            .first()
+            .and_then(|&j| match self.backward[j] {
+                GradOp::Linear { dy, .. } => Some(self.graph.tensor(dy).rows),
+                _ => None,
+            })
+            .unwrap_or(self.graph.batch)
     }
 
     /// Tensors the GPU executor never stores, in any pass: the input of an activation

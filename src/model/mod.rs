@@ -263,18 +263,13 @@ impl ModelConfig {
     }
 
     /// The forward graph for batches of `batch` rows.
-    /// With `importance_samples` = K the graph holds K samples of each of the `batch` data
-    /// rows (batch · K rows), and its loss is the IWAE bound.
+    /// With `importance_samples` = K the encoder runs on the `batch` data rows once, and
+    /// its μ | logvar is repeated for K samples of each (batch · K rows from z on, the data
+    /// and labels repeated beside them); the loss is the IWAE bound.
     pub fn build(&self, batch: usize) -> Result<(Graph, ModelTensors)> {
         self.check()?;
         let k = self.importance_samples.unwrap_or(1);
-        let rows = batch.checked_mul(k).ok_or_else(|| {
-            Error::InvalidArgument(format!("batch {batch} × {k} samples is too many"))
-        })?;
-        let mut g = Graph::new(rows)?;
-        if self.importance_samples.is_some() {
-            g.repeat_rows(k)?;
-        }
+        let mut g = Graph::new(batch)?;
         let input = g.input("x", self.input)?;
         let label = self.classes.map(|c| g.condition(c)).transpose()?;
         let mut h = match self.noise {
@@ -295,10 +290,21 @@ impl ModelConfig {
             ModelKind::Vae { beta } => {
                 // μ and logvar side by side: one matmul, forward and backward.
                 let latent = self.latent;
-                let stats = g.linear_stacked(&[("mu", latent), ("logvar", latent)], h)?;
+                let mut stats = g.linear_stacked(&[("mu", latent), ("logvar", latent)], h)?;
+                if self.importance_samples.is_some() {
+                    stats = g.repeat_rows(stats, k)?;
+                }
                 let z = g.reparameterize(stats, 0)?;
                 (stats, z, Some((stats, beta)))
             }
+        };
+        // The decoder's rows: the batch's, or K samples of each row (IWAE).
+        let (target, label) = match self.importance_samples {
+            Some(k) => (
+                g.repeat_rows(input, k)?,
+                label.map(|l| g.repeat_rows(l, k)).transpose()?,
+            ),
+            None => (input, label),
         };
         h = join_label(&mut g, z, label)?;
         for (i, &width) in self.decoder.iter().enumerate() {
@@ -315,7 +321,7 @@ impl ModelConfig {
         // batch's data rows like the VAE's (each row's bound counts in its K rows: 1/K).
         let iwae = self.importance_samples.is_some();
         let elbo_weight = |w: f32| if iwae { 0.0 } else { w };
-        let recon = g.loss(kind, output, input, elbo_weight(weight))?;
+        let recon = g.loss(kind, output, target, elbo_weight(weight))?;
         if let Some((stats, beta)) = kl {
             g.kl(stats, elbo_weight(beta))?;
             if iwae {

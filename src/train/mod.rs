@@ -374,32 +374,40 @@ impl<'a> Trainer<'a> {
 
     /// The loss per example over `rows` data rows: the weighted sum of the terms, or the
     /// importance-weighted bound alone when the model trains with it (its BCE and KL terms
-    /// are then reported, not optimised). Each data row fills `repeat` batch rows.
+    /// are then reported, not optimised).
     fn per_example(&self, totals: &[f64], rows: usize) -> f64 {
-        let visits = (rows * self.plan.graph.repeat) as f64;
-        let terms = self
-            .plan
-            .losses
-            .iter()
-            .zip(totals)
-            .zip(&self.report_weights);
         let iw = self.plan.losses.iter().any(|t| t.kind == LossKind::Iw);
-        terms
-            .filter(|((term, _), _)| !iw || term.kind == LossKind::Iw)
-            .map(|((_, t), w)| t * w)
-            .sum::<f64>()
-            / visits
+        self.terms_per_example(totals, rows)
+            .zip(&self.plan.losses)
+            .filter(|(_, term)| !iw || term.kind == LossKind::Iw)
+            .map(|(value, _)| value)
+            .sum()
     }
 
     fn terms(&self, totals: &[f64], rows: usize) -> LossTerms {
-        let visits = (rows * self.plan.graph.repeat) as f64;
+        self.terms_per_example(totals, rows)
+            .zip(&self.plan.losses)
+            .map(|(value, term)| (term.kind.name().to_string(), value))
+            .collect()
+    }
+
+    /// Each term's weighted total over `rows` data rows, per row of the term: a term of K
+    /// samples a data row (IWAE) counts K rows for each.
+    fn terms_per_example<'t>(
+        &'t self,
+        totals: &'t [f64],
+        rows: usize,
+    ) -> impl Iterator<Item = f64> + 't {
+        let graph = &self.plan.graph;
         self.plan
             .losses
             .iter()
             .zip(totals)
             .zip(&self.report_weights)
-            .map(|((term, t), w)| (term.kind.name().to_string(), t * w / visits))
-            .collect()
+            .map(move |((term, t), w)| {
+                let visits = rows * graph.rows_per_data_row(term.per_row);
+                t * w / visits as f64
+            })
     }
 }
 
