@@ -112,6 +112,46 @@ fn checkpoints_round_trip_and_reject_what_does_not_fit() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The same state saves to the same bytes every time (the metadata's order included, which
+/// safetensors takes from a HashMap), with the header padded to 8 bytes and read back.
+#[test]
+fn a_checkpoint_is_the_same_bytes_every_time() {
+    let model = ModelConfig::vae(12, 8, 3);
+    let plan = Plan::compile(model.build(4).unwrap().0).unwrap();
+    let state = TrainingState {
+        params: init_params(&plan, 5).unwrap(),
+        adam: None,
+        epoch: 2,
+        next_step: 11,
+    };
+    let dir = temp_dir("same-bytes");
+    let saves: Vec<Vec<u8>> = (0..8)
+        .map(|_| {
+            checkpoint::save(&dir, &plan, &record(&model), &state).unwrap();
+            std::fs::read(dir.join("model.safetensors")).unwrap()
+        })
+        .collect();
+    assert!(saves.iter().all(|s| s == &saves[0]), "the saves differ");
+    let header_len = u64::from_le_bytes(saves[0][..8].try_into().unwrap()) as usize;
+    assert_eq!(
+        header_len % 8,
+        0,
+        "the tensors' data must start 8-byte aligned"
+    );
+    let header = std::str::from_utf8(&saves[0][8..8 + header_len]).unwrap();
+    assert!(
+        header
+            .starts_with(r#"{"__metadata__":{"epoch":"2","format":"latent-1","next_step":"11"},"#),
+        "{header}"
+    );
+    let loaded = checkpoint::load_state(&dir, &plan).unwrap();
+    assert_eq!(
+        (loaded.params, loaded.epoch, loaded.next_step),
+        (state.params, 2, 11)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// The VAE trains μ and logvar as one stacked layer (one matmul); its checkpoint stores them
 /// as the two layers PyTorch's VAE has, and the encoder alone (μ only) loads μ's rows.
 #[test]

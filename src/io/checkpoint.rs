@@ -4,7 +4,7 @@
 //! written atomically. The step and epoch live in the safetensors metadata, the single source
 //! of truth for resuming; config.json repeats them for people.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
@@ -155,13 +155,12 @@ pub fn save(dir: &Path, plan: &Plan, record: &RunRecord, state: &TrainingState) 
             ))
         })
         .collect::<Result<Vec<_>>>()?;
-    let metadata = HashMap::from([
+    let metadata = BTreeMap::from([
         ("format".to_string(), FORMAT.to_string()),
         ("epoch".to_string(), state.epoch.to_string()),
         ("next_step".to_string(), state.next_step.to_string()),
     ]);
-    let bytes = safetensors::serialize(views, Some(metadata))
-        .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+    let bytes = serialize_sorted(views, &metadata)?;
     let json = serde_json::to_vec_pretty(&RunRecord {
         epoch: state.epoch,
         next_step: state.next_step,
@@ -170,6 +169,34 @@ pub fn save(dir: &Path, plan: &Plan, record: &RunRecord, state: &TrainingState) 
     .map_err(|e| Error::InvalidArgument(e.to_string()))?;
     write_atomic(&dir.join(WEIGHTS_FILE), &bytes)?;
     write_atomic(&dir.join(CONFIG_FILE), &json)
+}
+
+/// The safetensors file of `views` with `metadata`, the same bytes for the same tensors
+/// and metadata: safetensors orders the tensors (by dtype, then name) but writes metadata
+/// from a HashMap in an order that changes from run to run, so the metadata goes in here,
+/// sorted, as the header's first entry (where safetensors puts it).
+fn serialize_sorted(
+    views: Vec<(String, TensorView<'_>)>,
+    metadata: &BTreeMap<String, String>,
+) -> Result<Vec<u8>> {
+    let error = |e: &dyn std::fmt::Display| Error::InvalidArgument(e.to_string());
+    let plain = safetensors::serialize(views, None).map_err(|e| error(&e))?;
+    let header_len = u64::from_le_bytes(plain[..8].try_into().map_err(|e| error(&e))?) as usize;
+    let header = std::str::from_utf8(&plain[8..8 + header_len]).map_err(|e| error(&e))?;
+    let entries = header
+        .trim_end()
+        .strip_prefix('{')
+        .ok_or_else(|| error(&"a safetensors header that is not a JSON object"))?;
+    let separator = if entries == "}" { "" } else { "," };
+    let metadata = serde_json::to_string(metadata).map_err(|e| error(&e))?;
+    let mut header = format!("{{\"__metadata__\":{metadata}{separator}{entries}").into_bytes();
+    // The data starts 8-byte aligned, as safetensors pads its header.
+    header.resize(header.len().next_multiple_of(8), b' ');
+    let mut bytes = Vec::with_capacity(8 + header.len() + plain.len() - 8 - header_len);
+    bytes.extend((header.len() as u64).to_le_bytes());
+    bytes.extend(header);
+    bytes.extend(&plain[8 + header_len..]);
+    Ok(bytes)
 }
 
 /// Reads config.json of a checkpoint directory.
