@@ -15,6 +15,11 @@
 // than four shards takes a dispatch per four. The host binds the last shard again in unused
 // slots. An index at or beyond data_rows gives a row of zeros, written by the dispatch of
 // first_shard 0 (the host checks indices it makes).
+// IN_ORDER: the batch is rows c..c+rows of the set itself, no index list read (evaluation
+// and inference passes, whose rows past the set give the last batch's zero rows): a set of
+// any number of rows needs no order buffer, which would outgrow a binding first.
+
+override IN_ORDER: bool = false;
 
 struct Params {
     rows: u32,
@@ -36,6 +41,14 @@ struct Params {
 @group(0) @binding(6) var<storage, read> shard3: array<u32>;
 @group(0) @binding(7) var<storage, read> state: array<u32>;      // (2) step, cursor
 @group(0) @binding(8) var<storage, read_write> out4: array<vec4<f32>>;  // out as (rows, width / 4)
+
+// The data row that batch row `r` takes.
+fn source_row_of(r: u32) -> u32 {
+    if (IN_ORDER) {
+        return state[1] + r;
+    }
+    return indices[state[1] + r];
+}
 
 // Whether this dispatch writes a row taken from data row `source_row`: a row of its four
 // shards, or (the dispatch of the first four) a row of zeros for an index past the set.
@@ -69,7 +82,7 @@ fn gather_u8(
     if (i >= params.rows * params.width) {
         return;
     }
-    let source_row = indices[state[1] + i / params.width];
+    let source_row = source_row_of(i / params.width);
     if (!writes_row(source_row)) {
         return;
     }
@@ -95,7 +108,7 @@ fn gather_u8_words(
     if (i >= params.rows * words) {
         return;
     }
-    let source_row = indices[state[1] + i / words];
+    let source_row = source_row_of(i / words);
     if (!writes_row(source_row)) {
         return;
     }
@@ -120,7 +133,7 @@ fn gather_f32(
     if (i >= params.rows * params.width) {
         return;
     }
-    let source_row = indices[state[1] + i / params.width];
+    let source_row = source_row_of(i / params.width);
     if (!writes_row(source_row)) {
         return;
     }

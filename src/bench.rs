@@ -531,7 +531,7 @@ fn gather_case(ctx: &GpuContext, all: &mut KernelCases, batch: usize, width: usi
     let state = ctx.upload("state", &[1u32, 0])?;
     let source = kernels::gather::GatherSource {
         data: &data,
-        indices: &indices,
+        indices: Some(&indices),
         state: &state,
     };
     // Rows of a multiple of 4 bytes take gather_u8_words, a word of four bytes a thread.

@@ -853,6 +853,59 @@ fn a_data_set_of_many_bindings_trains_from_shards() {
     assert!(gpu.device_memory().data >= (rows * width) as u64);
 }
 
+/// Evaluation and inference passes gather their rows in order, with no index list: a set
+/// of more rows than one binding of u32 indices holds (bindings capped at 64 KiB: 16,384
+/// indices; the set in five shards) evaluates and infers as the CPU twins do, its last
+/// batch partial.
+#[test]
+fn evaluation_needs_no_index_list_however_many_rows() {
+    let test = "evaluation_needs_no_index_list_however_many_rows";
+    let Some(ctx) = common::gpu(test) else {
+        return;
+    };
+    let cap: u64 = 64 << 10;
+    let ctx = &device_with_binding_cap(ctx, cap);
+    let (rows, width, batch) = (20_000, 4, 64);
+    assert!(rows * 4 > cap as usize && rows % batch != 0);
+    let values: Vec<f32> = (0..rows * width)
+        .map(|i| (i * 37 % 101) as f32 / 100.0)
+        .collect();
+    let eval = TrainData::new(Samples::F32(&values), rows, width);
+    let train = TrainData::new(Samples::F32(&values[..128 * width]), 128, width);
+    let model = ModelConfig {
+        encoder: vec![8],
+        decoder: vec![8],
+        ..ModelConfig::autoencoder(width, 3)
+    };
+    let (graph, tensors) = model.build(batch).unwrap();
+    let plan = Plan::compile(graph).unwrap();
+    let seed = common::seed();
+    let params = init_params(&plan, seed).unwrap();
+    let run = RunConfig {
+        adam: AdamConfig::default(),
+        seed,
+        total_steps: 1,
+    };
+    let gpu = GpuExecutor::new(ctx, &plan, &params, train, Some(eval), run).unwrap();
+    let mut cpu = CpuExecutor::<f32>::new(&plan, &params, train, Some(eval), run).unwrap();
+    let (g, c) = (gpu.evaluate().unwrap(), cpu.evaluate().unwrap());
+    assert!(
+        (g[0] - c[0]).abs() <= 1e-4 * c[0].abs(),
+        "gpu {g:?} cpu {c:?} (LATENT_TEST_SEED={seed})"
+    );
+    let (g, c) = (
+        gpu.infer(tensors.code).unwrap(),
+        cpu.infer(tensors.code).unwrap(),
+    );
+    assert_eq!((g.len(), c.len()), (rows * 3, rows * 3));
+    for (i, (g, c)) in g.iter().zip(&c).enumerate() {
+        assert!(
+            (g - c).abs() <= 1e-5 * (1.0 + c.abs()),
+            "code element {i}: gpu {g} cpu {c}"
+        );
+    }
+}
+
 /// Progress reports come every `progress_every` steps, none sooner than the progress
 /// interval after the last, and always at the epoch's end (CPU twins: the same logic runs
 /// for the GPU, where each report waits for the GPU).

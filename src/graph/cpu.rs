@@ -8,9 +8,7 @@ use crate::cpu::{self, reparameterize::NoiseKey};
 use crate::error::{host_capacity, host_vec, Error, Result};
 use crate::graph::autodiff::GradOp;
 use crate::graph::plan::{Location, Plan};
-use crate::graph::{
-    padded_order, LinearShapes, LossKind, Op, Penalty, RunConfig, Samples, TensorId, TrainData,
-};
+use crate::graph::{LinearShapes, LossKind, Op, Penalty, RunConfig, Samples, TensorId, TrainData};
 use crate::kernels::activation::Activation;
 
 /// A plan's storage on the CPU, and the step that runs it.
@@ -741,4 +739,11 @@ fn activation_backward<T: Float>(kind: Activation, dx: &mut [T], y: &[T], dy: &[
         Activation::Sigmoid => cpu::activation::sigmoid_backward(dx, y, dy),
         Activation::Tanh => cpu::activation::tanh_backward(dx, y, dy),
     }
+}
+
+/// Rows 0..rows in order and on past the set up to a whole number of batches: the order an
+/// evaluation pass gathers, its padding rows zeros (not counted), as the GPU's gather in
+/// order gives them.
+fn padded_order(rows: usize, batch: usize) -> Vec<u32> {
+    (0..(rows.div_ceil(batch) * batch) as u32).collect()
 }

@@ -12,8 +12,7 @@ use crate::gpu::{mib, GpuBuffer, GpuContext};
 use crate::graph::autodiff::GradOp;
 use crate::graph::plan::{Location, Plan, TrainingFusion};
 use crate::graph::{
-    padded_order, LinearShapes, LossKind, Op, Penalty, Role, RunConfig, Samples, TensorId,
-    TrainData,
+    LinearShapes, LossKind, Op, Penalty, Role, RunConfig, Samples, TensorId, TrainData,
 };
 use crate::kernels::activation::Activation;
 use crate::kernels::adam::AdamConfig;
@@ -37,8 +36,7 @@ struct Evaluation {
     /// The last, partial batch (if rows is not a multiple of the batch): its loss sums
     /// count only its real rows.
     tail: Vec<Dispatch>,
-    /// The row order, the set and its one-hot labels: bound by the dispatches, held here.
-    indices: GpuBuffer,
+    /// The set and its one-hot labels: bound by the dispatches, held here.
     data: Vec<DataShards>,
 }
 
@@ -356,7 +354,7 @@ impl<'a> GpuExecutor<'a> {
             let labels = upload_one_hot(ctx, plan, &data, "labels")?;
             let source = GatherSource {
                 data: &samples,
-                indices: &executor.indices,
+                indices: Some(&executor.indices),
                 state: executor.states.binding(),
             };
             let label_source = labels.as_ref().map(|labels| GatherSource {
@@ -424,7 +422,7 @@ impl<'a> GpuExecutor<'a> {
     /// Device memory held by this executor's buffers.
     pub fn device_memory(&self) -> DeviceMemory {
         let eval = self.eval.as_ref();
-        let eval_data = eval.map_or(0, |e| e.indices.bytes() + shard_bytes(&e.data));
+        let eval_data = eval.map_or(0, |e| shard_bytes(&e.data));
         let eval_other = eval.map_or(0, |e| e.states.bytes() + bytes_of(&e.totals));
         // A stand-in of a few elements until a dispatch needs the flat gradients.
         let gradients = if self.grads.len < self.plan.param_len {
@@ -721,9 +719,8 @@ impl<'a> GpuExecutor<'a> {
                 eval.width
             )));
         }
-        // Rows in order, the last batch padded with row 0 (its padding is not counted).
-        let order = padded_order(eval.rows, batch);
-        let indices = ctx.upload("evaluation order", &order)?;
+        // Rows in order (no index list), the last batch padded with zero rows (not
+        // counted).
         let samples = upload_samples(ctx, "evaluation set", &eval)?;
         let states = StepStates::new(ctx, "evaluation states", eval.rows.div_ceil(batch), batch)?;
         let totals = self
@@ -734,7 +731,7 @@ impl<'a> GpuExecutor<'a> {
             .collect::<Result<Vec<_>>>()?;
         let source = GatherSource {
             data: &samples,
-            indices: &indices,
+            indices: None,
             state: states.binding(),
         };
         let labels = upload_one_hot(ctx, self.plan, &eval, "evaluation labels")?;
@@ -756,7 +753,6 @@ impl<'a> GpuExecutor<'a> {
             totals,
             full_batch,
             tail,
-            indices,
             data: [samples].into_iter().chain(labels).collect(),
         })
     }
@@ -824,7 +820,9 @@ impl<'a> GpuExecutor<'a> {
             .map(|&t| self.plan.graph.tensor(t).cols)
             .max()
             .unwrap_or(1);
-        let chunk_rows = (READBACK_CHUNK_BYTES / (4 * widest) / batch).max(1) * batch;
+        // A chunk's buffer within the adapter's buffer limits too.
+        let chunk_bytes = READBACK_CHUNK_BYTES.min(self.ctx.max_binding_bytes() as usize);
+        let chunk_rows = (chunk_bytes / (4 * widest) / batch).max(1) * batch;
         // (cols, the output's buffer range, the buffer a chunk of its rows is copied into).
         let copies = outputs
             .iter()

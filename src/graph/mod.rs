@@ -693,14 +693,6 @@ pub struct RunConfig {
     pub total_steps: u32,
 }
 
-/// Rows 0..rows in order, padded with row 0 up to a whole number of batches: the order an
-/// evaluation pass gathers (the padding rows are not counted).
-pub(crate) fn padded_order(rows: usize, batch: usize) -> Vec<u32> {
-    (0..rows.div_ceil(batch) * batch)
-        .map(|i| if i < rows { i as u32 } else { 0 })
-        .collect()
-}
-
 /// The three matrix multiplies of a linear layer y (batch, out) = x (batch, in) · Wᵀ + b,
 /// W stored (out, in), shared by both executors:
 /// forward y = x·Wᵀ; dweight (out, in) = dyᵀ·x; dx (batch, in) = dy·W (added to dx when

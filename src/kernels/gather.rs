@@ -177,11 +177,12 @@ fn shard_rows(label: &str, rows: usize, row_bytes: usize, cap: u64) -> Result<us
     Ok(per_shard)
 }
 
-/// Where a gathered batch comes from: the data set on the GPU, the epoch's index list, and
-/// the step state whose cursor (word 1) says where the batch starts.
+/// Where a gathered batch comes from: the data set on the GPU, the epoch's index list (None:
+/// the set's rows in order, rows past it zeros), and the step state whose cursor (word 1)
+/// says where the batch starts.
 pub struct GatherSource<'a> {
     pub data: &'a DataShards,
-    pub indices: &'a GpuBuffer,
+    pub indices: Option<&'a GpuBuffer>,
     pub state: &'a GpuBuffer,
 }
 
@@ -206,7 +207,9 @@ fn prepare_gather(
         ],
     )?;
     check_len(op, "out", out, rows * data.width)?;
-    check_len(op, "indices", source.indices, rows)?;
+    if let Some(indices) = source.indices {
+        check_len(op, "indices", indices, rows)?;
+    }
     check_len(op, "state", source.state, 2)?;
     let shards = &data.shards;
     if shards.is_empty() || data.rows.div_ceil(data.rows_per_shard.max(1)) != shards.len() {
@@ -241,16 +244,29 @@ fn prepare_gather(
             };
             // Slots past the last shard bind it again (read-only, never read).
             let shard = |s: usize| &shards[(first_shard + s).min(shards.len() - 1)];
+            // In order, the index slot binds the state (never read there).
             let buffers = [
                 out,
-                source.indices,
+                source.indices.unwrap_or(source.state),
                 shard(0),
                 shard(1),
                 shard(2),
                 shard(3),
                 source.state,
             ];
-            prepare(ctx, kernel, &[], Some(bytes_of(&params)), &buffers, grid)
+            let in_order = [("IN_ORDER", 1.0)];
+            let constants: &[(&str, f64)] = match source.indices {
+                Some(_) => &[],
+                None => &in_order,
+            };
+            prepare(
+                ctx,
+                kernel,
+                constants,
+                Some(bytes_of(&params)),
+                &buffers,
+                grid,
+            )
         })
         .collect()
 }

@@ -363,13 +363,31 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
                 push(
                     "gather_u8",
                     format!("{rows} of {data_rows}x{width}{shards}"),
-                    check_gather(v, (rows, width, data_rows), shard_rows, true),
+                    check_gather(v, (rows, width, data_rows), shard_rows, true, false),
                 );
                 push(
                     "gather_f32",
                     format!("{rows} of {data_rows}x{width}{shards}"),
-                    check_gather(v, (rows, width, data_rows), shard_rows, false),
+                    check_gather(v, (rows, width, data_rows), shard_rows, false, false),
                 );
+            }
+            // In order (evaluation passes), the batch running past the set's end.
+            let in_order: [(usize, usize, usize, Option<usize>); 3] = [
+                (33, 785, 127, None),
+                (64, 13, 200, Some(41)),
+                (64, 64, 130, Some(11)),
+            ];
+            for (rows, width, data_rows, shard_rows) in in_order {
+                let shards = shard_rows.map_or(String::new(), |r| {
+                    format!(" in {} shards", data_rows.div_ceil(r))
+                });
+                for bytes in [true, false] {
+                    push(
+                        if bytes { "gather_u8" } else { "gather_f32" },
+                        format!("{rows} of {data_rows}x{width}{shards} in order"),
+                        check_gather(v, (rows, width, data_rows), shard_rows, bytes, true),
+                    );
+                }
             }
         }
         Family::GroupedWeightGrads => {
@@ -2705,14 +2723,23 @@ fn check_gather(
     (rows, width, data_rows): (usize, usize, usize),
     shard_rows: Option<usize>,
     bytes: bool,
+    in_order: bool,
 ) -> Result<CheckResult> {
     // The batch starts at a cursor inside a longer index list, as in the middle of an epoch;
-    // one index past the end of the data set checks the zero-row rule.
-    let cursor = 5;
-    let mut indices = v.random_u32(cursor + rows + 7, data_rows as u32);
-    if rows > 1 {
-        indices[cursor + rows - 1] = data_rows as u32 + 3;
-    }
+    // one index past the end of the data set checks the zero-row rule. In order, the GPU
+    // reads no index list (the twin takes rows 0, 1, 2, ...), and the batch starts half a
+    // batch before the set's end: its second half is zero rows.
+    let (cursor, indices) = if in_order {
+        let cursor = data_rows - rows / 2;
+        (cursor, (0..(cursor + rows) as u32).collect())
+    } else {
+        let cursor = 5;
+        let mut indices = v.random_u32(cursor + rows + 7, data_rows as u32);
+        if rows > 1 {
+            indices[cursor + rows - 1] = data_rows as u32 + 3;
+        }
+        (cursor, indices)
+    };
     let gindices = v.upload("indices", &indices)?;
     let state = v.upload("state", &[1u32, cursor as u32])?;
     let mut out = vec![0.0; rows * width];
@@ -2731,7 +2758,7 @@ fn check_gather(
         let data = DataShards::upload_u8(v.ctx, "data", &data, (data_rows, width), cap)?;
         let source = GatherSource {
             data: &data,
-            indices: &gindices,
+            indices: (!in_order).then_some(&gindices),
             state: &state,
         };
         kernels::gather::gather_u8(v.ctx, &gout, &source, rows)?
@@ -2742,7 +2769,7 @@ fn check_gather(
         let data = DataShards::upload_f32(v.ctx, "data", &data, (data_rows, width), cap)?;
         let source = GatherSource {
             data: &data,
-            indices: &gindices,
+            indices: (!in_order).then_some(&gindices),
             state: &state,
         };
         kernels::gather::gather_f32(v.ctx, &gout, &source, rows)?
@@ -2759,10 +2786,11 @@ fn check_gather(
     let shards = shard_rows.map_or(String::new(), |r| {
         format!(" in {} shards", data_rows.div_ceil(r))
     });
+    let order = if in_order { " in order" } else { "" };
     let dispatches: Vec<_> = dispatches.iter().collect();
     v.finish(
         dispatches[0].name,
-        format!("{rows} of {data_rows}x{width}{shards}"),
+        format!("{rows} of {data_rows}x{width}{shards}{order}"),
         &dispatches,
         vec![output],
     )
@@ -2784,7 +2812,7 @@ fn check_step_states(v: &mut Validator, batch: usize) -> Result<CheckResult> {
     let gdata = DataShards::upload_f32(v.ctx, "data", &data, (data_rows, width), cap)?;
     let source = GatherSource {
         data: &gdata,
-        indices: &gindices,
+        indices: Some(&gindices),
         state: states.binding(),
     };
     let mut dispatches = Vec::new();
