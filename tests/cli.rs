@@ -580,6 +580,41 @@ fn train_writes_a_checkpoint_and_a_loss_log_and_resumes_exactly() {
         latent::io::checkpoint::load_state(&split, &plan).unwrap(),
     );
     assert_eq!(wa.params, wb.params, "weights differ after resuming");
+
+    // A flag that would change the resumed run is refused, naming it and the run's own
+    // model; repeating the run's values (as above) is no change.
+    let resume = ["--resume", split.to_str().unwrap()];
+    let changed = [
+        "train", "--data", "digits", "--hidden", "64", "--latent", "5", "--cpu", "--seed", "7",
+    ];
+    let out = latent(&[&changed[..], &resume].concat());
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let message = text(&out.stderr);
+    assert!(
+        message.contains("--latent would change the run")
+            && message.contains("a VAE 64-64-4-64-64")
+            && !message.contains("--seed"),
+        "{message}"
+    );
+    // An epoch count already reached: nothing to train, and the checkpoint untouched.
+    let weights = std::fs::read(split.join("model.safetensors")).unwrap();
+    let done = run(&["--epochs", "2", "--resume", split.to_str().unwrap()]);
+    assert!(done.contains("nothing to train"), "{done}");
+    assert_eq!(
+        std::fs::read(split.join("model.safetensors")).unwrap(),
+        weights
+    );
+    // --lr applies to a resumed run (fine-tuning), and is recorded.
+    run(&[
+        "--epochs",
+        "3",
+        "--lr",
+        "0.0002",
+        "--resume",
+        split.to_str().unwrap(),
+    ]);
+    let record = latent::io::checkpoint::load_record(&split).unwrap();
+    assert_eq!((record.epoch, record.adam.lr), (3, 0.0002));
     let _ = (
         std::fs::remove_dir_all(&straight),
         std::fs::remove_dir_all(&split),

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod args;
 mod codes;
@@ -80,11 +80,17 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let result = match cli.command {
         Command::Info(args) => info(&args),
         Command::Validate(args) => validate(&args),
-        Command::Train(args) => train(&args),
+        Command::Train(mut args) => {
+            if let Some(train_matches) = matches.subcommand_matches("train") {
+                args.given = train::run_flags_given(train_matches);
+            }
+            train(&args)
+        }
         Command::Eval(args) => eval(&args),
         Command::Encode(args) => encode(&args),
         Command::Reconstruct(args) => reconstruct(&args),

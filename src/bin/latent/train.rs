@@ -95,6 +95,41 @@ pub struct TrainArgs {
     /// Training steps recorded into one GPU submit (the result is the same for any value).
     #[arg(long, default_value_t = latent::train::DEFAULT_STEPS_PER_SUBMIT)]
     pub steps_per_submit: u32,
+    /// The flags of RUN_FLAGS given on the command line (filled by main from clap's
+    /// matches): a resumed run refuses those that shape a new run, and takes --lr.
+    #[arg(skip)]
+    pub given: Vec<String>,
+}
+
+/// The flags that shape a run: its model, batch, seed and learning rate. A resumed run keeps
+/// its own, so giving one but --lr with another value than the run's is an error rather
+/// than a flag silently ignored; --lr (say, lower for fine-tuning) and --epochs apply to a
+/// resumed run.
+const RUN_FLAGS: &[&str] = &[
+    "model",
+    "noise",
+    "sparsity",
+    "classes",
+    "objective",
+    "k",
+    "hidden",
+    "latent",
+    "beta",
+    "likelihood",
+    "activation",
+    "linear_code",
+    "batch",
+    "seed",
+    "lr",
+];
+
+/// The flags of RUN_FLAGS that `matches` (train's) got from the command line, as typed.
+pub fn run_flags_given(matches: &clap::ArgMatches) -> Vec<String> {
+    RUN_FLAGS
+        .iter()
+        .filter(|id| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine))
+        .map(|id| format!("--{}", id.replace('_', "-")))
+        .collect()
 }
 
 /// The GPU to train on, or None for the CPU twins: with --cpu, without any adapter, or when
@@ -284,9 +319,11 @@ pub fn load_rows(
     Ok(rows)
 }
 
-pub fn model_config(args: &TrainArgs, data: &Dataset) -> Result<ModelConfig, latent::Error> {
-    let input = data.width;
-    let (vae, default_noise, default_sparsity) = match args.model.as_str() {
+/// --model: (a VAE?, its default noise, its default sparsity).
+fn model_kind(
+    model: &str,
+) -> Result<(bool, Option<&'static str>, Option<&'static str>), latent::Error> {
+    Ok(match model {
         "vae" | "cvae" => (true, None, None),
         "ae" | "autoencoder" => (false, None, None),
         "dae" => (false, Some("gaussian:0.5"), None),
@@ -296,7 +333,99 @@ pub fn model_config(args: &TrainArgs, data: &Dataset) -> Result<ModelConfig, lat
                 "unknown model {other:?}: expected vae, cvae, ae, dae or sparse"
             )))
         }
-    };
+    })
+}
+
+/// --hidden: the encoder's widths (the default for a VAE or not when not given).
+fn hidden_widths(hidden: Option<&str>, vae: bool) -> Result<Vec<usize>, latent::Error> {
+    Ok(match hidden {
+        None => {
+            if vae {
+                vec![400]
+            } else {
+                Vec::new()
+            }
+        }
+        Some("none") | Some("") => Vec::new(),
+        Some(list) => list
+            .split(',')
+            .map(|w| {
+                w.trim().parse::<usize>().map_err(|_| {
+                    latent::Error::InvalidArgument(format!(
+                        "--hidden {list:?}: expected widths like 400 or 256,256"
+                    ))
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    })
+}
+
+/// --likelihood (the default for a VAE or not when not given).
+fn likelihood(likelihood: Option<&str>, vae: bool) -> Result<Likelihood, latent::Error> {
+    Ok(match likelihood {
+        None => {
+            if vae {
+                Likelihood::Bernoulli
+            } else {
+                Likelihood::Gaussian
+            }
+        }
+        Some("bernoulli") | Some("bce") => Likelihood::Bernoulli,
+        Some("gaussian") | Some("mse") => Likelihood::Gaussian,
+        Some(other) => {
+            return Err(latent::Error::InvalidArgument(format!(
+                "unknown likelihood {other:?}: expected bernoulli or gaussian"
+            )))
+        }
+    })
+}
+
+/// The flags among args.given that ask a resumed run for something other than what it has,
+/// each compared with what it sets in the run's record (a flag repeating the run's own
+/// value is no change). --lr is never one: a resumed run takes it.
+fn flags_changing_the_run(
+    args: &TrainArgs,
+    record: &RunRecord,
+) -> Result<Vec<String>, latent::Error> {
+    let run = &record.model;
+    let run_vae = matches!(run.kind, ModelKind::Vae { .. });
+    let mut changed = Vec::new();
+    for flag in &args.given {
+        let changes = match flag.as_str() {
+            "--model" => {
+                let (vae, noise, sparsity) = model_kind(&args.model)?;
+                vae != run_vae
+                    || (args.model == "cvae") != run.classes.is_some()
+                    || (noise.is_some() && run.noise.is_none())
+                    || (sparsity.is_some() && run.sparsity.is_none())
+            }
+            "--noise" => args.noise.as_deref().map(Noise::parse).transpose()? != run.noise,
+            "--sparsity" => {
+                args.sparsity.as_deref().map(Sparsity::parse).transpose()? != run.sparsity
+            }
+            "--classes" => args.classes != run.classes,
+            "--objective" => (args.objective == "iwae") != run.importance_samples.is_some(),
+            "--k" => run.importance_samples.is_some_and(|k| k != args.k),
+            "--hidden" => hidden_widths(args.hidden.as_deref(), run_vae)? != run.encoder,
+            "--latent" => args.latent != Some(run.latent),
+            "--beta" => matches!(run.kind, ModelKind::Vae { beta } if beta != args.beta),
+            "--likelihood" => likelihood(args.likelihood.as_deref(), run_vae)? != run.likelihood,
+            "--activation" => args.activation.parse::<Activation>()? != run.activation,
+            "--linear-code" => args.linear_code != run.linear_code,
+            "--batch" => args.batch != record.batch,
+            "--seed" => args.seed != record.seed,
+            _ => false,
+        };
+        if changes {
+            changed.push(flag.clone());
+        }
+    }
+    Ok(changed)
+}
+
+pub fn model_config(args: &TrainArgs, data: &Dataset) -> Result<ModelConfig, latent::Error> {
+    let input = data.width;
+    let (vae, default_noise, default_sparsity) = model_kind(&args.model)?;
     let classes = if args.model == "cvae" {
         let labels = data.labels.as_deref().ok_or_else(|| {
             latent::Error::InvalidArgument(format!(
@@ -325,42 +454,8 @@ pub fn model_config(args: &TrainArgs, data: &Dataset) -> Result<ModelConfig, lat
         .or(default_sparsity)
         .map(Sparsity::parse)
         .transpose()?;
-    let hidden = match args.hidden.as_deref() {
-        None => {
-            if vae {
-                vec![400]
-            } else {
-                Vec::new()
-            }
-        }
-        Some("none") | Some("") => Vec::new(),
-        Some(list) => list
-            .split(',')
-            .map(|w| {
-                w.trim().parse::<usize>().map_err(|_| {
-                    latent::Error::InvalidArgument(format!(
-                        "--hidden {list:?}: expected widths like 400 or 256,256"
-                    ))
-                })
-            })
-            .collect::<Result<_, _>>()?,
-    };
-    let likelihood = match args.likelihood.as_deref() {
-        None => {
-            if vae {
-                Likelihood::Bernoulli
-            } else {
-                Likelihood::Gaussian
-            }
-        }
-        Some("bernoulli") | Some("bce") => Likelihood::Bernoulli,
-        Some("gaussian") | Some("mse") => Likelihood::Gaussian,
-        Some(other) => {
-            return Err(latent::Error::InvalidArgument(format!(
-                "unknown likelihood {other:?}: expected bernoulli or gaussian"
-            )))
-        }
-    };
+    let hidden = hidden_widths(args.hidden.as_deref(), vae)?;
+    let likelihood = likelihood(args.likelihood.as_deref(), vae)?;
     let config = ModelConfig {
         kind: if vae {
             ModelKind::Vae { beta: args.beta }
@@ -404,6 +499,23 @@ pub fn train(args: &TrainArgs) -> Result<ExitCode, latent::Error> {
         load_data(&args.data, split_seed, resumed.as_ref())?;
     let record = match resumed {
         Some(record) => {
+            let refused = flags_changing_the_run(args, &record)?;
+            if !refused.is_empty() {
+                return Err(latent::Error::InvalidArgument(format!(
+                    "{} would change the run; a resumed run keeps its own: {}, batch {}, seed \
+                     {}. Leave {} out, or start a new run with --out (--lr and --epochs do \
+                     apply when resuming)",
+                    refused.join(", "),
+                    describe_model(&record.model),
+                    record.batch,
+                    record.seed,
+                    if refused.len() == 1 { "it" } else { "them" },
+                )));
+            }
+            let lr = match args.given.iter().any(|flag| flag == "--lr") {
+                true => args.lr,
+                false => record.adam.lr,
+            };
             if record.model.input != train_set.width {
                 return Err(latent::Error::InvalidArgument(format!(
                     "the checkpoint's model takes {} values per sample, the data has {}",
@@ -412,6 +524,7 @@ pub fn train(args: &TrainArgs) -> Result<ExitCode, latent::Error> {
             }
             RunRecord {
                 epochs: args.epochs.unwrap_or(record.epochs),
+                adam: AdamConfig { lr, ..record.adam },
                 trained_on: String::new(),
                 data_source: Some(source),
                 // The run's mapping stays; older records take the data's.
@@ -442,6 +555,17 @@ pub fn train(args: &TrainArgs) -> Result<ExitCode, latent::Error> {
             columns: train_set.columns.clone(),
         },
     };
+    if let (Some(dir), true) = (&args.resume, record.epoch >= record.epochs) {
+        println!(
+            "{} has trained {} epochs, and --epochs asks for {} in all: nothing to train \
+             (--epochs {} or more continues it)",
+            dir.display(),
+            record.epoch,
+            record.epochs,
+            record.epoch + 1
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let out = match (&args.resume, &args.out) {
         (Some(dir), _) => dir.clone(),
         (None, Some(dir)) => dir.clone(),
@@ -586,22 +710,32 @@ pub fn describe_model(model: &ModelConfig) -> String {
         .map(usize::to_string)
         .collect::<Vec<_>>()
         .join("-");
-    match model.kind {
-        ModelKind::Vae { beta } => format!(
-            "a VAE {shape} (β = {beta}, {:?}, {:?})",
-            model.likelihood, model.activation
-        ),
-        ModelKind::Autoencoder => format!(
-            "an autoencoder {shape} ({:?}, {:?}{})",
-            model.likelihood,
-            model.activation,
-            if model.linear_code {
-                ", linear code"
-            } else {
-                ""
-            }
-        ),
+    let mut traits = vec![
+        format!("{:?}", model.likelihood),
+        format!("{:?}", model.activation),
+    ];
+    if let ModelKind::Vae { beta } = model.kind {
+        traits.insert(0, format!("β = {beta}"));
     }
+    if model.linear_code {
+        traits.push("linear code".into());
+    }
+    if let Some(k) = model.importance_samples {
+        traits.push(format!("IWAE, K = {k}"));
+    }
+    if let Some(noise) = model.noise {
+        traits.push(format!("input noise {noise}"));
+    }
+    if let Some(sparsity) = model.sparsity {
+        traits.push(format!("sparsity {sparsity}"));
+    }
+    let kind = match (model.kind, model.classes) {
+        (ModelKind::Vae { .. }, Some(c)) => format!("a conditional VAE ({c} classes)"),
+        (ModelKind::Vae { .. }, None) => "a VAE".into(),
+        (ModelKind::Autoencoder, Some(c)) => format!("a conditional autoencoder ({c} classes)"),
+        (ModelKind::Autoencoder, None) => "an autoencoder".into(),
+    };
+    format!("{kind} {shape} ({})", traits.join(", "))
 }
 
 pub fn unix_seconds() -> u64 {
