@@ -623,6 +623,11 @@ fn csv_errors_name_the_line() {
     assert_contains(&origin, &["bad.csv line 2"]);
     assert_contains(&message, &["column 2", "\"five\"", "expected a number"]);
 
+    // A file separated by semicolons: the message says what separates columns.
+    let (origin, message) = csv_error("a;b\n1;2\n", none);
+    assert_contains(&origin, &["bad.csv line 2"]);
+    assert_contains(&message, &["\"1;2\"", "separated by commas", "';'"]);
+
     let (origin, message) = csv_error("1,2,3\n4,,6\n", none);
     assert_contains(&origin, &["line 2"]);
     assert_contains(&message, &["column 2 is empty"]);

@@ -268,9 +268,14 @@ fn parse_number(field: &str, column: usize, at: &str) -> Result<f64> {
         ));
     }
     let value: f64 = field.parse().map_err(|_| {
+        // A file separated by something else reads as one column of text.
+        let hint = match [';', '\t', ' '].into_iter().find(|&c| field.contains(c)) {
+            Some(c) => format!(" (columns are separated by commas, and this holds {c:?})"),
+            None => String::new(),
+        };
         data_error(
             at,
-            format!("column {column} holds {field:?}; expected a number"),
+            format!("column {column} holds {field:?}; expected a number{hint}"),
         )
     })?;
     if value.is_nan() {
