@@ -621,6 +621,39 @@ fn train_writes_a_checkpoint_and_a_loss_log_and_resumes_exactly() {
     );
 }
 
+/// A VAE whose KL ends near zero (β = 200 on the digits) gets a note that its code carries
+/// almost nothing; the plain VAE (β = 1) does not.
+#[test]
+fn train_notes_a_collapsed_posterior() {
+    for (beta, collapses) in [("200", true), ("1", false)] {
+        let dir = temp_dir(&format!("collapse-{beta}"));
+        let out = latent(&[
+            "train",
+            "--data",
+            "digits",
+            "--hidden",
+            "32",
+            "--latent",
+            "4",
+            "--epochs",
+            "3",
+            "--cpu",
+            "--beta",
+            beta,
+            "--out",
+            dir.to_str().unwrap(),
+        ]);
+        let stderr = text(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert_eq!(
+            stderr.contains("posterior collapse"),
+            collapses,
+            "β = {beta}: {stderr}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
 #[test]
 fn train_on_the_gpu_matches_the_cpu_path() {
     if common::gpu("train_on_the_gpu_matches_the_cpu_path").is_none() {

@@ -637,6 +637,7 @@ pub fn train(args: &TrainArgs) -> Result<ExitCode, latent::Error> {
     };
     let interactive = std::io::stderr().is_terminal();
     trainer.set_progress_interval(PROGRESS_INTERVAL);
+    let mut last_kl = None;
     while trainer.epoch() < record.epochs {
         let epoch = trainer.epoch() + 1;
         let started = std::time::Instant::now();
@@ -661,6 +662,7 @@ pub fn train(args: &TrainArgs) -> Result<ExitCode, latent::Error> {
             0
         };
         let report = trainer.run_epoch(progress_every, &mut progress)?;
+        last_kl = kl_per_example(&record.model, &report);
         if interactive {
             eprint!("\r{:100}\r", "");
         }
@@ -688,7 +690,27 @@ pub fn train(args: &TrainArgs) -> Result<ExitCode, latent::Error> {
         "done: checkpoint, loss.csv and loss.png in {}",
         out.display()
     );
+    if let Some(kl) = last_kl.filter(|&kl| kl < COLLAPSED_KL) {
+        eprintln!(
+            "note: the KL is {kl:.4} nats an example: the code tells the decoder almost nothing \
+             about its input (posterior collapse), and codes, reconstructions and samples \
+             show it. A smaller --beta (say 0.1) or --latent keeps more in the code"
+        );
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A VAE whose KL per example ends below this many nats has a code that carries almost
+/// nothing (about 0.01 nats: a hundredth of what telling two values apart takes).
+const COLLAPSED_KL: f64 = 0.01;
+
+/// The KL per example (without β) of a VAE's epoch, from its reported terms.
+fn kl_per_example(model: &ModelConfig, report: &latent::train::EpochReport) -> Option<f64> {
+    let ModelKind::Vae { beta } = model.kind else {
+        return None;
+    };
+    let (_, kl) = report.train_terms.iter().find(|(name, _)| name == "kl")?;
+    (beta > 0.0).then(|| kl / f64::from(beta))
 }
 
 /// Prints what per-shape matmul tuning did since the last call (a line per shape tuned, cache
