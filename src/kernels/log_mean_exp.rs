@@ -7,7 +7,8 @@ use crate::cpu::check_nonzero;
 use crate::error::{shape_error, Result};
 use crate::gpu::{GpuBuffer, GpuContext};
 use crate::kernels::{
-    bytes_of, check_len, grid_for_groups, prepare, Dispatch, Kernel, Shader, Slot, GRID_LIB,
+    bytes_of, check_len, grid_for_elements, grid_for_groups, prepare, Dispatch, Kernel, Shader,
+    Slot, GRID_LIB,
 };
 
 pub const SHADER: Shader = Shader {
@@ -27,6 +28,34 @@ const BACKWARD: Kernel = Kernel {
     entry: "neg_log_mean_exp_backward",
     slots: &[(0, Slot::Uniform), (3, Slot::ReadWrite), (2, Slot::Read)],
 };
+
+/// The same, one thread a group: for groups of up to ALONE_MAX_K.
+const ALONE: Kernel = Kernel {
+    entry: "neg_log_mean_exp_alone",
+    ..NEG_LOG_MEAN_EXP
+};
+const ALONE_BACKWARD: Kernel = Kernel {
+    entry: "neg_log_mean_exp_alone_backward",
+    ..BACKWARD
+};
+
+/// Groups of up to this many rows take a thread each, larger ones a workgroup each.
+pub const ALONE_MAX_K: usize = 64;
+
+/// (kernel, grid): a thread a group for small groups, else a workgroup a group.
+fn kernel_and_grid(
+    ctx: &GpuContext,
+    rows: usize,
+    k: usize,
+    (alone, per_workgroup): (&'static Kernel, &'static Kernel),
+) -> Result<(&'static Kernel, [u32; 3])> {
+    let groups = rows / k;
+    Ok(if k <= ALONE_MAX_K {
+        (alone, grid_for_elements(ctx, groups)?)
+    } else {
+        (per_workgroup, grid_for_groups(ctx, groups as u64)?)
+    })
+}
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -65,13 +94,14 @@ pub fn neg_log_mean_exp(
         scale: 0.0,
         _pad: 0,
     };
+    let (kernel, grid) = kernel_and_grid(ctx, rows, k, (&ALONE, &NEG_LOG_MEAN_EXP))?;
     prepare(
         ctx,
-        &NEG_LOG_MEAN_EXP,
+        kernel,
         &[],
         Some(bytes_of(&params)),
         &[out, logw],
-        grid_for_groups(ctx, (rows / k) as u64)?,
+        grid,
     )
 }
 
@@ -93,12 +123,13 @@ pub fn neg_log_mean_exp_backward(
         scale,
         _pad: 0,
     };
+    let (kernel, grid) = kernel_and_grid(ctx, rows, k, (&ALONE_BACKWARD, &BACKWARD))?;
     prepare(
         ctx,
-        &BACKWARD,
+        kernel,
         &[],
         Some(bytes_of(&params)),
         &[dlogw, logw],
-        grid_for_groups(ctx, (rows / k) as u64)?,
+        grid,
     )
 }

@@ -278,7 +278,15 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
             }
         }
         Family::ImportanceWeight => {
-            let mut sizes = vec![(1, 1, 1), (127, 33, 5), (3, 20, 1000)];
+            // Groups of up to 64 take a thread each, larger ones a workgroup each
+            // (kernels::log_mean_exp::ALONE_MAX_K): both sides of the edge.
+            let mut sizes = vec![
+                (1, 1, 1),
+                (127, 33, 5),
+                (300, 4, 64),
+                (5, 4, 65),
+                (3, 20, 1000),
+            ];
             if full {
                 sizes.push((10, 20, 5000));
             }
