@@ -1377,6 +1377,7 @@ fn iwae_encoding_each_row_once_trains_like_k_encoded_copies() {
     };
     assert_eq!(rows_of("encoder.0"), batch);
     assert_eq!(rows_of("mu+logvar"), batch);
+    assert_eq!(graph.tensor(tensors.code).rows, batch);
     assert_eq!(graph.tensor(tensors.output).rows, batch * k);
 
     // The graph of K encoded copies: batch · K rows throughout.

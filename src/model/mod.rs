@@ -290,12 +290,14 @@ impl ModelConfig {
             ModelKind::Vae { beta } => {
                 // μ and logvar side by side: one matmul, forward and backward.
                 let latent = self.latent;
-                let mut stats = g.linear_stacked(&[("mu", latent), ("logvar", latent)], h)?;
-                if self.importance_samples.is_some() {
-                    stats = g.repeat_rows(stats, k)?;
-                }
-                let z = g.reparameterize(stats, 0)?;
-                (stats, z, Some((stats, beta)))
+                let stats = g.linear_stacked(&[("mu", latent), ("logvar", latent)], h)?;
+                // IWAE: μ | logvar of each data row for each of its K samples.
+                let samples = match self.importance_samples {
+                    Some(k) => g.repeat_rows(stats, k)?,
+                    None => stats,
+                };
+                let z = g.reparameterize(samples, 0)?;
+                (stats, z, Some((samples, beta)))
             }
         };
         // The decoder's rows: the batch's, or K samples of each row (IWAE).
