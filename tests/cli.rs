@@ -621,6 +621,42 @@ fn train_writes_a_checkpoint_and_a_loss_log_and_resumes_exactly() {
     );
 }
 
+/// A training step whose tensors outgrow the GPU's bindings (an IWAE of 8 rows a batch and
+/// 12,000 samples each: 153 MB a hidden layer, past lavapipe's 128 MiB) is refused with what
+/// makes it fit, and nothing is written.
+#[test]
+fn train_says_what_shrinks_a_step_too_large_for_the_gpu() {
+    let Some(ctx) = common::gpu("train_says_what_shrinks_a_step_too_large_for_the_gpu") else {
+        return;
+    };
+    let limit = ctx.max_binding_bytes();
+    let k = (limit as usize / (8 * 400 * 4)) + 1000;
+    let dir = temp_dir("too-large");
+    let out = latent(&[
+        "train",
+        "--data",
+        "digits",
+        "--objective",
+        "iwae",
+        "--k",
+        &k.to_string(),
+        "--batch",
+        "8",
+        "--epochs",
+        "1",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("8 rows a batch, {k} samples each"))
+            && stderr.contains("a smaller --batch or --k fits"),
+        "{stderr}"
+    );
+    assert!(!dir.exists(), "a refused run wrote {}", dir.display());
+}
+
 /// A VAE whose KL ends near zero (β = 200 on the digits) gets a note that its code carries
 /// almost nothing; the plain VAE (β = 1) does not.
 #[test]

@@ -593,7 +593,8 @@ pub fn train(args: &TrainArgs) -> Result<ExitCode, latent::Error> {
         (&train_set).into(),
         Some((&test_set).into()),
         options,
-    )?;
+    )
+    .map_err(|e| with_size_hint(e, &record))?;
     // Built: the plan's matmul shapes are tuned (on GPUs with --matmul auto).
     print_matmul_notes(device.as_ref());
     let record = RunRecord {
@@ -698,6 +699,25 @@ pub fn train(args: &TrainArgs) -> Result<ExitCode, latent::Error> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A tensor of the training step (in the executor's pool) past the adapter's binding limit:
+/// the error, with what makes the step's tensors smaller.
+fn with_size_hint(e: latent::Error, record: &RunRecord) -> latent::Error {
+    match e {
+        latent::Error::TooLarge { ref what, .. } if what.starts_with("pool") => {
+            let (samples, or_k) = match record.model.importance_samples {
+                Some(k) => (format!(", {k} samples each"), " or --k"),
+                None => (String::new(), ""),
+            };
+            latent::Error::InvalidArgument(format!(
+                "{e}: a tensor of the training step ({} rows a batch{samples}) is larger \
+                 than this GPU binds; a smaller --batch{or_k} fits (or --cpu)",
+                record.batch
+            ))
+        }
+        e => e,
+    }
 }
 
 /// A VAE whose KL per example ends below this many nats has a code that carries almost
