@@ -20,7 +20,7 @@ use crate::graph::autodiff::GradOp;
 use crate::graph::cpu::CpuExecutor;
 use crate::graph::gpu::GpuExecutor;
 use crate::graph::plan::Plan;
-use crate::graph::{Op, RunConfig, Samples, TensorId, TrainData};
+use crate::graph::{RunConfig, Samples, TensorId, TrainData};
 use crate::kernels::adam::AdamConfig;
 use crate::kernels::autotune::{candidates, describe, ShapeClass};
 use crate::kernels::gather::DataShards;
@@ -621,14 +621,7 @@ pub fn matmul_flops_per_step(plan: &Plan) -> f64 {
         let (x, y) = (graph.tensor(x), graph.tensor(y));
         2.0 * (x.rows * x.cols * y.cols) as f64
     };
-    let forward: f64 = graph
-        .ops
-        .iter()
-        .map(|op| match *op {
-            Op::Linear { y, x, .. } => layer(x, y),
-            _ => 0.0,
-        })
-        .sum();
+    let forward = plan.forward_matmul_flops();
     let backward: f64 = plan
         .backward
         .iter()

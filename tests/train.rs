@@ -856,7 +856,7 @@ fn a_data_set_of_many_bindings_trains_from_shards() {
 /// Evaluation and inference passes gather their rows in order, with no index list: a set
 /// of more rows than one binding of u32 indices holds (bindings capped at 64 KiB: 16,384
 /// indices; the set in five shards) evaluates and infers as the CPU twins do, its last
-/// batch partial.
+/// batch partial; in one submit or in a submit a batch alike.
 #[test]
 fn evaluation_needs_no_index_list_however_many_rows() {
     let test = "evaluation_needs_no_index_list_however_many_rows";
@@ -886,17 +886,20 @@ fn evaluation_needs_no_index_list_however_many_rows() {
         seed,
         total_steps: 1,
     };
-    let gpu = GpuExecutor::new(ctx, &plan, &params, train, Some(eval), run).unwrap();
+    let mut gpu = GpuExecutor::new(ctx, &plan, &params, train, Some(eval), run).unwrap();
     let mut cpu = CpuExecutor::<f32>::new(&plan, &params, train, Some(eval), run).unwrap();
     let (g, c) = (gpu.evaluate().unwrap(), cpu.evaluate().unwrap());
     assert!(
         (g[0] - c[0]).abs() <= 1e-4 * c[0].abs(),
         "gpu {g:?} cpu {c:?} (LATENT_TEST_SEED={seed})"
     );
-    let (g, c) = (
-        gpu.infer(tensors.code).unwrap(),
-        cpu.infer(tensors.code).unwrap(),
-    );
+    let codes = gpu.infer(tensors.code).unwrap();
+    // A submit a batch (313 of them, the last batch partial), as a pass far longer than a
+    // wait's timeout takes: the same sums and codes, bit for bit.
+    gpu.set_flops_per_submit(1.0);
+    assert_eq!(gpu.evaluate().unwrap(), g);
+    assert_eq!(gpu.infer(tensors.code).unwrap(), codes);
+    let (g, c) = (codes, cpu.infer(tensors.code).unwrap());
     assert_eq!((g.len(), c.len()), (rows * 3, rows * 3));
     for (i, (g, c)) in g.iter().zip(&c).enumerate() {
         assert!(

@@ -73,6 +73,12 @@ fn upload_samples(ctx: &GpuContext, label: &str, data: &TrainData) -> Result<Dat
 /// About how many bytes of an output `GpuExecutor::infer_outputs` reads back at a time.
 pub const READBACK_CHUNK_BYTES: usize = 32 << 20;
 
+/// About how many FLOPs of forward matmuls one evaluation or inference submit records: a
+/// slow adapter (lavapipe on 2 cores: about 40 GFLOP/s) finishes them in a few seconds, far
+/// inside the wait's timeout (DEFAULT_TIMEOUT), however many rows a pass has; a GPU still
+/// pays one submit for many batches.
+pub const FLOPS_PER_EVALUATION_SUBMIT: f64 = 100e9;
+
 /// The evaluation's noise is keyed by its own seed, apart from training's.
 pub(crate) const EVAL_SEED_SALT: u64 = 0x5eed_e7a1_0000_0000;
 
@@ -244,6 +250,8 @@ pub struct GpuExecutor<'a> {
     data: Vec<DataShards>,
     /// Adam's per-step scalars: bound by the Adam dispatch, held here.
     step_scalars: GpuBuffer,
+    /// Forward FLOPs an evaluation or inference submit records at most (but one batch).
+    flops_per_submit: f64,
 }
 
 impl<'a> GpuExecutor<'a> {
@@ -347,6 +355,7 @@ impl<'a> GpuExecutor<'a> {
             epoch_step: 0,
             data: Vec::new(),
             step_scalars: table,
+            flops_per_submit: FLOPS_PER_EVALUATION_SUBMIT,
         };
         if plan.training {
             // The training set and its labels (a forward-only plan reads only `eval`'s).
@@ -757,8 +766,23 @@ impl<'a> GpuExecutor<'a> {
         })
     }
 
+    /// Evaluation batches one submit records: about `flops_per_submit` of forward work
+    /// ([`FLOPS_PER_EVALUATION_SUBMIT`] unless set), at least one batch.
+    fn batches_per_submit(&self) -> usize {
+        let per_batch = self.plan.forward_matmul_flops().max(1.0);
+        ((self.flops_per_submit / per_batch) as usize).max(1)
+    }
+
+    /// Sets how much forward work (matmul FLOPs) an evaluation or inference submit records
+    /// at most, one batch at the least: less keeps each submit short (a host that shares
+    /// the GPU with drawing), more pays fewer submits. The results do not depend on it.
+    pub fn set_flops_per_submit(&mut self, flops: f64) {
+        self.flops_per_submit = flops;
+    }
+
     /// Σ per-row loss of each term over the whole evaluation set, with the current
-    /// parameters (one submit, then a wait). The noise is the same at every call.
+    /// parameters (a submit and a wait per [`Self::batches_per_submit`] batches). The noise
+    /// is the same at every call.
     pub fn evaluate(&self) -> Result<Vec<f64>> {
         let eval = self
             .eval
@@ -767,30 +791,36 @@ impl<'a> GpuExecutor<'a> {
         for total in &eval.totals {
             self.ctx.write_buffer(total, &[0.0f32])?;
         }
-        let mut encoder = self
-            .ctx
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("evaluation"),
-            });
-        {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("evaluation"),
-                timestamp_writes: None,
-            });
-            let full_batches = eval.rows / self.plan.graph.batch;
-            for b in 0..full_batches {
-                let state = eval.states.offset(b);
-                eval.full_batch
-                    .iter()
-                    .for_each(|d| d.record_at_state(&mut pass, state));
+        // Every batch, the last one partial (the tail) where the rows run out.
+        let batches = eval.rows.div_ceil(self.plan.graph.batch);
+        let full_batches = eval.rows / self.plan.graph.batch;
+        let per_submit = self.batches_per_submit();
+        for first in (0..batches).step_by(per_submit) {
+            let mut encoder =
+                self.ctx
+                    .device
+                    .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                        label: Some("evaluation"),
+                    });
+            {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("evaluation"),
+                    timestamp_writes: None,
+                });
+                for b in first..batches.min(first + per_submit) {
+                    let dispatches = if b < full_batches {
+                        &eval.full_batch
+                    } else {
+                        &eval.tail
+                    };
+                    let state = eval.states.offset(b);
+                    dispatches
+                        .iter()
+                        .for_each(|d| d.record_at_state(&mut pass, state));
+                }
             }
-            let state = eval.states.offset(full_batches);
-            eval.tail
-                .iter()
-                .for_each(|d| d.record_at_state(&mut pass, state));
+            self.ctx.submit_and_wait("evaluation", encoder.finish())?;
         }
-        self.ctx.submit_and_wait("evaluation", encoder.finish())?;
         eval.totals
             .iter()
             .map(|b| Ok(f64::from(self.ctx.read_buffer::<f32>(b)?[0])))
@@ -805,8 +835,9 @@ impl<'a> GpuExecutor<'a> {
 
     /// Several outputs of one forward pass over the evaluation data, each as `infer` gives
     /// it. The rows come back in chunks of whole batches, about [`READBACK_CHUNK_BYTES`] of
-    /// the widest output each (one submit and a wait per chunk), so that no buffer outgrows
-    /// the adapter's limits however many rows there are.
+    /// the widest output each and at most [`FLOPS_PER_EVALUATION_SUBMIT`] of work (one
+    /// submit and a wait per chunk), so that no buffer outgrows the adapter's limits and no
+    /// wait its timeout however many rows there are.
     pub fn infer_outputs(&self, outputs: &[TensorId]) -> Result<Vec<Vec<f32>>> {
         let eval = self.eval.as_ref().ok_or_else(|| {
             Error::InvalidArgument("no data to run the model on was given".into())
@@ -820,9 +851,11 @@ impl<'a> GpuExecutor<'a> {
             .map(|&t| self.plan.graph.tensor(t).cols)
             .max()
             .unwrap_or(1);
-        // A chunk's buffer within the adapter's buffer limits too.
+        // A chunk's buffer within the adapter's buffer limits too, and its forward work
+        // within a submit's.
         let chunk_bytes = READBACK_CHUNK_BYTES.min(self.ctx.max_binding_bytes() as usize);
-        let chunk_rows = (chunk_bytes / (4 * widest) / batch).max(1) * batch;
+        let batches = (chunk_bytes / (4 * widest) / batch).min(self.batches_per_submit());
+        let chunk_rows = batches.max(1) * batch;
         // (cols, the output's buffer range, the buffer a chunk of its rows is copied into).
         let copies = outputs
             .iter()

@@ -262,6 +262,23 @@ impl Plan {
         gathers + self.graph.ops.len() - fused - in_head + sums + backward + 1
     }
 
+    /// FLOPs of the forward pass's matrix multiplies (2 · rows · in · out a linear layer,
+    /// a layer's rows its input's: the batch, or K samples of each row).
+    pub fn forward_matmul_flops(&self) -> f64 {
+        let graph = &self.graph;
+        graph
+            .ops
+            .iter()
+            .map(|op| match *op {
+                Op::Linear { y, x, .. } => {
+                    let (x, y) = (graph.tensor(x), graph.tensor(y));
+                    2.0 * (x.rows * x.cols * y.cols) as f64
+                }
+                _ => 0.0,
+            })
+            .sum()
+    }
+
     /// The step's linear layers (indices into `backward`) in backward order, in sets of up
     /// to [`MAX_PROBLEMS`] of the same rows: the sets whose weight gradients the GPU
     /// executor may compute in one dispatch each (kernels::matmul_grouped_tn, whose layers
