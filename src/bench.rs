@@ -16,11 +16,10 @@ use serde::Serialize;
 use crate::cpu::matmul::MatmulShape;
 use crate::error::{Error, Result};
 use crate::gpu::{mib, time_gpu_median, GpuBuffer, GpuContext};
-use crate::graph::autodiff::GradOp;
 use crate::graph::cpu::CpuExecutor;
 use crate::graph::gpu::GpuExecutor;
 use crate::graph::plan::Plan;
-use crate::graph::{RunConfig, Samples, TensorId, TrainData};
+use crate::graph::{RunConfig, Samples, TrainData};
 use crate::kernels::adam::AdamConfig;
 use crate::kernels::autotune::{candidates, describe, ShapeClass};
 use crate::kernels::gather::DataShards;
@@ -612,30 +611,6 @@ pub fn bench_kernels(ctx: &GpuContext, large: bool) -> Result<Vec<KernelFigure>>
         .collect()
 }
 
-/// Matmul FLOPs of one training step: every linear layer's forward, weight gradient and (but
-/// for the first layer) input gradient.
-pub fn matmul_flops_per_step(plan: &Plan) -> f64 {
-    let graph = &plan.graph;
-    // A layer's rows are its input's: the batch, or K samples of each row (IWAE's decoder).
-    let layer = |x: TensorId, y: TensorId| {
-        let (x, y) = (graph.tensor(x), graph.tensor(y));
-        2.0 * (x.rows * x.cols * y.cols) as f64
-    };
-    let forward = plan.forward_matmul_flops();
-    let backward: f64 = plan
-        .backward
-        .iter()
-        .map(|op| match *op {
-            GradOp::Linear { dx, dy, x, .. } => {
-                let products = if dx.is_some() { 2.0 } else { 1.0 };
-                products * layer(x, dy)
-            }
-            _ => 0.0,
-        })
-        .sum();
-    forward + backward
-}
-
 /// A config's model compiled, its initial parameters, and the data and epoch order to run.
 pub struct ConfigRun<'a> {
     pub config: TrainConfig,
@@ -692,7 +667,7 @@ impl<'a> ConfigRun<'a> {
             dispatches_per_step: None,
             device_mib: None,
             activations_mib: None,
-            gflop_per_step: matmul_flops_per_step(&self.plan) / 1e9,
+            gflop_per_step: self.plan.step_matmul_flops() / 1e9,
             steps_per_epoch: self.steps_per_epoch(),
             epoch_s: step_ms * self.steps_per_epoch() as f64 / 1e3,
             epoch_measured: false,

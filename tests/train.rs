@@ -909,6 +909,43 @@ fn evaluation_needs_no_index_list_however_many_rows() {
     }
 }
 
+/// Training leaves at most two submits in flight (each wait then covers two submits' work,
+/// never an epoch's), and a submit records at most FLOPS_PER_SUBMIT of steps: one step of a
+/// very large model is a submit of its own.
+#[test]
+fn training_bounds_the_work_each_wait_covers() {
+    use latent::graph::gpu::{steps_within_submit_budget, FLOPS_PER_SUBMIT, SUBMITS_IN_FLIGHT};
+    assert_eq!(steps_within_submit_budget(8, 0.5e9), 8);
+    assert_eq!(steps_within_submit_budget(8, 74e9), 8);
+    assert_eq!(steps_within_submit_budget(8, FLOPS_PER_SUBMIT / 5.0), 5);
+    assert_eq!(steps_within_submit_budget(8, 0.9e12), 1);
+    assert_eq!(steps_within_submit_budget(8, 1e15), 1);
+    assert_eq!(steps_within_submit_budget(8, 0.0), 8);
+    let test = "training_bounds_the_work_each_wait_covers";
+    let Some(ctx) = common::gpu(test) else {
+        return;
+    };
+    let seed = common::seed();
+    let (rows, width, batch) = (96, 48, 16);
+    let bytes = synthetic_bytes(rows, width, seed);
+    let data = TrainData::new(Samples::U8(&bytes), rows, width);
+    let plan = Plan::compile(ModelConfig::vae(width, 24, 4).build(batch).unwrap().0).unwrap();
+    let params = init_params(&plan, seed).unwrap();
+    let run = RunConfig {
+        adam: AdamConfig::default(),
+        seed,
+        total_steps: 6,
+    };
+    let mut gpu = GpuExecutor::new(ctx, &plan, &params, data, None, run).unwrap();
+    gpu.begin_epoch(&epoch_order(rows, seed)).unwrap();
+    for submit in 1..=6 {
+        gpu.steps_per_submit(1).unwrap();
+        assert_eq!(gpu.submits_in_flight(), submit.min(SUBMITS_IN_FLIGHT));
+    }
+    gpu.finish().unwrap();
+    assert_eq!(gpu.submits_in_flight(), 0);
+}
+
 /// Progress reports come every `progress_every` steps, none sooner than the progress
 /// interval after the last, and always at the epoch's end (CPU twins: the same logic runs
 /// for the GPU, where each report waits for the GPU).

@@ -5,6 +5,8 @@
 //! the epoch's order (kernels/step.rs): each recorded step binds its row by a dynamic
 //! offset. Losses accumulate on the GPU and are read back only when asked for.
 
+use std::collections::VecDeque;
+
 use crate::cpu::matmul::StoreLoss;
 use crate::cpu::reparameterize::NoiseKey;
 use crate::error::{host_capacity, Error, Result};
@@ -73,11 +75,19 @@ fn upload_samples(ctx: &GpuContext, label: &str, data: &TrainData) -> Result<Dat
 /// About how many bytes of an output `GpuExecutor::infer_outputs` reads back at a time.
 pub const READBACK_CHUNK_BYTES: usize = 32 << 20;
 
-/// About how many FLOPs of forward matmuls one evaluation or inference submit records: a
-/// slow adapter (lavapipe on 2 cores: about 40 GFLOP/s) finishes them in a few seconds, far
-/// inside the wait's timeout (DEFAULT_TIMEOUT), however many rows a pass has; a GPU still
-/// pays one submit for many batches.
-pub const FLOPS_PER_EVALUATION_SUBMIT: f64 = 100e9;
+/// About how many FLOPs of matmuls one submit records at most (an evaluation or inference
+/// pass's batches; a training run's steps, Trainer): a slow adapter (lavapipe on 2 cores:
+/// about 40 GFLOP/s) finishes them in about 25 s, inside the wait's timeout
+/// (DEFAULT_TIMEOUT, 120 s), however large the pass or the model. The usual models never
+/// meet it: 8 steps of the wide VAE (784-2048-2048-64, batch 1024) are 0.6 TFLOP.
+pub const FLOPS_PER_SUBMIT: f64 = 1e12;
+
+/// Steps a training submit records: `requested`, or fewer where that many steps of
+/// `step_flops` would pass [`FLOPS_PER_SUBMIT`]; at least one.
+pub fn steps_within_submit_budget(requested: u32, step_flops: f64) -> u32 {
+    let fit = (FLOPS_PER_SUBMIT / step_flops.max(1.0)) as u32;
+    requested.min(fit).max(1)
+}
 
 /// The evaluation's noise is keyed by its own seed, apart from training's.
 pub(crate) const EVAL_SEED_SALT: u64 = 0x5eed_e7a1_0000_0000;
@@ -252,7 +262,16 @@ pub struct GpuExecutor<'a> {
     step_scalars: GpuBuffer,
     /// Forward FLOPs an evaluation or inference submit records at most (but one batch).
     flops_per_submit: f64,
+    /// Training submits not yet waited for, oldest first (see `steps_per_submit`).
+    in_flight: VecDeque<wgpu::SubmissionIndex>,
 }
+
+/// Training submits [`GpuExecutor::steps_per_submit`] leaves in flight: the GPU runs one
+/// while the next is encoded, and no wait covers more than this many submits' work. An
+/// epoch queued whole and waited for at its end could outlast the wait's timeout on a slow
+/// GPU whose submits return at once (lavapipe's do not return while another runs: there an
+/// epoch of 208 s with 8 submits of 26 s passed even before this bound).
+pub const SUBMITS_IN_FLIGHT: usize = 2;
 
 impl<'a> GpuExecutor<'a> {
     /// Uploads the data set (for a training plan; a forward-only plan runs on `eval` alone)
@@ -355,7 +374,8 @@ impl<'a> GpuExecutor<'a> {
             epoch_step: 0,
             data: Vec::new(),
             step_scalars: table,
-            flops_per_submit: FLOPS_PER_EVALUATION_SUBMIT,
+            flops_per_submit: FLOPS_PER_SUBMIT,
+            in_flight: VecDeque::new(),
         };
         if plan.training {
             // The training set and its labels (a forward-only plan reads only `eval`'s).
@@ -489,10 +509,22 @@ impl<'a> GpuExecutor<'a> {
         self.steps_per_submit(1)
     }
 
-    /// Records `n` training steps into one compute pass and submits them together.
+    /// Records `n` training steps into one compute pass and submits them together; then,
+    /// with more than [`SUBMITS_IN_FLIGHT`] submits unfinished, waits for the oldest.
     pub fn steps_per_submit(&mut self, n: u32) -> Result<()> {
         let commands = self.encode_steps(n, None)?;
-        self.submit_steps(commands, n)
+        self.submit_steps(commands, n)?;
+        while self.in_flight.len() > SUBMITS_IN_FLIGHT {
+            let oldest = self.in_flight.pop_front();
+            self.ctx.wait("training step", oldest)?;
+        }
+        Ok(())
+    }
+
+    /// Training submits not waited for one by one (at most [`SUBMITS_IN_FLIGHT`] after
+    /// `steps_per_submit`; `finish` clears them).
+    pub fn submits_in_flight(&self) -> usize {
+        self.in_flight.len()
     }
 
     /// Records the next `n` training steps into one compute pass of a new command buffer,
@@ -541,8 +573,10 @@ impl<'a> GpuExecutor<'a> {
                 self.next_step, self.total_steps
             )));
         }
-        self.ctx
+        let index = self
+            .ctx
             .scoped("training step", || self.ctx.queue.submit([commands]))?;
+        self.in_flight.push_back(index);
         self.next_step += n;
         self.epoch_step += n as usize;
         Ok(())
@@ -561,8 +595,10 @@ impl<'a> GpuExecutor<'a> {
     }
 
     /// Waits for submitted steps to finish.
-    pub fn finish(&self) -> Result<()> {
-        self.ctx.wait("training step", None)
+    pub fn finish(&mut self) -> Result<()> {
+        self.ctx.wait("training step", None)?;
+        self.in_flight.clear();
+        Ok(())
     }
 
     /// Σ per-row loss of each term since the last reset (waits for the GPU); a term with
@@ -767,7 +803,7 @@ impl<'a> GpuExecutor<'a> {
     }
 
     /// Evaluation batches one submit records: about `flops_per_submit` of forward work
-    /// ([`FLOPS_PER_EVALUATION_SUBMIT`] unless set), at least one batch.
+    /// ([`FLOPS_PER_SUBMIT`] unless set), at least one batch.
     fn batches_per_submit(&self) -> usize {
         let per_batch = self.plan.forward_matmul_flops().max(1.0);
         ((self.flops_per_submit / per_batch) as usize).max(1)
@@ -835,7 +871,7 @@ impl<'a> GpuExecutor<'a> {
 
     /// Several outputs of one forward pass over the evaluation data, each as `infer` gives
     /// it. The rows come back in chunks of whole batches, about [`READBACK_CHUNK_BYTES`] of
-    /// the widest output each and at most [`FLOPS_PER_EVALUATION_SUBMIT`] of work (one
+    /// the widest output each and at most [`FLOPS_PER_SUBMIT`] of work (one
     /// submit and a wait per chunk), so that no buffer outgrows the adapter's limits and no
     /// wait its timeout however many rows there are.
     pub fn infer_outputs(&self, outputs: &[TensorId]) -> Result<Vec<Vec<f32>>> {

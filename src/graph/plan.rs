@@ -279,6 +279,25 @@ impl Plan {
             .sum()
     }
 
+    /// FLOPs of a training step's matrix multiplies: every linear layer's forward, weight
+    /// gradient and (but for the first layer) input gradient.
+    pub fn step_matmul_flops(&self) -> f64 {
+        let graph = &self.graph;
+        let backward: f64 = self
+            .backward
+            .iter()
+            .map(|op| match *op {
+                GradOp::Linear { dx, dy, x, .. } => {
+                    let (x, dy) = (graph.tensor(x), graph.tensor(dy));
+                    let products = if dx.is_some() { 2.0 } else { 1.0 };
+                    products * 2.0 * (x.rows * x.cols * dy.cols) as f64
+                }
+                _ => 0.0,
+            })
+            .sum();
+        self.forward_matmul_flops() + backward
+    }
+
     /// The step's linear layers (indices into `backward`) in backward order, in sets of up
     /// to [`MAX_PROBLEMS`] of the same rows: the sets whose weight gradients the GPU
     /// executor may compute in one dispatch each (kernels::matmul_grouped_tn, whose layers

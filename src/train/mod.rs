@@ -187,6 +187,16 @@ impl<'a> Trainer<'a> {
         Ok(())
     }
 
+    /// Steps a GPU submit records: the set number, fewer for a model whose steps would pass
+    /// [`crate::graph::gpu::FLOPS_PER_SUBMIT`] of work together (one step of a very large
+    /// model is a submit of its own).
+    pub fn effective_steps_per_submit(&self) -> u32 {
+        crate::graph::gpu::steps_within_submit_budget(
+            self.steps_per_submit,
+            self.plan.step_matmul_flops(),
+        )
+    }
+
     /// The least wall-clock time between two progress reports inside an epoch (zero unless
     /// set). Each report reads the loss back, which waits for the GPU to finish the steps
     /// submitted so far and leaves it idle while the next submit is encoded; on a GPU that
@@ -238,8 +248,9 @@ impl<'a> Trainer<'a> {
         let mut done = 0;
         let mut next_report = progress_every;
         let mut last_report = Instant::now();
+        let per_submit = self.effective_steps_per_submit() as usize;
         while done < steps {
-            let n = (steps - done).min(self.steps_per_submit as usize);
+            let n = (steps - done).min(per_submit);
             self.steps(n as u32)?;
             done += n;
             let due = done >= next_report && last_report.elapsed() >= self.progress_interval;

@@ -617,7 +617,7 @@ pub fn train(args: &TrainArgs) -> Result<ExitCode, latent::Error> {
         format!(
             ", {d} dispatches a step (weight gradients {}), up to {} steps a submit",
             trainer.weight_grads_form().unwrap_or("separate"),
-            args.steps_per_submit
+            trainer.effective_steps_per_submit()
         )
     });
     println!(
