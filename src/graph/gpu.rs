@@ -817,8 +817,8 @@ impl<'a> GpuExecutor<'a> {
     }
 
     /// Σ per-row loss of each term over the whole evaluation set, with the current
-    /// parameters (a submit and a wait per [`Self::batches_per_submit`] batches). The noise
-    /// is the same at every call.
+    /// parameters (a submit and a wait per [`FLOPS_PER_SUBMIT`] of forward work, or as
+    /// [`Self::set_flops_per_submit`] sets it). The noise is the same at every call.
     pub fn evaluate(&self) -> Result<Vec<f64>> {
         let eval = self
             .eval
