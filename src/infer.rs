@@ -360,13 +360,15 @@ fn groups_for(k: usize, rows: usize) -> usize {
 /// The importance-weighted bound (Burda et al. 2016) with `k` samples per row, and the ELBO
 /// from the same draws (noise keyed by `seed`), over every row of `data`. For a Gaussian
 /// likelihood both leave out the constant D/2·log 2π, as the training loss does.
+/// `progress` gets (rows done, rows in all) as the passes go (a long K takes minutes on a
+/// slow adapter).
 pub fn importance_weighted(
     device: Device,
     model: &ModelConfig,
     checkpoint_dir: &Path,
     data: TrainData,
-    k: usize,
-    seed: u64,
+    (k, seed): (usize, u64),
+    progress: &mut dyn FnMut(usize, usize),
 ) -> Result<ImportanceWeighted> {
     data.check()?;
     if data.width != model.input {
@@ -389,12 +391,10 @@ pub fn importance_weighted(
         total_steps: 1,
     };
     let totals = match device {
-        Device::Gpu(ctx) => {
-            GpuExecutor::new(ctx, &plan, &state.params, data, Some(data), run)?.evaluate()?
-        }
-        Device::Cpu => {
-            CpuExecutor::<f32>::new(&plan, &state.params, data, Some(data), run)?.evaluate()?
-        }
+        Device::Gpu(ctx) => GpuExecutor::new(ctx, &plan, &state.params, data, Some(data), run)?
+            .evaluate_with_progress(progress)?,
+        Device::Cpu => CpuExecutor::<f32>::new(&plan, &state.params, data, Some(data), run)?
+            .evaluate_with_progress(progress)?,
     };
     // Per example: BCE and KL count once (β = 1 here), Σ squared error ½; each term is
     // summed over its rows, K a data row.

@@ -425,7 +425,25 @@ fn the_importance_weighted_bound_is_the_elbo_at_k_1_and_tighter_beyond() {
 
     // K = 1 against K = 50 and the ELBO through the library call: more samples tighten the
     // bound, which stays above the ELBO (as a loss: below it).
-    let at = |k| infer::importance_weighted(Device::Cpu, &model, &dir, (&test).into(), k, seed);
+    // Progress comes as (rows done, rows in all), rising to all the rows.
+    let rises_to_every_row = |calls: &[(usize, usize)]| {
+        calls.windows(2).all(|w| w[0].0 < w[1].0)
+            && calls.iter().all(|&(_, rows)| rows == test.rows)
+            && calls.last() == Some(&(test.rows, test.rows))
+    };
+    let at = |k| {
+        let mut calls = Vec::new();
+        let bound = infer::importance_weighted(
+            Device::Cpu,
+            &model,
+            &dir,
+            (&test).into(),
+            (k, seed),
+            &mut |done, rows| calls.push((done, rows)),
+        );
+        assert!(bound.is_err() || rises_to_every_row(&calls), "{calls:?}");
+        bound
+    };
     let (one, fifty) = (at(1).unwrap(), at(50).unwrap());
     assert!(
         fifty.iw_nats < one.iw_nats && fifty.iw_nats < fifty.elbo_nats,
@@ -435,9 +453,17 @@ fn the_importance_weighted_bound_is_the_elbo_at_k_1_and_tighter_beyond() {
     assert!((fifty.iw_bits_per_dim - bits).abs() < 1e-12);
     assert!(at(0).is_err(), "K = 0");
     if let Some(ctx) = common::gpu("the_importance_weighted_bound (GPU part)") {
-        let gpu =
-            infer::importance_weighted(Device::Gpu(ctx), &model, &dir, (&test).into(), 50, seed)
-                .unwrap();
+        let mut calls = Vec::new();
+        let gpu = infer::importance_weighted(
+            Device::Gpu(ctx),
+            &model,
+            &dir,
+            (&test).into(),
+            (50, seed),
+            &mut |done, rows| calls.push((done, rows)),
+        )
+        .unwrap();
+        assert!(rises_to_every_row(&calls), "{calls:?}");
         // Sums over 9000 rows in f32 of terms ~30 nats: 1e-4 relative.
         assert!(
             (gpu.iw_nats - fifty.iw_nats).abs() <= 1e-4 * fifty.iw_nats.abs()

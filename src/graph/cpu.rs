@@ -297,8 +297,19 @@ impl<'a, T: Float + Send + Sync> CpuExecutor<'a, T> {
     /// parameters: batches in order, the last one partial, noise keyed by its own seed and
     /// the same at every call (as on the GPU).
     pub fn evaluate(&mut self) -> Result<Vec<f64>> {
+        self.evaluate_with_progress(&mut |_, _| {})
+    }
+
+    /// `evaluate`, calling `progress` (rows done, rows in all) after each batch.
+    pub fn evaluate_with_progress(
+        &mut self,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Vec<f64>> {
         let mut totals = vec![0.0; self.plan.losses.len()];
+        let (mut done, rows) = (0, self.eval.map_or(0, |e| e.rows));
         self.over_eval_batches(|e, counted| {
+            done += counted;
+            progress(done, rows);
             for (total, term) in totals.iter_mut().zip(&e.plan.losses) {
                 let rows = counted * e.plan.graph.rows_per_data_row(term.per_row);
                 *total += e.tensor(term.per_row)[..rows]

@@ -820,6 +820,14 @@ impl<'a> GpuExecutor<'a> {
     /// parameters (a submit and a wait per [`FLOPS_PER_SUBMIT`] of forward work, or as
     /// [`Self::set_flops_per_submit`] sets it). The noise is the same at every call.
     pub fn evaluate(&self) -> Result<Vec<f64>> {
+        self.evaluate_with_progress(&mut |_, _| {})
+    }
+
+    /// `evaluate`, calling `progress` (rows done, rows in all) after each submit.
+    pub fn evaluate_with_progress(
+        &self,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Vec<f64>> {
         let eval = self
             .eval
             .as_ref()
@@ -856,6 +864,11 @@ impl<'a> GpuExecutor<'a> {
                 }
             }
             self.ctx.submit_and_wait("evaluation", encoder.finish())?;
+            let batch = self.plan.graph.batch;
+            progress(
+                (batches.min(first + per_submit) * batch).min(eval.rows),
+                eval.rows,
+            );
         }
         eval.totals
             .iter()

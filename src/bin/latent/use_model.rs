@@ -1,6 +1,7 @@
 //! Using a trained model: `eval`, `encode`, `decode`, `reconstruct`, `sample`, `denoise`,
 //! `score`.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -356,14 +357,26 @@ pub fn eval(args: &EvalArgs) -> Result<ExitCode, latent::Error> {
         test.name
     );
     if let Some(k) = args.iw {
+        // On a terminal, how far the passes are (K samples a row can take minutes).
+        let interactive = std::io::stderr().is_terminal();
+        let mut last_line = std::time::Instant::now();
+        let mut progress = |done: usize, rows: usize| {
+            if interactive && last_line.elapsed() >= std::time::Duration::from_millis(250) {
+                eprint!("\rimportance-weighted bound, K = {k}: {done} of {rows} rows ");
+                last_line = std::time::Instant::now();
+            }
+        };
         let bound = latent::infer::importance_weighted(
             device_arg,
             &record.model,
             &args.model.checkpoint,
             (&test).into(),
-            k,
-            args.seed,
+            (k, args.seed),
+            &mut progress,
         )?;
+        if interactive {
+            eprint!("\r{:80}\r", "");
+        }
         println!(
             "importance-weighted bound, K = {k}: {:.4} nats per example ({:.5} bits/dim); ELBO from the same draws: {:.4} nats ({:.5} bits/dim)",
             bound.iw_nats, bound.iw_bits_per_dim, bound.elbo_nats, bound.elbo_bits_per_dim
