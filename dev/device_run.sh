@@ -10,7 +10,8 @@
 #                                    gradients were tuned grouped or separate, with both
 #                                    times; then the VAE and AE steps with separate weight
 #                                    gradients; then kernels, 4096³ and the VAE and AE epochs
-#                                    with coop-f16), the dev matmul harness (its fused VAE
+#                                    with coop-f16; then the IWAE's step and epoch), the dev
+#                                    matmul harness (its fused VAE
 #                                    head part first, alone; then all with --coop-f16), and 10
 #                                    MNIST epochs on the GPU executor (then 2 with coop-f16);
 #                                    every output into $OUT (at most 8 files)
@@ -91,11 +92,15 @@ measure() {
     # Adam dispatch: against the auto run above, what grouping (and fused Adam) changed.
     timeout 20 "$bin/latent" bench --backend vulkan --no-kernels --configs vae,ae \
         --weight-grads separate >>"$out/bench.txt" 2>&1 || true
+    # The IWAE (K = 5) step and epoch, the encoder run once a row (session 13); apart, so
+    # that its shapes' tuning cannot starve the issue's configs above.
+    timeout 20 "$bin/latent" bench --backend vulkan --no-kernels --configs iwae \
+        "${extra[@]}" >>"$out/bench.txt" 2>&1 || true
     # The fused VAE head first, on its own: the full harness below may run out of time
     # before its last part.
     timeout 15 "$bin/dev_matmul" --only vae_head_linear >"$out/dev_matmul.txt" 2>&1 || true
     timeout 65 "$bin/dev_matmul" --coop-f16 >>"$out/dev_matmul.txt" 2>&1 || true
-    timeout 70 "$bin/latent" train --backend vulkan --data mnist --epochs "$epochs" \
+    timeout 50 "$bin/latent" train --backend vulkan --data mnist --epochs "$epochs" \
         --out "$out/vae-mnist" >"$out/train.txt" 2>&1 || true
     timeout 40 "$bin/latent" train --backend vulkan --data mnist --epochs 2 \
         --matmul coop-f16 --out "$out/vae-mnist-coop" >>"$out/train.txt" 2>&1 || true
