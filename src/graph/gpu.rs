@@ -269,8 +269,8 @@ pub struct GpuExecutor<'a> {
 /// Training submits [`GpuExecutor::steps_per_submit`] leaves in flight: the GPU runs one
 /// while the next is encoded, and no wait covers more than this many submits' work. An
 /// epoch queued whole and waited for at its end could outlast the wait's timeout on a slow
-/// GPU whose submits return at once (lavapipe's do not return while another runs: there an
-/// epoch of 208 s with 8 submits of 26 s passed even before this bound).
+/// GPU whose submits return at once (on lavapipe, one 8-step submit of 208 s passed even
+/// before this bound, though an evaluation's single long submit did time out).
 pub const SUBMITS_IN_FLIGHT: usize = 2;
 
 impl<'a> GpuExecutor<'a> {
