@@ -7,13 +7,11 @@
 use std::time::Instant;
 
 use latent::data;
-use latent::graph::plan::Plan;
 use latent::infer;
-use latent::io::checkpoint::{self, DataSource, RunRecord};
 use latent::io::scatter::scatter_codes;
-use latent::model::{init_params, ModelConfig};
+use latent::model::ModelConfig;
 use latent::probe::{pca_baseline, probe, Features, ProbeOptions, ProbeReport};
-use latent::train::{Device, TrainOptions, Trainer};
+use latent::train::{train_to_checkpoint, Device, TrainOptions};
 
 const LATENT: usize = 10;
 const EPOCHS: usize = 150;
@@ -24,58 +22,31 @@ fn main() -> latent::Result<()> {
     let (train, test) = digits.split(0.1, 1)?;
 
     let model = ModelConfig::vae(digits.width, 400, LATENT);
-    let plan = Plan::compile(model.build(128)?.0)?;
-    let params = init_params(&plan, 1)?;
     let options = TrainOptions {
         batch: 128,
         epochs: EPOCHS,
         adam: Default::default(),
         seed: 1,
     };
-    let mut trainer = Trainer::new(
-        Device::Cpu,
-        &plan,
-        &model,
-        &params,
-        (&train).into(),
-        Some((&test).into()),
-        options,
-    )?;
-    for _ in 0..options.epochs {
-        let report = trainer.run_epoch(0, &mut |_, _, _| {})?;
-        if report.epoch % 50 == 0 {
-            println!(
-                "epoch {}: train {:.3}, test {:.3} nats per example",
-                report.epoch,
-                report.train_loss,
-                report.test_loss.unwrap_or(f64::NAN)
-            );
-        }
-    }
-    let record = RunRecord {
-        model: model.clone(),
-        batch: options.batch,
-        epochs: options.epochs,
-        adam: options.adam,
-        seed: options.seed,
-        init_seed: 1,
-        data: "digits".into(),
-        epoch: 0,
-        next_step: 1,
-        trained_on: String::new(),
-        // The commands on a checkpoint load the run's data again from this, mapped by its
-        // scaling.
-        data_source: Some(DataSource {
-            data: "digits".into(),
-            label_column: None,
-            labels: None,
-            test_fraction: 0.1,
-        }),
-        scaling: Some(digits.scaling.clone()),
-        columns: None,
-    };
     let dir = std::env::temp_dir().join("latent-example-probe");
-    checkpoint::save(&dir, &plan, &record, &trainer.state()?)?;
+    train_to_checkpoint(
+        Device::Cpu,
+        &model,
+        &train,
+        Some(&test),
+        options,
+        &dir,
+        &mut |report| {
+            if report.epoch % 50 == 0 {
+                println!(
+                    "epoch {}: train {:.3}, test {:.3} nats per example",
+                    report.epoch,
+                    report.train_loss,
+                    report.test_loss.unwrap_or(f64::NAN)
+                );
+            }
+        },
+    )?;
     println!("trained in {:.1} s", start.elapsed().as_secs_f64());
 
     // The codes of both sets, with the data sets' labels.
