@@ -836,10 +836,11 @@ impl<'a> GpuExecutor<'a> {
             self.ctx.write_buffer(total, &[0.0f32])?;
         }
         // Every batch, the last one partial (the tail) where the rows run out.
-        let batches = eval.rows.div_ceil(self.plan.graph.batch);
-        let full_batches = eval.rows / self.plan.graph.batch;
+        let batch = self.plan.graph.batch;
+        let (batches, full_batches) = (eval.rows.div_ceil(batch), eval.rows / batch);
         let per_submit = self.batches_per_submit();
         for first in (0..batches).step_by(per_submit) {
+            let end = batches.min(first + per_submit);
             let mut encoder =
                 self.ctx
                     .device
@@ -851,7 +852,7 @@ impl<'a> GpuExecutor<'a> {
                     label: Some("evaluation"),
                     timestamp_writes: None,
                 });
-                for b in first..batches.min(first + per_submit) {
+                for b in first..end {
                     let dispatches = if b < full_batches {
                         &eval.full_batch
                     } else {
@@ -864,11 +865,7 @@ impl<'a> GpuExecutor<'a> {
                 }
             }
             self.ctx.submit_and_wait("evaluation", encoder.finish())?;
-            let batch = self.plan.graph.batch;
-            progress(
-                (batches.min(first + per_submit) * batch).min(eval.rows),
-                eval.rows,
-            );
+            progress((end * batch).min(eval.rows), eval.rows);
         }
         eval.totals
             .iter()
