@@ -37,7 +37,9 @@ use latent::kernels::autotune::{candidates, describe, ShapeClass};
 use latent::kernels::matmul::{
     coop_size, matmul_with_variant, MatmulVariant, COOP_16X16_LIB, COOP_8X8_LIB,
 };
-use latent::kernels::{bytes_of, grid_for_groups, prepare, Dispatch, Kernel, Shader, Slot};
+use latent::kernels::{
+    bytes_of, grid_for_groups, prepare, Dispatch, Kernel, Shader, Slot, Traffic,
+};
 use latent::validate::{compare, UNIT_ROUNDOFF};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -306,6 +308,11 @@ fn one_dispatch(
         Some(bytes_of(&params)),
         &[ops.c, ops.a, ops.b, ops.bias],
         groups,
+        // As f32 operands (the f16-operand form reads half of A and B).
+        Traffic::floats(
+            shape.m * shape.k + shape.k * shape.n + shape.n,
+            shape.m * shape.n,
+        ),
     )?;
     Ok(DevRun {
         dispatches: vec![dispatch],
@@ -376,6 +383,7 @@ fn prepare_dev(
                 Some(bytes_of(&params)),
                 &[&partial, ops.a, ops.b],
                 [blocks.div_ceil(64), 1, slices as u32],
+                Traffic::floats(m * k + k * n, slices * m * n),
             )?;
             let second = prepare(
                 ctx,
@@ -384,6 +392,7 @@ fn prepare_dev(
                 Some(bytes_of(&params)),
                 &[ops.c, ops.bias, &partial],
                 grid_for_groups(ctx, (m * n).div_ceil(64) as u64)?,
+                Traffic::floats(slices * m * n + n, m * n),
             )?;
             Ok(Some(DevRun {
                 dispatches: vec![first, second],

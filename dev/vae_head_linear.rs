@@ -16,7 +16,7 @@ use latent::kernels::matmul::matmul_with_variant;
 use latent::kernels::vae_head::{vae_head_forward, VaeHeadBuffers};
 use latent::kernels::{
     bytes_of, grid_for_groups, prepare, row_reduction_threads, Dispatch, Kernel, Shader, Slot,
-    GRID_LIB, PHILOX_LIB,
+    Traffic, GRID_LIB, PHILOX_LIB,
 };
 use latent::validate::compare;
 use rand::rngs::StdRng;
@@ -214,6 +214,12 @@ impl Head {
             Some(bytes_of(&params)),
             &buffers,
             grid,
+            // Reads h, the stats layer's weights and bias, the KL totals; writes μ | logvar,
+            // z, ε, dμ | dlogvar and the totals.
+            Traffic::floats(
+                self.rows * self.inputs + 2 * self.cols * (self.inputs + 1) + self.rows,
+                6 * self.rows * self.cols + self.rows,
+            ),
         )
     }
 

@@ -128,6 +128,10 @@ pub struct DispatchFigure {
     pub workgroups: [u32; 3],
     /// GPU time of the dispatch alone, in microseconds (median of three runs).
     pub gpu_us: f64,
+    /// Bytes the dispatch reads and writes at least (`kernels::Traffic`).
+    pub bytes: u64,
+    /// `bytes` over `gpu_us`.
+    pub gbyte_per_s: f64,
 }
 
 /// The device a report was measured on.
@@ -185,6 +189,10 @@ pub struct StepFigure {
     /// GPU time per step (timestamps at the ends of each submit's pass).
     pub gpu_us: Option<f64>,
     pub dispatches_per_step: Option<usize>,
+    /// Bytes one step's dispatches read and write at least (`kernels::Traffic`), in MB
+    /// (10⁶ bytes), and that over the GPU time: the bandwidth the step reaches.
+    pub mbyte_per_step: Option<f64>,
+    pub gbyte_per_s: Option<f64>,
     /// Device memory the GPU executor's buffers hold, in MiB (data set included; see
     /// `DeviceMemory`), and of that the activations' (the batch and the pool).
     pub device_mib: Option<f64>,
@@ -365,14 +373,14 @@ pub fn kernel_cases(ctx: &GpuContext, large: bool) -> Result<KernelCases> {
     Ok(all)
 }
 
-/// A memory-bound case: bytes moved, no FLOP count.
-fn memory_case(kernel: &str, shape: String, bytes: usize, dispatch: Dispatch) -> KernelCase {
+/// A memory-bound case: the bytes its dispatch moves (`kernels::Traffic`), no FLOP count.
+fn memory_case(kernel: &str, shape: String, dispatch: Dispatch) -> KernelCase {
     KernelCase {
         kernel: kernel.into(),
         shape,
         variant: None,
         flops: None,
-        bytes: Some(bytes as f64),
+        bytes: Some(dispatch.traffic().total_bytes() as f64),
         dispatches: vec![dispatch],
     }
 }
@@ -401,31 +409,26 @@ fn vae_kernel_cases(ctx: &GpuContext, all: &mut KernelCases) -> Result<()> {
         memory_case(
             "relu_forward",
             format!("{batch}x{hidden}"),
-            8 * n_hidden,
             Activation::Relu.forward(ctx, &h2, &h, n_hidden)?,
         ),
         memory_case(
             "relu_backward",
             format!("{batch}x{hidden}"),
-            12 * n_hidden,
             Activation::Relu.backward(ctx, &h2, &h, &dh, n_hidden)?,
         ),
         memory_case(
             "bce_forward",
             format!("{batch}x{pixels}"),
-            8 * n_pixels,
             kernels::bce::bce_forward(ctx, &per_row, &logits, &x, batch, pixels)?,
         ),
         memory_case(
             "bce_backward",
             format!("{batch}x{pixels}"),
-            12 * n_pixels,
             kernels::bce::bce_backward(ctx, &dlogits, &logits, &x, batch, pixels, 1.0)?,
         ),
         memory_case(
             "bce_forward_backward",
             format!("{batch}x{pixels}"),
-            12 * n_pixels,
             kernels::bce::bce_forward_backward(
                 ctx, &per_row, &dlogits, &logits, &x, batch, pixels, 1.0,
             )?,
@@ -433,25 +436,21 @@ fn vae_kernel_cases(ctx: &GpuContext, all: &mut KernelCases) -> Result<()> {
         memory_case(
             "sum_cols",
             format!("{batch}x{hidden}"),
-            4 * (n_hidden + hidden),
             kernels::reduce::sum_cols(ctx, &bias_grad, &dh, batch, hidden)?,
         ),
         memory_case(
             "sum_all",
             format!("{batch}"),
-            4 * batch,
             kernels::reduce::sum_all(ctx, &total, &per_row, batch, 1.0, true)?,
         ),
         memory_case(
             "kl_forward",
             format!("{batch}x{latent}"),
-            8 * n_latent,
             kernels::kl::kl_forward(ctx, &per_row, &stats, batch, latent)?,
         ),
         memory_case(
             "reparameterize_forward",
             format!("{batch}x{latent}"),
-            16 * n_latent,
             kernels::reparameterize::reparameterize_forward(
                 ctx, &z, &eps, &stats, &state, batch, latent, 1, 0,
             )?,
@@ -466,11 +465,9 @@ fn vae_kernel_cases(ctx: &GpuContext, all: &mut KernelCases) -> Result<()> {
         stats: &stats,
         step: &state,
     };
-    // Reads μ | logvar; writes z, ε, dμ | dlogvar.
     all.cases.push(memory_case(
         "vae_head",
         format!("{batch}x{latent}"),
-        24 * n_latent,
         kernels::vae_head::vae_head_forward(ctx, &head, batch, latent, 1, 0, 1.0 / batch as f32)?,
     ));
     for buffer in [h, h2, dh, x, logits, dlogits, per_row, bias_grad, total] {
@@ -549,7 +546,6 @@ fn gather_case(ctx: &GpuContext, all: &mut KernelCases, batch: usize, width: usi
     all.cases.push(memory_case(
         dispatch.name,
         format!("{batch}x{width}"),
-        5 * batch * width,
         dispatch,
     ));
     [indices, out, state]
@@ -578,11 +574,9 @@ fn adam_case(
     let scalars = ctx.upload("scalars", &config.step_scalar_table(1))?;
     let state = ctx.upload("state", &[1u32, 0])?;
     let dispatch = kernels::adam::adam_step(ctx, &p, &m, &v, &g, &scalars, &state, n, &config)?;
-    // Reads p, m, v, g; writes p, m, v.
     all.cases.push(memory_case(
         "adam_step",
         format!("{n} parameters"),
-        28 * n,
         dispatch,
     ));
     [p, m, v, g, scalars, state]
@@ -665,6 +659,8 @@ impl<'a> ConfigRun<'a> {
             idle_submit_us: None,
             gpu_us: None,
             dispatches_per_step: None,
+            mbyte_per_step: None,
+            gbyte_per_s: None,
             device_mib: None,
             activations_mib: None,
             gflop_per_step: self.plan.step_matmul_flops() / 1e9,
@@ -754,6 +750,9 @@ impl<'a> ConfigRun<'a> {
         figure.warm_encode_us = Some(warm_encodes[WARM_ENCODES / 2] * 1e6 / f64::from(per_submit));
         figure.gpu_us = gpu_us;
         figure.dispatches_per_step = Some(executor.dispatches_per_step());
+        let bytes = executor.step_traffic().total_bytes() as f64;
+        figure.mbyte_per_step = Some(bytes / 1e6);
+        figure.gbyte_per_s = gpu_us.map(|us| bytes / us / 1e3);
         let memory = executor.device_memory();
         figure.device_mib = Some(mib(memory.total()));
         figure.activations_mib = Some(mib(memory.activations));
@@ -781,12 +780,15 @@ impl<'a> ConfigRun<'a> {
             .enumerate()
             .map(|(index, dispatch)| {
                 let (gpu_us, _) = time_gpu_median(ctx, &|pass| dispatch.record(pass))?;
+                let bytes = dispatch.traffic().total_bytes();
                 Ok(DispatchFigure {
                     config: self.config.name().into(),
                     index,
                     kernel: dispatch.name.into(),
                     workgroups: dispatch.workgroups(),
                     gpu_us,
+                    bytes,
+                    gbyte_per_s: bytes as f64 / gpu_us / 1e3,
                 })
             })
             .collect()
@@ -1041,8 +1043,13 @@ pub fn describe_step(f: &StepFigure) -> String {
         }
         _ => String::new(),
     };
+    let traffic = match (f.mbyte_per_step, f.gbyte_per_s) {
+        (Some(mb), Some(rate)) => format!(", {mb:.2} MB moved ({rate:.1} GB/s)"),
+        (Some(mb), None) => format!(", {mb:.2} MB moved"),
+        _ => String::new(),
+    };
     format!(
-        "{} {} batch {} x{}: {:.2} ms/step (encode {} us, submit {} us, idle encode {} us, idle submit {} us, warm encode {} us, GPU {} us), {} dispatches{memory}, epoch {:.1} s{}",
+        "{} {} batch {} x{}: {:.2} ms/step (encode {} us, submit {} us, idle encode {} us, idle submit {} us, warm encode {} us, GPU {} us), {} dispatches{traffic}{memory}, epoch {:.1} s{}",
         f.config,
         f.executor,
         f.batch,

@@ -739,6 +739,88 @@ fn the_gpu_pool_leaves_out_unstored_tensors_and_keeps_grouped_operands() {
     );
 }
 
+/// What a training step moves (`GpuExecutor::step_traffic`, what `latent bench` reports):
+/// the 784-256-784 autoencoder's step at batch 128 against a count by hand of what each of
+/// its dispatches reads and writes; with the weight gradients grouped and Adam fused, the
+/// same less the gradient's write and Adam's read of it (and the flat buffer's padding).
+#[test]
+fn a_training_steps_traffic_is_what_its_dispatches_read_and_write() {
+    use latent::gpu::GpuOptions;
+    use latent::kernels::matmul_grouped_tn::{WeightGrads, WeightGradsPolicy};
+
+    let test = "a_training_steps_traffic_is_what_its_dispatches_read_and_write";
+    if common::gpu(test).is_none() {
+        return;
+    }
+    let (b, d, h) = (128, 784, 256);
+    let plan = Plan::compile(ModelConfig::autoencoder(d, h).build(b).unwrap().0).unwrap();
+    let params = init_params(&plan, 1).unwrap();
+    let bytes = synthetic_bytes(b, d, 1);
+    let data = TrainData::new(Samples::U8(&bytes), b, d);
+    let run = RunConfig {
+        adam: AdamConfig::default(),
+        seed: 1,
+        total_steps: 1,
+    };
+    // The parameters; Adam runs over the flat buffer, each tensor padded to a view.
+    let p = h * d + h + d * h + d;
+    let padded = plan.param_len;
+    assert!(p <= padded && padded < p + 4 * latent::gpu::VIEW_ALIGNMENT);
+    // (name, floats read, floats written); the gather reads bytes.
+    let expected: Vec<(&str, usize, usize)> = vec![
+        // ReLU(x·W1ᵀ + b1).
+        ("matmul", b * d + h * d + h, b * h),
+        // The MSE and its gradient in the decoder's store: reads h, W2, b2, the target and
+        // the loss totals (a slot a row); writes dlogits and the totals.
+        ("matmul", b * h + d * h + d + b * d + b, b * d + b),
+        // dW2 = dyᵀ·h with db2 as its row sums.
+        ("matmul", b * d + b * h, d * h + d),
+        // dh = dy·W2 · ReLU'(h).
+        ("matmul", b * d + d * h + b * h, b * h),
+        // dW1 = dhᵀ·x with db1.
+        ("matmul", b * h + b * d, h * d + h),
+        ("adam_step_vec4", 4 * padded, 3 * padded),
+    ];
+    let ctx = GpuContext::new(&GpuOptions::from_env().unwrap()).unwrap();
+    ctx.set_weight_grads_policy(WeightGradsPolicy::Force(WeightGrads::Separate));
+    let separate = GpuExecutor::new(&ctx, &plan, &params, data, None, run).unwrap();
+    let dispatches = separate.step_dispatches();
+    assert_eq!(dispatches.len(), 1 + expected.len());
+    // The gather: the batch's indices, its bytes, the floats it writes.
+    assert_eq!(
+        dispatches[0].traffic().total_bytes(),
+        (4 * b + b * d + 4 * b * d) as u64
+    );
+    let mut counted = 4 * b + b * d + 4 * b * d;
+    for (dispatch, (name, read, written)) in dispatches[1..].iter().zip(&expected) {
+        assert!(
+            dispatch.name.starts_with(name),
+            "{} for {name}",
+            dispatch.name
+        );
+        let traffic = dispatch.traffic();
+        assert_eq!(
+            (traffic.read_bytes, traffic.written_bytes),
+            (4 * *read as u64, 4 * *written as u64),
+            "{name}"
+        );
+        counted += 4 * (read + written);
+    }
+    assert_eq!(separate.step_traffic().total_bytes(), counted as u64);
+
+    ctx.set_weight_grads_policy(WeightGradsPolicy::Force(WeightGrads::Grouped(
+        Default::default(),
+    )));
+    let fused = GpuExecutor::new(&ctx, &plan, &params, data, None, run).unwrap();
+    assert_eq!(fused.weight_grads_form(), "grouped, Adam fused");
+    // No Adam dispatch (7 floats a padded parameter); the grouped dispatch reads and
+    // writes the parameter and moments (6 a parameter) and stores no gradient (1).
+    assert_eq!(
+        fused.step_traffic().total_bytes(),
+        (counted - 4 * 7 * padded + 4 * 5 * p) as u64
+    );
+}
+
 #[test]
 fn a_short_run_on_the_embedded_digits_lowers_the_test_loss() {
     let Some(ctx) = common::gpu("a_short_run_on_the_embedded_digits_lowers_the_test_loss") else {

@@ -24,7 +24,7 @@ use crate::kernels::matmul_grouped_tn::{
     can_group_shapes, matmul_grouped_tn, matmul_grouped_tn_adam, runs_fused_on, AdamBuffers,
     GroupKey, WeightGradProblem, WeightGrads,
 };
-use crate::kernels::{self, step::StepStates, Dispatch};
+use crate::kernels::{self, step::StepStates, Dispatch, Traffic};
 
 /// A held-out data set and the forward-only passes over it.
 struct Evaluation {
@@ -433,6 +433,11 @@ impl<'a> GpuExecutor<'a> {
     /// Dispatches per training step.
     pub fn dispatches_per_step(&self) -> usize {
         self.steps.len()
+    }
+
+    /// The memory one training step moves at least: its dispatches' [`Traffic`] summed.
+    pub fn step_traffic(&self) -> Traffic {
+        self.steps.iter().map(Dispatch::traffic).sum()
     }
 
     /// How a training step computes its weight gradients: "separate" (a dispatch a layer),

@@ -7,7 +7,8 @@ use crate::cpu::check_nonzero;
 use crate::error::{Error, Result};
 use crate::gpu::{GpuBuffer, GpuContext};
 use crate::kernels::{
-    bytes_of, check_len, grid_for_elements, prepare, Dispatch, Kernel, Shader, Slot, GRID_LIB,
+    bytes_of, check_len, grid_for_elements, prepare, Dispatch, Kernel, Shader, Slot, Traffic,
+    GRID_LIB,
 };
 
 pub const RELU_SHADER: Shader = Shader {
@@ -95,6 +96,7 @@ impl Activation {
             Some(bytes_of(&params)),
             &[y, x],
             grid_for_elements(ctx, n)?,
+            Traffic::floats(n, n),
         )
     }
 
@@ -120,6 +122,7 @@ impl Activation {
             Some(bytes_of(&params)),
             &[dx, y, dy],
             grid_for_elements(ctx, n)?,
+            Traffic::floats(2 * n, n),
         )
     }
 }

@@ -8,7 +8,8 @@ use crate::cpu::check_nonzero;
 use crate::error::Result;
 use crate::gpu::{GpuBuffer, GpuContext};
 use crate::kernels::{
-    bytes_of, check_len, grid_for_elements, prepare, Dispatch, Kernel, Shader, Slot, GRID_LIB,
+    bytes_of, check_len, grid_for_elements, prepare, Dispatch, Kernel, Shader, Slot, Traffic,
+    GRID_LIB,
 };
 
 pub const SHADER: Shader = Shader {
@@ -105,5 +106,7 @@ pub fn adam_step(
         Some(bytes_of(&params)),
         &buffers,
         grid_for_elements(ctx, threads)?,
+        // Reads param, m, v, grad; writes param, m, v.
+        Traffic::floats(4 * n, 3 * n),
     )
 }

@@ -7,7 +7,7 @@ use crate::gpu::{GpuBuffer, GpuContext};
 use crate::kernels::mse::RowLossParams;
 use crate::kernels::{
     bytes_of, check_len, grid_for_elements, grid_for_groups, prepare, row_reduction_constants,
-    Dispatch, Kernel, Shader, Slot, GRID_LIB,
+    Dispatch, Kernel, Shader, Slot, Traffic, GRID_LIB,
 };
 
 pub const SHADER: Shader = Shader {
@@ -80,6 +80,7 @@ pub fn bce_forward(
         Some(bytes_of(&params)),
         &[loss, logits, target],
         grid_for_groups(ctx, rows as u64)?,
+        Traffic::floats(2 * rows * cols, rows),
     )
 }
 
@@ -105,6 +106,7 @@ pub fn bce_backward(
         Some(bytes_of(&params)),
         &[dlogits, logits, target],
         grid_for_elements(ctx, rows * cols)?,
+        Traffic::floats(2 * rows * cols, rows * cols),
     )
 }
 
@@ -138,6 +140,7 @@ pub fn bce_backward_rows(
         Some(bytes_of(&params)),
         &[dlogits, logits, target, row_grad],
         grid_for_elements(ctx, rows * cols)?,
+        Traffic::floats(2 * rows * cols + rows, rows * cols),
     )
 }
 
@@ -166,7 +169,9 @@ pub fn bce_forward_backward(
         &FORWARD_BACKWARD,
         &row_reduction_constants(ctx),
         Some(bytes_of(&params)),
+        // totals are read and written (a running sum).
         &[totals, dlogits, logits, target],
         grid_for_groups(ctx, rows as u64)?,
+        Traffic::floats(2 * rows * cols + rows, rows * cols + rows),
     )
 }

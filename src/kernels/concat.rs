@@ -7,7 +7,8 @@ use crate::cpu::check_nonzero;
 use crate::error::{shape_error, Result};
 use crate::gpu::{GpuBuffer, GpuContext};
 use crate::kernels::{
-    bytes_of, check_len, grid_for_elements, prepare, Dispatch, Kernel, Shader, Slot, GRID_LIB,
+    bytes_of, check_len, grid_for_elements, prepare, Dispatch, Kernel, Shader, Slot, Traffic,
+    GRID_LIB,
 };
 
 pub const SHADER: Shader = Shader {
@@ -71,6 +72,7 @@ pub fn concat_cols(
         Some(bytes_of(&params)),
         &[y, a, b],
         grid_for_elements(ctx, rows * (cols_a + cols_b))?,
+        Traffic::floats(rows * (cols_a + cols_b), rows * (cols_a + cols_b)),
     )
 }
 
@@ -113,5 +115,6 @@ pub fn slice_cols(
         Some(bytes_of(&params)),
         &[part, whole],
         grid_for_elements(ctx, rows * cols)?,
+        Traffic::floats(rows * cols * (1 + usize::from(accumulate)), rows * cols),
     )
 }

@@ -9,8 +9,8 @@ use crate::cpu::reparameterize::NoiseKey;
 use crate::error::Result;
 use crate::gpu::{GpuBuffer, GpuContext};
 use crate::kernels::{
-    bytes_of, check_len, grid_for_elements, prepare, Dispatch, Kernel, Shader, Slot, GRID_LIB,
-    PHILOX_LIB,
+    bytes_of, check_len, grid_for_elements, prepare, Dispatch, Kernel, Shader, Slot, Traffic,
+    GRID_LIB, PHILOX_LIB,
 };
 
 pub const SHADER: Shader = Shader {
@@ -75,5 +75,6 @@ pub fn corrupt(
         Some(bytes_of(&params)),
         &[y, x, step],
         grid_for_elements(ctx, n.div_ceil(4))?,
+        Traffic::floats(n, n),
     )
 }

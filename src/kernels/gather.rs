@@ -8,7 +8,8 @@ use crate::cpu::check_nonzero;
 use crate::error::{Error, Result};
 use crate::gpu::{GpuBuffer, GpuContext};
 use crate::kernels::{
-    bytes_of, check_len, grid_for_elements, prepare, Dispatch, Kernel, Shader, Slot, GRID_LIB,
+    bytes_of, check_len, grid_for_elements, prepare, Dispatch, Kernel, Shader, Slot, Traffic,
+    GRID_LIB,
 };
 
 pub const SHADER: Shader = Shader {
@@ -230,6 +231,20 @@ fn prepare_gather(
         check_len(op, "data shard", shard, words)?;
     }
     let grid = grid_for_elements(ctx, rows * data.width / per_thread)?;
+    let dispatches = shards.len().div_ceil(SHARDS_A_DISPATCH);
+    // Each dispatch reads the index list and writes the rows that come from its shards:
+    // which rows those are changes every step, so each counts an even share of the batch.
+    let element_bytes = if data.bytes { 1 } else { 4 };
+    let batch_elements = (rows * data.width / dispatches) as u64;
+    let index_bytes = if source.indices.is_some() {
+        4 * rows as u64
+    } else {
+        0
+    };
+    let traffic = Traffic {
+        read_bytes: index_bytes + element_bytes * batch_elements,
+        written_bytes: 4 * batch_elements,
+    };
     // A dispatch per four shards, each writing the rows that come from its shards.
     (0..shards.len())
         .step_by(SHARDS_A_DISPATCH)
@@ -266,6 +281,7 @@ fn prepare_gather(
                 Some(bytes_of(&params)),
                 &buffers,
                 grid,
+                traffic,
             )
         })
         .collect()

@@ -7,7 +7,7 @@ use crate::gpu::{GpuBuffer, GpuContext};
 use crate::kernels::mse::RowLossParams;
 use crate::kernels::{
     bytes_of, check_len, grid_for_elements, grid_for_groups, prepare, row_reduction_constants,
-    Dispatch, Kernel, Shader, Slot, GRID_LIB,
+    Dispatch, Kernel, Shader, Slot, Traffic, GRID_LIB,
 };
 
 pub const SHADER: Shader = Shader {
@@ -46,6 +46,7 @@ pub fn kl_forward(
         Some(bytes_of(&params)),
         &[kl, stats],
         grid_for_groups(ctx, rows as u64)?,
+        Traffic::floats(2 * rows * cols, rows),
     )
 }
 
@@ -72,5 +73,9 @@ pub fn kl_backward(
         Some(bytes_of(&params)),
         &[dstats, stats],
         grid_for_elements(ctx, rows * cols)?,
+        Traffic::floats(
+            2 * rows * cols * (1 + usize::from(accumulate)),
+            2 * rows * cols,
+        ),
     )
 }

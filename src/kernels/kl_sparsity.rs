@@ -8,7 +8,8 @@ pub use crate::cpu::kl_sparsity::check_rho;
 use crate::error::Result;
 use crate::gpu::{GpuBuffer, GpuContext};
 use crate::kernels::{
-    bytes_of, check_len, grid_for_elements, prepare, Dispatch, Kernel, Shader, Slot, GRID_LIB,
+    bytes_of, check_len, grid_for_elements, prepare, Dispatch, Kernel, Shader, Slot, Traffic,
+    GRID_LIB,
 };
 
 pub const SHADER: Shader = Shader {
@@ -75,6 +76,7 @@ pub fn kl_sparsity_forward(
         Some(bytes_of(&params)),
         &[loss, rho_hat, x],
         [1, 1, 1],
+        Traffic::floats(rows * cols, cols + rows),
     )
 }
 
@@ -104,5 +106,6 @@ pub fn kl_sparsity_backward(
         Some(bytes_of(&params)),
         &[dx, rho_hat],
         grid_for_elements(ctx, rows * cols)?,
+        Traffic::floats(cols + rows * cols * usize::from(accumulate), rows * cols),
     )
 }

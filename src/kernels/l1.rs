@@ -7,7 +7,7 @@ use crate::gpu::{GpuBuffer, GpuContext};
 use crate::kernels::mse::RowLossParams;
 use crate::kernels::{
     bytes_of, check_len, grid_for_elements, grid_for_groups, prepare, row_reduction_constants,
-    Dispatch, Kernel, Shader, Slot, GRID_LIB,
+    Dispatch, Kernel, Shader, Slot, Traffic, GRID_LIB,
 };
 
 pub const SHADER: Shader = Shader {
@@ -46,6 +46,7 @@ pub fn l1_forward(
         Some(bytes_of(&params)),
         &[loss, x],
         grid_for_groups(ctx, rows as u64)?,
+        Traffic::floats(rows * cols, rows),
     )
 }
 
@@ -71,5 +72,6 @@ pub fn l1_backward(
         Some(bytes_of(&params)),
         &[dx, x],
         grid_for_elements(ctx, rows * cols)?,
+        Traffic::floats(rows * cols * (1 + usize::from(accumulate)), rows * cols),
     )
 }

@@ -8,7 +8,7 @@ use crate::error::{shape_error, Result};
 use crate::gpu::{GpuBuffer, GpuContext};
 use crate::kernels::{
     bytes_of, check_len, grid_for_elements, grid_for_groups, prepare, Dispatch, Kernel, Shader,
-    Slot, GRID_LIB,
+    Slot, Traffic, GRID_LIB,
 };
 
 pub const SHADER: Shader = Shader {
@@ -102,6 +102,7 @@ pub fn neg_log_mean_exp(
         Some(bytes_of(&params)),
         &[out, logw],
         grid,
+        Traffic::floats(rows, rows),
     )
 }
 
@@ -131,5 +132,6 @@ pub fn neg_log_mean_exp_backward(
         Some(bytes_of(&params)),
         &[dlogw, logw],
         grid,
+        Traffic::floats(rows, rows),
     )
 }

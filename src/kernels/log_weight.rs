@@ -8,7 +8,7 @@ use crate::gpu::{GpuBuffer, GpuContext};
 use crate::kernels::mse::RowLossParams;
 use crate::kernels::{
     bytes_of, check_len, grid_for_elements, grid_for_groups, prepare, row_reduction_constants,
-    Dispatch, Kernel, Shader, Slot, GRID_LIB,
+    Dispatch, Kernel, Shader, Slot, Traffic, GRID_LIB,
 };
 
 pub const SHADER: Shader = Shader {
@@ -70,6 +70,8 @@ pub fn log_weight(
         Some(bytes_of(&params)),
         &[logw, recon, z, eps, stats],
         grid_for_groups(ctx, rows as u64)?,
+        // Reads recon, z, ε and the logvar half of stats.
+        Traffic::floats(rows + 3 * rows * cols, rows),
     )
 }
 
@@ -100,12 +102,16 @@ pub fn log_weight_backward(
         ("ACCUMULATE_STATS", flag(accumulate_stats)),
     ];
     let params = RowLossParams::new(rows, cols, 0.0);
+    let n = rows * cols;
+    let added = usize::from(accumulate_z) + usize::from(accumulate_stats);
+    let stats_written = if accumulate_stats { n } else { 2 * n };
     prepare(
         ctx,
         &BACKWARD,
         &constants,
         Some(bytes_of(&params)),
         &[dz, dstats, dlogw, z],
-        grid_for_elements(ctx, rows * cols)?,
+        grid_for_elements(ctx, n)?,
+        Traffic::floats(rows + n + added * n, n + stats_written),
     )
 }

@@ -32,7 +32,7 @@ use crate::error::{shape_error, Error, Result};
 use crate::gpu::{FeatureReport, GpuBuffer, GpuContext};
 use crate::kernels::activation::Activation;
 use crate::kernels::matmul_grouped_tn::{GroupKey, WeightGrads};
-use crate::kernels::{bytes_of, check_len, prepare, Dispatch, Kernel, Shader, Slot};
+use crate::kernels::{bytes_of, check_len, prepare, Dispatch, Kernel, Shader, Slot, Traffic};
 
 /// shaders/lib/epilogue.wgsl: what a matmul's store may apply to C (activation, its
 /// gradient, an addend, a loss, the reparameterization's backward) and the row sums; it
@@ -894,6 +894,7 @@ pub fn matmul_with_extras(
             }
         }
     };
+    let has_bias = bias.is_some();
     let bias = bias.unwrap_or(&ctx.placeholder);
     prepare(
         ctx,
@@ -910,5 +911,26 @@ pub fn matmul_with_extras(
             addend_target_or_stats,
         ],
         workgroups,
+        matmul_traffic(shape, has_bias),
+    )
+}
+
+/// What C = op(A)·op(B) and its epilogue move at least: A, B and the bias read once; the
+/// saved activation, addend, target or ε (m, n) and the logvar half of stats (m, n) read; C
+/// (its `c_len`) written, and read first when accumulating; the row sums written; of the
+/// loss totals, one slot a row read and written (each thread adds to its own slot, so a row
+/// has one to a few, by variant).
+fn matmul_traffic(shape: &MatmulShape, has_bias: bool) -> Traffic {
+    let MatmulShape { m, n, k, .. } = *shape;
+    let extra_inputs = usize::from(shape.activation_grad.is_some())
+        + usize::from(shape.addend)
+        + usize::from(shape.loss.is_some())
+        + 2 * usize::from(shape.reparam_grad);
+    let totals = if shape.loss.is_some() { m } else { 0 };
+    let row_sums = if shape.row_sums { m } else { 0 };
+    let c_read = if shape.accumulate { shape.c_len() } else { 0 };
+    Traffic::floats(
+        m * k + k * n + n * usize::from(has_bias) + extra_inputs * m * n + totals + c_read,
+        shape.c_len() + row_sums + totals,
     )
 }

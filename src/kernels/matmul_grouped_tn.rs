@@ -15,7 +15,7 @@ use crate::error::{shape_error, Error, Result};
 use crate::gpu::{GpuBuffer, GpuContext, VIEW_ALIGNMENT};
 use crate::kernels::adam::{AdamConfig, ADAM_UPDATE_LIB};
 use crate::kernels::matmul::MatmulTiles;
-use crate::kernels::{check_len, prepare, Dispatch, Kernel, Shader, Slot};
+use crate::kernels::{check_len, prepare, Dispatch, Kernel, Shader, Slot, Traffic};
 
 pub const SHADER: Shader = Shader {
     name: "matmul_grouped_tn",
@@ -309,6 +309,8 @@ pub fn matmul_grouped_tn(
         Some(bytemuck::bytes_of(&params)),
         &buffers,
         grid,
+        // Reads each layer's dy and x; writes its dW and db.
+        Traffic::floats(operand_elements(k, problems), gradient_elements(problems)),
     )
 }
 
@@ -358,7 +360,23 @@ pub fn matmul_grouped_tn_adam(
         Some(bytemuck::bytes_of(&params)),
         &buffers,
         grid,
+        // Reads each layer's dy and x, and the parameter and moments at each gradient
+        // element (the gradient itself is never stored); writes the parameter and moments.
+        Traffic::floats(
+            operand_elements(k, problems) + 3 * gradient_elements(problems),
+            3 * gradient_elements(problems),
+        ),
     )
+}
+
+/// Elements of every layer's dy (k, m) and x (k, n).
+fn operand_elements(k: usize, problems: &[WeightGradProblem]) -> usize {
+    problems.iter().map(|p| k * (p.m + p.n)).sum()
+}
+
+/// Elements of every layer's dW (m, n) and db (m).
+fn gradient_elements(problems: &[WeightGradProblem]) -> usize {
+    problems.iter().map(|p| p.m * p.n + p.m).sum()
 }
 
 /// dy and x of problems 0 to 3; the bindings of absent problems hold the first problem's

@@ -256,13 +256,57 @@ fn pipeline(
     Ok(built)
 }
 
-/// One prepared dispatch: pipeline, bind group (with its uniform buffer) and grid size.
-/// Built once; [`Dispatch::record`] costs three commands in a compute pass.
+/// The memory a dispatch must move at least: each element it reads counted once, each it
+/// writes counted once (re-reads that caches serve are not counted). An element both read
+/// and written (Adam's moments, a running total, an accumulated gradient) counts twice.
+/// Uniforms and the rows of the step tables (the step state, Adam's scalars: a few words)
+/// are not counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Traffic {
+    pub read_bytes: u64,
+    pub written_bytes: u64,
+}
+
+impl Traffic {
+    /// `read` and `written` f32 (or u32) elements.
+    pub fn floats(read: usize, written: usize) -> Traffic {
+        Traffic {
+            read_bytes: 4 * read as u64,
+            written_bytes: 4 * written as u64,
+        }
+    }
+
+    /// Read plus written.
+    pub fn total_bytes(self) -> u64 {
+        self.read_bytes + self.written_bytes
+    }
+}
+
+impl std::ops::Add for Traffic {
+    type Output = Traffic;
+    fn add(self, other: Traffic) -> Traffic {
+        Traffic {
+            read_bytes: self.read_bytes + other.read_bytes,
+            written_bytes: self.written_bytes + other.written_bytes,
+        }
+    }
+}
+
+impl std::iter::Sum for Traffic {
+    fn sum<I: Iterator<Item = Traffic>>(iter: I) -> Traffic {
+        iter.fold(Traffic::default(), |a, b| a + b)
+    }
+}
+
+/// One prepared dispatch: pipeline, bind group (with its uniform buffer), grid size and
+/// the memory it moves. Built once; [`Dispatch::record`] costs three commands in a compute
+/// pass.
 pub struct Dispatch {
     pub name: &'static str,
     pipeline: Arc<CachedPipeline>,
     bind_group: wgpu::BindGroup,
     workgroups: [u32; 3],
+    traffic: Traffic,
     /// Whether the kernel reads the step state (a [`Slot::Step`] binding).
     reads_step: bool,
 }
@@ -291,11 +335,16 @@ impl Dispatch {
     pub fn workgroups(&self) -> [u32; 3] {
         self.workgroups
     }
+
+    /// The memory this dispatch moves (see [`Traffic`]).
+    pub fn traffic(&self) -> Traffic {
+        self.traffic
+    }
 }
 
 /// Builds a dispatch: the pipeline for `kernel` with `constants`, a uniform buffer holding
 /// `uniform` (for a kernel whose first slot is a uniform), and `buffers` bound to the
-/// remaining slots in order.
+/// remaining slots in order; `traffic` is what the kernel moves at these shapes.
 pub fn prepare(
     ctx: &GpuContext,
     kernel: &Kernel,
@@ -303,6 +352,7 @@ pub fn prepare(
     uniform: Option<&[u8]>,
     buffers: &[&GpuBuffer],
     workgroups: [u32; 3],
+    traffic: Traffic,
 ) -> Result<Dispatch> {
     let storage_slots = kernel
         .slots
@@ -351,6 +401,7 @@ pub fn prepare(
         pipeline,
         bind_group,
         workgroups,
+        traffic,
         reads_step: kernel.slots.iter().any(|&(_, s)| s == Slot::Step),
     })
 }

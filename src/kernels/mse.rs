@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::gpu::{GpuBuffer, GpuContext};
 use crate::kernels::{
     bytes_of, check_len, grid_for_elements, grid_for_groups, prepare, row_reduction_constants,
-    Dispatch, Kernel, Shader, Slot, GRID_LIB,
+    Dispatch, Kernel, Shader, Slot, Traffic, GRID_LIB,
 };
 
 pub const SHADER: Shader = Shader {
@@ -103,6 +103,7 @@ pub fn mse_forward(
         Some(bytes_of(&params)),
         &[loss, x, target],
         grid_for_groups(ctx, rows as u64)?,
+        Traffic::floats(2 * rows * cols, rows),
     )
 }
 
@@ -128,6 +129,7 @@ pub fn mse_backward(
         Some(bytes_of(&params)),
         &[dx, x, target],
         grid_for_elements(ctx, rows * cols)?,
+        Traffic::floats(2 * rows * cols, rows * cols),
     )
 }
 
@@ -161,6 +163,7 @@ pub fn mse_backward_rows(
         Some(bytes_of(&params)),
         &[dx, x, target, row_grad],
         grid_for_elements(ctx, rows * cols)?,
+        Traffic::floats(2 * rows * cols + rows, rows * cols),
     )
 }
 
@@ -189,7 +192,9 @@ pub fn mse_forward_backward(
         &FORWARD_BACKWARD,
         &row_reduction_constants(ctx),
         Some(bytes_of(&params)),
+        // totals are read and written (a running sum).
         &[totals, dx, x, target],
         grid_for_groups(ctx, rows as u64)?,
+        Traffic::floats(2 * rows * cols + rows, rows * cols + rows),
     )
 }

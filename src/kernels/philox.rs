@@ -7,8 +7,8 @@ use crate::cpu::check_nonzero;
 use crate::error::Result;
 use crate::gpu::{GpuBuffer, GpuContext};
 use crate::kernels::{
-    bytes_of, check_len, grid_for_elements, prepare, Dispatch, Kernel, Shader, Slot, GRID_LIB,
-    PHILOX_LIB,
+    bytes_of, check_len, grid_for_elements, prepare, Dispatch, Kernel, Shader, Slot, Traffic,
+    GRID_LIB, PHILOX_LIB,
 };
 
 pub const SHADER: Shader = Shader {
@@ -55,5 +55,6 @@ pub fn philox_fill(
         Some(bytes_of(&params)),
         &[out],
         grid_for_elements(ctx, n_words.div_ceil(4))?,
+        Traffic::floats(0, n_words),
     )
 }

@@ -7,7 +7,8 @@ use crate::cpu::check_nonzero;
 use crate::error::Result;
 use crate::gpu::{GpuBuffer, GpuContext};
 use crate::kernels::{
-    bytes_of, check_len, grid_for_groups, prepare, Dispatch, Kernel, Shader, Slot, GRID_LIB,
+    bytes_of, check_len, grid_for_groups, prepare, Dispatch, Kernel, Shader, Slot, Traffic,
+    GRID_LIB,
 };
 
 pub const SHADER: Shader = Shader {
@@ -73,6 +74,7 @@ pub fn sum_rows(
         Some(bytes_of(&params(rows, cols))),
         &[out, x],
         grid,
+        Traffic::floats(rows * cols, rows),
     )
 }
 
@@ -95,6 +97,7 @@ pub fn sum_cols(
         Some(bytes_of(&params(rows, cols))),
         &[out, x],
         grid,
+        Traffic::floats(rows * cols, cols),
     )
 }
 
@@ -123,5 +126,6 @@ pub fn sum_all(
         Some(bytes_of(&params)),
         &[out, x],
         [1, 1, 1],
+        Traffic::floats(n + usize::from(accumulate), 1),
     )
 }

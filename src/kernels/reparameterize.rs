@@ -9,8 +9,8 @@ pub use crate::cpu::reparameterize::NoiseKey;
 use crate::error::Result;
 use crate::gpu::{GpuBuffer, GpuContext};
 use crate::kernels::{
-    bytes_of, check_len, grid_for_elements, prepare, Dispatch, Kernel, Shader, Slot, GRID_LIB,
-    PHILOX_LIB,
+    bytes_of, check_len, grid_for_elements, prepare, Dispatch, Kernel, Shader, Slot, Traffic,
+    GRID_LIB, PHILOX_LIB,
 };
 
 pub const SHADER: Shader = Shader {
@@ -95,6 +95,7 @@ pub fn reparameterize_forward(
         Some(bytes_of(&params)),
         &[z, eps, stats, step],
         grid_for_elements(ctx, (rows * cols).div_ceil(4))?,
+        Traffic::floats(2 * rows * cols, 2 * rows * cols),
     )
 }
 
@@ -126,5 +127,10 @@ pub fn reparameterize_backward(
         Some(bytes_of(&params)),
         &[dstats, eps, stats, dz],
         grid_for_elements(ctx, rows * cols)?,
+        // Reads ε, the logvar half of stats and dz (and dstats when adding).
+        Traffic::floats(
+            3 * rows * cols + 2 * rows * cols * usize::from(accumulate),
+            2 * rows * cols,
+        ),
     )
 }

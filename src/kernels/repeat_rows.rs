@@ -7,7 +7,8 @@ use crate::cpu::check_nonzero;
 use crate::error::Result;
 use crate::gpu::{GpuBuffer, GpuContext};
 use crate::kernels::{
-    bytes_of, check_len, grid_for_elements, prepare, Dispatch, Kernel, Shader, Slot, GRID_LIB,
+    bytes_of, check_len, grid_for_elements, prepare, Dispatch, Kernel, Shader, Slot, Traffic,
+    GRID_LIB,
 };
 
 pub const SHADER: Shader = Shader {
@@ -65,6 +66,7 @@ pub fn repeat_rows(
         Some(bytes_of(&params)),
         &[y, x],
         grid_for_elements(ctx, rows * k * cols)?,
+        Traffic::floats(rows * cols, rows * k * cols),
     )
 }
 
@@ -90,5 +92,6 @@ pub fn sum_row_groups(
         Some(bytes_of(&params)),
         &[dx, dy],
         grid_for_elements(ctx, rows * cols)?,
+        Traffic::floats(rows * cols * (k + usize::from(accumulate)), rows * cols),
     )
 }

@@ -8,7 +8,8 @@ pub use crate::cpu::sgd::SgdConfig;
 use crate::error::Result;
 use crate::gpu::{GpuBuffer, GpuContext};
 use crate::kernels::{
-    bytes_of, check_len, grid_for_elements, prepare, Dispatch, Kernel, Shader, Slot, GRID_LIB,
+    bytes_of, check_len, grid_for_elements, prepare, Dispatch, Kernel, Shader, Slot, Traffic,
+    GRID_LIB,
 };
 
 pub const SHADER: Shader = Shader {
@@ -79,5 +80,7 @@ pub fn sgd_step(
         Some(bytes_of(&params)),
         &buffers,
         grid_for_elements(ctx, n)?,
+        // Reads param, momentum_buffer, grad; writes param, momentum_buffer.
+        Traffic::floats(3 * n, 2 * n),
     )
 }

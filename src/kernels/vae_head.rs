@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::gpu::{GpuBuffer, GpuContext};
 use crate::kernels::{
     bytes_of, check_len, grid_for_groups, prepare, row_reduction_threads, Dispatch, Kernel, Shader,
-    Slot, GRID_LIB, PHILOX_LIB,
+    Slot, Traffic, GRID_LIB, PHILOX_LIB,
 };
 
 pub const SHADER: Shader = Shader {
@@ -100,5 +100,7 @@ pub fn vae_head_forward(
         Some(bytes_of(&params)),
         &[b.z, b.eps, b.kl_totals, b.dstats, b.stats, b.step],
         grid_for_groups(ctx, rows as u64)?,
+        // Reads μ | logvar and the KL totals; writes z, ε, dμ | dlogvar and the totals.
+        Traffic::floats(2 * rows * cols + rows, 4 * rows * cols + rows),
     )
 }

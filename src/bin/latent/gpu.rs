@@ -329,19 +329,21 @@ pub fn print_bench(report: &latent::bench::BenchReport) {
     }
     if !report.breakdown.is_empty() {
         println!(
-            "{:<16} {:>3} {:<26} {:<16} {:>12}",
-            "config", "#", "dispatch", "workgroups", "GPU us alone"
+            "{:<16} {:>3} {:<26} {:<16} {:>12} {:>10} {:>9}",
+            "config", "#", "dispatch", "workgroups", "GPU us alone", "KB moved", "GB/s"
         );
     }
     for d in &report.breakdown {
         let [x, y, z] = d.workgroups;
         println!(
-            "{:<16} {:>3} {:<26} {:<16} {:>12.1}",
+            "{:<16} {:>3} {:<26} {:<16} {:>12.1} {:>10.1} {:>9.2}",
             d.config,
             d.index,
             d.kernel,
             format!("{x}x{y}x{z}"),
-            d.gpu_us
+            d.gpu_us,
+            d.bytes as f64 / 1e3,
+            d.gbyte_per_s
         );
     }
     for note in &report.notes {
