@@ -1392,6 +1392,7 @@ fn bench_writes_step_figures_as_json() {
             "warm_encode_us",
             "device_mib",
             "activations_mib",
+            "mbyte_per_step",
         ] {
             assert!(
                 figure[key].as_f64().is_some_and(|v| v > 0.0),
@@ -1416,6 +1417,10 @@ fn bench_writes_step_figures_as_json() {
     assert!(breakdown
         .iter()
         .all(|d| d["gpu_us"].as_f64().is_some_and(|us| us > 0.0)));
+    // The step's traffic is its dispatches' (tests/train.rs counts them by hand).
+    let bytes: u64 = breakdown.iter().map(|d| d["bytes"].as_u64().unwrap()).sum();
+    let step_mb = steps[0]["mbyte_per_step"].as_f64().unwrap();
+    assert!((bytes as f64 / 1e6 - step_mb).abs() < 1e-9, "{bytes} {step_mb}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
