@@ -132,6 +132,8 @@ pub struct DispatchFigure {
     pub bytes: u64,
     /// `bytes` over `gpu_us`.
     pub gbyte_per_s: f64,
+    /// The products' FLOPs over `gpu_us` (matmuls; None elsewhere).
+    pub gflop_per_s: Option<f64>,
 }
 
 /// The device a report was measured on.
@@ -789,6 +791,7 @@ impl<'a> ConfigRun<'a> {
                     gpu_us,
                     bytes,
                     gbyte_per_s: bytes as f64 / gpu_us / 1e3,
+                    gflop_per_s: (dispatch.flops() > 0.0).then(|| dispatch.flops() / gpu_us / 1e3),
                 })
             })
             .collect()

@@ -1420,7 +1420,10 @@ fn bench_writes_step_figures_as_json() {
     // The step's traffic is its dispatches' (tests/train.rs counts them by hand).
     let bytes: u64 = breakdown.iter().map(|d| d["bytes"].as_u64().unwrap()).sum();
     let step_mb = steps[0]["mbyte_per_step"].as_f64().unwrap();
-    assert!((bytes as f64 / 1e6 - step_mb).abs() < 1e-9, "{bytes} {step_mb}");
+    assert!(
+        (bytes as f64 / 1e6 - step_mb).abs() < 1e-9,
+        "{bytes} {step_mb}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -742,7 +742,8 @@ fn the_gpu_pool_leaves_out_unstored_tensors_and_keeps_grouped_operands() {
 /// What a training step moves (`GpuExecutor::step_traffic`, what `latent bench` reports):
 /// the 784-256-784 autoencoder's step at batch 128 against a count by hand of what each of
 /// its dispatches reads and writes; with the weight gradients grouped and Adam fused, the
-/// same less the gradient's write and Adam's read of it (and the flat buffer's padding).
+/// same less the gradient's write and Adam's read of it (and the flat buffer's padding). The
+/// matmul dispatches' FLOPs add up to the plan's.
 #[test]
 fn a_training_steps_traffic_is_what_its_dispatches_read_and_write() {
     use latent::gpu::GpuOptions;
@@ -807,12 +808,17 @@ fn a_training_steps_traffic_is_what_its_dispatches_read_and_write() {
         counted += 4 * (read + written);
     }
     assert_eq!(separate.step_traffic().total_bytes(), counted as u64);
+    // The matmuls' FLOPs are the step's (forward, dW and dx but the first layer's).
+    let flops: f64 = dispatches.iter().map(|d| d.flops()).sum();
+    assert_eq!(flops, plan.step_matmul_flops());
 
     ctx.set_weight_grads_policy(WeightGradsPolicy::Force(WeightGrads::Grouped(
         Default::default(),
     )));
     let fused = GpuExecutor::new(&ctx, &plan, &params, data, None, run).unwrap();
     assert_eq!(fused.weight_grads_form(), "grouped, Adam fused");
+    let flops: f64 = fused.step_dispatches().iter().map(|d| d.flops()).sum();
+    assert_eq!(flops, plan.step_matmul_flops());
     // No Adam dispatch (7 floats a padded parameter); the grouped dispatch reads and
     // writes the parameter and moments (6 a parameter) and stores no gradient (1).
     assert_eq!(

@@ -913,6 +913,7 @@ pub fn matmul_with_extras(
         workgroups,
         matmul_traffic(shape, has_bias),
     )
+    .map(|d| d.with_flops(shape.flops()))
 }
 
 /// What C = op(A)·op(B) and its epilogue move at least: A, B and the bias read once; the

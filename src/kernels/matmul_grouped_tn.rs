@@ -312,6 +312,7 @@ pub fn matmul_grouped_tn(
         // Reads each layer's dy and x; writes its dW and db.
         Traffic::floats(operand_elements(k, problems), gradient_elements(problems)),
     )
+    .map(|d| d.with_flops(product_flops(k, problems)))
 }
 
 /// [`matmul_grouped_tn`] with Adam fused: each gradient element updates the parameter and
@@ -367,6 +368,12 @@ pub fn matmul_grouped_tn_adam(
             3 * gradient_elements(problems),
         ),
     )
+    .map(|d| d.with_flops(product_flops(k, problems)))
+}
+
+/// 2 · m · n · k for every layer's dW.
+fn product_flops(k: usize, problems: &[WeightGradProblem]) -> f64 {
+    problems.iter().map(|p| 2.0 * (p.m * p.n * k) as f64).sum()
 }
 
 /// Elements of every layer's dy (k, m) and x (k, n).

@@ -307,6 +307,9 @@ pub struct Dispatch {
     bind_group: wgpu::BindGroup,
     workgroups: [u32; 3],
     traffic: Traffic,
+    /// Floating-point operations of the products (2 · m · n · k a matmul); 0 for kernels
+    /// whose cost is their traffic.
+    flops: f64,
     /// Whether the kernel reads the step state (a [`Slot::Step`] binding).
     reads_step: bool,
 }
@@ -339,6 +342,16 @@ impl Dispatch {
     /// The memory this dispatch moves (see [`Traffic`]).
     pub fn traffic(&self) -> Traffic {
         self.traffic
+    }
+
+    /// The FLOPs of its products (matmuls; 0 elsewhere).
+    pub fn flops(&self) -> f64 {
+        self.flops
+    }
+
+    /// The same dispatch, counting `flops` (the matmul host functions set it).
+    pub fn with_flops(self, flops: f64) -> Dispatch {
+        Dispatch { flops, ..self }
     }
 }
 
@@ -402,6 +415,7 @@ pub fn prepare(
         bind_group,
         workgroups,
         traffic,
+        flops: 0.0,
         reads_step: kernel.slots.iter().any(|&(_, s)| s == Slot::Step),
     })
 }

@@ -329,21 +329,22 @@ pub fn print_bench(report: &latent::bench::BenchReport) {
     }
     if !report.breakdown.is_empty() {
         println!(
-            "{:<16} {:>3} {:<26} {:<16} {:>12} {:>10} {:>9}",
-            "config", "#", "dispatch", "workgroups", "GPU us alone", "KB moved", "GB/s"
+            "{:<26} {:>3} {:<32} {:<16} {:>12} {:>10} {:>9} {:>9}",
+            "config", "#", "dispatch", "workgroups", "GPU us alone", "KB moved", "GB/s", "GFLOP/s"
         );
     }
     for d in &report.breakdown {
         let [x, y, z] = d.workgroups;
         println!(
-            "{:<16} {:>3} {:<26} {:<16} {:>12.1} {:>10.1} {:>9.2}",
+            "{:<26} {:>3} {:<32} {:<16} {:>12.1} {:>10.1} {:>9.2} {:>9}",
             d.config,
             d.index,
             d.kernel,
             format!("{x}x{y}x{z}"),
             d.gpu_us,
             d.bytes as f64 / 1e3,
-            d.gbyte_per_s
+            d.gbyte_per_s,
+            d.gflop_per_s.map_or("-".into(), |f| format!("{f:.1}"))
         );
     }
     for note in &report.notes {
