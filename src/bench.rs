@@ -125,6 +125,9 @@ pub struct DispatchFigure {
     pub index: usize,
     /// The kernel's entry point.
     pub kernel: String,
+    /// The tensor a matmul writes ("encoder.0", "dencoder.0.weight"; several for a grouped
+    /// one, "+ loss" where the loss is in its store); empty for the other kernels.
+    pub role: String,
     pub workgroups: [u32; 3],
     /// GPU time of the dispatch alone, in microseconds (median of three runs).
     pub gpu_us: f64,
@@ -787,6 +790,7 @@ impl<'a> ConfigRun<'a> {
                     config: self.config.name().into(),
                     index,
                     kernel: dispatch.name.into(),
+                    role: dispatch.role().into(),
                     workgroups: dispatch.workgroups(),
                     gpu_us,
                     bytes,

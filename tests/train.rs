@@ -743,7 +743,7 @@ fn the_gpu_pool_leaves_out_unstored_tensors_and_keeps_grouped_operands() {
 /// the 784-256-784 autoencoder's step at batch 128 against a count by hand of what each of
 /// its dispatches reads and writes; with the weight gradients grouped and Adam fused, the
 /// same less the gradient's write and Adam's read of it (and the flat buffer's padding). The
-/// matmul dispatches' FLOPs add up to the plan's.
+/// matmul dispatches' FLOPs add up to the plan's, and each names the tensor it writes.
 #[test]
 fn a_training_steps_traffic_is_what_its_dispatches_read_and_write() {
     use latent::gpu::GpuOptions;
@@ -808,6 +808,20 @@ fn a_training_steps_traffic_is_what_its_dispatches_read_and_write() {
         counted += 4 * (read + written);
     }
     assert_eq!(separate.step_traffic().total_bytes(), counted as u64);
+    // Each matmul names the tensor it writes (bench --breakdown prints it).
+    let roles: Vec<&str> = dispatches.iter().map(|d| d.role()).collect();
+    assert_eq!(
+        roles,
+        [
+            "",
+            "code",
+            "output + loss",
+            "doutput.weight",
+            "dcode",
+            "dcode.weight",
+            ""
+        ]
+    );
     // The matmuls' FLOPs are the step's (forward, dW and dx but the first layer's).
     let flops: f64 = dispatches.iter().map(|d| d.flops()).sum();
     assert_eq!(flops, plan.step_matmul_flops());
@@ -817,6 +831,8 @@ fn a_training_steps_traffic_is_what_its_dispatches_read_and_write() {
     )));
     let fused = GpuExecutor::new(&ctx, &plan, &params, data, None, run).unwrap();
     assert_eq!(fused.weight_grads_form(), "grouped, Adam fused");
+    let grouped = fused.step_dispatches().last().unwrap();
+    assert_eq!(grouped.role(), "doutput.weight, dcode.weight");
     let flops: f64 = fused.step_dispatches().iter().map(|d| d.flops()).sum();
     assert_eq!(flops, plan.step_matmul_flops());
     // No Adam dispatch (7 floats a padded parameter); the grouped dispatch reads and

@@ -736,15 +736,27 @@ impl<'a> GpuExecutor<'a> {
             {
                 continue;
             }
+            let layer = match *op {
+                Op::Linear { y, .. } => Some(&plan.graph.tensor(y).name),
+                _ => None,
+            };
             if fusion(i) != TrainingFusion::None {
-                dispatches.push(self.prepare_fused(i, fusion(i), totals, source.state, seed)?);
+                let dispatch = self.prepare_fused(i, fusion(i), totals, source.state, seed)?;
+                dispatches.push(match layer {
+                    Some(name) => dispatch.with_role(format!("{name} + loss")),
+                    None => dispatch,
+                });
                 continue;
             }
             let epilogue = match plan.graph.ops.get(i + 1) {
                 Some(&Op::Activation { kind, y, .. }) if plan.fused[i + 1] => Some((kind, y)),
                 _ => None,
             };
-            dispatches.push(self.prepare_forward(op, epilogue, source.state, seed)?);
+            let dispatch = self.prepare_forward(op, epilogue, source.state, seed)?;
+            dispatches.push(match layer {
+                Some(name) => dispatch.with_role(name.as_str()),
+                None => dispatch,
+            });
         }
         for (term, total) in plan.losses.iter().zip(totals) {
             if fusion(term.op) != TrainingFusion::None {
@@ -1281,6 +1293,16 @@ impl<'a> GpuExecutor<'a> {
             let batch = self.plan.weight_grad_rows(layers);
             let parts = self.weight_grad_parts(layers)?;
             let problems = weight_grad_problems(&parts);
+            let names: Vec<&str> = layers
+                .iter()
+                .filter_map(|&j| match self.plan.backward[j] {
+                    GradOp::Linear { dweight, .. } => {
+                        Some(self.plan.graph.tensor(dweight).name.as_str())
+                    }
+                    _ => None,
+                })
+                .collect();
+            let role = names.join(", ");
             dispatches.push(if fuse_adam {
                 let buffers = AdamBuffers {
                     param: &self.params,
@@ -1290,8 +1312,9 @@ impl<'a> GpuExecutor<'a> {
                     state: self.states.binding(),
                 };
                 matmul_grouped_tn_adam(self.ctx, buffers, adam, batch, &problems, tiles)?
+                    .with_role(role)
             } else {
-                matmul_grouped_tn(self.ctx, &self.grads, batch, &problems, tiles)?
+                matmul_grouped_tn(self.ctx, &self.grads, batch, &problems, tiles)?.with_role(role)
             });
         }
         Ok(dispatches)
@@ -1358,14 +1381,17 @@ impl<'a> GpuExecutor<'a> {
                         row_sums: Some(&dbias),
                         ..Default::default()
                     };
-                    dispatches.push(kernels::matmul::matmul_fused(
-                        ctx,
-                        &self.view(dweight)?,
-                        &dy_view,
-                        &self.view(x)?,
-                        dw_extras,
-                        &dw_shape,
-                    )?);
+                    dispatches.push(
+                        kernels::matmul::matmul_fused(
+                            ctx,
+                            &self.view(dweight)?,
+                            &dy_view,
+                            &self.view(x)?,
+                            dw_extras,
+                            &dw_shape,
+                        )?
+                        .with_role(graph.tensor(dweight).name.as_str()),
+                    );
                 }
                 // dx (+)= dy·W; or, with an activation's backward applied in the store, that
                 // activation's dx = (dy·W (+ the dx other layers wrote)) · f'(y).
@@ -1394,15 +1420,19 @@ impl<'a> GpuExecutor<'a> {
                         stats: Some(&stats),
                         ..Default::default()
                     };
-                    dispatches.push(kernels::matmul::matmul_fused(
-                        ctx,
-                        &self.view(dstats)?,
-                        &dy_view,
-                        &self.view(weight)?,
-                        dx_extras,
-                        &dx_shape,
-                    )?);
+                    dispatches.push(
+                        kernels::matmul::matmul_fused(
+                            ctx,
+                            &self.view(dstats)?,
+                            &dy_view,
+                            &self.view(weight)?,
+                            dx_extras,
+                            &dx_shape,
+                        )?
+                        .with_role(graph.tensor(dstats).name.as_str()),
+                    );
                 } else if let Some(dx) = dx {
+                    let written = activation.map_or(dx, |(_, d_pre, _)| d_pre);
                     let (out, saved) = match activation {
                         Some((_, d_pre, y)) => (self.view(d_pre)?, Some(self.view(y)?)),
                         None => (self.view(dx)?, None),
@@ -1421,14 +1451,17 @@ impl<'a> GpuExecutor<'a> {
                         addend: addend_view.as_ref(),
                         ..Default::default()
                     };
-                    dispatches.push(kernels::matmul::matmul_fused(
-                        ctx,
-                        &out,
-                        &dy_view,
-                        &self.view(weight)?,
-                        dx_extras,
-                        &dx_shape,
-                    )?);
+                    dispatches.push(
+                        kernels::matmul::matmul_fused(
+                            ctx,
+                            &out,
+                            &dy_view,
+                            &self.view(weight)?,
+                            dx_extras,
+                            &dx_shape,
+                        )?
+                        .with_role(graph.tensor(written).name.as_str()),
+                    );
                 }
                 Ok(dispatches)
             }

@@ -310,6 +310,9 @@ pub struct Dispatch {
     /// Floating-point operations of the products (2 · m · n · k a matmul); 0 for kernels
     /// whose cost is their traffic.
     flops: f64,
+    /// What the dispatch computes in its graph, where its kernel's name does not say (the
+    /// tensor a matmul writes, e.g. "dencoder.0.weight"); empty elsewhere.
+    role: String,
     /// Whether the kernel reads the step state (a [`Slot::Step`] binding).
     reads_step: bool,
 }
@@ -352,6 +355,19 @@ impl Dispatch {
     /// The same dispatch, counting `flops` (the matmul host functions set it).
     pub fn with_flops(self, flops: f64) -> Dispatch {
         Dispatch { flops, ..self }
+    }
+
+    /// Its role in a graph (see `role`).
+    pub fn role(&self) -> &str {
+        &self.role
+    }
+
+    /// The same dispatch with a role (the graph executor names its matmuls').
+    pub fn with_role(self, role: impl Into<String>) -> Dispatch {
+        Dispatch {
+            role: role.into(),
+            ..self
+        }
     }
 }
 
@@ -416,6 +432,7 @@ pub fn prepare(
         workgroups,
         traffic,
         flops: 0.0,
+        role: String::new(),
         reads_step: kernel.slots.iter().any(|&(_, s)| s == Slot::Step),
     })
 }

@@ -329,17 +329,26 @@ pub fn print_bench(report: &latent::bench::BenchReport) {
     }
     if !report.breakdown.is_empty() {
         println!(
-            "{:<26} {:>3} {:<32} {:<16} {:>12} {:>10} {:>9} {:>9}",
-            "config", "#", "dispatch", "workgroups", "GPU us alone", "KB moved", "GB/s", "GFLOP/s"
+            "{:<26} {:>3} {:<32} {:<28} {:<16} {:>12} {:>10} {:>9} {:>9}",
+            "config",
+            "#",
+            "dispatch",
+            "writes",
+            "workgroups",
+            "GPU us alone",
+            "KB moved",
+            "GB/s",
+            "GFLOP/s"
         );
     }
     for d in &report.breakdown {
         let [x, y, z] = d.workgroups;
         println!(
-            "{:<26} {:>3} {:<32} {:<16} {:>12.1} {:>10.1} {:>9.2} {:>9}",
+            "{:<26} {:>3} {:<32} {:<28} {:<16} {:>12.1} {:>10.1} {:>9.2} {:>9}",
             d.config,
             d.index,
             d.kernel,
+            if d.role.is_empty() { "-" } else { &d.role },
             format!("{x}x{y}x{z}"),
             d.gpu_us,
             d.bytes as f64 / 1e3,
