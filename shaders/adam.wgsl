@@ -1,8 +1,9 @@
-// Adam with PyTorch's semantics (torch.optim.Adam, amsgrad off), one thread per parameter
-// (adam_step) or per four (adam_step_vec4, for n a multiple of 4: four times fewer threads and
-// 16-byte loads; the same formulas per element), every parameter of a model in one dispatch
-// when they share one flat buffer. Includes lib/grid.wgsl and lib/adam_update.wgsl (the
-// update itself).
+// Adam with PyTorch's semantics (torch.optim.Adam, amsgrad off), a parameter (adam_step) or
+// four (adam_step_vec4, for n a multiple of 4: 16-byte loads; the same formulas per element)
+// at a time, each thread looping over the grid's stride (on GPUs the grid covers n and the
+// loop runs once; CPU adapters get a smaller grid, kernels/adam.rs), every parameter of a
+// model in one dispatch when they share one flat buffer. Includes lib/grid.wgsl and
+// lib/adam_update.wgsl (the update itself).
 //   adam_step: with g = grad + weight_decay · param,
 //       m = β1·m + (1-β1)·g
 //       v = β2·v + (1-β2)·g²
@@ -42,15 +43,14 @@ fn adam_step(
     @builtin(num_workgroups) groups: vec3<u32>,
     @builtin(local_invocation_index) local: u32,
 ) {
-    let i = flat_index(group, groups, local);
-    if (i >= params.n) {
-        return;
+    let s = adam_scalars();
+    for (var i = flat_index(group, groups, local); i < params.n; i += grid_threads(groups)) {
+        // One parameter in the first lane of the four-wide update.
+        let updated = adam_update(s, vec4(param[i]), vec4(grad[i]), vec4(m[i]), vec4(v[i]));
+        m[i] = updated.m.x;
+        v[i] = updated.v.x;
+        param[i] = updated.param.x;
     }
-    // One parameter in the first lane of the four-wide update.
-    let updated = adam_update(adam_scalars(), vec4(param[i]), vec4(grad[i]), vec4(m[i]), vec4(v[i]));
-    m[i] = updated.m.x;
-    v[i] = updated.v.x;
-    param[i] = updated.param.x;
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -59,12 +59,11 @@ fn adam_step_vec4(
     @builtin(num_workgroups) groups: vec3<u32>,
     @builtin(local_invocation_index) local: u32,
 ) {
-    let i = flat_index(group, groups, local);
-    if (i >= params.n / 4u) {
-        return;
+    let s = adam_scalars();
+    for (var i = flat_index(group, groups, local); i < params.n / 4u; i += grid_threads(groups)) {
+        let updated = adam_update(s, param4[i], grad4[i], m4[i], v4[i]);
+        m4[i] = updated.m;
+        v4[i] = updated.v;
+        param4[i] = updated.param;
     }
-    let updated = adam_update(adam_scalars(), param4[i], grad4[i], m4[i], v4[i]);
-    m4[i] = updated.m;
-    v4[i] = updated.v;
-    param4[i] = updated.param;
 }

@@ -16,6 +16,11 @@ fn flat_index(group: vec3<u32>, groups: vec3<u32>, local: u32) -> u32 {
     return flat_group(group, groups) * WORKGROUP_SIZE + local;
 }
 
+// Threads in the grid (x · y workgroups): the stride of a loop over more elements than threads.
+fn grid_threads(groups: vec3<u32>) -> u32 {
+    return groups.x * groups.y * WORKGROUP_SIZE;
+}
+
 // Sum of `value` over the workgroup, returned to every thread. Call from uniform control flow.
 fn workgroup_sum(value: f32, local: u32) -> f32 {
     partial_sums[local] = value;

@@ -50,6 +50,12 @@ const STEP_VEC4: Kernel = Kernel {
     ],
 };
 
+/// Threads of an Adam dispatch on a CPU adapter, each looping over its share of the
+/// parameters. On lavapipe a thread per four parameters (638 workgroups for the VAE's 653k)
+/// took 2.0–2.1 ms; 1024 to 16384 threads took 1.47–1.57 ms (4096 to 16384 the fastest),
+/// 512 threads 1.78 ms (BENCHMARKS.md, session 14).
+pub const CPU_ADAPTER_THREADS: usize = 8192;
+
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct Params {
@@ -61,9 +67,9 @@ struct Params {
     _pad: [u32; 3],
 }
 
-/// Updates param, m, v (n) from grad (n) at the step t = state\[0\], four parameters a thread
-/// when n is a multiple of 4 (state: the two-word u32
-/// step state, see kernels::step). `step_scalars` holds [`AdamConfig::step_scalar_table`]
+/// Updates param, m, v (n) from grad (n) at the step t = state\[0\], four parameters at a
+/// time when n is a multiple of 4, a thread for each (at most [`CPU_ADAPTER_THREADS`] on a CPU
+/// adapter, each looping) (state: the two-word u32 step state, see kernels::step). `step_scalars` holds [`AdamConfig::step_scalar_table`]
 /// for every step the run will take.
 #[allow(clippy::too_many_arguments)]
 pub fn adam_step(
@@ -93,11 +99,16 @@ pub fn adam_step(
         _pad: [0; 3],
     };
     let buffers = [param, m, v, grad, step_scalars, state];
-    // Four parameters a thread where n allows (a plan's flat buffer always does).
-    let (kernel, threads) = if n % 4 == 0 {
+    // Four parameters at a time where n allows (a plan's flat buffer always does).
+    let (kernel, units) = if n % 4 == 0 {
         (&STEP_VEC4, n / 4)
     } else {
         (&STEP, n)
+    };
+    let threads = if ctx.info.device_type == wgpu::DeviceType::Cpu {
+        units.min(CPU_ADAPTER_THREADS)
+    } else {
+        units
     };
     prepare(
         ctx,

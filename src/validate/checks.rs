@@ -314,8 +314,10 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
             }
         }
         Family::Adam => {
-            // 1 and 1001: one thread a parameter; 1000: four (adam_step_vec4).
-            let mut sizes = vec![1, 1000, 1001];
+            // 1 and 1001: a parameter at a time; 1000: four (adam_step_vec4). Past four
+            // times CPU_ADAPTER_THREADS units, a CPU adapter's threads loop more than twice.
+            let most = 4 * kernels::adam::CPU_ADAPTER_THREADS;
+            let mut sizes = vec![1, 1000, 1001, 4 * most + 12, most + 3];
             if full {
                 sizes.push(784 * 400 + 400);
             }
