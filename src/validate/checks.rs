@@ -314,8 +314,9 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
             }
         }
         Family::Adam => {
-            // 1 and 1001: a parameter at a time; 1000: four (adam_step_vec4). Past four
-            // times CPU_ADAPTER_THREADS units, a CPU adapter's threads loop more than twice.
+            // 1 and 1001: a parameter at a time; 1000: four (adam_step_vec4). The last two
+            // (vec4 and scalar) are 4 · CPU_ADAPTER_THREADS + 3 units: a CPU adapter's
+            // threads loop five times.
             let most = 4 * kernels::adam::CPU_ADAPTER_THREADS;
             let mut sizes = vec![1, 1000, 1001, 4 * most + 12, most + 3];
             if full {
