@@ -13,7 +13,9 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 use latent::bench::{kernel_cases, KernelCase};
+use latent::cpu::matmul::matmul;
 use latent::gpu::{time_gpu, GpuContext, GpuOptions};
+use latent::graph::LinearShapes;
 
 fn bench_case(c: &mut Criterion, ctx: &GpuContext, case: &KernelCase) {
     let mut group = c.benchmark_group("kernels");
@@ -50,9 +52,40 @@ fn kernels(c: &mut Criterion) {
     }
 }
 
+/// The CPU twin's matmul (cpu/matmul.rs), the CPU path's hot loop, at the VAE's first
+/// layer's three forms (batch 128, 784 -> 400): forward (B transposed), weight gradient (A
+/// transposed) and dx.
+fn cpu_matmul(c: &mut Criterion) {
+    let shapes = LinearShapes::new(128, 784, 400, false);
+    let mut group = c.benchmark_group("cpu_matmul");
+    for (form, shape) in [
+        ("forward", shapes.forward),
+        ("dweight", shapes.dweight),
+        ("dx", shapes.dx),
+        (
+            "fwd_plain",
+            latent::cpu::matmul::MatmulShape::new(128, 400, 784),
+        ),
+    ] {
+        let a: Vec<f32> = (0..shape.m * shape.k)
+            .map(|i| (i % 7) as f32 * 0.1)
+            .collect();
+        let b: Vec<f32> = (0..shape.k * shape.n)
+            .map(|i| (i % 5) as f32 * 0.1)
+            .collect();
+        let mut out = vec![0f32; shape.m * shape.n];
+        group.throughput(Throughput::Elements(shape.flops() as u64));
+        let name = format!("{form}_{}x{}x{}", shape.m, shape.n, shape.k);
+        group.bench_function(name, |bench| {
+            bench.iter(|| matmul(&mut out, &a, &b, None, &shape).expect("matmul"))
+        });
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
-    targets = kernels
+    targets = kernels, cpu_matmul
 }
 criterion_main!(benches);
