@@ -140,7 +140,7 @@ pub fn code_ranges(codes: &[f32], width: usize) -> Result<Vec<(f32, f32)>> {
 }
 
 fn check_codes(codes: &[f32], width: usize) -> Result<()> {
-    if width == 0 || codes.is_empty() || codes.len() % width != 0 {
+    if width == 0 || codes.is_empty() || !codes.len().is_multiple_of(width) {
         return Err(Error::InvalidArgument(format!(
             "{} code values do not make rows of {width}",
             codes.len()

@@ -94,7 +94,7 @@ pub fn decode(
     codes: &[f32],
     labels: Option<&[u8]>,
 ) -> Result<Vec<f32>> {
-    if codes.is_empty() || codes.len() % model.latent != 0 {
+    if codes.is_empty() || !codes.len().is_multiple_of(model.latent) {
         return Err(Error::InvalidArgument(format!(
             "{} code values do not make rows of {}",
             codes.len(),
@@ -218,7 +218,7 @@ pub struct CodeSparsity {
 
 /// Sparsity figures of codes (rows, width), row-major.
 pub fn code_sparsity(codes: &[f32], width: usize) -> Result<CodeSparsity> {
-    if width == 0 || codes.is_empty() || codes.len() % width != 0 {
+    if width == 0 || codes.is_empty() || !codes.len().is_multiple_of(width) {
         return Err(Error::InvalidArgument(format!(
             "{} code values do not make rows of {width}",
             codes.len()

@@ -131,7 +131,7 @@ fn dispatches_with_grouped_weight_grads(plan: &Plan) -> usize {
         let groups = set.iter().all(|&j| match plan.backward[j] {
             GradOp::Linear { dweight, .. } => {
                 let w = plan.graph.tensor(dweight);
-                w.rows % 4 == 0 && w.cols % 4 == 0
+                w.rows.is_multiple_of(4) && w.cols.is_multiple_of(4)
             }
             _ => false,
         });

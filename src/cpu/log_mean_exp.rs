@@ -10,7 +10,7 @@ use crate::error::Result;
 pub fn neg_log_mean_exp<T: Float>(out: &mut [T], logw: &[T], k: usize) -> Result<()> {
     check_nonzero("neg_log_mean_exp", &[("k", k), ("rows", logw.len())])?;
     check_lens("neg_log_mean_exp", &[("out", out.len(), logw.len())])?;
-    if logw.len() % k != 0 {
+    if !logw.len().is_multiple_of(k) {
         return check_lens(
             "neg_log_mean_exp",
             &[("logw", logw.len(), logw.len().div_ceil(k) * k)],

@@ -583,7 +583,7 @@ mod tests {
             for col in 0..n {
                 let mut sum = 0.0f32;
                 for p in 0..k {
-                    sum = sum + operands.a_at(row, p) * operands.b_at(p, col);
+                    sum += operands.a_at(row, p) * operands.b_at(p, col);
                 }
                 c[row * n + col] = sum;
             }

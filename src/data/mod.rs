@@ -245,7 +245,7 @@ fn check_rows(name: &str, width: usize, values: usize) -> Result<usize> {
     if width == 0 {
         return Err(file::data_error(name, "rows of 0 values"));
     }
-    if values % width != 0 {
+    if !values.is_multiple_of(width) {
         return Err(file::data_error(
             name,
             format!("{values} values do not fill whole rows of {width}"),

@@ -40,7 +40,7 @@ impl GpuBuffer {
     /// a flat buffer (one parameter of a model). `start` must be a multiple of
     /// [`VIEW_ALIGNMENT`].
     pub fn view(&self, start: usize, len: usize) -> Result<GpuBuffer> {
-        if start % VIEW_ALIGNMENT != 0 || len == 0 || start + len > self.len {
+        if !start.is_multiple_of(VIEW_ALIGNMENT) || len == 0 || start + len > self.len {
             return Err(Error::InvalidArgument(format!(
                 "view {start}..{} of a buffer of {}: must be non-empty, inside, and start at a \
                  multiple of {VIEW_ALIGNMENT}",

@@ -381,7 +381,7 @@ impl Graph {
     /// number of columns.
     fn gaussian_shape(&self, op: &'static str, stats: TensorId) -> Result<(usize, usize)> {
         let t = self.tensor(stats);
-        if t.cols % 2 != 0 {
+        if !t.cols.is_multiple_of(2) {
             return Err(shape_error(
                 op,
                 format!(
@@ -448,7 +448,7 @@ impl Graph {
             ));
         }
         let rows = self.tensor(z).rows;
-        if k == 0 || rows % k != 0 {
+        if k == 0 || !rows.is_multiple_of(k) {
             return Err(shape_error(
                 "neg_log_mean_exp",
                 format!("groups of {k} in {rows} rows"),

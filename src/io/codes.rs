@@ -55,7 +55,7 @@ pub fn write_rows_named(
     cols: usize,
     names: Option<&[String]>,
 ) -> Result<()> {
-    if cols == 0 || values.len() % cols != 0 {
+    if cols == 0 || !values.len().is_multiple_of(cols) {
         return Err(Error::InvalidArgument(format!(
             "{} values are not rows of {cols}",
             values.len()

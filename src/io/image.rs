@@ -16,7 +16,7 @@ pub fn grid_png(
     columns: usize,
 ) -> Result<Vec<u8>> {
     let size = height * width;
-    if size == 0 || columns == 0 || images.is_empty() || images.len() % size != 0 {
+    if size == 0 || columns == 0 || images.is_empty() || !images.len().is_multiple_of(size) {
         return Err(Error::InvalidArgument(format!(
             "{} values are not whole {height}x{width} images",
             images.len()

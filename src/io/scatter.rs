@@ -134,7 +134,7 @@ impl Canvas {
 /// per point) when given. Errors ([`Error::InvalidArgument`]) for no points, an odd count
 /// of values, a value that is not finite, or labels that are not one per point.
 pub fn scatter_png(points: &[f32], labels: Option<&[u8]>) -> Result<Vec<u8>> {
-    if points.is_empty() || points.len() % 2 != 0 {
+    if points.is_empty() || !points.len().is_multiple_of(2) {
         return Err(Error::InvalidArgument(format!(
             "scatter: {} values are not one or more (x, y) pairs",
             points.len()

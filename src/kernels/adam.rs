@@ -100,7 +100,7 @@ pub fn adam_step(
     };
     let buffers = [param, m, v, grad, step_scalars, state];
     // Four parameters at a time where n allows (a plan's flat buffer always does).
-    let (kernel, units) = if n % 4 == 0 {
+    let (kernel, units) = if n.is_multiple_of(4) {
         (&STEP_VEC4, n / 4)
     } else {
         (&STEP, n)

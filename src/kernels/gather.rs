@@ -302,11 +302,12 @@ pub fn gather_u8(
         ));
     }
     // A word per thread when rows start on word boundaries (and out on 16 bytes).
-    let (kernel, per_thread) = if source.data.width % 4 == 0 && out.offset % 16 == 0 {
-        (&GATHER_U8_WORDS, 4)
-    } else {
-        (&GATHER_U8, 1)
-    };
+    let (kernel, per_thread) =
+        if source.data.width.is_multiple_of(4) && out.offset.is_multiple_of(16) {
+            (&GATHER_U8_WORDS, 4)
+        } else {
+            (&GATHER_U8, 1)
+        };
     prepare_gather(ctx, kernel, per_thread, out, source, rows)
 }
 

@@ -68,7 +68,7 @@ struct Params {
 
 fn check_groups(op: &'static str, rows: usize, k: usize) -> Result<()> {
     check_nonzero(op, &[("rows", rows), ("k", k)])?;
-    if rows % k != 0 {
+    if !rows.is_multiple_of(k) {
         return Err(shape_error(
             op,
             format!("{rows} rows are not groups of {k}"),

@@ -648,9 +648,9 @@ pub fn matmul_with_tiles(
 /// buffers they bind as vec4s (A, B, C, the bias and the epilogue's bindings 5 and 7)
 /// starting at 16-byte offsets.
 fn takes_vec4_loads(buffers: [Option<&GpuBuffer>; 6], shape: &MatmulShape) -> bool {
-    shape.m % 4 == 0
-        && shape.n % 4 == 0
-        && shape.k % 4 == 0
+    shape.m.is_multiple_of(4)
+        && shape.n.is_multiple_of(4)
+        && shape.k.is_multiple_of(4)
         && buffers
             .iter()
             .flatten()

@@ -294,7 +294,7 @@ pub fn matmul_grouped_tn(
     tiles: MatmulTiles,
 ) -> Result<Dispatch> {
     let (params, grid) = grouped_params(ctx, grads.len, k, problems, tiles)?;
-    if grads.offset % 16 != 0 {
+    if !grads.offset.is_multiple_of(16) {
         return Err(shape_error(
             "matmul_grouped_tn",
             "the gradients must start at a 16-byte offset",

@@ -60,7 +60,7 @@ impl Features {
                 values.len()
             )));
         }
-        if values.len() % width != 0 {
+        if !values.len().is_multiple_of(width) {
             return Err(data_error(format!(
                 "{} values do not fill whole rows of {width}",
                 values.len()

@@ -137,7 +137,7 @@ impl Pca {
 /// The row count of `values` in rows of `width`; errors for a width of 0, no values or a
 /// partial row.
 pub(crate) fn check_rows(what: &str, values: &[f32], width: usize) -> Result<usize> {
-    if width == 0 || values.is_empty() || values.len() % width != 0 {
+    if width == 0 || values.is_empty() || !values.len().is_multiple_of(width) {
         return Err(Error::InvalidArgument(format!(
             "{what}: {} values do not make one or more rows of {width}",
             values.len()
