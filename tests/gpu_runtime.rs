@@ -433,16 +433,15 @@ fn a_host_device_with_cooperative_matrices_runs_coop_f16() {
     );
 }
 
-/// With no backend asked for, training runs on a software rasterizer only when it has 8-lane
-/// subgroups (the subgroup matmul beats the CPU twins there); without them it takes the CPU
-/// path, and a real GPU is always taken, without a note.
+/// With no backend asked for, training takes a real GPU without a note, and the CPU path
+/// over a software rasterizer (faster there), saying so; asking for the rasterizer's
+/// backend, or for the coop-f16 matmul, keeps the rasterizer.
 #[test]
-fn training_takes_a_software_rasterizer_only_with_8_lane_subgroups() {
+fn training_takes_the_cpu_path_over_a_software_rasterizer_unless_asked() {
     use latent::gpu::{Backend, GpuContext, GpuOptions};
-    use latent::kernels::matmul::MatmulVariant;
     use latent::train::pick_device;
 
-    let test = "training_takes_a_software_rasterizer_only_with_8_lane_subgroups";
+    let test = "training_takes_the_cpu_path_over_a_software_rasterizer_unless_asked";
     if common::gpu(test).is_none() {
         return;
     }
@@ -454,13 +453,27 @@ fn training_takes_a_software_rasterizer_only_with_8_lane_subgroups() {
     let (picked, note) = pick_device(&auto).unwrap();
     if best.info.device_type != wgpu::DeviceType::Cpu {
         assert!(picked.is_some() && note.is_none(), "{note:?}");
-    } else if MatmulVariant::Subgroup.check(&best).is_ok() {
-        let note = note.expect("a note saying why");
-        assert!(picked.is_some(), "{note}");
-        assert!(note.contains("8-lane subgroups: running on it"), "{note}");
-    } else {
-        let note = note.expect("a note saying why");
-        assert!(picked.is_none(), "{note}");
-        assert!(note.contains("using the CPU path"), "{note}");
+        return;
     }
+    let note = note.expect("a note saying why");
+    assert!(picked.is_none(), "{note}");
+    assert!(note.contains("using the CPU path"), "{note}");
+    let backend: Backend = best.info.backend.to_str().parse().unwrap();
+    assert!(
+        note.contains(&format!("--backend {}", best.info.backend.to_str())),
+        "{note}"
+    );
+    let asked = GpuOptions {
+        backend,
+        ..Default::default()
+    };
+    let (picked, note) = pick_device(&asked).unwrap();
+    assert!(picked.is_some() && note.is_none(), "{note:?}");
+    let coop = GpuOptions {
+        cooperative_matrix: true,
+        ..auto
+    };
+    let (picked, note) = pick_device(&coop).unwrap();
+    assert!(picked.is_some(), "{note:?}");
+    assert!(note.unwrap().contains("coop-f16"));
 }

@@ -13,7 +13,6 @@ use crate::graph::plan::Plan;
 use crate::graph::{LossKind, RunConfig, Samples, TrainData};
 use crate::io::checkpoint::TrainingState;
 use crate::kernels::adam::AdamConfig;
-use crate::kernels::matmul::MatmulVariant;
 use crate::model::{Likelihood, ModelConfig, ModelKind};
 
 /// Where training runs.
@@ -447,37 +446,28 @@ fn check_finite(loss: f64, epoch: usize, step: usize) -> Result<()> {
 }
 
 /// The device to train on: the GPU `options` name, or the CPU path (None) when there is no
-/// adapter, or only a software rasterizer (lavapipe, llvmpipe) that cannot run the subgroup
-/// matmul (the CPU twins are faster than the other matmul kernels there), and no backend or
-/// adapter was asked for explicitly. A software rasterizer with 8-lane subgroups trains on
-/// its own (lavapipe on 2 cores: an MNIST VAE epoch 3.5× faster than the CPU twins,
-/// BENCHMARKS.md). The second value says why, for the user.
+/// adapter, or only a software rasterizer (lavapipe, llvmpipe), and no backend or adapter
+/// was asked for explicitly. The CPU twins beat a software rasterizer on the same cores
+/// (2 cores, MNIST VAE: an epoch in 4.0 s against lavapipe's 6.5–6.9 s, BENCHMARKS.md),
+/// except for the coop-f16 matmul, which only a GPU path runs: asked for, it keeps the
+/// rasterizer. The second value says why, for the user.
 pub fn pick_device(options: &GpuOptions) -> Result<(Option<GpuContext>, Option<String>)> {
     let asked = options.backend != Backend::Auto || options.adapter.is_some();
     match GpuContext::new(options) {
         Ok(ctx) if ctx.info.device_type == wgpu::DeviceType::Cpu && !asked => {
-            match MatmulVariant::Subgroup.check(&ctx) {
-                Ok(()) => {
-                    // The matmul is chosen after this (--matmul may force another one).
-                    let why = if options.cooperative_matrix {
-                        "for the coop-f16 matmul asked for"
-                    } else {
-                        "where the subgroup matmul is faster than the CPU path"
-                    };
-                    let note = format!(
-                        "{} is a software rasterizer with 8-lane subgroups: running on it, {why} (--cpu for the CPU path)",
-                        ctx.info.name
-                    );
-                    Ok((Some(ctx), Some(note)))
-                }
-                Err(_) => {
-                    let note = format!(
-                        "{} is a software rasterizer without 8-lane subgroups: using the CPU path, which is faster here (--backend vulkan to use it anyway)",
-                        ctx.info.name
-                    );
-                    Ok((None, Some(note)))
-                }
+            if options.cooperative_matrix {
+                let note = format!(
+                    "{} is a software rasterizer: running on it for the coop-f16 matmul asked for",
+                    ctx.info.name
+                );
+                return Ok((Some(ctx), Some(note)));
             }
+            let note = format!(
+                "{} is a software rasterizer: using the CPU path, which is faster here (--backend {} to use it anyway)",
+                ctx.info.name,
+                ctx.info.backend.to_str()
+            );
+            Ok((None, Some(note)))
         }
         Ok(ctx) => Ok((Some(ctx), None)),
         Err(e @ Error::NoAdapter { .. }) if !asked => {

@@ -133,8 +133,8 @@ pub fn run_flags_given(matches: &clap::ArgMatches) -> Vec<String> {
 }
 
 /// The GPU to train on, or None for the CPU twins: with --cpu, without any adapter, or when
-/// the only adapter is a software rasterizer without 8-lane subgroups and no backend was
-/// asked for (the CPU twins are faster than its other matmul kernels).
+/// the only adapter is a software rasterizer and no backend or adapter was asked for (the
+/// CPU twins are faster there; latent::train::pick_device).
 /// `--matmul coop-f16` runs only on a GPU: without one it is an error, not f32 on the CPU.
 pub fn training_device(gpu: &GpuArgs, cpu: bool) -> Result<Option<GpuContext>, latent::Error> {
     let options = gpu.options()?;
