@@ -634,6 +634,8 @@ fn train_says_what_shrinks_a_step_too_large_for_the_gpu() {
     let dir = temp_dir("too-large");
     let out = latent(&[
         "train",
+        "--backend",
+        ctx.info.backend.to_str(),
         "--data",
         "digits",
         "--objective",
@@ -1043,7 +1045,11 @@ fn train_refuses_an_output_it_cannot_end_in_before_training() {
 fn a_model_too_large_for_the_host_is_an_error_not_an_abort() {
     // 2·10^14 parameters: 800 TB, beyond any address space, so the allocation fails anywhere.
     let dir = temp_dir("huge");
-    for device in [&["--cpu"][..], &[][..]] {
+    let mut devices = vec![vec!["--cpu"]];
+    if let Some(ctx) = common::gpu("a_model_too_large_for_the_host_is_an_error_not_an_abort") {
+        devices.push(vec!["--backend", ctx.info.backend.to_str()]);
+    }
+    for device in devices {
         let args = [
             "train",
             "--data",
@@ -1053,7 +1059,7 @@ fn a_model_too_large_for_the_host_is_an_error_not_an_abort() {
             "--out",
             dir.to_str().unwrap(),
         ];
-        let out = latent(&[&args[..], device].concat());
+        let out = latent(&[&args[..], &device[..]].concat());
         assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
         assert!(
             text(&out.stderr).contains("parameters: 800007680000512 bytes of host memory"),

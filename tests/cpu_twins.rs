@@ -674,3 +674,76 @@ fn a_multiply_split_between_threads_equals_its_rows_one_at_a_time() {
         }
     }
 }
+
+/// The element-wise twins that split their work between threads (Adam, BCE forward and
+/// backward; from 16k elements) give each element or row the bits it gets alone: a part
+/// computed at the wrong offset, or twice, or not at all, fails.
+#[test]
+fn threaded_twins_give_each_element_the_result_it_gets_alone() {
+    let n = 3 * 16_384 + 5;
+    let value = |i: usize, scale: f32| ((i * 7919 % 263) as f32 - 131.0) * scale;
+    let grad: Vec<f32> = (0..n).map(|i| value(i, 0.01)).collect();
+    let config = adam::AdamConfig {
+        weight_decay: 0.01,
+        ..Default::default()
+    };
+    let fresh = || {
+        (
+            (0..n).map(|i| value(i + 1, 0.003)).collect::<Vec<f32>>(),
+            (0..n).map(|i| value(i + 2, 0.001)).collect::<Vec<f32>>(),
+            (0..n)
+                .map(|i| value(i + 3, 0.001).abs())
+                .collect::<Vec<f32>>(),
+        )
+    };
+    let (mut param, mut m, mut v) = fresh();
+    adam::adam_step(&mut param, &mut m, &mut v, &grad, 3, &config).unwrap();
+    let (mut param1, mut m1, mut v1) = fresh();
+    for i in 0..n {
+        let one = i..i + 1;
+        adam::adam_step(
+            &mut param1[one.clone()],
+            &mut m1[one.clone()],
+            &mut v1[one.clone()],
+            &grad[one],
+            3,
+            &config,
+        )
+        .unwrap();
+    }
+    let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&param), bits(&param1), "Adam's parameters");
+    assert_eq!(bits(&m), bits(&m1), "Adam's first moments");
+    assert_eq!(bits(&v), bits(&v1), "Adam's second moments");
+
+    let (rows, cols) = (n / 1000, 1000);
+    let logits: Vec<f32> = (0..rows * cols).map(|i| value(i, 0.05)).collect();
+    let target: Vec<f32> = (0..rows * cols).map(|i| (i % 3) as f32 / 2.0).collect();
+    let mut loss = vec![0.0f32; rows];
+    bce::bce_forward(&mut loss, &logits, &target, rows, cols).unwrap();
+    let mut dlogits = vec![0.0f32; rows * cols];
+    bce::bce_backward(&mut dlogits, &logits, &target, 0.5).unwrap();
+    let row_grad: Vec<f32> = (0..rows).map(|r| value(r, 0.1)).collect();
+    let mut drows = vec![0.0f32; rows * cols];
+    bce::bce_backward_rows(&mut drows, &logits, &target, &row_grad, 0.5, 2.0).unwrap();
+    for r in 0..rows {
+        let span = r * cols..(r + 1) * cols;
+        let (logits, target) = (&logits[span.clone()], &target[span.clone()]);
+        let mut alone = [0.0f32];
+        bce::bce_forward(&mut alone, logits, target, 1, cols).unwrap();
+        assert_eq!(loss[r].to_bits(), alone[0].to_bits(), "BCE row {r}");
+        let mut alone = vec![0.0f32; cols];
+        bce::bce_backward(&mut alone, logits, target, 0.5).unwrap();
+        assert_eq!(
+            bits(&dlogits[span.clone()]),
+            bits(&alone),
+            "dlogits row {r}"
+        );
+        bce::bce_backward_rows(&mut alone, logits, target, &row_grad[r..r + 1], 0.5, 2.0).unwrap();
+        assert_eq!(
+            bits(&drows[span]),
+            bits(&alone),
+            "row-weighted dlogits row {r}"
+        );
+    }
+}

@@ -4,6 +4,7 @@ use num_traits::Float;
 
 use crate::cpu::{check_lens, check_nonzero, lit};
 use crate::error::{Error, Result};
+use crate::parallel::{threads_for, MIN_ELEMENTS_PER_THREAD};
 
 /// Adam's hyper-parameters; the defaults are PyTorch's (lr 1e-3, β (0.9, 0.999), ε 1e-8).
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -66,7 +67,7 @@ impl AdamConfig {
 }
 
 /// One Adam update of `param` at step `step` (1 for the first), updating `m` and `v`.
-pub fn adam_step<T: Float>(
+pub fn adam_step<T: Float + Send + Sync>(
     param: &mut [T],
     m: &mut [T],
     v: &mut [T],
@@ -90,12 +91,32 @@ pub fn adam_step<T: Float>(
             .map(|x| lit::<T>(f64::from(x)));
     let [step_size, bias_correction2_sqrt] =
         config.step_scalars(step).map(|x| lit::<T>(f64::from(x)));
-    for i in 0..n {
-        let g = grad[i] + weight_decay * param[i];
-        m[i] = beta1 * m[i] + (T::one() - beta1) * g;
-        v[i] = beta2 * v[i] + (T::one() - beta2) * g * g;
-        let denom = v[i].sqrt() / bias_correction2_sqrt + eps;
-        param[i] = param[i] - step_size * m[i] / denom;
+    let update = |param: &mut [T], m: &mut [T], v: &mut [T], grad: &[T]| {
+        let elements = param.iter_mut().zip(m).zip(v).zip(grad);
+        for (((param, m), v), &grad) in elements {
+            let g = grad + weight_decay * *param;
+            *m = beta1 * *m + (T::one() - beta1) * g;
+            *v = beta2 * *v + (T::one() - beta2) * g * g;
+            let denom = v.sqrt() / bias_correction2_sqrt + eps;
+            *param = *param - step_size * *m / denom;
+        }
+    };
+    // Contiguous parts on threads: each element's update is its own, so the same bits.
+    let threads = threads_for(n, MIN_ELEMENTS_PER_THREAD);
+    if threads == 1 {
+        update(param, m, v, grad);
+        return Ok(());
     }
+    let chunk = n.div_ceil(threads);
+    std::thread::scope(|scope| {
+        let parts = param
+            .chunks_mut(chunk)
+            .zip(m.chunks_mut(chunk))
+            .zip(v.chunks_mut(chunk))
+            .zip(grad.chunks(chunk));
+        for (((param, m), v), grad) in parts {
+            scope.spawn(move || update(param, m, v, grad));
+        }
+    });
     Ok(())
 }

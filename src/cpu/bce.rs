@@ -1,11 +1,13 @@
 //! CPU twin of shaders/bce.wgsl: binary cross-entropy from logits, per-row sums, and its
-//! gradient. Stable for any finite logit.
+//! gradient. Stable for any finite logit. Rows (or elements) are split between threads
+//! from 16k elements on; each result is its own, so the same bits on any thread count.
 
 use num_traits::Float;
 
 use crate::cpu::activation::stable_sigmoid;
 use crate::cpu::{check_lens, check_nonzero};
 use crate::error::Result;
+use crate::parallel::{for_chunks_of_at_least, MIN_ELEMENTS_PER_THREAD};
 
 /// BCE of one logit z against a target t in [0, 1]: max(z, 0) - z·t + ln(1 + e^-|z|).
 pub fn bce_with_logits<T: Float>(z: T, t: T) -> T {
@@ -13,7 +15,7 @@ pub fn bce_with_logits<T: Float>(z: T, t: T) -> T {
 }
 
 /// loss (rows) = Σ_c bce(logits\[r, c\], target\[r, c\]).
-pub fn bce_forward<T: Float>(
+pub fn bce_forward<T: Float + Send + Sync>(
     loss: &mut [T],
     logits: &[T],
     target: &[T],
@@ -29,18 +31,21 @@ pub fn bce_forward<T: Float>(
             ("target", target.len(), rows * cols),
         ],
     )?;
-    for (r, l) in loss.iter_mut().enumerate() {
-        let span = r * cols..(r + 1) * cols;
-        *l = logits[span.clone()]
-            .iter()
-            .zip(&target[span])
-            .fold(T::zero(), |s, (&z, &t)| s + bce_with_logits(z, t));
-    }
+    let min_rows = MIN_ELEMENTS_PER_THREAD.div_ceil(cols);
+    for_chunks_of_at_least(loss, 1, min_rows, |rows, part| {
+        for (r, l) in rows.zip(part) {
+            let span = r * cols..(r + 1) * cols;
+            *l = logits[span.clone()]
+                .iter()
+                .zip(&target[span])
+                .fold(T::zero(), |s, (&z, &t)| s + bce_with_logits(z, t));
+        }
+    });
     Ok(())
 }
 
 /// dlogits = scale · (σ(logits) - target); writes dlogits.
-pub fn bce_backward<T: Float>(
+pub fn bce_backward<T: Float + Send + Sync>(
     dlogits: &mut [T],
     logits: &[T],
     target: &[T],
@@ -54,15 +59,21 @@ pub fn bce_backward<T: Float>(
             ("target", target.len(), dlogits.len()),
         ],
     )?;
-    for ((d, &z), &t) in dlogits.iter_mut().zip(logits).zip(target) {
-        *d = scale * (stable_sigmoid(z) - t);
-    }
+    for_chunks_of_at_least(dlogits, 1, MIN_ELEMENTS_PER_THREAD, |span, part| {
+        for ((d, &z), &t) in part
+            .iter_mut()
+            .zip(&logits[span.clone()])
+            .zip(&target[span])
+        {
+            *d = scale * (stable_sigmoid(z) - t);
+        }
+    });
     Ok(())
 }
 
 /// dlogits = (scale + row_factor · row_grad\[r\]) · (σ(z) − t): the backward when each row's
 /// loss also feeds another op. logits and target are (rows, cols), rows = row_grad.len().
-pub fn bce_backward_rows<T: Float>(
+pub fn bce_backward_rows<T: Float + Send + Sync>(
     dlogits: &mut [T],
     logits: &[T],
     target: &[T],
@@ -83,16 +94,18 @@ pub fn bce_backward_rows<T: Float>(
             ("target", target.len(), dlogits.len()),
         ],
     )?;
-    for (i, d) in dlogits.iter_mut().enumerate() {
-        let d_loss = scale + row_factor * row_grad[i / cols];
-        *d = d_loss * (stable_sigmoid(logits[i]) - target[i]);
-    }
+    for_chunks_of_at_least(dlogits, 1, MIN_ELEMENTS_PER_THREAD, |span, part| {
+        for (i, d) in span.zip(part) {
+            let d_loss = scale + row_factor * row_grad[i / cols];
+            *d = d_loss * (stable_sigmoid(logits[i]) - target[i]);
+        }
+    });
     Ok(())
 }
 
 /// The loss and its gradient in one pass (the twin of bce_forward_backward): totals (rows)
 /// += Σ_c bce(logits, target), and dlogits = scale · (σ(logits) - target).
-pub fn bce_forward_backward<T: Float>(
+pub fn bce_forward_backward<T: Float + Send + Sync>(
     totals: &mut [T],
     dlogits: &mut [T],
     logits: &[T],
