@@ -1,6 +1,7 @@
 //! CPU twin of shaders/adam.wgsl: Adam with PyTorch's semantics and defaults.
 
 use num_traits::Float;
+use rayon::prelude::*;
 
 use crate::cpu::{check_lens, check_nonzero, lit};
 use crate::error::{Error, Result};
@@ -108,15 +109,11 @@ pub fn adam_step<T: Float + Send + Sync>(
         return Ok(());
     }
     let chunk = n.div_ceil(threads);
-    std::thread::scope(|scope| {
-        let parts = param
-            .chunks_mut(chunk)
-            .zip(m.chunks_mut(chunk))
-            .zip(v.chunks_mut(chunk))
-            .zip(grad.chunks(chunk));
-        for (((param, m), v), grad) in parts {
-            scope.spawn(move || update(param, m, v, grad));
-        }
-    });
+    param
+        .par_chunks_mut(chunk)
+        .zip(m.par_chunks_mut(chunk))
+        .zip(v.par_chunks_mut(chunk))
+        .zip(grad.par_chunks(chunk))
+        .for_each(|(((param, m), v), grad)| update(param, m, v, grad));
     Ok(())
 }

@@ -9,6 +9,7 @@
 use std::ops::Range;
 
 use num_traits::Float;
+use rayon::prelude::*;
 
 use crate::cpu::{check_lens, check_nonzero};
 use crate::error::Result;
@@ -358,21 +359,20 @@ pub fn matmul_with_extras<T: Float + Send + Sync>(
     let c_parts = c.chunks_mut(block * c_width);
     let mut sums_parts = sums.map(|s| s.chunks_mut(block));
     let mut totals_parts = totals.map(|t| t.chunks_mut(block * n));
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = c_parts
-            .enumerate()
-            .map(|(i, c_part)| {
-                let rows = i * block..((i + 1) * block).min(m);
-                let sums_part = sums_parts.as_mut().and_then(Iterator::next);
-                let totals_part = totals_parts.as_mut().and_then(Iterator::next);
-                let run_rows = &run_rows;
-                scope.spawn(move || run_rows(rows, c_part, sums_part, totals_part))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .try_for_each(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-    })
+    let parts: Vec<_> = c_parts
+        .enumerate()
+        .map(|(i, c_part)| {
+            let rows = i * block..((i + 1) * block).min(m);
+            let sums_part = sums_parts.as_mut().and_then(Iterator::next);
+            let totals_part = totals_parts.as_mut().and_then(Iterator::next);
+            (rows, c_part, sums_part, totals_part)
+        })
+        .collect();
+    parts
+        .into_par_iter()
+        .try_for_each(|(rows, c_part, sums_part, totals_part)| {
+            run_rows(rows, c_part, sums_part, totals_part)
+        })
 }
 
 /// A multiply's operands as stored, with their shape: op(A) is (m, k), op(B) (k, n).
@@ -644,5 +644,43 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A multiply large enough to split its rows between threads (≥ PARALLEL_MACS), with an
+    /// odd row count, gives the triple loop's bits in every row, and its row sums.
+    #[test]
+    fn a_threaded_multiply_gives_the_triple_loops_bits() {
+        let (m, n, k) = (131, 97, 333);
+        assert!(m * n * k >= PARALLEL_MACS);
+        let value = |i: usize| ((i * 7919 % 263) as f32 - 131.0) / 97.0;
+        let a: Vec<f32> = (0..m * k).map(value).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| value(i + 5)).collect();
+        let shape = MatmulShape {
+            trans_b: true,
+            row_sums: true,
+            ..MatmulShape::new(m, n, k)
+        };
+        let mut c = vec![f32::NAN; m * n];
+        let mut sums = vec![f32::NAN; m];
+        let extras = MatmulExtras {
+            row_sums: Some(&mut sums),
+            ..Default::default()
+        };
+        matmul_with_extras(&mut c, &a, &b, None, extras, &shape).unwrap();
+        let operands = Operands {
+            a: &a,
+            b: &b,
+            trans_a: false,
+            trans_b: true,
+            m,
+            n,
+            k,
+        };
+        let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&c), bits(&triple_loop(&operands)));
+        let expected: Vec<f32> = (0..m)
+            .map(|row| a[row * k..(row + 1) * k].iter().fold(0.0, |s, &x| s + x))
+            .collect();
+        assert_eq!(bits(&sums), bits(&expected));
     }
 }
