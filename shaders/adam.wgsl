@@ -5,8 +5,8 @@
 // model in one dispatch when they share one flat buffer. Includes lib/grid.wgsl and
 // lib/adam_update.wgsl (the update itself).
 //   adam_step: with g = grad + weight_decay · param,
-//       m = β1·m + (1-β1)·g
-//       v = β2·v + (1-β2)·g²
+//       m = β1·m + (1-β1)·g,  v = β2·v + (1-β2)·g²  (each 0 where subnormal: a moment
+//           that decays below 2^-126 stays 0, as the CPU twin keeps it)
 //       param -= step_size · m / (sqrt(v) / bias_correction2_sqrt + eps)
 //   where t = state[0] is the step (1 for the first update), kept on the GPU, and
 //   step_size = lr / (1 - β1^t), bias_correction2_sqrt = sqrt(1 - β2^t) are read from

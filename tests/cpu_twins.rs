@@ -747,3 +747,27 @@ fn threaded_twins_give_each_element_the_result_it_gets_alone() {
         );
     }
 }
+
+/// Adam keeps a moment that decays below f32's smallest normal (2^-126) at 0, as
+/// shaders/lib/adam_update.wgsl does (subnormals cost a microcode assist per operation on
+/// x86); moments just above stay as they are.
+#[test]
+fn adam_keeps_subnormal_moments_at_zero() {
+    let min = f32::MIN_POSITIVE;
+    // Zero gradients: m decays by 0.9 and v by 0.999 each step.
+    let mut m = vec![1.05 * min, -1.05 * min, 2.0 * min, 0.0];
+    let mut v = vec![1.0005 * min, 2.0 * min, 1.0005 * min, 0.0];
+    let mut param = vec![0.0f32; 4];
+    adam::adam_step(
+        &mut param,
+        &mut m,
+        &mut v,
+        &[0.0; 4],
+        5,
+        &Default::default(),
+    )
+    .unwrap();
+    assert_eq!(m, [0.0, 0.0, 0.9 * 2.0 * min, 0.0]);
+    assert_eq!(v, [0.0, 0.999 * 2.0 * min, 0.0, 0.0]);
+    assert!(m.iter().chain(&v).all(|x| *x == 0.0 || x.is_normal()));
+}

@@ -129,6 +129,45 @@ fn adam_matches_cpu() {
     check("adam_matches_cpu", Family::Adam);
 }
 
+/// The Adam kernels keep subnormal moments at 0 as the twin does: the same bits from moments
+/// that decay just below 2^-126 and just above it, for the scalar entry (n = 5) and the vec4
+/// one (n = 8).
+#[test]
+fn adam_keeps_subnormal_moments_at_zero_like_the_twin() {
+    use latent::cpu::adam::{adam_step as adam_twin, AdamConfig};
+    use latent::kernels::adam::adam_step;
+
+    let Some(ctx) = common::gpu("adam_keeps_subnormal_moments_at_zero_like_the_twin") else {
+        return;
+    };
+    let min = f32::MIN_POSITIVE;
+    let config = AdamConfig::default();
+    for n in [5, 8] {
+        let m: Vec<f32> = (0..n)
+            .map(|i| [1.05, -1.05, 2.0, 0.5][i % 4] * min)
+            .collect();
+        let v: Vec<f32> = (0..n)
+            .map(|i| [1.0005, 2.0, 0.5, 1.0005][i % 4] * min)
+            .collect();
+        let (param, grad) = (vec![0.25f32; n], vec![0.0f32; n]);
+        let buffers = [("param", &param), ("m", &m), ("v", &v), ("grad", &grad)]
+            .map(|(name, data)| ctx.upload(name, data).unwrap());
+        let table = ctx.upload("table", &config.step_scalar_table(3)).unwrap();
+        let state = ctx.upload("state", &[3u32, 0]).unwrap();
+        let [gp, gm, gv, gg] = &buffers;
+        let dispatch = adam_step(ctx, gp, gm, gv, gg, &table, &state, n, &config).unwrap();
+        latent::kernels::run(ctx, "adam", &[&dispatch]).unwrap();
+        let (mut p_cpu, mut m_cpu, mut v_cpu) = (param.clone(), m.clone(), v.clone());
+        adam_twin(&mut p_cpu, &mut m_cpu, &mut v_cpu, &grad, 3, &config).unwrap();
+        let m_gpu: Vec<f32> = ctx.read_buffer(gm).unwrap();
+        let v_gpu: Vec<f32> = ctx.read_buffer(gv).unwrap();
+        let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&m_gpu), bits(&m_cpu), "m, n = {n}");
+        assert_eq!(bits(&v_gpu), bits(&v_cpu), "v, n = {n}");
+        assert!(m_cpu.contains(&0.0) && m_cpu.iter().any(|x| *x != 0.0));
+    }
+}
+
 #[test]
 fn sgd_matches_cpu() {
     check("sgd_matches_cpu", Family::Sgd);

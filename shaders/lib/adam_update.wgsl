@@ -33,10 +33,18 @@ fn adam_scalars() -> AdamScalars {
     );
 }
 
+// x, or 0 where x is subnormal (below f32's smallest normal, 2^-126). A moment whose
+// gradients are all 0 (a dead unit's weights) decays toward 0 by β each step; kept as 0
+// once subnormal, as the CPU twin keeps it (on CPUs every operation on a subnormal costs a
+// microcode assist: an AE's Adam took 4× longer by its fourth epoch).
+fn flush_subnormal(x: vec4<f32>) -> vec4<f32> {
+    return select(x, vec4<f32>(0.0), abs(x) < vec4<f32>(0x1p-126f));
+}
+
 fn adam_update(s: AdamScalars, param: vec4<f32>, grad: vec4<f32>, m: vec4<f32>, v: vec4<f32>) -> AdamVec4 {
     let g = grad + s.weight_decay * param;
-    let m_new = s.beta1 * m + (1.0 - s.beta1) * g;
-    let v_new = s.beta2 * v + (1.0 - s.beta2) * g * g;
+    let m_new = flush_subnormal(s.beta1 * m + (1.0 - s.beta1) * g);
+    let v_new = flush_subnormal(s.beta2 * v + (1.0 - s.beta2) * g * g);
     let denom = sqrt(v_new) / s.bias_correction2_sqrt + s.eps;
     return AdamVec4(param - s.step_size * m_new / denom, m_new, v_new);
 }
