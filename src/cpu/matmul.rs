@@ -5,6 +5,9 @@
 //! C = the loss gradient of op(A)·op(B) [+ bias] and the loss added to running totals; or,
 //! with the reparameterization's backward (`MatmulShape::reparam_grad`), C = dstats (m, 2n)
 //! (+)= [dz | dz·ε·½e^(½·logvar)] for dz = op(A)·op(B), dz itself never stored.
+//! The product is computed in register tiles (`product`), each element summed over k in
+//! order as a triple loop would sum it, so the bits do not depend on the CPU's vector width
+//! or the thread count; the CPU path's hot loop (`cargo bench --bench kernels -- cpu_matmul`).
 
 use std::ops::Range;
 
@@ -349,7 +352,7 @@ pub fn matmul_with_extras<T: Float + Send + Sync>(
     };
     let c_width = if reparam_grad { 2 * n } else { n };
     let (sums, totals) = (extras.row_sums, extras.loss_totals);
-    let threads = threads_for(m, n, k);
+    let threads = threads_for_multiply(m, n, k);
     if threads == 1 {
         return run_rows(0..m, c, sums, totals);
     }
@@ -518,7 +521,7 @@ const PARALLEL_MACS: usize = 1 << 22;
 
 /// Threads for an (m, n, k) multiply: one below [`PARALLEL_MACS`], else up to the cores this
 /// process may run on, at most one a row.
-fn threads_for(m: usize, n: usize, k: usize) -> usize {
+fn threads_for_multiply(m: usize, n: usize, k: usize) -> usize {
     if m.saturating_mul(n).saturating_mul(k) < PARALLEL_MACS {
         return 1;
     }
