@@ -68,7 +68,8 @@ impl AdamConfig {
 }
 
 /// One Adam update of `param` at step `step` (1 for the first), updating `m` and `v` (each
-/// stored as 0 where subnormal; [`flush_subnormal`]).
+/// stored as 0 where subnormal, as shaders/lib/adam_update.wgsl stores it: a moment whose
+/// gradients are all 0 decays by β each step, and subnormals are slow on CPUs).
 pub fn adam_step<T: Float + Send + Sync>(
     param: &mut [T],
     m: &mut [T],
