@@ -229,6 +229,8 @@ pub struct BenchReport {
     pub weight_grads: Vec<(String, String)>,
     /// The training data: "mnist" or "synthetic".
     pub data: String,
+    /// The CPU twins' matmul form and threads, where their steps were timed (`cpu`).
+    pub cpu_path: Option<String>,
     /// The 1-minute load average when the run ended (Linux), to flag a machine shared with
     /// other work: on a CPU adapter, other processes slow every figure.
     pub load_average: Option<f64>,
@@ -936,6 +938,7 @@ pub fn run(
         matmul_shapes: Vec::new(),
         weight_grads: Vec::new(),
         data: data_name.into(),
+        cpu_path: options.cpu.then(|| crate::train::Device::Cpu.describe()),
         load_average: None,
         kernels: Vec::new(),
         steps: Vec::new(),

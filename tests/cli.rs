@@ -84,6 +84,11 @@ fn info_lists_the_adapter() {
     );
     // Each adapter names the matmul kernel it gets without tuning.
     assert!(stdout.contains("    matmul: "), "{stdout}");
+    // And the CPU path its tiles and threads.
+    assert!(
+        stdout.contains("CPU path: CPU twins (f32; matmul in "),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -761,7 +766,11 @@ fn train_on_the_gpu_matches_the_cpu_path() {
         gpu_on.contains("matmul") && !gpu_on.contains("CPU twins"),
         "{gpu_on}"
     );
-    assert_eq!(on(&cpu_dir), "CPU twins (f32)");
+    assert!(
+        on(&cpu_dir).starts_with("CPU twins (f32; matmul in "),
+        "{}",
+        on(&cpu_dir)
+    );
     let _ = (
         std::fs::remove_dir_all(&gpu_dir),
         std::fs::remove_dir_all(&cpu_dir),
@@ -1372,6 +1381,7 @@ fn bench_writes_step_figures_as_json() {
         "--steps-per-submit",
         "1,2",
         "--breakdown",
+        "--cpu",
         "--json",
         json.to_str().unwrap(),
     ]);
@@ -1381,8 +1391,16 @@ fn bench_writes_step_figures_as_json() {
     for key in ["device", "date", "commit", "matmul", "data"] {
         assert!(!report[key].is_null(), "{key} missing: {report}");
     }
+    // --cpu: the CPU twins' step too, and which tiles and threads ran it.
+    let cpu_path = report["cpu_path"].as_str().unwrap_or_default();
+    assert!(
+        cpu_path.starts_with("CPU twins (f32; matmul in "),
+        "{report}"
+    );
     let steps = report["steps"].as_array().unwrap();
-    assert_eq!(steps.len(), 2, "{report}");
+    assert_eq!(steps.len(), 3, "{report}");
+    assert_eq!(steps[2]["executor"], "cpu", "{report}");
+    assert!(steps[2]["step_ms"].as_f64().is_some_and(|ms| ms > 0.0));
     for (figure, per_submit) in steps.iter().zip([1, 2]) {
         assert_eq!(figure["config"], "ae-784-256-784");
         assert_eq!(figure["steps_per_submit"], per_submit);

@@ -415,20 +415,51 @@ impl<T: Copy> Operands<'_, T> {
 /// bits), in the widest registers this CPU has. The same operations in wider registers
 /// give the same bits, since Rust never fuses a multiply and an add.
 fn product<T: Float>(products: &mut [T], operands: &Operands<T>, rows: Range<usize>) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: this CPU has AVX-512F, just checked.
-            unsafe { product_avx512(products, operands, rows) };
-            return;
+    match TileForm::detect() {
+        // SAFETY: detect() says Avx512 only where the CPU has AVX-512F.
+        #[cfg(target_arch = "x86_64")]
+        TileForm::Avx512 => unsafe { product_avx512(products, operands, rows) },
+        // SAFETY: detect() says Avx2 only where the CPU has AVX2.
+        #[cfg(target_arch = "x86_64")]
+        TileForm::Avx2 => unsafe { product_avx2(products, operands, rows) },
+        _ => product_portable(products, operands, rows),
+    }
+}
+
+/// The vector registers the matmul twin's tiles use on this CPU: the widest it has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TileForm {
+    /// x86-64 with AVX-512F: 4 × 48 f32 a tile.
+    Avx512,
+    /// x86-64 with AVX2: 4 × 24.
+    Avx2,
+    /// The target's own vectors (SSE2 on x86-64, NEON on aarch64): 4 × 8.
+    Portable,
+}
+
+impl TileForm {
+    /// The form this CPU runs.
+    pub fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return TileForm::Avx512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                return TileForm::Avx2;
+            }
         }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: this CPU has AVX2, just checked.
-            unsafe { product_avx2(products, operands, rows) };
-            return;
+        TileForm::Portable
+    }
+
+    /// "AVX-512", "AVX2" or "portable".
+    pub fn name(self) -> &'static str {
+        match self {
+            TileForm::Avx512 => "AVX-512",
+            TileForm::Avx2 => "AVX2",
+            TileForm::Portable => "portable",
         }
     }
-    product_portable(products, operands, rows);
 }
 
 /// [`product_tiles`] with AVX-512: 4 × 48 f32 accumulators in 12 of the 32 registers.

@@ -25,7 +25,8 @@ pub enum Device<'a> {
 
 impl Device<'_> {
     /// The adapter, backend and matmul kernels (which say the precision: coop-f16 rounds the
-    /// operands to f16), or the CPU twins; config.json's `trained_on`.
+    /// operands to f16), or the CPU twins (with their matmul's vector registers and
+    /// threads); config.json's `trained_on`.
     pub fn describe(&self) -> String {
         match self {
             Device::Gpu(ctx) => {
@@ -35,7 +36,11 @@ impl Device<'_> {
                     ctx.info.name, ctx.info.backend
                 )
             }
-            Device::Cpu => "CPU twins (f32)".to_string(),
+            Device::Cpu => format!(
+                "CPU twins (f32; matmul in {} tiles, {} threads)",
+                crate::cpu::matmul::TileForm::detect().name(),
+                crate::parallel::threads()
+            ),
         }
     }
 }

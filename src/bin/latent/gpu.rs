@@ -71,6 +71,8 @@ pub struct BenchArgs {
 pub fn info(args: &GpuArgs) -> Result<ExitCode, latent::Error> {
     let backend: Backend = args.backend.parse()?;
     let adapters = list_adapters(backend);
+    // What `train --cpu` (and train without a GPU, or with a software rasterizer) runs on.
+    println!("CPU path: {}", latent::train::Device::Cpu.describe());
     if adapters.is_empty() {
         println!("No GPU adapter for backend {backend}.");
         println!("Install a Vulkan driver (without a GPU: `apt-get install -y mesa-vulkan-drivers libvulkan1` for lavapipe).");
@@ -303,6 +305,9 @@ pub fn print_bench(report: &latent::bench::BenchReport) {
         "date {}, commit {}, data {}, load average {load}",
         report.date, report.commit, report.data
     );
+    if let Some(cpu_path) = &report.cpu_path {
+        println!("cpu: {cpu_path}");
+    }
     if !report.kernels.is_empty() {
         println!(
             "{:<24} {:<22} {:<16} {:>12} {:>10}",

@@ -605,9 +605,10 @@ pub fn train(args: &TrainArgs) -> Result<ExitCode, latent::Error> {
     if args.resume.is_some() {
         trainer.restore(&checkpoint::load_state(&out, &plan)?)?;
     }
-    let on = device
-        .as_ref()
-        .map_or("the CPU twins".to_string(), GpuContext::describe);
+    let on = device.as_ref().map_or_else(
+        || format!("the {}", Device::Cpu.describe()),
+        GpuContext::describe,
+    );
     println!(
         "training {} on {} with {on}",
         describe_model(&record.model),
