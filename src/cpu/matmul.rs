@@ -302,7 +302,7 @@ pub fn matmul_with_extras<T: Float + Send + Sync>(
         product(&mut products, &operands, rows.clone());
         for row in rows.clone() {
             let local = row - rows.start;
-            let row_acc = &products[local * n..(local + 1) * n];
+            let values = &mut products[local * n..(local + 1) * n];
             if let Some(sums) = sums_part.as_deref_mut() {
                 sums[local] = (0..k).fold(T::zero(), |sum, p| sum + operands.a_at(row, p));
             }
@@ -313,30 +313,32 @@ pub fn matmul_with_extras<T: Float + Send + Sync>(
                     &mut c_part[local * 2 * n..(local + 1) * 2 * n],
                     &eps[half_row],
                     &stats[full_row],
-                    row_acc,
+                    values,
                     1,
                     n,
                     accumulate,
                 )?;
                 continue;
             }
-            let c_row = &mut c_part[local * n..(local + 1) * n];
-            for col in 0..n {
-                let mut value = row_acc[col];
-                if let Some(addend) = addend {
-                    value = value + addend[row * n + col];
-                }
-                if let Some((kind, saved)) = saved {
-                    value = activation_grad_at(kind, value, saved[row * n + col]);
-                }
-                if let Some(bias) = bias {
-                    value = value + bias[col];
-                }
-                if accumulate {
-                    value = value + c_row[col];
-                }
-                c_row[col] = value;
+            // The store's steps in the shaders' order, each over the whole row: product,
+            // + addend, · f'(saved), + bias, + C.
+            let span = row * n..(row + 1) * n;
+            if let Some(addend) = addend {
+                add_to(values, &addend[span.clone()]);
             }
+            if let Some((kind, saved)) = saved {
+                for (value, &y) in values.iter_mut().zip(&saved[span]) {
+                    *value = activation_grad_at(kind, *value, y);
+                }
+            }
+            if let Some(bias) = bias {
+                add_to(values, bias);
+            }
+            let c_row = &mut c_part[local * n..(local + 1) * n];
+            if accumulate {
+                add_to(values, c_row);
+            }
+            c_row.copy_from_slice(values);
             if let (Some(kind), Some(target), Some(totals)) =
                 (loss, target, totals_part.as_deref_mut())
             {
@@ -344,8 +346,8 @@ pub fn matmul_with_extras<T: Float + Send + Sync>(
                 totals[local * n] = totals[local * n] + row_loss;
             }
             if let Some(activation) = activation {
-                let pre: Vec<T> = c_row.to_vec();
-                activate(activation, c_row, &pre)?;
+                // values still holds the stored row (a loss never goes with an activation).
+                activate(activation, c_row, values)?;
             }
         }
         Ok(())
@@ -559,6 +561,13 @@ fn threads_for_multiply(m: usize, n: usize, k: usize) -> usize {
     crate::parallel::threads().min(m)
 }
 
+/// values += addend, element by element.
+fn add_to<T: Float>(values: &mut [T], addend: &[T]) {
+    for (value, &x) in values.iter_mut().zip(addend) {
+        *value = *value + x;
+    }
+}
+
 /// Replaces a row of z = op(A)·op(B) (+ bias) by scale · dloss/dz against the target row and
 /// returns the row's loss, summed from column 0 up (bce_forward_backward's and
 /// mse_forward_backward's formulas).
@@ -716,5 +725,51 @@ mod tests {
             .map(|row| a[row * k..(row + 1) * k].iter().fold(0.0, |s, &x| s + x))
             .collect();
         assert_eq!(bits(&sums), bits(&expected));
+    }
+
+    /// The store's steps run in the shaders' order, element by element: product, + addend,
+    /// · f'(saved), + bias, + C, then the activation; the same bits as that order computed
+    /// one element at a time.
+    #[test]
+    fn the_store_keeps_the_shaders_order() {
+        let (m, n, k) = (6, 53, 9);
+        let value = |i: usize| ((i * 7919 % 263) as f32 - 131.0) / 97.0;
+        let a: Vec<f32> = (0..m * k).map(value).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| value(i + 5)).collect();
+        let addend: Vec<f32> = (0..m * n).map(|i| value(i + 7) * 0.3).collect();
+        let saved: Vec<f32> = (0..m * n).map(|i| value(i + 9).tanh()).collect();
+        let bias: Vec<f32> = (0..n).map(|i| value(i + 11)).collect();
+        let before: Vec<f32> = (0..m * n).map(|i| value(i + 13) * 0.7).collect();
+        let shape = MatmulShape {
+            accumulate: true,
+            addend: true,
+            activation_grad: Some(Activation::Tanh),
+            activation: Some(Activation::Sigmoid),
+            ..MatmulShape::new(m, n, k)
+        };
+        let mut c = before.clone();
+        let extras = MatmulExtras {
+            saved: Some(&saved),
+            addend: Some(&addend),
+            ..Default::default()
+        };
+        matmul_with_extras(&mut c, &a, &b, Some(&bias), extras, &shape).unwrap();
+        let operands = Operands {
+            a: &a,
+            b: &b,
+            trans_a: false,
+            trans_b: false,
+            m,
+            n,
+            k,
+        };
+        let products = triple_loop(&operands);
+        for i in 0..m * n {
+            let stored =
+                (products[i] + addend[i]) * (1.0 - saved[i] * saved[i]) + bias[i % n] + before[i];
+            let mut expected = [0.0f32];
+            crate::cpu::activation::sigmoid_forward(&mut expected, &[stored]).unwrap();
+            assert_eq!(c[i].to_bits(), expected[0].to_bits(), "element {i}");
+        }
     }
 }
