@@ -552,13 +552,18 @@ fn tile<T: Float, const ROWS: usize, const COLS: usize>(
 /// Multiplies of at least this many multiply-adds split their rows between threads.
 const PARALLEL_MACS: usize = 1 << 22;
 
+/// Rows a thread gets at least: every thread packs the whole of op(B), so a thread of a few
+/// rows would spend more on packing than on its tiles (a batch of 128 on 64 cores: 2 rows
+/// a thread, B packed 64 times). Arithmetic, not measured: this machine has 2 cores.
+const MIN_ROWS_PER_THREAD: usize = 16;
+
 /// Threads for an (m, n, k) multiply: one below [`PARALLEL_MACS`], else up to the cores this
-/// process may run on, at most one a row.
+/// process may run on, at most one per [`MIN_ROWS_PER_THREAD`] rows.
 fn threads_for_multiply(m: usize, n: usize, k: usize) -> usize {
     if m.saturating_mul(n).saturating_mul(k) < PARALLEL_MACS {
         return 1;
     }
-    crate::parallel::threads().min(m)
+    crate::parallel::threads_for(m, MIN_ROWS_PER_THREAD)
 }
 
 /// values += addend, element by element.
