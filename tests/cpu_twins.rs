@@ -460,8 +460,7 @@ fn matmul_reparam_grad_store_equals_the_matmul_then_reparameterize_backward() {
                 ..plain
             };
             matmul_with_extras(&mut c, &a, &b, None, extras, &shape).unwrap();
-            let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&c), bits(&expected), "{shape:?}");
+            assert_eq!(common::bits(&c), common::bits(&expected), "{shape:?}");
         }
     }
 }
@@ -711,10 +710,13 @@ fn threaded_twins_give_each_element_the_result_it_gets_alone() {
         )
         .unwrap();
     }
-    let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-    assert_eq!(bits(&param), bits(&param1), "Adam's parameters");
-    assert_eq!(bits(&m), bits(&m1), "Adam's first moments");
-    assert_eq!(bits(&v), bits(&v1), "Adam's second moments");
+    assert_eq!(
+        common::bits(&param),
+        common::bits(&param1),
+        "Adam's parameters"
+    );
+    assert_eq!(common::bits(&m), common::bits(&m1), "Adam's first moments");
+    assert_eq!(common::bits(&v), common::bits(&v1), "Adam's second moments");
 
     let (rows, cols) = (n / 1000, 1000);
     let logits: Vec<f32> = (0..rows * cols).map(|i| value(i, 0.05)).collect();
@@ -735,14 +737,14 @@ fn threaded_twins_give_each_element_the_result_it_gets_alone() {
         let mut alone = vec![0.0f32; cols];
         bce::bce_backward(&mut alone, logits, target, 0.5).unwrap();
         assert_eq!(
-            bits(&dlogits[span.clone()]),
-            bits(&alone),
+            common::bits(&dlogits[span.clone()]),
+            common::bits(&alone),
             "dlogits row {r}"
         );
         bce::bce_backward_rows(&mut alone, logits, target, &row_grad[r..r + 1], 0.5, 2.0).unwrap();
         assert_eq!(
-            bits(&drows[span]),
-            bits(&alone),
+            common::bits(&drows[span]),
+            common::bits(&alone),
             "row-weighted dlogits row {r}"
         );
     }

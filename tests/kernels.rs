@@ -161,9 +161,8 @@ fn adam_keeps_subnormal_moments_at_zero_like_the_twin() {
         adam_twin(&mut p_cpu, &mut m_cpu, &mut v_cpu, &grad, 3, &config).unwrap();
         let m_gpu: Vec<f32> = ctx.read_buffer(gm).unwrap();
         let v_gpu: Vec<f32> = ctx.read_buffer(gv).unwrap();
-        let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits(&m_gpu), bits(&m_cpu), "m, n = {n}");
-        assert_eq!(bits(&v_gpu), bits(&v_cpu), "v, n = {n}");
+        assert_eq!(common::bits(&m_gpu), common::bits(&m_cpu), "m, n = {n}");
+        assert_eq!(common::bits(&v_gpu), common::bits(&v_cpu), "v, n = {n}");
         assert!(m_cpu.contains(&0.0) && m_cpu.iter().any(|x| *x != 0.0));
     }
 }

@@ -1256,14 +1256,14 @@ fn steps_per_submit_match_single_submits(ctx: &GpuContext) {
             assert!(error.contains("begin the next epoch"), "{error}");
         }
         assert_eq!(single.next_step(), grouped.next_step());
-        let bits = |v: Vec<f32>| v.into_iter().map(f32::to_bits).collect::<Vec<_>>();
         assert!(
-            bits(single.read_params().unwrap()) == bits(grouped.read_params().unwrap()),
+            common::bits(&single.read_params().unwrap())
+                == common::bits(&grouped.read_params().unwrap()),
             "{name}: parameters differ (LATENT_TEST_SEED={seed})"
         );
         let ((m1, v1), (m2, v2)) = (single.read_adam().unwrap(), grouped.read_adam().unwrap());
         assert!(
-            bits(m1) == bits(m2) && bits(v1) == bits(v2),
+            common::bits(&m1) == common::bits(&m2) && common::bits(&v1) == common::bits(&v2),
             "{name}: Adam moments differ"
         );
         assert_eq!(

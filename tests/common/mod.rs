@@ -41,6 +41,11 @@ pub fn gpu(test: &str) -> Option<&'static GpuContext> {
     }
 }
 
+/// Each value's bits, for comparisons that must hold to the bit (NaNs included).
+pub fn bits(values: &[f32]) -> Vec<u32> {
+    values.iter().map(|v| v.to_bits()).collect()
+}
+
 /// The seed for this run's random inputs: LATENT_TEST_SEED if set, else fresh from the clock.
 /// Failure messages print it so that a failure can be repeated.
 pub fn seed() -> u64 {
