@@ -3,7 +3,7 @@
 use num_traits::Float;
 use rayon::prelude::*;
 
-use crate::cpu::{check_lens, check_nonzero, lit};
+use crate::cpu::{check_lens, check_nonzero, lit, Real};
 use crate::error::{Error, Result};
 use crate::parallel::{threads_for, MIN_ELEMENTS_PER_THREAD};
 
@@ -70,7 +70,7 @@ impl AdamConfig {
 /// One Adam update of `param` at step `step` (1 for the first), updating `m` and `v` (each
 /// stored as 0 where subnormal, as shaders/lib/adam_update.wgsl stores it: a moment whose
 /// gradients are all 0 decays by β each step, and subnormals are slow on CPUs).
-pub fn adam_step<T: Float + Send + Sync>(
+pub fn adam_step<T: Real>(
     param: &mut [T],
     m: &mut [T],
     v: &mut [T],

@@ -5,7 +5,7 @@
 use num_traits::Float;
 
 use crate::cpu::activation::stable_sigmoid;
-use crate::cpu::{check_lens, check_nonzero};
+use crate::cpu::{check_lens, check_nonzero, Real};
 use crate::error::Result;
 use crate::parallel::{for_chunks_of_at_least, MIN_ELEMENTS_PER_THREAD};
 
@@ -15,7 +15,7 @@ pub fn bce_with_logits<T: Float>(z: T, t: T) -> T {
 }
 
 /// loss (rows) = Σ_c bce(logits\[r, c\], target\[r, c\]).
-pub fn bce_forward<T: Float + Send + Sync>(
+pub fn bce_forward<T: Real>(
     loss: &mut [T],
     logits: &[T],
     target: &[T],
@@ -45,7 +45,7 @@ pub fn bce_forward<T: Float + Send + Sync>(
 }
 
 /// dlogits = scale · (σ(logits) - target); writes dlogits.
-pub fn bce_backward<T: Float + Send + Sync>(
+pub fn bce_backward<T: Real>(
     dlogits: &mut [T],
     logits: &[T],
     target: &[T],
@@ -73,7 +73,7 @@ pub fn bce_backward<T: Float + Send + Sync>(
 
 /// dlogits = (scale + row_factor · row_grad\[r\]) · (σ(z) − t): the backward when each row's
 /// loss also feeds another op. logits and target are (rows, cols), rows = row_grad.len().
-pub fn bce_backward_rows<T: Float + Send + Sync>(
+pub fn bce_backward_rows<T: Real>(
     dlogits: &mut [T],
     logits: &[T],
     target: &[T],
@@ -105,7 +105,7 @@ pub fn bce_backward_rows<T: Float + Send + Sync>(
 
 /// The loss and its gradient in one pass (the twin of bce_forward_backward): totals (rows)
 /// += Σ_c bce(logits, target), and dlogits = scale · (σ(logits) - target).
-pub fn bce_forward_backward<T: Float + Send + Sync>(
+pub fn bce_forward_backward<T: Real>(
     totals: &mut [T],
     dlogits: &mut [T],
     logits: &[T],

@@ -5,16 +5,19 @@
 //! C = the loss gradient of op(A)·op(B) [+ bias] and the loss added to running totals; or,
 //! with the reparameterization's backward (`MatmulShape::reparam_grad`), C = dstats (m, 2n)
 //! (+)= [dz | dz·ε·½e^(½·logvar)] for dz = op(A)·op(B), dz itself never stored.
-//! The product is computed in register tiles (`product`), each element summed over k in
-//! order as a triple loop would sum it, so the bits do not depend on the CPU's vector width
-//! or the thread count; the CPU path's hot loop (`cargo bench --bench kernels -- cpu_matmul`).
+//! The product is computed in register tiles (cpu/matmul_tiles.rs), each element summed
+//! over k in order as a triple loop would sum it (fused multiply-adds where the CPU has
+//! them), a large multiply's rows split between threads, each row computed as alone: the
+//! bits do not depend on the thread count. The CPU path's hot loop (`cargo bench --bench
+//! kernels -- cpu_matmul`).
 
 use std::ops::Range;
 
 use num_traits::Float;
 use rayon::prelude::*;
 
-use crate::cpu::{check_lens, check_nonzero};
+use crate::cpu::matmul_tiles::{product, Operands};
+use crate::cpu::{check_lens, check_nonzero, Real};
 use crate::error::Result;
 use crate::kernels::activation::Activation;
 
@@ -207,7 +210,7 @@ impl<T: num_traits::Zero> Default for MatmulExtras<'_, T> {
 }
 
 /// C = op(A)·op(B) (+ bias) (+ C when `shape.accumulate`).
-pub fn matmul<T: Float + Send + Sync>(
+pub fn matmul<T: Real>(
     c: &mut [T],
     a: &[T],
     b: &[T],
@@ -223,7 +226,7 @@ pub fn matmul<T: Float + Send + Sync>(
 /// loss added to loss_totals\[row·n\] (the formulas of cpu/bce.rs and cpu/mse.rs); or, with
 /// `shape.reparam_grad`, C = dstats (m, 2n) (+)= [dz | dz·ε·½e^(½·logvar)] for dz =
 /// op(A)·op(B) (the formulas of cpu/reparameterize.rs's reparameterize_backward).
-pub fn matmul_with_extras<T: Float + Send + Sync>(
+pub fn matmul_with_extras<T: Real>(
     c: &mut [T],
     a: &[T],
     b: &[T],
@@ -380,175 +383,6 @@ pub fn matmul_with_extras<T: Float + Send + Sync>(
         })
 }
 
-/// A multiply's operands as stored, with their shape: op(A) is (m, k), op(B) (k, n).
-struct Operands<'a, T> {
-    a: &'a [T],
-    b: &'a [T],
-    trans_a: bool,
-    trans_b: bool,
-    m: usize,
-    n: usize,
-    k: usize,
-}
-
-impl<T: Copy> Operands<'_, T> {
-    /// op(A)\[row, p\].
-    fn a_at(&self, row: usize, p: usize) -> T {
-        if self.trans_a {
-            self.a[p * self.m + row]
-        } else {
-            self.a[row * self.k + p]
-        }
-    }
-
-    /// op(B)\[p, col\].
-    fn b_at(&self, p: usize, col: usize) -> T {
-        if self.trans_b {
-            self.b[col * self.k + p]
-        } else {
-            self.b[p * self.n + col]
-        }
-    }
-}
-
-/// products (rows.len(), n) = op(A)\[rows, ..\] · op(B), each element summed over p = 0, 1,
-/// …, k − 1 in that order, as the plain triple loop sums it. In tiles of C whose
-/// accumulators stay in registers: 4 rows by 3 vector registers (2 where registers are 128
-/// bits), in the widest registers this CPU has. The same operations in wider registers
-/// give the same bits, since Rust never fuses a multiply and an add.
-fn product<T: Float>(products: &mut [T], operands: &Operands<T>, rows: Range<usize>) {
-    match TileForm::detect() {
-        // SAFETY: detect() says Avx512 only where the CPU has AVX-512F.
-        #[cfg(target_arch = "x86_64")]
-        TileForm::Avx512 => unsafe { product_avx512(products, operands, rows) },
-        // SAFETY: detect() says Avx2 only where the CPU has AVX2.
-        #[cfg(target_arch = "x86_64")]
-        TileForm::Avx2 => unsafe { product_avx2(products, operands, rows) },
-        _ => product_portable(products, operands, rows),
-    }
-}
-
-/// The vector registers the matmul twin's tiles use on this CPU: the widest it has.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TileForm {
-    /// x86-64 with AVX-512F: 4 × 48 f32 a tile.
-    Avx512,
-    /// x86-64 with AVX2: 4 × 24.
-    Avx2,
-    /// The target's own vectors (SSE2 on x86-64, NEON on aarch64): 4 × 8.
-    Portable,
-}
-
-impl TileForm {
-    /// The form this CPU runs.
-    pub fn detect() -> Self {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                return TileForm::Avx512;
-            }
-            if std::arch::is_x86_feature_detected!("avx2") {
-                return TileForm::Avx2;
-            }
-        }
-        TileForm::Portable
-    }
-
-    /// "AVX-512", "AVX2" or "portable".
-    pub fn name(self) -> &'static str {
-        match self {
-            TileForm::Avx512 => "AVX-512",
-            TileForm::Avx2 => "AVX2",
-            TileForm::Portable => "portable",
-        }
-    }
-}
-
-/// [`product_tiles`] with AVX-512: 4 × 48 f32 accumulators in 12 of the 32 registers.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn product_avx512<T: Float>(products: &mut [T], operands: &Operands<T>, rows: Range<usize>) {
-    product_tiles::<T, 4, 48>(products, operands, rows);
-}
-
-/// [`product_tiles`] with AVX2: 4 × 24 f32 accumulators in 12 of the 16 registers.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn product_avx2<T: Float>(products: &mut [T], operands: &Operands<T>, rows: Range<usize>) {
-    product_tiles::<T, 4, 24>(products, operands, rows);
-}
-
-/// [`product_tiles`] with the target's own vectors (SSE2 on x86-64, NEON on aarch64): 4 ×
-/// 8 f32 accumulators. Never inlined: inlined into the threaded caller, its loops were
-/// left unvectorised (9 GFLOP/s instead of 51–62 on SSE2).
-#[inline(never)]
-fn product_portable<T: Float>(products: &mut [T], operands: &Operands<T>, rows: Range<usize>) {
-    product_tiles::<T, 4, 8>(products, operands, rows);
-}
-
-/// [`product`] in tiles of ROWS × COLS. op(A)'s rows are packed once into blocks of ROWS
-/// (p-major: the ROWS values of one p side by side), and op(B) a panel of COLS columns at a
-/// time (p-major too), so that the tile's loop reads both in order whatever the operands'
-/// transposes. Packs are padded with zeros to whole tiles; the padding's results are
-/// dropped.
-#[inline(always)]
-fn product_tiles<T: Float, const ROWS: usize, const COLS: usize>(
-    products: &mut [T],
-    operands: &Operands<T>,
-    rows: Range<usize>,
-) {
-    let (n, k) = (operands.n, operands.k);
-    let blocks = rows.len().div_ceil(ROWS);
-    let mut a_pack = vec![T::zero(); blocks * k * ROWS];
-    for (block, pack) in a_pack.chunks_exact_mut(k * ROWS).enumerate() {
-        let row0 = rows.start + block * ROWS;
-        for (p, values) in pack.as_chunks_mut::<ROWS>().0.iter_mut().enumerate() {
-            for (i, value) in values.iter_mut().enumerate().take(rows.end - row0) {
-                *value = operands.a_at(row0 + i, p);
-            }
-        }
-    }
-    let mut b_panel = vec![T::zero(); k * COLS];
-    for col0 in (0..n).step_by(COLS) {
-        let cols = COLS.min(n - col0);
-        for (p, values) in b_panel.as_chunks_mut::<COLS>().0.iter_mut().enumerate() {
-            for (j, value) in values.iter_mut().enumerate() {
-                *value = if j < cols {
-                    operands.b_at(p, col0 + j)
-                } else {
-                    T::zero()
-                };
-            }
-        }
-        for (block, pack) in a_pack.chunks_exact(k * ROWS).enumerate() {
-            let acc = tile::<T, ROWS, COLS>(pack, &b_panel);
-            let row0 = block * ROWS;
-            for (i, acc_row) in acc.iter().enumerate().take(rows.len() - row0) {
-                let start = (row0 + i) * n + col0;
-                products[start..start + cols].copy_from_slice(&acc_row[..cols]);
-            }
-        }
-    }
-}
-
-/// acc (ROWS, COLS) = Σ over p, in order, of a_pack\[p\] (ROWS) ⊗ b_panel\[p\] (COLS).
-#[inline(always)]
-fn tile<T: Float, const ROWS: usize, const COLS: usize>(
-    a_pack: &[T],
-    b_panel: &[T],
-) -> [[T; COLS]; ROWS] {
-    let mut acc = [[T::zero(); COLS]; ROWS];
-    let (a_values, b_values) = (a_pack.as_chunks::<ROWS>().0, b_panel.as_chunks::<COLS>().0);
-    for (a_p, b_p) in a_values.iter().zip(b_values) {
-        for (acc_row, &av) in acc.iter_mut().zip(a_p) {
-            for (acc, &bv) in acc_row.iter_mut().zip(b_p) {
-                *acc = *acc + av * bv;
-            }
-        }
-    }
-    acc
-}
-
 /// Multiplies of at least this many multiply-adds split their rows between threads.
 const PARALLEL_MACS: usize = 1 << 22;
 
@@ -622,77 +456,8 @@ fn activate<T: Float>(activation: Activation, y: &mut [T], x: &[T]) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// op(A)·op(B) by the plain triple loop, each element summed over p in order.
-    fn triple_loop(operands: &Operands<f32>) -> Vec<f32> {
-        let (m, n, k) = (operands.m, operands.n, operands.k);
-        let mut c = vec![0.0f32; m * n];
-        for row in 0..m {
-            for col in 0..n {
-                let mut sum = 0.0f32;
-                for p in 0..k {
-                    sum += operands.a_at(row, p) * operands.b_at(p, col);
-                }
-                c[row * n + col] = sum;
-            }
-        }
-        c
-    }
-
-    /// Every tile form this CPU can run (portable, AVX2, AVX-512) gives the triple loop's
-    /// bits, for each transpose and for shapes with partial tiles at the bottom and right
-    /// edges, on a part of the rows (as one thread computes them).
-    #[test]
-    fn every_tile_form_gives_the_triple_loops_bits() {
-        let value = |i: usize| ((i * 7919 % 263) as f32 - 131.0) / 97.0;
-        for (m, n, k) in [(1, 1, 1), (5, 7, 3), (9, 50, 33), (13, 97, 17), (8, 48, 64)] {
-            let a: Vec<f32> = (0..m * k).map(value).collect();
-            let b: Vec<f32> = (0..k * n).map(|i| value(i + 5)).collect();
-            for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {
-                let operands = Operands {
-                    a: &a,
-                    b: &b,
-                    trans_a,
-                    trans_b,
-                    m,
-                    n,
-                    k,
-                };
-                let expected = triple_loop(&operands);
-                let rows = m / 3..m;
-                let expected_part = &expected[rows.start * n..];
-                let mut forms: Vec<(&str, Vec<f32>)> = Vec::new();
-                let mut portable = vec![f32::NAN; rows.len() * n];
-                product_portable(&mut portable, &operands, rows.clone());
-                forms.push(("portable", portable));
-                #[cfg(target_arch = "x86_64")]
-                {
-                    if std::arch::is_x86_feature_detected!("avx2") {
-                        let mut avx2 = vec![f32::NAN; rows.len() * n];
-                        // SAFETY: this CPU has AVX2, just checked.
-                        unsafe { product_avx2(&mut avx2, &operands, rows.clone()) };
-                        forms.push(("avx2", avx2));
-                    }
-                    if std::arch::is_x86_feature_detected!("avx512f") {
-                        let mut avx512 = vec![f32::NAN; rows.len() * n];
-                        // SAFETY: this CPU has AVX-512F, just checked.
-                        unsafe { product_avx512(&mut avx512, &operands, rows.clone()) };
-                        forms.push(("avx512", avx512));
-                    }
-                }
-                for (form, products) in forms {
-                    let same = products
-                        .iter()
-                        .zip(expected_part)
-                        .all(|(x, y)| x.to_bits() == y.to_bits());
-                    assert!(
-                        same,
-                        "{form}: ({m}, {n}, {k}) trans_a {trans_a} trans_b {trans_b}"
-                    );
-                }
-            }
-        }
-    }
+    use crate::cpu::matmul_tiles::tests::triple_loop;
+    use crate::cpu::matmul_tiles::TileForm;
 
     /// A multiply large enough to split its rows between threads (≥ PARALLEL_MACS), with an
     /// odd row count, gives the triple loop's bits in every row, and its row sums.
@@ -725,7 +490,7 @@ mod tests {
             k,
         };
         let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits(&c), bits(&triple_loop(&operands)));
+        assert_eq!(bits(&c), bits(&triple_loop(&operands, TileForm::detect().fuses())));
         let expected: Vec<f32> = (0..m)
             .map(|row| a[row * k..(row + 1) * k].iter().fold(0.0, |s, &x| s + x))
             .collect();
@@ -768,7 +533,7 @@ mod tests {
             n,
             k,
         };
-        let products = triple_loop(&operands);
+        let products = triple_loop(&operands, TileForm::detect().fuses());
         for i in 0..m * n {
             let stored =
                 (products[i] + addend[i]) * (1.0 - saved[i] * saved[i]) + bias[i % n] + before[i];

@@ -6,10 +6,9 @@
 //! form's twin: those gradients fed to Adam (cpu/adam.rs) at the same offsets of the flat
 //! parameter buffer, the rest untouched.
 
-use num_traits::Float;
 
 use crate::cpu::adam::{adam_step, AdamConfig};
-use crate::cpu::check_lens;
+use crate::cpu::{check_lens, Real};
 use crate::cpu::matmul::{matmul_with_extras, MatmulExtras, MatmulShape};
 use crate::error::{shape_error, Result};
 
@@ -26,7 +25,7 @@ pub struct GroupedProblem<'a, T> {
 }
 
 /// Writes every problem's dweight and dbias into `grads`; the rest of `grads` is untouched.
-pub fn matmul_grouped_tn<T: Float + Send + Sync>(
+pub fn matmul_grouped_tn<T: Real>(
     grads: &mut [T],
     k: usize,
     problems: &[GroupedProblem<T>],
@@ -77,7 +76,7 @@ pub fn matmul_grouped_tn<T: Float + Send + Sync>(
 
 /// Adam at step `step` on each problem's dweight and dbias ranges of `param` (and of the
 /// moments `m` and `v`, the same length), with the gradients [`matmul_grouped_tn`] computes.
-pub fn matmul_grouped_tn_adam<T: Float + Send + Sync>(
+pub fn matmul_grouped_tn_adam<T: Real>(
     param: &mut [T],
     m: &mut [T],
     v: &mut [T],

@@ -17,6 +17,7 @@ pub mod log_mean_exp;
 pub mod log_weight;
 pub mod matmul;
 pub mod matmul_grouped_tn;
+pub mod matmul_tiles;
 pub mod mse;
 pub mod philox;
 pub mod reduce;
@@ -27,6 +28,34 @@ pub mod step;
 pub mod vae_head;
 
 use crate::error::{shape_error, Result};
+
+/// The twins' float types: f32, the reference the GPU is compared with, and f64, for
+/// finite differences. A twin may take a path written for f32 alone (the matmul's fused
+/// tiles) through [`Real::f32s`].
+pub trait Real: num_traits::Float + Send + Sync {
+    /// The values as f32s, where Self is f32.
+    fn f32s(values: &[Self]) -> Option<&[f32]>;
+    /// The values as f32s to write, where Self is f32.
+    fn f32s_mut(values: &mut [Self]) -> Option<&mut [f32]>;
+}
+
+impl Real for f32 {
+    fn f32s(values: &[f32]) -> Option<&[f32]> {
+        Some(values)
+    }
+    fn f32s_mut(values: &mut [f32]) -> Option<&mut [f32]> {
+        Some(values)
+    }
+}
+
+impl Real for f64 {
+    fn f32s(_: &[f64]) -> Option<&[f32]> {
+        None
+    }
+    fn f32s_mut(_: &mut [f64]) -> Option<&mut [f32]> {
+        None
+    }
+}
 
 /// Checks that each named slice has exactly the length its shape needs.
 pub(crate) fn check_lens(op: &'static str, lens: &[(&str, usize, usize)]) -> Result<()> {

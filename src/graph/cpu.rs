@@ -4,7 +4,7 @@
 
 use num_traits::Float;
 
-use crate::cpu::{self, reparameterize::NoiseKey};
+use crate::cpu::{self, reparameterize::NoiseKey, Real};
 use crate::error::{host_capacity, host_vec, Error, Result};
 use crate::graph::autodiff::GradOp;
 use crate::graph::plan::{Location, Plan};
@@ -37,7 +37,7 @@ pub struct CpuExecutor<'a, T: Float> {
     loss_totals: Vec<T>,
 }
 
-impl<'a, T: Float + Send + Sync> CpuExecutor<'a, T> {
+impl<'a, T: Real> CpuExecutor<'a, T> {
     /// Storage for `plan` with the flat parameters `params` (plan.param_len long).
     pub fn new(
         plan: &'a Plan,

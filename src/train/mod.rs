@@ -38,7 +38,7 @@ impl Device<'_> {
             }
             Device::Cpu => format!(
                 "CPU twins (f32; matmul in {} tiles, {} threads)",
-                crate::cpu::matmul::TileForm::detect().name(),
+                crate::cpu::matmul_tiles::TileForm::detect().name(),
                 crate::parallel::threads()
             ),
         }

@@ -1,0 +1,411 @@
+//! The matmul twin's product (cpu/matmul.rs stores it): op(A) (m, k) · op(B) (k, n) over a
+//! range of C's rows, in tiles of C whose accumulators stay in vector registers. op(A)'s
+//! rows are packed once into blocks of a tile's rows and op(B) a panel of a tile's columns
+//! at a time, both p-major, so that a tile reads both in order whatever the transposes;
+//! packs are padded with zeros to whole tiles, and the padding's results dropped.
+//!
+//! Each element of C is summed over p = 0, 1, …, k − 1 in that order:
+//! - f32 on x86-64 with AVX-512F, or AVX2 and FMA: a fused multiply-add each step, in tiles
+//!   of 8 × 48 (AVX-512) or 6 × 16 (AVX2). Both give the bits of a triple loop of
+//!   `mul_add`s.
+//! - Elsewhere (f64, and f32 on other CPUs): a multiply, then an add, in 4 × 8 tiles of the
+//!   target's own vectors (SSE2, NEON). The bits of the plain triple loop.
+//!
+//! So the bits depend neither on the thread count nor on the vector width, only on whether
+//! the CPU fuses. `cargo bench --bench kernels -- cpu_matmul` times it.
+
+use std::ops::Range;
+
+use num_traits::Float;
+
+use crate::cpu::Real;
+
+/// A multiply's operands as stored, with their shape: op(A) is (m, k), op(B) (k, n).
+pub(crate) struct Operands<'a, T> {
+    pub a: &'a [T],
+    pub b: &'a [T],
+    /// A is stored (k, m).
+    pub trans_a: bool,
+    /// B is stored (n, k).
+    pub trans_b: bool,
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+}
+
+impl<T: Copy> Operands<'_, T> {
+    /// op(A)\[row, p\].
+    pub fn a_at(&self, row: usize, p: usize) -> T {
+        if self.trans_a {
+            self.a[p * self.m + row]
+        } else {
+            self.a[row * self.k + p]
+        }
+    }
+
+    /// op(B)\[p, col\].
+    pub fn b_at(&self, p: usize, col: usize) -> T {
+        if self.trans_b {
+            self.b[col * self.k + p]
+        } else {
+            self.b[p * self.n + col]
+        }
+    }
+}
+
+impl<'a, T: Real> Operands<'a, T> {
+    /// The same operands as f32s, where T is f32.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    fn f32s(&self) -> Option<Operands<'a, f32>> {
+        Some(Operands {
+            a: T::f32s(self.a)?,
+            b: T::f32s(self.b)?,
+            trans_a: self.trans_a,
+            trans_b: self.trans_b,
+            m: self.m,
+            n: self.n,
+            k: self.k,
+        })
+    }
+}
+
+/// products (rows.len(), n) = op(A)\[rows, ..\] · op(B), in the form [`TileForm::detect`]
+/// names for f32, and in the portable form for f64.
+pub(crate) fn product<T: Real>(products: &mut [T], operands: &Operands<T>, rows: Range<usize>) {
+    #[cfg(target_arch = "x86_64")]
+    if let (Some(products), Some(operands)) = (T::f32s_mut(products), operands.f32s()) {
+        match TileForm::detect() {
+            // SAFETY: detect() says Avx512 only where the CPU has AVX-512F.
+            TileForm::Avx512 => unsafe { product_avx512(products, &operands, rows) },
+            // SAFETY: detect() says Avx2 only where the CPU has AVX2 and FMA.
+            TileForm::Avx2 => unsafe { product_avx2(products, &operands, rows) },
+            TileForm::Portable => product_portable(products, &operands, rows),
+        }
+        return;
+    }
+    product_portable(products, operands, rows)
+}
+
+/// The tiles the matmul twin runs for f32 on this CPU: the widest with fused multiply-adds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TileForm {
+    /// x86-64 with AVX-512F: 8 × 48 f32 a tile, fused multiply-adds.
+    Avx512,
+    /// x86-64 with AVX2 and FMA: 6 × 16, fused multiply-adds.
+    Avx2,
+    /// The target's own vectors (SSE2 on x86-64, NEON on aarch64): 4 × 8, a multiply then
+    /// an add.
+    Portable,
+}
+
+impl TileForm {
+    /// The form this CPU runs.
+    pub fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return TileForm::Avx512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                return TileForm::Avx2;
+            }
+        }
+        TileForm::Portable
+    }
+
+    /// "AVX-512 FMA", "AVX2 FMA" or "portable".
+    pub fn name(self) -> &'static str {
+        match self {
+            TileForm::Avx512 => "AVX-512 FMA",
+            TileForm::Avx2 => "AVX2 FMA",
+            TileForm::Portable => "portable",
+        }
+    }
+
+    /// Whether each step is a fused multiply-add (else a multiply, then an add).
+    pub fn fuses(self) -> bool {
+        self != TileForm::Portable
+    }
+}
+
+/// [`product_tiles`] in [`tile_avx512`]'s 8 × 48 tiles.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn product_avx512(products: &mut [f32], operands: &Operands<f32>, rows: Range<usize>) {
+    // The closure has product_avx512's target features, so it may call tile_avx512.
+    product_tiles::<f32, 8, 48>(products, operands, rows, |a_pack, b_panel| {
+        tile_avx512(a_pack, b_panel)
+    });
+}
+
+/// [`product_tiles`] in [`tile_avx2`]'s 6 × 16 tiles.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn product_avx2(products: &mut [f32], operands: &Operands<f32>, rows: Range<usize>) {
+    // The closure has product_avx2's target features, so it may call tile_avx2.
+    product_tiles::<f32, 6, 16>(products, operands, rows, |a_pack, b_panel| {
+        tile_avx2(a_pack, b_panel)
+    });
+}
+
+/// [`product_tiles`] in [`tile_portable`]'s 4 × 8 tiles, with the target's own vectors.
+/// Never inlined: inlined into the threaded caller, its loops were left unvectorised (9
+/// GFLOP/s instead of 51–62 on SSE2).
+#[inline(never)]
+fn product_portable<T: Float>(products: &mut [T], operands: &Operands<T>, rows: Range<usize>) {
+    product_tiles::<T, 4, 8>(products, operands, rows, tile_portable::<T, 4, 8>);
+}
+
+/// [`product`] in tiles of ROWS × COLS, each computed by `tile` from a block of op(A)'s
+/// packed rows and a panel of op(B)'s packed columns.
+#[inline(always)]
+fn product_tiles<T: Float, const ROWS: usize, const COLS: usize>(
+    products: &mut [T],
+    operands: &Operands<T>,
+    rows: Range<usize>,
+    tile: impl Fn(&[T], &[T]) -> [[T; COLS]; ROWS],
+) {
+    let (n, k) = (operands.n, operands.k);
+    let blocks = rows.len().div_ceil(ROWS);
+    let mut a_pack = vec![T::zero(); blocks * k * ROWS];
+    for (block, pack) in a_pack.chunks_exact_mut(k * ROWS).enumerate() {
+        let row0 = rows.start + block * ROWS;
+        for (p, values) in pack.as_chunks_mut::<ROWS>().0.iter_mut().enumerate() {
+            for (i, value) in values.iter_mut().enumerate().take(rows.end - row0) {
+                *value = operands.a_at(row0 + i, p);
+            }
+        }
+    }
+    let mut b_panel = vec![T::zero(); k * COLS];
+    for col0 in (0..n).step_by(COLS) {
+        let cols = COLS.min(n - col0);
+        for (p, values) in b_panel.as_chunks_mut::<COLS>().0.iter_mut().enumerate() {
+            for (j, value) in values.iter_mut().enumerate() {
+                *value = if j < cols {
+                    operands.b_at(p, col0 + j)
+                } else {
+                    T::zero()
+                };
+            }
+        }
+        for (block, pack) in a_pack.chunks_exact(k * ROWS).enumerate() {
+            let acc = tile(pack, &b_panel);
+            let row0 = block * ROWS;
+            for (i, acc_row) in acc.iter().enumerate().take(rows.len() - row0) {
+                let start = (row0 + i) * n + col0;
+                products[start..start + cols].copy_from_slice(&acc_row[..cols]);
+            }
+        }
+    }
+}
+
+/// acc (ROWS, COLS) = Σ over p, in order, of a_pack\[p\] (ROWS) ⊗ b_panel\[p\] (COLS), a
+/// multiply then an add each step.
+#[inline(always)]
+fn tile_portable<T: Float, const ROWS: usize, const COLS: usize>(
+    a_pack: &[T],
+    b_panel: &[T],
+) -> [[T; COLS]; ROWS] {
+    let mut acc = [[T::zero(); COLS]; ROWS];
+    let (a_values, b_values) = (a_pack.as_chunks::<ROWS>().0, b_panel.as_chunks::<COLS>().0);
+    for (a_p, b_p) in a_values.iter().zip(b_values) {
+        for (acc_row, &av) in acc.iter_mut().zip(a_p) {
+            for (acc, &bv) in acc_row.iter_mut().zip(b_p) {
+                *acc = *acc + av * bv;
+            }
+        }
+    }
+    acc
+}
+
+/// The same sum as [`tile_portable`] for 8 × 48, a fused multiply-add each step: 24 of the
+/// 32 zmm registers accumulate, 3 hold a step's b values.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn tile_avx512(a_pack: &[f32], b_panel: &[f32]) -> [[f32; 48]; 8] {
+    use std::arch::x86_64::{__m512, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps};
+    use std::arch::x86_64::{_mm512_setzero_ps, _mm512_storeu_ps};
+    let mut acc = [[_mm512_setzero_ps(); 3]; 8];
+    let (a_values, b_values) = (a_pack.as_chunks::<8>().0, b_panel.as_chunks::<48>().0);
+    for (a_p, b_p) in a_values.iter().zip(b_values) {
+        let mut b = [_mm512_setzero_ps(); 3];
+        for (b, chunk) in b.iter_mut().zip(b_p.as_chunks::<16>().0) {
+            // SAFETY: chunk holds the 16 floats the load reads.
+            *b = unsafe { _mm512_loadu_ps(chunk.as_ptr()) };
+        }
+        for (acc_row, &av) in acc.iter_mut().zip(a_p) {
+            let av: __m512 = _mm512_set1_ps(av);
+            for (acc, &bv) in acc_row.iter_mut().zip(&b) {
+                *acc = _mm512_fmadd_ps(av, bv, *acc);
+            }
+        }
+    }
+    let mut out = [[0.0; 48]; 8];
+    for (out_row, acc_row) in out.iter_mut().zip(&acc) {
+        for (chunk, &acc) in out_row.as_chunks_mut::<16>().0.iter_mut().zip(acc_row) {
+            // SAFETY: chunk holds the 16 floats the store writes.
+            unsafe { _mm512_storeu_ps(chunk.as_mut_ptr(), acc) };
+        }
+    }
+    out
+}
+
+/// The same sum as [`tile_portable`] for 6 × 16, a fused multiply-add each step: 12 of the
+/// 16 ymm registers accumulate, 2 hold a step's b values.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn tile_avx2(a_pack: &[f32], b_panel: &[f32]) -> [[f32; 16]; 6] {
+    use std::arch::x86_64::{__m256, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_set1_ps};
+    use std::arch::x86_64::{_mm256_setzero_ps, _mm256_storeu_ps};
+    let mut acc = [[_mm256_setzero_ps(); 2]; 6];
+    let (a_values, b_values) = (a_pack.as_chunks::<6>().0, b_panel.as_chunks::<16>().0);
+    for (a_p, b_p) in a_values.iter().zip(b_values) {
+        let mut b = [_mm256_setzero_ps(); 2];
+        for (b, chunk) in b.iter_mut().zip(b_p.as_chunks::<8>().0) {
+            // SAFETY: chunk holds the 8 floats the load reads.
+            *b = unsafe { _mm256_loadu_ps(chunk.as_ptr()) };
+        }
+        for (acc_row, &av) in acc.iter_mut().zip(a_p) {
+            let av: __m256 = _mm256_set1_ps(av);
+            for (acc, &bv) in acc_row.iter_mut().zip(&b) {
+                *acc = _mm256_fmadd_ps(av, bv, *acc);
+            }
+        }
+    }
+    let mut out = [[0.0; 16]; 6];
+    for (out_row, acc_row) in out.iter_mut().zip(&acc) {
+        for (chunk, &acc) in out_row.as_chunks_mut::<8>().0.iter_mut().zip(acc_row) {
+            // SAFETY: chunk holds the 8 floats the store writes.
+            unsafe { _mm256_storeu_ps(chunk.as_mut_ptr(), acc) };
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    fn bits(values: &[f32]) -> Vec<u32> {
+        values.iter().map(|v| v.to_bits()).collect()
+    }
+
+    /// op(A)·op(B) by the plain triple loop, each element summed over p in order, by fused
+    /// multiply-adds when `fused`.
+    pub(crate) fn triple_loop(operands: &Operands<f32>, fused: bool) -> Vec<f32> {
+        let (m, n, k) = (operands.m, operands.n, operands.k);
+        let mut c = vec![0.0f32; m * n];
+        for row in 0..m {
+            for col in 0..n {
+                let mut sum = 0.0f32;
+                for p in 0..k {
+                    let (a, b) = (operands.a_at(row, p), operands.b_at(p, col));
+                    sum = if fused { a.mul_add(b, sum) } else { sum + a * b };
+                }
+                c[row * n + col] = sum;
+            }
+        }
+        c
+    }
+
+    /// Every tile form this CPU can run (portable, AVX2, AVX-512) gives the bits of the
+    /// triple loop that fuses as it does, for each transpose and for shapes with partial
+    /// tiles at the bottom and right edges, on a part of the rows (as one thread computes
+    /// them); and f64 gives the unfused loop's bits.
+    #[test]
+    fn every_tile_form_gives_the_triple_loops_bits() {
+        let value = |i: usize| ((i * 7919 % 263) as f32 - 131.0) / 97.0;
+        for (m, n, k) in [(1, 1, 1), (5, 7, 3), (9, 50, 33), (13, 97, 17), (16, 48, 64)] {
+            let a: Vec<f32> = (0..m * k).map(value).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| value(i + 5)).collect();
+            for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {
+                let operands = Operands {
+                    a: &a,
+                    b: &b,
+                    trans_a,
+                    trans_b,
+                    m,
+                    n,
+                    k,
+                };
+                let rows = m / 3..m;
+                let part = rows.start * n..;
+                let mut forms: Vec<(TileForm, Vec<f32>)> = Vec::new();
+                let mut portable = vec![f32::NAN; rows.len() * n];
+                product_portable(&mut portable, &operands, rows.clone());
+                forms.push((TileForm::Portable, portable));
+                #[cfg(target_arch = "x86_64")]
+                {
+                    use std::arch::is_x86_feature_detected;
+                    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                        let mut avx2 = vec![f32::NAN; rows.len() * n];
+                        // SAFETY: this CPU has AVX2 and FMA, just checked.
+                        unsafe { product_avx2(&mut avx2, &operands, rows.clone()) };
+                        forms.push((TileForm::Avx2, avx2));
+                    }
+                    if is_x86_feature_detected!("avx512f") {
+                        let mut avx512 = vec![f32::NAN; rows.len() * n];
+                        // SAFETY: this CPU has AVX-512F, just checked.
+                        unsafe { product_avx512(&mut avx512, &operands, rows.clone()) };
+                        forms.push((TileForm::Avx512, avx512));
+                    }
+                }
+                for (form, products) in forms {
+                    let expected = triple_loop(&operands, form.fuses());
+                    assert_eq!(
+                        bits(&products),
+                        bits(&expected[part.clone()]),
+                        "{form:?}: ({m}, {n}, {k}) trans_a {trans_a} trans_b {trans_b}"
+                    );
+                }
+                let (a64, b64): (Vec<f64>, Vec<f64>) = (
+                    a.iter().map(|&x| x.into()).collect(),
+                    b.iter().map(|&x| x.into()).collect(),
+                );
+                let operands64 = Operands {
+                    a: &a64,
+                    b: &b64,
+                    trans_a,
+                    trans_b,
+                    m,
+                    n,
+                    k,
+                };
+                let mut products64 = vec![f64::NAN; rows.len() * n];
+                product(&mut products64, &operands64, rows.clone());
+                for (i, &got) in products64.iter().enumerate() {
+                    let (row, col) = (rows.start + i / n, i % n);
+                    let expected = (0..k).fold(0.0f64, |sum, p| {
+                        sum + operands64.a_at(row, p) * operands64.b_at(p, col)
+                    });
+                    assert_eq!(got.to_bits(), expected.to_bits(), "f64 ({row}, {col})");
+                }
+            }
+        }
+    }
+
+    /// Where the CPU fuses, the fused triple loop and the plain one differ on these
+    /// operands: the bit comparisons above can tell them apart.
+    #[test]
+    fn the_fused_and_plain_sums_differ_here() {
+        let value = |i: usize| ((i * 7919 % 263) as f32 - 131.0) / 97.0;
+        let (m, n, k) = (9, 50, 33);
+        let a: Vec<f32> = (0..m * k).map(value).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| value(i + 5)).collect();
+        let operands = Operands {
+            a: &a,
+            b: &b,
+            trans_a: false,
+            trans_b: false,
+            m,
+            n,
+            k,
+        };
+        assert_ne!(
+            bits(&triple_loop(&operands, true)),
+            bits(&triple_loop(&operands, false))
+        );
+    }
+}
