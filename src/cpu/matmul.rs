@@ -490,7 +490,10 @@ mod tests {
             k,
         };
         let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits(&c), bits(&triple_loop(&operands, TileForm::detect().fuses())));
+        assert_eq!(
+            bits(&c),
+            bits(&triple_loop(&operands, TileForm::detect().fuses()))
+        );
         let expected: Vec<f32> = (0..m)
             .map(|row| a[row * k..(row + 1) * k].iter().fold(0.0, |s, &x| s + x))
             .collect();

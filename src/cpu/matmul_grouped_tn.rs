@@ -6,10 +6,9 @@
 //! form's twin: those gradients fed to Adam (cpu/adam.rs) at the same offsets of the flat
 //! parameter buffer, the rest untouched.
 
-
 use crate::cpu::adam::{adam_step, AdamConfig};
-use crate::cpu::{check_lens, Real};
 use crate::cpu::matmul::{matmul_with_extras, MatmulExtras, MatmulShape};
+use crate::cpu::{check_lens, Real};
 use crate::error::{shape_error, Result};
 
 /// One layer's gradients: its dy (k, m) and x (k, n), and where dweight (m·n elements) and

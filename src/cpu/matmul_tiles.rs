@@ -1,8 +1,9 @@
 //! The matmul twin's product (cpu/matmul.rs stores it): op(A) (m, k) · op(B) (k, n) over a
 //! range of C's rows, in tiles of C whose accumulators stay in vector registers. op(A)'s
 //! rows are packed once into blocks of a tile's rows and op(B) a panel of a tile's columns
-//! at a time, both p-major, so that a tile reads both in order whatever the transposes;
-//! packs are padded with zeros to whole tiles, and the padding's results dropped.
+//! at a time, both p-major, so that a tile reads both in order whatever the transposes.
+//! Packs are padded to whole tiles (zeros, or an earlier panel's values) and the padding's
+//! results dropped.
 //!
 //! Each element of C is summed over p = 0, 1, …, k − 1 in that order:
 //! - f32 on x86-64 with AVX-512F, or AVX2 and FMA: a fused multiply-add each step, in tiles
@@ -44,6 +45,7 @@ impl<T: Copy> Operands<'_, T> {
     }
 
     /// op(B)\[p, col\].
+    #[cfg(test)]
     pub fn b_at(&self, p: usize, col: usize) -> T {
         if self.trans_b {
             self.b[col * self.k + p]
@@ -172,24 +174,13 @@ fn product_tiles<T: Float, const ROWS: usize, const COLS: usize>(
     let mut a_pack = vec![T::zero(); blocks * k * ROWS];
     for (block, pack) in a_pack.chunks_exact_mut(k * ROWS).enumerate() {
         let row0 = rows.start + block * ROWS;
-        for (p, values) in pack.as_chunks_mut::<ROWS>().0.iter_mut().enumerate() {
-            for (i, value) in values.iter_mut().enumerate().take(rows.end - row0) {
-                *value = operands.a_at(row0 + i, p);
-            }
-        }
+        let count = ROWS.min(rows.end - row0);
+        pack_a_block(pack.as_chunks_mut::<ROWS>().0, operands, row0, count);
     }
     let mut b_panel = vec![T::zero(); k * COLS];
     for col0 in (0..n).step_by(COLS) {
         let cols = COLS.min(n - col0);
-        for (p, values) in b_panel.as_chunks_mut::<COLS>().0.iter_mut().enumerate() {
-            for (j, value) in values.iter_mut().enumerate() {
-                *value = if j < cols {
-                    operands.b_at(p, col0 + j)
-                } else {
-                    T::zero()
-                };
-            }
-        }
+        pack_b_panel(b_panel.as_chunks_mut::<COLS>().0, operands, col0, cols);
         for (block, pack) in a_pack.chunks_exact(k * ROWS).enumerate() {
             let acc = tile(pack, &b_panel);
             let row0 = block * ROWS;
@@ -197,6 +188,61 @@ fn product_tiles<T: Float, const ROWS: usize, const COLS: usize>(
                 let start = (row0 + i) * n + col0;
                 products[start..start + cols].copy_from_slice(&acc_row[..cols]);
             }
+        }
+    }
+}
+
+/// pack (k, ROWS) = op(A)\[row0 .. row0 + count, ..\] p-major: pack\[p\]\[i\] = op(A)\[row0 + i,
+/// p\]. Values past `count` are left as they are: their results are dropped.
+#[inline(always)]
+fn pack_a_block<T: Float, const ROWS: usize>(
+    pack: &mut [[T; ROWS]],
+    operands: &Operands<T>,
+    row0: usize,
+    count: usize,
+) {
+    let (m, k) = (operands.m, operands.k);
+    if operands.trans_a {
+        // A is stored (k, m): the block's values of one p lie side by side.
+        for (p, values) in pack.iter_mut().enumerate() {
+            values[..count].copy_from_slice(&operands.a[p * m + row0..p * m + row0 + count]);
+        }
+    } else {
+        for i in 0..count {
+            let row = &operands.a[(row0 + i) * k..(row0 + i + 1) * k];
+            for (values, &x) in pack.iter_mut().zip(row) {
+                values[i] = x;
+            }
+        }
+    }
+}
+
+/// panel (k, COLS) = op(B)\[.., col0 .. col0 + cols\] p-major: panel\[p\]\[j\] = op(B)\[p,
+/// col0 + j\]. Values past `cols` are left as they are: their results are dropped.
+#[inline(always)]
+fn pack_b_panel<T: Float, const COLS: usize>(
+    panel: &mut [[T; COLS]],
+    operands: &Operands<T>,
+    col0: usize,
+    cols: usize,
+) {
+    let (n, k) = (operands.n, operands.k);
+    if operands.trans_b {
+        // B is stored (n, k): a column of op(B) is a row of B. Read 16 values of each
+        // column in turn, so that the 16 panel rows written stay in the L1 cache.
+        for (p0, panel_rows) in panel.chunks_mut(16).enumerate() {
+            let p0 = p0 * 16;
+            for j in 0..cols {
+                let column =
+                    &operands.b[(col0 + j) * k + p0..(col0 + j) * k + p0 + panel_rows.len()];
+                for (values, &x) in panel_rows.iter_mut().zip(column) {
+                    values[j] = x;
+                }
+            }
+        }
+    } else {
+        for (p, values) in panel.iter_mut().enumerate() {
+            values[..cols].copy_from_slice(&operands.b[p * n + col0..p * n + col0 + cols]);
         }
     }
 }
@@ -302,7 +348,11 @@ pub(crate) mod tests {
                 let mut sum = 0.0f32;
                 for p in 0..k {
                     let (a, b) = (operands.a_at(row, p), operands.b_at(p, col));
-                    sum = if fused { a.mul_add(b, sum) } else { sum + a * b };
+                    sum = if fused {
+                        a.mul_add(b, sum)
+                    } else {
+                        sum + a * b
+                    };
                 }
                 c[row * n + col] = sum;
             }
@@ -317,7 +367,13 @@ pub(crate) mod tests {
     #[test]
     fn every_tile_form_gives_the_triple_loops_bits() {
         let value = |i: usize| ((i * 7919 % 263) as f32 - 131.0) / 97.0;
-        for (m, n, k) in [(1, 1, 1), (5, 7, 3), (9, 50, 33), (13, 97, 17), (16, 48, 64)] {
+        for (m, n, k) in [
+            (1, 1, 1),
+            (5, 7, 3),
+            (9, 50, 33),
+            (13, 97, 17),
+            (16, 48, 64),
+        ] {
             let a: Vec<f32> = (0..m * k).map(value).collect();
             let b: Vec<f32> = (0..k * n).map(|i| value(i + 5)).collect();
             for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {
