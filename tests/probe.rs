@@ -86,9 +86,10 @@ fn well_separated_clusters_score_perfectly() {
 fn nearest_neighbours_match_a_plain_search() {
     let seed = common::seed();
     let mut rng = StdRng::seed_from_u64(seed);
-    // More train rows than one block of the fast search, and a width of 3.
-    let train_values: Vec<f32> = (0..1500 * 3).map(|_| normal(&mut rng)).collect();
-    let test_values: Vec<f32> = (0..40 * 3).map(|_| normal(&mut rng)).collect();
+    // More train rows and test rows than one block of the fast search (2048 and 256), and
+    // a width of 3.
+    let train_values: Vec<f32> = (0..2500 * 3).map(|_| normal(&mut rng)).collect();
+    let test_values: Vec<f32> = (0..300 * 3).map(|_| normal(&mut rng)).collect();
     let train = Features::new(train_values.clone(), 3, None).unwrap();
     let test = Features::new(test_values.clone(), 3, None).unwrap();
     let found = nearest_neighbours(&train, &test, 4).unwrap();

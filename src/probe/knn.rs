@@ -1,17 +1,23 @@
 //! k-nearest-neighbour classification: every test row against every train row (brute
-//! force), Euclidean distance as ‖b‖² − 2a·b (+ ‖a‖²) over blocks of train rows stored
-//! transposed, the queries split over threads.
+//! force), Euclidean distance as ‖b‖² − 2a·b + ‖a‖², the products a·b of a block of test
+//! rows against a block of train rows computed as one matrix multiply by the matmul twin
+//! (cpu/matmul.rs: register tiles, threads), then each test row's k nearest kept, the
+//! test rows split over threads.
 //!
 //! Ties: between train rows at the same distance the lower row index is nearer; between
 //! classes with the same number of votes the class of the nearest neighbour among them wins.
 
+use crate::cpu::matmul::{matmul, MatmulShape};
 use crate::error::{Error, Result};
 use crate::parallel::for_chunks;
 use crate::probe::metrics::accuracy;
 use crate::probe::Features;
 
-/// Train rows per block: the block, transposed, is (width, TRAIN_BLOCK) f32.
-const TRAIN_BLOCK: usize = 1024;
+/// Test rows per block.
+const QUERY_BLOCK: usize = 256;
+/// Train rows per block: a block of test rows against one is a (QUERY_BLOCK, TRAIN_BLOCK)
+/// product, 2 MiB of f32.
+const TRAIN_BLOCK: usize = 2048;
 
 /// The accuracy on `test` of the majority vote of the `k` nearest `train` rows, for each k in
 /// `ks`. Errors ([`Error::InvalidArgument`]) when a k is 0 or more than the train rows, when
@@ -57,95 +63,59 @@ pub fn nearest_neighbours(train: &Features, test: &Features, k: usize) -> Result
             train.rows()
         )));
     }
-    let blocks = TrainBlocks::new(train.values(), train.width());
     let width = train.width();
-    let queries = test.values();
-    let mut out = vec![0usize; test.rows() * k];
-    for_chunks(&mut out, k, |range, part| {
-        let mut scores = vec![0.0f32; TRAIN_BLOCK];
-        for (query, nearest) in range.zip(part.chunks_exact_mut(k)) {
-            let q = &queries[query * width..(query + 1) * width];
-            blocks.nearest(q, &mut scores, nearest);
-        }
-    });
-    Ok(out)
-}
-
-/// The train rows in blocks of TRAIN_BLOCK, each transposed so that one query's scores
-/// against a block are a sum over columns of contiguous runs.
-struct TrainBlocks {
-    width: usize,
-    rows: usize,
-    /// (blocks, width, TRAIN_BLOCK): value c of train row b·TRAIN_BLOCK + t at
-    /// [b][c][t]; rows past the end are 0.
-    transposed: Vec<f32>,
-    /// (blocks · TRAIN_BLOCK): ‖row‖², +∞ past the end so that those are never near.
-    norms: Vec<f32>,
-}
-
-impl TrainBlocks {
-    fn new(values: &[f32], width: usize) -> TrainBlocks {
-        let rows = values.len() / width;
-        let blocks = rows.div_ceil(TRAIN_BLOCK);
-        let mut transposed = vec![0.0f32; blocks * width * TRAIN_BLOCK];
-        let mut norms = vec![f32::INFINITY; blocks * TRAIN_BLOCK];
-        for (r, row) in values.chunks_exact(width).enumerate() {
-            let (block, t) = (r / TRAIN_BLOCK, r % TRAIN_BLOCK);
-            for (c, &v) in row.iter().enumerate() {
-                transposed[(block * width + c) * TRAIN_BLOCK + t] = v;
-            }
-            norms[r] = row.iter().map(|v| v * v).sum();
-        }
-        TrainBlocks {
-            width,
-            rows,
-            transposed,
-            norms,
+    let squared_norm = |row: &[f32]| row.iter().map(|v| v * v).sum::<f32>();
+    let train_norms: Vec<f32> = train
+        .values()
+        .chunks_exact(width)
+        .map(squared_norm)
+        .collect();
+    // (test rows, k): each test row's nearest (squared distance, train row) so far,
+    // ascending; +∞ while unfilled.
+    let mut nearest = vec![(f32::INFINITY, 0usize); test.rows() * k];
+    let mut products = vec![0.0f32; QUERY_BLOCK * TRAIN_BLOCK];
+    let query_blocks = test.values().chunks(width * QUERY_BLOCK);
+    let nearest_blocks = nearest.chunks_mut(k * QUERY_BLOCK);
+    for (queries, nearest) in query_blocks.zip(nearest_blocks) {
+        let query_rows = queries.len() / width;
+        let query_norms: Vec<f32> = queries.chunks_exact(width).map(squared_norm).collect();
+        for (block, rows) in train.values().chunks(width * TRAIN_BLOCK).enumerate() {
+            let (first_row, train_rows) = (block * TRAIN_BLOCK, rows.len() / width);
+            // products (query_rows, train_rows) = queries · rowsᵀ.
+            let shape = MatmulShape {
+                trans_b: true,
+                ..MatmulShape::new(query_rows, train_rows, width)
+            };
+            let products = &mut products[..query_rows * train_rows];
+            matmul(products, queries, rows, None, &shape)?;
+            let norms = &train_norms[first_row..first_row + train_rows];
+            let products = &*products;
+            for_chunks(nearest, k, |range, part| {
+                for (query, best) in range.zip(part.chunks_exact_mut(k)) {
+                    let scores = &products[query * train_rows..(query + 1) * train_rows];
+                    for (t, (&product, &norm)) in scores.iter().zip(norms).enumerate() {
+                        let distance = (norm - 2.0 * product) + query_norms[query];
+                        // Strictly nearer than the k-th: an equal distance keeps the
+                        // earlier row.
+                        if distance < best[k - 1].0 {
+                            insert_sorted(best, distance, first_row + t);
+                        }
+                    }
+                }
+            });
         }
     }
-
-    /// Writes the indices of the `nearest.len()` train rows nearest to `query`, nearest
-    /// first, into `nearest`; `scores` is scratch of TRAIN_BLOCK.
-    fn nearest(&self, query: &[f32], scores: &mut [f32], nearest: &mut [usize]) {
-        let k = nearest.len();
-        // (k) squared distances of the rows in `nearest`, ascending; +∞ while unfilled.
-        let mut best = vec![f32::INFINITY; k];
-        let query_norm: f32 = query.iter().map(|v| v * v).sum();
-        let blocks = self.norms.len() / TRAIN_BLOCK;
-        for block in 0..blocks {
-            // scores[t] = ‖b_t‖² − 2 q·b_t.
-            scores.copy_from_slice(&self.norms[block * TRAIN_BLOCK..(block + 1) * TRAIN_BLOCK]);
-            let columns = &self.transposed
-                [block * self.width * TRAIN_BLOCK..(block + 1) * self.width * TRAIN_BLOCK];
-            for (&q, column) in query.iter().zip(columns.chunks_exact(TRAIN_BLOCK)) {
-                let weight = -2.0 * q;
-                for (score, &b) in scores.iter_mut().zip(column) {
-                    *score += weight * b;
-                }
-            }
-            let first_row = block * TRAIN_BLOCK;
-            for (t, &score) in scores.iter().enumerate() {
-                let distance = score + query_norm;
-                // Strictly nearer than the k-th: an equal distance keeps the earlier row.
-                if distance < best[k - 1] && first_row + t < self.rows {
-                    insert_sorted(&mut best, nearest, distance, first_row + t);
-                }
-            }
-        }
-    }
+    Ok(nearest.iter().map(|&(_, row)| row).collect())
 }
 
-/// Inserts (distance, row) into the ascending `best` (with `rows` beside it) after every
-/// entry at the same or a smaller distance, dropping the last.
-fn insert_sorted(best: &mut [f32], rows: &mut [usize], distance: f32, row: usize) {
-    let k = best.len();
-    let position = best.partition_point(|&b| b <= distance);
-    for i in (position + 1..k).rev() {
+/// Inserts (distance, row) into the ascending `best` after every entry at the same or a
+/// smaller distance, dropping the last.
+fn insert_sorted(best: &mut [(f32, usize)], distance: f32, row: usize) {
+    let position = best.partition_point(|&(b, _)| b <= distance);
+    for i in (position + 1..best.len()).rev() {
         best[i] = best[i - 1];
-        rows[i] = rows[i - 1];
     }
-    best[position] = distance;
-    rows[position] = row;
+    best[position] = (distance, row);
 }
 
 /// The majority class among `nearest` (train row indices, nearest first); a tie between
@@ -178,11 +148,10 @@ mod tests {
 
     #[test]
     fn insertion_keeps_the_earlier_row_on_equal_distance() {
-        let (mut best, mut rows) = (vec![f32::INFINITY; 3], vec![0usize; 3]);
+        let mut best = vec![(f32::INFINITY, 0usize); 3];
         for (distance, row) in [(2.0, 10), (1.0, 11), (2.0, 12), (0.5, 13)] {
-            insert_sorted(&mut best, &mut rows, distance, row);
+            insert_sorted(&mut best, distance, row);
         }
-        assert_eq!(best, [0.5, 1.0, 2.0]);
-        assert_eq!(rows, [13, 11, 10]);
+        assert_eq!(best, [(0.5, 13), (1.0, 11), (2.0, 10)]);
     }
 }
