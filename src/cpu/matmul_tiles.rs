@@ -10,7 +10,8 @@
 //!   of 8 × 48 (AVX-512) or 6 × 16 (AVX2). Both give the bits of a triple loop of
 //!   `mul_add`s.
 //! - Elsewhere (f64, and f32 on other CPUs): a multiply, then an add, in 4 × 8 tiles of the
-//!   target's own vectors (SSE2, NEON). The bits of the plain triple loop.
+//!   target's own vectors (SSE2, NEON), or for f64 4 × 24 (AVX-512) and 4 × 12 (AVX2). The
+//!   bits of the plain triple loop.
 //!
 //! So the bits depend neither on the thread count nor on the vector width, only on whether
 //! the CPU fuses. `cargo bench --bench kernels -- cpu_matmul` times it.
@@ -72,18 +73,29 @@ impl<'a, T: Real> Operands<'a, T> {
 }
 
 /// products (rows.len(), n) = op(A)\[rows, ..\] · op(B), in the form [`TileForm::detect`]
-/// names for f32, and in the portable form for f64.
+/// names: for f32 its tiles; for f64 the portable tiles (a multiply, then an add) in the
+/// same vector registers, 3 a row of the tile.
 pub(crate) fn product<T: Real>(products: &mut [T], operands: &Operands<T>, rows: Range<usize>) {
     #[cfg(target_arch = "x86_64")]
-    if let (Some(products), Some(operands)) = (T::f32s_mut(products), operands.f32s()) {
-        match TileForm::detect() {
-            // SAFETY: detect() says Avx512 only where the CPU has AVX-512F.
-            TileForm::Avx512 => unsafe { product_avx512(products, &operands, rows) },
-            // SAFETY: detect() says Avx2 only where the CPU has AVX2 and FMA.
-            TileForm::Avx2 => unsafe { product_avx2(products, &operands, rows) },
-            TileForm::Portable => product_portable(products, &operands, rows),
+    {
+        let form = TileForm::detect();
+        if let (Some(products), Some(operands)) = (T::f32s_mut(products), operands.f32s()) {
+            match form {
+                // SAFETY: detect() says Avx512 only where the CPU has AVX-512F.
+                TileForm::Avx512 => unsafe { product_avx512(products, &operands, rows) },
+                // SAFETY: detect() says Avx2 only where the CPU has AVX2 and FMA.
+                TileForm::Avx2 => unsafe { product_avx2(products, &operands, rows) },
+                TileForm::Portable => product_portable(products, &operands, rows),
+            }
+            return;
         }
-        return;
+        match form {
+            // SAFETY: as above.
+            TileForm::Avx512 => return unsafe { product_unfused_avx512(products, operands, rows) },
+            // SAFETY: as above.
+            TileForm::Avx2 => return unsafe { product_unfused_avx2(products, operands, rows) },
+            TileForm::Portable => {}
+        }
     }
     product_portable(products, operands, rows)
 }
@@ -150,6 +162,24 @@ fn product_avx2(products: &mut [f32], operands: &Operands<f32>, rows: Range<usiz
     product_tiles::<f32, 6, 16>(products, operands, rows, |a_pack, b_panel| {
         tile_avx2(a_pack, b_panel)
     });
+}
+
+/// [`product_tiles`] in [`tile_portable`]'s tiles of 4 rows × 24 f64 (3 zmm registers).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn product_unfused_avx512<T: Float>(
+    products: &mut [T],
+    operands: &Operands<T>,
+    rows: Range<usize>,
+) {
+    product_tiles::<T, 4, 24>(products, operands, rows, tile_portable::<T, 4, 24>);
+}
+
+/// [`product_tiles`] in [`tile_portable`]'s tiles of 4 rows × 12 f64 (3 ymm registers).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn product_unfused_avx2<T: Float>(products: &mut [T], operands: &Operands<T>, rows: Range<usize>) {
+    product_tiles::<T, 4, 12>(products, operands, rows, tile_portable::<T, 4, 12>);
 }
 
 /// [`product_tiles`] in [`tile_portable`]'s 4 × 8 tiles, with the target's own vectors.
