@@ -393,7 +393,7 @@ pub(crate) mod tests {
     /// Every tile form this CPU can run (portable, AVX2, AVX-512) gives the bits of the
     /// triple loop that fuses as it does, for each transpose and for shapes with partial
     /// tiles at the bottom and right edges, on a part of the rows (as one thread computes
-    /// them); and f64 gives the unfused loop's bits.
+    /// them); and f64, in each width this CPU has, gives the unfused loop's bits.
     #[test]
     fn every_tile_form_gives_the_triple_loops_bits() {
         let value = |i: usize| ((i * 7919 % 263) as f32 - 131.0) / 97.0;
@@ -459,14 +459,37 @@ pub(crate) mod tests {
                     n,
                     k,
                 };
-                let mut products64 = vec![f64::NAN; rows.len() * n];
-                product(&mut products64, &operands64, rows.clone());
-                for (i, &got) in products64.iter().enumerate() {
-                    let (row, col) = (rows.start + i / n, i % n);
-                    let expected = (0..k).fold(0.0f64, |sum, p| {
-                        sum + operands64.a_at(row, p) * operands64.b_at(p, col)
-                    });
-                    assert_eq!(got.to_bits(), expected.to_bits(), "f64 ({row}, {col})");
+                let mut forms64: Vec<(&str, Vec<f64>)> = Vec::new();
+                let mut portable64 = vec![f64::NAN; rows.len() * n];
+                product_portable(&mut portable64, &operands64, rows.clone());
+                forms64.push(("portable", portable64));
+                #[cfg(target_arch = "x86_64")]
+                {
+                    if std::arch::is_x86_feature_detected!("avx2") {
+                        let mut avx2 = vec![f64::NAN; rows.len() * n];
+                        // SAFETY: this CPU has AVX2, just checked.
+                        unsafe { product_unfused_avx2(&mut avx2, &operands64, rows.clone()) };
+                        forms64.push(("avx2", avx2));
+                    }
+                    if std::arch::is_x86_feature_detected!("avx512f") {
+                        let mut avx512 = vec![f64::NAN; rows.len() * n];
+                        // SAFETY: this CPU has AVX-512F, just checked.
+                        unsafe { product_unfused_avx512(&mut avx512, &operands64, rows.clone()) };
+                        forms64.push(("avx512", avx512));
+                    }
+                }
+                for (form, products64) in forms64 {
+                    for (i, &got) in products64.iter().enumerate() {
+                        let (row, col) = (rows.start + i / n, i % n);
+                        let expected = (0..k).fold(0.0f64, |sum, p| {
+                            sum + operands64.a_at(row, p) * operands64.b_at(p, col)
+                        });
+                        assert_eq!(
+                            got.to_bits(),
+                            expected.to_bits(),
+                            "f64 {form} ({row}, {col})"
+                        );
+                    }
                 }
             }
         }
