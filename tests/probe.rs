@@ -7,8 +7,8 @@ mod common;
 
 use latent::probe::{
     accuracy, adjusted_rand_index, knn_accuracies, linear_probe_accuracy, nearest_neighbours,
-    normalized_mutual_info, pca_baseline, probe, silhouette, Features, KMeans, KMeansOptions,
-    LinearOptions, Pca, ProbeOptions, ProbeReport, ProbeRow, Supervised,
+    normalized_mutual_info, pca_baseline, probe, probe_with_progress, silhouette, Features, KMeans,
+    KMeansOptions, LinearOptions, Pca, ProbeOptions, ProbeReport, ProbeRow, Supervised,
 };
 use latent::Error;
 use rand::rngs::StdRng;
@@ -80,6 +80,32 @@ fn well_separated_clusters_score_perfectly() {
     assert_eq!((row.width, row.train_rows, row.test_rows), (5, 200, 80));
     // The same seed gives the same figures.
     assert_eq!(probe("blobs", &train, &test, &options).unwrap(), row);
+}
+
+#[test]
+fn probing_tells_each_stage_as_it_starts_and_gives_the_same_row() {
+    let mut rng = StdRng::seed_from_u64(common::seed());
+    let (train_values, train_labels) = blobs(&separated_centres(), 20, 1.0, &mut rng);
+    let (test_values, test_labels) = blobs(&separated_centres(), 5, 1.0, &mut rng);
+    let train = labelled(train_values.clone(), 5, train_labels);
+    let test = labelled(test_values.clone(), 5, test_labels);
+    let options = ProbeOptions::default();
+    let mut stages = Vec::new();
+    let row = probe_with_progress("blobs", &train, &test, &options, &mut |stage| {
+        stages.push(stage.to_string())
+    })
+    .unwrap();
+    assert_eq!(stages, ["k-means", "silhouette", "kNN", "linear probe"]);
+    assert_eq!(row, probe("blobs", &train, &test, &options).unwrap());
+    // Without labels, no supervised stages.
+    let unlabelled = |values: Vec<f32>| Features::new(values, 5, None).unwrap();
+    let (train, test) = (unlabelled(train_values), unlabelled(test_values));
+    stages.clear();
+    probe_with_progress("blobs", &train, &test, &options, &mut |stage| {
+        stages.push(stage.to_string())
+    })
+    .unwrap();
+    assert_eq!(stages, ["k-means", "silhouette"]);
 }
 
 #[test]

@@ -217,6 +217,18 @@ pub fn probe(
     test: &Features,
     options: &ProbeOptions,
 ) -> Result<ProbeRow> {
+    probe_with_progress(name, train, test, options, &mut |_| {})
+}
+
+/// [`probe`], telling `progress` each stage as it starts: "k-means", "silhouette", "kNN",
+/// "linear probe" (a wide representation takes minutes: `latent probe --raw`).
+pub fn probe_with_progress(
+    name: &str,
+    train: &Features,
+    test: &Features,
+    options: &ProbeOptions,
+    progress: &mut dyn FnMut(&str),
+) -> Result<ProbeRow> {
     if train.width() != test.width() {
         return Err(Error::InvalidArgument(format!(
             "probe {name}: train rows have {} values, test rows {}",
@@ -235,6 +247,7 @@ pub fn probe(
         Supervised::Never => false,
     };
     let clusters = cluster_count(train, options.clusters);
+    progress("k-means");
     let kmeans = KMeans::fit(
         train.values(),
         train.width(),
@@ -244,6 +257,7 @@ pub fn probe(
     )?;
     let (test_clusters, test_inertia) = kmeans.assign(test.values())?;
     let total = total_sum_of_squares(test.values(), test.width());
+    progress("silhouette");
     let silhouette = metrics::silhouette(
         test.values(),
         test.width(),
@@ -267,9 +281,11 @@ pub fn probe(
         silhouette,
     };
     if supervised {
+        progress("kNN");
         let accuracies = knn_accuracies(train, test, &[1, 5])?;
         row.knn1 = Some(accuracies[0]);
         row.knn5 = Some(accuracies[1]);
+        progress("linear probe");
         row.linear = Some(linear_probe_accuracy(train, test, options.linear)?);
         let truth: Vec<usize> = test
             .require_labels("probe test set")?

@@ -1,6 +1,7 @@
 //! The latent space made visible and put to work: `probe`, `scatter`, `interpolate`,
 //! `traverse`.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -119,27 +120,38 @@ pub fn probe(args: &ProbeArgs) -> Result<ExitCode, latent::Error> {
         ModelKind::Vae { .. } => "codes (VAE μ)",
         ModelKind::Autoencoder => "codes",
     };
+    // On a terminal, which representation and stage the probes are at (--raw takes a
+    // minute or more on MNIST).
+    let interactive = std::io::stderr().is_terminal();
+    let show = |what: &str| {
+        if interactive {
+            eprint!("\r{:80}\rprobe: {what} ", "");
+        }
+    };
+    let probe_one = |name: &str, train: &Features, test: &Features| {
+        latent::probe::probe_with_progress(name, train, test, &options, &mut |stage| {
+            show(&format!("{name}, {stage}"))
+        })
+    };
     let mut report = ProbeReport { rows: Vec::new() };
-    report.rows.push(latent::probe::probe(
-        code_name,
-        &train_codes,
-        &test_codes,
-        &options,
-    )?);
+    report
+        .rows
+        .push(probe_one(code_name, &train_codes, &test_codes)?);
     // As many components as the code has values, or every pixel's when the code is wider.
     let pca_width = model.latent.min(model.input);
+    show(&format!("PCA of the pixels to {pca_width} components"));
     let (train_pca, test_pca) = pca_baseline(&train_pixels, &test_pixels, pca_width)?;
     let pca_name = format!("pca-{pca_width} of pixels");
-    report.rows.push(latent::probe::probe(
-        &pca_name, &train_pca, &test_pca, &options,
-    )?);
+    report
+        .rows
+        .push(probe_one(&pca_name, &train_pca, &test_pca)?);
     if args.raw {
-        report.rows.push(latent::probe::probe(
-            "raw pixels",
-            &train_pixels,
-            &test_pixels,
-            &options,
-        )?);
+        report
+            .rows
+            .push(probe_one("raw pixels", &train_pixels, &test_pixels)?);
+    }
+    if interactive {
+        eprint!("\r{:80}\r", "");
     }
     print!("{report}");
     if let Some(path) = &args.json {
