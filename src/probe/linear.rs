@@ -12,8 +12,10 @@ use crate::parallel::for_chunks;
 use crate::probe::metrics::accuracy;
 use crate::probe::Features;
 
-/// Rows per chunk of the loss and gradient sums.
-const LOSS_CHUNK: usize = 2048;
+/// Rows per chunk of the loss and gradient sums: a chunk of 784 f64 features (1.6 MB) stays
+/// in a core's L2 cache from the logits' multiply to the gradient's (2048 rows a chunk:
+/// the raw MNIST probe's fit 45 s; 256: 24 s).
+const LOSS_CHUNK: usize = 256;
 /// Pairs (s, y) L-BFGS remembers.
 const HISTORY: usize = 10;
 /// The fit stops when every gradient entry is below this.
