@@ -36,11 +36,14 @@ impl Device<'_> {
                     ctx.info.name, ctx.info.backend
                 )
             }
-            Device::Cpu => format!(
-                "CPU twins (f32; matmul in {} tiles, {} threads)",
-                crate::cpu::matmul_tiles::TileForm::detect().name(),
-                crate::parallel::threads()
-            ),
+            Device::Cpu => {
+                let threads = crate::parallel::threads();
+                format!(
+                    "CPU twins (f32; matmul in {} tiles, {threads} thread{})",
+                    crate::cpu::matmul_tiles::TileForm::detect().name(),
+                    if threads == 1 { "" } else { "s" }
+                )
+            }
         }
     }
 }
