@@ -255,7 +255,7 @@ mod tests {
             let mut m: Vec<f32> = start.iter().map(|s| s[1]).collect();
             let mut v: Vec<f32> = start.iter().map(|s| s[2]).collect();
             form(&mut param, &mut m, &mut v);
-            [param, m, v].map(|x| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>())
+            [param, m, v].map(|x| crate::cpu::bits(&x))
         };
         let baseline = run(&|p, m, v| update(p, m, v, &grad, c));
         assert!(baseline[1].contains(&0), "no moment flushed to 0");

@@ -456,6 +456,7 @@ fn activate<T: Float>(activation: Activation, y: &mut [T], x: &[T]) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cpu::bits;
     use crate::cpu::matmul_tiles::tests::triple_loop;
     use crate::cpu::matmul_tiles::TileForm;
 
@@ -489,7 +490,6 @@ mod tests {
             n,
             k,
         };
-        let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
         assert_eq!(
             bits(&c),
             bits(&triple_loop(&operands, TileForm::detect().fuses()))

@@ -363,10 +363,7 @@ fn tile_avx2(a_pack: &[f32], b_panel: &[f32]) -> [[f32; 16]; 6] {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-
-    fn bits(values: &[f32]) -> Vec<u32> {
-        values.iter().map(|v| v.to_bits()).collect()
-    }
+    use crate::cpu::bits;
 
     /// op(A)·op(B) by the plain triple loop, each element summed over p in order, by fused
     /// multiply-adds when `fused`.

@@ -57,6 +57,13 @@ impl Real for f64 {
     }
 }
 
+/// Each value's bits, for the unit tests that compare to the bit (tests/common's `bits` is
+/// the same for the integration tests, which cannot reach this crate's test code).
+#[cfg(test)]
+pub(crate) fn bits(values: &[f32]) -> Vec<u32> {
+    values.iter().map(|v| v.to_bits()).collect()
+}
+
 /// Checks that each named slice has exactly the length its shape needs.
 pub(crate) fn check_lens(op: &'static str, lens: &[(&str, usize, usize)]) -> Result<()> {
     for &(name, len, expected) in lens {
