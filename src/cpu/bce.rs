@@ -1,10 +1,13 @@
 //! CPU twin of shaders/bce.wgsl: binary cross-entropy from logits, per-row sums, and its
 //! gradient. Stable for any finite logit. Rows (or elements) are split between threads
 //! from 16k elements on; each result is its own, so the same bits on any thread count.
+//! f32 runs in cpu/bce_lanes.rs (16 lanes, polynomial e^-|z| and ln(1 + e^-|z|)); f64 by
+//! the formulas below, with std's exp and ln_1p.
 
 use num_traits::Float;
 
 use crate::cpu::activation::stable_sigmoid;
+use crate::cpu::bce_lanes;
 use crate::cpu::{check_lens, check_nonzero, Real};
 use crate::error::Result;
 use crate::parallel::{for_chunks_of_at_least, MIN_ELEMENTS_PER_THREAD};
@@ -33,11 +36,18 @@ pub fn bce_forward<T: Real>(
     )?;
     let min_rows = MIN_ELEMENTS_PER_THREAD.div_ceil(cols);
     for_chunks_of_at_least(loss, 1, min_rows, |rows, part| {
-        for (r, l) in rows.zip(part) {
-            let span = r * cols..(r + 1) * cols;
-            *l = logits[span.clone()]
+        let span = rows.start * cols..rows.end * cols;
+        let (logits, target) = (&logits[span.clone()], &target[span]);
+        if let (Some(part), Some(logits), Some(target)) =
+            (T::f32s_mut(part), T::f32s(logits), T::f32s(target))
+        {
+            return bce_lanes::forward(part, logits, target, cols);
+        }
+        let rows = logits.chunks_exact(cols).zip(target.chunks_exact(cols));
+        for (l, (z, t)) in part.iter_mut().zip(rows) {
+            *l = z
                 .iter()
-                .zip(&target[span])
+                .zip(t)
                 .fold(T::zero(), |s, (&z, &t)| s + bce_with_logits(z, t));
         }
     });
@@ -60,11 +70,18 @@ pub fn bce_backward<T: Real>(
         ],
     )?;
     for_chunks_of_at_least(dlogits, 1, MIN_ELEMENTS_PER_THREAD, |span, part| {
-        for ((d, &z), &t) in part
-            .iter_mut()
-            .zip(&logits[span.clone()])
-            .zip(&target[span])
-        {
+        let (logits, target) = (&logits[span.clone()], &target[span]);
+        let f32_scale = T::f32s(std::slice::from_ref(&scale));
+        if let (Some(part), Some(logits), Some(target), Some(&[scale])) = (
+            T::f32s_mut(part),
+            T::f32s(logits),
+            T::f32s(target),
+            f32_scale,
+        ) {
+            let cols = part.len();
+            return bce_lanes::backward(part, logits, target, |_| scale, cols);
+        }
+        for ((d, &z), &t) in part.iter_mut().zip(logits).zip(target) {
             *d = scale * (stable_sigmoid(z) - t);
         }
     });
@@ -94,10 +111,28 @@ pub fn bce_backward_rows<T: Real>(
             ("target", target.len(), dlogits.len()),
         ],
     )?;
-    for_chunks_of_at_least(dlogits, 1, MIN_ELEMENTS_PER_THREAD, |span, part| {
-        for (i, d) in span.zip(part) {
-            let d_loss = scale + row_factor * row_grad[i / cols];
-            *d = d_loss * (stable_sigmoid(logits[i]) - target[i]);
+    let min_rows = MIN_ELEMENTS_PER_THREAD.div_ceil(cols);
+    for_chunks_of_at_least(dlogits, cols, min_rows, |rows, part| {
+        let row_grad = &row_grad[rows.clone()];
+        let span = rows.start * cols..rows.end * cols;
+        let (logits, target) = (&logits[span.clone()], &target[span]);
+        let d_loss = |r: usize| scale + row_factor * row_grad[r];
+        let f32_factors = T::f32s(&[scale, row_factor]).map(|f| [f[0], f[1]]);
+        if let (Some(part), Some(logits), Some(target), Some(row_grad), Some([scale, factor])) = (
+            T::f32s_mut(part),
+            T::f32s(logits),
+            T::f32s(target),
+            T::f32s(row_grad),
+            f32_factors,
+        ) {
+            let d_loss = |r: usize| scale + factor * row_grad[r];
+            return bce_lanes::backward(part, logits, target, d_loss, cols);
+        }
+        let rows = logits.chunks_exact(cols).zip(target.chunks_exact(cols));
+        for (r, (d, (z, t))) in part.chunks_exact_mut(cols).zip(rows).enumerate() {
+            for ((d, &z), &t) in d.iter_mut().zip(z).zip(t) {
+                *d = d_loss(r) * (stable_sigmoid(z) - t);
+            }
         }
     });
     Ok(())

@@ -7,6 +7,7 @@
 pub mod activation;
 pub mod adam;
 pub mod bce;
+pub(crate) mod bce_lanes;
 pub mod concat;
 pub mod corrupt;
 pub mod gather;
