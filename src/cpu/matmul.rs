@@ -294,6 +294,9 @@ pub fn matmul_with_extras<T: Real>(
         n,
         k,
     };
+    // The product goes straight into C unless the store reads C's old values or writes
+    // something else there (dstats).
+    let in_place = !accumulate && !reparam_grad;
     // Rows `rows` of C (c_part, from row rows.start; 2n wide for reparam_grad), their row
     // sums and loss totals (totals_part: n a row, the total in the first of each).
     let run_rows = |rows: Range<usize>,
@@ -301,56 +304,63 @@ pub fn matmul_with_extras<T: Real>(
                     mut sums_part: Option<&mut [T]>,
                     mut totals_part: Option<&mut [T]>|
      -> Result<()> {
-        let mut products = vec![T::zero(); rows.len() * n];
-        product(&mut products, &operands, rows.clone());
+        let mut products = Vec::new();
+        if in_place {
+            product(c_part, &operands, rows.clone());
+        } else {
+            products = vec![T::zero(); rows.len() * n];
+            product(&mut products, &operands, rows.clone());
+        }
+        // A row's stored values before the activation (with `in_place` and an activation).
+        let mut pre_activation = Vec::new();
         for row in rows.clone() {
             let local = row - rows.start;
-            let values = &mut products[local * n..(local + 1) * n];
             if let Some(sums) = sums_part.as_deref_mut() {
                 sums[local] = (0..k).fold(T::zero(), |sum, p| sum + operands.a_at(row, p));
             }
+            let (span, local_span) = (row * n..(row + 1) * n, local * n..(local + 1) * n);
             if let (true, Some(eps), Some(stats)) = (reparam_grad, extras.eps, extras.stats) {
                 // Row `row` of dstats from this row of dz, by reparameterize_backward's twin.
-                let (half_row, full_row) = (row * n..(row + 1) * n, row * 2 * n..(row + 1) * 2 * n);
                 crate::cpu::reparameterize::reparameterize_backward(
                     &mut c_part[local * 2 * n..(local + 1) * 2 * n],
-                    &eps[half_row],
-                    &stats[full_row],
-                    values,
+                    &eps[span],
+                    &stats[row * 2 * n..(row + 1) * 2 * n],
+                    &products[local_span],
                     1,
                     n,
                     accumulate,
                 )?;
                 continue;
             }
-            // The store's steps in the shaders' order, each over the whole row: product,
-            // + addend, · f'(saved), + bias, + C.
-            let span = row * n..(row + 1) * n;
-            if let Some(addend) = addend {
-                add_to(values, &addend[span.clone()]);
-            }
-            if let Some((kind, saved)) = saved {
-                for (value, &y) in values.iter_mut().zip(&saved[span]) {
-                    *value = activation_grad_at(kind, *value, y);
+            if in_place {
+                store_steps(
+                    &mut c_part[local_span.clone()],
+                    span.clone(),
+                    addend,
+                    saved,
+                    bias,
+                );
+            } else {
+                let values = &mut products[local_span.clone()];
+                store_steps(values, span.clone(), addend, saved, bias);
+                let c_row = &mut c_part[local_span.clone()];
+                if accumulate {
+                    add_to(values, c_row);
                 }
+                c_row.copy_from_slice(values);
             }
-            if let Some(bias) = bias {
-                add_to(values, bias);
+            let c_row = &mut c_part[local_span];
+            if let Some(activation) = activation {
+                // A loss never goes with an activation.
+                pre_activation.clear();
+                pre_activation.extend_from_slice(c_row);
+                activate(activation, c_row, &pre_activation)?;
             }
-            let c_row = &mut c_part[local * n..(local + 1) * n];
-            if accumulate {
-                add_to(values, c_row);
-            }
-            c_row.copy_from_slice(values);
             if let (Some(kind), Some(target), Some(totals)) =
                 (loss, target, totals_part.as_deref_mut())
             {
-                let row_loss = store_loss(kind, c_row, &target[row * n..(row + 1) * n], scale);
+                let row_loss = store_loss(kind, c_row, &target[span], scale);
                 totals[local * n] = totals[local * n] + row_loss;
-            }
-            if let Some(activation) = activation {
-                // values still holds the stored row (a loss never goes with an activation).
-                activate(activation, c_row, values)?;
             }
         }
         Ok(())
@@ -398,6 +408,28 @@ fn threads_for_multiply(m: usize, n: usize, k: usize) -> usize {
         return 1;
     }
     crate::parallel::threads_for(m, MIN_ROWS_PER_THREAD)
+}
+
+/// The store's steps in the shaders' order, over one row of the product (row `span` of the
+/// (m, n) extras): + addend, · f'(saved), + bias.
+fn store_steps<T: Float>(
+    values: &mut [T],
+    span: Range<usize>,
+    addend: Option<&[T]>,
+    saved: Option<(Activation, &[T])>,
+    bias: Option<&[T]>,
+) {
+    if let Some(addend) = addend {
+        add_to(values, &addend[span.clone()]);
+    }
+    if let Some((kind, saved)) = saved {
+        for (value, &y) in values.iter_mut().zip(&saved[span]) {
+            *value = activation_grad_at(kind, *value, y);
+        }
+    }
+    if let Some(bias) = bias {
+        add_to(values, bias);
+    }
 }
 
 /// values += addend, element by element.
