@@ -38,12 +38,13 @@ pub fn gather_u8(
     let data_rows = data.len() / width;
     for (row, &index) in out.chunks_mut(width).zip(batch) {
         let index = index as usize;
-        for (c, value) in row.iter_mut().enumerate() {
-            *value = if index < data_rows {
-                f32::from(data[index * width + c]) / 255.0
-            } else {
-                0.0
-            };
+        if index < data_rows {
+            let bytes = &data[index * width..(index + 1) * width];
+            for (value, &byte) in row.iter_mut().zip(bytes) {
+                *value = f32::from(byte) / 255.0;
+            }
+        } else {
+            row.fill(0.0);
         }
     }
     Ok(())

@@ -228,16 +228,21 @@ impl<'a, T: Real> CpuExecutor<'a, T> {
 
     fn gather(&mut self) -> Result<()> {
         let cursor = self.state[1] as usize;
-        let mut batch = vec![0.0f32; self.input.len()];
-        match self.data.samples {
+        let gather = |batch: &mut [f32]| match self.data.samples {
             Samples::U8(bytes) => {
-                cpu::gather::gather_u8(&mut batch, bytes, &self.order, cursor, self.data.width)?
+                cpu::gather::gather_u8(batch, bytes, &self.order, cursor, self.data.width)
             }
             Samples::F32(values) => {
-                cpu::gather::gather_f32(&mut batch, values, &self.order, cursor, self.data.width)?
+                cpu::gather::gather_f32(batch, values, &self.order, cursor, self.data.width)
             }
+        };
+        if let Some(input) = T::f32s_mut(&mut self.input) {
+            gather(input)?;
+        } else {
+            let mut batch = vec![0.0f32; self.input.len()];
+            gather(&mut batch)?;
+            self.input = batch.iter().map(|&v| cpu::lit(f64::from(v))).collect();
         }
-        self.input = batch.iter().map(|&v| cpu::lit(f64::from(v))).collect();
         if let Some(c) = self.plan.condition {
             let classes = self.plan.graph.tensor(c).cols;
             let mut labels = vec![0.0f32; self.condition.len()];
