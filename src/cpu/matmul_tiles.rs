@@ -149,9 +149,13 @@ impl TileForm {
 #[target_feature(enable = "avx512f")]
 fn product_avx512(products: &mut [f32], operands: &Operands<f32>, rows: Range<usize>) {
     // The closure has product_avx512's target features, so it may call tile_avx512.
-    product_tiles::<f32, 8, 48>(products, operands, rows, |a_pack, b_panel| {
-        tile_avx512(a_pack, b_panel)
-    });
+    product_tiles::<f32, 8, 48>(
+        products,
+        operands,
+        rows,
+        |a_pack, b_panel| tile_avx512(a_pack, b_panel),
+        |panel, operands, col0, cols| pack_b_panel_avx512(panel, operands, col0, cols),
+    );
 }
 
 /// [`product_tiles`] in [`tile_avx2`]'s 6 × 16 tiles.
@@ -159,9 +163,13 @@ fn product_avx512(products: &mut [f32], operands: &Operands<f32>, rows: Range<us
 #[target_feature(enable = "avx2,fma")]
 fn product_avx2(products: &mut [f32], operands: &Operands<f32>, rows: Range<usize>) {
     // The closure has product_avx2's target features, so it may call tile_avx2.
-    product_tiles::<f32, 6, 16>(products, operands, rows, |a_pack, b_panel| {
-        tile_avx2(a_pack, b_panel)
-    });
+    product_tiles::<f32, 6, 16>(
+        products,
+        operands,
+        rows,
+        |a_pack, b_panel| tile_avx2(a_pack, b_panel),
+        pack_b_panel,
+    );
 }
 
 /// [`product_tiles`] in [`tile_portable`]'s tiles of 4 rows × 24 f64 (3 zmm registers).
@@ -172,14 +180,26 @@ fn product_unfused_avx512<T: Float>(
     operands: &Operands<T>,
     rows: Range<usize>,
 ) {
-    product_tiles::<T, 4, 24>(products, operands, rows, tile_portable::<T, 4, 24>);
+    product_tiles::<T, 4, 24>(
+        products,
+        operands,
+        rows,
+        tile_portable::<T, 4, 24>,
+        pack_b_panel,
+    );
 }
 
 /// [`product_tiles`] in [`tile_portable`]'s tiles of 4 rows × 12 f64 (3 ymm registers).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn product_unfused_avx2<T: Float>(products: &mut [T], operands: &Operands<T>, rows: Range<usize>) {
-    product_tiles::<T, 4, 12>(products, operands, rows, tile_portable::<T, 4, 12>);
+    product_tiles::<T, 4, 12>(
+        products,
+        operands,
+        rows,
+        tile_portable::<T, 4, 12>,
+        pack_b_panel,
+    );
 }
 
 /// [`product_tiles`] in [`tile_portable`]'s 4 × 8 tiles, with the target's own vectors.
@@ -187,17 +207,24 @@ fn product_unfused_avx2<T: Float>(products: &mut [T], operands: &Operands<T>, ro
 /// GFLOP/s instead of 51–62 on SSE2).
 #[inline(never)]
 fn product_portable<T: Float>(products: &mut [T], operands: &Operands<T>, rows: Range<usize>) {
-    product_tiles::<T, 4, 8>(products, operands, rows, tile_portable::<T, 4, 8>);
+    product_tiles::<T, 4, 8>(
+        products,
+        operands,
+        rows,
+        tile_portable::<T, 4, 8>,
+        pack_b_panel,
+    );
 }
 
 /// [`product`] in tiles of ROWS × COLS, each computed by `tile` from a block of op(A)'s
-/// packed rows and a panel of op(B)'s packed columns.
+/// packed rows and a panel of op(B)'s columns, packed by `pack_b` (as [`pack_b_panel`]).
 #[inline(always)]
 fn product_tiles<T: Float, const ROWS: usize, const COLS: usize>(
     products: &mut [T],
     operands: &Operands<T>,
     rows: Range<usize>,
     tile: impl Fn(&[T], &[T]) -> [[T; COLS]; ROWS],
+    pack_b: impl Fn(&mut [[T; COLS]], &Operands<T>, usize, usize),
 ) {
     let (n, k) = (operands.n, operands.k);
     let blocks = rows.len().div_ceil(ROWS);
@@ -210,7 +237,7 @@ fn product_tiles<T: Float, const ROWS: usize, const COLS: usize>(
     let mut b_panel = vec![T::zero(); k * COLS];
     for col0 in (0..n).step_by(COLS) {
         let cols = COLS.min(n - col0);
-        pack_b_panel(b_panel.as_chunks_mut::<COLS>().0, operands, col0, cols);
+        pack_b(b_panel.as_chunks_mut::<COLS>().0, operands, col0, cols);
         for (block, pack) in a_pack.chunks_exact(k * ROWS).enumerate() {
             let acc = tile(pack, &b_panel);
             let row0 = block * ROWS;
@@ -275,6 +302,95 @@ fn pack_b_panel<T: Float, const COLS: usize>(
             values[..cols].copy_from_slice(&operands.b[p * n + col0..p * n + col0 + cols]);
         }
     }
+}
+
+/// [`pack_b_panel`] for [`tile_avx512`]'s panels of 48 columns. Where B is stored (n, k),
+/// each 16 × 16 block (16 columns of op(B), 16 values of p each) is transposed in
+/// registers: [`pack_b_panel`] left LLVM to scatter each value to its own panel row (a
+/// third of the forward multiply's time on the CPU path). The values past the whole blocks
+/// go as in [`pack_b_panel`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn pack_b_panel_avx512(
+    panel: &mut [[f32; 48]],
+    operands: &Operands<f32>,
+    col0: usize,
+    cols: usize,
+) {
+    use std::arch::x86_64::{__m512, _mm512_loadu_ps, _mm512_setzero_ps, _mm512_storeu_ps};
+    if !operands.trans_b {
+        return pack_b_panel(panel, operands, col0, cols);
+    }
+    let k = operands.k;
+    let (whole_p, whole_cols) = (k / 16 * 16, cols / 16 * 16);
+    for p0 in (0..whole_p).step_by(16) {
+        for j0 in (0..whole_cols).step_by(16) {
+            let mut block = [_mm512_setzero_ps(); 16];
+            for (j, row) in block.iter_mut().enumerate() {
+                let start = (col0 + j0 + j) * k + p0;
+                let values = &operands.b[start..start + 16];
+                // SAFETY: values holds the 16 floats the load reads.
+                *row = unsafe { _mm512_loadu_ps(values.as_ptr()) };
+            }
+            let columns: [__m512; 16] = transpose_16x16(block);
+            for (p, column) in columns.iter().enumerate() {
+                let out = &mut panel[p0 + p][j0..j0 + 16];
+                // SAFETY: out holds the 16 floats the store writes.
+                unsafe { _mm512_storeu_ps(out.as_mut_ptr(), *column) };
+            }
+        }
+    }
+    let b = operands.b;
+    for (p, values) in panel.iter_mut().enumerate() {
+        let columns = if p < whole_p {
+            whole_cols..cols
+        } else {
+            0..cols
+        };
+        for j in columns {
+            values[j] = b[(col0 + j) * k + p];
+        }
+    }
+}
+
+/// The 16 × 16 block whose rows are `rows`, transposed: out\[p\]\[j\] = rows\[j\]\[p\]. Pairs of
+/// rows interleave by floats, then by pairs of floats, so that vector 4g + q holds, in its
+/// 128-bit lane L, rows 4g .. 4g + 4 at p = 4L + q; two rounds of 128-bit lane shuffles
+/// then gather each p's four lanes.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn transpose_16x16(rows: [std::arch::x86_64::__m512; 16]) -> [std::arch::x86_64::__m512; 16] {
+    use std::arch::x86_64::{
+        _mm512_castpd_ps, _mm512_castps_pd, _mm512_setzero_ps, _mm512_shuffle_f32x4,
+        _mm512_unpackhi_pd, _mm512_unpackhi_ps, _mm512_unpacklo_pd, _mm512_unpacklo_ps,
+    };
+    let mut pairs = [_mm512_setzero_ps(); 16];
+    for a in 0..8 {
+        pairs[2 * a] = _mm512_unpacklo_ps(rows[2 * a], rows[2 * a + 1]);
+        pairs[2 * a + 1] = _mm512_unpackhi_ps(rows[2 * a], rows[2 * a + 1]);
+    }
+    let mut quads = [_mm512_setzero_ps(); 16];
+    for g in 0..4 {
+        let [low, high, low2, high2] = [0, 1, 2, 3].map(|i| _mm512_castps_pd(pairs[4 * g + i]));
+        quads[4 * g] = _mm512_castpd_ps(_mm512_unpacklo_pd(low, low2));
+        quads[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(low, low2));
+        quads[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(high, high2));
+        quads[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(high, high2));
+    }
+    let mut out = [_mm512_setzero_ps(); 16];
+    for q in 0..4 {
+        let [g0, g1, g2, g3] = [0, 4, 8, 12].map(|g| quads[g + q]);
+        // Lanes 0 and 2 (even) or 1 and 3 (odd) of the first two groups, then of the last two.
+        let even = _mm512_shuffle_f32x4::<0x88>(g0, g1);
+        let odd = _mm512_shuffle_f32x4::<0xDD>(g0, g1);
+        let even2 = _mm512_shuffle_f32x4::<0x88>(g2, g3);
+        let odd2 = _mm512_shuffle_f32x4::<0xDD>(g2, g3);
+        out[q] = _mm512_shuffle_f32x4::<0x88>(even, even2);
+        out[8 + q] = _mm512_shuffle_f32x4::<0xDD>(even, even2);
+        out[4 + q] = _mm512_shuffle_f32x4::<0x88>(odd, odd2);
+        out[12 + q] = _mm512_shuffle_f32x4::<0xDD>(odd, odd2);
+    }
+    out
 }
 
 /// acc (ROWS, COLS) = Σ over p, in order, of a_pack\[p\] (ROWS) ⊗ b_panel\[p\] (COLS), a
@@ -400,6 +516,7 @@ pub(crate) mod tests {
             (9, 50, 33),
             (13, 97, 17),
             (16, 48, 64),
+            (7, 68, 40),
         ] {
             let a: Vec<f32> = (0..m * k).map(value).collect();
             let b: Vec<f32> = (0..k * n).map(|i| value(i + 5)).collect();
