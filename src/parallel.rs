@@ -1,20 +1,33 @@
-//! Work split over the machine's cores on rayon's pool (started once, so a split costs a few
-//! microseconds, not the ~60 µs of starting two threads): contiguous chunks of items,
-//! one per thread, each thread writing only its own part of the output. Every item's result
-//! depends on that item alone, so results do not depend on the number of threads. Used by
-//! the probes, the matmul twin (cpu/matmul.rs, which splits its own outputs), Adam's twin
-//! and the losses' twins.
+//! Work split over the machine's cores: contiguous chunks of items, one part per thread,
+//! each thread writing only its own part of the output. Every item's result depends on that
+//! item alone, so results do not depend on the number of threads. Used by the probes, the
+//! matmul twin (cpu/matmul.rs, which splits its own outputs), Adam's twin and the losses'
+//! twins.
+//!
+//! The parts run on a pool of our own: one worker per further core, started once, which
+//! spins for [`SPIN_BEFORE_PARKING`] after each job before it parks. rayon's workers park
+//! within microseconds of going idle, and waking one (a futex wake, then the hypervisor
+//! scheduling its virtual CPU) took about 100 µs on a 2-core VM: a CPU training step has
+//! ten splits, with serial ops between them, and lost a quarter of its time to wake-ups.
+//! The caller takes parts too, so a part no worker has claimed yet runs on the caller.
 
+use std::any::Any;
+use std::cell::{Cell, UnsafeCell};
 use std::ops::Range;
-
-use rayon::prelude::*;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError, TryLockError};
+use std::thread::Thread;
+use std::time::{Duration, Instant};
 
 /// Items a thread gets at least; fewer items run on the calling thread.
 const MIN_ITEMS_PER_THREAD: usize = 64;
 
-/// The threads to use: the cores this process may run on.
+/// The threads to use: the cores this process may run on, as first asked (the question
+/// reads the cgroup's CPU quota files on Linux: too slow to ask at every split).
 pub(crate) fn threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    static THREADS: OnceLock<usize> = OnceLock::new();
+    *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// Elements a thread gets at least in the element-wise twins (Adam, the losses): below
@@ -52,10 +65,313 @@ pub(crate) fn for_chunks_of_at_least<T: Send>(
         return;
     }
     let chunk = items.div_ceil(threads);
-    out.par_chunks_mut(chunk * per_item)
-        .enumerate()
-        .for_each(|(index, part)| {
-            let start = index * chunk;
-            work(start..start + part.len() / per_item, part);
+    let parts: Vec<_> = out.chunks_mut(chunk * per_item).enumerate().collect();
+    for_each_part(parts, |(index, part)| {
+        let start = index * chunk;
+        work(start..start + part.len() / per_item, part);
+    });
+}
+
+/// Calls `work` on each part, the parts spread over the pool's workers and the calling
+/// thread; returns when every part is done. A panic in a part is raised again here.
+pub(crate) fn for_each_part<P: Send>(parts: Vec<P>, work: impl Fn(P) + Sync) {
+    let result: Result<(), std::convert::Infallible> = try_for_each_part(parts, |part| {
+        work(part);
+        Ok(())
+    });
+    let Ok(()) = result;
+}
+
+/// [`for_each_part`] for work that may fail: every part still runs, and the error of the
+/// first part (in order) that failed is returned.
+pub(crate) fn try_for_each_part<P: Send, E: Send>(
+    parts: Vec<P>,
+    work: impl Fn(P) -> Result<(), E> + Sync,
+) -> Result<(), E> {
+    if parts.len() <= 1 {
+        return parts.into_iter().try_for_each(work);
+    }
+    let slots: Vec<Mutex<Option<P>>> = parts.into_iter().map(|p| Mutex::new(Some(p))).collect();
+    let first_error: Mutex<Option<(usize, E)>> = Mutex::new(None);
+    let next = AtomicUsize::new(0);
+    let body = || loop {
+        let index = next.fetch_add(1, Ordering::Relaxed);
+        let Some(slot) = slots.get(index) else {
+            break;
+        };
+        let part = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(Err(e)) = part.map(&work) {
+            let mut first = first_error.lock().unwrap_or_else(PoisonError::into_inner);
+            if first.as_ref().is_none_or(|(i, _)| index < *i) {
+                *first = Some((index, e));
+            }
+        }
+    };
+    run_on_pool(&body);
+    match first_error
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner)
+    {
+        Some((_, e)) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// How long an idle worker spins before it parks: longer than the serial stretches between
+/// a training step's splits (a gather, the small matmuls: up to about 200 µs on the CPU
+/// path), short enough that an idle process soon stops using its cores.
+const SPIN_BEFORE_PARKING: Duration = Duration::from_millis(2);
+
+/// The gate's bit that says a job is open to workers; the bits below count the workers
+/// inside it.
+const OPEN: usize = 1 << (usize::BITS - 1);
+
+/// The pool: a worker per core beyond the first, each running [`worker_loop`].
+struct Pool {
+    /// Held by the thread whose job the workers run: one job at a time. A thread that finds
+    /// it held (another thread's job, or a part that splits again) runs its parts itself.
+    job: Mutex<()>,
+    shared: &'static Shared,
+    workers: Vec<Thread>,
+}
+
+/// What the workers and the job's caller share.
+struct Shared {
+    /// Counts jobs; an idle worker waits for it to change.
+    generation: AtomicUsize,
+    /// [`OPEN`] while the caller takes workers in, and the workers inside the job.
+    gate: AtomicUsize,
+    /// The job's body, its lifetime erased: written only while the gate is shut and empty,
+    /// read only by a worker inside the gate (see [`run_on_pool`]).
+    body: UnsafeCell<Option<*const (dyn Fn() + Sync)>>,
+    /// Workers parked or about to park.
+    parked: AtomicUsize,
+    /// A worker's panic, raised again by the job's caller.
+    panic: Mutex<Option<Box<dyn Any + Send>>>,
+}
+
+// SAFETY: `body` is written by the one caller holding `Pool::job` while no worker can read
+// it (the gate shut and empty), and read by workers only between entering the gate (an
+// acquire that follows the caller's release of OPEN) and leaving it.
+unsafe impl Sync for Shared {}
+
+thread_local! {
+    /// Whether this thread is one of the pool's workers.
+    static IS_WORKER: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The pool, started on first use; None on one core.
+fn pool() -> Option<&'static Pool> {
+    static POOL: OnceLock<Option<Pool>> = OnceLock::new();
+    POOL.get_or_init(start_pool).as_ref()
+}
+
+fn start_pool() -> Option<Pool> {
+    let shared: &'static Shared = Box::leak(Box::new(Shared {
+        generation: AtomicUsize::new(0),
+        gate: AtomicUsize::new(0),
+        body: UnsafeCell::new(None),
+        parked: AtomicUsize::new(0),
+        panic: Mutex::new(None),
+    }));
+    let workers: Vec<Thread> = (1..threads())
+        .filter_map(|i| {
+            std::thread::Builder::new()
+                .name(format!("latent-cpu-{i}"))
+                .spawn(move || worker_loop(shared))
+                .ok()
+                .map(|handle| handle.thread().clone())
+        })
+        .collect();
+    (!workers.is_empty()).then(|| Pool {
+        job: Mutex::new(()),
+        shared,
+        workers,
+    })
+}
+
+/// Runs `body` on the calling thread and on every worker that joins in time; returns once
+/// no worker is inside it. `body` shares its work out itself (each call claims parts until
+/// none is left), so it is done when the caller's call returns and the workers have left.
+fn run_on_pool(body: &(dyn Fn() + Sync)) {
+    let Some(pool) = pool() else {
+        return body();
+    };
+    if IS_WORKER.with(Cell::get) {
+        return body();
+    }
+    let _job = match pool.job.try_lock() {
+        Ok(guard) => guard,
+        Err(TryLockError::Poisoned(e)) => e.into_inner(),
+        Err(TryLockError::WouldBlock) => return body(),
+    };
+    let shared = pool.shared;
+    // SAFETY: only the caller holding `job` writes `body`, and the gate is shut and empty
+    // (the last job waited for that), so no worker reads it now. The erased lifetime is
+    // safe because this function does not return before the gate is shut and empty again.
+    unsafe {
+        let erased: *const (dyn Fn() + Sync + '_) = body;
+        *shared.body.get() = Some(std::mem::transmute::<
+            *const (dyn Fn() + Sync + '_),
+            *const (dyn Fn() + Sync + 'static),
+        >(erased));
+    }
+    shared.gate.store(OPEN, Ordering::Release);
+    shared.generation.fetch_add(1, Ordering::SeqCst);
+    if shared.parked.load(Ordering::SeqCst) > 0 {
+        pool.workers.iter().for_each(Thread::unpark);
+    }
+    let result = catch_unwind(AssertUnwindSafe(body));
+    shared.gate.fetch_and(!OPEN, Ordering::AcqRel);
+    while shared.gate.load(Ordering::Acquire) != 0 {
+        std::hint::spin_loop();
+    }
+    // SAFETY: the gate is shut and empty, as above.
+    unsafe { *shared.body.get() = None };
+    let worker_panic = shared
+        .panic
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
+    if let Err(payload) = result {
+        resume_unwind(payload);
+    }
+    if let Some(payload) = worker_panic {
+        resume_unwind(payload);
+    }
+}
+
+/// A worker: waits for a job, enters its gate if still open, runs its body, leaves.
+fn worker_loop(shared: &'static Shared) {
+    IS_WORKER.with(|w| w.set(true));
+    let mut seen = shared.generation.load(Ordering::Acquire);
+    loop {
+        wait_for_job(shared, &mut seen);
+        if !enter(shared) {
+            continue;
+        }
+        // SAFETY: inside the gate the caller neither returns nor rewrites `body`.
+        if let Some(body) = unsafe { *shared.body.get() } {
+            // SAFETY: as above; the pointer came from a live `&dyn Fn() + Sync`.
+            let run = || unsafe { (*body)() };
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(run)) {
+                *shared.panic.lock().unwrap_or_else(PoisonError::into_inner) = Some(payload);
+            }
+        }
+        shared.gate.fetch_sub(1, Ordering::Release);
+    }
+}
+
+/// Counts this worker in, if a job is open.
+fn enter(shared: &Shared) -> bool {
+    let mut gate = shared.gate.load(Ordering::Acquire);
+    while gate & OPEN != 0 {
+        match shared
+            .gate
+            .compare_exchange_weak(gate, gate + 1, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => return true,
+            Err(now) => gate = now,
+        }
+    }
+    false
+}
+
+/// Spins until the job count moves past `seen`, parking after [`SPIN_BEFORE_PARKING`].
+fn wait_for_job(shared: &Shared, seen: &mut usize) {
+    let mut since = Instant::now();
+    let mut spins = 0u32;
+    loop {
+        let generation = shared.generation.load(Ordering::Acquire);
+        if generation != *seen {
+            *seen = generation;
+            return;
+        }
+        spins = spins.wrapping_add(1);
+        if !spins.is_multiple_of(64) || since.elapsed() < SPIN_BEFORE_PARKING {
+            std::hint::spin_loop();
+            continue;
+        }
+        // Counted as parked before the last look: a caller that bumps the count after it
+        // sees this worker parked and unparks it (both in one total order, SeqCst).
+        shared.parked.fetch_add(1, Ordering::SeqCst);
+        if shared.generation.load(Ordering::SeqCst) == *seen {
+            std::thread::park();
+        }
+        shared.parked.fetch_sub(1, Ordering::SeqCst);
+        since = Instant::now();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every part runs once, whatever the number of parts against threads, also when parts
+    /// split again (nested calls run on the thread that makes them).
+    #[test]
+    fn every_part_runs_once() {
+        for parts in [2, 3, 17, 64] {
+            for _ in 0..50 {
+                let runs: Vec<AtomicUsize> = (0..parts * 3).map(|_| AtomicUsize::new(0)).collect();
+                for_each_part((0..parts).collect(), |p: usize| {
+                    runs[p].fetch_add(1, Ordering::Relaxed);
+                    for_each_part(vec![parts + p, 2 * parts + p], |q: usize| {
+                        runs[q].fetch_add(1, Ordering::Relaxed);
+                    });
+                });
+                let counts: Vec<usize> = runs.iter().map(|r| r.load(Ordering::Relaxed)).collect();
+                assert_eq!(counts, vec![1; parts * 3], "{parts} parts");
+            }
+        }
+    }
+
+    /// A failing part gives the first failing part's error; the other parts still run.
+    #[test]
+    fn the_first_failing_part_gives_the_error() {
+        let ran = AtomicUsize::new(0);
+        let result = try_for_each_part((0..8).collect(), |p: usize| {
+            ran.fetch_add(1, Ordering::Relaxed);
+            if p % 3 == 2 {
+                Err(p)
+            } else {
+                Ok(())
+            }
         });
+        assert_eq!(result, Err(2));
+        assert_eq!(ran.load(Ordering::Relaxed), 8);
+    }
+
+    /// A panic in a part reaches the caller, also from a worker's part (where there are
+    /// workers: on one core there are none), and the pool goes on working after it.
+    #[test]
+    fn a_panic_reaches_the_caller_and_the_pool_goes_on() {
+        for _ in 0..5 {
+            let caught = catch_unwind(|| {
+                for_each_part((0..4).collect(), |p: usize| {
+                    assert!(p != 3, "part 3 fails");
+                });
+            });
+            let message = caught.expect_err("the panic reaches the caller");
+            let text = message.downcast_ref::<&str>().copied();
+            assert_eq!(text, Some("part 3 fails"));
+        }
+        if threads() > 1 {
+            // Parts slow enough that a worker takes some, failing only there.
+            let caught = catch_unwind(|| {
+                for_each_part((0..8).collect(), |_: usize| {
+                    std::thread::sleep(Duration::from_millis(2));
+                    assert!(!IS_WORKER.with(Cell::get), "a worker's part fails");
+                });
+            });
+            let message = caught.expect_err("the worker's panic reaches the caller");
+            let text = message.downcast_ref::<&str>().copied();
+            assert_eq!(text, Some("a worker's part fails"));
+        }
+        let sum = AtomicUsize::new(0);
+        for_each_part((1..=10).collect(), |p: usize| {
+            sum.fetch_add(p, Ordering::Relaxed);
+        });
+        assert_eq!(sum.load(Ordering::Relaxed), 55);
+    }
 }

@@ -1,11 +1,10 @@
 //! CPU twin of shaders/adam.wgsl: Adam with PyTorch's semantics and defaults.
 
 use num_traits::Float;
-use rayon::prelude::*;
 
 use crate::cpu::{check_lens, check_nonzero, lit, Real};
 use crate::error::{Error, Result};
-use crate::parallel::{threads_for, MIN_ELEMENTS_PER_THREAD};
+use crate::parallel::{for_each_part, threads_for, MIN_ELEMENTS_PER_THREAD};
 
 /// Adam's hyper-parameters; the defaults are PyTorch's (lr 1e-3, β (0.9, 0.999), ε 1e-8).
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -109,12 +108,15 @@ pub fn adam_step<T: Real>(
         return Ok(());
     }
     let chunk = n.div_ceil(threads);
-    param
-        .par_chunks_mut(chunk)
-        .zip(m.par_chunks_mut(chunk))
-        .zip(v.par_chunks_mut(chunk))
-        .zip(grad.par_chunks(chunk))
-        .for_each(|(((param, m), v), grad)| update_widest(param, m, v, grad, constants));
+    let parts: Vec<_> = param
+        .chunks_mut(chunk)
+        .zip(m.chunks_mut(chunk))
+        .zip(v.chunks_mut(chunk))
+        .zip(grad.chunks(chunk))
+        .collect();
+    for_each_part(parts, |(((param, m), v), grad)| {
+        update_widest(param, m, v, grad, constants)
+    });
     Ok(())
 }
 

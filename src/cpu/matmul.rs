@@ -14,7 +14,6 @@
 use std::ops::Range;
 
 use num_traits::Float;
-use rayon::prelude::*;
 
 use crate::cpu::matmul_tiles::{product, Operands};
 use crate::cpu::{check_lens, check_nonzero, Real};
@@ -386,11 +385,9 @@ pub fn matmul_with_extras<T: Real>(
             (rows, c_part, sums_part, totals_part)
         })
         .collect();
-    parts
-        .into_par_iter()
-        .try_for_each(|(rows, c_part, sums_part, totals_part)| {
-            run_rows(rows, c_part, sums_part, totals_part)
-        })
+    crate::parallel::try_for_each_part(parts, |(rows, c_part, sums_part, totals_part)| {
+        run_rows(rows, c_part, sums_part, totals_part)
+    })
 }
 
 /// Multiplies of at least this many multiply-adds split their rows between threads.
