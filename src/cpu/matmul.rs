@@ -390,8 +390,11 @@ pub fn matmul_with_extras<T: Real>(
     })
 }
 
-/// Multiplies of at least this many multiply-adds split their rows between threads.
-const PARALLEL_MACS: usize = 1 << 22;
+/// Multiplies of at least this many multiply-adds (about 10 µs on a core) split their rows
+/// between threads. At 4M, the VAE's 128×40×400 and 128×400×20 stayed on one core; at 1M
+/// its CPU epoch went from about 39k to 43k samples/s (a split costs microseconds on the
+/// spinning pool of parallel.rs).
+const PARALLEL_MACS: usize = 1 << 20;
 
 /// Rows a thread gets at least: every thread packs the whole of op(B), so a thread of a few
 /// rows would spend more on packing than on its tiles (a batch of 128 on 64 cores: 2 rows
