@@ -456,7 +456,7 @@ fn check_finite(loss: f64, epoch: usize, step: usize) -> Result<()> {
 /// The device to train on: the GPU `options` name, or the CPU path (None) when there is no
 /// adapter, or only a software rasterizer (lavapipe, llvmpipe), and no backend or adapter
 /// was asked for explicitly. The CPU twins beat a software rasterizer on the same cores
-/// (2 cores, MNIST VAE: an epoch in 2.2–2.3 s against lavapipe's 7.2–9.0 s, BENCHMARKS.md),
+/// (2 cores, MNIST VAE: an epoch in 1.2–1.3 s against lavapipe's 6.8–8.5 s, BENCHMARKS.md),
 /// except for the coop-f16 matmul, which only a GPU path runs: asked for, it keeps the
 /// rasterizer. The second value says why, for the user.
 pub fn pick_device(options: &GpuOptions) -> Result<(Option<GpuContext>, Option<String>)> {
