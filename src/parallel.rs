@@ -326,6 +326,27 @@ mod tests {
         }
     }
 
+    /// Threads that split work at the same time (one holds the pool, the others run their
+    /// parts themselves) each get every one of their parts run once.
+    #[test]
+    fn concurrent_callers_each_get_every_part() {
+        std::thread::scope(|s| {
+            for caller in 0..4 {
+                s.spawn(move || {
+                    for job in 0..200 {
+                        let parts = 2 + (caller + job) % 7;
+                        let runs: Vec<AtomicUsize> =
+                            (0..parts).map(|_| AtomicUsize::new(0)).collect();
+                        for_each_part((0..parts).collect(), |p: usize| {
+                            runs[p].fetch_add(1, Ordering::Relaxed);
+                        });
+                        assert!(runs.iter().all(|r| r.load(Ordering::Relaxed) == 1));
+                    }
+                });
+            }
+        });
+    }
+
     /// A failing part gives the first failing part's error; the other parts still run.
     #[test]
     fn the_first_failing_part_gives_the_error() {
