@@ -10,6 +10,7 @@
 //! scheduling its virtual CPU) took about 100 µs on a 2-core VM: a CPU training step has
 //! ten splits, with serial ops between them, and lost a quarter of its time to wake-ups.
 //! The caller takes parts too, so a part no worker has claimed yet runs on the caller.
+//! `bash dev/miri_parallel.sh` runs this file's tests under Miri.
 
 use std::any::Any;
 use std::cell::{Cell, UnsafeCell};
