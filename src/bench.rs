@@ -19,6 +19,7 @@ use crate::gpu::{mib, time_gpu_median, GpuBuffer, GpuContext};
 use crate::graph::cpu::CpuExecutor;
 use crate::graph::gpu::GpuExecutor;
 use crate::graph::plan::Plan;
+use crate::graph::step_parts::step_parts;
 use crate::graph::{RunConfig, Samples, TrainData};
 use crate::kernels::adam::AdamConfig;
 use crate::kernels::autotune::{candidates, describe, ShapeClass};
@@ -113,8 +114,22 @@ pub struct BenchOptions {
     /// Also train one whole epoch per config (else the epoch time is steps × step time).
     pub epoch: bool,
     /// Also time each dispatch of one GPU training step on its own (where a step's time
-    /// goes).
+    /// goes), and with `cpu` each part of the CPU step.
     pub breakdown: bool,
+}
+
+/// One part of a config's CPU training step (the gather, an op, the loss sums, Adam):
+/// its mean time over the timed steps.
+#[derive(Clone, Debug, Serialize)]
+pub struct CpuPartFigure {
+    pub config: String,
+    /// Position in the step.
+    pub index: usize,
+    /// What runs and the tensor it writes (graph::step_parts).
+    pub part: String,
+    pub us: f64,
+    /// The part's multiplies' FLOPs over `us` (linear parts; None elsewhere).
+    pub gflop_per_s: Option<f64>,
 }
 
 /// One dispatch of a config's GPU training step, timed on its own.
@@ -238,6 +253,8 @@ pub struct BenchReport {
     pub steps: Vec<StepFigure>,
     /// Per-dispatch GPU times of one training step per config (with `breakdown`).
     pub breakdown: Vec<DispatchFigure>,
+    /// Per-part times of the CPU training step per config (with `breakdown` and `cpu`).
+    pub cpu_breakdown: Vec<CpuPartFigure>,
     /// What was skipped and why.
     pub notes: Vec<String>,
 }
@@ -823,6 +840,41 @@ impl<'a> ConfigRun<'a> {
         Ok(self.figure("cpu", steps, step_ms))
     }
 
+    /// The mean time of each part of a CPU training step over `steps` steps, after one
+    /// warm-up step.
+    pub fn time_cpu_parts(&self, steps: usize) -> Result<Vec<CpuPartFigure>> {
+        let run = self.run_config(steps + 1)?;
+        let mut executor = CpuExecutor::<f32>::new(&self.plan, &self.params, self.data, None, run)?;
+        executor.begin_epoch(&self.order)?;
+        executor.step()?;
+        let parts = step_parts(&self.plan);
+        let mut seconds = vec![0.0; parts.len()];
+        let mut in_epoch = 1;
+        for _ in 0..steps {
+            if in_epoch == self.steps_per_epoch() {
+                executor.begin_epoch(&self.order)?;
+                in_epoch = 0;
+            }
+            executor.step_timed(&mut seconds)?;
+            in_epoch += 1;
+        }
+        Ok(parts
+            .into_iter()
+            .zip(seconds)
+            .enumerate()
+            .map(|(index, (part, total))| {
+                let us = total * 1e6 / steps.max(1) as f64;
+                CpuPartFigure {
+                    config: self.config.name().into(),
+                    index,
+                    part: part.label,
+                    us,
+                    gflop_per_s: (part.flops > 0.0 && us > 0.0).then(|| part.flops / us / 1e3),
+                }
+            })
+            .collect())
+    }
+
     /// One whole training epoch through the Trainer (shuffle, `per_submit` steps per
     /// submit, losses read at its end), on the GPU or, with None, the CPU twins.
     pub fn time_epoch(&self, ctx: Option<&GpuContext>, per_submit: u32) -> Result<f64> {
@@ -943,6 +995,7 @@ pub fn run(
         kernels: Vec::new(),
         steps: Vec::new(),
         breakdown: Vec::new(),
+        cpu_breakdown: Vec::new(),
         notes: Vec::new(),
     };
     if let (Some(ctx), true) = (ctx, options.kernels) {
@@ -997,6 +1050,17 @@ pub fn run(
                 run.time_cpu_steps(options.steps.unwrap_or(default_steps(None, config)))?;
             log(describe_step(&figure));
             report.steps.push(figure);
+            if options.breakdown {
+                let figures =
+                    run.time_cpu_parts(options.steps.unwrap_or(default_steps(None, config)))?;
+                let total: f64 = figures.iter().map(|f| f.us).sum();
+                log(format!(
+                    "{} cpu breakdown: {} parts, {total:.0} us a step",
+                    config.name(),
+                    figures.len()
+                ));
+                report.cpu_breakdown.extend(figures);
+            }
             if options.epoch {
                 let seconds = run.time_epoch(None, 1)?;
                 mark_epoch(&mut report.steps, config, "cpu", None, seconds);

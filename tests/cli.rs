@@ -1448,6 +1448,25 @@ fn bench_writes_step_figures_as_json() {
         (bytes as f64 / 1e6 - step_mb).abs() < 1e-9,
         "{bytes} {step_mb}"
     );
+    // With --cpu, each part of the CPU step too: the gather, the AE's four forward ops, the
+    // loss sums, its four backward ops, Adam; GFLOP/s on the four linear parts.
+    let cpu_parts = report["cpu_breakdown"].as_array().unwrap();
+    let parts: Vec<&str> = cpu_parts
+        .iter()
+        .map(|p| p["part"].as_str().unwrap())
+        .collect();
+    assert_eq!(parts.len(), 11, "{parts:?}");
+    assert_eq!(
+        (parts[0], parts[5], parts[10]),
+        ("gather", "loss sums", "adam")
+    );
+    assert!(cpu_parts
+        .iter()
+        .all(|p| p["us"].as_f64().is_some_and(|us| us > 0.0)));
+    let rated = cpu_parts
+        .iter()
+        .filter(|p| p["gflop_per_s"].as_f64().is_some());
+    assert_eq!(rated.count(), 4, "{parts:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -1589,3 +1589,68 @@ fn iwae_encoding_each_row_once_trains_like_k_encoded_copies() {
         );
     }
 }
+
+/// A timed CPU step lists its parts in the order it runs them, named by what runs and the
+/// tensor it writes, with the multiplies' FLOPs on the linear parts (summing to the
+/// step's); it trains exactly as an untimed step, and refuses a wrong number of slots.
+#[test]
+fn a_timed_cpu_step_names_and_times_each_part() {
+    let (rows, width, batch) = (64, 16, 16);
+    let bytes = synthetic_bytes(rows, width, 5);
+    let data = TrainData::new(Samples::U8(&bytes), rows, width);
+    let plan = Plan::compile(ModelConfig::vae(width, 12, 3).build(batch).unwrap().0).unwrap();
+    let parts = latent::graph::step_parts::step_parts(&plan);
+    let labels: Vec<&str> = parts.iter().map(|p| p.label.as_str()).collect();
+    assert_eq!(
+        labels,
+        [
+            "gather",
+            "linear encoder.0",
+            "relu encoder.0.relu",
+            "linear mu+logvar",
+            "reparameterize z",
+            "linear decoder.0",
+            "relu decoder.0.relu",
+            "linear output",
+            "bce bce",
+            "kl kl",
+            "loss sums",
+            "kl backward dmu+logvar",
+            "bce backward doutput",
+            "linear backward doutput.weight",
+            "relu backward ddecoder.0",
+            "linear backward ddecoder.0.weight",
+            "reparameterize backward dmu+logvar",
+            "linear backward dmu+logvar.weight",
+            "relu backward dencoder.0",
+            "linear backward dencoder.0.weight",
+            "adam",
+        ]
+    );
+    let flops: f64 = parts.iter().map(|p| p.flops).sum();
+    assert_eq!(flops, plan.step_matmul_flops());
+    assert!(parts
+        .iter()
+        .all(|p| (p.flops > 0.0) == p.label.starts_with("linear")));
+
+    let params = init_params(&plan, 3).unwrap();
+    let run = RunConfig {
+        adam: AdamConfig::default(),
+        seed: 3,
+        total_steps: 4,
+    };
+    let order = epoch_order(rows, 3);
+    let mut timed = CpuExecutor::<f32>::new(&plan, &params, data, None, run).unwrap();
+    let mut plain = CpuExecutor::<f32>::new(&plan, &params, data, None, run).unwrap();
+    timed.begin_epoch(&order).unwrap();
+    plain.begin_epoch(&order).unwrap();
+    let mut seconds = vec![0.0; parts.len()];
+    for _ in 0..4 {
+        timed.step_timed(&mut seconds).unwrap();
+        plain.step().unwrap();
+    }
+    assert!(seconds.iter().all(|&s| s > 0.0), "{seconds:?}");
+    assert_eq!(common::bits(&timed.params), common::bits(&plain.params));
+    let error = timed.step_timed(&mut [0.0; 3]).unwrap_err().to_string();
+    assert!(error.contains("21 parts; got 3 slots"), "{error}");
+}

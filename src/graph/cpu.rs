@@ -8,6 +8,7 @@ use crate::cpu::{self, reparameterize::NoiseKey, Real};
 use crate::error::{host_capacity, host_vec, Error, Result};
 use crate::graph::autodiff::GradOp;
 use crate::graph::plan::{Location, Plan};
+use crate::graph::step_parts::{step_parts, PartClock};
 use crate::graph::{LinearShapes, LossKind, Op, Penalty, RunConfig, Samples, TensorId, TrainData};
 use crate::kernels::activation::Activation;
 
@@ -152,21 +153,46 @@ impl<'a, T: Real> CpuExecutor<'a, T> {
     /// One training step: gather the batch, forward, losses, backward, Adam, then the next
     /// step state.
     pub fn step(&mut self) -> Result<()> {
+        self.step_with(&mut PartClock::new(None))
+    }
+
+    /// [`Self::step`], adding each part's seconds to `seconds`, one slot for each part that
+    /// [`step_parts`] lists for this plan (`latent bench --cpu --breakdown`).
+    pub fn step_timed(&mut self, seconds: &mut [f64]) -> Result<()> {
+        let parts = step_parts(self.plan).len();
+        if seconds.len() != parts {
+            return Err(Error::InvalidArgument(format!(
+                "a step of this plan has {parts} parts; got {} slots for their times",
+                seconds.len()
+            )));
+        }
+        self.step_with(&mut PartClock::new(Some(seconds)))
+    }
+
+    fn step_with(&mut self, clock: &mut PartClock) -> Result<()> {
         if !self.plan.training {
             return Err(Error::InvalidArgument(
                 "a forward-only plan cannot take training steps".into(),
             ));
         }
-        self.forward()?;
-        self.backward()?;
-        self.update()
+        self.forward_with(clock)?;
+        self.backward_with(clock)?;
+        self.update()?;
+        clock.lap();
+        Ok(())
     }
 
     /// Gathers the batch at the cursor and runs the forward ops and the loss sums.
     pub fn forward(&mut self) -> Result<()> {
+        self.forward_with(&mut PartClock::new(None))
+    }
+
+    fn forward_with(&mut self, clock: &mut PartClock) -> Result<()> {
         self.gather()?;
+        clock.lap();
         for op in &self.plan.graph.ops {
             self.run_forward(op, self.run.seed)?;
+            clock.lap();
         }
         for (i, term) in self.plan.losses.iter().enumerate() {
             let total = self
@@ -175,13 +201,19 @@ impl<'a, T: Real> CpuExecutor<'a, T> {
                 .fold(T::zero(), |s, &v| s + v);
             self.loss_totals[i] = self.loss_totals[i] + total;
         }
+        clock.lap();
         Ok(())
     }
 
     /// Runs the backward ops, filling the gradients.
     pub fn backward(&mut self) -> Result<()> {
+        self.backward_with(&mut PartClock::new(None))
+    }
+
+    fn backward_with(&mut self, clock: &mut PartClock) -> Result<()> {
         for op in &self.plan.backward {
             self.run_backward(op)?;
+            clock.lap();
         }
         Ok(())
     }

@@ -8,6 +8,7 @@ pub mod autodiff;
 pub mod cpu;
 pub mod gpu;
 pub mod plan;
+pub mod step_parts;
 
 use crate::cpu::corrupt::Noise;
 use crate::error::{shape_error, Error, Result};

@@ -58,6 +58,7 @@ pub struct BenchArgs {
     #[arg(long)]
     pub epoch: bool,
     /// Also time each dispatch of one training step on its own: where a step's time goes.
+    /// With --cpu, also each part of the CPU step (the gather, each op, Adam).
     #[arg(long)]
     pub breakdown: bool,
     /// Write every figure, with device, driver, date and commit, to this JSON file.
@@ -359,6 +360,22 @@ pub fn print_bench(report: &latent::bench::BenchReport) {
             d.bytes as f64 / 1e3,
             d.gbyte_per_s,
             d.gflop_per_s.map_or("-".into(), |f| format!("{f:.1}"))
+        );
+    }
+    if !report.cpu_breakdown.is_empty() {
+        println!(
+            "{:<26} {:>3} {:<44} {:>10} {:>9}",
+            "config", "#", "cpu step part", "us", "GFLOP/s"
+        );
+    }
+    for p in &report.cpu_breakdown {
+        println!(
+            "{:<26} {:>3} {:<44} {:>10.1} {:>9}",
+            p.config,
+            p.index,
+            p.part,
+            p.us,
+            p.gflop_per_s.map_or("-".into(), |f| format!("{f:.1}"))
         );
     }
     for note in &report.notes {

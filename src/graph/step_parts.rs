@@ -1,0 +1,131 @@
+//! A training step's parts on the CPU executor, in the order it runs them: the gather, each
+//! forward op, the loss sums, each backward op, Adam. Their names and multiply FLOPs, and
+//! the clock that times each (`latent bench --cpu --breakdown`, CpuExecutor::step_timed).
+
+use std::time::Instant;
+
+use crate::graph::autodiff::{GradOp, PenaltyGrad};
+use crate::graph::plan::Plan;
+use crate::graph::{Graph, Op, TensorId};
+
+/// One part of a CPU training step.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepPart {
+    /// What runs and the tensor it writes, e.g. "linear encoder.0" or "adam".
+    pub label: String,
+    /// The multiplies' FLOPs (2 per multiply-add); 0 for parts without a matmul.
+    pub flops: f64,
+}
+
+/// The parts of a step of `plan`, in the order CpuExecutor::step runs them.
+pub fn step_parts(plan: &Plan) -> Vec<StepPart> {
+    let graph = &plan.graph;
+    let mut parts = vec![part("gather", 0.0)];
+    parts.extend(graph.ops.iter().map(|op| forward_part(graph, op)));
+    parts.push(part("loss sums", 0.0));
+    parts.extend(plan.backward.iter().map(|op| backward_part(graph, op)));
+    parts.push(part("adam", 0.0));
+    parts
+}
+
+fn part(label: &str, flops: f64) -> StepPart {
+    StepPart {
+        label: label.into(),
+        flops,
+    }
+}
+
+/// "what tensor" with the tensor's name.
+fn named(graph: &Graph, what: &str, t: TensorId) -> String {
+    format!("{what} {}", graph.tensor(t).name)
+}
+
+fn forward_part(graph: &Graph, op: &Op) -> StepPart {
+    let (label, flops) = match *op {
+        Op::Linear { y: y_id, x, .. } => {
+            let (x, y) = (graph.tensor(x), graph.tensor(y_id));
+            let flops = 2.0 * (x.rows * x.cols * y.cols) as f64;
+            (named(graph, "linear", y_id), flops)
+        }
+        Op::Activation { kind, y, .. } => (named(graph, kind.name(), y), 0.0),
+        Op::Reparameterize { z, .. } => (named(graph, "reparameterize", z), 0.0),
+        Op::Concat { y, .. } => (named(graph, "concat", y), 0.0),
+        Op::LogWeight { logw, .. } => (named(graph, "log weight", logw), 0.0),
+        Op::NegLogMeanExp { per_row, .. } => (named(graph, "-log mean exp", per_row), 0.0),
+        Op::RepeatRows { y, .. } => (named(graph, "repeat rows", y), 0.0),
+        Op::Corrupt { y, .. } => (named(graph, "corrupt", y), 0.0),
+        Op::Penalty { per_row, .. } => (named(graph, "penalty", per_row), 0.0),
+        Op::Kl { per_row, .. } => (named(graph, "kl", per_row), 0.0),
+        Op::Loss { kind, per_row, .. } => (named(graph, kind.name(), per_row), 0.0),
+    };
+    StepPart { label, flops }
+}
+
+fn backward_part(graph: &Graph, op: &GradOp) -> StepPart {
+    let (label, flops) = match *op {
+        GradOp::Linear {
+            dx, dweight, dy, ..
+        } => {
+            let (dy_rows, out) = (graph.tensor(dy).rows, graph.tensor(dy).cols);
+            let input = graph.tensor(dweight).cols;
+            let one_product = 2.0 * (dy_rows * out * input) as f64;
+            let products = if dx.is_some() { 2.0 } else { 1.0 };
+            (
+                named(graph, "linear backward", dweight),
+                products * one_product,
+            )
+        }
+        GradOp::Activation { kind, dx, .. } => {
+            (named(graph, &format!("{} backward", kind.name()), dx), 0.0)
+        }
+        GradOp::Reparameterize { dstats, .. } => {
+            (named(graph, "reparameterize backward", dstats), 0.0)
+        }
+        GradOp::Loss { kind, da, .. } => {
+            (named(graph, &format!("{} backward", kind.name()), da), 0.0)
+        }
+        GradOp::LogWeight { dz, .. } => (named(graph, "log weight backward", dz), 0.0),
+        GradOp::NegLogMeanExp { dlogw, .. } => (named(graph, "-log mean exp backward", dlogw), 0.0),
+        GradOp::Penalty(ref penalty) => (penalty_label(graph, penalty), 0.0),
+        GradOp::Slice { da, .. } => (named(graph, "slice backward", da), 0.0),
+        GradOp::SumRowGroups { dx, .. } => (named(graph, "sum row groups", dx), 0.0),
+        GradOp::Kl { dstats, .. } => (named(graph, "kl backward", dstats), 0.0),
+    };
+    StepPart { label, flops }
+}
+
+fn penalty_label(graph: &Graph, penalty: &PenaltyGrad) -> String {
+    let what = format!("{} backward", penalty.penalty.kind().name());
+    named(graph, &what, penalty.dx)
+}
+
+/// Adds each part's seconds to `seconds`, where given: `lap` ends the current part and
+/// starts the next.
+pub(crate) struct PartClock<'s> {
+    seconds: Option<&'s mut [f64]>,
+    part: usize,
+    started: Instant,
+}
+
+impl<'s> PartClock<'s> {
+    pub fn new(seconds: Option<&'s mut [f64]>) -> Self {
+        PartClock {
+            seconds,
+            part: 0,
+            started: Instant::now(),
+        }
+    }
+
+    /// Ends the current part: its time is added to its slot (slots past the end are
+    /// ignored: the caller checked the count).
+    pub fn lap(&mut self) {
+        if let Some(seconds) = self.seconds.as_deref_mut() {
+            let now = Instant::now();
+            if let Some(slot) = seconds.get_mut(self.part) {
+                *slot += (now - self.started).as_secs_f64();
+            }
+            self.started = now;
+        }
+        self.part += 1;
+    }
+}
