@@ -310,7 +310,7 @@ pub fn matmul_with_extras<T: Real>(
             products = vec![T::zero(); rows.len() * n];
             product(&mut products, &operands, rows.clone());
         }
-        // A row's stored values before the activation (with `in_place` and an activation).
+        // A row's stored values before the activation, where there is one.
         let mut pre_activation = Vec::new();
         for row in rows.clone() {
             let local = row - rows.start;

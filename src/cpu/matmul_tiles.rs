@@ -148,7 +148,8 @@ impl TileForm {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 fn product_avx512(products: &mut [f32], operands: &Operands<f32>, rows: Range<usize>) {
-    // The closure has product_avx512's target features, so it may call tile_avx512.
+    // The closures have product_avx512's target features, so they may call tile_avx512
+    // and pack_b_panel_avx512.
     product_tiles::<f32, 8, 48>(
         products,
         operands,
