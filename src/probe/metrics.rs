@@ -182,7 +182,7 @@ fn dense_labels(labels: &[usize]) -> Vec<usize> {
         .collect()
 }
 
-/// The contingency table of two labellings: counts\[i\][j] = rows with truth class i and
+/// The contingency table of two labellings: counts\[i\]\[j\] = rows with truth class i and
 /// predicted class j (classes renamed densely), with its row and column sums.
 struct Contingency {
     /// (truth classes, predicted classes), row-major.
