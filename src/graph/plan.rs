@@ -265,35 +265,20 @@ impl Plan {
     /// FLOPs of the forward pass's matrix multiplies (2 · rows · in · out a linear layer,
     /// a layer's rows its input's: the batch, or K samples of each row).
     pub fn forward_matmul_flops(&self) -> f64 {
-        let graph = &self.graph;
-        graph
+        self.graph
             .ops
             .iter()
-            .map(|op| match *op {
-                Op::Linear { y, x, .. } => {
-                    let (x, y) = (graph.tensor(x), graph.tensor(y));
-                    2.0 * (x.rows * x.cols * y.cols) as f64
-                }
-                _ => 0.0,
-            })
+            .map(|op| op_matmul_flops(&self.graph, op))
             .sum()
     }
 
     /// FLOPs of a training step's matrix multiplies: every linear layer's forward, weight
     /// gradient and (but for the first layer) input gradient.
     pub fn step_matmul_flops(&self) -> f64 {
-        let graph = &self.graph;
         let backward: f64 = self
             .backward
             .iter()
-            .map(|op| match *op {
-                GradOp::Linear { dx, dy, x, .. } => {
-                    let (x, dy) = (graph.tensor(x), graph.tensor(dy));
-                    let products = if dx.is_some() { 2.0 } else { 1.0 };
-                    products * 2.0 * (x.rows * x.cols * dy.cols) as f64
-                }
-                _ => 0.0,
-            })
+            .map(|op| grad_op_matmul_flops(&self.graph, op))
             .sum();
         self.forward_matmul_flops() + backward
     }
@@ -682,4 +667,29 @@ fn assign_pool(
         location[t] = Location::Pool(slot);
     }
     sizes
+}
+
+/// FLOPs of a forward op's matrix multiply (2 per multiply-add): a linear layer's; 0 for
+/// the other ops.
+pub fn op_matmul_flops(graph: &Graph, op: &Op) -> f64 {
+    match *op {
+        Op::Linear { y, x, .. } => {
+            let (x, y) = (graph.tensor(x), graph.tensor(y));
+            2.0 * (x.rows * x.cols * y.cols) as f64
+        }
+        _ => 0.0,
+    }
+}
+
+/// FLOPs of a backward op's matrix multiplies: a linear layer's weight gradient and, where
+/// it has one, its input gradient; 0 for the other ops.
+pub fn grad_op_matmul_flops(graph: &Graph, op: &GradOp) -> f64 {
+    match *op {
+        GradOp::Linear { dx, dy, x, .. } => {
+            let (x, dy) = (graph.tensor(x), graph.tensor(dy));
+            let products = if dx.is_some() { 2.0 } else { 1.0 };
+            products * 2.0 * (x.rows * x.cols * dy.cols) as f64
+        }
+        _ => 0.0,
+    }
 }

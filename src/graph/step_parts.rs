@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use crate::graph::autodiff::{GradOp, PenaltyGrad};
-use crate::graph::plan::Plan;
+use crate::graph::plan::{grad_op_matmul_flops, op_matmul_flops, Plan};
 use crate::graph::{Graph, Op, TensorId};
 
 /// One part of a CPU training step.
@@ -41,57 +41,44 @@ fn named(graph: &Graph, what: &str, t: TensorId) -> String {
 }
 
 fn forward_part(graph: &Graph, op: &Op) -> StepPart {
-    let (label, flops) = match *op {
-        Op::Linear { y: y_id, x, .. } => {
-            let (x, y) = (graph.tensor(x), graph.tensor(y_id));
-            let flops = 2.0 * (x.rows * x.cols * y.cols) as f64;
-            (named(graph, "linear", y_id), flops)
-        }
-        Op::Activation { kind, y, .. } => (named(graph, kind.name(), y), 0.0),
-        Op::Reparameterize { z, .. } => (named(graph, "reparameterize", z), 0.0),
-        Op::Concat { y, .. } => (named(graph, "concat", y), 0.0),
-        Op::LogWeight { logw, .. } => (named(graph, "log weight", logw), 0.0),
-        Op::NegLogMeanExp { per_row, .. } => (named(graph, "-log mean exp", per_row), 0.0),
-        Op::RepeatRows { y, .. } => (named(graph, "repeat rows", y), 0.0),
-        Op::Corrupt { y, .. } => (named(graph, "corrupt", y), 0.0),
-        Op::Penalty { per_row, .. } => (named(graph, "penalty", per_row), 0.0),
-        Op::Kl { per_row, .. } => (named(graph, "kl", per_row), 0.0),
-        Op::Loss { kind, per_row, .. } => (named(graph, kind.name(), per_row), 0.0),
+    let label = match *op {
+        Op::Linear { y, .. } => named(graph, "linear", y),
+        Op::Activation { kind, y, .. } => named(graph, kind.name(), y),
+        Op::Reparameterize { z, .. } => named(graph, "reparameterize", z),
+        Op::Concat { y, .. } => named(graph, "concat", y),
+        Op::LogWeight { logw, .. } => named(graph, "log weight", logw),
+        Op::NegLogMeanExp { per_row, .. } => named(graph, "-log mean exp", per_row),
+        Op::RepeatRows { y, .. } => named(graph, "repeat rows", y),
+        Op::Corrupt { y, .. } => named(graph, "corrupt", y),
+        Op::Penalty { per_row, .. } => named(graph, "penalty", per_row),
+        Op::Kl { per_row, .. } => named(graph, "kl", per_row),
+        Op::Loss { kind, per_row, .. } => named(graph, kind.name(), per_row),
     };
-    StepPart { label, flops }
+    StepPart {
+        label,
+        flops: op_matmul_flops(graph, op),
+    }
 }
 
 fn backward_part(graph: &Graph, op: &GradOp) -> StepPart {
-    let (label, flops) = match *op {
-        GradOp::Linear {
-            dx, dweight, dy, ..
-        } => {
-            let (dy_rows, out) = (graph.tensor(dy).rows, graph.tensor(dy).cols);
-            let input = graph.tensor(dweight).cols;
-            let one_product = 2.0 * (dy_rows * out * input) as f64;
-            let products = if dx.is_some() { 2.0 } else { 1.0 };
-            (
-                named(graph, "linear backward", dweight),
-                products * one_product,
-            )
-        }
+    let label = match *op {
+        GradOp::Linear { dweight, .. } => named(graph, "linear backward", dweight),
         GradOp::Activation { kind, dx, .. } => {
-            (named(graph, &format!("{} backward", kind.name()), dx), 0.0)
+            named(graph, &format!("{} backward", kind.name()), dx)
         }
-        GradOp::Reparameterize { dstats, .. } => {
-            (named(graph, "reparameterize backward", dstats), 0.0)
-        }
-        GradOp::Loss { kind, da, .. } => {
-            (named(graph, &format!("{} backward", kind.name()), da), 0.0)
-        }
-        GradOp::LogWeight { dz, .. } => (named(graph, "log weight backward", dz), 0.0),
-        GradOp::NegLogMeanExp { dlogw, .. } => (named(graph, "-log mean exp backward", dlogw), 0.0),
-        GradOp::Penalty(ref penalty) => (penalty_label(graph, penalty), 0.0),
-        GradOp::Slice { da, .. } => (named(graph, "slice backward", da), 0.0),
-        GradOp::SumRowGroups { dx, .. } => (named(graph, "sum row groups", dx), 0.0),
-        GradOp::Kl { dstats, .. } => (named(graph, "kl backward", dstats), 0.0),
+        GradOp::Reparameterize { dstats, .. } => named(graph, "reparameterize backward", dstats),
+        GradOp::Loss { kind, da, .. } => named(graph, &format!("{} backward", kind.name()), da),
+        GradOp::LogWeight { dz, .. } => named(graph, "log weight backward", dz),
+        GradOp::NegLogMeanExp { dlogw, .. } => named(graph, "-log mean exp backward", dlogw),
+        GradOp::Penalty(ref penalty) => penalty_label(graph, penalty),
+        GradOp::Slice { da, .. } => named(graph, "slice backward", da),
+        GradOp::SumRowGroups { dx, .. } => named(graph, "sum row groups", dx),
+        GradOp::Kl { dstats, .. } => named(graph, "kl backward", dstats),
     };
-    StepPart { label, flops }
+    StepPart {
+        label,
+        flops: grad_op_matmul_flops(graph, op),
+    }
 }
 
 fn penalty_label(graph: &Graph, penalty: &PenaltyGrad) -> String {
