@@ -822,42 +822,17 @@ impl<'a> ConfigRun<'a> {
 
     /// `steps` training steps on the CPU twins after one warm-up step.
     pub fn time_cpu_steps(&self, steps: usize) -> Result<StepFigure> {
-        let run = self.run_config(steps + 1)?;
-        let mut executor = CpuExecutor::<f32>::new(&self.plan, &self.params, self.data, None, run)?;
-        executor.begin_epoch(&self.order)?;
-        executor.step()?;
-        let mut in_epoch = 1;
-        let started = Instant::now();
-        for _ in 0..steps {
-            if in_epoch == self.steps_per_epoch() {
-                executor.begin_epoch(&self.order)?;
-                in_epoch = 0;
-            }
-            executor.step()?;
-            in_epoch += 1;
-        }
-        let step_ms = started.elapsed().as_secs_f64() * 1e3 / steps as f64;
+        let seconds = self.run_cpu_steps(steps, |executor| executor.step())?;
+        let step_ms = seconds * 1e3 / steps as f64;
         Ok(self.figure("cpu", steps, step_ms))
     }
 
     /// The mean time of each part of a CPU training step over `steps` steps, after one
     /// warm-up step.
     pub fn time_cpu_parts(&self, steps: usize) -> Result<Vec<CpuPartFigure>> {
-        let run = self.run_config(steps + 1)?;
-        let mut executor = CpuExecutor::<f32>::new(&self.plan, &self.params, self.data, None, run)?;
-        executor.begin_epoch(&self.order)?;
-        executor.step()?;
         let parts = step_parts(&self.plan);
         let mut seconds = vec![0.0; parts.len()];
-        let mut in_epoch = 1;
-        for _ in 0..steps {
-            if in_epoch == self.steps_per_epoch() {
-                executor.begin_epoch(&self.order)?;
-                in_epoch = 0;
-            }
-            executor.step_timed(&mut seconds)?;
-            in_epoch += 1;
-        }
+        self.run_cpu_steps(steps, |executor| executor.step_timed(&mut seconds))?;
         Ok(parts
             .into_iter()
             .zip(seconds)
@@ -873,6 +848,30 @@ impl<'a> ConfigRun<'a> {
                 }
             })
             .collect())
+    }
+
+    /// One warm-up step on the CPU twins, then `steps` steps each taken by `step` (the
+    /// epoch begun again whenever it runs out of batches); returns the seconds those took.
+    fn run_cpu_steps(
+        &self,
+        steps: usize,
+        mut step: impl FnMut(&mut CpuExecutor<f32>) -> Result<()>,
+    ) -> Result<f64> {
+        let run = self.run_config(steps + 1)?;
+        let mut executor = CpuExecutor::<f32>::new(&self.plan, &self.params, self.data, None, run)?;
+        executor.begin_epoch(&self.order)?;
+        executor.step()?;
+        let mut in_epoch = 1;
+        let started = Instant::now();
+        for _ in 0..steps {
+            if in_epoch == self.steps_per_epoch() {
+                executor.begin_epoch(&self.order)?;
+                in_epoch = 0;
+            }
+            step(&mut executor)?;
+            in_epoch += 1;
+        }
+        Ok(started.elapsed().as_secs_f64())
     }
 
     /// One whole training epoch through the Trainer (shuffle, `per_submit` steps per
