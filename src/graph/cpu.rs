@@ -8,7 +8,7 @@ use crate::cpu::{self, reparameterize::NoiseKey, Real};
 use crate::error::{host_capacity, host_vec, Error, Result};
 use crate::graph::autodiff::GradOp;
 use crate::graph::plan::{Location, Plan};
-use crate::graph::step_parts::{step_parts, PartClock};
+use crate::graph::step_parts::{step_part_count, PartClock};
 use crate::graph::{LinearShapes, LossKind, Op, Penalty, RunConfig, Samples, TensorId, TrainData};
 use crate::kernels::activation::Activation;
 
@@ -157,9 +157,9 @@ impl<'a, T: Real> CpuExecutor<'a, T> {
     }
 
     /// [`Self::step`], adding each part's seconds to `seconds`, one slot for each part that
-    /// [`step_parts`] lists for this plan (`latent bench --cpu --breakdown`).
+    /// [`crate::graph::step_parts::step_parts`] lists for this plan (`latent bench --cpu --breakdown`).
     pub fn step_timed(&mut self, seconds: &mut [f64]) -> Result<()> {
-        let parts = step_parts(self.plan).len();
+        let parts = step_part_count(self.plan);
         if seconds.len() != parts {
             return Err(Error::InvalidArgument(format!(
                 "a step of this plan has {parts} parts; got {} slots for their times",

@@ -17,6 +17,11 @@ pub struct StepPart {
     pub flops: f64,
 }
 
+/// How many parts a step of `plan` has: [`step_parts`]'s length, without naming them.
+pub fn step_part_count(plan: &Plan) -> usize {
+    plan.graph.ops.len() + plan.backward.len() + 3
+}
+
 /// The parts of a step of `plan`, in the order CpuExecutor::step runs them.
 pub fn step_parts(plan: &Plan) -> Vec<StepPart> {
     let graph = &plan.graph;
@@ -87,31 +92,30 @@ fn penalty_label(graph: &Graph, penalty: &PenaltyGrad) -> String {
 }
 
 /// Adds each part's seconds to `seconds`, where given: `lap` ends the current part and
-/// starts the next.
+/// starts the next. Without `seconds` it reads no clock.
 pub(crate) struct PartClock<'s> {
-    seconds: Option<&'s mut [f64]>,
+    /// The slots, and when the current part started.
+    timing: Option<(&'s mut [f64], Instant)>,
     part: usize,
-    started: Instant,
 }
 
 impl<'s> PartClock<'s> {
     pub fn new(seconds: Option<&'s mut [f64]>) -> Self {
         PartClock {
-            seconds,
+            timing: seconds.map(|seconds| (seconds, Instant::now())),
             part: 0,
-            started: Instant::now(),
         }
     }
 
     /// Ends the current part: its time is added to its slot (slots past the end are
     /// ignored: the caller checked the count).
     pub fn lap(&mut self) {
-        if let Some(seconds) = self.seconds.as_deref_mut() {
+        if let Some((seconds, started)) = &mut self.timing {
             let now = Instant::now();
             if let Some(slot) = seconds.get_mut(self.part) {
-                *slot += (now - self.started).as_secs_f64();
+                *slot += (now - *started).as_secs_f64();
             }
-            self.started = now;
+            *started = now;
         }
         self.part += 1;
     }
