@@ -1045,13 +1045,12 @@ pub fn run(
             }
         }
         if options.cpu {
-            let figure =
-                run.time_cpu_steps(options.steps.unwrap_or(default_steps(None, config)))?;
+            let cpu_steps = options.steps.unwrap_or(default_steps(None, config));
+            let figure = run.time_cpu_steps(cpu_steps)?;
             log(describe_step(&figure));
             report.steps.push(figure);
             if options.breakdown {
-                let figures =
-                    run.time_cpu_parts(options.steps.unwrap_or(default_steps(None, config)))?;
+                let figures = run.time_cpu_parts(cpu_steps)?;
                 let total: f64 = figures.iter().map(|f| f.us).sum();
                 log(format!(
                     "{} cpu breakdown: {} parts, {total:.0} us a step",
