@@ -261,9 +261,14 @@ fn pack_a_block<T: Float, const ROWS: usize>(
 ) {
     let (m, k) = (operands.m, operands.k);
     if operands.trans_a {
-        // A is stored (k, m): the block's values of one p lie side by side.
+        // A is stored (k, m): the block's values of one p lie side by side. A whole block's
+        // are copied as an array of ROWS (moves in registers, not a call to memcpy).
         for (p, values) in pack.iter_mut().enumerate() {
-            values[..count].copy_from_slice(&operands.a[p * m + row0..p * m + row0 + count]);
+            let stored = &operands.a[p * m + row0..p * m + row0 + count];
+            match <&[T; ROWS]>::try_from(stored) {
+                Ok(whole) => *values = *whole,
+                Err(_) => values[..count].copy_from_slice(stored),
+            }
         }
     } else {
         for i in 0..count {
@@ -299,8 +304,14 @@ fn pack_b_panel<T: Float, const COLS: usize>(
             }
         }
     } else {
+        // A whole panel's row is copied as an array of COLS (moves in registers, not a call
+        // to memcpy: 14 % of `probe --raw`'s time went to those calls).
         for (p, values) in panel.iter_mut().enumerate() {
-            values[..cols].copy_from_slice(&operands.b[p * n + col0..p * n + col0 + cols]);
+            let stored = &operands.b[p * n + col0..p * n + col0 + cols];
+            match <&[T; COLS]>::try_from(stored) {
+                Ok(whole) => *values = *whole,
+                Err(_) => values[..cols].copy_from_slice(stored),
+            }
         }
     }
 }

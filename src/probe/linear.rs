@@ -76,9 +76,10 @@ impl LinearProbe {
         }
         let width = train.width();
         let (mean, inverse_std) = standardisation(train.values(), width);
-        let inputs = standardise(train.values(), width, &mean, &inverse_std);
         let problem = Problem {
-            inputs: &inputs,
+            values: train.values(),
+            mean: &mean,
+            inverse_std: &inverse_std,
             labels,
             width,
             classes,
@@ -99,7 +100,7 @@ impl LinearProbe {
     /// fitted width.
     pub fn predict(&self, values: &[f32]) -> Result<Vec<usize>> {
         crate::probe::pca::check_rows("linear probe", values, self.width)?;
-        let inputs = standardise(values, self.width, &self.mean, &self.inverse_std);
+        let inputs = standardise(values, &self.mean, &self.inverse_std);
         let mut logits = vec![0.0f64; self.classes];
         Ok(inputs
             .chunks_exact(self.width)
@@ -173,17 +174,23 @@ fn standardisation(values: &[f32], width: usize) -> (Vec<f64>, Vec<f64>) {
     (mean, inverse_std)
 }
 
-/// (rows, width) (x − mean) · inverse_std, in f64.
-fn standardise(values: &[f32], width: usize, mean: &[f64], inverse_std: &[f64]) -> Vec<f64> {
-    values
-        .chunks_exact(width)
-        .flat_map(|row| {
-            row.iter()
-                .zip(mean)
-                .zip(inverse_std)
-                .map(|((&v, m), s)| (f64::from(v) - m) * s)
-        })
-        .collect()
+/// (rows, mean.len()) (x − mean) · inverse_std, in f64.
+fn standardise(values: &[f32], mean: &[f64], inverse_std: &[f64]) -> Vec<f64> {
+    let mut inputs = vec![0.0; values.len()];
+    standardise_into(&mut inputs, values, mean, inverse_std);
+    inputs
+}
+
+/// inputs = (values − mean) · inverse_std in f64, rows of mean.len() values.
+fn standardise_into(inputs: &mut [f64], values: &[f32], mean: &[f64], inverse_std: &[f64]) {
+    for (x, v) in inputs
+        .chunks_exact_mut(mean.len())
+        .zip(values.chunks_exact(mean.len()))
+    {
+        for (((x, &v), m), s) in x.iter_mut().zip(v).zip(mean).zip(inverse_std) {
+            *x = (f64::from(v) - m) * s;
+        }
+    }
 }
 
 /// logits\[c\] = W_c · x + b_c for parameters (classes, width + 1).
@@ -196,8 +203,13 @@ fn class_logits(parameters: &[f64], x: &[f64], logits: &mut [f64]) {
 
 /// The regularised mean cross-entropy of a multinomial logistic regression.
 struct Problem<'a> {
-    /// (rows, width) standardised.
-    inputs: &'a [f64],
+    /// (rows, width) as given: each chunk of rows is standardised as it is read (an f64
+    /// copy of every row would be 376 MB for MNIST, streamed from memory at each loss).
+    values: &'a [f32],
+    /// (width) the train mean of each feature.
+    mean: &'a [f64],
+    /// (width) 1 / the train standard deviation of each feature.
+    inverse_std: &'a [f64],
     labels: &'a [u8],
     width: usize,
     classes: usize,
@@ -223,10 +235,12 @@ impl Problem<'_> {
             .flat_map(|p| p[..self.width].iter().copied())
             .collect();
         for_chunks(&mut partial, 1 + count, |range, part| {
+            // (LOSS_CHUNK, width) a chunk's rows, standardised.
+            let mut inputs = vec![0.0f64; LOSS_CHUNK * self.width];
             for (chunk, sums) in range.zip(part.chunks_exact_mut(1 + count)) {
                 let first = chunk * LOSS_CHUNK;
                 let rows = first..(first + LOSS_CHUNK).min(rows);
-                self.add_rows(&weights, parameters, rows, sums);
+                self.add_rows(&weights, parameters, rows, &mut inputs, sums);
             }
         });
         let mut loss = 0.0;
@@ -252,50 +266,67 @@ impl Problem<'_> {
         (loss, gradient)
     }
 
-    /// Adds the loss of rows `range` to sums\[0\] and their gradient to sums\[1..\]. The
-    /// logits of the rows are one multiply (x · Wᵀ, `weights` (classes, width) holding W
-    /// from `parameters`), the weight gradient another (residualsᵀ · x), in the matmul
-    /// twin's tiles: a row at a time, the gradient's 10 × 784 sums went through memory for
-    /// each row (58 % of `probe --raw` on MNIST).
+    /// Adds the loss of rows `range` to sums\[0\] and their gradient to sums\[1..\], the rows
+    /// standardised into `inputs` first (room for LOSS_CHUNK rows). The logits of the rows
+    /// are one multiply (x · Wᵀ, `weights` (classes, width) holding W from `parameters`),
+    /// the weight gradient another (residualsᵀ · x), in the matmul twin's tiles: a row at a
+    /// time, the gradient's 10 × 784 sums went through memory for each row (58 % of
+    /// `probe --raw` on MNIST).
     fn add_rows(
         &self,
         weights: &[f64],
         parameters: &[f64],
         range: std::ops::Range<usize>,
+        inputs: &mut [f64],
         sums: &mut [f64],
     ) {
         let (width, classes, rows) = (self.width, self.classes, range.len());
-        let x = &self.inputs[range.start * width..range.end * width];
-        // (rows, classes): the logits, then the residuals softmax − one-hot(label).
-        let mut logits = vec![0.0f64; rows * classes];
+        let x = &mut inputs[..rows * width];
+        let values = &self.values[range.start * width..range.end * width];
+        standardise_into(x, values, self.mean, self.inverse_std);
+        let x = &*x;
+        // (classes, rows): the logits, then the residuals softmax − one-hot(label). Classes
+        // down the tiles' rows and the chunk's rows across them: x · Wᵀ, rows down, left 14
+        // of each tile's 24 columns idle with 10 classes.
+        let mut logits = vec![0.0f64; classes * rows];
         let forward = Operands {
-            a: x,
-            b: weights,
+            a: weights,
+            b: x,
             trans_a: false,
             trans_b: true,
-            m: rows,
-            n: classes,
+            m: classes,
+            n: rows,
             k: width,
         };
-        product(&mut logits, &forward, 0..rows);
-        let biases = parameters.chunks_exact(width + 1).map(|p| p[width]);
-        for (z, &label) in logits.chunks_exact_mut(classes).zip(&self.labels[range]) {
-            z.iter_mut().zip(biases.clone()).for_each(|(z, b)| *z += b);
+        product(&mut logits, &forward, 0..classes);
+        let biases: Vec<f64> = parameters
+            .chunks_exact(width + 1)
+            .map(|p| p[width])
+            .collect();
+        let mut z = vec![0.0f64; classes];
+        for (r, &label) in self.labels[range].iter().enumerate() {
+            for ((z, logit), b) in z
+                .iter_mut()
+                .zip(logits.iter().skip(r).step_by(rows))
+                .zip(&biases)
+            {
+                *z = logit + b;
+            }
             let label = usize::from(label);
             let largest = z.iter().copied().fold(f64::MIN, f64::max);
             let normaliser: f64 = z.iter().map(|z| (z - largest).exp()).sum();
             sums[0] += normaliser.ln() + largest - z[label];
-            for z in z.iter_mut() {
-                *z = (*z - largest).exp() / normaliser;
+            for (c, z) in z.iter().enumerate() {
+                logits[c * rows + r] = (z - largest).exp() / normaliser;
             }
-            z[label] -= 1.0;
+            logits[label * rows + r] -= 1.0;
         }
-        // (classes, width) = residualsᵀ · x.
+        // (classes, width) = residuals · x.
         let mut gradient = vec![0.0f64; classes * width];
         let backward = Operands {
             a: &logits,
             b: x,
-            trans_a: true,
+            trans_a: false,
             trans_b: false,
             m: classes,
             n: width,
@@ -306,7 +337,7 @@ impl Problem<'_> {
             for (g, &v) in g[..width].iter_mut().zip(&gradient[c * width..]) {
                 *g += v;
             }
-            g[width] += logits.iter().skip(c).step_by(classes).sum::<f64>();
+            g[width] += logits[c * rows..(c + 1) * rows].iter().sum::<f64>();
         }
     }
 }
@@ -401,10 +432,12 @@ mod tests {
 
     #[test]
     fn gradient_matches_finite_differences() {
-        let inputs = [0.5, -1.0, 1.5, 0.25, -0.75, 2.0, 0.0, 1.0, -1.5];
+        let values = [0.5, -1.0, 1.5, 0.25, -0.75, 2.0, 0.0, 1.0, -1.5];
         let labels = [0u8, 2, 1];
         let problem = Problem {
-            inputs: &inputs,
+            values: &values,
+            mean: &[0.25, -0.5, 0.0],
+            inverse_std: &[2.0, 1.0, 0.5],
             labels: &labels,
             width: 3,
             classes: 3,
