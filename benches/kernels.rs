@@ -56,27 +56,31 @@ fn kernels(c: &mut Criterion) {
 /// layer's three forms (batch 128, 784 -> 400): forward (B transposed, with the bias as the
 /// layer adds it), weight gradient (A transposed) and dx.
 fn cpu_matmul(c: &mut Criterion) {
-    let shapes = LinearShapes::new(128, 784, 400, false);
     let mut group = c.benchmark_group("cpu_matmul");
-    for (form, shape) in [
-        ("forward", shapes.forward),
-        ("dweight", shapes.dweight),
-        ("dx", shapes.dx),
-    ] {
-        let a: Vec<f32> = (0..shape.m * shape.k)
-            .map(|i| (i % 7) as f32 * 0.1)
-            .collect();
-        let b: Vec<f32> = (0..shape.k * shape.n)
-            .map(|i| (i % 5) as f32 * 0.1)
-            .collect();
-        let mut out = vec![0f32; shape.m * shape.n];
-        let bias: Vec<f32> = (0..shape.n).map(|i| (i % 3) as f32 * 0.1).collect();
-        let bias = (form == "forward").then_some(&bias[..]);
-        group.throughput(Throughput::Elements(shape.flops() as u64));
-        let name = format!("{form}_{}x{}x{}", shape.m, shape.n, shape.k);
-        group.bench_function(name, |bench| {
-            bench.iter(|| matmul(&mut out, &a, &b, bias, &shape).expect("matmul"))
-        });
+    // The VAE's first layer (784 → 400) and last (400 → 784) at batch 128, and the last at
+    // 640: the IWAE's decoder (K = 5 samples a row).
+    for (batch, input, output) in [(128, 784, 400), (128, 400, 784), (640, 400, 784)] {
+        let shapes = LinearShapes::new(batch, input, output, false);
+        for (form, shape) in [
+            ("forward", shapes.forward),
+            ("dweight", shapes.dweight),
+            ("dx", shapes.dx),
+        ] {
+            let a: Vec<f32> = (0..shape.m * shape.k)
+                .map(|i| (i % 7) as f32 * 0.1)
+                .collect();
+            let b: Vec<f32> = (0..shape.k * shape.n)
+                .map(|i| (i % 5) as f32 * 0.1)
+                .collect();
+            let mut out = vec![0f32; shape.m * shape.n];
+            let bias: Vec<f32> = (0..shape.n).map(|i| (i % 3) as f32 * 0.1).collect();
+            let bias = (form == "forward").then_some(&bias[..]);
+            group.throughput(Throughput::Elements(shape.flops() as u64));
+            let name = format!("{form}_{}x{}x{}", shape.m, shape.n, shape.k);
+            group.bench_function(name, |bench| {
+                bench.iter(|| matmul(&mut out, &a, &b, bias, &shape).expect("matmul"))
+            });
+        }
     }
     group.finish();
 }

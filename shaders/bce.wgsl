@@ -7,6 +7,8 @@
 //       for a training step whose loss rows are only summed (one dispatch, not three)
 // The forms never exponentiate a large positive number, so any finite logit is safe.
 // `scale` is the derivative of the training loss with respect to Σ_r loss[r].
+// A subnormal dz is kept or flushed as the GPU does (WGSL leaves it to the implementation);
+// the CPU twin flushes it to 0 (on x86, subnormals slow the next multiply).
 
 struct Params {
     rows: u32,

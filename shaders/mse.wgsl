@@ -7,6 +7,8 @@
 //       pass, for a training step whose loss rows are only summed (one dispatch, not three)
 // `scale` is the derivative of the training loss with respect to Σ_r loss[r]: 1/(rows·cols)
 // for the mean over every element, 1/rows for a per-example sum.
+// A subnormal dx is kept or flushed as the GPU does (WGSL leaves it to the implementation);
+// the CPU twin flushes it to 0 (on x86, subnormals slow the next multiply).
 
 struct Params {
     rows: u32,

@@ -750,6 +750,47 @@ fn threaded_twins_give_each_element_the_result_it_gets_alone() {
     }
 }
 
+/// The loss gradients flush results below f32's smallest normal (2^-126) to 0 (an IWAE row
+/// of tiny importance weight made subnormal gradients, each a microcode assist in the next
+/// multiply on x86); results just above stay as they are. Rows of 19 values: the BCE's
+/// vector lanes and their remainder.
+#[test]
+fn loss_gradients_flush_subnormal_results_to_zero() {
+    let min = f32::MIN_POSITIVE;
+    let cols = 19;
+    // σ(0) − 0 = 0.5 and 2 · (0.75 − 0.5) = 0.5: each row's gradient is half its weight.
+    let (logits, bce_target) = (vec![0.0f32; 3 * cols], vec![0.0f32; 3 * cols]);
+    let (x, mse_target) = (vec![0.75f32; 3 * cols], vec![0.5f32; 3 * cols]);
+    let row_grad = [1.5 * min, 2.5 * min, -1.5 * min];
+    let expected_rows = [0.0, 1.25 * min, 0.0];
+    let mut d = vec![f32::NAN; 3 * cols];
+    bce::bce_backward_rows(&mut d, &logits, &bce_target, &row_grad, 0.0, 1.0).unwrap();
+    let mut m = vec![f32::NAN; 3 * cols];
+    mse::mse_backward_rows(&mut m, &x, &mse_target, &row_grad, 0.0, 1.0).unwrap();
+    for (r, expected) in expected_rows.iter().enumerate() {
+        let span = r * cols..(r + 1) * cols;
+        assert!(
+            d[span.clone()].iter().all(|v| v == expected),
+            "BCE row {r}: {:?}",
+            &d[span.clone()]
+        );
+        assert!(
+            m[span.clone()].iter().all(|v| v == expected),
+            "MSE row {r}: {:?}",
+            &m[span]
+        );
+    }
+    // The same for one scale over every element.
+    for (scale, expected) in [(1.5 * min, 0.0), (2.5 * min, 1.25 * min)] {
+        bce::bce_backward(&mut d, &logits, &bce_target, scale).unwrap();
+        mse::mse_backward(&mut m, &x, &mse_target, scale).unwrap();
+        assert!(
+            d.iter().chain(&m).all(|v| *v == expected),
+            "scale {scale:e}"
+        );
+    }
+}
+
 /// Adam keeps a moment that decays below f32's smallest normal (2^-126) at 0, as
 /// shaders/lib/adam_update.wgsl does (subnormals cost a microcode assist per operation on
 /// x86); moments just above stay as they are.

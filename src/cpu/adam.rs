@@ -2,7 +2,7 @@
 
 use num_traits::Float;
 
-use crate::cpu::{check_lens, check_nonzero, lit, Real};
+use crate::cpu::{check_lens, check_nonzero, flush_subnormal, lit, Real};
 use crate::error::{Error, Result};
 use crate::parallel::{for_each_part, threads_for, MIN_ELEMENTS_PER_THREAD};
 
@@ -192,18 +192,6 @@ fn update<T: Float>(param: &mut [T], m: &mut [T], v: &mut [T], grad: &[T], c: St
         *v = flush_subnormal(c.beta2 * *v + (T::one() - c.beta2) * g * g);
         let denom = v.sqrt() / c.bias_correction2_sqrt + c.eps;
         *param = *param - c.step_size * *m / denom;
-    }
-}
-
-/// x, or 0 where x is subnormal (|x| below the smallest normal float), as
-/// shaders/lib/adam_update.wgsl's flush_subnormal: a moment whose gradients are all 0 decays
-/// by β each step, and every operation on a subnormal costs a microcode assist on x86 (the
-/// AE's epoch went 1.7, 2.3, 2.5, 2.7 s over four epochs; kept at 0: 1.6–1.8 s each).
-fn flush_subnormal<T: Float>(x: T) -> T {
-    if x.abs() < T::min_positive_value() {
-        T::zero()
-    } else {
-        x
     }
 }
 

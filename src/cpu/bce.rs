@@ -8,7 +8,7 @@ use num_traits::Float;
 
 use crate::cpu::activation::stable_sigmoid;
 use crate::cpu::bce_lanes;
-use crate::cpu::{check_lens, check_nonzero, Real};
+use crate::cpu::{check_lens, check_nonzero, flush_subnormal, Real};
 use crate::error::Result;
 use crate::parallel::{for_chunks_of_at_least, MIN_ELEMENTS_PER_THREAD};
 
@@ -54,7 +54,8 @@ pub fn bce_forward<T: Real>(
     Ok(())
 }
 
-/// dlogits = scale · (σ(logits) - target); writes dlogits.
+/// dlogits = scale · (σ(logits) - target), subnormal results flushed to 0
+/// (as a GPU may; `cpu::flush_subnormal`); writes dlogits.
 pub fn bce_backward<T: Real>(
     dlogits: &mut [T],
     logits: &[T],
@@ -82,14 +83,15 @@ pub fn bce_backward<T: Real>(
             return bce_lanes::backward(part, logits, target, |_| scale, cols);
         }
         for ((d, &z), &t) in part.iter_mut().zip(logits).zip(target) {
-            *d = scale * (stable_sigmoid(z) - t);
+            *d = flush_subnormal(scale * (stable_sigmoid(z) - t));
         }
     });
     Ok(())
 }
 
-/// dlogits = (scale + row_factor · row_grad\[r\]) · (σ(z) − t): the backward when each row's
-/// loss also feeds another op. logits and target are (rows, cols), rows = row_grad.len().
+/// dlogits = (scale + row_factor · row_grad\[r\]) · (σ(z) − t), subnormal results flushed to
+/// 0 as in [`bce_backward`]: the backward when each row's loss also feeds another op. logits
+/// and target are (rows, cols), rows = row_grad.len().
 pub fn bce_backward_rows<T: Real>(
     dlogits: &mut [T],
     logits: &[T],
@@ -131,7 +133,7 @@ pub fn bce_backward_rows<T: Real>(
         let rows = logits.chunks_exact(cols).zip(target.chunks_exact(cols));
         for (r, (d, (z, t))) in part.chunks_exact_mut(cols).zip(rows).enumerate() {
             for ((d, &z), &t) in d.iter_mut().zip(z).zip(t) {
-                *d = d_loss(r) * (stable_sigmoid(z) - t);
+                *d = flush_subnormal(d_loss(r) * (stable_sigmoid(z) - t));
             }
         }
     });

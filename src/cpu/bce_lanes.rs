@@ -108,7 +108,8 @@ fn forward_lanes(loss: &mut [f32], logits: &[f32], target: &[f32], cols: usize) 
     }
 }
 
-/// Each row's gradient, its scale read once a row.
+/// Each row's gradient, its scale read once a row; subnormal results flushed to 0
+/// (`flush_subnormal`).
 #[inline(always)]
 fn backward_lanes(
     dlogits: &mut [f32],
@@ -123,7 +124,7 @@ fn backward_lanes(
     for (r, (d, (z, t))) in rows.enumerate() {
         let scale = row_scale(r);
         for ((d, &z), &t) in d.iter_mut().zip(z).zip(t) {
-            *d = scale * (sigmoid(z) - t);
+            *d = super::flush_subnormal(scale * (sigmoid(z) - t));
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use num_traits::Float;
 
-use crate::cpu::{check_lens, check_nonzero, lit};
+use crate::cpu::{check_lens, check_nonzero, flush_subnormal, lit};
 use crate::error::Result;
 
 /// loss (rows) = Σ_c (x\[r, c\] - target\[r, c\])².
@@ -32,7 +32,8 @@ pub fn mse_forward<T: Float>(
     Ok(())
 }
 
-/// dx (rows, cols) = scale · 2 · (x - target); writes dx.
+/// dx (rows, cols) = scale · 2 · (x - target), subnormal results flushed to 0
+/// (as a GPU may; `cpu::flush_subnormal`); writes dx.
 pub fn mse_backward<T: Float>(dx: &mut [T], x: &[T], target: &[T], scale: T) -> Result<()> {
     check_nonzero("mse_backward", &[("n", dx.len())])?;
     check_lens(
@@ -41,13 +42,14 @@ pub fn mse_backward<T: Float>(dx: &mut [T], x: &[T], target: &[T], scale: T) -> 
     )?;
     let two = lit::<T>(2.0);
     for ((d, &x), &t) in dx.iter_mut().zip(x).zip(target) {
-        *d = scale * two * (x - t);
+        *d = flush_subnormal(scale * two * (x - t));
     }
     Ok(())
 }
 
-/// dx = (scale + row_factor · row_grad\[r\]) · 2 · (x − target): the backward when each row's
-/// loss also feeds another op. x and target are (rows, cols) with rows = row_grad.len().
+/// dx = (scale + row_factor · row_grad\[r\]) · 2 · (x − target), subnormal results flushed to
+/// 0 as in [`mse_backward`]: the backward when each row's loss also feeds another op. x and
+/// target are (rows, cols) with rows = row_grad.len().
 pub fn mse_backward_rows<T: Float>(
     dx: &mut [T],
     x: &[T],
@@ -72,7 +74,7 @@ pub fn mse_backward_rows<T: Float>(
     let two = lit::<T>(2.0);
     for (i, d) in dx.iter_mut().enumerate() {
         let d_loss = scale + row_factor * row_grad[i / cols];
-        *d = d_loss * (two * (x[i] - target[i]));
+        *d = flush_subnormal(d_loss * (two * (x[i] - target[i])));
     }
     Ok(())
 }
