@@ -2,10 +2,9 @@
 //! totals, and the KL's gradient, composed from their own twins. μ and logvar come as one
 //! tensor, stats (rows, 2·cols): μ | logvar; dstats has the same layout.
 
-use num_traits::Float;
-
 use crate::cpu::kl::{kl_backward, kl_forward};
 use crate::cpu::reparameterize::{reparameterize_forward, NoiseKey};
+use crate::cpu::Real;
 use crate::error::Result;
 
 /// The outputs of the VAE head: z, eps (rows, cols), running KL totals (rows), and the KL's
@@ -19,7 +18,7 @@ pub struct VaeHeadOut<'a, T> {
 
 /// z = μ + e^(½·logvar)·ε (ε keyed like reparameterize_forward), kl_totals\[r\] += KL of row r,
 /// dstats = [scale · μ | scale · ½ (e^logvar − 1)] (written).
-pub fn vae_head_forward<T: Float>(
+pub fn vae_head_forward<T: Real>(
     out: VaeHeadOut<T>,
     stats: &[T],
     rows: usize,
