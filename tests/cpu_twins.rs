@@ -6,7 +6,7 @@ mod common;
 
 use latent::cpu::matmul::{matmul, matmul_with_extras, MatmulExtras, MatmulShape, StoreLoss};
 use latent::cpu::philox::{normals_for_group, philox4x32_10, philox_fill};
-use latent::cpu::{adam, bce, kl, mse, reduce, reparameterize, sgd};
+use latent::cpu::{activation, adam, bce, kl, mse, reduce, reparameterize, sgd};
 use latent::gpu::pack_bytes;
 use latent::kernels::activation::Activation;
 use latent::validate::{abs_rel, compare, PHILOX_KNOWN_ANSWERS};
@@ -675,8 +675,8 @@ fn a_multiply_split_between_threads_equals_its_rows_one_at_a_time() {
 }
 
 /// The element-wise twins that split their work between threads (Adam, BCE forward and
-/// backward; from 16k elements) give each element or row the bits it gets alone: a part
-/// computed at the wrong offset, or twice, or not at all, fails.
+/// backward, from 16k elements; σ and tanh, from 4k) give each element or row the bits it
+/// gets alone: a part computed at the wrong offset, or twice, or not at all, fails.
 #[test]
 fn threaded_twins_give_each_element_the_result_it_gets_alone() {
     let n = 3 * 16_384 + 5;
@@ -717,6 +717,18 @@ fn threaded_twins_give_each_element_the_result_it_gets_alone() {
     );
     assert_eq!(common::bits(&m), common::bits(&m1), "Adam's first moments");
     assert_eq!(common::bits(&v), common::bits(&v1), "Adam's second moments");
+
+    let x: Vec<f32> = (0..n).map(|i| value(i, 0.05)).collect();
+    let (mut sigmoid, mut tanh) = (vec![0.0f32; n], vec![0.0f32; n]);
+    activation::sigmoid_forward(&mut sigmoid, &x).unwrap();
+    activation::tanh_forward(&mut tanh, &x).unwrap();
+    for i in 0..n {
+        let mut alone = [0.0f32];
+        activation::sigmoid_forward(&mut alone, &x[i..i + 1]).unwrap();
+        assert_eq!(sigmoid[i].to_bits(), alone[0].to_bits(), "σ element {i}");
+        activation::tanh_forward(&mut alone, &x[i..i + 1]).unwrap();
+        assert_eq!(tanh[i].to_bits(), alone[0].to_bits(), "tanh element {i}");
+    }
 
     let (rows, cols) = (n / 1000, 1000);
     let logits: Vec<f32> = (0..rows * cols).map(|i| value(i, 0.05)).collect();

@@ -4,10 +4,11 @@
 
 use num_traits::Float;
 
-use crate::cpu::philox::{box_muller, philox4x32_10, uniform_closed_open};
+use crate::cpu::philox::{box_muller, philox4x32_10, uniform_closed_open, MIN_GROUPS_PER_THREAD};
 use crate::cpu::reparameterize::NoiseKey;
-use crate::cpu::{check_lens, check_nonzero, lit};
+use crate::cpu::{check_lens, check_nonzero, lit, Real};
 use crate::error::{Error, Result};
+use crate::parallel::{for_each_part, threads_for};
 
 /// How the input of a denoising autoencoder is corrupted.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -79,30 +80,45 @@ impl std::fmt::Display for Noise {
     }
 }
 
-/// y (n) = `noise` applied to the clean x (n), with the noise keyed by `key`.
-pub fn corrupt<T: Float>(y: &mut [T], x: &[T], noise: Noise, key: NoiseKey) -> Result<()> {
+/// y (n) = `noise` applied to the clean x (n), with the noise keyed by `key`. The Philox
+/// groups are split over threads; each element is corrupted as on one thread.
+pub fn corrupt<T: Real>(y: &mut [T], x: &[T], noise: Noise, key: NoiseKey) -> Result<()> {
     let n = x.len();
     check_nonzero("corrupt", &[("n", n)])?;
     check_lens("corrupt", &[("y", y.len(), n)])?;
+    let groups = n.div_ceil(4);
+    let part_len = 4 * groups.div_ceil(threads_for(groups, MIN_GROUPS_PER_THREAD));
+    let parts: Vec<_> = y.chunks_mut(part_len).enumerate().collect();
+    for_each_part(parts, |(part, y)| {
+        let first = part * part_len;
+        corrupt_groups(y, &x[first..first + y.len()], first / 4, noise, key)
+    });
+    Ok(())
+}
+
+/// y = x corrupted, for the elements of the groups from `first_group` on. The normals are
+/// drawn for Gaussian noise alone (masking and salt and pepper read the uniforms).
+fn corrupt_groups<T: Float>(y: &mut [T], x: &[T], first_group: usize, noise: Noise, key: NoiseKey) {
     let (kind, amount) = noise.kind_and_amount();
     let amount = f64::from(amount);
-    for g in 0..n.div_ceil(4) {
+    for (local, (y, x)) in y.chunks_mut(4).zip(x.chunks(4)).enumerate() {
+        let g = first_group + local;
         let bits = philox4x32_10(
             [g as u32, key.step, key.stream, 0],
             [key.seed as u32, (key.seed >> 32) as u32],
         );
-        let [n0, n1] = box_muller(bits[0], bits[1]);
-        let [n2, n3] = box_muller(bits[2], bits[3]);
-        let normals = [n0, n1, n2, n3];
-        for j in 0..4 {
-            let i = 4 * g + j;
-            if i < n {
-                let u = uniform_closed_open(bits[j]);
-                y[i] = corrupt_one(x[i], kind, amount, normals[j], u);
-            }
+        let normals = if kind == 0 {
+            let [n0, n1] = box_muller(bits[0], bits[1]);
+            let [n2, n3] = box_muller(bits[2], bits[3]);
+            [n0, n1, n2, n3]
+        } else {
+            [0.0; 4]
+        };
+        for (j, (y, &x)) in y.iter_mut().zip(x).enumerate() {
+            let u = uniform_closed_open(bits[j]);
+            *y = corrupt_one(x, kind, amount, normals[j], u);
         }
     }
-    Ok(())
 }
 
 fn corrupt_one<T: Float>(clean: T, kind: u32, amount: f64, normal: f64, u: f64) -> T {
@@ -115,5 +131,49 @@ fn corrupt_one<T: Float>(clean: T, kind: u32, amount: f64, normal: f64, u: f64) 
         _ if u < 0.5 * amount => T::zero(),
         _ if u < amount => T::one(),
         _ => clean,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Split over threads (a last group of 3 elements), each kind corrupts each element as
+    /// one serial loop over the groups does.
+    #[test]
+    fn threaded_corruption_gives_the_serial_loops_bits() {
+        let n = 8 * MIN_GROUPS_PER_THREAD * 4 + 3;
+        let x: Vec<f32> = (0..n).map(|i| (i % 17) as f32 / 16.0).collect();
+        let key = NoiseKey {
+            seed: 11,
+            step: 4,
+            stream: 2,
+        };
+        for noise in [
+            Noise::Gaussian { sigma: 0.5 },
+            Noise::Masking { p: 0.3 },
+            Noise::SaltAndPepper { p: 0.2 },
+        ] {
+            let mut y = vec![f32::NAN; n];
+            corrupt(&mut y, &x, noise, key).unwrap();
+            let (kind, amount) = noise.kind_and_amount();
+            let serial: Vec<f32> = (0..n)
+                .map(|i| {
+                    let g = (i / 4) as u32;
+                    let bits = philox4x32_10(
+                        [g, key.step, key.stream, 0],
+                        [key.seed as u32, (key.seed >> 32) as u32],
+                    );
+                    let pair = box_muller(bits[i % 4 / 2 * 2], bits[i % 4 / 2 * 2 + 1]);
+                    let u = uniform_closed_open(bits[i % 4]);
+                    corrupt_one(x[i], kind, f64::from(amount), pair[i % 2], u)
+                })
+                .collect();
+            assert_eq!(crate::cpu::bits(&y), crate::cpu::bits(&serial), "{noise}");
+            assert!(
+                y.iter().zip(&x).any(|(y, x)| y != x),
+                "{noise} changed nothing"
+            );
+        }
     }
 }

@@ -477,7 +477,7 @@ fn activation_grad_at<T: Float>(kind: Activation, v: T, y: T) -> T {
 }
 
 /// y = f(x), with the activation twins' formulas.
-fn activate<T: Float>(activation: Activation, y: &mut [T], x: &[T]) -> Result<()> {
+fn activate<T: Real>(activation: Activation, y: &mut [T], x: &[T]) -> Result<()> {
     match activation {
         Activation::Relu => crate::cpu::activation::relu_forward(y, x),
         Activation::Sigmoid => crate::cpu::activation::sigmoid_forward(y, x),

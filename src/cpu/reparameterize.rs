@@ -5,7 +5,7 @@
 
 use num_traits::Float;
 
-use crate::cpu::philox::normals_for_group;
+use crate::cpu::philox::{normals_for_group, MIN_GROUPS_PER_THREAD};
 use crate::cpu::{check_lens, check_nonzero, lit, Real};
 use crate::error::Result;
 use crate::parallel::{for_each_part, threads_for};
@@ -25,10 +25,6 @@ pub struct NoiseKey {
 pub(crate) fn mu_index(i: usize, cols: usize) -> usize {
     (i / cols) * 2 * cols + i % cols
 }
-
-/// Philox groups (4 elements each) a thread draws at least: Box-Muller in f64 takes about
-/// 20 ns an element (the VAE's 128 × 20 took 56 µs on one core).
-const MIN_GROUPS_PER_THREAD: usize = 128;
 
 /// z (rows, cols) and the drawn ε (rows, cols, saved for backward) from stats (rows, 2·cols).
 /// Philox group g gives the flat elements 4g..4g+3, which may straddle rows. The groups are

@@ -773,7 +773,7 @@ pub(crate) fn not_a_target_loss(kind: LossKind) -> Error {
     )
 }
 
-fn activation_forward<T: Float>(kind: Activation, y: &mut [T], x: &[T]) -> Result<()> {
+fn activation_forward<T: Real>(kind: Activation, y: &mut [T], x: &[T]) -> Result<()> {
     match kind {
         Activation::Relu => cpu::activation::relu_forward(y, x),
         Activation::Sigmoid => cpu::activation::sigmoid_forward(y, x),
