@@ -223,8 +223,23 @@ struct Assignment {
     sums: Vec<f64>,
 }
 
-/// Rows of a chunk in [`assign`]: a chunk's sums are a part's work, added in chunk order.
+/// Rows of a chunk in [`assign`] at least: a chunk's sums are a part's work, added in chunk
+/// order.
 const SUM_CHUNK: usize = 4096;
+/// The most bytes all chunks' sums take together: with many clusters, fewer and longer
+/// chunks (1,000 clusters of 784 values on a million rows would be 1.5 GB in chunks of 4096).
+const SUM_BYTES: usize = 64 << 20;
+
+/// Rows a chunk of [`assign`] takes for `rows` rows of `width` and k clusters: SUM_CHUNK, or
+/// more where the chunks' sums would pass SUM_BYTES. It depends on the data alone, not on
+/// the threads, so that the sums are added in the same order on any machine.
+fn chunk_rows(rows: usize, k: usize, width: usize) -> usize {
+    let sums_bytes = k
+        .saturating_mul(width)
+        .saturating_mul(std::mem::size_of::<f64>());
+    let max_chunks = (SUM_BYTES / sums_bytes.max(1)).max(1);
+    SUM_CHUNK.max(rows.div_ceil(max_chunks))
+}
 /// Rows a multiply in [`assign`]: (k, ROW_BLOCK) products, the block's values (800 KB at
 /// 784 wide) still in cache when they are summed.
 const ROW_BLOCK: usize = 256;
@@ -239,19 +254,20 @@ fn assign(rows: &Rows, centroids: &[f32]) -> Assignment {
     let width = rows.width;
     let k = centroids.len() / width;
     let centroid_norms: Vec<f32> = centroids.chunks_exact(width).map(squared_norm).collect();
-    let chunks = rows.count().div_ceil(SUM_CHUNK);
+    let chunk_rows = chunk_rows(rows.count(), k, width);
+    let chunks = rows.count().div_ceil(chunk_rows);
     let mut nearest = vec![Nearest::default(); rows.count()];
     let mut counts = vec![0usize; chunks * k];
     let mut sums = vec![0.0f64; chunks * k * width];
     let parts: Vec<_> = nearest
-        .chunks_mut(SUM_CHUNK)
+        .chunks_mut(chunk_rows)
         .zip(counts.chunks_mut(k))
         .zip(sums.chunks_mut(k * width))
         .enumerate()
         .collect();
     for_each_part(parts, |(chunk, ((nearest, counts), sums))| {
         let mut products = vec![0.0f32; k * ROW_BLOCK];
-        let first = chunk * SUM_CHUNK;
+        let first = chunk * chunk_rows;
         for (block, nearest) in nearest.chunks_mut(ROW_BLOCK).enumerate() {
             let first = first + block * ROW_BLOCK;
             let block_rows = nearest.len();
@@ -388,6 +404,19 @@ mod tests {
         for (got, want) in assignment.sums.iter().zip(&sums) {
             assert!((got - want).abs() < 1e-9, "{got} vs {want}");
         }
+    }
+
+    #[test]
+    fn chunk_sums_stay_within_their_budget() {
+        // Few clusters: chunks of SUM_CHUNK rows.
+        assert_eq!(chunk_rows(60_000, 10, 784), SUM_CHUNK);
+        // Many clusters on many rows: fewer chunks, their sums within SUM_BYTES.
+        let (rows, k, width) = (1_000_000, 1000, 784);
+        let chunk = chunk_rows(rows, k, width);
+        assert!(rows.div_ceil(chunk) * k * width * 8 <= SUM_BYTES, "{chunk}");
+        assert!(rows.div_ceil(chunk) >= 2, "{chunk}");
+        // Sums wider than the budget: one chunk.
+        assert_eq!(chunk_rows(5000, 20_000, 784), 5000);
     }
 
     #[test]
