@@ -444,6 +444,9 @@ fn bad_input_is_an_error_not_a_panic() {
         KMeansOptions::default(),
         0
     )));
+    let fitted = KMeans::fit(&[1.0, 2.0], 1, 1, KMeansOptions::default(), 0).unwrap();
+    assert!(is_invalid_argument(fitted.assign(&[1.0, f32::NAN])));
+    assert!(fitted.assign(&[1.0, 3.0]).is_ok());
     assert!(is_invalid_argument(adjusted_rand_index(&[0, 1], &[0])));
     assert!(is_invalid_argument(normalized_mutual_info(&[], &[])));
     assert!(is_invalid_argument(accuracy(&[1], &[1, 2])));

@@ -105,16 +105,22 @@ impl KMeans {
         self.centroids.len() / self.width
     }
 
-    /// The inertia of the fitted rows: Σ squared distance to the nearest centroid.
+    /// The inertia of the fitted rows: Σ squared distance to the nearest centroid (each
+    /// distance ‖x‖² − 2c·x + ‖c‖² in f32, as the fit compares them).
     pub fn inertia(&self) -> f64 {
         self.inertia
     }
 
     /// The nearest centroid of each row of `values` (rows, width) and the inertia of those
     /// rows. Errors ([`Error::InvalidArgument`]) for values that are not whole rows of the
-    /// fitted width.
+    /// fitted width, or a value that is not finite.
     pub fn assign(&self, values: &[f32]) -> Result<(Vec<usize>, f64)> {
         check_rows("k-means assignment", values, self.width)?;
+        if values.iter().any(|v| !v.is_finite()) {
+            return Err(Error::InvalidArgument(
+                "k-means assignment: a value is NaN or infinite".to_string(),
+            ));
+        }
         let rows = Rows::new(values, self.width);
         let nearest = assign(&rows, &self.centroids).nearest;
         let inertia = nearest.iter().map(|n| n.distance).sum();

@@ -268,8 +268,8 @@ impl Problem<'_> {
 
     /// Adds the loss of rows `range` to sums\[0\] and their gradient to sums\[1..\], the rows
     /// standardised into `inputs` first (room for LOSS_CHUNK rows). The logits of the rows
-    /// are one multiply (x · Wᵀ, `weights` (classes, width) holding W from `parameters`),
-    /// the weight gradient another (residualsᵀ · x), in the matmul twin's tiles: a row at a
+    /// are one multiply (W · xᵀ, `weights` (classes, width) holding W from `parameters`),
+    /// the weight gradient another (residuals · x), in the matmul twin's tiles: a row at a
     /// time, the gradient's 10 × 784 sums went through memory for each row (58 % of
     /// `probe --raw` on MNIST).
     fn add_rows(
