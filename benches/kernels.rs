@@ -52,13 +52,12 @@ fn kernels(c: &mut Criterion) {
     }
 }
 
-/// The CPU twin's matmul (cpu/matmul.rs), the CPU path's hot loop, at the VAE's first
-/// layer's three forms (batch 128, 784 -> 400): forward (B transposed, with the bias as the
-/// layer adds it), weight gradient (A transposed) and dx.
+/// The CPU twin's matmul (cpu/matmul.rs), the CPU path's hot loop, in a layer's three forms:
+/// forward (B transposed, with the bias as the layer adds it), weight gradient (A
+/// transposed) and dx. The layers: the VAE's first (784 → 400) and last (400 → 784) at
+/// batch 128, and the last at 640, the IWAE's decoder (K = 5 samples a row).
 fn cpu_matmul(c: &mut Criterion) {
     let mut group = c.benchmark_group("cpu_matmul");
-    // The VAE's first layer (784 → 400) and last (400 → 784) at batch 128, and the last at
-    // 640: the IWAE's decoder (K = 5 samples a row).
     for (batch, input, output) in [(128, 784, 400), (128, 400, 784), (640, 400, 784)] {
         let shapes = LinearShapes::new(batch, input, output, false);
         for (form, shape) in [
