@@ -3,7 +3,7 @@
 
 use num_traits::Float;
 
-use crate::cpu::{check_lens, lit, Real};
+use crate::cpu::{check_lens, lit, tanh_lanes, Real};
 use crate::error::Result;
 use crate::parallel::for_chunks_of_at_least;
 
@@ -68,13 +68,17 @@ pub fn sigmoid_backward<T: Float>(dx: &mut [T], y: &[T], dy: &[T]) -> Result<()>
 }
 
 /// y = tanh(x), with x clamped to ±15 as the shader does (tanh(15) is 1 in f32), split over
-/// threads.
+/// threads; f32 in vector lanes (cpu/tanh_lanes.rs, within 1 ulp), f64 by std's tanh.
 pub fn tanh_forward<T: Real>(y: &mut [T], x: &[T]) -> Result<()> {
     check("tanh_forward", y.len(), x.len(), None)?;
     let limit = lit::<T>(15.0);
     for_chunks_of_at_least(y, 1, MIN_TRANSCENDENTALS_PER_THREAD, |span, y| {
+        let x = &x[span];
+        if let (Some(y), Some(x)) = (T::f32s_mut(y), T::f32s(x)) {
+            return tanh_lanes::forward(y, x);
+        }
         y.iter_mut()
-            .zip(&x[span])
+            .zip(x)
             .for_each(|(y, &x)| *y = x.max(-limit).min(limit).tanh());
     });
     Ok(())

@@ -148,7 +148,7 @@ pub(crate) fn sigmoid(z: f32) -> f32 {
 /// loss or a sigmoid can tell from 0). x = n·ln 2 + r with |r| ≤ ln 2 / 2; e^r by its Taylor
 /// series to r⁷ (truncation below 2^-27); 2^n built in the exponent bits.
 #[inline(always)]
-fn exp_nonpositive(x: f32) -> f32 {
+pub(crate) fn exp_nonpositive(x: f32) -> f32 {
     const LOG2_E: f32 = std::f32::consts::LOG2_E;
     // ln 2 in two parts: the high part's 9 bits times n (at most 7 bits) is exact.
     const LN2_HIGH: f32 = 0.693_359_4;

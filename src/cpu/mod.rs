@@ -26,6 +26,7 @@ pub mod reparameterize;
 pub mod repeat_rows;
 pub mod sgd;
 pub mod step;
+pub(crate) mod tanh_lanes;
 pub mod vae_head;
 
 use crate::error::{shape_error, Result};
