@@ -126,6 +126,8 @@ mod tests {
         assert!(x.iter().any(|v| v.abs() < CUT) && x.iter().any(|v| v.abs() > CUT));
         let mut baseline = vec![f32::NAN; x.len()];
         forward_lanes(&mut baseline, &x);
+        // Only x86-64 has wider forms to push.
+        #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
         let mut forms: Vec<(&str, Vec<f32>)> = Vec::new();
         #[cfg(target_arch = "x86_64")]
         {
