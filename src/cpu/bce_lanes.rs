@@ -191,16 +191,12 @@ fn ln_1p_unit(e: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cpu::ulps;
 
     /// Logits from −120 to 120, dense near 0 and at the ends, and targets 0, 0.3 and 1: the
     /// loss, σ, e^-|z| and ln(1 + e^-|z|) against f64, in units of the f32 spacing at the f64 value.
     #[test]
     fn each_element_is_within_ulps_of_f64() {
-        // |got − exact| in units of f32's spacing at `exact` (within 2× of one ulp).
-        let ulps = |got: f32, exact: f64| {
-            let spacing = exact.abs().max(f64::from(f32::MIN_POSITIVE)) * f64::from(f32::EPSILON);
-            (f64::from(got) - exact).abs() / spacing
-        };
         let logits = (-240_000..=240_000).map(|i| i as f32 / 2000.0);
         let mut worst = [0f64; 4];
         for z in logits {

@@ -66,6 +66,14 @@ pub(crate) fn bits(values: &[f32]) -> Vec<u32> {
     values.iter().map(|v| v.to_bits()).collect()
 }
 
+/// |got − exact| in units of f32's spacing at `exact` (within 2× of one ulp), for the unit
+/// tests that hold the lanes' approximations (cpu/bce_lanes.rs, cpu/tanh_lanes.rs) to f64.
+#[cfg(test)]
+pub(crate) fn ulps(got: f32, exact: f64) -> f64 {
+    let spacing = exact.abs().max(f64::from(f32::MIN_POSITIVE)) * f64::from(f32::EPSILON);
+    (f64::from(got) - exact).abs() / spacing
+}
+
 /// Checks that each named slice has exactly the length its shape needs.
 pub(crate) fn check_lens(op: &'static str, lens: &[(&str, usize, usize)]) -> Result<()> {
     for &(name, len, expected) in lens {

@@ -88,15 +88,12 @@ fn tanh(x: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cpu::ulps;
 
     /// x from −20 to 20, dense near 0 and around CUT, against f64's tanh of the clamped x,
     /// in units of f32's spacing at the f64 value.
     #[test]
     fn each_element_is_within_ulps_of_f64() {
-        let ulps = |got: f32, exact: f64| {
-            let spacing = exact.abs().max(f64::from(f32::MIN_POSITIVE)) * f64::from(f32::EPSILON);
-            (f64::from(got) - exact).abs() / spacing
-        };
         let near_zero = (1..=100_000).map(|i| i as f32 * 1e-5);
         let across = (0..=400_000).map(|i| i as f32 / 20_000.0);
         let tiny = [1e-30f32, 1e-10, 1e-5, f32::MIN_POSITIVE];
