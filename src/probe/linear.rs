@@ -234,13 +234,18 @@ impl Problem<'_> {
             .chunks_exact(self.width + 1)
             .flat_map(|p| p[..self.width].iter().copied())
             .collect();
+        // (classes): b, each class's bias.
+        let biases: Vec<f64> = parameters
+            .chunks_exact(self.width + 1)
+            .map(|p| p[self.width])
+            .collect();
         for_chunks(&mut partial, 1 + count, |range, part| {
             // (LOSS_CHUNK, width) a chunk's rows, standardised.
             let mut inputs = vec![0.0f64; LOSS_CHUNK * self.width];
             for (chunk, sums) in range.zip(part.chunks_exact_mut(1 + count)) {
                 let first = chunk * LOSS_CHUNK;
                 let rows = first..(first + LOSS_CHUNK).min(rows);
-                self.add_rows(&weights, parameters, rows, &mut inputs, sums);
+                self.add_rows(&weights, &biases, rows, &mut inputs, sums);
             }
         });
         let mut loss = 0.0;
@@ -268,14 +273,14 @@ impl Problem<'_> {
 
     /// Adds the loss of rows `range` to sums\[0\] and their gradient to sums\[1..\], the rows
     /// standardised into `inputs` first (room for LOSS_CHUNK rows). The logits of the rows
-    /// are one multiply (W · xᵀ, `weights` (classes, width) holding W from `parameters`),
-    /// the weight gradient another (residuals · x), in the matmul twin's tiles: a row at a
-    /// time, the gradient's 10 × 784 sums went through memory for each row (58 % of
-    /// `probe --raw` on MNIST).
+    /// are one multiply (W · xᵀ, `weights` (classes, width), then + `biases`), the weight
+    /// gradient another (residuals · x), in the matmul twin's tiles: a row at a time, the
+    /// gradient's 10 × 784 sums went through memory for each row (58 % of `probe --raw` on
+    /// MNIST).
     fn add_rows(
         &self,
         weights: &[f64],
-        parameters: &[f64],
+        biases: &[f64],
         range: std::ops::Range<usize>,
         inputs: &mut [f64],
         sums: &mut [f64],
@@ -299,16 +304,12 @@ impl Problem<'_> {
             k: width,
         };
         product(&mut logits, &forward, 0..classes);
-        let biases: Vec<f64> = parameters
-            .chunks_exact(width + 1)
-            .map(|p| p[width])
-            .collect();
         let mut z = vec![0.0f64; classes];
         for (r, &label) in self.labels[range].iter().enumerate() {
             for ((z, logit), b) in z
                 .iter_mut()
                 .zip(logits.iter().skip(r).step_by(rows))
-                .zip(&biases)
+                .zip(biases)
             {
                 *z = logit + b;
             }
