@@ -4,7 +4,9 @@
 
 use num_traits::Float;
 
-use crate::cpu::philox::{box_muller, philox4x32_10, uniform_closed_open, MIN_GROUPS_PER_THREAD};
+use crate::cpu::philox::{
+    normals_for_groups, words_for_groups, BLOCK_GROUPS, MIN_GROUPS_PER_THREAD,
+};
 use crate::cpu::reparameterize::NoiseKey;
 use crate::cpu::{check_lens, check_nonzero, lit, Real};
 use crate::error::{Error, Result};
@@ -96,47 +98,102 @@ pub fn corrupt<T: Real>(y: &mut [T], x: &[T], noise: Noise, key: NoiseKey) -> Re
     Ok(())
 }
 
-/// y = x corrupted, for the elements of the groups from `first_group` on. The normals are
-/// drawn for Gaussian noise alone (masking and salt and pepper read the uniforms).
+/// y = x corrupted, for the elements of the groups from `first_group` on, a block of groups
+/// at a time: the block's Philox words, then (for Gaussian noise alone) their normals, then
+/// each element.
 fn corrupt_groups<T: Float>(y: &mut [T], x: &[T], first_group: usize, noise: Noise, key: NoiseKey) {
-    let (kind, amount) = noise.kind_and_amount();
-    let amount = f64::from(amount);
-    for (local, (y, x)) in y.chunks_mut(4).zip(x.chunks(4)).enumerate() {
-        let g = first_group + local;
-        let bits = philox4x32_10(
-            [g as u32, key.step, key.stream, 0],
-            [key.seed as u32, (key.seed >> 32) as u32],
-        );
-        let normals = if kind == 0 {
-            let [n0, n1] = box_muller(bits[0], bits[1]);
-            let [n2, n3] = box_muller(bits[2], bits[3]);
-            [n0, n1, n2, n3]
-        } else {
-            [0.0; 4]
-        };
-        for (j, (y, &x)) in y.iter_mut().zip(x).enumerate() {
-            let u = uniform_closed_open(bits[j]);
-            *y = corrupt_one(x, kind, amount, normals[j], u);
+    let mut words = [0u32; 4 * BLOCK_GROUPS];
+    let mut normals = [0f64; 4 * BLOCK_GROUPS];
+    let blocks = y
+        .chunks_mut(4 * BLOCK_GROUPS)
+        .zip(x.chunks(4 * BLOCK_GROUPS));
+    for (b, (y, x)) in blocks.enumerate() {
+        let len = 4 * y.len().div_ceil(4);
+        let (words, normals) = (&mut words[..len], &mut normals[..len]);
+        let first = first_group + b * BLOCK_GROUPS;
+        match noise {
+            Noise::Gaussian { sigma } => {
+                normals_for_groups(normals, words, first, key);
+                add_gaussian(y, x, f64::from(sigma), normals);
+            }
+            Noise::Masking { p } => {
+                words_for_groups(words, first, key);
+                mask(y, x, below(f64::from(p)), words)
+            }
+            Noise::SaltAndPepper { p } => {
+                words_for_groups(words, first, key);
+                let p = f64::from(p);
+                salt_and_pepper(y, x, below(0.5 * p), below(p), words)
+            }
         }
     }
 }
 
-fn corrupt_one<T: Float>(clean: T, kind: u32, amount: f64, normal: f64, u: f64) -> T {
-    match kind {
-        0 => (clean + lit::<T>(amount * normal))
-            .max(T::zero())
-            .min(T::one()),
-        1 if u < amount => T::zero(),
-        1 => clean,
-        _ if u < 0.5 * amount => T::zero(),
-        _ if u < amount => T::one(),
-        _ => clean,
+/// y = clamp(x + σ·z, 0, 1).
+fn add_gaussian<T: Float>(y: &mut [T], x: &[T], sigma: f64, normals: &[f64]) {
+    for ((y, &x), &z) in y.iter_mut().zip(x).zip(normals) {
+        *y = (x + lit::<T>(sigma * z)).max(T::zero()).min(T::one());
     }
+}
+
+/// y = 0 where the word's uniform is below the probability, else x.
+fn mask<T: Float>(y: &mut [T], x: &[T], below_p: u32, words: &[u32]) {
+    for ((y, &x), &w) in y.iter_mut().zip(x).zip(words) {
+        *y = if w >> 8 < below_p { T::zero() } else { x };
+    }
+}
+
+/// y = 0 where the word's uniform u < p/2, 1 where p/2 ≤ u < p, else x.
+fn salt_and_pepper<T: Float>(y: &mut [T], x: &[T], below_half_p: u32, below_p: u32, words: &[u32]) {
+    for ((y, &x), &w) in y.iter_mut().zip(x).zip(words) {
+        let top = w >> 8;
+        let pepper = if top < below_p { T::one() } else { x };
+        *y = if top < below_half_p {
+            T::zero()
+        } else {
+            pepper
+        };
+    }
+}
+
+/// The count of 24-bit tops m with [`uniform_closed_open`] (m / 2^24) below p in [0, 1]:
+/// u < p ⇔ m < ⌈p·2^24⌉ (p·2^24 is exact in f64), an integer compare per element.
+fn below(p: f64) -> u32 {
+    (p * 16_777_216.0).ceil() as u32
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cpu::philox::{box_muller, philox4x32_10, uniform_closed_open};
+
+    /// One element corrupted as the shader's formula reads: the uniform compared in f64.
+    fn corrupt_one<T: Float>(clean: T, kind: u32, amount: f64, normal: f64, u: f64) -> T {
+        match kind {
+            0 => (clean + lit::<T>(amount * normal))
+                .max(T::zero())
+                .min(T::one()),
+            1 if u < amount => T::zero(),
+            1 => clean,
+            _ if u < 0.5 * amount => T::zero(),
+            _ if u < amount => T::one(),
+            _ => clean,
+        }
+    }
+
+    /// The integer compare of `below` is the f64 compare u < p at and around each boundary,
+    /// for p whose p·2^24 is an integer, or has a fraction below ½, or of ½.
+    #[test]
+    fn below_counts_the_tops_whose_uniform_is_below_p() {
+        for p in [0.0f32, 1e-7, 0.01, 0.15, 0.25, 0.3, 0.5, 0.7, 1.0 - f32::EPSILON, 1.0] {
+            let p = f64::from(p);
+            let edge = (p * 16_777_216.0).floor() as i64;
+            for top in (edge - 2..=edge + 2).filter(|m| (0..1 << 24).contains(m)) {
+                let u = uniform_closed_open((top as u32) << 8);
+                assert_eq!((top as u32) < below(p), u < p, "p {p}, top {top}");
+            }
+        }
+    }
 
     /// Split over threads (a last group of 3 elements), each kind corrupts each element as
     /// one serial loop over the groups does.

@@ -8,6 +8,7 @@ pub mod activation;
 pub mod adam;
 pub mod bce;
 pub(crate) mod bce_lanes;
+pub(crate) mod box_muller_lanes;
 pub mod concat;
 pub mod corrupt;
 pub mod gather;

@@ -5,7 +5,7 @@
 
 use num_traits::Float;
 
-use crate::cpu::philox::{normals_for_group, MIN_GROUPS_PER_THREAD};
+use crate::cpu::philox::{normals_for_groups, BLOCK_GROUPS, MIN_GROUPS_PER_THREAD};
 use crate::cpu::{check_lens, check_nonzero, lit, Real};
 use crate::error::Result;
 use crate::parallel::{for_each_part, threads_for};
@@ -61,7 +61,8 @@ pub fn reparameterize_forward<T: Real>(
     Ok(())
 }
 
-/// z and ε of the flat elements first.. (first a multiple of 4): the groups from first / 4 on.
+/// z and ε of the flat elements first.. (first a multiple of 4): the groups from first / 4 on,
+/// a block of groups at a time.
 fn draw<T: Float>(
     z: &mut [T],
     eps: &mut [T],
@@ -71,13 +72,18 @@ fn draw<T: Float>(
     key: NoiseKey,
 ) {
     let half = lit::<T>(0.5);
-    let groups = z.chunks_mut(4).zip(eps.chunks_mut(4));
-    for (local, (z, eps)) in groups.enumerate() {
-        let g = first / 4 + local;
-        let normals = normals_for_group(key.seed, key.step, key.stream, g as u32);
-        for (j, (z, eps)) in z.iter_mut().zip(eps).enumerate() {
-            let m = mu_index(4 * g + j, cols);
-            *eps = lit(normals[j]);
+    let mut words = [0u32; 4 * BLOCK_GROUPS];
+    let mut normals = [0f64; 4 * BLOCK_GROUPS];
+    let blocks = z
+        .chunks_mut(4 * BLOCK_GROUPS)
+        .zip(eps.chunks_mut(4 * BLOCK_GROUPS));
+    for (b, (z, eps)) in blocks.enumerate() {
+        let len = 4 * z.len().div_ceil(4);
+        let start = first + b * 4 * BLOCK_GROUPS;
+        normals_for_groups(&mut normals[..len], &mut words[..len], start / 4, key);
+        for (j, ((z, eps), &normal)) in z.iter_mut().zip(eps).zip(&normals).enumerate() {
+            let m = mu_index(start + j, cols);
+            *eps = lit(normal);
             *z = stats[m] + (half * stats[m + cols]).exp() * *eps;
         }
     }
@@ -124,6 +130,7 @@ pub fn reparameterize_backward<T: Float>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cpu::philox::normals_for_group;
 
     /// Split over threads (groups straddling rows of 7, a last group of 3 elements), the
     /// forward draws each element as one serial loop over the groups does.
