@@ -9,9 +9,10 @@
 
 use crate::cpu::philox::{uniform_closed_open, uniform_open_closed};
 
-/// fdlibm's ln 2 in two parts: the high part's 32 trailing zero bits make e·LN2_HIGH exact.
-const LN2_HIGH: f64 = 6.931_471_803_691_238_164_90e-1;
-const LN2_LOW: f64 = 1.908_214_929_270_587_700_02e-10;
+/// fdlibm's ln 2 in two parts (6.93147180369e-1 and 1.90821492927e-10): the high part's 32
+/// trailing zero bits make e·LN2_HIGH exact.
+const LN2_HIGH: f64 = f64::from_bits(0x3FE6_2E42_FEE0_0000);
+const LN2_LOW: f64 = f64::from_bits(0x3DEA_39EF_3579_3C76);
 /// 2·atanh(s) = 2s·(1 + s²/3 + s⁴/5 + …): the coefficients 1/3 … 1/21 (|s| ≤ 0.172, so the
 /// first term left out is below 2^-60 of the sum).
 const ATANH_SERIES: [f64; 10] = [

@@ -185,7 +185,18 @@ mod tests {
     /// for p whose p·2^24 is an integer, or has a fraction below ½, or of ½.
     #[test]
     fn below_counts_the_tops_whose_uniform_is_below_p() {
-        for p in [0.0f32, 1e-7, 0.01, 0.15, 0.25, 0.3, 0.5, 0.7, 1.0 - f32::EPSILON, 1.0] {
+        for p in [
+            0.0f32,
+            1e-7,
+            0.01,
+            0.15,
+            0.25,
+            0.3,
+            0.5,
+            0.7,
+            1.0 - f32::EPSILON,
+            1.0,
+        ] {
             let p = f64::from(p);
             let edge = (p * 16_777_216.0).floor() as i64;
             for top in (edge - 2..=edge + 2).filter(|m| (0..1 << 24).contains(m)) {

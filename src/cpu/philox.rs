@@ -127,12 +127,9 @@ fn fill_lanes(out: &mut [u32], counter: [u32; 4], key: [u32; 2]) {
 #[inline(always)]
 fn philox_lanes(counter: [u32; 4], key: [u32; 2]) -> [[u32; LANES]; 4] {
     const LOW: u64 = 0xFFFF_FFFF;
-    let mut ctr = [[0u64; LANES]; 4];
-    for lane in 0..LANES {
-        ctr[0][lane] = u64::from(counter[0].wrapping_add(lane as u32));
-        ctr[1][lane] = u64::from(counter[1]);
-        ctr[2][lane] = u64::from(counter[2]);
-        ctr[3][lane] = u64::from(counter[3]);
+    let mut ctr = counter.map(|word| [u64::from(word); LANES]);
+    for (lane, word) in ctr[0].iter_mut().enumerate() {
+        *word = u64::from(counter[0].wrapping_add(lane as u32));
     }
     let mut k = key;
     for round in 0..10 {
@@ -140,6 +137,9 @@ fn philox_lanes(counter: [u32; 4], key: [u32; 2]) -> [[u32; LANES]; 4] {
             k = bump_key(k);
         }
         let (k0, k1) = (u64::from(k[0]), u64::from(k[1]));
+        // A lane index into the four words: zipped iterators gave slower vectors (Gaussian
+        // corruption of a batch 168 µs against 134 µs).
+        #[allow(clippy::needless_range_loop)]
         for lane in 0..LANES {
             let p0 = u64::from(PHILOX_M0) * (ctr[0][lane] & LOW);
             let p1 = u64::from(PHILOX_M1) * (ctr[2][lane] & LOW);
