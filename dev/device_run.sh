@@ -10,7 +10,8 @@
 #                                    gradients were tuned grouped or separate, with both
 #                                    times; then the VAE and AE steps with separate weight
 #                                    gradients; then kernels, 4096³ and the VAE and AE epochs
-#                                    with coop-f16; then the IWAE's step and epoch), the dev
+#                                    with coop-f16; then the IWAE's step and epoch; then the
+#                                    tiled kernels with wgpu's runtime checks on and off), the dev
 #                                    matmul harness (its fused VAE
 #                                    head part first, alone; then all with --coop-f16), and 10
 #                                    MNIST epochs on the GPU executor (then 2 with coop-f16);
@@ -82,7 +83,7 @@ measure() {
     # the f32 variants and coop-f16 alike.
     timeout 90 "$bin/latent" validate --backend vulkan --full --matmul coop-f16 \
         >"$out/validate.txt" 2>&1 || true
-    timeout 240 "$bin/latent" bench --backend vulkan "${extra[@]}" --configs "$configs" \
+    timeout 200 "$bin/latent" bench --backend vulkan "${extra[@]}" --configs "$configs" \
         --breakdown --json "$out/bench.json" >"$out/bench.txt" 2>&1 || true
     # The kernel table with every matmul on coop-f16 (4096³ included: the issue's ≥ 300
     # TFLOP/s), and the VAE and AE epochs.
@@ -96,10 +97,18 @@ measure() {
     # that its shapes' tuning cannot starve the issue's configs above.
     timeout 20 "$bin/latent" bench --backend vulkan --no-kernels --configs iwae \
         "${extra[@]}" >>"$out/bench.txt" 2>&1 || true
+    # wgpu's runtime checks (naga's index clamps and loop counters) on, then off, with the
+    # same kernels (--matmul default: tiled; a dispatch a layer): the kernel table, 4096³
+    # included, and the VAE and AE steps.
+    for unchecked in false true; do
+        LATENT_UNCHECKED_KERNELS=$unchecked timeout 25 "$bin/latent" bench --backend vulkan \
+            --matmul default --weight-grads separate --large --configs vae,ae \
+            >>"$out/bench.txt" 2>&1 || true
+    done
     # The fused VAE head first, on its own: the full harness below may run out of time
     # before its last part.
     timeout 15 "$bin/dev_matmul" --only vae_head_linear >"$out/dev_matmul.txt" 2>&1 || true
-    timeout 65 "$bin/dev_matmul" --coop-f16 >>"$out/dev_matmul.txt" 2>&1 || true
+    timeout 55 "$bin/dev_matmul" --coop-f16 >>"$out/dev_matmul.txt" 2>&1 || true
     timeout 50 "$bin/latent" train --backend vulkan --data mnist --epochs "$epochs" \
         --out "$out/vae-mnist" >"$out/train.txt" 2>&1 || true
     timeout 40 "$bin/latent" train --backend vulkan --data mnist --epochs 2 \

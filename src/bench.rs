@@ -163,6 +163,8 @@ pub struct DeviceFigure {
     pub driver: String,
     pub driver_info: String,
     pub timestamp_queries: bool,
+    /// Whether the kernels kept wgpu's runtime checks (off with `--unchecked-kernels`).
+    pub runtime_checks: bool,
 }
 
 /// One kernel at one shape.
@@ -268,6 +270,7 @@ impl DeviceFigure {
             driver: ctx.info.driver.clone(),
             driver_info: ctx.info.driver_info.clone(),
             timestamp_queries: ctx.features.timestamp_query,
+            runtime_checks: ctx.runtime_checks(),
         }
     }
 }

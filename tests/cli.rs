@@ -1382,6 +1382,7 @@ fn bench_writes_step_figures_as_json() {
         "1,2",
         "--breakdown",
         "--cpu",
+        "--unchecked-kernels",
         "--json",
         json.to_str().unwrap(),
     ]);
@@ -1391,6 +1392,10 @@ fn bench_writes_step_figures_as_json() {
     for key in ["device", "date", "commit", "matmul", "data"] {
         assert!(!report[key].is_null(), "{key} missing: {report}");
     }
+    // --unchecked-kernels: said on the terminal and in the report.
+    assert_eq!(report["device"]["runtime_checks"], false, "{report}");
+    assert!(text(&out.stdout).contains("runtime checks: off"));
+    assert!(text(&out.stderr).contains("without wgpu's runtime checks"));
     // --cpu: the CPU twins' step too, and which tiles and threads ran it.
     let cpu_path = report["cpu_path"].as_str().unwrap_or_default();
     assert!(

@@ -1278,6 +1278,69 @@ fn steps_per_submit_match_single_submits(ctx: &GpuContext) {
     }
 }
 
+/// Kernels built without wgpu's runtime checks (index clamps, loop counters) compute what
+/// the checked ones do: every small model trains 12 steps (evaluation included) to the same
+/// parameters, Adam moments and losses, to the bit.
+#[test]
+fn kernels_without_runtime_checks_train_to_the_same_bits() {
+    use latent::gpu::GpuOptions;
+
+    let test = "kernels_without_runtime_checks_train_to_the_same_bits";
+    let Some(checked) = common::gpu(test) else {
+        return;
+    };
+    let unchecked = GpuContext::new(&GpuOptions::from_env().unwrap()).unwrap();
+    assert!(unchecked.runtime_checks());
+    // SAFETY: only latent's own kernels run on this device.
+    unsafe { unchecked.set_runtime_checks(false) };
+    assert!(!unchecked.runtime_checks() && checked.runtime_checks());
+    let seed = common::seed();
+    let (rows, width, batch) = (96, 48, 8);
+    let bytes = synthetic_bytes(rows, width, seed);
+    let labels: Vec<u8> = (0..rows).map(|r| (r % 3) as u8).collect();
+    let data = TrainData {
+        labels: Some(&labels),
+        ..TrainData::new(Samples::U8(&bytes), rows, width)
+    };
+    let steps = (rows / batch) as u32;
+    for (name, config) in small_models() {
+        let (graph, _) = config.build(batch).unwrap();
+        let plan = Plan::compile(graph).unwrap();
+        let params = init_params(&plan, seed).unwrap();
+        let run = RunConfig {
+            adam: AdamConfig::default(),
+            seed,
+            total_steps: steps,
+        };
+        let train = |ctx: &GpuContext| {
+            let mut gpu = GpuExecutor::new(ctx, &plan, &params, data, Some(data), run).unwrap();
+            gpu.begin_epoch(&epoch_order(rows, seed)).unwrap();
+            gpu.steps_per_submit(steps).unwrap();
+            let losses = gpu.loss_totals().unwrap();
+            let evaluation = gpu.evaluate().unwrap();
+            let (m, v) = gpu.read_adam().unwrap();
+            (gpu.read_params().unwrap(), m, v, losses, evaluation)
+        };
+        let (p1, m1, v1, losses1, eval1) = train(checked);
+        let (p2, m2, v2, losses2, eval2) = train(&unchecked);
+        assert!(
+            common::bits(&p1) == common::bits(&p2),
+            "{name}: parameters differ (LATENT_TEST_SEED={seed})"
+        );
+        assert!(
+            common::bits(&m1) == common::bits(&m2) && common::bits(&v1) == common::bits(&v2),
+            "{name}: Adam moments differ (LATENT_TEST_SEED={seed})"
+        );
+        assert_eq!(losses1, losses2, "{name}: loss sums");
+        assert_eq!(eval1, eval2, "{name}: evaluation");
+        assert!(p1 != params, "{name}: training moved no parameter");
+    }
+    // Every module of the unchecked device was built unchecked, none of the shared one.
+    let built = unchecked.pipelines().unchecked_modules();
+    assert!(built >= 5, "{built} unchecked modules");
+    assert_eq!(checked.pipelines().unchecked_modules(), 0);
+}
+
 /// An activation runs in its linear layer's matmul store unless something else reads the
 /// layer's own output.
 /// A linear code is the code layer's own output (no activation op after it), and only

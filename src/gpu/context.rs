@@ -309,6 +309,9 @@ pub struct GpuContext {
     /// Whether kernels read their `params` from a storage buffer instead of a uniform one
     /// (see [`GpuContext::params_in_storage`]).
     params_in_storage: AtomicBool,
+    /// Whether kernels are built with wgpu's runtime checks (see
+    /// [`GpuContext::runtime_checks`]).
+    runtime_checks: AtomicBool,
 }
 
 impl GpuContext {
@@ -442,6 +445,7 @@ impl GpuContext {
             shape_tuning: Mutex::new(None),
             weight_grads_policy: RwLock::new(WeightGradsPolicy::Auto),
             params_in_storage: AtomicBool::new(info_is_cpu),
+            runtime_checks: AtomicBool::new(true),
         }
     }
 
@@ -544,6 +548,31 @@ impl GpuContext {
     /// use, on CPU adapters too).
     pub fn set_params_in_storage(&self, on: bool) {
         self.params_in_storage.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether the kernels prepared from now on keep wgpu's runtime checks (the default):
+    /// naga clamps each index into a workgroup or private array and bounds every loop with
+    /// a counter of its own. Off, see [`GpuContext::set_runtime_checks`].
+    pub fn runtime_checks(&self) -> bool {
+        self.runtime_checks.load(Ordering::Relaxed)
+    }
+
+    /// Builds the kernels prepared from now on with (true) or without (false) wgpu's
+    /// runtime checks (`wgpu::ShaderRuntimeChecks::unchecked()`: no index clamps, no loop
+    /// counters; buffer accesses keep whatever bounds the driver itself enforces, as Vulkan's
+    /// robust buffer access). Pipelines built before keep theirs. Off, a kernel's inner
+    /// loop runs fewer instructions (`latent bench --unchecked-kernels` says how much that
+    /// buys on an adapter); the autotune keeps a cache of its own for it.
+    ///
+    /// # Safety
+    ///
+    /// latent's kernels keep every access inside its arrays (edge tiles are guarded, and
+    /// every kernel is checked against its CPU twin at odd shapes) and every loop finite,
+    /// for the shapes and buffers their host code accepts. Turning the checks off trusts
+    /// that: an access that a bug sent out of an array would no longer be clamped, and
+    /// wgpu's guarantee that a shader stays in bounds no longer holds.
+    pub unsafe fn set_runtime_checks(&self, on: bool) {
+        self.runtime_checks.store(on, Ordering::Relaxed);
     }
 
     /// The pipelines built on this device so far.

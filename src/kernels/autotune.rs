@@ -863,8 +863,9 @@ pub fn default_cache_path() -> Option<PathBuf> {
     Some(base.join("latent").join("autotune.json"))
 }
 
-/// The device's key in the cache: adapter, ids, driver, backend, and a fingerprint of the
-/// tuned matmul shaders' text with the libs each includes (a changed shader is tuned again).
+/// The device's key in the cache: adapter, ids, driver, backend, a fingerprint of the
+/// tuned matmul shaders' text with the libs each includes (a changed shader is tuned again),
+/// and "unchecked" where the kernels are built without wgpu's runtime checks.
 pub fn device_key(ctx: &GpuContext) -> String {
     let info = &ctx.info;
     let shaders: String = [
@@ -878,8 +879,13 @@ pub fn device_key(ctx: &GpuContext) -> String {
     .iter()
     .flat_map(|shader| shader.includes.iter().copied().chain([shader.source]))
     .collect();
+    let checks = if ctx.runtime_checks() {
+        ""
+    } else {
+        " | unchecked"
+    };
     format!(
-        "{} [{:04x}:{:04x}] | {} {} | {:?} | matmul shaders {:016x}",
+        "{} [{:04x}:{:04x}] | {} {} | {:?} | matmul shaders {:016x}{checks}",
         info.name,
         info.vendor,
         info.device,

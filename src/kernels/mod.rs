@@ -121,8 +121,9 @@ pub struct CachedPipeline {
 /// each built once per device.
 #[derive(Default)]
 pub struct PipelineCache {
-    /// By shader name and whether `params` is a storage buffer.
-    modules: Mutex<HashMap<(&'static str, bool), Arc<wgpu::ShaderModule>>>,
+    /// By shader name, whether `params` is a storage buffer and whether the module keeps
+    /// wgpu's runtime checks.
+    modules: Mutex<HashMap<(&'static str, bool, bool), Arc<wgpu::ShaderModule>>>,
     pipelines: Mutex<HashMap<String, Arc<CachedPipeline>>>,
 }
 
@@ -135,6 +136,15 @@ impl PipelineCache {
     /// True when no pipeline has been built.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Number of shader modules built so far without wgpu's runtime checks
+    /// (GpuContext::set_runtime_checks).
+    pub fn unchecked_modules(&self) -> usize {
+        self.modules
+            .lock()
+            .map(|m| m.keys().filter(|(_, _, checked)| !checked).count())
+            .unwrap_or(0)
     }
 }
 
@@ -152,23 +162,34 @@ fn shader_module(
     shader: &'static Shader,
     in_storage: bool,
 ) -> Result<Arc<wgpu::ShaderModule>> {
+    let checked = ctx.runtime_checks();
     let mut modules = ctx.pipelines.modules.lock().map_err(lock_error)?;
-    if let Some(module) = modules.get(&(shader.name, in_storage)) {
+    if let Some(module) = modules.get(&(shader.name, in_storage, checked)) {
         return Ok(module.clone());
     }
     let mut source = shader.full_source();
     if in_storage {
         source = source.replace(PARAMS_UNIFORM, PARAMS_STORAGE);
     }
+    let desc = wgpu::ShaderModuleDescriptor {
+        label: Some(shader.name),
+        source: wgpu::ShaderSource::Wgsl(source.into()),
+    };
     let module = ctx.scoped(shader.name, || {
-        ctx.device
-            .create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(shader.name),
-                source: wgpu::ShaderSource::Wgsl(source.into()),
-            })
+        if checked {
+            ctx.device.create_shader_module(desc)
+        } else {
+            // SAFETY: the checks are off only after GpuContext::set_runtime_checks(false),
+            // whose caller took on its contract: latent's kernels stay inside their arrays
+            // and their loops end, for the shapes their host code accepts.
+            unsafe {
+                ctx.device
+                    .create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
+            }
+        }
     })?;
     let module = Arc::new(module);
-    modules.insert((shader.name, in_storage), module.clone());
+    modules.insert((shader.name, in_storage, checked), module.clone());
     Ok(module)
 }
 
@@ -200,8 +221,11 @@ fn pipeline(
     in_storage: bool,
 ) -> Result<Arc<CachedPipeline>> {
     let key = format!(
-        "{}/{}/{:?}/{in_storage}",
-        kernel.shader.name, kernel.entry, constants
+        "{}/{}/{:?}/{in_storage}/{}",
+        kernel.shader.name,
+        kernel.entry,
+        constants,
+        ctx.runtime_checks()
     );
     if let Some(p) = ctx
         .pipelines

@@ -34,6 +34,12 @@ pub struct GpuArgs {
     /// every set is grouped, Adam runs in the same dispatches.
     #[arg(long, env = "LATENT_WEIGHT_GRADS", default_value = "auto")]
     pub weight_grads: String,
+    /// Build the kernels without wgpu's runtime checks (naga's index clamps and loop
+    /// counters), for fewer instructions in their loops. latent's kernels keep their
+    /// accesses in bounds by their own guards (`latent validate --unchecked-kernels` checks
+    /// them on this adapter); the autotune caches its choice apart. Off by default.
+    #[arg(long, env = "LATENT_UNCHECKED_KERNELS", value_parser = clap::builder::BoolishValueParser::new())]
+    pub unchecked_kernels: bool,
 }
 
 impl GpuArgs {
@@ -47,10 +53,23 @@ impl GpuArgs {
         })
     }
 
-    /// Chooses the matmul variants of `ctx` by --matmul (tuning them on first use of an
-    /// adapter) and its weight-gradient policy by --weight-grads, printing cache warnings
-    /// and a line when it tuned.
+    /// Turns wgpu's runtime checks off for the kernels of `ctx` with --unchecked-kernels,
+    /// saying so.
+    pub fn apply_runtime_checks(&self, ctx: &GpuContext) {
+        if self.unchecked_kernels {
+            // SAFETY: the user asked for it; only latent's own kernels run on `ctx`, and
+            // they keep their accesses in bounds and their loops finite for the shapes their
+            // host code accepts (GpuContext::set_runtime_checks).
+            unsafe { ctx.set_runtime_checks(false) };
+            eprintln!("kernels built without wgpu's runtime checks (--unchecked-kernels)");
+        }
+    }
+
+    /// Applies --unchecked-kernels, then chooses the matmul variants of `ctx` by --matmul
+    /// (tuning them on first use of an adapter) and its weight-gradient policy by
+    /// --weight-grads, printing cache warnings and a line when it tuned.
     pub fn choose_matmul(&self, ctx: &GpuContext) -> Result<(), latent::Error> {
+        self.apply_runtime_checks(ctx);
         let policy: MatmulPolicy = self.matmul.parse()?;
         ctx.set_weight_grads_policy(self.weight_grads.parse::<WeightGradsPolicy>()?);
         let cache = autotune::default_cache_path();

@@ -141,6 +141,7 @@ pub fn yes(on: bool) -> &'static str {
 pub fn validate(args: &ValidateArgs) -> Result<ExitCode, latent::Error> {
     let options = args.gpu.options()?;
     let ctx = GpuContext::new(&options)?;
+    args.gpu.apply_runtime_checks(&ctx);
     let seed = args.seed.unwrap_or_else(clock_seed);
     println!("latent validate on {}", ctx.describe());
     // --matmul coop-f16 adds the coop-f16 checks where the adapter runs it.
@@ -274,10 +275,11 @@ pub fn bench(args: &BenchArgs) -> Result<ExitCode, latent::Error> {
         println!("latent bench on {}", ctx.describe());
         let choice = ctx.matmul_choice();
         println!(
-            "matmul: {} (general), {} (skinny); weight gradients: {}; GPU times from {}",
+            "matmul: {} (general), {} (skinny); weight gradients: {}; runtime checks: {}; GPU times from {}",
             choice.general,
             choice.skinny,
             args.gpu.weight_grads,
+            if ctx.runtime_checks() { "on" } else { "off" },
             if ctx.features.timestamp_query {
                 "timestamp queries"
             } else {
