@@ -679,6 +679,7 @@ fn a_multiply_split_between_threads_equals_its_rows_one_at_a_time() {
 /// gets alone: a part computed at the wrong offset, or twice, or not at all, fails.
 #[test]
 fn threaded_twins_give_each_element_the_result_it_gets_alone() {
+    type BackwardTwin = fn(&mut [f32], &[f32], &[f32]) -> latent::Result<()>;
     let n = 3 * 16_384 + 5;
     let value = |i: usize, scale: f32| ((i * 7919 % 263) as f32 - 131.0) * scale;
     let grad: Vec<f32> = (0..n).map(|i| value(i, 0.01)).collect();
@@ -728,6 +729,29 @@ fn threaded_twins_give_each_element_the_result_it_gets_alone() {
         assert_eq!(sigmoid[i].to_bits(), alone[0].to_bits(), "σ element {i}");
         activation::tanh_forward(&mut alone, &x[i..i + 1]).unwrap();
         assert_eq!(tanh[i].to_bits(), alone[0].to_bits(), "tanh element {i}");
+    }
+    // ReLU forward, and each backward from its saved output.
+    let dy: Vec<f32> = (0..n).map(|i| value(i + 7, 0.02)).collect();
+    let mut relu = vec![0.0f32; n];
+    activation::relu_forward(&mut relu, &x).unwrap();
+    let backwards: [(&str, &[f32], BackwardTwin); 3] = [
+        ("ReLU", &relu, activation::relu_backward),
+        ("σ", &sigmoid, activation::sigmoid_backward),
+        ("tanh", &tanh, activation::tanh_backward),
+    ];
+    for (name, y, backward) in backwards {
+        let mut dx = vec![f32::NAN; n];
+        backward(&mut dx, y, &dy).unwrap();
+        for i in 0..n {
+            let mut alone = [f32::NAN];
+            backward(&mut alone, &y[i..i + 1], &dy[i..i + 1]).unwrap();
+            assert_eq!(dx[i].to_bits(), alone[0].to_bits(), "{name} dx element {i}");
+        }
+    }
+    for i in 0..n {
+        let mut alone = [f32::NAN];
+        activation::relu_forward(&mut alone, &x[i..i + 1]).unwrap();
+        assert_eq!(relu[i].to_bits(), alone[0].to_bits(), "ReLU element {i}");
     }
 
     let (rows, cols) = (n / 1000, 1000);

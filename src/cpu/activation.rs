@@ -5,7 +5,7 @@ use num_traits::Float;
 
 use crate::cpu::{check_lens, lit, tanh_lanes, Real};
 use crate::error::Result;
-use crate::parallel::for_chunks_of_at_least;
+use crate::parallel::{for_chunks_of_at_least, MIN_ELEMENTS_PER_THREAD};
 
 fn check(op: &'static str, out: usize, a: usize, b: Option<usize>) -> Result<()> {
     check_lens(op, &[("input", a, out)])?;
@@ -15,22 +15,39 @@ fn check(op: &'static str, out: usize, a: usize, b: Option<usize>) -> Result<()>
     Ok(())
 }
 
-/// y = max(x, 0).
-pub fn relu_forward<T: Float>(y: &mut [T], x: &[T]) -> Result<()> {
+/// y = max(x, 0), split over threads.
+pub fn relu_forward<T: Real>(y: &mut [T], x: &[T]) -> Result<()> {
     check("relu_forward", y.len(), x.len(), None)?;
-    y.iter_mut()
-        .zip(x)
-        .for_each(|(y, &x)| *y = x.max(T::zero()));
+    for_chunks_of_at_least(y, 1, MIN_ELEMENTS_PER_THREAD, |span, y| {
+        y.iter_mut()
+            .zip(&x[span])
+            .for_each(|(y, &x)| *y = x.max(T::zero()));
+    });
     Ok(())
 }
 
 /// dx = dy where y > 0, else 0.
-pub fn relu_backward<T: Float>(dx: &mut [T], y: &[T], dy: &[T]) -> Result<()> {
+pub fn relu_backward<T: Real>(dx: &mut [T], y: &[T], dy: &[T]) -> Result<()> {
     check("relu_backward", dx.len(), y.len(), Some(dy.len()))?;
-    for ((dx, &y), &dy) in dx.iter_mut().zip(y).zip(dy) {
-        *dx = if y > T::zero() { dy } else { T::zero() };
-    }
+    backward(
+        dx,
+        y,
+        dy,
+        |y, dy| if y > T::zero() { dy } else { T::zero() },
+    );
     Ok(())
+}
+
+/// dx = derivative(y, dy) element by element, split over threads: a backward reads and
+/// writes memory, a few operations an element (the IWAE's 640 × 400 ReLU took 149 µs on
+/// one core).
+fn backward<T: Real>(dx: &mut [T], y: &[T], dy: &[T], derivative: impl Fn(T, T) -> T + Sync) {
+    for_chunks_of_at_least(dx, 1, MIN_ELEMENTS_PER_THREAD, |span, dx| {
+        let (y, dy) = (&y[span.clone()], &dy[span]);
+        for ((dx, &y), &dy) in dx.iter_mut().zip(y).zip(dy) {
+            *dx = derivative(y, dy);
+        }
+    });
 }
 
 /// σ(v) without overflow: 1/(1+e^-v) for v ≥ 0, e^v/(1+e^v) for v < 0.
@@ -44,7 +61,8 @@ pub fn stable_sigmoid<T: Float>(v: T) -> T {
 }
 
 /// Elements a thread gets at least in the activations with an exponential (σ, tanh): about
-/// 10–20 ns an element, where ReLU's element is a load and a store (ReLU is not split).
+/// 10–20 ns an element, where ReLU's element is a load and a store (split from
+/// MIN_ELEMENTS_PER_THREAD, as the backwards are).
 const MIN_TRANSCENDENTALS_PER_THREAD: usize = 4096;
 
 /// y = σ(x), split over threads.
@@ -58,12 +76,10 @@ pub fn sigmoid_forward<T: Real>(y: &mut [T], x: &[T]) -> Result<()> {
     Ok(())
 }
 
-/// dx = dy · y · (1 - y).
-pub fn sigmoid_backward<T: Float>(dx: &mut [T], y: &[T], dy: &[T]) -> Result<()> {
+/// dx = dy · y · (1 - y), split over threads.
+pub fn sigmoid_backward<T: Real>(dx: &mut [T], y: &[T], dy: &[T]) -> Result<()> {
     check("sigmoid_backward", dx.len(), y.len(), Some(dy.len()))?;
-    for ((dx, &y), &dy) in dx.iter_mut().zip(y).zip(dy) {
-        *dx = dy * y * (T::one() - y);
-    }
+    backward(dx, y, dy, |y, dy| dy * y * (T::one() - y));
     Ok(())
 }
 
@@ -84,11 +100,9 @@ pub fn tanh_forward<T: Real>(y: &mut [T], x: &[T]) -> Result<()> {
     Ok(())
 }
 
-/// dx = dy · (1 - y²).
-pub fn tanh_backward<T: Float>(dx: &mut [T], y: &[T], dy: &[T]) -> Result<()> {
+/// dx = dy · (1 - y²), split over threads.
+pub fn tanh_backward<T: Real>(dx: &mut [T], y: &[T], dy: &[T]) -> Result<()> {
     check("tanh_backward", dx.len(), y.len(), Some(dy.len()))?;
-    for ((dx, &y), &dy) in dx.iter_mut().zip(y).zip(dy) {
-        *dx = dy * (T::one() - y * y);
-    }
+    backward(dx, y, dy, |y, dy| dy * (T::one() - y * y));
     Ok(())
 }

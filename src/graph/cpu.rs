@@ -781,7 +781,7 @@ fn activation_forward<T: Real>(kind: Activation, y: &mut [T], x: &[T]) -> Result
     }
 }
 
-fn activation_backward<T: Float>(kind: Activation, dx: &mut [T], y: &[T], dy: &[T]) -> Result<()> {
+fn activation_backward<T: Real>(kind: Activation, dx: &mut [T], y: &[T], dy: &[T]) -> Result<()> {
     match kind {
         Activation::Relu => cpu::activation::relu_backward(dx, y, dy),
         Activation::Sigmoid => cpu::activation::sigmoid_backward(dx, y, dy),

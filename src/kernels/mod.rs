@@ -121,10 +121,18 @@ pub struct CachedPipeline {
 /// each built once per device.
 #[derive(Default)]
 pub struct PipelineCache {
-    /// By shader name, whether `params` is a storage buffer and whether the module keeps
-    /// wgpu's runtime checks.
-    modules: Mutex<HashMap<(&'static str, bool, bool), Arc<wgpu::ShaderModule>>>,
+    modules: Mutex<HashMap<ModuleKey, Arc<wgpu::ShaderModule>>>,
     pipelines: Mutex<HashMap<String, Arc<CachedPipeline>>>,
+}
+
+/// What a shader module is built from besides its text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct ModuleKey {
+    shader: &'static str,
+    /// `params` is a storage buffer (GpuContext::params_in_storage).
+    params_in_storage: bool,
+    /// The module keeps wgpu's runtime checks (GpuContext::runtime_checks).
+    checked: bool,
 }
 
 impl PipelineCache {
@@ -143,7 +151,7 @@ impl PipelineCache {
     pub fn unchecked_modules(&self) -> usize {
         self.modules
             .lock()
-            .map(|m| m.keys().filter(|(_, _, checked)| !checked).count())
+            .map(|m| m.keys().filter(|key| !key.checked).count())
             .unwrap_or(0)
     }
 }
@@ -163,8 +171,13 @@ fn shader_module(
     in_storage: bool,
 ) -> Result<Arc<wgpu::ShaderModule>> {
     let checked = ctx.runtime_checks();
+    let key = ModuleKey {
+        shader: shader.name,
+        params_in_storage: in_storage,
+        checked,
+    };
     let mut modules = ctx.pipelines.modules.lock().map_err(lock_error)?;
-    if let Some(module) = modules.get(&(shader.name, in_storage, checked)) {
+    if let Some(module) = modules.get(&key) {
         return Ok(module.clone());
     }
     let mut source = shader.full_source();
@@ -189,7 +202,7 @@ fn shader_module(
         }
     })?;
     let module = Arc::new(module);
-    modules.insert((shader.name, in_storage, checked), module.clone());
+    modules.insert(key, module.clone());
     Ok(module)
 }
 
