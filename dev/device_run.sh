@@ -65,8 +65,9 @@ matmul() {
 
 measure() {
     local out="${OUT:-runs/device}" epochs=10 extra=(--large --epoch) configs=vae,ae,wide
+    local checks=(--large --configs vae,ae)
     if [ "${LATENT_DEVICE_QUICK:-0}" = 1 ]; then
-        epochs=1 extra=(--steps 4) configs=ae
+        epochs=1 extra=(--steps 4) configs=ae checks=(--no-kernels --steps 4 --configs ae)
     fi
     mkdir -p "$out"
     setup_device
@@ -102,7 +103,7 @@ measure() {
     # included, and the VAE and AE steps.
     for unchecked in false true; do
         LATENT_UNCHECKED_KERNELS=$unchecked timeout 25 "$bin/latent" bench --backend vulkan \
-            --matmul default --weight-grads separate --large --configs vae,ae \
+            --matmul default --weight-grads separate "${checks[@]}" \
             >>"$out/bench.txt" 2>&1 || true
     done
     # The fused VAE head first, on its own: the full harness below may run out of time
