@@ -24,11 +24,36 @@ use std::time::{Duration, Instant};
 /// Items a thread gets at least; fewer items run on the calling thread.
 const MIN_ITEMS_PER_THREAD: usize = 64;
 
-/// The threads to use: the cores this process may run on, as first asked (the question
-/// reads the cgroup's CPU quota files on Linux: too slow to ask at every split).
+/// The environment variable that sets the threads: a whole number ≥ 1.
+pub(crate) const THREADS_VAR: &str = "LATENT_THREADS";
+
+/// The threads to use, as first asked: [`THREADS_VAR`] where it holds a whole number ≥ 1
+/// (the CLI refuses any other value: see [`threads_setting`]), else the cores this process
+/// may run on (the question reads the cgroup's CPU quota files on Linux: too slow to ask at
+/// every split). The pool starts a worker for each thread beyond the first.
 pub(crate) fn threads() -> usize {
     static THREADS: OnceLock<usize> = OnceLock::new();
-    *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    *THREADS.get_or_init(|| {
+        threads_setting()
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    })
+}
+
+/// [`THREADS_VAR`] as a thread count: None where it is unset or empty, an error naming it
+/// where it is not a whole number ≥ 1.
+pub(crate) fn threads_setting() -> crate::Result<Option<usize>> {
+    let Some(value) = std::env::var_os(THREADS_VAR).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    match value.to_str().and_then(|v| v.trim().parse::<usize>().ok()) {
+        Some(threads) if threads >= 1 => Ok(Some(threads)),
+        _ => Err(crate::Error::InvalidArgument(format!(
+            "{THREADS_VAR}={}: expected the number of CPU threads, a whole number of 1 or more",
+            value.to_string_lossy()
+        ))),
+    }
 }
 
 /// Elements a thread gets at least in the element-wise twins (Adam, the losses): below

@@ -1496,3 +1496,44 @@ fn bad_bench_input_is_exit_code_2() {
         );
     }
 }
+
+/// LATENT_THREADS sets the CPU path's threads, and the trained weights do not depend on
+/// them (1 thread, and 3, more than CI's cores); a value that is not a whole number ≥ 1
+/// is refused before any work.
+#[test]
+fn latent_threads_sets_the_cpu_threads_and_the_weights_do_not_depend_on_it() {
+    let dir = temp_dir("threads");
+    let train = |threads: &str| {
+        let out = dir.join(format!("run-{threads}"));
+        let output = Command::new(env!("CARGO_BIN_EXE_latent"))
+            .args(["train", "--cpu", "--data", "digits", "--epochs", "1", "--out"])
+            .arg(&out)
+            .env("LATENT_THREADS", threads)
+            .output()
+            .expect("run latent");
+        (output, out.join("model.safetensors"))
+    };
+    let (one, one_weights) = train("1");
+    assert!(one.status.success(), "{}", text(&one.stderr));
+    let said = format!("{}{}", text(&one.stdout), text(&one.stderr));
+    assert!(said.contains("tiles, 1 thread)"), "{said}");
+    let (three, three_weights) = train("3");
+    assert!(three.status.success(), "{}", text(&three.stderr));
+    let said = format!("{}{}", text(&three.stdout), text(&three.stderr));
+    assert!(said.contains("tiles, 3 threads)"), "{said}");
+    assert!(
+        std::fs::read(&one_weights).unwrap() == std::fs::read(&three_weights).unwrap(),
+        "1 thread and 3 trained different weights"
+    );
+    for bad in ["0", "two", "-1"] {
+        let (refused, weights) = train(bad);
+        assert_eq!(refused.status.code(), Some(2), "LATENT_THREADS={bad}");
+        assert!(
+            text(&refused.stderr).contains(&format!("LATENT_THREADS={bad}: expected")),
+            "{}",
+            text(&refused.stderr)
+        );
+        assert!(!weights.exists());
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

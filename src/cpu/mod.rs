@@ -32,6 +32,15 @@ pub mod vae_head;
 
 use crate::error::{shape_error, Result};
 
+/// The threads the CPU path (the twins, the CPU executor, the probes) runs on: LATENT_THREADS
+/// where it is set, else the cores this process may run on. Errors
+/// ([`crate::Error::InvalidArgument`]) where LATENT_THREADS is set to anything but a whole
+/// number ≥ 1 (the CPU path then ignores it and takes every core).
+pub fn threads() -> crate::Result<usize> {
+    crate::parallel::threads_setting()?;
+    Ok(crate::parallel::threads())
+}
+
 /// The twins' float types: f32, the reference the GPU is compared with, and f64, for
 /// finite differences. A twin may take a path written for f32 alone (the matmul's fused
 /// tiles) through [`Real::f32s`].

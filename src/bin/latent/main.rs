@@ -82,7 +82,27 @@ enum Command {
 fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    let result = match cli.command {
+    // A bad LATENT_THREADS is refused before any work, not ignored.
+    let result = latent::cpu::threads().and_then(|_| run(cli, &matches));
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            match e {
+                latent::Error::InvalidArgument(_)
+                | latent::Error::Shape { .. }
+                | latent::Error::Data { .. }
+                | latent::Error::Io { .. }
+                | latent::Error::AdapterNotFound { .. } => ExitCode::from(2),
+                _ => ExitCode::from(1),
+            }
+        }
+    }
+}
+
+/// Runs the command `cli` names.
+fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<ExitCode, latent::Error> {
+    match cli.command {
         Command::Info(args) => info(&args),
         Command::Validate(args) => validate(&args),
         Command::Train(mut args) => {
@@ -103,19 +123,5 @@ fn main() -> ExitCode {
         Command::Scatter(args) => scatter(&args),
         Command::Traverse(args) => traverse(&args),
         Command::Bench(args) => bench(&args),
-    };
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e}");
-            match e {
-                latent::Error::InvalidArgument(_)
-                | latent::Error::Shape { .. }
-                | latent::Error::Data { .. }
-                | latent::Error::Io { .. }
-                | latent::Error::AdapterNotFound { .. } => ExitCode::from(2),
-                _ => ExitCode::from(1),
-            }
-        }
     }
 }
