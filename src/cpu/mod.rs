@@ -37,7 +37,7 @@ use crate::error::{shape_error, Result};
 /// ([`crate::Error::InvalidArgument`]) where LATENT_THREADS is set to anything but a whole
 /// number ≥ 1 (the CPU path then ignores it and takes every core).
 pub fn threads() -> crate::Result<usize> {
-    crate::parallel::threads_setting()?;
+    crate::parallel::threads_setting().map_err(crate::Error::InvalidArgument)?;
     Ok(crate::parallel::threads())
 }
 
