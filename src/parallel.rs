@@ -28,13 +28,18 @@ use std::time::{Duration, Instant};
 /// Items a thread gets at least; fewer items run on the calling thread.
 const MIN_ITEMS_PER_THREAD: usize = 64;
 
-/// The environment variable that sets the threads: a whole number ≥ 1.
+/// The environment variable that sets the threads: a whole number from 1 to MAX_THREADS.
 pub(crate) const THREADS_VAR: &str = "LATENT_THREADS";
 
-/// The threads to use, as first asked: [`THREADS_VAR`] where it holds a whole number ≥ 1
-/// (the CLI refuses any other value: see [`threads_setting`]), else the cores this process
-/// may run on (the question reads the cgroup's CPU quota files on Linux: too slow to ask at
-/// every split). The pool starts a worker for each thread beyond the first.
+/// The most threads [`THREADS_VAR`] may ask for: above any machine's cores, below what
+/// would exhaust the process's threads.
+const MAX_THREADS: usize = 4096;
+
+/// The threads to use, as first asked: [`THREADS_VAR`] where it holds a whole number from 1
+/// to MAX_THREADS (the CLI refuses any other value: see [`threads_setting`]), else the
+/// cores this process may run on (the question reads the cgroup's CPU quota files on
+/// Linux: too slow to ask at every split). The pool starts a worker for each thread beyond
+/// the first.
 pub(crate) fn threads() -> usize {
     static THREADS: OnceLock<usize> = OnceLock::new();
     *THREADS.get_or_init(|| {
@@ -46,15 +51,17 @@ pub(crate) fn threads() -> usize {
 }
 
 /// [`THREADS_VAR`] as a thread count: None where it is unset or empty, a message naming it
-/// where it is not a whole number ≥ 1 (a String: this file builds alone for Miri).
+/// where it is not a whole number from 1 to MAX_THREADS (a String: this file builds alone
+/// for Miri).
 pub(crate) fn threads_setting() -> Result<Option<usize>, String> {
     let Some(value) = std::env::var_os(THREADS_VAR).filter(|v| !v.is_empty()) else {
         return Ok(None);
     };
     match value.to_str().and_then(|v| v.trim().parse::<usize>().ok()) {
-        Some(threads) if threads >= 1 => Ok(Some(threads)),
+        Some(threads) if (1..=MAX_THREADS).contains(&threads) => Ok(Some(threads)),
         _ => Err(format!(
-            "{THREADS_VAR}={}: expected the number of CPU threads, a whole number of 1 or more",
+            "{THREADS_VAR}={}: expected the number of CPU threads, a whole number from 1 to \
+             {MAX_THREADS}",
             value.to_string_lossy()
         )),
     }

@@ -1506,7 +1506,9 @@ fn latent_threads_sets_the_cpu_threads_and_the_weights_do_not_depend_on_it() {
     let train = |threads: &str| {
         let out = dir.join(format!("run-{threads}"));
         let output = Command::new(env!("CARGO_BIN_EXE_latent"))
-            .args(["train", "--cpu", "--data", "digits", "--epochs", "1", "--out"])
+            .args([
+                "train", "--cpu", "--data", "digits", "--epochs", "1", "--out",
+            ])
             .arg(&out)
             .env("LATENT_THREADS", threads)
             .output()
@@ -1525,7 +1527,7 @@ fn latent_threads_sets_the_cpu_threads_and_the_weights_do_not_depend_on_it() {
         std::fs::read(&one_weights).unwrap() == std::fs::read(&three_weights).unwrap(),
         "1 thread and 3 trained different weights"
     );
-    for bad in ["0", "two", "-1"] {
+    for bad in ["0", "two", "-1", "4097"] {
         let (refused, weights) = train(bad);
         assert_eq!(refused.status.code(), Some(2), "LATENT_THREADS={bad}");
         assert!(

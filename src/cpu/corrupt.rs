@@ -147,11 +147,11 @@ fn mask<T: Float>(y: &mut [T], x: &[T], below_p: u32, words: &[u32]) {
 fn salt_and_pepper<T: Float>(y: &mut [T], x: &[T], below_half_p: u32, below_p: u32, words: &[u32]) {
     for ((y, &x), &w) in y.iter_mut().zip(x).zip(words) {
         let top = w >> 8;
-        let pepper = if top < below_p { T::one() } else { x };
+        let salt_or_clean = if top < below_p { T::one() } else { x };
         *y = if top < below_half_p {
             T::zero()
         } else {
-            pepper
+            salt_or_clean
         };
     }
 }

@@ -35,7 +35,7 @@ use crate::error::{shape_error, Result};
 /// The threads the CPU path (the twins, the CPU executor, the probes) runs on: LATENT_THREADS
 /// where it is set, else the cores this process may run on. Errors
 /// ([`crate::Error::InvalidArgument`]) where LATENT_THREADS is set to anything but a whole
-/// number ≥ 1 (the CPU path then ignores it and takes every core).
+/// number from 1 to 4096 (the CPU path then ignores it and takes every core).
 pub fn threads() -> crate::Result<usize> {
     crate::parallel::threads_setting().map_err(crate::Error::InvalidArgument)?;
     Ok(crate::parallel::threads())

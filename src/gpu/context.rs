@@ -561,8 +561,8 @@ impl GpuContext {
     /// runtime checks (`wgpu::ShaderRuntimeChecks::unchecked()`: no index clamps, no loop
     /// counters; buffer accesses keep whatever bounds the driver itself enforces, as Vulkan's
     /// robust buffer access). Pipelines built before keep theirs. Off, a kernel's inner
-    /// loop runs fewer instructions (`latent bench --unchecked-kernels` says how much that
-    /// buys on an adapter); the autotune keeps a cache of its own for it.
+    /// loop runs fewer instructions (`latent bench` with and without `--unchecked-kernels`
+    /// says how much that buys on an adapter); the autotune keeps a cache of its own for it.
     ///
     /// # Safety
     ///

@@ -38,7 +38,11 @@ pub struct GpuArgs {
     /// counters), for fewer instructions in their loops. latent's kernels keep their
     /// accesses in bounds by their own guards (`latent validate --unchecked-kernels` checks
     /// them on this adapter); the autotune caches its choice apart. Off by default.
-    #[arg(long, env = "LATENT_UNCHECKED_KERNELS", value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(
+        long,
+        env = "LATENT_UNCHECKED_KERNELS",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub unchecked_kernels: bool,
 }
 
