@@ -156,8 +156,9 @@ fn salt_and_pepper<T: Float>(y: &mut [T], x: &[T], below_half_p: u32, below_p: u
     }
 }
 
-/// The count of 24-bit tops m with [`uniform_closed_open`] (m / 2^24) below p in [0, 1]:
-/// u < p ⇔ m < ⌈p·2^24⌉ (p·2^24 is exact in f64), an integer compare per element.
+/// The count of 24-bit tops m whose uniform m / 2^24
+/// ([`philox::uniform_closed_open`](crate::cpu::philox::uniform_closed_open)) is below p in
+/// [0, 1]: u < p ⇔ m < ⌈p·2^24⌉ (p·2^24 is exact in f64), an integer compare per element.
 fn below(p: f64) -> u32 {
     (p * 16_777_216.0).ceil() as u32
 }
