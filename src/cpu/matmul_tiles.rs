@@ -56,6 +56,33 @@ impl<T: Copy> Operands<'_, T> {
     }
 }
 
+impl<'a, T: Copy> Operands<'a, T> {
+    /// The operands of (op(A)\[rows, ..\] · op(B))ᵀ = op(B)ᵀ · op(A)\[rows, ..\]ᵀ, an
+    /// (n, rows.len()) product; None where A is stored (k, m) and `rows` is not all of its
+    /// rows (their columns of A would not lie together).
+    fn transposed(&self, rows: Range<usize>) -> Option<Operands<'a, T>> {
+        let b = if !self.trans_a {
+            // A stored (m, k): the rows lie together, op(A)[rows]ᵀ is B stored (n', k).
+            &self.a[rows.start * self.k..rows.end * self.k]
+        } else if rows == (0..self.m) {
+            // A stored (k, m) is op(A)ᵀ, B stored (k, n').
+            self.a
+        } else {
+            return None;
+        };
+        Some(Operands {
+            a: self.b,
+            b,
+            // op(B)ᵀ: B stored (n, k) is it as stored; B stored (k, n) is its transpose.
+            trans_a: !self.trans_b,
+            trans_b: !self.trans_a,
+            m: self.n,
+            n: rows.len(),
+            k: self.k,
+        })
+    }
+}
+
 impl<'a, T: Real> Operands<'a, T> {
     /// The same operands as f32s, where T is f32.
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
@@ -72,10 +99,34 @@ impl<'a, T: Real> Operands<'a, T> {
     }
 }
 
+/// Products at most this wide (n) with at least twice as many rows are computed transposed
+/// (see [`Operands::transposed`]): a tile is 48 columns wide with AVX-512.
+const SKINNY_COLS: usize = 24;
+
 /// products (rows.len(), n) = op(A)\[rows, ..\] · op(B), in the form [`TileForm::detect`]
 /// names: for f32 its tiles; for f64 the portable tiles (a multiply, then an add) in the
-/// same vector registers, 3 a row of the tile.
+/// same vector registers, 3 a row of the tile. A skinny product (n ≤ SKINNY_COLS, at
+/// least 2n rows) is computed as its transpose, the rows across the tiles, then
+/// transposed back: the same sums in the same order, so the same bits.
 pub(crate) fn product<T: Real>(products: &mut [T], operands: &Operands<T>, rows: Range<usize>) {
+    let n = operands.n;
+    if n <= SKINNY_COLS && rows.len() >= 2 * n {
+        if let Some(transposed) = operands.transposed(rows.clone()) {
+            let mut columns = vec![T::zero(); n * rows.len()];
+            product_as_given(&mut columns, &transposed, 0..n);
+            for (j, column) in columns.chunks_exact(rows.len()).enumerate() {
+                for (row, &value) in products.chunks_exact_mut(n).zip(column) {
+                    row[j] = value;
+                }
+            }
+            return;
+        }
+    }
+    product_as_given(products, operands, rows)
+}
+
+/// [`product`] of the operands as given.
+fn product_as_given<T: Real>(products: &mut [T], operands: &Operands<T>, rows: Range<usize>) {
     #[cfg(target_arch = "x86_64")]
     {
         let form = TileForm::detect();
@@ -615,6 +666,65 @@ pub(crate) mod tests {
                             expected.to_bits(),
                             "f64 {form} ({row}, {col})"
                         );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Skinny products (n ≤ SKINNY_COLS), computed transposed, give the triple loop's bits:
+    /// every transpose, all rows and a part of them (taken transposed where A is stored
+    /// (m, k), as given where it is stored (k, m)), in f32 and f64.
+    #[test]
+    fn skinny_products_give_the_triple_loops_bits() {
+        let value = |i: usize| ((i * 7919 % 263) as f32 - 131.0) / 97.0;
+        let fuses = TileForm::detect().fuses();
+        for (m, n, k) in [
+            (50, 7, 33),
+            (64, SKINNY_COLS, 17),
+            (49, 1, 5),
+            (100, 20, 128),
+        ] {
+            let a: Vec<f32> = (0..m * k).map(value).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| value(i + 5)).collect();
+            let (a64, b64): (Vec<f64>, Vec<f64>) = (
+                a.iter().map(|&x| x.into()).collect(),
+                b.iter().map(|&x| x.into()).collect(),
+            );
+            for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {
+                let operands = Operands {
+                    a: &a,
+                    b: &b,
+                    trans_a,
+                    trans_b,
+                    m,
+                    n,
+                    k,
+                };
+                let operands64 = Operands {
+                    a: &a64,
+                    b: &b64,
+                    trans_a,
+                    trans_b,
+                    m,
+                    n,
+                    k,
+                };
+                let expected = triple_loop(&operands, fuses);
+                for rows in [0..m, 3..m - 2] {
+                    let mut products = vec![f32::NAN; rows.len() * n];
+                    product(&mut products, &operands, rows.clone());
+                    let part = &expected[rows.start * n..rows.end * n];
+                    let what = format!("({m}, {n}, {k}) rows {rows:?} trans {trans_a} {trans_b}");
+                    assert_eq!(bits(&products), bits(part), "f32 {what}");
+                    let mut products64 = vec![f64::NAN; rows.len() * n];
+                    product(&mut products64, &operands64, rows.clone());
+                    for (i, &got) in products64.iter().enumerate() {
+                        let (row, col) = (rows.start + i / n, i % n);
+                        let plain = (0..k).fold(0.0f64, |sum, p| {
+                            sum + operands64.a_at(row, p) * operands64.b_at(p, col)
+                        });
+                        assert_eq!(got.to_bits(), plain.to_bits(), "f64 {what} ({row}, {col})");
                     }
                 }
             }
