@@ -16,6 +16,7 @@
 //! So the bits depend neither on the thread count nor on the vector width, only on whether
 //! the CPU fuses. `cargo bench --bench kernels -- cpu_matmul` times it.
 
+use std::cell::Cell;
 use std::ops::Range;
 
 use num_traits::Float;
@@ -227,11 +228,7 @@ fn product_avx2(products: &mut [f32], operands: &Operands<f32>, rows: Range<usiz
 /// [`product_tiles`] in [`tile_portable`]'s tiles of 4 rows × 24 f64 (3 zmm registers).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-fn product_unfused_avx512<T: Float>(
-    products: &mut [T],
-    operands: &Operands<T>,
-    rows: Range<usize>,
-) {
+fn product_unfused_avx512<T: Real>(products: &mut [T], operands: &Operands<T>, rows: Range<usize>) {
     product_tiles::<T, 4, 24>(
         products,
         operands,
@@ -244,7 +241,7 @@ fn product_unfused_avx512<T: Float>(
 /// [`product_tiles`] in [`tile_portable`]'s tiles of 4 rows × 12 f64 (3 ymm registers).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn product_unfused_avx2<T: Float>(products: &mut [T], operands: &Operands<T>, rows: Range<usize>) {
+fn product_unfused_avx2<T: Real>(products: &mut [T], operands: &Operands<T>, rows: Range<usize>) {
     product_tiles::<T, 4, 12>(
         products,
         operands,
@@ -258,7 +255,7 @@ fn product_unfused_avx2<T: Float>(products: &mut [T], operands: &Operands<T>, ro
 /// Never inlined: inlined into the threaded caller, its loops were left unvectorised (9
 /// GFLOP/s instead of 51–62 on SSE2).
 #[inline(never)]
-fn product_portable<T: Float>(products: &mut [T], operands: &Operands<T>, rows: Range<usize>) {
+fn product_portable<T: Real>(products: &mut [T], operands: &Operands<T>, rows: Range<usize>) {
     product_tiles::<T, 4, 8>(
         products,
         operands,
@@ -271,7 +268,7 @@ fn product_portable<T: Float>(products: &mut [T], operands: &Operands<T>, rows: 
 /// [`product`] in tiles of ROWS × COLS, each computed by `tile` from a block of op(A)'s
 /// packed rows and a panel of op(B)'s columns, packed by `pack_b` (as [`pack_b_panel`]).
 #[inline(always)]
-fn product_tiles<T: Float, const ROWS: usize, const COLS: usize>(
+fn product_tiles<T: Real, const ROWS: usize, const COLS: usize>(
     products: &mut [T],
     operands: &Operands<T>,
     rows: Range<usize>,
@@ -280,18 +277,18 @@ fn product_tiles<T: Float, const ROWS: usize, const COLS: usize>(
 ) {
     let (n, k) = (operands.n, operands.k);
     let blocks = rows.len().div_ceil(ROWS);
-    let mut a_pack = vec![T::zero(); blocks * k * ROWS];
+    let mut packs = Packs::take();
+    let (a_pack, b_panel) = packs.values::<T>(blocks * k * ROWS, k * COLS);
     for (block, pack) in a_pack.chunks_exact_mut(k * ROWS).enumerate() {
         let row0 = rows.start + block * ROWS;
         let count = ROWS.min(rows.end - row0);
         pack_a_block(pack.as_chunks_mut::<ROWS>().0, operands, row0, count);
     }
-    let mut b_panel = vec![T::zero(); k * COLS];
     for col0 in (0..n).step_by(COLS) {
         let cols = COLS.min(n - col0);
         pack_b(b_panel.as_chunks_mut::<COLS>().0, operands, col0, cols);
         for (block, pack) in a_pack.chunks_exact(k * ROWS).enumerate() {
-            let acc = tile(pack, &b_panel);
+            let acc = tile(pack, b_panel);
             let row0 = block * ROWS;
             for (i, acc_row) in acc.iter().enumerate().take(rows.len() - row0) {
                 let start = (row0 + i) * n + col0;
@@ -299,6 +296,51 @@ fn product_tiles<T: Float, const ROWS: usize, const COLS: usize>(
             }
         }
     }
+}
+
+thread_local! {
+    /// Each thread's pack buffers (op(A)'s blocks, op(B)'s panel), kept from one product to
+    /// the next. Allocated and freed at every product, their pages went back to the kernel
+    /// and were faulted in again, with TLB shootdowns across the cores: a 128 × 40 × 400
+    /// product took 77–81 µs on a 2-core VM, 31–32 µs with the buffers kept. They hold a
+    /// thread's largest packs so far (4 MB for the wide VAE's 2048-wide layers at batch
+    /// 1024, 512 rows a thread).
+    static PACKS: Cell<[Vec<u64>; 2]> = const { Cell::new([Vec::new(), Vec::new()]) };
+}
+
+/// This thread's pack buffers, taken for one product and put back when dropped (a product
+/// that finds them taken starts empty ones).
+struct Packs([Vec<u64>; 2]);
+
+impl Packs {
+    fn take() -> Packs {
+        Packs(PACKS.try_with(Cell::take).unwrap_or_default())
+    }
+
+    /// The buffers as `a_len` and `b_len` values of T: values an earlier product left
+    /// there, or 0 (every product writes the values it reads, but for the padding, whose
+    /// results are dropped).
+    fn values<T: Real>(&mut self, a_len: usize, b_len: usize) -> (&mut [T], &mut [T]) {
+        let [a, b] = &mut self.0;
+        (values_in(a, a_len), values_in(b, b_len))
+    }
+}
+
+impl Drop for Packs {
+    fn drop(&mut self) {
+        let buffers = std::mem::take(&mut self.0);
+        // Where the thread is ending, its buffers go with it.
+        let _ = PACKS.try_with(|packs| packs.set(buffers));
+    }
+}
+
+/// The first `len` values of T in `buffer`, grown (with zeros) to hold them.
+fn values_in<T: Real>(buffer: &mut Vec<u64>, len: usize) -> &mut [T] {
+    let words = (len * std::mem::size_of::<T>()).div_ceil(8);
+    if buffer.len() < words {
+        buffer.resize(words, 0);
+    }
+    &mut bytemuck::cast_slice_mut::<u64, T>(&mut buffer[..words])[..len]
 }
 
 /// pack (k, ROWS) = op(A)\[row0 .. row0 + count, ..\] p-major: pack\[p\]\[i\] = op(A)\[row0 + i,

@@ -44,7 +44,7 @@ pub fn threads() -> crate::Result<usize> {
 /// The twins' float types: f32, the reference the GPU is compared with, and f64, for
 /// finite differences. A twin may take a path written for f32 alone (the matmul's fused
 /// tiles) through [`Real::f32s`].
-pub trait Real: num_traits::Float + Send + Sync {
+pub trait Real: num_traits::Float + bytemuck::Pod + Send + Sync {
     /// The values as f32s, where Self is f32.
     fn f32s(values: &[Self]) -> Option<&[f32]>;
     /// The values as f32s to write, where Self is f32.
