@@ -608,6 +608,14 @@ pub(crate) mod tests {
         c
     }
 
+    /// Element (row, col) of op(A)·op(B) in f64, summed over p in order, a multiply then an
+    /// add each step: the bits every f64 form must give.
+    fn plain_sum(operands: &Operands<f64>, row: usize, col: usize) -> f64 {
+        (0..operands.k).fold(0.0f64, |sum, p| {
+            sum + operands.a_at(row, p) * operands.b_at(p, col)
+        })
+    }
+
     /// Every tile form this CPU can run (portable, AVX2, AVX-512) gives the bits of the
     /// triple loop that fuses as it does, for each transpose and for shapes with partial
     /// tiles at the bottom and right edges, on a part of the rows (as one thread computes
@@ -700,9 +708,7 @@ pub(crate) mod tests {
                 for (form, products64) in forms64 {
                     for (i, &got) in products64.iter().enumerate() {
                         let (row, col) = (rows.start + i / n, i % n);
-                        let expected = (0..k).fold(0.0f64, |sum, p| {
-                            sum + operands64.a_at(row, p) * operands64.b_at(p, col)
-                        });
+                        let expected = plain_sum(&operands64, row, col);
                         assert_eq!(
                             got.to_bits(),
                             expected.to_bits(),
@@ -763,9 +769,7 @@ pub(crate) mod tests {
                     product(&mut products64, &operands64, rows.clone());
                     for (i, &got) in products64.iter().enumerate() {
                         let (row, col) = (rows.start + i / n, i % n);
-                        let plain = (0..k).fold(0.0f64, |sum, p| {
-                            sum + operands64.a_at(row, p) * operands64.b_at(p, col)
-                        });
+                        let plain = plain_sum(&operands64, row, col);
                         assert_eq!(got.to_bits(), plain.to_bits(), "f64 {what} ({row}, {col})");
                     }
                 }
