@@ -2,8 +2,8 @@
 //! range of C's rows, in tiles of C whose accumulators stay in vector registers. op(A)'s
 //! rows are packed once into blocks of a tile's rows and op(B) a panel of a tile's columns
 //! at a time, both p-major, so that a tile reads both in order whatever the transposes.
-//! Packs are padded to whole tiles (zeros, or an earlier panel's values) and the padding's
-//! results dropped.
+//! Packs are padded to whole tiles with zeros and the padding's results dropped. Each
+//! thread keeps its pack buffers from one product to the next (`Packs`).
 //!
 //! Each element of C is summed over p = 0, 1, …, k − 1 in that order:
 //! - f32 on x86-64 with AVX-512F, or AVX2 and FMA: a fused multiply-add each step, in tiles
@@ -282,11 +282,20 @@ fn product_tiles<T: Real, const ROWS: usize, const COLS: usize>(
     for (block, pack) in a_pack.chunks_exact_mut(k * ROWS).enumerate() {
         let row0 = rows.start + block * ROWS;
         let count = ROWS.min(rows.end - row0);
-        pack_a_block(pack.as_chunks_mut::<ROWS>().0, operands, row0, count);
+        let pack = pack.as_chunks_mut::<ROWS>().0;
+        pack_a_block(pack, operands, row0, count);
+        // The padding 0, not what an earlier product left (a subnormal there would slow
+        // the tile's multiplies).
+        pack.iter_mut()
+            .for_each(|values| values[count..].fill(T::zero()));
     }
     for col0 in (0..n).step_by(COLS) {
         let cols = COLS.min(n - col0);
-        pack_b(b_panel.as_chunks_mut::<COLS>().0, operands, col0, cols);
+        let panel = b_panel.as_chunks_mut::<COLS>().0;
+        pack_b(panel, operands, col0, cols);
+        panel
+            .iter_mut()
+            .for_each(|values| values[cols..].fill(T::zero()));
         for (block, pack) in a_pack.chunks_exact(k * ROWS).enumerate() {
             let acc = tile(pack, b_panel);
             let row0 = block * ROWS;
@@ -318,8 +327,7 @@ impl Packs {
     }
 
     /// The buffers as `a_len` and `b_len` values of T: values an earlier product left
-    /// there, or 0 (every product writes the values it reads, but for the padding, whose
-    /// results are dropped).
+    /// there, or 0 (a product writes every value it reads, the padding as 0).
     fn values<T: Real>(&mut self, a_len: usize, b_len: usize) -> (&mut [T], &mut [T]) {
         let [a, b] = &mut self.0;
         (values_in(a, a_len), values_in(b, b_len))
@@ -344,7 +352,7 @@ fn values_in<T: Real>(buffer: &mut Vec<u64>, len: usize) -> &mut [T] {
 }
 
 /// pack (k, ROWS) = op(A)\[row0 .. row0 + count, ..\] p-major: pack\[p\]\[i\] = op(A)\[row0 + i,
-/// p\]. Values past `count` are left as they are: their results are dropped.
+/// p\]. Values past `count` are left as they are (product_tiles zeroes them).
 #[inline(always)]
 fn pack_a_block<T: Float, const ROWS: usize>(
     pack: &mut [[T; ROWS]],
@@ -374,7 +382,7 @@ fn pack_a_block<T: Float, const ROWS: usize>(
 }
 
 /// panel (k, COLS) = op(B)\[.., col0 .. col0 + cols\] p-major: panel\[p\]\[j\] = op(B)\[p,
-/// col0 + j\]. Values past `cols` are left as they are: their results are dropped.
+/// col0 + j\]. Values past `cols` are left as they are (product_tiles zeroes them).
 #[inline(always)]
 fn pack_b_panel<T: Float, const COLS: usize>(
     panel: &mut [[T; COLS]],
