@@ -616,6 +616,24 @@ pub(crate) mod tests {
         c
     }
 
+    /// The operands of an (m, n, k) multiply with the given transposes.
+    fn operands_of<'a, T>(
+        a: &'a [T],
+        b: &'a [T],
+        (m, n, k): (usize, usize, usize),
+        (trans_a, trans_b): (bool, bool),
+    ) -> Operands<'a, T> {
+        Operands {
+            a,
+            b,
+            trans_a,
+            trans_b,
+            m,
+            n,
+            k,
+        }
+    }
+
     /// Element (row, col) of op(A)·op(B) in f64, summed over p in order, a multiply then an
     /// add each step: the bits every f64 form must give.
     fn plain_sum(operands: &Operands<f64>, row: usize, col: usize) -> f64 {
@@ -642,15 +660,7 @@ pub(crate) mod tests {
             let a: Vec<f32> = (0..m * k).map(value).collect();
             let b: Vec<f32> = (0..k * n).map(|i| value(i + 5)).collect();
             for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {
-                let operands = Operands {
-                    a: &a,
-                    b: &b,
-                    trans_a,
-                    trans_b,
-                    m,
-                    n,
-                    k,
-                };
+                let operands = operands_of(&a, &b, (m, n, k), (trans_a, trans_b));
                 let rows = m / 3..m;
                 let part = rows.start * n..;
                 let mut forms: Vec<(TileForm, Vec<f32>)> = Vec::new();
@@ -685,15 +695,7 @@ pub(crate) mod tests {
                     a.iter().map(|&x| x.into()).collect(),
                     b.iter().map(|&x| x.into()).collect(),
                 );
-                let operands64 = Operands {
-                    a: &a64,
-                    b: &b64,
-                    trans_a,
-                    trans_b,
-                    m,
-                    n,
-                    k,
-                };
+                let operands64 = operands_of(&a64, &b64, (m, n, k), (trans_a, trans_b));
                 let mut forms64: Vec<(&str, Vec<f64>)> = Vec::new();
                 let mut portable64 = vec![f64::NAN; rows.len() * n];
                 product_portable(&mut portable64, &operands64, rows.clone());
@@ -748,24 +750,8 @@ pub(crate) mod tests {
                 b.iter().map(|&x| x.into()).collect(),
             );
             for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {
-                let operands = Operands {
-                    a: &a,
-                    b: &b,
-                    trans_a,
-                    trans_b,
-                    m,
-                    n,
-                    k,
-                };
-                let operands64 = Operands {
-                    a: &a64,
-                    b: &b64,
-                    trans_a,
-                    trans_b,
-                    m,
-                    n,
-                    k,
-                };
+                let operands = operands_of(&a, &b, (m, n, k), (trans_a, trans_b));
+                let operands64 = operands_of(&a64, &b64, (m, n, k), (trans_a, trans_b));
                 let expected = triple_loop(&operands, fuses);
                 for rows in [0..m, 3..m - 2] {
                     let mut products = vec![f32::NAN; rows.len() * n];
