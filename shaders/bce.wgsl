@@ -1,5 +1,6 @@
 // Binary cross-entropy from logits, for Bernoulli likelihoods (pixels in [0, 1]).
-// Includes lib/grid.wgsl.
+// Includes lib/grid.wgsl and lib/loss_target.wgsl (the target's rows may each serve
+// TARGET_REPEAT consecutive rows).
 //   bce_forward:  loss (rows) = Σ_c max(z, 0) - z·t + log(1 + e^-|z|)   one workgroup per row
 //   bce_backward: dz (rows, cols) = scale · (σ(z) - t)                    writes dz
 //   bce_backward_rows: dz = (scale + row_factor · row_grad[r]) · (σ(z) - t)
@@ -20,7 +21,7 @@ struct Params {
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read_write> loss: array<f32>;   // (rows)
 @group(0) @binding(2) var<storage, read> logits: array<f32>;       // (rows, cols)
-@group(0) @binding(3) var<storage, read> expected: array<f32>;       // (rows, cols) the target (`target` is a WGSL keyword) in [0, 1]
+@group(0) @binding(3) var<storage, read> expected: array<f32>;     // (rows / TARGET_REPEAT, cols) the target (`target` is a WGSL keyword) in [0, 1]
 @group(0) @binding(5) var<storage, read> row_grad: array<f32>;   // (rows), with row_factor
 @group(0) @binding(4) var<storage, read_write> dlogits: array<f32>; // (rows, cols)
 @group(0) @binding(6) var<storage, read_write> totals: array<f32>;  // (rows) running sums of loss
@@ -47,7 +48,7 @@ fn bce_forward(
     for (var c = local; c < params.cols; c += WORKGROUP_SIZE) {
         let i = row * params.cols + c;
         let z = logits[i];
-        sum += max(z, 0.0) - z * expected[i] + log(1.0 + exp(-abs(z)));
+        sum += max(z, 0.0) - z * target_at(i) + log(1.0 + exp(-abs(z)));
     }
     let total = workgroup_sum(sum, local);
     if (local == 0u) {
@@ -63,7 +64,7 @@ fn bce_backward(
 ) {
     let i = flat_index(group, groups, local);
     if (i < params.rows * params.cols) {
-        dlogits[i] = params.scale * (stable_sigmoid(logits[i]) - expected[i]);
+        dlogits[i] = params.scale * (stable_sigmoid(logits[i]) - target_at(i));
     }
 }
 
@@ -78,7 +79,7 @@ fn bce_backward_rows(
     let i = flat_index(group, groups, local);
     if (i < params.rows * params.cols) {
         let d_loss = params.scale + params.row_factor * row_grad[i / params.cols];
-        dlogits[i] = d_loss * (stable_sigmoid(logits[i]) - expected[i]);
+        dlogits[i] = d_loss * (stable_sigmoid(logits[i]) - target_at(i));
     }
 }
 
@@ -100,8 +101,8 @@ fn bce_forward_backward(
         let z = logits[i];
         // One exponential for both: e^-|z| is the e^-z or e^z of stable_sigmoid's branches.
         let e = exp(-abs(z));
-        sum += max(z, 0.0) - z * expected[i] + log(1.0 + e);
-        dlogits[i] = params.scale * (select(e / (1.0 + e), 1.0 / (1.0 + e), z >= 0.0) - expected[i]);
+        sum += max(z, 0.0) - z * target_at(i) + log(1.0 + e);
+        dlogits[i] = params.scale * (select(e / (1.0 + e), 1.0 / (1.0 + e), z >= 0.0) - target_at(i));
     }
     let total = workgroup_sum(sum, local);
     if (local == 0u) {

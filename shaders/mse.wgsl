@@ -1,5 +1,6 @@
 // Mean-squared-error pieces, for reconstructions compared with their targets.
-// Includes lib/grid.wgsl.
+// Includes lib/grid.wgsl and lib/loss_target.wgsl (the target's rows may each serve
+// TARGET_REPEAT consecutive rows).
 //   mse_forward:  loss (rows) = Σ_c (x[r, c] - target[r, c])²      one workgroup per row
 //   mse_backward: dx (rows, cols) = scale · 2 · (x - target)        writes dx
 //   mse_backward_rows: dx = (scale + row_factor · row_grad[r]) · 2 · (x - target)
@@ -20,7 +21,7 @@ struct Params {
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read_write> loss: array<f32>;  // (rows)
 @group(0) @binding(2) var<storage, read> x: array<f32>;           // (rows, cols) prediction
-@group(0) @binding(3) var<storage, read> expected: array<f32>;      // (rows, cols) the target (`target` is a WGSL keyword)
+@group(0) @binding(3) var<storage, read> expected: array<f32>;    // (rows / TARGET_REPEAT, cols) the target (`target` is a WGSL keyword)
 @group(0) @binding(5) var<storage, read> row_grad: array<f32>;   // (rows), with row_factor
 @group(0) @binding(4) var<storage, read_write> dx: array<f32>;    // (rows, cols)
 @group(0) @binding(6) var<storage, read_write> totals: array<f32>;  // (rows) running sums of loss
@@ -38,7 +39,7 @@ fn mse_forward(
     var sum = 0.0;
     for (var c = local; c < params.cols; c += WORKGROUP_SIZE) {
         let i = row * params.cols + c;
-        let diff = x[i] - expected[i];
+        let diff = x[i] - target_at(i);
         sum += diff * diff;
     }
     let total = workgroup_sum(sum, local);
@@ -55,7 +56,7 @@ fn mse_backward(
 ) {
     let i = flat_index(group, groups, local);
     if (i < params.rows * params.cols) {
-        dx[i] = params.scale * 2.0 * (x[i] - expected[i]);
+        dx[i] = params.scale * 2.0 * (x[i] - target_at(i));
     }
 }
 
@@ -70,7 +71,7 @@ fn mse_backward_rows(
     let i = flat_index(group, groups, local);
     if (i < params.rows * params.cols) {
         let d_loss = params.scale + params.row_factor * row_grad[i / params.cols];
-        dx[i] = d_loss * (2.0 * (x[i] - expected[i]));
+        dx[i] = d_loss * (2.0 * (x[i] - target_at(i)));
     }
 }
 
@@ -89,7 +90,7 @@ fn mse_forward_backward(
     var sum = 0.0;
     for (var c = local; c < params.cols; c += WORKGROUP_SIZE) {
         let i = row * params.cols + c;
-        let diff = x[i] - expected[i];
+        let diff = x[i] - target_at(i);
         sum += diff * diff;
         dx[i] = params.scale * 2.0 * diff;
     }

@@ -446,12 +446,12 @@ fn vae_kernel_cases(ctx: &GpuContext, all: &mut KernelCases) -> Result<()> {
         memory_case(
             "bce_forward",
             format!("{batch}x{pixels}"),
-            kernels::bce::bce_forward(ctx, &per_row, &logits, &x, batch, pixels)?,
+            kernels::bce::bce_forward(ctx, &per_row, &logits, (&x, 1), batch, pixels)?,
         ),
         memory_case(
             "bce_backward",
             format!("{batch}x{pixels}"),
-            kernels::bce::bce_backward(ctx, &dlogits, &logits, &x, batch, pixels, 1.0)?,
+            kernels::bce::bce_backward(ctx, &dlogits, &logits, (&x, 1), batch, pixels, 1.0)?,
         ),
         memory_case(
             "bce_forward_backward",

@@ -625,6 +625,60 @@ fn whole_model_gradients_match_finite_differences() {
     }
 }
 
+/// An IWAE's loss compares each of a data row's K samples with that row: on the GPU its
+/// loss kernels read the gathered batch by row group, so the data rows repeated K times are
+/// neither computed nor stored (one dispatch and a (batch·K, 784) buffer fewer), in
+/// training and in the evaluation of the bound. Its μ | logvar, repeated for the
+/// reparameterization, stay repeated. (The GPU training tests check the values.)
+#[test]
+fn an_iwae_loss_reads_the_data_rows_in_place_of_their_repeats() {
+    let iwae = ModelConfig {
+        importance_samples: Some(5),
+        ..ModelConfig::vae(784, 400, 20)
+    };
+    let training = Plan::compile(iwae.build(128).unwrap().0).unwrap();
+    let evaluation =
+        Plan::compile_evaluation(iwae.build_importance_weighted(32, 5).unwrap()).unwrap();
+    for plan in [&training, &evaluation] {
+        let repeats: Vec<_> = plan
+            .graph
+            .ops
+            .iter()
+            .zip(&plan.fused)
+            .filter_map(|(op, &fused)| match *op {
+                latent::graph::Op::RepeatRows { y, x, k } => Some((y, x, k, fused)),
+                _ => None,
+            })
+            .collect();
+        let [(stats_repeat, _, 5, false), (data_repeat, data, 5, true)] = repeats[..] else {
+            panic!("{repeats:?}")
+        };
+        assert_eq!(data, plan.input);
+        let target = plan
+            .graph
+            .ops
+            .iter()
+            .find_map(|op| match *op {
+                latent::graph::Op::Loss { b, .. } => Some(b),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(target, data_repeat);
+        assert_eq!(plan.loss_target(target), (plan.input, 5));
+        assert_eq!(plan.loss_target(stats_repeat), (stats_repeat, 1));
+        let unstored = plan.unstored_on_gpu();
+        assert!(unstored[data_repeat.0] && !unstored[stats_repeat.0]);
+        assert!(plan.gpu_pool(&[]).1[data_repeat.0].is_none());
+    }
+    // Gather, 4 linear (ReLUs fused), μ | logvar repeated, reparameterize, BCE, KL, log
+    // weights, −log mean exp, 3 loss sums; backward: −log mean exp, log weights, BCE, 4
+    // linear (7 matmuls), reparameterize, the group sums of dμ | dlogvar; Adam.
+    assert_eq!(
+        training.dispatches_per_step(),
+        1 + 4 + 1 + 1 + 4 + 3 + 3 + 7 + 2 + 1
+    );
+}
+
 #[test]
 fn plans_reuse_buffers_and_count_dispatches() {
     let (graph, _) = ModelConfig::vae(784, 400, 20).build(128).unwrap();

@@ -1056,10 +1056,13 @@ impl<'a> GpuExecutor<'a> {
                 ..
             } => {
                 let (rows, cols) = (graph.tensor(a).rows, graph.tensor(a).cols);
+                // The target, or the rows a folded RepeatRows would have repeated.
+                let (b, repeat) = self.plan.loss_target(b);
                 let (out, a, b) = (self.view(per_row)?, self.view(a)?, self.view(b)?);
+                let target = (&b, repeat);
                 match kind {
-                    LossKind::Mse => kernels::mse::mse_forward(ctx, &out, &a, &b, rows, cols)?,
-                    LossKind::Bce => kernels::bce::bce_forward(ctx, &out, &a, &b, rows, cols)?,
+                    LossKind::Mse => kernels::mse::mse_forward(ctx, &out, &a, target, rows, cols)?,
+                    LossKind::Bce => kernels::bce::bce_forward(ctx, &out, &a, target, rows, cols)?,
                     LossKind::Kl | LossKind::L1 | LossKind::KlSparsity | LossKind::Iw => {
                         return Err(super::cpu::not_a_target_loss(kind))
                     }
@@ -1500,17 +1503,21 @@ impl<'a> GpuExecutor<'a> {
                 row_grad,
             } => {
                 let (rows, cols) = (graph.tensor(a).rows, graph.tensor(a).cols);
+                let (b, repeat) = self.plan.loss_target(b);
                 let (da, a, b) = (self.view(da)?, self.view(a)?, self.view(b)?);
+                let target = (&b, repeat);
                 Ok(vec![match (kind, row_grad) {
                     (LossKind::Bce, None) => {
-                        kernels::bce::bce_backward(ctx, &da, &a, &b, rows, cols, scale)?
+                        kernels::bce::bce_backward(ctx, &da, &a, target, rows, cols, scale)?
                     }
-                    (_, None) => kernels::mse::mse_backward(ctx, &da, &a, &b, rows, cols, scale)?,
+                    (_, None) => {
+                        kernels::mse::mse_backward(ctx, &da, &a, target, rows, cols, scale)?
+                    }
                     (LossKind::Bce, Some((g, factor))) => kernels::bce::bce_backward_rows(
                         ctx,
                         &da,
                         &a,
-                        &b,
+                        target,
                         &self.view(g)?,
                         rows,
                         cols,
@@ -1521,7 +1528,7 @@ impl<'a> GpuExecutor<'a> {
                         ctx,
                         &da,
                         &a,
-                        &b,
+                        target,
                         &self.view(g)?,
                         rows,
                         cols,

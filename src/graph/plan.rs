@@ -92,8 +92,10 @@ pub struct Plan {
     live_to_end: Vec<TensorId>,
     /// A training plan (with backward ops); else forward-only, for evaluation or inference.
     pub training: bool,
-    /// Per forward op: true for an activation the GPU applies in the store of the linear
-    /// layer just before it (one dispatch for both; its input is read by nothing else).
+    /// Per forward op: true for an op the GPU does in another op's dispatch: an activation
+    /// applied in the store of the linear layer just before it (its input is read by
+    /// nothing else), or a RepeatRows whose rows only losses read as their target, each
+    /// loss reading the source's rows in its place ([`Plan::loss_target`]).
     pub fused: Vec<bool>,
     /// Per forward op: work the GPU moves into its dispatch in a training step (all None in
     /// a forward-only plan). Evaluation passes run the ops apart.
@@ -190,8 +192,12 @@ impl Plan {
         }
         let mut live_to_end: Vec<TensorId> = losses.iter().map(|term| term.per_row).collect();
         live_to_end.extend_from_slice(outputs);
-        let fused = fusable_activations(&graph, &backward, &live_to_end);
         let training_fusion = training_fusions(&graph, &backward);
+        let mut fused = fusable_activations(&graph, &backward, &live_to_end);
+        let repeats = foldable_repeats(&graph, &backward, &live_to_end, &training_fusion);
+        for (fused, repeat) in fused.iter_mut().zip(repeats) {
+            *fused |= repeat;
+        }
         let dx_activation = dx_activations(&graph, &backward);
         let dx_reparameterize = dx_reparameterizations(&graph, &backward);
         let dx_store = dx_stores(&dx_activation, &dx_reparameterize);
@@ -317,15 +323,33 @@ impl Plan {
             .unwrap_or(self.graph.batch)
     }
 
+    /// What the GPU's loss kernels read for a loss's target `b`: (b, 1), or, when b is the
+    /// output of a RepeatRows the GPU folds into its losses (`fused`), (its source, k): row
+    /// r of the prediction then reads the source's row r / k.
+    pub fn loss_target(&self, b: TensorId) -> (TensorId, usize) {
+        self.graph
+            .ops
+            .iter()
+            .zip(&self.fused)
+            .find_map(|(op, &fused)| match *op {
+                Op::RepeatRows { y, x, k } if fused && y == b => Some((x, k)),
+                _ => None,
+            })
+            .unwrap_or((b, 1))
+    }
+
     /// Tensors the GPU executor never stores, in any pass: the input of an activation
-    /// applied in its linear layer's store (`fused`), and a linear layer's dx when its dx
-    /// matmul applies the backward op after it as it stores (`dx_activation` with no dx from
-    /// other layers to add, `dx_reparameterize`). Indexed by TensorId.
+    /// applied in its linear layer's store and the output of a RepeatRows folded into its
+    /// losses (`fused`), and a linear layer's dx when its dx matmul applies the backward op
+    /// after it as it stores (`dx_activation` with no dx from other layers to add,
+    /// `dx_reparameterize`). Indexed by TensorId.
     pub fn unstored_on_gpu(&self) -> Vec<bool> {
         let mut unstored = vec![false; self.graph.tensors.len()];
         for (i, op) in self.graph.ops.iter().enumerate() {
-            if let (true, Op::Activation { x, .. }) = (self.fused[i], op) {
-                unstored[x.0] = true;
+            match (self.fused[i], op) {
+                (true, Op::Activation { x, .. }) => unstored[x.0] = true,
+                (true, Op::RepeatRows { y, .. }) => unstored[y.0] = true,
+                _ => {}
             }
         }
         for (j, op) in self.backward.iter().enumerate() {
@@ -427,6 +451,37 @@ fn fusable_activations(graph: &Graph, backward: &[GradOp], live_to_end: &[Tensor
         }
     }
     fused
+}
+
+/// Marks each RepeatRows whose rows nothing reads but BCE and MSE losses and their
+/// gradients, as their target (not a loss the training step fuses into another dispatch,
+/// not an output): the GPU's loss kernels read the source's row r / k for row r
+/// ([`Plan::loss_target`]), so the repeated rows are never written. An IWAE's data rows,
+/// repeated for its K samples, are such a target.
+fn foldable_repeats(
+    graph: &Graph,
+    backward: &[GradOp],
+    live_to_end: &[TensorId],
+    training_fusion: &[TrainingFusion],
+) -> Vec<bool> {
+    let only_a_target = |y: TensorId| {
+        let forward_ok = graph.ops.iter().zip(training_fusion).all(|(op, &fusion)| {
+            !op_io(op).1.contains(&y)
+                || matches!(*op, Op::Loss { a, b, .. }
+                    if b == y && a != y && fusion == TrainingFusion::None)
+        });
+        let backward_ok = backward.iter().all(|g| {
+            !grad_op_io(g).1.contains(&y)
+                || matches!(*g, GradOp::Loss { a, b, .. } if b == y && a != y)
+        });
+        let read = graph.ops.iter().any(|op| op_io(op).1.contains(&y));
+        read && forward_ok && backward_ok && !live_to_end.contains(&y)
+    };
+    graph
+        .ops
+        .iter()
+        .map(|op| matches!(*op, Op::RepeatRows { y, .. } if only_a_target(y)))
+        .collect()
 }
 
 /// The work a training step on the GPU can move into forward dispatches (see
@@ -625,9 +680,12 @@ fn assign_pool(
         last[t.0] = steps;
     }
     // A fused activation's output is written by the linear layer's dispatch, one op early.
+    // A folded RepeatRows' source is read by the losses in place of its output.
     for (i, op) in graph.ops.iter().enumerate() {
-        if let (true, Op::Activation { y, .. }) = (fused[i], op) {
-            first[y.0] = first[y.0].min(i - 1);
+        match (fused[i], op) {
+            (true, Op::Activation { y, .. }) => first[y.0] = first[y.0].min(i - 1),
+            (true, Op::RepeatRows { y, x, .. }) => last[x.0] = last[x.0].max(last[y.0]),
+            _ => {}
         }
     }
     // A gradient written in a forward dispatch is live from there.

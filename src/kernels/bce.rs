@@ -4,16 +4,16 @@
 use crate::cpu::check_nonzero;
 use crate::error::Result;
 use crate::gpu::{GpuBuffer, GpuContext};
-use crate::kernels::mse::RowLossParams;
+use crate::kernels::mse::{check_target, target_repeat_constant, RowLossParams};
 use crate::kernels::{
     bytes_of, check_len, grid_for_elements, grid_for_groups, prepare, row_reduction_constants,
-    Dispatch, Kernel, Shader, Slot, Traffic, GRID_LIB,
+    Dispatch, Kernel, Shader, Slot, Traffic, GRID_LIB, LOSS_TARGET_LIB,
 };
 
 pub const SHADER: Shader = Shader {
     name: "bce",
     source: include_str!("../../shaders/bce.wgsl"),
-    includes: &[GRID_LIB],
+    includes: &[GRID_LIB, LOSS_TARGET_LIB],
 };
 
 const FORWARD: Kernel = Kernel {
@@ -59,65 +59,70 @@ const BACKWARD_ROWS: Kernel = Kernel {
     ],
 };
 
-/// loss (rows) = Σ_c bce(logits, target).
+/// loss (rows) = Σ_c bce(logits, target), row r compared with the target's row r /
+/// target_repeat.
 pub fn bce_forward(
     ctx: &GpuContext,
     loss: &GpuBuffer,
     logits: &GpuBuffer,
-    target: &GpuBuffer,
+    (target, target_repeat): (&GpuBuffer, usize),
     rows: usize,
     cols: usize,
 ) -> Result<Dispatch> {
     check_nonzero("bce_forward", &[("rows", rows), ("cols", cols)])?;
     check_len("bce_forward", "loss", loss, rows)?;
     check_len("bce_forward", "logits", logits, rows * cols)?;
-    check_len("bce_forward", "target", target, rows * cols)?;
+    check_target("bce_forward", target, rows, cols, target_repeat)?;
     let params = RowLossParams::new(rows, cols, 0.0);
+    let [workgroup_size] = row_reduction_constants(ctx);
     prepare(
         ctx,
         &FORWARD,
-        &row_reduction_constants(ctx),
+        &[workgroup_size, target_repeat_constant(target_repeat)],
         Some(bytes_of(&params)),
         &[loss, logits, target],
         grid_for_groups(ctx, rows as u64)?,
-        Traffic::floats(2 * rows * cols, rows),
+        Traffic::floats(rows * cols + rows / target_repeat * cols, rows),
     )
 }
 
-/// dlogits (rows, cols) = scale · (σ(logits) - target); writes dlogits.
+/// dlogits (rows, cols) = scale · (σ(logits) - target); writes dlogits. Row r is compared
+/// with the target's row r / target_repeat.
 pub fn bce_backward(
     ctx: &GpuContext,
     dlogits: &GpuBuffer,
     logits: &GpuBuffer,
-    target: &GpuBuffer,
+    (target, target_repeat): (&GpuBuffer, usize),
     rows: usize,
     cols: usize,
     scale: f32,
 ) -> Result<Dispatch> {
     check_nonzero("bce_backward", &[("rows", rows), ("cols", cols)])?;
-    for (name, buffer) in [("dlogits", dlogits), ("logits", logits), ("target", target)] {
+    for (name, buffer) in [("dlogits", dlogits), ("logits", logits)] {
         check_len("bce_backward", name, buffer, rows * cols)?;
     }
+    check_target("bce_backward", target, rows, cols, target_repeat)?;
     let params = RowLossParams::new(rows, cols, scale);
     prepare(
         ctx,
         &BACKWARD,
-        &[],
+        &[target_repeat_constant(target_repeat)],
         Some(bytes_of(&params)),
         &[dlogits, logits, target],
         grid_for_elements(ctx, rows * cols)?,
-        Traffic::floats(2 * rows * cols, rows * cols),
+        Traffic::floats(rows * cols + rows / target_repeat * cols, rows * cols),
     )
 }
 
 /// The backward when each row's loss also feeds another op: dlogits = (scale + row_factor ·
-/// row_grad\[r\]) · ∂loss\[r\]/∂logits.
+/// row_grad\[r\]) · ∂loss\[r\]/∂logits. Row r is compared with the target's row r /
+/// target_repeat.
 #[allow(clippy::too_many_arguments)]
 pub fn bce_backward_rows(
     ctx: &GpuContext,
     dlogits: &GpuBuffer,
     logits: &GpuBuffer,
-    target: &GpuBuffer,
+    (target, target_repeat): (&GpuBuffer, usize),
     row_grad: &GpuBuffer,
     rows: usize,
     cols: usize,
@@ -125,9 +130,10 @@ pub fn bce_backward_rows(
     row_factor: f32,
 ) -> Result<Dispatch> {
     check_nonzero("bce_backward_rows", &[("rows", rows), ("cols", cols)])?;
-    for (name, buffer) in [("dlogits", dlogits), ("logits", logits), ("target", target)] {
+    for (name, buffer) in [("dlogits", dlogits), ("logits", logits)] {
         check_len("bce_backward_rows", name, buffer, rows * cols)?;
     }
+    check_target("bce_backward_rows", target, rows, cols, target_repeat)?;
     check_len("bce_backward_rows", "row_grad", row_grad, rows)?;
     let params = RowLossParams {
         row_factor,
@@ -136,11 +142,14 @@ pub fn bce_backward_rows(
     prepare(
         ctx,
         &BACKWARD_ROWS,
-        &[],
+        &[target_repeat_constant(target_repeat)],
         Some(bytes_of(&params)),
         &[dlogits, logits, target, row_grad],
         grid_for_elements(ctx, rows * cols)?,
-        Traffic::floats(2 * rows * cols + rows, rows * cols),
+        Traffic::floats(
+            rows * cols + rows / target_repeat * cols + rows,
+            rows * cols,
+        ),
     )
 }
 

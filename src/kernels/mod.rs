@@ -56,6 +56,8 @@ impl Shader {
 pub const GRID_LIB: &str = include_str!("../../shaders/lib/grid.wgsl");
 /// shaders/lib/philox.wgsl: the Philox4x32-10 generator and Box-Muller.
 pub const PHILOX_LIB: &str = include_str!("../../shaders/lib/philox.wgsl");
+/// shaders/lib/loss_target.wgsl: the target row a loss compares each row with (bce, mse).
+pub const LOSS_TARGET_LIB: &str = include_str!("../../shaders/lib/loss_target.wgsl");
 
 /// Every shader latent ships, for pipeline creation and for the naga test.
 pub const SHADERS: &[Shader] = &[

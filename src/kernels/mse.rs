@@ -4,17 +4,17 @@
 use bytemuck::{Pod, Zeroable};
 
 use crate::cpu::check_nonzero;
-use crate::error::Result;
+use crate::error::{shape_error, Result};
 use crate::gpu::{GpuBuffer, GpuContext};
 use crate::kernels::{
     bytes_of, check_len, grid_for_elements, grid_for_groups, prepare, row_reduction_constants,
-    Dispatch, Kernel, Shader, Slot, Traffic, GRID_LIB,
+    Dispatch, Kernel, Shader, Slot, Traffic, GRID_LIB, LOSS_TARGET_LIB,
 };
 
 pub const SHADER: Shader = Shader {
     name: "mse",
     source: include_str!("../../shaders/mse.wgsl"),
-    includes: &[GRID_LIB],
+    includes: &[GRID_LIB, LOSS_TARGET_LIB],
 };
 
 const FORWARD: Kernel = Kernel {
@@ -82,65 +82,96 @@ impl RowLossParams {
     }
 }
 
-/// loss (rows) = Σ_c (x - target)².
+/// An error unless `target_repeat` ≥ 1 divides `rows` and `target` holds rows /
+/// target_repeat rows of `cols`: each of its rows is the target of target_repeat consecutive
+/// rows of the prediction (shaders/lib/loss_target.wgsl; 1 for a target as tall as the
+/// prediction).
+pub(crate) fn check_target(
+    op: &'static str,
+    target: &GpuBuffer,
+    rows: usize,
+    cols: usize,
+    target_repeat: usize,
+) -> Result<()> {
+    if target_repeat == 0 || !rows.is_multiple_of(target_repeat) {
+        return Err(shape_error(
+            op,
+            format!(
+                "a target repeated {target_repeat} times for {rows} rows: the rows must be a \
+                 whole number of repeats"
+            ),
+        ));
+    }
+    check_len(op, "target", target, rows / target_repeat * cols)
+}
+
+/// The pipeline constant of shaders/lib/loss_target.wgsl: prediction rows per target row.
+pub(crate) fn target_repeat_constant(target_repeat: usize) -> (&'static str, f64) {
+    ("TARGET_REPEAT", target_repeat as f64)
+}
+
+/// loss (rows) = Σ_c (x - target)², row r compared with the target's row r / target_repeat.
 pub fn mse_forward(
     ctx: &GpuContext,
     loss: &GpuBuffer,
     x: &GpuBuffer,
-    target: &GpuBuffer,
+    (target, target_repeat): (&GpuBuffer, usize),
     rows: usize,
     cols: usize,
 ) -> Result<Dispatch> {
     check_nonzero("mse_forward", &[("rows", rows), ("cols", cols)])?;
     check_len("mse_forward", "loss", loss, rows)?;
     check_len("mse_forward", "x", x, rows * cols)?;
-    check_len("mse_forward", "target", target, rows * cols)?;
+    check_target("mse_forward", target, rows, cols, target_repeat)?;
     let params = RowLossParams::new(rows, cols, 0.0);
+    let [workgroup_size] = row_reduction_constants(ctx);
     prepare(
         ctx,
         &FORWARD,
-        &row_reduction_constants(ctx),
+        &[workgroup_size, target_repeat_constant(target_repeat)],
         Some(bytes_of(&params)),
         &[loss, x, target],
         grid_for_groups(ctx, rows as u64)?,
-        Traffic::floats(2 * rows * cols, rows),
+        Traffic::floats(rows * cols + rows / target_repeat * cols, rows),
     )
 }
 
-/// dx (rows, cols) = scale · 2 · (x - target); writes dx.
+/// dx (rows, cols) = scale · 2 · (x - target); writes dx. Row r is compared with the
+/// target's row r / target_repeat.
 pub fn mse_backward(
     ctx: &GpuContext,
     dx: &GpuBuffer,
     x: &GpuBuffer,
-    target: &GpuBuffer,
+    (target, target_repeat): (&GpuBuffer, usize),
     rows: usize,
     cols: usize,
     scale: f32,
 ) -> Result<Dispatch> {
     check_nonzero("mse_backward", &[("rows", rows), ("cols", cols)])?;
-    for (name, buffer) in [("dx", dx), ("x", x), ("target", target)] {
+    for (name, buffer) in [("dx", dx), ("x", x)] {
         check_len("mse_backward", name, buffer, rows * cols)?;
     }
+    check_target("mse_backward", target, rows, cols, target_repeat)?;
     let params = RowLossParams::new(rows, cols, scale);
     prepare(
         ctx,
         &BACKWARD,
-        &[],
+        &[target_repeat_constant(target_repeat)],
         Some(bytes_of(&params)),
         &[dx, x, target],
         grid_for_elements(ctx, rows * cols)?,
-        Traffic::floats(2 * rows * cols, rows * cols),
+        Traffic::floats(rows * cols + rows / target_repeat * cols, rows * cols),
     )
 }
 
 /// The backward when each row's loss also feeds another op: dx = (scale + row_factor ·
-/// row_grad\[r\]) · ∂loss\[r\]/∂x.
+/// row_grad\[r\]) · ∂loss\[r\]/∂x. Row r is compared with the target's row r / target_repeat.
 #[allow(clippy::too_many_arguments)]
 pub fn mse_backward_rows(
     ctx: &GpuContext,
     dx: &GpuBuffer,
     x: &GpuBuffer,
-    target: &GpuBuffer,
+    (target, target_repeat): (&GpuBuffer, usize),
     row_grad: &GpuBuffer,
     rows: usize,
     cols: usize,
@@ -148,9 +179,10 @@ pub fn mse_backward_rows(
     row_factor: f32,
 ) -> Result<Dispatch> {
     check_nonzero("mse_backward_rows", &[("rows", rows), ("cols", cols)])?;
-    for (name, buffer) in [("dx", dx), ("x", x), ("target", target)] {
+    for (name, buffer) in [("dx", dx), ("x", x)] {
         check_len("mse_backward_rows", name, buffer, rows * cols)?;
     }
+    check_target("mse_backward_rows", target, rows, cols, target_repeat)?;
     check_len("mse_backward_rows", "row_grad", row_grad, rows)?;
     let params = RowLossParams {
         row_factor,
@@ -159,11 +191,14 @@ pub fn mse_backward_rows(
     prepare(
         ctx,
         &BACKWARD_ROWS,
-        &[],
+        &[target_repeat_constant(target_repeat)],
         Some(bytes_of(&params)),
         &[dx, x, target, row_grad],
         grid_for_elements(ctx, rows * cols)?,
-        Traffic::floats(2 * rows * cols + rows, rows * cols),
+        Traffic::floats(
+            rows * cols + rows / target_repeat * cols + rows,
+            rows * cols,
+        ),
     )
 }
 

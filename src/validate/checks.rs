@@ -130,38 +130,41 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
             }
         }
         Family::Mse | Family::Bce => {
-            let mut sizes = vec![(1, 1), (127, 33), (3, 785)];
+            // (rows, cols, target repeat): the last compares K = 5 rows with each target
+            // row, as an IWAE's samples.
+            let mut sizes = vec![(1, 1, 1), (127, 33, 1), (3, 785, 1), (15, 33, 5)];
             if full {
-                sizes.push((128, 784));
+                sizes.extend([(128, 784, 1), (640, 784, 5)]);
             }
-            for &(rows, cols) in &sizes {
-                let result = if family == Family::Mse {
-                    check_mse(v, rows, cols)
+            let bce = family == Family::Bce;
+            for &(rows, cols, repeat) in &sizes {
+                let shape = loss_shape_name(rows, cols, repeat);
+                let result = if bce {
+                    check_bce(v, rows, cols, repeat)
                 } else {
-                    check_bce(v, rows, cols)
+                    check_mse(v, rows, cols, repeat)
                 };
-                let name = if family == Family::Mse { "mse" } else { "bce" };
-                push(name, format!("{rows}x{cols}"), result);
-                let rows_name = if family == Family::Mse {
-                    "mse_backward_rows"
-                } else {
-                    "bce_backward_rows"
-                };
+                push(if bce { "bce" } else { "mse" }, shape.clone(), result);
                 push(
-                    rows_name,
-                    format!("{rows}x{cols}"),
-                    check_loss_backward_rows(v, family == Family::Bce, rows, cols),
+                    if bce {
+                        "bce_backward_rows"
+                    } else {
+                        "mse_backward_rows"
+                    },
+                    shape.clone(),
+                    check_loss_backward_rows(v, bce, (rows, cols, repeat)),
                 );
-                let fused_name = if family == Family::Mse {
-                    "mse_forward_backward"
-                } else {
-                    "bce_forward_backward"
-                };
-                push(
-                    fused_name,
-                    format!("{rows}x{cols}"),
-                    check_loss_forward_backward(v, family == Family::Bce, rows, cols),
-                );
+                if repeat == 1 {
+                    push(
+                        if bce {
+                            "bce_forward_backward"
+                        } else {
+                            "mse_forward_backward"
+                        },
+                        shape,
+                        check_loss_forward_backward(v, bce, rows, cols),
+                    );
+                }
             }
         }
         Family::Philox => {
@@ -1690,18 +1693,41 @@ fn check_activation(v: &mut Validator, activation: Activation, n: usize) -> Resu
     v.finish(activation.name(), format!("{n}"), &[&fwd, &bwd], outputs)
 }
 
-fn check_mse(v: &mut Validator, rows: usize, cols: usize) -> Result<CheckResult> {
+/// A loss check's shape: rows x cols, and the target's repeat when it has one.
+fn loss_shape_name(rows: usize, cols: usize, repeat: usize) -> String {
+    match repeat {
+        1 => format!("{rows}x{cols}"),
+        k => format!("{rows}x{cols}, each target row for {k}"),
+    }
+}
+
+/// A target of rows / repeat rows for a loss over `rows` (values in [0, 1]), and the
+/// CPU twins' form of it: each row repeated `repeat` times (cpu/repeat_rows.rs), as tall as
+/// the prediction.
+fn loss_target(
+    v: &mut Validator,
+    rows: usize,
+    cols: usize,
+    repeat: usize,
+) -> Result<(Vec<f32>, Vec<f32>)> {
+    let target = v.random(rows / repeat * cols, 0.0, 1.0);
+    let mut repeated = vec![0.0; rows * cols];
+    cpu::repeat_rows::repeat_rows(&mut repeated, &target, rows / repeat, cols, repeat)?;
+    Ok((target, repeated))
+}
+
+fn check_mse(v: &mut Validator, rows: usize, cols: usize, repeat: usize) -> Result<CheckResult> {
     let x = v.random(rows * cols, 0.0, 1.0);
-    let target = v.random(rows * cols, 0.0, 1.0);
+    let (target, repeated) = loss_target(v, rows, cols, repeat)?;
     let scale = 1.0 / (rows * cols) as f32;
     let mut loss = vec![0.0; rows];
     let mut dx = vec![0.0; rows * cols];
-    cpu::mse::mse_forward(&mut loss, &x, &target, rows, cols)?;
-    cpu::mse::mse_backward(&mut dx, &x, &target, scale)?;
+    cpu::mse::mse_forward(&mut loss, &x, &repeated, rows, cols)?;
+    cpu::mse::mse_backward(&mut dx, &x, &repeated, scale)?;
     let (gx, gt) = (v.upload("x", &x)?, v.upload("target", &target)?);
     let (gloss, gdx) = (v.poisoned("loss", rows)?, v.poisoned("dx", rows * cols)?);
-    let fwd = kernels::mse::mse_forward(v.ctx, &gloss, &gx, &gt, rows, cols)?;
-    let bwd = kernels::mse::mse_backward(v.ctx, &gdx, &gx, &gt, rows, cols, scale)?;
+    let fwd = kernels::mse::mse_forward(v.ctx, &gloss, &gx, (&gt, repeat), rows, cols)?;
+    let bwd = kernels::mse::mse_backward(v.ctx, &gdx, &gx, (&gt, repeat), rows, cols, scale)?;
     // Forward: a sum of `cols` non-negative terms (each two roundings): 2·(cols + 2)·u·loss.
     // Backward: a subtraction and two multiplications: 4u relative, plus the subtraction's
     // absolute rounding.
@@ -1719,25 +1745,29 @@ fn check_mse(v: &mut Validator, rows: usize, cols: usize) -> Result<CheckResult>
             allowed: Box::new(abs_rel(scale * 1e-7, 4.0 * UNIT_ROUNDOFF)),
         },
     ];
-    v.finish("mse", format!("{rows}x{cols}"), &[&fwd, &bwd], outputs)
+    v.finish(
+        "mse",
+        loss_shape_name(rows, cols, repeat),
+        &[&fwd, &bwd],
+        outputs,
+    )
 }
 
 /// The backward of a per-row loss that also feeds the log weights (IWAE training).
 fn check_loss_backward_rows(
     v: &mut Validator,
     bce: bool,
-    rows: usize,
-    cols: usize,
+    (rows, cols, repeat): (usize, usize, usize),
 ) -> Result<CheckResult> {
     let a = v.random(rows * cols, -8.0, 8.0);
-    let target = v.random(rows * cols, 0.0, 1.0);
+    let (target, repeated) = loss_target(v, rows, cols, repeat)?;
     let row_grad = v.random(rows, -2.0, 0.0);
     let (scale, factor) = (0.1, -1.0);
     let mut da = vec![0.0; rows * cols];
     if bce {
-        cpu::bce::bce_backward_rows(&mut da, &a, &target, &row_grad, scale, factor)?;
+        cpu::bce::bce_backward_rows(&mut da, &a, &repeated, &row_grad, scale, factor)?;
     } else {
-        cpu::mse::mse_backward_rows(&mut da, &a, &target, &row_grad, scale, factor)?;
+        cpu::mse::mse_backward_rows(&mut da, &a, &repeated, &row_grad, scale, factor)?;
     }
     let (ga, gt, gg) = (
         v.upload("a", &a)?,
@@ -1745,10 +1775,11 @@ fn check_loss_backward_rows(
         v.upload("row_grad", &row_grad)?,
     );
     let gda = v.poisoned("da", rows * cols)?;
+    let target = (&gt, repeat);
     let d = if bce {
-        kernels::bce::bce_backward_rows(v.ctx, &gda, &ga, &gt, &gg, rows, cols, scale, factor)?
+        kernels::bce::bce_backward_rows(v.ctx, &gda, &ga, target, &gg, rows, cols, scale, factor)?
     } else {
-        kernels::mse::mse_backward_rows(v.ctx, &gda, &ga, &gt, &gg, rows, cols, scale, factor)?
+        kernels::mse::mse_backward_rows(v.ctx, &gda, &ga, target, &gg, rows, cols, scale, factor)?
     };
     // (scale + factor·g) in two roundings, times σ(a) − t (σ to 2e-5 relative, see bce) or
     // 2(a − t) (one rounding): 2e-5 of |d_loss| absolute for BCE, 4u relative for MSE.
@@ -1769,25 +1800,25 @@ fn check_loss_backward_rows(
         cpu: da,
         allowed: Box::new(allowed),
     }];
-    v.finish(name, format!("{rows}x{cols}"), &[&d], outputs)
+    v.finish(name, loss_shape_name(rows, cols, repeat), &[&d], outputs)
 }
 
-fn check_bce(v: &mut Validator, rows: usize, cols: usize) -> Result<CheckResult> {
+fn check_bce(v: &mut Validator, rows: usize, cols: usize, repeat: usize) -> Result<CheckResult> {
     // Logits up to ±50 exercise the stable forms; targets are pixel intensities.
     let logits = v.random(rows * cols, -50.0, 50.0);
-    let target = v.random(rows * cols, 0.0, 1.0);
+    let (target, repeated) = loss_target(v, rows, cols, repeat)?;
     let scale = 1.0 / rows as f32;
     let mut loss = vec![0.0; rows];
     let mut dlogits = vec![0.0; rows * cols];
-    cpu::bce::bce_forward(&mut loss, &logits, &target, rows, cols)?;
-    cpu::bce::bce_backward(&mut dlogits, &logits, &target, scale)?;
+    cpu::bce::bce_forward(&mut loss, &logits, &repeated, rows, cols)?;
+    cpu::bce::bce_backward(&mut dlogits, &logits, &repeated, scale)?;
     let (gz, gt) = (v.upload("logits", &logits)?, v.upload("target", &target)?);
     let (gloss, gd) = (
         v.poisoned("loss", rows)?,
         v.poisoned("dlogits", rows * cols)?,
     );
-    let fwd = kernels::bce::bce_forward(v.ctx, &gloss, &gz, &gt, rows, cols)?;
-    let bwd = kernels::bce::bce_backward(v.ctx, &gd, &gz, &gt, rows, cols, scale)?;
+    let fwd = kernels::bce::bce_forward(v.ctx, &gloss, &gz, (&gt, repeat), rows, cols)?;
+    let bwd = kernels::bce::bce_backward(v.ctx, &gd, &gz, (&gt, repeat), rows, cols, scale)?;
     // Forward: each term is up to |z| ≤ 50 with a log(1 + e^-|z|) whose exp/log are good to
     // 2^-21 absolute (the spec's log bound near 1), so 1e-6 per term plus the sum's rounding
     // of terms up to 100: 2·cols·u·(Σ|terms| ≤ 100·cols).
@@ -1808,7 +1839,12 @@ fn check_bce(v: &mut Validator, rows: usize, cols: usize) -> Result<CheckResult>
             allowed: Box::new(abs_rel(scale * 2e-5, 1e-6)),
         },
     ];
-    v.finish("bce", format!("{rows}x{cols}"), &[&fwd, &bwd], outputs)
+    v.finish(
+        "bce",
+        loss_shape_name(rows, cols, repeat),
+        &[&fwd, &bwd],
+        outputs,
+    )
 }
 
 /// Random123's known answers for Philox4x32-10 (kat_vectors): (counter, key, output).
