@@ -671,11 +671,12 @@ fn an_iwae_loss_reads_the_data_rows_in_place_of_their_repeats() {
         assert!(plan.gpu_pool(&[]).1[data_repeat.0].is_none());
     }
     // Gather, 4 linear (ReLUs fused), μ | logvar repeated, reparameterize, BCE, KL, log
-    // weights, −log mean exp, 3 loss sums; backward: −log mean exp, log weights, BCE, 4
-    // linear (7 matmuls), reparameterize, the group sums of dμ | dlogvar; Adam.
+    // weights, −log mean exp, the 3 loss sums in one dispatch; backward: −log mean exp, log
+    // weights, BCE, 4 linear (7 matmuls), reparameterize, the group sums of dμ | dlogvar;
+    // Adam.
     assert_eq!(
         training.dispatches_per_step(),
-        1 + 4 + 1 + 1 + 4 + 3 + 3 + 7 + 2 + 1
+        1 + 4 + 1 + 1 + 4 + 1 + 3 + 7 + 2 + 1
     );
 }
 

@@ -758,15 +758,18 @@ impl<'a> GpuExecutor<'a> {
                 None => dispatch,
             });
         }
+        // The loss rows of the terms without running totals, added to their totals up to
+        // MAX_SUM_TERMS a dispatch.
+        let mut sums = Vec::new();
         for (term, total) in plan.losses.iter().zip(totals) {
-            if fusion(term.op) != TrainingFusion::None {
-                continue;
+            if fusion(term.op) == TrainingFusion::None {
+                let counted = rows_counted * plan.graph.rows_per_data_row(term.per_row);
+                sums.push((total, self.view(term.per_row)?, counted));
             }
-            let rows = self.view(term.per_row)?;
-            let counted = rows_counted * plan.graph.rows_per_data_row(term.per_row);
-            dispatches.push(kernels::reduce::sum_all(
-                ctx, total, &rows, counted, 1.0, true,
-            )?);
+        }
+        for chunk in sums.chunks(kernels::reduce::MAX_SUM_TERMS) {
+            let terms: Vec<_> = chunk.iter().map(|(t, rows, n)| (*t, rows, *n)).collect();
+            dispatches.push(kernels::reduce::sum_terms(ctx, &terms)?);
         }
         Ok(dispatches)
     }

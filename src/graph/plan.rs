@@ -239,7 +239,7 @@ impl Plan {
     /// Number of dispatches in one training step on the GPU with every weight gradient in a
     /// dispatch of its own (see [`Plan::weight_grad_sets`]): gather, forward (less the
     /// activations and KL losses done by other dispatches), loss sums (for losses without
-    /// running totals), backward (a linear layer's backward is 1, dW with the bias gradient
+    /// running totals, up to 3 a dispatch), backward (a linear layer's backward is 1, dW with the bias gradient
     /// as its row sums, or 2 with dx; less the ops done by other dispatches) and the
     /// optimizer. The step state needs no dispatch: each step reads its row of a table.
     pub fn dispatches_per_step(&self) -> usize {
@@ -264,7 +264,8 @@ impl Plan {
             .losses
             .iter()
             .filter(|term| !self.running_totals(term))
-            .count();
+            .count()
+            .div_ceil(crate::kernels::reduce::MAX_SUM_TERMS);
         gathers + self.graph.ops.len() - fused - in_head + sums + backward + 1
     }
 

@@ -113,6 +113,14 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
                     );
                 }
             }
+            for lens in [&[1][..], &[130, 7], &[1000, 1, 257]] {
+                let shape = lens
+                    .iter()
+                    .map(usize::to_string)
+                    .collect::<Vec<_>>()
+                    .join("+");
+                push("sum_terms", shape, check_sum_terms(v, lens));
+            }
         }
         Family::Activation => {
             let mut sizes = vec![1, 1000, 4099];
@@ -1568,6 +1576,48 @@ impl Reduction {
             Reduction::All => "sum_all",
         }
     }
+}
+
+/// sum_terms on terms of `lens` elements, each total starting from a running value: each as
+/// sum_all (scale 1, accumulated) would give it.
+fn check_sum_terms(v: &mut Validator, lens: &[usize]) -> Result<CheckResult> {
+    const NAMES: [&str; kernels::reduce::MAX_SUM_TERMS] = ["total 0", "total 1", "total 2"];
+    let mut terms = Vec::new();
+    for (t, &n) in lens.iter().enumerate() {
+        let x = v.random(n, -1.0, 1.0);
+        let abs: Vec<f32> = x.iter().map(|v| v.abs()).collect();
+        let start = 0.25 * (t + 1) as f32;
+        let (mut total, mut magnitude) = (vec![start], vec![start]);
+        cpu::reduce::sum_all(&mut total, &x, 1.0, true)?;
+        cpu::reduce::sum_all(&mut magnitude, &abs, 1.0, true)?;
+        let (gx, gtotal) = (v.upload("x", &x)?, v.upload("total", &[start])?);
+        terms.push((gtotal, gx, n, total, magnitude[0]));
+    }
+    let bound: Vec<_> = terms
+        .iter()
+        .map(|(gtotal, gx, n, ..)| (gtotal, gx, *n))
+        .collect();
+    let dispatch = kernels::reduce::sum_terms(v.ctx, &bound)?;
+    // Bound: as sum_all's, one sum of n values in two orders and an addition.
+    let outputs = terms
+        .iter()
+        .zip(NAMES)
+        .map(|((gtotal, _, n, total, magnitude), name)| {
+            let (n, magnitude) = (*n, *magnitude);
+            Output {
+                name,
+                gpu: gtotal,
+                cpu: total.clone(),
+                allowed: Box::new(move |_, _| sum_bound(n + 2, magnitude)),
+            }
+        })
+        .collect();
+    let shape = lens
+        .iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join("+");
+    v.finish("sum_terms", shape, &[&dispatch], outputs)
 }
 
 fn check_reduce(
