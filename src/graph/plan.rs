@@ -239,9 +239,10 @@ impl Plan {
     /// Number of dispatches in one training step on the GPU with every weight gradient in a
     /// dispatch of its own (see [`Plan::weight_grad_sets`]): gather, forward (less the
     /// activations and KL losses done by other dispatches), loss sums (for losses without
-    /// running totals, up to 3 a dispatch), backward (a linear layer's backward is 1, dW with the bias gradient
-    /// as its row sums, or 2 with dx; less the ops done by other dispatches) and the
-    /// optimizer. The step state needs no dispatch: each step reads its row of a table.
+    /// running totals, up to 3 a dispatch), backward (a linear layer's backward is 1, dW
+    /// with the bias gradient as its row sums, or 2 with dx; less the ops done by other
+    /// dispatches) and the optimizer. The step state needs no dispatch: each step reads its
+    /// row of a table.
     pub fn dispatches_per_step(&self) -> usize {
         let backward: usize = self
             .backward

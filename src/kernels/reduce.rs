@@ -1,5 +1,6 @@
-//! Host side of shaders/reduce.wgsl: row sums, column sums (the bias gradient) and the
-//! whole-buffer sum. CPU twin: src/cpu/reduce.rs.
+//! Host side of shaders/reduce.wgsl: row sums, column sums (the bias gradient), the
+//! whole-buffer sum, and the sums of up to 3 loss terms in one dispatch. CPU twin:
+//! src/cpu/reduce.rs.
 
 use bytemuck::{Pod, Zeroable};
 
