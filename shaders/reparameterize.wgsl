@@ -8,8 +8,15 @@
 //       `step` is read from a buffer so that the step counter can live on the GPU.
 //   reparameterize_backward: dstats (rows, 2·cols) = [dz | dz · ε · ½ e^(½·logvar)],
 //       both halves written, or both added to when ACCUMULATE.
+//   reparameterize_backward_groups: the same for stats repeated k times (an IWAE's K samples
+//       of each data row: dz, ε and stats have rows · k rows), summed over each group of k
+//       into the data rows' dstats (rows, 2·cols), written or added to when ACCUMULATE;
+//       with ADD_PARTIAL each sample's term is first added to partial (rows · k, 2·cols),
+//       what other ops wrote of the samples' gradient. reparameterize_backward (adding to
+//       partial) then repeat_rows.wgsl's sum_row_groups, in one pass, in their order.
 
 override ACCUMULATE: bool = false;
+override ADD_PARTIAL: bool = false;  // reparameterize_backward_groups only
 
 struct Params {
     rows: u32,
@@ -17,7 +24,7 @@ struct Params {
     seed_lo: u32,
     seed_hi: u32,
     stream: u32,
-    _pad0: u32,
+    k: u32,  // reparameterize_backward_groups: samples a data row
     _pad1: u32,
     _pad2: u32,
 }
@@ -30,6 +37,7 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> dstats: array<f32>;   // (rows, 2·cols): dμ | dlogvar
 @group(0) @binding(6) var<storage, read> eps_saved: array<f32>;      // (rows, cols)
 @group(0) @binding(7) var<storage, read> dz: array<f32>;             // (rows, cols)
+@group(0) @binding(8) var<storage, read> partial: array<f32>;        // (rows · k, 2·cols), groups only
 
 // Where μ of latent element i = r·cols + c sits in stats (rows, 2·cols); logvar is cols later.
 fn mu_index(i: u32) -> u32 {
@@ -83,4 +91,40 @@ fn reparameterize_backward(
     }
     dstats[m] = d_mu;
     dstats[lv] = d_logvar;
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn reparameterize_backward_groups(
+    @builtin(workgroup_id) group: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) local: u32,
+) {
+    let i = flat_index(group, groups, local);  // element (r, c) of the data rows' dμ
+    let cols = params.cols;
+    if (i >= params.rows * cols) {
+        return;
+    }
+    let r = i / cols;
+    let c = i % cols;
+    var sum_mu = 0.0;
+    var sum_logvar = 0.0;
+    for (var j = 0u; j < params.k; j++) {
+        let e = (r * params.k + j) * cols + c;  // the sample's latent element
+        let m = mu_index(e);
+        var d_mu = dz[e];
+        var d_logvar = dz[e] * eps_saved[e] * 0.5 * exp(0.5 * stats[m + cols]);
+        if (ADD_PARTIAL) {
+            d_mu += partial[m];
+            d_logvar += partial[m + cols];
+        }
+        sum_mu += d_mu;
+        sum_logvar += d_logvar;
+    }
+    let out = mu_index(i);
+    if (ACCUMULATE) {
+        sum_mu += dstats[out];
+        sum_logvar += dstats[out + cols];
+    }
+    dstats[out] = sum_mu;
+    dstats[out + cols] = sum_logvar;
 }

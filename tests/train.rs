@@ -629,7 +629,8 @@ fn whole_model_gradients_match_finite_differences() {
 /// loss kernels read the gathered batch by row group, so the data rows repeated K times are
 /// neither computed nor stored (one dispatch and a (batch·K, 784) buffer fewer), in
 /// training and in the evaluation of the bound. Its μ | logvar, repeated for the
-/// reparameterization, stay repeated. (The GPU training tests check the values.)
+/// reparameterization, stay repeated; their gradient's group sums are done by the
+/// reparameterization's backward. (The GPU training tests check the values.)
 #[test]
 fn an_iwae_loss_reads_the_data_rows_in_place_of_their_repeats() {
     let iwae = ModelConfig {
@@ -670,13 +671,34 @@ fn an_iwae_loss_reads_the_data_rows_in_place_of_their_repeats() {
         assert!(unstored[data_repeat.0] && !unstored[stats_repeat.0]);
         assert!(plan.gpu_pool(&[]).1[data_repeat.0].is_none());
     }
+    // The reparameterization's backward sums its samples' groups in the same dispatch
+    // (onto what the log weights' backward wrote of the samples' gradient).
+    let fused: Vec<_> = training
+        .backward
+        .iter()
+        .zip(&training.reparameterize_group_sum)
+        .filter_map(|(op, group_sum)| group_sum.map(|g| (op, &training.backward[g])))
+        .collect();
+    assert!(
+        matches!(
+            fused[..],
+            [(
+                GradOp::Reparameterize {
+                    accumulate: true,
+                    ..
+                },
+                GradOp::SumRowGroups { k: 5, .. }
+            )]
+        ),
+        "{fused:?}"
+    );
     // Gather, 4 linear (ReLUs fused), μ | logvar repeated, reparameterize, BCE, KL, log
     // weights, −log mean exp, the 3 loss sums in one dispatch; backward: −log mean exp, log
-    // weights, BCE, 4 linear (7 matmuls), reparameterize, the group sums of dμ | dlogvar;
-    // Adam.
+    // weights, BCE, 4 linear (7 matmuls), reparameterize with the group sums of dμ |
+    // dlogvar; Adam.
     assert_eq!(
         training.dispatches_per_step(),
-        1 + 4 + 1 + 1 + 4 + 1 + 3 + 7 + 2 + 1
+        1 + 4 + 1 + 1 + 4 + 1 + 3 + 7 + 1 + 1
     );
 }
 

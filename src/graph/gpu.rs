@@ -1484,6 +1484,42 @@ impl<'a> GpuExecutor<'a> {
                 eps,
                 stats,
                 dz,
+            } if self.plan.reparameterize_group_sum[j].is_some() => {
+                // With the sum over the samples' groups: straight into the data rows' dstats.
+                let group_sum =
+                    self.plan.reparameterize_group_sum[j].map(|g| &self.plan.backward[g]);
+                let Some(&GradOp::SumRowGroups {
+                    dx,
+                    accumulate: accumulate_dx,
+                    k,
+                    ..
+                }) = group_sum
+                else {
+                    return Err(Error::InvalidArgument(
+                        "a reparameterization's backward fused with a non-group-sum op".into(),
+                    ));
+                };
+                let (samples_rows, cols) = (graph.tensor(dz).rows, graph.tensor(dz).cols);
+                let partial = accumulate.then(|| self.view(dstats)).transpose()?;
+                Ok(vec![
+                    kernels::reparameterize::reparameterize_backward_groups(
+                        ctx,
+                        &self.view(dx)?,
+                        partial.as_ref(),
+                        &self.view(eps)?,
+                        &self.view(stats)?,
+                        &self.view(dz)?,
+                        (samples_rows / k, cols, k),
+                        accumulate_dx,
+                    )?,
+                ])
+            }
+            GradOp::Reparameterize {
+                dstats,
+                accumulate,
+                eps,
+                stats,
+                dz,
             } => {
                 let (rows, cols) = (graph.tensor(dz).rows, graph.tensor(dz).cols);
                 Ok(vec![kernels::reparameterize::reparameterize_backward(

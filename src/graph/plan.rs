@@ -113,6 +113,12 @@ pub struct Plan {
     /// dx matmul adds [dz | dz·ε·½e^(½·logvar)] to dstats as it stores, and dz is never
     /// stored.
     pub dx_reparameterize: Vec<Option<usize>>,
+    /// Per backward op: for the reparameterization's backward of stats repeated for K
+    /// samples (an IWAE's), the SumRowGroups right after it that sums its gradient over each
+    /// group (an index into `backward`), when nothing else reads that gradient: one dispatch
+    /// does both (reparameterize_backward_groups), reading what other ops wrote of the
+    /// samples' gradient and writing only the data rows'.
+    pub reparameterize_group_sum: Vec<Option<usize>>,
     pub losses: Vec<LossTerm>,
 }
 
@@ -200,7 +206,12 @@ impl Plan {
         }
         let dx_activation = dx_activations(&graph, &backward);
         let dx_reparameterize = dx_reparameterizations(&graph, &backward);
-        let dx_store = dx_stores(&dx_activation, &dx_reparameterize);
+        let reparameterize_group_sum = reparameterize_group_sums(&graph, &backward, &live_to_end);
+        let dx_store = dx_stores(
+            &dx_activation,
+            &dx_reparameterize,
+            &reparameterize_group_sum,
+        );
         let mut done_elsewhere = vec![false; backward.len()];
         for fusion in &training_fusion {
             if let Some(grad) = fusion.gradient() {
@@ -233,6 +244,7 @@ impl Plan {
             done_elsewhere,
             dx_activation,
             dx_reparameterize,
+            reparameterize_group_sum,
         })
     }
 
@@ -355,6 +367,18 @@ impl Plan {
             }
         }
         for (j, op) in self.backward.iter().enumerate() {
+            // A samples' gradient that only the group sum's dispatch would have written.
+            if let (
+                Some(_),
+                GradOp::Reparameterize {
+                    dstats,
+                    accumulate: false,
+                    ..
+                },
+            ) = (self.reparameterize_group_sum[j], op)
+            {
+                unstored[dstats.0] = true;
+            }
             if let GradOp::Linear {
                 dx: Some(dx),
                 accumulate_dx,
@@ -391,7 +415,11 @@ impl Plan {
                 other => other,
             })
             .collect();
-        let dx_store = dx_stores(&self.dx_activation, &self.dx_reparameterize);
+        let dx_store = dx_stores(
+            &self.dx_activation,
+            &self.dx_reparameterize,
+            &self.reparameterize_group_sum,
+        );
         let pool = assign_pool(
             &self.graph,
             &self.backward,
@@ -640,16 +668,48 @@ fn loss_terms(graph: &Graph) -> Vec<LossTerm> {
         .collect()
 }
 
-/// The backward op each linear layer's dx matmul does in its store, if any: an
-/// activation's backward or the reparameterization's.
+/// The backward op each backward op's dispatch also does, if any: a linear layer's dx matmul
+/// an activation's backward or the reparameterization's in its store; a reparameterization's
+/// backward the sum over its samples' groups.
 fn dx_stores(
     dx_activation: &[Option<usize>],
     dx_reparameterize: &[Option<usize>],
+    reparameterize_group_sum: &[Option<usize>],
 ) -> Vec<Option<usize>> {
     dx_activation
         .iter()
         .zip(dx_reparameterize)
-        .map(|(a, r)| a.or(*r))
+        .zip(reparameterize_group_sum)
+        .map(|((a, r), g)| a.or(*r).or(*g))
+        .collect()
+}
+
+/// See [`Plan::reparameterize_group_sum`]: a reparameterization's backward followed by the
+/// sum of its gradient's groups, that gradient read by nothing else (but the backward
+/// itself, where it adds to what other ops wrote).
+fn reparameterize_group_sums(
+    graph: &Graph,
+    backward: &[GradOp],
+    live_to_end: &[TensorId],
+) -> Vec<Option<usize>> {
+    let readers = reader_counts(graph, backward);
+    backward
+        .iter()
+        .enumerate()
+        .map(|(j, op)| match (op, backward.get(j + 1)) {
+            (
+                &GradOp::Reparameterize {
+                    dstats, accumulate, ..
+                },
+                Some(&GradOp::SumRowGroups { dy, .. }),
+            ) if dy == dstats
+                && readers[dstats.0] == 1 + usize::from(accumulate)
+                && !live_to_end.contains(&dstats) =>
+            {
+                Some(j + 1)
+            }
+            _ => None,
+        })
         .collect()
 }
 

@@ -42,6 +42,19 @@ const BACKWARD: Kernel = Kernel {
     ],
 };
 
+const BACKWARD_GROUPS: Kernel = Kernel {
+    shader: &SHADER,
+    entry: "reparameterize_backward_groups",
+    slots: &[
+        (0, Slot::Uniform),
+        (5, Slot::ReadWrite),
+        (6, Slot::Read),
+        (3, Slot::Read),
+        (7, Slot::Read),
+        (8, Slot::Read),
+    ],
+};
+
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct Params {
@@ -50,7 +63,9 @@ struct Params {
     seed_lo: u32,
     seed_hi: u32,
     stream: u32,
-    _pad: [u32; 3],
+    /// reparameterize_backward_groups: samples a data row.
+    k: u32,
+    _pad: [u32; 2],
 }
 
 impl Params {
@@ -61,7 +76,8 @@ impl Params {
             seed_lo: seed as u32,
             seed_hi: (seed >> 32) as u32,
             stream,
-            _pad: [0; 3],
+            k: 0,
+            _pad: [0; 2],
         }
     }
 }
@@ -130,6 +146,59 @@ pub fn reparameterize_backward(
         // Reads ε, the logvar half of stats and dz (and dstats when adding).
         Traffic::floats(
             3 * rows * cols + 2 * rows * cols * usize::from(accumulate),
+            2 * rows * cols,
+        ),
+    )
+}
+
+/// The backward of a reparameterization of stats repeated `k` times (an IWAE's K samples of
+/// each of `rows` data rows; eps, samples (the repeated stats) and dz have rows · k rows),
+/// summed over each group: dstats (rows, 2·cols) (+)= Σ_j [dz | dz · ε · ½ e^(½·logvar)] of
+/// sample row r·k + j ("+=" when `accumulate`), each term first added to `partial` (rows · k,
+/// 2·cols) where other ops wrote part of the samples' gradient. What reparameterize_backward
+/// (adding to partial) and repeat_rows::sum_row_groups compute, in one dispatch.
+#[allow(clippy::too_many_arguments)]
+pub fn reparameterize_backward_groups(
+    ctx: &GpuContext,
+    dstats: &GpuBuffer,
+    partial: Option<&GpuBuffer>,
+    eps: &GpuBuffer,
+    samples: &GpuBuffer,
+    dz: &GpuBuffer,
+    (rows, cols, k): (usize, usize, usize),
+    accumulate: bool,
+) -> Result<Dispatch> {
+    let op = "reparameterize_backward_groups";
+    check_nonzero(op, &[("rows", rows), ("cols", cols), ("k", k)])?;
+    let samples_rows = rows * k;
+    check_len(op, "dstats", dstats, rows * 2 * cols)?;
+    check_len(op, "eps", eps, samples_rows * cols)?;
+    check_len(op, "samples", samples, samples_rows * 2 * cols)?;
+    check_len(op, "dz", dz, samples_rows * cols)?;
+    if let Some(partial) = partial {
+        check_len(op, "partial", partial, samples_rows * 2 * cols)?;
+    }
+    let params = Params {
+        k: k as u32,
+        ..Params::new(rows, cols, 0, 0)
+    };
+    let flag = |on: bool| if on { 1.0 } else { 0.0 };
+    let constants = [
+        ("ACCUMULATE", flag(accumulate)),
+        ("ADD_PARTIAL", flag(partial.is_some())),
+    ];
+    // Without a partial gradient its binding, never read, holds ε.
+    let partial_or_eps = partial.unwrap_or(eps);
+    let partial_reads = if partial.is_some() { 2 } else { 0 };
+    prepare(
+        ctx,
+        &BACKWARD_GROUPS,
+        &constants,
+        Some(bytes_of(&params)),
+        &[dstats, eps, samples, dz, partial_or_eps],
+        grid_for_elements(ctx, rows * cols)?,
+        Traffic::floats(
+            samples_rows * cols * (3 + partial_reads) + 2 * rows * cols * usize::from(accumulate),
             2 * rows * cols,
         ),
     )

@@ -203,6 +203,19 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
                     check_reparameterize(v, rows, cols),
                 );
             }
+            // (data rows, cols, k, a partial gradient of the samples, accumulate): an
+            // IWAE's K samples of each row.
+            let mut groups = vec![(3, 7, 5, true, true), (2, 20, 1, false, false)];
+            if full {
+                groups.push((128, 20, 5, true, false));
+            }
+            for (rows, cols, k, partial, accumulate) in groups {
+                push(
+                    "reparameterize_backward_groups",
+                    format!("{rows}x{cols}, k {k}"),
+                    check_reparameterize_groups(v, (rows, cols, k), partial, accumulate),
+                );
+            }
         }
         Family::Kl => {
             let mut sizes = vec![(1, 1), (127, 33), (3, 300)];
@@ -2101,6 +2114,82 @@ fn check_reparameterize(v: &mut Validator, rows: usize, cols: usize) -> Result<C
         "reparameterize",
         format!("{rows}x{cols}"),
         &[&fwd, &bwd_written, &bwd_added],
+        outputs,
+    )
+}
+
+/// reparameterize_backward_groups against its twins in turn: reparameterize_backward of the
+/// samples (adding to their partial gradient, where there is one), then sum_row_groups.
+fn check_reparameterize_groups(
+    v: &mut Validator,
+    (rows, cols, k): (usize, usize, usize),
+    with_partial: bool,
+    accumulate: bool,
+) -> Result<CheckResult> {
+    let (samples_rows, n) = (rows * k, rows * cols);
+    let stats = random_stats(v, rows, cols, (-2.0, 2.0), (-3.0, 3.0));
+    let mut samples = vec![0.0; samples_rows * 2 * cols];
+    cpu::repeat_rows::repeat_rows(&mut samples, &stats, rows, 2 * cols, k)?;
+    let dz = v.random(samples_rows * cols, -1.0, 1.0);
+    let eps = v.random(samples_rows * cols, -3.0, 3.0);
+    let partial = v.random(samples_rows * 2 * cols, -1.0, 1.0);
+    let start = v.random(2 * n, -1.0, 1.0);
+    // The twins, on the values and on their magnitudes (for the bound).
+    let twins = |dz: &[f32], eps: &[f32], partial: &[f32], start: &[f32]| -> Result<Vec<f32>> {
+        let mut per_sample = partial.to_vec();
+        cpu::reparameterize::reparameterize_backward(
+            &mut per_sample,
+            eps,
+            &samples,
+            dz,
+            samples_rows,
+            cols,
+            with_partial,
+        )?;
+        let mut dstats = start.to_vec();
+        cpu::repeat_rows::sum_row_groups(&mut dstats, &per_sample, rows, 2 * cols, k, accumulate)?;
+        Ok(dstats)
+    };
+    let abs = |x: &[f32]| x.iter().map(|v| v.abs()).collect::<Vec<f32>>();
+    let expected = twins(&dz, &eps, &partial, &start)?;
+    let magnitude = twins(&abs(&dz), &abs(&eps), &abs(&partial), &abs(&start))?;
+
+    let gdstats = if accumulate {
+        v.upload("dstats", &start)?
+    } else {
+        v.poisoned("dstats", 2 * n)?
+    };
+    let (geps, gsamples, gdz) = (
+        v.upload("eps", &eps)?,
+        v.upload("samples", &samples)?,
+        v.upload("dz", &dz)?,
+    );
+    let gpartial = v.upload("partial", &partial)?;
+    let dispatch = kernels::reparameterize::reparameterize_backward_groups(
+        v.ctx,
+        &gdstats,
+        with_partial.then_some(&gpartial),
+        &geps,
+        &gsamples,
+        &gdz,
+        (rows, cols, k),
+        accumulate,
+    )?;
+    // Each dlogvar term: exp to a few ULP and three multiplications, 1e-5 relative; then
+    // k + 2 additions (the partial's, the group's, the start's) of terms bounded by the
+    // magnitudes.
+    let allowed =
+        move |i: usize, _c: f32| 1e-7 + (1e-5 + (k + 3) as f32 * UNIT_ROUNDOFF) * magnitude[i];
+    let outputs = vec![Output {
+        name: "dstats",
+        gpu: &gdstats,
+        cpu: expected,
+        allowed: Box::new(allowed),
+    }];
+    v.finish(
+        "reparameterize_backward_groups",
+        format!("{rows}x{cols}, k {k}"),
+        &[&dispatch],
         outputs,
     )
 }
