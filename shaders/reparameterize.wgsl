@@ -14,6 +14,8 @@
 //       with ADD_PARTIAL each sample's term is first added to partial (rows · k, 2·cols),
 //       what other ops wrote of the samples' gradient. reparameterize_backward (adding to
 //       partial) then repeat_rows.wgsl's sum_row_groups, in one pass, in their order.
+// Both backwards read dz's rows dz_cols wide: cols, or wider where dz is the first cols
+// columns of a gradient (a conditional VAE's d(z | label), whose label columns they skip).
 
 override ACCUMULATE: bool = false;
 override ADD_PARTIAL: bool = false;  // reparameterize_backward_groups only
@@ -24,8 +26,8 @@ struct Params {
     seed_lo: u32,
     seed_hi: u32,
     stream: u32,
-    k: u32,  // reparameterize_backward_groups: samples a data row
-    _pad1: u32,
+    k: u32,        // reparameterize_backward_groups: samples a data row
+    dz_cols: u32,  // the backwards: the width of dz's rows (cols or more)
     _pad2: u32,
 }
 
@@ -36,8 +38,16 @@ struct Params {
 @group(0) @binding(4) var<storage, read> step: array<u32>;           // (1) training step
 @group(0) @binding(5) var<storage, read_write> dstats: array<f32>;   // (rows, 2·cols): dμ | dlogvar
 @group(0) @binding(6) var<storage, read> eps_saved: array<f32>;      // (rows, cols)
-@group(0) @binding(7) var<storage, read> dz: array<f32>;             // (rows, cols)
+@group(0) @binding(7) var<storage, read> dz: array<f32>;             // (rows, dz_cols)
 @group(0) @binding(8) var<storage, read> partial: array<f32>;        // (rows · k, 2·cols), groups only
+
+// Where dz of latent element i = r·cols + c sits in dz (rows, dz_cols).
+fn dz_index(i: u32) -> u32 {
+    if (params.dz_cols == params.cols) {
+        return i;
+    }
+    return (i / params.cols) * params.dz_cols + i % params.cols;
+}
 
 // Where μ of latent element i = r·cols + c sits in stats (rows, 2·cols); logvar is cols later.
 fn mu_index(i: u32) -> u32 {
@@ -83,8 +93,9 @@ fn reparameterize_backward(
     }
     let m = mu_index(i);
     let lv = m + params.cols;
-    var d_mu = dz[i];
-    var d_logvar = dz[i] * eps_saved[i] * 0.5 * exp(0.5 * stats[lv]);
+    let v = dz[dz_index(i)];
+    var d_mu = v;
+    var d_logvar = v * eps_saved[i] * 0.5 * exp(0.5 * stats[lv]);
     if (ACCUMULATE) {
         d_mu += dstats[m];
         d_logvar += dstats[lv];
@@ -111,8 +122,9 @@ fn reparameterize_backward_groups(
     for (var j = 0u; j < params.k; j++) {
         let e = (r * params.k + j) * cols + c;  // the sample's latent element
         let m = mu_index(e);
-        var d_mu = dz[e];
-        var d_logvar = dz[e] * eps_saved[e] * 0.5 * exp(0.5 * stats[m + cols]);
+        let v = dz[dz_index(e)];
+        var d_mu = v;
+        var d_logvar = v * eps_saved[e] * 0.5 * exp(0.5 * stats[m + cols]);
         if (ADD_PARTIAL) {
             d_mu += partial[m];
             d_logvar += partial[m + cols];

@@ -702,6 +702,42 @@ fn an_iwae_loss_reads_the_data_rows_in_place_of_their_repeats() {
     );
 }
 
+/// A conditional VAE's decoder takes z | label, so its dx matmul writes d(z | label): the
+/// reparameterization's backward reads dz as the first columns of its rows, with no slice
+/// dispatch, and dz itself is never stored on the GPU. (The GPU training tests check the
+/// values.)
+#[test]
+fn a_conditional_vae_reads_dz_in_place_of_a_slice() {
+    let cvae = ModelConfig {
+        classes: Some(10),
+        ..ModelConfig::vae(784, 400, 20)
+    };
+    let plan = Plan::compile(cvae.build(128).unwrap().0).unwrap();
+    let folded: Vec<_> = plan
+        .backward
+        .iter()
+        .zip(&plan.folded_slices)
+        .filter(|(_, &folded)| folded)
+        .map(|(op, _)| op)
+        .collect();
+    let [&GradOp::Slice {
+        da: dz,
+        dy,
+        offset: 0,
+        ..
+    }] = folded[..]
+    else {
+        panic!("{folded:?}")
+    };
+    assert_eq!(plan.graph.tensor(dz).cols, 20);
+    assert_eq!(plan.reparameterize_dz(dz), (dy, 30));
+    assert!(plan.unstored_on_gpu()[dz.0]);
+    // The data's and the labels' gathers, the two concats (x | label, z | label), 4 linear
+    // (ReLUs fused; the BCE in the output layer's store), the VAE head; backward: 4 linear
+    // (7 matmuls), the reparameterization's; Adam.
+    assert_eq!(plan.dispatches_per_step(), 2 + 2 + 4 + 1 + 7 + 1 + 1);
+}
+
 #[test]
 fn plans_reuse_buffers_and_count_dispatches() {
     let (graph, _) = ModelConfig::vae(784, 400, 20).build(128).unwrap();

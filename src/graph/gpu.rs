@@ -1501,6 +1501,7 @@ impl<'a> GpuExecutor<'a> {
                 };
                 let (samples_rows, cols) = (graph.tensor(dz).rows, graph.tensor(dz).cols);
                 let partial = accumulate.then(|| self.view(dstats)).transpose()?;
+                let (dz, dz_cols) = self.plan.reparameterize_dz(dz);
                 Ok(vec![
                     kernels::reparameterize::reparameterize_backward_groups(
                         ctx,
@@ -1508,7 +1509,7 @@ impl<'a> GpuExecutor<'a> {
                         partial.as_ref(),
                         &self.view(eps)?,
                         &self.view(stats)?,
-                        &self.view(dz)?,
+                        (&self.view(dz)?, dz_cols),
                         (samples_rows / k, cols, k),
                         accumulate_dx,
                     )?,
@@ -1522,12 +1523,14 @@ impl<'a> GpuExecutor<'a> {
                 dz,
             } => {
                 let (rows, cols) = (graph.tensor(dz).rows, graph.tensor(dz).cols);
+                // dz, or the first columns of the gradient a folded slice would have cut.
+                let (dz, dz_cols) = self.plan.reparameterize_dz(dz);
                 Ok(vec![kernels::reparameterize::reparameterize_backward(
                     ctx,
                     &self.view(dstats)?,
                     &self.view(eps)?,
                     &self.view(stats)?,
-                    &self.view(dz)?,
+                    (&self.view(dz)?, dz_cols),
                     rows,
                     cols,
                     accumulate,

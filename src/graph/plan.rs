@@ -119,6 +119,11 @@ pub struct Plan {
     /// does both (reparameterize_backward_groups), reading what other ops wrote of the
     /// samples' gradient and writing only the data rows'.
     pub reparameterize_group_sum: Vec<Option<usize>>,
+    /// Per backward op: true for a Slice of a gradient's first columns that only the next
+    /// op, the reparameterization's backward, reads, as its dz (a conditional VAE's dz, the
+    /// first columns of d(z | label)): that backward reads them in place
+    /// ([`Plan::reparameterize_dz`]), and the GPU never slices.
+    pub folded_slices: Vec<bool>,
     pub losses: Vec<LossTerm>,
 }
 
@@ -207,6 +212,7 @@ impl Plan {
         let dx_activation = dx_activations(&graph, &backward);
         let dx_reparameterize = dx_reparameterizations(&graph, &backward);
         let reparameterize_group_sum = reparameterize_group_sums(&graph, &backward, &live_to_end);
+        let folded_slices = foldable_slices(&graph, &backward, &live_to_end);
         let dx_store = dx_stores(
             &dx_activation,
             &dx_reparameterize,
@@ -221,11 +227,14 @@ impl Plan {
         for &op in dx_store.iter().flatten() {
             done_elsewhere[op] = true;
         }
+        for (done, &folded) in done_elsewhere.iter_mut().zip(&folded_slices) {
+            *done |= folded;
+        }
         let pool = assign_pool(
             &graph,
             &backward,
             &live_to_end,
-            (&fused, &training_fusion, &dx_store),
+            (&fused, &training_fusion, &dx_store, &folded_slices),
             (&vec![false; location.len()], &mut location),
         );
         Ok(Plan {
@@ -245,6 +254,7 @@ impl Plan {
             dx_activation,
             dx_reparameterize,
             reparameterize_group_sum,
+            folded_slices,
         })
     }
 
@@ -352,6 +362,22 @@ impl Plan {
             .unwrap_or((b, 1))
     }
 
+    /// What the GPU's reparameterization backward reads for its `dz`: (dz, its cols), or,
+    /// when a folded Slice wrote dz (`folded_slices`), (the sliced gradient, its cols): dz
+    /// is the first columns of each of its rows.
+    pub fn reparameterize_dz(&self, dz: TensorId) -> (TensorId, usize) {
+        let source = self
+            .backward
+            .iter()
+            .zip(&self.folded_slices)
+            .find_map(|(op, &folded)| match *op {
+                GradOp::Slice { da, dy, .. } if folded && da == dz => Some(dy),
+                _ => None,
+            })
+            .unwrap_or(dz);
+        (source, self.graph.tensor(source).cols)
+    }
+
     /// Tensors the GPU executor never stores, in any pass: the input of an activation
     /// applied in its linear layer's store and the output of a RepeatRows folded into its
     /// losses (`fused`), and a linear layer's dx when its dx matmul applies the backward op
@@ -367,6 +393,9 @@ impl Plan {
             }
         }
         for (j, op) in self.backward.iter().enumerate() {
+            if let (true, &GradOp::Slice { da, .. }) = (self.folded_slices[j], op) {
+                unstored[da.0] = true;
+            }
             // A samples' gradient that only the group sum's dispatch would have written.
             if let (
                 Some(_),
@@ -424,7 +453,12 @@ impl Plan {
             &self.graph,
             &self.backward,
             &kept,
-            (&self.fused, &self.training_fusion, &dx_store),
+            (
+                &self.fused,
+                &self.training_fusion,
+                &dx_store,
+                &self.folded_slices,
+            ),
             (&unstored, &mut location),
         );
         let location = location
@@ -684,6 +718,28 @@ fn dx_stores(
         .collect()
 }
 
+/// See [`Plan::folded_slices`]: a Slice at offset 0 that writes (not adds to) its gradient,
+/// which only the next op, a reparameterization's backward, reads (as its dz).
+fn foldable_slices(graph: &Graph, backward: &[GradOp], live_to_end: &[TensorId]) -> Vec<bool> {
+    let readers = reader_counts(graph, backward);
+    backward
+        .iter()
+        .enumerate()
+        .map(|(j, op)| match (op, backward.get(j + 1)) {
+            (
+                &GradOp::Slice {
+                    da,
+                    accumulate: false,
+                    offset: 0,
+                    ..
+                },
+                Some(&GradOp::Reparameterize { dz, .. }),
+            ) => dz == da && readers[da.0] == 1 && !live_to_end.contains(&da),
+            _ => false,
+        })
+        .collect()
+}
+
 /// See [`Plan::reparameterize_group_sum`]: a reparameterization's backward followed by the
 /// sum of its gradient's groups, that gradient read by nothing else (but the backward
 /// itself, where it adds to what other ops wrote).
@@ -720,7 +776,12 @@ fn assign_pool(
     graph: &Graph,
     backward: &[GradOp],
     live_to_end: &[TensorId],
-    (fused, training_fusion, dx_store): (&[bool], &[TrainingFusion], &[Option<usize>]),
+    (fused, training_fusion, dx_store, folded_slices): (
+        &[bool],
+        &[TrainingFusion],
+        &[Option<usize>],
+        &[bool],
+    ),
     (unstored, location): (&[bool], &mut [Location]),
 ) -> Vec<usize> {
     let steps = graph.ops.len() + backward.len();
@@ -758,9 +819,15 @@ fn assign_pool(
             }
         }
     }
+    let forward_ops = graph.ops.len();
+    // A folded slice's gradient is read in its place by the next op.
+    for (j, op) in backward.iter().enumerate() {
+        if let (true, &GradOp::Slice { dy, .. }) = (folded_slices[j], op) {
+            last[dy.0] = last[dy.0].max(forward_ops + j + 1);
+        }
+    }
     // A backward op done by a linear layer's dx matmul (an activation's, the
     // reparameterization's) writes its outputs there.
-    let forward_ops = graph.ops.len();
     for (j, op) in dx_store.iter().enumerate() {
         if let Some(a) = *op {
             for t in grad_op_io(&backward[a]).0 {

@@ -6,7 +6,7 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::cpu::check_nonzero;
 pub use crate::cpu::reparameterize::NoiseKey;
-use crate::error::Result;
+use crate::error::{shape_error, Result};
 use crate::gpu::{GpuBuffer, GpuContext};
 use crate::kernels::{
     bytes_of, check_len, grid_for_elements, prepare, Dispatch, Kernel, Shader, Slot, Traffic,
@@ -65,7 +65,9 @@ struct Params {
     stream: u32,
     /// reparameterize_backward_groups: samples a data row.
     k: u32,
-    _pad: [u32; 2],
+    /// The backwards: the width of dz's rows, cols or more.
+    dz_cols: u32,
+    _pad: u32,
 }
 
 impl Params {
@@ -77,7 +79,8 @@ impl Params {
             seed_hi: (seed >> 32) as u32,
             stream,
             k: 0,
-            _pad: [0; 2],
+            dz_cols: cols as u32,
+            _pad: 0,
         }
     }
 }
@@ -115,15 +118,34 @@ pub fn reparameterize_forward(
     )
 }
 
+/// An error unless dz's rows are at least `cols` wide and `dz` holds `rows` of them.
+fn check_dz(
+    op: &'static str,
+    dz: &GpuBuffer,
+    rows: usize,
+    cols: usize,
+    dz_cols: usize,
+) -> Result<()> {
+    if dz_cols < cols {
+        return Err(shape_error(
+            op,
+            format!("dz's rows of {dz_cols} values are narrower than the {cols} latent columns"),
+        ));
+    }
+    check_len(op, "dz", dz, rows * dz_cols)
+}
+
 /// dstats (rows, 2·cols) = [dz | dz · ε · ½ e^(½·logvar)]; both halves written, or both added
-/// to when `accumulate`.
+/// to when `accumulate`. dz's rows are `dz_cols` wide, of which the first `cols` are read:
+/// cols, or more where dz is the first columns of a wider gradient (a conditional VAE's d(z
+/// | label)).
 #[allow(clippy::too_many_arguments)]
 pub fn reparameterize_backward(
     ctx: &GpuContext,
     dstats: &GpuBuffer,
     eps: &GpuBuffer,
     stats: &GpuBuffer,
-    dz: &GpuBuffer,
+    (dz, dz_cols): (&GpuBuffer, usize),
     rows: usize,
     cols: usize,
     accumulate: bool,
@@ -133,8 +155,11 @@ pub fn reparameterize_backward(
     check_len(op, "dstats", dstats, rows * 2 * cols)?;
     check_len(op, "eps", eps, rows * cols)?;
     check_len(op, "stats", stats, rows * 2 * cols)?;
-    check_len(op, "dz", dz, rows * cols)?;
-    let params = Params::new(rows, cols, 0, 0);
+    check_dz(op, dz, rows, cols, dz_cols)?;
+    let params = Params {
+        dz_cols: dz_cols as u32,
+        ..Params::new(rows, cols, 0, 0)
+    };
     let constants = [("ACCUMULATE", if accumulate { 1.0 } else { 0.0 })];
     prepare(
         ctx,
@@ -156,7 +181,8 @@ pub fn reparameterize_backward(
 /// summed over each group: dstats (rows, 2·cols) (+)= Σ_j [dz | dz · ε · ½ e^(½·logvar)] of
 /// sample row r·k + j ("+=" when `accumulate`), each term first added to `partial` (rows · k,
 /// 2·cols) where other ops wrote part of the samples' gradient. What reparameterize_backward
-/// (adding to partial) and repeat_rows::sum_row_groups compute, in one dispatch.
+/// (adding to partial) and repeat_rows::sum_row_groups compute, in one dispatch. dz's rows
+/// are `dz_cols` wide, as in [`reparameterize_backward`].
 #[allow(clippy::too_many_arguments)]
 pub fn reparameterize_backward_groups(
     ctx: &GpuContext,
@@ -164,7 +190,7 @@ pub fn reparameterize_backward_groups(
     partial: Option<&GpuBuffer>,
     eps: &GpuBuffer,
     samples: &GpuBuffer,
-    dz: &GpuBuffer,
+    (dz, dz_cols): (&GpuBuffer, usize),
     (rows, cols, k): (usize, usize, usize),
     accumulate: bool,
 ) -> Result<Dispatch> {
@@ -174,12 +200,13 @@ pub fn reparameterize_backward_groups(
     check_len(op, "dstats", dstats, rows * 2 * cols)?;
     check_len(op, "eps", eps, samples_rows * cols)?;
     check_len(op, "samples", samples, samples_rows * 2 * cols)?;
-    check_len(op, "dz", dz, samples_rows * cols)?;
+    check_dz(op, dz, samples_rows, cols, dz_cols)?;
     if let Some(partial) = partial {
         check_len(op, "partial", partial, samples_rows * 2 * cols)?;
     }
     let params = Params {
         k: k as u32,
+        dz_cols: dz_cols as u32,
         ..Params::new(rows, cols, 0, 0)
     };
     let flag = |on: bool| if on { 1.0 } else { 0.0 };

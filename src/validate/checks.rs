@@ -114,12 +114,7 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
                 }
             }
             for lens in [&[1][..], &[130, 7], &[1000, 1, 257]] {
-                let shape = lens
-                    .iter()
-                    .map(usize::to_string)
-                    .collect::<Vec<_>>()
-                    .join("+");
-                push("sum_terms", shape, check_sum_terms(v, lens));
+                push("sum_terms", terms_shape(lens), check_sum_terms(v, lens));
             }
         }
         Family::Activation => {
@@ -203,17 +198,21 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
                     check_reparameterize(v, rows, cols),
                 );
             }
-            // (data rows, cols, k, a partial gradient of the samples, accumulate): an
-            // IWAE's K samples of each row.
-            let mut groups = vec![(3, 7, 5, true, true), (2, 20, 1, false, false)];
+            // (data rows, cols, k), (a partial gradient of the samples, accumulate, columns
+            // of dz's rows past cols): an IWAE's K samples of each row.
+            let mut groups = vec![
+                ((3, 7, 5), (true, true, 0)),
+                ((2, 20, 1), (false, false, 0)),
+                ((4, 6, 3), (true, false, 10)),
+            ];
             if full {
-                groups.push((128, 20, 5, true, false));
+                groups.push(((128, 20, 5), (true, false, 0)));
             }
-            for (rows, cols, k, partial, accumulate) in groups {
+            for ((rows, cols, k), options) in groups {
                 push(
                     "reparameterize_backward_groups",
                     format!("{rows}x{cols}, k {k}"),
-                    check_reparameterize_groups(v, (rows, cols, k), partial, accumulate),
+                    check_reparameterize_groups(v, (rows, cols, k), options),
                 );
             }
         }
@@ -1625,12 +1624,15 @@ fn check_sum_terms(v: &mut Validator, lens: &[usize]) -> Result<CheckResult> {
             }
         })
         .collect();
-    let shape = lens
-        .iter()
+    v.finish("sum_terms", terms_shape(lens), &[&dispatch], outputs)
+}
+
+/// A sum_terms check's shape: the terms' lengths, as "1000+1+257".
+fn terms_shape(lens: &[usize]) -> String {
+    lens.iter()
         .map(usize::to_string)
         .collect::<Vec<_>>()
-        .join("+");
-    v.finish("sum_terms", shape, &[&dispatch], outputs)
+        .join("+")
 }
 
 fn check_reduce(
@@ -2057,6 +2059,10 @@ fn check_reparameterize(v: &mut Validator, rows: usize, cols: usize) -> Result<C
     cpu::reparameterize::reparameterize_backward(&mut added, &eps, &stats, &dz, rows, cols, true)?;
 
     let (gstats, gdz) = (v.upload("stats", &stats)?, v.upload("dz", &dz)?);
+    // The added backward reads dz as the first columns of rows 3 wider (a conditional VAE's
+    // d(z | label)).
+    let dz_wide = wider_rows(v, &dz, cols, 3);
+    let gdz_wide = v.upload("dz wide", &dz_wide)?;
     let step = v.upload("step", &[key.step])?;
     let (gz, geps) = (v.poisoned("z", n)?, v.poisoned("eps", n)?);
     let gwritten = v.poisoned("dstats written", 2 * n)?;
@@ -2067,10 +2073,24 @@ fn check_reparameterize(v: &mut Validator, rows: usize, cols: usize) -> Result<C
         v.ctx, &gz, &geps, &gstats, &step, rows, cols, key.seed, key.stream,
     )?;
     let bwd_written = kernels::reparameterize::reparameterize_backward(
-        v.ctx, &gwritten, &eps_given, &gstats, &gdz, rows, cols, false,
+        v.ctx,
+        &gwritten,
+        &eps_given,
+        &gstats,
+        (&gdz, cols),
+        rows,
+        cols,
+        false,
     )?;
     let bwd_added = kernels::reparameterize::reparameterize_backward(
-        v.ctx, &gadded, &eps_given, &gstats, &gdz, rows, cols, true,
+        v.ctx,
+        &gadded,
+        &eps_given,
+        &gstats,
+        (&gdz_wide, cols + 3),
+        rows,
+        cols,
+        true,
     )?;
     // ε: identical Philox bits; Box-Muller in f32 on the GPU uses sin and cos, which the
     // spec bounds by 2^-11 absolute, times a radius of at most 5.8: 3e-3 absolute. (Real
@@ -2118,13 +2138,23 @@ fn check_reparameterize(v: &mut Validator, rows: usize, cols: usize) -> Result<C
     )
 }
 
+/// `values` (rows, cols) with `extra` random columns after each row's.
+fn wider_rows(v: &mut Validator, values: &[f32], cols: usize, extra: usize) -> Vec<f32> {
+    let others = v.random(values.len() / cols * extra, -1.0, 1.0);
+    values
+        .chunks(cols)
+        .zip(others.chunks(extra))
+        .flat_map(|(row, more)| row.iter().chain(more).copied())
+        .collect()
+}
+
 /// reparameterize_backward_groups against its twins in turn: reparameterize_backward of the
-/// samples (adding to their partial gradient, where there is one), then sum_row_groups.
+/// samples (adding to their partial gradient, where there is one), then sum_row_groups; dz
+/// as the first columns of rows `dz_extra` wider where that is not 0.
 fn check_reparameterize_groups(
     v: &mut Validator,
     (rows, cols, k): (usize, usize, usize),
-    with_partial: bool,
-    accumulate: bool,
+    (with_partial, accumulate, dz_extra): (bool, bool, usize),
 ) -> Result<CheckResult> {
     let (samples_rows, n) = (rows * k, rows * cols);
     let stats = random_stats(v, rows, cols, (-2.0, 2.0), (-3.0, 3.0));
@@ -2159,10 +2189,14 @@ fn check_reparameterize_groups(
     } else {
         v.poisoned("dstats", 2 * n)?
     };
+    let dz_given = match dz_extra {
+        0 => dz.clone(),
+        extra => wider_rows(v, &dz, cols, extra),
+    };
     let (geps, gsamples, gdz) = (
         v.upload("eps", &eps)?,
         v.upload("samples", &samples)?,
-        v.upload("dz", &dz)?,
+        v.upload("dz", &dz_given)?,
     );
     let gpartial = v.upload("partial", &partial)?;
     let dispatch = kernels::reparameterize::reparameterize_backward_groups(
@@ -2171,7 +2205,7 @@ fn check_reparameterize_groups(
         with_partial.then_some(&gpartial),
         &geps,
         &gsamples,
-        &gdz,
+        (&gdz, cols + dz_extra),
         (rows, cols, k),
         accumulate,
     )?;
