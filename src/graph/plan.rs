@@ -234,7 +234,12 @@ impl Plan {
             &graph,
             &backward,
             &live_to_end,
-            (&fused, &training_fusion, &dx_store, &folded_slices),
+            &MovedWork {
+                fused: &fused,
+                training_fusion: &training_fusion,
+                dx_store: &dx_store,
+                folded_slices: &folded_slices,
+            },
             (&vec![false; location.len()], &mut location),
         );
         Ok(Plan {
@@ -453,12 +458,12 @@ impl Plan {
             &self.graph,
             &self.backward,
             &kept,
-            (
-                &self.fused,
-                &self.training_fusion,
-                &dx_store,
-                &self.folded_slices,
-            ),
+            &MovedWork {
+                fused: &self.fused,
+                training_fusion: &self.training_fusion,
+                dx_store: &dx_store,
+                folded_slices: &self.folded_slices,
+            },
             (&unstored, &mut location),
         );
         let location = location
@@ -772,18 +777,29 @@ fn reparameterize_group_sums(
 /// Gives each value and value-gradient tensor a pooled buffer (except those `unstored`),
 /// reusing a buffer of the same size whose previous tenant's last use comes strictly before
 /// this tenant's first write.
+/// The work the plan moved from one op's dispatch into another's, which changes when tensors
+/// are written and read: the Plan fields of the same names, and the backward op each
+/// backward op's dispatch also does ([`dx_stores`]).
+struct MovedWork<'a> {
+    fused: &'a [bool],
+    training_fusion: &'a [TrainingFusion],
+    dx_store: &'a [Option<usize>],
+    folded_slices: &'a [bool],
+}
+
 fn assign_pool(
     graph: &Graph,
     backward: &[GradOp],
     live_to_end: &[TensorId],
-    (fused, training_fusion, dx_store, folded_slices): (
-        &[bool],
-        &[TrainingFusion],
-        &[Option<usize>],
-        &[bool],
-    ),
+    moved: &MovedWork,
     (unstored, location): (&[bool], &mut [Location]),
 ) -> Vec<usize> {
+    let MovedWork {
+        fused,
+        training_fusion,
+        dx_store,
+        folded_slices,
+    } = *moved;
     let steps = graph.ops.len() + backward.len();
     let mut first = vec![usize::MAX; graph.tensors.len()];
     let mut last = vec![0; graph.tensors.len()];
