@@ -1484,57 +1484,51 @@ impl<'a> GpuExecutor<'a> {
                 eps,
                 stats,
                 dz,
-            } if self.plan.reparameterize_group_sum[j].is_some() => {
-                // With the sum over the samples' groups: straight into the data rows' dstats.
-                let group_sum =
-                    self.plan.reparameterize_group_sum[j].map(|g| &self.plan.backward[g]);
-                let Some(&GradOp::SumRowGroups {
-                    dx,
-                    accumulate: accumulate_dx,
-                    k,
-                    ..
-                }) = group_sum
-                else {
-                    return Err(Error::InvalidArgument(
-                        "a reparameterization's backward fused with a non-group-sum op".into(),
-                    ));
-                };
-                let (samples_rows, cols) = (graph.tensor(dz).rows, graph.tensor(dz).cols);
-                let partial = accumulate.then(|| self.view(dstats)).transpose()?;
-                let (dz, dz_cols) = self.plan.reparameterize_dz(dz);
-                Ok(vec![
-                    kernels::reparameterize::reparameterize_backward_groups(
-                        ctx,
-                        &self.view(dx)?,
-                        partial.as_ref(),
-                        &self.view(eps)?,
-                        &self.view(stats)?,
-                        (&self.view(dz)?, dz_cols),
-                        (samples_rows / k, cols, k),
-                        accumulate_dx,
-                    )?,
-                ])
-            }
-            GradOp::Reparameterize {
-                dstats,
-                accumulate,
-                eps,
-                stats,
-                dz,
             } => {
                 let (rows, cols) = (graph.tensor(dz).rows, graph.tensor(dz).cols);
                 // dz, or the first columns of the gradient a folded slice would have cut.
                 let (dz, dz_cols) = self.plan.reparameterize_dz(dz);
-                Ok(vec![kernels::reparameterize::reparameterize_backward(
-                    ctx,
-                    &self.view(dstats)?,
-                    &self.view(eps)?,
-                    &self.view(stats)?,
-                    (&self.view(dz)?, dz_cols),
-                    rows,
-                    cols,
-                    accumulate,
-                )?])
+                let (eps, stats, dz) = (self.view(eps)?, self.view(stats)?, self.view(dz)?);
+                let group_sum =
+                    self.plan.reparameterize_group_sum[j].map(|g| &self.plan.backward[g]);
+                let dispatch = match group_sum {
+                    None => kernels::reparameterize::reparameterize_backward(
+                        ctx,
+                        &self.view(dstats)?,
+                        &eps,
+                        &stats,
+                        (&dz, dz_cols),
+                        rows,
+                        cols,
+                        accumulate,
+                    )?,
+                    // With the sum over the samples' groups: straight into the data rows'
+                    // dstats, adding each term to what other ops wrote of the samples'.
+                    Some(&GradOp::SumRowGroups {
+                        dx,
+                        accumulate: accumulate_dx,
+                        k,
+                        ..
+                    }) => {
+                        let partial = accumulate.then(|| self.view(dstats)).transpose()?;
+                        kernels::reparameterize::reparameterize_backward_groups(
+                            ctx,
+                            &self.view(dx)?,
+                            partial.as_ref(),
+                            &eps,
+                            &stats,
+                            (&dz, dz_cols),
+                            (rows / k, cols, k),
+                            accumulate_dx,
+                        )?
+                    }
+                    Some(_) => {
+                        return Err(Error::InvalidArgument(
+                            "a reparameterization's backward fused with a non-group-sum op".into(),
+                        ))
+                    }
+                };
+                Ok(vec![dispatch])
             }
             GradOp::Loss {
                 kind,
