@@ -10,7 +10,8 @@
 #                                    gradients were tuned grouped or separate, with both
 #                                    times; then the VAE and AE steps with separate weight
 #                                    gradients; then kernels, 4096³ and the VAE and AE epochs
-#                                    with coop-f16; then the IWAE's step and epoch; then the
+#                                    with coop-f16; then the IWAE's and the conditional VAE's
+#                                    steps and epochs; then the
 #                                    tiled kernels with wgpu's runtime checks on and off), the dev
 #                                    matmul harness (its fused VAE
 #                                    head part first, alone; then all with --coop-f16), and 10
@@ -94,9 +95,10 @@ measure() {
     # Adam dispatch: against the auto run above, what grouping (and fused Adam) changed.
     timeout 20 "$bin/latent" bench --backend vulkan --no-kernels --configs vae,ae \
         --weight-grads separate >>"$out/bench.txt" 2>&1 || true
-    # The IWAE (K = 5) step and epoch, the encoder run once a row (session 13); apart, so
-    # that its shapes' tuning cannot starve the issue's configs above.
-    timeout 20 "$bin/latent" bench --backend vulkan --no-kernels --configs iwae \
+    # The IWAE (K = 5) step and epoch, the encoder run once a row (session 13), then the
+    # conditional VAE's (session 20; printed after the IWAE's, so a timeout keeps those);
+    # apart, so that their shapes' tuning cannot starve the issue's configs above.
+    timeout 20 "$bin/latent" bench --backend vulkan --no-kernels --configs iwae,cvae \
         "${extra[@]}" >>"$out/bench.txt" 2>&1 || true
     # wgpu's runtime checks (naga's index clamps and loop counters) on, then off, with the
     # same kernels (--matmul default: tiled; a dispatch a layer): the kernel table, 4096³

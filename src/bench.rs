@@ -40,6 +40,9 @@ pub enum TrainConfig {
     /// The VAE 784-400-20 trained on the IWAE bound with K = 5 at batch 128 (640 samples a
     /// step): opt-in, `--configs iwae`.
     Iwae,
+    /// The conditional VAE 784-400-20 on 10 classes (the one-hot label joined to the input
+    /// and to z) at batch 128: opt-in, `--configs cvae`.
+    Cvae,
 }
 
 impl TrainConfig {
@@ -52,6 +55,7 @@ impl TrainConfig {
             TrainConfig::Ae => "ae-784-256-784",
             TrainConfig::WideVae => "wide-vae-784-2048-2048-64",
             TrainConfig::Iwae => "iwae-784-400-20-k5",
+            TrainConfig::Cvae => "cvae-784-400-20-c10",
         }
     }
 
@@ -66,6 +70,10 @@ impl TrainConfig {
             },
             TrainConfig::Iwae => ModelConfig {
                 importance_samples: Some(5),
+                ..ModelConfig::vae(784, 400, 20)
+            },
+            TrainConfig::Cvae => ModelConfig {
+                classes: Some(10),
                 ..ModelConfig::vae(784, 400, 20)
             },
         }
@@ -87,8 +95,9 @@ impl FromStr for TrainConfig {
             "ae" => Ok(TrainConfig::Ae),
             "wide" | "wide-vae" => Ok(TrainConfig::WideVae),
             "iwae" => Ok(TrainConfig::Iwae),
+            "cvae" => Ok(TrainConfig::Cvae),
             other => Err(Error::InvalidArgument(format!(
-                "bench config {other:?}: expected vae, ae, wide or iwae"
+                "bench config {other:?}: expected vae, ae, wide, iwae or cvae"
             ))),
         }
     }
@@ -1142,17 +1151,27 @@ pub fn describe_step(f: &StepFigure) -> String {
     )
 }
 
-/// 60,000 rows of 784 synthetic bytes (MNIST's training-set size), for when MNIST is absent:
-/// speed does not depend on the values.
-pub fn synthetic_rows() -> (Vec<u8>, usize, usize) {
+/// 60,000 rows of 784 synthetic bytes (MNIST's training-set size), for when MNIST is absent,
+/// and a label in 0..10 for each (the conditional config's): speed does not depend on the
+/// values.
+pub fn synthetic_rows() -> (Vec<u8>, Vec<u8>, usize, usize) {
     let (rows, width) = (60_000, 784);
     let bytes = (0..rows * width).map(|i| (i * 37 % 251) as u8).collect();
-    (bytes, rows, width)
+    let labels = (0..rows).map(|r| (r % 10) as u8).collect();
+    (bytes, labels, rows, width)
 }
 
-/// Wraps bytes as training data.
-pub fn byte_data(bytes: &[u8], rows: usize, width: usize) -> TrainData<'_> {
-    TrainData::new(Samples::U8(bytes), rows, width)
+/// Wraps bytes and their labels as training data.
+pub fn byte_data<'a>(
+    bytes: &'a [u8],
+    labels: &'a [u8],
+    rows: usize,
+    width: usize,
+) -> TrainData<'a> {
+    TrainData {
+        labels: Some(labels),
+        ..TrainData::new(Samples::U8(bytes), rows, width)
+    }
 }
 
 /// The default timed steps per measurement: fewer on a CPU adapter.

@@ -1363,6 +1363,45 @@ fn denoising_sparse_and_conditional_models_train_and_are_put_to_work() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The conditional VAE's bench config trains on the data's labels: run where no MNIST is
+/// found, on the synthetic rows and their synthetic labels. Its step: 18 dispatches
+/// (tests/train.rs counts them).
+#[test]
+fn bench_times_the_conditional_vae_on_synthetic_rows() {
+    if common::gpu("bench_times_the_conditional_vae_on_synthetic_rows").is_none() {
+        return;
+    }
+    let dir = temp_dir("bench-cvae");
+    std::fs::create_dir_all(&dir).unwrap();
+    let matmul = std::env::var("LATENT_MATMUL").unwrap_or_else(|_| "default".into());
+    let out = Command::new(env!("CARGO_BIN_EXE_latent"))
+        .current_dir(&dir)
+        .env_remove("LATENT_DATA_DIR")
+        .env("LATENT_MATMUL", matmul)
+        .args([
+            "bench",
+            "--no-kernels",
+            "--configs",
+            "cvae",
+            "--steps",
+            "1",
+            "--steps-per-submit",
+            "1",
+            "--json",
+            "bench.json",
+        ])
+        .output()
+        .expect("run latent");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("bench.json")).unwrap()).unwrap();
+    assert_eq!(report["data"], "synthetic", "{report}");
+    let step = &report["steps"][0];
+    assert_eq!(step["config"], "cvae-784-400-20-c10", "{report}");
+    assert_eq!(step["dispatches_per_step"], 18, "{report}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn bench_writes_step_figures_as_json() {
     if common::gpu("bench_writes_step_figures_as_json").is_none() {

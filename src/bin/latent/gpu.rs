@@ -35,8 +35,8 @@ pub struct BenchArgs {
     #[command(flatten)]
     pub gpu: GpuArgs,
     /// Training configs, comma-separated: vae (784-400-20), ae (784-256-784), wide
-    /// (784-2048-2048-64 at batch 1024), iwae (the VAE on the IWAE bound, K = 5). Default:
-    /// vae, ae and wide, but wide only on a real GPU.
+    /// (784-2048-2048-64 at batch 1024), iwae (the VAE on the IWAE bound, K = 5), cvae (the
+    /// conditional VAE on 10 classes). Default: vae, ae and wide, but wide only on a real GPU.
     #[arg(long, value_delimiter = ',')]
     pub configs: Option<Vec<String>>,
     /// Add the large matmuls (4096³ and 1024×2048×2048) to the kernel table.
@@ -257,8 +257,8 @@ pub fn bench(args: &BenchArgs) -> Result<ExitCode, latent::Error> {
         Some(train) => (train.into(), "mnist"),
         None => {
             synthetic = bench::synthetic_rows();
-            let (bytes, rows, width) = &synthetic;
-            (bench::byte_data(bytes, *rows, *width), "synthetic")
+            let (bytes, labels, rows, width) = &synthetic;
+            (bench::byte_data(bytes, labels, *rows, *width), "synthetic")
         }
     };
     let options = bench::BenchOptions {
