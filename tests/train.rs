@@ -83,6 +83,19 @@ fn small_models() -> Vec<(&'static str, ModelConfig)> {
     ]
 }
 
+/// A label in 0..3 for each of `rows` rows (the conditional models' classes; the others
+/// ignore them).
+fn three_classes(rows: usize) -> Vec<u8> {
+    (0..rows).map(|r| (r % 3) as u8).collect()
+}
+
+/// The training plan of `config` at `batch` and its parameters initialised from `seed`.
+fn plan_and_params(config: &ModelConfig, batch: usize, seed: u64) -> (Plan, Vec<f32>) {
+    let plan = Plan::compile(config.build(batch).unwrap().0).unwrap();
+    let params = init_params(&plan, seed).unwrap();
+    (plan, params)
+}
+
 fn epoch_order(rows: usize, seed: u64) -> Vec<u32> {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut order: Vec<u32> = (0..rows as u32).collect();
@@ -160,14 +173,14 @@ fn train_both(
     let (rows, width, batch, epochs) = (96, 48, 16, 4);
     let bytes = synthetic_bytes(rows, width, seed);
     // Labels for the conditional model (the others ignore them).
-    let labels: Vec<u8> = (0..rows).map(|r| (r % 3) as u8).collect();
+    let labels = three_classes(rows);
     let data = TrainData {
         labels: Some(&labels),
         ..TrainData::new(Samples::U8(&bytes), rows, width)
     };
     // 90 held-out rows: five full batches and a partial one of 10.
     let held_out = synthetic_bytes(90, width, seed + 1);
-    let held_out_labels: Vec<u8> = (0..90).map(|r| (r % 3) as u8).collect();
+    let held_out_labels = three_classes(90);
     let eval = TrainData {
         labels: Some(&held_out_labels),
         ..TrainData::new(Samples::U8(&held_out), 90, width)
@@ -182,9 +195,7 @@ fn train_both(
     };
     let mut results = Vec::new();
     for (name, config) in small_models() {
-        let (graph, _) = config.build(batch).unwrap();
-        let plan = Plan::compile(graph).unwrap();
-        let params = init_params(&plan, seed).unwrap();
+        let (plan, params) = plan_and_params(&config, batch, seed);
         let steps_per_epoch = rows / batch;
         let run = RunConfig {
             adam: AdamConfig::default(),
@@ -572,9 +583,7 @@ fn whole_model_gradients_match_finite_differences() {
         ),
     ];
     for (name, config) in configs {
-        let (graph, _) = config.build(batch).unwrap();
-        let plan = Plan::compile(graph).unwrap();
-        let params = init_params(&plan, seed).unwrap();
+        let (plan, params) = plan_and_params(&config, batch, seed);
         let run = RunConfig {
             adam: AdamConfig::default(),
             seed,
@@ -1333,16 +1342,14 @@ fn steps_per_submit_match_single_submits(ctx: &GpuContext) {
     let seed = common::seed();
     let (rows, width, batch) = (96, 48, 8);
     let bytes = synthetic_bytes(rows, width, seed);
-    let labels: Vec<u8> = (0..rows).map(|r| (r % 3) as u8).collect();
+    let labels = three_classes(rows);
     let data = TrainData {
         labels: Some(&labels),
         ..TrainData::new(Samples::U8(&bytes), rows, width)
     };
     let steps_per_epoch = (rows / batch) as u32;
     for (name, config) in small_models() {
-        let (graph, _) = config.build(batch).unwrap();
-        let plan = Plan::compile(graph).unwrap();
-        let params = init_params(&plan, seed).unwrap();
+        let (plan, params) = plan_and_params(&config, batch, seed);
         let run = RunConfig {
             adam: AdamConfig::default(),
             seed,
@@ -1410,16 +1417,14 @@ fn kernels_without_runtime_checks_train_to_the_same_bits() {
     let seed = common::seed();
     let (rows, width, batch) = (96, 48, 8);
     let bytes = synthetic_bytes(rows, width, seed);
-    let labels: Vec<u8> = (0..rows).map(|r| (r % 3) as u8).collect();
+    let labels = three_classes(rows);
     let data = TrainData {
         labels: Some(&labels),
         ..TrainData::new(Samples::U8(&bytes), rows, width)
     };
     let steps = (rows / batch) as u32;
     for (name, config) in small_models() {
-        let (graph, _) = config.build(batch).unwrap();
-        let plan = Plan::compile(graph).unwrap();
-        let params = init_params(&plan, seed).unwrap();
+        let (plan, params) = plan_and_params(&config, batch, seed);
         let run = RunConfig {
             adam: AdamConfig::default(),
             seed,
