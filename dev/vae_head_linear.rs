@@ -128,9 +128,9 @@ impl Head {
             z: &mut z,
             eps: &mut eps,
             kl_totals: &mut totals,
-            dstats: &mut dstats,
+            dstats: Some(&mut dstats),
         };
-        head_twin(out, &stats, rows, cols, KEY, scale)?;
+        head_twin(out, &stats, (rows, cols, 1), KEY, scale)?;
         let bias_offset = (2 * cols * inputs).div_ceil(VIEW_ALIGNMENT) * VIEW_ALIGNMENT;
         let mut layer = weight;
         layer.resize(bias_offset, f32::NAN);
@@ -171,7 +171,7 @@ impl Head {
             z,
             eps,
             kl_totals,
-            dstats,
+            dstats: Some(dstats),
             stats,
             step: &self.step,
         }
@@ -239,8 +239,7 @@ impl Head {
         let head = vae_head_forward(
             ctx,
             &self.buffers(),
-            self.rows,
-            self.cols,
+            (self.rows, self.cols, 1),
             KEY.seed,
             KEY.stream,
             self.scale,

@@ -6,7 +6,8 @@
 // (rows, 2·cols): row r holds μ in columns [0, cols) and logvar in [cols, 2·cols); dstats has
 // the same layout. Includes lib/grid.wgsl.
 //   log_weight: logw (rows) from recon (rows), z, eps (rows, cols) and stats' logvar half;
-//       one workgroup per row
+//       one workgroup per row. With STATS_REPEAT = K, stats holds an IWAE's data rows in
+//       place of their K repeats: sample row r reads row r / K.
 //   log_weight_backward: from dlogw (rows), dz (+)= −dlogw[r] · z (rows, cols) and
 //       dstats (+)= [0 | ½ dlogw[r]] (rows, 2·cols); dz written, or added when ACCUMULATE_Z;
 //       both halves of dstats written (the μ half with zeros), or the logvar half added to
@@ -16,6 +17,7 @@
 
 override ACCUMULATE_Z: bool = false;
 override ACCUMULATE_STATS: bool = false;
+override STATS_REPEAT: u32 = 1u;  // log_weight: rows of z a row of stats stands for
 
 struct Params {
     rows: u32,
@@ -29,7 +31,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read> recon: array<f32>;         // (rows)
 @group(0) @binding(3) var<storage, read> z: array<f32>;             // (rows, cols)
 @group(0) @binding(4) var<storage, read> eps: array<f32>;           // (rows, cols)
-@group(0) @binding(5) var<storage, read> stats: array<f32>;         // (rows, 2·cols): μ | logvar
+@group(0) @binding(5) var<storage, read> stats: array<f32>;         // (rows / STATS_REPEAT, 2·cols): μ | logvar
 @group(0) @binding(6) var<storage, read_write> dz: array<f32>;      // (rows, cols)
 @group(0) @binding(7) var<storage, read_write> dstats: array<f32>;  // (rows, 2·cols): dμ | dlogvar
 @group(0) @binding(8) var<storage, read> dlogw: array<f32>;         // (rows)
@@ -52,9 +54,10 @@ fn log_weight(
         return;  // the whole workgroup leaves together
     }
     var sum = 0.0;
+    let stats_row = (row / STATS_REPEAT) * 2u * params.cols;
     for (var c = local; c < params.cols; c += WORKGROUP_SIZE) {
         let i = row * params.cols + c;
-        let logvar = stats[mu_index(i) + params.cols];
+        let logvar = stats[stats_row + params.cols + c];
         sum += z[i] * z[i] - eps[i] * eps[i] - logvar;
     }
     let total = workgroup_sum(sum, local);

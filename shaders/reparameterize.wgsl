@@ -16,6 +16,8 @@
 //       partial) then repeat_rows.wgsl's sum_row_groups, in one pass, in their order.
 // Both backwards read dz's rows dz_cols wide: cols, or wider where dz is the first cols
 // columns of a gradient (a conditional VAE's d(z | label), whose label columns they skip).
+// All three read row s / stats_repeat of stats for sample row s: stats_repeat is 1, or K where
+// stats holds an IWAE's data rows in place of their K repeats (each read K times).
 
 override ACCUMULATE: bool = false;
 override ADD_PARTIAL: bool = false;  // reparameterize_backward_groups only
@@ -26,15 +28,15 @@ struct Params {
     seed_lo: u32,
     seed_hi: u32,
     stream: u32,
-    k: u32,        // reparameterize_backward_groups: samples a data row
-    dz_cols: u32,  // the backwards: the width of dz's rows (cols or more)
-    _pad2: u32,
+    k: u32,             // reparameterize_backward_groups: samples a data row
+    dz_cols: u32,       // the backwards: the width of dz's rows (cols or more)
+    stats_repeat: u32,  // rows of z a row of stats stands for
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read_write> z: array<f32>;        // (rows, cols)
 @group(0) @binding(2) var<storage, read_write> eps: array<f32>;      // (rows, cols), saved for backward
-@group(0) @binding(3) var<storage, read> stats: array<f32>;          // (rows, 2·cols): μ | logvar
+@group(0) @binding(3) var<storage, read> stats: array<f32>;          // (rows / stats_repeat, 2·cols): μ | logvar
 @group(0) @binding(4) var<storage, read> step: array<u32>;           // (1) training step
 @group(0) @binding(5) var<storage, read_write> dstats: array<f32>;   // (rows, 2·cols): dμ | dlogvar
 @group(0) @binding(6) var<storage, read> eps_saved: array<f32>;      // (rows, cols)
@@ -49,11 +51,19 @@ fn dz_index(i: u32) -> u32 {
     return (i / params.cols) * params.dz_cols + i % params.cols;
 }
 
-// Where μ of latent element i = r·cols + c sits in stats (rows, 2·cols); logvar is cols later.
+// Where μ of latent element i = r·cols + c sits in a (rows, 2·cols) tensor of z's rows such as
+// dstats; logvar is cols later.
 fn mu_index(i: u32) -> u32 {
     let r = i / params.cols;
     let c = i % params.cols;
     return r * 2u * params.cols + c;
+}
+
+// Where μ of latent element i = r·cols + c sits in stats: row r / stats_repeat.
+fn stats_mu_index(i: u32) -> u32 {
+    let r = i / params.cols;
+    let c = i % params.cols;
+    return (r / params.stats_repeat) * 2u * params.cols + c;
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -74,7 +84,7 @@ fn reparameterize_forward(
     for (var j = 0u; j < 4u; j++) {
         let i = g * 4u + j;
         if (i < n) {
-            let m = mu_index(i);
+            let m = stats_mu_index(i);
             eps[i] = normals[j];
             z[i] = stats[m] + exp(0.5 * stats[m + params.cols]) * normals[j];
         }
@@ -95,7 +105,7 @@ fn reparameterize_backward(
     let lv = m + params.cols;
     let v = dz[dz_index(i)];
     var d_mu = v;
-    var d_logvar = v * eps_saved[i] * 0.5 * exp(0.5 * stats[lv]);
+    var d_logvar = v * eps_saved[i] * 0.5 * exp(0.5 * stats[stats_mu_index(i) + params.cols]);
     if (ACCUMULATE) {
         d_mu += dstats[m];
         d_logvar += dstats[lv];
@@ -124,7 +134,7 @@ fn reparameterize_backward_groups(
         let m = mu_index(e);
         let v = dz[dz_index(e)];
         var d_mu = v;
-        var d_logvar = v * eps_saved[e] * 0.5 * exp(0.5 * stats[m + cols]);
+        var d_logvar = v * eps_saved[e] * 0.5 * exp(0.5 * stats[stats_mu_index(e) + cols]);
         if (ADD_PARTIAL) {
             d_mu += partial[m];
             d_logvar += partial[m + cols];

@@ -1,16 +1,21 @@
 // The VAE head of a training step in one dispatch: the reparameterization z = μ + e^(½·logvar)·ε,
 // the KL of N(μ, e^logvar) from N(0, 1) per row, and the KL's gradient, which needs nothing
 // from later ops. μ and logvar come as one tensor, stats (rows, 2·cols): row r holds μ in
-// columns [0, cols) and logvar in [cols, 2·cols); dstats has the same layout. Includes
-// lib/philox.wgsl and lib/grid.wgsl.
-//   vae_head_forward (one workgroup per row):
-//     eps, z (rows, cols)   ε for element i = r·cols + c from
+// columns [0, cols) and logvar in [cols, 2·cols); dstats has the same layout. An IWAE draws
+// `samples` (K) z for each row of stats: rows r·K .. r·K + K − 1 of z and ε, as
+// reparameterize_forward on stats repeated K times would. Includes lib/philox.wgsl and
+// lib/grid.wgsl.
+//   vae_head_forward (one workgroup per row of stats):
+//     eps, z (rows·K, cols) ε for element i = s·cols + c (s the sample row) from
 //                           philox4x32_10((i / 4, step, stream, 0), seed), lane i % 4 through
 //                           Box-Muller: the same draws as reparameterize_forward
 //     kl_totals (rows)      += -½ Σ_c (1 + logvar - μ² - e^logvar)    running sums
-//     dstats (rows, 2·cols) = [scale · μ | scale · ½ (e^logvar - 1)]   written; the
-//                           reparameterization's backward adds to it later in the step
+//     dstats (rows, 2·cols) = [scale · μ | scale · ½ (e^logvar - 1)]   written when KL_GRAD
+//                           (the reparameterization's backward adds to it later in the
+//                           step); an IWAE's KL is only reported, and has no gradient
 // `scale` is the derivative of the training loss with respect to Σ_r kl[r] (β / rows, say).
+
+override KL_GRAD: bool = true;
 
 struct Params {
     rows: u32,
@@ -19,15 +24,15 @@ struct Params {
     seed_hi: u32,
     stream: u32,
     scale: f32,
-    _pad0: u32,
-    _pad1: u32,
+    samples: u32,  // K: z rows per row of stats
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read_write> z: array<f32>;          // (rows, cols)
-@group(0) @binding(2) var<storage, read_write> eps: array<f32>;        // (rows, cols), saved for backward
+@group(0) @binding(1) var<storage, read_write> z: array<f32>;          // (rows·K, cols)
+@group(0) @binding(2) var<storage, read_write> eps: array<f32>;        // (rows·K, cols), saved for backward
 @group(0) @binding(3) var<storage, read_write> kl_totals: array<f32>;  // (rows)
-@group(0) @binding(4) var<storage, read_write> dstats: array<f32>;     // (rows, 2·cols): dμ | dlogvar
+@group(0) @binding(4) var<storage, read_write> dstats: array<f32>;     // (rows, 2·cols): dμ | dlogvar; KL_GRAD only
 @group(0) @binding(5) var<storage, read> stats: array<f32>;            // (rows, 2·cols): μ | logvar
 @group(0) @binding(6) var<storage, read> step: array<u32>;             // (1) training step
 
@@ -56,17 +61,22 @@ fn vae_head_forward(
     let step_now = step[0];
     var sum = 0.0;
     for (var c = local; c < params.cols; c += WORKGROUP_SIZE) {
-        let i = row * params.cols + c;           // in z, eps (rows, cols)
         let m = row * 2u * params.cols + c;      // μ in stats (rows, 2·cols)
         let lv = m + params.cols;                // logvar in stats
         let mu = stats[m];
         let logvar = stats[lv];
-        let e = normal_of_element(i, step_now);
-        eps[i] = e;
-        z[i] = mu + exp(0.5 * logvar) * e;
+        let sigma = exp(0.5 * logvar);
+        for (var s = row * params.samples; s < (row + 1u) * params.samples; s++) {
+            let i = s * params.cols + c;         // in z, eps (rows·K, cols)
+            let e = normal_of_element(i, step_now);
+            eps[i] = e;
+            z[i] = mu + sigma * e;
+        }
         sum += 1.0 + logvar - mu * mu - exp(logvar);
-        dstats[m] = params.scale * mu;
-        dstats[lv] = params.scale * 0.5 * (exp(logvar) - 1.0);
+        if (KL_GRAD) {
+            dstats[m] = params.scale * mu;
+            dstats[lv] = params.scale * 0.5 * (exp(logvar) - 1.0);
+        }
     }
     let total = workgroup_sum(sum, local);
     if (local == 0u) {

@@ -488,7 +488,15 @@ fn vae_kernel_cases(ctx: &GpuContext, all: &mut KernelCases) -> Result<()> {
             "reparameterize_forward",
             format!("{batch}x{latent}"),
             kernels::reparameterize::reparameterize_forward(
-                ctx, &z, &eps, &stats, &state, batch, latent, 1, 0,
+                ctx,
+                &z,
+                &eps,
+                (&stats, 1),
+                &state,
+                batch,
+                latent,
+                1,
+                0,
             )?,
         ),
     ]);
@@ -497,14 +505,21 @@ fn vae_kernel_cases(ctx: &GpuContext, all: &mut KernelCases) -> Result<()> {
         z: &z,
         eps: &eps,
         kl_totals: &per_row,
-        dstats: &dstats,
+        dstats: Some(&dstats),
         stats: &stats,
         step: &state,
     };
     all.cases.push(memory_case(
         "vae_head",
         format!("{batch}x{latent}"),
-        kernels::vae_head::vae_head_forward(ctx, &head, batch, latent, 1, 0, 1.0 / batch as f32)?,
+        kernels::vae_head::vae_head_forward(
+            ctx,
+            &head,
+            (batch, latent, 1),
+            1,
+            0,
+            1.0 / batch as f32,
+        )?,
     ));
     for buffer in [h, h2, dh, x, logits, dlogits, per_row, bias_grad, total] {
         all.hold(buffer);

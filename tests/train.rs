@@ -638,10 +638,13 @@ fn whole_model_gradients_match_finite_differences() {
 /// loss kernels read the gathered batch by row group, so the data rows repeated K times are
 /// neither computed nor stored (one dispatch and a (batch·K, 784) buffer fewer), in
 /// training and in the evaluation of the bound. Its μ | logvar, repeated for the
-/// reparameterization, stay repeated; their gradient's group sums are done by the
-/// reparameterization's backward. (The GPU training tests check the values.)
+/// reparameterization, are read the same way by the reparameterization, its backward and
+/// the log weights; in training the VAE head draws the K samples of each row and adds the
+/// KL of the data rows (only reported) to its totals, in one dispatch. The gradient's group
+/// sums are done by the reparameterization's backward. (The GPU training tests check the
+/// values.)
 #[test]
-fn an_iwae_loss_reads_the_data_rows_in_place_of_their_repeats() {
+fn an_iwae_reads_the_data_rows_and_their_stats_in_place_of_their_repeats() {
     let iwae = ModelConfig {
         importance_samples: Some(5),
         ..ModelConfig::vae(784, 400, 20)
@@ -660,10 +663,16 @@ fn an_iwae_loss_reads_the_data_rows_in_place_of_their_repeats() {
                 _ => None,
             })
             .collect();
-        let [(stats_repeat, _, 5, false), (data_repeat, data, 5, true)] = repeats[..] else {
+        let [(stats_repeat, stats, 5, true), (data_repeat, data, 5, true)] = repeats[..] else {
             panic!("{repeats:?}")
         };
         assert_eq!(data, plan.input);
+        // The KL is of the data rows' stats.
+        assert!(plan
+            .graph
+            .ops
+            .iter()
+            .any(|op| matches!(*op, latent::graph::Op::Kl { stats: s, .. } if s == stats)));
         let target = plan
             .graph
             .ops
@@ -674,12 +683,32 @@ fn an_iwae_loss_reads_the_data_rows_in_place_of_their_repeats() {
             })
             .unwrap();
         assert_eq!(target, data_repeat);
-        assert_eq!(plan.loss_target(target), (plan.input, 5));
-        assert_eq!(plan.loss_target(stats_repeat), (stats_repeat, 1));
+        assert_eq!(plan.repeat_source(target), (plan.input, 5));
+        assert_eq!(plan.repeat_source(stats_repeat), (stats, 5));
         let unstored = plan.unstored_on_gpu();
-        assert!(unstored[data_repeat.0] && !unstored[stats_repeat.0]);
-        assert!(plan.gpu_pool(&[]).1[data_repeat.0].is_none());
+        assert!(unstored[data_repeat.0] && unstored[stats_repeat.0]);
+        let pool = plan.gpu_pool(&[]).1;
+        assert!(pool[data_repeat.0].is_none() && pool[stats_repeat.0].is_none());
     }
+    // The head: the reparameterization of the repeated stats with the KL, which has no
+    // gradient (its weight is 0).
+    let heads: Vec<_> = training
+        .graph
+        .ops
+        .iter()
+        .zip(&training.training_fusion)
+        .filter(|(_, f)| matches!(f, TrainingFusion::VaeHead { .. }))
+        .collect();
+    assert!(
+        matches!(
+            heads[..],
+            [(
+                latent::graph::Op::Reparameterize { .. },
+                TrainingFusion::VaeHead { grad: None, .. }
+            )]
+        ),
+        "{heads:?}"
+    );
     // The reparameterization's backward sums its samples' groups in the same dispatch
     // (onto what the log weights' backward wrote of the samples' gradient).
     let fused: Vec<_> = training
@@ -701,13 +730,13 @@ fn an_iwae_loss_reads_the_data_rows_in_place_of_their_repeats() {
         ),
         "{fused:?}"
     );
-    // Gather, 4 linear (ReLUs fused), μ | logvar repeated, reparameterize, BCE, KL, log
-    // weights, −log mean exp, the 3 loss sums in one dispatch; backward: −log mean exp, log
-    // weights, BCE, 4 linear (7 matmuls), reparameterize with the group sums of dμ |
+    // Gather, 4 linear (ReLUs fused), the head (reparameterize, KL), BCE, log weights, −log
+    // mean exp, the 2 loss sums (BCE, the bound) in one dispatch; backward: −log mean exp,
+    // log weights, BCE, 4 linear (7 matmuls), reparameterize with the group sums of dμ |
     // dlogvar; Adam.
     assert_eq!(
         training.dispatches_per_step(),
-        1 + 4 + 1 + 1 + 4 + 1 + 3 + 7 + 1 + 1
+        1 + 4 + 1 + 3 + 1 + 3 + 7 + 1 + 1
     );
 }
 
@@ -1684,8 +1713,9 @@ fn per_shape_tuning_tunes_a_training_plan_once_and_trains_like_the_cpu_path() {
 
 /// The IWAE graph that encodes each data row once and repeats its μ | logvar trains
 /// exactly as the graph it replaced, which took K copies of each row from the gather and
-/// encoded each copy (built here by hand): the same losses every step and the same
-/// parameters after two epochs, in f64 on the CPU twins (only sums run in other orders).
+/// encoded each copy (built here by hand): the same losses every step (per row of each
+/// term: the KL is of the data rows, not of their K copies) and the same parameters after
+/// two epochs, in f64 on the CPU twins (only sums run in other orders).
 #[test]
 fn iwae_encoding_each_row_once_trains_like_k_encoded_copies() {
     let seed = common::seed();
@@ -1729,6 +1759,11 @@ fn iwae_encoding_each_row_once_trains_like_k_encoded_copies() {
         Plan::compile(graph).unwrap(),
         Plan::compile(copies).unwrap(),
     );
+    let term_rows = |plan: &Plan| -> Vec<f64> {
+        let rows = |t: &latent::graph::plan::LossTerm| plan.graph.tensor(t.per_row).rows;
+        plan.losses.iter().map(|t| rows(t) as f64).collect()
+    };
+    let (once_rows, copies_rows) = (term_rows(&once), term_rows(&copies));
     let params = init_params(&once, seed).unwrap();
     assert_eq!(once.param_len, copies.param_len);
     let bytes = synthetic_bytes(rows, width, seed);
@@ -1755,6 +1790,7 @@ fn iwae_encoding_each_row_once_trains_like_k_encoded_copies() {
             once.reset_losses();
             copies.reset_losses();
             for (term, (a, b)) in a.iter().zip(&b).enumerate() {
+                let (a, b) = (a / once_rows[term], b / copies_rows[term]);
                 assert!(
                     (a - b).abs() <= 1e-9 * b.abs().max(1.0),
                     "epoch {epoch} step {step} term {term}: {a} once, {b} from copies \

@@ -1034,11 +1034,13 @@ impl<'a> GpuExecutor<'a> {
                 stream,
             } => {
                 let (rows, cols) = (graph.tensor(z).rows, graph.tensor(z).cols);
+                // The stats, or the rows a folded RepeatRows would have repeated.
+                let (stats, repeat) = self.plan.repeat_source(stats);
                 kernels::reparameterize::reparameterize_forward(
                     ctx,
                     &self.view(z)?,
                     &self.view(eps)?,
-                    &self.view(stats)?,
+                    (&self.view(stats)?, repeat),
                     state,
                     rows,
                     cols,
@@ -1060,7 +1062,7 @@ impl<'a> GpuExecutor<'a> {
             } => {
                 let (rows, cols) = (graph.tensor(a).rows, graph.tensor(a).cols);
                 // The target, or the rows a folded RepeatRows would have repeated.
-                let (b, repeat) = self.plan.loss_target(b);
+                let (b, repeat) = self.plan.repeat_source(b);
                 let (out, a, b) = (self.view(per_row)?, self.view(a)?, self.view(b)?);
                 let target = (&b, repeat);
                 match kind {
@@ -1080,13 +1082,14 @@ impl<'a> GpuExecutor<'a> {
                 recon_weight,
             } => {
                 let (rows, cols) = (graph.tensor(z).rows, graph.tensor(z).cols);
+                let (stats, repeat) = self.plan.repeat_source(stats);
                 kernels::log_weight::log_weight(
                     ctx,
                     &self.view(logw)?,
                     &self.view(recon)?,
                     &self.view(z)?,
                     &self.view(eps)?,
-                    &self.view(stats)?,
+                    (&self.view(stats)?, repeat),
                     rows,
                     cols,
                     recon_weight,
@@ -1259,22 +1262,36 @@ impl<'a> GpuExecutor<'a> {
                 },
                 backward,
             ) => {
-                let GradOp::Kl { dstats, scale, .. } = backward[grad] else {
-                    return Err(Error::InvalidArgument(
-                        "a VAE head without a KL gradient".into(),
-                    ));
+                let kl_grad = match grad.map(|g| &backward[g]) {
+                    Some(&GradOp::Kl { dstats, scale, .. }) => Some((self.view(dstats)?, scale)),
+                    None => None,
+                    Some(_) => {
+                        return Err(Error::InvalidArgument(
+                            "a VAE head whose KL gradient is not a KL's".into(),
+                        ))
+                    }
                 };
-                let (rows, cols) = (graph.tensor(z).rows, graph.tensor(z).cols);
-                let [z, eps, dstats, stats] = [z, eps, dstats, stats].map(|t| self.view(t));
+                // An IWAE's head draws K samples for each row of its (folded) repeat's source.
+                let (stats, samples) = self.plan.repeat_source(stats);
+                let (rows, cols) = (graph.tensor(stats).rows, graph.tensor(z).cols);
+                let [z, eps, stats] = [z, eps, stats].map(|t| self.view(t));
                 let buffers = kernels::vae_head::VaeHeadBuffers {
                     z: &z?,
                     eps: &eps?,
                     kl_totals: totals_of(kl)?,
-                    dstats: &dstats?,
+                    dstats: kl_grad.as_ref().map(|(dstats, _)| dstats),
                     stats: &stats?,
                     step: state,
                 };
-                kernels::vae_head::vae_head_forward(ctx, &buffers, rows, cols, seed, stream, scale)
+                let scale = kl_grad.as_ref().map_or(0.0, |&(_, scale)| scale);
+                kernels::vae_head::vae_head_forward(
+                    ctx,
+                    &buffers,
+                    (rows, cols, samples),
+                    seed,
+                    stream,
+                    scale,
+                )
             }
             _ => Err(Error::InvalidArgument(format!(
                 "op {i} cannot take the fusion {fusion:?}"
@@ -1488,6 +1505,7 @@ impl<'a> GpuExecutor<'a> {
                 let (rows, cols) = (graph.tensor(dz).rows, graph.tensor(dz).cols);
                 // dz, or the first columns of the gradient a folded slice would have cut.
                 let (dz, dz_cols) = self.plan.reparameterize_dz(dz);
+                let (stats, repeat) = self.plan.repeat_source(stats);
                 let (eps, stats, dz) = (self.view(eps)?, self.view(stats)?, self.view(dz)?);
                 let group_sum =
                     self.plan.reparameterize_group_sum[j].map(|g| &self.plan.backward[g]);
@@ -1496,7 +1514,7 @@ impl<'a> GpuExecutor<'a> {
                         ctx,
                         &self.view(dstats)?,
                         &eps,
-                        &stats,
+                        (&stats, repeat),
                         (&dz, dz_cols),
                         rows,
                         cols,
@@ -1516,7 +1534,7 @@ impl<'a> GpuExecutor<'a> {
                             &self.view(dx)?,
                             partial.as_ref(),
                             &eps,
-                            &stats,
+                            (&stats, repeat),
                             (&dz, dz_cols),
                             (rows / k, cols, k),
                             accumulate_dx,
@@ -1539,7 +1557,7 @@ impl<'a> GpuExecutor<'a> {
                 row_grad,
             } => {
                 let (rows, cols) = (graph.tensor(a).rows, graph.tensor(a).cols);
-                let (b, repeat) = self.plan.loss_target(b);
+                let (b, repeat) = self.plan.repeat_source(b);
                 let (da, a, b) = (self.view(da)?, self.view(a)?, self.view(b)?);
                 let target = (&b, repeat);
                 Ok(vec![match (kind, row_grad) {

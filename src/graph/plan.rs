@@ -53,8 +53,10 @@ pub enum TrainingFusion {
     /// A loss that its linear layer's matmul computes (see LinearWithLoss).
     InLinear,
     /// A reparameterization whose dispatch also computes the KL loss (forward op `kl`) of
-    /// the same μ | logvar stats, and its gradient (backward op `grad`): the VAE head.
-    VaeHead { kl: usize, grad: usize },
+    /// the same μ | logvar stats, and its gradient (backward op `grad`) where it has one:
+    /// the VAE head. An IWAE's reparameterizes the stats repeated K times (a RepeatRows
+    /// folded into its readers) and computes the KL of its data rows, only reported.
+    VaeHead { kl: usize, grad: Option<usize> },
     /// A KL loss that the VAE head's dispatch computes.
     InHead,
 }
@@ -63,9 +65,10 @@ impl TrainingFusion {
     /// The backward op whose work this fusion's dispatch does, if any.
     pub fn gradient(self) -> Option<usize> {
         match self {
-            TrainingFusion::LossWithGrad { grad }
-            | TrainingFusion::VaeHead { grad, .. }
-            | TrainingFusion::LinearWithLoss { grad, .. } => Some(grad),
+            TrainingFusion::LossWithGrad { grad } | TrainingFusion::LinearWithLoss { grad, .. } => {
+                Some(grad)
+            }
+            TrainingFusion::VaeHead { grad, .. } => grad,
             TrainingFusion::None | TrainingFusion::InHead | TrainingFusion::InLinear => None,
         }
     }
@@ -94,8 +97,9 @@ pub struct Plan {
     pub training: bool,
     /// Per forward op: true for an op the GPU does in another op's dispatch: an activation
     /// applied in the store of the linear layer just before it (its input is read by
-    /// nothing else), or a RepeatRows whose rows only losses read as their target, each
-    /// loss reading the source's rows in its place ([`Plan::loss_target`]).
+    /// nothing else), or a RepeatRows whose readers all read the source's rows in its place
+    /// ([`Plan::repeat_source`]): losses as their target, the reparameterization and the
+    /// log weights as their μ | logvar.
     pub fused: Vec<bool>,
     /// Per forward op: work the GPU moves into its dispatch in a training step (all None in
     /// a forward-only plan). Evaluation passes run the ops apart.
@@ -203,14 +207,19 @@ impl Plan {
         }
         let mut live_to_end: Vec<TensorId> = losses.iter().map(|term| term.per_row).collect();
         live_to_end.extend_from_slice(outputs);
-        let training_fusion = training_fusions(&graph, &backward);
-        let mut fused = fusable_activations(&graph, &backward, &live_to_end);
-        let repeats = foldable_repeats(&graph, &backward, &live_to_end, &training_fusion);
-        for (fused, repeat) in fused.iter_mut().zip(repeats) {
-            *fused |= repeat;
-        }
+        let mut training_fusion = loss_fusions(&graph, &backward);
         let dx_activation = dx_activations(&graph, &backward);
         let dx_reparameterize = dx_reparameterizations(&graph, &backward);
+        let mut fused = fusable_activations(&graph, &backward, &live_to_end);
+        let read_by_group = ReadByGroup {
+            training_fusion: &training_fusion,
+            dx_reparameterize: &dx_reparameterize,
+        };
+        let repeats = foldable_repeats(&graph, &backward, &live_to_end, &read_by_group);
+        for (fused, repeat) in fused.iter_mut().zip(&repeats) {
+            *fused |= repeat;
+        }
+        add_vae_heads(&graph, &backward, &repeats, &mut training_fusion);
         let reparameterize_group_sum = reparameterize_group_sums(&graph, &backward, &live_to_end);
         let folded_slices = foldable_slices(&graph, &backward, &live_to_end);
         let dx_store = dx_stores(
@@ -352,19 +361,20 @@ impl Plan {
             .unwrap_or(self.graph.batch)
     }
 
-    /// What the GPU's loss kernels read for a loss's target `b`: (b, 1), or, when b is the
-    /// output of a RepeatRows the GPU folds into its losses (`fused`), (its source, k): row
-    /// r of the prediction then reads the source's row r / k.
-    pub fn loss_target(&self, b: TensorId) -> (TensorId, usize) {
+    /// What the GPU's kernels read for `t`: (t, 1), or, when t is the output of a RepeatRows
+    /// the GPU folds into its readers (`fused`), (its source, k): row r of t is then read
+    /// as the source's row r / k (a loss's target, the reparameterization's and the log
+    /// weights' μ | logvar).
+    pub fn repeat_source(&self, t: TensorId) -> (TensorId, usize) {
         self.graph
             .ops
             .iter()
             .zip(&self.fused)
             .find_map(|(op, &fused)| match *op {
-                Op::RepeatRows { y, x, k } if fused && y == b => Some((x, k)),
+                Op::RepeatRows { y, x, k } if fused && y == t => Some((x, k)),
                 _ => None,
             })
-            .unwrap_or((b, 1))
+            .unwrap_or((t, 1))
     }
 
     /// What the GPU's reparameterization backward reads for its `dz`: (dz, its cols), or,
@@ -522,26 +532,56 @@ fn fusable_activations(graph: &Graph, backward: &[GradOp], live_to_end: &[Tensor
     fused
 }
 
-/// Marks each RepeatRows whose rows nothing reads but BCE and MSE losses and their
-/// gradients, as their target (not a loss the training step fuses into another dispatch,
-/// not an output): the GPU's loss kernels read the source's row r / k for row r
-/// ([`Plan::loss_target`]), so the repeated rows are never written. An IWAE's data rows,
-/// repeated for its K samples, are such a target.
+/// What decides whether a reader can read a repeat's source by row group: the loss fusions
+/// (a loss fused into another dispatch reads its target plainly) and the reparameterization
+/// backwards done in a dx matmul's store (which read μ | logvar plainly).
+struct ReadByGroup<'a> {
+    training_fusion: &'a [TrainingFusion],
+    dx_reparameterize: &'a [Option<usize>],
+}
+
+/// Marks each RepeatRows whose readers can all read its source's row r / k for row r
+/// ([`Plan::repeat_source`]), so that the repeated rows are never written: BCE and MSE
+/// losses and their gradients, as their target (not a loss the training step fuses into
+/// another dispatch); the reparameterization and its backward (not one done in a matmul's
+/// store), and the log weights, as their μ | logvar. Not an output. An IWAE's data rows and
+/// its μ | logvar, repeated for its K samples, are such repeats.
 fn foldable_repeats(
     graph: &Graph,
     backward: &[GradOp],
     live_to_end: &[TensorId],
-    training_fusion: &[TrainingFusion],
+    by_group: &ReadByGroup,
 ) -> Vec<bool> {
-    let only_a_target = |y: TensorId| {
-        let forward_ok = graph.ops.iter().zip(training_fusion).all(|(op, &fusion)| {
-            !op_io(op).1.contains(&y)
-                || matches!(*op, Op::Loss { a, b, .. }
-                    if b == y && a != y && fusion == TrainingFusion::None)
-        });
-        let backward_ok = backward.iter().all(|g| {
+    let in_store: Vec<usize> = by_group
+        .dx_reparameterize
+        .iter()
+        .flatten()
+        .copied()
+        .collect();
+    let reads_by_group = |y: TensorId| {
+        let forward_ok = graph
+            .ops
+            .iter()
+            .zip(by_group.training_fusion)
+            .all(|(op, &fusion)| {
+                !op_io(op).1.contains(&y)
+                    || match *op {
+                        Op::Loss { a, b, .. } => b == y && a != y && fusion == TrainingFusion::None,
+                        Op::Reparameterize { stats, .. } | Op::LogWeight { stats, .. } => {
+                            stats == y
+                        }
+                        _ => false,
+                    }
+            });
+        let backward_ok = backward.iter().enumerate().all(|(j, g)| {
             !grad_op_io(g).1.contains(&y)
-                || matches!(*g, GradOp::Loss { a, b, .. } if b == y && a != y)
+                || match *g {
+                    GradOp::Loss { a, b, .. } => b == y && a != y,
+                    GradOp::Reparameterize { stats, dz, .. } => {
+                        stats == y && dz != y && !in_store.contains(&j)
+                    }
+                    _ => false,
+                }
         });
         let read = graph.ops.iter().any(|op| op_io(op).1.contains(&y));
         read && forward_ok && backward_ok && !live_to_end.contains(&y)
@@ -549,17 +589,16 @@ fn foldable_repeats(
     graph
         .ops
         .iter()
-        .map(|op| matches!(*op, Op::RepeatRows { y, .. } if only_a_target(y)))
+        .map(|op| matches!(*op, Op::RepeatRows { y, .. } if reads_by_group(y)))
         .collect()
 }
 
-/// The work a training step on the GPU can move into forward dispatches (see
+/// The losses a training step on the GPU can move into forward dispatches (see
 /// TrainingFusion): a BCE or MSE loss whose rows nothing else reads and whose gradient is
 /// written (not added) by one backward op, in its linear layer's matmul store when only the
-/// loss reads that layer's output, else in its own dispatch; a KL loss of a
-/// reparameterization's μ | logvar stats whose gradient is written first, by the KL's own
-/// backward op.
-fn training_fusions(graph: &Graph, backward: &[GradOp]) -> Vec<TrainingFusion> {
+/// loss reads that layer's output, else in its own dispatch. (The VAE heads come after the
+/// repeats are folded: [`add_vae_heads`].)
+fn loss_fusions(graph: &Graph, backward: &[GradOp]) -> Vec<TrainingFusion> {
     let mut fusion = vec![TrainingFusion::None; graph.ops.len()];
     if backward.is_empty() {
         return fusion;
@@ -593,25 +632,69 @@ fn training_fusions(graph: &Graph, backward: &[GradOp]) -> Vec<TrainingFusion> {
                     _ => fusion[i] = TrainingFusion::LossWithGrad { grad },
                 }
             }
-            Op::Kl { per_row, stats, .. } if readers[per_row.0] == 0 => {
-                let head = graph
-                    .ops
-                    .iter()
-                    .position(|o| matches!(*o, Op::Reparameterize { stats: s, .. } if s == stats));
-                let grad = backward.iter().position(
-                    |g| matches!(*g, GradOp::Kl { stats: s, accumulate: false, .. } if s == stats),
-                );
-                if let (Some(head), Some(grad)) = (head, grad) {
-                    if fusion[head] == TrainingFusion::None {
-                        fusion[head] = TrainingFusion::VaeHead { kl: i, grad };
-                        fusion[i] = TrainingFusion::InHead;
-                    }
-                }
-            }
             _ => {}
         }
     }
     fusion
+}
+
+/// Adds the VAE heads to a training step's fusions (see TrainingFusion::VaeHead): a KL loss
+/// whose rows nothing else reads, of a reparameterization's μ | logvar stats, or of the
+/// stats whose repeat (folded, `repeats`) it reparameterizes (an IWAE's K samples a row);
+/// with its gradient where it has one (written first, by the KL's own backward op).
+fn add_vae_heads(
+    graph: &Graph,
+    backward: &[GradOp],
+    repeats: &[bool],
+    fusion: &mut [TrainingFusion],
+) {
+    if backward.is_empty() {
+        return;
+    }
+    let readers = reader_counts(graph, backward);
+    // Each stats tensor a reparameterization reads in effect: its own, or a folded repeat's
+    // source.
+    let source = |t: TensorId| {
+        graph
+            .ops
+            .iter()
+            .zip(repeats)
+            .find_map(|(op, &folded)| match *op {
+                Op::RepeatRows { y, x, .. } if folded && y == t => Some(x),
+                _ => None,
+            })
+            .unwrap_or(t)
+    };
+    for (i, op) in graph.ops.iter().enumerate() {
+        let Op::Kl { per_row, stats, .. } = *op else {
+            continue;
+        };
+        if readers[per_row.0] != 0 {
+            continue;
+        }
+        let head = graph
+            .ops
+            .iter()
+            .position(|o| matches!(*o, Op::Reparameterize { stats: s, .. } if source(s) == stats));
+        let grad = backward
+            .iter()
+            .position(|g| matches!(*g, GradOp::Kl { stats: s, .. } if s == stats));
+        let adds = grad.is_some_and(|g| {
+            matches!(
+                backward[g],
+                GradOp::Kl {
+                    accumulate: true,
+                    ..
+                }
+            )
+        });
+        if let (Some(head), false) = (head, adds) {
+            if fusion[head] == TrainingFusion::None {
+                fusion[head] = TrainingFusion::VaeHead { kl: i, grad };
+                fusion[i] = TrainingFusion::InHead;
+            }
+        }
+    }
 }
 
 /// For each linear layer's backward whose dx only an activation's backward reads: that

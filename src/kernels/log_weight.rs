@@ -1,11 +1,13 @@
 //! Host side of shaders/log_weight.wgsl: the log importance weight of each VAE sample. μ and
-//! logvar come as one tensor, stats (rows, 2·cols): μ | logvar. CPU twin:
-//! src/cpu/log_weight.rs.
+//! logvar come as one tensor, stats (rows, 2·cols): μ | logvar, or an IWAE's data rows in
+//! place of their K repeats. CPU twin: src/cpu/log_weight.rs (on repeated stats:
+//! src/cpu/repeat_rows.rs first).
 
 use crate::cpu::check_nonzero;
 use crate::error::Result;
 use crate::gpu::{GpuBuffer, GpuContext};
 use crate::kernels::mse::RowLossParams;
+use crate::kernels::reparameterize::check_stats;
 use crate::kernels::{
     bytes_of, check_len, grid_for_elements, grid_for_groups, prepare, row_reduction_constants,
     Dispatch, Kernel, Shader, Slot, Traffic, GRID_LIB,
@@ -43,7 +45,8 @@ const BACKWARD: Kernel = Kernel {
 };
 
 /// logw (rows) = −recon_weight · recon − ½ Σ_c (z² − ε² − logvar), z/ε (rows, cols), logvar
-/// the second half of each row of stats (rows, 2·cols).
+/// the second half of each row of stats (rows / repeat, 2·cols): row r of z reads row
+/// r / repeat (1, or an IWAE's K when stats are its data rows, never repeated).
 #[allow(clippy::too_many_arguments)]
 pub fn log_weight(
     ctx: &GpuContext,
@@ -51,27 +54,30 @@ pub fn log_weight(
     recon: &GpuBuffer,
     z: &GpuBuffer,
     eps: &GpuBuffer,
-    stats: &GpuBuffer,
+    (stats, repeat): (&GpuBuffer, usize),
     rows: usize,
     cols: usize,
     recon_weight: f32,
 ) -> Result<Dispatch> {
-    check_nonzero("log_weight", &[("rows", rows), ("cols", cols)])?;
-    check_len("log_weight", "logw", logw, rows)?;
-    check_len("log_weight", "recon", recon, rows)?;
-    check_len("log_weight", "z", z, rows * cols)?;
-    check_len("log_weight", "eps", eps, rows * cols)?;
-    check_len("log_weight", "stats", stats, rows * 2 * cols)?;
+    let op = "log_weight";
+    check_nonzero(op, &[("rows", rows), ("cols", cols)])?;
+    check_len(op, "logw", logw, rows)?;
+    check_len(op, "recon", recon, rows)?;
+    check_len(op, "z", z, rows * cols)?;
+    check_len(op, "eps", eps, rows * cols)?;
+    check_stats(op, stats, rows, cols, repeat)?;
     let params = RowLossParams::new(rows, cols, recon_weight);
+    let [threads] = row_reduction_constants(ctx);
+    let constants = [threads, ("STATS_REPEAT", repeat as f64)];
     prepare(
         ctx,
         &LOG_WEIGHT,
-        &row_reduction_constants(ctx),
+        &constants,
         Some(bytes_of(&params)),
         &[logw, recon, z, eps, stats],
         grid_for_groups(ctx, rows as u64)?,
         // Reads recon, z, ε and the logvar half of stats.
-        Traffic::floats(rows + 3 * rows * cols, rows),
+        Traffic::floats(rows + 2 * rows * cols + rows / repeat * cols, rows),
     )
 }
 

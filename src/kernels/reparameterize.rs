@@ -1,6 +1,8 @@
 //! Host side of shaders/reparameterize.wgsl: z = μ + e^(½·logvar)·ε with ε from Philox on the
-//! GPU, and its backward. μ and logvar come as one tensor, stats (rows, 2·cols): μ | logvar.
-//! CPU twin: src/cpu/reparameterize.rs.
+//! GPU, and its backward. μ and logvar come as one tensor, stats (rows, 2·cols): μ | logvar,
+//! given as `(stats, repeat)`: each row of stats stands for `repeat` rows of z (1, or an
+//! IWAE's K samples of a data row, read without repeating the stats). CPU twin:
+//! src/cpu/reparameterize.rs (on the repeated stats: src/cpu/repeat_rows.rs first).
 
 use bytemuck::{Pod, Zeroable};
 
@@ -67,7 +69,8 @@ struct Params {
     k: u32,
     /// The backwards: the width of dz's rows, cols or more.
     dz_cols: u32,
-    _pad: u32,
+    /// Rows of z a row of stats stands for.
+    stats_repeat: u32,
 }
 
 impl Params {
@@ -80,20 +83,39 @@ impl Params {
             stream,
             k: 0,
             dz_cols: cols as u32,
-            _pad: 0,
+            stats_repeat: 1,
         }
     }
 }
 
-/// z, eps (rows, cols) from stats (rows, 2·cols): μ | logvar; ε keyed by (seed, step\[0\],
-/// stream, element r·cols + c). `step` is a u32 buffer read at the recorded dynamic offset (a
-/// step state, kernels/step.rs), so each step reads its own without rebuilding the dispatch.
+/// An error unless `stats` holds a row of μ | logvar for each `repeat` of the `rows` rows
+/// of z (repeat ≥ 1 dividing rows). Also log_weight's.
+pub(crate) fn check_stats(
+    op: &'static str,
+    stats: &GpuBuffer,
+    rows: usize,
+    cols: usize,
+    repeat: usize,
+) -> Result<()> {
+    if repeat == 0 || !rows.is_multiple_of(repeat) {
+        return Err(shape_error(
+            op,
+            format!("{rows} rows of z are not whole repeats of {repeat} rows of stats"),
+        ));
+    }
+    check_len(op, "stats", stats, rows / repeat * 2 * cols)
+}
+
+/// z, eps (rows, cols) from stats (rows / repeat, 2·cols): μ | logvar, row r of z from row
+/// r / repeat of stats; ε keyed by (seed, step\[0\], stream, element r·cols + c). `step` is a
+/// u32 buffer read at the recorded dynamic offset (a step state, kernels/step.rs), so each
+/// step reads its own without rebuilding the dispatch.
 #[allow(clippy::too_many_arguments)]
 pub fn reparameterize_forward(
     ctx: &GpuContext,
     z: &GpuBuffer,
     eps: &GpuBuffer,
-    stats: &GpuBuffer,
+    (stats, repeat): (&GpuBuffer, usize),
     step: &GpuBuffer,
     rows: usize,
     cols: usize,
@@ -104,9 +126,12 @@ pub fn reparameterize_forward(
     check_nonzero(op, &[("rows", rows), ("cols", cols)])?;
     check_len(op, "z", z, rows * cols)?;
     check_len(op, "eps", eps, rows * cols)?;
-    check_len(op, "stats", stats, rows * 2 * cols)?;
+    check_stats(op, stats, rows, cols, repeat)?;
     check_len(op, "step", step, 1)?;
-    let params = Params::new(rows, cols, seed, stream);
+    let params = Params {
+        stats_repeat: repeat as u32,
+        ..Params::new(rows, cols, seed, stream)
+    };
     prepare(
         ctx,
         &FORWARD,
@@ -114,7 +139,7 @@ pub fn reparameterize_forward(
         Some(bytes_of(&params)),
         &[z, eps, stats, step],
         grid_for_elements(ctx, (rows * cols).div_ceil(4))?,
-        Traffic::floats(2 * rows * cols, 2 * rows * cols),
+        Traffic::floats(2 * rows * cols / repeat, 2 * rows * cols),
     )
 }
 
@@ -136,15 +161,15 @@ fn check_dz(
 }
 
 /// dstats (rows, 2·cols) = [dz | dz · ε · ½ e^(½·logvar)]; both halves written, or both added
-/// to when `accumulate`. dz's rows are `dz_cols` wide, of which the first `cols` are read:
-/// cols, or more where dz is the first columns of a wider gradient (a conditional VAE's d(z
-/// | label)).
+/// to when `accumulate`. logvar of row r is read from row r / repeat of stats. dz's rows are
+/// `dz_cols` wide, of which the first `cols` are read: cols, or more where dz is the first
+/// columns of a wider gradient (a conditional VAE's d(z | label)).
 #[allow(clippy::too_many_arguments)]
 pub fn reparameterize_backward(
     ctx: &GpuContext,
     dstats: &GpuBuffer,
     eps: &GpuBuffer,
-    stats: &GpuBuffer,
+    (stats, repeat): (&GpuBuffer, usize),
     (dz, dz_cols): (&GpuBuffer, usize),
     rows: usize,
     cols: usize,
@@ -154,10 +179,11 @@ pub fn reparameterize_backward(
     check_nonzero(op, &[("rows", rows), ("cols", cols)])?;
     check_len(op, "dstats", dstats, rows * 2 * cols)?;
     check_len(op, "eps", eps, rows * cols)?;
-    check_len(op, "stats", stats, rows * 2 * cols)?;
+    check_stats(op, stats, rows, cols, repeat)?;
     check_dz(op, dz, rows, cols, dz_cols)?;
     let params = Params {
         dz_cols: dz_cols as u32,
+        stats_repeat: repeat as u32,
         ..Params::new(rows, cols, 0, 0)
     };
     let constants = [("ACCUMULATE", if accumulate { 1.0 } else { 0.0 })];
@@ -170,26 +196,27 @@ pub fn reparameterize_backward(
         grid_for_elements(ctx, rows * cols)?,
         // Reads ε, the logvar half of stats and dz (and dstats when adding).
         Traffic::floats(
-            3 * rows * cols + 2 * rows * cols * usize::from(accumulate),
+            2 * rows * cols + rows / repeat * cols + 2 * rows * cols * usize::from(accumulate),
             2 * rows * cols,
         ),
     )
 }
 
 /// The backward of a reparameterization of stats repeated `k` times (an IWAE's K samples of
-/// each of `rows` data rows; eps, samples (the repeated stats) and dz have rows · k rows),
-/// summed over each group: dstats (rows, 2·cols) (+)= Σ_j [dz | dz · ε · ½ e^(½·logvar)] of
-/// sample row r·k + j ("+=" when `accumulate`), each term first added to `partial` (rows · k,
-/// 2·cols) where other ops wrote part of the samples' gradient. What reparameterize_backward
-/// (adding to partial) and repeat_rows::sum_row_groups compute, in one dispatch. dz's rows
-/// are `dz_cols` wide, as in [`reparameterize_backward`].
+/// each of `rows` data rows; eps and dz have rows · k rows), summed over each group: dstats
+/// (rows, 2·cols) (+)= Σ_j [dz | dz · ε · ½ e^(½·logvar)] of sample row r·k + j ("+=" when
+/// `accumulate`), each term first added to `partial` (rows · k, 2·cols) where other ops wrote
+/// part of the samples' gradient. What reparameterize_backward (adding to partial) and
+/// repeat_rows::sum_row_groups compute, in one dispatch. `(stats, repeat)`: the repeated
+/// stats (rows · k rows, repeat 1), or the data rows' (repeat k). dz's rows are `dz_cols`
+/// wide, as in [`reparameterize_backward`].
 #[allow(clippy::too_many_arguments)]
 pub fn reparameterize_backward_groups(
     ctx: &GpuContext,
     dstats: &GpuBuffer,
     partial: Option<&GpuBuffer>,
     eps: &GpuBuffer,
-    samples: &GpuBuffer,
+    (stats, repeat): (&GpuBuffer, usize),
     (dz, dz_cols): (&GpuBuffer, usize),
     (rows, cols, k): (usize, usize, usize),
     accumulate: bool,
@@ -199,7 +226,7 @@ pub fn reparameterize_backward_groups(
     let samples_rows = rows * k;
     check_len(op, "dstats", dstats, rows * 2 * cols)?;
     check_len(op, "eps", eps, samples_rows * cols)?;
-    check_len(op, "samples", samples, samples_rows * 2 * cols)?;
+    check_stats(op, stats, samples_rows, cols, repeat)?;
     check_dz(op, dz, samples_rows, cols, dz_cols)?;
     if let Some(partial) = partial {
         check_len(op, "partial", partial, samples_rows * 2 * cols)?;
@@ -207,6 +234,7 @@ pub fn reparameterize_backward_groups(
     let params = Params {
         k: k as u32,
         dz_cols: dz_cols as u32,
+        stats_repeat: repeat as u32,
         ..Params::new(rows, cols, 0, 0)
     };
     let flag = |on: bool| if on { 1.0 } else { 0.0 };
@@ -222,10 +250,12 @@ pub fn reparameterize_backward_groups(
         &BACKWARD_GROUPS,
         &constants,
         Some(bytes_of(&params)),
-        &[dstats, eps, samples, dz, partial_or_eps],
+        &[dstats, eps, stats, dz, partial_or_eps],
         grid_for_elements(ctx, rows * cols)?,
         Traffic::floats(
-            samples_rows * cols * (3 + partial_reads) + 2 * rows * cols * usize::from(accumulate),
+            samples_rows * cols * (2 + partial_reads)
+                + samples_rows / repeat * cols
+                + 2 * rows * cols * usize::from(accumulate),
             2 * rows * cols,
         ),
     )

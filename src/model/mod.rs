@@ -297,7 +297,7 @@ impl ModelConfig {
                     None => stats,
                 };
                 let z = g.reparameterize(samples, 0)?;
-                (stats, z, Some((samples, beta)))
+                (stats, z, Some((stats, samples, beta)))
             }
         };
         // The decoder's rows: the batch's, or K samples of each row (IWAE).
@@ -324,11 +324,13 @@ impl ModelConfig {
         let iwae = self.importance_samples.is_some();
         let elbo_weight = |w: f32| if iwae { 0.0 } else { w };
         let recon = g.loss(kind, output, target, elbo_weight(weight))?;
-        if let Some((stats, beta)) = kl {
+        // The KL of each data row (an IWAE's K samples of a row share its μ | logvar); the
+        // log weights read μ | logvar for each sample.
+        if let Some((stats, samples, beta)) = kl {
             g.kl(stats, elbo_weight(beta))?;
             if iwae {
                 let eps = reparameterize_noise(&g, z)?;
-                g.importance_weighted(recon, weight, z, eps, stats, k, 1.0 / k as f32)?;
+                g.importance_weighted(recon, weight, z, eps, samples, k, 1.0 / k as f32)?;
             }
         }
         if let Some(sparsity) = self.sparsity {

@@ -187,26 +187,30 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
         Family::Reparameterize => {
             // (5, 1): the Philox group of four elements straddles rows, and a group is cut
             // short at the end.
-            let mut sizes = vec![(1, 1), (5, 1), (127, 33)];
+            // (rows, cols, stats repeat): with a repeat of K, each row of stats stands for K
+            // rows of z (an IWAE's data rows, read in place of their repeats).
+            let mut sizes = vec![(1, 1, 1), (5, 1, 1), (127, 33, 1), (15, 7, 5), (6, 1, 3)];
             if full {
-                sizes.push((128, 20));
+                sizes.extend([(128, 20, 1), (640, 20, 5)]);
             }
-            for &(rows, cols) in &sizes {
+            for &(rows, cols, repeat) in &sizes {
                 push(
                     "reparameterize",
-                    format!("{rows}x{cols}"),
-                    check_reparameterize(v, rows, cols),
+                    repeat_shape(rows, cols, repeat),
+                    check_reparameterize(v, rows, cols, repeat),
                 );
             }
             // (data rows, cols, k), (a partial gradient of the samples, accumulate, columns
-            // of dz's rows past cols): an IWAE's K samples of each row.
+            // of dz's rows past cols, stats as the data rows rather than their repeats): an
+            // IWAE's K samples of each row.
             let mut groups = vec![
-                ((3, 7, 5), (true, true, 0)),
-                ((2, 20, 1), (false, false, 0)),
-                ((4, 6, 3), (true, false, 10)),
+                ((3, 7, 5), (true, true, 0, true)),
+                ((2, 20, 1), (false, false, 0, false)),
+                ((4, 6, 3), (true, false, 10, false)),
+                ((5, 9, 4), (true, false, 0, true)),
             ];
             if full {
-                groups.push(((128, 20, 5), (true, false, 0)));
+                groups.push(((128, 20, 5), (true, false, 0, true)));
             }
             for ((rows, cols, k), options) in groups {
                 push(
@@ -228,15 +232,24 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
         Family::VaeHead => {
             // (5, 3): Philox groups of four elements straddle rows; 300 columns: a thread
             // takes several.
-            let mut sizes = vec![(1, 1), (5, 3), (127, 33), (3, 300)];
+            // With K samples a row (an IWAE's head, without a KL gradient): (5, 3, 3)
+            // straddles rows and samples.
+            let mut sizes = vec![
+                (1, 1, 1),
+                (5, 3, 1),
+                (127, 33, 1),
+                (3, 300, 1),
+                (5, 3, 3),
+                (7, 20, 5),
+            ];
             if full {
-                sizes.push((128, 20));
+                sizes.extend([(128, 20, 1), (128, 20, 5)]);
             }
-            for &(rows, cols) in &sizes {
+            for &(rows, cols, samples) in &sizes {
                 push(
                     "vae_head",
-                    format!("{rows}x{cols}"),
-                    check_vae_head(v, rows, cols),
+                    head_shape(rows, cols, samples),
+                    check_vae_head(v, rows, cols, samples),
                 );
             }
         }
@@ -314,11 +327,14 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
                 sizes.push((10, 20, 5000));
             }
             for &(groups, cols, k) in &sizes {
-                push(
-                    "log_weight",
-                    format!("{}x{cols}", groups * k),
-                    check_log_weight(v, groups * k, cols),
-                );
+                // μ | logvar of each sample, then of each data row read for its K samples.
+                for repeat in [1, k] {
+                    push(
+                        "log_weight",
+                        repeat_shape(groups * k, cols, repeat),
+                        check_log_weight(v, groups * k, cols, repeat),
+                    );
+                }
                 push(
                     "neg_log_mean_exp",
                     format!("{groups} groups of {k}"),
@@ -2031,9 +2047,40 @@ fn stats_bound<'a>(
     })
 }
 
-fn check_reparameterize(v: &mut Validator, rows: usize, cols: usize) -> Result<CheckResult> {
+/// The shape of a check whose μ | logvar stats may stand for several rows each: rows x cols,
+/// and the repeat where it is not 1.
+fn repeat_shape(rows: usize, cols: usize, repeat: usize) -> String {
+    if repeat == 1 {
+        format!("{rows}x{cols}")
+    } else {
+        format!("{rows}x{cols}, stats rows x{repeat}")
+    }
+}
+
+/// `rows / repeat` rows of random μ | logvar, and the same repeated `repeat` times: what
+/// the GPU reads in place, and what the twins read.
+fn repeated_stats(
+    v: &mut Validator,
+    (rows, cols, repeat): (usize, usize, usize),
+    logvar: (f32, f32),
+) -> Result<(Vec<f32>, Vec<f32>)> {
+    let stats = random_stats(v, rows / repeat, cols, (-2.0, 2.0), logvar);
+    let mut repeated = vec![0.0; rows * 2 * cols];
+    cpu::repeat_rows::repeat_rows(&mut repeated, &stats, rows / repeat, 2 * cols, repeat)?;
+    Ok((stats, repeated))
+}
+
+/// The reparameterization forward and backward (written; added, reading dz from wider
+/// rows) against their twins; with a stats repeat, the GPU reads each row of stats for
+/// `repeat` rows of z and the twins read the stats repeated (cpu/repeat_rows.rs).
+fn check_reparameterize(
+    v: &mut Validator,
+    rows: usize,
+    cols: usize,
+    repeat: usize,
+) -> Result<CheckResult> {
     let n = rows * cols;
-    let stats = random_stats(v, rows, cols, (-2.0, 2.0), (-3.0, 3.0));
+    let (given, stats) = repeated_stats(v, (rows, cols, repeat), (-3.0, 3.0))?;
     let dz = v.random(n, -1.0, 1.0);
     let key = NoiseKey {
         seed: 0x1234_5678_9abc_def0 ^ v.seed,
@@ -2058,7 +2105,7 @@ fn check_reparameterize(v: &mut Validator, rows: usize, cols: usize) -> Result<C
     let mut added = start.clone();
     cpu::reparameterize::reparameterize_backward(&mut added, &eps, &stats, &dz, rows, cols, true)?;
 
-    let (gstats, gdz) = (v.upload("stats", &stats)?, v.upload("dz", &dz)?);
+    let (gstats, gdz) = (v.upload("stats", &given)?, v.upload("dz", &dz)?);
     // The added backward reads dz as the first columns of rows 3 wider (a conditional VAE's
     // d(z | label)).
     let dz_wide = wider_rows(v, &dz, cols, 3);
@@ -2070,13 +2117,21 @@ fn check_reparameterize(v: &mut Validator, rows: usize, cols: usize) -> Result<C
     // The backward reads the CPU's ε so that it is checked on its own.
     let eps_given = v.upload("eps given", &eps)?;
     let fwd = kernels::reparameterize::reparameterize_forward(
-        v.ctx, &gz, &geps, &gstats, &step, rows, cols, key.seed, key.stream,
+        v.ctx,
+        &gz,
+        &geps,
+        (&gstats, repeat),
+        &step,
+        rows,
+        cols,
+        key.seed,
+        key.stream,
     )?;
     let bwd_written = kernels::reparameterize::reparameterize_backward(
         v.ctx,
         &gwritten,
         &eps_given,
-        &gstats,
+        (&gstats, repeat),
         (&gdz, cols),
         rows,
         cols,
@@ -2086,7 +2141,7 @@ fn check_reparameterize(v: &mut Validator, rows: usize, cols: usize) -> Result<C
         v.ctx,
         &gadded,
         &eps_given,
-        &gstats,
+        (&gstats, repeat),
         (&gdz_wide, cols + 3),
         rows,
         cols,
@@ -2132,7 +2187,7 @@ fn check_reparameterize(v: &mut Validator, rows: usize, cols: usize) -> Result<C
     ];
     v.finish(
         "reparameterize",
-        format!("{rows}x{cols}"),
+        repeat_shape(rows, cols, repeat),
         &[&fwd, &bwd_written, &bwd_added],
         outputs,
     )
@@ -2150,16 +2205,15 @@ fn wider_rows(v: &mut Validator, values: &[f32], cols: usize, extra: usize) -> V
 
 /// reparameterize_backward_groups against its twins in turn: reparameterize_backward of the
 /// samples (adding to their partial gradient, where there is one), then sum_row_groups; dz
-/// as the first columns of rows `dz_extra` wider where that is not 0.
+/// as the first columns of rows `dz_extra` wider where that is not 0; μ | logvar given as
+/// the data rows (read for each of their K samples) when `data_rows`, else repeated.
 fn check_reparameterize_groups(
     v: &mut Validator,
     (rows, cols, k): (usize, usize, usize),
-    (with_partial, accumulate, dz_extra): (bool, bool, usize),
+    (with_partial, accumulate, dz_extra, data_rows): (bool, bool, usize, bool),
 ) -> Result<CheckResult> {
     let (samples_rows, n) = (rows * k, rows * cols);
-    let stats = random_stats(v, rows, cols, (-2.0, 2.0), (-3.0, 3.0));
-    let mut samples = vec![0.0; samples_rows * 2 * cols];
-    cpu::repeat_rows::repeat_rows(&mut samples, &stats, rows, 2 * cols, k)?;
+    let (stats, samples) = repeated_stats(v, (samples_rows, cols, k), (-3.0, 3.0))?;
     let dz = v.random(samples_rows * cols, -1.0, 1.0);
     let eps = v.random(samples_rows * cols, -3.0, 3.0);
     let partial = v.random(samples_rows * 2 * cols, -1.0, 1.0);
@@ -2193,9 +2247,14 @@ fn check_reparameterize_groups(
         0 => dz.clone(),
         extra => wider_rows(v, &dz, cols, extra),
     };
-    let (geps, gsamples, gdz) = (
+    let (stats_given, repeat) = if data_rows {
+        (&stats, k)
+    } else {
+        (&samples, 1)
+    };
+    let (geps, gstats, gdz) = (
         v.upload("eps", &eps)?,
-        v.upload("samples", &samples)?,
+        v.upload("stats", stats_given)?,
         v.upload("dz", &dz_given)?,
     );
     let gpartial = v.upload("partial", &partial)?;
@@ -2204,7 +2263,7 @@ fn check_reparameterize_groups(
         &gdstats,
         with_partial.then_some(&gpartial),
         &geps,
-        &gsamples,
+        (&gstats, repeat),
         (&gdz, cols + dz_extra),
         (rows, cols, k),
         accumulate,
@@ -2335,9 +2394,26 @@ fn check_loss_forward_backward(
     v.finish(name, format!("{rows}x{cols}"), &[&d], outputs)
 }
 
-/// The fused VAE head against the reparameterization, KL and KL-gradient twins.
-fn check_vae_head(v: &mut Validator, rows: usize, cols: usize) -> Result<CheckResult> {
-    let n = rows * cols;
+/// The shape of a vae_head check: rows x cols, and the samples a row when there are several.
+fn head_shape(rows: usize, cols: usize, samples: usize) -> String {
+    if samples == 1 {
+        format!("{rows}x{cols}")
+    } else {
+        format!("{rows}x{cols} K={samples}")
+    }
+}
+
+/// The fused VAE head against the reparameterization, KL and KL-gradient twins; with K
+/// samples a row (an IWAE's head), against the reparameterization twin on the stats repeated
+/// K times, and without the KL gradient.
+fn check_vae_head(
+    v: &mut Validator,
+    rows: usize,
+    cols: usize,
+    samples: usize,
+) -> Result<CheckResult> {
+    let n = rows * samples * cols;
+    let kl_grad = samples == 1;
     let stats = random_stats(v, rows, cols, (-2.0, 2.0), (-3.0, 3.0));
     let start_totals = v.random(rows, 0.0, 100.0);
     let scale = 0.5 / rows as f32;
@@ -2347,40 +2423,47 @@ fn check_vae_head(v: &mut Validator, rows: usize, cols: usize) -> Result<CheckRe
         stream: 0,
     };
     let (mut z, mut eps, mut totals) = (vec![0.0; n], vec![0.0; n], start_totals.clone());
-    let mut dstats = vec![0.0; 2 * n];
+    let mut dstats = vec![0.0; 2 * rows * cols];
     cpu::vae_head::vae_head_forward(
         cpu::vae_head::VaeHeadOut {
             z: &mut z,
             eps: &mut eps,
             kl_totals: &mut totals,
-            dstats: &mut dstats,
+            dstats: kl_grad.then_some(&mut dstats[..]),
         },
         &stats,
-        rows,
-        cols,
+        (rows, cols, samples),
         key,
         scale,
     )?;
     let gstats = v.upload("stats", &stats)?;
     let step = v.upload("step", &[key.step])?;
     let (gz, geps) = (v.poisoned("z", n)?, v.poisoned("eps", n)?);
-    let gdstats = v.poisoned("dstats", 2 * n)?;
+    let gdstats = v.poisoned("dstats", 2 * rows * cols)?;
     let gtotals = v.upload("kl totals", &start_totals)?;
     let buffers = kernels::vae_head::VaeHeadBuffers {
         z: &gz,
         eps: &geps,
         kl_totals: &gtotals,
-        dstats: &gdstats,
+        dstats: kl_grad.then_some(&gdstats),
         stats: &gstats,
         step: &step,
     };
     let d = kernels::vae_head::vae_head_forward(
-        v.ctx, &buffers, rows, cols, key.seed, key.stream, scale,
+        v.ctx,
+        &buffers,
+        (rows, cols, samples),
+        key.seed,
+        key.stream,
+        scale,
     )?;
     // ε and z: as check_reparameterize (Box-Muller's sin and cos, 2^-11 absolute by the
     // spec). KL totals: as check_kl's per-row bound, plus the add to the start. dμ: one
     // multiplication each side. dlogvar: as kl_backward.
-    let sigma = sigmas(&stats, rows, cols);
+    let sigma: Vec<f32> = sigmas(&stats, rows, cols)
+        .chunks(cols)
+        .flat_map(|row| std::iter::repeat_n(row, samples).flatten().copied())
+        .collect();
     let z_allowed = move |i: usize, c: f32| 3e-3 * sigma[i] + 1e-5 * c.abs();
     let totals_allowed = move |_, c: f32| {
         cols as f32 * 2e-5 + sum_bound(cols + 4, 30.0 * cols as f32) + 2.0 * UNIT_ROUNDOFF * c.abs()
@@ -2404,18 +2487,19 @@ fn check_vae_head(v: &mut Validator, rows: usize, cols: usize) -> Result<CheckRe
             cpu: totals,
             allowed: Box::new(totals_allowed),
         },
-        Output {
-            name: "dstats",
-            gpu: &gdstats,
-            cpu: dstats,
-            allowed: stats_bound(
-                cols,
-                abs_rel(1e-7, 2.0 * UNIT_ROUNDOFF),
-                abs_rel(scale * 2e-5 + 1e-7, 1e-6),
-            ),
-        },
     ];
-    v.finish("vae_head", format!("{rows}x{cols}"), &[&d], outputs)
+    let dstats_output = kl_grad.then(|| Output {
+        name: "dstats",
+        gpu: &gdstats,
+        cpu: dstats,
+        allowed: stats_bound(
+            cols,
+            abs_rel(1e-7, 2.0 * UNIT_ROUNDOFF),
+            abs_rel(scale * 2e-5 + 1e-7, 1e-6),
+        ),
+    });
+    let outputs = outputs.into_iter().chain(dstats_output).collect();
+    v.finish("vae_head", head_shape(rows, cols, samples), &[&d], outputs)
 }
 
 fn check_corrupt(v: &mut Validator, noise: Noise, n: usize) -> Result<CheckResult> {
@@ -2659,18 +2743,33 @@ fn check_repeat_rows(v: &mut Validator, rows: usize, cols: usize, k: usize) -> R
     v.finish("repeat_rows", format!("{rows}x{cols}x{k}"), &refs, outputs)
 }
 
-fn check_log_weight(v: &mut Validator, rows: usize, cols: usize) -> Result<CheckResult> {
+/// The log weights against their twin; with a stats repeat, the GPU reads each row of stats
+/// for `repeat` rows of z and the twin reads the stats repeated.
+fn check_log_weight(
+    v: &mut Validator,
+    rows: usize,
+    cols: usize,
+    repeat: usize,
+) -> Result<CheckResult> {
     let recon = v.random(rows, 0.0, 200.0);
     let z = v.random(rows * cols, -4.0, 4.0);
     let eps = v.random(rows * cols, -4.0, 4.0);
-    let stats = random_stats(v, rows, cols, (-2.0, 2.0), (-6.0, 2.0));
+    let (given, stats) = repeated_stats(v, (rows, cols, repeat), (-6.0, 2.0))?;
     let mut logw = vec![0.0; rows];
     cpu::log_weight::log_weight(&mut logw, &recon, &z, &eps, &stats, cols, 1.0)?;
     let (grecon, gz) = (v.upload("recon", &recon)?, v.upload("z", &z)?);
-    let (geps, gstats) = (v.upload("eps", &eps)?, v.upload("stats", &stats)?);
+    let (geps, gstats) = (v.upload("eps", &eps)?, v.upload("stats", &given)?);
     let glogw = v.poisoned("logw", rows)?;
     let d = kernels::log_weight::log_weight(
-        v.ctx, &glogw, &grecon, &gz, &geps, &gstats, rows, cols, 1.0,
+        v.ctx,
+        &glogw,
+        &grecon,
+        &gz,
+        &geps,
+        (&gstats, repeat),
+        rows,
+        cols,
+        1.0,
     )?;
     // A sum of `cols` terms of three products and two subtractions each (|term| ≤ 38) in
     // two orders, plus recon (≤ 200) and one subtraction: sum_bound over the magnitudes.
@@ -2681,7 +2780,12 @@ fn check_log_weight(v: &mut Validator, rows: usize, cols: usize) -> Result<Check
         cpu: logw,
         allowed: Box::new(abs_rel(bound, 0.0)),
     }];
-    v.finish("log_weight", format!("{rows}x{cols}"), &[&d], outputs)
+    v.finish(
+        "log_weight",
+        repeat_shape(rows, cols, repeat),
+        &[&d],
+        outputs,
+    )
 }
 
 fn check_log_mean_exp(v: &mut Validator, groups: usize, k: usize) -> Result<CheckResult> {
