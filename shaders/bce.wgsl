@@ -1,7 +1,9 @@
 // Binary cross-entropy from logits, for Bernoulli likelihoods (pixels in [0, 1]).
 // Includes lib/grid.wgsl and lib/loss_target.wgsl (the target's rows may each serve
 // TARGET_REPEAT consecutive rows).
-//   bce_forward:  loss (rows) = Σ_c max(z, 0) - z·t + log(1 + e^-|z|)   one workgroup per row
+//   bce_forward:  loss (rows) = Σ_c max(z, 0) - z·t + log(1 + e^-|z|)   one workgroup per row;
+//       with ADD_TO_TOTALS also totals[r] += loss[r] (a training step's loss whose rows other
+//       ops read, such as an IWAE's log weights)
 //   bce_backward: dz (rows, cols) = scale · (σ(z) - t)                    writes dz
 //   bce_backward_rows: dz = (scale + row_factor · row_grad[r]) · (σ(z) - t)
 //   bce_forward_backward: totals[r] += loss[r] and dz = scale · (σ(z) - t) in one pass,
@@ -10,6 +12,8 @@
 // `scale` is the derivative of the training loss with respect to Σ_r loss[r].
 // A subnormal dz is kept or flushed as the GPU does (WGSL leaves it to the implementation);
 // the CPU twin flushes it to 0 (on x86, subnormals slow the next multiply).
+
+override ADD_TO_TOTALS: bool = false;  // the forward only
 
 struct Params {
     rows: u32,
@@ -53,6 +57,9 @@ fn bce_forward(
     let total = workgroup_sum(sum, local);
     if (local == 0u) {
         loss[row] = total;
+        if (ADD_TO_TOTALS) {
+            totals[row] += total;
+        }
     }
 }
 

@@ -7,10 +7,12 @@
 //       of the K-fold repeated batch. One workgroup per group.
 //   neg_log_mean_exp_backward: dlogw (rows) = −scale · k · w_k / Σ_j w_j within each group:
 //       the gradient of scale · Σ_rows out (each group's −bound counted in its k rows).
-//   neg_log_mean_exp_alone / neg_log_mean_exp_alone_backward: the same, one thread a group
-//       looping over its k rows in order: for small k (a training step's K samples), where a
-//       workgroup a group of 5 leaves almost every thread idle (on lavapipe 1.4 ms for 128
-//       groups of 5).
+//   neg_log_mean_exp_forward_backward: totals (rows) += out and dlogw in one pass, for a
+//       training step whose bound rows are only summed (one dispatch, not three).
+//   neg_log_mean_exp_alone / _alone_backward / _alone_forward_backward: the same, one thread a
+//       group looping over its k rows in order: for small k (a training step's K samples),
+//       where a workgroup a group of 5 leaves almost every thread idle (on lavapipe 1.4 ms for
+//       128 groups of 5).
 
 struct Params {
     groups: u32,
@@ -23,6 +25,7 @@ struct Params {
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;  // (groups · k)
 @group(0) @binding(2) var<storage, read> logw: array<f32>;       // (groups · k)
 @group(0) @binding(3) var<storage, read_write> dlogw: array<f32>; // (groups · k)
+@group(0) @binding(4) var<storage, read_write> totals: array<f32>; // (groups · k) running sums of out
 
 var<workgroup> partial_max: array<f32, WORKGROUP_SIZE>;
 
@@ -96,6 +99,28 @@ fn neg_log_mean_exp_backward(
     }
 }
 
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn neg_log_mean_exp_forward_backward(
+    @builtin(workgroup_id) group: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) local: u32,
+) {
+    let g = flat_group(group, groups);
+    if (g >= params.groups) {
+        return;  // the whole workgroup leaves together
+    }
+    let first = g * params.k;
+    let shift_and_sum = group_max_and_sum(first, local);
+    let m = shift_and_sum.x;
+    let total = shift_and_sum.y;
+    let bound = m + log(total / f32(params.k));
+    let factor = -params.scale * f32(params.k) / total;
+    for (var i = local; i < params.k; i += WORKGROUP_SIZE) {
+        totals[first + i] += -bound;
+        dlogw[first + i] = factor * exp(logw[first + i] - m);
+    }
+}
+
 // (m, Σ_k e^(logw_k − m)) over the group of k log weights from `first`, by one thread in
 // order of k.
 fn group_max_and_sum_alone(first: u32) -> vec2<f32> {
@@ -142,6 +167,26 @@ fn neg_log_mean_exp_alone_backward(
     let shift_and_sum = group_max_and_sum_alone(first);
     let factor = -params.scale * f32(params.k) / shift_and_sum.y;
     for (var i = 0u; i < params.k; i++) {
+        dlogw[first + i] = factor * exp(logw[first + i] - shift_and_sum.x);
+    }
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn neg_log_mean_exp_alone_forward_backward(
+    @builtin(workgroup_id) group: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) local: u32,
+) {
+    let g = flat_index(group, groups, local);
+    if (g >= params.groups) {
+        return;
+    }
+    let first = g * params.k;
+    let shift_and_sum = group_max_and_sum_alone(first);
+    let bound = shift_and_sum.x + log(shift_and_sum.y / f32(params.k));
+    let factor = -params.scale * f32(params.k) / shift_and_sum.y;
+    for (var i = 0u; i < params.k; i++) {
+        totals[first + i] += -bound;
         dlogw[first + i] = factor * exp(logw[first + i] - shift_and_sum.x);
     }
 }

@@ -1,7 +1,9 @@
 // Mean-squared-error pieces, for reconstructions compared with their targets.
 // Includes lib/grid.wgsl and lib/loss_target.wgsl (the target's rows may each serve
 // TARGET_REPEAT consecutive rows).
-//   mse_forward:  loss (rows) = Σ_c (x[r, c] - target[r, c])²      one workgroup per row
+//   mse_forward:  loss (rows) = Σ_c (x[r, c] - target[r, c])²      one workgroup per row;
+//       with ADD_TO_TOTALS also totals[r] += loss[r] (a training step's loss whose rows other
+//       ops read, such as an IWAE's log weights)
 //   mse_backward: dx (rows, cols) = scale · 2 · (x - target)        writes dx
 //   mse_backward_rows: dx = (scale + row_factor · row_grad[r]) · 2 · (x - target)
 //   mse_forward_backward: totals[r] += loss[r] and dx = scale · 2 · (x - target) in one
@@ -10,6 +12,8 @@
 // for the mean over every element, 1/rows for a per-example sum.
 // A subnormal dx is kept or flushed as the GPU does (WGSL leaves it to the implementation);
 // the CPU twin flushes it to 0 (on x86, subnormals slow the next multiply).
+
+override ADD_TO_TOTALS: bool = false;  // the forward only
 
 struct Params {
     rows: u32,
@@ -45,6 +49,9 @@ fn mse_forward(
     let total = workgroup_sum(sum, local);
     if (local == 0u) {
         loss[row] = total;
+        if (ADD_TO_TOTALS) {
+            totals[row] += total;
+        }
     }
 }
 

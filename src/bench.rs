@@ -455,7 +455,7 @@ fn vae_kernel_cases(ctx: &GpuContext, all: &mut KernelCases) -> Result<()> {
         memory_case(
             "bce_forward",
             format!("{batch}x{pixels}"),
-            kernels::bce::bce_forward(ctx, &per_row, &logits, (&x, 1), batch, pixels)?,
+            kernels::bce::bce_forward(ctx, (&per_row, None), &logits, (&x, 1), batch, pixels)?,
         ),
         memory_case(
             "bce_backward",

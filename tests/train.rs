@@ -730,14 +730,78 @@ fn an_iwae_reads_the_data_rows_and_their_stats_in_place_of_their_repeats() {
         ),
         "{fused:?}"
     );
-    // Gather, 4 linear (ReLUs fused), the head (reparameterize, KL), BCE, log weights, −log
-    // mean exp, the 2 loss sums (BCE, the bound) in one dispatch; backward: −log mean exp,
-    // log weights, BCE, 4 linear (7 matmuls), reparameterize with the group sums of dμ |
-    // dlogvar; Adam.
+    // The BCE rows, which the log weights read, go to running totals in their own
+    // dispatch; the bound's dispatch also writes its gradient.
+    let fusion_of = |matches: fn(&latent::graph::Op) -> bool| {
+        let i = training.graph.ops.iter().position(matches).unwrap();
+        training.training_fusion[i]
+    };
+    assert_eq!(
+        fusion_of(|op| matches!(op, latent::graph::Op::Loss { .. })),
+        TrainingFusion::RowsToTotals
+    );
+    let TrainingFusion::LossWithGrad { grad } =
+        fusion_of(|op| matches!(op, latent::graph::Op::NegLogMeanExp { .. }))
+    else {
+        panic!("the bound is not fused with its gradient")
+    };
+    assert!(matches!(
+        training.backward[grad],
+        GradOp::NegLogMeanExp { .. }
+    ));
+    // Gather, 4 linear (ReLUs fused), the head (reparameterize, KL), BCE (rows to totals),
+    // log weights, −log mean exp with its gradient; no loss sums; backward: log weights,
+    // BCE, 4 linear (7 matmuls), reparameterize with the group sums of dμ | dlogvar; Adam.
     assert_eq!(
         training.dispatches_per_step(),
-        1 + 4 + 1 + 3 + 1 + 3 + 7 + 1 + 1
+        1 + 4 + 1 + 3 + 2 + 7 + 1 + 1
     );
+}
+
+/// A sparse autoencoder's penalty (L1 or KL sparsity) adds its rows to running totals and
+/// writes its gradient in one forward dispatch, as a loss fused with its gradient does:
+/// the sum and the penalty's backward need no dispatch of their own (one dispatch more
+/// than the plain autoencoder's, not three). The decoder's dx, applied later, adds to that
+/// gradient. (The GPU training tests check the values.)
+#[test]
+fn a_sparse_penalty_writes_its_gradient_in_its_forward_dispatch() {
+    let plain = ModelConfig {
+        encoder: vec![24],
+        ..ModelConfig::autoencoder(48, 12)
+    };
+    let base = Plan::compile(plain.build(16).unwrap().0).unwrap();
+    for sparsity in [
+        Sparsity::L1 { weight: 0.01 },
+        Sparsity::Kl {
+            rho: 0.1,
+            weight: 0.05,
+        },
+    ] {
+        let config = ModelConfig {
+            sparsity: Some(sparsity),
+            ..plain.clone()
+        };
+        let plan = Plan::compile(config.build(16).unwrap().0).unwrap();
+        let penalty = plan
+            .graph
+            .ops
+            .iter()
+            .position(|op| matches!(op, latent::graph::Op::Penalty { .. }))
+            .unwrap();
+        let TrainingFusion::LossWithGrad { grad } = plan.training_fusion[penalty] else {
+            panic!("{sparsity:?}: {:?}", plan.training_fusion[penalty])
+        };
+        let GradOp::Penalty(ref penalty_grad) = plan.backward[grad] else {
+            panic!("{sparsity:?}: {:?}", plan.backward[grad])
+        };
+        assert!(!penalty_grad.accumulate, "{sparsity:?}");
+        assert!(plan.done_elsewhere[grad]);
+        assert_eq!(
+            plan.dispatches_per_step(),
+            base.dispatches_per_step() + 1,
+            "{sparsity:?}"
+        );
+    }
 }
 
 /// A conditional VAE's decoder takes z | label, so its dx matmul writes d(z | label): the

@@ -11,7 +11,7 @@ use crate::cpu::matmul::StoreLoss;
 use crate::cpu::reparameterize::NoiseKey;
 use crate::error::{host_capacity, Error, Result};
 use crate::gpu::{mib, GpuBuffer, GpuContext};
-use crate::graph::autodiff::GradOp;
+use crate::graph::autodiff::{GradOp, PenaltyGrad};
 use crate::graph::plan::{Location, Plan, TrainingFusion};
 use crate::graph::{
     LinearShapes, LossKind, Op, Penalty, Role, RunConfig, Samples, TensorId, TrainData,
@@ -1059,20 +1059,7 @@ impl<'a> GpuExecutor<'a> {
                 a,
                 b,
                 ..
-            } => {
-                let (rows, cols) = (graph.tensor(a).rows, graph.tensor(a).cols);
-                // The target, or the rows a folded RepeatRows would have repeated.
-                let (b, repeat) = self.plan.repeat_source(b);
-                let (out, a, b) = (self.view(per_row)?, self.view(a)?, self.view(b)?);
-                let target = (&b, repeat);
-                match kind {
-                    LossKind::Mse => kernels::mse::mse_forward(ctx, &out, &a, target, rows, cols)?,
-                    LossKind::Bce => kernels::bce::bce_forward(ctx, &out, &a, target, rows, cols)?,
-                    LossKind::Kl | LossKind::L1 | LossKind::KlSparsity | LossKind::Iw => {
-                        return Err(super::cpu::not_a_target_loss(kind))
-                    }
-                }
-            }
+            } => self.loss_rows(kind, (per_row, None), a, b)?,
             Op::LogWeight {
                 logw,
                 recon,
@@ -1168,8 +1155,33 @@ impl<'a> GpuExecutor<'a> {
         Ok(d)
     }
 
+    /// The per-row loss of prediction `a` against target `b` into `per_row`, and into
+    /// `totals` where given (a training step's loss whose rows other ops read).
+    fn loss_rows(
+        &self,
+        kind: LossKind,
+        (per_row, totals): (TensorId, Option<&GpuBuffer>),
+        a: TensorId,
+        b: TensorId,
+    ) -> Result<Dispatch> {
+        let (ctx, graph) = (self.ctx, &self.plan.graph);
+        let (rows, cols) = (graph.tensor(a).rows, graph.tensor(a).cols);
+        // The target, or the rows a folded RepeatRows would have repeated.
+        let (b, repeat) = self.plan.repeat_source(b);
+        let (out, a, b) = (self.view(per_row)?, self.view(a)?, self.view(b)?);
+        let target = (&b, repeat);
+        match kind {
+            LossKind::Mse => kernels::mse::mse_forward(ctx, (&out, totals), &a, target, rows, cols),
+            LossKind::Bce => kernels::bce::bce_forward(ctx, (&out, totals), &a, target, rows, cols),
+            LossKind::Kl | LossKind::L1 | LossKind::KlSparsity | LossKind::Iw => {
+                Err(super::cpu::not_a_target_loss(kind))
+            }
+        }
+    }
+
     /// The dispatch of forward op `i` with the work `fusion` moves into it: a loss that also
-    /// writes its gradient, or the VAE head. Loss rows go to the term's running totals.
+    /// writes its gradient or adds its rows to running totals, or the VAE head. Loss rows go
+    /// to the term's running totals.
     fn prepare_fused(
         &self,
         i: usize,
@@ -1188,6 +1200,72 @@ impl<'a> GpuExecutor<'a> {
                 .ok_or_else(|| Error::InvalidArgument(format!("op {op} is not a loss term")))
         };
         match (fusion, &graph.ops[i], &plan.backward) {
+            (
+                TrainingFusion::RowsToTotals,
+                &Op::Loss {
+                    kind,
+                    per_row,
+                    a,
+                    b,
+                    ..
+                },
+                _,
+            ) => self.loss_rows(kind, (per_row, Some(totals_of(i)?)), a, b),
+            (
+                TrainingFusion::LossWithGrad { grad },
+                &Op::Penalty {
+                    penalty,
+                    rho_hat,
+                    x,
+                    ..
+                },
+                backward,
+            ) => {
+                let GradOp::Penalty(PenaltyGrad { dx, scale, .. }) = backward[grad] else {
+                    return Err(Error::InvalidArgument(
+                        "a penalty fused with a non-penalty gradient".into(),
+                    ));
+                };
+                let (rows, cols) = (graph.tensor(x).rows, graph.tensor(x).cols);
+                let (totals, dx, x) = (totals_of(i)?, self.view(dx)?, self.view(x)?);
+                match (penalty, rho_hat) {
+                    (Penalty::KlSparsity { rho }, Some(rho_hat)) => {
+                        kernels::kl_sparsity::kl_sparsity_forward_backward(
+                            ctx,
+                            totals,
+                            &self.view(rho_hat)?,
+                            &dx,
+                            &x,
+                            rows,
+                            cols,
+                            rho,
+                            scale,
+                        )
+                    }
+                    _ => kernels::l1::l1_forward_backward(ctx, totals, &dx, &x, rows, cols, scale),
+                }
+            }
+            (
+                TrainingFusion::LossWithGrad { grad },
+                &Op::NegLogMeanExp { logw, k, .. },
+                backward,
+            ) => {
+                let GradOp::NegLogMeanExp { dlogw, scale, .. } = backward[grad] else {
+                    return Err(Error::InvalidArgument(
+                        "a bound fused with a gradient not its own".into(),
+                    ));
+                };
+                let rows = graph.tensor(logw).rows;
+                let (dlogw, logw) = (self.view(dlogw)?, self.view(logw)?);
+                kernels::log_mean_exp::neg_log_mean_exp_forward_backward(
+                    ctx,
+                    totals_of(i)?,
+                    &dlogw,
+                    &logw,
+                    (rows, k),
+                    scale,
+                )
+            }
             (TrainingFusion::LossWithGrad { grad }, &Op::Loss { kind, a, b, .. }, backward) => {
                 let GradOp::Loss { da, scale, .. } = backward[grad] else {
                     return Err(Error::InvalidArgument(

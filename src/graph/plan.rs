@@ -44,8 +44,12 @@ pub struct LossTerm {
 pub enum TrainingFusion {
     /// The op runs on its own.
     None,
-    /// A BCE or MSE loss whose dispatch also writes backward op `grad` (its gradient).
+    /// A BCE or MSE loss, a penalty or an IWAE bound whose dispatch also writes backward op
+    /// `grad` (its gradient).
     LossWithGrad { grad: usize },
+    /// A BCE or MSE loss whose rows other ops read (an IWAE's reconstruction, which its log
+    /// weights read): its dispatch also adds them to running totals.
+    RowsToTotals,
     /// A linear layer whose matmul applies the BCE or MSE loss (forward op `loss`) to its
     /// product as it stores: it writes the loss's gradient (backward op `grad`) instead of
     /// the layer's output, which nothing else reads, and adds the loss to running totals.
@@ -69,7 +73,10 @@ impl TrainingFusion {
                 Some(grad)
             }
             TrainingFusion::VaeHead { grad, .. } => grad,
-            TrainingFusion::None | TrainingFusion::InHead | TrainingFusion::InLinear => None,
+            TrainingFusion::None
+            | TrainingFusion::InHead
+            | TrainingFusion::InLinear
+            | TrainingFusion::RowsToTotals => None,
         }
     }
 }
@@ -533,8 +540,9 @@ fn fusable_activations(graph: &Graph, backward: &[GradOp], live_to_end: &[Tensor
 }
 
 /// What decides whether a reader can read a repeat's source by row group: the loss fusions
-/// (a loss fused into another dispatch reads its target plainly) and the reparameterization
-/// backwards done in a dx matmul's store (which read μ | logvar plainly).
+/// (a loss fused with its gradient reads its target plainly; one that only adds its rows to
+/// totals reads it by group) and the reparameterization backwards done in a dx matmul's
+/// store (which read μ | logvar plainly).
 struct ReadByGroup<'a> {
     training_fusion: &'a [TrainingFusion],
     dx_reparameterize: &'a [Option<usize>],
@@ -542,8 +550,8 @@ struct ReadByGroup<'a> {
 
 /// Marks each RepeatRows whose readers can all read its source's row r / k for row r
 /// ([`Plan::repeat_source`]), so that the repeated rows are never written: BCE and MSE
-/// losses and their gradients, as their target (not a loss the training step fuses into
-/// another dispatch); the reparameterization and its backward (not one done in a matmul's
+/// losses and their gradients, as their target (not a loss the training step fuses with
+/// its gradient); the reparameterization and its backward (not one done in a matmul's
 /// store), and the log weights, as their μ | logvar. Not an output. An IWAE's data rows and
 /// its μ | logvar, repeated for its K samples, are such repeats.
 fn foldable_repeats(
@@ -566,7 +574,13 @@ fn foldable_repeats(
             .all(|(op, &fusion)| {
                 !op_io(op).1.contains(&y)
                     || match *op {
-                        Op::Loss { a, b, .. } => b == y && a != y && fusion == TrainingFusion::None,
+                        Op::Loss { a, b, .. } => {
+                            let plain = matches!(
+                                fusion,
+                                TrainingFusion::None | TrainingFusion::RowsToTotals
+                            );
+                            b == y && a != y && plain
+                        }
                         Op::Reparameterize { stats, .. } | Op::LogWeight { stats, .. } => {
                             stats == y
                         }
@@ -596,8 +610,10 @@ fn foldable_repeats(
 /// The losses a training step on the GPU can move into forward dispatches (see
 /// TrainingFusion): a BCE or MSE loss whose rows nothing else reads and whose gradient is
 /// written (not added) by one backward op, in its linear layer's matmul store when only the
-/// loss reads that layer's output, else in its own dispatch. (The VAE heads come after the
-/// repeats are folded: [`add_vae_heads`].)
+/// loss reads that layer's output, else in its own dispatch; a penalty or an IWAE bound whose
+/// rows nothing else reads, with its gradient (written), in its own dispatch; a BCE or MSE
+/// loss whose rows other ops read, adding them to running totals. (The VAE heads come after
+/// the repeats are folded: [`add_vae_heads`].)
 fn loss_fusions(graph: &Graph, backward: &[GradOp]) -> Vec<TrainingFusion> {
     let mut fusion = vec![TrainingFusion::None; graph.ops.len()];
     if backward.is_empty() {
@@ -617,7 +633,10 @@ fn loss_fusions(graph: &Graph, backward: &[GradOp]) -> Vec<TrainingFusion> {
                     matches!(*g, GradOp::Loss { kind: k, a: ga, b: gb, row_grad: None, .. }
                         if k == kind && ga == a && gb == b)
                 });
-                let Some(grad) = grad else { continue };
+                let Some(grad) = grad else {
+                    fusion[i] = TrainingFusion::RowsToTotals;
+                    continue;
+                };
                 // The output of a linear layer that only the loss and its gradient read: the
                 // layer's matmul can apply the loss as it stores.
                 let linear = graph
@@ -630,6 +649,26 @@ fn loss_fusions(graph: &Graph, backward: &[GradOp]) -> Vec<TrainingFusion> {
                         fusion[i] = TrainingFusion::InLinear;
                     }
                     _ => fusion[i] = TrainingFusion::LossWithGrad { grad },
+                }
+            }
+            Op::Loss { .. } => fusion[i] = TrainingFusion::RowsToTotals,
+            // A penalty whose gradient it writes first (the sparse autoencoder's code also
+            // receives the decoder's, added later).
+            Op::Penalty { per_row, x, .. } if readers[per_row.0] == 0 => {
+                let grad = backward
+                    .iter()
+                    .position(|g| matches!(g, GradOp::Penalty(p) if p.x == x && !p.accumulate));
+                if let Some(grad) = grad {
+                    fusion[i] = TrainingFusion::LossWithGrad { grad };
+                }
+            }
+            // The IWAE's bound, whose gradient only it writes.
+            Op::NegLogMeanExp { per_row, logw, .. } if readers[per_row.0] == 0 => {
+                let grad = backward
+                    .iter()
+                    .position(|g| matches!(*g, GradOp::NegLogMeanExp { logw: l, .. } if l == logw));
+                if let Some(grad) = grad {
+                    fusion[i] = TrainingFusion::LossWithGrad { grad };
                 }
             }
             _ => {}

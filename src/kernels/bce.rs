@@ -22,6 +22,7 @@ const FORWARD: Kernel = Kernel {
     slots: &[
         (0, Slot::Uniform),
         (1, Slot::ReadWrite),
+        (6, Slot::ReadWrite),
         (2, Slot::Read),
         (3, Slot::Read),
     ],
@@ -60,10 +61,11 @@ const BACKWARD_ROWS: Kernel = Kernel {
 };
 
 /// loss (rows) = Σ_c bce(logits, target), row r compared with the target's row r /
-/// target_repeat.
+/// target_repeat; with `totals`, also totals (rows) += loss (a training step's loss whose
+/// rows other ops read).
 pub fn bce_forward(
     ctx: &GpuContext,
-    loss: &GpuBuffer,
+    (loss, totals): (&GpuBuffer, Option<&GpuBuffer>),
     logits: &GpuBuffer,
     (target, target_repeat): (&GpuBuffer, usize),
     rows: usize,
@@ -71,6 +73,9 @@ pub fn bce_forward(
 ) -> Result<Dispatch> {
     check_nonzero("bce_forward", &[("rows", rows), ("cols", cols)])?;
     check_len("bce_forward", "loss", loss, rows)?;
+    if let Some(totals) = totals {
+        check_len("bce_forward", "totals", totals, rows)?;
+    }
     check_len("bce_forward", "logits", logits, rows * cols)?;
     check_target("bce_forward", target, rows, cols, target_repeat)?;
     let params = RowLossParams::new(rows, cols, 0.0);
@@ -78,11 +83,19 @@ pub fn bce_forward(
     prepare(
         ctx,
         &FORWARD,
-        &[workgroup_size, target_repeat_constant(target_repeat)],
+        &[
+            workgroup_size,
+            target_repeat_constant(target_repeat),
+            ("ADD_TO_TOTALS", if totals.is_some() { 1.0 } else { 0.0 }),
+        ],
         Some(bytes_of(&params)),
-        &[loss, logits, target],
+        // Without totals their binding, never written, holds the absent output's placeholder.
+        &[loss, totals.unwrap_or(&ctx.placeholder_out), logits, target],
         grid_for_groups(ctx, rows as u64)?,
-        Traffic::floats(rows * cols + rows / target_repeat * cols, rows),
+        Traffic::floats(
+            rows * cols + rows / target_repeat * cols + totals.map_or(0, |_| rows),
+            rows + totals.map_or(0, |_| rows),
+        ),
     )
 }
 

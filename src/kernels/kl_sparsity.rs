@@ -34,6 +34,18 @@ const BACKWARD: Kernel = Kernel {
     slots: &[(0, Slot::Uniform), (4, Slot::ReadWrite), (5, Slot::Read)],
 };
 
+const FORWARD_BACKWARD: Kernel = Kernel {
+    shader: &SHADER,
+    entry: "kl_sparsity_forward_backward",
+    slots: &[
+        (0, Slot::Uniform),
+        (6, Slot::ReadWrite),
+        (2, Slot::ReadWrite),
+        (4, Slot::ReadWrite),
+        (3, Slot::Read),
+    ],
+};
+
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct Params {
@@ -107,5 +119,39 @@ pub fn kl_sparsity_backward(
         &[dx, rho_hat],
         grid_for_elements(ctx, rows * cols)?,
         Traffic::floats(cols + rows * cols * usize::from(accumulate), rows * cols),
+    )
+}
+
+/// rho_hat (cols) as [`kl_sparsity_forward`], totals (rows) += Σ_c KL(ρ ‖ ρ̂_c) and dx (rows,
+/// cols) as [`kl_sparsity_backward`] (written), in one dispatch of one workgroup: a
+/// training step's penalty whose rows are only summed.
+#[allow(clippy::too_many_arguments)]
+pub fn kl_sparsity_forward_backward(
+    ctx: &GpuContext,
+    totals: &GpuBuffer,
+    rho_hat: &GpuBuffer,
+    dx: &GpuBuffer,
+    x: &GpuBuffer,
+    rows: usize,
+    cols: usize,
+    rho: f32,
+    scale: f32,
+) -> Result<Dispatch> {
+    let op = "kl_sparsity_forward_backward";
+    check_nonzero(op, &[("rows", rows), ("cols", cols)])?;
+    check_rho(rho)?;
+    check_len(op, "totals", totals, rows)?;
+    check_len(op, "rho_hat", rho_hat, cols)?;
+    check_len(op, "dx", dx, rows * cols)?;
+    check_len(op, "x", x, rows * cols)?;
+    let params = params(rows, cols, scale, rho);
+    prepare(
+        ctx,
+        &FORWARD_BACKWARD,
+        &[],
+        Some(bytes_of(&params)),
+        &[totals, rho_hat, dx, x],
+        [1, 1, 1],
+        Traffic::floats(rows * cols + rows, cols + rows * cols + rows),
     )
 }

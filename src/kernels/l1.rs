@@ -27,6 +27,17 @@ const BACKWARD: Kernel = Kernel {
     slots: &[(0, Slot::Uniform), (3, Slot::ReadWrite), (2, Slot::Read)],
 };
 
+const FORWARD_BACKWARD: Kernel = Kernel {
+    shader: &SHADER,
+    entry: "l1_forward_backward",
+    slots: &[
+        (0, Slot::Uniform),
+        (4, Slot::ReadWrite),
+        (3, Slot::ReadWrite),
+        (2, Slot::Read),
+    ],
+};
+
 /// loss (rows) = Σ_c |x\[r, c\]|.
 pub fn l1_forward(
     ctx: &GpuContext,
@@ -73,5 +84,33 @@ pub fn l1_backward(
         &[dx, x],
         grid_for_elements(ctx, rows * cols)?,
         Traffic::floats(rows * cols * (1 + usize::from(accumulate)), rows * cols),
+    )
+}
+
+/// totals (rows) += Σ_c |x\[r, c\]| and dx (rows, cols) = scale · sign(x), written, in one
+/// dispatch: a training step's penalty whose rows are only summed.
+pub fn l1_forward_backward(
+    ctx: &GpuContext,
+    totals: &GpuBuffer,
+    dx: &GpuBuffer,
+    x: &GpuBuffer,
+    rows: usize,
+    cols: usize,
+    scale: f32,
+) -> Result<Dispatch> {
+    let op = "l1_forward_backward";
+    check_nonzero(op, &[("rows", rows), ("cols", cols)])?;
+    check_len(op, "totals", totals, rows)?;
+    check_len(op, "dx", dx, rows * cols)?;
+    check_len(op, "x", x, rows * cols)?;
+    let params = RowLossParams::new(rows, cols, scale);
+    prepare(
+        ctx,
+        &FORWARD_BACKWARD,
+        &row_reduction_constants(ctx),
+        Some(bytes_of(&params)),
+        &[totals, dx, x],
+        grid_for_groups(ctx, rows as u64)?,
+        Traffic::floats(rows * cols + rows, rows * cols + rows),
     )
 }

@@ -39,6 +39,22 @@ const ALONE_BACKWARD: Kernel = Kernel {
     ..BACKWARD
 };
 
+const FORWARD_BACKWARD: Kernel = Kernel {
+    shader: &SHADER,
+    entry: "neg_log_mean_exp_forward_backward",
+    slots: &[
+        (0, Slot::Uniform),
+        (4, Slot::ReadWrite),
+        (3, Slot::ReadWrite),
+        (2, Slot::Read),
+    ],
+};
+
+const ALONE_FORWARD_BACKWARD: Kernel = Kernel {
+    entry: "neg_log_mean_exp_alone_forward_backward",
+    ..FORWARD_BACKWARD
+};
+
 /// Groups of up to this many rows take a thread each, larger ones a workgroup each.
 pub const ALONE_MAX_K: usize = 64;
 
@@ -133,5 +149,40 @@ pub fn neg_log_mean_exp_backward(
         &[dlogw, logw],
         grid,
         Traffic::floats(rows, rows),
+    )
+}
+
+/// totals (rows) += −log(1/k Σ e^logw) of each row's group, and dlogw (rows) = −scale · k ·
+/// softmax(logw) within each group (written), in one dispatch: a training step's bound
+/// whose rows are only summed.
+pub fn neg_log_mean_exp_forward_backward(
+    ctx: &GpuContext,
+    totals: &GpuBuffer,
+    dlogw: &GpuBuffer,
+    logw: &GpuBuffer,
+    (rows, k): (usize, usize),
+    scale: f32,
+) -> Result<Dispatch> {
+    let op = "neg_log_mean_exp_forward_backward";
+    check_groups(op, rows, k)?;
+    check_len(op, "totals", totals, rows)?;
+    check_len(op, "dlogw", dlogw, rows)?;
+    check_len(op, "logw", logw, rows)?;
+    let params = Params {
+        groups: (rows / k) as u32,
+        k: k as u32,
+        scale,
+        _pad: 0,
+    };
+    let kernels = (&ALONE_FORWARD_BACKWARD, &FORWARD_BACKWARD);
+    let (kernel, grid) = kernel_and_grid(ctx, rows, k, kernels)?;
+    prepare(
+        ctx,
+        kernel,
+        &[],
+        Some(bytes_of(&params)),
+        &[totals, dlogw, logw],
+        grid,
+        Traffic::floats(2 * rows, 2 * rows),
     )
 }

@@ -23,6 +23,7 @@ const FORWARD: Kernel = Kernel {
     slots: &[
         (0, Slot::Uniform),
         (1, Slot::ReadWrite),
+        (6, Slot::ReadWrite),
         (2, Slot::Read),
         (3, Slot::Read),
     ],
@@ -110,10 +111,12 @@ pub(crate) fn target_repeat_constant(target_repeat: usize) -> (&'static str, f64
     ("TARGET_REPEAT", target_repeat as f64)
 }
 
-/// loss (rows) = Σ_c (x - target)², row r compared with the target's row r / target_repeat.
+/// loss (rows) = Σ_c (x - target)², row r compared with the target's row r / target_repeat;
+/// with `totals`, also totals (rows) += loss (a training step's loss whose rows other ops
+/// read).
 pub fn mse_forward(
     ctx: &GpuContext,
-    loss: &GpuBuffer,
+    (loss, totals): (&GpuBuffer, Option<&GpuBuffer>),
     x: &GpuBuffer,
     (target, target_repeat): (&GpuBuffer, usize),
     rows: usize,
@@ -121,6 +124,9 @@ pub fn mse_forward(
 ) -> Result<Dispatch> {
     check_nonzero("mse_forward", &[("rows", rows), ("cols", cols)])?;
     check_len("mse_forward", "loss", loss, rows)?;
+    if let Some(totals) = totals {
+        check_len("mse_forward", "totals", totals, rows)?;
+    }
     check_len("mse_forward", "x", x, rows * cols)?;
     check_target("mse_forward", target, rows, cols, target_repeat)?;
     let params = RowLossParams::new(rows, cols, 0.0);
@@ -128,11 +134,19 @@ pub fn mse_forward(
     prepare(
         ctx,
         &FORWARD,
-        &[workgroup_size, target_repeat_constant(target_repeat)],
+        &[
+            workgroup_size,
+            target_repeat_constant(target_repeat),
+            ("ADD_TO_TOTALS", if totals.is_some() { 1.0 } else { 0.0 }),
+        ],
         Some(bytes_of(&params)),
-        &[loss, x, target],
+        // Without totals their binding, never written, holds the absent output's placeholder.
+        &[loss, totals.unwrap_or(&ctx.placeholder_out), x, target],
         grid_for_groups(ctx, rows as u64)?,
-        Traffic::floats(rows * cols + rows / target_repeat * cols, rows),
+        Traffic::floats(
+            rows * cols + rows / target_repeat * cols + totals.map_or(0, |_| rows),
+            rows + totals.map_or(0, |_| rows),
+        ),
     )
 }
 

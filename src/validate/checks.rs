@@ -281,9 +281,19 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
             for &(rows, cols) in &sizes {
                 push("l1", format!("{rows}x{cols}"), check_l1(v, rows, cols));
                 push(
+                    "l1_forward_backward",
+                    format!("{rows}x{cols}"),
+                    check_l1_forward_backward(v, rows, cols),
+                );
+                push(
                     "kl_sparsity",
                     format!("{rows}x{cols}"),
                     check_kl_sparsity(v, rows, cols),
+                );
+                push(
+                    "kl_sparsity_forward_backward",
+                    format!("{rows}x{cols}"),
+                    check_kl_sparsity_forward_backward(v, rows, cols),
                 );
             }
         }
@@ -349,6 +359,11 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
                     "neg_log_mean_exp_backward",
                     format!("{groups} groups of {k}"),
                     check_log_mean_exp_backward(v, groups, k),
+                );
+                push(
+                    "neg_log_mean_exp_forward_backward",
+                    format!("{groups} groups of {k}"),
+                    check_log_mean_exp_forward_backward(v, groups, k),
                 );
             }
         }
@@ -1774,6 +1789,13 @@ fn check_activation(v: &mut Validator, activation: Activation, n: usize) -> Resu
     v.finish(activation.name(), format!("{n}"), &[&fwd, &bwd], outputs)
 }
 
+/// Running totals for a loss's rows: a random start, and the start plus the rows.
+fn loss_totals(v: &mut Validator, loss: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let start = v.random(loss.len(), 0.0, 100.0);
+    let after = start.iter().zip(loss).map(|(t, l)| t + l).collect();
+    (start, after)
+}
+
 /// A loss check's shape: rows x cols, and the target's repeat when it has one.
 fn loss_shape_name(rows: usize, cols: usize, repeat: usize) -> String {
     match repeat {
@@ -1807,7 +1829,18 @@ fn check_mse(v: &mut Validator, rows: usize, cols: usize, repeat: usize) -> Resu
     cpu::mse::mse_backward(&mut dx, &x, &repeated, scale)?;
     let (gx, gt) = (v.upload("x", &x)?, v.upload("target", &target)?);
     let (gloss, gdx) = (v.poisoned("loss", rows)?, v.poisoned("dx", rows * cols)?);
-    let fwd = kernels::mse::mse_forward(v.ctx, &gloss, &gx, (&gt, repeat), rows, cols)?;
+    // With a repeated target (an IWAE's), the forward also adds its rows to running totals.
+    let (start_totals, totals) = loss_totals(v, &loss);
+    let gtotals = v.upload("totals", &start_totals)?;
+    let totals_given = (repeat > 1).then_some(&gtotals);
+    let fwd = kernels::mse::mse_forward(
+        v.ctx,
+        (&gloss, totals_given),
+        &gx,
+        (&gt, repeat),
+        rows,
+        cols,
+    )?;
     let bwd = kernels::mse::mse_backward(v.ctx, &gdx, &gx, (&gt, repeat), rows, cols, scale)?;
     // Forward: a sum of `cols` non-negative terms (each two roundings): 2·(cols + 2)·u·loss.
     // Backward: a subtraction and two multiplications: 4u relative, plus the subtraction's
@@ -1826,6 +1859,13 @@ fn check_mse(v: &mut Validator, rows: usize, cols: usize, repeat: usize) -> Resu
             allowed: Box::new(abs_rel(scale * 1e-7, 4.0 * UNIT_ROUNDOFF)),
         },
     ];
+    let totals_output = (repeat > 1).then(|| Output {
+        name: "totals",
+        gpu: &gtotals,
+        cpu: totals,
+        allowed: Box::new(move |_, c: f32| sum_bound(cols + 3, c.abs())),
+    });
+    let outputs = outputs.into_iter().chain(totals_output).collect();
     v.finish(
         "mse",
         loss_shape_name(rows, cols, repeat),
@@ -1898,7 +1938,18 @@ fn check_bce(v: &mut Validator, rows: usize, cols: usize, repeat: usize) -> Resu
         v.poisoned("loss", rows)?,
         v.poisoned("dlogits", rows * cols)?,
     );
-    let fwd = kernels::bce::bce_forward(v.ctx, &gloss, &gz, (&gt, repeat), rows, cols)?;
+    // With a repeated target (an IWAE's), the forward also adds its rows to running totals.
+    let (start_totals, totals) = loss_totals(v, &loss);
+    let gtotals = v.upload("totals", &start_totals)?;
+    let totals_given = (repeat > 1).then_some(&gtotals);
+    let fwd = kernels::bce::bce_forward(
+        v.ctx,
+        (&gloss, totals_given),
+        &gz,
+        (&gt, repeat),
+        rows,
+        cols,
+    )?;
     let bwd = kernels::bce::bce_backward(v.ctx, &gd, &gz, (&gt, repeat), rows, cols, scale)?;
     // Forward: each term is up to |z| ≤ 50 with a log(1 + e^-|z|) whose exp/log are good to
     // 2^-21 absolute (the spec's log bound near 1), so 1e-6 per term plus the sum's rounding
@@ -1920,6 +1971,13 @@ fn check_bce(v: &mut Validator, rows: usize, cols: usize, repeat: usize) -> Resu
             allowed: Box::new(abs_rel(scale * 2e-5, 1e-6)),
         },
     ];
+    let totals_output = (repeat > 1).then(|| Output {
+        name: "totals",
+        gpu: &gtotals,
+        cpu: totals,
+        allowed: Box::new(move |i, c: f32| per_row(i, c) + 2.0 * UNIT_ROUNDOFF * c.abs()),
+    });
+    let outputs = outputs.into_iter().chain(totals_output).collect();
     v.finish(
         "bce",
         loss_shape_name(rows, cols, repeat),
@@ -2563,6 +2621,47 @@ fn check_l1(v: &mut Validator, rows: usize, cols: usize) -> Result<CheckResult> 
     v.finish("l1", format!("{rows}x{cols}"), &[&fwd, &bwd], outputs)
 }
 
+/// l1_forward_backward against the forward twin (its rows added to running totals) and the
+/// backward twin (written).
+fn check_l1_forward_backward(v: &mut Validator, rows: usize, cols: usize) -> Result<CheckResult> {
+    let x = v.random(rows * cols, -1.0, 1.0);
+    let start_totals = v.random(rows, 0.0, 100.0);
+    let scale = 0.01;
+    let mut loss = vec![0.0; rows];
+    cpu::l1::l1_forward(&mut loss, &x, rows, cols)?;
+    let totals: Vec<f32> = start_totals.iter().zip(&loss).map(|(t, l)| t + l).collect();
+    let mut dx = vec![0.0; rows * cols];
+    cpu::l1::l1_backward(&mut dx, &x, scale, false)?;
+    let gx = v.upload("x", &x)?;
+    let (gtotals, gdx) = (
+        v.upload("totals", &start_totals)?,
+        v.poisoned("dx", rows * cols)?,
+    );
+    let d = kernels::l1::l1_forward_backward(v.ctx, &gtotals, &gdx, &gx, rows, cols, scale)?;
+    // Totals: the row's sum of `cols` non-negative terms in two orders (below the total),
+    // then the add to the start. dx: ±scale, exact.
+    let outputs = vec![
+        Output {
+            name: "totals",
+            gpu: &gtotals,
+            cpu: totals,
+            allowed: Box::new(move |_, c: f32| sum_bound(cols + 1, c.abs())),
+        },
+        Output {
+            name: "dx",
+            gpu: &gdx,
+            cpu: dx,
+            allowed: Box::new(abs_rel(0.0, 0.0)),
+        },
+    ];
+    v.finish(
+        "l1_forward_backward",
+        format!("{rows}x{cols}"),
+        &[&d],
+        outputs,
+    )
+}
+
 fn check_kl_sparsity(v: &mut Validator, rows: usize, cols: usize) -> Result<CheckResult> {
     let rho = 0.05;
     // A sigmoid code's range, kept off the clamp at ε.
@@ -2628,6 +2727,77 @@ fn check_kl_sparsity(v: &mut Validator, rows: usize, cols: usize) -> Result<Chec
         "kl_sparsity",
         format!("{rows}x{cols}"),
         &[&fwd, &bwd],
+        outputs,
+    )
+}
+
+/// kl_sparsity_forward_backward against the forward twin (its rows added to running totals)
+/// and the backward twin (written) on the twin's ρ̂. The code's values are multiples of 2⁻⁸ in
+/// [0.25, 0.75], so that every column sum is exact in any order and ρ̂ differs only by its
+/// division: dx, which the kernel computes from its own ρ̂, is then bounded tightly.
+fn check_kl_sparsity_forward_backward(
+    v: &mut Validator,
+    rows: usize,
+    cols: usize,
+) -> Result<CheckResult> {
+    let rho = 0.05;
+    let x: Vec<f32> = v
+        .random(rows * cols, 0.25, 0.75)
+        .iter()
+        .map(|x| (x * 256.0).round() / 256.0)
+        .collect();
+    let start_totals = v.random(rows, 0.0, 100.0);
+    let scale = 0.1 / rows as f32;
+    let (mut loss, mut rho_hat) = (vec![0.0; rows], vec![0.0; cols]);
+    cpu::kl_sparsity::kl_sparsity_forward(&mut loss, &mut rho_hat, &x, rows, cols, rho)?;
+    let totals: Vec<f32> = start_totals.iter().zip(&loss).map(|(t, l)| t + l).collect();
+    let mut dx = vec![0.0; rows * cols];
+    cpu::kl_sparsity::kl_sparsity_backward(&mut dx, &rho_hat, rows, rho, scale, false)?;
+    let gx = v.upload("x", &x)?;
+    let (gtotals, grho_hat) = (
+        v.upload("totals", &start_totals)?,
+        v.poisoned("rho_hat", cols)?,
+    );
+    let gdx = v.poisoned("dx", rows * cols)?;
+    let d = kernels::kl_sparsity::kl_sparsity_forward_backward(
+        v.ctx, &gtotals, &grho_hat, &gdx, &gx, rows, cols, rho, scale,
+    )?;
+    // ρ̂: the division, 3u relative (WGSL allows 2.5 ULP). Loss: as check_kl_sparsity's (its
+    // bound holds for a wider range of the code), then the add to the start. dx: as the
+    // backward's, plus its derivative in ρ̂ (at most scale · (ρ + 1 − ρ) / 0.25² = 16 · scale)
+    // times ρ̂'s error.
+    let rho_hat_bound = abs_rel(0.0, 3.0 * UNIT_ROUNDOFF);
+    let loss_bound = move |_, c: f32| {
+        cols as f32 * (53.0 * 3.0 * UNIT_ROUNDOFF + 1e-5) + sum_bound(cols + 1, c.abs())
+    };
+    let dx_bound = abs_rel(
+        6.0 * UNIT_ROUNDOFF * 53.0 * scale + 16.0 * scale * 3.0 * UNIT_ROUNDOFF,
+        0.0,
+    );
+    let outputs = vec![
+        Output {
+            name: "totals",
+            gpu: &gtotals,
+            cpu: totals,
+            allowed: Box::new(loss_bound),
+        },
+        Output {
+            name: "rho_hat",
+            gpu: &grho_hat,
+            cpu: rho_hat,
+            allowed: Box::new(rho_hat_bound),
+        },
+        Output {
+            name: "dx",
+            gpu: &gdx,
+            cpu: dx,
+            allowed: Box::new(dx_bound),
+        },
+    ];
+    v.finish(
+        "kl_sparsity_forward_backward",
+        format!("{rows}x{cols}"),
+        &[&d],
         outputs,
     )
 }
@@ -2926,6 +3096,63 @@ fn check_log_mean_exp_backward(v: &mut Validator, groups: usize, k: usize) -> Re
     }];
     v.finish(
         "neg_log_mean_exp_backward",
+        format!("{groups} groups of {k}"),
+        &[&d],
+        outputs,
+    )
+}
+
+/// neg_log_mean_exp_forward_backward against the forward twin (its rows added to running
+/// totals) and the backward twin (written).
+fn check_log_mean_exp_forward_backward(
+    v: &mut Validator,
+    groups: usize,
+    k: usize,
+) -> Result<CheckResult> {
+    let rows = groups * k;
+    let logw = v.random(rows, -150.0, -90.0);
+    let start_totals = v.random(rows, 0.0, 100.0);
+    let scale = 0.2;
+    let mut out = vec![0.0; rows];
+    cpu::log_mean_exp::neg_log_mean_exp(&mut out, &logw, k)?;
+    let totals: Vec<f32> = start_totals.iter().zip(&out).map(|(t, o)| t + o).collect();
+    let mut dlogw = vec![0.0; rows];
+    cpu::log_mean_exp::neg_log_mean_exp_backward(&mut dlogw, &logw, k, scale)?;
+    let glogw = v.upload("logw", &logw)?;
+    let (gtotals, gd) = (
+        v.upload("totals", &start_totals)?,
+        v.poisoned("dlogw", rows)?,
+    );
+    let d = kernels::log_mean_exp::neg_log_mean_exp_forward_backward(
+        v.ctx,
+        &gtotals,
+        &gd,
+        &glogw,
+        (rows, k),
+        scale,
+    )?;
+    // As check_log_mean_exp's and check_log_mean_exp_backward's bounds, the totals with the
+    // add to the start (a rounding of the sum, up to 250).
+    let totals_allowed = move |_, _c: f32| {
+        sum_bound(k, 1.0) + 1.5e-5 + 150.0 * 2.0 * UNIT_ROUNDOFF + 250.0 * UNIT_ROUNDOFF
+    };
+    let dlogw_allowed = abs_rel(0.0, sum_bound(k, 1.0) + 3e-5 + 4.0 * UNIT_ROUNDOFF);
+    let outputs = vec![
+        Output {
+            name: "totals",
+            gpu: &gtotals,
+            cpu: totals,
+            allowed: Box::new(totals_allowed),
+        },
+        Output {
+            name: "dlogw",
+            gpu: &gd,
+            cpu: dlogw,
+            allowed: Box::new(dlogw_allowed),
+        },
+    ];
+    v.finish(
+        "neg_log_mean_exp_forward_backward",
         format!("{groups} groups of {k}"),
         &[&d],
         outputs,
