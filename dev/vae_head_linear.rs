@@ -174,6 +174,7 @@ impl Head {
             dstats: Some(dstats),
             stats,
             step: &self.step,
+            label: None,
         }
     }
 

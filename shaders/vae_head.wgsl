@@ -14,8 +14,12 @@
 //                           (the reparameterization's backward adds to it later in the
 //                           step); an IWAE's KL is only reported, and has no gradient
 // `scale` is the derivative of the training loss with respect to Σ_r kl[r] (β / rows, say).
+// With JOIN_LABEL (a conditional VAE, K = 1), z's rows are z_stride = cols + label_cols wide
+// and each ends with its row of label (rows, label_cols): the decoder's input z | label,
+// written in place of z and of a concat dispatch.
 
 override KL_GRAD: bool = true;
+override JOIN_LABEL: bool = false;
 
 struct Params {
     rows: u32,
@@ -25,16 +29,21 @@ struct Params {
     stream: u32,
     scale: f32,
     samples: u32,  // K: z rows per row of stats
-    _pad: u32,
+    z_stride: u32,      // the width of z's rows: cols, or cols + label_cols
+    label_cols: u32,    // JOIN_LABEL only
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read_write> z: array<f32>;          // (rows·K, cols)
+@group(0) @binding(1) var<storage, read_write> z: array<f32>;          // (rows·K, z_stride)
 @group(0) @binding(2) var<storage, read_write> eps: array<f32>;        // (rows·K, cols), saved for backward
 @group(0) @binding(3) var<storage, read_write> kl_totals: array<f32>;  // (rows)
 @group(0) @binding(4) var<storage, read_write> dstats: array<f32>;     // (rows, 2·cols): dμ | dlogvar; KL_GRAD only
 @group(0) @binding(5) var<storage, read> stats: array<f32>;            // (rows, 2·cols): μ | logvar
 @group(0) @binding(6) var<storage, read> step: array<u32>;             // (1) training step
+@group(0) @binding(7) var<storage, read> label: array<f32>;            // (rows, label_cols); JOIN_LABEL only
 
 // The standard normal of element i: lane i % 4 of Philox group i / 4.
 fn normal_of_element(i: u32, step_now: u32) -> f32 {
@@ -67,15 +76,20 @@ fn vae_head_forward(
         let logvar = stats[lv];
         let sigma = exp(0.5 * logvar);
         for (var s = row * params.samples; s < (row + 1u) * params.samples; s++) {
-            let i = s * params.cols + c;         // in z, eps (rows·K, cols)
+            let i = s * params.cols + c;         // in eps (rows·K, cols)
             let e = normal_of_element(i, step_now);
             eps[i] = e;
-            z[i] = mu + sigma * e;
+            z[s * params.z_stride + c] = mu + sigma * e;
         }
         sum += 1.0 + logvar - mu * mu - exp(logvar);
         if (KL_GRAD) {
             dstats[m] = params.scale * mu;
             dstats[lv] = params.scale * 0.5 * (exp(logvar) - 1.0);
+        }
+    }
+    if (JOIN_LABEL) {
+        for (var c = local; c < params.label_cols; c += WORKGROUP_SIZE) {
+            z[row * params.z_stride + params.cols + c] = label[row * params.label_cols + c];
         }
     }
     let total = workgroup_sum(sum, local);

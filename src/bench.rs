@@ -508,6 +508,7 @@ fn vae_kernel_cases(ctx: &GpuContext, all: &mut KernelCases) -> Result<()> {
         dstats: Some(&dstats),
         stats: &stats,
         step: &state,
+        label: None,
     };
     all.cases.push(memory_case(
         "vae_head",

@@ -806,10 +806,10 @@ fn a_sparse_penalty_writes_its_gradient_in_its_forward_dispatch() {
 
 /// A conditional VAE's decoder takes z | label, so its dx matmul writes d(z | label): the
 /// reparameterization's backward reads dz as the first columns of its rows, with no slice
-/// dispatch, and dz itself is never stored on the GPU. (The GPU training tests check the
-/// values.)
+/// dispatch, and dz itself is never stored on the GPU. In training, the VAE head writes
+/// z | label itself, with no concat dispatch. (The GPU training tests check the values.)
 #[test]
-fn a_conditional_vae_reads_dz_in_place_of_a_slice() {
+fn a_conditional_vae_reads_dz_in_place_of_a_slice_and_its_head_joins_the_label() {
     let cvae = ModelConfig {
         classes: Some(10),
         ..ModelConfig::vae(784, 400, 20)
@@ -834,10 +834,32 @@ fn a_conditional_vae_reads_dz_in_place_of_a_slice() {
     assert_eq!(plan.graph.tensor(dz).cols, 20);
     assert_eq!(plan.reparameterize_dz(dz), (dy, 30));
     assert!(plan.unstored_on_gpu()[dz.0]);
-    // The data's and the labels' gathers, the two concats (x | label, z | label), 4 linear
-    // (ReLUs fused; the BCE in the output layer's store), the VAE head; backward: 4 linear
-    // (7 matmuls), the reparameterization's; Adam.
-    assert_eq!(plan.dispatches_per_step(), 2 + 2 + 4 + 1 + 7 + 1 + 1);
+    // The head joins the label to z: the concat that alone reads z is done in its dispatch.
+    let concat_of_z = |z: latent::graph::TensorId| {
+        plan.graph
+            .ops
+            .iter()
+            .position(|op| matches!(*op, latent::graph::Op::Concat { a, .. } if a == z))
+    };
+    let (head, joined) = plan
+        .training_fusion
+        .iter()
+        .enumerate()
+        .find_map(|(i, f)| match *f {
+            TrainingFusion::VaeHead { join, .. } => Some((i, join)),
+            _ => None,
+        })
+        .unwrap();
+    let latent::graph::Op::Reparameterize { z, .. } = plan.graph.ops[head] else {
+        panic!("the head is not a reparameterization")
+    };
+    assert_eq!(joined, concat_of_z(z));
+    let concat = joined.unwrap();
+    assert_eq!(plan.training_fusion[concat], TrainingFusion::InHead);
+    // The data's and the labels' gathers, the concat x | label, 4 linear (ReLUs fused; the
+    // BCE in the output layer's store), the VAE head (with z | label); backward: 4 linear (7
+    // matmuls), the reparameterization's; Adam.
+    assert_eq!(plan.dispatches_per_step(), 2 + 1 + 4 + 1 + 7 + 1 + 1);
 }
 
 #[test]

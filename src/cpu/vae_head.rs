@@ -10,7 +10,8 @@ use crate::cpu::Real;
 use crate::error::Result;
 
 /// The outputs of the VAE head: z, eps (rows · K, cols), running KL totals (rows), and the
-/// KL's gradient dstats (rows, 2·cols): dμ | dlogvar, where the KL has one.
+/// KL's gradient dstats (rows, 2·cols): dμ | dlogvar, where the KL has one. (The GPU's head
+/// can also write z joined to a label: cpu/concat.rs's concat_cols of this z.)
 pub struct VaeHeadOut<'a, T> {
     pub z: &'a mut [T],
     pub eps: &'a mut [T],

@@ -1331,7 +1331,7 @@ impl<'a> GpuExecutor<'a> {
                 )
             }
             (
-                TrainingFusion::VaeHead { kl, grad },
+                TrainingFusion::VaeHead { kl, grad, join },
                 &Op::Reparameterize {
                     z,
                     eps,
@@ -1352,14 +1352,22 @@ impl<'a> GpuExecutor<'a> {
                 // An IWAE's head draws K samples for each row of its (folded) repeat's source.
                 let (stats, samples) = self.plan.repeat_source(stats);
                 let (rows, cols) = (graph.tensor(stats).rows, graph.tensor(z).cols);
-                let [z, eps, stats] = [z, eps, stats].map(|t| self.view(t));
+                // A conditional VAE's writes z | label in place of z.
+                let (out, label) = match join.map(|c| &graph.ops[c]) {
+                    Some(&Op::Concat { y, b, .. }) => (y, Some(b)),
+                    _ => (z, None),
+                };
+                let label = label.map(|b| Ok((self.view(b)?, graph.tensor(b).cols)));
+                let label = label.transpose()?;
+                let [out, eps, stats] = [out, eps, stats].map(|t| self.view(t));
                 let buffers = kernels::vae_head::VaeHeadBuffers {
-                    z: &z?,
+                    z: &out?,
                     eps: &eps?,
                     kl_totals: totals_of(kl)?,
                     dstats: kl_grad.as_ref().map(|(dstats, _)| dstats),
                     stats: &stats?,
                     step: state,
+                    label: label.as_ref().map(|(b, cols)| (b, *cols)),
                 };
                 let scale = kl_grad.as_ref().map_or(0.0, |&(_, scale)| scale);
                 kernels::vae_head::vae_head_forward(

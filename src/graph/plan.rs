@@ -59,9 +59,15 @@ pub enum TrainingFusion {
     /// A reparameterization whose dispatch also computes the KL loss (forward op `kl`) of
     /// the same μ | logvar stats, and its gradient (backward op `grad`) where it has one:
     /// the VAE head. An IWAE's reparameterizes the stats repeated K times (a RepeatRows
-    /// folded into its readers) and computes the KL of its data rows, only reported.
-    VaeHead { kl: usize, grad: Option<usize> },
-    /// A KL loss that the VAE head's dispatch computes.
+    /// folded into its readers) and computes the KL of its data rows, only reported. A
+    /// conditional VAE's also does forward op `join`, the Concat z | label that alone reads
+    /// z: it writes z | label in place of z.
+    VaeHead {
+        kl: usize,
+        grad: Option<usize>,
+        join: Option<usize>,
+    },
+    /// A KL loss or a concat (z | label) that the VAE head's dispatch does.
     InHead,
 }
 
@@ -677,6 +683,19 @@ fn loss_fusions(graph: &Graph, backward: &[GradOp]) -> Vec<TrainingFusion> {
     fusion
 }
 
+/// The Concat z | label that alone reads the z of reparameterization `head`, z being the
+/// concat's first part and the label the graph's condition (a conditional VAE's decoder
+/// input): the head can write z | label in its place.
+fn label_join(graph: &Graph, readers: &[usize], head: usize) -> Option<usize> {
+    let Op::Reparameterize { z, .. } = graph.ops[head] else {
+        return None;
+    };
+    graph.ops.iter().position(|op| {
+        matches!(*op, Op::Concat { a, b, .. }
+            if a == z && readers[z.0] == 1 && graph.tensor(b).role == Role::Condition)
+    })
+}
+
 /// Adds the VAE heads to a training step's fusions (see TrainingFusion::VaeHead): a KL loss
 /// whose rows nothing else reads, of a reparameterization's μ | logvar stats, or of the
 /// stats whose repeat (folded, `repeats`) it reparameterizes (an IWAE's K samples a row);
@@ -729,8 +748,12 @@ fn add_vae_heads(
         });
         if let (Some(head), false) = (head, adds) {
             if fusion[head] == TrainingFusion::None {
-                fusion[head] = TrainingFusion::VaeHead { kl: i, grad };
+                let join = label_join(graph, &readers, head);
+                fusion[head] = TrainingFusion::VaeHead { kl: i, grad, join };
                 fusion[i] = TrainingFusion::InHead;
+                if let Some(c) = join {
+                    fusion[c] = TrainingFusion::InHead;
+                }
             }
         }
     }
@@ -949,10 +972,16 @@ fn assign_pool(
             _ => {}
         }
     }
-    // A gradient written in a forward dispatch is live from there.
+    // A gradient written in a forward dispatch is live from there; so is a z | label the
+    // VAE head writes.
     for (i, fusion) in training_fusion.iter().enumerate() {
         if let Some(grad) = fusion.gradient() {
             for t in grad_op_io(&backward[grad]).0 {
+                first[t.0] = first[t.0].min(i);
+            }
+        }
+        if let TrainingFusion::VaeHead { join: Some(c), .. } = *fusion {
+            for t in op_io(&graph.ops[c]).0 {
                 first[t.0] = first[t.0].min(i);
             }
         }

@@ -6,7 +6,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use crate::cpu::check_nonzero;
-use crate::error::Result;
+use crate::error::{shape_error, Result};
 use crate::gpu::{GpuBuffer, GpuContext};
 use crate::kernels::{
     bytes_of, check_len, grid_for_groups, prepare, row_reduction_threads, Dispatch, Kernel, Shader,
@@ -30,6 +30,7 @@ const FORWARD: Kernel = Kernel {
         (4, Slot::ReadWrite),
         (5, Slot::Read),
         (6, Slot::Step),
+        (7, Slot::Read),
     ],
 };
 
@@ -43,12 +44,16 @@ struct Params {
     stream: u32,
     scale: f32,
     samples: u32,
-    _pad: u32,
+    z_stride: u32,
+    label_cols: u32,
+    _pad: [u32; 3],
 }
 
 /// The buffers of the VAE head: outputs z, eps (rows · K, cols), the running KL totals (rows)
 /// and, unless the KL has no gradient (an IWAE's, only reported), dstats (rows, 2·cols):
 /// dμ | dlogvar; inputs stats (rows, 2·cols): μ | logvar, and the one-element step counter.
+/// With `label` (rows, label_cols) (a conditional VAE's, K = 1), z is written as z | label
+/// (rows, cols + label_cols), the decoder's input.
 pub struct VaeHeadBuffers<'a> {
     pub z: &'a GpuBuffer,
     pub eps: &'a GpuBuffer,
@@ -56,6 +61,7 @@ pub struct VaeHeadBuffers<'a> {
     pub dstats: Option<&'a GpuBuffer>,
     pub stats: &'a GpuBuffer,
     pub step: &'a GpuBuffer,
+    pub label: Option<(&'a GpuBuffer, usize)>,
 }
 
 /// Threads per row: the latent width rounded up to a power of two, from 32 to the adapter's
@@ -79,7 +85,19 @@ pub fn vae_head_forward(
 ) -> Result<Dispatch> {
     let op = "vae_head_forward";
     check_nonzero(op, &[("rows", rows), ("cols", cols), ("samples", samples)])?;
-    check_len(op, "z", b.z, rows * samples * cols)?;
+    let label_cols = b.label.map_or(0, |(_, label_cols)| label_cols);
+    if let Some((label, _)) = b.label {
+        check_nonzero(op, &[("label_cols", label_cols)])?;
+        if samples != 1 {
+            return Err(shape_error(
+                op,
+                format!("z | label is for one sample a row, not {samples}"),
+            ));
+        }
+        check_len(op, "label", label, rows * label_cols)?;
+    }
+    let z_stride = cols + label_cols;
+    check_len(op, "z", b.z, rows * samples * z_stride)?;
     check_len(op, "eps", b.eps, rows * samples * cols)?;
     if let Some(dstats) = b.dstats {
         check_len(op, "dstats", dstats, rows * 2 * cols)?;
@@ -95,30 +113,37 @@ pub fn vae_head_forward(
         stream,
         scale,
         samples: samples as u32,
-        _pad: 0,
+        z_stride: z_stride as u32,
+        label_cols: label_cols as u32,
+        _pad: [0; 3],
     };
+    let flag = |on: bool| if on { 1.0 } else { 0.0 };
     let constants = [
         ("WORKGROUP_SIZE", f64::from(threads_per_row(ctx, cols))),
-        ("KL_GRAD", if b.dstats.is_some() { 1.0 } else { 0.0 }),
+        ("KL_GRAD", flag(b.dstats.is_some())),
+        ("JOIN_LABEL", flag(b.label.is_some())),
     ];
-    // Without a KL gradient its binding, never written, holds the absent output's placeholder.
+    // Without a KL gradient or a label their bindings, never used, hold placeholders.
     let dstats = b.dstats.unwrap_or(&ctx.placeholder_out);
+    let label = b.label.map_or(&ctx.placeholder, |(label, _)| label);
     let dstats_floats = if b.dstats.is_some() {
         2 * rows * cols
     } else {
         0
     };
+    let label_floats = rows * label_cols;
     prepare(
         ctx,
         &FORWARD,
         &constants,
         Some(bytes_of(&params)),
-        &[b.z, b.eps, b.kl_totals, dstats, b.stats, b.step],
+        &[b.z, b.eps, b.kl_totals, dstats, b.stats, b.step, label],
         grid_for_groups(ctx, rows as u64)?,
-        // Reads μ | logvar and the KL totals; writes z, ε, dμ | dlogvar and the totals.
+        // Reads μ | logvar, the KL totals and the label; writes z (| label), ε, dμ | dlogvar
+        // and the totals.
         Traffic::floats(
-            2 * rows * cols + rows,
-            2 * rows * samples * cols + dstats_floats + rows,
+            2 * rows * cols + rows + label_floats,
+            2 * rows * samples * cols + label_floats + dstats_floats + rows,
         ),
     )
 }

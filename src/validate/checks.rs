@@ -232,24 +232,27 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
         Family::VaeHead => {
             // (5, 3): Philox groups of four elements straddle rows; 300 columns: a thread
             // takes several.
-            // With K samples a row (an IWAE's head, without a KL gradient): (5, 3, 3)
-            // straddles rows and samples.
+            // (rows, cols, samples, label columns): with K samples a row (an IWAE's head,
+            // without a KL gradient; (5, 3, 3) straddles rows and samples); with z written
+            // as z | label (a conditional VAE's).
             let mut sizes = vec![
-                (1, 1, 1),
-                (5, 3, 1),
-                (127, 33, 1),
-                (3, 300, 1),
-                (5, 3, 3),
-                (7, 20, 5),
+                (1, 1, 1, 0),
+                (5, 3, 1, 0),
+                (127, 33, 1, 0),
+                (3, 300, 1, 0),
+                (5, 3, 3, 0),
+                (7, 20, 5, 0),
+                (5, 3, 1, 2),
+                (127, 33, 1, 10),
             ];
             if full {
-                sizes.extend([(128, 20, 1), (128, 20, 5)]);
+                sizes.extend([(128, 20, 1, 0), (128, 20, 5, 0), (128, 20, 1, 10)]);
             }
-            for &(rows, cols, samples) in &sizes {
+            for &(rows, cols, samples, label_cols) in &sizes {
                 push(
                     "vae_head",
-                    head_shape(rows, cols, samples),
-                    check_vae_head(v, rows, cols, samples),
+                    head_shape(rows, cols, samples, label_cols),
+                    check_vae_head(v, (rows, cols, samples), label_cols),
                 );
             }
         }
@@ -2452,23 +2455,27 @@ fn check_loss_forward_backward(
     v.finish(name, format!("{rows}x{cols}"), &[&d], outputs)
 }
 
-/// The shape of a vae_head check: rows x cols, and the samples a row when there are several.
-fn head_shape(rows: usize, cols: usize, samples: usize) -> String {
-    if samples == 1 {
-        format!("{rows}x{cols}")
-    } else {
-        format!("{rows}x{cols} K={samples}")
+/// The shape of a vae_head check: rows x cols, the samples a row when there are several, and
+/// the label's columns where z is joined to a label.
+fn head_shape(rows: usize, cols: usize, samples: usize, label_cols: usize) -> String {
+    let mut shape = format!("{rows}x{cols}");
+    if samples > 1 {
+        shape += &format!(" K={samples}");
     }
+    if label_cols > 0 {
+        shape += &format!(" | label of {label_cols}");
+    }
+    shape
 }
 
 /// The fused VAE head against the reparameterization, KL and KL-gradient twins; with K
 /// samples a row (an IWAE's head), against the reparameterization twin on the stats repeated
-/// K times, and without the KL gradient.
+/// K times, and without the KL gradient; with label columns, z | label against the concat
+/// twin of the head twin's z and a random label.
 fn check_vae_head(
     v: &mut Validator,
-    rows: usize,
-    cols: usize,
-    samples: usize,
+    (rows, cols, samples): (usize, usize, usize),
+    label_cols: usize,
 ) -> Result<CheckResult> {
     let n = rows * samples * cols;
     let kl_grad = samples == 1;
@@ -2494,9 +2501,27 @@ fn check_vae_head(
         key,
         scale,
     )?;
+    let label = v.random(rows * label_cols, 0.0, 1.0);
+    let glabel = (label_cols > 0)
+        .then(|| v.upload("label", &label))
+        .transpose()?;
+    let mut sigma: Vec<f32> = sigmas(&stats, rows, cols)
+        .chunks(cols)
+        .flat_map(|row| std::iter::repeat_n(row, samples).flatten().copied())
+        .collect();
+    if label_cols > 0 {
+        let mut joined = vec![0.0; rows * (cols + label_cols)];
+        cpu::concat::concat_cols(&mut joined, &z, &label, rows, cols, label_cols)?;
+        z = joined;
+        // The label's columns are copies: no error allowed.
+        let zeros = vec![0.0; rows * label_cols];
+        let mut joined_sigma = vec![0.0; z.len()];
+        cpu::concat::concat_cols(&mut joined_sigma, &sigma, &zeros, rows, cols, label_cols)?;
+        sigma = joined_sigma;
+    }
     let gstats = v.upload("stats", &stats)?;
     let step = v.upload("step", &[key.step])?;
-    let (gz, geps) = (v.poisoned("z", n)?, v.poisoned("eps", n)?);
+    let (gz, geps) = (v.poisoned("z", z.len())?, v.poisoned("eps", n)?);
     let gdstats = v.poisoned("dstats", 2 * rows * cols)?;
     let gtotals = v.upload("kl totals", &start_totals)?;
     let buffers = kernels::vae_head::VaeHeadBuffers {
@@ -2506,6 +2531,7 @@ fn check_vae_head(
         dstats: kl_grad.then_some(&gdstats),
         stats: &gstats,
         step: &step,
+        label: glabel.as_ref().map(|label| (label, label_cols)),
     };
     let d = kernels::vae_head::vae_head_forward(
         v.ctx,
@@ -2518,10 +2544,6 @@ fn check_vae_head(
     // ε and z: as check_reparameterize (Box-Muller's sin and cos, 2^-11 absolute by the
     // spec). KL totals: as check_kl's per-row bound, plus the add to the start. dμ: one
     // multiplication each side. dlogvar: as kl_backward.
-    let sigma: Vec<f32> = sigmas(&stats, rows, cols)
-        .chunks(cols)
-        .flat_map(|row| std::iter::repeat_n(row, samples).flatten().copied())
-        .collect();
     let z_allowed = move |i: usize, c: f32| 3e-3 * sigma[i] + 1e-5 * c.abs();
     let totals_allowed = move |_, c: f32| {
         cols as f32 * 2e-5 + sum_bound(cols + 4, 30.0 * cols as f32) + 2.0 * UNIT_ROUNDOFF * c.abs()
@@ -2557,7 +2579,12 @@ fn check_vae_head(
         ),
     });
     let outputs = outputs.into_iter().chain(dstats_output).collect();
-    v.finish("vae_head", head_shape(rows, cols, samples), &[&d], outputs)
+    v.finish(
+        "vae_head",
+        head_shape(rows, cols, samples, label_cols),
+        &[&d],
+        outputs,
+    )
 }
 
 fn check_corrupt(v: &mut Validator, noise: Noise, n: usize) -> Result<CheckResult> {
