@@ -69,7 +69,15 @@ fn vae_head_forward(
     }
     let step_now = step[0];
     var sum = 0.0;
-    for (var c = local; c < params.cols; c += WORKGROUP_SIZE) {
+    // Columns past cols are the label's (JOIN_LABEL): one loop and one store to z a column,
+    // whichever part it is in. (With the label copied in a second loop, llvmpipe's GL, Mesa
+    // 22.3, put lanes 1 to 7's label values into z's first columns: validate's 127x33 with a
+    // label of 10 failed there and passed on Vulkan.)
+    for (var c = local; c < params.z_stride; c += WORKGROUP_SIZE) {
+        if (c >= params.cols) {
+            z[row * params.z_stride + c] = label[row * params.label_cols + c - params.cols];
+            continue;
+        }
         let m = row * 2u * params.cols + c;      // μ in stats (rows, 2·cols)
         let lv = m + params.cols;                // logvar in stats
         let mu = stats[m];
@@ -85,11 +93,6 @@ fn vae_head_forward(
         if (KL_GRAD) {
             dstats[m] = params.scale * mu;
             dstats[lv] = params.scale * 0.5 * (exp(logvar) - 1.0);
-        }
-    }
-    if (JOIN_LABEL) {
-        for (var c = local; c < params.label_cols; c += WORKGROUP_SIZE) {
-            z[row * params.z_stride + params.cols + c] = label[row * params.label_cols + c];
         }
     }
     let total = workgroup_sum(sum, local);
