@@ -54,6 +54,30 @@ fn every_kernel_matches_cpu_with_the_other_params_binding() {
     );
 }
 
+/// The GL backend runs the same kernels through naga's GLSL on another driver (llvmpipe in
+/// CI): every family checked there too, as `latent validate --backend gl` does. A kernel
+/// has passed on lavapipe's Vulkan and failed on llvmpipe's GL (the VAE head's first z |
+/// label, BENCHMARKS.md session 21).
+#[test]
+fn every_kernel_matches_cpu_on_gl() {
+    let test = "every_kernel_matches_cpu_on_gl";
+    let Some(ctx) = common::gl(test) else { return };
+    assert_eq!(ctx.info.backend, wgpu::Backend::Gl);
+    let seed = common::seed();
+    let mut validator = Validator::new(&ctx, seed, 0);
+    let rows: Vec<_> = Family::ALL
+        .iter()
+        .flat_map(|&family| check_families(&mut validator, family, ShapeSet::Quick))
+        .collect();
+    assert!(rows.len() > 100, "{} checks", rows.len());
+    let failed: Vec<_> = rows.iter().filter(|r| !r.passed).collect();
+    assert!(
+        failed.is_empty(),
+        "on {}, LATENT_TEST_SEED={seed}: {failed:#?}",
+        ctx.describe()
+    );
+}
+
 #[test]
 fn matmul_matches_cpu() {
     check("matmul_matches_cpu", Family::Matmul);

@@ -41,6 +41,24 @@ pub fn gpu(test: &str) -> Option<&'static GpuContext> {
     }
 }
 
+/// A context on wgpu's GL backend (llvmpipe in CI; .ci/run installs Mesa's EGL and GL
+/// drivers where they are missing), or `None` after a loud notice when there is none outside
+/// CI. Every test that calls it gets a context of its own.
+pub fn gl(test: &str) -> Option<GpuContext> {
+    let options = GpuOptions {
+        backend: latent::gpu::Backend::Gl,
+        ..GpuOptions::from_env().expect("GPU options from the environment")
+    };
+    match GpuContext::new(&options) {
+        Ok(ctx) => Some(ctx),
+        Err(e) if in_ci() => panic!("{test}: no GL adapter with CI=true: {e}"),
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "\n*** GL TEST NOT RUN: {test} — {e}");
+            None
+        }
+    }
+}
+
 /// Each value's bits, for comparisons that must hold to the bit (NaNs included).
 pub fn bits(values: &[f32]) -> Vec<u32> {
     values.iter().map(|v| v.to_bits()).collect()
