@@ -39,18 +39,23 @@ fn every_kernel_matches_cpu_with_the_other_params_binding() {
     assert_eq!(ctx.params_in_storage(), cpu_adapter);
     ctx.set_params_in_storage(!cpu_adapter);
     assert_eq!(ctx.params_in_storage(), !cpu_adapter);
+    check_every_family(&ctx, &format!("params in storage {}", !cpu_adapter));
+}
+
+/// Every kernel family at the quick shapes on `ctx`, asserted to pass (`what` says how the
+/// context differs from the suite's).
+fn check_every_family(ctx: &latent::gpu::GpuContext, what: &str) {
     let seed = common::seed();
-    let mut validator = Validator::new(&ctx, seed, 0);
+    let mut validator = Validator::new(ctx, seed, 0);
     let rows: Vec<_> = Family::ALL
         .iter()
         .flat_map(|&family| check_families(&mut validator, family, ShapeSet::Quick))
         .collect();
-    assert!(rows.len() > 100, "{} checks", rows.len());
+    assert!(rows.len() > 100, "{what}: {} checks", rows.len());
     let failed: Vec<_> = rows.iter().filter(|r| !r.passed).collect();
     assert!(
         failed.is_empty(),
-        "params in storage {}, LATENT_TEST_SEED={seed}: {failed:#?}",
-        !cpu_adapter
+        "{what}, LATENT_TEST_SEED={seed}: {failed:#?}"
     );
 }
 
@@ -63,19 +68,7 @@ fn every_kernel_matches_cpu_on_gl() {
     let test = "every_kernel_matches_cpu_on_gl";
     let Some(ctx) = common::gl(test) else { return };
     assert_eq!(ctx.info.backend, wgpu::Backend::Gl);
-    let seed = common::seed();
-    let mut validator = Validator::new(&ctx, seed, 0);
-    let rows: Vec<_> = Family::ALL
-        .iter()
-        .flat_map(|&family| check_families(&mut validator, family, ShapeSet::Quick))
-        .collect();
-    assert!(rows.len() > 100, "{} checks", rows.len());
-    let failed: Vec<_> = rows.iter().filter(|r| !r.passed).collect();
-    assert!(
-        failed.is_empty(),
-        "on {}, LATENT_TEST_SEED={seed}: {failed:#?}",
-        ctx.describe()
-    );
+    check_every_family(&ctx, &format!("on {}", ctx.describe()));
 }
 
 #[test]
