@@ -577,6 +577,25 @@ pub fn grid_for_elements(ctx: &GpuContext, n: usize) -> Result<[u32; 3]> {
     grid_for_groups(ctx, (n as u64).div_ceil(u64::from(WORKGROUP_SIZE)))
 }
 
+/// An error unless `repeat` ≥ 1 divides `rows` and `buffer` holds rows / repeat rows of
+/// `cols`: a tensor each of whose rows stands for `repeat` consecutive rows of another (an
+/// IWAE's data rows or μ | logvar, read in place of their K repeats).
+pub fn check_repeated(
+    op: &'static str,
+    name: &str,
+    buffer: &GpuBuffer,
+    (rows, cols): (usize, usize),
+    repeat: usize,
+) -> Result<()> {
+    if repeat == 0 || !rows.is_multiple_of(repeat) {
+        return Err(shape_error(
+            op,
+            format!("{name} repeated {repeat} times for {rows} rows: the rows must be a whole number of repeats"),
+        ));
+    }
+    check_len(op, name, buffer, rows / repeat * cols)
+}
+
 /// Checks that `buffer` holds at least `expected` elements.
 pub fn check_len(op: &'static str, name: &str, buffer: &GpuBuffer, expected: usize) -> Result<()> {
     if buffer.len < expected {

@@ -4,11 +4,11 @@
 use bytemuck::{Pod, Zeroable};
 
 use crate::cpu::check_nonzero;
-use crate::error::{shape_error, Result};
+use crate::error::Result;
 use crate::gpu::{GpuBuffer, GpuContext};
 use crate::kernels::{
-    bytes_of, check_len, grid_for_elements, grid_for_groups, prepare, row_reduction_constants,
-    Dispatch, Kernel, Shader, Slot, Traffic, GRID_LIB, LOSS_TARGET_LIB,
+    bytes_of, check_len, check_repeated, grid_for_elements, grid_for_groups, prepare,
+    row_reduction_constants, Dispatch, Kernel, Shader, Slot, Traffic, GRID_LIB, LOSS_TARGET_LIB,
 };
 
 pub const SHADER: Shader = Shader {
@@ -94,16 +94,7 @@ pub(crate) fn check_target(
     cols: usize,
     target_repeat: usize,
 ) -> Result<()> {
-    if target_repeat == 0 || !rows.is_multiple_of(target_repeat) {
-        return Err(shape_error(
-            op,
-            format!(
-                "a target repeated {target_repeat} times for {rows} rows: the rows must be a \
-                 whole number of repeats"
-            ),
-        ));
-    }
-    check_len(op, "target", target, rows / target_repeat * cols)
+    check_repeated(op, "target", target, (rows, cols), target_repeat)
 }
 
 /// The pipeline constant of shaders/lib/loss_target.wgsl: prediction rows per target row.

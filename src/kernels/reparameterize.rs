@@ -11,8 +11,8 @@ pub use crate::cpu::reparameterize::NoiseKey;
 use crate::error::{shape_error, Result};
 use crate::gpu::{GpuBuffer, GpuContext};
 use crate::kernels::{
-    bytes_of, check_len, grid_for_elements, prepare, Dispatch, Kernel, Shader, Slot, Traffic,
-    GRID_LIB, PHILOX_LIB,
+    bytes_of, check_len, check_repeated, grid_for_elements, prepare, Dispatch, Kernel, Shader,
+    Slot, Traffic, GRID_LIB, PHILOX_LIB,
 };
 
 pub const SHADER: Shader = Shader {
@@ -97,13 +97,7 @@ pub(crate) fn check_stats(
     cols: usize,
     repeat: usize,
 ) -> Result<()> {
-    if repeat == 0 || !rows.is_multiple_of(repeat) {
-        return Err(shape_error(
-            op,
-            format!("{rows} rows of z are not whole repeats of {repeat} rows of stats"),
-        ));
-    }
-    check_len(op, "stats", stats, rows / repeat * 2 * cols)
+    check_repeated(op, "stats", stats, (rows, 2 * cols), repeat)
 }
 
 /// z, eps (rows, cols) from stats (rows / repeat, 2·cols): μ | logvar, row r of z from row
