@@ -12,6 +12,7 @@ pub(crate) mod box_muller_lanes;
 pub mod concat;
 pub mod corrupt;
 pub mod gather;
+pub mod iwae_bound;
 pub mod kl;
 pub mod kl_sparsity;
 pub mod l1;

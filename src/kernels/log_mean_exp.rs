@@ -82,7 +82,7 @@ struct Params {
     _pad: u32,
 }
 
-fn check_groups(op: &'static str, rows: usize, k: usize) -> Result<()> {
+pub(crate) fn check_groups(op: &'static str, rows: usize, k: usize) -> Result<()> {
     check_nonzero(op, &[("rows", rows), ("k", k)])?;
     if !rows.is_multiple_of(k) {
         return Err(shape_error(

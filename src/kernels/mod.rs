@@ -10,6 +10,7 @@ pub mod bce;
 pub mod concat;
 pub mod corrupt;
 pub mod gather;
+pub mod iwae_bound;
 pub mod kl;
 pub mod kl_sparsity;
 pub mod l1;
@@ -82,6 +83,7 @@ pub const SHADERS: &[Shader] = &[
     repeat_rows::SHADER,
     log_weight::SHADER,
     log_mean_exp::SHADER,
+    iwae_bound::SHADER,
     l1::SHADER,
     kl_sparsity::SHADER,
     adam::SHADER,

@@ -369,6 +369,28 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
                     check_log_mean_exp_forward_backward(v, groups, k),
                 );
             }
+            // (groups, cols, k): the fused bound of a training step, a workgroup a group;
+            // 33 and 300 columns: a thread takes several on lavapipe's 32-thread workgroups
+            // and a GPU's 256.
+            let mut bounds = vec![
+                (1, 1, 1),
+                (127, 33, 5),
+                (7, 20, 5),
+                (30, 4, 64),
+                (2, 300, 3),
+            ];
+            if full {
+                bounds.push((128, 20, 5));
+            }
+            for shape in bounds {
+                for repeat in [1, shape.2] {
+                    push(
+                        "iwae_bound_forward_backward",
+                        iwae_bound_shape(shape, repeat),
+                        check_iwae_bound(v, shape, repeat),
+                    );
+                }
+            }
         }
         Family::Adam => {
             // 1 and 1001: a parameter at a time; 1000: four (adam_step_vec4). The last two
@@ -3184,6 +3206,137 @@ fn check_log_mean_exp_forward_backward(
         &[&d],
         outputs,
     )
+}
+
+/// `n` random multiples of `step` in [lo, hi].
+fn multiples_of(v: &mut Validator, n: usize, (lo, hi): (f32, f32), step: f32) -> Vec<f32> {
+    v.random(n, lo, hi)
+        .iter()
+        .map(|x| (x / step).round() * step)
+        .collect()
+}
+
+/// iwae_bound_forward_backward against its twin (the log weights', the bound's and their
+/// backwards' twins), the totals added to a random start; with a stats repeat, the GPU reads
+/// each row of stats for `repeat` rows of z and the twin reads the stats repeated. z, ε and
+/// logvar are multiples of 2⁻⁴ in [−1, 1] and recon of 2⁻⁸ in [90, 150] (weight ½), so that
+/// every log weight is exact in any order of its sum; what is left to bound is exp, log and
+/// the sums of exps.
+fn check_iwae_bound(
+    v: &mut Validator,
+    (groups, cols, k): (usize, usize, usize),
+    repeat: usize,
+) -> Result<CheckResult> {
+    let (rows, n) = (groups * k, groups * k * cols);
+    let (recon_weight, scale) = (0.5, 0.2);
+    let recon = multiples_of(v, rows, (90.0, 150.0), 1.0 / 256.0);
+    let z = multiples_of(v, n, (-1.0, 1.0), 1.0 / 16.0);
+    let eps = multiples_of(v, n, (-1.0, 1.0), 1.0 / 16.0);
+    let given = multiples_of(v, rows / repeat * 2 * cols, (-1.0, 1.0), 1.0 / 16.0);
+    let mut stats = vec![0.0; n * 2];
+    cpu::repeat_rows::repeat_rows(&mut stats, &given, rows / repeat, 2 * cols, repeat)?;
+    let start_totals = v.random(rows, 0.0, 100.0);
+    let (mut totals, mut dlogw) = (start_totals.clone(), vec![0.0; rows]);
+    let (mut dz, mut dstats) = (vec![0.0; n], vec![0.0; 2 * n]);
+    cpu::iwae_bound::iwae_bound_forward_backward(
+        cpu::iwae_bound::IwaeBoundOut {
+            totals: &mut totals,
+            dlogw: &mut dlogw,
+            dz: &mut dz,
+            dstats: &mut dstats,
+        },
+        (&recon, &z, &eps, &stats),
+        (cols, k),
+        (recon_weight, scale),
+    )?;
+    // The widest spread of a group's log weights: the largest argument of exp.
+    let mut logw = vec![0.0; rows];
+    cpu::log_weight::log_weight(&mut logw, &recon, &z, &eps, &stats, cols, recon_weight)?;
+    let spread = logw
+        .chunks(k)
+        .map(|g| {
+            let (lo, hi) = g
+                .iter()
+                .fold((f32::MAX, f32::MIN), |(a, b), &l| (a.min(l), b.max(l)));
+            hi - lo
+        })
+        .fold(0.0, f32::max);
+    let largest = logw.iter().fold(0.0f32, |a, l| a.max(l.abs()));
+    let gtotals = v.upload("totals", &start_totals)?;
+    let (gdlogw, gdz) = (v.poisoned("dlogw", rows)?, v.poisoned("dz", n)?);
+    let gdstats = v.poisoned("dstats", 2 * n)?;
+    let (grecon, gz) = (v.upload("recon", &recon)?, v.upload("z", &z)?);
+    let (geps, gstats) = (v.upload("eps", &eps)?, v.upload("stats", &given)?);
+    let buffers = kernels::iwae_bound::IwaeBoundBuffers {
+        totals: &gtotals,
+        dlogw: &gdlogw,
+        dz: &gdz,
+        dstats: &gdstats,
+        recon: &grecon,
+        z: &gz,
+        eps: &geps,
+        stats: (&gstats, repeat),
+    };
+    let d = kernels::iwae_bound::iwae_bound_forward_backward(
+        v.ctx,
+        &buffers,
+        (rows, cols, k),
+        (recon_weight, scale),
+    )?;
+    // exp of arguments down to −spread: 3 + 2·spread ULP (the spec's bound), relative, in
+    // each term of the sum (in the same order on both sides) and in dlogw's own; the sum's
+    // rounding; a division and two products. dz and dlogvar: one product more (½ exactly).
+    let exp_relative = (3.0 + 2.0 * spread) * 2.0 * UNIT_ROUNDOFF;
+    let dlogw_relative = sum_bound(k, 1.0) + 2.0 * exp_relative + 4.0 * UNIT_ROUNDOFF;
+    // The bound: the log of the mean (2⁻²¹ absolute or 3 ULP of up to ln k) moved by the
+    // sum's relative error, the max (exact) added, −bound added to the start.
+    let log_error = 2f32.powi(-21) + 6.0 * UNIT_ROUNDOFF * (k as f32).ln();
+    let totals_allowed = move |_, c: f32| {
+        sum_bound(k, 1.0) + exp_relative + log_error + 2.0 * UNIT_ROUNDOFF * (largest + c.abs())
+    };
+    let outputs = vec![
+        Output {
+            name: "totals",
+            gpu: &gtotals,
+            cpu: totals,
+            allowed: Box::new(totals_allowed),
+        },
+        Output {
+            name: "dlogw",
+            gpu: &gdlogw,
+            cpu: dlogw,
+            allowed: Box::new(abs_rel(0.0, dlogw_relative)),
+        },
+        Output {
+            name: "dz",
+            gpu: &gdz,
+            cpu: dz,
+            allowed: Box::new(abs_rel(0.0, dlogw_relative + 2.0 * UNIT_ROUNDOFF)),
+        },
+        Output {
+            name: "dstats",
+            gpu: &gdstats,
+            cpu: dstats,
+            allowed: Box::new(abs_rel(0.0, dlogw_relative + 2.0 * UNIT_ROUNDOFF)),
+        },
+    ];
+    v.finish(
+        "iwae_bound_forward_backward",
+        iwae_bound_shape((groups, cols, k), repeat),
+        &[&d],
+        outputs,
+    )
+}
+
+/// A check's shape: groups of k samples of cols latent columns, and whether stats are the
+/// data rows'.
+fn iwae_bound_shape((groups, cols, k): (usize, usize, usize), repeat: usize) -> String {
+    let stats = if repeat == 1 {
+        ""
+    } else {
+        ", stats of the data rows"
+    };
+    format!("{groups} groups of {k}x{cols}{stats}")
 }
 
 fn check_adam(v: &mut Validator, n: usize, step: u32) -> Result<CheckResult> {
