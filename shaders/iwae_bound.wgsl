@@ -1,6 +1,7 @@
 // The importance weighting of an IWAE's training step in one dispatch, a workgroup per data
 // row g and its K samples (rows g·K .. g·K + K − 1):
-//   logw  (rows)          log weights, as log_weight.wgsl's log_weight (the same sums)
+//   logw  (rows)          log weights, as log_weight.wgsl's log_weight, a thread a sample
+//                         summing its columns in order
 //   totals (rows)         += −log (1/K Σ_k e^logw_k) of the row's group, in each of its K rows
 //   dlogw (rows)          = −scale · K · softmax(logw) within the group: the gradient of
 //                         scale · Σ totals, as log_mean_exp.wgsl's alone entries compute it
@@ -9,8 +10,8 @@
 //   dstats (rows, 2·cols) = [0 | ½ dlogw[r]]   (log_weight_backward, written)
 // The log weights pass through dlogw (each replaced by its gradient), so nothing else is
 // stored. With STATS_REPEAT = K, stats holds the data rows' μ | logvar in place of their K
-// repeats: sample row r reads row r / K. A workgroup computes its K log weights one after
-// another: for the small K of training. Includes lib/grid.wgsl.
+// repeats: sample row r reads row r / K. Every thread of a workgroup sums the group's K
+// exps: for the small K of training. Includes lib/grid.wgsl.
 
 override STATS_REPEAT: u32 = 1u;  // rows of z a row of stats stands for
 
@@ -35,18 +36,17 @@ struct Params {
 @group(0) @binding(7) var<storage, read> eps: array<f32>;           // (groups·K, cols)
 @group(0) @binding(8) var<storage, read> stats: array<f32>;         // (groups·K / STATS_REPEAT, 2·cols): μ | logvar
 
-// The log weight of sample row `row`, returned to every thread. Call from uniform control
-// flow.
-fn log_weight_of(row: u32, local: u32) -> f32 {
+// The log weight of sample row `row`, its sum in order of c (log_weight.wgsl's sums by
+// workgroup; the CPU twin's order).
+fn log_weight_of(row: u32) -> f32 {
     var sum = 0.0;
     let stats_row = (row / STATS_REPEAT) * 2u * params.cols;
-    for (var c = local; c < params.cols; c += WORKGROUP_SIZE) {
+    for (var c = 0u; c < params.cols; c++) {
         let i = row * params.cols + c;
         let logvar = stats[stats_row + params.cols + c];
         sum += z[i] * z[i] - eps[i] * eps[i] - logvar;
     }
-    let total = workgroup_sum(sum, local);
-    return -params.recon_weight * recon[row] - 0.5 * total;
+    return -params.recon_weight * recon[row] - 0.5 * sum;
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -60,11 +60,9 @@ fn iwae_bound_forward_backward(
         return;  // the whole workgroup leaves together
     }
     let first = g * params.k;
-    for (var s = 0u; s < params.k; s++) {
-        let logw = log_weight_of(first + s, local);
-        if (local == 0u) {
-            dlogw[first + s] = logw;
-        }
+    // A thread a sample: its log weight, kept in dlogw until the bound has read it.
+    for (var s = local; s < params.k; s += WORKGROUP_SIZE) {
+        dlogw[first + s] = log_weight_of(first + s);
     }
     storageBarrier();
     // Every thread: the max and Σ e^(logw − max), in order of k.

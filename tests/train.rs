@@ -731,31 +731,79 @@ fn an_iwae_reads_the_data_rows_and_their_stats_in_place_of_their_repeats() {
         "{fused:?}"
     );
     // The BCE rows, which the log weights read, go to running totals in their own
-    // dispatch; the bound's dispatch also writes its gradient.
-    let fusion_of = |matches: fn(&latent::graph::Op) -> bool| {
-        let i = training.graph.ops.iter().position(matches).unwrap();
-        training.training_fusion[i]
+    // dispatch; the log weights' dispatch also does the bound (rows to totals), its
+    // gradient and the log weights' backward (kernels::iwae_bound).
+    let position_of = |matches: fn(&latent::graph::Op) -> bool| {
+        training.graph.ops.iter().position(matches).unwrap()
     };
-    assert_eq!(
-        fusion_of(|op| matches!(op, latent::graph::Op::Loss { .. })),
-        TrainingFusion::RowsToTotals
-    );
-    let TrainingFusion::LossWithGrad { grad } =
-        fusion_of(|op| matches!(op, latent::graph::Op::NegLogMeanExp { .. }))
+    let loss = position_of(|op| matches!(op, latent::graph::Op::Loss { .. }));
+    assert_eq!(training.training_fusion[loss], TrainingFusion::RowsToTotals);
+    let weights = position_of(|op| matches!(op, latent::graph::Op::LogWeight { .. }));
+    let bound = position_of(|op| matches!(op, latent::graph::Op::NegLogMeanExp { .. }));
+    let TrainingFusion::IwaeBound {
+        bound: b,
+        bound_grad,
+        grad,
+    } = training.training_fusion[weights]
     else {
-        panic!("the bound is not fused with its gradient")
+        panic!("the log weights do not do the bound")
     };
+    assert_eq!(b, bound);
+    assert_eq!(training.training_fusion[bound], TrainingFusion::InBound);
     assert!(matches!(
-        training.backward[grad],
+        training.backward[bound_grad],
         GradOp::NegLogMeanExp { .. }
     ));
+    assert!(matches!(
+        training.backward[grad],
+        GradOp::LogWeight {
+            accumulate_z: false,
+            accumulate_stats: false,
+            ..
+        }
+    ));
+    assert!(training.done_elsewhere[bound_grad] && training.done_elsewhere[grad]);
+    // The bound's running totals are one a sample row.
+    let term = training.losses.iter().find(|t| t.op == bound).unwrap();
+    assert!(training.running_totals(term));
     // Gather, 4 linear (ReLUs fused), the head (reparameterize, KL), BCE (rows to totals),
-    // log weights, −log mean exp with its gradient; no loss sums; backward: log weights,
-    // BCE, 4 linear (7 matmuls), reparameterize with the group sums of dμ | dlogvar; Adam.
+    // the importance weighting (log weights, −log mean exp, their gradients); no loss sums;
+    // backward: BCE, 4 linear (7 matmuls), reparameterize with the group sums of
+    // dμ | dlogvar; Adam.
     assert_eq!(
         training.dispatches_per_step(),
-        1 + 4 + 1 + 3 + 2 + 7 + 1 + 1
+        1 + 4 + 1 + 2 + 1 + 7 + 1 + 1
     );
+}
+
+/// An IWAE of more samples than one thread a group sums (ALONE_MAX_K) keeps its log
+/// weights, bound and backward in dispatches of their own, as one whose log weights another
+/// op reads would.
+#[test]
+fn an_iwae_of_many_samples_keeps_its_bound_apart() {
+    let many = latent::kernels::log_mean_exp::ALONE_MAX_K + 1;
+    let iwae = ModelConfig {
+        importance_samples: Some(many),
+        ..ModelConfig::vae(24, 16, 4)
+    };
+    let plan = Plan::compile(iwae.build(8).unwrap().0).unwrap();
+    assert!(!plan.training_fusion.iter().any(|f| matches!(
+        f,
+        TrainingFusion::IwaeBound { .. } | TrainingFusion::InBound
+    )));
+    let bound = plan
+        .graph
+        .ops
+        .iter()
+        .position(|op| matches!(op, latent::graph::Op::NegLogMeanExp { .. }))
+        .unwrap();
+    assert!(matches!(
+        plan.training_fusion[bound],
+        TrainingFusion::LossWithGrad { .. }
+    ));
+    // Gather, 4 linear, the head, BCE (rows to totals), log weights, the bound with its
+    // gradient; backward: log weights, BCE, 4 linear (7 matmuls), reparameterize; Adam.
+    assert_eq!(plan.dispatches_per_step(), 1 + 4 + 1 + 3 + 2 + 7 + 1 + 1);
 }
 
 /// A sparse autoencoder's penalty (L1 or KL sparsity) adds its rows to running totals and

@@ -731,9 +731,7 @@ impl<'a> GpuExecutor<'a> {
             }
         };
         for (i, op) in plan.graph.ops.iter().enumerate() {
-            if plan.fused[i]
-                || matches!(fusion(i), TrainingFusion::InHead | TrainingFusion::InLinear)
-            {
+            if plan.fused[i] || fusion(i).done_in_another_dispatch() {
                 continue;
             }
             let layer = match *op {
@@ -1264,6 +1262,51 @@ impl<'a> GpuExecutor<'a> {
                     &logw,
                     (rows, k),
                     scale,
+                )
+            }
+            (
+                TrainingFusion::IwaeBound {
+                    bound,
+                    bound_grad,
+                    grad,
+                },
+                &Op::LogWeight {
+                    recon,
+                    z,
+                    eps,
+                    stats,
+                    recon_weight,
+                    ..
+                },
+                backward,
+            ) => {
+                let (
+                    &Op::NegLogMeanExp { k, .. },
+                    &GradOp::NegLogMeanExp { dlogw, scale, .. },
+                    &GradOp::LogWeight { dz, dstats, .. },
+                ) = (&graph.ops[bound], &backward[bound_grad], &backward[grad])
+                else {
+                    return Err(Error::InvalidArgument(
+                        "log weights fused with ops not their bound's".into(),
+                    ));
+                };
+                let (rows, cols) = (graph.tensor(z).rows, graph.tensor(z).cols);
+                let (stats, repeat) = plan.repeat_source(stats);
+                let buffers = kernels::iwae_bound::IwaeBoundBuffers {
+                    totals: totals_of(bound)?,
+                    dlogw: &self.view(dlogw)?,
+                    dz: &self.view(dz)?,
+                    dstats: &self.view(dstats)?,
+                    recon: &self.view(recon)?,
+                    z: &self.view(z)?,
+                    eps: &self.view(eps)?,
+                    stats: (&self.view(stats)?, repeat),
+                };
+                kernels::iwae_bound::iwae_bound_forward_backward(
+                    ctx,
+                    &buffers,
+                    (rows, cols, k),
+                    (recon_weight, scale),
                 )
             }
             (TrainingFusion::LossWithGrad { grad }, &Op::Loss { kind, a, b, .. }, backward) => {

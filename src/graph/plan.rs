@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::gpu::VIEW_ALIGNMENT;
 use crate::graph::autodiff::{differentiate, grad_op_io, op_io, GradOp};
 use crate::graph::{Graph, LossKind, Op, Role, TensorId};
+use crate::kernels::log_mean_exp::ALONE_MAX_K;
 use crate::kernels::matmul_grouped_tn::MAX_PROBLEMS;
 
 /// Where a tensor lives during a step.
@@ -69,21 +70,45 @@ pub enum TrainingFusion {
     },
     /// A KL loss or a concat (z | label) that the VAE head's dispatch does.
     InHead,
+    /// An IWAE's log weights whose dispatch also does the bound (forward op `bound`, its
+    /// rows added to running totals), the bound's gradient (backward op `bound_grad`) and
+    /// the log weights' own backward (backward op `grad`, which writes dz and dμ | dlogvar):
+    /// the step's whole importance weighting in one dispatch, a workgroup a data row
+    /// (kernels::iwae_bound). The log weights are then never written.
+    IwaeBound {
+        bound: usize,
+        bound_grad: usize,
+        grad: usize,
+    },
+    /// A bound that its log weights' dispatch does (see IwaeBound).
+    InBound,
 }
 
 impl TrainingFusion {
-    /// The backward op whose work this fusion's dispatch does, if any.
-    pub fn gradient(self) -> Option<usize> {
+    /// The backward ops whose work this fusion's dispatch does.
+    pub fn gradients(self) -> Vec<usize> {
         match self {
             TrainingFusion::LossWithGrad { grad } | TrainingFusion::LinearWithLoss { grad, .. } => {
-                Some(grad)
+                vec![grad]
             }
-            TrainingFusion::VaeHead { grad, .. } => grad,
+            TrainingFusion::VaeHead { grad, .. } => grad.into_iter().collect(),
+            TrainingFusion::IwaeBound {
+                bound_grad, grad, ..
+            } => vec![bound_grad, grad],
             TrainingFusion::None
             | TrainingFusion::InHead
             | TrainingFusion::InLinear
-            | TrainingFusion::RowsToTotals => None,
+            | TrainingFusion::InBound
+            | TrainingFusion::RowsToTotals => Vec::new(),
         }
+    }
+
+    /// Whether another forward op's dispatch does this op (it has none of its own).
+    pub fn done_in_another_dispatch(self) -> bool {
+        matches!(
+            self,
+            TrainingFusion::InHead | TrainingFusion::InLinear | TrainingFusion::InBound
+        )
     }
 }
 
@@ -233,6 +258,7 @@ impl Plan {
             *fused |= repeat;
         }
         add_vae_heads(&graph, &backward, &repeats, &mut training_fusion);
+        add_iwae_bounds(&graph, &backward, &mut training_fusion);
         let reparameterize_group_sum = reparameterize_group_sums(&graph, &backward, &live_to_end);
         let folded_slices = foldable_slices(&graph, &backward, &live_to_end);
         let dx_store = dx_stores(
@@ -242,7 +268,7 @@ impl Plan {
         );
         let mut done_elsewhere = vec![false; backward.len()];
         for fusion in &training_fusion {
-            if let Some(grad) = fusion.gradient() {
+            for grad in fusion.gradients() {
                 done_elsewhere[grad] = true;
             }
         }
@@ -308,7 +334,7 @@ impl Plan {
         let in_head = self
             .training_fusion
             .iter()
-            .filter(|&&f| f == TrainingFusion::InHead || f == TrainingFusion::InLinear)
+            .filter(|f| f.done_in_another_dispatch())
             .count();
         let sums = self
             .losses
@@ -759,6 +785,45 @@ fn add_vae_heads(
     }
 }
 
+/// Moves each IWAE bound done with its gradient (TrainingFusion::LossWithGrad) into the
+/// dispatch of the log weights it reads (TrainingFusion::IwaeBound), when nothing else reads
+/// those log weights, their backward writes (does not add to) dz and dμ | dlogvar, and the
+/// groups are small (up to ALONE_MAX_K: each thread of the dispatch sums a group's exps).
+fn add_iwae_bounds(graph: &Graph, backward: &[GradOp], fusion: &mut [TrainingFusion]) {
+    let readers = reader_counts(graph, backward);
+    for (j, op) in graph.ops.iter().enumerate() {
+        let (&Op::NegLogMeanExp { logw, k, .. }, TrainingFusion::LossWithGrad { grad: bound_grad }) =
+            (op, fusion[j])
+        else {
+            continue;
+        };
+        let GradOp::NegLogMeanExp { dlogw, .. } = backward[bound_grad] else {
+            continue;
+        };
+        // The bound and its gradient read the log weights.
+        if k > ALONE_MAX_K || readers[logw.0] != 2 {
+            continue;
+        }
+        let weights = graph
+            .ops
+            .iter()
+            .position(|o| matches!(*o, Op::LogWeight { logw: l, .. } if l == logw));
+        let grad = backward.iter().position(|g| {
+            matches!(*g, GradOp::LogWeight { dlogw: d, accumulate_z: false, accumulate_stats: false, .. } if d == dlogw)
+        });
+        if let (Some(i), Some(grad)) = (weights, grad) {
+            if fusion[i] == TrainingFusion::None {
+                fusion[i] = TrainingFusion::IwaeBound {
+                    bound: j,
+                    bound_grad,
+                    grad,
+                };
+                fusion[j] = TrainingFusion::InBound;
+            }
+        }
+    }
+}
+
 /// For each linear layer's backward whose dx only an activation's backward reads: that
 /// activation backward, which the dx matmul then applies as it stores. The layer either
 /// writes dx alone, or is the one layer that adds to what another wrote (the matmul then
@@ -975,7 +1040,7 @@ fn assign_pool(
     // A gradient written in a forward dispatch is live from there; so is a z | label the
     // VAE head writes.
     for (i, fusion) in training_fusion.iter().enumerate() {
-        if let Some(grad) = fusion.gradient() {
+        for grad in fusion.gradients() {
             for t in grad_op_io(&backward[grad]).0 {
                 first[t.0] = first[t.0].min(i);
             }

@@ -10,8 +10,8 @@ use crate::gpu::{GpuBuffer, GpuContext};
 use crate::kernels::log_mean_exp::check_groups;
 use crate::kernels::reparameterize::check_stats;
 use crate::kernels::{
-    bytes_of, check_len, grid_for_groups, prepare, row_reduction_constants, Dispatch, Kernel,
-    Shader, Slot, Traffic, GRID_LIB,
+    bytes_of, check_len, grid_for_groups, prepare, threads_for_row, Dispatch, Kernel, Shader, Slot,
+    Traffic, GRID_LIB,
 };
 
 pub const SHADER: Shader = Shader {
@@ -66,7 +66,7 @@ pub struct IwaeBoundBuffers<'a> {
 /// For each group of `k` sample rows: logw = −recon_weight · recon − ½ Σ_c (z² − ε² −
 /// logvar); totals += −log (1/k Σ e^logw) in each of the group's rows; dlogw = −scale · k ·
 /// softmax(logw); dz = −dlogw · z and dstats = [0 | ½ dlogw], written. One workgroup a
-/// group, its k log weights one after another: for the small k of training.
+/// group, each of whose threads sums the group's k exps: for the small k of training.
 pub fn iwae_bound_forward_backward(
     ctx: &GpuContext,
     b: &IwaeBoundBuffers,
@@ -97,8 +97,12 @@ pub fn iwae_bound_forward_backward(
         scale,
         _pad: [0; 3],
     };
-    let [threads] = row_reduction_constants(ctx);
-    let constants = [threads, ("STATS_REPEAT", repeat as f64)];
+    // A thread a sample, then a thread an element of the group's K rows of dz.
+    let threads = threads_for_row(ctx, k * cols);
+    let constants = [
+        ("WORKGROUP_SIZE", f64::from(threads)),
+        ("STATS_REPEAT", repeat as f64),
+    ];
     let n = rows * cols;
     prepare(
         ctx,

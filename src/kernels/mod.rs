@@ -551,6 +551,14 @@ pub fn row_reduction_threads(ctx: &GpuContext) -> u32 {
     }
 }
 
+/// Threads of a workgroup that takes one row of `elements`: the row's width rounded up to a
+/// power of two, from 32 to the adapter's row-reduction size (a workgroup mostly idle on a
+/// narrow row costs barriers for nothing).
+pub fn threads_for_row(ctx: &GpuContext, elements: usize) -> u32 {
+    let most = row_reduction_threads(ctx);
+    (elements.next_power_of_two() as u32).clamp(32.min(most), most)
+}
+
 /// The override constants that size a row-reduction kernel's workgroup for this adapter.
 pub fn row_reduction_constants(ctx: &GpuContext) -> [(&'static str, f64); 1] {
     [("WORKGROUP_SIZE", f64::from(row_reduction_threads(ctx)))]

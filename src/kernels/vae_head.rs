@@ -9,8 +9,8 @@ use crate::cpu::check_nonzero;
 use crate::error::{shape_error, Result};
 use crate::gpu::{GpuBuffer, GpuContext};
 use crate::kernels::{
-    bytes_of, check_len, grid_for_groups, prepare, row_reduction_threads, Dispatch, Kernel, Shader,
-    Slot, Traffic, GRID_LIB, PHILOX_LIB,
+    bytes_of, check_len, grid_for_groups, prepare, threads_for_row, Dispatch, Kernel, Shader, Slot,
+    Traffic, GRID_LIB, PHILOX_LIB,
 };
 
 pub const SHADER: Shader = Shader {
@@ -64,13 +64,6 @@ pub struct VaeHeadBuffers<'a> {
     pub label: Option<(&'a GpuBuffer, usize)>,
 }
 
-/// Threads per row: the latent width rounded up to a power of two, from 32 to the adapter's
-/// row-reduction size (a workgroup mostly idle on a narrow latent costs barriers for nothing).
-fn threads_per_row(ctx: &GpuContext, cols: usize) -> u32 {
-    let most = row_reduction_threads(ctx);
-    (cols.next_power_of_two() as u32).clamp(32.min(most), most)
-}
-
 /// For `rows` rows of stats and `samples` (K) z a row (1 for a VAE): z = μ + e^(½·logvar)·ε
 /// for each sample row r·K + j, with ε keyed by (seed, step\[0\], stream, element) like
 /// reparameterize_forward on the stats repeated K times; kl_totals\[r\] += KL of row r;
@@ -119,7 +112,7 @@ pub fn vae_head_forward(
     };
     let flag = |on: bool| if on { 1.0 } else { 0.0 };
     let constants = [
-        ("WORKGROUP_SIZE", f64::from(threads_per_row(ctx, cols))),
+        ("WORKGROUP_SIZE", f64::from(threads_for_row(ctx, cols))),
         ("KL_GRAD", flag(b.dstats.is_some())),
         ("JOIN_LABEL", flag(b.label.is_some())),
     ];
