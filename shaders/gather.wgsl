@@ -15,11 +15,18 @@
 // than four shards takes a dispatch per four. The host binds the last shard again in unused
 // slots. An index at or beyond data_rows gives a row of zeros, written by the dispatch of
 // first_shard 0 (the host checks indices it makes).
+//   gather_join: a conditional model's batch in one dispatch, for a set in at most two shards
+//               (first_shard 0) and its one-hot labels in one: a thread per element of
+//               x | label, out (rows, width) as gather_u8 (DATA_BYTES) or gather_f32 does,
+//               label_out (rows, label_cols) = labels[source row, :], and joined (rows,
+//               width + label_cols) = out | label_out, the encoder's input, in place of a
+//               gather of the labels and a concat
 // IN_ORDER: the batch is rows c..c+rows of the set itself, no index list read (evaluation
 // and inference passes, whose rows past the set give the last batch's zero rows): a set of
 // any number of rows needs no order buffer, which would outgrow a binding first.
 
 override IN_ORDER: bool = false;
+override DATA_BYTES: bool = true;  // gather_join: the set holds bytes, else floats
 
 struct Params {
     rows: u32,
@@ -27,7 +34,7 @@ struct Params {
     data_rows: u32,
     rows_per_shard: u32,
     first_shard: u32,
-    pad0: u32,
+    label_cols: u32,  // gather_join only
     pad1: u32,
     pad2: u32,
 }
@@ -41,6 +48,9 @@ struct Params {
 @group(0) @binding(6) var<storage, read> shard3: array<u32>;
 @group(0) @binding(7) var<storage, read> state: array<u32>;      // (2) step, cursor
 @group(0) @binding(8) var<storage, read_write> out4: array<vec4<f32>>;  // out as (rows, width / 4)
+@group(0) @binding(9) var<storage, read_write> joined: array<f32>;     // (rows, width + label_cols)
+@group(0) @binding(10) var<storage, read_write> label_out: array<f32>; // (rows, label_cols)
+@group(0) @binding(11) var<storage, read> labels: array<f32>;          // (data_rows, label_cols)
 
 // The data row that batch row `r` takes.
 fn source_row_of(r: u32) -> u32 {
@@ -144,4 +154,47 @@ fn gather_f32(
         value = bitcast<f32>(shard_word(shard, row * params.width + i % params.width));
     }
     out[i] = value;
+}
+
+// Word `index` of shard 0 or 1 (gather_join, which binds only those two).
+fn two_shard_word(shard: u32, index: u32) -> u32 {
+    if (shard == 0u) {
+        return shard0[index];
+    }
+    return shard1[index];
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn gather_join(
+    @builtin(workgroup_id) group: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) local: u32,
+) {
+    let i = flat_index(group, groups, local);
+    let joined_width = params.width + params.label_cols;
+    if (i >= params.rows * joined_width) {
+        return;
+    }
+    let r = i / joined_width;
+    let c = i % joined_width;
+    let source_row = source_row_of(r);
+    var value = 0.0;
+    if (source_row < params.data_rows && c < params.width) {
+        let shard = source_row / params.rows_per_shard;
+        let element = (source_row % params.rows_per_shard) * params.width + c;
+        if (DATA_BYTES) {
+            let byte = (two_shard_word(shard, element / 4u) >> (8u * (element % 4u))) & 0xffu;
+            value = f32(byte) / 255.0;
+        } else {
+            value = bitcast<f32>(two_shard_word(shard, element));
+        }
+    } else if (source_row < params.data_rows) {
+        value = labels[source_row * params.label_cols + c - params.width];
+    }
+    joined[i] = value;
+    if (c < params.width) {
+        out[r * params.width + c] = value;
+    } else {
+        label_out[r * params.label_cols + c - params.width] = value;
+    }
 }

@@ -66,6 +66,28 @@ const GATHER_F32: Kernel = Kernel {
     ],
 };
 
+/// A conditional model's x, its one-hot label and x | label in one dispatch: the data set's
+/// first two shards (bindings 3 and 4), the labels (11), the outputs out (1), label_out (10)
+/// and joined (9).
+const GATHER_JOIN: Kernel = Kernel {
+    shader: &SHADER,
+    entry: "gather_join",
+    slots: &[
+        (0, Slot::Uniform),
+        (1, Slot::ReadWrite),
+        (10, Slot::ReadWrite),
+        (9, Slot::ReadWrite),
+        (2, Slot::Read),
+        (3, Slot::Read),
+        (4, Slot::Read),
+        (11, Slot::Read),
+        (7, Slot::Step),
+    ],
+};
+
+/// The shards of a data set that gather_join binds.
+const SHARDS_JOINED: usize = 2;
+
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct Params {
@@ -74,7 +96,8 @@ struct Params {
     data_rows: u32,
     rows_per_shard: u32,
     first_shard: u32,
-    pad: [u32; 3],
+    label_cols: u32,
+    pad: [u32; 2],
 }
 
 /// A data set on the GPU: `rows` rows of `width` bytes (packed four to a u32 word,
@@ -255,7 +278,8 @@ fn prepare_gather(
                 data_rows: data.rows as u32,
                 rows_per_shard: data.rows_per_shard as u32,
                 first_shard: first_shard as u32,
-                pad: [0; 3],
+                label_cols: 0,
+                pad: [0; 2],
             };
             // Slots past the last shard bind it again (read-only, never read).
             let shard = |s: usize| &shards[(first_shard + s).min(shards.len() - 1)];
@@ -325,4 +349,106 @@ pub fn gather_f32(
         ));
     }
     prepare_gather(ctx, &GATHER_F32, 1, out, source, rows)
+}
+
+/// Whether [`gather_join`] can gather from `data` and its one-hot `labels`: the set in at
+/// most two shards, the labels (floats) in one, of the same rows.
+pub fn joins(data: &DataShards, labels: &DataShards) -> bool {
+    data.shards.len() <= SHARDS_JOINED
+        && labels.shards.len() == 1
+        && !labels.bytes
+        && labels.rows == data.rows
+}
+
+/// The outputs of a joined gather: x (rows, width), its labels (rows, label_cols) and
+/// x | label (rows, width + label_cols).
+pub struct JoinedBatch<'a> {
+    pub x: &'a GpuBuffer,
+    pub label: &'a GpuBuffer,
+    pub joined: &'a GpuBuffer,
+}
+
+/// A conditional model's batch in one dispatch: x = row indices\[cursor + r\] of the data
+/// set (bytes / 255 or floats), its label the same row of `labels` (one-hot floats, label_cols
+/// wide), and x | label, the encoder's input: a gather of the labels and a concat fewer. For
+/// a set that [`joins`] its labels; a thread per element of x | label.
+pub fn gather_join(
+    ctx: &GpuContext,
+    out: &JoinedBatch,
+    source: &GatherSource,
+    labels: &DataShards,
+    rows: usize,
+) -> Result<Dispatch> {
+    let op = "gather_join";
+    let data = source.data;
+    if !joins(data, labels) {
+        return Err(Error::InvalidArgument(format!(
+            "{op}: a set in {} shards with labels of {} rows in {} (at most {SHARDS_JOINED} \
+             shards, and one of labels of the set's {} rows)",
+            data.shards.len(),
+            labels.rows,
+            labels.shards.len(),
+            data.rows
+        )));
+    }
+    let label_cols = labels.width;
+    check_nonzero(
+        op,
+        &[
+            ("rows", rows),
+            ("width", data.width),
+            ("label_cols", label_cols),
+        ],
+    )?;
+    check_len(op, "x", out.x, rows * data.width)?;
+    check_len(op, "label", out.label, rows * label_cols)?;
+    check_len(op, "joined", out.joined, rows * (data.width + label_cols))?;
+    if let Some(indices) = source.indices {
+        check_len(op, "indices", indices, rows)?;
+    }
+    check_len(op, "state", source.state, 2)?;
+    check_len(op, "labels", &labels.shards[0], data.rows * label_cols)?;
+    let element_bytes = if data.bytes { 1 } else { 4 };
+    let index_bytes = if source.indices.is_some() {
+        4 * rows
+    } else {
+        0
+    };
+    let traffic = Traffic {
+        read_bytes: (index_bytes + rows * (element_bytes * data.width + 4 * label_cols)) as u64,
+        written_bytes: 8 * (rows * (data.width + label_cols)) as u64,
+    };
+    let params = Params {
+        rows: rows as u32,
+        width: data.width as u32,
+        data_rows: data.rows as u32,
+        rows_per_shard: data.rows_per_shard as u32,
+        first_shard: 0,
+        label_cols: label_cols as u32,
+        pad: [0; 2],
+    };
+    let shard = |s: usize| &data.shards[s.min(data.shards.len() - 1)];
+    let buffers = [
+        out.x,
+        out.label,
+        out.joined,
+        source.indices.unwrap_or(source.state),
+        shard(0),
+        shard(1),
+        &labels.shards[0],
+        source.state,
+    ];
+    let mut constants = vec![("DATA_BYTES", if data.bytes { 1.0 } else { 0.0 })];
+    if source.indices.is_none() {
+        constants.push(("IN_ORDER", 1.0));
+    }
+    prepare(
+        ctx,
+        &GATHER_JOIN,
+        &constants,
+        Some(bytes_of(&params)),
+        &buffers,
+        grid_for_elements(ctx, rows * (data.width + label_cols))?,
+        traffic,
+    )
 }

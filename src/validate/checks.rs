@@ -479,6 +479,34 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
                     );
                 }
             }
+            // A conditional model's batch (rows, width, data rows, rows a shard, label
+            // columns): one shard and two (the most gather_join binds), rows of 13 bytes
+            // straddling words, by index and in order.
+            let mut joins = vec![
+                (33, 785, 127, None, 10, false),
+                (64, 13, 200, Some(101), 3, false),
+                (33, 785, 127, None, 10, true),
+                (64, 13, 200, Some(101), 3, true),
+            ];
+            if full {
+                joins.push((128, 784, 10_000, None, 10, false));
+            }
+            for (rows, width, data_rows, shard_rows, label_cols, in_order) in joins {
+                for bytes in [true, false] {
+                    let shape = JoinShape {
+                        rows,
+                        width,
+                        data_rows,
+                        shard_rows,
+                        label_cols,
+                    };
+                    push(
+                        "gather_join",
+                        shape.name(bytes, in_order),
+                        check_gather_join(v, &shape, bytes, in_order),
+                    );
+                }
+            }
         }
         Family::GroupedWeightGrads => {
             // (batch, layers (out, in)): odd batches shorter than a slab and longer; layers
@@ -3525,6 +3553,127 @@ fn check_gather(
         &dispatches,
         vec![output],
     )
+}
+
+/// The shape of a gather_join check: a batch of `rows` from `data_rows` rows of `width` (in
+/// shards of `shard_rows`, else the adapter's own), with one-hot labels of `label_cols`.
+struct JoinShape {
+    rows: usize,
+    width: usize,
+    data_rows: usize,
+    shard_rows: Option<usize>,
+    label_cols: usize,
+}
+
+impl JoinShape {
+    fn name(&self, bytes: bool, in_order: bool) -> String {
+        let shards = self.shard_rows.map_or(String::new(), |r| {
+            format!(" in {} shards", self.data_rows.div_ceil(r))
+        });
+        let kind = if bytes { "bytes" } else { "floats" };
+        let order = if in_order { " in order" } else { "" };
+        format!(
+            "{} of {}x({} {kind} + {}){shards}{order}",
+            self.rows, self.data_rows, self.width, self.label_cols
+        )
+    }
+}
+
+/// gather_join against the twins: x gathered (cpu/gather.rs), its one-hot labels gathered
+/// the same way, and x | label (cpu/concat.rs). The indices as check_gather's (one past the
+/// set), or in order running past the set's end.
+fn check_gather_join(
+    v: &mut Validator,
+    shape: &JoinShape,
+    bytes: bool,
+    in_order: bool,
+) -> Result<CheckResult> {
+    let &JoinShape {
+        rows,
+        width,
+        data_rows,
+        shard_rows,
+        label_cols,
+    } = shape;
+    let (cursor, indices) = if in_order {
+        let cursor = data_rows - rows / 2;
+        (cursor, (0..(cursor + rows) as u32).collect::<Vec<_>>())
+    } else {
+        let cursor = 5;
+        let mut indices = v.random_u32(cursor + rows + 7, data_rows as u32);
+        indices[cursor + rows - 1] = data_rows as u32 + 3;
+        (cursor, indices)
+    };
+    let classes = v.random_u32(data_rows, label_cols as u32);
+    let mut one_hot = vec![0.0; data_rows * label_cols];
+    for (r, &class) in classes.iter().enumerate() {
+        one_hot[r * label_cols + class as usize] = 1.0;
+    }
+    let mut x = vec![0.0; rows * width];
+    let data = if bytes {
+        let data: Vec<u8> = v
+            .random_u32(data_rows * width, 256)
+            .into_iter()
+            .map(|b| b as u8)
+            .collect();
+        cpu::gather::gather_u8(&mut x, &data, &indices, cursor, width)?;
+        let cap = shard_rows.map_or(v.ctx.max_binding_bytes(), |r| {
+            (r * width).next_multiple_of(4) as u64
+        });
+        DataShards::upload_u8(v.ctx, "data", &data, (data_rows, width), cap)?
+    } else {
+        let data = v.random(data_rows * width, -1.0, 1.0);
+        cpu::gather::gather_f32(&mut x, &data, &indices, cursor, width)?;
+        let cap = shard_rows.map_or(v.ctx.max_binding_bytes(), |r| (4 * r * width) as u64);
+        DataShards::upload_f32(v.ctx, "data", &data, (data_rows, width), cap)?
+    };
+    let mut label = vec![0.0; rows * label_cols];
+    cpu::gather::gather_f32(&mut label, &one_hot, &indices, cursor, label_cols)?;
+    let mut joined = vec![0.0; rows * (width + label_cols)];
+    cpu::concat::concat_cols(&mut joined, &x, &label, rows, width, label_cols)?;
+    let cap = v.ctx.max_binding_bytes();
+    let labels = DataShards::upload_f32(v.ctx, "labels", &one_hot, (data_rows, label_cols), cap)?;
+    let gindices = v.upload("indices", &indices)?;
+    let state = v.upload("state", &[1u32, cursor as u32])?;
+    let (gx, glabel) = (
+        v.poisoned("x", rows * width)?,
+        v.poisoned("label", rows * label_cols)?,
+    );
+    let gjoined = v.poisoned("joined", rows * (width + label_cols))?;
+    let source = GatherSource {
+        data: &data,
+        indices: (!in_order).then_some(&gindices),
+        state: &state,
+    };
+    let out = kernels::gather::JoinedBatch {
+        x: &gx,
+        label: &glabel,
+        joined: &gjoined,
+    };
+    let d = kernels::gather::gather_join(v.ctx, &out, &source, &labels, rows)?;
+    // Copies, but for the bytes' division by 255 (2.5 ULP allowed: 3u relative).
+    let allowed = || abs_rel(0.0, if bytes { 3.0 * UNIT_ROUNDOFF } else { 0.0 });
+    let outputs = vec![
+        Output {
+            name: "x",
+            gpu: &gx,
+            cpu: x,
+            allowed: Box::new(allowed()),
+        },
+        Output {
+            name: "label",
+            gpu: &glabel,
+            cpu: label,
+            allowed: Box::new(abs_rel(0.0, 0.0)),
+        },
+        Output {
+            name: "joined",
+            gpu: &gjoined,
+            cpu: joined,
+            allowed: Box::new(allowed()),
+        },
+    ];
+    v.finish("gather_join", shape.name(bytes, in_order), &[&d], outputs)
 }
 
 fn check_step_states(v: &mut Validator, batch: usize) -> Result<CheckResult> {
