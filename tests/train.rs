@@ -904,10 +904,10 @@ fn a_conditional_vae_reads_dz_in_place_of_a_slice_and_its_head_joins_the_label()
     assert_eq!(joined, concat_of_z(z));
     let concat = joined.unwrap();
     assert_eq!(plan.training_fusion[concat], TrainingFusion::InHead);
-    // The data's and the labels' gathers, the concat x | label, 4 linear (ReLUs fused; the
-    // BCE in the output layer's store), the VAE head (with z | label); backward: 4 linear (7
-    // matmuls), the reparameterization's; Adam.
-    assert_eq!(plan.dispatches_per_step(), 2 + 1 + 4 + 1 + 7 + 1 + 1);
+    // The gather of the data, the labels and x | label (gather_join), 4 linear (ReLUs
+    // fused; the BCE in the output layer's store), the VAE head (with z | label); backward:
+    // 4 linear (7 matmuls), the reparameterization's; Adam.
+    assert_eq!(plan.dispatches_per_step(), 1 + 4 + 1 + 7 + 1 + 1);
 }
 
 #[test]
@@ -1240,6 +1240,73 @@ fn a_data_set_of_many_bindings_trains_from_shards() {
         );
     }
     assert!(gpu.device_memory().data >= (rows * width) as u64);
+}
+
+/// A conditional model's batch, its labels and x | label (the encoder's input) come from
+/// one gather (gather_join) when the set lies in at most two bindings, and from a gather of
+/// each and a concat when it lies in more (bindings capped at 1 MiB: three shards): both
+/// train as the CPU twins do.
+#[test]
+fn a_conditional_batch_is_gathered_joined_or_apart() {
+    let test = "a_conditional_batch_is_gathered_joined_or_apart";
+    let Some(ctx) = common::gpu(test) else {
+        return;
+    };
+    let cap: u64 = 1 << 20;
+    let ctx = &device_with_binding_cap(ctx, cap);
+    let (width, batch) = (784, 32);
+    let rows_per_shard = cap as usize / width;
+    let seed = common::seed();
+    let model = ModelConfig {
+        classes: Some(3),
+        ..ModelConfig::vae(width, 16, 4)
+    };
+    let plan = Plan::compile(model.build(batch).unwrap().0).unwrap();
+    assert!(plan.input_join().is_some_and(|c| plan.fused[c]));
+    let params = init_params(&plan, seed).unwrap();
+    let run = RunConfig {
+        adam: AdamConfig::default(),
+        seed,
+        total_steps: 3,
+    };
+    for (rows, joined) in [(200, true), (2 * rows_per_shard + 100, false)] {
+        let bytes = synthetic_bytes(rows, width, seed);
+        let labels = three_classes(rows);
+        let data = TrainData {
+            labels: Some(&labels),
+            ..TrainData::new(Samples::U8(&bytes), rows, width)
+        };
+        let mut gpu = GpuExecutor::new(ctx, &plan, &params, data, None, run).unwrap();
+        let mut cpu = CpuExecutor::<f32>::new(&plan, &params, data, None, run).unwrap();
+        let names: Vec<&str> = gpu.step_dispatches().iter().map(|d| d.name).collect();
+        // The plan counts the joined gather; apart, a gather of the labels and the concat.
+        let apart = 2 * usize::from(!joined);
+        assert_eq!(
+            gpu.dispatches_per_step(),
+            plan.dispatches_per_step() + apart,
+            "{names:?}"
+        );
+        assert_eq!(names.contains(&"gather_join"), joined, "{names:?}");
+        assert_eq!(names.contains(&"concat_cols"), !joined, "{names:?}");
+        let order: Vec<u32> = (0..rows as u64)
+            .map(|i| (i * 7919 % rows as u64) as u32)
+            .collect();
+        gpu.begin_epoch(&order).unwrap();
+        cpu.begin_epoch(&order).unwrap();
+        for step in 1..=3 {
+            gpu.step().unwrap();
+            cpu.step().unwrap();
+            let (g, c) = (gpu.loss_totals().unwrap(), cpu.loss_totals());
+            gpu.reset_losses().unwrap();
+            cpu.reset_losses();
+            for (g, c) in g.iter().zip(&c) {
+                assert!(
+                    (g - c).abs() <= 1e-4 * c.abs() + 1e-5,
+                    "{rows} rows, step {step}: gpu {g} cpu {c} (LATENT_TEST_SEED={seed})"
+                );
+            }
+        }
+    }
 }
 
 /// Evaluation and inference passes gather their rows in order, with no index list: a set

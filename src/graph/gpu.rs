@@ -710,12 +710,42 @@ impl<'a> GpuExecutor<'a> {
         training: bool,
     ) -> Result<Vec<Dispatch>> {
         let (ctx, plan) = (self.ctx, self.plan);
-        let mut dispatches = if source.data.bytes {
-            kernels::gather::gather_u8(ctx, &self.input, source, plan.graph.batch)?
-        } else {
-            kernels::gather::gather_f32(ctx, &self.input, source, plan.graph.batch)?
+        // A conditional model's x | label, written by the gather where the data set allows
+        // it (else the concat runs apart).
+        let join = match (plan.input_join(), &self.condition, label_source) {
+            (Some(c), Some(condition), Some(labels))
+                if kernels::gather::joins(source.data, labels.data) =>
+            {
+                Some((c, condition, labels.data))
+            }
+            _ => None,
         };
-        if let (Some(condition), Some(labels)) = (&self.condition, label_source) {
+        let mut dispatches = match join {
+            Some((c, condition, labels)) => {
+                let Op::Concat { y, .. } = plan.graph.ops[c] else {
+                    return Err(Error::InvalidArgument(format!(
+                        "op {c} is not the input's concat"
+                    )));
+                };
+                let out = kernels::gather::JoinedBatch {
+                    x: &self.input,
+                    label: condition,
+                    joined: &self.view(y)?,
+                };
+                vec![kernels::gather::gather_join(
+                    ctx,
+                    &out,
+                    source,
+                    labels,
+                    plan.graph.batch,
+                )?]
+            }
+            None if source.data.bytes => {
+                kernels::gather::gather_u8(ctx, &self.input, source, plan.graph.batch)?
+            }
+            None => kernels::gather::gather_f32(ctx, &self.input, source, plan.graph.batch)?,
+        };
+        if let (None, Some(condition), Some(labels)) = (join, &self.condition, label_source) {
             dispatches.extend(kernels::gather::gather_f32(
                 ctx,
                 condition,
@@ -731,7 +761,8 @@ impl<'a> GpuExecutor<'a> {
             }
         };
         for (i, op) in plan.graph.ops.iter().enumerate() {
-            if plan.fused[i] || fusion(i).done_in_another_dispatch() {
+            let apart = join.is_none() && plan.input_join() == Some(i);
+            if (plan.fused[i] && !apart) || fusion(i).done_in_another_dispatch() {
                 continue;
             }
             let layer = match *op {

@@ -137,7 +137,9 @@ pub struct Plan {
     /// applied in the store of the linear layer just before it (its input is read by
     /// nothing else), or a RepeatRows whose readers all read the source's rows in its place
     /// ([`Plan::repeat_source`]): losses as their target, the reparameterization and the
-    /// log weights as their μ | logvar.
+    /// log weights as their μ | logvar; or the Concat of the input and the condition (a
+    /// conditional model's x | label, [`Plan::input_join`]), which the batch's gather
+    /// writes.
     pub fused: Vec<bool>,
     /// Per forward op: work the GPU moves into its dispatch in a training step (all None in
     /// a forward-only plan). Evaluation passes run the ops apart.
@@ -257,6 +259,9 @@ impl Plan {
         for (fused, repeat) in fused.iter_mut().zip(&repeats) {
             *fused |= repeat;
         }
+        if let Some(c) = input_join(&graph) {
+            fused[c] = true;
+        }
         add_vae_heads(&graph, &backward, &repeats, &mut training_fusion);
         add_iwae_bounds(&graph, &backward, &mut training_fusion);
         let reparameterize_group_sum = reparameterize_group_sums(&graph, &backward, &live_to_end);
@@ -329,7 +334,7 @@ impl Plan {
                 _ => 1,
             })
             .sum();
-        let gathers = 1 + usize::from(self.condition.is_some());
+        let gathers = 1 + usize::from(self.condition.is_some() && self.input_join().is_none());
         let fused = self.fused.iter().filter(|&&f| f).count();
         let in_head = self
             .training_fusion
@@ -414,6 +419,13 @@ impl Plan {
                 _ => None,
             })
             .unwrap_or((t, 1))
+    }
+
+    /// The forward op, a Concat of the input and the condition (x | label, a conditional
+    /// model's encoder input), that the GPU's gather writes with the batch and its labels
+    /// (kernels::gather::gather_join), when the data set allows it (else it runs apart).
+    pub fn input_join(&self) -> Option<usize> {
+        input_join(&self.graph)
     }
 
     /// What the GPU's reparameterization backward reads for its `dz`: (dz, its cols), or,
@@ -569,6 +581,14 @@ fn fusable_activations(graph: &Graph, backward: &[GradOp], live_to_end: &[Tensor
         }
     }
     fused
+}
+
+/// See [`Plan::input_join`].
+fn input_join(graph: &Graph) -> Option<usize> {
+    graph.ops.iter().position(|op| {
+        matches!(*op, Op::Concat { a, b, .. }
+            if graph.tensor(a).role == Role::Input && graph.tensor(b).role == Role::Condition)
+    })
 }
 
 /// What decides whether a reader can read a repeat's source by row group: the loss fusions
@@ -1030,9 +1050,11 @@ fn assign_pool(
     }
     // A fused activation's output is written by the linear layer's dispatch, one op early.
     // A folded RepeatRows' source is read by the losses in place of its output.
+    // A joined input (x | label) is written by the gather, before the first op.
     for (i, op) in graph.ops.iter().enumerate() {
         match (fused[i], op) {
             (true, Op::Activation { y, .. }) => first[y.0] = first[y.0].min(i - 1),
+            (true, Op::Concat { y, .. }) => first[y.0] = 0,
             (true, Op::RepeatRows { y, x, .. }) => last[x.0] = last[x.0].max(last[y.0]),
             _ => {}
         }
