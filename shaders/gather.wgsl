@@ -1,5 +1,5 @@
 // Batch gather: rows picked by an index list from a data set resident on the GPU.
-// Includes lib/grid.wgsl. One thread per output element, or per word of four bytes. With
+// Includes lib/grid.wgsl, lib/philox.wgsl and lib/corrupt_four.wgsl (gather_corrupt's noise). One thread per output element, or per word of four bytes. With
 // c = state[1], the cursor of the step state (see step.wgsl), the batch is rows c..c+rows of
 // the epoch's index list:
 //   gather_u8:  out (rows, width) = data_u8[indices[c + r], :] / 255, the data set stored as
@@ -21,6 +21,11 @@
 //               label_out (rows, label_cols) = labels[source row, :], and joined (rows,
 //               width + label_cols) = out | label_out, the encoder's input, in place of a
 //               gather of the labels and a concat
+//   gather_corrupt: a batch that a denoising model corrupts, in one dispatch: a thread per
+//               four elements 4g .. 4g + 3 of out (rows of any width, bytes when DATA_BYTES,
+//               else floats), as gather_u8 or gather_f32 reads them, and noisy, the same
+//               four corrupted as corrupt.wgsl does (lib/corrupt_four.wgsl, the step from
+//               the state's word 0): the same bits, in place of a corrupt dispatch
 // IN_ORDER: the batch is rows c..c+rows of the set itself, no index list read (evaluation
 // and inference passes, whose rows past the set give the last batch's zero rows): a set of
 // any number of rows needs no order buffer, which would outgrow a binding first.
@@ -35,8 +40,16 @@ struct Params {
     rows_per_shard: u32,
     first_shard: u32,
     label_cols: u32,  // gather_join only
+    seed_lo: u32,     // gather_corrupt only, to amount
+    seed_hi: u32,
+    stream: u32,
+    kind: u32,
+    amount: f32,
+    pad0: u32,
     pad1: u32,
     pad2: u32,
+    pad3: u32,
+    pad4: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -51,6 +64,7 @@ struct Params {
 @group(0) @binding(9) var<storage, read_write> joined: array<f32>;     // (rows, width + label_cols)
 @group(0) @binding(10) var<storage, read_write> label_out: array<f32>; // (rows, label_cols)
 @group(0) @binding(11) var<storage, read> labels: array<f32>;          // (data_rows, label_cols)
+@group(0) @binding(12) var<storage, read_write> noisy: array<f32>;     // (rows, width) corrupted
 
 // The data row that batch row `r` takes.
 fn source_row_of(r: u32) -> u32 {
@@ -82,6 +96,18 @@ fn shard_word(shard: u32, index: u32) -> u32 {
     }
 }
 
+// Element `c` of data row `source_row` (below data_rows), from this dispatch's shards: a
+// byte / 255 or a float.
+fn element_of(source_row: u32, c: u32, bytes: bool) -> f32 {
+    let shard = source_row / params.rows_per_shard - params.first_shard;
+    let element = (source_row % params.rows_per_shard) * params.width + c;
+    if (bytes) {
+        let byte = (shard_word(shard, element / 4u) >> (8u * (element % 4u))) & 0xffu;
+        return f32(byte) / 255.0;
+    }
+    return bitcast<f32>(shard_word(shard, element));
+}
+
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn gather_u8(
     @builtin(workgroup_id) group: vec3<u32>,
@@ -98,11 +124,7 @@ fn gather_u8(
     }
     var value = 0.0;
     if (source_row < params.data_rows) {
-        let shard = source_row / params.rows_per_shard - params.first_shard;
-        let row = source_row % params.rows_per_shard;
-        let byte_index = row * params.width + i % params.width;
-        let byte = (shard_word(shard, byte_index / 4u) >> (8u * (byte_index % 4u))) & 0xffu;
-        value = f32(byte) / 255.0;
+        value = element_of(source_row, i % params.width, true);
     }
     out[i] = value;
 }
@@ -149,9 +171,7 @@ fn gather_f32(
     }
     var value = 0.0;
     if (source_row < params.data_rows) {
-        let shard = source_row / params.rows_per_shard - params.first_shard;
-        let row = source_row % params.rows_per_shard;
-        value = bitcast<f32>(shard_word(shard, row * params.width + i % params.width));
+        value = element_of(source_row, i % params.width, false);
     }
     out[i] = value;
 }
@@ -196,5 +216,37 @@ fn gather_join(
         out[r * params.width + c] = value;
     } else {
         label_out[r * params.label_cols + c - params.width] = value;
+    }
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn gather_corrupt(
+    @builtin(workgroup_id) group: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) local: u32,
+) {
+    let g = flat_index(group, groups, local);  // elements 4g .. 4g + 3 of out
+    let n = params.rows * params.width;
+    if (g * 4u >= n) {
+        return;
+    }
+    var clean: array<f32, 4>;
+    var written: array<bool, 4>;
+    for (var j = 0u; j < 4u; j++) {
+        let e = g * 4u + j;
+        if (e < n) {
+            let source_row = source_row_of(e / params.width);
+            written[j] = writes_row(source_row);
+            if (written[j] && source_row < params.data_rows) {
+                clean[j] = element_of(source_row, e % params.width, DATA_BYTES);
+            }
+        }
+    }
+    let corrupted = corrupt_four(clean, g, state[0]);
+    for (var j = 0u; j < 4u; j++) {
+        if (written[j]) {
+            out[g * 4u + j] = clean[j];
+            noisy[g * 4u + j] = corrupted[j];
+        }
     }
 }

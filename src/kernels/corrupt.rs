@@ -10,13 +10,13 @@ use crate::error::Result;
 use crate::gpu::{GpuBuffer, GpuContext};
 use crate::kernels::{
     bytes_of, check_len, grid_for_elements, prepare, Dispatch, Kernel, Shader, Slot, Traffic,
-    GRID_LIB, PHILOX_LIB,
+    CORRUPT_LIB, GRID_LIB, PHILOX_LIB,
 };
 
 pub const SHADER: Shader = Shader {
     name: "corrupt",
     source: include_str!("../../shaders/corrupt.wgsl"),
-    includes: &[PHILOX_LIB, GRID_LIB],
+    includes: &[PHILOX_LIB, GRID_LIB, CORRUPT_LIB],
 };
 
 const CORRUPT: Kernel = Kernel {

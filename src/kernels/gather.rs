@@ -5,17 +5,19 @@
 use bytemuck::{Pod, Zeroable};
 
 use crate::cpu::check_nonzero;
+use crate::cpu::corrupt::Noise;
+use crate::cpu::reparameterize::NoiseKey;
 use crate::error::{Error, Result};
 use crate::gpu::{GpuBuffer, GpuContext};
 use crate::kernels::{
     bytes_of, check_len, grid_for_elements, prepare, Dispatch, Kernel, Shader, Slot, Traffic,
-    GRID_LIB,
+    CORRUPT_LIB, GRID_LIB, PHILOX_LIB,
 };
 
 pub const SHADER: Shader = Shader {
     name: "gather",
     source: include_str!("../../shaders/gather.wgsl"),
-    includes: &[GRID_LIB],
+    includes: &[GRID_LIB, PHILOX_LIB, CORRUPT_LIB],
 };
 
 /// The data set's shard bindings of one dispatch: 3 to 6 (see shaders/gather.wgsl).
@@ -66,6 +68,23 @@ const GATHER_F32: Kernel = Kernel {
     ],
 };
 
+/// A batch and its corruption (binding 12), for a denoising model.
+const GATHER_CORRUPT: Kernel = Kernel {
+    shader: &SHADER,
+    entry: "gather_corrupt",
+    slots: &[
+        (0, Slot::Uniform),
+        (1, Slot::ReadWrite),
+        (2, Slot::Read),
+        (3, Slot::Read),
+        (4, Slot::Read),
+        (5, Slot::Read),
+        (6, Slot::Read),
+        (7, Slot::Step),
+        (12, Slot::ReadWrite),
+    ],
+};
+
 /// A conditional model's x, its one-hot label and x | label in one dispatch: the data set's
 /// first two shards (bindings 3 and 4), the labels (11), the outputs out (1), label_out (10)
 /// and joined (9).
@@ -97,7 +116,33 @@ struct Params {
     rows_per_shard: u32,
     first_shard: u32,
     label_cols: u32,
-    pad: [u32; 2],
+    seed_lo: u32,
+    seed_hi: u32,
+    stream: u32,
+    kind: u32,
+    amount: f32,
+    pad: [u32; 5],
+}
+
+impl Params {
+    /// The parameters of a gather of `rows` from `data`'s shards from `first_shard`, with
+    /// neither labels nor noise.
+    fn new(data: &DataShards, rows: usize, first_shard: usize) -> Self {
+        Params {
+            rows: rows as u32,
+            width: data.width as u32,
+            data_rows: data.rows as u32,
+            rows_per_shard: data.rows_per_shard as u32,
+            first_shard: first_shard as u32,
+            label_cols: 0,
+            seed_lo: 0,
+            seed_hi: 0,
+            stream: 0,
+            kind: 0,
+            amount: 0.0,
+            pad: [0; 5],
+        }
+    }
 }
 
 /// A data set on the GPU: `rows` rows of `width` bytes (packed four to a u32 word,
@@ -210,15 +255,23 @@ pub struct GatherSource<'a> {
     pub state: &'a GpuBuffer,
 }
 
-/// Prepares `kernel`, one thread per `per_thread` elements of out: one dispatch per four
-/// shards of the data set (one for most sets).
+/// The corruption a gather_corrupt draws: its output (the batch's shape), the noise and its
+/// key (the step comes from the state).
+pub struct Corruption<'a> {
+    pub noisy: &'a GpuBuffer,
+    pub noise: Noise,
+    pub key: NoiseKey,
+}
+
+/// Prepares `kernel`, one thread per `per_thread` elements of out (and of the corruption's
+/// output, when given): one dispatch per four shards of the data set (one for most sets).
 fn prepare_gather(
     ctx: &GpuContext,
-    kernel: &Kernel,
-    per_thread: usize,
+    (kernel, per_thread): (&Kernel, usize),
     out: &GpuBuffer,
     source: &GatherSource,
     rows: usize,
+    corruption: Option<&Corruption>,
 ) -> Result<Vec<Dispatch>> {
     let op = kernel.entry;
     let data = source.data;
@@ -231,6 +284,10 @@ fn prepare_gather(
         ],
     )?;
     check_len(op, "out", out, rows * data.width)?;
+    if let Some(corruption) = corruption {
+        corruption.noise.check()?;
+        check_len(op, "noisy", corruption.noisy, rows * data.width)?;
+    }
     if let Some(indices) = source.indices {
         check_len(op, "indices", indices, rows)?;
     }
@@ -253,7 +310,7 @@ fn prepare_gather(
         };
         check_len(op, "data shard", shard, words)?;
     }
-    let grid = grid_for_elements(ctx, rows * data.width / per_thread)?;
+    let grid = grid_for_elements(ctx, (rows * data.width).div_ceil(per_thread))?;
     let dispatches = shards.len().div_ceil(SHARDS_A_DISPATCH);
     // Each dispatch reads the index list and writes the rows that come from its shards:
     // which rows those are changes every step, so each counts an even share of the batch.
@@ -264,27 +321,27 @@ fn prepare_gather(
     } else {
         0
     };
+    let outputs = 1 + u64::from(corruption.is_some());
     let traffic = Traffic {
         read_bytes: index_bytes + element_bytes * batch_elements,
-        written_bytes: 4 * batch_elements,
+        written_bytes: 4 * outputs * batch_elements,
     };
     // A dispatch per four shards, each writing the rows that come from its shards.
     (0..shards.len())
         .step_by(SHARDS_A_DISPATCH)
         .map(|first_shard| {
-            let params = Params {
-                rows: rows as u32,
-                width: data.width as u32,
-                data_rows: data.rows as u32,
-                rows_per_shard: data.rows_per_shard as u32,
-                first_shard: first_shard as u32,
-                label_cols: 0,
-                pad: [0; 2],
-            };
+            let mut params = Params::new(data, rows, first_shard);
+            if let Some(corruption) = corruption {
+                let (kind, amount) = corruption.noise.kind_and_amount();
+                params.seed_lo = corruption.key.seed as u32;
+                params.seed_hi = (corruption.key.seed >> 32) as u32;
+                params.stream = corruption.key.stream;
+                (params.kind, params.amount) = (kind, amount);
+            }
             // Slots past the last shard bind it again (read-only, never read).
             let shard = |s: usize| &shards[(first_shard + s).min(shards.len() - 1)];
             // In order, the index slot binds the state (never read there).
-            let buffers = [
+            let mut buffers = vec![
                 out,
                 source.indices.unwrap_or(source.state),
                 shard(0),
@@ -293,15 +350,18 @@ fn prepare_gather(
                 shard(3),
                 source.state,
             ];
-            let in_order = [("IN_ORDER", 1.0)];
-            let constants: &[(&str, f64)] = match source.indices {
-                Some(_) => &[],
-                None => &in_order,
-            };
+            let mut constants = Vec::new();
+            if source.indices.is_none() {
+                constants.push(("IN_ORDER", 1.0));
+            }
+            if let Some(corruption) = corruption {
+                buffers.push(corruption.noisy);
+                constants.push(("DATA_BYTES", if data.bytes { 1.0 } else { 0.0 }));
+            }
             prepare(
                 ctx,
                 kernel,
-                constants,
+                &constants,
                 Some(bytes_of(&params)),
                 &buffers,
                 grid,
@@ -332,7 +392,7 @@ pub fn gather_u8(
         } else {
             (&GATHER_U8, 1)
         };
-    prepare_gather(ctx, kernel, per_thread, out, source, rows)
+    prepare_gather(ctx, (kernel, per_thread), out, source, rows, None)
 }
 
 /// out (rows, width) = row indices\[cursor + r\] of a float data set. One dispatch per
@@ -348,7 +408,28 @@ pub fn gather_f32(
             "gather_f32: the data set holds bytes".into(),
         ));
     }
-    prepare_gather(ctx, &GATHER_F32, 1, out, source, rows)
+    prepare_gather(ctx, (&GATHER_F32, 1), out, source, rows, None)
+}
+
+/// out (rows, width) = row indices\[cursor + r\] of the data set (bytes / 255 or floats),
+/// and the corruption's noisy (rows, width) = out corrupted as kernels::corrupt::corrupt
+/// would (the same bits, keyed by the state's step): a denoising model's clean and
+/// corrupted batch in one dispatch (a thread per four elements) per four shards of the set.
+pub fn gather_corrupt(
+    ctx: &GpuContext,
+    out: &GpuBuffer,
+    corruption: &Corruption,
+    source: &GatherSource,
+    rows: usize,
+) -> Result<Vec<Dispatch>> {
+    prepare_gather(
+        ctx,
+        (&GATHER_CORRUPT, 4),
+        out,
+        source,
+        rows,
+        Some(corruption),
+    )
 }
 
 /// Whether [`gather_join`] can gather from `data` and its one-hot `labels`: the set in at
@@ -419,13 +500,8 @@ pub fn gather_join(
         written_bytes: 8 * (rows * (data.width + label_cols)) as u64,
     };
     let params = Params {
-        rows: rows as u32,
-        width: data.width as u32,
-        data_rows: data.rows as u32,
-        rows_per_shard: data.rows_per_shard as u32,
-        first_shard: 0,
         label_cols: label_cols as u32,
-        pad: [0; 2],
+        ..Params::new(data, rows, 0)
     };
     let shard = |s: usize| &data.shards[s.min(data.shards.len() - 1)];
     let buffers = [

@@ -57,6 +57,9 @@ impl Shader {
 pub const GRID_LIB: &str = include_str!("../../shaders/lib/grid.wgsl");
 /// shaders/lib/philox.wgsl: the Philox4x32-10 generator and Box-Muller.
 pub const PHILOX_LIB: &str = include_str!("../../shaders/lib/philox.wgsl");
+/// shaders/lib/corrupt_four.wgsl: the noise of four elements (corrupt, gather_corrupt); after
+/// PHILOX_LIB.
+pub const CORRUPT_LIB: &str = include_str!("../../shaders/lib/corrupt_four.wgsl");
 /// shaders/lib/loss_target.wgsl: the target row a loss compares each row with (bce, mse).
 pub const LOSS_TARGET_LIB: &str = include_str!("../../shaders/lib/loss_target.wgsl");
 

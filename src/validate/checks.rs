@@ -479,6 +479,34 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
                     );
                 }
             }
+            // A denoising model's batch and its corruption (rows, width, data rows, rows a
+            // shard, in order): groups of four elements straddling rows (785 and 13 wide) and
+            // the rows of different shards and dispatches (five shards: two dispatches).
+            let corrupted = [
+                (33, 785, 127, None, false),
+                (64, 13, 200, Some(41), false),
+                (64, 13, 200, Some(41), true),
+            ];
+            let noises = [
+                Noise::Gaussian { sigma: 0.5 },
+                Noise::Masking { p: 0.3 },
+                Noise::SaltAndPepper { p: 0.2 },
+            ];
+            for (rows, width, data_rows, shard_rows, in_order) in corrupted {
+                for (noise, bytes) in noises.into_iter().flat_map(|n| [(n, true), (n, false)]) {
+                    let shape = GatherShape {
+                        rows,
+                        width,
+                        data_rows,
+                        shard_rows,
+                    };
+                    push(
+                        "gather_corrupt",
+                        format!("{noise} {}", shape.name(bytes, in_order)),
+                        check_gather_corrupt(v, &shape, noise, (bytes, in_order)),
+                    );
+                }
+            }
             // A conditional model's batch (rows, width, data rows, rows a shard, label
             // columns): one shard and two (the most gather_join binds), rows of 13 bytes
             // straddling words, by index and in order.
@@ -3674,6 +3702,123 @@ fn check_gather_join(
         },
     ];
     v.finish("gather_join", shape.name(bytes, in_order), &[&d], outputs)
+}
+
+/// The shape of a gather_corrupt check: a batch of `rows` from `data_rows` rows of `width`
+/// (in shards of `shard_rows`, else the adapter's own).
+struct GatherShape {
+    rows: usize,
+    width: usize,
+    data_rows: usize,
+    shard_rows: Option<usize>,
+}
+
+impl GatherShape {
+    fn name(&self, bytes: bool, in_order: bool) -> String {
+        let shards = self.shard_rows.map_or(String::new(), |r| {
+            format!(" in {} shards", self.data_rows.div_ceil(r))
+        });
+        let kind = if bytes { "bytes" } else { "floats" };
+        let order = if in_order { " in order" } else { "" };
+        format!(
+            "{} of {}x{} {kind}{shards}{order}",
+            self.rows, self.data_rows, self.width
+        )
+    }
+}
+
+/// gather_corrupt against the twins: the batch gathered (cpu/gather.rs), then corrupted
+/// (cpu/corrupt.rs) with the step of the state the GPU reads. The indices as check_gather's
+/// (one past the set), or in order running past the set's end.
+fn check_gather_corrupt(
+    v: &mut Validator,
+    shape: &GatherShape,
+    noise: Noise,
+    (bytes, in_order): (bool, bool),
+) -> Result<CheckResult> {
+    let &GatherShape {
+        rows,
+        width,
+        data_rows,
+        shard_rows,
+    } = shape;
+    let (cursor, indices) = if in_order {
+        let cursor = data_rows - rows / 2;
+        (cursor, (0..(cursor + rows) as u32).collect::<Vec<_>>())
+    } else {
+        let cursor = 5;
+        let mut indices = v.random_u32(cursor + rows + 7, data_rows as u32);
+        indices[cursor + rows - 1] = data_rows as u32 + 3;
+        (cursor, indices)
+    };
+    let n = rows * width;
+    let mut x = vec![0.0; n];
+    let data = if bytes {
+        let data: Vec<u8> = v
+            .random_u32(data_rows * width, 256)
+            .into_iter()
+            .map(|b| b as u8)
+            .collect();
+        cpu::gather::gather_u8(&mut x, &data, &indices, cursor, width)?;
+        let cap = shard_rows.map_or(v.ctx.max_binding_bytes(), |r| {
+            (r * width).next_multiple_of(4) as u64
+        });
+        DataShards::upload_u8(v.ctx, "data", &data, (data_rows, width), cap)?
+    } else {
+        let data = v.random(data_rows * width, 0.0, 1.0);
+        cpu::gather::gather_f32(&mut x, &data, &indices, cursor, width)?;
+        let cap = shard_rows.map_or(v.ctx.max_binding_bytes(), |r| (4 * r * width) as u64);
+        DataShards::upload_f32(v.ctx, "data", &data, (data_rows, width), cap)?
+    };
+    let key = NoiseKey {
+        seed: 0x0dae_5eed ^ v.seed,
+        step: 11,
+        stream: 2,
+    };
+    let mut y = vec![0.0; n];
+    cpu::corrupt::corrupt(&mut y, &x, noise, key)?;
+    let gindices = v.upload("indices", &indices)?;
+    let state = v.upload("state", &[key.step, cursor as u32])?;
+    let (gx, gy) = (v.poisoned("x", n)?, v.poisoned("noisy", n)?);
+    let source = GatherSource {
+        data: &data,
+        indices: (!in_order).then_some(&gindices),
+        state: &state,
+    };
+    let corruption = kernels::gather::Corruption {
+        noisy: &gy,
+        noise,
+        key,
+    };
+    let dispatches = kernels::gather::gather_corrupt(v.ctx, &gx, &corruption, &source, rows)?;
+    // x: check_gather's bound. y: check_corrupt's (a Gaussian's ε within 3e-3 · σ; the
+    // other kinds compare the same uniforms), plus x's own error passed through.
+    let x_allowed = || abs_rel(0.0, if bytes { 3.0 * UNIT_ROUNDOFF } else { 0.0 });
+    let y_allowed = match noise {
+        Noise::Gaussian { sigma } => abs_rel(3e-3 * sigma + 1e-6, 0.0),
+        _ => x_allowed(),
+    };
+    let outputs = vec![
+        Output {
+            name: "x",
+            gpu: &gx,
+            cpu: x,
+            allowed: Box::new(x_allowed()),
+        },
+        Output {
+            name: "noisy",
+            gpu: &gy,
+            cpu: y,
+            allowed: Box::new(y_allowed),
+        },
+    ];
+    let dispatches: Vec<_> = dispatches.iter().collect();
+    v.finish(
+        "gather_corrupt",
+        format!("{noise} {}", shape.name(bytes, in_order)),
+        &dispatches,
+        outputs,
+    )
 }
 
 fn check_step_states(v: &mut Validator, batch: usize) -> Result<CheckResult> {
