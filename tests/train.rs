@@ -1309,6 +1309,65 @@ fn a_conditional_batch_is_gathered_joined_or_apart() {
     }
 }
 
+/// A denoising model's gather draws its corruption too (gather_corrupt): one dispatch fewer
+/// than a gather and a corrupt, in training and in evaluation passes (tests/kernels.rs checks
+/// the bits against the twins; `train_both` trains the model against the CPU). A conditional
+/// model that corrupts its input joins the corrupted rows to the label in a concat, and its
+/// gather only corrupts.
+#[test]
+fn a_denoising_gather_corrupts_its_batch() {
+    let denoising = ModelConfig {
+        noise: Some(Noise::Masking { p: 0.25 }),
+        ..ModelConfig::autoencoder(48, 12)
+    };
+    let plan = Plan::compile(denoising.build(16).unwrap().0).unwrap();
+    let corrupt = plan.input_corruption().unwrap();
+    assert!(matches!(
+        plan.graph.ops[corrupt],
+        latent::graph::Op::Corrupt { .. }
+    ));
+    assert!(plan.fused[corrupt] && plan.input_join().is_none());
+    // The gather (with the corruption), 2 linear (the MSE in the output layer's store);
+    // backward: 2 linear (3 matmuls); Adam.
+    assert_eq!(plan.dispatches_per_step(), 1 + 2 + 3 + 1);
+    let conditional = ModelConfig {
+        classes: Some(3),
+        noise: Some(Noise::Masking { p: 0.25 }),
+        ..ModelConfig::vae(48, 16, 4)
+    };
+    let plan = Plan::compile(conditional.build(16).unwrap().0).unwrap();
+    let corrupt = plan.input_corruption().unwrap();
+    assert!(plan.fused[corrupt] && plan.input_join().is_none());
+    let Some(ctx) = common::gpu("a_denoising_gather_corrupts_its_batch") else {
+        return;
+    };
+    let (rows, width) = (64, 48);
+    let bytes = synthetic_bytes(rows, width, 1);
+    let labels = three_classes(rows);
+    let data = TrainData {
+        labels: Some(&labels),
+        ..TrainData::new(Samples::U8(&bytes), rows, width)
+    };
+    let params = init_params(&plan, 1).unwrap();
+    let run = RunConfig {
+        adam: AdamConfig::default(),
+        seed: 1,
+        total_steps: 1,
+    };
+    let gpu = GpuExecutor::new(ctx, &plan, &params, data, Some(data), run).unwrap();
+    let names: Vec<&str> = gpu.step_dispatches().iter().map(|d| d.name).collect();
+    assert_eq!(
+        gpu.dispatches_per_step(),
+        plan.dispatches_per_step(),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"gather_corrupt") && names.contains(&"concat_cols"),
+        "{names:?}"
+    );
+    assert!(!names.contains(&"corrupt"), "{names:?}");
+}
+
 /// Evaluation and inference passes gather their rows in order, with no index list: a set
 /// of more rows than one binding of u32 indices holds (bindings capped at 64 KiB: 16,384
 /// indices; the set in five shards) evaluates and infers as the CPU twins do, its last

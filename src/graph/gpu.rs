@@ -720,8 +720,16 @@ impl<'a> GpuExecutor<'a> {
             }
             _ => None,
         };
-        let mut dispatches = match join {
-            Some((c, condition, labels)) => {
+        // A denoising model's corruption of its input, drawn by the gather.
+        let corruption = match plan.input_corruption().map(|c| &plan.graph.ops[c]) {
+            Some(&Op::Corrupt {
+                y, noise, stream, ..
+            }) => Some((self.view(y)?, noise, stream)),
+            _ => None,
+        };
+        let batch = plan.graph.batch;
+        let mut dispatches = match (join, &corruption) {
+            (Some((c, condition, labels)), _) => {
                 let Op::Concat { y, .. } = plan.graph.ops[c] else {
                     return Err(Error::InvalidArgument(format!(
                         "op {c} is not the input's concat"
@@ -733,17 +741,25 @@ impl<'a> GpuExecutor<'a> {
                     joined: &self.view(y)?,
                 };
                 vec![kernels::gather::gather_join(
-                    ctx,
-                    &out,
-                    source,
-                    labels,
-                    plan.graph.batch,
+                    ctx, &out, source, labels, batch,
                 )?]
             }
-            None if source.data.bytes => {
-                kernels::gather::gather_u8(ctx, &self.input, source, plan.graph.batch)?
+            (None, Some((noisy, noise, stream))) => {
+                let corruption = kernels::gather::Corruption {
+                    noisy,
+                    noise: *noise,
+                    key: NoiseKey {
+                        seed,
+                        step: 0,
+                        stream: *stream,
+                    },
+                };
+                kernels::gather::gather_corrupt(ctx, &self.input, &corruption, source, batch)?
             }
-            None => kernels::gather::gather_f32(ctx, &self.input, source, plan.graph.batch)?,
+            (None, None) if source.data.bytes => {
+                kernels::gather::gather_u8(ctx, &self.input, source, batch)?
+            }
+            (None, None) => kernels::gather::gather_f32(ctx, &self.input, source, batch)?,
         };
         if let (None, Some(condition), Some(labels)) = (join, &self.condition, label_source) {
             dispatches.extend(kernels::gather::gather_f32(

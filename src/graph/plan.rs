@@ -138,8 +138,8 @@ pub struct Plan {
     /// nothing else), or a RepeatRows whose readers all read the source's rows in its place
     /// ([`Plan::repeat_source`]): losses as their target, the reparameterization and the
     /// log weights as their μ | logvar; or the Concat of the input and the condition (a
-    /// conditional model's x | label, [`Plan::input_join`]), which the batch's gather
-    /// writes.
+    /// conditional model's x | label, [`Plan::input_join`]) or the input's corruption (a
+    /// denoising model's, [`Plan::input_corruption`]), which the batch's gather writes.
     pub fused: Vec<bool>,
     /// Per forward op: work the GPU moves into its dispatch in a training step (all None in
     /// a forward-only plan). Evaluation passes run the ops apart.
@@ -259,7 +259,7 @@ impl Plan {
         for (fused, repeat) in fused.iter_mut().zip(&repeats) {
             *fused |= repeat;
         }
-        if let Some(c) = input_join(&graph) {
+        if let Some(c) = input_join(&graph).or(input_corruption(&graph)) {
             fused[c] = true;
         }
         add_vae_heads(&graph, &backward, &repeats, &mut training_fusion);
@@ -428,6 +428,13 @@ impl Plan {
         input_join(&self.graph)
     }
 
+    /// The forward op, a Corrupt of the input (a denoising model's), that the GPU's gather
+    /// does as it gathers the batch (kernels::gather::gather_corrupt); not in a model whose
+    /// gather joins its input to a label ([`Plan::input_join`]).
+    pub fn input_corruption(&self) -> Option<usize> {
+        input_corruption(&self.graph)
+    }
+
     /// What the GPU's reparameterization backward reads for its `dz`: (dz, its cols), or,
     /// when a folded Slice wrote dz (`folded_slices`), (the sliced gradient, its cols): dz
     /// is the first columns of each of its rows.
@@ -589,6 +596,17 @@ fn input_join(graph: &Graph) -> Option<usize> {
         matches!(*op, Op::Concat { a, b, .. }
             if graph.tensor(a).role == Role::Input && graph.tensor(b).role == Role::Condition)
     })
+}
+
+/// See [`Plan::input_corruption`].
+fn input_corruption(graph: &Graph) -> Option<usize> {
+    if input_join(graph).is_some() {
+        return None;
+    }
+    graph
+        .ops
+        .iter()
+        .position(|op| matches!(*op, Op::Corrupt { x, .. } if graph.tensor(x).role == Role::Input))
 }
 
 /// What decides whether a reader can read a repeat's source by row group: the loss fusions
@@ -1050,11 +1068,12 @@ fn assign_pool(
     }
     // A fused activation's output is written by the linear layer's dispatch, one op early.
     // A folded RepeatRows' source is read by the losses in place of its output.
-    // A joined input (x | label) is written by the gather, before the first op.
+    // A joined input (x | label) or a corrupted one is written by the gather, before the
+    // first op.
     for (i, op) in graph.ops.iter().enumerate() {
         match (fused[i], op) {
             (true, Op::Activation { y, .. }) => first[y.0] = first[y.0].min(i - 1),
-            (true, Op::Concat { y, .. }) => first[y.0] = 0,
+            (true, Op::Concat { y, .. } | Op::Corrupt { y, .. }) => first[y.0] = 0,
             (true, Op::RepeatRows { y, x, .. }) => last[x.0] = last[x.0].max(last[y.0]),
             _ => {}
         }
