@@ -317,8 +317,10 @@ impl Plan {
     }
 
     /// Number of dispatches in one training step on the GPU with every weight gradient in a
-    /// dispatch of its own (see [`Plan::weight_grad_sets`]): gather, forward (less the
-    /// activations and KL losses done by other dispatches), loss sums (for losses without
+    /// dispatch of its own (see [`Plan::weight_grad_sets`]): gather (a conditional model's
+    /// labels a second, unless the gather joins them, as it does for a data set in at most
+    /// two bindings: [`Plan::input_join`]), forward (less the ops done by other dispatches:
+    /// activations, KL losses, repeats, the input's join or corruption), loss sums (for losses without
     /// running totals, up to 3 a dispatch), backward (a linear layer's backward is 1, dW
     /// with the bias gradient as its row sums, or 2 with dx; less the ops done by other
     /// dispatches) and the optimizer. The step state needs no dispatch: each step reads its
