@@ -96,9 +96,10 @@ measure() {
     timeout 20 "$bin/latent" bench --backend vulkan --no-kernels --configs vae,ae \
         --weight-grads separate >>"$out/bench.txt" 2>&1 || true
     # The IWAE (K = 5) step and epoch, the encoder run once a row (session 13), then the
-    # conditional VAE's (session 20; printed after the IWAE's, so a timeout keeps those);
-    # apart, so that their shapes' tuning cannot starve the issue's configs above.
-    timeout 20 "$bin/latent" bench --backend vulkan --no-kernels --configs iwae,cvae \
+    # conditional VAE's (session 20; printed after the IWAE's, so a timeout keeps those),
+    # then the denoising autoencoder's (session 22); apart, so that their shapes' tuning
+    # cannot starve the issue's configs above.
+    timeout 25 "$bin/latent" bench --backend vulkan --no-kernels --configs iwae,cvae,dae \
         "${extra[@]}" >>"$out/bench.txt" 2>&1 || true
     # wgpu's runtime checks (naga's index clamps and loop counters) on, then off, with the
     # same kernels (--matmul default: tiled; a dispatch a layer): the kernel table, 4096³
@@ -112,7 +113,7 @@ measure() {
     # before its last part.
     timeout 15 "$bin/dev_matmul" --only vae_head_linear >"$out/dev_matmul.txt" 2>&1 || true
     timeout 55 "$bin/dev_matmul" --coop-f16 >>"$out/dev_matmul.txt" 2>&1 || true
-    timeout 50 "$bin/latent" train --backend vulkan --data mnist --epochs "$epochs" \
+    timeout 45 "$bin/latent" train --backend vulkan --data mnist --epochs "$epochs" \
         --out "$out/vae-mnist" >"$out/train.txt" 2>&1 || true
     timeout 40 "$bin/latent" train --backend vulkan --data mnist --epochs 2 \
         --matmul coop-f16 --out "$out/vae-mnist-coop" >>"$out/train.txt" 2>&1 || true

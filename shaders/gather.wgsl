@@ -26,6 +26,8 @@
 //               else floats), as gather_u8 or gather_f32 reads them, and noisy, the same
 //               four corrupted as corrupt.wgsl does (lib/corrupt_four.wgsl, the step from
 //               the state's word 0): the same bits, in place of a corrupt dispatch
+//   gather_u8_words_corrupt: the same for bytes of a width that is a multiple of 4, one
+//               load of a word a thread and vec4 stores, as gather_u8_words
 // IN_ORDER: the batch is rows c..c+rows of the set itself, no index list read (evaluation
 // and inference passes, whose rows past the set give the last batch's zero rows): a set of
 // any number of rows needs no order buffer, which would outgrow a binding first.
@@ -65,6 +67,7 @@ struct Params {
 @group(0) @binding(10) var<storage, read_write> label_out: array<f32>; // (rows, label_cols)
 @group(0) @binding(11) var<storage, read> labels: array<f32>;          // (data_rows, label_cols)
 @group(0) @binding(12) var<storage, read_write> noisy: array<f32>;     // (rows, width) corrupted
+@group(0) @binding(13) var<storage, read_write> noisy4: array<vec4<f32>>;  // noisy as (rows, width / 4)
 
 // The data row that batch row `r` takes.
 fn source_row_of(r: u32) -> u32 {
@@ -144,15 +147,20 @@ fn gather_u8_words(
     if (!writes_row(source_row)) {
         return;
     }
-    var value = vec4<f32>();
-    if (source_row < params.data_rows) {
-        let shard = source_row / params.rows_per_shard - params.first_shard;
-        let row = source_row % params.rows_per_shard;
-        let word = shard_word(shard, row * words + i % words);
-        let bytes = (vec4<u32>(word) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(0xffu);
-        value = vec4<f32>(bytes) / 255.0;
+    out4[i] = word_of(source_row, i % words, words);
+}
+
+// The four bytes / 255 of word `word` of data row `source_row` (zeros past the set), rows of
+// `words` words, from this dispatch's shards.
+fn word_of(source_row: u32, word: u32, words: u32) -> vec4<f32> {
+    if (source_row >= params.data_rows) {
+        return vec4<f32>();
     }
-    out4[i] = value;
+    let shard = source_row / params.rows_per_shard - params.first_shard;
+    let row = source_row % params.rows_per_shard;
+    let packed = shard_word(shard, row * words + word);
+    let bytes = (vec4<u32>(packed) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(0xffu);
+    return vec4<f32>(bytes) / 255.0;
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -249,4 +257,25 @@ fn gather_corrupt(
             noisy[g * 4u + j] = corrupted[j];
         }
     }
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn gather_u8_words_corrupt(
+    @builtin(workgroup_id) group: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) local: u32,
+) {
+    let i = flat_index(group, groups, local);  // word i of out: elements 4i .. 4i + 3
+    let words = params.width / 4u;
+    if (i >= params.rows * words) {
+        return;
+    }
+    let source_row = source_row_of(i / words);
+    if (!writes_row(source_row)) {
+        return;
+    }
+    let clean = word_of(source_row, i % words, words);
+    out4[i] = clean;
+    let corrupted = corrupt_four(array<f32, 4>(clean.x, clean.y, clean.z, clean.w), i, state[0]);
+    noisy4[i] = vec4<f32>(corrupted[0], corrupted[1], corrupted[2], corrupted[3]);
 }

@@ -26,7 +26,7 @@ use crate::kernels::autotune::{candidates, describe, ShapeClass};
 use crate::kernels::gather::DataShards;
 use crate::kernels::matmul::{matmul_with_variant, MatmulVariant};
 use crate::kernels::{self, activation::Activation, Dispatch};
-use crate::model::{init_params, ModelConfig};
+use crate::model::{init_params, ModelConfig, Noise};
 
 /// The training configs of issue 4, and the IWAE beside them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,6 +43,9 @@ pub enum TrainConfig {
     /// The conditional VAE 784-400-20 on 10 classes (the one-hot label joined to the input
     /// and to z) at batch 128: opt-in, `--configs cvae`.
     Cvae,
+    /// The denoising autoencoder 784-256-784 (`train --model dae`: Gaussian noise, σ = 0.5,
+    /// the loss against the clean input) at batch 128: opt-in, `--configs dae`.
+    Dae,
 }
 
 impl TrainConfig {
@@ -56,6 +59,7 @@ impl TrainConfig {
             TrainConfig::WideVae => "wide-vae-784-2048-2048-64",
             TrainConfig::Iwae => "iwae-784-400-20-k5",
             TrainConfig::Cvae => "cvae-784-400-20-c10",
+            TrainConfig::Dae => "dae-784-256-784-g0.5",
         }
     }
 
@@ -75,6 +79,10 @@ impl TrainConfig {
             TrainConfig::Cvae => ModelConfig {
                 classes: Some(10),
                 ..ModelConfig::vae(784, 400, 20)
+            },
+            TrainConfig::Dae => ModelConfig {
+                noise: Some(Noise::Gaussian { sigma: 0.5 }),
+                ..ModelConfig::autoencoder(784, 256)
             },
         }
     }
@@ -96,8 +104,9 @@ impl FromStr for TrainConfig {
             "wide" | "wide-vae" => Ok(TrainConfig::WideVae),
             "iwae" => Ok(TrainConfig::Iwae),
             "cvae" => Ok(TrainConfig::Cvae),
+            "dae" => Ok(TrainConfig::Dae),
             other => Err(Error::InvalidArgument(format!(
-                "bench config {other:?}: expected vae, ae, wide, iwae or cvae"
+                "bench config {other:?}: expected vae, ae, wide, iwae, cvae or dae"
             ))),
         }
     }

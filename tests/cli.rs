@@ -1364,10 +1364,11 @@ fn denoising_sparse_and_conditional_models_train_and_are_put_to_work() {
 }
 
 /// The conditional VAE's bench config trains on the data's labels: run where no MNIST is
-/// found, on the synthetic rows and their synthetic labels. Its step: the dispatches of the
-/// conditional VAE's plan (tests/train.rs counts them).
+/// found, on the synthetic rows and their synthetic labels. Its step, and the denoising
+/// autoencoder's: the dispatches of their plans (tests/train.rs counts them).
 #[test]
 fn bench_times_the_conditional_vae_on_synthetic_rows() {
+    use latent::bench::TrainConfig;
     if common::gpu("bench_times_the_conditional_vae_on_synthetic_rows").is_none() {
         return;
     }
@@ -1382,7 +1383,7 @@ fn bench_times_the_conditional_vae_on_synthetic_rows() {
             "bench",
             "--no-kernels",
             "--configs",
-            "cvae",
+            "cvae,dae",
             "--steps",
             "1",
             "--steps-per-submit",
@@ -1396,18 +1397,22 @@ fn bench_times_the_conditional_vae_on_synthetic_rows() {
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("bench.json")).unwrap()).unwrap();
     assert_eq!(report["data"], "synthetic", "{report}");
-    let step = &report["steps"][0];
-    assert_eq!(step["config"], "cvae-784-400-20-c10", "{report}");
-    let cvae = latent::model::ModelConfig {
-        classes: Some(10),
-        ..latent::model::ModelConfig::vae(784, 400, 20)
-    };
-    let plan = latent::graph::plan::Plan::compile(cvae.build(128).unwrap().0).unwrap();
-    assert_eq!(
-        step["dispatches_per_step"],
-        plan.dispatches_per_step(),
-        "{report}"
-    );
+    for (step, config) in report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip([TrainConfig::Cvae, TrainConfig::Dae])
+    {
+        assert_eq!(step["config"], config.name(), "{report}");
+        let graph = config.model().build(config.batch()).unwrap().0;
+        let plan = latent::graph::plan::Plan::compile(graph).unwrap();
+        assert_eq!(
+            step["dispatches_per_step"],
+            plan.dispatches_per_step(),
+            "{report}"
+        );
+    }
+    assert_eq!(report["steps"].as_array().unwrap().len(), 2, "{report}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

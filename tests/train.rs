@@ -1309,7 +1309,8 @@ fn a_conditional_batch_is_gathered_joined_or_apart() {
     }
 }
 
-/// A denoising model's gather draws its corruption too (gather_corrupt): one dispatch fewer
+/// A denoising model's gather draws its corruption too (gather_corrupt, or
+/// gather_u8_words_corrupt for bytes in whole words): one dispatch fewer
 /// than a gather and a corrupt, in training and in evaluation passes (tests/kernels.rs checks
 /// the bits against the twins; `train_both` trains the model against the CPU). A conditional
 /// model that corrupts its input joins the corrupted rows to the label in a concat, and its
@@ -1361,8 +1362,9 @@ fn a_denoising_gather_corrupts_its_batch() {
         plan.dispatches_per_step(),
         "{names:?}"
     );
+    // Bytes 48 wide: a word a thread.
     assert!(
-        names.contains(&"gather_corrupt") && names.contains(&"concat_cols"),
+        names.contains(&"gather_u8_words_corrupt") && names.contains(&"concat_cols"),
         "{names:?}"
     );
     assert!(!names.contains(&"corrupt"), "{names:?}");

@@ -85,6 +85,24 @@ const GATHER_CORRUPT: Kernel = Kernel {
     ],
 };
 
+/// gather_corrupt for bytes of a width that is a multiple of 4, a word a thread; out and
+/// noisy bound as vec4s (bindings 8 and 13).
+const GATHER_U8_WORDS_CORRUPT: Kernel = Kernel {
+    shader: &SHADER,
+    entry: "gather_u8_words_corrupt",
+    slots: &[
+        (0, Slot::Uniform),
+        (8, Slot::ReadWrite),
+        (2, Slot::Read),
+        (3, Slot::Read),
+        (4, Slot::Read),
+        (5, Slot::Read),
+        (6, Slot::Read),
+        (7, Slot::Step),
+        (13, Slot::ReadWrite),
+    ],
+};
+
 /// A conditional model's x, its one-hot label and x | label in one dispatch: the data set's
 /// first two shards (bindings 3 and 4), the labels (11), the outputs out (1), label_out (10)
 /// and joined (9).
@@ -422,14 +440,17 @@ pub fn gather_corrupt(
     source: &GatherSource,
     rows: usize,
 ) -> Result<Vec<Dispatch>> {
-    prepare_gather(
-        ctx,
-        (&GATHER_CORRUPT, 4),
-        out,
-        source,
-        rows,
-        Some(corruption),
-    )
+    // A word a thread when rows start on word boundaries (and both outputs on 16 bytes).
+    let words = source.data.bytes
+        && source.data.width.is_multiple_of(4)
+        && out.offset.is_multiple_of(16)
+        && corruption.noisy.offset.is_multiple_of(16);
+    let kernel = if words {
+        &GATHER_U8_WORDS_CORRUPT
+    } else {
+        &GATHER_CORRUPT
+    };
+    prepare_gather(ctx, (kernel, 4), out, source, rows, Some(corruption))
 }
 
 /// Whether [`gather_join`] can gather from `data` and its one-hot `labels`: the set in at

@@ -482,10 +482,13 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
             // A denoising model's batch and its corruption (rows, width, data rows, rows a
             // shard, in order): groups of four elements straddling rows (785 and 13 wide) and
             // the rows of different shards and dispatches (five shards: two dispatches).
+            // 64 wide: bytes a word a thread (gather_u8_words_corrupt), twelve shards.
             let corrupted = [
                 (33, 785, 127, None, false),
                 (64, 13, 200, Some(41), false),
                 (64, 13, 200, Some(41), true),
+                (64, 64, 130, Some(11), false),
+                (32, 64, 90, None, true),
             ];
             let noises = [
                 Noise::Gaussian { sigma: 0.5 },
@@ -3814,7 +3817,7 @@ fn check_gather_corrupt(
     ];
     let dispatches: Vec<_> = dispatches.iter().collect();
     v.finish(
-        "gather_corrupt",
+        dispatches[0].name,
         format!("{noise} {}", shape.name(bytes, in_order)),
         &dispatches,
         outputs,
