@@ -446,95 +446,86 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
             if full {
                 sizes.push((128, 784, 10_000, None));
             }
-            for &(rows, width, data_rows, shard_rows) in &sizes {
-                let shards = shard_rows.map_or(String::new(), |r| {
-                    format!(" in {} shards", data_rows.div_ceil(r))
-                });
-                push(
-                    "gather_u8",
-                    format!("{rows} of {data_rows}x{width}{shards}"),
-                    check_gather(v, (rows, width, data_rows), shard_rows, true, false),
-                );
-                push(
-                    "gather_f32",
-                    format!("{rows} of {data_rows}x{width}{shards}"),
-                    check_gather(v, (rows, width, data_rows), shard_rows, false, false),
-                );
+            let shape = |(rows, width, data_rows, shard_rows), bytes, in_order| GatherShape {
+                rows,
+                width,
+                data_rows,
+                shard_rows,
+                bytes,
+                in_order,
+            };
+            for &size in &sizes {
+                for bytes in [true, false] {
+                    let shape = shape(size, bytes, false);
+                    push(
+                        if bytes { "gather_u8" } else { "gather_f32" },
+                        shape.name(),
+                        check_gather(v, &shape),
+                    );
+                }
             }
             // In order (evaluation passes), the batch running past the set's end.
-            let in_order: [(usize, usize, usize, Option<usize>); 3] = [
+            let in_order = [
                 (33, 785, 127, None),
                 (64, 13, 200, Some(41)),
                 (64, 64, 130, Some(11)),
             ];
-            for (rows, width, data_rows, shard_rows) in in_order {
-                let shards = shard_rows.map_or(String::new(), |r| {
-                    format!(" in {} shards", data_rows.div_ceil(r))
-                });
+            for size in in_order {
                 for bytes in [true, false] {
+                    let shape = shape(size, bytes, true);
                     push(
                         if bytes { "gather_u8" } else { "gather_f32" },
-                        format!("{rows} of {data_rows}x{width}{shards} in order"),
-                        check_gather(v, (rows, width, data_rows), shard_rows, bytes, true),
+                        shape.name(),
+                        check_gather(v, &shape),
                     );
                 }
             }
-            // A denoising model's batch and its corruption (rows, width, data rows, rows a
-            // shard, in order): groups of four elements straddling rows (785 and 13 wide) and
-            // the rows of different shards and dispatches (five shards: two dispatches).
-            // 64 wide: bytes a word a thread (gather_u8_words_corrupt), twelve shards.
+            // A denoising model's batch and its corruption ((rows, width, data rows, rows a
+            // shard), in order): groups of four elements straddling rows (785 and 13 wide)
+            // and the rows of different shards and dispatches (five shards: two
+            // dispatches); 64 wide: bytes a word a thread (gather_u8_words_corrupt), twelve
+            // shards.
             let corrupted = [
-                (33, 785, 127, None, false),
-                (64, 13, 200, Some(41), false),
-                (64, 13, 200, Some(41), true),
-                (64, 64, 130, Some(11), false),
-                (32, 64, 90, None, true),
+                ((33, 785, 127, None), false),
+                ((64, 13, 200, Some(41)), false),
+                ((64, 13, 200, Some(41)), true),
+                ((64, 64, 130, Some(11)), false),
+                ((32, 64, 90, None), true),
             ];
             let noises = [
                 Noise::Gaussian { sigma: 0.5 },
                 Noise::Masking { p: 0.3 },
                 Noise::SaltAndPepper { p: 0.2 },
             ];
-            for (rows, width, data_rows, shard_rows, in_order) in corrupted {
+            for (size, in_order) in corrupted {
                 for (noise, bytes) in noises.into_iter().flat_map(|n| [(n, true), (n, false)]) {
-                    let shape = GatherShape {
-                        rows,
-                        width,
-                        data_rows,
-                        shard_rows,
-                    };
+                    let shape = shape(size, bytes, in_order);
                     push(
                         "gather_corrupt",
-                        format!("{noise} {}", shape.name(bytes, in_order)),
-                        check_gather_corrupt(v, &shape, noise, (bytes, in_order)),
+                        format!("{noise} {}", shape.name()),
+                        check_gather_corrupt(v, &shape, noise),
                     );
                 }
             }
-            // A conditional model's batch (rows, width, data rows, rows a shard, label
-            // columns): one shard and two (the most gather_join binds), rows of 13 bytes
-            // straddling words, by index and in order.
+            // A conditional model's batch ((rows, width, data rows, rows a shard), label
+            // columns, in order): one shard and two (the most gather_join binds), rows of 13
+            // bytes straddling words, by index and in order.
             let mut joins = vec![
-                (33, 785, 127, None, 10, false),
-                (64, 13, 200, Some(101), 3, false),
-                (33, 785, 127, None, 10, true),
-                (64, 13, 200, Some(101), 3, true),
+                ((33, 785, 127, None), 10, false),
+                ((64, 13, 200, Some(101)), 3, false),
+                ((33, 785, 127, None), 10, true),
+                ((64, 13, 200, Some(101)), 3, true),
             ];
             if full {
-                joins.push((128, 784, 10_000, None, 10, false));
+                joins.push(((128, 784, 10_000, None), 10, false));
             }
-            for (rows, width, data_rows, shard_rows, label_cols, in_order) in joins {
+            for (size, label_cols, in_order) in joins {
                 for bytes in [true, false] {
-                    let shape = JoinShape {
-                        rows,
-                        width,
-                        data_rows,
-                        shard_rows,
-                        label_cols,
-                    };
+                    let shape = shape(size, bytes, in_order);
                     push(
                         "gather_join",
-                        shape.name(bytes, in_order),
-                        check_gather_join(v, &shape, bytes, in_order),
+                        format!("{} + {label_cols} label columns", shape.name()),
+                        check_gather_join(v, &shape, label_cols),
                     );
                 }
             }
@@ -3508,17 +3499,56 @@ fn check_sgd(v: &mut Validator, n: usize, step: u32, nesterov: bool) -> Result<C
     v.finish("sgd_step", label, &[&dispatch], outputs)
 }
 
-fn check_gather(
-    v: &mut Validator,
-    (rows, width, data_rows): (usize, usize, usize),
+/// The shape of a gather check: a batch of `rows` from `data_rows` rows of `width` bytes or
+/// floats, in shards of `shard_rows` rows (else the adapter's own binding limit), by index or
+/// `in_order`.
+#[derive(Clone, Copy)]
+struct GatherShape {
+    rows: usize,
+    width: usize,
+    data_rows: usize,
     shard_rows: Option<usize>,
     bytes: bool,
     in_order: bool,
-) -> Result<CheckResult> {
-    // The batch starts at a cursor inside a longer index list, as in the middle of an epoch;
-    // one index past the end of the data set checks the zero-row rule. In order, the GPU
-    // reads no index list (the twin takes rows 0, 1, 2, ...), and the batch starts half a
-    // batch before the set's end: its second half is zero rows.
+}
+
+impl GatherShape {
+    fn name(&self) -> String {
+        let shards = self.shard_rows.map_or(String::new(), |r| {
+            format!(" in {} shards", self.data_rows.div_ceil(r))
+        });
+        let kind = if self.bytes { "bytes" } else { "floats" };
+        let order = if self.in_order { " in order" } else { "" };
+        format!(
+            "{} of {}x{} {kind}{shards}{order}",
+            self.rows, self.data_rows, self.width
+        )
+    }
+}
+
+/// What a gather check draws: the epoch's index list and the batch's cursor in it, the data
+/// set on the GPU, and the batch its twin gathers.
+struct GatheredBatch {
+    cursor: usize,
+    indices: Vec<u32>,
+    data: DataShards,
+    x: Vec<f32>,
+}
+
+/// A random data set of `shape` (in [0, 1]) on the GPU and its batch by the twins. The batch
+/// starts at a cursor inside a longer index list, as in the middle of an epoch; one index
+/// past the end of the data set checks the zero-row rule. In order, the GPU reads no index
+/// list (the twin takes rows 0, 1, 2, ...), and the batch starts half a batch before the
+/// set's end: its second half is zero rows.
+fn gathered_batch(v: &mut Validator, shape: &GatherShape) -> Result<GatheredBatch> {
+    let &GatherShape {
+        rows,
+        width,
+        data_rows,
+        shard_rows,
+        bytes,
+        in_order,
+    } = shape;
     let (cursor, indices) = if in_order {
         let cursor = data_rows - rows / 2;
         (cursor, (0..(cursor + rows) as u32).collect())
@@ -3530,116 +3560,6 @@ fn check_gather(
         }
         (cursor, indices)
     };
-    let gindices = v.upload("indices", &indices)?;
-    let state = v.upload("state", &[1u32, cursor as u32])?;
-    let mut out = vec![0.0; rows * width];
-    let gout = v.poisoned("out", rows * width)?;
-    let dispatches = if bytes {
-        let data: Vec<u8> = v
-            .random_u32(data_rows * width, 256)
-            .into_iter()
-            .map(|b| b as u8)
-            .collect();
-        cpu::gather::gather_u8(&mut out, &data, &indices, cursor, width)?;
-        // Shards of shard_rows rows: their bytes, rounded up to whole words.
-        let cap = shard_rows.map_or(v.ctx.max_binding_bytes(), |r| {
-            (r * width).next_multiple_of(4) as u64
-        });
-        let data = DataShards::upload_u8(v.ctx, "data", &data, (data_rows, width), cap)?;
-        let source = GatherSource {
-            data: &data,
-            indices: (!in_order).then_some(&gindices),
-            state: &state,
-        };
-        kernels::gather::gather_u8(v.ctx, &gout, &source, rows)?
-    } else {
-        let data = v.random(data_rows * width, -1.0, 1.0);
-        cpu::gather::gather_f32(&mut out, &data, &indices, cursor, width)?;
-        let cap = shard_rows.map_or(v.ctx.max_binding_bytes(), |r| (4 * r * width) as u64);
-        let data = DataShards::upload_f32(v.ctx, "data", &data, (data_rows, width), cap)?;
-        let source = GatherSource {
-            data: &data,
-            indices: (!in_order).then_some(&gindices),
-            state: &state,
-        };
-        kernels::gather::gather_f32(v.ctx, &gout, &source, rows)?
-    };
-    // f32 rows are copies: exact. Bytes go through one division by 255, which the Vulkan
-    // spec allows 2.5 ULP: 3u relative.
-    let allowed = abs_rel(0.0, if bytes { 3.0 * UNIT_ROUNDOFF } else { 0.0 });
-    let output = Output {
-        name: "out",
-        gpu: &gout,
-        cpu: out,
-        allowed: Box::new(allowed),
-    };
-    let shards = shard_rows.map_or(String::new(), |r| {
-        format!(" in {} shards", data_rows.div_ceil(r))
-    });
-    let order = if in_order { " in order" } else { "" };
-    let dispatches: Vec<_> = dispatches.iter().collect();
-    v.finish(
-        dispatches[0].name,
-        format!("{rows} of {data_rows}x{width}{shards}{order}"),
-        &dispatches,
-        vec![output],
-    )
-}
-
-/// The shape of a gather_join check: a batch of `rows` from `data_rows` rows of `width` (in
-/// shards of `shard_rows`, else the adapter's own), with one-hot labels of `label_cols`.
-struct JoinShape {
-    rows: usize,
-    width: usize,
-    data_rows: usize,
-    shard_rows: Option<usize>,
-    label_cols: usize,
-}
-
-impl JoinShape {
-    fn name(&self, bytes: bool, in_order: bool) -> String {
-        let shards = self.shard_rows.map_or(String::new(), |r| {
-            format!(" in {} shards", self.data_rows.div_ceil(r))
-        });
-        let kind = if bytes { "bytes" } else { "floats" };
-        let order = if in_order { " in order" } else { "" };
-        format!(
-            "{} of {}x({} {kind} + {}){shards}{order}",
-            self.rows, self.data_rows, self.width, self.label_cols
-        )
-    }
-}
-
-/// gather_join against the twins: x gathered (cpu/gather.rs), its one-hot labels gathered
-/// the same way, and x | label (cpu/concat.rs). The indices as check_gather's (one past the
-/// set), or in order running past the set's end.
-fn check_gather_join(
-    v: &mut Validator,
-    shape: &JoinShape,
-    bytes: bool,
-    in_order: bool,
-) -> Result<CheckResult> {
-    let &JoinShape {
-        rows,
-        width,
-        data_rows,
-        shard_rows,
-        label_cols,
-    } = shape;
-    let (cursor, indices) = if in_order {
-        let cursor = data_rows - rows / 2;
-        (cursor, (0..(cursor + rows) as u32).collect::<Vec<_>>())
-    } else {
-        let cursor = 5;
-        let mut indices = v.random_u32(cursor + rows + 7, data_rows as u32);
-        indices[cursor + rows - 1] = data_rows as u32 + 3;
-        (cursor, indices)
-    };
-    let classes = v.random_u32(data_rows, label_cols as u32);
-    let mut one_hot = vec![0.0; data_rows * label_cols];
-    for (r, &class) in classes.iter().enumerate() {
-        one_hot[r * label_cols + class as usize] = 1.0;
-    }
     let mut x = vec![0.0; rows * width];
     let data = if bytes {
         let data: Vec<u8> = v
@@ -3648,32 +3568,92 @@ fn check_gather_join(
             .map(|b| b as u8)
             .collect();
         cpu::gather::gather_u8(&mut x, &data, &indices, cursor, width)?;
+        // Shards of shard_rows rows: their bytes, rounded up to whole words.
         let cap = shard_rows.map_or(v.ctx.max_binding_bytes(), |r| {
             (r * width).next_multiple_of(4) as u64
         });
         DataShards::upload_u8(v.ctx, "data", &data, (data_rows, width), cap)?
     } else {
-        let data = v.random(data_rows * width, -1.0, 1.0);
+        let data = v.random(data_rows * width, 0.0, 1.0);
         cpu::gather::gather_f32(&mut x, &data, &indices, cursor, width)?;
         let cap = shard_rows.map_or(v.ctx.max_binding_bytes(), |r| (4 * r * width) as u64);
         DataShards::upload_f32(v.ctx, "data", &data, (data_rows, width), cap)?
     };
+    Ok(GatheredBatch {
+        cursor,
+        indices,
+        data,
+        x,
+    })
+}
+
+/// The allowed error of a gathered element: f32 rows are copies, exact; bytes go through one
+/// division by 255, which the Vulkan spec allows 2.5 ULP: 3u relative.
+fn gathered_allowed(bytes: bool) -> Box<dyn Fn(usize, f32) -> f32> {
+    Box::new(abs_rel(0.0, if bytes { 3.0 * UNIT_ROUNDOFF } else { 0.0 }))
+}
+
+fn check_gather(v: &mut Validator, shape: &GatherShape) -> Result<CheckResult> {
+    let batch = gathered_batch(v, shape)?;
+    let gindices = v.upload("indices", &batch.indices)?;
+    let state = v.upload("state", &[1u32, batch.cursor as u32])?;
+    let gout = v.poisoned("out", shape.rows * shape.width)?;
+    let source = GatherSource {
+        data: &batch.data,
+        indices: (!shape.in_order).then_some(&gindices),
+        state: &state,
+    };
+    let dispatches = if shape.bytes {
+        kernels::gather::gather_u8(v.ctx, &gout, &source, shape.rows)?
+    } else {
+        kernels::gather::gather_f32(v.ctx, &gout, &source, shape.rows)?
+    };
+    let output = Output {
+        name: "out",
+        gpu: &gout,
+        cpu: batch.x,
+        allowed: gathered_allowed(shape.bytes),
+    };
+    let dispatches: Vec<_> = dispatches.iter().collect();
+    v.finish(dispatches[0].name, shape.name(), &dispatches, vec![output])
+}
+
+/// gather_join against the twins: x gathered, its one-hot labels gathered the same way, and
+/// x | label (cpu/concat.rs).
+fn check_gather_join(
+    v: &mut Validator,
+    shape: &GatherShape,
+    label_cols: usize,
+) -> Result<CheckResult> {
+    let (rows, width, data_rows) = (shape.rows, shape.width, shape.data_rows);
+    let batch = gathered_batch(v, shape)?;
+    let classes = v.random_u32(data_rows, label_cols as u32);
+    let mut one_hot = vec![0.0; data_rows * label_cols];
+    for (r, &class) in classes.iter().enumerate() {
+        one_hot[r * label_cols + class as usize] = 1.0;
+    }
     let mut label = vec![0.0; rows * label_cols];
-    cpu::gather::gather_f32(&mut label, &one_hot, &indices, cursor, label_cols)?;
+    cpu::gather::gather_f32(
+        &mut label,
+        &one_hot,
+        &batch.indices,
+        batch.cursor,
+        label_cols,
+    )?;
     let mut joined = vec![0.0; rows * (width + label_cols)];
-    cpu::concat::concat_cols(&mut joined, &x, &label, rows, width, label_cols)?;
+    cpu::concat::concat_cols(&mut joined, &batch.x, &label, rows, width, label_cols)?;
     let cap = v.ctx.max_binding_bytes();
     let labels = DataShards::upload_f32(v.ctx, "labels", &one_hot, (data_rows, label_cols), cap)?;
-    let gindices = v.upload("indices", &indices)?;
-    let state = v.upload("state", &[1u32, cursor as u32])?;
+    let gindices = v.upload("indices", &batch.indices)?;
+    let state = v.upload("state", &[1u32, batch.cursor as u32])?;
     let (gx, glabel) = (
         v.poisoned("x", rows * width)?,
         v.poisoned("label", rows * label_cols)?,
     );
     let gjoined = v.poisoned("joined", rows * (width + label_cols))?;
     let source = GatherSource {
-        data: &data,
-        indices: (!in_order).then_some(&gindices),
+        data: &batch.data,
+        indices: (!shape.in_order).then_some(&gindices),
         state: &state,
     };
     let out = kernels::gather::JoinedBatch {
@@ -3682,14 +3662,12 @@ fn check_gather_join(
         joined: &gjoined,
     };
     let d = kernels::gather::gather_join(v.ctx, &out, &source, &labels, rows)?;
-    // Copies, but for the bytes' division by 255 (2.5 ULP allowed: 3u relative).
-    let allowed = || abs_rel(0.0, if bytes { 3.0 * UNIT_ROUNDOFF } else { 0.0 });
     let outputs = vec![
         Output {
             name: "x",
             gpu: &gx,
-            cpu: x,
-            allowed: Box::new(allowed()),
+            cpu: batch.x,
+            allowed: gathered_allowed(shape.bytes),
         },
         Output {
             name: "label",
@@ -3701,91 +3679,35 @@ fn check_gather_join(
             name: "joined",
             gpu: &gjoined,
             cpu: joined,
-            allowed: Box::new(allowed()),
+            allowed: gathered_allowed(shape.bytes),
         },
     ];
-    v.finish("gather_join", shape.name(bytes, in_order), &[&d], outputs)
+    let name = format!("{} + {label_cols} label columns", shape.name());
+    v.finish("gather_join", name, &[&d], outputs)
 }
 
-/// The shape of a gather_corrupt check: a batch of `rows` from `data_rows` rows of `width`
-/// (in shards of `shard_rows`, else the adapter's own).
-struct GatherShape {
-    rows: usize,
-    width: usize,
-    data_rows: usize,
-    shard_rows: Option<usize>,
-}
-
-impl GatherShape {
-    fn name(&self, bytes: bool, in_order: bool) -> String {
-        let shards = self.shard_rows.map_or(String::new(), |r| {
-            format!(" in {} shards", self.data_rows.div_ceil(r))
-        });
-        let kind = if bytes { "bytes" } else { "floats" };
-        let order = if in_order { " in order" } else { "" };
-        format!(
-            "{} of {}x{} {kind}{shards}{order}",
-            self.rows, self.data_rows, self.width
-        )
-    }
-}
-
-/// gather_corrupt against the twins: the batch gathered (cpu/gather.rs), then corrupted
-/// (cpu/corrupt.rs) with the step of the state the GPU reads. The indices as check_gather's
-/// (one past the set), or in order running past the set's end.
+/// gather_corrupt (gather_u8_words_corrupt for bytes in whole words) against the twins: the
+/// batch gathered, then corrupted (cpu/corrupt.rs) with the step of the state the GPU reads.
 fn check_gather_corrupt(
     v: &mut Validator,
     shape: &GatherShape,
     noise: Noise,
-    (bytes, in_order): (bool, bool),
 ) -> Result<CheckResult> {
-    let &GatherShape {
-        rows,
-        width,
-        data_rows,
-        shard_rows,
-    } = shape;
-    let (cursor, indices) = if in_order {
-        let cursor = data_rows - rows / 2;
-        (cursor, (0..(cursor + rows) as u32).collect::<Vec<_>>())
-    } else {
-        let cursor = 5;
-        let mut indices = v.random_u32(cursor + rows + 7, data_rows as u32);
-        indices[cursor + rows - 1] = data_rows as u32 + 3;
-        (cursor, indices)
-    };
-    let n = rows * width;
-    let mut x = vec![0.0; n];
-    let data = if bytes {
-        let data: Vec<u8> = v
-            .random_u32(data_rows * width, 256)
-            .into_iter()
-            .map(|b| b as u8)
-            .collect();
-        cpu::gather::gather_u8(&mut x, &data, &indices, cursor, width)?;
-        let cap = shard_rows.map_or(v.ctx.max_binding_bytes(), |r| {
-            (r * width).next_multiple_of(4) as u64
-        });
-        DataShards::upload_u8(v.ctx, "data", &data, (data_rows, width), cap)?
-    } else {
-        let data = v.random(data_rows * width, 0.0, 1.0);
-        cpu::gather::gather_f32(&mut x, &data, &indices, cursor, width)?;
-        let cap = shard_rows.map_or(v.ctx.max_binding_bytes(), |r| (4 * r * width) as u64);
-        DataShards::upload_f32(v.ctx, "data", &data, (data_rows, width), cap)?
-    };
+    let n = shape.rows * shape.width;
+    let batch = gathered_batch(v, shape)?;
     let key = NoiseKey {
         seed: 0x0dae_5eed ^ v.seed,
         step: 11,
         stream: 2,
     };
     let mut y = vec![0.0; n];
-    cpu::corrupt::corrupt(&mut y, &x, noise, key)?;
-    let gindices = v.upload("indices", &indices)?;
-    let state = v.upload("state", &[key.step, cursor as u32])?;
+    cpu::corrupt::corrupt(&mut y, &batch.x, noise, key)?;
+    let gindices = v.upload("indices", &batch.indices)?;
+    let state = v.upload("state", &[key.step, batch.cursor as u32])?;
     let (gx, gy) = (v.poisoned("x", n)?, v.poisoned("noisy", n)?);
     let source = GatherSource {
-        data: &data,
-        indices: (!in_order).then_some(&gindices),
+        data: &batch.data,
+        indices: (!shape.in_order).then_some(&gindices),
         state: &state,
     };
     let corruption = kernels::gather::Corruption {
@@ -3793,35 +3715,30 @@ fn check_gather_corrupt(
         noise,
         key,
     };
-    let dispatches = kernels::gather::gather_corrupt(v.ctx, &gx, &corruption, &source, rows)?;
-    // x: check_gather's bound. y: check_corrupt's (a Gaussian's ε within 3e-3 · σ; the
-    // other kinds compare the same uniforms), plus x's own error passed through.
-    let x_allowed = || abs_rel(0.0, if bytes { 3.0 * UNIT_ROUNDOFF } else { 0.0 });
+    let dispatches = kernels::gather::gather_corrupt(v.ctx, &gx, &corruption, &source, shape.rows)?;
+    // y: check_corrupt's bound (a Gaussian's ε within 3e-3 · σ; the other kinds compare the
+    // same uniforms), plus x's own error passed through.
     let y_allowed = match noise {
-        Noise::Gaussian { sigma } => abs_rel(3e-3 * sigma + 1e-6, 0.0),
-        _ => x_allowed(),
+        Noise::Gaussian { sigma } => Box::new(abs_rel(3e-3 * sigma + 1e-6, 0.0)),
+        _ => gathered_allowed(shape.bytes),
     };
     let outputs = vec![
         Output {
             name: "x",
             gpu: &gx,
-            cpu: x,
-            allowed: Box::new(x_allowed()),
+            cpu: batch.x,
+            allowed: gathered_allowed(shape.bytes),
         },
         Output {
             name: "noisy",
             gpu: &gy,
             cpu: y,
-            allowed: Box::new(y_allowed),
+            allowed: y_allowed,
         },
     ];
     let dispatches: Vec<_> = dispatches.iter().collect();
-    v.finish(
-        dispatches[0].name,
-        format!("{noise} {}", shape.name(bytes, in_order)),
-        &dispatches,
-        outputs,
-    )
+    let name = format!("{noise} {}", shape.name());
+    v.finish(dispatches[0].name, name, &dispatches, outputs)
 }
 
 fn check_step_states(v: &mut Validator, batch: usize) -> Result<CheckResult> {
