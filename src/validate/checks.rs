@@ -454,25 +454,16 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
                 bytes,
                 in_order,
             };
-            for &size in &sizes {
-                for bytes in [true, false] {
-                    let shape = shape(size, bytes, false);
-                    push(
-                        if bytes { "gather_u8" } else { "gather_f32" },
-                        shape.name(),
-                        check_gather(v, &shape),
-                    );
-                }
-            }
-            // In order (evaluation passes), the batch running past the set's end.
+            // And in order (evaluation passes), the batch running past the set's end.
             let in_order = [
                 (33, 785, 127, None),
                 (64, 13, 200, Some(41)),
                 (64, 64, 130, Some(11)),
             ];
-            for size in in_order {
+            let by_index = sizes.iter().map(|&size| (size, false));
+            for (size, in_order) in by_index.chain(in_order.map(|size| (size, true))) {
                 for bytes in [true, false] {
-                    let shape = shape(size, bytes, true);
+                    let shape = shape(size, bytes, in_order);
                     push(
                         if bytes { "gather_u8" } else { "gather_f32" },
                         shape.name(),
