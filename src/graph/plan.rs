@@ -320,8 +320,8 @@ impl Plan {
     /// dispatch of its own (see [`Plan::weight_grad_sets`]): gather (a conditional model's
     /// labels a second, unless the gather joins them, as it does for a data set in at most
     /// two bindings: [`Plan::input_join`]), forward (less the ops done by other dispatches:
-    /// activations, KL losses, repeats, the input's join or corruption), loss sums (for losses without
-    /// running totals, up to 3 a dispatch), backward (a linear layer's backward is 1, dW
+    /// activations, KL losses, repeats, the input's join or corruption), loss sums (for
+    /// losses without running totals, up to 3 a dispatch), backward (a linear layer's backward is 1, dW
     /// with the bias gradient as its row sums, or 2 with dx; less the ops done by other
     /// dispatches) and the optimizer. The step state needs no dispatch: each step reads its
     /// row of a table.
@@ -848,8 +848,14 @@ fn add_iwae_bounds(graph: &Graph, backward: &[GradOp], fusion: &mut [TrainingFus
             .ops
             .iter()
             .position(|o| matches!(*o, Op::LogWeight { logw: l, .. } if l == logw));
+        // Their backward, which writes dz and dμ | dlogvar first.
         let grad = backward.iter().position(|g| {
-            matches!(*g, GradOp::LogWeight { dlogw: d, accumulate_z: false, accumulate_stats: false, .. } if d == dlogw)
+            matches!(*g, GradOp::LogWeight {
+                dlogw: d,
+                accumulate_z: false,
+                accumulate_stats: false,
+                ..
+            } if d == dlogw)
         });
         if let (Some(i), Some(grad)) = (weights, grad) {
             if fusion[i] == TrainingFusion::None {
