@@ -712,7 +712,8 @@ impl<'a> GpuExecutor<'a> {
         let (ctx, plan) = (self.ctx, self.plan);
         // A conditional model's x | label, written by the gather where the data set allows
         // it (else the concat runs apart).
-        let join = match (plan.input_join(), &self.condition, label_source) {
+        let join_op = plan.input_join();
+        let join = match (join_op, &self.condition, label_source) {
             (Some(c), Some(condition), Some(labels))
                 if kernels::gather::joins(source.data, labels.data) =>
             {
@@ -777,7 +778,7 @@ impl<'a> GpuExecutor<'a> {
             }
         };
         for (i, op) in plan.graph.ops.iter().enumerate() {
-            let apart = join.is_none() && plan.input_join() == Some(i);
+            let apart = join.is_none() && join_op == Some(i);
             if (plan.fused[i] && !apart) || fusion(i).done_in_another_dispatch() {
                 continue;
             }
