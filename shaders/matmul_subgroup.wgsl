@@ -24,8 +24,8 @@ override ACCUMULATE: bool = false;     // C += op(A)·op(B) (+ bias) instead of 
 // lib/epilogue.wgsl: ACTIVATION applies f to each stored value, C = f(...); ACTIVATION_GRAD
 // multiplies the product (plus an addend, ADD_ADDEND) by f'(saved); ROW_SUMS also writes
 // Σ_k op(A)[row, k]; LOSS stores a loss's gradient instead and adds the loss to totals;
-// REPARAM_GRAD stores the reparameterization's backward [v | v·ε·½e^(½·logvar)] into C =
-// dstats (M, 2N) instead.
+// REPARAM_GRAD stores the reparameterization's backward [v | v·ε·½e^(½·logvar)] of the
+// first REPARAM_COLS = L columns into C = dstats (M, 2L) instead.
 
 struct Params {
     m: u32,

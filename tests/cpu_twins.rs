@@ -407,32 +407,37 @@ fn matmul_loss_store_refuses_other_options_and_missing_buffers() {
     assert!(run(&loss, true, m * n).is_ok());
 }
 
-/// The reparameterization's backward in the matmul's store equals the matmul (dz = op(A)·op(B))
-/// followed by reparameterize_backward, bit for bit: dstats written, and added to, at each
-/// transpose.
+/// The reparameterization's backward in the matmul's store equals the matmul (dz = op(A)·op(B),
+/// or its first l columns) followed by reparameterize_backward, bit for bit: dstats written,
+/// and added to, at each transpose, with all of the product's columns and with the last two
+/// dropped (a conditional VAE's label).
 #[test]
 fn matmul_reparam_grad_store_equals_the_matmul_then_reparameterize_backward() {
     let (m, n, k) = (3, 5, 4);
     let value = |i: usize, scale: f32| ((i * 37 % 11) as f32 - 5.0) * scale;
     let a: Vec<f32> = (0..m * k).map(|i| value(i, 0.3)).collect();
     let b: Vec<f32> = (0..n * k).map(|i| value(i + 3, 0.2)).collect();
-    let eps: Vec<f32> = (0..m * n).map(|i| value(i + 5, 0.37)).collect();
-    // μ | logvar: logvar in [−3, 1].
-    let stats: Vec<f32> = (0..m * 2 * n).map(|i| value(i + 1, 0.4) - 1.0).collect();
-    let start: Vec<f32> = (0..m * 2 * n).map(|i| value(i + 9, 0.15)).collect();
-    for accumulate in [false, true] {
+    for (l, accumulate) in [(n, false), (n, true), (3, false), (3, true)] {
+        let eps: Vec<f32> = (0..m * l).map(|i| value(i + 5, 0.37)).collect();
+        // μ | logvar: logvar in [−3, 1].
+        let stats: Vec<f32> = (0..m * 2 * l).map(|i| value(i + 1, 0.4) - 1.0).collect();
+        let start: Vec<f32> = (0..m * 2 * l).map(|i| value(i + 9, 0.15)).collect();
         for (trans_a, trans_b) in [(false, false), (false, true), (true, false), (true, true)] {
             let plain = MatmulShape {
                 trans_a,
                 trans_b,
                 ..MatmulShape::new(m, n, k)
             };
-            let mut dz = vec![0.0f32; m * n];
-            matmul(&mut dz, &a, &b, None, &plain).unwrap();
+            let mut product = vec![0.0f32; m * n];
+            matmul(&mut product, &a, &b, None, &plain).unwrap();
+            let dz: Vec<f32> = product
+                .chunks(n)
+                .flat_map(|row| row[..l].to_vec())
+                .collect();
             let mut expected = if accumulate {
                 start.clone()
             } else {
-                vec![f32::NAN; m * 2 * n]
+                vec![f32::NAN; m * 2 * l]
             };
             reparameterize::reparameterize_backward(
                 &mut expected,
@@ -440,14 +445,14 @@ fn matmul_reparam_grad_store_equals_the_matmul_then_reparameterize_backward() {
                 &stats,
                 &dz,
                 m,
-                n,
+                l,
                 accumulate,
             )
             .unwrap();
             let mut c = if accumulate {
                 start.clone()
             } else {
-                vec![f32::NAN; m * 2 * n]
+                vec![f32::NAN; m * 2 * l]
             };
             let extras = MatmulExtras {
                 eps: Some(&eps),
@@ -455,7 +460,7 @@ fn matmul_reparam_grad_store_equals_the_matmul_then_reparameterize_backward() {
                 ..Default::default()
             };
             let shape = MatmulShape {
-                reparam_grad: true,
+                reparam_grad: Some(l),
                 accumulate,
                 ..plain
             };
@@ -480,7 +485,7 @@ fn matmul_reparam_grad_store_refuses_other_options_and_missing_buffers() {
         vec![0.0f32; m * n],
     );
     let reparam = MatmulShape {
-        reparam_grad: true,
+        reparam_grad: Some(n),
         ..MatmulShape::new(m, n, k)
     };
     // Each option with its own buffer too, so that only the combination is at fault.
@@ -558,6 +563,25 @@ fn matmul_reparam_grad_store_refuses_other_options_and_missing_buffers() {
         "eps and stats",
     );
     assert!(run(&reparam, full.0, full.1, full.2).is_ok());
+    // dz from none of the product's columns, or from more than it has.
+    for latent in [0, n + 1] {
+        let wrong = MatmulShape {
+            reparam_grad: Some(latent),
+            ..reparam
+        };
+        assert_shape_error(
+            run(&wrong, full.0, full.1, full.2),
+            "matmul",
+            "needs 1 to 3",
+        );
+    }
+    // dz from the first 2 of 3 columns: ε (m, 2), stats and C (m, 4).
+    let fewer = MatmulShape {
+        reparam_grad: Some(2),
+        ..reparam
+    };
+    assert_shape_error(run(&fewer, full.0, m * 4, m * 4), "matmul", "eps has 6");
+    assert!(run(&fewer, m * 2, m * 4, m * 4).is_ok());
     let accumulating = MatmulShape {
         accumulate: true,
         trans_a: true,
@@ -570,7 +594,8 @@ fn matmul_reparam_grad_store_refuses_other_options_and_missing_buffers() {
 /// The matmul twin splits the rows of a large multiply (4M multiply-adds or more) between
 /// threads. Each row must come out exactly as when it is computed alone (a one-row multiply
 /// stays on one thread): with bias, activation and accumulate; transposed A with row sums;
-/// a loss's gradient and totals; and the reparameterization's backward (C two codes wide).
+/// a loss's gradient and totals; and the reparameterization's backward (C two codes wide, the
+/// codes all of the product's columns or its first 200).
 #[test]
 fn a_multiply_split_between_threads_equals_its_rows_one_at_a_time() {
     let (m, n, k) = (64, 256, 256);
@@ -605,12 +630,17 @@ fn a_multiply_split_between_threads_equals_its_rows_one_at_a_time() {
             ..plain
         },
         MatmulShape {
-            reparam_grad: true,
+            reparam_grad: Some(n),
+            ..plain
+        },
+        MatmulShape {
+            reparam_grad: Some(200),
             ..plain
         },
     ];
     for shape in shapes {
-        let width = if shape.reparam_grad { 2 * n } else { n };
+        let width = shape.reparam_grad.map_or(n, |l| 2 * l);
+        let latent = shape.reparam_grad.unwrap_or(n);
         let loss = shape.loss.is_some();
         // (C, row sums, loss totals) of rows `rows`, A's rows taken as op(A) has them.
         let run = |rows: std::ops::Range<usize>| {
@@ -632,10 +662,12 @@ fn a_multiply_split_between_threads_equals_its_rows_one_at_a_time() {
                 target: loss.then_some(&target[span.clone()]),
                 loss_totals: loss.then_some(&mut totals[..]),
                 loss_scale: 0.5,
-                eps: shape.reparam_grad.then_some(&eps[span]),
+                eps: shape
+                    .reparam_grad
+                    .map(|_| &eps[rows.start * latent..rows.end * latent]),
                 stats: shape
                     .reparam_grad
-                    .then_some(&stats[rows.start * 2 * n..rows.end * 2 * n]),
+                    .map(|_| &stats[rows.start * 2 * latent..rows.end * 2 * latent]),
                 ..Default::default()
             };
             let row_shape = MatmulShape {
@@ -643,7 +675,7 @@ fn a_multiply_split_between_threads_equals_its_rows_one_at_a_time() {
                 trans_a: false,
                 ..shape
             };
-            let bias = (!shape.reparam_grad).then_some(&bias[..]);
+            let bias = shape.reparam_grad.is_none().then_some(&bias[..]);
             matmul_with_extras(&mut c, &a_rows, &b, bias, extras, &row_shape).unwrap();
             (c, sums, totals)
         };

@@ -153,26 +153,41 @@ fn matmul_loss_store_gradient_matches_finite_differences() {
 }
 
 /// The reparameterization's backward in the matmul's store: C = dstats (+)= [dz | dz·ε·½σ]
-/// for dz = A·B (the VAE's dz = dy·W), σ = e^(½·logvar). L = Σ w ⊙ C has dL/ddz = w_μ +
-/// w_logvar·ε·½σ (each row's halves) and dL/dA = (dL/ddz)·Bᵀ; written and accumulating (the
-/// start adds a constant).
+/// for dz = A·B (the VAE's dz = dy·W), or its first l columns (a conditional VAE's, the
+/// label's dropped), σ = e^(½·logvar). L = Σ w ⊙ C has dL/ddz = w_μ + w_logvar·ε·½σ (each
+/// row's halves; 0 for a dropped column) and dL/dA = (dL/ddz)·Bᵀ; written and accumulating
+/// (the start adds a constant).
 #[test]
 fn matmul_reparam_grad_store_gradient_matches_finite_differences() {
     let (mut rng, seed) = rng();
     let (m, k, n) = (4, 6, 5);
     let a = random(&mut rng, m * k, -1.0, 1.0);
     let b = random(&mut rng, k * n, -1.0, 1.0);
-    let eps = random(&mut rng, m * n, -2.0, 2.0);
-    let stats = random_stats(&mut rng, m, n, (-2.0, 2.0), (-3.0, 1.0));
-    let w = random(&mut rng, m * 2 * n, -1.0, 1.0);
-    let start = random(&mut rng, m * 2 * n, -1.0, 1.0);
+    for l in [n, 3] {
+        check_reparam_grad_store(&mut rng, seed, (&a, &b), (m, k, n), l);
+    }
+}
+
+/// matmul_reparam_grad_store_gradient_matches_finite_differences with dz the first l of the
+/// product's n columns.
+fn check_reparam_grad_store(
+    rng: &mut StdRng,
+    seed: u64,
+    (a, b): (&[f64], &[f64]),
+    (m, k, n): (usize, usize, usize),
+    l: usize,
+) {
+    let eps = random(rng, m * l, -2.0, 2.0);
+    let stats = random_stats(rng, m, l, (-2.0, 2.0), (-3.0, 1.0));
+    let w = random(rng, m * 2 * l, -1.0, 1.0);
+    let start = random(rng, m * 2 * l, -1.0, 1.0);
     // dL/ddz, from the formulas, not from the kernel.
     let mut ddz = vec![0.0; m * n];
     for row in 0..m {
-        for col in 0..n {
-            let (mu, lv) = (row * 2 * n + col, row * 2 * n + n + col);
+        for col in 0..l {
+            let (mu, lv) = (row * 2 * l + col, row * 2 * l + l + col);
             let sigma = (0.5 * stats[lv]).exp();
-            ddz[row * n + col] = w[mu] + w[lv] * eps[row * n + col] * 0.5 * sigma;
+            ddz[row * n + col] = w[mu] + w[lv] * eps[row * l + col] * 0.5 * sigma;
         }
     }
     // dA = ddz·Bᵀ: (m, n)·(n, k), B stored (k, n).
@@ -181,10 +196,10 @@ fn matmul_reparam_grad_store_gradient_matches_finite_differences() {
         trans_b: true,
         ..MatmulShape::new(m, k, n)
     };
-    matmul::matmul(&mut da, &ddz, &b, None, &bt).unwrap();
+    matmul::matmul(&mut da, &ddz, b, None, &bt).unwrap();
     for accumulate in [false, true] {
         let shape = MatmulShape {
-            reparam_grad: true,
+            reparam_grad: Some(l),
             accumulate,
             ..MatmulShape::new(m, n, k)
         };
@@ -192,18 +207,18 @@ fn matmul_reparam_grad_store_gradient_matches_finite_differences() {
             let mut c = if accumulate {
                 start.clone()
             } else {
-                vec![0.0; m * 2 * n]
+                vec![0.0; m * 2 * l]
             };
             let extras = MatmulExtras {
                 eps: Some(&eps),
                 stats: Some(&stats),
                 ..Default::default()
             };
-            matmul::matmul_with_extras(&mut c, a, &b, None, extras, &shape).unwrap();
+            matmul::matmul_with_extras(&mut c, a, b, None, extras, &shape).unwrap();
             weighted_sum(&w, &c)
         };
-        let name = format!("matmul reparam_grad store (accumulate {accumulate}) dA");
-        assert_gradient(&name, &a, &da, &forward, seed);
+        let name = format!("matmul reparam_grad store (l {l}, accumulate {accumulate}) dA");
+        assert_gradient(&name, a, &da, &forward, seed);
     }
 }
 

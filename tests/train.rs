@@ -870,10 +870,11 @@ fn a_sparse_penalty_writes_its_gradient_in_its_forward_dispatch() {
     }
 }
 
-/// A conditional VAE's decoder takes z | label, so its dx matmul writes d(z | label): the
-/// reparameterization's backward reads dz as the first columns of its rows, with no slice
-/// dispatch, and dz itself is never stored on the GPU. In training, the VAE head writes
-/// z | label itself, with no concat dispatch. (The GPU training tests check the values.)
+/// A conditional VAE's decoder takes z | label, so its dx matmul's product is d(z | label):
+/// the reparameterization's backward takes dz as the first columns of its rows, with no
+/// slice dispatch, in that matmul's store (the label's columns dropped), and neither dz nor
+/// d(z | label) is ever stored on the GPU. In training, the VAE head writes z | label
+/// itself, with no concat dispatch. (The GPU training tests check the values.)
 #[test]
 fn a_conditional_vae_reads_dz_in_place_of_a_slice_and_its_head_joins_the_label() {
     let cvae = ModelConfig {
@@ -900,6 +901,21 @@ fn a_conditional_vae_reads_dz_in_place_of_a_slice_and_its_head_joins_the_label()
     assert_eq!(plan.graph.tensor(dz).cols, 20);
     assert_eq!(plan.reparameterize_dz(dz), (dy, 30));
     assert!(plan.unstored_on_gpu()[dz.0]);
+    // The decoder's dx matmul, which writes d(z | label), does the reparameterization's
+    // backward of its first 20 columns.
+    let in_store: Vec<_> = plan
+        .backward
+        .iter()
+        .zip(&plan.dx_reparameterize)
+        .filter_map(|(op, r)| r.map(|r| (op, &plan.backward[r])))
+        .collect();
+    let [(&GradOp::Linear { dx: Some(dx), .. }, &GradOp::Reparameterize { dz: read, .. })] =
+        in_store[..]
+    else {
+        panic!("{in_store:?}")
+    };
+    assert_eq!((dx, read), (dy, dz));
+    assert!(plan.unstored_on_gpu()[dy.0]);
     // The head joins the label to z: the concat that alone reads z is done in its dispatch.
     let concat_of_z = |z: latent::graph::TensorId| {
         plan.graph
@@ -924,8 +940,8 @@ fn a_conditional_vae_reads_dz_in_place_of_a_slice_and_its_head_joins_the_label()
     assert_eq!(plan.training_fusion[concat], TrainingFusion::InHead);
     // The gather of the data, the labels and x | label (gather_join), 4 linear (ReLUs
     // fused; the BCE in the output layer's store), the VAE head (with z | label); backward:
-    // 4 linear (7 matmuls), the reparameterization's; Adam.
-    assert_eq!(plan.dispatches_per_step(), 1 + 4 + 1 + 7 + 1 + 1);
+    // 4 linear (7 matmuls, the reparameterization's backward in one's store); Adam.
+    assert_eq!(plan.dispatches_per_step(), 1 + 4 + 1 + 7 + 1);
 }
 
 #[test]

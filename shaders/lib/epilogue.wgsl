@@ -17,10 +17,12 @@
 //                    row's running total. ACTIVATION, ACTIVATION_GRAD, ADD_ADDEND, ROW_SUMS and
 //                    ACCUMULATE are off with it (the host refuses them).
 //   REPARAM_GRAD     the VAE reparameterization's backward in place of the store: the
-//                    product v (M, N) is dz of z = μ + e^(½·logvar)·ε, and C is dstats
-//                    (M, 2N), μ | logvar per row: C[row·2N + col] (+)= v and
-//                    C[row·2N + N + col] (+)= v·ε·½·e^(½·logvar), with ε = eps (M, N) and
-//                    logvar from stats (M, 2N) ("+=" when ACCUMULATE); dz is never stored.
+//                    product's first L = REPARAM_COLS columns, v, are dz of z = μ +
+//                    e^(½·logvar)·ε (L = N for a VAE; a conditional VAE's product is
+//                    d(z | label), whose label columns nothing reads and the store drops),
+//                    and C is dstats (M, 2L), μ | logvar per row: C[row·2L + col] (+)= v and
+//                    C[row·2L + L + col] (+)= v·ε·½·e^(½·logvar), with ε = eps (M, L) and
+//                    logvar from stats (M, 2L) ("+=" when ACCUMULATE); dz is never stored.
 //                    ACTIVATION, ACTIVATION_GRAD, ADD_ADDEND, ROW_SUMS, LOSS and HAS_BIAS are
 //                    off with it (the host refuses them).
 // Order in the store: product, + addend, · f'(saved), + bias, + C (ACCUMULATE), f.
@@ -34,11 +36,11 @@
 // binding 6 and read `params`, which each matmul file declares. Bindings 5, 6 and 7 serve
 // several options each (storage bindings are scarce: WebGPU's default limit is 8 a stage,
 // and the matmul binds 7), never two at once:
-//   binding 5 saved_or_eps            (M, N) f's output if ACTIVATION_GRAD; (M, N) ε if
+//   binding 5 saved_or_eps            (M, N) f's output if ACTIVATION_GRAD; (M, L) ε if
 //                                     REPARAM_GRAD
 //   binding 6 row_sums_or_totals      (M) row sums if ROW_SUMS; (M, N) loss totals if LOSS
 //   binding 7 addend_target_or_stats  (M, N) addend if ADD_ADDEND; (M, N) loss target if
-//                                     LOSS; (M, 2N) stats, μ | logvar, if REPARAM_GRAD
+//                                     LOSS; (M, 2L) stats, μ | logvar, if REPARAM_GRAD
 
 override ACTIVATION: u32 = 0u;       // 0 none, 1 ReLU, 2 sigmoid, 3 tanh
 override ACTIVATION_GRAD: u32 = 0u;  // 0 none, 1 ReLU, 2 sigmoid, 3 tanh
@@ -47,6 +49,7 @@ override ADD_ADDEND: bool = false;
 override LOSS: u32 = 0u;             // 0 none, 1 BCE from logits, 2 MSE
 override LOSS_SCALE: f32 = 0.0;      // dL/dΣloss, the gradient's factor (LOSS)
 override REPARAM_GRAD: bool = false;
+override REPARAM_COLS: u32 = 0u;     // L, the product's columns that are dz (REPARAM_GRAD)
 
 // (M) row sums if ROW_SUMS; (M, N) running loss totals if LOSS. Bindings 5 and 7 are
 // declared by lib/store_scalar.wgsl (as f32) or lib/store_vec4.wgsl (as vec4).
@@ -108,8 +111,8 @@ fn add_loss_share(row: u32, first_col: u32, share: f32) {
 
 // With REPARAM_GRAD: the product v is dz of z = μ + e^(½·logvar)·ε at one element; returns
 // (dμ, dlogvar) = (dz, dz·ε·½·e^(½·logvar)) (reparameterize_backward's formulas, in its
-// order), to be written (or added, ACCUMULATE) at row·2N + col and N later in C = dstats
-// (M, 2N).
+// order), to be written (or added, ACCUMULATE) at row·2L + col and L later in C = dstats
+// (M, 2L).
 fn reparam_grads(v: f32, eps: f32, logvar: f32) -> vec2<f32> {
     return vec2<f32>(v, v * eps * 0.5 * exp(0.5 * logvar));
 }

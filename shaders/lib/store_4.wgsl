@@ -9,7 +9,7 @@
 // then f (lib/epilogue.wgsl); columns past N and rows past M are skipped. With LOSS, stores
 // the loss's gradient and adds the loss of the 4 columns to the slot of its first
 // column `col`. With REPARAM_GRAD, stores the reparameterization's backward of the 4
-// values into C = dstats (M, 2N) instead (lib/store_scalar.wgsl's store_element).
+// values into C = dstats (M, 2L) instead (lib/store_scalar.wgsl's store_element).
 fn store_row(row: u32, col: u32, acc: vec4<f32>) {
     if (row >= params.m) {
         return;

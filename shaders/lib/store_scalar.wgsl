@@ -31,12 +31,16 @@ fn store_loss(v: f32, index: u32) -> f32 {
     return grad_loss.y;
 }
 
-// With REPARAM_GRAD: the product v at (row, col) is dz; writes (or adds to, ACCUMULATE) both
-// halves of dstats = C (M, 2N): dμ at row·2N + col, dlogvar N later.
+// With REPARAM_GRAD: the product v at (row, col) is dz for col < L = REPARAM_COLS; writes (or
+// adds to, ACCUMULATE) both halves of dstats = C (M, 2L): dμ at row·2L + col, dlogvar L
+// later. The columns from L on (a condition's) are dropped.
 fn store_reparam_grad(row: u32, col: u32, v: f32) {
-    let m = row * 2u * params.n + col;
-    let lv = m + params.n;
-    var d = reparam_grads(v, saved_or_eps[row * params.n + col], addend_target_or_stats[lv]);
+    if (col >= REPARAM_COLS) {
+        return;
+    }
+    let m = row * 2u * REPARAM_COLS + col;
+    let lv = m + REPARAM_COLS;
+    var d = reparam_grads(v, saved_or_eps[row * REPARAM_COLS + col], addend_target_or_stats[lv]);
     if (ACCUMULATE) {
         d += vec2<f32>(c[m], c[lv]);
     }

@@ -7,8 +7,9 @@
 // bias, params, HAS_BIAS and ACCUMULATE, which each file declares. N being a multiple of 4,
 // a thread's 4 columns are all inside C or all outside.
 
-// Bindings 5 and 7 as vec4s (lib/epilogue.wgsl says what they hold): every (M, N) or (M, 2N)
-// row starts at a multiple of 4.
+// Bindings 5 and 7 as vec4s (lib/epilogue.wgsl says what they hold): every (M, N), (M, L) or
+// (M, 2L) row starts at a multiple of 4 (the host runs REPARAM_GRAD here only with L a
+// multiple of 4).
 @group(0) @binding(5) var<storage, read> saved_or_eps: array<vec4<f32>>;
 @group(0) @binding(7) var<storage, read> addend_target_or_stats: array<vec4<f32>>;
 
@@ -16,15 +17,19 @@
 // f'(saved) (+ bias) (+ C), then f; rows past M and columns past N are skipped. With LOSS,
 // stores the loss's gradient and adds the loss of the 4 columns to the slot of its first
 // column `col`. With REPARAM_GRAD, stores the reparameterization's backward of the 4 values
-// into C = dstats (M, 2N) instead: dμ at row·2N + col, dlogvar N later.
+// into C = dstats (M, 2L) instead: dμ at row·2L + col, dlogvar L later; columns from L =
+// REPARAM_COLS on are dropped.
 fn store_row(row: u32, col: u32, acc: vec4<f32>) {
     if (row >= params.m || col >= params.n) {
         return;
     }
     if (REPARAM_GRAD) {
-        let m = (row * 2u * params.n + col) / 4u;
-        let lv = m + params.n / 4u;
-        let eps = saved_or_eps[(row * params.n + col) / 4u];
+        if (col >= REPARAM_COLS) {
+            return;
+        }
+        let m = (row * 2u * REPARAM_COLS + col) / 4u;
+        let lv = m + REPARAM_COLS / 4u;
+        let eps = saved_or_eps[(row * REPARAM_COLS + col) / 4u];
         let logvar = addend_target_or_stats[lv];
         var d_mu: vec4<f32>;
         var d_logvar: vec4<f32>;

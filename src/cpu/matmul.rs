@@ -3,8 +3,9 @@
 //! transpose (A stored (k, m) when `trans_a`, B stored (n, k) when `trans_b`), f an optional
 //! activation (the fused epilogue of a linear layer); or, with a loss (`MatmulShape::loss`),
 //! C = the loss gradient of op(A)·op(B) [+ bias] and the loss added to running totals; or,
-//! with the reparameterization's backward (`MatmulShape::reparam_grad`), C = dstats (m, 2n)
-//! (+)= [dz | dz·ε·½e^(½·logvar)] for dz = op(A)·op(B), dz itself never stored.
+//! with the reparameterization's backward (`MatmulShape::reparam_grad`), C = dstats (m, 2l)
+//! (+)= [dz | dz·ε·½e^(½·logvar)] for dz the first l columns of op(A)·op(B), dz itself never
+//! stored.
 //! The product is computed in register tiles (cpu/matmul_tiles.rs), each element summed
 //! over k in order as a triple loop would sum it (fused multiply-adds where the CPU has
 //! them), a large multiply's rows split between threads, each row computed as alone: the
@@ -48,12 +49,14 @@ pub struct MatmulShape {
     /// accumulate off.
     pub loss: Option<StoreLoss>,
     /// The VAE reparameterization's backward in the store (reparameterize_backward's
-    /// formulas): with v = op(A)·op(B) (m, n), the dz of z = μ + e^(½·logvar)·ε, C is dstats
-    /// (m, 2n), μ | logvar per row, and C\[row·2n + col\] (+)= v, C\[row·2n + n + col\] (+)=
-    /// v·ε·½·e^(½·logvar) ("+=" with `accumulate`), ε (m, n) and stats (m, 2n) given in
-    /// [`MatmulExtras`]. Only alone (accumulate and transposes allowed): activation,
-    /// activation_grad, addend, row_sums, loss and bias off.
-    pub reparam_grad: bool,
+    /// formulas), `Some(l)`: v, the first l ≤ n columns of op(A)·op(B) (m, n), is the dz of
+    /// z = μ + e^(½·logvar)·ε; C is dstats (m, 2l), μ | logvar per row, and C\[row·2l +
+    /// col\] (+)= v, C\[row·2l + l + col\] (+)= v·ε·½·e^(½·logvar) ("+=" with `accumulate`),
+    /// ε (m, l) and stats (m, 2l) given in [`MatmulExtras`]. The columns from l on are
+    /// dropped: a conditional VAE's product is d(z | label), and nothing reads the label's
+    /// gradient (l = n for a VAE). Only alone (accumulate and transposes allowed):
+    /// activation, activation_grad, addend, row_sums, loss and bias off.
+    pub reparam_grad: Option<usize>,
 }
 
 /// The loss a matmul's store may compute in place of the product (shaders/lib/epilogue.wgsl,
@@ -84,7 +87,7 @@ impl MatmulShape {
     }
 
     /// Checks the dimensions, the options (see [`MatmulShape::check_options`]) and the
-    /// buffer lengths (exact; C is (m, 2n) with `reparam_grad`).
+    /// buffer lengths (exact; C is (m, 2l) with `reparam_grad` Some(l)).
     pub fn check(&self, c: usize, a: usize, b: usize, bias: Option<usize>) -> Result<()> {
         self.check_dims()?;
         self.check_options(bias.is_some())?;
@@ -102,12 +105,11 @@ impl MatmulShape {
         Ok(())
     }
 
-    /// Elements of C: m·n, or m·2n (dstats) with `reparam_grad`.
+    /// Elements of C: m·n, or m·2l (dstats) with `reparam_grad` Some(l).
     pub fn c_len(&self) -> usize {
-        if self.reparam_grad {
-            self.m * 2 * self.n
-        } else {
-            self.m * self.n
+        match self.reparam_grad {
+            Some(latent) => self.m * 2 * latent,
+            None => self.m * self.n,
         }
     }
 
@@ -115,9 +117,21 @@ impl MatmulShape {
     /// store only with bias (activation, activation_grad, addend, row_sums and accumulate
     /// off); the reparameterization's backward alone (activation, activation_grad, addend,
     /// row_sums, loss and bias off: its store is reparameterize_backward's, on the bare
-    /// product).
+    /// product; its width l from 1 to n).
     pub fn check_options(&self, with_bias: bool) -> Result<()> {
-        if self.reparam_grad
+        if let Some(latent) = self.reparam_grad {
+            if latent == 0 || latent > self.n {
+                return Err(crate::error::shape_error(
+                    "matmul",
+                    format!(
+                        "{self:?}: the reparameterization's backward epilogue takes dz from the \
+                         first {latent} of the product's {} columns; it needs 1 to {}",
+                        self.n, self.n
+                    ),
+                ));
+            }
+        }
+        if self.reparam_grad.is_some()
             && (with_bias
                 || self.activation.is_some()
                 || self.activation_grad.is_some()
@@ -187,9 +201,10 @@ pub struct MatmulExtras<'a, T> {
     pub loss_totals: Option<&'a mut [T]>,
     /// The gradient's factor, dL/dΣloss, with `shape.loss`.
     pub loss_scale: T,
-    /// (m, n) the ε the reparameterization drew (and saved), with `shape.reparam_grad`.
+    /// (m, l) the ε the reparameterization drew (and saved), with `shape.reparam_grad`
+    /// Some(l).
     pub eps: Option<&'a [T]>,
-    /// (m, 2n) μ | logvar, with `shape.reparam_grad`.
+    /// (m, 2l) μ | logvar, with `shape.reparam_grad` Some(l).
     pub stats: Option<&'a [T]>,
 }
 
@@ -223,8 +238,9 @@ pub fn matmul<T: Real>(
 /// `shape.activation_grad` where set, and the row sums of op(A) when `shape.row_sums`; or,
 /// with `shape.loss`, C = loss_scale · dloss/dz for z = op(A)·op(B) (+ bias) and each row's
 /// loss added to loss_totals\[row·n\] (the formulas of cpu/bce.rs and cpu/mse.rs); or, with
-/// `shape.reparam_grad`, C = dstats (m, 2n) (+)= [dz | dz·ε·½e^(½·logvar)] for dz =
-/// op(A)·op(B) (the formulas of cpu/reparameterize.rs's reparameterize_backward).
+/// `shape.reparam_grad` Some(l), C = dstats (m, 2l) (+)= [dz | dz·ε·½e^(½·logvar)] for dz the
+/// first l columns of op(A)·op(B) (the formulas of cpu/reparameterize.rs's
+/// reparameterize_backward).
 pub fn matmul_with_extras<T: Real>(
     c: &mut [T],
     a: &[T],
@@ -253,8 +269,8 @@ pub fn matmul_with_extras<T: Real>(
         || addend != extras.addend.is_some()
         || loss.is_some() != extras.target.is_some()
         || loss.is_some() != extras.loss_totals.is_some()
-        || reparam_grad != extras.eps.is_some()
-        || reparam_grad != extras.stats.is_some()
+        || reparam_grad.is_some() != extras.eps.is_some()
+        || reparam_grad.is_some() != extras.stats.is_some()
     {
         return Err(crate::error::shape_error(
             "matmul",
@@ -263,6 +279,8 @@ pub fn matmul_with_extras<T: Real>(
              and stats with reparam_grad, each only with it",
         ));
     }
+    // dz's columns, with the reparameterization's backward.
+    let latent = reparam_grad.unwrap_or(n);
     let lens = [
         ("saved", extras.saved.map(<[T]>::len), m * n),
         ("addend", extras.addend.map(<[T]>::len), m * n),
@@ -273,8 +291,8 @@ pub fn matmul_with_extras<T: Real>(
             extras.loss_totals.as_deref().map(<[T]>::len),
             m * n,
         ),
-        ("eps", extras.eps.map(<[T]>::len), m * n),
-        ("stats", extras.stats.map(<[T]>::len), m * 2 * n),
+        ("eps", extras.eps.map(<[T]>::len), m * latent),
+        ("stats", extras.stats.map(<[T]>::len), m * 2 * latent),
     ];
     for (name, len, expected) in lens {
         if let Some(len) = len {
@@ -295,8 +313,8 @@ pub fn matmul_with_extras<T: Real>(
     };
     // The product goes straight into C unless the store reads C's old values or writes
     // something else there (dstats).
-    let in_place = !accumulate && !reparam_grad;
-    // Rows `rows` of C (c_part, from row rows.start; 2n wide for reparam_grad), their row
+    let in_place = !accumulate && reparam_grad.is_none();
+    // Rows `rows` of C (c_part, from row rows.start; 2l wide for reparam_grad), their row
     // sums and loss totals (totals_part: n a row, the total in the first of each).
     let run_rows = |rows: Range<usize>,
                     c_part: &mut [T],
@@ -318,15 +336,16 @@ pub fn matmul_with_extras<T: Real>(
                 sums[local] = (0..k).fold(T::zero(), |sum, p| sum + operands.a_at(row, p));
             }
             let (span, local_span) = (row * n..(row + 1) * n, local * n..(local + 1) * n);
-            if let (true, Some(eps), Some(stats)) = (reparam_grad, extras.eps, extras.stats) {
-                // Row `row` of dstats from this row of dz, by reparameterize_backward's twin.
+            if let (Some(l), Some(eps), Some(stats)) = (reparam_grad, extras.eps, extras.stats) {
+                // Row `row` of dstats from this row's dz, its first l columns, by
+                // reparameterize_backward's twin.
                 crate::cpu::reparameterize::reparameterize_backward(
-                    &mut c_part[local * 2 * n..(local + 1) * 2 * n],
-                    &eps[span],
-                    &stats[row * 2 * n..(row + 1) * 2 * n],
-                    &products[local_span],
+                    &mut c_part[local * 2 * l..(local + 1) * 2 * l],
+                    &eps[row * l..(row + 1) * l],
+                    &stats[row * 2 * l..(row + 1) * 2 * l],
+                    &products[local * n..local * n + l],
                     1,
-                    n,
+                    l,
                     accumulate,
                 )?;
                 continue;
@@ -364,7 +383,7 @@ pub fn matmul_with_extras<T: Real>(
         }
         Ok(())
     };
-    let c_width = if reparam_grad { 2 * n } else { n };
+    let c_width = reparam_grad.map_or(n, |l| 2 * l);
     let (sums, totals) = (extras.row_sums, extras.loss_totals);
     let threads = threads_for_multiply(m, n, k);
     if threads == 1 {

@@ -1605,12 +1605,14 @@ impl<'a> GpuExecutor<'a> {
                     accumulate,
                     eps,
                     stats,
-                    ..
+                    dz,
                 }) = reparameterize
                 {
-                    // dz = dy·W goes straight into dstats: [dz | dz·ε·½e^(½·logvar)] (+)=.
+                    // dz = dy·W goes straight into dstats: [dz | dz·ε·½e^(½·logvar)] (+)=; or,
+                    // where dx is d(z | label) (a folded slice cut dz from it), its first
+                    // columns do, and the label's are dropped.
                     let dx_shape = MatmulShape {
-                        reparam_grad: true,
+                        reparam_grad: Some(graph.tensor(dz).cols),
                         accumulate,
                         ..shapes.dx
                     };

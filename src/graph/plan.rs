@@ -153,9 +153,10 @@ pub struct Plan {
     /// layer's own share of dx is then never stored.
     pub dx_activation: Vec<Option<usize>>,
     /// Per backward op: for a linear layer whose dx is a VAE's dz that only the
-    /// reparameterization's backward reads, that backward (an index into `backward`): the
-    /// dx matmul adds [dz | dz·ε·½e^(½·logvar)] to dstats as it stores, and dz is never
-    /// stored.
+    /// reparameterization's backward reads (or a conditional VAE's d(z | label), read only by
+    /// the folded slice that cuts dz from it), that backward (an index into `backward`): the
+    /// dx matmul adds [dz | dz·ε·½e^(½·logvar)] to dstats as it stores, dz its product's
+    /// first columns, and dx is never stored.
     pub dx_reparameterize: Vec<Option<usize>>,
     /// Per backward op: for the reparameterization's backward of stats repeated for K
     /// samples (an IWAE's), the SumRowGroups right after it that sums its gradient over each
@@ -249,7 +250,8 @@ impl Plan {
         live_to_end.extend_from_slice(outputs);
         let mut training_fusion = loss_fusions(&graph, &backward);
         let dx_activation = dx_activations(&graph, &backward);
-        let dx_reparameterize = dx_reparameterizations(&graph, &backward);
+        let folded_slices = foldable_slices(&graph, &backward, &live_to_end);
+        let dx_reparameterize = dx_reparameterizations(&graph, &backward, &folded_slices);
         let mut fused = fusable_activations(&graph, &backward, &live_to_end);
         let read_by_group = ReadByGroup {
             training_fusion: &training_fusion,
@@ -265,7 +267,6 @@ impl Plan {
         add_vae_heads(&graph, &backward, &repeats, &mut training_fusion);
         add_iwae_bounds(&graph, &backward, &mut training_fusion);
         let reparameterize_group_sum = reparameterize_group_sums(&graph, &backward, &live_to_end);
-        let folded_slices = foldable_slices(&graph, &backward, &live_to_end);
         let dx_store = dx_stores(
             &dx_activation,
             &dx_reparameterize,
@@ -893,11 +894,32 @@ fn dx_activations(graph: &Graph, backward: &[GradOp]) -> Vec<Option<usize>> {
         .collect()
 }
 
-/// For each linear layer's backward whose dx (dz, written, not added to) only a
-/// reparameterization's backward reads: that backward, which the dx matmul then does as it
-/// stores (the conditional VAE's dz comes from a concat's slice instead, and stays apart).
-fn dx_reparameterizations(graph: &Graph, backward: &[GradOp]) -> Vec<Option<usize>> {
+/// For each linear layer's backward whose dx (written, not added to) only a
+/// reparameterization's backward reads, as its dz, or only a folded slice that cuts that dz
+/// from it (`folded_slices`: a conditional VAE's d(z | label)): that backward, which the dx
+/// matmul then does as it stores, from the first columns of its product.
+fn dx_reparameterizations(
+    graph: &Graph,
+    backward: &[GradOp],
+    folded_slices: &[bool],
+) -> Vec<Option<usize>> {
     let readers = reader_counts(graph, backward);
+    let reparameterizing = |dx: TensorId| {
+        backward
+            .iter()
+            .position(|g| matches!(*g, GradOp::Reparameterize { dz, .. } if dz == dx))
+    };
+    // dx, or the dz a folded slice cuts from it (a folded slice's reader is the next op).
+    let dz_of = |dx: TensorId| {
+        backward
+            .iter()
+            .zip(folded_slices)
+            .find_map(|(g, &folded)| match *g {
+                GradOp::Slice { da, dy, .. } if folded && dy == dx => Some(da),
+                _ => None,
+            })
+            .unwrap_or(dx)
+    };
     backward
         .iter()
         .map(|op| match *op {
@@ -905,9 +927,7 @@ fn dx_reparameterizations(graph: &Graph, backward: &[GradOp]) -> Vec<Option<usiz
                 dx: Some(dx),
                 accumulate_dx: false,
                 ..
-            } if readers[dx.0] == 1 => backward
-                .iter()
-                .position(|g| matches!(*g, GradOp::Reparameterize { dz, .. } if dz == dx)),
+            } if readers[dx.0] == 1 => reparameterizing(dz_of(dx)),
             _ => None,
         })
         .collect()

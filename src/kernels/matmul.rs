@@ -116,9 +116,9 @@ pub const COOP_F16_8X8_SHADER: Shader = Shader {
 /// The bindings of every matmul entry point: (uniform, C, A, B, bias, saved_or_eps,
 /// row_sums_or_totals, addend_target_or_stats), the last three for lib/epilogue.wgsl:
 /// binding 5 holds the saved activation output (m, n) with `shape.activation_grad` or ε
-/// (m, n) with `shape.reparam_grad`, binding 6 the row sums (m) with `shape.row_sums` or the
+/// (m, l) with `shape.reparam_grad` Some(l), binding 6 the row sums (m) with `shape.row_sums` or the
 /// loss totals (m, n) with `shape.loss`, binding 7 the addend (m, n) with `shape.addend`, the
-/// loss target (m, n) with `shape.loss` or stats (m, 2n) with `shape.reparam_grad` (a stage's
+/// loss target (m, n) with `shape.loss` or stats (m, 2l) with `shape.reparam_grad` (a stage's
 /// storage bindings are few: WebGPU's default limit is 8).
 const MATMUL_SLOTS: &[(u32, Slot)] = &[
     (0, Slot::Uniform),
@@ -644,13 +644,14 @@ pub fn matmul_with_tiles(
 }
 
 /// Whether shaders/matmul_vec4.wgsl and matmul_subgroup_vec4.wgsl can run the shape: M, N and
-/// K multiples of 4 (so that every vec4 they load or store lies in one stored row) and the
-/// buffers they bind as vec4s (A, B, C, the bias and the epilogue's bindings 5 and 7)
-/// starting at 16-byte offsets.
+/// K (and the reparameterization's dz columns, with `reparam_grad`) multiples of 4 (so that
+/// every vec4 they load or store lies in one stored row) and the buffers they bind as vec4s
+/// (A, B, C, the bias and the epilogue's bindings 5 and 7) starting at 16-byte offsets.
 fn takes_vec4_loads(buffers: [Option<&GpuBuffer>; 6], shape: &MatmulShape) -> bool {
     shape.m.is_multiple_of(4)
         && shape.n.is_multiple_of(4)
         && shape.k.is_multiple_of(4)
+        && shape.reparam_grad.is_none_or(|l| l.is_multiple_of(4))
         && buffers
             .iter()
             .flatten()
@@ -695,9 +696,10 @@ pub struct MatmulExtras<'a> {
     /// The gradient's factor, dL/dΣloss, with `shape.loss` (the LOSS_SCALE constant: each
     /// value makes its own pipeline).
     pub loss_scale: f32,
-    /// (m, n) the ε the reparameterization saved, with `shape.reparam_grad` (binding 5).
+    /// (m, l) the ε the reparameterization saved, with `shape.reparam_grad` Some(l) (binding
+    /// 5).
     pub eps: Option<&'a GpuBuffer>,
-    /// (m, 2n) μ | logvar, with `shape.reparam_grad` (binding 7).
+    /// (m, 2l) μ | logvar, with `shape.reparam_grad` Some(l) (binding 7).
     pub stats: Option<&'a GpuBuffer>,
 }
 
@@ -732,8 +734,9 @@ pub fn matmul_fused(
 /// Prepares C = f(op(A)·op(B) · g'(saved) (+ bias) (+ C)) with the given variant, and the
 /// row sums of op(A) when `shape.row_sums`; or, with `shape.loss`, C = loss_scale · dloss/dz
 /// for z = op(A)·op(B) (+ bias) against `extras.target`, each row's loss added to
-/// `extras.loss_totals`; or, with `shape.reparam_grad`, C = dstats (m, 2n) (+)= [dz |
-/// dz·ε·½e^(½·logvar)] for dz = op(A)·op(B), ε and stats from `extras` (every variant).
+/// `extras.loss_totals`; or, with `shape.reparam_grad` Some(l), C = dstats (m, 2l) (+)= [dz |
+/// dz·ε·½e^(½·logvar)] for dz the first l columns of op(A)·op(B), ε and stats from `extras`
+/// (every variant).
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_with_extras(
     ctx: &GpuContext,
@@ -752,8 +755,8 @@ pub fn matmul_with_extras(
         || shape.addend != extras.addend.is_some()
         || shape.loss.is_some() != extras.target.is_some()
         || shape.loss.is_some() != extras.loss_totals.is_some()
-        || shape.reparam_grad != extras.eps.is_some()
-        || shape.reparam_grad != extras.stats.is_some()
+        || shape.reparam_grad.is_some() != extras.eps.is_some()
+        || shape.reparam_grad.is_some() != extras.stats.is_some()
     {
         return Err(shape_error(
             "matmul",
@@ -785,11 +788,13 @@ pub fn matmul_with_extras(
     if let Some(totals) = extras.loss_totals {
         check_len("matmul", "loss_totals", totals, m * n)?;
     }
+    // dz's columns, with the reparameterization's backward.
+    let latent = shape.reparam_grad.unwrap_or(n);
     if let Some(eps) = extras.eps {
-        check_len("matmul", "eps", eps, m * n)?;
+        check_len("matmul", "eps", eps, m * latent)?;
     }
     if let Some(stats) = extras.stats {
-        check_len("matmul", "stats", stats, m * 2 * n)?;
+        check_len("matmul", "stats", stats, m * 2 * latent)?;
     }
     let params = Params {
         m: m as u32,
@@ -815,7 +820,8 @@ pub fn matmul_with_extras(
         ("ADD_ADDEND", flag(shape.addend)),
         ("LOSS", loss_code(shape.loss)),
         ("LOSS_SCALE", f64::from(loss_scale)),
-        ("REPARAM_GRAD", flag(shape.reparam_grad)),
+        ("REPARAM_GRAD", flag(shape.reparam_grad.is_some())),
+        ("REPARAM_COLS", shape.reparam_grad.unwrap_or(0) as f64),
     ];
     // Bindings 5, 6 and 7 serve several options each, never set together (check_options).
     let saved_or_eps = extras.saved.or(extras.eps).unwrap_or(&ctx.placeholder);
@@ -917,21 +923,22 @@ pub fn matmul_with_extras(
 }
 
 /// What C = op(A)·op(B) and its epilogue move at least: A, B and the bias read once; the
-/// saved activation, addend, target or ε (m, n) and the logvar half of stats (m, n) read; C
-/// (its `c_len`) written, and read first when accumulating; the row sums written; of the
-/// loss totals, one slot a row read and written (each thread adds to its own slot, so a row
-/// has one to a few, by variant).
+/// saved activation, addend or target (m, n), or ε (m, l) and the logvar half of stats (m,
+/// l), read; C (its `c_len`) written, and read first when accumulating; the row sums
+/// written; of the loss totals, one slot a row read and written (each thread adds to its own
+/// slot, so a row has one to a few, by variant).
 fn matmul_traffic(shape: &MatmulShape, has_bias: bool) -> Traffic {
     let MatmulShape { m, n, k, .. } = *shape;
-    let extra_inputs = usize::from(shape.activation_grad.is_some())
+    let extra_inputs = (usize::from(shape.activation_grad.is_some())
         + usize::from(shape.addend)
-        + usize::from(shape.loss.is_some())
-        + 2 * usize::from(shape.reparam_grad);
+        + usize::from(shape.loss.is_some()))
+        * n
+        + 2 * shape.reparam_grad.unwrap_or(0);
     let totals = if shape.loss.is_some() { m } else { 0 };
     let row_sums = if shape.row_sums { m } else { 0 };
     let c_read = if shape.accumulate { shape.c_len() } else { 0 };
     Traffic::floats(
-        m * k + k * n + n * usize::from(has_bias) + extra_inputs * m * n + totals + c_read,
+        m * k + k * n + n * usize::from(has_bias) + extra_inputs * m + totals + c_read,
         shape.c_len() + row_sums + totals,
     )
 }

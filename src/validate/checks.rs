@@ -1096,18 +1096,23 @@ pub fn check_matmul_variants(
         }
     }
     // The reparameterization's backward in the store of the decoder's first dx
-    // matmul: dz = dy·W never stored, C = dstats (m, 2n) (+)= [dz | dz·ε·½σ]. (m, n,
-    // k, trans_a, trans_b), written and accumulating: every default at 1 × 1 × 1, odd
-    // shapes, (36, 20, 28) (multiples of 4: the subgroup vec4 file) and the VAE's dz
-    // (128, 20, 400) NN, one odd shape with both transposes; other tiles at one odd
-    // shape.
+    // matmul: dz = dy·W never stored, C = dstats (m, 2l) (+)= [dz | dz·ε·½σ], dz the
+    // first l columns. (m, n, k, trans_a, trans_b, l), written and accumulating: every
+    // default at 1 × 1 × 1, odd shapes, (36, 20, 28) (multiples of 4: the vec4 files),
+    // the VAE's dz (128, 20, 400) NN and the conditional VAE's d(z | label) (128, 30,
+    // 400) with l = 20; one odd shape with both transposes and columns dropped; (36, 24,
+    // 28) dropping 4 columns (vec4 files) and 6 (l = 18, not a multiple of 4: the
+    // scalar files); other tiles at one odd shape.
     let reparam_cases = [
-        (1, 1, 1, false, false),
-        (5, 3, 70, false, false),
-        (33, 7, 17, false, false),
-        (33, 7, 17, true, true),
-        (36, 20, 28, false, false),
-        (128, 20, 400, false, false),
+        (1, 1, 1, false, false, 1),
+        (5, 3, 70, false, false, 3),
+        (33, 7, 17, false, false, 7),
+        (33, 7, 17, true, true, 5),
+        (36, 20, 28, false, false, 20),
+        (36, 24, 28, false, false, 20),
+        (36, 24, 28, false, false, 18),
+        (128, 20, 400, false, false, 20),
+        (128, 30, 400, false, false, 20),
     ];
     let reparam_runs = epilogue_runs(
         &runnable,
@@ -1116,13 +1121,13 @@ pub fn check_matmul_variants(
         other_tiles,
         reparam_cases[2],
     );
-    for (variant, (m, n, k, trans_a, trans_b)) in reparam_runs {
+    for (variant, (m, n, k, trans_a, trans_b, latent)) in reparam_runs {
         for accumulate in [false, true] {
             let shape = MatmulShape {
                 trans_a,
                 trans_b,
                 accumulate,
-                reparam_grad: true,
+                reparam_grad: Some(latent),
                 ..MatmulShape::new(m, n, k)
             };
             push(
@@ -1195,10 +1200,10 @@ fn describe_matmul(shape: &MatmulShape, bias: bool, variant: MatmulVariant) -> S
                 Some(StoreLoss::Bce) => " +bce loss",
                 Some(StoreLoss::Mse) => " +mse loss",
             }
-            + if shape.reparam_grad {
-                " +reparam grad"
-            } else {
-                ""
+            + &match shape.reparam_grad {
+                None => String::new(),
+                Some(l) if l == shape.n => " +reparam grad".to_string(),
+                Some(l) => format!(" +reparam grad of {l} cols"),
             }
     )
 }
@@ -1568,34 +1573,35 @@ pub fn check_matmul_loss(
     )
 }
 
-/// A matmul whose store is the reparameterization's backward (`shape.reparam_grad`) against
-/// the twin: all of C = dstats (m, 2n), written (NaN-poisoned) or added to (random start).
+/// A matmul whose store is the reparameterization's backward (`shape.reparam_grad` Some(l))
+/// against the twin: all of C = dstats (m, 2l), written (NaN-poisoned) or added to (random
+/// start); dz is the product's first l columns.
 pub fn check_matmul_reparam_grad(
     v: &mut Validator,
     shape: MatmulShape,
     variant: MatmulVariant,
 ) -> Result<CheckResult> {
     let MatmulShape { m, n, k, .. } = shape;
-    if !shape.reparam_grad {
+    let Some(l) = shape.reparam_grad else {
         return Err(Error::InvalidArgument(
             "check_matmul_reparam_grad needs shape.reparam_grad".into(),
         ));
-    }
+    };
     let a = v.random(m * k, -1.0, 1.0);
     let b = v.random(k * n, -1.0, 1.0);
     // ε ~ N(0, 1) by Box-Muller from two uniforms; logvar in [−3, 1].
-    let u1 = v.random(m * n, f32::MIN_POSITIVE, 1.0);
-    let u2 = v.random(m * n, 0.0, 1.0);
+    let u1 = v.random(m * l, f32::MIN_POSITIVE, 1.0);
+    let u2 = v.random(m * l, 0.0, 1.0);
     let eps: Vec<f32> = u1
         .iter()
         .zip(&u2)
         .map(|(&u1, &u2)| (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos())
         .collect();
-    let stats = random_stats(v, m, n, (-2.0, 2.0), (-3.0, 1.0));
+    let stats = random_stats(v, m, l, (-2.0, 2.0), (-3.0, 1.0));
     let c_start = if shape.accumulate {
-        v.random(m * 2 * n, -1.0, 1.0)
+        v.random(m * 2 * l, -1.0, 1.0)
     } else {
-        vec![f32::NAN; m * 2 * n]
+        vec![f32::NAN; m * 2 * l]
     };
     let mut c = c_start.clone();
     let extras = cpu::matmul::MatmulExtras {
@@ -1606,20 +1612,20 @@ pub fn check_matmul_reparam_grad(
     cpu::matmul::matmul_with_extras(&mut c, &a, &b, None, extras, &shape)?;
 
     // The bound on dz's error (check_matmul's: K products in two orders, 2·(K + 2)·u·Σ|a||b|).
+    // Latent element i = r·l + c is the product's r·n + c.
     let plain = MatmulShape {
-        reparam_grad: false,
+        reparam_grad: None,
         accumulate: false,
         ..shape
     };
     let abs = |x: &[f32]| x.iter().map(|v| v.abs()).collect::<Vec<_>>();
     let mut magnitude = vec![0.0; m * n];
     cpu::matmul::matmul(&mut magnitude, &abs(&a), &abs(&b), None, &plain)?;
-    let dz_error: Vec<f32> = magnitude
-        .iter()
-        .map(|&g| sum_bound(k + 2, g) + operand_bound(variant, k, g))
+    let dz_error: Vec<f32> = first_cols(&magnitude, n, l)
+        .map(|g| sum_bound(k + 2, g) + operand_bound(variant, k, g))
         .collect();
     // dz's error carried through the factor |ε|·½σ of the logvar half.
-    let sigma = sigmas(&stats, m, n);
+    let sigma = sigmas(&stats, m, l);
     let factor: Vec<f32> = eps
         .iter()
         .zip(&sigma)
@@ -1630,7 +1636,7 @@ pub fn check_matmul_reparam_grad(
     let gc = if shape.accumulate {
         v.upload("dstats", &c_start)?
     } else {
-        v.poisoned("dstats", m * 2 * n)?
+        v.poisoned("dstats", m * 2 * l)?
     };
     let gextras = kernels::matmul::MatmulExtras {
         eps: Some(&geps),
@@ -1651,9 +1657,12 @@ pub fn check_matmul_reparam_grad(
     let mu_error = dz_error.clone();
     let mu_allowed = move |i: usize, c: f32| mu_error[i] + add * c.abs();
     // The term dz·ε·½σ (its magnitude: |dz|·factor), dz from the twin's plain product.
-    let mut dz = vec![0.0; m * n];
-    cpu::matmul::matmul(&mut dz, &a, &b, None, &plain)?;
-    let term: Vec<f32> = dz.iter().zip(&factor).map(|(d, f)| d.abs() * f).collect();
+    let mut product = vec![0.0; m * n];
+    cpu::matmul::matmul(&mut product, &a, &b, None, &plain)?;
+    let term: Vec<f32> = first_cols(&product, n, l)
+        .zip(&factor)
+        .map(|(d, f)| d.abs() * f)
+        .collect();
     let logvar_allowed = move |i: usize, c: f32| {
         dz_error[i] * factor[i] * (1.0 + 1e-5) + 1e-7 + 1e-5 * term[i].abs() + add * c.abs()
     };
@@ -1665,7 +1674,7 @@ pub fn check_matmul_reparam_grad(
             name: "C (dstats)",
             gpu: &gc,
             cpu: c,
-            allowed: stats_bound(n, mu_allowed, logvar_allowed),
+            allowed: stats_bound(l, mu_allowed, logvar_allowed),
         }],
     )
 }
@@ -2148,6 +2157,12 @@ fn random_stats(
 }
 
 /// σ = e^(½·logvar) of each latent element i = r·cols + c, from stats (rows, 2·cols).
+/// The first `cols` of each `width`-wide row of `x`, row after row.
+fn first_cols(x: &[f32], width: usize, cols: usize) -> impl Iterator<Item = f32> + '_ {
+    x.chunks(width)
+        .flat_map(move |row| row[..cols].iter().copied())
+}
+
 fn sigmas(stats: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     (0..rows * cols)
         .map(|i| (0.5 * stats[(i / cols) * 2 * cols + cols + i % cols]).exp())
