@@ -20,6 +20,7 @@ override ACCUMULATE: bool = false;     // C += op(A)·op(B) (+ bias) instead of 
 // lib/epilogue.wgsl: ACTIVATION applies f to each stored value, C = f(...); ACTIVATION_GRAD
 // multiplies the product (plus an addend, ADD_ADDEND) by f'(saved); ROW_SUMS also writes
 // Σ_k op(A)[row, k]; LOSS stores a loss's gradient instead and adds the loss to totals;
+// L1_GRAD adds an L1 penalty's gradient in place of the addend and the penalty to totals;
 // REPARAM_GRAD stores the reparameterization's backward [v | v·ε·½e^(½·logvar)] of the
 // first REPARAM_COLS = L columns into C = dstats (M, 2L) instead.
 override TILE_M: u32 = 64u;
@@ -139,7 +140,8 @@ fn matmul(
         if (sum_rows && row < params.m) {
             row_sums_or_totals[row] = sums[i];
         }
-        // With LOSS: the loss of this thread's columns of the row, added to its slot below.
+        // With LOSS or L1_GRAD: the loss of this thread's columns of the row, added to its
+        // slot below.
         var share = 0.0;
         for (var j = 0u; j < THREAD_N; j++) {
             let col = col0 + local.x + j * WG_X;
@@ -148,7 +150,7 @@ fn matmul(
             }
         }
         // The thread's columns are col0 + local.x + j·WG_X: its slot is the first of them.
-        if (LOSS != 0u && row < params.m && col0 + local.x < params.n) {
+        if (adds_row_shares() && row < params.m && col0 + local.x < params.n) {
             add_loss_share(row, col0 + local.x, share);
         }
     }

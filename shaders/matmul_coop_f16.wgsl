@@ -157,7 +157,8 @@ fn matmul_coop_f16(
 
     for (var r = 0u; r < BLOCK; r++) {
         let row = row0 + r;
-        // With LOSS: the loss of this thread's columns of the row, added to its slot below.
+        // With LOSS or L1_GRAD: the loss of this thread's columns of the row, added to its
+        // slot below.
         var share = 0.0;
         for (var j = 0u; j < BLOCK / THREADS; j++) {
             let local_col = t + j * THREADS;
@@ -169,7 +170,7 @@ fn matmul_coop_f16(
             }
         }
         // The thread's columns are col0 + t + j·THREADS: its slot is the first of them.
-        if (LOSS != 0u && row < params.m && col0 + t < params.n) {
+        if (adds_row_shares() && row < params.m && col0 + t < params.n) {
             add_loss_share(row, col0 + t, share);
         }
     }

@@ -19,6 +19,7 @@ override ACCUMULATE: bool = false;     // C += op(A)·op(B) (+ bias) instead of 
 // lib/epilogue.wgsl: ACTIVATION applies f to each stored value, C = f(...); ACTIVATION_GRAD
 // multiplies the product (plus an addend, ADD_ADDEND) by f'(saved); ROW_SUMS also writes
 // Σ_k op(A)[row, k]; LOSS stores a loss's gradient instead and adds the loss to totals;
+// L1_GRAD adds an L1 penalty's gradient in place of the addend and the penalty to totals;
 // REPARAM_GRAD stores the reparameterization's backward [v | v·ε·½e^(½·logvar)] of the
 // first REPARAM_COLS = L columns into C = dstats (M, 2L) instead.
 const ROWS: u32 = 8u;
@@ -98,7 +99,8 @@ fn matmul_rowtile(@builtin(global_invocation_id) id: vec3<u32>) {
             activation_grad(with_addend(acc[r][2], i2), i2),
             activation_grad(with_addend(acc[r][3], i3), i3),
         );
-        // With LOSS: the loss of this thread's 4 columns of the row, added to its slot below.
+        // With LOSS or L1_GRAD: the loss of this thread's 4 columns of the row, added to its
+        // slot below.
         var share = 0.0;
         for (var j = 0u; j < 4u; j++) {
             let col = col0 + j;
@@ -119,11 +121,12 @@ fn matmul_rowtile(@builtin(global_invocation_id) id: vec3<u32>) {
                     share += store_loss(value, index);
                 } else {
                     c[index] = epilogue(value);
+                    share += l1_share(index);
                 }
             }
         }
         // The slot is the thread's first column, col0 (< N: checked on entry).
-        if (LOSS != 0u && row < params.m) {
+        if (adds_row_shares() && row < params.m) {
             add_loss_share(row, col0, share);
         }
     }

@@ -24,6 +24,7 @@ override ACCUMULATE: bool = false;     // C += op(A)·op(B) (+ bias) instead of 
 // lib/epilogue.wgsl: ACTIVATION applies f to each stored value, C = f(...); ACTIVATION_GRAD
 // multiplies the product (plus an addend, ADD_ADDEND) by f'(saved); ROW_SUMS also writes
 // Σ_k op(A)[row, k]; LOSS stores a loss's gradient instead and adds the loss to totals;
+// L1_GRAD adds an L1 penalty's gradient in place of the addend and the penalty to totals;
 // REPARAM_GRAD stores the reparameterization's backward [v | v·ε·½e^(½·logvar)] of the
 // first REPARAM_COLS = L columns into C = dstats (M, 2L) instead.
 

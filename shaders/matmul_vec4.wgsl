@@ -42,7 +42,7 @@ override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 override HAS_BIAS: bool = false;
 override ACCUMULATE: bool = false;     // C += op(A)·op(B) (+ bias) instead of C =
-// The epilogue's options (ACTIVATION, ACTIVATION_GRAD, ROW_SUMS, ADD_ADDEND, LOSS,
+// The epilogue's options (ACTIVATION, ACTIVATION_GRAD, ROW_SUMS, ADD_ADDEND, LOSS, L1_GRAD,
 // REPARAM_GRAD): see lib/epilogue.wgsl.
 override TILE_M: u32 = 64u;            // multiples of 4 · THREAD_QUADS
 override TILE_N: u32 = 64u;

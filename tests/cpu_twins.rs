@@ -407,6 +407,98 @@ fn matmul_loss_store_refuses_other_options_and_missing_buffers() {
     assert!(run(&loss, true, m * n).is_ok());
 }
 
+/// The L1 penalty in the matmul's store equals the matmul (dx = dy·W), then l1_backward adding
+/// to it and the ReLU's backward (or nothing, a linear code), bit for bit; each row's
+/// penalty is l1_forward's, added to the row's first slot of the totals.
+#[test]
+fn matmul_l1_grad_store_equals_the_matmul_then_the_l1_and_activation_backwards() {
+    let (m, n, k) = (3, 5, 4);
+    let value = |i: usize, scale: f32| ((i * 37 % 11) as f32 - 5.0) * scale;
+    let a: Vec<f32> = (0..m * k).map(|i| value(i, 0.3)).collect();
+    let b: Vec<f32> = (0..n * k).map(|i| value(i + 3, 0.2)).collect();
+    // Codes of both signs and zeros; a ReLU's are its non-negative part.
+    let signed: Vec<f32> = (0..m * n).map(|i| value(i + 5, 0.37)).collect();
+    let start: Vec<f32> = (0..m * n).map(|i| value(i + 9, 0.15).abs()).collect();
+    let scale = 0.01f32;
+    for activation_grad in [Some(Activation::Relu), None] {
+        let code: Vec<f32> = match activation_grad {
+            Some(_) => signed.iter().map(|x| x.max(0.0)).collect(),
+            None => signed.clone(),
+        };
+        let mut expected = vec![0.0f32; m * n];
+        matmul(&mut expected, &a, &b, None, &MatmulShape::new(m, n, k)).unwrap();
+        latent::cpu::l1::l1_backward(&mut expected, &code, scale, true).unwrap();
+        if activation_grad.is_some() {
+            let dy = expected.clone();
+            activation::relu_backward(&mut expected, &code, &dy).unwrap();
+        }
+        let mut penalties = vec![0.0f32; m];
+        latent::cpu::l1::l1_forward(&mut penalties, &code, m, n).unwrap();
+        let mut expected_totals = start.clone();
+        for (row, penalty) in penalties.iter().enumerate() {
+            expected_totals[row * n] += penalty;
+        }
+        let shape = MatmulShape {
+            activation_grad,
+            l1_grad: true,
+            ..MatmulShape::new(m, n, k)
+        };
+        let (mut c, mut totals) = (vec![f32::NAN; m * n], start.clone());
+        let extras = MatmulExtras {
+            saved: Some(&code),
+            loss_totals: Some(&mut totals),
+            l1_scale: scale,
+            ..Default::default()
+        };
+        matmul_with_extras(&mut c, &a, &b, None, extras, &shape).unwrap();
+        assert_eq!(common::bits(&c), common::bits(&expected), "{shape:?}");
+        assert_eq!(common::bits(&totals), common::bits(&expected_totals));
+        // Refused: with an addend, accumulating, with a bias, without the code or totals.
+        for wrong in [
+            MatmulShape {
+                addend: true,
+                ..shape
+            },
+            MatmulShape {
+                accumulate: true,
+                ..shape
+            },
+        ] {
+            let extras = MatmulExtras {
+                saved: Some(&code),
+                loss_totals: Some(&mut totals),
+                addend: wrong.addend.then_some(&code[..]),
+                ..Default::default()
+            };
+            assert_shape_error(
+                matmul_with_extras(&mut c, &a, &b, None, extras, &wrong),
+                "matmul",
+                "L1 penalty",
+            );
+        }
+        let with_bias = MatmulExtras {
+            saved: Some(&code),
+            loss_totals: Some(&mut totals),
+            ..Default::default()
+        };
+        let bias = vec![0.0f32; n];
+        assert_shape_error(
+            matmul_with_extras(&mut c, &a, &b, Some(&bias), with_bias, &shape),
+            "matmul",
+            "without a bias",
+        );
+        let no_totals = MatmulExtras {
+            saved: Some(&code),
+            ..Default::default()
+        };
+        assert_shape_error(
+            matmul_with_extras(&mut c, &a, &b, None, no_totals, &shape),
+            "matmul",
+            "loss totals with loss or l1_grad",
+        );
+    }
+}
+
 /// The reparameterization's backward in the matmul's store equals the matmul (dz = op(A)·op(B),
 /// or its first l columns) followed by reparameterize_backward, bit for bit: dstats written,
 /// and added to, at each transpose, with all of the product's columns and with the last two

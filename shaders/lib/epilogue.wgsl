@@ -16,6 +16,15 @@
 //                    in that row, so no two threads touch a slot; Σ of a row's N slots is the
 //                    row's running total. ACTIVATION, ACTIVATION_GRAD, ADD_ADDEND, ROW_SUMS and
 //                    ACCUMULATE are off with it (the host refuses them).
+//   L1_GRAD          a sparse autoencoder's L1 penalty on the code, saved (M, N) (the
+//                    layer's input, dx being its gradient), in the store of the decoder's
+//                    dx matmul: L1_SCALE·sign(saved) (the penalty's gradient, l1.wgsl's
+//                    formula) added to the product in place of ADD_ADDEND, before
+//                    f'(saved) where ACTIVATION_GRAD is on; and each thread adds the
+//                    penalty Σ|saved| of its share of a row to one slot of loss_totals
+//                    (M, N), as LOSS does. ACTIVATION, ADD_ADDEND, ROW_SUMS, LOSS,
+//                    REPARAM_GRAD, ACCUMULATE and HAS_BIAS are off with it (the host
+//                    refuses them).
 //   REPARAM_GRAD     the VAE reparameterization's backward in place of the store: the
 //                    product's first L = REPARAM_COLS columns, v, are dz of z = μ +
 //                    e^(½·logvar)·ε (L = N for a VAE; a conditional VAE's product is
@@ -25,10 +34,10 @@
 //                    logvar from stats (M, 2L) ("+=" when ACCUMULATE); dz is never stored.
 //                    ACTIVATION, ACTIVATION_GRAD, ADD_ADDEND, ROW_SUMS, LOSS and HAS_BIAS are
 //                    off with it (the host refuses them).
-// Order in the store: product, + addend, · f'(saved), + bias, + C (ACCUMULATE), f.
-// The formulas are those of relu.wgsl, sigmoid.wgsl and tanh.wgsl, of bce.wgsl and
-// mse.wgsl's forward_backward, and of reparameterize.wgsl's reparameterize_backward, so a
-// fused store equals the separate kernels' result.
+// Order in the store: product, + addend (or the L1 gradient), · f'(saved), + bias, + C
+// (ACCUMULATE), f. The formulas are those of relu.wgsl, sigmoid.wgsl and tanh.wgsl, of
+// bce.wgsl and mse.wgsl's forward_backward, of l1.wgsl and of reparameterize.wgsl's
+// reparameterize_backward, so a fused store equals the separate kernels' result.
 //
 // The functions here compute on values and touch neither C nor bindings 5 and 7:
 // lib/store_scalar.wgsl (C and bindings 5 and 7 as f32) or lib/store_vec4.wgsl (as vec4s)
@@ -36,9 +45,11 @@
 // binding 6 and read `params`, which each matmul file declares. Bindings 5, 6 and 7 serve
 // several options each (storage bindings are scarce: WebGPU's default limit is 8 a stage,
 // and the matmul binds 7), never two at once:
-//   binding 5 saved_or_eps            (M, N) f's output if ACTIVATION_GRAD; (M, L) ε if
+//   binding 5 saved_or_eps            (M, N) f's output if ACTIVATION_GRAD, the code if
+//                                     L1_GRAD (the same tensor when both); (M, L) ε if
 //                                     REPARAM_GRAD
 //   binding 6 row_sums_or_totals      (M) row sums if ROW_SUMS; (M, N) loss totals if LOSS
+//                                     or L1_GRAD
 //   binding 7 addend_target_or_stats  (M, N) addend if ADD_ADDEND; (M, N) loss target if
 //                                     LOSS; (M, 2L) stats, μ | logvar, if REPARAM_GRAD
 
@@ -48,10 +59,12 @@ override ROW_SUMS: bool = false;
 override ADD_ADDEND: bool = false;
 override LOSS: u32 = 0u;             // 0 none, 1 BCE from logits, 2 MSE
 override LOSS_SCALE: f32 = 0.0;      // dL/dΣloss, the gradient's factor (LOSS)
+override L1_GRAD: bool = false;
+override L1_SCALE: f32 = 0.0;        // dL/dΣpenalty, the L1 gradient's factor (L1_GRAD)
 override REPARAM_GRAD: bool = false;
 override REPARAM_COLS: u32 = 0u;     // L, the product's columns that are dz (REPARAM_GRAD)
 
-// (M) row sums if ROW_SUMS; (M, N) running loss totals if LOSS. Bindings 5 and 7 are
+// (M) row sums if ROW_SUMS; (M, N) running loss totals if LOSS or L1_GRAD. Bindings 5 and 7 are
 // declared by lib/store_scalar.wgsl (as f32) or lib/store_vec4.wgsl (as vec4).
 @group(0) @binding(6) var<storage, read_write> row_sums_or_totals: array<f32>;
 
@@ -102,8 +115,19 @@ fn loss_and_grad(v: f32, x: f32) -> vec2<f32> {
     return vec2<f32>(LOSS_SCALE * 2.0 * diff, diff * diff);
 }
 
-// With LOSS: adds a thread's share of row `row`'s loss to its slot, row · N + `first_col`,
-// `first_col` being the first column the thread stored in that row.
+// Whether each thread adds its share of a row's loss to a slot of loss_totals (LOSS, L1_GRAD).
+fn adds_row_shares() -> bool {
+    return LOSS != 0u || L1_GRAD;
+}
+
+// With L1_GRAD: the L1 penalty's gradient at an element of the code (l1.wgsl's l1_backward,
+// sign(0) = 0).
+fn l1_grad(code: f32) -> f32 {
+    return L1_SCALE * sign(code);
+}
+
+// With LOSS or L1_GRAD: adds a thread's share of row `row`'s loss to its slot, row · N +
+// `first_col`, `first_col` being the first column the thread stored in that row.
 fn add_loss_share(row: u32, first_col: u32, share: f32) {
     let slot = row * params.n + first_col;
     row_sums_or_totals[slot] += share;

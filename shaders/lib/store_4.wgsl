@@ -5,10 +5,10 @@
 // the matmul file declares. lib/store_vec4.wgsl is the same store a vec4 at a time, for the
 // files that run aligned shapes.
 
-// Stores 4 columns of one row, col .. col + 3: value = acc (+ addend) · f'(saved) (+ bias) (+ C),
-// then f (lib/epilogue.wgsl); columns past N and rows past M are skipped. With LOSS, stores
-// the loss's gradient and adds the loss of the 4 columns to the slot of its first
-// column `col`. With REPARAM_GRAD, stores the reparameterization's backward of the 4
+// Stores 4 columns of one row, col .. col + 3: value = acc (+ addend, or the L1 gradient) ·
+// f'(saved) (+ bias) (+ C), then f (lib/epilogue.wgsl); columns past N and rows past M are
+// skipped. With LOSS, stores the loss's gradient and adds the loss of the 4 columns to the
+// slot of its first column `col` (with L1_GRAD, their penalty). With REPARAM_GRAD, stores the reparameterization's backward of the 4
 // values into C = dstats (M, 2L) instead (lib/store_scalar.wgsl's store_element).
 fn store_row(row: u32, col: u32, acc: vec4<f32>) {
     if (row >= params.m) {
@@ -20,7 +20,7 @@ fn store_row(row: u32, col: u32, acc: vec4<f32>) {
             share += store_element(row, col + j, acc[j]);
         }
     }
-    if (LOSS != 0u && col < params.n) {
+    if (adds_row_shares() && col < params.n) {
         add_loss_share(row, col, share);
     }
 }

@@ -8,12 +8,24 @@
 @group(0) @binding(5) var<storage, read> saved_or_eps: array<f32>;
 @group(0) @binding(7) var<storage, read> addend_target_or_stats: array<f32>;
 
-// The product at C[index] plus addend[index], when ADD_ADDEND.
+// The product at C[index] plus addend[index], when ADD_ADDEND; or plus the L1 penalty's
+// gradient at the code saved[index], when L1_GRAD.
 fn with_addend(v: f32, index: u32) -> f32 {
     if (ADD_ADDEND) {
         return v + addend_target_or_stats[index];
     }
+    if (L1_GRAD) {
+        return v + l1_grad(saved_or_eps[index]);
+    }
     return v;
+}
+
+// With L1_GRAD: the penalty of the code at index, |saved[index]| (else 0).
+fn l1_share(index: u32) -> f32 {
+    if (L1_GRAD) {
+        return abs(saved_or_eps[index]);
+    }
+    return 0.0;
 }
 
 // The product at C[index] times f'(saved[index]), when ACTIVATION_GRAD.
@@ -48,9 +60,10 @@ fn store_reparam_grad(row: u32, col: u32, v: f32) {
     c[lv] = d.y;
 }
 
-// Stores the product v at (row, col), inside C: value = v (+ addend) · f'(saved) (+ bias)
-// (+ C), then f; or, with LOSS, the loss's gradient, returning the element's loss (else 0);
-// or, with REPARAM_GRAD, the reparameterization's backward into dstats.
+// Stores the product v at (row, col), inside C: value = v (+ addend, or the L1 gradient) ·
+// f'(saved) (+ bias) (+ C), then f, returning the element's L1 penalty with L1_GRAD (else
+// 0); or, with LOSS, the loss's gradient, returning the element's loss; or, with
+// REPARAM_GRAD, the reparameterization's backward into dstats.
 fn store_element(row: u32, col: u32, v: f32) -> f32 {
     if (REPARAM_GRAD) {
         store_reparam_grad(row, col, v);
@@ -68,5 +81,5 @@ fn store_element(row: u32, col: u32, v: f32) -> f32 {
         return store_loss(value, index);
     }
     c[index] = epilogue(value);
-    return 0.0;
+    return l1_share(index);
 }

@@ -13,12 +13,13 @@
 @group(0) @binding(5) var<storage, read> saved_or_eps: array<vec4<f32>>;
 @group(0) @binding(7) var<storage, read> addend_target_or_stats: array<vec4<f32>>;
 
-// Stores 4 columns of one row, col .. col + 3 (col a multiple of 4): value = acc (+ addend) ·
-// f'(saved) (+ bias) (+ C), then f; rows past M and columns past N are skipped. With LOSS,
-// stores the loss's gradient and adds the loss of the 4 columns to the slot of its first
-// column `col`. With REPARAM_GRAD, stores the reparameterization's backward of the 4 values
-// into C = dstats (M, 2L) instead: dμ at row·2L + col, dlogvar L later; columns from L =
-// REPARAM_COLS on are dropped.
+// Stores 4 columns of one row, col .. col + 3 (col a multiple of 4): value = acc (+ addend, or
+// the L1 gradient) · f'(saved) (+ bias) (+ C), then f; rows past M and columns past N are
+// skipped. With LOSS, stores the loss's gradient and adds the loss of the 4 columns to the
+// slot of its first column `col`; with L1_GRAD, adds the 4 codes' penalty to it. With
+// REPARAM_GRAD, stores the reparameterization's backward of the 4 values into C = dstats
+// (M, 2L) instead: dμ at row·2L + col, dlogvar L later; columns from L = REPARAM_COLS on
+// are dropped.
 fn store_row(row: u32, col: u32, acc: vec4<f32>) {
     if (row >= params.m || col >= params.n) {
         return;
@@ -51,6 +52,15 @@ fn store_row(row: u32, col: u32, acc: vec4<f32>) {
     if (ADD_ADDEND) {
         value += addend_target_or_stats[q];
     }
+    // With L1_GRAD: the penalty's gradient added, and the penalty of the 4 codes.
+    var penalty = 0.0;
+    if (L1_GRAD) {
+        let code = saved_or_eps[q];
+        for (var j = 0u; j < 4u; j++) {
+            value[j] += l1_grad(code[j]);
+            penalty += abs(code[j]);
+        }
+    }
     if (ACTIVATION_GRAD != 0u) {
         let saved = saved_or_eps[q];
         for (var j = 0u; j < 4u; j++) {
@@ -80,4 +90,7 @@ fn store_row(row: u32, col: u32, acc: vec4<f32>) {
         value[j] = epilogue(value[j]);
     }
     c[q] = value;
+    if (L1_GRAD) {
+        add_loss_share(row, col, penalty);
+    }
 }

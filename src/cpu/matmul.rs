@@ -48,6 +48,14 @@ pub struct MatmulShape {
     /// [`MatmulExtras`]). Only with bias: activation, activation_grad, addend, row_sums and
     /// accumulate off.
     pub loss: Option<StoreLoss>,
+    /// A sparse autoencoder's L1 penalty on the code in the store of the dx matmul whose
+    /// product is the code's gradient (the decoder's), in place of `addend`: l1_scale ·
+    /// sign(code) added to the product (cpu/l1.rs's l1_backward) before
+    /// `activation_grad`, and each row's penalty Σ|code| (l1_forward) added to running
+    /// totals (m, n), as `loss` does; the code (m, n) is [`MatmulExtras::saved`], also
+    /// f's output where `activation_grad` is set. Only with `activation_grad` or alone:
+    /// activation, addend, row_sums, loss, reparam_grad, accumulate and bias off.
+    pub l1_grad: bool,
     /// The VAE reparameterization's backward in the store (reparameterize_backward's
     /// formulas), `Some(l)`: v, the first l ≤ n columns of op(A)·op(B) (m, n), is the dz of
     /// z = μ + e^(½·logvar)·ε; C is dstats (m, 2l), μ | logvar per row, and C\[row·2l +
@@ -115,7 +123,7 @@ impl MatmulShape {
 
     /// Checks that the options go together (`with_bias`: a bias is given): a loss in the
     /// store only with bias (activation, activation_grad, addend, row_sums and accumulate
-    /// off); the reparameterization's backward alone (activation, activation_grad, addend,
+    /// off); the L1 penalty only with activation_grad; the reparameterization's backward alone (activation, activation_grad, addend,
     /// row_sums, loss and bias off: its store is reparameterize_backward's, on the bare
     /// product; its width l from 1 to n).
     pub fn check_options(&self, with_bias: bool) -> Result<()> {
@@ -130,6 +138,24 @@ impl MatmulShape {
                     ),
                 ));
             }
+        }
+        if self.l1_grad
+            && (with_bias
+                || self.activation.is_some()
+                || self.addend
+                || self.row_sums
+                || self.loss.is_some()
+                || self.reparam_grad.is_some()
+                || self.accumulate)
+        {
+            return Err(crate::error::shape_error(
+                "matmul",
+                format!(
+                    "{self:?}: the L1 penalty's epilogue adds its gradient to op(A)·op(B) \
+                     before f'(code), without a bias; activation, addend, row_sums, loss, \
+                     reparam_grad and accumulate must be off with it"
+                ),
+            ));
         }
         if self.reparam_grad.is_some()
             && (with_bias
@@ -186,21 +212,25 @@ impl MatmulShape {
 /// The buffers of the store epilogue's extras: the activation output whose derivative
 /// multiplies the product (`shape.activation_grad`), the row sums of op(A)
 /// (`shape.row_sums`), the addend (`shape.addend`), the loss's target, running totals and
-/// gradient scale (`shape.loss`), and the reparameterization's ε and stats
-/// (`shape.reparam_grad`).
+/// gradient scale (`shape.loss`), the L1 penalty's code, running totals and scale
+/// (`shape.l1_grad`), and the reparameterization's ε and stats (`shape.reparam_grad`).
 pub struct MatmulExtras<'a, T> {
+    /// (m, n) f's output, with `shape.activation_grad`; the code, with `shape.l1_grad`.
     pub saved: Option<&'a [T]>,
     pub row_sums: Option<&'a mut [T]>,
     pub addend: Option<&'a [T]>,
     /// (m, n) the loss's target, with `shape.loss`.
     pub target: Option<&'a [T]>,
-    /// (m, n) running loss totals, with `shape.loss`: each row's loss is added to its slots.
+    /// (m, n) running loss totals, with `shape.loss` or `shape.l1_grad`: each row's loss (or
+    /// penalty) is added to its slots.
     /// Only the per-row sums are the contract (Σ of row r's n slots); the GPU kernels spread
     /// a row over the slots of the threads that store it, this twin adds the row's loss to
     /// slot r·n + 0.
     pub loss_totals: Option<&'a mut [T]>,
     /// The gradient's factor, dL/dΣloss, with `shape.loss`.
     pub loss_scale: T,
+    /// The L1 gradient's factor, dL/dΣpenalty, with `shape.l1_grad`.
+    pub l1_scale: T,
     /// (m, l) the ε the reparameterization drew (and saved), with `shape.reparam_grad`
     /// Some(l).
     pub eps: Option<&'a [T]>,
@@ -217,6 +247,7 @@ impl<T: num_traits::Zero> Default for MatmulExtras<'_, T> {
             target: None,
             loss_totals: None,
             loss_scale: T::zero(),
+            l1_scale: T::zero(),
             eps: None,
             stats: None,
         }
@@ -238,6 +269,8 @@ pub fn matmul<T: Real>(
 /// `shape.activation_grad` where set, and the row sums of op(A) when `shape.row_sums`; or,
 /// with `shape.loss`, C = loss_scale · dloss/dz for z = op(A)·op(B) (+ bias) and each row's
 /// loss added to loss_totals\[row·n\] (the formulas of cpu/bce.rs and cpu/mse.rs); or, with
+/// `shape.l1_grad`, the L1 penalty's gradient l1_scale · sign(code) in the addend's place and
+/// each row's penalty added to loss_totals\[row·n\] (cpu/l1.rs's formulas); or, with
 /// `shape.reparam_grad` Some(l), C = dstats (m, 2l) (+)= [dz | dz·ε·½e^(½·logvar)] for dz the
 /// first l columns of op(A)·op(B) (the formulas of cpu/reparameterize.rs's
 /// reparameterize_backward).
@@ -262,21 +295,23 @@ pub fn matmul_with_extras<T: Real>(
         row_sums,
         addend,
         loss,
+        l1_grad,
         reparam_grad,
     } = *shape;
-    if activation_grad.is_some() != extras.saved.is_some()
+    if (activation_grad.is_some() || l1_grad) != extras.saved.is_some()
         || row_sums != extras.row_sums.is_some()
         || addend != extras.addend.is_some()
         || loss.is_some() != extras.target.is_some()
-        || loss.is_some() != extras.loss_totals.is_some()
+        || (loss.is_some() || l1_grad) != extras.loss_totals.is_some()
         || reparam_grad.is_some() != extras.eps.is_some()
         || reparam_grad.is_some() != extras.stats.is_some()
     {
         return Err(crate::error::shape_error(
             "matmul",
-            "the saved activation output goes with activation_grad, the row sums buffer with \
-             row_sums, the addend with addend, the target and loss totals with loss, and eps \
-             and stats with reparam_grad, each only with it",
+            "the saved activation output goes with activation_grad (or the code with l1_grad), \
+             the row sums buffer with row_sums, the addend with addend, the target with loss, \
+             the loss totals with loss or l1_grad, and eps and stats with reparam_grad, each \
+             only with it",
         ));
     }
     // dz's columns, with the reparameterization's backward.
@@ -300,6 +335,10 @@ pub fn matmul_with_extras<T: Real>(
         }
     }
     let saved = activation_grad.zip(extras.saved);
+    let l1 = extras
+        .saved
+        .filter(|_| l1_grad)
+        .map(|code| (extras.l1_scale, code));
     let addend = extras.addend;
     let (target, scale) = (extras.target, extras.loss_scale);
     let operands = Operands {
@@ -354,13 +393,13 @@ pub fn matmul_with_extras<T: Real>(
                 store_steps(
                     &mut c_part[local_span.clone()],
                     span.clone(),
-                    addend,
+                    (addend, l1),
                     saved,
                     bias,
-                );
+                )?;
             } else {
                 let values = &mut products[local_span.clone()];
-                store_steps(values, span.clone(), addend, saved, bias);
+                store_steps(values, span.clone(), (addend, l1), saved, bias)?;
                 let c_row = &mut c_part[local_span.clone()];
                 if accumulate {
                     add_to(values, c_row);
@@ -377,8 +416,13 @@ pub fn matmul_with_extras<T: Real>(
             if let (Some(kind), Some(target), Some(totals)) =
                 (loss, target, totals_part.as_deref_mut())
             {
-                let row_loss = store_loss(kind, c_row, &target[span], scale);
+                let row_loss = store_loss(kind, c_row, &target[span.clone()], scale);
                 totals[local * n] = totals[local * n] + row_loss;
+            }
+            if let (Some((_, code)), Some(totals)) = (l1, totals_part.as_deref_mut()) {
+                let mut penalty = [T::zero()];
+                crate::cpu::l1::l1_forward(&mut penalty, &code[span], 1, n)?;
+                totals[local * n] = totals[local * n] + penalty[0];
             }
         }
         Ok(())
@@ -430,16 +474,19 @@ fn threads_for_multiply(m: usize, n: usize, k: usize) -> usize {
 }
 
 /// The store's steps in the shaders' order, over one row of the product (row `span` of the
-/// (m, n) extras): + addend, · f'(saved), + bias.
+/// (m, n) extras): + addend (or + the L1 gradient of (scale, code)), · f'(saved), + bias.
 fn store_steps<T: Float>(
     values: &mut [T],
     span: Range<usize>,
-    addend: Option<&[T]>,
+    (addend, l1): (Option<&[T]>, Option<(T, &[T])>),
     saved: Option<(Activation, &[T])>,
     bias: Option<&[T]>,
-) {
+) -> Result<()> {
     if let Some(addend) = addend {
         add_to(values, &addend[span.clone()]);
+    }
+    if let Some((scale, code)) = l1 {
+        crate::cpu::l1::l1_backward(values, &code[span.clone()], scale, true)?;
     }
     if let Some((kind, saved)) = saved {
         for (value, &y) in values.iter_mut().zip(&saved[span]) {
@@ -449,6 +496,7 @@ fn store_steps<T: Float>(
     if let Some(bias) = bias {
         add_to(values, bias);
     }
+    Ok(())
 }
 
 /// values += addend, element by element.

@@ -115,9 +115,10 @@ pub const COOP_F16_8X8_SHADER: Shader = Shader {
 
 /// The bindings of every matmul entry point: (uniform, C, A, B, bias, saved_or_eps,
 /// row_sums_or_totals, addend_target_or_stats), the last three for lib/epilogue.wgsl:
-/// binding 5 holds the saved activation output (m, n) with `shape.activation_grad` or ε
+/// binding 5 holds the saved activation output (m, n) with `shape.activation_grad` (the code
+/// with `shape.l1_grad`) or ε
 /// (m, l) with `shape.reparam_grad` Some(l), binding 6 the row sums (m) with `shape.row_sums` or the
-/// loss totals (m, n) with `shape.loss`, binding 7 the addend (m, n) with `shape.addend`, the
+/// loss totals (m, n) with `shape.loss` or `shape.l1_grad`, binding 7 the addend (m, n) with `shape.addend`, the
 /// loss target (m, n) with `shape.loss` or stats (m, 2l) with `shape.reparam_grad` (a stage's
 /// storage bindings are few: WebGPU's default limit is 8).
 const MATMUL_SLOTS: &[(u32, Slot)] = &[
@@ -680,22 +681,28 @@ fn loss_code(loss: Option<StoreLoss>) -> f64 {
 /// The buffers of the store epilogue's extras (shaders/lib/epilogue.wgsl): the activation
 /// output whose derivative multiplies the product (`shape.activation_grad`), the row sums
 /// of op(A) (`shape.row_sums`), the addend (`shape.addend`), the loss's target, running
-/// totals and gradient scale (`shape.loss`), and the reparameterization's ε and stats
-/// (`shape.reparam_grad`).
+/// totals and gradient scale (`shape.loss`), the L1 penalty's code, running totals and scale
+/// (`shape.l1_grad`), and the reparameterization's ε and stats (`shape.reparam_grad`).
 #[derive(Clone, Copy, Default)]
 pub struct MatmulExtras<'a> {
+    /// (m, n) f's output, with `shape.activation_grad`; the code, with `shape.l1_grad`
+    /// (binding 5).
     pub saved: Option<&'a GpuBuffer>,
     pub row_sums: Option<&'a GpuBuffer>,
     pub addend: Option<&'a GpuBuffer>,
     /// (m, n) the loss's target, with `shape.loss` (binding 7).
     pub target: Option<&'a GpuBuffer>,
-    /// (m, n) running loss totals, with `shape.loss` (binding 6): each thread adds its share
-    /// of a row's loss to slot row·n + the first column it stores in that row; Σ of a row's
-    /// n slots is the row's total (the host sums all m·n in f64).
+    /// (m, n) running loss totals, with `shape.loss` or `shape.l1_grad` (binding 6): each
+    /// thread adds its share of a row's loss (or penalty) to slot row·n + the first column it
+    /// stores in that row; Σ of a row's n slots is the row's total (the host sums all m·n in
+    /// f64).
     pub loss_totals: Option<&'a GpuBuffer>,
     /// The gradient's factor, dL/dΣloss, with `shape.loss` (the LOSS_SCALE constant: each
     /// value makes its own pipeline).
     pub loss_scale: f32,
+    /// The L1 gradient's factor, dL/dΣpenalty, with `shape.l1_grad` (the L1_SCALE
+    /// constant: each value makes its own pipeline).
+    pub l1_scale: f32,
     /// (m, l) the ε the reparameterization saved, with `shape.reparam_grad` Some(l) (binding
     /// 5).
     pub eps: Option<&'a GpuBuffer>,
@@ -734,7 +741,9 @@ pub fn matmul_fused(
 /// Prepares C = f(op(A)·op(B) · g'(saved) (+ bias) (+ C)) with the given variant, and the
 /// row sums of op(A) when `shape.row_sums`; or, with `shape.loss`, C = loss_scale · dloss/dz
 /// for z = op(A)·op(B) (+ bias) against `extras.target`, each row's loss added to
-/// `extras.loss_totals`; or, with `shape.reparam_grad` Some(l), C = dstats (m, 2l) (+)= [dz |
+/// `extras.loss_totals`; with `shape.l1_grad`, the L1 penalty's gradient l1_scale ·
+/// sign(code) added before g' and each row's Σ|code| added to `extras.loss_totals`; or, with
+/// `shape.reparam_grad` Some(l), C = dstats (m, 2l) (+)= [dz |
 /// dz·ε·½e^(½·logvar)] for dz the first l columns of op(A)·op(B), ε and stats from `extras`
 /// (every variant).
 #[allow(clippy::too_many_arguments)]
@@ -750,19 +759,20 @@ pub fn matmul_with_extras(
 ) -> Result<Dispatch> {
     shape.check_dims()?;
     shape.check_options(bias.is_some())?;
-    if shape.activation_grad.is_some() != extras.saved.is_some()
+    if (shape.activation_grad.is_some() || shape.l1_grad) != extras.saved.is_some()
         || shape.row_sums != extras.row_sums.is_some()
         || shape.addend != extras.addend.is_some()
         || shape.loss.is_some() != extras.target.is_some()
-        || shape.loss.is_some() != extras.loss_totals.is_some()
+        || (shape.loss.is_some() || shape.l1_grad) != extras.loss_totals.is_some()
         || shape.reparam_grad.is_some() != extras.eps.is_some()
         || shape.reparam_grad.is_some() != extras.stats.is_some()
     {
         return Err(shape_error(
             "matmul",
-            "the saved activation output goes with activation_grad, the row sums buffer with \
-             row_sums, the addend with addend, the target and loss totals with loss, and eps \
-             and stats with reparam_grad, each only with it",
+            "the saved activation output goes with activation_grad (or the code with l1_grad), \
+             the row sums buffer with row_sums, the addend with addend, the target with loss, \
+             the loss totals with loss or l1_grad, and eps and stats with reparam_grad, each \
+             only with it",
         ));
     }
     variant.check(ctx)?;
@@ -809,6 +819,7 @@ pub fn matmul_with_extras(
     } else {
         0.0
     };
+    let l1_scale = if shape.l1_grad { extras.l1_scale } else { 0.0 };
     let mut constants = vec![
         ("TRANS_A", flag(shape.trans_a)),
         ("TRANS_B", flag(shape.trans_b)),
@@ -820,6 +831,8 @@ pub fn matmul_with_extras(
         ("ADD_ADDEND", flag(shape.addend)),
         ("LOSS", loss_code(shape.loss)),
         ("LOSS_SCALE", f64::from(loss_scale)),
+        ("L1_GRAD", flag(shape.l1_grad)),
+        ("L1_SCALE", f64::from(l1_scale)),
         ("REPARAM_GRAD", flag(shape.reparam_grad.is_some())),
         ("REPARAM_COLS", shape.reparam_grad.unwrap_or(0) as f64),
     ];
@@ -923,18 +936,22 @@ pub fn matmul_with_extras(
 }
 
 /// What C = op(A)·op(B) and its epilogue move at least: A, B and the bias read once; the
-/// saved activation, addend or target (m, n), or ε (m, l) and the logvar half of stats (m,
+/// saved activation (or code), addend or target (m, n), or ε (m, l) and the logvar half of stats (m,
 /// l), read; C (its `c_len`) written, and read first when accumulating; the row sums
 /// written; of the loss totals, one slot a row read and written (each thread adds to its own
 /// slot, so a row has one to a few, by variant).
 fn matmul_traffic(shape: &MatmulShape, has_bias: bool) -> Traffic {
     let MatmulShape { m, n, k, .. } = *shape;
-    let extra_inputs = (usize::from(shape.activation_grad.is_some())
+    let extra_inputs = (usize::from(shape.activation_grad.is_some() || shape.l1_grad)
         + usize::from(shape.addend)
         + usize::from(shape.loss.is_some()))
         * n
         + 2 * shape.reparam_grad.unwrap_or(0);
-    let totals = if shape.loss.is_some() { m } else { 0 };
+    let totals = if shape.loss.is_some() || shape.l1_grad {
+        m
+    } else {
+        0
+    };
     let row_sums = if shape.row_sums { m } else { 0 };
     let c_read = if shape.accumulate { shape.c_len() } else { 0 };
     Traffic::floats(

@@ -1009,6 +1009,31 @@ pub fn check_matmul_variants(
                 );
             }
         }
+        // A sparse autoencoder's L1 penalty in the decoder's dx store: its gradient in the
+        // addend's place, before a ReLU's derivative or alone (a linear code), the
+        // penalty's rows into running totals. (m, n, k, ReLU): odd shapes, (36, 44, 28)
+        // (multiples of 4: the vec4 files) and the sparse autoencoder's d(code) (128, 256,
+        // ·) at a K of 72, not its 784 (which took 85 s of CI's lavapipe over the variants).
+        let l1_cases = [
+            (1, 1, 1, true),
+            (5, 3, 70, false),
+            (127, 33, 17, true),
+            (36, 44, 28, true),
+            (36, 44, 28, false),
+            (128, 256, 72, true),
+        ];
+        for (m, n, k, relu) in l1_cases {
+            let shape = MatmulShape {
+                activation_grad: relu.then_some(Activation::Relu),
+                l1_grad: true,
+                ..MatmulShape::new(m, n, k)
+            };
+            push(
+                matmul_kernel_name(variant),
+                describe_matmul(&shape, false, variant),
+                check_matmul_l1_grad(v, shape, variant),
+            );
+        }
     }
     // coop-f16 with operands far outside f16's range, which its power-of-two scaling
     // per row of A and column of B brings in: A tiny and B huge, a gradient-sized A,
@@ -1195,6 +1220,7 @@ fn describe_matmul(shape: &MatmulShape, bias: bool, variant: MatmulVariant) -> S
                 .map_or(String::new(), |a| format!(" ·{}'", a.name()))
             + if shape.row_sums { " +row sums" } else { "" }
             + if shape.addend { " +addend" } else { "" }
+            + if shape.l1_grad { " +l1 grad" } else { "" }
             + match shape.loss {
                 None => "",
                 Some(StoreLoss::Bce) => " +bce loss",
@@ -1442,6 +1468,102 @@ pub fn check_matmul_backward_epilogue(
         describe_matmul(&shape, false, variant),
         &[&dispatch],
         outputs,
+    )
+}
+
+/// A matmul whose store adds an L1 penalty's gradient (`shape.l1_grad`) against the twin: C
+/// (NaN-poisoned), and the penalty's running totals compared by row sums. The code: a
+/// ReLU's output (half zeros) with `shape.activation_grad`, else any sign, every seventh
+/// element 0 (sign(0) = 0).
+pub fn check_matmul_l1_grad(
+    v: &mut Validator,
+    shape: MatmulShape,
+    variant: MatmulVariant,
+) -> Result<CheckResult> {
+    let MatmulShape { m, n, k, .. } = shape;
+    if !shape.l1_grad {
+        return Err(Error::InvalidArgument(
+            "check_matmul_l1_grad needs shape.l1_grad".into(),
+        ));
+    }
+    let a = v.random(m * k, -1.0, 1.0);
+    let b = v.random(k * n, -1.0, 1.0);
+    let code: Vec<f32> = v
+        .random(m * n, -1.0, 1.0)
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| match shape.activation_grad {
+            Some(_) => x.max(0.0),
+            None if i % 7 == 0 => 0.0,
+            None => x,
+        })
+        .collect();
+    // As the trainer scales it: λ over the batch rows.
+    let scale = 0.001 / m as f32;
+    let start_totals = v.random(m * n, 0.0, 4.0);
+    let mut c = vec![f32::NAN; m * n];
+    let mut totals = start_totals.clone();
+    let extras = cpu::matmul::MatmulExtras {
+        saved: Some(&code),
+        loss_totals: Some(&mut totals),
+        l1_scale: scale,
+        ..Default::default()
+    };
+    cpu::matmul::matmul_with_extras(&mut c, &a, &b, None, extras, &shape)?;
+    // C: the product plus ±scale in two orders (as check_matmul), times f' ≤ 1, plus the
+    // multiplication by f'. Totals: N penalties and N start values in two orders.
+    let abs = |x: &[f32]| x.iter().map(|v| v.abs()).collect::<Vec<_>>();
+    let mut magnitude = vec![scale; m * n];
+    let plain = MatmulShape {
+        activation_grad: None,
+        l1_grad: false,
+        accumulate: true,
+        ..shape
+    };
+    cpu::matmul::matmul(&mut magnitude, &abs(&a), &abs(&b), None, &plain)?;
+    let row_magnitude: Vec<f32> = (0..m)
+        .map(|row| {
+            (row * n..(row + 1) * n)
+                .map(|i| code[i].abs() + start_totals[i])
+                .sum()
+        })
+        .collect();
+    let (ga, gb) = (v.upload("a", &a)?, v.upload("b", &b)?);
+    let gcode = v.upload("code", &code)?;
+    let gc = v.poisoned("c", m * n)?;
+    // Not poisoned: the kernel adds to it.
+    let gtotals = v.upload("penalty totals", &start_totals)?;
+    let gextras = kernels::matmul::MatmulExtras {
+        saved: Some(&gcode),
+        loss_totals: Some(&gtotals),
+        l1_scale: scale,
+        ..Default::default()
+    };
+    let dispatch =
+        kernels::matmul::matmul_with_extras(v.ctx, &gc, &ga, &gb, None, gextras, &shape, variant)?;
+    let c_allowed = move |i: usize, c: f32| {
+        sum_bound(k + 2, magnitude[i])
+            + operand_bound(variant, k, magnitude[i])
+            + UNIT_ROUNDOFF * c.abs()
+    };
+    let totals_allowed = move |row: usize, _| sum_bound(n + 3, row_magnitude[row]);
+    v.finish_with_row_sums(
+        dispatch.name,
+        describe_matmul(&shape, false, variant),
+        &[&dispatch],
+        vec![Output {
+            name: "C",
+            gpu: &gc,
+            cpu: c,
+            allowed: Box::new(c_allowed),
+        }],
+        vec![RowSumsOutput {
+            name: "penalty totals (row sums)",
+            gpu: &gtotals,
+            cols: n,
+            cpu: totals,
+            allowed: Box::new(totals_allowed),
+        }],
     )
 }
 
