@@ -401,8 +401,8 @@ fn matmul_loss_store_refuses_other_options_and_missing_buffers() {
     for shape in &others {
         assert_shape_error(run(shape, true, m * n), "matmul", "loss epilogue");
     }
-    assert_shape_error(run(&loss, false, m * n), "matmul", "target and loss totals");
-    assert_shape_error(run(&loss, true, 0), "matmul", "target and loss totals");
+    assert_shape_error(run(&loss, false, m * n), "matmul", "the target with loss");
+    assert_shape_error(run(&loss, true, 0), "matmul", "the target with loss");
     assert_shape_error(run(&loss, true, m), "matmul", "loss_totals has 2");
     assert!(run(&loss, true, m * n).is_ok());
 }

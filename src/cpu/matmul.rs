@@ -339,7 +339,11 @@ pub fn matmul_with_extras<T: Real>(
         .saved
         .filter(|_| l1_grad)
         .map(|code| (extras.l1_scale, code));
-    let addend = extras.addend;
+    let added = match (extras.addend, l1) {
+        (Some(addend), _) => Added::Addend(addend),
+        (None, Some((scale, code))) => Added::L1 { scale, code },
+        (None, None) => Added::Nothing,
+    };
     let (target, scale) = (extras.target, extras.loss_scale);
     let operands = Operands {
         a,
@@ -393,13 +397,13 @@ pub fn matmul_with_extras<T: Real>(
                 store_steps(
                     &mut c_part[local_span.clone()],
                     span.clone(),
-                    (addend, l1),
+                    added,
                     saved,
                     bias,
                 )?;
             } else {
                 let values = &mut products[local_span.clone()];
-                store_steps(values, span.clone(), (addend, l1), saved, bias)?;
+                store_steps(values, span.clone(), added, saved, bias)?;
                 let c_row = &mut c_part[local_span.clone()];
                 if accumulate {
                     add_to(values, c_row);
@@ -473,20 +477,33 @@ fn threads_for_multiply(m: usize, n: usize, k: usize) -> usize {
     crate::parallel::threads_for(m, MIN_ROWS_PER_THREAD)
 }
 
+/// What the store adds to the product before f' (the shaders' ADD_ADDEND or L1_GRAD), (m, n).
+#[derive(Clone, Copy)]
+enum Added<'a, T> {
+    Nothing,
+    Addend(&'a [T]),
+    /// The L1 penalty's gradient scale · sign(code).
+    L1 {
+        scale: T,
+        code: &'a [T],
+    },
+}
+
 /// The store's steps in the shaders' order, over one row of the product (row `span` of the
-/// (m, n) extras): + addend (or + the L1 gradient of (scale, code)), · f'(saved), + bias.
+/// (m, n) extras): + addend (or + the L1 gradient), · f'(saved), + bias.
 fn store_steps<T: Float>(
     values: &mut [T],
     span: Range<usize>,
-    (addend, l1): (Option<&[T]>, Option<(T, &[T])>),
+    added: Added<T>,
     saved: Option<(Activation, &[T])>,
     bias: Option<&[T]>,
 ) -> Result<()> {
-    if let Some(addend) = addend {
-        add_to(values, &addend[span.clone()]);
-    }
-    if let Some((scale, code)) = l1 {
-        crate::cpu::l1::l1_backward(values, &code[span.clone()], scale, true)?;
+    match added {
+        Added::Nothing => {}
+        Added::Addend(addend) => add_to(values, &addend[span.clone()]),
+        Added::L1 { scale, code } => {
+            crate::cpu::l1::l1_backward(values, &code[span.clone()], scale, true)?;
+        }
     }
     if let Some((kind, saved)) = saved {
         for (value, &y) in values.iter_mut().zip(&saved[span]) {
