@@ -97,9 +97,9 @@ measure() {
         --weight-grads separate >>"$out/bench.txt" 2>&1 || true
     # The IWAE (K = 5) step and epoch, the encoder run once a row (session 13), then the
     # conditional VAE's (session 20; printed after the IWAE's, so a timeout keeps those),
-    # then the denoising autoencoder's (session 22); apart, so that their shapes' tuning
-    # cannot starve the issue's configs above.
-    timeout 25 "$bin/latent" bench --backend vulkan --no-kernels --configs iwae,cvae,dae \
+    # then the denoising and sparse autoencoders' (sessions 22 and 23); apart, so that their
+    # shapes' tuning cannot starve the issue's configs above.
+    timeout 25 "$bin/latent" bench --backend vulkan --no-kernels --configs iwae,cvae,dae,sparse \
         "${extra[@]}" >>"$out/bench.txt" 2>&1 || true
     # wgpu's runtime checks (naga's index clamps and loop counters) on, then off, with the
     # same kernels (--matmul default: tiled; a dispatch a layer): the kernel table, 4096³

@@ -26,7 +26,7 @@ use crate::kernels::autotune::{candidates, describe, ShapeClass};
 use crate::kernels::gather::DataShards;
 use crate::kernels::matmul::{matmul_with_variant, MatmulVariant};
 use crate::kernels::{self, activation::Activation, Dispatch};
-use crate::model::{init_params, ModelConfig, Noise};
+use crate::model::{init_params, ModelConfig, Noise, Sparsity};
 
 /// The training configs of issue 4, and the IWAE beside them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,6 +46,9 @@ pub enum TrainConfig {
     /// The denoising autoencoder 784-256-784 (`train --model dae`: Gaussian noise, σ = 0.5,
     /// the loss against the clean input) at batch 128: opt-in, `--configs dae`.
     Dae,
+    /// The sparse autoencoder 784-256-784 (`train --model sparse`: an L1 penalty of weight
+    /// 0.001 on its ReLU code) at batch 128: opt-in, `--configs sparse`.
+    Sparse,
 }
 
 impl TrainConfig {
@@ -60,6 +63,7 @@ impl TrainConfig {
             TrainConfig::Iwae => "iwae-784-400-20-k5",
             TrainConfig::Cvae => "cvae-784-400-20-c10",
             TrainConfig::Dae => "dae-784-256-784-g0.5",
+            TrainConfig::Sparse => "sparse-784-256-784-l1",
         }
     }
 
@@ -84,6 +88,10 @@ impl TrainConfig {
                 noise: Some(Noise::Gaussian { sigma: 0.5 }),
                 ..ModelConfig::autoencoder(784, 256)
             },
+            TrainConfig::Sparse => ModelConfig {
+                sparsity: Some(Sparsity::L1 { weight: 0.001 }),
+                ..ModelConfig::autoencoder(784, 256)
+            },
         }
     }
 
@@ -105,8 +113,9 @@ impl FromStr for TrainConfig {
             "iwae" => Ok(TrainConfig::Iwae),
             "cvae" => Ok(TrainConfig::Cvae),
             "dae" => Ok(TrainConfig::Dae),
+            "sparse" => Ok(TrainConfig::Sparse),
             other => Err(Error::InvalidArgument(format!(
-                "bench config {other:?}: expected vae, ae, wide, iwae, cvae or dae"
+                "bench config {other:?}: expected vae, ae, wide, iwae, cvae, dae or sparse"
             ))),
         }
     }

@@ -1383,7 +1383,7 @@ fn bench_times_the_conditional_vae_on_synthetic_rows() {
             "bench",
             "--no-kernels",
             "--configs",
-            "cvae,dae",
+            "cvae,dae,sparse",
             "--steps",
             "1",
             "--steps-per-submit",
@@ -1397,12 +1397,11 @@ fn bench_times_the_conditional_vae_on_synthetic_rows() {
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("bench.json")).unwrap()).unwrap();
     assert_eq!(report["data"], "synthetic", "{report}");
-    for (step, config) in report["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .zip([TrainConfig::Cvae, TrainConfig::Dae])
-    {
+    for (step, config) in report["steps"].as_array().unwrap().iter().zip([
+        TrainConfig::Cvae,
+        TrainConfig::Dae,
+        TrainConfig::Sparse,
+    ]) {
         assert_eq!(step["config"], config.name(), "{report}");
         let graph = config.model().build(config.batch()).unwrap().0;
         let plan = latent::graph::plan::Plan::compile(graph).unwrap();
@@ -1412,7 +1411,7 @@ fn bench_times_the_conditional_vae_on_synthetic_rows() {
             "{report}"
         );
     }
-    assert_eq!(report["steps"].as_array().unwrap().len(), 2, "{report}");
+    assert_eq!(report["steps"].as_array().unwrap().len(), 3, "{report}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

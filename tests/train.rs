@@ -824,27 +824,29 @@ fn an_iwae_of_many_samples_keeps_its_bound_apart() {
     assert_eq!(plan.dispatches_per_step(), 1 + 4 + 1 + 3 + 2 + 7 + 1 + 1);
 }
 
-/// A sparse autoencoder's penalty (L1 or KL sparsity) adds its rows to running totals and
-/// writes its gradient in one forward dispatch, as a loss fused with its gradient does:
-/// the sum and the penalty's backward need no dispatch of their own (one dispatch more
-/// than the plain autoencoder's, not three). The decoder's dx, applied later, adds to that
-/// gradient. (The GPU training tests check the values.)
+/// A sparse autoencoder's KL sparsity penalty adds its rows to running totals and writes its
+/// gradient in one forward dispatch, as a loss fused with its gradient does: the sum and
+/// the penalty's backward need no dispatch of their own (one dispatch more than the plain
+/// autoencoder's, not three); the decoder's dx, applied later, adds to that gradient. An
+/// L1 penalty needs no dispatch at all: the decoder's dx matmul adds its gradient to the
+/// product and its rows to the totals as it stores (before a ReLU's derivative, or alone
+/// for a linear code). (The GPU training tests check the values.)
 #[test]
-fn a_sparse_penalty_writes_its_gradient_in_its_forward_dispatch() {
+fn a_sparse_penalty_writes_its_gradient_in_its_forward_dispatch_or_the_decoders_store() {
     let plain = ModelConfig {
         encoder: vec![24],
         ..ModelConfig::autoencoder(48, 12)
     };
     let base = Plan::compile(plain.build(16).unwrap().0).unwrap();
-    for sparsity in [
-        Sparsity::L1 { weight: 0.01 },
-        Sparsity::Kl {
-            rho: 0.1,
-            weight: 0.05,
-        },
-    ] {
+    let l1 = Sparsity::L1 { weight: 0.01 };
+    let kl = Sparsity::Kl {
+        rho: 0.1,
+        weight: 0.05,
+    };
+    for (sparsity, linear_code) in [(l1, false), (l1, true), (kl, false)] {
         let config = ModelConfig {
             sparsity: Some(sparsity),
+            linear_code,
             ..plain.clone()
         };
         let plan = Plan::compile(config.build(16).unwrap().0).unwrap();
@@ -854,18 +856,43 @@ fn a_sparse_penalty_writes_its_gradient_in_its_forward_dispatch() {
             .iter()
             .position(|op| matches!(op, latent::graph::Op::Penalty { .. }))
             .unwrap();
-        let TrainingFusion::LossWithGrad { grad } = plan.training_fusion[penalty] else {
-            panic!("{sparsity:?}: {:?}", plan.training_fusion[penalty])
+        let (grad, extra) = match (sparsity, plan.training_fusion[penalty]) {
+            (Sparsity::Kl { .. }, TrainingFusion::LossWithGrad { grad }) => (grad, 1),
+            (Sparsity::L1 { .. }, TrainingFusion::InDx { grad }) => (grad, 0),
+            (_, other) => panic!("{sparsity:?}: {other:?}"),
         };
         let GradOp::Penalty(ref penalty_grad) = plan.backward[grad] else {
             panic!("{sparsity:?}: {:?}", plan.backward[grad])
         };
         assert!(!penalty_grad.accumulate, "{sparsity:?}");
         assert!(plan.done_elsewhere[grad]);
+        // The L1 penalty's store: the decoder's dx matmul, whose dx the penalty wrote first.
+        let in_store: Vec<usize> = (0..plan.backward.len())
+            .filter(|&j| plan.dx_penalty[j] == Some(penalty))
+            .collect();
+        match (sparsity, &in_store[..]) {
+            (Sparsity::Kl { .. }, []) => {}
+            (Sparsity::L1 { .. }, &[j]) => {
+                let GradOp::Linear {
+                    dx: Some(dx),
+                    accumulate_dx: true,
+                    ..
+                } = plan.backward[j]
+                else {
+                    panic!("{:?}", plan.backward[j])
+                };
+                assert_eq!(dx, penalty_grad.dx);
+                assert!(!plan.adds_to_dx(j));
+                // With a ReLU code, the matmul writes the ReLU's dx: the code's never stored.
+                assert_eq!(plan.unstored_on_gpu()[dx.0], !linear_code);
+            }
+            (_, other) => panic!("{sparsity:?}: {other:?}"),
+        }
+        // (A linear code drops the ReLU, which the plain model does in its stores.)
         assert_eq!(
             plan.dispatches_per_step(),
-            base.dispatches_per_step() + 1,
-            "{sparsity:?}"
+            base.dispatches_per_step() + extra,
+            "{sparsity:?} linear code {linear_code}"
         );
     }
 }

@@ -1548,6 +1548,31 @@ impl<'a> GpuExecutor<'a> {
         Ok(parts)
     }
 
+    /// For forward op `i`, an L1 penalty a dx matmul does in its store (TrainingFusion::InDx):
+    /// its code, its gradient's scale and its running totals.
+    fn penalty_in_store(&self, i: usize) -> Result<(TensorId, f32, &GpuBuffer)> {
+        let plan = self.plan;
+        let (&Op::Penalty { x, .. }, TrainingFusion::InDx { grad }) =
+            (&plan.graph.ops[i], plan.training_fusion[i])
+        else {
+            return Err(Error::InvalidArgument(format!(
+                "op {i} is not a penalty done in a dx matmul's store"
+            )));
+        };
+        let GradOp::Penalty(PenaltyGrad { scale, .. }) = plan.backward[grad] else {
+            return Err(Error::InvalidArgument(
+                "a penalty fused with a non-penalty gradient".into(),
+            ));
+        };
+        let totals = plan
+            .losses
+            .iter()
+            .position(|term| term.op == i)
+            .map(|t| &self.loss_totals[t])
+            .ok_or_else(|| Error::InvalidArgument(format!("op {i} is not a loss term")))?;
+        Ok((x, scale, totals))
+    }
+
     /// The dispatches of backward op `j`; for a linear layer whose weight gradient a grouped
     /// dispatch computes (`grouped_dweight`), its dx only.
     fn prepare_backward(&self, j: usize, grouped_dweight: bool) -> Result<Vec<Dispatch>> {
@@ -1635,22 +1660,32 @@ impl<'a> GpuExecutor<'a> {
                     );
                 } else if let Some(dx) = dx {
                     let written = activation.map_or(dx, |(_, d_pre, _)| d_pre);
-                    let (out, saved) = match activation {
-                        Some((_, d_pre, y)) => (self.view(d_pre)?, Some(self.view(y)?)),
-                        None => (self.view(dx)?, None),
+                    // An L1 penalty on the code whose gradient dx is: (code, scale, totals).
+                    let penalty = self.plan.dx_penalty[j].map(|i| self.penalty_in_store(i));
+                    let penalty = penalty.transpose()?;
+                    let (out, saved) = match (activation, &penalty) {
+                        (Some((_, d_pre, y)), _) => (self.view(d_pre)?, Some(self.view(y)?)),
+                        (None, Some((code, ..))) => (self.view(dx)?, Some(self.view(*code)?)),
+                        (None, None) => (self.view(dx)?, None),
                     };
-                    let addend = activation.is_some() && accumulate_dx;
+                    // What other ops wrote of dx: added before f', or to C (not the
+                    // penalty's gradient, which the store computes).
+                    let adds = self.plan.adds_to_dx(j);
+                    let addend = activation.is_some() && adds;
                     let addend_view = if addend { Some(self.view(dx)?) } else { None };
                     let dx_shape = MatmulShape {
                         activation_grad: activation.map(|(kind, ..)| kind),
-                        accumulate: accumulate_dx && !addend,
+                        accumulate: adds && !addend,
                         addend,
+                        l1_grad: penalty.is_some(),
                         ..shapes.dx
                     };
                     let dx_extras = MatmulExtras {
                         saved: saved.as_ref(),
                         row_sums: None,
                         addend: addend_view.as_ref(),
+                        loss_totals: penalty.map(|(_, _, totals)| totals),
+                        l1_scale: penalty.map_or(0.0, |(_, scale, _)| scale),
                         ..Default::default()
                     };
                     dispatches.push(

@@ -7,8 +7,8 @@
 
 use crate::error::{Error, Result};
 use crate::gpu::VIEW_ALIGNMENT;
-use crate::graph::autodiff::{differentiate, grad_op_io, op_io, GradOp};
-use crate::graph::{Graph, LossKind, Op, Role, TensorId};
+use crate::graph::autodiff::{differentiate, grad_op_io, op_io, GradOp, PenaltyGrad};
+use crate::graph::{Graph, LossKind, Op, Penalty, Role, TensorId};
 use crate::kernels::log_mean_exp::ALONE_MAX_K;
 use crate::kernels::matmul_grouped_tn::MAX_PROBLEMS;
 
@@ -82,6 +82,11 @@ pub enum TrainingFusion {
     },
     /// A bound that its log weights' dispatch does (see IwaeBound).
     InBound,
+    /// A sparse autoencoder's L1 penalty that the dx matmul of the layer its code feeds does
+    /// as it stores ([`Plan::dx_penalty`]): its gradient (backward op `grad`, never run)
+    /// added to the product, its rows' Σ|code| added to running totals, a slot per element
+    /// of the code.
+    InDx { grad: usize },
 }
 
 impl TrainingFusion {
@@ -95,19 +100,25 @@ impl TrainingFusion {
             TrainingFusion::IwaeBound {
                 bound_grad, grad, ..
             } => vec![bound_grad, grad],
+            // The dx matmul's dispatch does InDx's gradient.
             TrainingFusion::None
             | TrainingFusion::InHead
             | TrainingFusion::InLinear
             | TrainingFusion::InBound
+            | TrainingFusion::InDx { .. }
             | TrainingFusion::RowsToTotals => Vec::new(),
         }
     }
 
-    /// Whether another forward op's dispatch does this op (it has none of its own).
+    /// Whether another dispatch does this op (it has none of its own): a forward op's, or,
+    /// for InDx, a backward matmul's.
     pub fn done_in_another_dispatch(self) -> bool {
         matches!(
             self,
-            TrainingFusion::InHead | TrainingFusion::InLinear | TrainingFusion::InBound
+            TrainingFusion::InHead
+                | TrainingFusion::InLinear
+                | TrainingFusion::InBound
+                | TrainingFusion::InDx { .. }
         )
     }
 }
@@ -158,6 +169,12 @@ pub struct Plan {
     /// dx matmul adds [dz | dz·ε·½e^(½·logvar)] to dstats as it stores, dz its product's
     /// first columns, and dx is never stored.
     pub dx_reparameterize: Vec<Option<usize>>,
+    /// Per backward op: for a linear layer whose dx is a sparse autoencoder's code's
+    /// gradient, which only an L1 penalty wrote before it (its layer adds to it), that
+    /// penalty (an index into the forward ops, TrainingFusion::InDx): the dx matmul adds the
+    /// penalty's gradient to its product as it stores (in place of adding what the penalty
+    /// wrote) and the penalty's rows to its running totals.
+    pub dx_penalty: Vec<Option<usize>>,
     /// Per backward op: for the reparameterization's backward of stats repeated for K
     /// samples (an IWAE's), the SumRowGroups right after it that sums its gradient over each
     /// group (an index into `backward`), when nothing else reads that gradient: one dispatch
@@ -266,6 +283,7 @@ impl Plan {
         }
         add_vae_heads(&graph, &backward, &repeats, &mut training_fusion);
         add_iwae_bounds(&graph, &backward, &mut training_fusion);
+        let dx_penalty = add_dx_penalties(&graph, &backward, &dx_activation, &mut training_fusion);
         let reparameterize_group_sum = reparameterize_group_sums(&graph, &backward, &live_to_end);
         let dx_store = dx_stores(
             &dx_activation,
@@ -283,6 +301,11 @@ impl Plan {
         }
         for (done, &folded) in done_elsewhere.iter_mut().zip(&folded_slices) {
             *done |= folded;
+        }
+        for fusion in &training_fusion {
+            if let TrainingFusion::InDx { grad } = *fusion {
+                done_elsewhere[grad] = true;
+            }
         }
         let pool = assign_pool(
             &graph,
@@ -312,6 +335,7 @@ impl Plan {
             done_elsewhere,
             dx_activation,
             dx_reparameterize,
+            dx_penalty,
             reparameterize_group_sum,
             folded_slices,
         })
@@ -484,18 +508,23 @@ impl Plan {
             {
                 unstored[dstats.0] = true;
             }
-            if let GradOp::Linear {
-                dx: Some(dx),
-                accumulate_dx,
-                ..
-            } = *op
-            {
-                let in_store = (self.dx_activation[j].is_some() && !accumulate_dx)
+            if let GradOp::Linear { dx: Some(dx), .. } = *op {
+                let in_store = (self.dx_activation[j].is_some() && !self.adds_to_dx(j))
                     || self.dx_reparameterize[j].is_some();
                 unstored[dx.0] |= in_store;
             }
         }
         unstored
+    }
+
+    /// Whether linear layer `j`'s dx matmul adds to a dx other ops wrote (GradOp::Linear's
+    /// `accumulate_dx`), not when the other writer was an L1 penalty the matmul does in its
+    /// store (`dx_penalty`).
+    pub fn adds_to_dx(&self, j: usize) -> bool {
+        match self.backward[j] {
+            GradOp::Linear { accumulate_dx, .. } => accumulate_dx && self.dx_penalty[j].is_none(),
+            _ => false,
+        }
     }
 
     /// The GPU executor's pool: the plan's, less the tensors it never stores
@@ -557,6 +586,7 @@ impl Plan {
     pub fn running_totals_len(&self, term: &LossTerm) -> usize {
         match (self.training_fusion[term.op], &self.graph.ops[term.op]) {
             (TrainingFusion::InLinear, &Op::Loss { a, .. }) => self.graph.tensor(a).len(),
+            (TrainingFusion::InDx { .. }, &Op::Penalty { x, .. }) => self.graph.tensor(x).len(),
             _ => self.graph.tensor(term.per_row).len(),
         }
     }
@@ -824,6 +854,59 @@ fn add_vae_heads(
             }
         }
     }
+}
+
+/// Moves each L1 penalty done with its gradient (TrainingFusion::LossWithGrad) into the store
+/// of the dx matmul that adds to that gradient (TrainingFusion::InDx; returns
+/// [`Plan::dx_penalty`]), when the two are its only writers (the penalty first) and the
+/// matmul's fused activation backward, if any, is that of the penalty's code.
+fn add_dx_penalties(
+    graph: &Graph,
+    backward: &[GradOp],
+    dx_activation: &[Option<usize>],
+    fusion: &mut [TrainingFusion],
+) -> Vec<Option<usize>> {
+    let mut dx_penalty = vec![None; backward.len()];
+    for (i, op) in graph.ops.iter().enumerate() {
+        let (
+            Op::Penalty {
+                penalty: Penalty::L1,
+                x: code,
+                ..
+            },
+            TrainingFusion::LossWithGrad { grad },
+        ) = (op, fusion[i])
+        else {
+            continue;
+        };
+        let GradOp::Penalty(PenaltyGrad {
+            dx,
+            accumulate: false,
+            ..
+        }) = backward[grad]
+        else {
+            continue;
+        };
+        let writers: Vec<usize> = (0..backward.len())
+            .filter(|&j| grad_op_io(&backward[j]).0.contains(&dx))
+            .collect();
+        let [first, j] = writers[..] else {
+            continue;
+        };
+        let layer_adds = matches!(
+            backward[j],
+            GradOp::Linear { dx: Some(d), accumulate_dx: true, .. } if d == dx
+        );
+        let activation_of_code = match dx_activation[j].map(|a| &backward[a]) {
+            Some(&GradOp::Activation { y, .. }) => y == *code,
+            _ => true,
+        };
+        if first == grad && layer_adds && activation_of_code {
+            dx_penalty[j] = Some(i);
+            fusion[i] = TrainingFusion::InDx { grad };
+        }
+    }
+    dx_penalty
 }
 
 /// Moves each IWAE bound done with its gradient (TrainingFusion::LossWithGrad) into the

@@ -37,7 +37,8 @@ pub struct BenchArgs {
     /// Training configs, comma-separated: vae (784-400-20), ae (784-256-784), wide
     /// (784-2048-2048-64 at batch 1024), iwae (the VAE on the IWAE bound, K = 5), cvae (the
     /// conditional VAE on 10 classes), dae (the denoising autoencoder 784-256-784, Gaussian
-    /// noise σ = 0.5). Default: vae, ae and wide, but wide only on a real GPU.
+    /// noise σ = 0.5), sparse (the sparse autoencoder 784-256-784, L1 of weight 0.001).
+    /// Default: vae, ae and wide, but wide only on a real GPU.
     #[arg(long, value_delimiter = ',')]
     pub configs: Option<Vec<String>>,
     /// Add the large matmuls (4096³ and 1024×2048×2048) to the kernel table.
