@@ -1238,13 +1238,7 @@ impl<'a> GpuExecutor<'a> {
     ) -> Result<Dispatch> {
         let (ctx, plan) = (self.ctx, self.plan);
         let graph = &plan.graph;
-        let totals_of = |op: usize| {
-            plan.losses
-                .iter()
-                .position(|term| term.op == op)
-                .map(|t| &totals[t])
-                .ok_or_else(|| Error::InvalidArgument(format!("op {op} is not a loss term")))
-        };
+        let totals_of = |op: usize| term_totals(plan, totals, op);
         match (fusion, &graph.ops[i], &plan.backward) {
             (
                 TrainingFusion::RowsToTotals,
@@ -1564,13 +1558,7 @@ impl<'a> GpuExecutor<'a> {
                 "a penalty fused with a non-penalty gradient".into(),
             ));
         };
-        let totals = plan
-            .losses
-            .iter()
-            .position(|term| term.op == i)
-            .map(|t| &self.loss_totals[t])
-            .ok_or_else(|| Error::InvalidArgument(format!("op {i} is not a loss term")))?;
-        Ok((x, scale, totals))
+        Ok((x, scale, term_totals(plan, &self.loss_totals, i)?))
     }
 
     /// The dispatches of backward op `j`; for a linear layer whose weight gradient a grouped
@@ -1920,4 +1908,14 @@ impl<'a> GpuExecutor<'a> {
             }
         }
     }
+}
+
+/// The running totals (one buffer per loss term of `plan`, in its order) of the term that
+/// forward op `op` computes.
+fn term_totals<'b>(plan: &Plan, totals: &'b [GpuBuffer], op: usize) -> Result<&'b GpuBuffer> {
+    plan.losses
+        .iter()
+        .position(|term| term.op == op)
+        .map(|t| &totals[t])
+        .ok_or_else(|| Error::InvalidArgument(format!("op {op} is not a loss term")))
 }
