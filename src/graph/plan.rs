@@ -183,8 +183,9 @@ pub struct Plan {
     pub reparameterize_group_sum: Vec<Option<usize>>,
     /// Per backward op: true for a Slice of a gradient's first columns that only the next
     /// op, the reparameterization's backward, reads, as its dz (a conditional VAE's dz, the
-    /// first columns of d(z | label)): that backward reads them in place
-    /// ([`Plan::reparameterize_dz`]), and the GPU never slices.
+    /// first columns of d(z | label)): the dx matmul that writes d(z | label) does that
+    /// backward in its store (`dx_reparameterize`), or, where it cannot, the backward reads
+    /// them in place ([`Plan::reparameterize_dz`]); the GPU never slices.
     pub folded_slices: Vec<bool>,
     pub losses: Vec<LossTerm>,
 }
