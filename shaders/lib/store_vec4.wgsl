@@ -52,17 +52,20 @@ fn store_row(row: u32, col: u32, acc: vec4<f32>) {
     if (ADD_ADDEND) {
         value += addend_target_or_stats[q];
     }
+    // f's output (ACTIVATION_GRAD) or the code (L1_GRAD), the same tensor when both: read once.
+    var saved = vec4<f32>(0.0);
+    if (ACTIVATION_GRAD != 0u || L1_GRAD) {
+        saved = saved_or_eps[q];
+    }
     // With L1_GRAD: the penalty's gradient added, and the penalty of the 4 codes.
     var penalty = 0.0;
     if (L1_GRAD) {
-        let code = saved_or_eps[q];
         for (var j = 0u; j < 4u; j++) {
-            value[j] += l1_grad(code[j]);
-            penalty += abs(code[j]);
+            value[j] += l1_grad(saved[j]);
+            penalty += abs(saved[j]);
         }
     }
     if (ACTIVATION_GRAD != 0u) {
-        let saved = saved_or_eps[q];
         for (var j = 0u; j < 4u; j++) {
             value[j] = times_activation_grad(value[j], saved[j]);
         }
