@@ -114,6 +114,9 @@ struct Drift {
     loss_absolute: f64,
     /// Every parameter after the 24 steps,
     param: f32,
+    /// but for at most one in a thousand (at least one), which may be off by up to this
+    /// (Adam's sign flips, below),
+    param_outlier: f32,
     /// and their mean difference (a systematic error moves many parameters a little).
     param_mean: f32,
 }
@@ -123,12 +126,16 @@ struct Drift {
 /// steps: each update is about lr = 1e-3 and Adam divides by √v, so a gradient element
 /// near zero whose rounding differs can move its parameter by up to ~lr differently; in
 /// practice the two paths stay well within 2e-4 (lavapipe, seeds 1-3: about 1e-7 at
-/// most); the mean difference is allowed a tenth of that.
+/// most), but for a rare parameter whose gradient is that near zero: LATENT_TEST_SEED=
+/// 1796615745427277465 left one of the IWAE's 2496 parameters 3.8e-4 apart (the rest within
+/// 1e-5), at session 22's commit as at 23's, so a few may be off by up to 2·lr; the mean
+/// difference is allowed a tenth of 2e-4.
 const F32_DRIFT: Drift = Drift {
     loss_of_term: 1e-4,
     loss_of_total: 0.0,
     loss_absolute: 1e-5,
     param: 2e-4,
+    param_outlier: 2e-3,
     param_mean: 2e-5,
 };
 
@@ -243,13 +250,23 @@ fn train_both(
         );
         let g = gpu.read_params().unwrap();
         let mut worst = 0.0f32;
+        let mut outliers = Vec::new();
         for (i, (a, b)) in g.iter().zip(&cpu.params).enumerate() {
             assert!(
-                (a - b).abs() <= drift.param,
+                (a - b).abs() <= drift.param_outlier,
                 "{name} parameter {i}: gpu {a} cpu {b} (LATENT_TEST_SEED={seed})"
             );
+            if (a - b).abs() > drift.param {
+                outliers.push((i, *a, *b));
+            }
             worst = worst.max((a - b).abs());
         }
+        assert!(
+            outliers.len() <= (g.len() / 1000).max(1),
+            "{name}: {} parameters beyond {} (gpu, cpu): {outliers:?} (LATENT_TEST_SEED={seed})",
+            outliers.len(),
+            drift.param
+        );
         let mean = g
             .iter()
             .zip(&cpu.params)
@@ -503,6 +520,7 @@ fn coop_f16_training_stays_near_the_cpu_twins() {
         loss_of_total: 1e-2,
         loss_absolute: 1e-4,
         param: 2e-2,
+        param_outlier: 2e-2,
         param_mean: 5e-4,
     };
     for (name, dispatches, worst) in train_both(&ctx, seed, &drift, false) {
