@@ -46,12 +46,12 @@ pack() {
 
 # The loader and the NVIDIA ICD where the machine lacks them; the binaries' folder.
 setup_device() {
-    if ! ldconfig -p | grep -q 'libvulkan\.so\.1'; then
+    if ! ldconfig -p | grep 'libvulkan\.so\.1' >/dev/null; then
         for f in .gl/*.deb; do dpkg -x "$f" /; done
         ldconfig
     fi
     local icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-    if carry/bin/latent info --backend vulkan 2>&1 | grep -q "No GPU adapter" && [ -f "$icd" ]; then
+    if carry/bin/latent info --backend vulkan 2>&1 | grep "No GPU adapter" >/dev/null && [ -f "$icd" ]; then
         export VK_DRIVER_FILES="$icd"
     fi
 }
