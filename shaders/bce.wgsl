@@ -1,6 +1,6 @@
 // Binary cross-entropy from logits, for Bernoulli likelihoods (pixels in [0, 1]).
-// Includes lib/grid.wgsl and lib/loss_target.wgsl (the target's rows may each serve
-// TARGET_REPEAT consecutive rows).
+// Includes lib/grid.wgsl, lib/loss_target.wgsl (the target's rows may each serve
+// TARGET_REPEAT consecutive rows) and lib/row_loss.wgsl (the element and its derivative).
 //   bce_forward:  loss (rows) = Σ_c max(z, 0) - z·t + log(1 + e^-|z|)   one workgroup per row;
 //       with ADD_TO_TOTALS also totals[r] += loss[r] (a training step's loss whose rows other
 //       ops read, such as an IWAE's log weights)
@@ -8,7 +8,6 @@
 //   bce_backward_rows: dz = (scale + row_factor · row_grad[r]) · (σ(z) - t)
 //   bce_forward_backward: totals[r] += loss[r] and dz = scale · (σ(z) - t) in one pass,
 //       for a training step whose loss rows are only summed (one dispatch, not three)
-// The forms never exponentiate a large positive number, so any finite logit is safe.
 // `scale` is the derivative of the training loss with respect to Σ_r loss[r].
 // A subnormal dz is kept or flushed as the GPU does (WGSL leaves it to the implementation);
 // the CPU twin flushes it to 0 (on x86, subnormals slow the next multiply).
@@ -30,14 +29,6 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> dlogits: array<f32>; // (rows, cols)
 @group(0) @binding(6) var<storage, read_write> totals: array<f32>;  // (rows) running sums of loss
 
-fn stable_sigmoid(v: f32) -> f32 {
-    if (v >= 0.0) {
-        return 1.0 / (1.0 + exp(-v));
-    }
-    let e = exp(v);
-    return e / (1.0 + e);
-}
-
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn bce_forward(
     @builtin(workgroup_id) group: vec3<u32>,
@@ -51,8 +42,7 @@ fn bce_forward(
     var sum = 0.0;
     for (var c = local; c < params.cols; c += WORKGROUP_SIZE) {
         let i = row * params.cols + c;
-        let z = logits[i];
-        sum += max(z, 0.0) - z * target_at(i) + log(1.0 + exp(-abs(z)));
+        sum += bce_element(logits[i], target_at(i));
     }
     let total = workgroup_sum(sum, local);
     if (local == 0u) {
@@ -71,7 +61,7 @@ fn bce_backward(
 ) {
     let i = flat_index(group, groups, local);
     if (i < params.rows * params.cols) {
-        dlogits[i] = params.scale * (stable_sigmoid(logits[i]) - target_at(i));
+        dlogits[i] = params.scale * bce_element_grad(logits[i], target_at(i));
     }
 }
 
@@ -86,7 +76,7 @@ fn bce_backward_rows(
     let i = flat_index(group, groups, local);
     if (i < params.rows * params.cols) {
         let d_loss = params.scale + params.row_factor * row_grad[i / params.cols];
-        dlogits[i] = d_loss * (stable_sigmoid(logits[i]) - target_at(i));
+        dlogits[i] = d_loss * bce_element_grad(logits[i], target_at(i));
     }
 }
 

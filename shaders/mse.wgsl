@@ -1,6 +1,6 @@
 // Mean-squared-error pieces, for reconstructions compared with their targets.
-// Includes lib/grid.wgsl and lib/loss_target.wgsl (the target's rows may each serve
-// TARGET_REPEAT consecutive rows).
+// Includes lib/grid.wgsl, lib/loss_target.wgsl (the target's rows may each serve
+// TARGET_REPEAT consecutive rows) and lib/row_loss.wgsl (the element and its derivative).
 //   mse_forward:  loss (rows) = Σ_c (x[r, c] - target[r, c])²      one workgroup per row;
 //       with ADD_TO_TOTALS also totals[r] += loss[r] (a training step's loss whose rows other
 //       ops read, such as an IWAE's log weights)
@@ -43,8 +43,7 @@ fn mse_forward(
     var sum = 0.0;
     for (var c = local; c < params.cols; c += WORKGROUP_SIZE) {
         let i = row * params.cols + c;
-        let diff = x[i] - target_at(i);
-        sum += diff * diff;
+        sum += mse_element(x[i], target_at(i));
     }
     let total = workgroup_sum(sum, local);
     if (local == 0u) {
@@ -78,7 +77,7 @@ fn mse_backward_rows(
     let i = flat_index(group, groups, local);
     if (i < params.rows * params.cols) {
         let d_loss = params.scale + params.row_factor * row_grad[i / params.cols];
-        dx[i] = d_loss * (2.0 * (x[i] - target_at(i)));
+        dx[i] = d_loss * mse_element_grad(x[i], target_at(i));
     }
 }
 

@@ -837,26 +837,38 @@ fn an_iwae_reads_the_data_rows_and_their_stats_in_place_of_their_repeats() {
         ),
         "{fused:?}"
     );
-    // The BCE rows, which the log weights read, go to running totals in their own
-    // dispatch; the log weights' dispatch also does the bound (rows to totals), its
-    // gradient and the log weights' backward (kernels::iwae_bound).
+    // The log weights' dispatch does the BCE rows they read (rows to totals), the bound
+    // (rows to totals), its gradient, the log weights' backward and the BCE's gradient,
+    // which takes dlogw (kernels::iwae_bound::iwae_bound_with_recon).
     let position_of = |matches: fn(&latent::graph::Op) -> bool| {
         training.graph.ops.iter().position(matches).unwrap()
     };
     let loss = position_of(|op| matches!(op, latent::graph::Op::Loss { .. }));
-    assert_eq!(training.training_fusion[loss], TrainingFusion::RowsToTotals);
+    assert_eq!(training.training_fusion[loss], TrainingFusion::InBound);
     let weights = position_of(|op| matches!(op, latent::graph::Op::LogWeight { .. }));
     let bound = position_of(|op| matches!(op, latent::graph::Op::NegLogMeanExp { .. }));
     let TrainingFusion::IwaeBound {
         bound: b,
         bound_grad,
         grad,
+        recon: Some((recon, recon_grad)),
     } = training.training_fusion[weights]
     else {
-        panic!("the log weights do not do the bound")
+        panic!("the log weights do not do the bound and the BCE")
     };
-    assert_eq!(b, bound);
+    assert_eq!((b, recon), (bound, loss));
     assert_eq!(training.training_fusion[bound], TrainingFusion::InBound);
+    assert!(matches!(
+        training.backward[recon_grad],
+        GradOp::Loss {
+            kind: LossKind::Bce,
+            row_grad: Some(_),
+            ..
+        }
+    ));
+    assert!(training.done_elsewhere[recon_grad]);
+    let recon_term = training.losses.iter().find(|t| t.op == loss).unwrap();
+    assert!(training.running_totals(recon_term));
     assert!(matches!(
         training.backward[bound_grad],
         GradOp::NegLogMeanExp { .. }
@@ -873,14 +885,11 @@ fn an_iwae_reads_the_data_rows_and_their_stats_in_place_of_their_repeats() {
     // The bound's running totals are one a sample row.
     let term = training.losses.iter().find(|t| t.op == bound).unwrap();
     assert!(training.running_totals(term));
-    // Gather, 4 linear (ReLUs fused), the head (reparameterize, KL), BCE (rows to totals),
-    // the importance weighting (log weights, −log mean exp, their gradients); no loss sums;
-    // backward: BCE, 4 linear (7 matmuls), reparameterize with the group sums of
+    // Gather, 4 linear (ReLUs fused), the head (reparameterize, KL), the importance
+    // weighting (BCE, log weights, −log mean exp, their gradients and the BCE's); no loss
+    // sums; backward: 4 linear (7 matmuls), reparameterize with the group sums of
     // dμ | dlogvar; Adam.
-    assert_eq!(
-        training.dispatches_per_step(),
-        1 + 4 + 1 + 2 + 1 + 7 + 1 + 1
-    );
+    assert_eq!(training.dispatches_per_step(), 1 + 4 + 1 + 1 + 7 + 1 + 1);
 }
 
 /// An IWAE of more samples than one thread a group sums (ALONE_MAX_K) keeps its log
@@ -2282,4 +2291,106 @@ fn a_timed_cpu_step_names_and_times_each_part() {
     assert_eq!(common::bits(&timed.params), common::bits(&plain.params));
     let error = timed.step_timed(&mut [0.0; 3]).unwrap_err().to_string();
     assert!(error.contains("21 parts; got 3 slots"), "{error}");
+}
+
+/// An IWAE's reconstruction loss (BCE, or MSE for a Gaussian likelihood) joins its bound's
+/// dispatch where the adapter binds that kernel's 11 storage buffers; on a device with
+/// WebGPU's default limits (8, as a host application's own device may have) the GPU
+/// executor runs the loss's rows, the bound and the loss's gradient as three dispatches, to
+/// the same bits: the fused kernel sums each row as bce_forward (mse_forward) does and
+/// shares their elements' forms (shaders/lib/row_loss.wgsl).
+#[test]
+fn an_iwae_on_a_device_of_default_limits_runs_its_loss_apart_to_the_same_bits() {
+    use latent::kernels::iwae_bound::runs_with_recon_on;
+
+    let test = "an_iwae_on_a_device_of_default_limits_runs_its_loss_apart_to_the_same_bits";
+    if common::gpu(test).is_none() {
+        return;
+    }
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+    let adapter =
+        pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions::default()))
+            .unwrap();
+    let device_with = |required_limits: wgpu::Limits| {
+        let desc = wgpu::DeviceDescriptor {
+            required_limits,
+            ..Default::default()
+        };
+        let (device, queue) = pollster::block_on(adapter.request_device(&desc)).unwrap();
+        GpuContext::from_device(device, queue, adapter.get_info())
+    };
+    let (fused_ctx, apart_ctx) = (
+        device_with(adapter.limits()),
+        device_with(wgpu::Limits::default()),
+    );
+    assert!(runs_with_recon_on(&fused_ctx), "{}", fused_ctx.describe());
+    // With default limits a CPU adapter's params stay a uniform buffer, so the bound's 8
+    // storage buffers fit.
+    assert!(!runs_with_recon_on(&apart_ctx) && !apart_ctx.params_in_storage());
+    let seed = common::seed();
+    let (rows, width, batch) = (48, 48, 16);
+    let bytes = synthetic_bytes(rows, width, seed);
+    let data = TrainData::new(Samples::U8(&bytes), rows, width);
+    for likelihood in [Likelihood::Bernoulli, Likelihood::Gaussian] {
+        let config = ModelConfig {
+            importance_samples: Some(3),
+            likelihood,
+            ..ModelConfig::vae(48, 20, 4)
+        };
+        let (plan, params) = plan_and_params(&config, batch, seed);
+        let run = RunConfig {
+            adam: AdamConfig::default(),
+            seed,
+            total_steps: 6,
+        };
+        let mut trained = Vec::new();
+        for ctx in [&fused_ctx, &apart_ctx] {
+            let mut gpu = GpuExecutor::new(ctx, &plan, &params, data, None, run).unwrap();
+            let mut losses = Vec::new();
+            for epoch in 0..2 {
+                gpu.begin_epoch(&epoch_order(rows, seed + epoch)).unwrap();
+                for _ in 0..rows / batch {
+                    gpu.step().unwrap();
+                    losses.push(gpu.loss_totals().unwrap());
+                    gpu.reset_losses().unwrap();
+                }
+            }
+            let names: Vec<String> = gpu
+                .step_dispatches()
+                .iter()
+                .map(|d| d.name.to_string())
+                .collect();
+            trained.push((names, losses, gpu.read_params().unwrap()));
+        }
+        let [(fused, fused_losses, fused_params), (apart, apart_losses, apart_params)] =
+            &trained[..]
+        else {
+            unreachable!()
+        };
+        let loss = match likelihood {
+            Likelihood::Bernoulli => "bce",
+            _ => "mse",
+        };
+        assert_eq!(fused.len(), plan.dispatches_per_step(), "{fused:?}");
+        assert!(
+            fused.iter().any(|n| n == "iwae_bound_with_recon"),
+            "{fused:?}"
+        );
+        assert_eq!(apart.len(), plan.dispatches_per_step() + 2, "{apart:?}");
+        for name in [
+            format!("{loss}_forward"),
+            "iwae_bound_forward_backward".into(),
+            format!("{loss}_backward_rows"),
+        ] {
+            assert!(apart.contains(&name), "{name} not in {apart:?}");
+        }
+        assert_eq!(
+            fused_losses, apart_losses,
+            "{loss} (LATENT_TEST_SEED={seed})"
+        );
+        assert!(
+            fused_params == apart_params,
+            "{loss}: the parameters differ (LATENT_TEST_SEED={seed})"
+        );
+    }
 }

@@ -429,7 +429,11 @@ impl GpuContext {
         let placeholder_out = placeholder_buffer("placeholder for an absent output");
         let limits = device.limits();
         let matmul_choice = RwLock::new(MatmulChoice::default_for(&info, &features));
-        let info_is_cpu = info.device_type == wgpu::DeviceType::Cpu;
+        // Params in a storage buffer add one to each kernel's storage buffers: only where a
+        // kernel of 8 (WebGPU's default limit, which every kernel the step needs keeps to)
+        // still fits, so a host's device with default limits runs them all.
+        let params_in_storage = info.device_type == wgpu::DeviceType::Cpu
+            && limits.max_storage_buffers_per_shader_stage > 8;
         GpuContext {
             device,
             queue,
@@ -444,7 +448,7 @@ impl GpuContext {
             matmul_choice,
             shape_tuning: Mutex::new(None),
             weight_grads_policy: RwLock::new(WeightGradsPolicy::Auto),
-            params_in_storage: AtomicBool::new(info_is_cpu),
+            params_in_storage: AtomicBool::new(params_in_storage),
             runtime_checks: AtomicBool::new(true),
         }
     }
@@ -533,7 +537,8 @@ impl GpuContext {
     }
 
     /// Whether the kernels' `params` (binding 0) are a read-only storage buffer rather than a
-    /// uniform buffer: on CPU adapters, from creation. Lavapipe specializes a shader on the
+    /// uniform buffer: on CPU adapters that bind more than 8 storage buffers a stage, from
+    /// creation. Lavapipe specializes a shader on the
     /// values of the uniforms its loops and branches read, at its first dispatch, and keeps
     /// the variant when it is much smaller; for a matmul whose first shape had a power-of-two
     /// M (64×64×128 TN) every later dispatch of that pipeline ran 7× slower and a small VAE

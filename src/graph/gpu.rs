@@ -786,6 +786,10 @@ impl<'a> GpuExecutor<'a> {
                 Op::Linear { y, .. } => Some(&plan.graph.tensor(y).name),
                 _ => None,
             };
+            if let TrainingFusion::IwaeBound { .. } = fusion(i) {
+                dispatches.extend(self.prepare_iwae_bound(i, fusion(i), totals)?);
+                continue;
+            }
             if fusion(i) != TrainingFusion::None {
                 let dispatch = self.prepare_fused(i, fusion(i), totals, source.state, seed)?;
                 dispatches.push(match layer {
@@ -1225,6 +1229,124 @@ impl<'a> GpuExecutor<'a> {
         }
     }
 
+    /// The IWAE's importance weighting: log weights op `i` with the work `fusion`
+    /// (TrainingFusion::IwaeBound) moves into its dispatch, the bound, its gradients and,
+    /// with `recon`, the reconstruction loss and its gradient; on an adapter that binds fewer
+    /// storage buffers than that kernel's 11, the loss's rows, the bound and the loss's
+    /// gradient as three dispatches.
+    fn prepare_iwae_bound(
+        &self,
+        i: usize,
+        fusion: TrainingFusion,
+        totals: &[GpuBuffer],
+    ) -> Result<Vec<Dispatch>> {
+        let (ctx, plan) = (self.ctx, self.plan);
+        let graph = &plan.graph;
+        let totals_of = |op: usize| term_totals(plan, totals, op);
+        let (
+            TrainingFusion::IwaeBound {
+                bound,
+                bound_grad,
+                grad,
+                recon: recon_loss,
+            },
+            &Op::LogWeight {
+                recon,
+                z,
+                eps,
+                stats,
+                recon_weight,
+                ..
+            },
+        ) = (fusion, &graph.ops[i])
+        else {
+            return Err(Error::InvalidArgument(
+                "an IWAE bound fused into an op not its log weights".into(),
+            ));
+        };
+        let (
+            &Op::NegLogMeanExp { k, .. },
+            &GradOp::NegLogMeanExp { dlogw, scale, .. },
+            &GradOp::LogWeight { dz, dstats, .. },
+        ) = (
+            &graph.ops[bound],
+            &plan.backward[bound_grad],
+            &plan.backward[grad],
+        )
+        else {
+            return Err(Error::InvalidArgument(
+                "log weights fused with ops not their bound's".into(),
+            ));
+        };
+        let (rows, cols) = (graph.tensor(z).rows, graph.tensor(z).cols);
+        let (stats, repeat) = plan.repeat_source(stats);
+        let buffers = kernels::iwae_bound::IwaeBoundBuffers {
+            totals: totals_of(bound)?,
+            dlogw: &self.view(dlogw)?,
+            dz: &self.view(dz)?,
+            dstats: &self.view(dstats)?,
+            recon: &self.view(recon)?,
+            z: &self.view(z)?,
+            eps: &self.view(eps)?,
+            stats: (&self.view(stats)?, repeat),
+        };
+        let (dims, weights) = ((rows, cols, k), (recon_weight, scale));
+        let bound_alone =
+            |buffers| kernels::iwae_bound::iwae_bound_forward_backward(ctx, buffers, dims, weights);
+        let Some((loss, loss_grad)) = recon_loss else {
+            return Ok(vec![bound_alone(&buffers)?]);
+        };
+        let (
+            &Op::Loss {
+                kind,
+                per_row,
+                a,
+                b,
+                ..
+            },
+            &GradOp::Loss {
+                da,
+                scale: loss_scale,
+                row_grad: Some((_, factor)),
+                ..
+            },
+        ) = (&graph.ops[loss], &plan.backward[loss_grad])
+        else {
+            return Err(Error::InvalidArgument(
+                "an IWAE bound fused with a loss not its reconstruction's".into(),
+            ));
+        };
+        if !kernels::iwae_bound::runs_with_recon_on(ctx) {
+            let mut apart = vec![
+                self.loss_rows(kind, (per_row, Some(totals_of(loss)?)), a, b)?,
+                bound_alone(&buffers)?,
+            ];
+            apart.extend(self.prepare_backward(loss_grad, false)?);
+            return Ok(apart);
+        }
+        let (target, target_repeat) = plan.repeat_source(b);
+        let recon_buffers = kernels::iwae_bound::ReconBuffers {
+            recon_totals: totals_of(loss)?,
+            dout: &self.view(da)?,
+            out: &self.view(a)?,
+            target: (&self.view(target)?, target_repeat),
+        };
+        let recon_loss = kernels::iwae_bound::ReconLoss {
+            mse: kind == LossKind::Mse,
+            cols: graph.tensor(a).cols,
+            scale: loss_scale,
+            factor,
+        };
+        Ok(vec![kernels::iwae_bound::iwae_bound_with_recon(
+            ctx,
+            &buffers,
+            &recon_buffers,
+            dims,
+            weights,
+            recon_loss,
+        )?])
+    }
+
     /// The dispatch of forward op `i` with the work `fusion` moves into it: a loss that also
     /// writes its gradient or adds its rows to running totals, or the VAE head. Loss rows go
     /// to the term's running totals.
@@ -1304,51 +1426,6 @@ impl<'a> GpuExecutor<'a> {
                     &logw,
                     (rows, k),
                     scale,
-                )
-            }
-            (
-                TrainingFusion::IwaeBound {
-                    bound,
-                    bound_grad,
-                    grad,
-                },
-                &Op::LogWeight {
-                    recon,
-                    z,
-                    eps,
-                    stats,
-                    recon_weight,
-                    ..
-                },
-                backward,
-            ) => {
-                let (
-                    &Op::NegLogMeanExp { k, .. },
-                    &GradOp::NegLogMeanExp { dlogw, scale, .. },
-                    &GradOp::LogWeight { dz, dstats, .. },
-                ) = (&graph.ops[bound], &backward[bound_grad], &backward[grad])
-                else {
-                    return Err(Error::InvalidArgument(
-                        "log weights fused with ops not their bound's".into(),
-                    ));
-                };
-                let (rows, cols) = (graph.tensor(z).rows, graph.tensor(z).cols);
-                let (stats, repeat) = plan.repeat_source(stats);
-                let buffers = kernels::iwae_bound::IwaeBoundBuffers {
-                    totals: totals_of(bound)?,
-                    dlogw: &self.view(dlogw)?,
-                    dz: &self.view(dz)?,
-                    dstats: &self.view(dstats)?,
-                    recon: &self.view(recon)?,
-                    z: &self.view(z)?,
-                    eps: &self.view(eps)?,
-                    stats: (&self.view(stats)?, repeat),
-                };
-                kernels::iwae_bound::iwae_bound_forward_backward(
-                    ctx,
-                    &buffers,
-                    (rows, cols, k),
-                    (recon_weight, scale),
                 )
             }
             (TrainingFusion::LossWithGrad { grad }, &Op::Loss { kind, a, b, .. }, backward) => {

@@ -74,13 +74,20 @@ pub enum TrainingFusion {
     /// rows added to running totals), the bound's gradient (backward op `bound_grad`) and
     /// the log weights' own backward (backward op `grad`, which writes dz and dμ | dlogvar):
     /// the step's whole importance weighting in one dispatch, a workgroup a data row
-    /// (kernels::iwae_bound). The log weights are then never written.
+    /// (kernels::iwae_bound). The log weights are then never written. With `recon` (forward
+    /// op, backward op): also the BCE or MSE reconstruction loss whose rows only the log
+    /// weights read (its rows added to running totals) and its gradient, which takes dlogw
+    /// (kernels::iwae_bound::iwae_bound_with_recon; on an adapter that binds fewer than its
+    /// 11 storage buffers the GPU executor runs the loss, the bound and the loss's gradient
+    /// as three dispatches in its place).
     IwaeBound {
         bound: usize,
         bound_grad: usize,
         grad: usize,
+        recon: Option<(usize, usize)>,
     },
-    /// A bound that its log weights' dispatch does (see IwaeBound).
+    /// A bound, or the reconstruction loss its log weights read, that the log weights'
+    /// dispatch does (see IwaeBound).
     InBound,
     /// A sparse autoencoder's L1 penalty that the dx matmul of the layer its code feeds does
     /// as it stores ([`Plan::dx_penalty`]): its gradient (backward op `grad`, never run)
@@ -98,8 +105,14 @@ impl TrainingFusion {
             }
             TrainingFusion::VaeHead { grad, .. } => grad.into_iter().collect(),
             TrainingFusion::IwaeBound {
-                bound_grad, grad, ..
-            } => vec![bound_grad, grad],
+                bound_grad,
+                grad,
+                recon,
+                ..
+            } => [bound_grad, grad]
+                .into_iter()
+                .chain(recon.map(|(_, g)| g))
+                .collect(),
             // The dx matmul's dispatch does InDx's gradient.
             TrainingFusion::None
             | TrainingFusion::InHead
@@ -913,7 +926,8 @@ fn add_dx_penalties(
 /// Moves each IWAE bound done with its gradient (TrainingFusion::LossWithGrad) into the
 /// dispatch of the log weights it reads (TrainingFusion::IwaeBound), when nothing else reads
 /// those log weights, their backward writes (does not add to) dz and dμ | dlogvar, and the
-/// groups are small (up to ALONE_MAX_K: each thread of the dispatch sums a group's exps).
+/// groups are small (up to ALONE_MAX_K: each thread of the dispatch sums a group's exps);
+/// and with it the reconstruction loss the log weights read ([`iwae_recon_loss`]).
 fn add_iwae_bounds(graph: &Graph, backward: &[GradOp], fusion: &mut [TrainingFusion]) {
     let readers = reader_counts(graph, backward);
     for (j, op) in graph.ops.iter().enumerate() {
@@ -944,15 +958,50 @@ fn add_iwae_bounds(graph: &Graph, backward: &[GradOp], fusion: &mut [TrainingFus
         });
         if let (Some(i), Some(grad)) = (weights, grad) {
             if fusion[i] == TrainingFusion::None {
+                let Op::LogWeight { recon, .. } = graph.ops[i] else {
+                    continue;
+                };
+                let recon = iwae_recon_loss(graph, backward, &readers, fusion, (recon, dlogw));
+                if let Some((loss, _)) = recon {
+                    fusion[loss] = TrainingFusion::InBound;
+                }
                 fusion[i] = TrainingFusion::IwaeBound {
                     bound: j,
                     bound_grad,
                     grad,
+                    recon,
                 };
                 fusion[j] = TrainingFusion::InBound;
             }
         }
     }
+}
+
+/// The BCE or MSE loss (forward op, backward op) whose rows `recon` only the log weights
+/// read, added to running totals (TrainingFusion::RowsToTotals), and whose gradient takes
+/// those rows' share of `dlogw`: the IWAE's reconstruction, which the bound's dispatch can
+/// do too.
+fn iwae_recon_loss(
+    graph: &Graph,
+    backward: &[GradOp],
+    readers: &[usize],
+    fusion: &[TrainingFusion],
+    (recon, dlogw): (TensorId, TensorId),
+) -> Option<(usize, usize)> {
+    if readers[recon.0] != 1 {
+        return None;
+    }
+    let loss = graph.ops.iter().position(|op| {
+        matches!(*op, Op::Loss { kind: LossKind::Bce | LossKind::Mse, per_row, .. } if per_row == recon)
+    })?;
+    let Op::Loss { kind, a, b, .. } = graph.ops[loss] else {
+        return None;
+    };
+    let grad = backward.iter().position(|g| {
+        matches!(*g, GradOp::Loss { kind: k, a: ga, b: gb, row_grad: Some((d, _)), .. }
+            if k == kind && ga == a && gb == b && d == dlogw)
+    })?;
+    (fusion[loss] == TrainingFusion::RowsToTotals).then_some((loss, grad))
 }
 
 /// For each linear layer's backward whose dx only an activation's backward reads: that

@@ -7,13 +7,13 @@ use crate::gpu::{GpuBuffer, GpuContext};
 use crate::kernels::mse::{check_target, target_repeat_constant, RowLossParams};
 use crate::kernels::{
     bytes_of, check_len, grid_for_elements, grid_for_groups, prepare, row_reduction_constants,
-    Dispatch, Kernel, Shader, Slot, Traffic, GRID_LIB, LOSS_TARGET_LIB,
+    Dispatch, Kernel, Shader, Slot, Traffic, GRID_LIB, LOSS_TARGET_LIB, ROW_LOSS_LIB,
 };
 
 pub const SHADER: Shader = Shader {
     name: "bce",
     source: include_str!("../../shaders/bce.wgsl"),
-    includes: &[GRID_LIB, LOSS_TARGET_LIB],
+    includes: &[GRID_LIB, LOSS_TARGET_LIB, ROW_LOSS_LIB],
 };
 
 const FORWARD: Kernel = Kernel {

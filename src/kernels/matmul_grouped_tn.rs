@@ -15,7 +15,9 @@ use crate::error::{shape_error, Error, Result};
 use crate::gpu::{GpuBuffer, GpuContext, VIEW_ALIGNMENT};
 use crate::kernels::adam::{AdamConfig, ADAM_UPDATE_LIB};
 use crate::kernels::matmul::MatmulTiles;
-use crate::kernels::{check_len, prepare, Dispatch, Kernel, Shader, Slot, Traffic};
+use crate::kernels::{
+    binds_storage_buffers, check_len, prepare, Dispatch, Kernel, Shader, Slot, Traffic,
+};
 
 pub const SHADER: Shader = Shader {
     name: "matmul_grouped_tn",
@@ -220,7 +222,7 @@ pub fn grouped_tiles(tiles: MatmulTiles) -> MatmulTiles {
 
 /// Whether `ctx`'s adapter binds the kernel's 9 storage buffers (WebGPU's default limit is 8).
 pub fn runs_on(ctx: &GpuContext) -> bool {
-    ctx.limits.max_storage_buffers_per_shader_stage >= STORAGE_BINDINGS
+    binds_storage_buffers(ctx, STORAGE_BINDINGS)
 }
 
 /// Whether `ctx`'s adapter runs the kernel ([`runs_on`]) and layers of these (out, in)
@@ -279,7 +281,7 @@ pub struct AdamBuffers<'a> {
 
 /// Whether `ctx`'s adapter binds the fused form's 13 storage buffers.
 pub fn runs_fused_on(ctx: &GpuContext) -> bool {
-    ctx.limits.max_storage_buffers_per_shader_stage >= ADAM_STORAGE_BINDINGS
+    binds_storage_buffers(ctx, ADAM_STORAGE_BINDINGS)
 }
 
 /// Prepares the gradients of 1 to [`MAX_PROBLEMS`] layers with batch `k` into `grads` (the

@@ -62,6 +62,9 @@ pub const PHILOX_LIB: &str = include_str!("../../shaders/lib/philox.wgsl");
 pub const CORRUPT_LIB: &str = include_str!("../../shaders/lib/corrupt_four.wgsl");
 /// shaders/lib/loss_target.wgsl: the target row a loss compares each row with (bce, mse).
 pub const LOSS_TARGET_LIB: &str = include_str!("../../shaders/lib/loss_target.wgsl");
+/// shaders/lib/row_loss.wgsl: a reconstruction loss's element and derivative (bce, mse,
+/// iwae_bound).
+pub const ROW_LOSS_LIB: &str = include_str!("../../shaders/lib/row_loss.wgsl");
 
 /// Every shader latent ships, for pipeline creation and for the naga test.
 pub const SHADERS: &[Shader] = &[
@@ -565,6 +568,14 @@ pub fn threads_for_row(ctx: &GpuContext, elements: usize) -> u32 {
 /// The override constants that size a row-reduction kernel's workgroup for this adapter.
 pub fn row_reduction_constants(ctx: &GpuContext) -> [(&'static str, f64); 1] {
     [("WORKGROUP_SIZE", f64::from(row_reduction_threads(ctx)))]
+}
+
+/// Whether `ctx`'s device binds a kernel of `storage` storage buffers besides its params,
+/// which are one more where they are a storage buffer (GpuContext::params_in_storage, CPU
+/// adapters). WebGPU's default limit, and a host's device requested with default limits,
+/// has 8 a stage.
+pub fn binds_storage_buffers(ctx: &GpuContext, storage: u32) -> bool {
+    ctx.limits.max_storage_buffers_per_shader_stage >= storage + u32::from(ctx.params_in_storage())
 }
 
 /// Threads per workgroup of the element-wise and row kernels (`WORKGROUP_SIZE` in

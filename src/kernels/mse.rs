@@ -9,12 +9,13 @@ use crate::gpu::{GpuBuffer, GpuContext};
 use crate::kernels::{
     bytes_of, check_len, check_repeated, grid_for_elements, grid_for_groups, prepare,
     row_reduction_constants, Dispatch, Kernel, Shader, Slot, Traffic, GRID_LIB, LOSS_TARGET_LIB,
+    ROW_LOSS_LIB,
 };
 
 pub const SHADER: Shader = Shader {
     name: "mse",
     source: include_str!("../../shaders/mse.wgsl"),
-    includes: &[GRID_LIB, LOSS_TARGET_LIB],
+    includes: &[GRID_LIB, LOSS_TARGET_LIB, ROW_LOSS_LIB],
 };
 
 const FORWARD: Kernel = Kernel {

@@ -12,6 +12,7 @@ use crate::cpu::corrupt::Noise;
 use crate::cpu::matmul::{MatmulShape, StoreLoss};
 use crate::cpu::reparameterize::NoiseKey;
 use crate::error::{Error, Result};
+use crate::gpu::GpuBuffer;
 use crate::kernels::autotune::{self, candidates, ShapeClass};
 use crate::kernels::gather::{DataShards, GatherSource};
 use crate::kernels::matmul::{MatmulTiles, MatmulVariant};
@@ -382,13 +383,27 @@ pub fn check_families(v: &mut Validator, family: Family, shapes: ShapeSet) -> Ve
             if full {
                 bounds.push((128, 20, 5));
             }
-            for shape in bounds {
+            for &shape in &bounds {
                 for repeat in [1, shape.2] {
                     push(
                         "iwae_bound_forward_backward",
                         iwae_bound_shape(shape, repeat),
                         check_iwae_bound(v, shape, repeat),
                     );
+                }
+            }
+            // With the reconstruction loss (where the adapter binds its 11 storage
+            // buffers): BCE and MSE, the target the data rows' or each sample's; 33 and 300
+            // loss columns as the bound's latent ones.
+            if kernels::iwae_bound::runs_with_recon_on(v.ctx) {
+                for (shape, recon_cols) in [((3, 4, 5), 33), ((7, 20, 5), 300), ((1, 1, 1), 1)] {
+                    for (mse, repeat) in [(false, shape.2), (true, shape.2), (false, 1)] {
+                        push(
+                            "iwae_bound_with_recon",
+                            iwae_bound_shape(shape, repeat),
+                            check_iwae_bound_with_recon(v, shape, (mse, recon_cols, repeat)),
+                        );
+                    }
                 }
             }
         }
@@ -3394,12 +3409,99 @@ fn multiples_of(v: &mut Validator, n: usize, (lo, hi): (f32, f32), step: f32) ->
         .collect()
 }
 
+/// The latent inputs of a check of the fused bound: z and ε (rows, cols), multiples of 2⁻⁴
+/// in [−1, 1], and μ | logvar of the data rows (`given`, rows / repeat) and repeated for
+/// each row of z (`stats`, for the twin).
+struct BoundInputs {
+    z: Vec<f32>,
+    eps: Vec<f32>,
+    given: Vec<f32>,
+    stats: Vec<f32>,
+}
+
+fn bound_inputs(v: &mut Validator, rows: usize, cols: usize, repeat: usize) -> Result<BoundInputs> {
+    let n = rows * cols;
+    let z = multiples_of(v, n, (-1.0, 1.0), 1.0 / 16.0);
+    let eps = multiples_of(v, n, (-1.0, 1.0), 1.0 / 16.0);
+    let given = multiples_of(v, rows / repeat * 2 * cols, (-1.0, 1.0), 1.0 / 16.0);
+    let mut stats = vec![0.0; n * 2];
+    cpu::repeat_rows::repeat_rows(&mut stats, &given, rows / repeat, 2 * cols, repeat)?;
+    Ok(BoundInputs {
+        z,
+        eps,
+        given,
+        stats,
+    })
+}
+
+/// The fused bound's outputs (totals, dlogw, dz, dstats: the GPU's buffers beside the twin's
+/// values) with what each may differ by, for log weights `logw` exact in any order of their
+/// sums: what is left to bound is exp, log and the sums of exps. Also returns dlogw's
+/// relative bound.
+fn bound_outputs<'a>(
+    gpu: [&'a GpuBuffer; 4],
+    cpu: [Vec<f32>; 4],
+    logw: &[f32],
+    k: usize,
+) -> (Vec<Output<'a>>, f32) {
+    // The widest spread of a group's log weights: the largest argument of exp.
+    let spread = logw
+        .chunks(k)
+        .map(|g| {
+            let (lo, hi) = g
+                .iter()
+                .fold((f32::MAX, f32::MIN), |(a, b), &l| (a.min(l), b.max(l)));
+            hi - lo
+        })
+        .fold(0.0, f32::max);
+    let largest = logw.iter().fold(0.0f32, |a, l| a.max(l.abs()));
+    // exp of arguments down to −spread: 3 + 2·spread ULP (the spec's bound), relative, in
+    // each term of the sum (in the same order on both sides) and in dlogw's own; the sum's
+    // rounding; a division and two products. dz and dlogvar: one product more (½ exactly).
+    let exp_relative = (3.0 + 2.0 * spread) * 2.0 * UNIT_ROUNDOFF;
+    let dlogw_relative = sum_bound(k, 1.0) + 2.0 * exp_relative + 4.0 * UNIT_ROUNDOFF;
+    // The bound: the log of the mean (2⁻²¹ absolute or 3 ULP of up to ln k) moved by the
+    // sum's relative error, the max (exact) added, −bound added to the start.
+    let log_error = 2f32.powi(-21) + 6.0 * UNIT_ROUNDOFF * (k as f32).ln();
+    let totals_allowed = move |_, c: f32| {
+        sum_bound(k, 1.0) + exp_relative + log_error + 2.0 * UNIT_ROUNDOFF * (largest + c.abs())
+    };
+    let [gtotals, gdlogw, gdz, gdstats] = gpu;
+    let [totals, dlogw, dz, dstats] = cpu;
+    let outputs = vec![
+        Output {
+            name: "totals",
+            gpu: gtotals,
+            cpu: totals,
+            allowed: Box::new(totals_allowed),
+        },
+        Output {
+            name: "dlogw",
+            gpu: gdlogw,
+            cpu: dlogw,
+            allowed: Box::new(abs_rel(0.0, dlogw_relative)),
+        },
+        Output {
+            name: "dz",
+            gpu: gdz,
+            cpu: dz,
+            allowed: Box::new(abs_rel(0.0, dlogw_relative + 2.0 * UNIT_ROUNDOFF)),
+        },
+        Output {
+            name: "dstats",
+            gpu: gdstats,
+            cpu: dstats,
+            allowed: Box::new(abs_rel(0.0, dlogw_relative + 2.0 * UNIT_ROUNDOFF)),
+        },
+    ];
+    (outputs, dlogw_relative)
+}
+
 /// iwae_bound_forward_backward against its twin (the log weights', the bound's and their
 /// backwards' twins), the totals added to a random start; with a stats repeat, the GPU reads
 /// each row of stats for `repeat` rows of z and the twin reads the stats repeated. z, ε and
 /// logvar are multiples of 2⁻⁴ in [−1, 1] and recon of 2⁻⁸ in [90, 150] (weight ½), so that
-/// every log weight is exact in any order of its sum; what is left to bound is exp, log and
-/// the sums of exps.
+/// every log weight is exact in any order of its sum.
 fn check_iwae_bound(
     v: &mut Validator,
     (groups, cols, k): (usize, usize, usize),
@@ -3408,11 +3510,12 @@ fn check_iwae_bound(
     let (rows, n) = (groups * k, groups * k * cols);
     let (recon_weight, scale) = (0.5, 0.2);
     let recon = multiples_of(v, rows, (90.0, 150.0), 1.0 / 256.0);
-    let z = multiples_of(v, n, (-1.0, 1.0), 1.0 / 16.0);
-    let eps = multiples_of(v, n, (-1.0, 1.0), 1.0 / 16.0);
-    let given = multiples_of(v, rows / repeat * 2 * cols, (-1.0, 1.0), 1.0 / 16.0);
-    let mut stats = vec![0.0; n * 2];
-    cpu::repeat_rows::repeat_rows(&mut stats, &given, rows / repeat, 2 * cols, repeat)?;
+    let BoundInputs {
+        z,
+        eps,
+        given,
+        stats,
+    } = bound_inputs(v, rows, cols, repeat)?;
     let start_totals = v.random(rows, 0.0, 100.0);
     let (mut totals, mut dlogw) = (start_totals.clone(), vec![0.0; rows]);
     let (mut dz, mut dstats) = (vec![0.0; n], vec![0.0; 2 * n]);
@@ -3427,19 +3530,8 @@ fn check_iwae_bound(
         (cols, k),
         (recon_weight, scale),
     )?;
-    // The widest spread of a group's log weights: the largest argument of exp.
     let mut logw = vec![0.0; rows];
     cpu::log_weight::log_weight(&mut logw, &recon, &z, &eps, &stats, cols, recon_weight)?;
-    let spread = logw
-        .chunks(k)
-        .map(|g| {
-            let (lo, hi) = g
-                .iter()
-                .fold((f32::MAX, f32::MIN), |(a, b), &l| (a.min(l), b.max(l)));
-            hi - lo
-        })
-        .fold(0.0, f32::max);
-    let largest = logw.iter().fold(0.0f32, |a, l| a.max(l.abs()));
     let gtotals = v.upload("totals", &start_totals)?;
     let (gdlogw, gdz) = (v.poisoned("dlogw", rows)?, v.poisoned("dz", n)?);
     let gdstats = v.poisoned("dstats", 2 * n)?;
@@ -3461,46 +3553,165 @@ fn check_iwae_bound(
         (rows, cols, k),
         (recon_weight, scale),
     )?;
-    // exp of arguments down to −spread: 3 + 2·spread ULP (the spec's bound), relative, in
-    // each term of the sum (in the same order on both sides) and in dlogw's own; the sum's
-    // rounding; a division and two products. dz and dlogvar: one product more (½ exactly).
-    let exp_relative = (3.0 + 2.0 * spread) * 2.0 * UNIT_ROUNDOFF;
-    let dlogw_relative = sum_bound(k, 1.0) + 2.0 * exp_relative + 4.0 * UNIT_ROUNDOFF;
-    // The bound: the log of the mean (2⁻²¹ absolute or 3 ULP of up to ln k) moved by the
-    // sum's relative error, the max (exact) added, −bound added to the start.
-    let log_error = 2f32.powi(-21) + 6.0 * UNIT_ROUNDOFF * (k as f32).ln();
-    let totals_allowed = move |_, c: f32| {
-        sum_bound(k, 1.0) + exp_relative + log_error + 2.0 * UNIT_ROUNDOFF * (largest + c.abs())
-    };
-    let outputs = vec![
-        Output {
-            name: "totals",
-            gpu: &gtotals,
-            cpu: totals,
-            allowed: Box::new(totals_allowed),
-        },
-        Output {
-            name: "dlogw",
-            gpu: &gdlogw,
-            cpu: dlogw,
-            allowed: Box::new(abs_rel(0.0, dlogw_relative)),
-        },
-        Output {
-            name: "dz",
-            gpu: &gdz,
-            cpu: dz,
-            allowed: Box::new(abs_rel(0.0, dlogw_relative + 2.0 * UNIT_ROUNDOFF)),
-        },
-        Output {
-            name: "dstats",
-            gpu: &gdstats,
-            cpu: dstats,
-            allowed: Box::new(abs_rel(0.0, dlogw_relative + 2.0 * UNIT_ROUNDOFF)),
-        },
-    ];
+    let gpu = [&gtotals, &gdlogw, &gdz, &gdstats];
+    let (outputs, _) = bound_outputs(gpu, [totals, dlogw, dz, dstats], &logw, k);
     v.finish(
         "iwae_bound_forward_backward",
         iwae_bound_shape((groups, cols, k), repeat),
+        &[&d],
+        outputs,
+    )
+}
+
+/// iwae_bound_with_recon against its twin (bce_forward or mse_forward, the fused bound's
+/// twin, bce_backward_rows or mse_backward_rows), the running totals added to random starts;
+/// the target (with `repeat`, the data rows' as the GPU reads an IWAE's) of multiples of
+/// 2⁻⁴ in (0, 1), and `out` of 2⁻⁴ too, so every element of the loss and its derivative is
+/// exact: for MSE in [−4, 4]; for BCE logits of 20 to 30 in magnitude, where log(1 + e^-|z|)
+/// and σ's distance from 0 or 1 fall below half an ULP of the rest (the shared
+/// lib/row_loss.wgsl's forms are checked near 0 by the bce checks). The loss rows are then
+/// exact in any order and the log weights too (the latent inputs as check_iwae_bound's,
+/// the loss rows' weight 2⁻⁶).
+fn check_iwae_bound_with_recon(
+    v: &mut Validator,
+    (groups, cols, k): (usize, usize, usize),
+    (mse, recon_cols, repeat): (bool, usize, usize),
+) -> Result<CheckResult> {
+    let (rows, n, recon_n) = (groups * k, groups * k * cols, groups * k * recon_cols);
+    // A weight of 2⁻⁶ keeps the log weights exact and a group's spread of them small (300
+    // columns of loss add up to thousands; a wide spread underflows e^(logw − max)).
+    let (recon_weight, scale) = (1.0 / 64.0, 0.2);
+    let loss = kernels::iwae_bound::ReconLoss {
+        mse,
+        cols: recon_cols,
+        scale: 0.25,
+        factor: -recon_weight,
+    };
+    let out: Vec<f32> = if mse {
+        multiples_of(v, recon_n, (-4.0, 4.0), 1.0 / 16.0)
+    } else {
+        let magnitude = multiples_of(v, recon_n, (20.0, 30.0), 1.0 / 16.0);
+        let sign = v.random(recon_n, -1.0, 1.0);
+        magnitude
+            .iter()
+            .zip(&sign)
+            .map(|(m, s)| m.copysign(*s))
+            .collect()
+    };
+    let target = multiples_of(
+        v,
+        rows / repeat * recon_cols,
+        (1.0 / 16.0, 15.0 / 16.0),
+        1.0 / 16.0,
+    );
+    let mut repeated = vec![0.0; recon_n];
+    cpu::repeat_rows::repeat_rows(&mut repeated, &target, rows / repeat, recon_cols, repeat)?;
+    let BoundInputs {
+        z,
+        eps,
+        given,
+        stats,
+    } = bound_inputs(v, rows, cols, repeat)?;
+    let (start_totals, start_recon) = (v.random(rows, 0.0, 100.0), v.random(rows, 0.0, 100.0));
+    let (mut totals, mut recon_totals) = (start_totals.clone(), start_recon.clone());
+    let (mut dlogw, mut dz, mut dstats) = (vec![0.0; rows], vec![0.0; n], vec![0.0; 2 * n]);
+    let mut dout = vec![0.0; recon_n];
+    let bound_out = cpu::iwae_bound::IwaeBoundOut {
+        totals: &mut totals,
+        dlogw: &mut dlogw,
+        dz: &mut dz,
+        dstats: &mut dstats,
+    };
+    let recon_out = cpu::iwae_bound::ReconOut {
+        recon_totals: &mut recon_totals,
+        dout: &mut dout,
+    };
+    cpu::iwae_bound::iwae_bound_with_recon(
+        (bound_out, recon_out),
+        (&out, &repeated),
+        (&z, &eps, &stats),
+        (cols, k),
+        (recon_weight, scale),
+        loss,
+    )?;
+    // The log weights, from the loss rows (exact).
+    let recon: Vec<f32> = recon_totals
+        .iter()
+        .zip(&start_recon)
+        .map(|(t, s)| t - s)
+        .collect();
+    let mut logw = vec![0.0; rows];
+    cpu::log_weight::log_weight(&mut logw, &recon, &z, &eps, &stats, cols, recon_weight)?;
+    let (gtotals, grecon_totals) = (
+        v.upload("totals", &start_totals)?,
+        v.upload("recon_totals", &start_recon)?,
+    );
+    let (gdlogw, gdz) = (v.poisoned("dlogw", rows)?, v.poisoned("dz", n)?);
+    let (gdstats, gdout) = (v.poisoned("dstats", 2 * n)?, v.poisoned("dout", recon_n)?);
+    let (gz, geps, gstats) = (
+        v.upload("z", &z)?,
+        v.upload("eps", &eps)?,
+        v.upload("stats", &given)?,
+    );
+    let (gout, gtarget) = (v.upload("out", &out)?, v.upload("target", &target)?);
+    // The loss rows' own buffer, which the fused kernel does not read.
+    let unread = v.poisoned("recon", rows)?;
+    let buffers = kernels::iwae_bound::IwaeBoundBuffers {
+        totals: &gtotals,
+        dlogw: &gdlogw,
+        dz: &gdz,
+        dstats: &gdstats,
+        recon: &unread,
+        z: &gz,
+        eps: &geps,
+        stats: (&gstats, repeat),
+    };
+    let recon_buffers = kernels::iwae_bound::ReconBuffers {
+        recon_totals: &grecon_totals,
+        dout: &gdout,
+        out: &gout,
+        target: (&gtarget, repeat),
+    };
+    let d = kernels::iwae_bound::iwae_bound_with_recon(
+        v.ctx,
+        &buffers,
+        &recon_buffers,
+        (rows, cols, k),
+        (recon_weight, scale),
+        loss,
+    )?;
+    let gpu = [&gtotals, &gdlogw, &gdz, &gdstats];
+    let (mut outputs, dlogw_relative) =
+        bound_outputs(gpu, [totals, dlogw.clone(), dz, dstats], &logw, k);
+    // The loss rows exact, added to the start: one rounding on both sides.
+    outputs.push(Output {
+        name: "recon_totals",
+        gpu: &grecon_totals,
+        cpu: recon_totals,
+        allowed: Box::new(|_, _| 0.0),
+    });
+    // dout = (scale + factor·dlogw)·g with g exact: dlogw's error times |factor·g|, and two
+    // roundings of d_loss and one of the product.
+    let allowed_dout = move |i: usize, c: f32| {
+        let (d, g) = (
+            dlogw[i / recon_cols],
+            c / (loss.scale + loss.factor * dlogw[i / recon_cols]),
+        );
+        (loss.factor * d * g).abs() * dlogw_relative + 4.0 * UNIT_ROUNDOFF * c.abs()
+    };
+    outputs.push(Output {
+        name: "dout",
+        gpu: &gdout,
+        cpu: dout,
+        allowed: Box::new(allowed_dout),
+    });
+    let form = if mse { "mse" } else { "bce" };
+    v.finish(
+        "iwae_bound_with_recon",
+        format!(
+            "{}, {form} of {recon_cols}",
+            iwae_bound_shape((groups, cols, k), repeat)
+        ),
         &[&d],
         outputs,
     )
