@@ -107,9 +107,10 @@ pub fn info(args: &GpuArgs) -> Result<ExitCode, latent::Error> {
         );
         let l = &a.limits;
         println!(
-            "    limits: max buffer {} MiB, max storage binding {} MiB, workgroup storage {} KiB, invocations/workgroup {}, workgroups/dim {}",
+            "    limits: max buffer {} MiB, max storage binding {} MiB, storage buffers/stage {}, workgroup storage {} KiB, invocations/workgroup {}, workgroups/dim {}",
             l.max_buffer_size >> 20,
             l.max_storage_buffer_binding_size >> 20,
+            l.max_storage_buffers_per_shader_stage,
             l.max_compute_workgroup_storage_size >> 10,
             l.max_compute_invocations_per_workgroup,
             l.max_compute_workgroups_per_dimension
