@@ -2031,17 +2031,11 @@ fn a_loss_after_an_activation_keeps_its_own_dispatch() {
         g[0],
         c[0]
     );
-    for (i, (a, b)) in gpu
-        .read_params()
-        .unwrap()
-        .iter()
-        .zip(&cpu.params)
-        .enumerate()
-    {
-        assert!(
-            (a - b).abs() <= 2e-4,
-            "parameter {i}: gpu {a} cpu {b} (LATENT_TEST_SEED={seed})"
-        );
+    // Four steps apart: within the f32 drift of a step (a rare parameter whose gradient
+    // rounds to the other sign may be 2·lr apart).
+    let gpu_params = gpu.read_params().unwrap();
+    if let Err(e) = flat_within(&plan, &gpu_params, &cpu.params, &F32_DRIFT.params, |_| 1.0) {
+        panic!("parameters: {e} (LATENT_TEST_SEED={seed})");
     }
 }
 
