@@ -101,6 +101,12 @@ measure() {
     # shapes' tuning cannot starve the issue's configs above.
     timeout 25 "$bin/latent" bench --backend vulkan --no-kernels --configs iwae,cvae,dae,sparse \
         "${extra[@]}" >>"$out/bench.txt" 2>&1 || true
+    # The IWAE's dispatches timed alone, its loss and bound fused (11 storage buffers), then
+    # with 8 storage buffers a stage (WebGPU's default) as three dispatches (session 24).
+    timeout 10 "$bin/latent" bench --backend vulkan --no-kernels --configs iwae --breakdown \
+        >>"$out/bench.txt" 2>&1 || true
+    timeout 10 "$bin/latent" bench --backend vulkan --no-kernels --configs iwae --breakdown \
+        --max-storage-buffers 8 >>"$out/bench.txt" 2>&1 || true
     # wgpu's runtime checks (naga's index clamps and loop counters) on, then off, with the
     # same kernels (--matmul default: tiled; a dispatch a layer): the kernel table, 4096³
     # included, and the VAE and AE steps.
@@ -112,10 +118,10 @@ measure() {
     # The fused VAE head first, on its own: the full harness below may run out of time
     # before its last part.
     timeout 15 "$bin/dev_matmul" --only vae_head_linear >"$out/dev_matmul.txt" 2>&1 || true
-    timeout 55 "$bin/dev_matmul" --coop-f16 >>"$out/dev_matmul.txt" 2>&1 || true
+    timeout 45 "$bin/dev_matmul" --coop-f16 >>"$out/dev_matmul.txt" 2>&1 || true
     timeout 45 "$bin/latent" train --backend vulkan --data mnist --epochs "$epochs" \
         --out "$out/vae-mnist" >"$out/train.txt" 2>&1 || true
-    timeout 40 "$bin/latent" train --backend vulkan --data mnist --epochs 2 \
+    timeout 30 "$bin/latent" train --backend vulkan --data mnist --epochs 2 \
         --matmul coop-f16 --out "$out/vae-mnist-coop" >>"$out/train.txt" 2>&1 || true
     cp "$out/vae-mnist/loss.csv" "$out/loss.csv" 2>/dev/null || true
     rm -rf "$out/vae-mnist" "$out/vae-mnist-coop" "$out/cache"

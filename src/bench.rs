@@ -192,6 +192,9 @@ pub struct DeviceFigure {
     pub timestamp_queries: bool,
     /// Whether the kernels kept wgpu's runtime checks (off with `--unchecked-kernels`).
     pub runtime_checks: bool,
+    /// The storage buffers a shader stage the device binds (fewer than the adapter's with
+    /// `--max-storage-buffers`): which fused forms the step could take.
+    pub storage_buffers_per_stage: u32,
 }
 
 /// One kernel at one shape.
@@ -298,6 +301,7 @@ impl DeviceFigure {
             driver_info: ctx.info.driver_info.clone(),
             timestamp_queries: ctx.features.timestamp_query,
             runtime_checks: ctx.runtime_checks(),
+            storage_buffers_per_stage: ctx.limits.max_storage_buffers_per_shader_stage,
         }
     }
 }

@@ -1415,6 +1415,59 @@ fn bench_times_the_conditional_vae_on_synthetic_rows() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `--max-storage-buffers 8` (WebGPU's default) asks the device for 8 storage buffers a
+/// stage: the IWAE's bound then runs apart from its loss (two dispatches more than its
+/// plan's fused step), and the report says how many the device binds.
+#[test]
+fn bench_with_fewer_storage_buffers_runs_the_forms_that_bind_fewer() {
+    use latent::bench::TrainConfig;
+    let test = "bench_with_fewer_storage_buffers_runs_the_forms_that_bind_fewer";
+    if common::gpu(test).is_none() {
+        return;
+    }
+    let dir = temp_dir("bench-storage");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_latent"))
+        .current_dir(&dir)
+        .env_remove("LATENT_DATA_DIR")
+        .args([
+            "bench",
+            "--no-kernels",
+            "--configs",
+            "iwae",
+            "--steps",
+            "1",
+            "--steps-per-submit",
+            "1",
+            "--max-storage-buffers",
+            "8",
+            "--json",
+            "bench.json",
+        ])
+        .output()
+        .expect("run latent");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("storage buffers/stage 8;"),
+        "{}",
+        text(&out.stdout)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("bench.json")).unwrap()).unwrap();
+    assert_eq!(report["device"]["storage_buffers_per_stage"], 8, "{report}");
+    let config = TrainConfig::Iwae;
+    let plan = latent::graph::plan::Plan::compile(config.model().build(config.batch()).unwrap().0)
+        .unwrap();
+    assert_eq!(
+        report["steps"][0]["dispatches_per_step"],
+        plan.dispatches_per_step() + 2,
+        "{report}"
+    );
+    let out = latent(&["bench", "--max-storage-buffers", "eight"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn bench_writes_step_figures_as_json() {
     if common::gpu("bench_writes_step_figures_as_json").is_none() {

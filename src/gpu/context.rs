@@ -87,11 +87,18 @@ pub struct GpuOptions {
     /// has it, for the opt-in coop-f16 matmul (`--matmul coop-f16`). Off by default: the
     /// feature is experimental in wgpu 30, so only the runs that use it turn it on.
     pub cooperative_matrix: bool,
+    /// Request at most this many storage buffers a shader stage (the adapter's limit when
+    /// it has fewer; None: the adapter's). 8 is WebGPU's default, what a portable build or a
+    /// host's device requested with default limits gets: the kernels that bind more (the
+    /// IWAE's bound with its loss, the grouped weight gradients) then give way to the forms
+    /// that bind fewer, so `latent bench` can time both on one GPU.
+    pub max_storage_buffers: Option<u32>,
 }
 
 impl GpuOptions {
     /// Options from LATENT_BACKEND and LATENT_ADAPTER (unset: auto, the best adapter), with
-    /// cooperative matrices requested when LATENT_MATMUL is coop-f16.
+    /// cooperative matrices requested when LATENT_MATMUL is coop-f16 and
+    /// LATENT_MAX_STORAGE_BUFFERS (unset: the adapter's).
     pub fn from_env() -> Result<Self> {
         let backend = match std::env::var("LATENT_BACKEND") {
             Ok(name) if !name.is_empty() => name.parse()?,
@@ -104,10 +111,19 @@ impl GpuOptions {
             m.parse::<crate::kernels::matmul::MatmulVariant>()
                 .is_ok_and(|v| v == crate::kernels::matmul::MatmulVariant::CoopF16)
         });
+        let max_storage_buffers = match std::env::var("LATENT_MAX_STORAGE_BUFFERS") {
+            Ok(n) if !n.is_empty() => Some(n.parse().map_err(|_| {
+                Error::InvalidArgument(format!(
+                    "LATENT_MAX_STORAGE_BUFFERS={n}: expected a whole number of storage buffers"
+                ))
+            })?),
+            _ => None,
+        };
         Ok(GpuOptions {
             backend,
             adapter,
             cooperative_matrix,
+            max_storage_buffers,
         })
     }
 }
@@ -353,10 +369,15 @@ impl GpuContext {
             | wgpu::Features::TIMESTAMP_QUERY
             | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES
             | extra;
+        let mut required_limits = adapter.limits();
+        if let Some(most) = options.max_storage_buffers {
+            let stage = &mut required_limits.max_storage_buffers_per_shader_stage;
+            *stage = (*stage).min(most);
+        }
         let desc = wgpu::DeviceDescriptor {
             label: Some("latent"),
             required_features: adapter.features() & wanted,
-            required_limits: adapter.limits(),
+            required_limits,
             experimental_features: experimental,
             memory_hints: wgpu::MemoryHints::Performance,
             trace: wgpu::Trace::Off,

@@ -27,6 +27,12 @@ pub struct GpuArgs {
     /// cores), f32 accumulation and master weights, admitted only after its checks pass.
     #[arg(long, env = "LATENT_MATMUL", default_value = "auto")]
     pub matmul: String,
+    /// Request at most this many storage buffers a shader stage (default: the adapter's
+    /// limit). 8 is WebGPU's default: the kernels that bind more (the IWAE's bound with its
+    /// loss, the grouped weight gradients) give way to the forms that bind fewer, e.g. to
+    /// time both with `latent bench`.
+    #[arg(long, env = "LATENT_MAX_STORAGE_BUFFERS")]
+    pub max_storage_buffers: Option<u32>,
     /// A training step's weight gradients: auto (on GPUs with --matmul auto, each set of up
     /// to 4 layers timed once as one grouped dispatch against a dispatch a layer, the
     /// faster cached; elsewhere a dispatch a layer), separate, grouped, or grouped:MxNxK or
@@ -54,6 +60,7 @@ impl GpuArgs {
             backend: self.backend.parse()?,
             adapter: self.adapter.clone(),
             cooperative_matrix: policy == MatmulPolicy::Force(MatmulVariant::CoopF16),
+            max_storage_buffers: self.max_storage_buffers,
         })
     }
 

@@ -278,11 +278,12 @@ pub fn bench(args: &BenchArgs) -> Result<ExitCode, latent::Error> {
         println!("latent bench on {}", ctx.describe());
         let choice = ctx.matmul_choice();
         println!(
-            "matmul: {} (general), {} (skinny); weight gradients: {}; runtime checks: {}; GPU times from {}",
+            "matmul: {} (general), {} (skinny); weight gradients: {}; runtime checks: {}; storage buffers/stage {}; GPU times from {}",
             choice.general,
             choice.skinny,
             args.gpu.weight_grads,
             if ctx.runtime_checks() { "on" } else { "off" },
+            ctx.limits.max_storage_buffers_per_shader_stage,
             if ctx.features.timestamp_query {
                 "timestamp queries"
             } else {
