@@ -12,7 +12,7 @@
 // stored. With STATS_REPEAT = K, stats holds the data rows' μ | logvar in place of their K
 // repeats: sample row r reads row r / K. Every thread of a workgroup sums the group's K
 // exps: for the small K of training.
-// iwae_bound_with_recon also does the reconstruction loss around it, where the adapter binds
+// iwae_bound_with_recon also does the reconstruction loss around it, where the device binds
 // its 11 storage buffers (WebGPU's default is 8; the host falls back to bce_forward,
 // iwae_bound_forward_backward and bce_backward_rows, or mse's):
 //   recon (rows)          = Σ_c loss(out[r, c], target[r / TARGET_REPEAT, c]) (BCE from logits,

@@ -1231,7 +1231,7 @@ impl<'a> GpuExecutor<'a> {
 
     /// The IWAE's importance weighting: log weights op `i` with the work `fusion`
     /// (TrainingFusion::IwaeBound) moves into its dispatch, the bound, its gradients and,
-    /// with `recon`, the reconstruction loss and its gradient; on an adapter that binds fewer
+    /// with `recon`, the reconstruction loss and its gradient; on a device that binds fewer
     /// storage buffers than that kernel's 11, the loss's rows, the bound and the loss's
     /// gradient as three dispatches.
     fn prepare_iwae_bound(

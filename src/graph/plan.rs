@@ -77,7 +77,7 @@ pub enum TrainingFusion {
     /// (kernels::iwae_bound). The log weights are then never written. With `recon` (forward
     /// op, backward op): also the BCE or MSE reconstruction loss whose rows only the log
     /// weights read (its rows added to running totals) and its gradient, which takes dlogw
-    /// (kernels::iwae_bound::iwae_bound_with_recon; on an adapter that binds fewer than its
+    /// (kernels::iwae_bound::iwae_bound_with_recon; on a device that binds fewer than its
     /// 11 storage buffers the GPU executor runs the loss, the bound and the loss's gradient
     /// as three dispatches in its place).
     IwaeBound {

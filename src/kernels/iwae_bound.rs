@@ -1,6 +1,6 @@
 //! Host side of shaders/iwae_bound.wgsl: an IWAE training step's log weights, bound (into
 //! running totals) and their gradients down to z and μ | logvar, in one dispatch; with the
-//! reconstruction loss's rows and gradient too where the adapter binds 11 storage buffers.
+//! reconstruction loss's rows and gradient too where the device binds 11 storage buffers.
 //! CPU twin: src/cpu/iwae_bound.rs (on repeated stats: src/cpu/repeat_rows.rs first).
 
 use bytemuck::{Pod, Zeroable};
@@ -178,9 +178,9 @@ pub struct ReconLoss {
 /// [`iwae_bound_forward_backward`] with the reconstruction loss around it, in one dispatch:
 /// recon = Σ_c loss(out, target) per row (summed as bce_forward or mse_forward sums it),
 /// recon_totals += recon; the bound and its gradients from those rows (`b.recon` is not
-/// read); dout = (recon.scale + recon.factor · dlogw\[r\]) · ∂loss/∂out, as
-/// bce_backward_rows (mse_backward_rows) writes it. Errors: lengths that disagree, or an
-/// adapter that binds fewer than 11 storage buffers ([`runs_with_recon_on`]).
+/// read); dout = (loss.scale + loss.factor · dlogw\[r\]) · ∂loss/∂out, as
+/// bce_backward_rows (mse_backward_rows) writes it. Errors: lengths that disagree, or a
+/// device that binds fewer than 11 storage buffers ([`runs_with_recon_on`]).
 pub fn iwae_bound_with_recon(
     ctx: &GpuContext,
     b: &IwaeBoundBuffers,
