@@ -238,6 +238,15 @@ fn flat_within(
     Ok(scaled.iter().fold(0.0, |a, &b| a.max(b)))
 }
 
+/// Starts the CPU's next step from the GPU's state (parameters, Adam's moments and step), so
+/// that what follows compares one step of each, not two trajectories that rounding drives
+/// apart (see [`train_both`]).
+fn cpu_takes_gpu_state(cpu: &mut CpuExecutor<f32>, gpu: &GpuExecutor) {
+    let adam = gpu.read_adam().unwrap();
+    let params = gpu.read_params().unwrap();
+    cpu.restore(&params, &adam, gpu.next_step()).unwrap();
+}
+
 /// Every small model trained for 24 steps (4 epochs of 6 batches of 16) on `ctx` with the
 /// matmul choice it has (and its weight-gradient policy: `grouped` when it forces grouping),
 /// and beside it on the CPU twins in lockstep: before each step the CPU takes the GPU's
@@ -301,9 +310,7 @@ fn train_both(
             gpu.begin_epoch(&order).unwrap();
             cpu.begin_epoch(&order).unwrap();
             for _ in 0..steps_per_epoch {
-                let adam = gpu.read_adam().unwrap();
-                cpu.restore(&gpu.read_params().unwrap(), &adam, gpu.next_step())
-                    .unwrap();
+                cpu_takes_gpu_state(&mut cpu, &gpu);
                 gpu.step().unwrap();
                 cpu.step().unwrap();
                 let step = cpu.next_step() - 1;
@@ -333,8 +340,7 @@ fn train_both(
         // Evaluation over the 90 held-out rows, the last batch partial, from the GPU's
         // parameters.
         let final_params = gpu.read_params().unwrap();
-        let adam = gpu.read_adam().unwrap();
-        cpu.restore(&final_params, &adam, gpu.next_step()).unwrap();
+        cpu_takes_gpu_state(&mut cpu, &gpu);
         let (g, c) = (gpu.evaluate().unwrap(), cpu.evaluate().unwrap());
         assert_eq!(
             far_term(&g, &c),
@@ -1398,6 +1404,7 @@ fn a_data_set_of_many_bindings_trains_from_shards() {
     gpu.begin_epoch(&order).unwrap();
     cpu.begin_epoch(&order).unwrap();
     for step in 1..=steps {
+        cpu_takes_gpu_state(&mut cpu, &gpu);
         gpu.step().unwrap();
         cpu.step().unwrap();
         let (g, c) = (gpu.loss_totals().unwrap(), cpu.loss_totals());
@@ -1461,6 +1468,7 @@ fn a_conditional_batch_is_gathered_joined_or_apart() {
         gpu.begin_epoch(&order).unwrap();
         cpu.begin_epoch(&order).unwrap();
         for step in 1..=3 {
+            cpu_takes_gpu_state(&mut cpu, &gpu);
             gpu.step().unwrap();
             cpu.step().unwrap();
             let (g, c) = (gpu.loss_totals().unwrap(), cpu.loss_totals());
