@@ -477,3 +477,41 @@ fn training_takes_the_cpu_path_over_a_software_rasterizer_unless_asked() {
     assert!(picked.is_some(), "{note:?}");
     assert!(note.unwrap().contains("coop-f16"));
 }
+
+/// A device that binds WebGPU's default 8 storage buffers a stage (a host's default device,
+/// or `--max-storage-buffers 8`): `latent validate` names the kernels it cannot check there,
+/// those that bind more; the adapter's own limits leave out none of them on lavapipe (32).
+#[test]
+fn validate_names_the_kernels_a_device_of_fewer_storage_buffers_leaves_out() {
+    use latent::gpu::{GpuContext, GpuOptions};
+    use latent::validate::left_out;
+
+    let test = "validate_names_the_kernels_a_device_of_fewer_storage_buffers_leaves_out";
+    let Some(full) = common::gpu(test) else {
+        return;
+    };
+    let capped = GpuContext::new(&GpuOptions {
+        max_storage_buffers: Some(8),
+        ..GpuOptions::from_env().unwrap()
+    })
+    .unwrap();
+    assert_eq!(capped.limits.max_storage_buffers_per_shader_stage, 8);
+    let names = left_out(&capped);
+    for kernel in [
+        "matmul_grouped_tn ",
+        "matmul_grouped_tn_adam ",
+        "iwae_bound_with_recon ",
+    ] {
+        assert!(
+            names.iter().any(|n| n.starts_with(kernel)),
+            "{kernel}: {names:?}"
+        );
+    }
+    assert!(
+        names.iter().all(|n| n.contains("the device's 8")),
+        "{names:?}"
+    );
+    if full.limits.max_storage_buffers_per_shader_stage >= 14 {
+        assert!(left_out(full).is_empty(), "{:?}", left_out(full));
+    }
+}

@@ -284,6 +284,31 @@ pub fn error_row(kernel: &str, shape: &str, error: &crate::Error) -> CheckResult
     }
 }
 
+/// The kernels [`validate_all`] leaves out on `ctx`'s device, each with why: those that bind
+/// more storage buffers a stage than the device does (a training step there takes the forms
+/// that bind fewer, which are checked).
+pub fn left_out(ctx: &GpuContext) -> Vec<String> {
+    let bound = ctx.limits.max_storage_buffers_per_shader_stage;
+    [
+        (
+            "matmul_grouped_tn",
+            crate::kernels::matmul_grouped_tn::runs_on(ctx),
+        ),
+        (
+            "matmul_grouped_tn_adam",
+            crate::kernels::matmul_grouped_tn::runs_fused_on(ctx),
+        ),
+        (
+            "iwae_bound_with_recon",
+            crate::kernels::iwae_bound::runs_with_recon_on(ctx),
+        ),
+    ]
+    .into_iter()
+    .filter(|&(_, runs)| !runs)
+    .map(|(kernel, _)| format!("{kernel} (more storage buffers a stage than the device's {bound})"))
+    .collect()
+}
+
 /// Runs every kernel family's checks.
 pub fn validate_all(
     ctx: &GpuContext,

@@ -11,7 +11,7 @@ use latent::gpu::{list_adapters, Backend, GpuContext};
 use latent::kernels::autotune::MatmulPolicy;
 use latent::kernels::matmul::{coop_size_offered, MatmulChoice, MatmulVariant};
 use latent::kernels::matmul_grouped_tn::WeightGradsPolicy;
-use latent::validate::{validate_all, CheckResult, ShapeSet};
+use latent::validate::{left_out, validate_all, CheckResult, ShapeSet};
 
 use crate::args::GpuArgs;
 
@@ -175,6 +175,9 @@ pub fn validate(args: &ValidateArgs) -> Result<ExitCode, latent::Error> {
         results.len() - failed,
         failed
     );
+    for kernel in left_out(&ctx) {
+        println!("not checked on this device: {kernel}");
+    }
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {
