@@ -481,6 +481,7 @@ fn training_takes_the_cpu_path_over_a_software_rasterizer_unless_asked() {
 /// A device that binds WebGPU's default 8 storage buffers a stage (a host's default device,
 /// or `--max-storage-buffers 8`): `latent validate` names the kernels it cannot check there,
 /// those that bind more; the adapter's own limits leave out none of them on lavapipe (32).
+/// Such a device refuses the kernels' params in a storage buffer.
 #[test]
 fn validate_names_the_kernels_a_device_of_fewer_storage_buffers_leaves_out() {
     use latent::gpu::{GpuContext, GpuOptions};
@@ -514,4 +515,11 @@ fn validate_names_the_kernels_a_device_of_fewer_storage_buffers_leaves_out() {
     if full.limits.max_storage_buffers_per_shader_stage >= 14 {
         assert!(left_out(full).is_empty(), "{:?}", left_out(full));
     }
+    // Params in a storage buffer would make the kernels of 8 nine: refused, nothing changed.
+    let before = capped.params_in_storage();
+    let refused = capped.set_params_in_storage(true).unwrap_err().to_string();
+    assert!(refused.contains("binds 8"), "{refused}");
+    assert_eq!(capped.params_in_storage(), before);
+    capped.set_params_in_storage(false).unwrap();
+    assert!(!capped.params_in_storage());
 }

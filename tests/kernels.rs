@@ -37,7 +37,7 @@ fn every_kernel_matches_cpu_with_the_other_params_binding() {
     let ctx = GpuContext::new(&GpuOptions::from_env().unwrap()).unwrap();
     let cpu_adapter = ctx.info.device_type == wgpu::DeviceType::Cpu;
     assert_eq!(ctx.params_in_storage(), cpu_adapter);
-    ctx.set_params_in_storage(!cpu_adapter);
+    ctx.set_params_in_storage(!cpu_adapter).unwrap();
     assert_eq!(ctx.params_in_storage(), !cpu_adapter);
     check_every_family(&ctx, &format!("params in storage {}", !cpu_adapter));
 }

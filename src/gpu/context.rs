@@ -571,9 +571,17 @@ impl GpuContext {
 
     /// Binds the kernels' `params` as a storage buffer (true) or a uniform buffer (false)
     /// for the dispatches prepared from now on (the tests run the uniform form, the one GPUs
-    /// use, on CPU adapters too).
-    pub fn set_params_in_storage(&self, on: bool) {
+    /// use, on CPU adapters too). An error, changing nothing, for the storage form on a
+    /// device that binds at most 8 storage buffers a stage: the kernels of 8 would not bind.
+    pub fn set_params_in_storage(&self, on: bool) -> Result<()> {
+        let most = self.limits.max_storage_buffers_per_shader_stage;
+        if on && most <= 8 {
+            return Err(Error::InvalidArgument(format!(
+                "params in a storage buffer need a device that binds more than 8 storage buffers a stage; this one binds {most}"
+            )));
+        }
         self.params_in_storage.store(on, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Whether the kernels prepared from now on keep wgpu's runtime checks (the default):
