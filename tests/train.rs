@@ -166,28 +166,31 @@ const F32_DRIFT: Drift = Drift {
     },
 };
 
-/// Dispatches a step when every set of weight gradients that the grouped kernel takes runs
-/// as one dispatch: a set groups when each layer's out and in are multiples of 4 (the
-/// kernel's vec4s). When every set groups, the grouped dispatches also do Adam and the step
-/// has no Adam dispatch (every parameter of these models is a linear layer's).
+/// Dispatches a step when the weight gradients that the grouped kernel takes run as one
+/// dispatch a set: the layers whose out and in are multiples of 4 (the kernel's vec4s), the
+/// others a dispatch each. When every layer of every set groups, the grouped dispatches also
+/// do Adam and the step has no Adam dispatch (every parameter of these models is a linear
+/// layer's).
 fn dispatches_with_grouped_weight_grads(plan: &Plan) -> usize {
     let mut dispatches = plan.dispatches_per_step();
-    let sets = plan.weight_grad_sets();
-    let mut every_set = true;
-    for set in sets {
-        let groups = set.iter().all(|&j| match plan.backward[j] {
-            GradOp::Linear { dweight, .. } => {
-                let w = plan.graph.tensor(dweight);
-                w.rows.is_multiple_of(4) && w.cols.is_multiple_of(4)
-            }
-            _ => false,
-        });
-        if groups {
-            dispatches = dispatches - set.len() + 1;
+    let mut every_layer = true;
+    for set in plan.weight_grad_sets() {
+        let suited = set
+            .iter()
+            .filter(|&&j| match plan.backward[j] {
+                GradOp::Linear { dweight, .. } => {
+                    let w = plan.graph.tensor(dweight);
+                    w.rows.is_multiple_of(4) && w.cols.is_multiple_of(4)
+                }
+                _ => false,
+            })
+            .count();
+        if suited > 0 {
+            dispatches = dispatches - suited + 1;
         }
-        every_set &= groups;
+        every_layer &= suited == set.len();
     }
-    if every_set {
+    if every_layer {
         dispatches -= 1;
     }
     dispatches
@@ -440,11 +443,18 @@ fn grouped_weight_gradients_train_like_the_cpu_twins() {
         let runs = train_both(&ctx, seed, &drift, true);
         // The autoencoders (48-24-12) and the VAEs with widths of 4s group, with Adam fused
         // (no adam_step dispatch); the VAE with a 6-wide code and the conditional one (51
-        // inputs) keep separate dispatches and their Adam dispatch.
+        // inputs, 4 + 3 into the decoder) group their other layers and keep separate
+        // dispatches for those and their Adam dispatch.
         for (name, names, _) in &runs {
             let fused = names.iter().any(|n| n == "matmul_grouped_tn_adam");
             let adam = names.iter().any(|n| n.starts_with("adam_step"));
             assert!(fused != adam, "{name} at {tiles}: {names:?}");
+            if ["vae", "conditional vae"].contains(&name.as_str()) {
+                assert!(
+                    names.iter().any(|n| n == "matmul_grouped_tn"),
+                    "{name} at {tiles}: {names:?}"
+                );
+            }
         }
         let grouped = runs
             .iter()
@@ -484,6 +494,18 @@ fn grouped_weight_gradients_train_like_the_cpu_twins() {
         .unwrap();
     let error = gpu.read_tensor(gradient).unwrap_err().to_string();
     assert!(error.contains("stores no gradients"), "{error}");
+    assert_eq!(gpu.weight_grads_form(), "grouped, Adam fused");
+    // The conditional VAE (51 inputs, 4 + 3 into the decoder): its other layers group.
+    let (name, config) = &small_models()[5];
+    let plan = Plan::compile(config.build(16).unwrap().0).unwrap();
+    let labels = three_classes(rows);
+    let data = TrainData {
+        labels: Some(&labels),
+        ..data
+    };
+    let params = init_params(&plan, seed).unwrap();
+    let gpu = GpuExecutor::new(&ctx, &plan, &params, data, None, run).unwrap();
+    assert_eq!(gpu.weight_grads_form(), "partly grouped", "{name}");
 }
 
 /// The executor's device memory is its buffers: the gradient buffer only where a dispatch

@@ -119,21 +119,37 @@ fn weight_grad_problems(parts: &[WeightGradPart]) -> Vec<WeightGradProblem<'_>> 
 /// dispatches when first seen); and whether the grouped dispatches will run Adam too: when
 /// every set is grouped and the layers hold every parameter, the step needs no Adam
 /// dispatch and no gradient buffer. Shapes alone decide: the plan's parameter offsets and
-/// the pool's views always suit the grouped kernel.
+/// the pool's views always suit the grouped kernel. A set's layers whose shapes the kernel
+/// cannot take (an out or in not a multiple of 4: a conditional model's x | label, a
+/// CSV's odd width) run apart, a dispatch each, and the rest of the set may still group.
 fn choose_weight_grads(ctx: &GpuContext, plan: &Plan) -> Result<(Vec<ChosenWeightGrads>, bool)> {
-    let sets = plan.weight_grad_sets();
     let holds_every_parameter = linear_layers_hold_every_parameter(plan);
-    // A model with one set runs Adam in it when grouped: its tuning counts Adam in.
-    let whole_model = sets.len() == 1 && holds_every_parameter && runs_fused_on(ctx);
+    let mut parts = Vec::new();
+    for layers in plan.weight_grad_sets() {
+        let (suited, apart): (Vec<usize>, Vec<usize>) = layers
+            .iter()
+            .partition(|&&j| can_group_shapes(ctx, &weight_grad_shapes(plan, &[j])));
+        parts.push((suited, apart));
+    }
+    // A model with one set, every layer of it suited, runs Adam in it when grouped: its
+    // tuning counts Adam in.
+    let whole_model = matches!(parts.as_slice(), [(_, apart)] if apart.is_empty())
+        && holds_every_parameter
+        && runs_fused_on(ctx);
     let mut chosen = Vec::new();
-    for layers in sets {
-        let key = GroupKey {
-            k: plan.weight_grad_rows(&layers),
-            layers: weight_grad_shapes(plan, &layers),
-            adam: whole_model,
-        };
-        let form = ctx.weight_grads(&key, can_group_shapes(ctx, &key.layers))?;
-        chosen.push((layers, form));
+    for (suited, apart) in parts {
+        if !suited.is_empty() {
+            let key = GroupKey {
+                k: plan.weight_grad_rows(&suited),
+                layers: weight_grad_shapes(plan, &suited),
+                adam: whole_model,
+            };
+            let form = ctx.weight_grads(&key, true)?;
+            chosen.push((suited, form));
+        }
+        if !apart.is_empty() {
+            chosen.push((apart, WeightGrads::Separate));
+        }
     }
     let all_grouped = chosen
         .iter()
@@ -141,6 +157,17 @@ fn choose_weight_grads(ctx: &GpuContext, plan: &Plan) -> Result<(Vec<ChosenWeigh
     let fuse_adam =
         !chosen.is_empty() && all_grouped && holds_every_parameter && runs_fused_on(ctx);
     Ok((chosen, fuse_adam))
+}
+
+/// [`GpuExecutor::weight_grads_form`] of the chosen forms.
+fn weight_grads_form(chosen: &[ChosenWeightGrads], adam_fused: bool) -> &'static str {
+    let grouped = |(_, form): &&ChosenWeightGrads| matches!(form, WeightGrads::Grouped(_));
+    match chosen.iter().filter(grouped).count() {
+        _ if adam_fused => "grouped, Adam fused",
+        0 => "separate",
+        n if n == chosen.len() => "grouped",
+        _ => "partly grouped",
+    }
 }
 
 /// (out, in) of each linear layer (backward op) of a set.
@@ -264,6 +291,8 @@ pub struct GpuExecutor<'a> {
     flops_per_submit: f64,
     /// Training submits not yet waited for, oldest first (see `steps_per_submit`).
     in_flight: VecDeque<wgpu::SubmissionIndex>,
+    /// See [`GpuExecutor::weight_grads_form`].
+    weight_grads_form: &'static str,
 }
 
 /// Training submits [`GpuExecutor::steps_per_submit`] leaves in flight: the GPU runs one
@@ -376,6 +405,7 @@ impl<'a> GpuExecutor<'a> {
             step_scalars: table,
             flops_per_submit: FLOPS_PER_SUBMIT,
             in_flight: VecDeque::new(),
+            weight_grads_form: weight_grads_form(&chosen, adam_fused),
         };
         if plan.training {
             // The training set and its labels (a forward-only plan reads only `eval`'s).
@@ -441,16 +471,10 @@ impl<'a> GpuExecutor<'a> {
     }
 
     /// How a training step computes its weight gradients: "separate" (a dispatch a layer),
-    /// "grouped" (kernels::matmul_grouped_tn) or "grouped, Adam fused".
+    /// "grouped" (kernels::matmul_grouped_tn), "partly grouped" (the layers whose shapes
+    /// the grouped kernel cannot take a dispatch each) or "grouped, Adam fused".
     pub fn weight_grads_form(&self) -> &'static str {
-        let named = |name: &str| self.steps.iter().any(|d| d.name == name);
-        if named("matmul_grouped_tn_adam") {
-            "grouped, Adam fused"
-        } else if named("matmul_grouped_tn") {
-            "grouped"
-        } else {
-            "separate"
-        }
+        self.weight_grads_form
     }
 
     /// Device memory held by this executor's buffers.

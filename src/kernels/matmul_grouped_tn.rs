@@ -140,7 +140,8 @@ impl FromStr for WeightGrads {
 /// for each set of layers on GPUs where the matmul is tuned (`--matmul auto`), caching the
 /// winner, and keeps separate dispatches elsewhere (on CPU adapters the subgroup kernel,
 /// which has no grouped form, wins every weight gradient); "separate" or "grouped\[:tiles\]"
-/// force one form (a set whose shapes [`can_group`] refuses stays separate).
+/// force one form (a layer whose shapes [`can_group_shapes`] refuses stays separate, the
+/// rest of its set grouped).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WeightGradsPolicy {
     Auto,
