@@ -95,6 +95,17 @@ pub struct GpuOptions {
     pub max_storage_buffers: Option<u32>,
 }
 
+/// The storage buffers a stage that every kernel a training step needs keeps to: WebGPU's
+/// default limit, what a host's device requested with default limits has.
+const STEP_STORAGE_BUFFERS: u32 = 8;
+
+/// Whether a device of `limits` can take the kernels' params in a storage buffer: that adds
+/// one to each kernel's storage buffers, so only where a kernel of
+/// [`STEP_STORAGE_BUFFERS`] still fits.
+fn takes_params_in_storage(limits: &wgpu::Limits) -> bool {
+    limits.max_storage_buffers_per_shader_stage > STEP_STORAGE_BUFFERS
+}
+
 impl GpuOptions {
     /// Options from LATENT_BACKEND and LATENT_ADAPTER (unset: auto, the best adapter), with
     /// cooperative matrices requested when LATENT_MATMUL is coop-f16 and
@@ -450,11 +461,8 @@ impl GpuContext {
         let placeholder_out = placeholder_buffer("placeholder for an absent output");
         let limits = device.limits();
         let matmul_choice = RwLock::new(MatmulChoice::default_for(&info, &features));
-        // Params in a storage buffer add one to each kernel's storage buffers: only where a
-        // kernel of 8 (WebGPU's default limit, which every kernel the step needs keeps to)
-        // still fits, so a host's device with default limits runs them all.
-        let params_in_storage = info.device_type == wgpu::DeviceType::Cpu
-            && limits.max_storage_buffers_per_shader_stage > 8;
+        let params_in_storage =
+            info.device_type == wgpu::DeviceType::Cpu && takes_params_in_storage(&limits);
         GpuContext {
             device,
             queue,
@@ -574,10 +582,10 @@ impl GpuContext {
     /// use, on CPU adapters too). An error, changing nothing, for the storage form on a
     /// device that binds at most 8 storage buffers a stage: the kernels of 8 would not bind.
     pub fn set_params_in_storage(&self, on: bool) -> Result<()> {
-        let most = self.limits.max_storage_buffers_per_shader_stage;
-        if on && most <= 8 {
+        if on && !takes_params_in_storage(&self.limits) {
             return Err(Error::InvalidArgument(format!(
-                "params in a storage buffer need a device that binds more than 8 storage buffers a stage; this one binds {most}"
+                "params in a storage buffer need a device that binds more than {STEP_STORAGE_BUFFERS} storage buffers a stage; this one binds {}",
+                self.limits.max_storage_buffers_per_shader_stage
             )));
         }
         self.params_in_storage.store(on, Ordering::Relaxed);
